@@ -1,0 +1,30 @@
+//! The error envelope: every 4xx and 5xx answer has this shape.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// `{"error": {...}}`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ErrorDetail {
+    /// A stable machine code in snake_case, e.g. `validation_failed`.
+    #[cfg_attr(feature = "openapi", schema(example = "validation_failed"))]
+    pub code: String,
+    /// A sentence a person can act on.
+    pub message: String,
+    /// The request field at fault, as a dotted path (`delay.unit`), when one is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// For `idempotency_key_conflict`: the job that already holds the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<Uuid>,
+    /// For internal errors: the id under which the server logged the cause.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_id: Option<String>,
+}

@@ -1,0 +1,366 @@
+//! Jobs: what a client sends to create one, and what the server shows.
+
+use crate::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+use uuid::Uuid;
+
+/// Where a job is in its life. See `docs/job-states.md` for the diagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    /// Due later, or waiting out a retry backoff.
+    Scheduled,
+    /// Due, waiting for a worker.
+    Queued,
+    /// Leased to a worker (or to push delivery).
+    Running,
+    Completed,
+    /// Retries exhausted, or a permanent failure.
+    Failed,
+    Cancelled,
+}
+
+impl JobStatus {
+    pub const ALL: [JobStatus; 6] = [
+        JobStatus::Scheduled,
+        JobStatus::Queued,
+        JobStatus::Running,
+        JobStatus::Completed,
+        JobStatus::Failed,
+        JobStatus::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Scheduled => "scheduled",
+            JobStatus::Queued => "queued",
+            JobStatus::Running => "running",
+            JobStatus::Completed => "completed",
+            JobStatus::Failed => "failed",
+            JobStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// Completed, failed and cancelled jobs are finished: nothing runs them again
+    /// unless someone retries them by hand.
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            JobStatus::Completed | JobStatus::Failed | JobStatus::Cancelled
+        )
+    }
+}
+
+impl fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for JobStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        JobStatus::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown status `{s}`; expected one of scheduled, queued, running, completed, failed, cancelled"
+                )
+            })
+    }
+}
+
+/// The outcome of one attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ExecutionStatus {
+    Running,
+    Completed,
+    Failed,
+    TimedOut,
+}
+
+impl ExecutionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecutionStatus::Running => "running",
+            ExecutionStatus::Completed => "completed",
+            ExecutionStatus::Failed => "failed",
+            ExecutionStatus::TimedOut => "timed_out",
+        }
+    }
+}
+
+impl FromStr for ExecutionStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        [
+            ExecutionStatus::Running,
+            ExecutionStatus::Completed,
+            ExecutionStatus::Failed,
+            ExecutionStatus::TimedOut,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+        .ok_or_else(|| format!("unknown execution status `{s}`"))
+    }
+}
+
+/// Units of a [`Delay`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum TimeUnit {
+    Second,
+    Minute,
+    Hour,
+    Day,
+    Week,
+}
+
+impl TimeUnit {
+    pub fn seconds(self) -> u64 {
+        match self {
+            TimeUnit::Second => 1,
+            TimeUnit::Minute => 60,
+            TimeUnit::Hour => 3_600,
+            TimeUnit::Day => 86_400,
+            TimeUnit::Week => 604_800,
+        }
+    }
+}
+
+/// Run after this long from now: `{"value": 2, "unit": "hour"}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Delay {
+    pub value: u64,
+    pub unit: TimeUnit,
+}
+
+impl Delay {
+    /// The delay in seconds, or `None` if it overflows.
+    pub fn as_seconds(&self) -> Option<u64> {
+        self.value.checked_mul(self.unit.seconds())
+    }
+}
+
+/// HTTP methods a push target may be called with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "UPPERCASE")]
+pub enum HttpMethod {
+    Get,
+    #[default]
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+/// The endpoint push delivery calls.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct HttpTarget {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(example = "https://your-app.com/hooks/chronos")
+    )]
+    pub url: String,
+    #[serde(default)]
+    pub method: HttpMethod,
+    /// Extra request headers, sent as given.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}
+
+/// How a job reaches the code that runs it: `pull` (a worker leases it; the
+/// default) or `push` (the server calls an HTTP endpoint).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "type", rename_all = "snake_case", try_from = "DeliveryFields")]
+pub enum Delivery {
+    #[default]
+    Pull,
+    Push {
+        http: HttpTarget,
+    },
+}
+
+/// What a delivery object may hold, read as a plain struct so that unknown
+/// fields are refused and errors inside `http` keep their full path (serde's
+/// internally tagged enums lose both).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeliveryFields {
+    #[serde(rename = "type")]
+    kind: DeliveryKind,
+    http: Option<HttpTarget>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum DeliveryKind {
+    Pull,
+    Push,
+}
+
+impl TryFrom<DeliveryFields> for Delivery {
+    type Error = &'static str;
+    fn try_from(f: DeliveryFields) -> Result<Self, Self::Error> {
+        match (f.kind, f.http) {
+            (DeliveryKind::Pull, None) => Ok(Delivery::Pull),
+            (DeliveryKind::Pull, Some(_)) => {
+                Err("`http` is only for push delivery; leave it out, or use \"type\": \"push\"")
+            }
+            (DeliveryKind::Push, Some(http)) => Ok(Delivery::Push { http }),
+            (DeliveryKind::Push, None) => Err("push delivery needs `http` with at least a `url`"),
+        }
+    }
+}
+
+/// `POST /v1/jobs`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateJob {
+    /// A label for people. Required.
+    #[cfg_attr(feature = "openapi", schema(example = "Send follow-up"))]
+    pub name: Option<String>,
+    /// The handler a worker registered, e.g. `send-email`. Required.
+    #[cfg_attr(feature = "openapi", schema(example = "send-email"))]
+    pub handler: Option<String>,
+    /// Any JSON; handed to the handler as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub payload: Option<Value>,
+    /// Run after this long. Not with `scheduled_for`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay: Option<Delay>,
+    /// Run at this moment, which must be in the future. Not with `delay`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_for: Option<Timestamp>,
+    /// At most 255 characters, unique per organization while the job exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    /// Seconds one attempt may run. Default 30.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u32>,
+    /// Retries after the first attempt. Default 3; 0 = none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_retries: Option<u32>,
+    /// Default `default`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
+    /// Higher runs first. Default 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i32>,
+    /// Default `{"type": "pull"}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<Delivery>,
+}
+
+/// A job as the server shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Job {
+    pub id: Uuid,
+    pub name: String,
+    pub handler: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub payload: Value,
+    pub status: JobStatus,
+    pub queue: String,
+    pub priority: i32,
+    pub delivery: Delivery,
+    /// When the job is (or was) due.
+    pub run_at: Timestamp,
+    /// Attempts started so far.
+    pub attempt: u32,
+    pub max_retries: u32,
+    /// Seconds one attempt may run.
+    pub timeout: u32,
+    pub schedule_id: Option<Uuid>,
+    pub idempotency_key: Option<String>,
+    /// What the handler returned, once completed.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub result: Option<Value>,
+    pub last_error: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
+}
+
+/// One attempt at running a job.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Execution {
+    pub id: Uuid,
+    pub job_id: Uuid,
+    pub attempt: u32,
+    pub status: ExecutionStatus,
+    /// The worker that held the lease (pull delivery).
+    pub worker_id: Option<String>,
+    /// The endpoint's answer (push delivery).
+    pub http_status: Option<u16>,
+    pub response_body: Option<String>,
+    /// True when `response_body` was cut to the size limit.
+    pub response_truncated: bool,
+    pub error: Option<String>,
+    pub duration_ms: Option<u64>,
+    pub started_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delivery_defaults_and_push_shape() {
+        let d: Delivery =
+            serde_json::from_str(r#"{"type":"push","http":{"url":"https://x.test/h"}}"#).unwrap();
+        assert_eq!(
+            d,
+            Delivery::Push {
+                http: HttpTarget {
+                    url: "https://x.test/h".into(),
+                    method: HttpMethod::Post,
+                    headers: BTreeMap::new()
+                }
+            }
+        );
+        assert_eq!(
+            serde_json::to_value(Delivery::Pull).unwrap(),
+            serde_json::json!({"type": "pull"})
+        );
+    }
+
+    #[test]
+    fn create_job_rejects_unknown_fields() {
+        let err = serde_json::from_str::<CreateJob>(r#"{"name":"a","hander":"x"}"#).unwrap_err();
+        assert!(err.to_string().contains("unknown field `hander`"));
+        let err =
+            serde_json::from_str::<Delivery>(r#"{"type":"pull","http":{"url":"x"}}"#).unwrap_err();
+        assert!(err.to_string().contains("only for push"), "{err}");
+        let err = serde_json::from_str::<Delivery>(r#"{"type":"pull","when":1}"#).unwrap_err();
+        assert!(err.to_string().contains("unknown field `when`"), "{err}");
+    }
+
+    #[test]
+    fn status_round_trips_through_strings() {
+        for s in JobStatus::ALL {
+            assert_eq!(s.as_str().parse::<JobStatus>().unwrap(), s);
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+    }
+}

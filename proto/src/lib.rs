@@ -1,0 +1,27 @@
+//! Wire types shared by the Chronos server and its SDKs.
+//!
+//! Everything here is what travels over HTTP: request bodies (which reject
+//! unknown fields, so a typo is an error rather than a silently ignored
+//! option), response bodies, and the error envelope. The server adds
+//! validation on top; the SDKs build and parse these types directly.
+//!
+//! - [`job`]: jobs, their statuses and executions.
+//! - [`keys`]: API keys and scopes.
+//! - [`error`]: the `{"error": {...}}` envelope every rejection uses.
+//! - [`list`]: the `{"data": [...], "next_cursor": ...}` envelope of every list.
+//! - [`time`]: timestamps, always RFC 3339 UTC with milliseconds.
+
+pub mod error;
+pub mod job;
+pub mod keys;
+pub mod list;
+pub mod time;
+
+pub use error::{ErrorBody, ErrorDetail};
+pub use job::{
+    CreateJob, Delay, Delivery, Execution, ExecutionStatus, HttpMethod, HttpTarget, Job, JobStatus,
+    TimeUnit,
+};
+pub use keys::{ApiKey, CreateApiKey, CreatedApiKey, Scope};
+pub use list::List;
+pub use time::Timestamp;

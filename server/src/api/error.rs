@@ -1,0 +1,136 @@
+//! The one place where errors become HTTP answers.
+//!
+//! Client errors are answered with their code and a message a person can act
+//! on, and not logged. Internal errors are logged once, with an id, and the
+//! client sees only "internal error" and that id.
+
+use crate::store::StoreError;
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chronos_proto::{ErrorBody, ErrorDetail, JobStatus, Scope};
+use uuid::Uuid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A field's value is not acceptable (400 `validation_failed`).
+    #[error("{message}")]
+    Validation {
+        field: Option<String>,
+        message: String,
+    },
+    /// The body is not JSON (400 `invalid_json`).
+    #[error("{0}")]
+    InvalidJson(String),
+    /// A field or query parameter this route does not know (400 `unknown_field`).
+    #[error("{message}")]
+    UnknownField { field: String, message: String },
+    /// 415: a body that says it is not JSON.
+    #[error("send the body as JSON with `Content-Type: application/json` (got `{0}`)")]
+    UnsupportedMediaType(String),
+    /// 413.
+    #[error("the request body is larger than the limit of {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    /// 401: no usable key.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 403: a valid key without the scope this route needs.
+    #[error("this API key lacks the `{0}` scope this request needs")]
+    Forbidden(Scope),
+    /// 404 for a resource; other organizations' resources are not found either.
+    #[error("{0}")]
+    NotFound(String),
+    /// 405.
+    #[error("this route does not allow the {0} method")]
+    MethodNotAllowed(String),
+    /// 409: the idempotency key is held by `existing`.
+    #[error("a job with this idempotency_key already exists: {existing}")]
+    IdempotencyConflict { existing: Uuid },
+    /// 409: the job is already completed, failed or cancelled.
+    #[error("job {id} is already {status}")]
+    JobFinished { id: Uuid, status: JobStatus },
+    /// 500: logged with an id; the client sees only the id.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn validation(field: &str, message: impl Into<String>) -> Self {
+        ApiError::Validation {
+            field: Some(field.to_string()),
+            message: message.into(),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Validation { .. }
+            | ApiError::InvalidJson(_)
+            | ApiError::UnknownField { .. } => StatusCode::BAD_REQUEST,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::IdempotencyConflict { .. } | ApiError::JobFinished { .. } => {
+                StatusCode::CONFLICT
+            }
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Validation { .. } => "validation_failed",
+            ApiError::InvalidJson(_) => "invalid_json",
+            ApiError::UnknownField { .. } => "unknown_field",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
+            ApiError::IdempotencyConflict { .. } => "idempotency_key_conflict",
+            ApiError::JobFinished { .. } => "job_finished",
+            ApiError::Internal(_) => "internal_error",
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::IdempotencyConflict { existing } => {
+                ApiError::IdempotencyConflict { existing }
+            }
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let mut detail = ErrorDetail {
+            code: self.code().to_string(),
+            message: self.to_string(),
+            field: None,
+            job_id: None,
+            error_id: None,
+        };
+        match self {
+            ApiError::Validation { field, .. } => detail.field = field,
+            ApiError::UnknownField { field, .. } => detail.field = Some(field),
+            ApiError::IdempotencyConflict { existing } => detail.job_id = Some(existing),
+            ApiError::Internal(cause) => {
+                let id = Uuid::now_v7().to_string();
+                tracing::error!(error_id = %id, error = format!("{cause:#}"), "internal error");
+                detail.message = format!("internal error (id {id})");
+                detail.error_id = Some(id);
+            }
+            _ => {}
+        }
+        (status, Json(ErrorBody { error: detail })).into_response()
+    }
+}

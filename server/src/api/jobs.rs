@@ -1,0 +1,402 @@
+//! `/v1/jobs`: create, read, list and cancel jobs, and list their executions.
+
+use super::AppState;
+use super::auth::Auth;
+use super::error::ApiError;
+use super::extract::{JsonBody, QueryParams};
+use super::pagination::{Cursor, page_request};
+use crate::store::{CancelOutcome, JobFilter, NewJob, RunAt, ScheduleFilter};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chronos_proto::{
+    CreateJob, Delivery, ErrorBody, Execution, HttpTarget, Job, JobStatus, List, Scope, Timestamp,
+};
+use serde::Deserialize;
+use std::time::Duration;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+pub const DEFAULT_TIMEOUT_SECONDS: u32 = 30;
+pub const MAX_TIMEOUT_SECONDS: u32 = 24 * 3600;
+pub const DEFAULT_MAX_RETRIES: u32 = 3;
+pub const MAX_RETRIES_LIMIT: u32 = 100;
+/// How far ahead a job may be scheduled.
+pub const MAX_SCHEDULE_AHEAD_SECONDS: u64 = 10 * 366 * 86_400;
+pub const DEFAULT_QUEUE: &str = "default";
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_job, list_jobs))
+        .routes(routes!(get_job))
+        .routes(routes!(cancel_job))
+        .routes(routes!(list_executions))
+}
+
+/// Create a job.
+///
+/// Answers 201 once the job is committed: an acknowledged job is never lost.
+#[utoipa::path(
+    post, path = "/v1/jobs", tag = "jobs",
+    request_body = CreateJob,
+    responses(
+        (status = 201, description = "The job, committed", body = Job),
+        (status = 400, description = "Invalid input; `field` names the culprit", body = ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 403, description = "The key lacks `jobs:write`", body = ErrorBody),
+        (status = 409, description = "`idempotency_key_conflict`; `job_id` is the existing job", body = ErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+async fn create_job(
+    State(state): State<AppState>,
+    auth: Auth,
+    JsonBody(req): JsonBody<CreateJob>,
+) -> Result<(StatusCode, Json<Job>), ApiError> {
+    auth.require(Scope::JobsWrite)?;
+    let new = validate(req)?;
+    let job = state.store.create_job(auth.org, new).await?;
+    if job.status == JobStatus::Scheduled {
+        state.promoter.notify_one();
+    }
+    Ok((StatusCode::CREATED, Json(job)))
+}
+
+/// Turns a request into a job to insert, or says what is wrong with it.
+fn validate(req: CreateJob) -> Result<NewJob, ApiError> {
+    let name = required_text("name", req.name, 255)?;
+    let handler = required_text("handler", req.handler, 255)?;
+    let run_at = match (req.delay, req.scheduled_for) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::Validation {
+                field: None,
+                message: "give either delay or scheduled_for, not both".into(),
+            });
+        }
+        (Some(delay), None) => {
+            let secs = delay
+                .as_seconds()
+                .filter(|&s| s <= MAX_SCHEDULE_AHEAD_SECONDS)
+                .ok_or_else(|| {
+                    ApiError::validation("delay.value", "delay may be at most 10 years")
+                })?;
+            if secs == 0 {
+                RunAt::Now
+            } else {
+                RunAt::After(Duration::from_secs(secs))
+            }
+        }
+        (None, Some(at)) => {
+            let ahead = at.0 - Timestamp::now().0;
+            if ahead <= chrono::TimeDelta::zero() {
+                return Err(ApiError::validation(
+                    "scheduled_for",
+                    format!("scheduled_for must be in the future (got {at})"),
+                ));
+            }
+            if ahead.num_seconds() as u64 > MAX_SCHEDULE_AHEAD_SECONDS {
+                return Err(ApiError::validation(
+                    "scheduled_for",
+                    "scheduled_for may be at most 10 years ahead",
+                ));
+            }
+            RunAt::At(at)
+        }
+        (None, None) => RunAt::Now,
+    };
+    if let Some(key) = &req.idempotency_key
+        && (key.is_empty() || key.chars().count() > 255)
+    {
+        return Err(ApiError::validation(
+            "idempotency_key",
+            "idempotency_key must be 1 to 255 characters",
+        ));
+    }
+    let timeout = req.timeout.unwrap_or(DEFAULT_TIMEOUT_SECONDS);
+    if !(1..=MAX_TIMEOUT_SECONDS).contains(&timeout) {
+        return Err(ApiError::validation(
+            "timeout",
+            format!("timeout must be between 1 and {MAX_TIMEOUT_SECONDS} seconds"),
+        ));
+    }
+    let max_retries = req.max_retries.unwrap_or(DEFAULT_MAX_RETRIES);
+    if max_retries > MAX_RETRIES_LIMIT {
+        return Err(ApiError::validation(
+            "max_retries",
+            format!("max_retries must be between 0 and {MAX_RETRIES_LIMIT}"),
+        ));
+    }
+    let queue = match req.queue {
+        Some(q) => {
+            if q.is_empty()
+                || q.len() > 128
+                || !q
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+            {
+                return Err(ApiError::validation(
+                    "queue",
+                    "queue must be 1 to 128 letters, digits, '-', '_', '.' or ':'",
+                ));
+            }
+            q
+        }
+        None => DEFAULT_QUEUE.to_string(),
+    };
+    let delivery = req.delivery.unwrap_or_default();
+    if let Delivery::Push { http } = &delivery {
+        validate_target(http)?;
+    }
+    Ok(NewJob {
+        id: Uuid::now_v7(),
+        name,
+        handler: Some(handler),
+        payload: req.payload.unwrap_or(serde_json::Value::Null),
+        queue,
+        priority: req.priority.unwrap_or(0),
+        delivery,
+        run_at,
+        max_retries,
+        timeout_seconds: timeout,
+        schedule_id: None,
+        idempotency_key: req.idempotency_key,
+    })
+}
+
+fn required_text(field: &str, value: Option<String>, max: usize) -> Result<String, ApiError> {
+    let value = value.unwrap_or_default();
+    if value.trim().is_empty() {
+        return Err(ApiError::validation(field, format!("{field} is required")));
+    }
+    if value.chars().count() > max {
+        return Err(ApiError::validation(
+            field,
+            format!("{field} may be at most {max} characters"),
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(ApiError::validation(
+            field,
+            format!("{field} may not contain control characters"),
+        ));
+    }
+    Ok(value)
+}
+
+fn validate_target(http: &HttpTarget) -> Result<(), ApiError> {
+    let url = url::Url::parse(&http.url).map_err(|e| {
+        ApiError::validation(
+            "delivery.http.url",
+            format!("delivery.http.url is not a URL: {e}"),
+        )
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(ApiError::validation(
+            "delivery.http.url",
+            "delivery.http.url must be an http(s) URL with a host",
+        ));
+    }
+    if http.headers.len() > 50 {
+        return Err(ApiError::validation(
+            "delivery.http.headers",
+            "at most 50 headers",
+        ));
+    }
+    for (name, value) in &http.headers {
+        let field = format!("delivery.http.headers.{name}");
+        if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return Err(ApiError::validation(
+                &field,
+                format!("`{name}` is not a valid header name"),
+            ));
+        }
+        if http::HeaderValue::from_str(value).is_err() {
+            return Err(ApiError::validation(
+                &field,
+                format!("the value of header `{name}` is not valid"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Get a job.
+#[utoipa::path(
+    get, path = "/v1/jobs/{id}", tag = "jobs",
+    params(("id" = Uuid, Path, description = "Job id")),
+    responses(
+        (status = 200, body = Job),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, description = "No such job in this organization", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+async fn get_job(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<Json<Job>, ApiError> {
+    auth.require(Scope::JobsRead)?;
+    let id = job_id(&id)?;
+    let job = state.store.job(auth.org, id).await?;
+    job.map(Json).ok_or_else(|| job_not_found(id))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct ListJobsQuery {
+    /// One status, or several comma-separated (`queued,running`).
+    status: Option<String>,
+    handler: Option<String>,
+    queue: Option<String>,
+    /// A schedule's id, or the literal `null` for one-off jobs only.
+    schedule_id: Option<String>,
+    /// Page size, 1 to 100. Default 50.
+    limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// List jobs, newest first.
+#[utoipa::path(
+    get, path = "/v1/jobs", tag = "jobs",
+    params(ListJobsQuery),
+    responses(
+        (status = 200, body = List<Job>),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+async fn list_jobs(
+    State(state): State<AppState>,
+    auth: Auth,
+    QueryParams(q): QueryParams<ListJobsQuery>,
+) -> Result<Json<List<Job>>, ApiError> {
+    auth.require(Scope::JobsRead)?;
+    let statuses = match q.status.as_deref() {
+        None | Some("") => Vec::new(),
+        Some(s) => s
+            .split(',')
+            .map(|part| part.trim().parse::<JobStatus>())
+            .collect::<Result<_, _>>()
+            .map_err(|e| ApiError::validation("status", e))?,
+    };
+    let schedule = match q.schedule_id.as_deref() {
+        None => ScheduleFilter::Any,
+        Some("null") => ScheduleFilter::None,
+        Some(s) => ScheduleFilter::Id(Uuid::parse_str(s).map_err(|_| {
+            ApiError::validation(
+                "schedule_id",
+                "schedule_id must be a schedule's id or `null`",
+            )
+        })?),
+    };
+    let filter = JobFilter {
+        statuses,
+        handler: q.handler,
+        queue: q.queue,
+        schedule,
+    };
+    let page = state
+        .store
+        .list_jobs(
+            auth.org,
+            &filter,
+            page_request(q.limit, q.cursor.as_deref())?,
+        )
+        .await?;
+    Ok(Json(List {
+        data: page.items,
+        next_cursor: page.next.map(|id| Cursor(id).encode()),
+    }))
+}
+
+/// Cancel a job.
+///
+/// A scheduled or queued job never runs; a running job is cancelled at once
+/// and its worker's later ack is refused.
+#[utoipa::path(
+    post, path = "/v1/jobs/{id}/cancel", tag = "jobs",
+    params(("id" = Uuid, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "The cancelled job", body = Job),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "`job_finished`: already completed, failed or cancelled", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+async fn cancel_job(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<Json<Job>, ApiError> {
+    auth.require(Scope::JobsWrite)?;
+    let id = job_id(&id)?;
+    match state.store.cancel_job(auth.org, id).await? {
+        CancelOutcome::Cancelled(job) => Ok(Json(job)),
+        CancelOutcome::AlreadyFinished(job) => Err(ApiError::JobFinished {
+            id,
+            status: job.status,
+        }),
+        CancelOutcome::NotFound => Err(job_not_found(id)),
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct PageQuery {
+    /// Page size, 1 to 100. Default 50.
+    limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// List a job's executions (one per attempt), newest first.
+#[utoipa::path(
+    get, path = "/v1/jobs/{id}/executions", tag = "jobs",
+    params(("id" = Uuid, Path, description = "Job id"), PageQuery),
+    responses(
+        (status = 200, body = List<Execution>),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+async fn list_executions(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    QueryParams(q): QueryParams<PageQuery>,
+) -> Result<Json<List<Execution>>, ApiError> {
+    auth.require(Scope::JobsRead)?;
+    let id = job_id(&id)?;
+    let page = state
+        .store
+        .list_executions(auth.org, id, page_request(q.limit, q.cursor.as_deref())?)
+        .await?
+        .ok_or_else(|| job_not_found(id))?;
+    Ok(Json(List {
+        data: page.items,
+        next_cursor: page.next.map(|id| Cursor(id).encode()),
+    }))
+}
+
+/// A path id that is not a UUID names no job: 404, like any unknown id.
+fn job_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::NotFound(format!("job {raw} not found")))
+}
+
+fn job_not_found(id: Uuid) -> ApiError {
+    ApiError::NotFound(format!("job {id} not found"))
+}

@@ -1,0 +1,112 @@
+//! `/v1/api-keys`: an organization's keys, for `admin` keys only.
+
+use super::AppState;
+use super::auth::Auth;
+use super::error::ApiError;
+use super::extract::JsonBody;
+use crate::keys::new_api_key;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chronos_proto::{ApiKey, CreateApiKey, CreatedApiKey, ErrorBody, List, Scope};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_key, list_keys))
+        .routes(routes!(revoke_key))
+}
+
+/// Create an API key. The full key is in this answer only.
+#[utoipa::path(
+    post, path = "/v1/api-keys", tag = "api-keys",
+    request_body = CreateApiKey,
+    responses(
+        (status = 201, body = CreatedApiKey),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+async fn create_key(
+    State(state): State<AppState>,
+    auth: Auth,
+    JsonBody(req): JsonBody<CreateApiKey>,
+) -> Result<(StatusCode, Json<CreatedApiKey>), ApiError> {
+    auth.require(Scope::Admin)?;
+    if req.name.trim().is_empty() || req.name.chars().count() > 255 {
+        return Err(ApiError::validation(
+            "name",
+            "name must be 1 to 255 characters",
+        ));
+    }
+    if req.scopes.is_empty() {
+        return Err(ApiError::validation(
+            "scopes",
+            "give at least one scope: admin, jobs:read, jobs:write or worker",
+        ));
+    }
+    let mut scopes = req.scopes;
+    scopes.sort();
+    scopes.dedup();
+    let (record, key) = new_api_key(auth.org, &req.name, scopes);
+    let stored = state.store.insert_api_key(record).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedApiKey {
+            api_key: stored.to_wire(),
+            key,
+        }),
+    ))
+}
+
+/// List the organization's API keys (never their secrets).
+#[utoipa::path(
+    get, path = "/v1/api-keys", tag = "api-keys",
+    responses(
+        (status = 200, body = List<ApiKey>),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+async fn list_keys(
+    State(state): State<AppState>,
+    auth: Auth,
+) -> Result<Json<List<ApiKey>>, ApiError> {
+    auth.require(Scope::Admin)?;
+    let keys = state.store.list_api_keys(auth.org).await?;
+    Ok(Json(List {
+        data: keys.iter().map(|k| k.to_wire()).collect(),
+        next_cursor: None,
+    }))
+}
+
+/// Revoke an API key. Requests with it are refused from now on.
+#[utoipa::path(
+    post, path = "/v1/api-keys/{id}/revoke", tag = "api-keys",
+    params(("id" = String, Path, description = "The key's id (the part after `chrns_`)")),
+    responses(
+        (status = 200, body = ApiKey),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+async fn revoke_key(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<Json<ApiKey>, ApiError> {
+    auth.require(Scope::Admin)?;
+    let id = id.strip_prefix(crate::keys::PREFIX).unwrap_or(&id);
+    state
+        .store
+        .revoke_api_key(auth.org, id)
+        .await?
+        .map(|k| Json(k.to_wire()))
+        .ok_or_else(|| ApiError::NotFound(format!("API key {id} not found")))
+}

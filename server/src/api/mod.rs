@@ -1,0 +1,92 @@
+//! The HTTP API (axum). One module per resource; errors become HTTP answers
+//! only in [`error`]; bad input is caught by the extractors in [`extract`].
+//!
+//! The OpenAPI document is generated from the handlers' annotations and the
+//! wire types, and served at `/v1/openapi.json`.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+mod health;
+mod jobs;
+mod keys;
+mod pagination;
+
+use crate::store::DynStore;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Method, Uri};
+use axum::routing::get;
+use error::ApiError;
+use std::sync::Arc;
+use tokio::sync::Notify;
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: DynStore,
+    /// Wakes the promoter when a job is created for later, so it re-plans its
+    /// sleep instead of oversleeping the new job's due time.
+    pub promoter: Arc<Notify>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Chronos API",
+        description = "Jobs, schedules and workers. Every /v1 route but this document needs `Authorization: Bearer chrns_…`.",
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "jobs", description = "One-off jobs and their executions"),
+        (name = "api-keys", description = "API keys (admin scope)"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+/// The whole API, with its OpenAPI document.
+pub fn router(state: AppState) -> Router {
+    let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(jobs::router())
+        .merge(keys::router())
+        .split_for_parts();
+    let doc = Arc::new(doc);
+    api.route(
+        "/v1/openapi.json",
+        get(move || {
+            let doc = doc.clone();
+            async move { axum::Json(doc.as_ref().clone()) }
+        }),
+    )
+    .route("/healthz", get(health::healthz))
+    .route("/readyz", get(health::readyz))
+    .fallback(not_found)
+    .method_not_allowed_fallback(method_not_allowed)
+    .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
+    .layer(TraceLayer::new_for_http())
+    .with_state(state)
+}
+
+async fn not_found(uri: Uri) -> ApiError {
+    ApiError::NotFound(format!("no route for {}", uri.path()))
+}
+
+async fn method_not_allowed(method: Method) -> ApiError {
+    ApiError::MethodNotAllowed(method.to_string())
+}

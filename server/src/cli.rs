@@ -1,0 +1,284 @@
+//! The `chronos` command line: `serve`, `migrate`, `keys`, `orgs`.
+
+use crate::config::StoreConfig;
+use crate::keys::new_api_key;
+use crate::store::sqlite::OpenMode;
+use crate::store::{DynStore, Organization};
+use anyhow::{Context, anyhow, bail};
+use chronos_proto::Scope;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "chronos",
+    version,
+    about = "Chronos: jobs, schedules and workers"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Log format.
+    #[arg(
+        long,
+        global = true,
+        env = "CHRONOS_LOG_FORMAT",
+        default_value = "text"
+    )]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Where the data lives: PostgreSQL given a URL, else the embedded store.
+#[derive(Debug, clap::Args)]
+struct StoreArgs {
+    /// PostgreSQL URL (postgres://user@host:port/db) or sqlite:PATH.
+    #[arg(long, env = "CHRONOS_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Directory of the embedded store, used when no database URL is given.
+    #[arg(long, env = "CHRONOS_DATA_DIR", default_value = "./chronos-data")]
+    data_dir: PathBuf,
+}
+
+impl StoreArgs {
+    fn config(&self) -> anyhow::Result<StoreConfig> {
+        StoreConfig::new(self.database_url.as_deref(), &self.data_dir).map_err(|e| anyhow!(e))
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "CHRONOS_LISTEN", default_value = "127.0.0.1:7070")]
+        listen: SocketAddr,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Manage API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Manage organizations.
+    Orgs {
+        #[command(subcommand)]
+        command: OrgsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Create a key and print it (once).
+    Create {
+        /// A label for people.
+        #[arg(long)]
+        name: String,
+        /// Scopes: admin, jobs:read, jobs:write, worker. Repeat for several.
+        #[arg(long = "scope", required = true, value_parser = parse_scope)]
+        scopes: Vec<Scope>,
+        /// The organization's slug.
+        #[arg(long, default_value = "default")]
+        org: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// List an organization's keys.
+    List {
+        #[arg(long, default_value = "default")]
+        org: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Revoke a key by id (the part after `chrns_`, or the whole key).
+    Revoke {
+        id: String,
+        #[arg(long, default_value = "default")]
+        org: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum OrgsCommand {
+    /// Create an organization.
+    Create {
+        slug: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+fn parse_scope(s: &str) -> Result<Scope, String> {
+    s.parse()
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("building the tokio runtime");
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CHRONOS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve { listen, store } => serve(listen, store.config()?).await,
+        Command::Migrate { store } => {
+            let config = store.config()?;
+            prepare(&config, OpenMode::Command).await?;
+            println!("{} is up to date", config.describe());
+            Ok(())
+        }
+        Command::Keys { command } => keys(command).await,
+        Command::Orgs { command } => orgs(command).await,
+    }
+}
+
+/// Opens and prepares the store (see [`crate::server::prepare_store`]),
+/// printing the admin key if one was created now.
+async fn prepare(config: &StoreConfig, mode: OpenMode) -> anyhow::Result<DynStore> {
+    let (store, admin_key) = crate::server::prepare_store(config, mode).await?;
+    if let Some(key) = admin_key {
+        println!(
+            "Created organization `default` and its admin API key. It is shown only this once:\n\n    {key}\n"
+        );
+    }
+    Ok(store)
+}
+
+async fn serve(listen: SocketAddr, config: StoreConfig) -> anyhow::Result<()> {
+    let store = prepare(&config, OpenMode::Serve).await?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    tracing::info!(
+        address = %listener.local_addr()?,
+        store = %config.describe(),
+        "chronos is listening"
+    );
+    crate::server::run(listener, store, crate::server::shutdown_signal()).await
+}
+
+async fn org(store: &DynStore, slug: &str) -> anyhow::Result<Organization> {
+    store.organization_by_slug(slug).await?.ok_or_else(|| {
+        anyhow!("no organization `{slug}`; create it with `chronos orgs create {slug}`")
+    })
+}
+
+async fn keys(command: KeysCommand) -> anyhow::Result<()> {
+    match command {
+        KeysCommand::Create {
+            name,
+            mut scopes,
+            org: slug,
+            store,
+        } => {
+            let store = prepare(&store.config()?, OpenMode::Command).await?;
+            let org = org(&store, &slug).await?;
+            scopes.sort();
+            scopes.dedup();
+            let (record, key) = new_api_key(org.id, &name, scopes);
+            let stored = store.insert_api_key(record).await?;
+            let scopes: Vec<_> = stored.scopes.iter().map(|s| s.as_str()).collect();
+            eprintln!(
+                "Created key {} ({}) for `{slug}` with scopes {}. It is shown only this once:",
+                stored.id,
+                stored.name,
+                scopes.join(", ")
+            );
+            println!("{key}");
+        }
+        KeysCommand::List { org: slug, store } => {
+            let store = prepare(&store.config()?, OpenMode::Command).await?;
+            let org = org(&store, &slug).await?;
+            println!(
+                "{:<18} {:<26} {:<30} {:<26} NAME",
+                "ID", "CREATED", "SCOPES", "REVOKED"
+            );
+            for k in store.list_api_keys(org.id).await? {
+                let scopes: Vec<_> = k.scopes.iter().map(|s| s.as_str()).collect();
+                println!(
+                    "{:<18} {:<26} {:<30} {:<26} {}",
+                    k.id,
+                    k.created_at.to_string(),
+                    scopes.join(","),
+                    k.revoked_at
+                        .map(|t| t.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                    k.name
+                );
+            }
+        }
+        KeysCommand::Revoke {
+            id,
+            org: slug,
+            store,
+        } => {
+            let store = prepare(&store.config()?, OpenMode::Command).await?;
+            let org = org(&store, &slug).await?;
+            let id = id.strip_prefix(crate::keys::PREFIX).unwrap_or(&id);
+            let id = id.split('_').next().unwrap_or(id);
+            match store.revoke_api_key(org.id, id).await? {
+                Some(k) => println!("revoked {} ({})", k.id, k.name),
+                None => bail!("organization `{slug}` has no key {id}"),
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn orgs(command: OrgsCommand) -> anyhow::Result<()> {
+    match command {
+        OrgsCommand::Create { slug, name, store } => {
+            if slug.is_empty()
+                || !slug
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            {
+                bail!("an organization slug is lowercase letters, digits and '-'");
+            }
+            let store = prepare(&store.config()?, OpenMode::Command).await?;
+            let name = name.unwrap_or_else(|| slug.clone());
+            let org = store.create_organization(&slug, &name).await?;
+            println!("created organization `{}` ({})", org.slug, org.id.0);
+        }
+    }
+    Ok(())
+}

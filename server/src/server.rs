@@ -1,0 +1,80 @@
+//! Runs the server: the HTTP API and the background services, until a
+//! shutdown signal, then stops them in order.
+
+use crate::api::{self, AppState};
+use crate::config::StoreConfig;
+use crate::keys::new_api_key;
+use crate::promoter;
+use crate::store::sqlite::OpenMode;
+use crate::store::{DynStore, OrgId};
+use anyhow::Context;
+use chronos_proto::Scope;
+use std::future::Future;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+
+/// Opens the store, checks it answers, applies pending migrations, and on an
+/// empty store creates the default organization with an admin key, which is
+/// returned (the only time it exists in clear).
+pub async fn prepare_store(
+    config: &StoreConfig,
+    mode: OpenMode,
+) -> anyhow::Result<(DynStore, Option<String>)> {
+    let store = config.open(mode)?;
+    store
+        .ping()
+        .await
+        .with_context(|| format!("cannot reach {}", config.describe()))?;
+    let applied = store.migrate().await.context("migrating the database")?;
+    if !applied.is_empty() {
+        tracing::info!(versions = ?applied, "applied migrations");
+    }
+    let org_id = OrgId(uuid::Uuid::now_v7());
+    let (admin, key) = new_api_key(org_id, "admin (created on first start)", vec![Scope::Admin]);
+    let created = store.bootstrap(admin).await?.is_some();
+    Ok((store, created.then_some(key)))
+}
+
+/// Serves on `listener` until `shutdown` completes. In-flight requests finish
+/// before this returns. Tests call this with a listener on port 0.
+pub async fn run(
+    listener: TcpListener,
+    store: DynStore,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let wake = Arc::new(Notify::new());
+    let promoter = tokio::spawn(promoter::run(store.clone(), wake.clone(), stop_rx));
+    let app = api::router(AppState {
+        store,
+        promoter: wake,
+    });
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: finishing requests in flight");
+            let _ = stop_tx.send(true);
+        })
+        .await?;
+    promoter.await?;
+    Ok(())
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing a SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,0 +1,266 @@
+//! Storage: the one interface the rest of the server uses to read and change
+//! state, with two implementations that behave the same way:
+//!
+//! - [`postgres`]: the production store (tokio-postgres + deadpool-postgres).
+//! - [`sqlite`]: the embedded store, compiled in, for `chronos serve` with
+//!   nothing else installed.
+//!
+//! All SQL lives in these two modules and their `migrations/` folders. Time
+//! comparisons (is a job due? has a lease expired?) use the database's clock,
+//! never this process's, so replicas with skewed clocks agree.
+//!
+//! Every job status change is one of the transitions in [`crate::job_state`];
+//! the stores apply them with the `from` states that module defines.
+
+pub mod postgres;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use chronos_proto::{Delivery, Execution, Job, JobStatus, Scope, Timestamp};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A shared handle to whichever store the server runs on.
+pub type DynStore = Arc<dyn Store>;
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The idempotency key is already held by another job of the organization.
+    #[error("idempotency key is already used by job {existing}")]
+    IdempotencyConflict { existing: Uuid },
+    /// Another `chronos serve` holds the embedded store's file.
+    #[error(
+        "another `chronos serve` is already using {path} (lock file {lock}); stop it, or give this one its own --data-dir"
+    )]
+    Locked { path: String, lock: String },
+    /// The database was migrated by a newer Chronos than this one.
+    #[error(
+        "the database is at schema version {found}, newer than this chronos knows ({known}); upgrade chronos"
+    )]
+    SchemaTooNew { found: i64, known: i64 },
+    /// A connection to PostgreSQL could not be had.
+    #[error("database pool: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    /// PostgreSQL refused or failed a statement.
+    #[error("postgres: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// SQLite refused or failed a statement.
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A row held something this version cannot read.
+    #[error("unreadable row: {0}")]
+    Corrupt(String),
+    /// Anything else (I/O on the data directory, a panicked blocking task).
+    #[error("{0}")]
+    Other(String),
+}
+
+/// An organization's id. Every query about jobs, keys and the rest takes one,
+/// so a key can only ever reach its own organization's rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct OrgId(pub Uuid);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Organization {
+    pub id: OrgId,
+    pub slug: String,
+    pub name: String,
+    pub created_at: Timestamp,
+}
+
+/// An API key as stored: the public id and a SHA-256 of the secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    pub id: String,
+    pub organization_id: OrgId,
+    pub name: String,
+    pub secret_sha256: Vec<u8>,
+    pub scopes: Vec<Scope>,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+}
+
+impl ApiKeyRecord {
+    /// The key as the API shows it: never the hash.
+    pub fn to_wire(&self) -> chronos_proto::ApiKey {
+        chronos_proto::ApiKey {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            scopes: self.scopes.clone(),
+            created_at: self.created_at,
+            revoked_at: self.revoked_at,
+        }
+    }
+}
+
+/// A key to insert.
+#[derive(Clone, Debug)]
+pub struct NewApiKey {
+    pub id: String,
+    pub organization_id: OrgId,
+    pub name: String,
+    pub secret_sha256: Vec<u8>,
+    pub scopes: Vec<Scope>,
+}
+
+/// When a new job becomes due. Relative times are added to the database's
+/// clock, not this process's.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum RunAt {
+    Now,
+    After(Duration),
+    At(Timestamp),
+}
+
+/// A validated job to insert.
+#[derive(Clone, Debug)]
+pub struct NewJob {
+    pub id: Uuid,
+    pub name: String,
+    pub handler: Option<String>,
+    pub payload: Value,
+    pub queue: String,
+    pub priority: i32,
+    pub delivery: Delivery,
+    pub run_at: RunAt,
+    pub max_retries: u32,
+    pub timeout_seconds: u32,
+    pub schedule_id: Option<Uuid>,
+    pub idempotency_key: Option<String>,
+}
+
+/// Which jobs a schedule filter selects.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum ScheduleFilter {
+    #[default]
+    Any,
+    /// Only one-off jobs (`?schedule_id=null`).
+    None,
+    Id(Uuid),
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct JobFilter {
+    /// Any of these statuses; empty means all.
+    pub statuses: Vec<JobStatus>,
+    pub handler: Option<String>,
+    pub queue: Option<String>,
+    pub schedule: ScheduleFilter,
+}
+
+/// Keyset pagination over ids, newest first. Ids are UUIDv7, so id order is
+/// creation order.
+#[derive(Clone, Copy, Debug)]
+pub struct PageRequest {
+    pub limit: u32,
+    /// Return rows with ids below this one (the previous page's last id).
+    pub before: Option<Uuid>,
+}
+
+/// One page, and the id to continue before if there are more rows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<Uuid>,
+}
+
+impl<T> Page<T> {
+    /// Stores fetch `limit + 1` rows; the extra one only tells that another
+    /// page exists.
+    pub fn from_rows(mut rows: Vec<T>, limit: u32, id: impl Fn(&T) -> Uuid) -> Self {
+        let next = if rows.len() > limit as usize {
+            rows.truncate(limit as usize);
+            rows.last().map(&id)
+        } else {
+            None
+        };
+        Page { items: rows, next }
+    }
+}
+
+/// The result of asking to cancel a job.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CancelOutcome {
+    Cancelled(Job),
+    /// Already completed, failed or cancelled; unchanged.
+    AlreadyFinished(Job),
+    NotFound,
+}
+
+/// What one pass of the promoter did.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Promoted {
+    /// Jobs moved from `scheduled` to `queued`.
+    pub count: u64,
+    /// How long until the next scheduled job is due, by the database's clock.
+    pub next_due_in: Option<Duration>,
+}
+
+/// The storage interface. Both implementations pass the same conformance
+/// suite (`server/tests/store.rs`).
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `postgres` or `sqlite`, for logs.
+    fn kind(&self) -> &'static str;
+
+    /// Is the store reachable? (`/readyz`)
+    async fn ping(&self) -> Result<()>;
+
+    /// Applies pending migrations under a lock, so concurrent starts apply
+    /// each migration once. Returns the versions applied now.
+    async fn migrate(&self) -> Result<Vec<i64>>;
+
+    /// On an empty store, creates the default organization and `admin_key`
+    /// for it, under the same kind of lock; returns the organization if it was
+    /// created now, `None` if any organization already existed.
+    async fn bootstrap(&self, admin_key: NewApiKey) -> Result<Option<Organization>>;
+
+    async fn create_organization(&self, slug: &str, name: &str) -> Result<Organization>;
+    async fn organization_by_slug(&self, slug: &str) -> Result<Option<Organization>>;
+
+    async fn insert_api_key(&self, key: NewApiKey) -> Result<ApiKeyRecord>;
+    /// Looks a key up by its public id, across organizations (authentication).
+    async fn api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>>;
+    async fn list_api_keys(&self, org: OrgId) -> Result<Vec<ApiKeyRecord>>;
+    /// Marks a key revoked (idempotently); `None` if the organization has no such key.
+    async fn revoke_api_key(&self, org: OrgId, id: &str) -> Result<Option<ApiKeyRecord>>;
+
+    /// Inserts a job, `scheduled` or `queued` depending on whether it is due,
+    /// and returns it once committed.
+    async fn create_job(&self, org: OrgId, job: NewJob) -> Result<Job>;
+    async fn job(&self, org: OrgId, id: Uuid) -> Result<Option<Job>>;
+    async fn list_jobs(
+        &self,
+        org: OrgId,
+        filter: &JobFilter,
+        page: PageRequest,
+    ) -> Result<Page<Job>>;
+    async fn cancel_job(&self, org: OrgId, id: Uuid) -> Result<CancelOutcome>;
+    /// A job's attempts, newest first; `None` if the organization has no such job.
+    async fn list_executions(
+        &self,
+        org: OrgId,
+        job_id: Uuid,
+        page: PageRequest,
+    ) -> Result<Option<Page<Execution>>>;
+
+    /// Moves every `scheduled` job whose `run_at` has passed to `queued`.
+    async fn promote_due_jobs(&self) -> Result<Promoted>;
+}
+
+/// `('scheduled', 'queued')`: statuses as an SQL list of literals. Literals,
+/// not parameters, so both planners can use the partial indexes on status.
+/// The values are the fixed status names, never user input.
+pub(crate) fn status_list(statuses: &[JobStatus]) -> String {
+    let items: Vec<String> = statuses
+        .iter()
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect();
+    format!("({})", items.join(", "))
+}

@@ -1,0 +1,576 @@
+//! The PostgreSQL store: tokio-postgres over a deadpool pool.
+//!
+//! Statements go through `prepare_cached`, so each connection parses each
+//! statement once. `now()` is PostgreSQL's clock; every "is it due yet"
+//! decision is made here, in SQL.
+
+use super::{
+    ApiKeyRecord, CancelOutcome, JobFilter, NewApiKey, NewJob, OrgId, Organization, Page,
+    PageRequest, Promoted, Result, RunAt, ScheduleFilter, Store, StoreError, status_list,
+};
+use crate::job_state::{Transition, initial_status};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use chronos_proto::{Delivery, Execution, Job, Scope, Timestamp};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use std::str::FromStr;
+use std::time::Duration;
+use tokio_postgres::{NoTls, Row};
+use uuid::Uuid;
+
+/// Versioned migrations, applied in order. A migration is never edited once
+/// released; a change is a new file.
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "initial",
+    include_str!("postgres/migrations/0001_initial.sql"),
+)];
+
+/// Advisory lock key held while migrating or bootstrapping, so that replicas
+/// starting together take turns. ("chronos" in ASCII, truncated to 63 bits.)
+const SCHEMA_LOCK: i64 = 0x0063_6872_6f6e_6f73;
+
+const JOB_COLUMNS: &str = "id, name, handler, payload, status, queue, priority, delivery, run_at, \
+     attempt, max_retries, timeout_seconds, schedule_id, idempotency_key, result, last_error, \
+     created_at, updated_at, finished_at";
+
+const EXECUTION_COLUMNS: &str = "id, job_id, attempt, status, worker_id, http_status, \
+     response_body, response_truncated, error, started_at, finished_at";
+
+const API_KEY_COLUMNS: &str =
+    "id, organization_id, name, secret_sha256, scopes, created_at, revoked_at";
+
+pub struct PgStore {
+    pool: Pool,
+}
+
+impl PgStore {
+    /// Builds a pool for `url` (`postgres://user@host:port/db`). Connections
+    /// are opened lazily; call [`Store::ping`] to check the server answers.
+    pub fn connect(url: &str, max_connections: usize) -> Result<Self> {
+        let config = tokio_postgres::Config::from_str(url)
+            .map_err(|e| StoreError::Other(format!("invalid database URL: {e}")))?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(max_connections)
+            .runtime(Runtime::Tokio1)
+            // A request waits at most this long for a connection, then fails
+            // cleanly instead of hanging while the database is away.
+            .wait_timeout(Some(Duration::from_secs(10)))
+            .create_timeout(Some(Duration::from_secs(10)))
+            .build()
+            .map_err(|e| StoreError::Other(format!("database pool: {e}")))?;
+        Ok(PgStore { pool })
+    }
+}
+
+fn ts(t: DateTime<Utc>) -> Timestamp {
+    Timestamp(t)
+}
+
+fn u32_col(row: &Row, col: &str) -> Result<u32> {
+    let v: i32 = row.try_get(col)?;
+    u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("{col} = {v}")))
+}
+
+fn job_from_row(row: &Row) -> Result<Job> {
+    let status: String = row.try_get("status")?;
+    let delivery: serde_json::Value = row.try_get("delivery")?;
+    Ok(Job {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        handler: row.try_get("handler")?,
+        payload: row.try_get("payload")?,
+        status: status.parse().map_err(StoreError::Corrupt)?,
+        queue: row.try_get("queue")?,
+        priority: row.try_get("priority")?,
+        delivery: serde_json::from_value::<Delivery>(delivery)
+            .map_err(|e| StoreError::Corrupt(format!("delivery: {e}")))?,
+        run_at: ts(row.try_get("run_at")?),
+        attempt: u32_col(row, "attempt")?,
+        max_retries: u32_col(row, "max_retries")?,
+        timeout: u32_col(row, "timeout_seconds")?,
+        schedule_id: row.try_get("schedule_id")?,
+        idempotency_key: row.try_get("idempotency_key")?,
+        result: row.try_get("result")?,
+        last_error: row.try_get("last_error")?,
+        created_at: ts(row.try_get("created_at")?),
+        updated_at: ts(row.try_get("updated_at")?),
+        finished_at: row
+            .try_get::<_, Option<DateTime<Utc>>>("finished_at")?
+            .map(ts),
+    })
+}
+
+fn execution_from_row(row: &Row) -> Result<Execution> {
+    let status: String = row.try_get("status")?;
+    let started: DateTime<Utc> = row.try_get("started_at")?;
+    let finished: Option<DateTime<Utc>> = row.try_get("finished_at")?;
+    Ok(Execution {
+        id: row.try_get("id")?,
+        job_id: row.try_get("job_id")?,
+        attempt: u32_col(row, "attempt")?,
+        status: status.parse().map_err(StoreError::Corrupt)?,
+        worker_id: row.try_get("worker_id")?,
+        http_status: row
+            .try_get::<_, Option<i32>>("http_status")?
+            .map(|s| s as u16),
+        response_body: row.try_get("response_body")?,
+        response_truncated: row.try_get("response_truncated")?,
+        error: row.try_get("error")?,
+        duration_ms: finished.map(|f| (f - started).num_milliseconds().max(0) as u64),
+        started_at: ts(started),
+        finished_at: finished.map(ts),
+    })
+}
+
+fn api_key_from_row(row: &Row) -> Result<ApiKeyRecord> {
+    let scopes: Vec<String> = row.try_get("scopes")?;
+    Ok(ApiKeyRecord {
+        id: row.try_get("id")?,
+        organization_id: OrgId(row.try_get("organization_id")?),
+        name: row.try_get("name")?,
+        secret_sha256: row.try_get("secret_sha256")?,
+        scopes: scopes
+            .iter()
+            .map(|s| s.parse::<Scope>().map_err(StoreError::Corrupt))
+            .collect::<Result<_>>()?,
+        created_at: ts(row.try_get("created_at")?),
+        revoked_at: row
+            .try_get::<_, Option<DateTime<Utc>>>("revoked_at")?
+            .map(ts),
+    })
+}
+
+fn org_from_row(row: &Row) -> Result<Organization> {
+    Ok(Organization {
+        id: OrgId(row.try_get("id")?),
+        slug: row.try_get("slug")?,
+        name: row.try_get("name")?,
+        created_at: ts(row.try_get("created_at")?),
+    })
+}
+
+fn scope_strings(scopes: &[Scope]) -> Vec<String> {
+    scopes.iter().map(|s| s.as_str().to_string()).collect()
+}
+
+async fn insert_key(
+    client: &impl deadpool_postgres::GenericClient,
+    key: &NewApiKey,
+) -> Result<Row> {
+    let sql = format!(
+        "INSERT INTO api_keys (id, organization_id, name, secret_sha256, scopes) \
+         VALUES ($1, $2, $3, $4, $5) RETURNING {API_KEY_COLUMNS}"
+    );
+    Ok(client
+        .query_one(
+            &sql,
+            &[
+                &key.id,
+                &key.organization_id.0,
+                &key.name,
+                &key.secret_sha256,
+                &scope_strings(&key.scopes),
+            ],
+        )
+        .await?)
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn kind(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn ping(&self) -> Result<()> {
+        let client = self.pool.get().await?;
+        client.simple_query("SELECT 1").await?;
+        Ok(())
+    }
+
+    async fn migrate(&self) -> Result<Vec<i64>> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        // Held until commit: a second replica waits here, then finds nothing to do.
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
+            .await?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS chronos_migrations (
+                 version    bigint PRIMARY KEY,
+                 name       text NOT NULL,
+                 applied_at timestamptz NOT NULL DEFAULT now()
+             )",
+        )
+        .await?;
+        let done: Vec<i64> = tx
+            .query("SELECT version FROM chronos_migrations", &[])
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let known = MIGRATIONS.last().map_or(0, |m| m.0);
+        if let Some(&found) = done.iter().max().filter(|&&v| v > known) {
+            return Err(StoreError::SchemaTooNew { found, known });
+        }
+        let mut applied = Vec::new();
+        for &(version, name, sql) in MIGRATIONS {
+            if done.contains(&version) {
+                continue;
+            }
+            tx.batch_execute(sql).await?;
+            tx.execute(
+                "INSERT INTO chronos_migrations (version, name) VALUES ($1, $2)",
+                &[&version, &name],
+            )
+            .await?;
+            applied.push(version);
+        }
+        tx.commit().await?;
+        Ok(applied)
+    }
+
+    async fn bootstrap(&self, admin_key: NewApiKey) -> Result<Option<Organization>> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
+            .await?;
+        let any: bool = tx
+            .query_one("SELECT EXISTS (SELECT 1 FROM organizations)", &[])
+            .await?
+            .get(0);
+        if any {
+            return Ok(None);
+        }
+        let org = tx
+            .query_one(
+                "INSERT INTO organizations (id, slug, name) VALUES ($1, 'default', 'Default') \
+                 RETURNING id, slug, name, created_at",
+                &[&admin_key.organization_id.0],
+            )
+            .await?;
+        insert_key(&tx, &admin_key).await?;
+        tx.commit().await?;
+        Ok(Some(org_from_row(&org)?))
+    }
+
+    async fn create_organization(&self, slug: &str, name: &str) -> Result<Organization> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_one(
+                "INSERT INTO organizations (id, slug, name) VALUES ($1, $2, $3) \
+                 RETURNING id, slug, name, created_at",
+                &[&Uuid::now_v7(), &slug, &name],
+            )
+            .await?;
+        org_from_row(&row)
+    }
+
+    async fn organization_by_slug(&self, slug: &str) -> Result<Option<Organization>> {
+        let client = self.pool.get().await?;
+        client
+            .query_opt(
+                "SELECT id, slug, name, created_at FROM organizations WHERE slug = $1",
+                &[&slug],
+            )
+            .await?
+            .as_ref()
+            .map(org_from_row)
+            .transpose()
+    }
+
+    async fn insert_api_key(&self, key: NewApiKey) -> Result<ApiKeyRecord> {
+        let client = self.pool.get().await?;
+        api_key_from_row(&insert_key(&client, &key).await?)
+    }
+
+    async fn api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>> {
+        let client = self.pool.get().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = $1"
+            ))
+            .await?;
+        client
+            .query_opt(&stmt, &[&id])
+            .await?
+            .as_ref()
+            .map(api_key_from_row)
+            .transpose()
+    }
+
+    async fn list_api_keys(&self, org: OrgId) -> Result<Vec<ApiKeyRecord>> {
+        let client = self.pool.get().await?;
+        client
+            .query(
+                &format!(
+                    "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE organization_id = $1 \
+                     ORDER BY created_at, id"
+                ),
+                &[&org.0],
+            )
+            .await?
+            .iter()
+            .map(api_key_from_row)
+            .collect()
+    }
+
+    async fn revoke_api_key(&self, org: OrgId, id: &str) -> Result<Option<ApiKeyRecord>> {
+        let client = self.pool.get().await?;
+        client
+            .query_opt(
+                &format!(
+                    "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now()) \
+                     WHERE organization_id = $1 AND id = $2 RETURNING {API_KEY_COLUMNS}"
+                ),
+                &[&org.0, &id],
+            )
+            .await?
+            .as_ref()
+            .map(api_key_from_row)
+            .transpose()
+    }
+
+    async fn create_job(&self, org: OrgId, job: NewJob) -> Result<Job> {
+        let client = self.pool.get().await?;
+        let (at, delay): (Option<DateTime<Utc>>, f64) = match job.run_at {
+            RunAt::Now => (None, 0.0),
+            RunAt::After(d) => (None, d.as_secs_f64()),
+            RunAt::At(t) => (Some(t.0), 0.0),
+        };
+        let delivery_type = match job.delivery {
+            Delivery::Pull => "pull",
+            Delivery::Push { .. } => "push",
+        };
+        let delivery = serde_json::to_value(&job.delivery)
+            .map_err(|e| StoreError::Other(format!("delivery: {e}")))?;
+        let insert = client
+            .prepare_cached(&format!(
+                "INSERT INTO jobs (id, organization_id, name, handler, payload, queue, priority, \
+                     status, delivery_type, delivery, run_at, max_retries, timeout_seconds, \
+                     schedule_id, idempotency_key)
+                 SELECT $1, $2, $3, $4, $5, $6, $7,
+                        CASE WHEN t.run_at <= now() THEN $8 ELSE $9 END,
+                        $10, $11, t.run_at, $12, $13, $14, $15
+                 FROM (SELECT COALESCE($16::timestamptz, now() + make_interval(secs => $17::float8))
+                           AS run_at) t
+                 ON CONFLICT ON CONSTRAINT jobs_idempotency_key DO NOTHING
+                 RETURNING {JOB_COLUMNS}"
+            ))
+            .await?;
+        let max_retries = job.max_retries as i32;
+        let timeout = job.timeout_seconds as i32;
+        // A key held by another job: report that job. Looped because the holder
+        // may disappear between the insert and the look-up.
+        for _ in 0..3 {
+            let row = client
+                .query_opt(
+                    &insert,
+                    &[
+                        &job.id,
+                        &org.0,
+                        &job.name,
+                        &job.handler,
+                        &job.payload,
+                        &job.queue,
+                        &job.priority,
+                        &initial_status(true).as_str(),
+                        &initial_status(false).as_str(),
+                        &delivery_type,
+                        &delivery,
+                        &max_retries,
+                        &timeout,
+                        &job.schedule_id,
+                        &job.idempotency_key,
+                        &at,
+                        &delay,
+                    ],
+                )
+                .await?;
+            if let Some(row) = row {
+                return job_from_row(&row);
+            }
+            let existing = client
+                .query_opt(
+                    "SELECT id FROM jobs WHERE organization_id = $1 AND idempotency_key = $2",
+                    &[&org.0, &job.idempotency_key],
+                )
+                .await?;
+            if let Some(existing) = existing {
+                return Err(StoreError::IdempotencyConflict {
+                    existing: existing.get(0),
+                });
+            }
+        }
+        Err(StoreError::Other(
+            "idempotency key kept changing hands; try again".into(),
+        ))
+    }
+
+    async fn job(&self, org: OrgId, id: Uuid) -> Result<Option<Job>> {
+        let client = self.pool.get().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT {JOB_COLUMNS} FROM jobs WHERE organization_id = $1 AND id = $2"
+            ))
+            .await?;
+        client
+            .query_opt(&stmt, &[&org.0, &id])
+            .await?
+            .as_ref()
+            .map(job_from_row)
+            .transpose()
+    }
+
+    async fn list_jobs(
+        &self,
+        org: OrgId,
+        filter: &JobFilter,
+        page: PageRequest,
+    ) -> Result<Page<Job>> {
+        let client = self.pool.get().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT {JOB_COLUMNS} FROM jobs
+                 WHERE organization_id = $1
+                   AND ($2::text[] IS NULL OR status = ANY($2))
+                   AND ($3::text IS NULL OR handler = $3)
+                   AND ($4::text IS NULL OR queue = $4)
+                   AND (NOT $5::bool OR schedule_id IS NULL)
+                   AND ($6::uuid IS NULL OR schedule_id = $6)
+                   AND ($7::uuid IS NULL OR id < $7)
+                 ORDER BY id DESC
+                 LIMIT $8"
+            ))
+            .await?;
+        let statuses: Option<Vec<&str>> = (!filter.statuses.is_empty())
+            .then(|| filter.statuses.iter().map(|s| s.as_str()).collect());
+        let (one_off, schedule_id) = match filter.schedule {
+            ScheduleFilter::Any => (false, None),
+            ScheduleFilter::None => (true, None),
+            ScheduleFilter::Id(id) => (false, Some(id)),
+        };
+        let rows = client
+            .query(
+                &stmt,
+                &[
+                    &org.0,
+                    &statuses,
+                    &filter.handler,
+                    &filter.queue,
+                    &one_off,
+                    &schedule_id,
+                    &page.before,
+                    &(i64::from(page.limit) + 1),
+                ],
+            )
+            .await?;
+        let jobs = rows.iter().map(job_from_row).collect::<Result<Vec<_>>>()?;
+        Ok(Page::from_rows(jobs, page.limit, |j| j.id))
+    }
+
+    async fn cancel_job(&self, org: OrgId, id: Uuid) -> Result<CancelOutcome> {
+        let client = self.pool.get().await?;
+        let t = Transition::Cancel;
+        // One statement: the job and its open attempt change together.
+        let stmt = client
+            .prepare_cached(&format!(
+                "WITH job AS (
+                     UPDATE jobs SET status = '{to}', finished_at = now(), updated_at = now(),
+                                     lease_expires_at = NULL
+                     WHERE organization_id = $1 AND id = $2 AND status IN {from}
+                     RETURNING {JOB_COLUMNS}
+                 ), attempt AS (
+                     UPDATE executions SET status = 'failed', error = 'job cancelled',
+                                           finished_at = now()
+                     WHERE job_id IN (SELECT id FROM job) AND status = 'running'
+                 )
+                 SELECT * FROM job",
+                to = t.to().as_str(),
+                from = status_list(t.from()),
+            ))
+            .await?;
+        let row = client.query_opt(&stmt, &[&org.0, &id]).await?;
+        if let Some(row) = row {
+            return Ok(CancelOutcome::Cancelled(job_from_row(&row)?));
+        }
+        drop(client);
+        // Not cancellable: every status outside `from` is a finished one.
+        Ok(match self.job(org, id).await? {
+            Some(job) => CancelOutcome::AlreadyFinished(job),
+            None => CancelOutcome::NotFound,
+        })
+    }
+
+    async fn list_executions(
+        &self,
+        org: OrgId,
+        job_id: Uuid,
+        page: PageRequest,
+    ) -> Result<Option<Page<Execution>>> {
+        let client = self.pool.get().await?;
+        let exists: bool = client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM jobs WHERE organization_id = $1 AND id = $2)",
+                &[&org.0, &job_id],
+            )
+            .await?
+            .get(0);
+        if !exists {
+            return Ok(None);
+        }
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {EXECUTION_COLUMNS} FROM executions
+                     WHERE job_id = $1 AND ($2::uuid IS NULL OR id < $2)
+                     ORDER BY id DESC LIMIT $3"
+                ),
+                &[&job_id, &page.before, &(i64::from(page.limit) + 1)],
+            )
+            .await?;
+        let items = rows
+            .iter()
+            .map(execution_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some(Page::from_rows(items, page.limit, |e| e.id)))
+    }
+
+    async fn promote_due_jobs(&self) -> Result<Promoted> {
+        let client = self.pool.get().await?;
+        let t = Transition::Promote;
+        let stmt = client
+            .prepare_cached(&format!(
+                "WITH due AS (
+                     SELECT id FROM jobs
+                     WHERE status IN {from} AND run_at <= now()
+                     ORDER BY run_at
+                     LIMIT 1000
+                     FOR UPDATE SKIP LOCKED
+                 ), moved AS (
+                     UPDATE jobs SET status = '{to}', updated_at = now()
+                     FROM due WHERE jobs.id = due.id
+                     RETURNING 1
+                 )
+                 SELECT (SELECT count(*) FROM moved),
+                        (SELECT EXTRACT(EPOCH FROM min(run_at) - now())::float8
+                         FROM jobs WHERE status IN {from} AND run_at > now())",
+                from = status_list(t.from()),
+                to = t.to().as_str(),
+            ))
+            .await?;
+        let row = client.query_one(&stmt, &[]).await?;
+        let count: i64 = row.get(0);
+        let next: Option<f64> = row.get(1);
+        Ok(Promoted {
+            count: count as u64,
+            next_due_in: next.map(|s| Duration::from_secs_f64(s.max(0.0))),
+        })
+    }
+}

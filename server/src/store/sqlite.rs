@@ -1,0 +1,638 @@
+//! The embedded store: SQLite, compiled into the binary (rusqlite, bundled).
+//!
+//! One connection, used from blocking tasks; SQLite serializes writers anyway,
+//! and one connection keeps every statement's view consistent. WAL mode lets
+//! short CLI commands (`chronos keys create`) write beside a running server;
+//! `synchronous = FULL` makes every acknowledged commit durable.
+//!
+//! Only one `chronos serve` may use a file: it holds an exclusive lock on
+//! `<file>.lock` for its lifetime. Timestamps are TEXT in one fixed format
+//! (`2026-01-02T03:04:05.678Z`), so comparing them as strings compares times,
+//! and `now` is SQLite's own clock, as `now()` is PostgreSQL's.
+
+use super::{
+    ApiKeyRecord, CancelOutcome, JobFilter, NewApiKey, NewJob, OrgId, Organization, Page,
+    PageRequest, Promoted, Result, RunAt, ScheduleFilter, Store, StoreError, status_list,
+};
+use crate::job_state::{Transition, initial_status};
+use async_trait::async_trait;
+use chronos_proto::{Delivery, Execution, Job, Scope, Timestamp};
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use uuid::Uuid;
+
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "initial",
+    include_str!("sqlite/migrations/0001_initial.sql"),
+)];
+
+/// SQLite's clock, in the one timestamp format the store uses.
+const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
+
+const JOB_COLUMNS: &str = "id, name, handler, payload, status, queue, priority, delivery, run_at, \
+     attempt, max_retries, timeout_seconds, schedule_id, idempotency_key, result, last_error, \
+     created_at, updated_at, finished_at";
+
+const EXECUTION_COLUMNS: &str = "id, job_id, attempt, status, worker_id, http_status, \
+     response_body, response_truncated, error, started_at, finished_at";
+
+const API_KEY_COLUMNS: &str =
+    "id, organization_id, name, secret_sha256, scopes, created_at, revoked_at";
+
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+    /// Held for the store's lifetime when opened by `chronos serve`.
+    _serve_lock: Option<File>,
+}
+
+/// Who is opening the file: the server (exclusive), or a short CLI command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenMode {
+    Serve,
+    Command,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: &Path, mode: OpenMode) -> Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Other(format!(
+                    "cannot create data directory {}: {e}",
+                    dir.display()
+                ))
+            })?;
+        }
+        let serve_lock = match mode {
+            OpenMode::Serve => Some(lock_for_serve(path)?),
+            OpenMode::Command => None,
+        };
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        Ok(SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+            _serve_lock: serve_lock,
+        })
+    }
+
+    /// Runs `f` on the connection in a blocking task.
+    async fn call<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| StoreError::Other(format!("store task failed: {e}")))?
+    }
+}
+
+fn lock_for_serve(db: &Path) -> Result<File> {
+    let lock_path = PathBuf::from(format!("{}.lock", db.display()));
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| StoreError::Other(format!("cannot open {}: {e}", lock_path.display())))?;
+    match file.try_lock() {
+        Ok(()) => {
+            // The pid is for people reading the file; the lock is what counts.
+            let _ = file.set_len(0);
+            let _ = writeln!(file, "{}", std::process::id());
+            Ok(file)
+        }
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked {
+            path: db.display().to_string(),
+            lock: lock_path.display().to_string(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Other(format!(
+            "cannot lock {}: {e}",
+            lock_path.display()
+        ))),
+    }
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+fn ts(s: String) -> Result<Timestamp> {
+    Timestamp::parse(&s).map_err(|e| corrupt(&format!("timestamp {s}"), e))
+}
+
+fn opt_ts(s: Option<String>) -> Result<Option<Timestamp>> {
+    s.map(ts).transpose()
+}
+
+fn uuid(s: String) -> Result<Uuid> {
+    Uuid::parse_str(&s).map_err(|e| corrupt("uuid", e))
+}
+
+fn json(s: String) -> Result<serde_json::Value> {
+    serde_json::from_str(&s).map_err(|e| corrupt("json", e))
+}
+
+fn u32_col(row: &Row, col: &str) -> Result<u32> {
+    let v: i64 = row.get(col)?;
+    u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("{col} = {v}")))
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("wire types always serialize")
+}
+
+fn job_from_row(row: &Row) -> Result<Job> {
+    let status: String = row.get("status")?;
+    let delivery: String = row.get("delivery")?;
+    Ok(Job {
+        id: uuid(row.get("id")?)?,
+        name: row.get("name")?,
+        handler: row.get("handler")?,
+        payload: json(row.get("payload")?)?,
+        status: status.parse().map_err(StoreError::Corrupt)?,
+        queue: row.get("queue")?,
+        priority: row.get("priority")?,
+        delivery: serde_json::from_str::<Delivery>(&delivery)
+            .map_err(|e| corrupt("delivery", e))?,
+        run_at: ts(row.get("run_at")?)?,
+        attempt: u32_col(row, "attempt")?,
+        max_retries: u32_col(row, "max_retries")?,
+        timeout: u32_col(row, "timeout_seconds")?,
+        schedule_id: row
+            .get::<_, Option<String>>("schedule_id")?
+            .map(uuid)
+            .transpose()?,
+        idempotency_key: row.get("idempotency_key")?,
+        result: row
+            .get::<_, Option<String>>("result")?
+            .map(json)
+            .transpose()?,
+        last_error: row.get("last_error")?,
+        created_at: ts(row.get("created_at")?)?,
+        updated_at: ts(row.get("updated_at")?)?,
+        finished_at: opt_ts(row.get("finished_at")?)?,
+    })
+}
+
+fn execution_from_row(row: &Row) -> Result<Execution> {
+    let status: String = row.get("status")?;
+    let started = ts(row.get("started_at")?)?;
+    let finished = opt_ts(row.get("finished_at")?)?;
+    Ok(Execution {
+        id: uuid(row.get("id")?)?,
+        job_id: uuid(row.get("job_id")?)?,
+        attempt: u32_col(row, "attempt")?,
+        status: status.parse().map_err(StoreError::Corrupt)?,
+        worker_id: row.get("worker_id")?,
+        http_status: row.get::<_, Option<i64>>("http_status")?.map(|s| s as u16),
+        response_body: row.get("response_body")?,
+        response_truncated: row.get("response_truncated")?,
+        error: row.get("error")?,
+        duration_ms: finished.map(|f| (f.0 - started.0).num_milliseconds().max(0) as u64),
+        started_at: started,
+        finished_at: finished,
+    })
+}
+
+fn api_key_from_row(row: &Row) -> Result<ApiKeyRecord> {
+    let scopes: Vec<String> =
+        serde_json::from_str(&row.get::<_, String>("scopes")?).map_err(|e| corrupt("scopes", e))?;
+    Ok(ApiKeyRecord {
+        id: row.get("id")?,
+        organization_id: OrgId(uuid(row.get("organization_id")?)?),
+        name: row.get("name")?,
+        secret_sha256: row.get("secret_sha256")?,
+        scopes: scopes
+            .iter()
+            .map(|s| s.parse::<Scope>().map_err(StoreError::Corrupt))
+            .collect::<Result<_>>()?,
+        created_at: ts(row.get("created_at")?)?,
+        revoked_at: opt_ts(row.get("revoked_at")?)?,
+    })
+}
+
+fn org_from_row(row: &Row) -> Result<Organization> {
+    Ok(Organization {
+        id: OrgId(uuid(row.get("id")?)?),
+        slug: row.get("slug")?,
+        name: row.get("name")?,
+        created_at: ts(row.get("created_at")?)?,
+    })
+}
+
+fn insert_key(conn: &Connection, key: &NewApiKey) -> Result<ApiKeyRecord> {
+    let scopes: Vec<&str> = key.scopes.iter().map(|s| s.as_str()).collect();
+    let sql = format!(
+        "INSERT INTO api_keys (id, organization_id, name, secret_sha256, scopes) \
+         VALUES (?1, ?2, ?3, ?4, ?5) RETURNING {API_KEY_COLUMNS}"
+    );
+    conn.query_row(
+        &sql,
+        params![
+            key.id,
+            key.organization_id.0.to_string(),
+            key.name,
+            key.secret_sha256,
+            to_json(&scopes)
+        ],
+        |row| Ok(api_key_from_row(row)),
+    )?
+}
+
+fn job_by_id(conn: &Connection, org: OrgId, id: Uuid) -> Result<Option<Job>> {
+    conn.prepare_cached(&format!(
+        "SELECT {JOB_COLUMNS} FROM jobs WHERE organization_id = ?1 AND id = ?2"
+    ))?
+    .query_row(params![org.0.to_string(), id.to_string()], |row| {
+        Ok(job_from_row(row))
+    })
+    .optional()?
+    .transpose()
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn kind(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.call(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
+            .await
+    }
+
+    async fn migrate(&self) -> Result<Vec<i64>> {
+        self.call(|conn| {
+            // IMMEDIATE takes the write lock first: a concurrent migrator waits.
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute_batch(
+                "CREATE TABLE IF NOT EXISTS chronos_migrations (
+                     version    INTEGER PRIMARY KEY,
+                     name       TEXT NOT NULL,
+                     applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+                 ) STRICT",
+            )?;
+            let done: Vec<i64> = tx
+                .prepare("SELECT version FROM chronos_migrations")?
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let known = MIGRATIONS.last().map_or(0, |m| m.0);
+            if let Some(&found) = done.iter().max().filter(|&&v| v > known) {
+                return Err(StoreError::SchemaTooNew { found, known });
+            }
+            let mut applied = Vec::new();
+            for &(version, name, sql) in MIGRATIONS {
+                if done.contains(&version) {
+                    continue;
+                }
+                tx.execute_batch(sql)?;
+                tx.execute(
+                    "INSERT INTO chronos_migrations (version, name) VALUES (?1, ?2)",
+                    params![version, name],
+                )?;
+                applied.push(version);
+            }
+            tx.commit()?;
+            Ok(applied)
+        })
+        .await
+    }
+
+    async fn bootstrap(&self, admin_key: NewApiKey) -> Result<Option<Organization>> {
+        self.call(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let any: bool =
+                tx.query_row("SELECT EXISTS (SELECT 1 FROM organizations)", [], |r| {
+                    r.get(0)
+                })?;
+            if any {
+                return Ok(None);
+            }
+            let org = tx.query_row(
+                "INSERT INTO organizations (id, slug, name) VALUES (?1, 'default', 'Default') \
+                 RETURNING id, slug, name, created_at",
+                params![admin_key.organization_id.0.to_string()],
+                |row| Ok(org_from_row(row)),
+            )??;
+            insert_key(&tx, &admin_key)?;
+            tx.commit()?;
+            Ok(Some(org))
+        })
+        .await
+    }
+
+    async fn create_organization(&self, slug: &str, name: &str) -> Result<Organization> {
+        let (slug, name) = (slug.to_string(), name.to_string());
+        self.call(move |conn| {
+            conn.query_row(
+                "INSERT INTO organizations (id, slug, name) VALUES (?1, ?2, ?3) \
+                 RETURNING id, slug, name, created_at",
+                params![Uuid::now_v7().to_string(), slug, name],
+                |row| Ok(org_from_row(row)),
+            )?
+        })
+        .await
+    }
+
+    async fn organization_by_slug(&self, slug: &str) -> Result<Option<Organization>> {
+        let slug = slug.to_string();
+        self.call(move |conn| {
+            conn.query_row(
+                "SELECT id, slug, name, created_at FROM organizations WHERE slug = ?1",
+                params![slug],
+                |row| Ok(org_from_row(row)),
+            )
+            .optional()?
+            .transpose()
+        })
+        .await
+    }
+
+    async fn insert_api_key(&self, key: NewApiKey) -> Result<ApiKeyRecord> {
+        self.call(move |conn| insert_key(conn, &key)).await
+    }
+
+    async fn api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>> {
+        let id = id.to_string();
+        self.call(move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = ?1"
+            ))?
+            .query_row(params![id], |row| Ok(api_key_from_row(row)))
+            .optional()?
+            .transpose()
+        })
+        .await
+    }
+
+    async fn list_api_keys(&self, org: OrgId) -> Result<Vec<ApiKeyRecord>> {
+        self.call(move |conn| {
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE organization_id = ?1 \
+                 ORDER BY created_at, id"
+            ))?;
+            let rows =
+                stmt.query_map(params![org.0.to_string()], |row| Ok(api_key_from_row(row)))?;
+            rows.map(|r| r?).collect()
+        })
+        .await
+    }
+
+    async fn revoke_api_key(&self, org: OrgId, id: &str) -> Result<Option<ApiKeyRecord>> {
+        let id = id.to_string();
+        self.call(move |conn| {
+            conn.query_row(
+                &format!(
+                    "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, {NOW}) \
+                     WHERE organization_id = ?1 AND id = ?2 RETURNING {API_KEY_COLUMNS}"
+                ),
+                params![org.0.to_string(), id],
+                |row| Ok(api_key_from_row(row)),
+            )
+            .optional()?
+            .transpose()
+        })
+        .await
+    }
+
+    async fn create_job(&self, org: OrgId, job: NewJob) -> Result<Job> {
+        self.call(move |conn| {
+            // run_at from SQLite's clock: a modifier such as '+7200.000 seconds'.
+            let (at, modifier) = match job.run_at {
+                RunAt::Now => (None, "+0 seconds".to_string()),
+                RunAt::After(d) => (None, format!("+{:.3} seconds", d.as_secs_f64())),
+                RunAt::At(t) => (Some(t.to_string()), "+0 seconds".to_string()),
+            };
+            let delivery_type = match job.delivery {
+                Delivery::Pull => "pull",
+                Delivery::Push { .. } => "push",
+            };
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            if let Some(key) = &job.idempotency_key {
+                let existing: Option<String> = tx
+                    .query_row(
+                        "SELECT id FROM jobs WHERE organization_id = ?1 AND idempotency_key = ?2",
+                        params![org.0.to_string(), key],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                if let Some(existing) = existing {
+                    return Err(StoreError::IdempotencyConflict {
+                        existing: uuid(existing)?,
+                    });
+                }
+            }
+            let created = tx
+                .prepare_cached(&format!(
+                    "INSERT INTO jobs (id, organization_id, name, handler, payload, queue, priority,
+                         status, delivery_type, delivery, run_at, max_retries, timeout_seconds,
+                         schedule_id, idempotency_key)
+                     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7,
+                            CASE WHEN t.run_at <= {NOW} THEN ?8 ELSE ?9 END,
+                            ?10, ?11, t.run_at, ?12, ?13, ?14, ?15
+                     FROM (SELECT COALESCE(?16, strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?17))
+                               AS run_at) t
+                     RETURNING {JOB_COLUMNS}"
+                ))?
+                .query_row(
+                    params![
+                        job.id.to_string(),
+                        org.0.to_string(),
+                        job.name,
+                        job.handler,
+                        to_json(&job.payload),
+                        job.queue,
+                        job.priority,
+                        initial_status(true).as_str(),
+                        initial_status(false).as_str(),
+                        delivery_type,
+                        to_json(&job.delivery),
+                        job.max_retries,
+                        job.timeout_seconds,
+                        job.schedule_id.map(|s| s.to_string()),
+                        job.idempotency_key,
+                        at,
+                        modifier,
+                    ],
+                    |row| Ok(job_from_row(row)),
+                )??;
+            tx.commit()?;
+            Ok(created)
+        })
+        .await
+    }
+
+    async fn job(&self, org: OrgId, id: Uuid) -> Result<Option<Job>> {
+        self.call(move |conn| job_by_id(conn, org, id)).await
+    }
+
+    async fn list_jobs(
+        &self,
+        org: OrgId,
+        filter: &JobFilter,
+        page: PageRequest,
+    ) -> Result<Page<Job>> {
+        let filter = filter.clone();
+        self.call(move |conn| {
+            let statuses: Option<String> = (!filter.statuses.is_empty()).then(|| {
+                to_json(
+                    &filter
+                        .statuses
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>(),
+                )
+            });
+            let (one_off, schedule_id) = match filter.schedule {
+                ScheduleFilter::Any => (false, None),
+                ScheduleFilter::None => (true, None),
+                ScheduleFilter::Id(id) => (false, Some(id.to_string())),
+            };
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {JOB_COLUMNS} FROM jobs
+                 WHERE organization_id = ?1
+                   AND (?2 IS NULL OR status IN (SELECT value FROM json_each(?2)))
+                   AND (?3 IS NULL OR handler = ?3)
+                   AND (?4 IS NULL OR queue = ?4)
+                   AND (NOT ?5 OR schedule_id IS NULL)
+                   AND (?6 IS NULL OR schedule_id = ?6)
+                   AND (?7 IS NULL OR id < ?7)
+                 ORDER BY id DESC
+                 LIMIT ?8"
+            ))?;
+            let rows = stmt.query_map(
+                params![
+                    org.0.to_string(),
+                    statuses,
+                    filter.handler,
+                    filter.queue,
+                    one_off,
+                    schedule_id,
+                    page.before.map(|b| b.to_string()),
+                    i64::from(page.limit) + 1,
+                ],
+                |row| Ok(job_from_row(row)),
+            )?;
+            let jobs = rows.map(|r| r?).collect::<Result<Vec<_>>>()?;
+            Ok(Page::from_rows(jobs, page.limit, |j| j.id))
+        })
+        .await
+    }
+
+    async fn cancel_job(&self, org: OrgId, id: Uuid) -> Result<CancelOutcome> {
+        self.call(move |conn| {
+            let t = Transition::Cancel;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let cancelled = tx
+                .prepare_cached(&format!(
+                    "UPDATE jobs SET status = '{to}', finished_at = {NOW}, updated_at = {NOW},
+                                     lease_expires_at = NULL
+                     WHERE organization_id = ?1 AND id = ?2 AND status IN {from}
+                     RETURNING {JOB_COLUMNS}",
+                    to = t.to().as_str(),
+                    from = status_list(t.from()),
+                ))?
+                .query_row(params![org.0.to_string(), id.to_string()], |row| {
+                    Ok(job_from_row(row))
+                })
+                .optional()?
+                .transpose()?;
+            let outcome = match cancelled {
+                Some(job) => {
+                    tx.execute(
+                        &format!(
+                            "UPDATE executions SET status = 'failed', error = 'job cancelled',
+                                                   finished_at = {NOW}
+                             WHERE job_id = ?1 AND status = 'running'"
+                        ),
+                        params![id.to_string()],
+                    )?;
+                    CancelOutcome::Cancelled(job)
+                }
+                None => match job_by_id(&tx, org, id)? {
+                    Some(job) => CancelOutcome::AlreadyFinished(job),
+                    None => CancelOutcome::NotFound,
+                },
+            };
+            tx.commit()?;
+            Ok(outcome)
+        })
+        .await
+    }
+
+    async fn list_executions(
+        &self,
+        org: OrgId,
+        job_id: Uuid,
+        page: PageRequest,
+    ) -> Result<Option<Page<Execution>>> {
+        self.call(move |conn| {
+            let exists: bool = conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM jobs WHERE organization_id = ?1 AND id = ?2)",
+                params![org.0.to_string(), job_id.to_string()],
+                |r| r.get(0),
+            )?;
+            if !exists {
+                return Ok(None);
+            }
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {EXECUTION_COLUMNS} FROM executions
+                 WHERE job_id = ?1 AND (?2 IS NULL OR id < ?2)
+                 ORDER BY id DESC LIMIT ?3"
+            ))?;
+            let rows = stmt.query_map(
+                params![
+                    job_id.to_string(),
+                    page.before.map(|b| b.to_string()),
+                    i64::from(page.limit) + 1
+                ],
+                |row| Ok(execution_from_row(row)),
+            )?;
+            let items = rows.map(|r| r?).collect::<Result<Vec<_>>>()?;
+            Ok(Some(Page::from_rows(items, page.limit, |e| e.id)))
+        })
+        .await
+    }
+
+    async fn promote_due_jobs(&self) -> Result<Promoted> {
+        self.call(|conn| {
+            let t = Transition::Promote;
+            let from = status_list(t.from());
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let count = tx
+                .prepare_cached(&format!(
+                    "UPDATE jobs SET status = '{to}', updated_at = {NOW}
+                     WHERE id IN (SELECT id FROM jobs
+                                  WHERE status IN {from} AND run_at <= {NOW}
+                                  ORDER BY run_at LIMIT 1000)",
+                    to = t.to().as_str(),
+                ))?
+                .execute([])?;
+            let next: Option<f64> = tx
+                .prepare_cached(&format!(
+                    "SELECT (julianday(min(run_at)) - julianday('now')) * 86400.0 FROM jobs
+                     WHERE status IN {from} AND run_at > {NOW}"
+                ))?
+                .query_row([], |r| r.get(0))?;
+            tx.commit()?;
+            Ok(Promoted {
+                count: count as u64,
+                next_due_in: next.map(|s| Duration::from_secs_f64(s.max(0.0))),
+            })
+        })
+        .await
+    }
+}

@@ -1,0 +1,377 @@
+//! The store conformance suite: one set of tests, run against both stores.
+//! Whatever the rest of the server relies on from `Store` is pinned here.
+
+mod common;
+
+use chronos_proto::{Delivery, JobStatus, Scope};
+use chronos_server::keys::new_api_key;
+use chronos_server::store::sqlite::OpenMode;
+use chronos_server::store::{
+    CancelOutcome, DynStore, JobFilter, NewJob, OrgId, PageRequest, RunAt, ScheduleFilter,
+    StoreError,
+};
+use common::{Backing, StoreKind, TestStore};
+use serde_json::json;
+use std::time::Duration;
+use uuid::Uuid;
+
+both_stores!(
+    migrations_apply_once_even_when_raced,
+    bootstrap_creates_one_default_organization_even_when_raced,
+    jobs_are_created_and_read_back,
+    idempotency_conflicts_name_the_existing_job,
+    lists_paginate_by_id_and_filter,
+    cancel_follows_the_state_machine,
+    promote_moves_only_due_jobs,
+    api_keys_are_stored_looked_up_and_revoked,
+    jobs_survive_reopening_the_store,
+);
+
+fn job(name: &str, run_at: RunAt) -> NewJob {
+    NewJob {
+        id: Uuid::now_v7(),
+        name: name.to_string(),
+        handler: Some("h".into()),
+        payload: json!({"n": name}),
+        queue: "default".into(),
+        priority: 0,
+        delivery: Delivery::Pull,
+        run_at,
+        max_retries: 3,
+        timeout_seconds: 30,
+        schedule_id: None,
+        idempotency_key: None,
+    }
+}
+
+async fn default_org(store: &DynStore) -> OrgId {
+    store
+        .organization_by_slug("default")
+        .await
+        .unwrap()
+        .unwrap()
+        .id
+}
+
+async fn migrations_apply_once_even_when_raced(kind: StoreKind) {
+    let backing = Backing::new(kind).await;
+    let a = backing.config().open(OpenMode::Command).unwrap();
+    let b = backing.config().open(OpenMode::Command).unwrap();
+    let (ra, rb) = tokio::join!(a.migrate(), b.migrate());
+    let mut applied = ra.unwrap();
+    applied.extend(rb.unwrap());
+    assert_eq!(applied, vec![1], "each migration applied exactly once");
+    assert_eq!(a.migrate().await.unwrap(), Vec::<i64>::new());
+}
+
+async fn bootstrap_creates_one_default_organization_even_when_raced(kind: StoreKind) {
+    let backing = Backing::new(kind).await;
+    let a = backing.config().open(OpenMode::Command).unwrap();
+    let b = backing.config().open(OpenMode::Command).unwrap();
+    a.migrate().await.unwrap();
+    let key = || new_api_key(OrgId(Uuid::now_v7()), "admin", vec![Scope::Admin]).0;
+    let (ra, rb) = tokio::join!(a.bootstrap(key()), b.bootstrap(key()));
+    let created: Vec<_> = [ra.unwrap(), rb.unwrap()].into_iter().flatten().collect();
+    assert_eq!(
+        created.len(),
+        1,
+        "exactly one start creates the organization"
+    );
+    assert_eq!(created[0].slug, "default");
+    let org = default_org(&a).await;
+    assert_eq!(org, created[0].id);
+    assert_eq!(a.list_api_keys(org).await.unwrap().len(), 1);
+    assert!(a.bootstrap(key()).await.unwrap().is_none());
+}
+
+async fn jobs_are_created_and_read_back(kind: StoreKind) {
+    let t = TestStore::new(kind).await;
+    let org = default_org(&t.store).await;
+    let now = t
+        .store
+        .create_job(org, job("now", RunAt::Now))
+        .await
+        .unwrap();
+    assert_eq!(now.status, JobStatus::Queued);
+    assert_eq!(now.payload, json!({"n": "now"}));
+    assert_eq!(now.attempt, 0);
+    assert_eq!(t.store.job(org, now.id).await.unwrap(), Some(now.clone()));
+
+    let later = t
+        .store
+        .create_job(org, job("later", RunAt::After(Duration::from_secs(3600))))
+        .await
+        .unwrap();
+    assert_eq!(later.status, JobStatus::Scheduled);
+    let ahead = later.run_at.0 - later.created_at.0;
+    assert!(
+        (ahead.num_milliseconds() - 3_600_000).abs() < 1000,
+        "{ahead}"
+    );
+
+    let at = chronos_proto::Timestamp::parse("2031-05-06T07:08:09.123Z").unwrap();
+    let fixed = t
+        .store
+        .create_job(org, job("at", RunAt::At(at)))
+        .await
+        .unwrap();
+    assert_eq!(fixed.run_at, at);
+    assert_eq!(fixed.status, JobStatus::Scheduled);
+
+    let push = NewJob {
+        delivery: serde_json::from_value(
+            json!({"type": "push", "http": {"url": "https://x.test/h", "headers": {"A": "b"}}}),
+        )
+        .unwrap(),
+        handler: None,
+        ..job("push", RunAt::Now)
+    };
+    let push = t.store.create_job(org, push).await.unwrap();
+    assert!(matches!(push.delivery, Delivery::Push { .. }));
+    assert_eq!(push.handler, None);
+
+    let other = t.store.create_organization("other", "Other").await.unwrap();
+    assert_eq!(t.store.job(other.id, now.id).await.unwrap(), None);
+    assert_eq!(t.store.job(org, Uuid::now_v7()).await.unwrap(), None);
+}
+
+async fn idempotency_conflicts_name_the_existing_job(kind: StoreKind) {
+    let t = TestStore::new(kind).await;
+    let org = default_org(&t.store).await;
+    let keyed = |name| NewJob {
+        idempotency_key: Some("k".into()),
+        ..job(name, RunAt::Now)
+    };
+    let first = t.store.create_job(org, keyed("a")).await.unwrap();
+    match t.store.create_job(org, keyed("b")).await {
+        Err(StoreError::IdempotencyConflict { existing }) => assert_eq!(existing, first.id),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    let other = t.store.create_organization("other", "Other").await.unwrap();
+    t.store.create_job(other.id, keyed("c")).await.unwrap();
+    // Jobs without a key never conflict.
+    t.store.create_job(org, job("d", RunAt::Now)).await.unwrap();
+    t.store.create_job(org, job("e", RunAt::Now)).await.unwrap();
+}
+
+async fn lists_paginate_by_id_and_filter(kind: StoreKind) {
+    let t = TestStore::new(kind).await;
+    let org = default_org(&t.store).await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let mut j = job(&format!("j{i}"), RunAt::Now);
+        if i == 4 {
+            j.schedule_id = Some(Uuid::now_v7());
+        }
+        ids.push(t.store.create_job(org, j).await.unwrap().id);
+    }
+    let mut seen = Vec::new();
+    let mut before = None;
+    loop {
+        let page = t
+            .store
+            .list_jobs(org, &JobFilter::default(), PageRequest { limit: 2, before })
+            .await
+            .unwrap();
+        seen.extend(page.items.iter().map(|j| j.id));
+        match page.next {
+            Some(next) => before = Some(next),
+            None => break,
+        }
+    }
+    ids.reverse();
+    assert_eq!(seen, ids);
+
+    let one_off = JobFilter {
+        schedule: ScheduleFilter::None,
+        ..JobFilter::default()
+    };
+    let page = t
+        .store
+        .list_jobs(
+            org,
+            &one_off,
+            PageRequest {
+                limit: 10,
+                before: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 4);
+    assert_eq!(page.next, None);
+    let scheduled = JobFilter {
+        statuses: vec![JobStatus::Scheduled, JobStatus::Completed],
+        ..JobFilter::default()
+    };
+    let page = t
+        .store
+        .list_jobs(
+            org,
+            &scheduled,
+            PageRequest {
+                limit: 10,
+                before: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(page.items.is_empty());
+}
+
+async fn cancel_follows_the_state_machine(kind: StoreKind) {
+    let t = TestStore::new(kind).await;
+    let org = default_org(&t.store).await;
+    for run_at in [RunAt::Now, RunAt::After(Duration::from_secs(60))] {
+        let j = t.store.create_job(org, job("c", run_at)).await.unwrap();
+        let CancelOutcome::Cancelled(cancelled) = t.store.cancel_job(org, j.id).await.unwrap()
+        else {
+            panic!("not cancelled");
+        };
+        assert_eq!(cancelled.status, JobStatus::Cancelled);
+        assert!(cancelled.finished_at.is_some());
+        let CancelOutcome::AlreadyFinished(again) = t.store.cancel_job(org, j.id).await.unwrap()
+        else {
+            panic!("cancelled twice");
+        };
+        assert_eq!(again, cancelled);
+    }
+    let other = t.store.create_organization("other", "Other").await.unwrap();
+    let j = t
+        .store
+        .create_job(org, job("mine", RunAt::Now))
+        .await
+        .unwrap();
+    assert_eq!(
+        t.store.cancel_job(other.id, j.id).await.unwrap(),
+        CancelOutcome::NotFound
+    );
+    assert_eq!(
+        t.store.job(org, j.id).await.unwrap().unwrap().status,
+        JobStatus::Queued
+    );
+}
+
+async fn promote_moves_only_due_jobs(kind: StoreKind) {
+    let t = TestStore::new(kind).await;
+    let org = default_org(&t.store).await;
+    let soon = t
+        .store
+        .create_job(org, job("soon", RunAt::After(Duration::from_millis(300))))
+        .await
+        .unwrap();
+    let later = t
+        .store
+        .create_job(org, job("later", RunAt::After(Duration::from_secs(3600))))
+        .await
+        .unwrap();
+    let first = t.store.promote_due_jobs().await.unwrap();
+    assert_eq!(first.count, 0);
+    let wait = first.next_due_in.expect("a job is scheduled");
+    assert!(wait <= Duration::from_millis(300), "{wait:?}");
+    tokio::time::sleep(wait + Duration::from_millis(50)).await;
+    let second = t.store.promote_due_jobs().await.unwrap();
+    assert_eq!(second.count, 1);
+    let next = second.next_due_in.unwrap();
+    assert!(
+        next > Duration::from_secs(3500) && next <= Duration::from_secs(3600),
+        "{next:?}"
+    );
+    assert_eq!(
+        t.store.job(org, soon.id).await.unwrap().unwrap().status,
+        JobStatus::Queued
+    );
+    assert_eq!(
+        t.store.job(org, later.id).await.unwrap().unwrap().status,
+        JobStatus::Scheduled
+    );
+    // A cancelled scheduled job is never promoted.
+    let c = t
+        .store
+        .create_job(org, job("c", RunAt::After(Duration::from_millis(10))))
+        .await
+        .unwrap();
+    t.store.cancel_job(org, c.id).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(t.store.promote_due_jobs().await.unwrap().count, 0);
+    assert_eq!(
+        t.store.job(org, c.id).await.unwrap().unwrap().status,
+        JobStatus::Cancelled
+    );
+}
+
+async fn api_keys_are_stored_looked_up_and_revoked(kind: StoreKind) {
+    let t = TestStore::new(kind).await;
+    let org = default_org(&t.store).await;
+    let (record, _) = new_api_key(org, "ci", vec![Scope::JobsRead, Scope::JobsWrite]);
+    let stored = t.store.insert_api_key(record.clone()).await.unwrap();
+    assert_eq!(stored.scopes, vec![Scope::JobsRead, Scope::JobsWrite]);
+    assert_eq!(stored.secret_sha256, record.secret_sha256);
+    assert_eq!(
+        t.store.api_key(&record.id).await.unwrap(),
+        Some(stored.clone())
+    );
+    assert_eq!(t.store.list_api_keys(org).await.unwrap().len(), 2);
+
+    let other = t.store.create_organization("other", "Other").await.unwrap();
+    assert_eq!(
+        t.store.revoke_api_key(other.id, &record.id).await.unwrap(),
+        None
+    );
+    let revoked = t
+        .store
+        .revoke_api_key(org, &record.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let at = revoked.revoked_at.expect("revoked");
+    let again = t
+        .store
+        .revoke_api_key(org, &record.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        again.revoked_at,
+        Some(at),
+        "revoking twice keeps the first time"
+    );
+    assert_eq!(t.store.api_key("0000000000000000").await.unwrap(), None);
+}
+
+async fn jobs_survive_reopening_the_store(kind: StoreKind) {
+    let t = TestStore::new(kind).await;
+    let org = default_org(&t.store).await;
+    let j = t
+        .store
+        .create_job(org, job("kept", RunAt::Now))
+        .await
+        .unwrap();
+    let config = t.backing.config();
+    drop(t.store);
+    let reopened = config.open(OpenMode::Serve).unwrap();
+    assert_eq!(reopened.job(org, j.id).await.unwrap(), Some(j));
+}
+
+#[tokio::test]
+async fn only_one_server_may_open_an_embedded_store() {
+    let backing = Backing::new(StoreKind::Sqlite).await;
+    let config = backing.config();
+    let serving = config.open(OpenMode::Serve).unwrap();
+    serving.migrate().await.unwrap();
+    let second = config.open(OpenMode::Serve);
+    let err = second.err().expect("a second server is refused");
+    assert!(matches!(err, StoreError::Locked { .. }));
+    assert!(err.to_string().contains("already using"), "{err}");
+    // Short commands work beside it.
+    let cli = config.open(OpenMode::Command).unwrap();
+    let org = cli.create_organization("side", "Side").await.unwrap();
+    assert_eq!(
+        serving.organization_by_slug("side").await.unwrap(),
+        Some(org)
+    );
+    drop(serving);
+    config
+        .open(OpenMode::Serve)
+        .expect("the lock goes with the server");
+}
