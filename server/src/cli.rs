@@ -7,6 +7,7 @@ use crate::store::{DynStore, Organization};
 use anyhow::{Context, anyhow, bail};
 use chronos_proto::Scope;
 use clap::{Parser, Subcommand, ValueEnum};
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -150,6 +151,7 @@ fn init_logging(format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
@@ -171,23 +173,31 @@ async fn run(command: Command) -> anyhow::Result<()> {
     }
 }
 
-/// Opens and prepares the store (see [`crate::server::prepare_store`]),
-/// printing the admin key if one was created now.
+/// Opens and prepares the store (see [`crate::server::prepare_store`]). If
+/// this created the default organization, its admin key is printed, the only
+/// time it exists in clear: on stdout by the server, on stderr by other
+/// commands (whose stdout is their own output).
 async fn prepare(config: &StoreConfig, mode: OpenMode) -> anyhow::Result<DynStore> {
     let (store, admin_key) = crate::server::prepare_store(config, mode).await?;
     if let Some(key) = admin_key {
-        println!(
+        let notice = format!(
             "Created organization `default` and its admin API key. It is shown only this once:\n\n    {key}\n"
         );
+        match mode {
+            OpenMode::Serve => println!("{notice}"),
+            OpenMode::Command => eprintln!("{notice}"),
+        }
     }
     Ok(store)
 }
 
 async fn serve(listen: SocketAddr, config: StoreConfig) -> anyhow::Result<()> {
-    let store = prepare(&config, OpenMode::Serve).await?;
+    // Listen first: a start that fails on a busy port must not have printed
+    // (and so spent) the one-time admin key.
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
+    let store = prepare(&config, OpenMode::Serve).await?;
     tracing::info!(
         address = %listener.local_addr()?,
         store = %config.describe(),

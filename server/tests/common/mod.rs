@@ -7,6 +7,8 @@
 //! no skipping: without PostgreSQL these tests fail and say why.
 #![allow(dead_code)]
 
+pub mod process;
+
 use chronos_server::config::StoreConfig;
 use chronos_server::server::prepare_store;
 use chronos_server::store::DynStore;
@@ -113,6 +115,8 @@ impl Drop for TestDb {
 pub enum Backing {
     Sqlite(tempfile::TempDir),
     Postgres(TestDb),
+    /// A database the test manages itself (e.g. on a cluster of its own).
+    PostgresUrl(String),
 }
 
 impl Backing {
@@ -131,6 +135,7 @@ impl Backing {
             Backing::Postgres(db) => StoreConfig::Postgres {
                 url: db.url.clone(),
             },
+            Backing::PostgresUrl(url) => StoreConfig::Postgres { url: url.clone() },
         }
     }
 
@@ -139,13 +144,14 @@ impl Backing {
         match self {
             Backing::Sqlite(dir) => vec!["--data-dir".into(), dir.path().display().to_string()],
             Backing::Postgres(db) => vec!["--database-url".into(), db.url.clone()],
+            Backing::PostgresUrl(url) => vec!["--database-url".into(), url.clone()],
         }
     }
 
     pub fn data_dir(&self) -> Option<PathBuf> {
         match self {
             Backing::Sqlite(dir) => Some(dir.path().to_path_buf()),
-            Backing::Postgres(_) => None,
+            Backing::Postgres(_) | Backing::PostgresUrl(_) => None,
         }
     }
 }
