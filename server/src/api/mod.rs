@@ -16,10 +16,12 @@ use crate::store::DynStore;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, Uri};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use error::ApiError;
 use std::sync::Arc;
 use tokio::sync::Notify;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -79,8 +81,20 @@ pub fn router(state: AppState) -> Router {
     .fallback(not_found)
     .method_not_allowed_fallback(method_not_allowed)
     .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
+    .layer(CatchPanicLayer::custom(panic_response))
     .layer(TraceLayer::new_for_http())
     .with_state(state)
+}
+
+/// A panicking handler is a bug; the client still gets our JSON 500 with an
+/// id, and the panic is logged under it.
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    ApiError::Internal(anyhow::anyhow!("handler panicked: {message}")).into_response()
 }
 
 async fn not_found(uri: Uri) -> ApiError {

@@ -254,6 +254,16 @@ pub trait Store: Send + Sync + 'static {
     async fn promote_due_jobs(&self) -> Result<Promoted>;
 }
 
+/// The columns both stores select for a job, an execution and a key (the row
+/// readers look them up by name).
+pub(crate) const JOB_COLUMNS: &str = "id, name, handler, payload, status, queue, priority, \
+     delivery, run_at, attempt, max_retries, timeout_seconds, schedule_id, idempotency_key, \
+     result, last_error, created_at, updated_at, finished_at";
+pub(crate) const EXECUTION_COLUMNS: &str = "id, job_id, attempt, status, worker_id, \
+     http_status, response_body, response_truncated, error, started_at, finished_at";
+pub(crate) const API_KEY_COLUMNS: &str =
+    "id, organization_id, name, secret_sha256, scopes, created_at, revoked_at";
+
 /// `('scheduled', 'queued')`: statuses as an SQL list of literals. Literals,
 /// not parameters, so both planners can use the partial indexes on status.
 /// The values are the fixed status names, never user input.

@@ -4,6 +4,7 @@
 //! statement once. `now()` is PostgreSQL's clock; every "is it due yet"
 //! decision is made here, in SQL.
 
+use super::{API_KEY_COLUMNS, EXECUTION_COLUMNS, JOB_COLUMNS};
 use super::{
     ApiKeyRecord, CancelOutcome, JobFilter, NewApiKey, NewJob, OrgId, Organization, Page,
     PageRequest, Promoted, Result, RunAt, ScheduleFilter, Store, StoreError, status_list,
@@ -29,16 +30,6 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[(
 /// Advisory lock key held while migrating or bootstrapping, so that replicas
 /// starting together take turns. ("chronos" in ASCII, truncated to 63 bits.)
 const SCHEMA_LOCK: i64 = 0x0063_6872_6f6e_6f73;
-
-const JOB_COLUMNS: &str = "id, name, handler, payload, status, queue, priority, delivery, run_at, \
-     attempt, max_retries, timeout_seconds, schedule_id, idempotency_key, result, last_error, \
-     created_at, updated_at, finished_at";
-
-const EXECUTION_COLUMNS: &str = "id, job_id, attempt, status, worker_id, http_status, \
-     response_body, response_truncated, error, started_at, finished_at";
-
-const API_KEY_COLUMNS: &str =
-    "id, organization_id, name, secret_sha256, scopes, created_at, revoked_at";
 
 pub struct PgStore {
     pool: Pool,

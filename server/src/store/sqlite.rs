@@ -10,6 +10,7 @@
 //! (`2026-01-02T03:04:05.678Z`), so comparing them as strings compares times,
 //! and `now` is SQLite's own clock, as `now()` is PostgreSQL's.
 
+use super::{API_KEY_COLUMNS, EXECUTION_COLUMNS, JOB_COLUMNS};
 use super::{
     ApiKeyRecord, CancelOutcome, JobFilter, NewApiKey, NewJob, OrgId, Organization, Page,
     PageRequest, Promoted, Result, RunAt, ScheduleFilter, Store, StoreError, status_list,
@@ -33,16 +34,6 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[(
 
 /// SQLite's clock, in the one timestamp format the store uses.
 const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
-
-const JOB_COLUMNS: &str = "id, name, handler, payload, status, queue, priority, delivery, run_at, \
-     attempt, max_retries, timeout_seconds, schedule_id, idempotency_key, result, last_error, \
-     created_at, updated_at, finished_at";
-
-const EXECUTION_COLUMNS: &str = "id, job_id, attempt, status, worker_id, http_status, \
-     response_body, response_truncated, error, started_at, finished_at";
-
-const API_KEY_COLUMNS: &str =
-    "id, organization_id, name, secret_sha256, scopes, created_at, revoked_at";
 
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
