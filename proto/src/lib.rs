@@ -7,6 +7,7 @@
 //!
 //! - [`job`]: jobs, their statuses and executions.
 //! - [`keys`]: API keys and scopes.
+//! - [`lease`]: what workers send and receive to run jobs.
 //! - [`error`]: the `{"error": {...}}` envelope every rejection uses.
 //! - [`list`]: the `{"data": [...], "next_cursor": ...}` envelope of every list.
 //! - [`time`]: timestamps, always RFC 3339 UTC with milliseconds.
@@ -14,6 +15,7 @@
 pub mod error;
 pub mod job;
 pub mod keys;
+pub mod lease;
 pub mod list;
 pub mod time;
 
@@ -23,5 +25,6 @@ pub use job::{
     TimeUnit,
 };
 pub use keys::{ApiKey, CreateApiKey, CreatedApiKey, Scope};
+pub use lease::{AckRequest, ExtendRequest, FailRequest, Lease, LeasedJob, PollRequest};
 pub use list::List;
 pub use time::Timestamp;

@@ -285,6 +285,9 @@ async fn orgs(command: OrgsCommand) -> anyhow::Result<()> {
                 bail!("an organization slug is lowercase letters, digits and '-'");
             }
             let store = prepare(&store.config()?, OpenMode::Command).await?;
+            if store.organization_by_slug(&slug).await?.is_some() {
+                bail!("organization `{slug}` already exists");
+            }
             let name = name.unwrap_or_else(|| slug.clone());
             let org = store.create_organization(&slug, &name).await?;
             println!("created organization `{}` ({})", org.slug, org.id.0);

@@ -4,16 +4,15 @@
 //! - [`server`]: runs the API and the background services until shutdown.
 //! - [`api`]: the HTTP API, one module per resource.
 //! - [`store`]: the storage trait and its PostgreSQL and SQLite implementations.
-//! - [`job_state`]: the job state machine; every status change is one of its transitions.
-//! - [`promoter`]: moves scheduled jobs to queued when they fall due.
+//! - [`lease`]: how jobs move: the lease engine, the job state machine, the
+//!   sweeper that promotes due jobs and times out expired attempts.
 //! - [`keys`]: API key format, generation and checking.
 //! - [`config`]: which store to open.
 
 pub mod api;
 pub mod cli;
 pub mod config;
-pub mod job_state;
 pub mod keys;
-pub mod promoter;
+pub mod lease;
 pub mod server;
 pub mod store;

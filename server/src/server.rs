@@ -4,7 +4,7 @@
 use crate::api::{self, AppState};
 use crate::config::StoreConfig;
 use crate::keys::new_api_key;
-use crate::promoter;
+use crate::lease::{Engine, sweeper};
 use crate::store::sqlite::OpenMode;
 use crate::store::{DynStore, OrgId};
 use anyhow::Context;
@@ -12,7 +12,7 @@ use chronos_proto::Scope;
 use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 
 /// Opens the store, checks it answers, applies pending migrations, and on an
 /// empty store creates the default organization with an admin key, which is
@@ -44,12 +44,17 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
-    let wake = Arc::new(Notify::new());
-    let promoter = tokio::spawn(promoter::run(store.clone(), wake.clone(), stop_rx));
-    let app = api::router(AppState {
-        store,
-        promoter: wake,
-    });
+    let engine = Engine::new(store.clone(), stop_rx.clone());
+    let sweeper = tokio::spawn(sweeper::run(engine.clone()));
+    let waker = engine.clone();
+    let watcher = store.watch_queued(
+        Arc::new(move |keys| match keys {
+            Some(keys) => keys.iter().for_each(|k| waker.wakers().wake(k)),
+            None => waker.wakers().wake_all(),
+        }),
+        stop_rx,
+    );
+    let app = api::router(AppState { store, engine });
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;
@@ -57,7 +62,10 @@ pub async fn run(
             let _ = stop_tx.send(true);
         })
         .await?;
-    promoter.await?;
+    sweeper.await?;
+    if let Some(watcher) = watcher {
+        watcher.await?;
+    }
     Ok(())
 }
 

@@ -49,6 +49,14 @@ pub enum ApiError {
     /// 409: the job is already completed, failed or cancelled.
     #[error("job {id} is already {status}")]
     JobFinished { id: Uuid, status: JobStatus },
+    /// 409: only failed and cancelled jobs can be retried.
+    #[error("job {id} is {status}; only failed or cancelled jobs can be retried")]
+    JobNotRetryable { id: Uuid, status: JobStatus },
+    /// 409: the token is not the job's current lease any more.
+    #[error(
+        "this lease is no longer the job's current one: its deadline passed, or the job was cancelled, acked, failed or leased again; nothing was changed"
+    )]
+    LeaseLost,
     /// 500: logged with an id; the client sees only the id.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -73,9 +81,10 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::IdempotencyConflict { .. } | ApiError::JobFinished { .. } => {
-                StatusCode::CONFLICT
-            }
+            ApiError::IdempotencyConflict { .. }
+            | ApiError::JobFinished { .. }
+            | ApiError::JobNotRetryable { .. }
+            | ApiError::LeaseLost => StatusCode::CONFLICT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -93,6 +102,8 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::IdempotencyConflict { .. } => "idempotency_key_conflict",
             ApiError::JobFinished { .. } => "job_finished",
+            ApiError::JobNotRetryable { .. } => "job_not_retryable",
+            ApiError::LeaseLost => "lease_lost",
             ApiError::Internal(_) => "internal_error",
         }
     }

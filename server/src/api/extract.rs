@@ -85,6 +85,17 @@ fn field_path(path: &serde_path_to_error::Path) -> Option<String> {
 /// serde says "unknown field `x`, expected one of ..." for unknown fields; the
 /// path then names the object that holds it, so add the field to it.
 fn data_error(path: Option<String>, message: String) -> ApiError {
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        let name = rest.split('`').next().unwrap_or_default();
+        let field = match path {
+            Some(p) => format!("{p}.{name}"),
+            None => name.to_string(),
+        };
+        return ApiError::Validation {
+            message: format!("{field} is required"),
+            field: Some(field),
+        };
+    }
     if let Some(rest) = message.strip_prefix("unknown field `") {
         let name = rest.split('`').next().unwrap_or_default().to_string();
         // The path names the field itself for plain structs, and the object

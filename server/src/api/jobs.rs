@@ -5,7 +5,7 @@ use super::auth::Auth;
 use super::error::ApiError;
 use super::extract::{JsonBody, QueryParams};
 use super::pagination::{Cursor, page_request};
-use crate::store::{CancelOutcome, JobFilter, NewJob, RunAt, ScheduleFilter};
+use crate::store::{CancelOutcome, JobFilter, NewJob, RetryOutcome, RunAt, ScheduleFilter};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -32,6 +32,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_job, list_jobs))
         .routes(routes!(get_job))
         .routes(routes!(cancel_job))
+        .routes(routes!(retry_job))
         .routes(routes!(list_executions))
 }
 
@@ -58,10 +59,7 @@ async fn create_job(
 ) -> Result<(StatusCode, Json<Job>), ApiError> {
     auth.require(Scope::JobsWrite)?;
     let new = validate(req)?;
-    let job = state.store.create_job(auth.org, new).await?;
-    if job.status == JobStatus::Scheduled {
-        state.promoter.notify_one();
-    }
+    let job = state.engine.create_job(auth.org, new).await?;
     Ok((StatusCode::CREATED, Json(job)))
 }
 
@@ -69,6 +67,7 @@ async fn create_job(
 fn validate(req: CreateJob) -> Result<NewJob, ApiError> {
     let name = required_text("name", req.name, 255)?;
     let handler = required_text("handler", req.handler, 255)?;
+    validate_handler("handler", &handler)?;
     let run_at = match (req.delay, req.scheduled_for) {
         (Some(_), Some(_)) => {
             return Err(ApiError::Validation {
@@ -186,6 +185,23 @@ fn required_text(field: &str, value: Option<String>, max: usize) -> Result<Strin
     Ok(value)
 }
 
+/// Handler names: what `required_text` allows, without commas or white
+/// space (wake-ups list handlers comma-separated).
+pub fn validate_handler(field: &str, handler: &str) -> Result<(), ApiError> {
+    if handler.is_empty()
+        || handler.chars().count() > 255
+        || handler
+            .chars()
+            .any(|c| c == ',' || c.is_whitespace() || c.is_control())
+    {
+        return Err(ApiError::validation(
+            field,
+            format!("{field} must be 1 to 255 characters without commas or white space"),
+        ));
+    }
+    Ok(())
+}
+
 fn validate_target(http: &HttpTarget) -> Result<(), ApiError> {
     let url = url::Url::parse(&http.url).map_err(|e| {
         ApiError::validation(
@@ -298,10 +314,11 @@ async fn list_jobs(
             )
         })?),
     };
+    // An empty filter (`?handler=`) filters nothing, as `?status=` does.
     let filter = JobFilter {
         statuses,
-        handler: q.handler,
-        queue: q.queue,
+        handler: q.handler.filter(|h| !h.is_empty()),
+        queue: q.queue.filter(|q| !q.is_empty()),
         schedule,
     };
     let page = state
@@ -341,13 +358,46 @@ async fn cancel_job(
 ) -> Result<Json<Job>, ApiError> {
     auth.require(Scope::JobsWrite)?;
     let id = job_id(&id)?;
-    match state.store.cancel_job(auth.org, id).await? {
+    match state.engine.cancel(auth.org, id).await? {
         CancelOutcome::Cancelled(job) => Ok(Json(job)),
         CancelOutcome::AlreadyFinished(job) => Err(ApiError::JobFinished {
             id,
             status: job.status,
         }),
         CancelOutcome::NotFound => Err(job_not_found(id)),
+    }
+}
+
+/// Run a failed or cancelled job again.
+///
+/// The job is queued at once with a fresh retry budget: `max_retries` more
+/// retries after this attempt. Its executions so far are kept.
+#[utoipa::path(
+    post, path = "/v1/jobs/{id}/retry", tag = "jobs",
+    params(("id" = Uuid, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "The queued job", body = Job),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "`job_not_retryable`: neither failed nor cancelled", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+async fn retry_job(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<Json<Job>, ApiError> {
+    auth.require(Scope::JobsWrite)?;
+    let id = job_id(&id)?;
+    match state.engine.retry(auth.org, id).await? {
+        RetryOutcome::Retried(job) => Ok(Json(job)),
+        RetryOutcome::NotRetryable(job) => Err(ApiError::JobNotRetryable {
+            id,
+            status: job.status,
+        }),
+        RetryOutcome::NotFound => Err(job_not_found(id)),
     }
 }
 

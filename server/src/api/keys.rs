@@ -102,7 +102,9 @@ async fn revoke_key(
     Path(id): Path<String>,
 ) -> Result<Json<ApiKey>, ApiError> {
     auth.require(Scope::Admin)?;
+    // The id, whether given alone or as the whole key (never echo a secret).
     let id = id.strip_prefix(crate::keys::PREFIX).unwrap_or(&id);
+    let id = id.split('_').next().unwrap_or_default();
     state
         .store
         .revoke_api_key(auth.org, id)

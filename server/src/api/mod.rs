@@ -8,10 +8,12 @@ pub mod auth;
 pub mod error;
 pub mod extract;
 mod health;
-mod jobs;
+pub(crate) mod jobs;
 mod keys;
+mod leases;
 mod pagination;
 
+use crate::lease::Engine;
 use crate::store::DynStore;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -20,20 +22,18 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use error::ApiError;
 use std::sync::Arc;
-use tokio::sync::Notify;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
-/// What every handler can reach.
+/// What every handler can reach. Reads go to the store; every change of a
+/// job's status goes through the engine.
 #[derive(Clone)]
 pub struct AppState {
     pub store: DynStore,
-    /// Wakes the promoter when a job is created for later, so it re-plans its
-    /// sleep instead of oversleeping the new job's due time.
-    pub promoter: Arc<Notify>,
+    pub engine: Arc<Engine>,
 }
 
 #[derive(OpenApi)]
@@ -45,6 +45,7 @@ pub struct AppState {
     modifiers(&BearerAuth),
     tags(
         (name = "jobs", description = "One-off jobs and their executions"),
+        (name = "workers", description = "Leasing jobs to workers over HTTP: poll, ack, fail, extend (worker scope)"),
         (name = "api-keys", description = "API keys (admin scope)"),
     )
 )]
@@ -67,6 +68,7 @@ pub fn router(state: AppState) -> Router {
     let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(jobs::router())
         .merge(keys::router())
+        .merge(leases::router())
         .split_for_parts();
     let doc = Arc::new(doc);
     api.route(

@@ -9,14 +9,18 @@
 //! comparisons (is a job due? has a lease expired?) use the database's clock,
 //! never this process's, so replicas with skewed clocks agree.
 //!
-//! Every job status change is one of the transitions in [`crate::job_state`];
-//! the stores apply them with the `from` states that module defines.
+//! Every job status change is one of the transitions in
+//! [`crate::lease::state`]; the stores apply them with the `from` states
+//! that module defines, and ask it what follows a failed attempt. Nothing
+//! but the lease engine ([`crate::lease`]) calls the methods that change a
+//! job's status.
 
 pub mod postgres;
 pub mod sqlite;
 
+use crate::lease::state::Failure;
 use async_trait::async_trait;
-use chronos_proto::{Delivery, Execution, Job, JobStatus, Scope, Timestamp};
+use chronos_proto::{Delivery, Execution, Job, JobStatus, Lease, LeasedJob, Scope, Timestamp};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -193,14 +197,67 @@ pub enum CancelOutcome {
     NotFound,
 }
 
+/// Who should hear that jobs became queued: the polls waiting for a pull
+/// handler of an organization, or push delivery.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum WakeKey {
+    Pull(OrgId, String),
+    Push,
+}
+
+impl WakeKey {
+    /// The key for a queued job.
+    pub fn for_job(org: OrgId, job: &Job) -> Self {
+        match (&job.delivery, &job.handler) {
+            (Delivery::Pull, Some(handler)) => WakeKey::Pull(org, handler.clone()),
+            _ => WakeKey::Push,
+        }
+    }
+}
+
 /// What one pass of the promoter did.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Promoted {
     /// Jobs moved from `scheduled` to `queued`.
     pub count: u64,
+    /// Whose jobs they were.
+    pub woken: Vec<WakeKey>,
     /// How long until the next scheduled job is due, by the database's clock.
     pub next_due_in: Option<Duration>,
 }
+
+/// What one pass over expired leases did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expired {
+    /// Attempts timed out now, with their jobs as they are after it.
+    pub jobs: Vec<Job>,
+    /// How long until the next running attempt's deadline.
+    pub next_expiry_in: Option<Duration>,
+}
+
+/// The answer to an ack, fail or extend.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LeaseOutcome<T> {
+    Done(T),
+    /// The token was a lease of this job, but is no longer its current one
+    /// (expired, re-leased, timed out, cancelled, or already acked).
+    Lost,
+    /// No lease of this organization ever had this token.
+    Unknown,
+}
+
+/// The answer to a manual retry.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RetryOutcome {
+    Retried(Job),
+    /// Neither failed nor cancelled; unchanged.
+    NotRetryable(Job),
+    NotFound,
+}
+
+/// Called with the keys of jobs queued by other server processes; `None`
+/// means some may have been missed, so every waiting poll should look again.
+pub type WakeFn = Arc<dyn Fn(Option<Vec<WakeKey>>) + Send + Sync>;
 
 /// The storage interface. Both implementations pass the same conformance
 /// suite (`server/tests/store.rs`).
@@ -252,6 +309,60 @@ pub trait Store: Send + Sync + 'static {
 
     /// Moves every `scheduled` job whose `run_at` has passed to `queued`.
     async fn promote_due_jobs(&self) -> Result<Promoted>;
+
+    /// Leases up to `max` queued pull jobs of these handlers, best first
+    /// (priority, then run_at, then creation): each becomes `running` with a
+    /// new attempt, a new token, a deadline `timeout` seconds from now, and
+    /// an open execution.
+    async fn lease_jobs(
+        &self,
+        org: OrgId,
+        handlers: &[String],
+        max: u32,
+        worker_id: Option<&str>,
+    ) -> Result<Vec<LeasedJob>>;
+
+    /// Completes the attempt `token` holds, if it is still the job's current
+    /// lease and its deadline has not passed.
+    async fn ack_job(
+        &self,
+        org: OrgId,
+        token: Uuid,
+        result: Option<Value>,
+    ) -> Result<LeaseOutcome<Job>>;
+
+    /// Fails the attempt `token` holds (same conditions as an ack); the job
+    /// is scheduled again or failed, as [`crate::lease::state::after_failure`] says.
+    async fn fail_job(
+        &self,
+        org: OrgId,
+        token: Uuid,
+        failure: Failure,
+    ) -> Result<LeaseOutcome<Job>>;
+
+    /// Moves the deadline of the attempt `token` holds to `by` from now.
+    async fn extend_lease(
+        &self,
+        org: OrgId,
+        token: Uuid,
+        by: Duration,
+    ) -> Result<LeaseOutcome<Lease>>;
+
+    /// Queues a failed or cancelled job again, with a fresh retry budget.
+    async fn retry_job(&self, org: OrgId, id: Uuid) -> Result<RetryOutcome>;
+
+    /// Times out running attempts whose deadline has passed: each counts as a
+    /// failed attempt.
+    async fn expire_leases(&self) -> Result<Expired>;
+
+    /// Starts following the jobs that other server processes queue (on
+    /// PostgreSQL, LISTEN/NOTIFY), calling `wake` for each batch, until
+    /// `shutdown`. `None` where no other process can share the store.
+    fn watch_queued(
+        &self,
+        wake: WakeFn,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> Option<tokio::task::JoinHandle<()>>;
 }
 
 /// The columns both stores select for a job, an execution and a key (the row

@@ -6,13 +6,16 @@
 
 use super::{API_KEY_COLUMNS, EXECUTION_COLUMNS, JOB_COLUMNS};
 use super::{
-    ApiKeyRecord, CancelOutcome, JobFilter, NewApiKey, NewJob, OrgId, Organization, Page,
-    PageRequest, Promoted, Result, RunAt, ScheduleFilter, Store, StoreError, status_list,
+    ApiKeyRecord, CancelOutcome, Expired, JobFilter, LeaseOutcome, NewApiKey, NewJob, OrgId,
+    Organization, Page, PageRequest, Promoted, Result, RetryOutcome, RunAt, ScheduleFilter, Store,
+    StoreError, WakeKey, status_list,
 };
-use crate::job_state::{Transition, initial_status};
+use crate::lease::state::{
+    AfterFailure, Failure, GIVEN_UP, Transition, after_failure, waiting_status,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use chronos_proto::{Delivery, Execution, Job, Scope, Timestamp};
+use chronos_proto::{Delivery, Execution, Job, Lease, LeasedJob, Scope, Timestamp};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use std::str::FromStr;
 use std::time::Duration;
@@ -31,8 +34,27 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[(
 /// starting together take turns. ("chronos" in ASCII, truncated to 63 bits.)
 const SCHEMA_LOCK: i64 = 0x0063_6872_6f6e_6f73;
 
+/// The channel on which a transaction that queues jobs tells every server
+/// process whose polls to wake: a comma-separated list of
+/// `<organization id>/<handler>` and `push`, or `*` for everyone.
+pub const NOTIFY_CHANNEL: &str = "chronos_jobs";
+
+/// A job row's wake key, as [`NOTIFY_CHANNEL`] carries it.
+const WAKE_KEY_SQL: &str = "CASE WHEN delivery_type = 'push' THEN 'push' \
+     ELSE organization_id::text || '/' || handler END";
+
+/// Sends the `key` column of a set of rows as one notification (`*` when the
+/// list would pass PostgreSQL's 8000-byte limit); nothing for no rows.
+const NOTIFY_KEYS: &str = "CASE WHEN count(*) = 0 THEN NULL \
+     WHEN sum(length(key) + 1) > 7900 THEN pg_notify('chronos_jobs', '*') \
+     ELSE pg_notify('chronos_jobs', string_agg(key, ',')) END";
+
+mod listen;
+
 pub struct PgStore {
     pool: Pool,
+    /// For the LISTEN connection, which lives outside the pool.
+    config: tokio_postgres::Config,
 }
 
 impl PgStore {
@@ -42,7 +64,7 @@ impl PgStore {
         let config = tokio_postgres::Config::from_str(url)
             .map_err(|e| StoreError::Other(format!("invalid database URL: {e}")))?;
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -57,7 +79,7 @@ impl PgStore {
             .create_timeout(Some(Duration::from_secs(10)))
             .build()
             .map_err(|e| StoreError::Other(format!("database pool: {e}")))?;
-        Ok(PgStore { pool })
+        Ok(PgStore { pool, config })
     }
 }
 
@@ -343,16 +365,21 @@ impl Store for PgStore {
             .map_err(|e| StoreError::Other(format!("delivery: {e}")))?;
         let insert = client
             .prepare_cached(&format!(
-                "INSERT INTO jobs (id, organization_id, name, handler, payload, queue, priority, \
-                     status, delivery_type, delivery, run_at, max_retries, timeout_seconds, \
-                     schedule_id, idempotency_key)
-                 SELECT $1, $2, $3, $4, $5, $6, $7,
-                        CASE WHEN t.run_at <= now() THEN $8 ELSE $9 END,
-                        $10, $11, t.run_at, $12, $13, $14, $15
-                 FROM (SELECT COALESCE($16::timestamptz, now() + make_interval(secs => $17::float8))
-                           AS run_at) t
-                 ON CONFLICT ON CONSTRAINT jobs_idempotency_key DO NOTHING
-                 RETURNING {JOB_COLUMNS}"
+                "WITH created AS (
+                     INSERT INTO jobs (id, organization_id, name, handler, payload, queue,
+                         priority, status, delivery_type, delivery, run_at, max_retries,
+                         timeout_seconds, schedule_id, idempotency_key)
+                     SELECT $1, $2, $3, $4, $5, $6, $7,
+                            CASE WHEN t.run_at <= now() THEN $8 ELSE $9 END,
+                            $10, $11, t.run_at, $12, $13, $14, $15
+                     FROM (SELECT COALESCE($16::timestamptz,
+                                           now() + make_interval(secs => $17::float8)) AS run_at) t
+                     ON CONFLICT ON CONSTRAINT jobs_idempotency_key DO NOTHING
+                     RETURNING {JOB_COLUMNS}, organization_id, delivery_type
+                 )
+                 SELECT *, CASE WHEN status = 'queued'
+                                THEN pg_notify('{NOTIFY_CHANNEL}', {WAKE_KEY_SQL}) END AS notified
+                 FROM created"
             ))
             .await?;
         let max_retries = job.max_retries as i32;
@@ -371,8 +398,8 @@ impl Store for PgStore {
                         &job.payload,
                         &job.queue,
                         &job.priority,
-                        &initial_status(true).as_str(),
-                        &initial_status(false).as_str(),
+                        &waiting_status(true).as_str(),
+                        &waiting_status(false).as_str(),
                         &delivery_type,
                         &delivery,
                         &max_retries,
@@ -547,9 +574,13 @@ impl Store for PgStore {
                  ), moved AS (
                      UPDATE jobs SET status = '{to}', updated_at = now()
                      FROM due WHERE jobs.id = due.id
-                     RETURNING 1
+                     RETURNING organization_id, handler, delivery_type
+                 ), keys AS (
+                     SELECT DISTINCT {WAKE_KEY_SQL} AS key FROM moved
                  )
                  SELECT (SELECT count(*) FROM moved),
+                        (SELECT string_agg(key, ',') FROM keys),
+                        (SELECT {NOTIFY_KEYS} FROM keys),
                         (SELECT EXTRACT(EPOCH FROM min(run_at) - now())::float8
                          FROM jobs WHERE status IN {from} AND run_at > now())",
                 from = status_list(t.from()),
@@ -558,10 +589,355 @@ impl Store for PgStore {
             .await?;
         let row = client.query_one(&stmt, &[]).await?;
         let count: i64 = row.get(0);
-        let next: Option<f64> = row.get(1);
+        let keys: Option<String> = row.get(1);
+        let next: Option<f64> = row.get(3);
         Ok(Promoted {
             count: count as u64,
+            woken: keys
+                .and_then(|k| parse_wake_payload(&k))
+                .unwrap_or_default(),
             next_due_in: next.map(|s| Duration::from_secs_f64(s.max(0.0))),
         })
     }
+
+    async fn lease_jobs(
+        &self,
+        org: OrgId,
+        handlers: &[String],
+        max: u32,
+        worker_id: Option<&str>,
+    ) -> Result<Vec<LeasedJob>> {
+        let client = self.pool.get().await?;
+        let t = Transition::Lease;
+        // One statement: pick the best queued jobs, skipping rows another
+        // lease holds; mark them running with a new token and deadline; open
+        // their executions (ids made here, UUIDv7, so they sort by time).
+        let stmt = client
+            .prepare_cached(&format!(
+                "WITH next AS (
+                     SELECT id FROM jobs
+                     WHERE organization_id = $1 AND status IN {from} AND delivery_type = 'pull'
+                       AND handler = ANY($2)
+                     ORDER BY priority DESC, run_at, id
+                     LIMIT $3
+                     FOR UPDATE SKIP LOCKED
+                 ), leased AS (
+                     UPDATE jobs SET status = '{to}', attempt = attempt + 1,
+                                     lease_token = gen_random_uuid(),
+                                     lease_expires_at = now() + make_interval(secs => timeout_seconds),
+                                     worker_id = $4, updated_at = now()
+                     FROM next WHERE jobs.id = next.id
+                     RETURNING jobs.*
+                 ), numbered AS (
+                     SELECT leased.*, row_number() OVER (ORDER BY priority DESC, run_at, id) AS n
+                     FROM leased
+                 ), opened AS (
+                     INSERT INTO executions (id, job_id, attempt, status, lease_token, worker_id)
+                     SELECT ids.id, numbered.id, numbered.attempt, 'running',
+                            numbered.lease_token, $4
+                     FROM numbered JOIN unnest($5::uuid[]) WITH ORDINALITY AS ids (id, n)
+                          ON ids.n = numbered.n
+                 )
+                 SELECT {JOB_COLUMNS}, lease_token, lease_expires_at FROM numbered ORDER BY n",
+                from = status_list(t.from()),
+                to = t.to().as_str(),
+            ))
+            .await?;
+        let execution_ids: Vec<Uuid> = (0..max).map(|_| Uuid::now_v7()).collect();
+        let rows = client
+            .query(
+                &stmt,
+                &[
+                    &org.0,
+                    &handlers,
+                    &i64::from(max),
+                    &worker_id,
+                    &execution_ids,
+                ],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(LeasedJob {
+                    job: job_from_row(row)?,
+                    lease: Lease {
+                        token: row.try_get("lease_token")?,
+                        expires_at: ts(row.try_get("lease_expires_at")?),
+                    },
+                })
+            })
+            .collect()
+    }
+
+    async fn ack_job(
+        &self,
+        org: OrgId,
+        token: Uuid,
+        result: Option<serde_json::Value>,
+    ) -> Result<LeaseOutcome<Job>> {
+        let client = self.pool.get().await?;
+        let t = Transition::Ack;
+        let stmt = client
+            .prepare_cached(&format!(
+                "WITH done AS (
+                     UPDATE jobs SET status = '{to}', result = $3, finished_at = now(),
+                                     updated_at = now(), lease_expires_at = NULL
+                     WHERE organization_id = $1 AND lease_token = $2 AND status IN {from}
+                       AND lease_expires_at > now()
+                     RETURNING {JOB_COLUMNS}
+                 ), closed AS (
+                     UPDATE executions SET status = 'completed', finished_at = now()
+                     WHERE lease_token = $2 AND job_id IN (SELECT id FROM done)
+                 )
+                 SELECT * FROM done",
+                from = status_list(t.from()),
+                to = t.to().as_str(),
+            ))
+            .await?;
+        match client.query_opt(&stmt, &[&org.0, &token, &result]).await? {
+            Some(row) => Ok(LeaseOutcome::Done(job_from_row(&row)?)),
+            None => lease_miss(&client, org, token).await,
+        }
+    }
+
+    async fn fail_job(
+        &self,
+        org: OrgId,
+        token: Uuid,
+        failure: Failure,
+    ) -> Result<LeaseOutcome<Job>> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let stmt = tx
+            .prepare_cached(&format!(
+                "SELECT id, attempt, attempt_base, max_retries FROM jobs
+                 WHERE organization_id = $1 AND lease_token = $2 AND status IN {from}
+                   AND lease_expires_at > now()
+                 FOR UPDATE",
+                from = status_list(Transition::Fail.from()),
+            ))
+            .await?;
+        let Some(row) = tx.query_opt(&stmt, &[&org.0, &token]).await? else {
+            drop(tx);
+            return lease_miss(&client, org, token).await;
+        };
+        let job = end_attempt_badly(&tx, &row, token, &failure, "failed").await?;
+        tx.commit().await?;
+        Ok(LeaseOutcome::Done(job))
+    }
+
+    async fn extend_lease(
+        &self,
+        org: OrgId,
+        token: Uuid,
+        by: Duration,
+    ) -> Result<LeaseOutcome<Lease>> {
+        let client = self.pool.get().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "UPDATE jobs SET lease_expires_at = now() + make_interval(secs => $3),
+                                 updated_at = now()
+                 WHERE organization_id = $1 AND lease_token = $2 AND status IN {from}
+                   AND lease_expires_at > now()
+                 RETURNING lease_token, lease_expires_at",
+                from = status_list(Transition::Ack.from()),
+            ))
+            .await?;
+        match client
+            .query_opt(&stmt, &[&org.0, &token, &by.as_secs_f64()])
+            .await?
+        {
+            Some(row) => Ok(LeaseOutcome::Done(Lease {
+                token: row.try_get("lease_token")?,
+                expires_at: ts(row.try_get("lease_expires_at")?),
+            })),
+            None => Ok(match lease_miss::<()>(&client, org, token).await? {
+                LeaseOutcome::Unknown => LeaseOutcome::Unknown,
+                _ => LeaseOutcome::Lost,
+            }),
+        }
+    }
+
+    async fn retry_job(&self, org: OrgId, id: Uuid) -> Result<RetryOutcome> {
+        let client = self.pool.get().await?;
+        let t = Transition::Retry;
+        let stmt = client
+            .prepare_cached(&format!(
+                "WITH again AS (
+                     UPDATE jobs SET status = '{to}', run_at = now(), attempt_base = attempt,
+                                     result = NULL, finished_at = NULL, lease_expires_at = NULL,
+                                     updated_at = now()
+                     WHERE organization_id = $1 AND id = $2 AND status IN {from}
+                     RETURNING {JOB_COLUMNS}, organization_id, delivery_type
+                 )
+                 SELECT *, pg_notify('{NOTIFY_CHANNEL}', {WAKE_KEY_SQL}) AS notified FROM again",
+                from = status_list(t.from()),
+                to = t.to().as_str(),
+            ))
+            .await?;
+        if let Some(row) = client.query_opt(&stmt, &[&org.0, &id]).await? {
+            return Ok(RetryOutcome::Retried(job_from_row(&row)?));
+        }
+        drop(client);
+        Ok(match self.job(org, id).await? {
+            Some(job) => RetryOutcome::NotRetryable(job),
+            None => RetryOutcome::NotFound,
+        })
+    }
+
+    async fn expire_leases(&self) -> Result<Expired> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let stmt = tx
+            .prepare_cached(&format!(
+                "SELECT id, attempt, attempt_base, max_retries, timeout_seconds, lease_token
+                 FROM jobs
+                 WHERE status IN {from} AND lease_expires_at <= now()
+                 ORDER BY lease_expires_at
+                 LIMIT 100
+                 FOR UPDATE SKIP LOCKED",
+                from = status_list(Transition::Fail.from()),
+            ))
+            .await?;
+        let mut jobs = Vec::new();
+        for row in tx.query(&stmt, &[]).await? {
+            let token: Uuid = row.try_get("lease_token")?;
+            let timeout: i32 = row.try_get("timeout_seconds")?;
+            let failure = Failure {
+                error: format!(
+                    "timed out: no ack within the deadline ({timeout} s from the lease, or as extended)"
+                ),
+                retryable: true,
+                retry_in: None,
+            };
+            jobs.push(end_attempt_badly(&tx, &row, token, &failure, "timed_out").await?);
+        }
+        let next: Option<f64> = tx
+            .query_one(
+                &format!(
+                    "SELECT EXTRACT(EPOCH FROM min(lease_expires_at) - now())::float8
+                     FROM jobs WHERE status IN {from}",
+                    from = status_list(Transition::Fail.from()),
+                ),
+                &[],
+            )
+            .await?
+            .get(0);
+        tx.commit().await?;
+        Ok(Expired {
+            jobs,
+            next_expiry_in: next.map(|s| Duration::from_secs_f64(s.max(0.0))),
+        })
+    }
+
+    fn watch_queued(
+        &self,
+        wake: super::WakeFn,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        Some(tokio::spawn(listen::run(
+            self.config.clone(),
+            wake,
+            shutdown,
+        )))
+    }
+}
+
+/// An ack, fail or extend matched no current lease: was the token ever one
+/// of this organization's?
+async fn lease_miss<T>(
+    client: &deadpool_postgres::Client,
+    org: OrgId,
+    token: Uuid,
+) -> Result<LeaseOutcome<T>> {
+    let stmt = client
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM executions e JOIN jobs j ON j.id = e.job_id
+                            WHERE e.lease_token = $2 AND j.organization_id = $1)",
+        )
+        .await?;
+    let known: bool = client.query_one(&stmt, &[&org.0, &token]).await?.get(0);
+    Ok(if known {
+        LeaseOutcome::Lost
+    } else {
+        LeaseOutcome::Unknown
+    })
+}
+
+/// Ends the attempt `token` of the job in `row` (locked by the caller) as
+/// failed or timed out, and schedules the job again or fails it, as the state
+/// machine decides. `row` holds id, attempt, attempt_base and max_retries.
+async fn end_attempt_badly(
+    tx: &deadpool_postgres::Transaction<'_>,
+    row: &Row,
+    token: Uuid,
+    failure: &Failure,
+    execution_status: &str,
+) -> Result<Job> {
+    let id: Uuid = row.try_get("id")?;
+    let attempts = u32_col(row, "attempt")? - u32_col(row, "attempt_base")?;
+    let decision = after_failure(attempts, u32_col(row, "max_retries")?, failure);
+    let close = tx
+        .prepare_cached(
+            "UPDATE executions SET status = $2, error = $3, finished_at = now()
+             WHERE lease_token = $1",
+        )
+        .await?;
+    tx.execute(&close, &[&token, &execution_status, &failure.error])
+        .await?;
+    let job = match decision {
+        AfterFailure::RetryIn(delay) => {
+            let stmt = tx
+                .prepare_cached(&format!(
+                    "WITH again AS (
+                         UPDATE jobs SET run_at = now() + make_interval(secs => $2),
+                             status = CASE WHEN $2 <= 0 THEN '{queued}' ELSE '{scheduled}' END,
+                             last_error = $3, lease_expires_at = NULL, updated_at = now()
+                         WHERE id = $1
+                         RETURNING {JOB_COLUMNS}, organization_id, delivery_type
+                     )
+                     SELECT *, CASE WHEN status = 'queued'
+                                    THEN pg_notify('{NOTIFY_CHANNEL}', {WAKE_KEY_SQL}) END AS notified
+                     FROM again",
+                    queued = waiting_status(true).as_str(),
+                    scheduled = waiting_status(false).as_str(),
+                ))
+                .await?;
+            tx.query_one(&stmt, &[&id, &delay.as_secs_f64(), &failure.error])
+                .await?
+        }
+        AfterFailure::GiveUp => {
+            let stmt = tx
+                .prepare_cached(&format!(
+                    "UPDATE jobs SET status = '{failed}', last_error = $2, finished_at = now(),
+                                     lease_expires_at = NULL, updated_at = now()
+                     WHERE id = $1
+                     RETURNING {JOB_COLUMNS}",
+                    failed = GIVEN_UP.as_str(),
+                ))
+                .await?;
+            tx.query_one(&stmt, &[&id, &failure.error]).await?
+        }
+    };
+    job_from_row(&job)
+}
+
+/// Reads a [`NOTIFY_CHANNEL`] payload; `None` means "wake everyone".
+pub fn parse_wake_payload(payload: &str) -> Option<Vec<WakeKey>> {
+    if payload == "*" {
+        return None;
+    }
+    let mut keys = Vec::new();
+    for part in payload.split(',').filter(|p| !p.is_empty()) {
+        if part == "push" {
+            keys.push(WakeKey::Push);
+            continue;
+        }
+        let (org, handler) = part.split_once('/')?;
+        keys.push(WakeKey::Pull(
+            OrgId(Uuid::parse_str(org).ok()?),
+            handler.to_string(),
+        ));
+    }
+    Some(keys)
 }

@@ -12,12 +12,15 @@
 
 use super::{API_KEY_COLUMNS, EXECUTION_COLUMNS, JOB_COLUMNS};
 use super::{
-    ApiKeyRecord, CancelOutcome, JobFilter, NewApiKey, NewJob, OrgId, Organization, Page,
-    PageRequest, Promoted, Result, RunAt, ScheduleFilter, Store, StoreError, status_list,
+    ApiKeyRecord, CancelOutcome, Expired, JobFilter, LeaseOutcome, NewApiKey, NewJob, OrgId,
+    Organization, Page, PageRequest, Promoted, Result, RetryOutcome, RunAt, ScheduleFilter, Store,
+    StoreError, WakeKey, status_list,
 };
-use crate::job_state::{Transition, initial_status};
+use crate::lease::state::{
+    AfterFailure, Failure, GIVEN_UP, Transition, after_failure, waiting_status,
+};
 use async_trait::async_trait;
-use chronos_proto::{Delivery, Execution, Job, Scope, Timestamp};
+use chronos_proto::{Delivery, Execution, Job, Lease, LeasedJob, Scope, Timestamp};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -447,8 +450,8 @@ impl Store for SqliteStore {
                         to_json(&job.payload),
                         job.queue,
                         job.priority,
-                        initial_status(true).as_str(),
-                        initial_status(false).as_str(),
+                        waiting_status(true).as_str(),
+                        waiting_status(false).as_str(),
                         delivery_type,
                         to_json(&job.delivery),
                         job.max_retries,
@@ -603,15 +606,26 @@ impl Store for SqliteStore {
             let t = Transition::Promote;
             let from = status_list(t.from());
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let count = tx
-                .prepare_cached(&format!(
+            let mut woken = Vec::new();
+            let mut count = 0;
+            {
+                let mut stmt = tx.prepare_cached(&format!(
                     "UPDATE jobs SET status = '{to}', updated_at = {NOW}
                      WHERE id IN (SELECT id FROM jobs
                                   WHERE status IN {from} AND run_at <= {NOW}
-                                  ORDER BY run_at LIMIT 1000)",
+                                  ORDER BY run_at LIMIT 1000)
+                     RETURNING organization_id, handler, delivery_type",
                     to = t.to().as_str(),
-                ))?
-                .execute([])?;
+                ))?;
+                let mut rows = stmt.query([])?;
+                while let Some(row) = rows.next()? {
+                    count += 1;
+                    let key = wake_key(row)?;
+                    if !woken.contains(&key) {
+                        woken.push(key);
+                    }
+                }
+            }
             let next: Option<f64> = tx
                 .prepare_cached(&format!(
                     "SELECT (julianday(min(run_at)) - julianday('now')) * 86400.0 FROM jobs
@@ -620,10 +634,374 @@ impl Store for SqliteStore {
                 .query_row([], |r| r.get(0))?;
             tx.commit()?;
             Ok(Promoted {
-                count: count as u64,
+                count,
+                woken,
                 next_due_in: next.map(|s| Duration::from_secs_f64(s.max(0.0))),
             })
         })
         .await
     }
+
+    async fn lease_jobs(
+        &self,
+        org: OrgId,
+        handlers: &[String],
+        max: u32,
+        worker_id: Option<&str>,
+    ) -> Result<Vec<LeasedJob>> {
+        let handlers = to_json(&handlers);
+        let worker_id = worker_id.map(str::to_string);
+        self.call(move |conn| {
+            let t = Transition::Lease;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let ids: Vec<String> = tx
+                .prepare_cached(&format!(
+                    "SELECT id FROM jobs
+                     WHERE organization_id = ?1 AND status IN {from} AND delivery_type = 'pull'
+                       AND handler IN (SELECT value FROM json_each(?2))
+                     ORDER BY priority DESC, run_at, id
+                     LIMIT ?3",
+                    from = status_list(t.from()),
+                ))?
+                .query_map(params![org.0.to_string(), handlers, max], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut leased = Vec::with_capacity(ids.len());
+            for id in ids {
+                let token = Uuid::new_v4();
+                let (job, expires_at) = tx
+                    .prepare_cached(&format!(
+                        "UPDATE jobs SET status = '{to}', attempt = attempt + 1, lease_token = ?2,
+                             lease_expires_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now',
+                                                         '+' || timeout_seconds || ' seconds'),
+                             worker_id = ?3, updated_at = {NOW}
+                         WHERE id = ?1
+                         RETURNING {JOB_COLUMNS}, lease_expires_at",
+                        to = t.to().as_str(),
+                    ))?
+                    .query_row(params![id, token.to_string(), worker_id], |row| {
+                        Ok((job_from_row(row), row.get::<_, String>("lease_expires_at")))
+                    })?;
+                let job = job?;
+                tx.prepare_cached(
+                    "INSERT INTO executions (id, job_id, attempt, status, lease_token, worker_id)
+                     VALUES (?1, ?2, ?3, 'running', ?4, ?5)",
+                )?
+                .execute(params![
+                    Uuid::now_v7().to_string(),
+                    id,
+                    job.attempt,
+                    token.to_string(),
+                    worker_id
+                ])?;
+                leased.push(LeasedJob {
+                    job,
+                    lease: Lease {
+                        token,
+                        expires_at: ts(expires_at?)?,
+                    },
+                });
+            }
+            tx.commit()?;
+            Ok(leased)
+        })
+        .await
+    }
+
+    async fn ack_job(
+        &self,
+        org: OrgId,
+        token: Uuid,
+        result: Option<serde_json::Value>,
+    ) -> Result<LeaseOutcome<Job>> {
+        self.call(move |conn| {
+            let t = Transition::Ack;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let done = tx
+                .prepare_cached(&format!(
+                    "UPDATE jobs SET status = '{to}', result = ?3, finished_at = {NOW},
+                                     updated_at = {NOW}, lease_expires_at = NULL
+                     WHERE organization_id = ?1 AND lease_token = ?2 AND status IN {from}
+                       AND lease_expires_at > {NOW}
+                     RETURNING {JOB_COLUMNS}",
+                    from = status_list(t.from()),
+                    to = t.to().as_str(),
+                ))?
+                .query_row(
+                    params![
+                        org.0.to_string(),
+                        token.to_string(),
+                        result.as_ref().map(to_json)
+                    ],
+                    |row| Ok(job_from_row(row)),
+                )
+                .optional()?
+                .transpose()?;
+            let outcome = match done {
+                Some(job) => {
+                    tx.prepare_cached(&format!(
+                        "UPDATE executions SET status = 'completed', finished_at = {NOW}
+                         WHERE lease_token = ?1"
+                    ))?
+                    .execute(params![token.to_string()])?;
+                    LeaseOutcome::Done(job)
+                }
+                None => lease_miss(&tx, org, token)?,
+            };
+            tx.commit()?;
+            Ok(outcome)
+        })
+        .await
+    }
+
+    async fn fail_job(
+        &self,
+        org: OrgId,
+        token: Uuid,
+        failure: Failure,
+    ) -> Result<LeaseOutcome<Job>> {
+        self.call(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let attempt = tx
+                .prepare_cached(&format!(
+                    "SELECT id, attempt, attempt_base, max_retries FROM jobs
+                     WHERE organization_id = ?1 AND lease_token = ?2 AND status IN {from}
+                       AND lease_expires_at > {NOW}",
+                    from = status_list(Transition::Fail.from()),
+                ))?
+                .query_row(params![org.0.to_string(), token.to_string()], |row| {
+                    Ok(AttemptRow::read(row))
+                })
+                .optional()?
+                .transpose()?;
+            let outcome = match attempt {
+                Some(attempt) => {
+                    LeaseOutcome::Done(end_attempt_badly(&tx, &attempt, token, &failure, "failed")?)
+                }
+                None => lease_miss(&tx, org, token)?,
+            };
+            tx.commit()?;
+            Ok(outcome)
+        })
+        .await
+    }
+
+    async fn extend_lease(
+        &self,
+        org: OrgId,
+        token: Uuid,
+        by: Duration,
+    ) -> Result<LeaseOutcome<Lease>> {
+        self.call(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let extended = tx
+                .prepare_cached(&format!(
+                    "UPDATE jobs SET lease_expires_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?3),
+                                     updated_at = {NOW}
+                     WHERE organization_id = ?1 AND lease_token = ?2 AND status IN {from}
+                       AND lease_expires_at > {NOW}
+                     RETURNING lease_expires_at",
+                    from = status_list(Transition::Ack.from()),
+                ))?
+                .query_row(
+                    params![org.0.to_string(), token.to_string(), modifier(by)],
+                    |row| row.get::<_, String>(0),
+                )
+                .optional()?;
+            let outcome = match extended {
+                Some(at) => LeaseOutcome::Done(Lease {
+                    token,
+                    expires_at: ts(at)?,
+                }),
+                None => lease_miss(&tx, org, token)?,
+            };
+            tx.commit()?;
+            Ok(outcome)
+        })
+        .await
+    }
+
+    async fn retry_job(&self, org: OrgId, id: Uuid) -> Result<RetryOutcome> {
+        self.call(move |conn| {
+            let t = Transition::Retry;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let again = tx
+                .prepare_cached(&format!(
+                    "UPDATE jobs SET status = '{to}', run_at = {NOW}, attempt_base = attempt,
+                                     result = NULL, finished_at = NULL, lease_expires_at = NULL,
+                                     updated_at = {NOW}
+                     WHERE organization_id = ?1 AND id = ?2 AND status IN {from}
+                     RETURNING {JOB_COLUMNS}",
+                    from = status_list(t.from()),
+                    to = t.to().as_str(),
+                ))?
+                .query_row(params![org.0.to_string(), id.to_string()], |row| {
+                    Ok(job_from_row(row))
+                })
+                .optional()?
+                .transpose()?;
+            let outcome = match again {
+                Some(job) => RetryOutcome::Retried(job),
+                None => match job_by_id(&tx, org, id)? {
+                    Some(job) => RetryOutcome::NotRetryable(job),
+                    None => RetryOutcome::NotFound,
+                },
+            };
+            tx.commit()?;
+            Ok(outcome)
+        })
+        .await
+    }
+
+    async fn expire_leases(&self) -> Result<Expired> {
+        self.call(|conn| {
+            let from = status_list(Transition::Fail.from());
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let expired: Vec<(AttemptRow, Uuid, i64)> = tx
+                .prepare_cached(&format!(
+                    "SELECT id, attempt, attempt_base, max_retries, timeout_seconds, lease_token
+                     FROM jobs
+                     WHERE status IN {from} AND lease_expires_at <= {NOW}
+                     ORDER BY lease_expires_at
+                     LIMIT 100"
+                ))?
+                .query_map([], |row| {
+                    Ok((
+                        AttemptRow::read(row),
+                        row.get::<_, String>("lease_token")?,
+                        row.get::<_, i64>("timeout_seconds")?,
+                    ))
+                })?
+                .map(|r| {
+                    let (attempt, token, timeout) = r?;
+                    Ok((attempt?, uuid(token)?, timeout))
+                })
+                .collect::<Result<_>>()?;
+            let mut jobs = Vec::with_capacity(expired.len());
+            for (attempt, token, timeout) in expired {
+                let failure = Failure {
+                    error: format!(
+                        "timed out: no ack within the deadline ({timeout} s from the lease, or as extended)"
+                    ),
+                    retryable: true,
+                    retry_in: None,
+                };
+                jobs.push(end_attempt_badly(&tx, &attempt, token, &failure, "timed_out")?);
+            }
+            let next: Option<f64> = tx
+                .prepare_cached(&format!(
+                    "SELECT (julianday(min(lease_expires_at)) - julianday('now')) * 86400.0
+                     FROM jobs WHERE status IN {from}"
+                ))?
+                .query_row([], |r| r.get(0))?;
+            tx.commit()?;
+            Ok(Expired {
+                jobs,
+                next_expiry_in: next.map(|s| Duration::from_secs_f64(s.max(0.0))),
+            })
+        })
+        .await
+    }
+
+    /// One server per file: nobody else queues jobs behind our back.
+    fn watch_queued(
+        &self,
+        _wake: super::WakeFn,
+        _shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        None
+    }
+}
+
+/// A time modifier for SQLite's date functions: `+12.500 seconds`.
+fn modifier(d: Duration) -> String {
+    format!("+{:.3} seconds", d.as_secs_f64())
+}
+
+fn wake_key(row: &Row) -> Result<WakeKey> {
+    let delivery_type: String = row.get("delivery_type")?;
+    Ok(if delivery_type == "push" {
+        WakeKey::Push
+    } else {
+        WakeKey::Pull(
+            OrgId(uuid(row.get("organization_id")?)?),
+            row.get::<_, Option<String>>("handler")?.unwrap_or_default(),
+        )
+    })
+}
+
+/// The columns of a running job that decide what follows its failure.
+struct AttemptRow {
+    id: String,
+    attempts_in_budget: u32,
+    max_retries: u32,
+}
+
+impl AttemptRow {
+    fn read(row: &Row) -> Result<Self> {
+        Ok(AttemptRow {
+            id: row.get("id")?,
+            attempts_in_budget: u32_col(row, "attempt")? - u32_col(row, "attempt_base")?,
+            max_retries: u32_col(row, "max_retries")?,
+        })
+    }
+}
+
+/// An ack, fail or extend matched no current lease: was the token ever one
+/// of this organization's?
+fn lease_miss<T>(conn: &Connection, org: OrgId, token: Uuid) -> Result<LeaseOutcome<T>> {
+    let known: bool = conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM executions e JOIN jobs j ON j.id = e.job_id
+                            WHERE e.lease_token = ?2 AND j.organization_id = ?1)",
+        )?
+        .query_row(params![org.0.to_string(), token.to_string()], |r| r.get(0))?;
+    Ok(if known {
+        LeaseOutcome::Lost
+    } else {
+        LeaseOutcome::Unknown
+    })
+}
+
+/// Ends the attempt `token` as failed or timed out, and schedules the job
+/// again or fails it, as the state machine decides.
+fn end_attempt_badly(
+    conn: &Connection,
+    attempt: &AttemptRow,
+    token: Uuid,
+    failure: &Failure,
+    execution_status: &str,
+) -> Result<Job> {
+    conn.prepare_cached(&format!(
+        "UPDATE executions SET status = ?2, error = ?3, finished_at = {NOW} WHERE lease_token = ?1"
+    ))?
+    .execute(params![token.to_string(), execution_status, failure.error])?;
+    let decision = after_failure(attempt.attempts_in_budget, attempt.max_retries, failure);
+    let job = match decision {
+        AfterFailure::RetryIn(delay) => conn
+            .prepare_cached(&format!(
+                "UPDATE jobs SET run_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?2),
+                     status = CASE WHEN ?3 THEN '{queued}' ELSE '{scheduled}' END,
+                     last_error = ?4, lease_expires_at = NULL, updated_at = {NOW}
+                 WHERE id = ?1
+                 RETURNING {JOB_COLUMNS}",
+                queued = waiting_status(true).as_str(),
+                scheduled = waiting_status(false).as_str(),
+            ))?
+            .query_row(
+                params![attempt.id, modifier(delay), delay.is_zero(), failure.error],
+                |row| Ok(job_from_row(row)),
+            )??,
+        AfterFailure::GiveUp => conn
+            .prepare_cached(&format!(
+                "UPDATE jobs SET status = '{failed}', last_error = ?2, finished_at = {NOW},
+                                 lease_expires_at = NULL, updated_at = {NOW}
+                 WHERE id = ?1
+                 RETURNING {JOB_COLUMNS}",
+                failed = GIVEN_UP.as_str(),
+            ))?
+            .query_row(params![attempt.id, failure.error], |row| {
+                Ok(job_from_row(row))
+            })??,
+    };
+    Ok(job)
 }

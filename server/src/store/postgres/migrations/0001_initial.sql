@@ -32,7 +32,8 @@ CREATE TABLE jobs (
     delivery_type    text NOT NULL CHECK (delivery_type IN ('pull', 'push')),
     delivery         jsonb NOT NULL,             -- the full delivery object, push target included
     run_at           timestamptz NOT NULL,
-    attempt          integer NOT NULL DEFAULT 0,
+    attempt          integer NOT NULL DEFAULT 0,  -- attempts started, ever
+    attempt_base     integer NOT NULL DEFAULT 0,  -- attempts before the last manual retry
     max_retries      integer NOT NULL,
     timeout_seconds  integer NOT NULL,
     schedule_id      uuid,
@@ -79,3 +80,6 @@ CREATE TABLE executions (
     finished_at        timestamptz
 );
 CREATE INDEX executions_by_job ON executions (job_id, id DESC);
+-- Acks, fails and extends find their attempt by token; a token that is no
+-- longer the job's current lease is still found here (409, not 404).
+CREATE UNIQUE INDEX executions_by_lease_token ON executions (lease_token);

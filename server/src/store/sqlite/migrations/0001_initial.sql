@@ -35,6 +35,7 @@ CREATE TABLE jobs (
     delivery         TEXT NOT NULL,
     run_at           TEXT NOT NULL,
     attempt          INTEGER NOT NULL DEFAULT 0,
+    attempt_base     INTEGER NOT NULL DEFAULT 0,
     max_retries      INTEGER NOT NULL,
     timeout_seconds  INTEGER NOT NULL,
     schedule_id      TEXT,
@@ -76,3 +77,6 @@ CREATE TABLE executions (
     finished_at        TEXT
 ) STRICT;
 CREATE INDEX executions_by_job ON executions (job_id, id DESC);
+-- Acks, fails and extends find their attempt by token; a token that is no
+-- longer the job's current lease is still found here (409, not 404).
+CREATE UNIQUE INDEX executions_by_lease_token ON executions (lease_token);

@@ -1,0 +1,211 @@
+//! The worker endpoints over HTTP: long-poll for jobs, then ack, fail or
+//! extend each lease by its token. Tokens travel in bodies, never in URLs,
+//! so they stay out of access logs.
+
+use super::AppState;
+use super::auth::Auth;
+use super::error::ApiError;
+use super::extract::JsonBody;
+use super::jobs::validate_handler;
+use crate::lease::state::Failure;
+use crate::store::LeaseOutcome;
+use axum::Json;
+use axum::extract::State;
+use chronos_proto::{
+    AckRequest, ErrorBody, ExtendRequest, FailRequest, Job, Lease, LeasedJob, List, PollRequest,
+    Scope,
+};
+use std::time::Duration;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub const MAX_POLL_JOBS: u32 = 100;
+pub const MAX_POLL_WAIT_SECONDS: u32 = 60;
+pub const MAX_HANDLERS: usize = 100;
+pub const MAX_EXTEND_SECONDS: u32 = 24 * 3600;
+pub const MAX_RETRY_IN_SECONDS: u32 = 30 * 86_400;
+/// Longer error messages are cut to this many characters.
+pub const MAX_ERROR_CHARS: usize = 10_000;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(poll))
+        .routes(routes!(ack))
+        .routes(routes!(fail))
+        .routes(routes!(extend))
+}
+
+/// Lease due jobs of the given handlers, waiting for one if none is due.
+///
+/// Answers at once when jobs are due; otherwise within moments of one
+/// becoming due, or with an empty list when `wait_seconds` runs out.
+#[utoipa::path(
+    post, path = "/v1/workers/poll", tag = "workers",
+    request_body = PollRequest,
+    responses(
+        (status = 200, description = "Leased jobs, best first; empty if none came in time", body = List<LeasedJob>),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "The key lacks `worker`", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+async fn poll(
+    State(state): State<AppState>,
+    auth: Auth,
+    JsonBody(req): JsonBody<PollRequest>,
+) -> Result<Json<List<LeasedJob>>, ApiError> {
+    auth.require(Scope::Worker)?;
+    if req.handlers.is_empty() || req.handlers.len() > MAX_HANDLERS {
+        return Err(ApiError::validation(
+            "handlers",
+            format!("handlers must list 1 to {MAX_HANDLERS} handler names"),
+        ));
+    }
+    for (i, h) in req.handlers.iter().enumerate() {
+        validate_handler(&format!("handlers[{i}]"), h)?;
+    }
+    let max = req.max_jobs.unwrap_or(1);
+    if !(1..=MAX_POLL_JOBS).contains(&max) {
+        return Err(ApiError::validation(
+            "max_jobs",
+            format!("max_jobs must be between 1 and {MAX_POLL_JOBS}"),
+        ));
+    }
+    let wait = req.wait_seconds.unwrap_or(0);
+    if wait > MAX_POLL_WAIT_SECONDS {
+        return Err(ApiError::validation(
+            "wait_seconds",
+            format!("wait_seconds must be between 0 and {MAX_POLL_WAIT_SECONDS}"),
+        ));
+    }
+    if let Some(w) = &req.worker_id
+        && (w.is_empty() || w.chars().count() > 255 || w.chars().any(char::is_control))
+    {
+        return Err(ApiError::validation(
+            "worker_id",
+            "worker_id must be 1 to 255 printable characters",
+        ));
+    }
+    let leased = state
+        .engine
+        .poll(
+            auth.org,
+            &req.handlers,
+            max,
+            Duration::from_secs(wait.into()),
+            req.worker_id.as_deref(),
+        )
+        .await?;
+    Ok(Json(List {
+        data: leased,
+        next_cursor: None,
+    }))
+}
+
+fn lease_outcome<T>(outcome: LeaseOutcome<T>) -> Result<T, ApiError> {
+    match outcome {
+        LeaseOutcome::Done(v) => Ok(v),
+        LeaseOutcome::Lost => Err(ApiError::LeaseLost),
+        LeaseOutcome::Unknown => Err(ApiError::NotFound(
+            "no lease with this token in this organization".into(),
+        )),
+    }
+}
+
+/// Complete the attempt a lease holds.
+#[utoipa::path(
+    post, path = "/v1/leases/ack", tag = "workers",
+    request_body = AckRequest,
+    responses(
+        (status = 200, description = "The completed job", body = Job),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, description = "No lease ever had this token", body = ErrorBody),
+        (status = 409, description = "`lease_lost`: the lease expired, was replaced, or its job was cancelled; nothing changed", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+async fn ack(
+    State(state): State<AppState>,
+    auth: Auth,
+    JsonBody(req): JsonBody<AckRequest>,
+) -> Result<Json<Job>, ApiError> {
+    auth.require(Scope::Worker)?;
+    let outcome = state.engine.ack(auth.org, req.token, req.result).await?;
+    lease_outcome(outcome).map(Json)
+}
+
+/// Fail the attempt a lease holds: retried after a backoff while retries
+/// remain and the failure is retryable, else the job fails.
+#[utoipa::path(
+    post, path = "/v1/leases/fail", tag = "workers",
+    request_body = FailRequest,
+    responses(
+        (status = 200, description = "The job: `scheduled` for a retry, `queued` if it is due at once, or `failed`", body = Job),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+async fn fail(
+    State(state): State<AppState>,
+    auth: Auth,
+    JsonBody(req): JsonBody<FailRequest>,
+) -> Result<Json<Job>, ApiError> {
+    auth.require(Scope::Worker)?;
+    if let Some(secs) = req.retry_in
+        && secs > MAX_RETRY_IN_SECONDS
+    {
+        return Err(ApiError::validation(
+            "retry_in",
+            format!("retry_in may be at most {MAX_RETRY_IN_SECONDS} seconds"),
+        ));
+    }
+    let error = req
+        .error
+        .filter(|e| !e.trim().is_empty())
+        .unwrap_or_else(|| "the worker reported a failure without a message".into());
+    let failure = Failure {
+        error: error.chars().take(MAX_ERROR_CHARS).collect(),
+        retryable: req.retryable.unwrap_or(true),
+        retry_in: req.retry_in.map(|s| Duration::from_secs(s.into())),
+    };
+    let outcome = state.engine.fail(auth.org, req.token, failure).await?;
+    lease_outcome(outcome).map(Json)
+}
+
+/// Move a lease's deadline to `seconds` from now, for work known to be long.
+#[utoipa::path(
+    post, path = "/v1/leases/extend", tag = "workers",
+    request_body = ExtendRequest,
+    responses(
+        (status = 200, description = "The lease with its new deadline", body = Lease),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+async fn extend(
+    State(state): State<AppState>,
+    auth: Auth,
+    JsonBody(req): JsonBody<ExtendRequest>,
+) -> Result<Json<Lease>, ApiError> {
+    auth.require(Scope::Worker)?;
+    if !(1..=MAX_EXTEND_SECONDS).contains(&req.seconds) {
+        return Err(ApiError::validation(
+            "seconds",
+            format!("seconds must be between 1 and {MAX_EXTEND_SECONDS}"),
+        ));
+    }
+    let by = Duration::from_secs(req.seconds.into());
+    let outcome = state.engine.extend(auth.org, req.token, by).await?;
+    lease_outcome(outcome).map(Json)
+}

@@ -1,0 +1,11 @@
+//! Leasing: how jobs move. Every change of a job's status goes through the
+//! [`engine`], which the REST API, the worker endpoints and the [`sweeper`]
+//! call; [`state`] is the state machine they all follow; [`wake`] wakes the
+//! polls waiting for work.
+
+pub mod engine;
+pub mod state;
+pub mod sweeper;
+pub mod wake;
+
+pub use engine::Engine;
