@@ -33,7 +33,7 @@ pub async fn run(engine: Arc<Engine>) {
             }
         };
         passes += 1;
-        if passes % 1000 == 0 {
+        if passes.is_multiple_of(1000) {
             engine.wakers().prune();
         }
         tokio::select! {

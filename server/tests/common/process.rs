@@ -364,12 +364,29 @@ pub async fn get(http: &reqwest::Client, serve: &Serve, key: &str, path: &str) -
 
 /// Every job of the key's organization, following `next_cursor` to the end.
 pub async fn list_all_jobs(http: &reqwest::Client, serve: &Serve, key: &str) -> Vec<Value> {
+    list_jobs_matching(http, serve, key, "").await
+}
+
+/// Every job of the key's organization that `filter` selects (query
+/// parameters of `GET /v1/jobs` such as `status=completed&handler=h`; empty
+/// for all), following `next_cursor` to the end.
+pub async fn list_jobs_matching(
+    http: &reqwest::Client,
+    serve: &Serve,
+    key: &str,
+    filter: &str,
+) -> Vec<Value> {
+    let filter = if filter.is_empty() {
+        String::new()
+    } else {
+        format!("&{filter}")
+    };
     let mut jobs = Vec::new();
     let mut cursor: Option<String> = None;
     for _ in 0..10_000 {
         let path = match &cursor {
-            None => "/v1/jobs?limit=100".to_string(),
-            Some(c) => format!("/v1/jobs?limit=100&cursor={c}"),
+            None => format!("/v1/jobs?limit=100{filter}"),
+            Some(c) => format!("/v1/jobs?limit=100{filter}&cursor={c}"),
         };
         let (status, body) = get(http, serve, key, &path).await;
         assert_eq!(status, 200, "GET {path}: {body}");
