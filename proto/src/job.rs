@@ -85,6 +85,9 @@ pub enum ExecutionStatus {
     Completed,
     Failed,
     TimedOut,
+    /// Handed back unstarted by its worker; the job was queued again
+    /// without using up a retry.
+    Released,
 }
 
 impl ExecutionStatus {
@@ -94,6 +97,7 @@ impl ExecutionStatus {
             ExecutionStatus::Completed => "completed",
             ExecutionStatus::Failed => "failed",
             ExecutionStatus::TimedOut => "timed_out",
+            ExecutionStatus::Released => "released",
         }
     }
 }
@@ -106,6 +110,7 @@ impl FromStr for ExecutionStatus {
             ExecutionStatus::Completed,
             ExecutionStatus::Failed,
             ExecutionStatus::TimedOut,
+            ExecutionStatus::Released,
         ]
         .into_iter()
         .find(|st| st.as_str() == s)

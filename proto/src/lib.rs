@@ -11,6 +11,7 @@
 //! - [`error`]: the `{"error": {...}}` envelope every rejection uses.
 //! - [`list`]: the `{"data": [...], "next_cursor": ...}` envelope of every list.
 //! - [`time`]: timestamps, always RFC 3339 UTC with milliseconds.
+//! - [`worker`]: the WebSocket worker protocol's frames.
 
 pub mod error;
 pub mod job;
@@ -18,6 +19,7 @@ pub mod keys;
 pub mod lease;
 pub mod list;
 pub mod time;
+pub mod worker;
 
 pub use error::{ErrorBody, ErrorDetail};
 pub use job::{

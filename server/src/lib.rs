@@ -6,6 +6,7 @@
 //! - [`store`]: the storage trait and its PostgreSQL and SQLite implementations.
 //! - [`lease`]: how jobs move: the lease engine, the job state machine, the
 //!   sweeper that promotes due jobs and times out expired attempts.
+//! - [`worker`]: long-lived workers' WebSocket sessions.
 //! - [`keys`]: API key format, generation and checking.
 //! - [`config`]: which store to open.
 
@@ -16,3 +17,4 @@ pub mod keys;
 pub mod lease;
 pub mod server;
 pub mod store;
+pub mod worker;

@@ -54,7 +54,11 @@ pub async fn run(
         }),
         stop_rx,
     );
-    let app = api::router(AppState { store, engine });
+    let app = api::router(AppState {
+        store,
+        engine,
+        orphans: Default::default(),
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;

@@ -816,6 +816,11 @@ async fn openapi_describes_every_route(kind: StoreKind) {
         ("/v1/jobs/{id}", "get"),
         ("/v1/jobs/{id}/cancel", "post"),
         ("/v1/jobs/{id}/executions", "get"),
+        ("/v1/jobs/{id}/retry", "post"),
+        ("/v1/workers/poll", "post"),
+        ("/v1/leases/ack", "post"),
+        ("/v1/leases/fail", "post"),
+        ("/v1/leases/extend", "post"),
         ("/v1/api-keys", "post"),
         ("/v1/api-keys", "get"),
         ("/v1/api-keys/{id}/revoke", "post"),
@@ -826,7 +831,18 @@ async fn openapi_describes_every_route(kind: StoreKind) {
         );
     }
     let schemas = doc["components"]["schemas"].as_object().unwrap();
-    for name in ["Job", "CreateJob", "ErrorBody", "Execution", "Delivery"] {
+    for name in [
+        "Job",
+        "CreateJob",
+        "ErrorBody",
+        "Execution",
+        "Delivery",
+        "LeasedJob",
+        "PollRequest",
+        "AckRequest",
+        "FailRequest",
+        "ExtendRequest",
+    ] {
         assert!(schemas.contains_key(name), "schema {name} missing");
     }
 }

@@ -95,6 +95,7 @@ async fn poll(
             max,
             Duration::from_secs(wait.into()),
             req.worker_id.as_deref(),
+            std::future::pending(),
         )
         .await?;
     Ok(Json(List {

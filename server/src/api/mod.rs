@@ -5,16 +5,18 @@
 //! wire types, and served at `/v1/openapi.json`.
 
 pub mod auth;
+mod connect;
 pub mod error;
 pub mod extract;
 mod health;
 pub(crate) mod jobs;
 mod keys;
-mod leases;
+pub(crate) mod leases;
 mod pagination;
 
 use crate::lease::Engine;
 use crate::store::DynStore;
+use crate::worker::session::Orphans;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, Uri};
@@ -34,6 +36,8 @@ use utoipa_axum::router::OpenApiRouter;
 pub struct AppState {
     pub store: DynStore,
     pub engine: Arc<Engine>,
+    /// Leases of worker sessions that ended, kept for a reconnect.
+    pub orphans: Arc<Orphans>,
 }
 
 #[derive(OpenApi)]
@@ -69,6 +73,7 @@ pub fn router(state: AppState) -> Router {
         .merge(jobs::router())
         .merge(keys::router())
         .merge(leases::router())
+        .merge(connect::router())
         .split_for_parts();
     let doc = Arc::new(doc);
     api.route(

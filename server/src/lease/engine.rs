@@ -13,7 +13,7 @@ use futures_util::future::select_all;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, broadcast, watch};
 use tokio::time::Instant;
 use uuid::Uuid;
 
@@ -25,6 +25,8 @@ pub struct Engine {
     sweeper: Notify,
     /// Becomes true at shutdown; waiting polls then answer at once.
     shutdown: watch::Receiver<bool>,
+    /// Cancelled job ids, for the worker sessions that may hold them.
+    cancelled: broadcast::Sender<Uuid>,
 }
 
 impl Engine {
@@ -34,6 +36,7 @@ impl Engine {
             wakers: Wakers::default(),
             sweeper: Notify::new(),
             shutdown,
+            cancelled: broadcast::channel(1024).0,
         })
     }
 
@@ -49,7 +52,8 @@ impl Engine {
         self.sweeper.notified()
     }
 
-    pub(super) fn shutdown(&self) -> watch::Receiver<bool> {
+    /// Becomes true when the server shuts down.
+    pub fn shutdown(&self) -> watch::Receiver<bool> {
         self.shutdown.clone()
     }
 
@@ -71,8 +75,9 @@ impl Engine {
 
     /// Leases up to `max` jobs of `handlers`, waiting up to `wait` for one to
     /// be queued if none is. Returns as soon as a job is leased, within
-    /// moments of it becoming due; empty when the wait ends or the server
-    /// shuts down.
+    /// moments of it becoming due; empty when the wait ends, `stop`
+    /// completes, or the server shuts down. `stop` only cuts the waiting: a
+    /// lease already taken is always returned.
     pub async fn poll(
         &self,
         org: OrgId,
@@ -80,7 +85,9 @@ impl Engine {
         max: u32,
         wait: Duration,
         worker_id: Option<&str>,
+        stop: impl std::future::Future<Output = ()>,
     ) -> Result<Vec<LeasedJob>> {
+        tokio::pin!(stop);
         let deadline = Instant::now() + wait;
         let notifiers: Vec<Arc<Notify>> =
             handlers.iter().map(|h| self.wakers.pull(org, h)).collect();
@@ -99,6 +106,7 @@ impl Engine {
                 _ = select_all(woken) => {}
                 _ = tokio::time::sleep_until(deadline) => return Ok(Vec::new()),
                 _ = shutdown.changed() => return Ok(Vec::new()),
+                _ = &mut stop => return Ok(Vec::new()),
             }
         }
     }
@@ -136,8 +144,28 @@ impl Engine {
         Ok(outcome)
     }
 
+    pub async fn release(&self, org: OrgId, token: Uuid) -> Result<LeaseOutcome<Job>> {
+        let outcome = self.store.release_lease(org, token).await?;
+        if let LeaseOutcome::Done(job) = &outcome {
+            self.announce(org, job);
+        }
+        Ok(outcome)
+    }
+
+    /// Cancels a job; if it was running, its worker's session is told.
     pub async fn cancel(&self, org: OrgId, id: Uuid) -> Result<CancelOutcome> {
-        self.store.cancel_job(org, id).await
+        let outcome = self.store.cancel_job(org, id).await?;
+        if let CancelOutcome::Cancelled(_) = &outcome {
+            // Nobody listening is fine: no session holds it here.
+            let _ = self.cancelled.send(id);
+        }
+        Ok(outcome)
+    }
+
+    /// Ids of jobs cancelled through this process, for worker sessions to
+    /// tell their handlers.
+    pub fn cancellations(&self) -> broadcast::Receiver<Uuid> {
+        self.cancelled.subscribe()
     }
 
     pub async fn retry(&self, org: OrgId, id: Uuid) -> Result<RetryOutcome> {

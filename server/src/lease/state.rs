@@ -39,6 +39,9 @@ pub enum Transition {
     /// A user asked to run a failed or cancelled job again, with a fresh
     /// retry budget.
     Retry,
+    /// The worker handed the job back unstarted: queued again, and the
+    /// attempt does not count against the retry budget.
+    Release,
 }
 
 use JobStatus::{Cancelled, Completed, Failed, Queued, Running, Scheduled};
@@ -49,7 +52,7 @@ impl Transition {
         match self {
             Transition::Promote => &[Scheduled],
             Transition::Lease => &[Queued],
-            Transition::Ack | Transition::Fail => &[Running],
+            Transition::Ack | Transition::Fail | Transition::Release => &[Running],
             Transition::Cancel => &[Scheduled, Queued, Running],
             Transition::Retry => &[Failed, Cancelled],
         }
@@ -59,7 +62,7 @@ impl Transition {
     /// `failed` ([`after_failure`]); this names the retry case.
     pub const fn to(self) -> JobStatus {
         match self {
-            Transition::Promote | Transition::Retry => Queued,
+            Transition::Promote | Transition::Retry | Transition::Release => Queued,
             Transition::Lease => Running,
             Transition::Ack => Completed,
             Transition::Fail => Scheduled,
@@ -141,6 +144,7 @@ mod tests {
             Transition::Ack,
             Transition::Fail,
             Transition::Cancel,
+            Transition::Release,
         ] {
             assert!(t.from().iter().all(|s| !s.is_finished()), "{t:?}");
         }

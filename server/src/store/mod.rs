@@ -246,6 +246,16 @@ pub enum LeaseOutcome<T> {
     Unknown,
 }
 
+impl<T> LeaseOutcome<T> {
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> LeaseOutcome<U> {
+        match self {
+            LeaseOutcome::Done(v) => LeaseOutcome::Done(f(v)),
+            LeaseOutcome::Lost => LeaseOutcome::Lost,
+            LeaseOutcome::Unknown => LeaseOutcome::Unknown,
+        }
+    }
+}
+
 /// The answer to a manual retry.
 #[derive(Clone, Debug, PartialEq)]
 pub enum RetryOutcome {
@@ -347,6 +357,11 @@ pub trait Store: Send + Sync + 'static {
         token: Uuid,
         by: Duration,
     ) -> Result<LeaseOutcome<Lease>>;
+
+    /// Hands the attempt `token` holds back: the job is queued again and the
+    /// attempt does not count against its retries (its execution is
+    /// `released`).
+    async fn release_lease(&self, org: OrgId, token: Uuid) -> Result<LeaseOutcome<Job>>;
 
     /// Queues a failed or cancelled job again, with a fresh retry budget.
     async fn retry_job(&self, org: OrgId, id: Uuid) -> Result<RetryOutcome>;

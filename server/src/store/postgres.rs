@@ -758,6 +758,32 @@ impl Store for PgStore {
         }
     }
 
+    async fn release_lease(&self, org: OrgId, token: Uuid) -> Result<LeaseOutcome<Job>> {
+        let client = self.pool.get().await?;
+        let t = Transition::Release;
+        let stmt = client
+            .prepare_cached(&format!(
+                "WITH back AS (
+                     UPDATE jobs SET status = '{to}', attempt_base = attempt_base + 1,
+                                     lease_expires_at = NULL, updated_at = now()
+                     WHERE organization_id = $1 AND lease_token = $2 AND status IN {from}
+                       AND lease_expires_at > now()
+                     RETURNING {JOB_COLUMNS}, organization_id, delivery_type
+                 ), closed AS (
+                     UPDATE executions SET status = 'released', finished_at = now()
+                     WHERE lease_token = $2 AND job_id IN (SELECT id FROM back)
+                 )
+                 SELECT *, pg_notify('{NOTIFY_CHANNEL}', {WAKE_KEY_SQL}) AS notified FROM back",
+                from = status_list(t.from()),
+                to = t.to().as_str(),
+            ))
+            .await?;
+        match client.query_opt(&stmt, &[&org.0, &token]).await? {
+            Some(row) => Ok(LeaseOutcome::Done(job_from_row(&row)?)),
+            None => lease_miss(&client, org, token).await,
+        }
+    }
+
     async fn retry_job(&self, org: OrgId, id: Uuid) -> Result<RetryOutcome> {
         let client = self.pool.get().await?;
         let t = Transition::Retry;

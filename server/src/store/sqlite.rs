@@ -406,9 +406,9 @@ impl Store for SqliteStore {
         self.call(move |conn| {
             // run_at from SQLite's clock: a modifier such as '+7200.000 seconds'.
             let (at, modifier) = match job.run_at {
-                RunAt::Now => (None, "+0 seconds".to_string()),
-                RunAt::After(d) => (None, format!("+{:.3} seconds", d.as_secs_f64())),
-                RunAt::At(t) => (Some(t.to_string()), "+0 seconds".to_string()),
+                RunAt::Now => (None, modifier(Duration::ZERO)),
+                RunAt::After(d) => (None, modifier(d)),
+                RunAt::At(t) => (Some(t.to_string()), modifier(Duration::ZERO)),
             };
             let delivery_type = match job.delivery {
                 Delivery::Pull => "pull",
@@ -812,6 +812,42 @@ impl Store for SqliteStore {
                     token,
                     expires_at: ts(at)?,
                 }),
+                None => lease_miss(&tx, org, token)?,
+            };
+            tx.commit()?;
+            Ok(outcome)
+        })
+        .await
+    }
+
+    async fn release_lease(&self, org: OrgId, token: Uuid) -> Result<LeaseOutcome<Job>> {
+        self.call(move |conn| {
+            let t = Transition::Release;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let back = tx
+                .prepare_cached(&format!(
+                    "UPDATE jobs SET status = '{to}', attempt_base = attempt_base + 1,
+                                     lease_expires_at = NULL, updated_at = {NOW}
+                     WHERE organization_id = ?1 AND lease_token = ?2 AND status IN {from}
+                       AND lease_expires_at > {NOW}
+                     RETURNING {JOB_COLUMNS}",
+                    from = status_list(t.from()),
+                    to = t.to().as_str(),
+                ))?
+                .query_row(params![org.0.to_string(), token.to_string()], |row| {
+                    Ok(job_from_row(row))
+                })
+                .optional()?
+                .transpose()?;
+            let outcome = match back {
+                Some(job) => {
+                    tx.prepare_cached(&format!(
+                        "UPDATE executions SET status = 'released', finished_at = {NOW}
+                         WHERE lease_token = ?1"
+                    ))?
+                    .execute(params![token.to_string()])?;
+                    LeaseOutcome::Done(job)
+                }
                 None => lease_miss(&tx, org, token)?,
             };
             tx.commit()?;

@@ -69,7 +69,7 @@ CREATE TABLE executions (
     id                 uuid PRIMARY KEY,          -- UUIDv7
     job_id             uuid NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
     attempt            integer NOT NULL,
-    status             text NOT NULL CHECK (status IN ('running', 'completed', 'failed', 'timed_out')),
+    status             text NOT NULL CHECK (status IN ('running', 'completed', 'failed', 'timed_out', 'released')),
     lease_token        uuid,
     worker_id          text,
     http_status        integer,

@@ -66,7 +66,7 @@ CREATE TABLE executions (
     id                 TEXT PRIMARY KEY,
     job_id             TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
     attempt            INTEGER NOT NULL,
-    status             TEXT NOT NULL CHECK (status IN ('running', 'completed', 'failed', 'timed_out')),
+    status             TEXT NOT NULL CHECK (status IN ('running', 'completed', 'failed', 'timed_out', 'released')),
     lease_token        TEXT,
     worker_id          TEXT,
     http_status        INTEGER,

@@ -1,0 +1,515 @@
+//! A worker's WebSocket session (protocol 1, `chronos_proto::worker`).
+//!
+//! After `hello`, a dispatcher leases jobs for the worker's handlers while it
+//! has free slots (a semaphore of `max_in_flight` permits; every job sent
+//! takes one, every ack, fail or release — or lost lease — gives it back)
+//! and sends them as `job` frames. The reader applies the worker's frames
+//! through the lease engine and answers each. Cancellations of jobs the
+//! session holds are passed on as `cancel` frames.
+//!
+//! Liveness: a connection that sends nothing for three heartbeat intervals
+//! is closed. When a session ends holding jobs, a worker with the same id
+//! that says hello again to this server within that grace takes them over;
+//! otherwise each is ended as a failed attempt ("worker connection lost"),
+//! due again at once, so another worker runs it long before its timeout.
+
+use crate::lease::Engine;
+use crate::lease::state::Failure;
+use crate::store::{LeaseOutcome, OrgId};
+use axum::extract::ws::{Message, WebSocket};
+use chronos_proto::worker::{LeaseAction, PROTOCOL_VERSION, ServerMessage, WorkerMessage};
+use futures_util::{SinkExt, StreamExt};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{Semaphore, mpsc, watch};
+use uuid::Uuid;
+
+/// How often a worker must say something.
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
+/// Silence for this long, and the connection is taken for dead.
+pub const DEAD_AFTER: Duration = Duration::from_secs(15);
+/// How long a worker has to send `hello`.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one dispatcher poll waits before looking again.
+const POLL_WAIT: Duration = Duration::from_secs(30);
+pub const MAX_IN_FLIGHT: u32 = 1000;
+
+/// The leases a session holds: token → job id.
+type Held = Arc<Mutex<HashMap<Uuid, Uuid>>>;
+
+/// Sessions that ended holding leases, by (organization, worker id), for a
+/// reconnecting worker to take over within the grace.
+#[derive(Default)]
+pub struct Orphans {
+    held: Mutex<HashMap<(OrgId, String), Held>>,
+}
+
+impl Orphans {
+    fn leave(&self, org: OrgId, worker_id: &str, held: Held) {
+        self.lock().insert((org, worker_id.to_string()), held);
+    }
+
+    /// Takes over what an earlier session of this worker left, if anything.
+    fn adopt(&self, org: OrgId, worker_id: &str) -> Option<Held> {
+        self.lock().remove(&(org, worker_id.to_string()))
+    }
+
+    /// Claims `held` for release once the grace is over, unless adopted.
+    fn expire(&self, org: OrgId, worker_id: &str, held: &Held) -> bool {
+        let mut map = self.lock();
+        let key = (org, worker_id.to_string());
+        match map.get(&key) {
+            Some(h) if Arc::ptr_eq(h, held) => {
+                map.remove(&key);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(OrgId, String), Held>> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+struct Hello {
+    worker_id: String,
+    handlers: Vec<String>,
+    max_in_flight: u32,
+}
+
+/// Runs one session to its end.
+pub async fn run(socket: WebSocket, engine: Arc<Engine>, orphans: Arc<Orphans>, org: OrgId) {
+    let (mut sink, mut stream) = socket.split();
+    let hello = match tokio::time::timeout(HELLO_TIMEOUT, stream.next()).await {
+        Ok(Some(Ok(Message::Text(text)))) => parse_hello(&text),
+        Ok(Some(Ok(_))) => Err((
+            "invalid_frame",
+            "the first frame must be a JSON text `hello`".to_string(),
+        )),
+        Ok(_) => return,
+        Err(_) => Err((
+            "hello_timeout",
+            format!("no hello within {HELLO_TIMEOUT:?}"),
+        )),
+    };
+    let hello = match hello {
+        Ok(h) => h,
+        Err((code, message)) => {
+            let _ = sink.send(frame(&error(code, message, None))).await;
+            let _ = sink.close().await;
+            return;
+        }
+    };
+    let session_id = Uuid::now_v7();
+    let welcome = ServerMessage::Welcome {
+        session_id,
+        heartbeat_interval_ms: HEARTBEAT_INTERVAL.as_millis() as u64,
+    };
+    if sink.send(frame(&welcome)).await.is_err() {
+        return;
+    }
+    tracing::info!(%session_id, worker_id = %hello.worker_id, handlers = ?hello.handlers, "worker connected");
+
+    // A reconnecting worker keeps the leases its last session held.
+    let held: Held = orphans.adopt(org, &hello.worker_id).unwrap_or_default();
+    let in_hand = held.lock().unwrap_or_else(|p| p.into_inner()).len() as u32;
+    let slots = Arc::new(Semaphore::new(
+        hello.max_in_flight.saturating_sub(in_hand) as usize
+    ));
+
+    let (out, mut out_rx) = mpsc::channel::<ServerMessage>(256);
+    let writer = tokio::spawn(async move {
+        while let Some(message) = out_rx.recv().await {
+            if sink.send(frame(&message)).await.is_err() {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+    // False once the worker drains or the connection ends.
+    let (dispatching, dispatch_rx) = watch::channel(true);
+    let dispatcher = tokio::spawn(dispatch(
+        engine.clone(),
+        org,
+        hello.worker_id.clone(),
+        hello.handlers.clone(),
+        held.clone(),
+        slots.clone(),
+        out.clone(),
+        dispatch_rx,
+    ));
+    let canceller = tokio::spawn(pass_on_cancels(engine.clone(), held.clone(), out.clone()));
+
+    let mut shutdown = engine.shutdown();
+    loop {
+        let next = tokio::select! {
+            next = tokio::time::timeout(DEAD_AFTER, stream.next()) => next,
+            // The worker reconnects elsewhere; its leases stay valid there.
+            _ = shutdown.wait_for(|s| *s) => break,
+        };
+        let message = match next {
+            Err(_) => {
+                tracing::info!(%session_id, "worker silent for three heartbeat intervals; closing");
+                break;
+            }
+            Ok(None | Some(Err(_)) | Some(Ok(Message::Close(_)))) => break,
+            Ok(Some(Ok(message))) => message,
+        };
+        let text = match message {
+            Message::Text(text) => text,
+            Message::Binary(_) => {
+                let _ = out
+                    .send(error(
+                        "invalid_frame",
+                        "frames are JSON text, not binary".into(),
+                        None,
+                    ))
+                    .await;
+                continue;
+            }
+            // Pings and pongs count as signs of life; axum answers pings.
+            _ => continue,
+        };
+        let reply = match serde_json::from_str::<WorkerMessage>(&text) {
+            Err(e) => Some(error(
+                "invalid_frame",
+                format!("cannot read this frame: {e}"),
+                None,
+            )),
+            Ok(message) => apply(&engine, org, &held, &slots, &dispatching, message).await,
+        };
+        if let Some(reply) = reply
+            && out.send(reply).await.is_err()
+        {
+            break;
+        }
+    }
+
+    let _ = dispatching.send(false);
+    let _ = dispatcher.await;
+    canceller.abort();
+    drop(out);
+    let _ = writer.await;
+    let holding = held.lock().unwrap_or_else(|p| p.into_inner()).len();
+    tracing::info!(%session_id, worker_id = %hello.worker_id, holding, "worker disconnected");
+    if holding > 0 && !*shutdown.borrow() {
+        orphans.leave(org, &hello.worker_id, held.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(DEAD_AFTER).await;
+            if orphans.expire(org, &hello.worker_id, &held) {
+                fail_orphaned(&engine, org, &held).await;
+            }
+        });
+    }
+}
+
+fn parse_hello(text: &str) -> Result<Hello, (&'static str, String)> {
+    let message: WorkerMessage = serde_json::from_str(text)
+        .map_err(|e| ("invalid_frame", format!("cannot read this frame: {e}")))?;
+    let WorkerMessage::Hello {
+        worker_id,
+        handlers,
+        max_in_flight,
+        sdk: _,
+        protocol,
+    } = message
+    else {
+        return Err(("invalid_frame", "the first frame must be `hello`".into()));
+    };
+    if protocol != PROTOCOL_VERSION {
+        return Err((
+            "unsupported_protocol",
+            format!("this server speaks protocol {PROTOCOL_VERSION}, not {protocol}"),
+        ));
+    }
+    if worker_id.is_empty()
+        || worker_id.chars().count() > 255
+        || worker_id.chars().any(char::is_control)
+    {
+        return Err((
+            "validation_failed",
+            "worker_id must be 1 to 255 printable characters".into(),
+        ));
+    }
+    if handlers.is_empty() || handlers.len() > 100 {
+        return Err((
+            "validation_failed",
+            "handlers must list 1 to 100 handler names".into(),
+        ));
+    }
+    for (i, h) in handlers.iter().enumerate() {
+        crate::api::jobs::validate_handler(&format!("handlers[{i}]"), h)
+            .map_err(|e| ("validation_failed", e.to_string()))?;
+    }
+    if !(1..=MAX_IN_FLIGHT).contains(&max_in_flight) {
+        return Err((
+            "validation_failed",
+            format!("max_in_flight must be between 1 and {MAX_IN_FLIGHT}"),
+        ));
+    }
+    Ok(Hello {
+        worker_id,
+        handlers,
+        max_in_flight,
+    })
+}
+
+/// Applies one frame after `hello`; returns the answer, if it has one.
+async fn apply(
+    engine: &Engine,
+    org: OrgId,
+    held: &Held,
+    slots: &Semaphore,
+    dispatching: &watch::Sender<bool>,
+    message: WorkerMessage,
+) -> Option<ServerMessage> {
+    // A lease that ends, however, frees its slot.
+    let ended = |token: Uuid| {
+        if held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&token)
+            .is_some()
+        {
+            slots.add_permits(1);
+        }
+    };
+    let (token, action, outcome) = match message {
+        WorkerMessage::Hello { .. } => {
+            return Some(error(
+                "invalid_frame",
+                "hello was already sent".into(),
+                None,
+            ));
+        }
+        WorkerMessage::Heartbeat {} => return None,
+        WorkerMessage::Drain {} => {
+            let _ = dispatching.send(false);
+            return None;
+        }
+        WorkerMessage::Ack { token, result } => (
+            token,
+            LeaseAction::Ack,
+            engine
+                .ack(org, token, result)
+                .await
+                .map(|o| o.map(|_| None)),
+        ),
+        WorkerMessage::Fail {
+            token,
+            error: message,
+            retryable,
+            retry_in,
+        } => {
+            let failure = Failure {
+                error: message
+                    .filter(|e| !e.trim().is_empty())
+                    .unwrap_or_else(|| "the worker reported a failure without a message".into())
+                    .chars()
+                    .take(crate::api::leases::MAX_ERROR_CHARS)
+                    .collect(),
+                retryable: retryable.unwrap_or(true),
+                retry_in: retry_in
+                    .map(|s| s.min(crate::api::leases::MAX_RETRY_IN_SECONDS))
+                    .map(|s| Duration::from_secs(s.into())),
+            };
+            (
+                token,
+                LeaseAction::Fail,
+                engine
+                    .fail(org, token, failure)
+                    .await
+                    .map(|o| o.map(|_| None)),
+            )
+        }
+        WorkerMessage::Release { token } => (
+            token,
+            LeaseAction::Release,
+            engine.release(org, token).await.map(|o| o.map(|_| None)),
+        ),
+        WorkerMessage::Extend { token, seconds } => {
+            if !(1..=crate::api::leases::MAX_EXTEND_SECONDS).contains(&seconds) {
+                return Some(error(
+                    "validation_failed",
+                    format!(
+                        "seconds must be between 1 and {}",
+                        crate::api::leases::MAX_EXTEND_SECONDS
+                    ),
+                    Some(token),
+                ));
+            }
+            let by = Duration::from_secs(seconds.into());
+            let outcome = engine
+                .extend(org, token, by)
+                .await
+                .map(|o| o.map(|l| Some(l.expires_at)));
+            (token, LeaseAction::Extend, outcome)
+        }
+    };
+    match outcome {
+        Ok(LeaseOutcome::Done(expires_at)) => {
+            if action != LeaseAction::Extend {
+                ended(token);
+            }
+            Some(ServerMessage::Accepted {
+                token,
+                action,
+                expires_at,
+            })
+        }
+        Ok(LeaseOutcome::Lost) => {
+            ended(token);
+            Some(ServerMessage::LeaseLost { token, action })
+        }
+        Ok(LeaseOutcome::Unknown) => Some(error(
+            "not_found",
+            "no lease with this token in this organization".into(),
+            Some(token),
+        )),
+        Err(e) => {
+            let id = Uuid::now_v7();
+            tracing::error!(error_id = %id, error = %e, "applying a worker frame failed");
+            Some(error(
+                "internal_error",
+                format!("internal error (id {id})"),
+                Some(token),
+            ))
+        }
+    }
+}
+
+/// Leases jobs while the worker has free slots and is not draining.
+#[allow(clippy::too_many_arguments)]
+async fn dispatch(
+    engine: Arc<Engine>,
+    org: OrgId,
+    worker_id: String,
+    handlers: Vec<String>,
+    held: Held,
+    slots: Arc<Semaphore>,
+    out: mpsc::Sender<ServerMessage>,
+    mut dispatching: watch::Receiver<bool>,
+) {
+    loop {
+        // Wait for a free slot, then take every free one.
+        let first = tokio::select! {
+            permit = slots.acquire() => permit,
+            _ = dispatching.wait_for(|d| !*d) => return,
+        };
+        let Ok(first) = first else { return };
+        first.forget();
+        let mut free = 1u32;
+        while let Ok(p) = slots.try_acquire() {
+            p.forget();
+            free += 1;
+        }
+        let mut stop = dispatching.clone();
+        let stopped = async move {
+            let _ = stop.wait_for(|d| !*d).await;
+        };
+        let leased = engine
+            .poll(
+                org,
+                &handlers,
+                free.min(100),
+                POLL_WAIT,
+                Some(&worker_id),
+                stopped,
+            )
+            .await;
+        let leased = match leased {
+            Ok(leased) => leased,
+            Err(e) => {
+                tracing::warn!(error = %e, "leasing for a worker failed; retrying");
+                slots.add_permits(free as usize);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        slots.add_permits((free as usize).saturating_sub(leased.len()));
+        for job in leased {
+            let token = job.lease.token;
+            if !*dispatching.borrow() {
+                // Drained or gone while this poll ran: hand it straight back.
+                let _ = engine.release(org, token).await;
+                slots.add_permits(1);
+                continue;
+            }
+            held.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(token, job.job.id);
+            let frame = ServerMessage::Job {
+                job: Box::new(job.job),
+                lease: job.lease,
+            };
+            if out.send(frame).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Tells the worker when a job it holds is cancelled.
+async fn pass_on_cancels(engine: Arc<Engine>, held: Held, out: mpsc::Sender<ServerMessage>) {
+    let mut cancelled = engine.cancellations();
+    loop {
+        let job_id = match cancelled.recv().await {
+            Ok(id) => id,
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(_) => return,
+        };
+        let token = held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|(_, j)| **j == job_id)
+            .map(|(t, _)| *t);
+        if let Some(token) = token
+            && out
+                .send(ServerMessage::Cancel { job_id, token })
+                .await
+                .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// Ends the leases a vanished worker held as failed attempts, due again at once.
+async fn fail_orphaned(engine: &Engine, org: OrgId, held: &Held) {
+    let tokens: Vec<Uuid> = held
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .keys()
+        .copied()
+        .collect();
+    for token in tokens {
+        let failure = Failure {
+            error: "worker connection lost".into(),
+            retryable: true,
+            retry_in: Some(Duration::ZERO),
+        };
+        match engine.fail(org, token, failure).await {
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, %token, "could not hand back a lost worker's job"),
+        }
+    }
+}
+
+fn error(code: &str, message: String, token: Option<Uuid>) -> ServerMessage {
+    ServerMessage::Error {
+        code: code.to_string(),
+        message,
+        token,
+    }
+}
+
+fn frame(message: &ServerMessage) -> Message {
+    Message::Text(
+        serde_json::to_string(message)
+            .expect("server frames serialize")
+            .into(),
+    )
+}
