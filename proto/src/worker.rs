@@ -104,6 +104,21 @@ pub enum ServerMessage {
     },
 }
 
+/// A worker as `GET /v1/workers` shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ConnectedWorker {
+    pub worker_id: String,
+    pub session_id: Uuid,
+    pub handlers: Vec<String>,
+    pub max_in_flight: u32,
+    /// Jobs it holds now.
+    pub in_flight: u32,
+    pub sdk: String,
+    pub connected_at: crate::Timestamp,
+    pub last_heartbeat_at: crate::Timestamp,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -54,11 +54,7 @@ pub async fn run(
         }),
         stop_rx,
     );
-    let app = api::router(AppState {
-        store,
-        engine,
-        orphans: Default::default(),
-    });
+    let app = api::router(AppState { store, engine });
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;

@@ -9,6 +9,7 @@ use chronos_proto::{Delivery, ExecutionStatus, JobStatus, LeasedJob};
 use chronos_server::lease::state::Failure;
 use chronos_server::store::{
     CancelOutcome, DynStore, LeaseOutcome, NewJob, OrgId, PageRequest, RetryOutcome, RunAt,
+    WorkerRegistration,
 };
 use common::{StoreKind, TestStore};
 use serde_json::json;
@@ -28,7 +29,11 @@ both_stores!(
     cancel_of_a_running_job_fences_its_worker,
     manual_retry_gives_a_fresh_budget,
     concurrent_leases_never_share_a_job,
+    a_lost_worker_loses_its_leases_after_the_grace_unless_it_returns,
 );
+
+/// The grace for WebSocket workers that went away, as the sweeper passes it.
+const GRACE: Duration = Duration::from_secs(15);
 
 fn job(handler: &str) -> NewJob {
     NewJob {
@@ -420,7 +425,7 @@ async fn the_deadline_is_final_and_expiry_retries_the_job(kind: StoreKind) {
             .unwrap(),
         LeaseOutcome::Lost
     );
-    let expired = s.expire_leases().await.unwrap();
+    let expired = s.expire_leases(GRACE).await.unwrap();
     assert_eq!(expired.jobs.len(), 1);
     let retried = &expired.jobs[0];
     assert_eq!(
@@ -473,10 +478,10 @@ async fn the_deadline_is_final_and_expiry_retries_the_job(kind: StoreKind) {
     .unwrap();
     lease_one(s, org, "g").await;
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    let expired = s.expire_leases().await.unwrap();
+    let expired = s.expire_leases(GRACE).await.unwrap();
     assert_eq!(expired.jobs.len(), 1);
     assert_eq!(expired.jobs[0].status, JobStatus::Failed);
-    assert!(s.expire_leases().await.unwrap().jobs.is_empty());
+    assert!(s.expire_leases(GRACE).await.unwrap().jobs.is_empty());
 }
 
 async fn extend_moves_the_deadline(kind: StoreKind) {
@@ -501,10 +506,15 @@ async fn extend_moves_the_deadline(kind: StoreKind) {
     assert!(lease.expires_at.0 - chrono::Utc::now() > chrono::TimeDelta::seconds(25));
     tokio::time::sleep(Duration::from_millis(1200)).await;
     assert!(
-        s.expire_leases().await.unwrap().jobs.is_empty(),
+        s.expire_leases(GRACE).await.unwrap().jobs.is_empty(),
         "extended: not expired"
     );
-    let next = s.expire_leases().await.unwrap().next_expiry_in.unwrap();
+    let next = s
+        .expire_leases(GRACE)
+        .await
+        .unwrap()
+        .next_expiry_in
+        .unwrap();
     assert!(next > Duration::from_secs(25), "{next:?}");
     done(s.ack_job(org, l.lease.token, None).await.unwrap());
     assert_eq!(
@@ -548,7 +558,7 @@ async fn cancel_of_a_running_job_fences_its_worker(kind: StoreKind) {
         .unwrap();
     assert_eq!(ex.items[0].status, ExecutionStatus::Failed);
     assert_eq!(ex.items[0].error.as_deref(), Some("job cancelled"));
-    assert!(s.expire_leases().await.unwrap().jobs.is_empty());
+    assert!(s.expire_leases(GRACE).await.unwrap().jobs.is_empty());
 }
 
 async fn manual_retry_gives_a_fresh_budget(kind: StoreKind) {
@@ -639,4 +649,91 @@ async fn concurrent_leases_never_share_a_job(kind: StoreKind) {
     let unique: HashSet<_> = seen.iter().copied().collect();
     assert_eq!(seen.len(), unique.len(), "a job was leased twice");
     assert_eq!(unique, created);
+}
+
+async fn a_lost_worker_loses_its_leases_after_the_grace_unless_it_returns(kind: StoreKind) {
+    let (t, org) = setup(kind).await;
+    let s = &t.store;
+    let registration = |worker_id: &str| WorkerRegistration {
+        worker_id: worker_id.into(),
+        session_id: Uuid::now_v7(),
+        handlers: vec!["h".into()],
+        max_in_flight: 4,
+        sdk: "test/0".into(),
+    };
+    let grace = Duration::from_millis(300);
+    let (w1, w2) = (registration("w1"), registration("w2"));
+    assert!(s.register_worker(org, &w1).await.unwrap().is_empty());
+    assert!(s.register_worker(org, &w2).await.unwrap().is_empty());
+    s.create_job(org, job("h")).await.unwrap();
+    s.create_job(org, job("h")).await.unwrap();
+    let held1 = lease_one(s, org, "h").await; // leased as "w1"
+    let held2 = s
+        .lease_jobs(org, &["h".into()], 1, Some("w2"))
+        .await
+        .unwrap()
+        .remove(0);
+
+    let listed = s.list_workers(org, GRACE).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert!(
+        listed
+            .iter()
+            .all(|w| w.in_flight == 1 && w.handlers == ["h"])
+    );
+
+    // Both go away; w1 comes back within the grace and keeps its lease.
+    s.disconnect_worker(org, "w1", w1.session_id).await.unwrap();
+    s.disconnect_worker(org, "w2", w2.session_id).await.unwrap();
+    assert!(s.list_workers(org, GRACE).await.unwrap().is_empty());
+    let w1_again = registration("w1");
+    let back = s.register_worker(org, &w1_again).await.unwrap();
+    assert_eq!(
+        back,
+        vec![chronos_server::store::HeldLease {
+            token: held1.lease.token,
+            job_id: held1.job.id
+        }]
+    );
+    assert!(
+        s.expire_leases(grace).await.unwrap().jobs.is_empty(),
+        "within the grace"
+    );
+    tokio::time::sleep(grace + Duration::from_millis(100)).await;
+    s.worker_heartbeat(org, "w1", w1_again.session_id).await.unwrap();
+    let ended = s.expire_leases(grace).await.unwrap().jobs;
+    assert_eq!(ended.len(), 1, "only w2's lease ends");
+    assert_eq!(ended[0].id, held2.job.id);
+    assert_eq!(ended[0].status, JobStatus::Queued, "due again at once");
+    assert_eq!(
+        ended[0].last_error.as_deref(),
+        Some("worker connection lost")
+    );
+    assert_eq!(
+        s.ack_job(org, held2.lease.token, None).await.unwrap(),
+        LeaseOutcome::Lost
+    );
+    done(s.ack_job(org, held1.lease.token, None).await.unwrap());
+    // A stale heartbeat counts as gone too, and a heartbeat keeps it alive.
+    s.create_job(org, job("h")).await.unwrap();
+    let w3 = registration("w3");
+    s.register_worker(org, &w3).await.unwrap();
+    let held3 = s
+        .lease_jobs(org, &["h".into()], 1, Some("w3"))
+        .await
+        .unwrap()
+        .remove(0);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    s.worker_heartbeat(org, "w3", w3.session_id).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        s.expire_leases(grace).await.unwrap().jobs.is_empty(),
+        "heard from lately"
+    );
+    tokio::time::sleep(grace).await;
+    let ended = s.expire_leases(grace).await.unwrap().jobs;
+    assert_eq!(
+        ended.iter().map(|j| j.id).collect::<Vec<_>>(),
+        vec![held3.job.id]
+    );
 }

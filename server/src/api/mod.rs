@@ -5,7 +5,6 @@
 //! wire types, and served at `/v1/openapi.json`.
 
 pub mod auth;
-mod connect;
 pub mod error;
 pub mod extract;
 mod health;
@@ -13,10 +12,10 @@ pub(crate) mod jobs;
 mod keys;
 pub(crate) mod leases;
 mod pagination;
+mod workers;
 
 use crate::lease::Engine;
 use crate::store::DynStore;
-use crate::worker::session::Orphans;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, Uri};
@@ -36,8 +35,6 @@ use utoipa_axum::router::OpenApiRouter;
 pub struct AppState {
     pub store: DynStore,
     pub engine: Arc<Engine>,
-    /// Leases of worker sessions that ended, kept for a reconnect.
-    pub orphans: Arc<Orphans>,
 }
 
 #[derive(OpenApi)]
@@ -73,7 +70,7 @@ pub fn router(state: AppState) -> Router {
         .merge(jobs::router())
         .merge(keys::router())
         .merge(leases::router())
-        .merge(connect::router())
+        .merge(workers::router())
         .split_for_parts();
     let doc = Arc::new(doc);
     api.route(

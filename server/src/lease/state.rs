@@ -90,6 +90,29 @@ pub struct Failure {
     pub retry_in: Option<Duration>,
 }
 
+impl Failure {
+    /// An attempt whose deadline passed without an ack.
+    pub fn timed_out(timeout_seconds: i64) -> Self {
+        Failure {
+            error: format!(
+                "timed out: no ack within the deadline ({timeout_seconds} s from the lease, or as extended)"
+            ),
+            retryable: true,
+            retry_in: None,
+        }
+    }
+
+    /// An attempt whose WebSocket worker went away and did not come back
+    /// within the grace: due again at once, for another worker.
+    pub fn worker_lost() -> Self {
+        Failure {
+            error: "worker connection lost".into(),
+            retryable: true,
+            retry_in: Some(Duration::ZERO),
+        }
+    }
+}
+
 /// What follows a failed attempt.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum AfterFailure {
@@ -116,12 +139,13 @@ pub fn after_failure(attempts: u32, max_retries: u32, failure: &Failure) -> Afte
     )
 }
 
-/// 1 s × 2^(attempt − 1), at most [`MAX_BACKOFF`], times `jitter` (0.8 to 1.2,
-/// so that jobs that failed together do not all come back together).
+/// 1 s × 2^(attempt − 1) times `jitter` (0.8 to 1.2, so that jobs that
+/// failed together do not all come back together), at most [`MAX_BACKOFF`].
 pub fn backoff(attempt: u32, jitter: f64) -> Duration {
     let exp = attempt.saturating_sub(1).min(31);
-    let base = Duration::from_secs(1u64 << exp).min(MAX_BACKOFF);
-    base.mul_f64(jitter)
+    Duration::from_secs(1u64 << exp)
+        .mul_f64(jitter)
+        .min(MAX_BACKOFF)
 }
 
 #[cfg(test)]
@@ -158,6 +182,8 @@ mod tests {
         assert_eq!(backoff(5, 1.0), Duration::from_secs(16));
         assert_eq!(backoff(13, 1.0), MAX_BACKOFF);
         assert_eq!(backoff(1000, 1.0), MAX_BACKOFF);
+        assert_eq!(backoff(13, 1.2), MAX_BACKOFF, "the cap holds after jitter");
+        assert_eq!(backoff(12, 0.8), Duration::from_millis(1_638_400));
         assert_eq!(backoff(3, 0.8), Duration::from_millis(3200));
         assert_eq!(backoff(3, 1.2), Duration::from_millis(4800));
     }

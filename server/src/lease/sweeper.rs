@@ -10,6 +10,7 @@
 
 use super::engine::Engine;
 use crate::store::Result;
+use crate::worker::session::DEAD_AFTER as WORKER_GRACE;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,7 +49,7 @@ pub async fn run(engine: Arc<Engine>) {
 async fn sweep(engine: &Engine) -> Result<Duration> {
     // Timeouts first: their retries are scheduled, and the promotion pass
     // then counts them in its next due time.
-    let expired = engine.store().expire_leases().await?;
+    let expired = engine.store().expire_leases(WORKER_GRACE).await?;
     for job in &expired.jobs {
         tracing::info!(job_id = %job.id, status = %job.status, attempt = job.attempt, "attempt timed out");
     }

@@ -52,7 +52,7 @@ pub enum StoreError {
     #[error("database pool: {0}")]
     Pool(#[from] deadpool_postgres::PoolError),
     /// PostgreSQL refused or failed a statement.
-    #[error("postgres: {0}")]
+    #[error("postgres: {}", postgres_message(.0))]
     Postgres(#[from] tokio_postgres::Error),
     /// SQLite refused or failed a statement.
     #[error("sqlite: {0}")]
@@ -63,6 +63,15 @@ pub enum StoreError {
     /// Anything else (I/O on the data directory, a panicked blocking task).
     #[error("{0}")]
     Other(String),
+}
+
+/// tokio-postgres says only "db error" for errors the server reported; the
+/// server's code and message are what an operator needs.
+fn postgres_message(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
+    }
 }
 
 /// An organization's id. Every query about jobs, keys and the rest takes one,
@@ -256,6 +265,23 @@ impl<T> LeaseOutcome<T> {
     }
 }
 
+/// A worker saying hello over WebSocket.
+#[derive(Clone, Debug)]
+pub struct WorkerRegistration {
+    pub worker_id: String,
+    pub session_id: Uuid,
+    pub handlers: Vec<String>,
+    pub max_in_flight: u32,
+    pub sdk: String,
+}
+
+/// A lease a worker holds: its token and job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HeldLease {
+    pub token: Uuid,
+    pub job_id: Uuid,
+}
+
 /// The answer to a manual retry.
 #[derive(Clone, Debug, PartialEq)]
 pub enum RetryOutcome {
@@ -366,9 +392,32 @@ pub trait Store: Send + Sync + 'static {
     /// Queues a failed or cancelled job again, with a fresh retry budget.
     async fn retry_job(&self, org: OrgId, id: Uuid) -> Result<RetryOutcome>;
 
-    /// Times out running attempts whose deadline has passed: each counts as a
+    /// Ends running attempts that cannot finish: those whose deadline has
+    /// passed (`timed_out`), and those of WebSocket workers gone for longer
+    /// than `worker_grace` (`failed`, due again at once). Each counts as a
     /// failed attempt.
-    async fn expire_leases(&self) -> Result<Expired>;
+    async fn expire_leases(&self, worker_grace: Duration) -> Result<Expired>;
+
+    /// Records a worker's session (a reconnect replaces the last one) and
+    /// returns the leases it still holds, which it keeps.
+    async fn register_worker(
+        &self,
+        org: OrgId,
+        worker: &WorkerRegistration,
+    ) -> Result<Vec<HeldLease>>;
+
+    /// The session is alive.
+    async fn worker_heartbeat(&self, org: OrgId, worker_id: &str, session_id: Uuid) -> Result<()>;
+
+    /// The session ended; unless it reconnects, its leases end after the grace.
+    async fn disconnect_worker(&self, org: OrgId, worker_id: &str, session_id: Uuid) -> Result<()>;
+
+    /// Workers connected to any server process, heard from within `alive`.
+    async fn list_workers(
+        &self,
+        org: OrgId,
+        alive: Duration,
+    ) -> Result<Vec<chronos_proto::worker::ConnectedWorker>>;
 
     /// Starts following the jobs that other server processes queue (on
     /// PostgreSQL, LISTEN/NOTIFY), calling `wake` for each batch, until

@@ -10,6 +10,7 @@ use super::{
     Organization, Page, PageRequest, Promoted, Result, RetryOutcome, RunAt, ScheduleFilter, Store,
     StoreError, WakeKey, status_list,
 };
+use super::{HeldLease, WorkerRegistration};
 use crate::lease::state::{
     AfterFailure, Failure, GIVEN_UP, Transition, after_failure, waiting_status,
 };
@@ -811,33 +812,47 @@ impl Store for PgStore {
         })
     }
 
-    async fn expire_leases(&self) -> Result<Expired> {
+    async fn expire_leases(&self, worker_grace: Duration) -> Result<Expired> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         let stmt = tx
             .prepare_cached(&format!(
-                "SELECT id, attempt, attempt_base, max_retries, timeout_seconds, lease_token
-                 FROM jobs
-                 WHERE status IN {from} AND lease_expires_at <= now()
-                 ORDER BY lease_expires_at
+                "SELECT j.id, j.attempt, j.attempt_base, j.max_retries, j.timeout_seconds,
+                        j.lease_token, j.lease_expires_at <= now() AS deadline_passed
+                 FROM jobs j
+                 LEFT JOIN workers w
+                        ON w.organization_id = j.organization_id AND w.worker_id = j.worker_id
+                 WHERE j.status IN {from}
+                   AND (j.lease_expires_at <= now()
+                        OR w.disconnected_at <= now() - make_interval(secs => $1)
+                        OR w.last_heartbeat_at <= now() - make_interval(secs => $1))
+                 ORDER BY j.lease_expires_at
                  LIMIT 100
-                 FOR UPDATE SKIP LOCKED",
+                 FOR UPDATE OF j SKIP LOCKED",
                 from = status_list(Transition::Fail.from()),
             ))
             .await?;
         let mut jobs = Vec::new();
-        for row in tx.query(&stmt, &[]).await? {
+        for row in tx.query(&stmt, &[&worker_grace.as_secs_f64()]).await? {
             let token: Uuid = row.try_get("lease_token")?;
-            let timeout: i32 = row.try_get("timeout_seconds")?;
-            let failure = Failure {
-                error: format!(
-                    "timed out: no ack within the deadline ({timeout} s from the lease, or as extended)"
-                ),
-                retryable: true,
-                retry_in: None,
+            let (failure, status) = if row.try_get("deadline_passed")? {
+                let timeout: i32 = row.try_get("timeout_seconds")?;
+                (Failure::timed_out(timeout.into()), "timed_out")
+            } else {
+                (Failure::worker_lost(), "failed")
             };
-            jobs.push(end_attempt_badly(&tx, &row, token, &failure, "timed_out").await?);
+            jobs.push(end_attempt_badly(&tx, &row, token, &failure, status).await?);
         }
+        // Rows of workers long gone, holding nothing, are forgotten.
+        tx.execute(
+            "DELETE FROM workers WHERE disconnected_at < now() - interval '1 day'
+               AND NOT EXISTS (SELECT 1 FROM jobs
+                               WHERE jobs.organization_id = workers.organization_id
+                                 AND jobs.worker_id = workers.worker_id
+                                 AND jobs.status = 'running')",
+            &[],
+        )
+        .await?;
         let next: Option<f64> = tx
             .query_one(
                 &format!(
@@ -854,6 +869,114 @@ impl Store for PgStore {
             jobs,
             next_expiry_in: next.map(|s| Duration::from_secs_f64(s.max(0.0))),
         })
+    }
+
+    async fn register_worker(
+        &self,
+        org: OrgId,
+        worker: &WorkerRegistration,
+    ) -> Result<Vec<HeldLease>> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "INSERT INTO workers (organization_id, worker_id, session_id, handlers,
+                                      max_in_flight, sdk)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (organization_id, worker_id) DO UPDATE
+                 SET session_id = EXCLUDED.session_id, handlers = EXCLUDED.handlers,
+                     max_in_flight = EXCLUDED.max_in_flight, sdk = EXCLUDED.sdk,
+                     connected_at = now(), last_heartbeat_at = now(), disconnected_at = NULL",
+                &[
+                    &org.0,
+                    &worker.worker_id,
+                    &worker.session_id,
+                    &worker.handlers,
+                    &(worker.max_in_flight as i32),
+                    &worker.sdk,
+                ],
+            )
+            .await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT lease_token, id FROM jobs
+                     WHERE organization_id = $1 AND worker_id = $2 AND status IN {from}
+                       AND lease_expires_at > now()",
+                    from = status_list(Transition::Ack.from()),
+                ),
+                &[&org.0, &worker.worker_id],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(HeldLease {
+                    token: r.try_get(0)?,
+                    job_id: r.try_get(1)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn worker_heartbeat(&self, org: OrgId, worker_id: &str, session_id: Uuid) -> Result<()> {
+        let client = self.pool.get().await?;
+        let stmt = client
+            .prepare_cached(
+                "UPDATE workers SET last_heartbeat_at = now()
+                 WHERE organization_id = $1 AND worker_id = $2 AND session_id = $3",
+            )
+            .await?;
+        client
+            .execute(&stmt, &[&org.0, &worker_id, &session_id])
+            .await?;
+        Ok(())
+    }
+
+    async fn disconnect_worker(&self, org: OrgId, worker_id: &str, session_id: Uuid) -> Result<()> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "UPDATE workers SET disconnected_at = now()
+                 WHERE organization_id = $1 AND worker_id = $2 AND session_id = $3",
+                &[&org.0, &worker_id, &session_id],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn list_workers(
+        &self,
+        org: OrgId,
+        alive: Duration,
+    ) -> Result<Vec<chronos_proto::worker::ConnectedWorker>> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT w.worker_id, w.session_id, w.handlers, w.max_in_flight, w.sdk,
+                        w.connected_at, w.last_heartbeat_at,
+                        (SELECT count(*) FROM jobs j
+                         WHERE j.organization_id = w.organization_id
+                           AND j.worker_id = w.worker_id AND j.status = 'running') AS in_flight
+                 FROM workers w
+                 WHERE w.organization_id = $1 AND w.disconnected_at IS NULL
+                   AND w.last_heartbeat_at > now() - make_interval(secs => $2)
+                 ORDER BY w.connected_at, w.worker_id",
+                &[&org.0, &alive.as_secs_f64()],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(chronos_proto::worker::ConnectedWorker {
+                    worker_id: r.try_get("worker_id")?,
+                    session_id: r.try_get("session_id")?,
+                    handlers: r.try_get("handlers")?,
+                    max_in_flight: u32_col(r, "max_in_flight")?,
+                    in_flight: r.try_get::<_, i64>("in_flight")? as u32,
+                    sdk: r.try_get("sdk")?,
+                    connected_at: ts(r.try_get("connected_at")?),
+                    last_heartbeat_at: ts(r.try_get("last_heartbeat_at")?),
+                })
+            })
+            .collect()
     }
 
     fn watch_queued(

@@ -16,6 +16,7 @@ use super::{
     Organization, Page, PageRequest, Promoted, Result, RetryOutcome, RunAt, ScheduleFilter, Store,
     StoreError, WakeKey, status_list,
 };
+use super::{HeldLease, WorkerRegistration};
 use crate::lease::state::{
     AfterFailure, Failure, GIVEN_UP, Transition, after_failure, waiting_status,
 };
@@ -888,41 +889,56 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn expire_leases(&self) -> Result<Expired> {
-        self.call(|conn| {
+    async fn expire_leases(&self, worker_grace: Duration) -> Result<Expired> {
+        self.call(move |conn| {
             let from = status_list(Transition::Fail.from());
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let expired: Vec<(AttemptRow, Uuid, i64)> = tx
+            let gone = format!("-{:.3} seconds", worker_grace.as_secs_f64());
+            let ending: Vec<(AttemptRow, Uuid, i64, bool)> = tx
                 .prepare_cached(&format!(
-                    "SELECT id, attempt, attempt_base, max_retries, timeout_seconds, lease_token
-                     FROM jobs
-                     WHERE status IN {from} AND lease_expires_at <= {NOW}
-                     ORDER BY lease_expires_at
+                    "SELECT j.id, j.attempt, j.attempt_base, j.max_retries, j.timeout_seconds,
+                            j.lease_token, j.lease_expires_at <= {NOW} AS deadline_passed
+                     FROM jobs j
+                     LEFT JOIN workers w
+                            ON w.organization_id = j.organization_id AND w.worker_id = j.worker_id
+                     WHERE j.status IN {from}
+                       AND (j.lease_expires_at <= {NOW}
+                            OR w.disconnected_at <= strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?1)
+                            OR w.last_heartbeat_at <= strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?1))
+                     ORDER BY j.lease_expires_at
                      LIMIT 100"
                 ))?
-                .query_map([], |row| {
+                .query_map(params![gone], |row| {
                     Ok((
                         AttemptRow::read(row),
                         row.get::<_, String>("lease_token")?,
                         row.get::<_, i64>("timeout_seconds")?,
+                        row.get::<_, bool>("deadline_passed")?,
                     ))
                 })?
                 .map(|r| {
-                    let (attempt, token, timeout) = r?;
-                    Ok((attempt?, uuid(token)?, timeout))
+                    let (attempt, token, timeout, passed) = r?;
+                    Ok((attempt?, uuid(token)?, timeout, passed))
                 })
                 .collect::<Result<_>>()?;
-            let mut jobs = Vec::with_capacity(expired.len());
-            for (attempt, token, timeout) in expired {
-                let failure = Failure {
-                    error: format!(
-                        "timed out: no ack within the deadline ({timeout} s from the lease, or as extended)"
-                    ),
-                    retryable: true,
-                    retry_in: None,
+            let mut jobs = Vec::with_capacity(ending.len());
+            for (attempt, token, timeout, deadline_passed) in ending {
+                let (failure, status) = if deadline_passed {
+                    (Failure::timed_out(timeout), "timed_out")
+                } else {
+                    (Failure::worker_lost(), "failed")
                 };
-                jobs.push(end_attempt_badly(&tx, &attempt, token, &failure, "timed_out")?);
+                jobs.push(end_attempt_badly(&tx, &attempt, token, &failure, status)?);
             }
+            tx.execute(
+                "DELETE FROM workers
+                 WHERE disconnected_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-1 day')
+                   AND NOT EXISTS (SELECT 1 FROM jobs
+                                   WHERE jobs.organization_id = workers.organization_id
+                                     AND jobs.worker_id = workers.worker_id
+                                     AND jobs.status = 'running')",
+                [],
+            )?;
             let next: Option<f64> = tx
                 .prepare_cached(&format!(
                     "SELECT (julianday(min(lease_expires_at)) - julianday('now')) * 86400.0
@@ -934,6 +950,132 @@ impl Store for SqliteStore {
                 jobs,
                 next_expiry_in: next.map(|s| Duration::from_secs_f64(s.max(0.0))),
             })
+        })
+        .await
+    }
+
+    async fn register_worker(
+        &self,
+        org: OrgId,
+        worker: &WorkerRegistration,
+    ) -> Result<Vec<HeldLease>> {
+        let worker = worker.clone();
+        self.call(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute(
+                &format!(
+                    "INSERT INTO workers (organization_id, worker_id, session_id, handlers,
+                                          max_in_flight, sdk)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (organization_id, worker_id) DO UPDATE
+                     SET session_id = excluded.session_id, handlers = excluded.handlers,
+                         max_in_flight = excluded.max_in_flight, sdk = excluded.sdk,
+                         connected_at = {NOW}, last_heartbeat_at = {NOW}, disconnected_at = NULL"
+                ),
+                params![
+                    org.0.to_string(),
+                    worker.worker_id,
+                    worker.session_id.to_string(),
+                    to_json(&worker.handlers),
+                    worker.max_in_flight,
+                    worker.sdk
+                ],
+            )?;
+            let held = tx
+                .prepare(&format!(
+                    "SELECT lease_token, id FROM jobs
+                     WHERE organization_id = ?1 AND worker_id = ?2 AND status IN {from}
+                       AND lease_expires_at > {NOW}",
+                    from = status_list(Transition::Ack.from()),
+                ))?
+                .query_map(params![org.0.to_string(), worker.worker_id], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                })?
+                .map(|r| {
+                    let (token, id) = r?;
+                    Ok(HeldLease {
+                        token: uuid(token)?,
+                        job_id: uuid(id)?,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            tx.commit()?;
+            Ok(held)
+        })
+        .await
+    }
+
+    async fn worker_heartbeat(&self, org: OrgId, worker_id: &str, session_id: Uuid) -> Result<()> {
+        let worker_id = worker_id.to_string();
+        self.call(move |conn| {
+            conn.prepare_cached(&format!(
+                "UPDATE workers SET last_heartbeat_at = {NOW}
+                 WHERE organization_id = ?1 AND worker_id = ?2 AND session_id = ?3"
+            ))?
+            .execute(params![
+                org.0.to_string(),
+                worker_id,
+                session_id.to_string()
+            ])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn disconnect_worker(&self, org: OrgId, worker_id: &str, session_id: Uuid) -> Result<()> {
+        let worker_id = worker_id.to_string();
+        self.call(move |conn| {
+            conn.execute(
+                &format!(
+                    "UPDATE workers SET disconnected_at = {NOW}
+                     WHERE organization_id = ?1 AND worker_id = ?2 AND session_id = ?3"
+                ),
+                params![org.0.to_string(), worker_id, session_id.to_string()],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_workers(
+        &self,
+        org: OrgId,
+        alive: Duration,
+    ) -> Result<Vec<chronos_proto::worker::ConnectedWorker>> {
+        self.call(move |conn| {
+            let mut stmt = conn.prepare(
+                "SELECT w.worker_id, w.session_id, w.handlers, w.max_in_flight, w.sdk,
+                        w.connected_at, w.last_heartbeat_at,
+                        (SELECT count(*) FROM jobs j
+                         WHERE j.organization_id = w.organization_id
+                           AND j.worker_id = w.worker_id AND j.status = 'running') AS in_flight
+                 FROM workers w
+                 WHERE w.organization_id = ?1 AND w.disconnected_at IS NULL
+                   AND w.last_heartbeat_at > strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?2)
+                 ORDER BY w.connected_at, w.worker_id",
+            )?;
+            let rows = stmt.query_map(
+                params![
+                    org.0.to_string(),
+                    format!("-{:.3} seconds", alive.as_secs_f64())
+                ],
+                |r| {
+                    Ok((|| {
+                        Ok(chronos_proto::worker::ConnectedWorker {
+                            worker_id: r.get("worker_id")?,
+                            session_id: uuid(r.get("session_id")?)?,
+                            handlers: serde_json::from_str(&r.get::<_, String>("handlers")?)
+                                .map_err(|e| corrupt("handlers", e))?,
+                            max_in_flight: u32_col(r, "max_in_flight")?,
+                            in_flight: u32_col(r, "in_flight")?,
+                            sdk: r.get("sdk")?,
+                            connected_at: ts(r.get("connected_at")?)?,
+                            last_heartbeat_at: ts(r.get("last_heartbeat_at")?)?,
+                        })
+                    })())
+                },
+            )?;
+            rows.map(|r| r?).collect()
         })
         .await
     }

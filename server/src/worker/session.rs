@@ -8,14 +8,15 @@
 //! session holds are passed on as `cancel` frames.
 //!
 //! Liveness: a connection that sends nothing for three heartbeat intervals
-//! is closed. When a session ends holding jobs, a worker with the same id
-//! that says hello again to this server within that grace takes them over;
-//! otherwise each is ended as a failed attempt ("worker connection lost"),
-//! due again at once, so another worker runs it long before its timeout.
+//! is closed. Workers are recorded in the store (`workers`), so every server
+//! process knows them: a worker that says hello again within that grace, to
+//! any process, keeps the leases it holds; otherwise the sweeper ends each as
+//! a failed attempt ("worker connection lost"), due again at once, so another
+//! worker runs it long before its timeout.
 
 use crate::lease::Engine;
 use crate::lease::state::Failure;
-use crate::store::{LeaseOutcome, OrgId};
+use crate::store::{LeaseOutcome, OrgId, WorkerRegistration};
 use axum::extract::ws::{Message, WebSocket};
 use chronos_proto::worker::{LeaseAction, PROTOCOL_VERSION, ServerMessage, WorkerMessage};
 use futures_util::{SinkExt, StreamExt};
@@ -38,49 +39,15 @@ pub const MAX_IN_FLIGHT: u32 = 1000;
 /// The leases a session holds: token → job id.
 type Held = Arc<Mutex<HashMap<Uuid, Uuid>>>;
 
-/// Sessions that ended holding leases, by (organization, worker id), for a
-/// reconnecting worker to take over within the grace.
-#[derive(Default)]
-pub struct Orphans {
-    held: Mutex<HashMap<(OrgId, String), Held>>,
-}
-
-impl Orphans {
-    fn leave(&self, org: OrgId, worker_id: &str, held: Held) {
-        self.lock().insert((org, worker_id.to_string()), held);
-    }
-
-    /// Takes over what an earlier session of this worker left, if anything.
-    fn adopt(&self, org: OrgId, worker_id: &str) -> Option<Held> {
-        self.lock().remove(&(org, worker_id.to_string()))
-    }
-
-    /// Claims `held` for release once the grace is over, unless adopted.
-    fn expire(&self, org: OrgId, worker_id: &str, held: &Held) -> bool {
-        let mut map = self.lock();
-        let key = (org, worker_id.to_string());
-        match map.get(&key) {
-            Some(h) if Arc::ptr_eq(h, held) => {
-                map.remove(&key);
-                true
-            }
-            _ => false,
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(OrgId, String), Held>> {
-        self.held.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
 struct Hello {
     worker_id: String,
     handlers: Vec<String>,
     max_in_flight: u32,
+    sdk: String,
 }
 
 /// Runs one session to its end.
-pub async fn run(socket: WebSocket, engine: Arc<Engine>, orphans: Arc<Orphans>, org: OrgId) {
+pub async fn run(socket: WebSocket, engine: Arc<Engine>, org: OrgId) {
     let (mut sink, mut stream) = socket.split();
     let hello = match tokio::time::timeout(HELLO_TIMEOUT, stream.next()).await {
         Ok(Some(Ok(Message::Text(text)))) => parse_hello(&text),
@@ -103,6 +70,32 @@ pub async fn run(socket: WebSocket, engine: Arc<Engine>, orphans: Arc<Orphans>, 
         }
     };
     let session_id = Uuid::now_v7();
+    let registration = WorkerRegistration {
+        worker_id: hello.worker_id.clone(),
+        session_id,
+        handlers: hello.handlers.clone(),
+        max_in_flight: hello.max_in_flight,
+        sdk: hello.sdk.clone(),
+    };
+    // A reconnecting worker keeps the leases it still holds.
+    let held: Held = match engine.store().register_worker(org, &registration).await {
+        Ok(leases) => Arc::new(Mutex::new(
+            leases.into_iter().map(|l| (l.token, l.job_id)).collect(),
+        )),
+        Err(e) => {
+            let id = Uuid::now_v7();
+            tracing::error!(error_id = %id, error = %e, "registering a worker failed");
+            let _ = sink
+                .send(frame(&error(
+                    "internal_error",
+                    format!("internal error (id {id})"),
+                    None,
+                )))
+                .await;
+            let _ = sink.close().await;
+            return;
+        }
+    };
     let welcome = ServerMessage::Welcome {
         session_id,
         heartbeat_interval_ms: HEARTBEAT_INTERVAL.as_millis() as u64,
@@ -112,8 +105,6 @@ pub async fn run(socket: WebSocket, engine: Arc<Engine>, orphans: Arc<Orphans>, 
     }
     tracing::info!(%session_id, worker_id = %hello.worker_id, handlers = ?hello.handlers, "worker connected");
 
-    // A reconnecting worker keeps the leases its last session held.
-    let held: Held = orphans.adopt(org, &hello.worker_id).unwrap_or_default();
     let in_hand = held.lock().unwrap_or_else(|p| p.into_inner()).len() as u32;
     let slots = Arc::new(Semaphore::new(
         hello.max_in_flight.saturating_sub(in_hand) as usize
@@ -143,6 +134,7 @@ pub async fn run(socket: WebSocket, engine: Arc<Engine>, orphans: Arc<Orphans>, 
     let canceller = tokio::spawn(pass_on_cancels(engine.clone(), held.clone(), out.clone()));
 
     let mut shutdown = engine.shutdown();
+    let mut last_seen_recorded = tokio::time::Instant::now();
     loop {
         let next = tokio::select! {
             next = tokio::time::timeout(DEAD_AFTER, stream.next()) => next,
@@ -157,6 +149,17 @@ pub async fn run(socket: WebSocket, engine: Arc<Engine>, orphans: Arc<Orphans>, 
             Ok(None | Some(Err(_)) | Some(Ok(Message::Close(_)))) => break,
             Ok(Some(Ok(message))) => message,
         };
+        // Any frame is a sign of life; the store hears of it once an interval.
+        if last_seen_recorded.elapsed() >= HEARTBEAT_INTERVAL {
+            last_seen_recorded = tokio::time::Instant::now();
+            if let Err(e) = engine
+                .store()
+                .worker_heartbeat(org, &hello.worker_id, session_id)
+                .await
+            {
+                tracing::warn!(error = %e, "recording a worker heartbeat failed");
+            }
+        }
         let text = match message {
             Message::Text(text) => text,
             Message::Binary(_) => {
@@ -194,14 +197,14 @@ pub async fn run(socket: WebSocket, engine: Arc<Engine>, orphans: Arc<Orphans>, 
     let _ = writer.await;
     let holding = held.lock().unwrap_or_else(|p| p.into_inner()).len();
     tracing::info!(%session_id, worker_id = %hello.worker_id, holding, "worker disconnected");
-    if holding > 0 && !*shutdown.borrow() {
-        orphans.leave(org, &hello.worker_id, held.clone());
-        tokio::spawn(async move {
-            tokio::time::sleep(DEAD_AFTER).await;
-            if orphans.expire(org, &hello.worker_id, &held) {
-                fail_orphaned(&engine, org, &held).await;
-            }
-        });
+    // From now the grace runs: the sweeper ends what it holds unless it
+    // comes back.
+    if let Err(e) = engine
+        .store()
+        .disconnect_worker(org, &hello.worker_id, session_id)
+        .await
+    {
+        tracing::warn!(error = %e, "recording a worker's disconnect failed");
     }
 }
 
@@ -212,7 +215,7 @@ fn parse_hello(text: &str) -> Result<Hello, (&'static str, String)> {
         worker_id,
         handlers,
         max_in_flight,
-        sdk: _,
+        sdk,
         protocol,
     } = message
     else {
@@ -249,10 +252,17 @@ fn parse_hello(text: &str) -> Result<Hello, (&'static str, String)> {
             format!("max_in_flight must be between 1 and {MAX_IN_FLIGHT}"),
         ));
     }
+    if sdk.chars().count() > 255 {
+        return Err((
+            "validation_failed",
+            "sdk may be at most 255 characters".into(),
+        ));
+    }
     Ok(Hello {
         worker_id,
         handlers,
         max_in_flight,
+        sdk,
     })
 }
 
@@ -473,27 +483,6 @@ async fn pass_on_cancels(engine: Arc<Engine>, held: Held, out: mpsc::Sender<Serv
                 .is_err()
         {
             return;
-        }
-    }
-}
-
-/// Ends the leases a vanished worker held as failed attempts, due again at once.
-async fn fail_orphaned(engine: &Engine, org: OrgId, held: &Held) {
-    let tokens: Vec<Uuid> = held
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .keys()
-        .copied()
-        .collect();
-    for token in tokens {
-        let failure = Failure {
-            error: "worker connection lost".into(),
-            retryable: true,
-            retry_in: Some(Duration::ZERO),
-        };
-        match engine.fail(org, token, failure).await {
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, %token, "could not hand back a lost worker's job"),
         }
     }
 }

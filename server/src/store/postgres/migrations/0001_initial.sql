@@ -83,3 +83,20 @@ CREATE INDEX executions_by_job ON executions (job_id, id DESC);
 -- Acks, fails and extends find their attempt by token; a token that is no
 -- longer the job's current lease is still found here (409, not 404).
 CREATE UNIQUE INDEX executions_by_lease_token ON executions (lease_token);
+
+-- Workers connected over WebSocket, one row per worker id: what `GET
+-- /v1/workers` lists, and how any server process knows whether a worker
+-- holding leases is still there (a reconnect to any process keeps them).
+CREATE TABLE workers (
+    organization_id   uuid NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+    worker_id         text NOT NULL,
+    session_id        uuid NOT NULL,              -- the current (or last) session
+    handlers          text[] NOT NULL,
+    max_in_flight     integer NOT NULL,
+    sdk               text NOT NULL,
+    connected_at      timestamptz NOT NULL DEFAULT now(),
+    last_heartbeat_at timestamptz NOT NULL DEFAULT now(),
+    disconnected_at   timestamptz,
+    PRIMARY KEY (organization_id, worker_id)
+);
+CREATE INDEX jobs_by_worker ON jobs (organization_id, worker_id) WHERE status = 'running';

@@ -80,3 +80,17 @@ CREATE INDEX executions_by_job ON executions (job_id, id DESC);
 -- Acks, fails and extends find their attempt by token; a token that is no
 -- longer the job's current lease is still found here (409, not 404).
 CREATE UNIQUE INDEX executions_by_lease_token ON executions (lease_token);
+
+CREATE TABLE workers (
+    organization_id   TEXT NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+    worker_id         TEXT NOT NULL,
+    session_id        TEXT NOT NULL,
+    handlers          TEXT NOT NULL,               -- JSON array
+    max_in_flight     INTEGER NOT NULL,
+    sdk               TEXT NOT NULL,
+    connected_at      TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    last_heartbeat_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    disconnected_at   TEXT,
+    PRIMARY KEY (organization_id, worker_id)
+) STRICT;
+CREATE INDEX jobs_by_worker ON jobs (organization_id, worker_id) WHERE status = 'running';

@@ -1,18 +1,48 @@
-//! `GET /v1/workers/connect`: the WebSocket upgrade into a worker session.
+//! `/v1/workers`: the WebSocket upgrade into a worker session, and the list
+//! of connected workers.
 
 use super::AppState;
 use super::auth::Auth;
 use super::error::ApiError;
 use crate::worker::session;
+use axum::Json;
 use axum::extract::State;
 use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
 use axum::response::Response;
-use chronos_proto::{ErrorBody, Scope};
+use chronos_proto::worker::ConnectedWorker;
+use chronos_proto::{ErrorBody, List, Scope};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(connect))
+    OpenApiRouter::new()
+        .routes(routes!(connect))
+        .routes(routes!(list_workers))
+}
+
+/// The workers connected over WebSocket to any server process.
+#[utoipa::path(
+    get, path = "/v1/workers", tag = "workers",
+    responses(
+        (status = 200, body = List<ConnectedWorker>),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "The key lacks `jobs:read`", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+async fn list_workers(
+    State(state): State<AppState>,
+    auth: Auth,
+) -> Result<Json<List<ConnectedWorker>>, ApiError> {
+    auth.require(Scope::JobsRead)?;
+    let workers = state
+        .store
+        .list_workers(auth.org, session::DEAD_AFTER)
+        .await?;
+    Ok(Json(List {
+        data: workers,
+        next_cursor: None,
+    }))
 }
 
 /// Open a worker session over WebSocket (protocol 1; see docs/workers.md).
@@ -36,6 +66,6 @@ async fn connect(
         field: None,
         message: format!("this endpoint takes a WebSocket upgrade: {e}"),
     })?;
-    let (engine, orphans, org) = (state.engine, state.orphans, auth.org);
-    Ok(upgrade.on_upgrade(move |socket| session::run(socket, engine, orphans, org)))
+    let (engine, org) = (state.engine, auth.org);
+    Ok(upgrade.on_upgrade(move |socket| session::run(socket, engine, org)))
 }
