@@ -60,7 +60,7 @@ pub enum WorkerMessage {
 }
 
 /// What an ack, fail, extend or release answer refers to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LeaseAction {
     Ack,

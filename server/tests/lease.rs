@@ -700,7 +700,9 @@ async fn a_lost_worker_loses_its_leases_after_the_grace_unless_it_returns(kind: 
         "within the grace"
     );
     tokio::time::sleep(grace + Duration::from_millis(100)).await;
-    s.worker_heartbeat(org, "w1", w1_again.session_id).await.unwrap();
+    s.worker_heartbeat(org, "w1", w1_again.session_id)
+        .await
+        .unwrap();
     let ended = s.expire_leases(grace).await.unwrap().jobs;
     assert_eq!(ended.len(), 1, "only w2's lease ends");
     assert_eq!(ended[0].id, held2.job.id);

@@ -135,6 +135,7 @@ pub async fn run(socket: WebSocket, engine: Arc<Engine>, org: OrgId) {
 
     let mut shutdown = engine.shutdown();
     let mut last_seen_recorded = tokio::time::Instant::now();
+    let mut closed_cleanly = false;
     loop {
         let next = tokio::select! {
             next = tokio::time::timeout(DEAD_AFTER, stream.next()) => next,
@@ -146,7 +147,11 @@ pub async fn run(socket: WebSocket, engine: Arc<Engine>, org: OrgId) {
                 tracing::info!(%session_id, "worker silent for three heartbeat intervals; closing");
                 break;
             }
-            Ok(None | Some(Err(_)) | Some(Ok(Message::Close(_)))) => break,
+            Ok(Some(Ok(Message::Close(_)))) => {
+                closed_cleanly = true;
+                break;
+            }
+            Ok(None | Some(Err(_))) => break,
             Ok(Some(Ok(message))) => message,
         };
         // Any frame is a sign of life; the store hears of it once an interval.
@@ -190,11 +195,31 @@ pub async fn run(socket: WebSocket, engine: Arc<Engine>, org: OrgId) {
         }
     }
 
+    // Whether the worker asked to drain (before the teardown stops dispatch).
+    let drained = !*dispatching.borrow() && !*shutdown.borrow();
     let _ = dispatching.send(false);
     let _ = dispatcher.await;
     canceller.abort();
     drop(out);
     let _ = writer.await;
+    // A worker that drained and then closed has acked or released all it
+    // knew of: what it still holds here was on its way to it. Back it goes.
+    if closed_cleanly && drained {
+        let tokens: Vec<Uuid> = held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .copied()
+            .collect();
+        for token in tokens {
+            if let Err(e) = engine.release(org, token).await {
+                tracing::warn!(error = %e, %token, "handing back a drained worker's job failed");
+            }
+            held.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&token);
+        }
+    }
     let holding = held.lock().unwrap_or_else(|p| p.into_inner()).len();
     tracing::info!(%session_id, worker_id = %hello.worker_id, holding, "worker disconnected");
     // From now the grace runs: the sweeper ends what it holds unless it

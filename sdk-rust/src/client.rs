@@ -1,0 +1,384 @@
+//! [`Client`]: the REST API, one method per route.
+
+use crate::error::{Error, snippet};
+use crate::job::{ListJobs, page_pairs};
+use chronos_proto::{
+    AckRequest, CreateJob, Execution, ExtendRequest, FailRequest, Job, Lease, LeasedJob, List,
+    PollRequest,
+};
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, USER_AGENT};
+use reqwest::{Method, RequestBuilder};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::fmt;
+use std::time::Duration;
+use url::Url;
+use uuid::Uuid;
+
+/// How long a request may take, unless the builder says otherwise. Long
+/// polls get their `wait_seconds` on top.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long connecting may take, whatever the request timeout.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The user agent sent unless the builder sets another.
+pub const DEFAULT_USER_AGENT: &str = concat!("chronos-sdk-rust/", env!("CARGO_PKG_VERSION"));
+
+/// A client of one Chronos server, authenticated by one API key.
+///
+/// Cheap to clone: clones share one connection pool. Make one and reuse it.
+#[derive(Clone)]
+pub struct Client {
+    /// Holds the pool, the `Authorization` header and the timeouts.
+    http: reqwest::Client,
+    /// Always ends in `/`, so that `v1/…` joins under any path prefix.
+    base: Url,
+    /// Kept to add a long poll's wait to it.
+    timeout: Option<Duration>,
+}
+
+impl fmt::Debug for Client {
+    // Never the key: only where the client points.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("base_url", &self.base.as_str())
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Settings for a [`Client`]; [`ClientBuilder::build`] checks them.
+#[derive(Clone)]
+#[must_use]
+pub struct ClientBuilder {
+    /// As given; parsed by `build`.
+    base_url: String,
+    /// As given; checked by `build`.
+    api_key: String,
+    timeout: Option<Duration>,
+    user_agent: String,
+}
+
+impl fmt::Debug for ClientBuilder {
+    // Never the key.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("base_url", &self.base_url)
+            .field("timeout", &self.timeout)
+            .field("user_agent", &self.user_agent)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientBuilder {
+    /// How long one request may take before it fails with [`Error::Http`]
+    /// (default [`DEFAULT_TIMEOUT`]). [`Client::poll`] adds its
+    /// `wait_seconds` to it.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// No request timeout at all (connecting still times out).
+    pub fn no_timeout(mut self) -> Self {
+        self.timeout = None;
+        self
+    }
+
+    /// The `User-Agent` header (default [`DEFAULT_USER_AGENT`]). Bindings
+    /// set their own, e.g. `chronos-sdk-node/1.2.0`.
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = user_agent.into();
+        self
+    }
+
+    /// Checks the URL and the key, and makes the client.
+    pub fn build(self) -> Result<Client, Error> {
+        let base = parse_base_url(&self.base_url)?;
+        let mut auth = HeaderValue::from_str(&format!("Bearer {}", self.api_key))
+            .map_err(|_| Error::InvalidHeader { header: "API key" })?;
+        auth.set_sensitive(true);
+        let user_agent =
+            HeaderValue::from_str(&self.user_agent).map_err(|_| Error::InvalidHeader {
+                header: "user agent",
+            })?;
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, auth);
+        headers.insert(USER_AGENT, user_agent);
+        let mut http = reqwest::Client::builder()
+            .default_headers(headers)
+            .connect_timeout(CONNECT_TIMEOUT);
+        if let Some(timeout) = self.timeout {
+            http = http.timeout(timeout);
+        }
+        Ok(Client {
+            http: http.build().map_err(Error::Http)?,
+            base,
+            timeout: self.timeout,
+        })
+    }
+}
+
+/// Parses the server's base URL: http(s), with a host, no query or fragment.
+/// A path is kept as a prefix (`https://example.com/chronos`).
+fn parse_base_url(raw: &str) -> Result<Url, Error> {
+    let invalid = |reason: &str| Error::InvalidUrl {
+        url: raw.to_string(),
+        reason: reason.to_string(),
+    };
+    let mut url = Url::parse(raw.trim()).map_err(|e| invalid(&e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid("the scheme must be http or https"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(invalid("the URL needs a host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid("the URL may not have a query or fragment"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid(
+            "the URL may not hold credentials; the API key authenticates",
+        ));
+    }
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    Ok(url)
+}
+
+impl Client {
+    /// A client of the server at `base_url` (e.g. `http://localhost:8080`)
+    /// using `api_key` (`chrns_…`), with default settings.
+    pub fn new(base_url: impl Into<String>, api_key: impl Into<String>) -> Result<Client, Error> {
+        Client::builder(base_url, api_key).build()
+    }
+
+    /// Settings beyond the defaults; finish with [`ClientBuilder::build`].
+    pub fn builder(base_url: impl Into<String>, api_key: impl Into<String>) -> ClientBuilder {
+        ClientBuilder {
+            base_url: base_url.into(),
+            api_key: api_key.into(),
+            timeout: Some(DEFAULT_TIMEOUT),
+            user_agent: DEFAULT_USER_AGENT.to_string(),
+        }
+    }
+
+    /// The server's base URL, as the client uses it (ending in `/`).
+    pub fn base_url(&self) -> &str {
+        self.base.as_str()
+    }
+
+    /// Creates a job (`POST /v1/jobs`). It is committed when this returns.
+    ///
+    /// Fails with `validation_failed` naming the field at fault, or
+    /// `idempotency_key_conflict` (see [`Error::is_idempotency_conflict`]).
+    pub async fn create_job(&self, job: &CreateJob) -> Result<Job, Error> {
+        self.send(self.request(Method::POST, "v1/jobs", &[])?.json(job))
+            .await
+    }
+
+    /// One job (`GET /v1/jobs/{id}`); `not_found` if it is not in this
+    /// key's organization.
+    pub async fn get_job(&self, id: Uuid) -> Result<Job, Error> {
+        self.send(self.request(Method::GET, &format!("v1/jobs/{id}"), &[])?)
+            .await
+    }
+
+    /// A page of jobs, newest first (`GET /v1/jobs`). Pass the answer's
+    /// `next_cursor` to [`ListJobs::cursor`] for the next page; `None` means
+    /// this was the last.
+    pub async fn list_jobs(&self, query: &ListJobs) -> Result<List<Job>, Error> {
+        let pairs = query.query_pairs();
+        self.send(self.request(Method::GET, "v1/jobs", &pairs)?)
+            .await
+    }
+
+    /// Cancels a job (`POST /v1/jobs/{id}/cancel`): it never runs, or, if
+    /// running, its worker's ack is refused. `job_finished` if it already
+    /// completed, failed or was cancelled.
+    pub async fn cancel_job(&self, id: Uuid) -> Result<Job, Error> {
+        self.send(self.request(Method::POST, &format!("v1/jobs/{id}/cancel"), &[])?)
+            .await
+    }
+
+    /// Queues a failed or cancelled job again with a fresh retry budget
+    /// (`POST /v1/jobs/{id}/retry`); `job_not_retryable` otherwise.
+    pub async fn retry_job(&self, id: Uuid) -> Result<Job, Error> {
+        self.send(self.request(Method::POST, &format!("v1/jobs/{id}/retry"), &[])?)
+            .await
+    }
+
+    /// A page of a job's executions, one per attempt, newest first
+    /// (`GET /v1/jobs/{id}/executions`).
+    pub async fn list_executions(
+        &self,
+        job_id: Uuid,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<List<Execution>, Error> {
+        let mut pairs = Vec::new();
+        page_pairs(&mut pairs, limit, cursor);
+        let path = format!("v1/jobs/{job_id}/executions");
+        self.send(self.request(Method::GET, &path, &pairs)?).await
+    }
+
+    /// Leases due jobs of the given handlers (`POST /v1/workers/poll`),
+    /// waiting up to `wait_seconds` for one when none is due; empty if none
+    /// came. Needs the `worker` scope.
+    pub async fn poll(&self, request: &PollRequest) -> Result<Vec<LeasedJob>, Error> {
+        let mut builder = self
+            .request(Method::POST, "v1/workers/poll", &[])?
+            .json(request);
+        // The server may hold the answer for the whole wait.
+        if let (Some(timeout), Some(wait)) = (self.timeout, request.wait_seconds) {
+            builder = builder.timeout(timeout + Duration::from_secs(wait.into()));
+        }
+        let page: List<LeasedJob> = self.send(builder).await?;
+        Ok(page.data)
+    }
+
+    /// Completes the attempt a lease holds, storing `result` on the job
+    /// (`POST /v1/leases/ack`). See [`Error::is_lease_lost`].
+    pub async fn ack(&self, token: Uuid, result: Option<Value>) -> Result<Job, Error> {
+        let body = AckRequest { token, result };
+        self.send(
+            self.request(Method::POST, "v1/leases/ack", &[])?
+                .json(&body),
+        )
+        .await
+    }
+
+    /// Fails the attempt a lease holds (`POST /v1/leases/fail`): the job is
+    /// retried after a backoff while retries remain and the failure is
+    /// retryable, else it fails.
+    pub async fn fail(&self, request: &FailRequest) -> Result<Job, Error> {
+        self.send(
+            self.request(Method::POST, "v1/leases/fail", &[])?
+                .json(request),
+        )
+        .await
+    }
+
+    /// Moves a lease's deadline to `seconds` from now (`POST /v1/leases/extend`).
+    pub async fn extend(&self, token: Uuid, seconds: u32) -> Result<Lease, Error> {
+        let body = ExtendRequest { token, seconds };
+        self.send(
+            self.request(Method::POST, "v1/leases/extend", &[])?
+                .json(&body),
+        )
+        .await
+    }
+
+    /// A request to `path` (relative, e.g. `v1/jobs`) with query `pairs`.
+    fn request(
+        &self,
+        method: Method,
+        path: &str,
+        pairs: &[(&str, String)],
+    ) -> Result<RequestBuilder, Error> {
+        let mut url = self.base.join(path).map_err(|e| Error::InvalidUrl {
+            url: format!("{}{path}", self.base),
+            reason: e.to_string(),
+        })?;
+        if !pairs.is_empty() {
+            url.query_pairs_mut().extend_pairs(pairs);
+        }
+        Ok(self.http.request(method, url))
+    }
+
+    /// Sends a request and decodes a 2xx answer as `T`, or the error envelope.
+    async fn send<T: DeserializeOwned>(&self, request: RequestBuilder) -> Result<T, Error> {
+        let response = request.send().await.map_err(Error::Http)?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(Error::Http)?;
+        if !status.is_success() {
+            return Err(Error::from_answer(status.as_u16(), &body));
+        }
+        serde_json::from_slice(&body).map_err(|e| Error::Decode {
+            status: status.as_u16(),
+            message: format!(
+                "the body is not the {} expected ({e}): {}",
+                short_type_name::<T>(),
+                snippet(&body)
+            ),
+        })
+    }
+}
+
+/// `Job` rather than `chronos_proto::job::Job`, for messages.
+fn short_type_name<T>() -> &'static str {
+    let full = std::any::type_name::<T>();
+    let base = full.split('<').next().unwrap_or(full);
+    base.rsplit("::").next().unwrap_or(base)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls_are_checked_and_end_in_a_slash() {
+        let ok = |raw: &str| parse_base_url(raw).unwrap().to_string();
+        assert_eq!(ok("http://127.0.0.1:8080"), "http://127.0.0.1:8080/");
+        assert_eq!(ok("https://x.test/chronos"), "https://x.test/chronos/");
+        assert_eq!(ok("https://x.test/chronos/"), "https://x.test/chronos/");
+        for bad in [
+            "",
+            "localhost:8080",
+            "ftp://x.test",
+            "http://",
+            "http://x.test/?a=b",
+            "http://u:p@x.test",
+            "not a url",
+        ] {
+            let err = parse_base_url(bad).unwrap_err();
+            assert!(matches!(err, Error::InvalidUrl { .. }), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn paths_join_under_a_prefix() {
+        let c = Client::new("https://x.test/chronos", "k").unwrap();
+        let req = c
+            .request(Method::GET, "v1/jobs", &[("status", "queued".into())])
+            .unwrap()
+            .build()
+            .unwrap();
+        assert_eq!(
+            req.url().as_str(),
+            "https://x.test/chronos/v1/jobs?status=queued"
+        );
+    }
+
+    #[test]
+    fn keys_and_user_agents_must_fit_in_headers() {
+        let err = Client::new("http://x.test", "bad\nkey").unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidHeader { header: "API key" }),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("bad"), "the key leaked: {err}");
+        let err = Client::builder("http://x.test", "k")
+            .user_agent("a\u{0}b")
+            .build()
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidHeader { .. }), "{err}");
+    }
+
+    #[test]
+    fn debug_never_shows_the_key() {
+        let c = Client::new("http://x.test", "chrns_secret_value").unwrap();
+        assert!(!format!("{c:?}").contains("secret"));
+        let b = Client::builder("http://x.test", "chrns_secret_value");
+        assert!(!format!("{b:?}").contains("secret"));
+    }
+
+    #[test]
+    fn type_names_are_short() {
+        assert_eq!(short_type_name::<Job>(), "Job");
+        assert_eq!(short_type_name::<List<Job>>(), "List");
+    }
+}

@@ -1,0 +1,236 @@
+//! The one error type of the SDK, and how an HTTP answer becomes one.
+
+use chronos_proto::ErrorBody;
+use uuid::Uuid;
+
+/// Everything a [`Client`](crate::Client) call can fail with.
+///
+/// A refusal by the server is [`Error::Api`], carrying the server's stable
+/// `code` (see `docs/api.md`); the helpers below answer the common questions
+/// without matching on strings.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The server answered with its `{"error": {...}}` envelope.
+    #[error("{code} ({status}): {message}")]
+    #[non_exhaustive]
+    Api {
+        /// The HTTP status, e.g. 404.
+        status: u16,
+        /// The server's stable machine code in snake_case, e.g. `not_found`.
+        code: String,
+        /// A sentence a person can act on.
+        message: String,
+        /// The request field at fault (`delay.unit`), when one is.
+        field: Option<String>,
+        /// For `idempotency_key_conflict`: the job that already holds the key.
+        job_id: Option<Uuid>,
+        /// For `internal_error`: the id under which the server logged the cause.
+        error_id: Option<String>,
+    },
+    /// The request got no answer: connection refused, timeout, TLS failure.
+    #[error("no answer from the Chronos server: {0}")]
+    Http(#[source] reqwest::Error),
+    /// An answer whose body is not what the API documents (e.g. a proxy's
+    /// HTML error page, or a server of another version).
+    #[error("unexpected answer from the Chronos server (HTTP {status}): {message}")]
+    Decode {
+        /// The HTTP status of the answer.
+        status: u16,
+        /// What was wrong with the body.
+        message: String,
+    },
+    /// The base URL given to the client is not an http(s) URL with a host.
+    #[error("invalid Chronos base URL `{url}`: {reason}")]
+    InvalidUrl {
+        /// The URL as given.
+        url: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// A value that must travel in an HTTP header (the API key, the user
+    /// agent) holds characters headers cannot carry. The value is not shown,
+    /// as it may be a secret.
+    #[error("the {header} contains characters that cannot be sent in an HTTP header")]
+    InvalidHeader {
+        /// Which value: `API key` or `user agent`.
+        header: &'static str,
+    },
+    /// The worker's WebSocket failed or was refused at the upgrade (`status`
+    /// is the HTTP status of a refusal, such as 401 or 403).
+    #[error("worker connection: {message}")]
+    WebSocket {
+        /// The HTTP status, if the server refused the upgrade.
+        status: Option<u16>,
+        /// What happened.
+        message: String,
+    },
+    /// The server refused the worker's `hello` (e.g. `unsupported_protocol`).
+    #[error("the server refused this worker: {code}: {message}")]
+    Rejected {
+        /// The server's error code.
+        code: String,
+        /// Its message.
+        message: String,
+    },
+    /// The worker was misconfigured or hit something it cannot go on from.
+    #[error("worker: {0}")]
+    Worker(String),
+}
+
+impl Error {
+    /// The server's error code (`not_found`, `lease_lost`, …), for [`Error::Api`].
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Error::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status of the answer, when there was one.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Error::Api { status, .. } | Error::Decode { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// The request field the server named as the culprit, if any.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Error::Api { field, .. } => field.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// True for `lease_lost`: the lease expired, was replaced, or its job was
+    /// cancelled; the ack, fail or extend changed nothing.
+    pub fn is_lease_lost(&self) -> bool {
+        self.code() == Some("lease_lost")
+    }
+
+    /// True for `not_found`: no such job (or lease token) in this organization.
+    pub fn is_not_found(&self) -> bool {
+        self.code() == Some("not_found")
+    }
+
+    /// For `idempotency_key_conflict`, the id of the job that already holds
+    /// the key; `None` for any other error.
+    pub fn is_idempotency_conflict(&self) -> Option<Uuid> {
+        match self {
+            Error::Api { code, job_id, .. } if code == "idempotency_key_conflict" => *job_id,
+            _ => None,
+        }
+    }
+
+    /// Turns a non-2xx answer into [`Error::Api`], or [`Error::Decode`] when
+    /// its body is not the error envelope.
+    pub(crate) fn from_answer(status: u16, body: &[u8]) -> Error {
+        match serde_json::from_slice::<ErrorBody>(body) {
+            Ok(ErrorBody { error }) => Error::Api {
+                status,
+                code: error.code,
+                message: error.message,
+                field: error.field,
+                job_id: error.job_id,
+                error_id: error.error_id,
+            },
+            Err(e) => Error::Decode {
+                status,
+                message: format!(
+                    "an error answer without the {{\"error\": {{...}}}} envelope ({e}): {}",
+                    snippet(body)
+                ),
+            },
+        }
+    }
+}
+
+/// The start of a body, for messages: enough to recognize it, never a flood.
+pub(crate) fn snippet(body: &[u8]) -> String {
+    const MAX: usize = 200;
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() {
+        return "(empty body)".into();
+    }
+    match text.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{:?}…", &text[..cut]),
+        None => format!("{text:?}"),
+    }
+}
+
+impl Error {
+    /// A WebSocket error, with the status of a refused upgrade.
+    pub(crate) fn from_ws(e: tokio_tungstenite::tungstenite::Error) -> Self {
+        use tokio_tungstenite::tungstenite::Error as Ws;
+        match e {
+            Ws::Http(response) => {
+                let status = response.status().as_u16();
+                let body = response
+                    .body()
+                    .as_ref()
+                    .map(|b| String::from_utf8_lossy(b).into_owned())
+                    .unwrap_or_default();
+                Error::WebSocket {
+                    status: Some(status),
+                    message: format!("HTTP {status}: {body}"),
+                }
+            }
+            other => Error::WebSocket {
+                status: None,
+                message: other.to_string(),
+            },
+        }
+    }
+
+    /// Errors a worker does not retry: a refused key or scope, a refused
+    /// hello, a misconfiguration.
+    pub fn is_fatal(&self) -> bool {
+        match self {
+            Error::WebSocket {
+                status: Some(s), ..
+            } => matches!(s, 400 | 401 | 403 | 404),
+            Error::Rejected { .. } | Error::InvalidUrl { .. } | Error::InvalidHeader { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_envelope_becomes_an_api_error() {
+        let id = Uuid::now_v7();
+        let body = format!(
+            r#"{{"error":{{"code":"idempotency_key_conflict","message":"taken","job_id":"{id}"}}}}"#
+        );
+        let err = Error::from_answer(409, body.as_bytes());
+        assert_eq!(err.status(), Some(409));
+        assert_eq!(err.code(), Some("idempotency_key_conflict"));
+        assert_eq!(err.is_idempotency_conflict(), Some(id));
+        assert!(!err.is_not_found());
+        assert_eq!(err.to_string(), "idempotency_key_conflict (409): taken");
+    }
+
+    #[test]
+    fn other_bodies_are_decode_errors() {
+        let err = Error::from_answer(502, b"<html>Bad Gateway</html>");
+        assert!(matches!(err, Error::Decode { status: 502, .. }), "{err}");
+        assert_eq!(err.code(), None);
+        assert_eq!(err.status(), Some(502));
+        assert!(err.to_string().contains("Bad Gateway"), "{err}");
+        let err = Error::from_answer(500, b"");
+        assert!(err.to_string().contains("(empty body)"), "{err}");
+    }
+
+    #[test]
+    fn snippets_are_cut() {
+        let long = "é".repeat(1000);
+        let s = snippet(long.as_bytes());
+        assert!(s.ends_with('…'));
+        assert!(s.chars().count() < 210);
+    }
+}

@@ -1,0 +1,691 @@
+//! The worker: runs handlers for jobs the server pushes over one WebSocket
+//! (`/v1/workers/connect`, protocol 1; see `docs/workers.md`).
+//!
+//! ```no_run
+//! use chronos::{JobError, Worker};
+//! use serde_json::json;
+//!
+//! # async fn example() -> Result<(), chronos::Error> {
+//! Worker::builder("http://127.0.0.1:7070", "chrns_…")
+//!     .concurrency(8)
+//!     .handle("hello", |job| async move {
+//!         let name = job.payload["name"].as_str().unwrap_or("world").to_string();
+//!         println!("hello, {name} (attempt {})", job.attempt);
+//!         Ok::<_, JobError>(json!({"greeted": name}))
+//!     })
+//!     .run()
+//!     .await
+//! # }
+//! ```
+//!
+//! The worker keeps one connection, reconnecting with backoff and jitter;
+//! sends heartbeats; runs at most `concurrency` handlers at once; reports a
+//! handler's result, error or panic; passes cancellations to the handler
+//! through [`JobContext::cancelled`]; and on SIGINT/SIGTERM or
+//! [`ShutdownHandle::shutdown`] drains: takes no new jobs, lets jobs in hand
+//! finish within the grace period, then hands back what is left.
+//!
+//! Delivery is at least once: a job whose worker dies after doing the work
+//! but before its ack reaches the server runs again. Make handlers
+//! idempotent.
+
+use crate::Error;
+use chronos_proto::worker::{LeaseAction, PROTOCOL_VERSION, ServerMessage, WorkerMessage};
+use chronos_proto::{Job, Lease};
+use futures_util::{SinkExt, StreamExt};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// How a handler's attempt failed.
+///
+/// Any error type converts into a retryable failure with its message, so `?`
+/// works in handlers; [`JobError::permanent`] fails without retrying, and
+/// [`JobError::retry_in`] asks for a given delay before the next attempt.
+pub struct JobError {
+    message: String,
+    retryable: bool,
+    retry_in: Option<u32>,
+}
+
+impl JobError {
+    /// A failure worth retrying after the server's backoff.
+    pub fn retry(message: impl Into<String>) -> Self {
+        JobError {
+            message: message.into(),
+            retryable: true,
+            retry_in: None,
+        }
+    }
+
+    /// A failure no retry will fix: the job fails at once.
+    pub fn permanent(message: impl Into<String>) -> Self {
+        JobError {
+            message: message.into(),
+            retryable: false,
+            retry_in: None,
+        }
+    }
+
+    /// A failure to retry after `seconds`, instead of the backoff.
+    pub fn retry_in(seconds: u32, message: impl Into<String>) -> Self {
+        JobError {
+            message: message.into(),
+            retryable: true,
+            retry_in: Some(seconds),
+        }
+    }
+}
+
+impl<E: std::error::Error + Send + Sync + 'static> From<E> for JobError {
+    fn from(e: E) -> Self {
+        JobError::retry(e.to_string())
+    }
+}
+
+impl fmt::Debug for JobError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JobError")
+            .field("message", &self.message)
+            .field("retryable", &self.retryable)
+            .field("retry_in", &self.retry_in)
+            .finish()
+    }
+}
+
+impl fmt::Display for JobError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// What a handler gets: the job, and ways to talk about its attempt.
+pub struct JobContext {
+    /// The job as leased (status `running`).
+    pub job: Job,
+    /// The lease of this attempt.
+    pub lease: Lease,
+    cancelled: CancellationToken,
+    extend: mpsc::UnboundedSender<Outgoing>,
+}
+
+impl std::ops::Deref for JobContext {
+    type Target = Job;
+    fn deref(&self) -> &Job {
+        &self.job
+    }
+}
+
+impl JobContext {
+    /// Completes when the job is cancelled, or when the worker stops and the
+    /// grace period ran out: the handler should stop soon after.
+    pub async fn cancelled(&self) {
+        self.cancelled.cancelled().await
+    }
+
+    /// Whether [`JobContext::cancelled`] has happened.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.is_cancelled()
+    }
+
+    /// Moves this attempt's deadline to `seconds` from now, for work known to
+    /// take longer than the job's `timeout`. Errs if the lease is lost.
+    pub async fn extend(&self, seconds: u32) -> Result<(), Error> {
+        let (tx, rx) = oneshot::channel();
+        let frame = WorkerMessage::Extend {
+            token: self.lease.token,
+            seconds,
+        };
+        self.extend
+            .send(Outgoing {
+                frame,
+                answer: Some(tx),
+            })
+            .map_err(|_| Error::Worker("the worker has stopped".into()))?;
+        match rx.await {
+            Ok(ServerMessage::Accepted { .. }) => Ok(()),
+            Ok(ServerMessage::LeaseLost { .. }) => Err(Error::Worker(
+                "the lease is lost: the job was cancelled, or its deadline passed".into(),
+            )),
+            Ok(other) => Err(Error::Worker(format!("extend refused: {other:?}"))),
+            Err(_) => Err(Error::Worker(
+                "the connection closed before the answer".into(),
+            )),
+        }
+    }
+}
+
+type BoxFuture = Pin<Box<dyn Future<Output = Result<Value, JobError>> + Send>>;
+type Handler = Arc<dyn Fn(JobContext) -> BoxFuture + Send + Sync>;
+
+/// Builds a [`Worker`].
+pub struct WorkerBuilder {
+    url: String,
+    api_key: String,
+    worker_id: Option<String>,
+    concurrency: u32,
+    grace: Duration,
+    signals: bool,
+    handlers: HashMap<String, Handler>,
+}
+
+impl WorkerBuilder {
+    /// How many jobs run at once (default 4).
+    pub fn concurrency(mut self, n: u32) -> Self {
+        self.concurrency = n;
+        self
+    }
+
+    /// A stable id for this worker process (default: generated once per
+    /// worker). A worker that reconnects under the same id keeps its leases.
+    pub fn worker_id(mut self, id: impl Into<String>) -> Self {
+        self.worker_id = Some(id.into());
+        self
+    }
+
+    /// How long jobs in hand may run on after shutdown starts (default 30 s).
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// Whether SIGINT and SIGTERM start a graceful shutdown (default true).
+    pub fn handle_signals(mut self, yes: bool) -> Self {
+        self.signals = yes;
+        self
+    }
+
+    /// Registers the handler for jobs of `name`. It returns the job's result
+    /// (any `Serialize`; `()` for none) or a [`JobError`].
+    pub fn handle<F, Fut, R>(mut self, name: impl Into<String>, handler: F) -> Self
+    where
+        F: Fn(JobContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, JobError>> + Send + 'static,
+        R: Serialize + 'static,
+    {
+        let handler: Handler = Arc::new(move |ctx| {
+            let fut = handler(ctx);
+            Box::pin(async move {
+                let value = fut.await?;
+                serde_json::to_value(value)
+                    .map_err(|e| JobError::permanent(format!("the result is not JSON: {e}")))
+            })
+        });
+        self.handlers.insert(name.into(), handler);
+        self
+    }
+
+    /// Checks the settings and builds the worker.
+    pub fn build(self) -> Result<Worker, Error> {
+        if self.handlers.is_empty() {
+            return Err(Error::Worker(
+                "register at least one handler with .handle()".into(),
+            ));
+        }
+        if !(1..=1000).contains(&self.concurrency) {
+            return Err(Error::Worker(
+                "concurrency must be between 1 and 1000".into(),
+            ));
+        }
+        let base = url::Url::parse(&self.url).map_err(|e| Error::InvalidUrl {
+            url: self.url.clone(),
+            reason: e.to_string(),
+        })?;
+        let scheme = match base.scheme() {
+            "http" => "ws",
+            "https" => "wss",
+            other => {
+                return Err(Error::InvalidUrl {
+                    url: self.url.clone(),
+                    reason: format!("expected http or https, not {other}"),
+                });
+            }
+        };
+        let mut ws_url = base.clone();
+        ws_url
+            .set_scheme(scheme)
+            .expect("ws and wss are valid schemes");
+        ws_url.set_path(&format!(
+            "{}/v1/workers/connect",
+            base.path().trim_end_matches('/')
+        ));
+        let (stop, _) = watch::channel(false);
+        Ok(Worker {
+            ws_url: ws_url.to_string(),
+            api_key: self.api_key,
+            worker_id: self.worker_id.unwrap_or_else(|| {
+                format!(
+                    "worker-{}-{:06x}",
+                    std::process::id(),
+                    rand::random::<u32>() & 0xff_ffff
+                )
+            }),
+            concurrency: self.concurrency,
+            grace: self.grace,
+            signals: self.signals,
+            handlers: Arc::new(self.handlers),
+            stop: Arc::new(stop),
+        })
+    }
+
+    /// Builds the worker and runs it until it is shut down.
+    pub async fn run(self) -> Result<(), Error> {
+        self.build()?.run().await
+    }
+}
+
+/// Stops a running [`Worker`] gracefully, from anywhere.
+#[derive(Clone)]
+pub struct ShutdownHandle(Arc<watch::Sender<bool>>);
+
+impl ShutdownHandle {
+    /// Starts a graceful shutdown: no new jobs; jobs in hand get the grace
+    /// period to finish; the rest are handed back.
+    pub fn shutdown(&self) {
+        let _ = self.0.send(true);
+    }
+}
+
+/// A long-lived worker. Build one with [`Worker::builder`].
+pub struct Worker {
+    ws_url: String,
+    api_key: String,
+    worker_id: String,
+    concurrency: u32,
+    grace: Duration,
+    signals: bool,
+    handlers: Arc<HashMap<String, Handler>>,
+    stop: Arc<watch::Sender<bool>>,
+}
+
+/// A frame to send, and where its answer goes, if anyone waits for it.
+struct Outgoing {
+    frame: WorkerMessage,
+    answer: Option<oneshot::Sender<ServerMessage>>,
+}
+
+/// A job being run: its cancellation, and whether its outcome was sent.
+struct Running {
+    cancelled: CancellationToken,
+}
+
+const SDK: &str = concat!("chronos-rust/", env!("CARGO_PKG_VERSION"));
+const FIRST_RETRY: Duration = Duration::from_millis(100);
+const LAST_RETRY: Duration = Duration::from_secs(10);
+
+impl Worker {
+    /// Starts building a worker for the server at `url` (`http://…` or
+    /// `https://…`) with a key that has the `worker` scope.
+    pub fn builder(url: impl Into<String>, api_key: impl Into<String>) -> WorkerBuilder {
+        WorkerBuilder {
+            url: url.into(),
+            api_key: api_key.into(),
+            worker_id: None,
+            concurrency: 4,
+            grace: Duration::from_secs(30),
+            signals: true,
+            handlers: HashMap::new(),
+        }
+    }
+
+    /// This worker's id, as the server knows it.
+    pub fn worker_id(&self) -> &str {
+        &self.worker_id
+    }
+
+    /// A handle to stop this worker from another task.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle(self.stop.clone())
+    }
+
+    /// Runs until shut down (or a fatal error: a refused key, an unsupported
+    /// protocol). Reconnects after any other failure.
+    pub async fn run(self) -> Result<(), Error> {
+        if self.signals {
+            let stop = self.stop.clone();
+            tokio::spawn(async move {
+                wait_for_signal().await;
+                let _ = stop.send(true);
+            });
+        }
+        let state = Arc::new(Shared {
+            running: Mutex::new(HashMap::new()),
+        });
+        // Outcomes of handlers, kept across reconnects until sent.
+        let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Outgoing>();
+        let mut unsent: Vec<Outgoing> = Vec::new();
+        let mut stopping = self.stop.subscribe();
+        let mut retry = FIRST_RETRY;
+        let mut drain_deadline: Option<tokio::time::Instant> = None;
+        loop {
+            let session = self
+                .session(
+                    &state,
+                    &out_tx,
+                    &mut out_rx,
+                    &mut unsent,
+                    &mut stopping,
+                    &mut drain_deadline,
+                    &mut retry,
+                )
+                .await;
+            match session {
+                Ok(SessionEnd::Stopped) => return Ok(()),
+                Ok(SessionEnd::Lost(why)) => {
+                    tracing::warn!(reason = %why, "connection to Chronos lost; reconnecting");
+                }
+                Err(e) if e.is_fatal() => return Err(e),
+                Err(e) => tracing::warn!(error = %e, "cannot connect to Chronos; retrying"),
+            }
+            if *stopping.borrow() && state.running.lock().unwrap().is_empty() && unsent.is_empty() {
+                return Ok(());
+            }
+            // Full jitter: replicas restarting together don't reconnect together.
+            let wait = retry.mul_f64(rand::random_range(0.5..=1.0));
+            tokio::time::sleep(wait).await;
+            retry = (retry * 2).min(LAST_RETRY);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn session(
+        &self,
+        state: &Arc<Shared>,
+        out_tx: &mpsc::UnboundedSender<Outgoing>,
+        out_rx: &mut mpsc::UnboundedReceiver<Outgoing>,
+        unsent: &mut Vec<Outgoing>,
+        stopping: &mut watch::Receiver<bool>,
+        drain_deadline: &mut Option<tokio::time::Instant>,
+        retry: &mut Duration,
+    ) -> Result<SessionEnd, Error> {
+        let mut request = self
+            .ws_url
+            .as_str()
+            .into_client_request()
+            .map_err(|e| Error::Worker(format!("bad worker URL: {e}")))?;
+        request.headers_mut().insert(
+            "authorization",
+            format!("Bearer {}", self.api_key)
+                .parse()
+                .map_err(|_| Error::InvalidHeader { header: "API key" })?,
+        );
+        let (mut ws, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .map_err(Error::from_ws)?;
+        let hello = WorkerMessage::Hello {
+            worker_id: self.worker_id.clone(),
+            handlers: self.handlers.keys().cloned().collect(),
+            max_in_flight: self.concurrency,
+            sdk: SDK.into(),
+            protocol: PROTOCOL_VERSION,
+        };
+        send(&mut ws, &hello).await?;
+        let heartbeat = match next_frame(&mut ws).await? {
+            Some(ServerMessage::Welcome {
+                heartbeat_interval_ms,
+                ..
+            }) => Duration::from_millis(heartbeat_interval_ms.max(100)),
+            Some(ServerMessage::Error { code, message, .. }) => {
+                return Err(Error::Rejected { code, message });
+            }
+            other => return Err(Error::Worker(format!("expected welcome, got {other:?}"))),
+        };
+        *retry = FIRST_RETRY;
+        tracing::info!(worker_id = %self.worker_id, "connected to Chronos");
+        // What was decided while the connection was down goes first.
+        let mut waiting: HashMap<(Uuid, LeaseAction), oneshot::Sender<ServerMessage>> =
+            HashMap::new();
+        for o in unsent.drain(..) {
+            if let Some(answer) = o.answer {
+                waiting.insert(key(&o.frame), answer);
+            }
+            send(&mut ws, &o.frame).await?;
+        }
+        if *stopping.borrow() {
+            drain_deadline.get_or_insert_with(|| tokio::time::Instant::now() + self.grace);
+            send(&mut ws, &WorkerMessage::Drain {}).await?;
+            if state.running.lock().unwrap().is_empty() {
+                let _ = ws.close(None).await;
+                return Ok(SessionEnd::Stopped);
+            }
+        }
+        let mut ticker = tokio::time::interval(heartbeat);
+        ticker.tick().await;
+        loop {
+            let deadline = drain_deadline
+                .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400));
+            tokio::select! {
+                _ = ticker.tick() => {
+                    send(&mut ws, &WorkerMessage::Heartbeat {}).await?;
+                }
+                changed = stopping.changed(), if drain_deadline.is_none() => {
+                    if changed.is_err() || !*stopping.borrow() {
+                        continue;
+                    }
+                    tracing::info!("draining: no new jobs; finishing the ones in hand");
+                    *drain_deadline = Some(tokio::time::Instant::now() + self.grace);
+                    send(&mut ws, &WorkerMessage::Drain {}).await?;
+                    if state.running.lock().unwrap().is_empty() {
+                        let _ = ws.close(None).await;
+                        return Ok(SessionEnd::Stopped);
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline), if drain_deadline.is_some() => {
+                    // Grace over: stop handlers and hand their jobs back.
+                    let left: Vec<(Uuid, CancellationToken)> = state
+                        .running
+                        .lock()
+                        .unwrap()
+                        .iter()
+                        .map(|(t, r)| (*t, r.cancelled.clone()))
+                        .collect();
+                    for (token, cancelled) in left {
+                        cancelled.cancel();
+                        send(&mut ws, &WorkerMessage::Release { token }).await?;
+                    }
+                    let _ = ws.close(None).await;
+                    return Ok(SessionEnd::Stopped);
+                }
+                outgoing = out_rx.recv() => {
+                    let Some(o) = outgoing else { return Ok(SessionEnd::Stopped) };
+                    if let Err(e) = send(&mut ws, &o.frame).await {
+                        unsent.push(o);
+                        return Err(e);
+                    }
+                    if let Some(answer) = o.answer {
+                        waiting.insert(key(&o.frame), answer);
+                    }
+                    if drain_deadline.is_some() && state.running.lock().unwrap().is_empty() {
+                        let _ = ws.close(None).await;
+                        return Ok(SessionEnd::Stopped);
+                    }
+                }
+                frame = next_frame(&mut ws) => {
+                    let Some(frame) = frame? else {
+                        return Ok(SessionEnd::Lost("the server closed the connection".into()));
+                    };
+                    match frame {
+                        ServerMessage::Job { job, lease } => {
+                            if drain_deadline.is_some() {
+                                send(&mut ws, &WorkerMessage::Release { token: lease.token }).await?;
+                                continue;
+                            }
+                            self.start(state, *job, lease, out_tx.clone());
+                        }
+                        ServerMessage::Cancel { token, .. } => {
+                            if let Some(r) = state.running.lock().unwrap().get(&token) {
+                                r.cancelled.cancel();
+                            }
+                        }
+                        ServerMessage::Accepted { token, action, .. }
+                        | ServerMessage::LeaseLost { token, action } => {
+                            if let Some(answer) = waiting.remove(&(token, action)) {
+                                let _ = answer.send(frame);
+                            }
+                        }
+                        ServerMessage::Error { code, message, .. } => {
+                            tracing::warn!(%code, %message, "the server refused a frame");
+                        }
+                        ServerMessage::Welcome { .. } => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs one job's handler in a task of its own, and queues its outcome.
+    fn start(
+        &self,
+        state: &Arc<Shared>,
+        job: Job,
+        lease: Lease,
+        out: mpsc::UnboundedSender<Outgoing>,
+    ) {
+        let token = lease.token;
+        let cancelled = CancellationToken::new();
+        state.running.lock().unwrap().insert(
+            token,
+            Running {
+                cancelled: cancelled.clone(),
+            },
+        );
+        let handler = job
+            .handler
+            .as_ref()
+            .and_then(|h| self.handlers.get(h))
+            .cloned();
+        let state = state.clone();
+        tokio::spawn(async move {
+            let frame = match handler {
+                None => WorkerMessage::Fail {
+                    token,
+                    error: Some(format!("this worker has no handler for {:?}", job.handler)),
+                    retryable: Some(true),
+                    retry_in: None,
+                },
+                Some(handler) => {
+                    let ctx = JobContext {
+                        job,
+                        lease,
+                        cancelled,
+                        extend: out.clone(),
+                    };
+                    // A task of its own, so a panic is caught as a failure.
+                    match tokio::spawn(handler(ctx)).await {
+                        Ok(Ok(result)) => WorkerMessage::Ack {
+                            token,
+                            result: (!result.is_null()).then_some(result),
+                        },
+                        Ok(Err(e)) => WorkerMessage::Fail {
+                            token,
+                            error: Some(e.message),
+                            retryable: Some(e.retryable),
+                            retry_in: e.retry_in,
+                        },
+                        Err(joined) => WorkerMessage::Fail {
+                            token,
+                            error: Some(panic_message(joined)),
+                            retryable: Some(true),
+                            retry_in: None,
+                        },
+                    }
+                }
+            };
+            state.running.lock().unwrap().remove(&token);
+            let _ = out.send(Outgoing {
+                frame,
+                answer: None,
+            });
+        });
+    }
+}
+
+/// The jobs whose handlers run now, by lease token. (How many run at once
+/// is the server's to bound: it never sends more than `max_in_flight`.)
+struct Shared {
+    running: Mutex<HashMap<Uuid, Running>>,
+}
+
+enum SessionEnd {
+    /// Shut down as asked.
+    Stopped,
+    /// The connection dropped; reconnect.
+    Lost(String),
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+fn key(frame: &WorkerMessage) -> (Uuid, LeaseAction) {
+    match frame {
+        WorkerMessage::Extend { token, .. } => (*token, LeaseAction::Extend),
+        WorkerMessage::Ack { token, .. } => (*token, LeaseAction::Ack),
+        WorkerMessage::Fail { token, .. } => (*token, LeaseAction::Fail),
+        WorkerMessage::Release { token } => (*token, LeaseAction::Release),
+        _ => (Uuid::nil(), LeaseAction::Ack),
+    }
+}
+
+async fn send(ws: &mut Socket, frame: &WorkerMessage) -> Result<(), Error> {
+    let text = serde_json::to_string(frame).expect("worker frames serialize");
+    ws.send(Message::Text(text.into()))
+        .await
+        .map_err(Error::from_ws)
+}
+
+/// The next server frame; `None` when the connection closed.
+async fn next_frame(ws: &mut Socket) -> Result<Option<ServerMessage>, Error> {
+    loop {
+        match ws.next().await {
+            None | Some(Ok(Message::Close(_))) => return Ok(None),
+            Some(Err(e)) => return Err(Error::from_ws(e)),
+            Some(Ok(Message::Text(text))) => {
+                return serde_json::from_str(&text).map(Some).map_err(|e| {
+                    Error::Worker(format!("unreadable frame from the server: {e}: {text}"))
+                });
+            }
+            Some(Ok(_)) => continue,
+        }
+    }
+}
+
+fn panic_message(joined: tokio::task::JoinError) -> String {
+    match joined.try_into_panic() {
+        Ok(payload) => {
+            let text = payload
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| payload.downcast_ref::<&str>().copied())
+                .unwrap_or("(no message)");
+            format!("handler panicked: {text}")
+        }
+        Err(e) => format!("handler task failed: {e}"),
+    }
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing a SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

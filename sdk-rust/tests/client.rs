@@ -1,0 +1,532 @@
+//! The REST client against a real server, on both stores: jobs, lists and
+//! their cursors, cancel and retry, executions, error mapping, and a worker's
+//! round trip over HTTP.
+
+mod common;
+
+use chronos::{
+    Client, CreateJob, Delay, Error, ExecutionStatus, FailRequest, JobStatus, ListJobs, NewJob,
+    PollRequest, ScheduleFilter, TimeUnit,
+};
+use common::{StoreKind, TestServer};
+use serde_json::json;
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+both_stores!(
+    creates_and_gets_jobs,
+    lists_jobs_by_filter,
+    pages_through_jobs_with_cursors,
+    cancels_and_retries_jobs,
+    lists_executions,
+    maps_api_errors,
+    a_worker_round_trip_over_http,
+    long_polls_outlast_the_request_timeout,
+);
+
+fn poll_request(handler: &str) -> PollRequest {
+    PollRequest {
+        handlers: vec![handler.into()],
+        worker_id: Some("sdk-test".into()),
+        ..PollRequest::default()
+    }
+}
+
+async fn creates_and_gets_jobs(kind: StoreKind) {
+    let s = TestServer::start(kind).await;
+    let c = s.client();
+    let job = c
+        .create_job(
+            &NewJob::new("Send follow-up", "send-email")
+                .payload(json!({"to": "ada@example.com"}))
+                .delay(Delay {
+                    value: 2,
+                    unit: TimeUnit::Hour,
+                })
+                .idempotency_key("follow-up-1")
+                .queue("mail")
+                .priority(5)
+                .timeout(60)
+                .max_retries(1)
+                .build(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(job.name, "Send follow-up");
+    assert_eq!(job.handler.as_deref(), Some("send-email"));
+    assert_eq!(job.payload, json!({"to": "ada@example.com"}));
+    assert_eq!(job.status, JobStatus::Scheduled);
+    assert_eq!(job.queue, "mail");
+    assert_eq!(job.priority, 5);
+    assert_eq!(job.timeout, 60);
+    assert_eq!(job.max_retries, 1);
+    assert_eq!(job.idempotency_key.as_deref(), Some("follow-up-1"));
+    let ahead = job.run_at.0 - job.created_at.0;
+    assert!(
+        (7_199..=7_201).contains(&ahead.num_seconds()),
+        "run_at {ahead:?} after creation"
+    );
+    assert_eq!(c.get_job(job.id).await.unwrap(), job);
+
+    // Only what is required; server defaults for the rest.
+    let plain = c.create_job(&NewJob::new("n", "h").into()).await.unwrap();
+    assert_eq!(plain.status, JobStatus::Queued);
+    assert_eq!(plain.queue, "default");
+    assert_eq!(plain.payload, json!(null));
+}
+
+async fn lists_jobs_by_filter(kind: StoreKind) {
+    let s = TestServer::start(kind).await;
+    let c = s.client();
+    let later = Delay {
+        value: 1,
+        unit: TimeUnit::Day,
+    };
+    let a = c
+        .create_job(&NewJob::new("a", "alpha").build())
+        .await
+        .unwrap();
+    let b = c
+        .create_job(&NewJob::new("b", "beta").queue("q2").build())
+        .await
+        .unwrap();
+    let d = c
+        .create_job(&NewJob::new("d", "alpha").delay(later).build())
+        .await
+        .unwrap();
+    let ids = |page: chronos::List<chronos::Job>| -> Vec<Uuid> {
+        assert_eq!(page.next_cursor, None);
+        page.data.into_iter().map(|j| j.id).collect()
+    };
+    // Newest first.
+    assert_eq!(
+        ids(c.list_jobs(&ListJobs::new()).await.unwrap()),
+        [d.id, b.id, a.id]
+    );
+    assert_eq!(
+        ids(c
+            .list_jobs(&ListJobs::new().status(JobStatus::Scheduled))
+            .await
+            .unwrap()),
+        [d.id]
+    );
+    // Several statuses travel comma-separated.
+    assert_eq!(
+        ids(c
+            .list_jobs(
+                &ListJobs::new()
+                    .status(JobStatus::Scheduled)
+                    .status(JobStatus::Queued)
+            )
+            .await
+            .unwrap()),
+        [d.id, b.id, a.id]
+    );
+    assert!(
+        c.list_jobs(&ListJobs::new().status(JobStatus::Completed))
+            .await
+            .unwrap()
+            .data
+            .is_empty()
+    );
+    assert_eq!(
+        ids(c
+            .list_jobs(&ListJobs::new().handler("alpha"))
+            .await
+            .unwrap()),
+        [d.id, a.id]
+    );
+    assert_eq!(
+        ids(c.list_jobs(&ListJobs::new().queue("q2")).await.unwrap()),
+        [b.id]
+    );
+    assert_eq!(
+        ids(c
+            .list_jobs(&ListJobs::new().handler("alpha").status(JobStatus::Queued))
+            .await
+            .unwrap()),
+        [a.id]
+    );
+    // These jobs are all one-off: none belongs to a schedule.
+    assert_eq!(
+        ids(c
+            .list_jobs(&ListJobs::new().schedule(ScheduleFilter::OneOff))
+            .await
+            .unwrap()),
+        [d.id, b.id, a.id]
+    );
+    assert!(
+        c.list_jobs(&ListJobs::new().schedule(ScheduleFilter::Id(Uuid::now_v7())))
+            .await
+            .unwrap()
+            .data
+            .is_empty()
+    );
+    // Fields set directly work like the builder.
+    let mut query = ListJobs::default();
+    query.queue = Some("default".into());
+    query.status = vec![JobStatus::Queued];
+    assert_eq!(ids(c.list_jobs(&query).await.unwrap()), [a.id]);
+}
+
+async fn pages_through_jobs_with_cursors(kind: StoreKind) {
+    let s = TestServer::start(kind).await;
+    let c = s.client();
+    let mut created = Vec::new();
+    for i in 0..5 {
+        let job = c
+            .create_job(&NewJob::new(format!("job {i}"), "h").build())
+            .await
+            .unwrap();
+        created.push(job.id);
+    }
+    created.reverse(); // newest first, as lists come
+    let mut query = ListJobs::new().limit(2);
+    let mut seen = Vec::new();
+    let mut sizes = Vec::new();
+    loop {
+        let page = c.list_jobs(&query).await.unwrap();
+        sizes.push(page.data.len());
+        seen.extend(page.data.iter().map(|j| j.id));
+        match page.next_cursor {
+            Some(cursor) => query = query.cursor(cursor),
+            None => break,
+        }
+    }
+    assert_eq!(sizes, [2, 2, 1]);
+    assert_eq!(seen, created);
+}
+
+async fn cancels_and_retries_jobs(kind: StoreKind) {
+    let s = TestServer::start(kind).await;
+    let c = s.client();
+    let job = c.create_job(&NewJob::new("n", "h").build()).await.unwrap();
+    let cancelled = c.cancel_job(job.id).await.unwrap();
+    assert_eq!(cancelled.id, job.id);
+    assert_eq!(cancelled.status, JobStatus::Cancelled);
+    assert!(cancelled.finished_at.is_some());
+    let err = c.cancel_job(job.id).await.unwrap_err();
+    assert_eq!(err.code(), Some("job_finished"), "{err}");
+    assert_eq!(err.status(), Some(409));
+
+    let retried = c.retry_job(job.id).await.unwrap();
+    assert_eq!(retried.status, JobStatus::Queued);
+    assert_eq!(c.get_job(job.id).await.unwrap().status, JobStatus::Queued);
+    let err = c.retry_job(job.id).await.unwrap_err();
+    assert_eq!(err.code(), Some("job_not_retryable"), "{err}");
+    assert_eq!(err.status(), Some(409));
+
+    for err in [
+        c.cancel_job(Uuid::now_v7()).await.unwrap_err(),
+        c.retry_job(Uuid::now_v7()).await.unwrap_err(),
+    ] {
+        assert!(err.is_not_found(), "{err}");
+    }
+}
+
+async fn lists_executions(kind: StoreKind) {
+    let s = TestServer::start(kind).await;
+    let c = s.client();
+    let job = c
+        .create_job(&NewJob::new("n", "exec").build())
+        .await
+        .unwrap();
+    assert!(
+        c.list_executions(job.id, None, None)
+            .await
+            .unwrap()
+            .data
+            .is_empty()
+    );
+
+    // Attempt 1 fails for good; a retry by hand; attempt 2 completes.
+    let leased = c.poll(&poll_request("exec")).await.unwrap();
+    let failed = c
+        .fail(&FailRequest {
+            token: leased[0].lease.token,
+            error: Some("smtp down".into()),
+            retryable: Some(false),
+            retry_in: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(failed.status, JobStatus::Failed);
+    assert_eq!(failed.last_error.as_deref(), Some("smtp down"));
+    c.retry_job(job.id).await.unwrap();
+    let leased = c.poll(&poll_request("exec")).await.unwrap();
+    assert_eq!(leased[0].job.attempt, 2);
+    c.ack(leased[0].lease.token, None).await.unwrap();
+
+    let all = c.list_executions(job.id, None, None).await.unwrap();
+    assert_eq!(all.next_cursor, None);
+    let got: Vec<_> = all.data.iter().map(|e| (e.attempt, e.status)).collect();
+    assert_eq!(
+        got,
+        [
+            (2, ExecutionStatus::Completed),
+            (1, ExecutionStatus::Failed)
+        ]
+    );
+    assert!(all.data.iter().all(|e| e.job_id == job.id));
+    assert_eq!(all.data[1].error.as_deref(), Some("smtp down"));
+    assert_eq!(all.data[0].worker_id.as_deref(), Some("sdk-test"));
+
+    // One at a time, through the cursor.
+    let first = c.list_executions(job.id, Some(1), None).await.unwrap();
+    assert_eq!(first.data, all.data[..1]);
+    let cursor = first.next_cursor.expect("a second page");
+    let second = c
+        .list_executions(job.id, Some(1), Some(&cursor))
+        .await
+        .unwrap();
+    assert_eq!(second.data, all.data[1..]);
+    assert_eq!(second.next_cursor, None);
+
+    let err = c
+        .list_executions(Uuid::now_v7(), None, None)
+        .await
+        .unwrap_err();
+    assert!(err.is_not_found(), "{err}");
+}
+
+async fn maps_api_errors(kind: StoreKind) {
+    let s = TestServer::start(kind).await;
+    let c = s.client();
+
+    // 404.
+    let missing = Uuid::now_v7();
+    let err = c.get_job(missing).await.unwrap_err();
+    assert!(err.is_not_found(), "{err}");
+    assert_eq!(err.status(), Some(404));
+    assert_eq!(err.code(), Some("not_found"));
+    assert!(err.to_string().contains(&missing.to_string()), "{err}");
+    assert_eq!(err.is_idempotency_conflict(), None);
+
+    // 409 with the job that holds the key.
+    let first = c
+        .create_job(&NewJob::new("n", "h").idempotency_key("once").build())
+        .await
+        .unwrap();
+    let err = c
+        .create_job(&NewJob::new("again", "h").idempotency_key("once").build())
+        .await
+        .unwrap_err();
+    assert_eq!(err.is_idempotency_conflict(), Some(first.id), "{err}");
+    assert_eq!(err.status(), Some(409));
+    assert_eq!(err.code(), Some("idempotency_key_conflict"));
+    match &err {
+        Error::Api { job_id, .. } => assert_eq!(*job_id, Some(first.id)),
+        other => panic!("not an API error: {other:?}"),
+    }
+
+    // 400 naming the field.
+    for (job, field) in [
+        (NewJob::new("n", "h").queue("no spaces").build(), "queue"),
+        (NewJob::new("n", "h").timeout(0).build(), "timeout"),
+        (NewJob::new("n", "a,b").build(), "handler"),
+        (
+            CreateJob {
+                handler: Some("h".into()),
+                ..CreateJob::default()
+            },
+            "name",
+        ),
+    ] {
+        let err = c.create_job(&job).await.unwrap_err();
+        assert_eq!(err.status(), Some(400), "{err}");
+        assert_eq!(err.code(), Some("validation_failed"), "{err}");
+        assert_eq!(err.field(), Some(field), "{err}");
+        match err {
+            Error::Api {
+                field: f, message, ..
+            } => {
+                assert_eq!(f.as_deref(), Some(field));
+                assert!(!message.is_empty());
+            }
+            other => panic!("not an API error: {other:?}"),
+        }
+    }
+    let err = c.list_jobs(&ListJobs::new().limit(0)).await.unwrap_err();
+    assert_eq!(err.field(), Some("limit"), "{err}");
+    let err = c
+        .list_jobs(&ListJobs::new().cursor("not-a-cursor"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.field(), Some("cursor"), "{err}");
+
+    // 401: a key the server does not know.
+    let stranger = Client::new(&s.base, "chrns_nosuchkey_nosuchsecret").unwrap();
+    let err = stranger.get_job(first.id).await.unwrap_err();
+    assert_eq!(err.status(), Some(401), "{err}");
+    assert_eq!(err.code(), Some("unauthorized"));
+
+    // 403: a worker key may not create jobs.
+    let worker = s.client_with_scopes(&["worker"]).await;
+    let err = worker
+        .create_job(&NewJob::new("n", "h").build())
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(403), "{err}");
+    assert_eq!(err.code(), Some("forbidden"));
+
+    // No server at all: a transport error, without a status.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let nowhere = Client::new(format!("http://{closed}"), &s.admin_key).unwrap();
+    let err = nowhere.get_job(first.id).await.unwrap_err();
+    assert!(matches!(err, Error::Http(_)), "{err:?}");
+    assert_eq!(err.status(), None);
+    assert_eq!(err.code(), None);
+}
+
+async fn a_worker_round_trip_over_http(kind: StoreKind) {
+    let s = TestServer::start(kind).await;
+    let c = s.client();
+    let worker = s.client_with_scopes(&["worker"]).await;
+    let job = c
+        .create_job(
+            &NewJob::new("n", "hello")
+                .payload(json!({"to": "you"}))
+                .build(),
+        )
+        .await
+        .unwrap();
+
+    let leased = worker.poll(&poll_request("hello")).await.unwrap();
+    assert_eq!(leased.len(), 1);
+    let l = &leased[0];
+    assert_eq!(l.job.id, job.id);
+    assert_eq!(l.job.status, JobStatus::Running);
+    assert_eq!(l.job.attempt, 1);
+    assert_eq!(l.job.payload, json!({"to": "you"}));
+
+    let extended = worker.extend(l.lease.token, 600).await.unwrap();
+    assert_eq!(extended.token, l.lease.token);
+    assert!(extended.expires_at > l.lease.expires_at);
+
+    let done = worker
+        .ack(l.lease.token, Some(json!({"sent": true})))
+        .await
+        .unwrap();
+    assert_eq!(done.id, job.id);
+    assert_eq!(done.status, JobStatus::Completed);
+    assert_eq!(done.result, Some(json!({"sent": true})));
+    assert_eq!(
+        c.get_job(job.id).await.unwrap().status,
+        JobStatus::Completed
+    );
+
+    // The token is spent: ack, fail and extend are all refused, changing nothing.
+    let err = worker.ack(l.lease.token, None).await.unwrap_err();
+    assert!(err.is_lease_lost(), "{err}");
+    assert_eq!(err.status(), Some(409));
+    let err = worker
+        .fail(&FailRequest {
+            token: l.lease.token,
+            error: Some("late".into()),
+            retryable: None,
+            retry_in: None,
+        })
+        .await
+        .unwrap_err();
+    assert!(err.is_lease_lost(), "{err}");
+    let err = worker.extend(l.lease.token, 10).await.unwrap_err();
+    assert!(err.is_lease_lost(), "{err}");
+    assert_eq!(
+        c.get_job(job.id).await.unwrap().status,
+        JobStatus::Completed
+    );
+
+    // A token no lease ever had.
+    let err = worker.ack(Uuid::new_v4(), None).await.unwrap_err();
+    assert!(err.is_not_found(), "{err}");
+    assert!(!err.is_lease_lost());
+
+    // A cancelled running job: its worker's ack is lease_lost.
+    let job = c
+        .create_job(&NewJob::new("n", "hello").build())
+        .await
+        .unwrap();
+    let leased = worker.poll(&poll_request("hello")).await.unwrap();
+    assert_eq!(leased[0].job.id, job.id);
+    c.cancel_job(job.id).await.unwrap();
+    let err = worker.ack(leased[0].lease.token, None).await.unwrap_err();
+    assert!(err.is_lease_lost(), "{err}");
+
+    // A retryable failure with a short retry: scheduled again.
+    let job = c
+        .create_job(&NewJob::new("n", "hello").build())
+        .await
+        .unwrap();
+    let leased = worker.poll(&poll_request("hello")).await.unwrap();
+    let failed = worker
+        .fail(&FailRequest {
+            token: leased[0].lease.token,
+            error: Some("try later".into()),
+            retryable: Some(true),
+            retry_in: Some(3600),
+        })
+        .await
+        .unwrap();
+    assert_eq!(failed.id, job.id);
+    assert_eq!(failed.status, JobStatus::Scheduled);
+    assert_eq!(failed.last_error.as_deref(), Some("try later"));
+
+    // Nothing due is left; bad input names its field.
+    assert!(
+        worker
+            .poll(&poll_request("hello"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let err = worker.poll(&PollRequest::default()).await.unwrap_err();
+    assert_eq!(err.field(), Some("handlers"), "{err}");
+}
+
+async fn long_polls_outlast_the_request_timeout(kind: StoreKind) {
+    let s = TestServer::start(kind).await;
+    let c = Client::builder(&s.base, &s.admin_key)
+        .timeout(Duration::from_secs(1))
+        .user_agent("chronos-sdk-test/1")
+        .build()
+        .unwrap();
+    // The server holds the poll for 2 s; the client's 1 s timeout stretches.
+    let started = Instant::now();
+    let got = c
+        .poll(&PollRequest {
+            wait_seconds: Some(2),
+            ..poll_request("nothing-here")
+        })
+        .await
+        .unwrap();
+    assert!(got.is_empty());
+    assert!(started.elapsed() >= Duration::from_millis(1_900));
+
+    // A long poll is handed a job created while it waits.
+    let waiting = {
+        let c = c.clone();
+        tokio::spawn(async move {
+            c.poll(&PollRequest {
+                wait_seconds: Some(20),
+                ..poll_request("soon")
+            })
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let job = c
+        .create_job(&NewJob::new("n", "soon").build())
+        .await
+        .unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("the poll was not woken")
+        .unwrap()
+        .unwrap();
+    let ids: HashSet<Uuid> = got.iter().map(|l| l.job.id).collect();
+    assert_eq!(ids, HashSet::from([job.id]));
+}
