@@ -138,22 +138,33 @@ pub struct TestServer {
     pub base: String,
     /// The admin key of the default organization.
     pub admin_key: String,
+    addr: std::net::SocketAddr,
     stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
     // Last: the server stops before its data goes away.
-    _backing: Backing,
+    backing: std::sync::Arc<Backing>,
 }
 
 impl TestServer {
     pub async fn start(kind: StoreKind) -> Self {
-        let backing = Backing::new(kind).await;
+        let backing = std::sync::Arc::new(Backing::new(kind).await);
         let (store, key) = prepare_store(&backing.config(), OpenMode::Command)
             .await
             .expect("preparing the test store");
         let admin_key = key.expect("a fresh store gives an admin key");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
+        Self::serve(listener, store, admin_key, backing)
+    }
+
+    fn serve(
+        listener: tokio::net::TcpListener,
+        store: chronos_server::store::DynStore,
+        admin_key: String,
+        backing: std::sync::Arc<Backing>,
+    ) -> Self {
+        let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             chronos_server::server::run(listener, store, async {
                 let _ = stopped.await;
             })
@@ -161,11 +172,51 @@ impl TestServer {
             .expect("server failed")
         });
         TestServer {
-            base,
+            base: format!("http://{addr}"),
             admin_key,
+            addr,
             stop: Some(stop),
-            _backing: backing,
+            task: Some(task),
+            backing,
         }
+    }
+
+    /// A second server on the same store (as a second replica would be).
+    pub async fn another(&self) -> TestServer {
+        let (store, _) = prepare_store(&self.backing.config(), OpenMode::Command)
+            .await
+            .expect("opening the store again");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::serve(
+            listener,
+            store,
+            self.admin_key.clone(),
+            self.backing.clone(),
+        )
+    }
+
+    /// Stops this server (its connections drop), then starts it again on the
+    /// same address and store.
+    pub async fn restart(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(std::time::Duration::from_secs(30), task)
+                .await
+                .expect("the server did not stop")
+                .unwrap();
+        }
+        let (store, _) = prepare_store(&self.backing.config(), OpenMode::Command)
+            .await
+            .expect("opening the store again");
+        let listener = tokio::net::TcpListener::bind(self.addr).await.unwrap();
+        *self = Self::serve(
+            listener,
+            store,
+            self.admin_key.clone(),
+            self.backing.clone(),
+        );
     }
 
     /// A client with the admin key.
