@@ -168,3 +168,49 @@ async fn count_completed(client: &Client) -> usize {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_through_another_server_reaches_the_handler() {
+    let a = TestServer::start(StoreKind::Postgres).await;
+    let b = a.another().await;
+    let (started, saw) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (st, sw) = (started.clone(), saw.clone());
+    // The worker is connected to B; the cancel goes through A.
+    let worker = Worker::builder(&b.base, b.key(&["worker"]).await)
+        .handle_signals(false)
+        .handle("long", move |job| {
+            let (started, saw) = (st.clone(), sw.clone());
+            async move {
+                started.fetch_add(1, Ordering::SeqCst);
+                job.cancelled().await;
+                saw.fetch_add(1, Ordering::SeqCst);
+                Err::<(), _>(JobError::permanent("cancelled"))
+            }
+        })
+        .build()
+        .unwrap();
+    let stop = worker.shutdown_handle();
+    let running = tokio::spawn(worker.run());
+    let client = a.client();
+    let job = client
+        .create_job(&NewJob::new("t", "long").build())
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while started.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "the handler never started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    client.cancel_job(job.id).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while saw.load(Ordering::SeqCst) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the cancel never reached the handler"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(saw.load(Ordering::SeqCst), 1);
+    stop.shutdown();
+    running.await.unwrap().unwrap();
+}

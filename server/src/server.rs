@@ -46,14 +46,8 @@ pub async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     let engine = Engine::new(store.clone(), stop_rx.clone());
     let sweeper = tokio::spawn(sweeper::run(engine.clone()));
-    let waker = engine.clone();
-    let watcher = store.watch_queued(
-        Arc::new(move |keys| match keys {
-            Some(keys) => keys.iter().for_each(|k| waker.wakers().wake(k)),
-            None => waker.wakers().wake_all(),
-        }),
-        stop_rx,
-    );
+    let heard = engine.clone();
+    let watcher = store.watch_changes(Arc::new(move |change| heard.heard(change)), stop_rx);
     let app = api::router(AppState { store, engine });
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {

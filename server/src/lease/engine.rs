@@ -6,7 +6,7 @@
 use super::state::Failure;
 use super::wake::Wakers;
 use crate::store::{
-    CancelOutcome, DynStore, LeaseOutcome, NewJob, OrgId, Result, RetryOutcome, WakeKey,
+    CancelOutcome, Change, DynStore, LeaseOutcome, NewJob, OrgId, Result, RetryOutcome, WakeKey,
 };
 use chronos_proto::{Job, JobStatus, Lease, LeasedJob};
 use futures_util::future::select_all;
@@ -162,8 +162,19 @@ impl Engine {
         Ok(outcome)
     }
 
-    /// Ids of jobs cancelled through this process, for worker sessions to
-    /// tell their handlers.
+    /// Acts on what another server process did (PostgreSQL's notifications).
+    pub fn heard(&self, change: Change) {
+        match change {
+            Change::Queued(Some(keys)) => keys.iter().for_each(|k| self.wakers.wake(k)),
+            Change::Queued(None) => self.wakers.wake_all(),
+            Change::Cancelled(id) => {
+                let _ = self.cancelled.send(id);
+            }
+        }
+    }
+
+    /// Ids of cancelled jobs (through this process, or heard from others),
+    /// for worker sessions to tell their handlers. An id may come twice.
     pub fn cancellations(&self) -> broadcast::Receiver<Uuid> {
         self.cancelled.subscribe()
     }

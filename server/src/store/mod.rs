@@ -291,9 +291,18 @@ pub enum RetryOutcome {
     NotFound,
 }
 
-/// Called with the keys of jobs queued by other server processes; `None`
-/// means some may have been missed, so every waiting poll should look again.
-pub type WakeFn = Arc<dyn Fn(Option<Vec<WakeKey>>) + Send + Sync>;
+/// What other server processes did that this one should act on.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Change {
+    /// Jobs became queued for these keys; `None` means some may have been
+    /// missed, so every waiting poll should look again.
+    Queued(Option<Vec<WakeKey>>),
+    /// A job was cancelled: a worker session holding it tells its worker.
+    Cancelled(Uuid),
+}
+
+/// Called with each [`Change`] other server processes make.
+pub type ChangeFn = Arc<dyn Fn(Change) + Send + Sync>;
 
 /// The storage interface. Both implementations pass the same conformance
 /// suite (`server/tests/store.rs`).
@@ -419,12 +428,12 @@ pub trait Store: Send + Sync + 'static {
         alive: Duration,
     ) -> Result<Vec<chronos_proto::worker::ConnectedWorker>>;
 
-    /// Starts following the jobs that other server processes queue (on
-    /// PostgreSQL, LISTEN/NOTIFY), calling `wake` for each batch, until
+    /// Starts following the jobs other server processes queue or cancel (on
+    /// PostgreSQL, LISTEN/NOTIFY), calling `on_change` for each, until
     /// `shutdown`. `None` where no other process can share the store.
-    fn watch_queued(
+    fn watch_changes(
         &self,
-        wake: WakeFn,
+        on_change: ChangeFn,
         shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> Option<tokio::task::JoinHandle<()>>;
 }

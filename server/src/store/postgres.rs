@@ -40,6 +40,10 @@ const SCHEMA_LOCK: i64 = 0x0063_6872_6f6e_6f73;
 /// `<organization id>/<handler>` and `push`, or `*` for everyone.
 pub const NOTIFY_CHANNEL: &str = "chronos_jobs";
 
+/// The channel on which a cancel tells every server process the job's id,
+/// so the worker session holding it can tell its worker.
+pub const CANCEL_CHANNEL: &str = "chronos_cancel";
+
 /// A job row's wake key, as [`NOTIFY_CHANNEL`] carries it.
 const WAKE_KEY_SQL: &str = "CASE WHEN delivery_type = 'push' THEN 'push' \
      ELSE organization_id::text || '/' || handler END";
@@ -510,7 +514,7 @@ impl Store for PgStore {
                                            finished_at = now()
                      WHERE job_id IN (SELECT id FROM job) AND status = 'running'
                  )
-                 SELECT * FROM job",
+                 SELECT *, pg_notify('{CANCEL_CHANNEL}', id::text) AS notified FROM job",
                 to = t.to().as_str(),
                 from = status_list(t.from()),
             ))
@@ -979,14 +983,14 @@ impl Store for PgStore {
             .collect()
     }
 
-    fn watch_queued(
+    fn watch_changes(
         &self,
-        wake: super::WakeFn,
+        on_change: super::ChangeFn,
         shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> Option<tokio::task::JoinHandle<()>> {
         Some(tokio::spawn(listen::run(
             self.config.clone(),
-            wake,
+            on_change,
             shutdown,
         )))
     }

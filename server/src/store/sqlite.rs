@@ -1081,9 +1081,9 @@ impl Store for SqliteStore {
     }
 
     /// One server per file: nobody else queues jobs behind our back.
-    fn watch_queued(
+    fn watch_changes(
         &self,
-        _wake: super::WakeFn,
+        _on_change: super::ChangeFn,
         _shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> Option<tokio::task::JoinHandle<()>> {
         None

@@ -489,6 +489,8 @@ async fn dispatch(
 /// Tells the worker when a job it holds is cancelled.
 async fn pass_on_cancels(engine: Arc<Engine>, held: Held, out: mpsc::Sender<ServerMessage>) {
     let mut cancelled = engine.cancellations();
+    // A cancel may be heard twice (locally and by notification): tell once.
+    let mut told = std::collections::HashSet::<Uuid>::new();
     loop {
         let job_id = match cancelled.recv().await {
             Ok(id) => id,
@@ -502,6 +504,7 @@ async fn pass_on_cancels(engine: Arc<Engine>, held: Held, out: mpsc::Sender<Serv
             .find(|(_, j)| **j == job_id)
             .map(|(t, _)| *t);
         if let Some(token) = token
+            && told.insert(token)
             && out
                 .send(ServerMessage::Cancel { job_id, token })
                 .await

@@ -1,10 +1,11 @@
-//! Following the jobs other server processes queue: a dedicated connection
-//! that LISTENs on [`NOTIFY_CHANNEL`]. When it drops, it reconnects, and
-//! everyone waiting is woken to look at the store again, since notifications
-//! sent in the gap are lost.
+//! Following what other server processes do: a dedicated connection that
+//! LISTENs on [`NOTIFY_CHANNEL`] (jobs queued) and [`CANCEL_CHANNEL`] (jobs
+//! cancelled). When it drops, it reconnects, and everyone waiting is woken
+//! to look at the store again, since notifications sent in the gap are lost.
+//! (A cancel sent in the gap reaches its worker only as a refused ack.)
 
-use super::{NOTIFY_CHANNEL, parse_wake_payload};
-use crate::store::WakeFn;
+use super::{CANCEL_CHANNEL, NOTIFY_CHANNEL, parse_wake_payload};
+use crate::store::{Change, ChangeFn};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio_postgres::{AsyncMessage, NoTls};
@@ -14,17 +15,17 @@ const LAST_RETRY: Duration = Duration::from_secs(5);
 
 pub(super) async fn run(
     mut config: tokio_postgres::Config,
-    wake: WakeFn,
+    on_change: ChangeFn,
     mut shutdown: watch::Receiver<bool>,
 ) {
     config.application_name("chronos-listen");
     let mut retry = FIRST_RETRY;
     loop {
-        match listen(&config, &wake, &mut shutdown, &mut retry).await {
+        match listen(&config, &on_change, &mut shutdown, &mut retry).await {
             Ok(()) => return,
             Err(e) => tracing::warn!(error = %e, "LISTEN connection lost; reconnecting"),
         }
-        wake(None);
+        on_change(Change::Queued(None));
         tokio::select! {
             _ = tokio::time::sleep(retry) => {}
             _ = shutdown.changed() => return,
@@ -36,7 +37,7 @@ pub(super) async fn run(
 /// One connection's life: Ok at shutdown, Err when the connection fails.
 async fn listen(
     config: &tokio_postgres::Config,
-    wake: &WakeFn,
+    on_change: &ChangeFn,
     shutdown: &mut watch::Receiver<bool>,
     retry: &mut Duration,
 ) -> Result<(), String> {
@@ -48,7 +49,15 @@ async fn listen(
         loop {
             match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
                 Some(Ok(AsyncMessage::Notification(n))) => {
-                    if tx.send(Ok(n.payload().to_string())).is_err() {
+                    let change = if n.channel() == CANCEL_CHANNEL {
+                        uuid::Uuid::parse_str(n.payload())
+                            .ok()
+                            .map(Change::Cancelled)
+                    } else {
+                        Some(Change::Queued(parse_wake_payload(n.payload())))
+                    };
+                    let Some(change) = change else { continue };
+                    if tx.send(Ok(change)).is_err() {
                         return;
                     }
                 }
@@ -66,16 +75,16 @@ async fn listen(
     });
     let result = async {
         client
-            .batch_execute(&format!("LISTEN {NOTIFY_CHANNEL}"))
+            .batch_execute(&format!("LISTEN {NOTIFY_CHANNEL}; LISTEN {CANCEL_CHANNEL}"))
             .await
             .map_err(|e| e.to_string())?;
         *retry = FIRST_RETRY;
         // Jobs queued before LISTEN took effect sent nobody a word.
-        wake(None);
+        on_change(Change::Queued(None));
         loop {
             tokio::select! {
                 message = rx.recv() => match message {
-                    Some(Ok(payload)) => wake(parse_wake_payload(&payload)),
+                    Some(Ok(change)) => on_change(change),
                     Some(Err(e)) => return Err(e),
                     None => return Err("connection task ended".to_string()),
                 },
