@@ -489,10 +489,30 @@ impl Worker {
                         .iter()
                         .map(|(t, r)| (*t, r.cancelled.clone()))
                         .collect();
+                    let mut releasing = std::collections::HashSet::new();
                     for (token, cancelled) in left {
                         cancelled.cancel();
                         send(&mut ws, &WorkerMessage::Release { token }).await?;
+                        releasing.insert(token);
                     }
+                    // Wait (briefly) until the server has them back, so that
+                    // when `run` returns the jobs are queued for others.
+                    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+                        while !releasing.is_empty() {
+                            match next_frame(&mut ws).await {
+                                Ok(Some(
+                                    ServerMessage::Accepted { token, .. }
+                                    | ServerMessage::LeaseLost { token, .. }
+                                    | ServerMessage::Error { token: Some(token), .. },
+                                )) => {
+                                    releasing.remove(&token);
+                                }
+                                Ok(Some(_)) => {}
+                                _ => return,
+                            }
+                        }
+                    })
+                    .await;
                     let _ = ws.close(None).await;
                     return Ok(SessionEnd::Stopped);
                 }
