@@ -4,11 +4,13 @@
 
 mod common;
 
+use chronos_test_support::both_stores;
+
 use chronos::{
     Client, CreateJob, Delay, Error, ExecutionStatus, FailRequest, JobStatus, ListJobs, NewJob,
     PollRequest, ScheduleFilter, TimeUnit,
 };
-use common::{StoreKind, TestServer};
+use common::{SdkClients, StoreKind, TestServer};
 use serde_json::json;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};

@@ -6,8 +6,10 @@
 
 mod common;
 
+use chronos_test_support::both_stores;
+
 use chronos::{Client, Job, JobError, JobStatus, NewJob, Worker};
-use common::{StoreKind, TestServer};
+use common::{SdkClients, StoreKind, TestServer};
 use serde_json::json;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;

@@ -5,8 +5,10 @@
 
 mod common;
 
+use chronos_test_support::both_stores;
+
 use chronos::{Client, JobError, JobStatus, ListJobs, NewJob, Worker};
-use common::{StoreKind, TestServer};
+use common::{SdkClients, StoreKind, TestServer};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -3,6 +3,8 @@
 
 mod common;
 
+use chronos_test_support::both_stores;
+
 use common::{StoreKind, TestServer, assert_error};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};

@@ -5,6 +5,8 @@
 
 mod common;
 
+use chronos_test_support::both_stores;
+
 use chronos_proto::{Delivery, ExecutionStatus, JobStatus, LeasedJob};
 use chronos_server::lease::state::Failure;
 use chronos_server::store::{

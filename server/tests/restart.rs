@@ -7,6 +7,8 @@
 
 mod common;
 
+use chronos_test_support::both_stores;
+
 use common::process::{
     EXIT_TIMEOUT, Serve, cli, cli_create_key, cli_ok, find_key, free_port, get, http,
     list_all_jobs, post_job,

@@ -3,6 +3,8 @@
 
 mod common;
 
+use chronos_test_support::both_stores;
+
 use chronos_proto::{Delivery, JobStatus, Scope};
 use chronos_server::keys::new_api_key;
 use chronos_server::store::sqlite::OpenMode;

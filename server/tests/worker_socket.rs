@@ -5,6 +5,8 @@
 
 mod common;
 
+use chronos_test_support::both_stores;
+
 use common::{StoreKind, TestServer};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};

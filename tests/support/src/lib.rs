@@ -1,0 +1,373 @@
+//! Test support shared by the Chronos test suites: a fresh store of either
+//! kind per test, and real servers in front of it.
+//!
+//! PostgreSQL tests use the server at `CHRONOS_TEST_DATABASE_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`) and create their own
+//! database, dropped when the test ends, so tests run in parallel. There is
+//! no skipping: without PostgreSQL these tests fail and say why.
+
+use chronos_server::config::StoreConfig;
+use chronos_server::server::prepare_store;
+use chronos_server::store::DynStore;
+use chronos_server::store::sqlite::OpenMode;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreKind {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each named async test function once per store kind:
+/// `both_stores!(creates_jobs)` makes `sqlite::creates_jobs` and
+/// `postgres::creates_jobs`, each calling `creates_jobs(StoreKind::…)`.
+#[macro_export]
+macro_rules! both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::StoreKind::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::StoreKind::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+pub fn admin_pg_url() -> String {
+    std::env::var("CHRONOS_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+}
+
+/// A database of its own for one test, dropped at the end.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDb {
+    pub async fn create() -> Self {
+        let admin = admin_pg_url();
+        let name = format!("chronos_test_{}", uuid::Uuid::new_v4().simple());
+        let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "PostgreSQL is needed for this test and does not answer at {admin}: {e}. \
+                     Start it, set CHRONOS_TEST_DATABASE_URL, or run the test command from the \
+                     README, which starts a throwaway cluster."
+                )
+            });
+        tokio::spawn(conn);
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("creating the test database");
+        let mut url = url::Url::parse(&admin).expect("CHRONOS_TEST_DATABASE_URL is a URL");
+        url.set_path(&format!("/{name}"));
+        TestDb {
+            name,
+            url: url.to_string(),
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let admin = admin_pg_url();
+        let name = self.name.clone();
+        // Drop runs outside async; a thread of its own with a small runtime.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                if let Ok((client, conn)) =
+                    tokio_postgres::connect(&admin, tokio_postgres::NoTls).await
+                {
+                    tokio::spawn(conn);
+                    let _ = client
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
+                }
+            })
+        })
+        .join();
+    }
+}
+
+/// Where a test's data lives; keeps it alive for the test's duration.
+pub enum Backing {
+    Sqlite(tempfile::TempDir),
+    Postgres(TestDb),
+    /// A database the test manages itself (e.g. on a cluster of its own).
+    PostgresUrl(String),
+}
+
+impl Backing {
+    pub async fn new(kind: StoreKind) -> Self {
+        match kind {
+            StoreKind::Sqlite => Backing::Sqlite(tempfile::tempdir().unwrap()),
+            StoreKind::Postgres => Backing::Postgres(TestDb::create().await),
+        }
+    }
+
+    pub fn config(&self) -> StoreConfig {
+        match self {
+            Backing::Sqlite(dir) => StoreConfig::Sqlite {
+                path: dir.path().join("chronos.db"),
+            },
+            Backing::Postgres(db) => StoreConfig::Postgres {
+                url: db.url.clone(),
+            },
+            Backing::PostgresUrl(url) => StoreConfig::Postgres { url: url.clone() },
+        }
+    }
+
+    /// `--database-url` / `--data-dir` arguments for the `chronos` binary.
+    pub fn cli_args(&self) -> Vec<String> {
+        match self {
+            Backing::Sqlite(dir) => vec!["--data-dir".into(), dir.path().display().to_string()],
+            Backing::Postgres(db) => vec!["--database-url".into(), db.url.clone()],
+            Backing::PostgresUrl(url) => vec!["--database-url".into(), url.clone()],
+        }
+    }
+
+    pub fn data_dir(&self) -> Option<PathBuf> {
+        match self {
+            Backing::Sqlite(dir) => Some(dir.path().to_path_buf()),
+            Backing::Postgres(_) | Backing::PostgresUrl(_) => None,
+        }
+    }
+}
+
+/// A migrated store with its default organization, and the admin key.
+pub struct TestStore {
+    pub store: DynStore,
+    pub admin_key: String,
+    pub backing: Backing,
+}
+
+impl TestStore {
+    pub async fn new(kind: StoreKind) -> Self {
+        let backing = Backing::new(kind).await;
+        let (store, key) = prepare_store(&backing.config(), OpenMode::Command)
+            .await
+            .expect("preparing the test store");
+        TestStore {
+            store,
+            admin_key: key.expect("a fresh store prints an admin key"),
+            backing,
+        }
+    }
+}
+
+/// A real server on 127.0.0.1:<free port>, in this test's runtime, stopped
+/// when dropped.
+pub struct TestServer {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    /// The admin key of the default organization.
+    pub admin_key: String,
+    pub store: DynStore,
+    pub http: reqwest::Client,
+    addr: std::net::SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    // Last: the server stops before its data goes away.
+    backing: Arc<Backing>,
+}
+
+impl TestServer {
+    pub async fn start(kind: StoreKind) -> Self {
+        let TestStore {
+            store,
+            admin_key,
+            backing,
+        } = TestStore::new(kind).await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::serve(listener, store, admin_key, Arc::new(backing))
+    }
+
+    fn serve(
+        listener: tokio::net::TcpListener,
+        store: DynStore,
+        admin_key: String,
+        backing: Arc<Backing>,
+    ) -> Self {
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let s = store.clone();
+        let task = tokio::spawn(async move {
+            chronos_server::server::run(listener, s, async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("server failed")
+        });
+        TestServer {
+            base: format!("http://{addr}"),
+            admin_key,
+            store,
+            http: reqwest::Client::new(),
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+            backing,
+        }
+    }
+
+    /// A second server on the same store, as a second replica would be.
+    pub async fn another(&self) -> TestServer {
+        let (store, _) = prepare_store(&self.backing.config(), OpenMode::Command)
+            .await
+            .expect("opening the store again");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::serve(
+            listener,
+            store,
+            self.admin_key.clone(),
+            self.backing.clone(),
+        )
+    }
+
+    /// Stops this server (its connections drop), then starts it again on the
+    /// same address and store.
+    pub async fn restart(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(std::time::Duration::from_secs(30), task)
+                .await
+                .expect("the server did not stop")
+                .unwrap();
+        }
+        let (store, _) = prepare_store(&self.backing.config(), OpenMode::Command)
+            .await
+            .expect("opening the store again");
+        let listener = tokio::net::TcpListener::bind(self.addr).await.unwrap();
+        *self = Self::serve(
+            listener,
+            store,
+            self.admin_key.clone(),
+            self.backing.clone(),
+        );
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Creates a key with `scopes` in the default organization.
+    pub async fn key(&self, scopes: &[&str]) -> String {
+        let (status, body) = self
+            .post(
+                &self.admin_key,
+                "/v1/api-keys",
+                serde_json::json!({"name": "test", "scopes": scopes}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["key"].as_str().unwrap().to_string()
+    }
+
+    /// Creates another organization and an admin key for it.
+    pub async fn other_org_key(&self, slug: &str) -> String {
+        let org = self.store.create_organization(slug, slug).await.unwrap();
+        let (record, key) =
+            chronos_server::keys::new_api_key(org.id, "other", vec![chronos_proto::Scope::Admin]);
+        self.store.insert_api_key(record).await.unwrap();
+        key
+    }
+
+    pub async fn post(&self, key: &str, path: &str, body: Value) -> (u16, Value) {
+        let resp = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        decode(resp).await
+    }
+
+    pub async fn post_empty(&self, key: &str, path: &str) -> (u16, Value) {
+        let resp = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap();
+        decode(resp).await
+    }
+
+    pub async fn get(&self, key: &str, path: &str) -> (u16, Value) {
+        let resp = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap();
+        decode(resp).await
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Status and JSON body. Every answer of ours is JSON, errors included.
+pub async fn decode(resp: reqwest::Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let text = resp.text().await.unwrap();
+    let body: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("answer {status} is not JSON ({e}): {text:?}"));
+    assert!(
+        ct.starts_with("application/json"),
+        "content-type {ct:?} for {text}"
+    );
+    (status, body)
+}
+
+/// Asserts an error answer's status, code and (if given) field.
+pub fn assert_error(answer: &(u16, Value), status: u16, code: &str, field: Option<&str>) {
+    let (got, body) = answer;
+    assert_eq!(*got, status, "{body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    if let Some(field) = field {
+        assert_eq!(body["error"]["field"], field, "{body}");
+    }
+}
