@@ -32,6 +32,13 @@ pub enum WorkerMessage {
         /// `name/version` of the SDK.
         sdk: String,
         protocol: u32,
+        /// On a reconnect: the lease tokens of the jobs this worker still has
+        /// in hand (running, or finished with the outcome not yet sent). It
+        /// keeps those leases; any other lease the server has for this
+        /// worker id never reached it, or was lost with it, and is ended as a
+        /// failed attempt, due again at once.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        holding: Vec<Uuid>,
     },
     /// The attempt succeeded; `result` is stored on the job.
     Ack {

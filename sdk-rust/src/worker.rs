@@ -157,6 +157,9 @@ impl JobContext {
             Ok(ServerMessage::LeaseLost { .. }) => Err(Error::Worker(
                 "the lease is lost: the job was cancelled, or its deadline passed".into(),
             )),
+            Ok(ServerMessage::Error { code, message, .. }) => {
+                Err(Error::Rejected { code, message })
+            }
             Ok(other) => Err(Error::Worker(format!("extend refused: {other:?}"))),
             Err(_) => Err(Error::Worker(
                 "the connection closed before the answer".into(),
@@ -422,12 +425,27 @@ impl Worker {
         let (mut ws, _) = tokio_tungstenite::connect_async(request)
             .await
             .map_err(Error::from_ws)?;
+        // Outcomes decided while disconnected go out first, after hello; the
+        // server must know their jobs are still ours, as are those running.
+        while let Ok(o) = out_rx.try_recv() {
+            unsent.push(o);
+        }
+        let mut holding: Vec<Uuid> = state.running.lock().unwrap().keys().copied().collect();
+        holding.extend(
+            unsent
+                .iter()
+                .map(|o| key(&o.frame).0)
+                .filter(|t| !t.is_nil()),
+        );
+        holding.sort();
+        holding.dedup();
         let hello = WorkerMessage::Hello {
             worker_id: self.worker_id.clone(),
             handlers: self.handlers.keys().cloned().collect(),
             max_in_flight: self.concurrency,
             sdk: SDK.into(),
             protocol: PROTOCOL_VERSION,
+            holding,
         };
         send(&mut ws, &hello).await?;
         let heartbeat = match next_frame(&mut ws).await? {
@@ -553,8 +571,14 @@ impl Worker {
                                 let _ = answer.send(frame);
                             }
                         }
-                        ServerMessage::Error { code, message, .. } => {
+                        ServerMessage::Error { ref code, ref message, token } => {
                             tracing::warn!(%code, %message, "the server refused a frame");
+                            // An extend waiting on this token hears the refusal.
+                            if let Some(token) = token
+                                && let Some(answer) = waiting.remove(&(token, LeaseAction::Extend))
+                            {
+                                let _ = answer.send(frame);
+                            }
                         }
                         ServerMessage::Welcome { .. } => {}
                     }

@@ -20,6 +20,7 @@ both_stores!(
     stale_tokens_and_bad_frames_get_answers,
     release_drain_and_cancel,
     hello_is_checked,
+    a_reconnect_keeps_the_leases_it_names_and_ends_the_rest,
 );
 
 type Socket =
@@ -327,4 +328,58 @@ async fn hello_is_checked(kind: StoreKind) {
     )
     .await;
     common::assert_error(&plain, 400, "validation_failed", None);
+}
+
+async fn a_reconnect_keeps_the_leases_it_names_and_ends_the_rest(kind: StoreKind) {
+    let s = TestServer::start(kind).await;
+    let key = s.key(&["worker"]).await;
+    let hello = |holding: Vec<Value>| {
+        json!({"type": "hello", "worker_id": "w-r", "handlers": ["h"], "max_in_flight": 1,
+               "sdk": "test/0", "protocol": 1, "holding": holding})
+    };
+    let mut ws = connect(&s, &key).await;
+    send(&mut ws, hello(vec![])).await;
+    assert_eq!(recv(&mut ws).await["type"], "welcome");
+    let job = create(&s, "h").await;
+    let first = recv(&mut ws).await;
+    drop(ws);
+
+    // Back, still holding it: the lease is kept (no new job, the slot is
+    // taken) and its ack is accepted.
+    let mut ws = connect(&s, &key).await;
+    send(&mut ws, hello(vec![first["lease"]["token"].clone()])).await;
+    assert_eq!(recv(&mut ws).await["type"], "welcome");
+    quiet(&mut ws, Duration::from_millis(300)).await;
+    send(
+        &mut ws,
+        json!({"type": "ack", "token": first["lease"]["token"]}),
+    )
+    .await;
+    assert_eq!(recv(&mut ws).await["type"], "accepted");
+
+    // A job frame that never arrived: back without naming it, the lease is
+    // ended at once and the job comes again as the next attempt.
+    let job2 = create(&s, "h").await;
+    let lost = recv(&mut ws).await;
+    assert_eq!(lost["job"]["id"], job2["id"]);
+    drop(ws);
+    let mut ws = connect(&s, &key).await;
+    send(&mut ws, hello(vec![])).await;
+    assert_eq!(recv(&mut ws).await["type"], "welcome");
+    let again = recv(&mut ws).await;
+    assert_eq!(again["job"]["id"], job2["id"]);
+    assert_eq!(again["job"]["attempt"], 2);
+    send(
+        &mut ws,
+        json!({"type": "ack", "token": lost["lease"]["token"]}),
+    )
+    .await;
+    assert_eq!(recv(&mut ws).await["type"], "lease_lost");
+    let (_, done) = s
+        .get(
+            &s.admin_key,
+            &format!("/v1/jobs/{}", job["id"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(done["status"], "completed");
 }

@@ -11,6 +11,7 @@
 use super::engine::Engine;
 use crate::store::Result;
 use crate::worker::session::DEAD_AFTER as WORKER_GRACE;
+use chronos_proto::JobStatus;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,7 +52,13 @@ async fn sweep(engine: &Engine) -> Result<Duration> {
     // then counts them in its next due time.
     let expired = engine.store().expire_leases(WORKER_GRACE).await?;
     for job in &expired.jobs {
-        tracing::info!(job_id = %job.id, status = %job.status, attempt = job.attempt, "attempt timed out");
+        let why = job.last_error.as_deref().unwrap_or_default();
+        tracing::info!(job_id = %job.id, status = %job.status, attempt = job.attempt, reason = why, "attempt ended by the sweeper");
+    }
+    // A lost worker's job is due again at once: wake the polls. (Rare, so
+    // everyone; on PostgreSQL other processes also hear the notification.)
+    if expired.jobs.iter().any(|j| j.status == JobStatus::Queued) {
+        engine.wakers().wake_all();
     }
     let promoted = engine.store().promote_due_jobs().await?;
     for key in &promoted.woken {

@@ -828,8 +828,10 @@ impl Store for PgStore {
                         ON w.organization_id = j.organization_id AND w.worker_id = j.worker_id
                  WHERE j.status IN {from}
                    AND (j.lease_expires_at <= now()
+                        -- Gone: since a recorded disconnect, or silent (its server died).
                         OR w.disconnected_at <= now() - make_interval(secs => $1)
-                        OR w.last_heartbeat_at <= now() - make_interval(secs => $1))
+                        OR (w.disconnected_at IS NULL
+                            AND w.last_heartbeat_at <= now() - make_interval(secs => $1)))
                  ORDER BY j.lease_expires_at
                  LIMIT 100
                  FOR UPDATE OF j SKIP LOCKED",

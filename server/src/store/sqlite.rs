@@ -904,7 +904,8 @@ impl Store for SqliteStore {
                      WHERE j.status IN {from}
                        AND (j.lease_expires_at <= {NOW}
                             OR w.disconnected_at <= strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?1)
-                            OR w.last_heartbeat_at <= strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?1))
+                            OR (w.disconnected_at IS NULL
+                                AND w.last_heartbeat_at <= strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?1)))
                      ORDER BY j.lease_expires_at
                      LIMIT 100"
                 ))?

@@ -44,6 +44,7 @@ struct Hello {
     handlers: Vec<String>,
     max_in_flight: u32,
     sdk: String,
+    holding: Vec<Uuid>,
 }
 
 /// Runs one session to its end.
@@ -77,11 +78,22 @@ pub async fn run(socket: WebSocket, engine: Arc<Engine>, org: OrgId) {
         max_in_flight: hello.max_in_flight,
         sdk: hello.sdk.clone(),
     };
-    // A reconnecting worker keeps the leases it still holds.
+    // A reconnecting worker keeps the leases it says it holds; the others
+    // the server has for it never reached it or were lost with it.
     let held: Held = match engine.store().register_worker(org, &registration).await {
-        Ok(leases) => Arc::new(Mutex::new(
-            leases.into_iter().map(|l| (l.token, l.job_id)).collect(),
-        )),
+        Ok(leases) => {
+            let (kept, lost): (Vec<_>, Vec<_>) = leases
+                .into_iter()
+                .partition(|l| hello.holding.contains(&l.token));
+            for l in lost {
+                if let Err(e) = engine.fail(org, l.token, Failure::worker_lost()).await {
+                    tracing::warn!(error = %e, token = %l.token, "ending a lost lease failed");
+                }
+            }
+            Arc::new(Mutex::new(
+                kept.into_iter().map(|l| (l.token, l.job_id)).collect(),
+            ))
+        }
         Err(e) => {
             let id = Uuid::now_v7();
             tracing::error!(error_id = %id, error = %e, "registering a worker failed");
@@ -242,6 +254,7 @@ fn parse_hello(text: &str) -> Result<Hello, (&'static str, String)> {
         max_in_flight,
         sdk,
         protocol,
+        holding,
     } = message
     else {
         return Err(("invalid_frame", "the first frame must be `hello`".into()));
@@ -288,6 +301,7 @@ fn parse_hello(text: &str) -> Result<Hello, (&'static str, String)> {
         handlers,
         max_in_flight,
         sdk,
+        holding,
     })
 }
 
@@ -334,6 +348,20 @@ async fn apply(
         ),
         WorkerMessage::Fail {
             token,
+            retry_in: Some(secs),
+            ..
+        } if secs > crate::api::leases::MAX_RETRY_IN_SECONDS => {
+            return Some(error(
+                "validation_failed",
+                format!(
+                    "retry_in may be at most {} seconds",
+                    crate::api::leases::MAX_RETRY_IN_SECONDS
+                ),
+                Some(token),
+            ));
+        }
+        WorkerMessage::Fail {
+            token,
             error: message,
             retryable,
             retry_in,
@@ -346,9 +374,7 @@ async fn apply(
                     .take(crate::api::leases::MAX_ERROR_CHARS)
                     .collect(),
                 retryable: retryable.unwrap_or(true),
-                retry_in: retry_in
-                    .map(|s| s.min(crate::api::leases::MAX_RETRY_IN_SECONDS))
-                    .map(|s| Duration::from_secs(s.into())),
+                retry_in: retry_in.map(|s| Duration::from_secs(s.into())),
             };
             (
                 token,
