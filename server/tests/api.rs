@@ -823,6 +823,8 @@ async fn openapi_describes_every_route(kind: StoreKind) {
         ("/v1/leases/ack", "post"),
         ("/v1/leases/fail", "post"),
         ("/v1/leases/extend", "post"),
+        ("/v1/workers", "get"),
+        ("/v1/workers/connect", "get"),
         ("/v1/api-keys", "post"),
         ("/v1/api-keys", "get"),
         ("/v1/api-keys/{id}/revoke", "post"),

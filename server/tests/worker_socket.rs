@@ -125,6 +125,41 @@ async fn a_job_runs_over_a_socket(kind: StoreKind) {
         .await;
     assert_eq!(done["status"], "completed");
     assert_eq!(done["result"], json!({"ok": true}));
+
+    // Connected workers are listed, with what they hold.
+    create(&s, "hello").await;
+    assert_eq!(recv(&mut ws).await["type"], "job");
+    let reader = s.key(&["jobs:read"]).await;
+    let (status, workers) = s.get(&reader, "/v1/workers").await;
+    assert_eq!(status, 200, "{workers}");
+    let w = &workers["data"][0];
+    assert_eq!(w["worker_id"], "w-1");
+    assert_eq!(w["handlers"], json!(["hello"]));
+    assert_eq!(w["max_in_flight"], 4);
+    assert_eq!(w["in_flight"], 1);
+    assert_eq!(w["sdk"], "test/0");
+    assert!(w["session_id"].is_string() && w["last_heartbeat_at"].is_string());
+    let worker_key = s.key(&["worker"]).await;
+    common::assert_error(
+        &s.get(&worker_key, "/v1/workers").await,
+        403,
+        "forbidden",
+        None,
+    );
+    // Gone once disconnected.
+    drop(ws);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, workers) = s.get(&reader, "/v1/workers").await;
+        if workers["data"] == json!([]) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still listed: {workers}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 async fn slots_bound_what_the_server_sends(kind: StoreKind) {
