@@ -370,6 +370,8 @@ impl Worker {
         let mut stopping = self.stop.subscribe();
         let mut retry = FIRST_RETRY;
         let mut drain_deadline: Option<tokio::time::Instant> = None;
+        // When this loop first saw the shutdown while disconnected.
+        let mut stop_seen: Option<tokio::time::Instant> = None;
         loop {
             let session = self
                 .session(
@@ -390,12 +392,26 @@ impl Worker {
                 Err(e) if e.is_fatal() => return Err(e),
                 Err(e) => tracing::warn!(error = %e, "cannot connect to Chronos; retrying"),
             }
-            if *stopping.borrow() && state.running.lock().unwrap().is_empty() && unsent.is_empty() {
-                return Ok(());
-            }
             // Full jitter: replicas restarting together don't reconnect together.
             let wait = retry.mul_f64(rand::random_range(0.5..=1.0));
-            tokio::time::sleep(wait).await;
+            // A shutdown asked for while waiting is acted on at once.
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stopping.changed() => {}
+            }
+            while let Ok(o) = out_rx.try_recv() {
+                unsent.push(o);
+            }
+            // Stopping with nothing running and nothing left to tell: done.
+            // Outcomes still unsent are worth reconnecting for (without them
+            // the jobs run again), but only within the grace.
+            if *stopping.borrow() {
+                let since = *stop_seen.get_or_insert_with(tokio::time::Instant::now);
+                let idle = state.running.lock().unwrap().is_empty() && unsent.is_empty();
+                if idle || since.elapsed() >= self.grace {
+                    return Ok(());
+                }
+            }
             retry = (retry * 2).min(LAST_RETRY);
         }
     }
