@@ -224,7 +224,7 @@ impl WakeKey {
     }
 }
 
-/// What one pass of the promoter did.
+/// What one promotion pass of the sweeper did.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Promoted {
     /// Jobs moved from `scheduled` to `queued`.

@@ -56,7 +56,7 @@ CREATE INDEX jobs_queued_pull ON jobs (organization_id, handler, priority DESC, 
     WHERE status = 'queued' AND delivery_type = 'pull';
 CREATE INDEX jobs_queued_push ON jobs (priority DESC, run_at, id)
     WHERE status = 'queued' AND delivery_type = 'push';
--- The promoter (scheduled -> queued) and the lease rescuer (expired running jobs).
+-- The sweeper: promoting due scheduled jobs, ending expired running attempts.
 CREATE INDEX jobs_scheduled_due ON jobs (run_at) WHERE status = 'scheduled';
 CREATE INDEX jobs_running_deadline ON jobs (lease_expires_at) WHERE status = 'running';
 CREATE UNIQUE INDEX jobs_lease_token ON jobs (lease_token) WHERE lease_token IS NOT NULL;
