@@ -438,7 +438,8 @@ impl Worker {
                 .parse()
                 .map_err(|_| Error::InvalidHeader { header: "API key" })?,
         );
-        let (mut ws, _) = tokio_tungstenite::connect_async(request)
+        // No Nagle: acks and heartbeats are small and must not wait.
+        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(request, None, true)
             .await
             .map_err(Error::from_ws)?;
         // Outcomes decided while disconnected go out first, after hello; the

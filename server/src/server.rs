@@ -8,6 +8,7 @@ use crate::lease::{Engine, sweeper};
 use crate::store::sqlite::OpenMode;
 use crate::store::{DynStore, OrgId};
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use chronos_proto::Scope;
 use std::future::Future;
 use std::sync::Arc;
@@ -49,6 +50,13 @@ pub async fn run(
     let heard = engine.clone();
     let watcher = store.watch_changes(Arc::new(move |change| heard.heard(change)), stop_rx);
     let app = api::router(AppState { store, engine });
+    // Small frames (a job, an answer to an ack) must leave at once: without
+    // TCP_NODELAY, Nagle's algorithm held them for tens of milliseconds.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;

@@ -663,7 +663,8 @@ async fn a_lost_worker_loses_its_leases_after_the_grace_unless_it_returns(kind: 
         max_in_flight: 4,
         sdk: "test/0".into(),
     };
-    let grace = Duration::from_millis(300);
+    // Long enough that a loaded machine's pauses do not look like absences.
+    let grace = Duration::from_millis(1000);
     let (w1, w2) = (registration("w1"), registration("w2"));
     assert!(s.register_worker(org, &w1).await.unwrap().is_empty());
     assert!(s.register_worker(org, &w2).await.unwrap().is_empty());
@@ -706,7 +707,7 @@ async fn a_lost_worker_loses_its_leases_after_the_grace_unless_it_returns(kind: 
         .await
         .unwrap();
     let ended = s.expire_leases(grace).await.unwrap().jobs;
-    assert_eq!(ended.len(), 1, "only w2's lease ends");
+    assert_eq!(ended.len(), 1, "only w2's lease ends: {ended:?}");
     assert_eq!(ended[0].id, held2.job.id);
     assert_eq!(ended[0].status, JobStatus::Queued, "due again at once");
     assert_eq!(
@@ -727,9 +728,9 @@ async fn a_lost_worker_loses_its_leases_after_the_grace_unless_it_returns(kind: 
         .await
         .unwrap()
         .remove(0);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
     s.worker_heartbeat(org, "w3", w3.session_id).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
     assert!(
         s.expire_leases(grace).await.unwrap().jobs.is_empty(),
         "heard from lately"
