@@ -113,7 +113,7 @@ async fn jobs_survive_graceful_restart(kind: StoreKind) {
     );
 
     second.stop_gracefully().await;
-    let stdout = second.all_stdout();
+    let stdout = second.stdout.get();
     assert!(
         find_key(&stdout).is_none() && !stdout.contains("admin API key"),
         "the restart printed an admin key again:\n{stdout}"

@@ -104,6 +104,41 @@ async fn poll(
     }))
 }
 
+/// A worker's `fail`, checked alike over HTTP and WebSocket.
+pub fn failure(
+    error: Option<String>,
+    retryable: Option<bool>,
+    retry_in: Option<u32>,
+) -> Result<Failure, ApiError> {
+    if let Some(secs) = retry_in
+        && secs > MAX_RETRY_IN_SECONDS
+    {
+        return Err(ApiError::validation(
+            "retry_in",
+            format!("retry_in may be at most {MAX_RETRY_IN_SECONDS} seconds"),
+        ));
+    }
+    let error = error
+        .filter(|e| !e.trim().is_empty())
+        .unwrap_or_else(|| "the worker reported a failure without a message".into());
+    Ok(Failure {
+        error: error.chars().take(MAX_ERROR_CHARS).collect(),
+        retryable: retryable.unwrap_or(true),
+        retry_in: retry_in.map(|s| Duration::from_secs(s.into())),
+    })
+}
+
+/// A worker's `extend`, checked alike over HTTP and WebSocket.
+pub fn extension(seconds: u32) -> Result<Duration, ApiError> {
+    if !(1..=MAX_EXTEND_SECONDS).contains(&seconds) {
+        return Err(ApiError::validation(
+            "seconds",
+            format!("seconds must be between 1 and {MAX_EXTEND_SECONDS}"),
+        ));
+    }
+    Ok(Duration::from_secs(seconds.into()))
+}
+
 fn lease_outcome<T>(outcome: LeaseOutcome<T>) -> Result<T, ApiError> {
     match outcome {
         LeaseOutcome::Done(v) => Ok(v),
@@ -159,23 +194,7 @@ async fn fail(
     JsonBody(req): JsonBody<FailRequest>,
 ) -> Result<Json<Job>, ApiError> {
     auth.require(Scope::Worker)?;
-    if let Some(secs) = req.retry_in
-        && secs > MAX_RETRY_IN_SECONDS
-    {
-        return Err(ApiError::validation(
-            "retry_in",
-            format!("retry_in may be at most {MAX_RETRY_IN_SECONDS} seconds"),
-        ));
-    }
-    let error = req
-        .error
-        .filter(|e| !e.trim().is_empty())
-        .unwrap_or_else(|| "the worker reported a failure without a message".into());
-    let failure = Failure {
-        error: error.chars().take(MAX_ERROR_CHARS).collect(),
-        retryable: req.retryable.unwrap_or(true),
-        retry_in: req.retry_in.map(|s| Duration::from_secs(s.into())),
-    };
+    let failure = failure(req.error, req.retryable, req.retry_in)?;
     let outcome = state.engine.fail(auth.org, req.token, failure).await?;
     lease_outcome(outcome).map(Json)
 }
@@ -200,13 +219,7 @@ async fn extend(
     JsonBody(req): JsonBody<ExtendRequest>,
 ) -> Result<Json<Lease>, ApiError> {
     auth.require(Scope::Worker)?;
-    if !(1..=MAX_EXTEND_SECONDS).contains(&req.seconds) {
-        return Err(ApiError::validation(
-            "seconds",
-            format!("seconds must be between 1 and {MAX_EXTEND_SECONDS}"),
-        ));
-    }
-    let by = Duration::from_secs(req.seconds.into());
+    let by = extension(req.seconds)?;
     let outcome = state.engine.extend(auth.org, req.token, by).await?;
     lease_outcome(outcome).map(Json)
 }

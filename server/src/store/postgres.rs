@@ -756,10 +756,7 @@ impl Store for PgStore {
                 token: row.try_get("lease_token")?,
                 expires_at: ts(row.try_get("lease_expires_at")?),
             })),
-            None => Ok(match lease_miss::<()>(&client, org, token).await? {
-                LeaseOutcome::Unknown => LeaseOutcome::Unknown,
-                _ => LeaseOutcome::Lost,
-            }),
+            None => lease_miss(&client, org, token).await,
         }
     }
 

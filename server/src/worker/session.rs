@@ -14,6 +14,7 @@
 //! a failed attempt ("worker connection lost"), due again at once, so another
 //! worker runs it long before its timeout.
 
+use crate::api::leases;
 use crate::lease::Engine;
 use crate::lease::state::Failure;
 use crate::store::{LeaseOutcome, OrgId, WorkerRegistration};
@@ -348,33 +349,13 @@ async fn apply(
         ),
         WorkerMessage::Fail {
             token,
-            retry_in: Some(secs),
-            ..
-        } if secs > crate::api::leases::MAX_RETRY_IN_SECONDS => {
-            return Some(error(
-                "validation_failed",
-                format!(
-                    "retry_in may be at most {} seconds",
-                    crate::api::leases::MAX_RETRY_IN_SECONDS
-                ),
-                Some(token),
-            ));
-        }
-        WorkerMessage::Fail {
-            token,
             error: message,
             retryable,
             retry_in,
         } => {
-            let failure = Failure {
-                error: message
-                    .filter(|e| !e.trim().is_empty())
-                    .unwrap_or_else(|| "the worker reported a failure without a message".into())
-                    .chars()
-                    .take(crate::api::leases::MAX_ERROR_CHARS)
-                    .collect(),
-                retryable: retryable.unwrap_or(true),
-                retry_in: retry_in.map(|s| Duration::from_secs(s.into())),
+            let failure = match leases::failure(message, retryable, retry_in) {
+                Ok(f) => f,
+                Err(e) => return Some(refused(&e, token)),
             };
             (
                 token,
@@ -391,17 +372,10 @@ async fn apply(
             engine.release(org, token).await.map(|o| o.map(|_| None)),
         ),
         WorkerMessage::Extend { token, seconds } => {
-            if !(1..=crate::api::leases::MAX_EXTEND_SECONDS).contains(&seconds) {
-                return Some(error(
-                    "validation_failed",
-                    format!(
-                        "seconds must be between 1 and {}",
-                        crate::api::leases::MAX_EXTEND_SECONDS
-                    ),
-                    Some(token),
-                ));
-            }
-            let by = Duration::from_secs(seconds.into());
+            let by = match leases::extension(seconds) {
+                Ok(by) => by,
+                Err(e) => return Some(refused(&e, token)),
+            };
             let outcome = engine
                 .extend(org, token, by)
                 .await
@@ -539,6 +513,11 @@ async fn pass_on_cancels(engine: Arc<Engine>, held: Held, out: mpsc::Sender<Serv
             return;
         }
     }
+}
+
+/// The error frame for a frame the HTTP rules refuse.
+fn refused(e: &crate::api::error::ApiError, token: Uuid) -> ServerMessage {
+    error(e.code(), e.to_string(), Some(token))
 }
 
 fn error(code: &str, message: String, token: Option<Uuid>) -> ServerMessage {

@@ -85,9 +85,6 @@ pub struct Serve {
     pub stdout: Captured,
     pub stderr: Captured,
     pub exit: Option<ExitStatus>,
-    /// What earlier attempts (see [`Serve::start`]) printed: one that lost
-    /// its port may have prepared a fresh store and printed its admin key.
-    pub earlier_stdout: String,
 }
 
 impl Serve {
@@ -115,22 +112,19 @@ impl Serve {
             stdout,
             stderr,
             exit: None,
-            earlier_stdout: String::new(),
         }
     }
 
     /// Starts `chronos serve` on a free port and waits until `/healthz`
     /// answers. Another process may grab the port between our choosing it
-    /// and the server binding it; then it tries another port.
+    /// and the server binding it; then it tries another port. (The server
+    /// binds before it touches the store, so a lost port costs no admin key.)
     pub async fn start(backing: &Backing) -> Self {
-        let mut earlier_stdout = String::new();
         for _ in 0..5 {
             let mut serve = Serve::spawn(backing, free_port());
-            serve.earlier_stdout = earlier_stdout;
             match serve.wait_ready().await {
                 Ok(()) => return serve,
                 Err(status) if serve.stderr.get().contains("cannot listen") => {
-                    earlier_stdout = serve.all_stdout();
                     eprintln!(
                         "retrying on another port after: {status}: {}",
                         serve.stderr.get()
@@ -225,23 +219,18 @@ impl Serve {
         );
     }
 
-    /// Everything this server, and attempts before it, printed on stdout.
-    pub fn all_stdout(&self) -> String {
-        format!("{}{}", self.earlier_stdout, self.stdout.get())
-    }
-
     /// The admin key printed on first start. The server prints it before it
     /// listens, so once `/healthz` answers it is on its way through the pipe.
     pub async fn admin_key(&self) -> String {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
-            if let Some(key) = find_key(&self.all_stdout()) {
+            if let Some(key) = find_key(&self.stdout.get()) {
                 return key;
             }
             assert!(
                 Instant::now() < deadline,
                 "a first start on an empty store printed no admin key.\nstdout:\n{}\nstderr:\n{}",
-                self.all_stdout(),
+                self.stdout.get(),
                 self.stderr.get()
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
