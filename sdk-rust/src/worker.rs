@@ -553,12 +553,24 @@ impl Worker {
                 }
                 outgoing = out_rx.recv() => {
                     let Some(o) = outgoing else { return Ok(SessionEnd::Stopped) };
-                    if let Err(e) = send(&mut ws, &o.frame).await {
-                        unsent.push(o);
+                    // Outcomes ready together go out in one write.
+                    let mut batch = vec![o];
+                    while batch.len() < 256 {
+                        match out_rx.try_recv() {
+                            Ok(o) => batch.push(o),
+                            Err(_) => break,
+                        }
+                    }
+                    if let Err(e) = send_all(&mut ws, &batch).await {
+                        // Whether they arrived is unknown: they go again
+                        // after reconnecting (a repeat is answered, not applied).
+                        unsent.extend(batch);
                         return Err(e);
                     }
-                    if let Some(answer) = o.answer {
-                        waiting.insert(key(&o.frame), answer);
+                    for o in batch {
+                        if let Some(answer) = o.answer {
+                            waiting.insert(key(&o.frame), answer);
+                        }
                     }
                     if drain_deadline.is_some() && state.running.lock().unwrap().is_empty() {
                         let _ = ws.close(None).await;
@@ -702,6 +714,17 @@ async fn send(ws: &mut Socket, frame: &WorkerMessage) -> Result<(), Error> {
     ws.send(Message::Text(text.into()))
         .await
         .map_err(Error::from_ws)
+}
+
+/// Sends frames with one flush at the end.
+async fn send_all(ws: &mut Socket, outgoing: &[Outgoing]) -> Result<(), Error> {
+    for o in outgoing {
+        let text = serde_json::to_string(&o.frame).expect("worker frames serialize");
+        ws.feed(Message::Text(text.into()))
+            .await
+            .map_err(Error::from_ws)?;
+    }
+    ws.flush().await.map_err(Error::from_ws)
 }
 
 /// The next server frame; `None` when the connection closed.

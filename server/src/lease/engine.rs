@@ -3,14 +3,17 @@
 //! the sweeper when one is scheduled — whichever way the change came in
 //! (REST, a worker, the sweeper).
 
+use super::batch::Batcher;
 use super::state::Failure;
 use super::wake::Wakers;
 use crate::store::{
-    CancelOutcome, Change, DynStore, LeaseOutcome, NewJob, OrgId, Result, RetryOutcome, WakeKey,
+    AttemptEnd, CancelOutcome, Change, DynStore, Inserted, LeaseOutcome, MAX_LEASE_BATCH, NewJob,
+    OrgId, Outcome, Result, RetryOutcome, StoreError, Taker, WakeKey,
 };
 use chronos_proto::{Job, JobStatus, Lease, LeasedJob};
-use futures_util::future::select_all;
+use futures_util::future::{join_all, select_all};
 use serde_json::Value;
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, broadcast, watch};
@@ -19,7 +22,7 @@ use uuid::Uuid;
 
 pub struct Engine {
     store: DynStore,
-    wakers: Wakers,
+    wakers: Arc<Wakers>,
     /// Tells the sweeper to re-plan its sleep: a job was scheduled, or a
     /// lease's deadline moved.
     sweeper: Notify,
@@ -27,16 +30,80 @@ pub struct Engine {
     shutdown: watch::Receiver<bool>,
     /// Cancelled job ids, for the worker sessions that may hold them.
     cancelled: broadcast::Sender<Uuid>,
+    /// Concurrent polls' leases, gathered into one statement.
+    leaser: Batcher<LeaseRequest, Result<(OrgId, Vec<LeasedJob>)>>,
+    /// Concurrent acks and fails, gathered into one transaction.
+    finisher: Batcher<AttemptEnd, LeaseOutcome<Job>>,
 }
 
+/// One poll's share of a batched lease.
+struct LeaseRequest {
+    org: OrgId,
+    handlers: Vec<String>,
+    taker: Taker,
+}
+
+/// How many requests one batch takes at most, and how many batches may be
+/// in flight at once (one committing while the next gathers).
+const MAX_ENDS_BATCH: usize = 1000;
+const MAX_LEASE_REQUESTS: usize = 256;
+const BATCHES_IN_FLIGHT: usize = 2;
+
 impl Engine {
+    /// Starts the engine's batchers; call within a tokio runtime.
     pub fn new(store: DynStore, shutdown: watch::Receiver<bool>) -> Arc<Self> {
+        let wakers = Arc::new(Wakers::default());
+        let leaser = {
+            let wakers = wakers.clone();
+            let store = store.clone();
+            let back = store.clone();
+            Batcher::start(
+                MAX_LEASE_REQUESTS,
+                BATCHES_IN_FLIGHT,
+                move |requests| lease_together(store.clone(), requests),
+                // Leased for a poll that has gone (its client hung up): the
+                // jobs go back to the queue at once, not after their timeout.
+                move |leased: Result<(OrgId, Vec<LeasedJob>)>| {
+                    let Ok((org, jobs)) = leased else { return };
+                    let store = back.clone();
+                    let wakers = wakers.clone();
+                    tokio::spawn(async move {
+                        for job in jobs {
+                            match store.release_lease(org, job.lease.token).await {
+                                Ok(LeaseOutcome::Done(job)) => {
+                                    wakers.wake(&WakeKey::for_job(org, &job))
+                                }
+                                Ok(_) => {}
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "handing back an unclaimed lease failed")
+                                }
+                            }
+                        }
+                    });
+                },
+            )
+        };
+        let finisher = {
+            let store = store.clone();
+            Batcher::start(
+                MAX_ENDS_BATCH,
+                BATCHES_IN_FLIGHT,
+                move |ends| {
+                    let store = store.clone();
+                    async move { store.end_attempts(ends).await }
+                },
+                // An ack whose sender has gone is done all the same.
+                |_| {},
+            )
+        };
         Arc::new(Engine {
             store,
-            wakers: Wakers::default(),
+            wakers,
             sweeper: Notify::new(),
             shutdown,
             cancelled: broadcast::channel(1024).0,
+            leaser,
+            finisher,
         })
     }
 
@@ -73,6 +140,24 @@ impl Engine {
         Ok(job)
     }
 
+    /// Creates jobs in one transaction (`POST /v1/jobs/batch`).
+    pub async fn create_jobs(&self, org: OrgId, jobs: Vec<NewJob>) -> Result<Vec<Inserted>> {
+        let inserted = self.store.create_jobs(org, jobs).await?;
+        let mut woken = HashSet::new();
+        for item in &inserted {
+            if let Inserted::Created(job) = item {
+                match job.status {
+                    JobStatus::Queued if woken.insert(WakeKey::for_job(org, job)) => {
+                        self.wakers.wake(&WakeKey::for_job(org, job))
+                    }
+                    JobStatus::Scheduled => self.sweeper.notify_one(),
+                    _ => {}
+                }
+            }
+        }
+        Ok(inserted)
+    }
+
     /// Leases up to `max` jobs of `handlers`, waiting up to `wait` for one to
     /// be queued if none is. Returns as soon as a job is leased, within
     /// moments of it becoming due; empty when the wait ends, `stop`
@@ -98,7 +183,18 @@ impl Engine {
             for w in &mut woken {
                 w.as_mut().enable();
             }
-            let leased = self.store.lease_jobs(org, handlers, max, worker_id).await?;
+            let leased = self
+                .leaser
+                .call(LeaseRequest {
+                    org,
+                    handlers: handlers.to_vec(),
+                    taker: Taker {
+                        worker_id: worker_id.map(str::to_string),
+                        max,
+                    },
+                })
+                .await??
+                .1;
             if !leased.is_empty() || Instant::now() >= deadline || *shutdown.borrow() {
                 return Ok(leased);
             }
@@ -117,7 +213,12 @@ impl Engine {
         token: Uuid,
         result: Option<Value>,
     ) -> Result<LeaseOutcome<Job>> {
-        self.store.ack_job(org, token, result).await
+        let ack = AttemptEnd {
+            org,
+            token,
+            outcome: Outcome::Ack(result),
+        };
+        self.finisher.call(ack).await
     }
 
     pub async fn fail(
@@ -126,7 +227,12 @@ impl Engine {
         token: Uuid,
         failure: Failure,
     ) -> Result<LeaseOutcome<Job>> {
-        let outcome = self.store.fail_job(org, token, failure).await?;
+        let fail = AttemptEnd {
+            org,
+            token,
+            outcome: Outcome::Fail(failure),
+        };
+        let outcome = self.finisher.call(fail).await?;
         if let LeaseOutcome::Done(job) = &outcome {
             self.announce(org, job);
         }
@@ -186,4 +292,53 @@ impl Engine {
         }
         Ok(outcome)
     }
+}
+
+/// Leases for a batch of polls: one statement per organization and set of
+/// handlers (those run side by side), the jobs dealt out over the polls'
+/// free slots by the store. A statement that fails fails only its own
+/// requests: the others' leases are taken and must reach them.
+async fn lease_together(
+    store: DynStore,
+    requests: Vec<LeaseRequest>,
+) -> Result<Vec<Result<(OrgId, Vec<LeasedJob>)>>> {
+    // Groups of request indexes that one statement can serve.
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for (i, r) in requests.iter().enumerate() {
+        let fits = groups.iter_mut().find(|g| {
+            let first = &requests[g[0]];
+            let room: u32 = g.iter().map(|&j| requests[j].taker.max).sum();
+            first.org == r.org
+                && first.handlers == r.handlers
+                && (room + r.taker.max) as usize <= MAX_LEASE_BATCH
+        });
+        match fits {
+            Some(g) => g.push(i),
+            None => groups.push(vec![i]),
+        }
+    }
+    let statements = groups.iter().map(|g| {
+        let first = &requests[g[0]];
+        let takers: Vec<Taker> = g.iter().map(|&i| requests[i].taker.clone()).collect();
+        let store = store.clone();
+        async move { store.lease_batch(first.org, &first.handlers, &takers).await }
+    });
+    let mut leased: Vec<Result<(OrgId, Vec<LeasedJob>)>> =
+        requests.iter().map(|r| Ok((r.org, Vec::new()))).collect();
+    for (group, outcome) in groups.iter().zip(join_all(statements).await) {
+        match outcome {
+            Ok(jobs) => {
+                for (&i, jobs) in group.iter().zip(jobs) {
+                    leased[i] = Ok((requests[i].org, jobs));
+                }
+            }
+            Err(e) => {
+                let e = std::sync::Arc::new(e);
+                for &i in group {
+                    leased[i] = Err(StoreError::Shared(e.clone()));
+                }
+            }
+        }
+    }
+    Ok(leased)
 }

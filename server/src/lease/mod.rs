@@ -1,8 +1,10 @@
 //! Leasing: how jobs move. Every change of a job's status goes through the
 //! [`engine`], which the REST API, the worker endpoints and the [`sweeper`]
 //! call; [`state`] is the state machine they all follow; [`wake`] wakes the
-//! polls waiting for work.
+//! polls waiting for work; [`batch`] gathers concurrent leases and acks into
+//! one statement each.
 
+pub mod batch;
 pub mod engine;
 pub mod state;
 pub mod sweeper;

@@ -63,6 +63,9 @@ pub enum StoreError {
     /// Anything else (I/O on the data directory, a panicked blocking task).
     #[error("{0}")]
     Other(String),
+    /// The error of a batch, told to each request in it.
+    #[error(transparent)]
+    Shared(Arc<StoreError>),
 }
 
 /// tokio-postgres says only "db error" for errors the server reported; the
@@ -146,6 +149,62 @@ pub struct NewJob {
     pub timeout_seconds: u32,
     pub schedule_id: Option<Uuid>,
     pub idempotency_key: Option<String>,
+}
+
+/// What became of one job of a batch insert.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Inserted {
+    Created(Box<Job>),
+    /// Its idempotency key is held by this job (perhaps an earlier one of
+    /// the same batch); nothing was inserted.
+    Conflict {
+        existing: Uuid,
+    },
+}
+
+/// One worker's share of a batched lease: up to `max` jobs, to run as
+/// `worker_id`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Taker {
+    pub worker_id: Option<String>,
+    pub max: u32,
+}
+
+/// The most jobs one lease statement takes.
+pub const MAX_LEASE_BATCH: usize = 1000;
+
+/// For each job a batched lease takes, in order, the index of the taker
+/// who gets it: round-robin over those with room, so that when there are
+/// fewer jobs than free slots they spread over the workers instead of
+/// filling the first one. At most `limit` slots.
+pub(crate) fn lease_slots(takers: &[Taker], limit: usize) -> Vec<usize> {
+    let mut left: Vec<u32> = takers.iter().map(|t| t.max).collect();
+    let mut slots = Vec::new();
+    while slots.len() < limit && left.iter().any(|&l| l > 0) {
+        for (i, l) in left.iter_mut().enumerate() {
+            if *l > 0 && slots.len() < limit {
+                *l -= 1;
+                slots.push(i);
+            }
+        }
+    }
+    slots
+}
+
+/// How a worker says an attempt ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    Ack(Option<Value>),
+    Fail(Failure),
+}
+
+/// One attempt's end, as a worker reports it: the token of its lease and
+/// what happened.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AttemptEnd {
+    pub org: OrgId,
+    pub token: Uuid,
+    pub outcome: Outcome,
 }
 
 /// Which jobs a schedule filter selects.
@@ -333,9 +392,23 @@ pub trait Store: Send + Sync + 'static {
     /// Marks a key revoked (idempotently); `None` if the organization has no such key.
     async fn revoke_api_key(&self, org: OrgId, id: &str) -> Result<Option<ApiKeyRecord>>;
 
-    /// Inserts a job, `scheduled` or `queued` depending on whether it is due,
-    /// and returns it once committed.
-    async fn create_job(&self, org: OrgId, job: NewJob) -> Result<Job>;
+    /// Inserts jobs in one transaction, each `scheduled` or `queued`
+    /// depending on whether it is due, and returns, in order, what became of
+    /// each once committed.
+    async fn create_jobs(&self, org: OrgId, jobs: Vec<NewJob>) -> Result<Vec<Inserted>>;
+
+    /// Inserts one job ([`Store::create_jobs`] with one).
+    async fn create_job(&self, org: OrgId, job: NewJob) -> Result<Job> {
+        match self.create_jobs(org, vec![job]).await?.pop() {
+            Some(Inserted::Created(job)) => Ok(*job),
+            Some(Inserted::Conflict { existing }) => {
+                Err(StoreError::IdempotencyConflict { existing })
+            }
+            None => Err(StoreError::Other(
+                "an insert of one job answered nothing".into(),
+            )),
+        }
+    }
     async fn job(&self, org: OrgId, id: Uuid) -> Result<Option<Job>>;
     async fn list_jobs(
         &self,
@@ -355,35 +428,76 @@ pub trait Store: Send + Sync + 'static {
     /// Moves every `scheduled` job whose `run_at` has passed to `queued`.
     async fn promote_due_jobs(&self) -> Result<Promoted>;
 
-    /// Leases up to `max` queued pull jobs of these handlers, best first
-    /// (priority, then run_at, then creation): each becomes `running` with a
-    /// new attempt, a new token, a deadline `timeout` seconds from now, and
-    /// an open execution.
+    /// Leases queued pull jobs of these handlers for several takers at once
+    /// (one statement), best first (priority, then run_at, then creation),
+    /// dealt out as [`lease_slots`] says: each becomes `running` with a new
+    /// attempt, a new token, a deadline `timeout` seconds from now, and an
+    /// open execution. Returns each taker's jobs, in the takers' order.
+    async fn lease_batch(
+        &self,
+        org: OrgId,
+        handlers: &[String],
+        takers: &[Taker],
+    ) -> Result<Vec<Vec<LeasedJob>>>;
+
+    /// Leases up to `max` jobs for one taker ([`Store::lease_batch`]).
     async fn lease_jobs(
         &self,
         org: OrgId,
         handlers: &[String],
         max: u32,
         worker_id: Option<&str>,
-    ) -> Result<Vec<LeasedJob>>;
+    ) -> Result<Vec<LeasedJob>> {
+        let taker = Taker {
+            worker_id: worker_id.map(str::to_string),
+            max,
+        };
+        Ok(self
+            .lease_batch(org, handlers, &[taker])
+            .await?
+            .pop()
+            .unwrap_or_default())
+    }
 
-    /// Completes the attempt `token` holds, if it is still the job's current
-    /// lease and its deadline has not passed.
+    /// Ends attempts as their workers report, in one transaction: an ack
+    /// completes the job, a fail schedules it again or fails it, as
+    /// [`crate::lease::state::after_failure`] says. Each applies only if
+    /// its token is still the job's current lease and the deadline has not
+    /// passed; the answers come in the order of `ends`, as if applied one
+    /// after the other (the same token twice: the second finds it lost).
+    async fn end_attempts(&self, ends: Vec<AttemptEnd>) -> Result<Vec<LeaseOutcome<Job>>>;
+
+    /// Completes one attempt ([`Store::end_attempts`]).
     async fn ack_job(
         &self,
         org: OrgId,
         token: Uuid,
         result: Option<Value>,
-    ) -> Result<LeaseOutcome<Job>>;
+    ) -> Result<LeaseOutcome<Job>> {
+        let ack = AttemptEnd {
+            org,
+            token,
+            outcome: Outcome::Ack(result),
+        };
+        let mut outcomes = self.end_attempts(vec![ack]).await?;
+        Ok(outcomes.pop().unwrap_or(LeaseOutcome::Unknown))
+    }
 
-    /// Fails the attempt `token` holds (same conditions as an ack); the job
-    /// is scheduled again or failed, as [`crate::lease::state::after_failure`] says.
+    /// Fails one attempt ([`Store::end_attempts`]).
     async fn fail_job(
         &self,
         org: OrgId,
         token: Uuid,
         failure: Failure,
-    ) -> Result<LeaseOutcome<Job>>;
+    ) -> Result<LeaseOutcome<Job>> {
+        let fail = AttemptEnd {
+            org,
+            token,
+            outcome: Outcome::Fail(failure),
+        };
+        let mut outcomes = self.end_attempts(vec![fail]).await?;
+        Ok(outcomes.pop().unwrap_or(LeaseOutcome::Unknown))
+    }
 
     /// Moves the deadline of the attempt `token` holds to `by` from now.
     async fn extend_lease(

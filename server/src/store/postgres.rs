@@ -10,7 +10,10 @@ use super::{
     Organization, Page, PageRequest, Promoted, Result, RetryOutcome, RunAt, ScheduleFilter, Store,
     StoreError, WakeKey, status_list,
 };
-use super::{HeldLease, WorkerRegistration};
+use super::{
+    AttemptEnd, HeldLease, Inserted, MAX_LEASE_BATCH, Outcome, Taker, WorkerRegistration,
+    lease_slots,
+};
 use crate::lease::state::{
     AfterFailure, Failure, GIVEN_UP, Transition, after_failure, waiting_status,
 };
@@ -18,6 +21,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use chronos_proto::{Delivery, Execution, Job, Lease, LeasedJob, Scope, Timestamp};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::time::Duration;
 use tokio_postgres::{NoTls, Row};
@@ -355,85 +359,122 @@ impl Store for PgStore {
             .transpose()
     }
 
-    async fn create_job(&self, org: OrgId, job: NewJob) -> Result<Job> {
+    async fn create_jobs(&self, org: OrgId, jobs: Vec<NewJob>) -> Result<Vec<Inserted>> {
         let client = self.pool.get().await?;
-        let (at, delay): (Option<DateTime<Utc>>, f64) = match job.run_at {
-            RunAt::Now => (None, 0.0),
-            RunAt::After(d) => (None, d.as_secs_f64()),
-            RunAt::At(t) => (Some(t.0), 0.0),
-        };
-        let delivery_type = match job.delivery {
-            Delivery::Pull => "pull",
-            Delivery::Push { .. } => "push",
-        };
-        let delivery = serde_json::to_value(&job.delivery)
-            .map_err(|e| StoreError::Other(format!("delivery: {e}")))?;
+        // One statement for the whole batch: columns as arrays, one NOTIFY
+        // naming whose polls to wake.
         let insert = client
             .prepare_cached(&format!(
-                "WITH created AS (
+                "WITH input AS (
+                     SELECT * FROM unnest($2::uuid[], $3::text[], $4::text[], $5::jsonb[],
+                                          $6::text[], $7::int4[], $8::text[], $9::jsonb[],
+                                          $10::timestamptz[], $11::float8[], $12::int4[],
+                                          $13::int4[], $14::uuid[], $15::text[])
+                         WITH ORDINALITY AS i (in_id, in_name, in_handler, in_payload, in_queue,
+                             in_priority, in_delivery_type, in_delivery, in_at, in_delay,
+                             in_max_retries, in_timeout, in_schedule_id, in_key, in_n)
+                 ), created AS (
                      INSERT INTO jobs (id, organization_id, name, handler, payload, queue,
                          priority, status, delivery_type, delivery, run_at, max_retries,
                          timeout_seconds, schedule_id, idempotency_key)
-                     SELECT $1, $2, $3, $4, $5, $6, $7,
-                            CASE WHEN t.run_at <= now() THEN $8 ELSE $9 END,
-                            $10, $11, t.run_at, $12, $13, $14, $15
-                     FROM (SELECT COALESCE($16::timestamptz,
-                                           now() + make_interval(secs => $17::float8)) AS run_at) t
+                     SELECT in_id, $1, in_name, in_handler, in_payload, in_queue, in_priority,
+                            CASE WHEN t.run_at <= now() THEN '{queued}' ELSE '{scheduled}' END,
+                            in_delivery_type, in_delivery, t.run_at, in_max_retries, in_timeout,
+                            in_schedule_id, in_key
+                     FROM input CROSS JOIN LATERAL
+                          (SELECT COALESCE(in_at, now() + make_interval(secs => in_delay))
+                               AS run_at) t
+                     -- Request order, so a key used twice in a batch stays with the first.
+                     ORDER BY in_n
                      ON CONFLICT ON CONSTRAINT jobs_idempotency_key DO NOTHING
                      RETURNING {JOB_COLUMNS}, organization_id, delivery_type
+                 ), keys AS (
+                     SELECT DISTINCT {WAKE_KEY_SQL} AS key FROM created WHERE status = '{queued}'
                  )
-                 SELECT *, CASE WHEN status = 'queued'
-                                THEN pg_notify('{NOTIFY_CHANNEL}', {WAKE_KEY_SQL}) END AS notified
-                 FROM created"
+                 SELECT created.*, (SELECT {NOTIFY_KEYS} FROM keys) AS notified FROM created",
+                queued = waiting_status(true).as_str(),
+                scheduled = waiting_status(false).as_str(),
             ))
             .await?;
-        let max_retries = job.max_retries as i32;
-        let timeout = job.timeout_seconds as i32;
-        // A key held by another job: report that job. Looped because the holder
-        // may disappear between the insert and the look-up.
+        let mut outcomes: Vec<Option<Inserted>> = vec![None; jobs.len()];
+        let mut pending: Vec<usize> = (0..jobs.len()).collect();
+        // A key held by another job: report that job. Looped because the
+        // holder may disappear between the insert and the look-up.
         for _ in 0..3 {
-            let row = client
-                .query_opt(
+            if pending.is_empty() {
+                break;
+            }
+            let batch: Vec<&NewJob> = pending.iter().map(|&i| &jobs[i]).collect();
+            let columns = JobColumns::of(&batch)?;
+            let rows = client
+                .query(
                     &insert,
                     &[
-                        &job.id,
                         &org.0,
-                        &job.name,
-                        &job.handler,
-                        &job.payload,
-                        &job.queue,
-                        &job.priority,
-                        &waiting_status(true).as_str(),
-                        &waiting_status(false).as_str(),
-                        &delivery_type,
-                        &delivery,
-                        &max_retries,
-                        &timeout,
-                        &job.schedule_id,
-                        &job.idempotency_key,
-                        &at,
-                        &delay,
+                        &columns.id,
+                        &columns.name,
+                        &columns.handler,
+                        &columns.payload,
+                        &columns.queue,
+                        &columns.priority,
+                        &columns.delivery_type,
+                        &columns.delivery,
+                        &columns.at,
+                        &columns.delay,
+                        &columns.max_retries,
+                        &columns.timeout,
+                        &columns.schedule_id,
+                        &columns.idempotency_key,
                     ],
                 )
                 .await?;
-            if let Some(row) = row {
-                return job_from_row(&row);
+            let mut created = std::collections::HashMap::with_capacity(rows.len());
+            for row in &rows {
+                let job = job_from_row(row)?;
+                created.insert(job.id, job);
             }
-            let existing = client
-                .query_opt(
-                    "SELECT id FROM jobs WHERE organization_id = $1 AND idempotency_key = $2",
-                    &[&org.0, &job.idempotency_key],
-                )
-                .await?;
-            if let Some(existing) = existing {
-                return Err(StoreError::IdempotencyConflict {
-                    existing: existing.get(0),
-                });
-            }
+            let refused: Vec<&str> = pending
+                .iter()
+                .filter(|&&i| !created.contains_key(&jobs[i].id))
+                .filter_map(|&i| jobs[i].idempotency_key.as_deref())
+                .collect();
+            let holders: std::collections::HashMap<String, Uuid> = if refused.is_empty() {
+                Default::default()
+            } else {
+                let stmt = client
+                    .prepare_cached(
+                        "SELECT idempotency_key, id FROM jobs
+                         WHERE organization_id = $1 AND idempotency_key = ANY($2)",
+                    )
+                    .await?;
+                client
+                    .query(&stmt, &[&org.0, &refused])
+                    .await?
+                    .iter()
+                    .map(|r| (r.get(0), r.get(1)))
+                    .collect()
+            };
+            pending.retain(|&i| {
+                let job = &jobs[i];
+                if let Some(created) = created.remove(&job.id) {
+                    outcomes[i] = Some(Inserted::Created(Box::new(created)));
+                    return false;
+                }
+                match job.idempotency_key.as_ref().and_then(|k| holders.get(k)) {
+                    Some(&existing) => {
+                        outcomes[i] = Some(Inserted::Conflict { existing });
+                        false
+                    }
+                    None => true,
+                }
+            });
         }
-        Err(StoreError::Other(
-            "idempotency key kept changing hands; try again".into(),
-        ))
+        if !pending.is_empty() {
+            return Err(StoreError::Other(
+                "idempotency key kept changing hands; try again".into(),
+            ));
+        }
+        Ok(outcomes.into_iter().flatten().collect())
     }
 
     async fn job(&self, org: OrgId, id: Uuid) -> Result<Option<Job>> {
@@ -605,130 +646,197 @@ impl Store for PgStore {
         })
     }
 
-    async fn lease_jobs(
+    async fn lease_batch(
         &self,
         org: OrgId,
         handlers: &[String],
-        max: u32,
-        worker_id: Option<&str>,
-    ) -> Result<Vec<LeasedJob>> {
+        takers: &[Taker],
+    ) -> Result<Vec<Vec<LeasedJob>>> {
+        let slots = lease_slots(takers, MAX_LEASE_BATCH);
+        let mut leased: Vec<Vec<LeasedJob>> = vec![Vec::new(); takers.len()];
+        if slots.is_empty() {
+            return Ok(leased);
+        }
         let client = self.pool.get().await?;
         let t = Transition::Lease;
         // One statement: pick the best queued jobs, skipping rows another
-        // lease holds; mark them running with a new token and deadline; open
-        // their executions (ids made here, UUIDv7, so they sort by time).
+        // lease holds; number them best first; give the n-th to the n-th
+        // slot's worker, marking it running with a new token and deadline;
+        // open its execution (ids made here, UUIDv7, so they sort by time).
         let stmt = client
             .prepare_cached(&format!(
                 "WITH next AS (
-                     SELECT id FROM jobs
+                     SELECT id, priority, run_at FROM jobs
                      WHERE organization_id = $1 AND status IN {from} AND delivery_type = 'pull'
                        AND handler = ANY($2)
                      ORDER BY priority DESC, run_at, id
                      LIMIT $3
                      FOR UPDATE SKIP LOCKED
+                 ), numbered AS (
+                     SELECT id, row_number() OVER (ORDER BY priority DESC, run_at, id) AS n
+                     FROM next
+                 ), slots AS (
+                     SELECT * FROM unnest($4::text[], $5::uuid[])
+                         WITH ORDINALITY AS s (slot_worker, slot_execution, slot)
                  ), leased AS (
                      UPDATE jobs SET status = '{to}', attempt = attempt + 1,
                                      lease_token = gen_random_uuid(),
                                      lease_expires_at = now() + make_interval(secs => timeout_seconds),
-                                     worker_id = $4, updated_at = now()
-                     FROM next WHERE jobs.id = next.id
-                     RETURNING jobs.*
-                 ), numbered AS (
-                     SELECT leased.*, row_number() OVER (ORDER BY priority DESC, run_at, id) AS n
-                     FROM leased
+                                     worker_id = slots.slot_worker, updated_at = now()
+                     FROM numbered JOIN slots ON slots.slot = numbered.n
+                     WHERE jobs.id = numbered.id
+                     RETURNING jobs.*, slots.slot, slots.slot_execution
                  ), opened AS (
                      INSERT INTO executions (id, job_id, attempt, status, lease_token, worker_id)
-                     SELECT ids.id, numbered.id, numbered.attempt, 'running',
-                            numbered.lease_token, $4
-                     FROM numbered JOIN unnest($5::uuid[]) WITH ORDINALITY AS ids (id, n)
-                          ON ids.n = numbered.n
+                     SELECT slot_execution, id, attempt, 'running', lease_token, worker_id
+                     FROM leased
                  )
-                 SELECT {JOB_COLUMNS}, lease_token, lease_expires_at FROM numbered ORDER BY n",
+                 SELECT {JOB_COLUMNS}, lease_token, lease_expires_at, slot FROM leased ORDER BY slot",
                 from = status_list(t.from()),
                 to = t.to().as_str(),
             ))
             .await?;
-        let execution_ids: Vec<Uuid> = (0..max).map(|_| Uuid::now_v7()).collect();
+        let workers: Vec<Option<&str>> = slots
+            .iter()
+            .map(|&i| takers[i].worker_id.as_deref())
+            .collect();
+        let execution_ids: Vec<Uuid> = slots.iter().map(|_| Uuid::now_v7()).collect();
         let rows = client
             .query(
                 &stmt,
                 &[
                     &org.0,
                     &handlers,
-                    &i64::from(max),
-                    &worker_id,
+                    &(slots.len() as i64),
+                    &workers,
                     &execution_ids,
                 ],
             )
             .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(LeasedJob {
-                    job: job_from_row(row)?,
-                    lease: Lease {
-                        token: row.try_get("lease_token")?,
-                        expires_at: ts(row.try_get("lease_expires_at")?),
-                    },
-                })
-            })
-            .collect()
-    }
-
-    async fn ack_job(
-        &self,
-        org: OrgId,
-        token: Uuid,
-        result: Option<serde_json::Value>,
-    ) -> Result<LeaseOutcome<Job>> {
-        let client = self.pool.get().await?;
-        let t = Transition::Ack;
-        let stmt = client
-            .prepare_cached(&format!(
-                "WITH done AS (
-                     UPDATE jobs SET status = '{to}', result = $3, finished_at = now(),
-                                     updated_at = now(), lease_expires_at = NULL
-                     WHERE organization_id = $1 AND lease_token = $2 AND status IN {from}
-                       AND lease_expires_at > now()
-                     RETURNING {JOB_COLUMNS}
-                 ), closed AS (
-                     UPDATE executions SET status = 'completed', finished_at = now()
-                     WHERE lease_token = $2 AND job_id IN (SELECT id FROM done)
-                 )
-                 SELECT * FROM done",
-                from = status_list(t.from()),
-                to = t.to().as_str(),
-            ))
-            .await?;
-        match client.query_opt(&stmt, &[&org.0, &token, &result]).await? {
-            Some(row) => Ok(LeaseOutcome::Done(job_from_row(&row)?)),
-            None => lease_miss(&client, org, token).await,
+        for row in rows {
+            let slot: i64 = row.try_get("slot")?;
+            let taker = slots[(slot - 1) as usize];
+            leased[taker].push(LeasedJob {
+                job: job_from_row(&row)?,
+                lease: Lease {
+                    token: row.try_get("lease_token")?,
+                    expires_at: ts(row.try_get("lease_expires_at")?),
+                },
+            });
         }
+        Ok(leased)
     }
 
-    async fn fail_job(
-        &self,
-        org: OrgId,
-        token: Uuid,
-        failure: Failure,
-    ) -> Result<LeaseOutcome<Job>> {
+    async fn end_attempts(&self, ends: Vec<AttemptEnd>) -> Result<Vec<LeaseOutcome<Job>>> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        let stmt = tx
-            .prepare_cached(&format!(
-                "SELECT id, attempt, attempt_base, max_retries FROM jobs
-                 WHERE organization_id = $1 AND lease_token = $2 AND status IN {from}
-                   AND lease_expires_at > now()
-                 FOR UPDATE",
-                from = status_list(Transition::Fail.from()),
-            ))
-            .await?;
-        let Some(row) = tx.query_opt(&stmt, &[&org.0, &token]).await? else {
-            drop(tx);
-            return lease_miss(&client, org, token).await;
+        // Each token is applied once; a repeat finds its lease gone, as it
+        // would one after the other.
+        let mut seen = HashSet::with_capacity(ends.len());
+        let first: Vec<bool> = ends.iter().map(|e| seen.insert(e.token)).collect();
+        let firsts = || ends.iter().zip(&first).filter(|(_, f)| **f).map(|(e, _)| e);
+        let mut done: HashMap<Uuid, Job> = HashMap::new();
+
+        let acks: Vec<(&AttemptEnd, Option<&serde_json::Value>)> = firsts()
+            .filter_map(|e| match &e.outcome {
+                Outcome::Ack(result) => Some((e, result.as_ref())),
+                Outcome::Fail(_) => None,
+            })
+            .collect();
+        if !acks.is_empty() {
+            let t = Transition::Ack;
+            let stmt = tx
+                .prepare_cached(&format!(
+                    "WITH input AS (
+                         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::jsonb[])
+                             AS i (in_org, in_token, in_result)
+                     ), done AS (
+                         UPDATE jobs SET status = '{to}', result = in_result, finished_at = now(),
+                                         updated_at = now(), lease_expires_at = NULL
+                         FROM input
+                         WHERE lease_token = in_token AND organization_id = in_org
+                           AND status IN {from} AND lease_expires_at > now()
+                         RETURNING {JOB_COLUMNS}, lease_token
+                     ), closed AS (
+                         UPDATE executions SET status = 'completed', finished_at = now()
+                         FROM done WHERE executions.lease_token = done.lease_token
+                     )
+                     SELECT * FROM done",
+                    from = status_list(t.from()),
+                    to = t.to().as_str(),
+                ))
+                .await?;
+            let orgs: Vec<Uuid> = acks.iter().map(|(e, _)| e.org.0).collect();
+            let tokens: Vec<Uuid> = acks.iter().map(|(e, _)| e.token).collect();
+            let results: Vec<Option<&serde_json::Value>> = acks.iter().map(|(_, r)| *r).collect();
+            for row in tx.query(&stmt, &[&orgs, &tokens, &results]).await? {
+                done.insert(row.try_get("lease_token")?, job_from_row(&row)?);
+            }
+        }
+
+        let fails: HashMap<Uuid, &Failure> = firsts()
+            .filter_map(|e| match &e.outcome {
+                Outcome::Fail(failure) => Some((e.token, failure)),
+                Outcome::Ack(_) => None,
+            })
+            .collect();
+        if !fails.is_empty() {
+            let stmt = tx
+                .prepare_cached(&format!(
+                    "SELECT id, attempt, attempt_base, max_retries, lease_token
+                     FROM jobs JOIN unnest($1::uuid[], $2::uuid[]) AS i (in_org, in_token)
+                          ON lease_token = in_token AND organization_id = in_org
+                     WHERE status IN {from} AND lease_expires_at > now()
+                     FOR UPDATE OF jobs",
+                    from = status_list(Transition::Fail.from()),
+                ))
+                .await?;
+            let (orgs, tokens): (Vec<Uuid>, Vec<Uuid>) = firsts()
+                .filter(|e| fails.contains_key(&e.token))
+                .map(|e| (e.org.0, e.token))
+                .unzip();
+            let mut ending = Vec::new();
+            for row in tx.query(&stmt, &[&orgs, &tokens]).await? {
+                let attempt = AttemptRow::read(&row)?;
+                let failure = fails[&attempt.token].clone();
+                ending.push((attempt, failure, "failed"));
+            }
+            done.extend(end_attempts_badly(&tx, ending).await?);
+        }
+
+        // The rest matched no current lease: lost, or never this organization's?
+        let (orgs, tokens): (Vec<Uuid>, Vec<Uuid>) = firsts()
+            .filter(|e| !done.contains_key(&e.token))
+            .map(|e| (e.org.0, e.token))
+            .unzip();
+        let known: HashSet<Uuid> = if tokens.is_empty() {
+            HashSet::new()
+        } else {
+            let stmt = tx
+                .prepare_cached(
+                    "SELECT e.lease_token FROM executions e
+                     JOIN unnest($1::uuid[], $2::uuid[]) AS i (in_org, in_token)
+                          ON e.lease_token = in_token
+                     JOIN jobs j ON j.id = e.job_id AND j.organization_id = in_org",
+                )
+                .await?;
+            tx.query(&stmt, &[&orgs, &tokens])
+                .await?
+                .iter()
+                .map(|r| r.get(0))
+                .collect()
         };
-        let job = end_attempt_badly(&tx, &row, token, &failure, "failed").await?;
         tx.commit().await?;
-        Ok(LeaseOutcome::Done(job))
+        Ok(ends
+            .iter()
+            .zip(first)
+            .map(|(e, first)| match done.get(&e.token) {
+                Some(job) if first => LeaseOutcome::Done(job.clone()),
+                Some(_) => LeaseOutcome::Lost,
+                None if known.contains(&e.token) => LeaseOutcome::Lost,
+                None => LeaseOutcome::Unknown,
+            })
+            .collect())
     }
 
     async fn extend_lease(
@@ -835,17 +943,20 @@ impl Store for PgStore {
                 from = status_list(Transition::Fail.from()),
             ))
             .await?;
-        let mut jobs = Vec::new();
+        let mut ending = Vec::new();
         for row in tx.query(&stmt, &[&worker_grace.as_secs_f64()]).await? {
-            let token: Uuid = row.try_get("lease_token")?;
             let (failure, status) = if row.try_get("deadline_passed")? {
                 let timeout: i32 = row.try_get("timeout_seconds")?;
                 (Failure::timed_out(timeout.into()), "timed_out")
             } else {
                 (Failure::worker_lost(), "failed")
             };
-            jobs.push(end_attempt_badly(&tx, &row, token, &failure, status).await?);
+            ending.push((AttemptRow::read(&row)?, failure, status));
         }
+        let jobs = end_attempts_badly(&tx, ending)
+            .await?
+            .into_values()
+            .collect();
         // Rows of workers long gone, holding nothing, are forgotten.
         tx.execute(
             "DELETE FROM workers WHERE disconnected_at < now() - interval '1 day'
@@ -1016,62 +1127,156 @@ async fn lease_miss<T>(
     })
 }
 
-/// Ends the attempt `token` of the job in `row` (locked by the caller) as
-/// failed or timed out, and schedules the job again or fails it, as the state
-/// machine decides. `row` holds id, attempt, attempt_base and max_retries.
-async fn end_attempt_badly(
-    tx: &deadpool_postgres::Transaction<'_>,
-    row: &Row,
+/// A batch of new jobs as one array per column, for `unnest`.
+struct JobColumns<'a> {
+    id: Vec<Uuid>,
+    name: Vec<&'a str>,
+    handler: Vec<Option<&'a str>>,
+    payload: Vec<&'a serde_json::Value>,
+    queue: Vec<&'a str>,
+    priority: Vec<i32>,
+    delivery_type: Vec<&'static str>,
+    delivery: Vec<serde_json::Value>,
+    /// A fixed time, or…
+    at: Vec<Option<DateTime<Utc>>>,
+    /// …seconds from the database's now.
+    delay: Vec<f64>,
+    max_retries: Vec<i32>,
+    timeout: Vec<i32>,
+    schedule_id: Vec<Option<Uuid>>,
+    idempotency_key: Vec<Option<&'a str>>,
+}
+
+impl<'a> JobColumns<'a> {
+    fn of(jobs: &[&'a NewJob]) -> Result<Self> {
+        let mut c = JobColumns {
+            id: Vec::with_capacity(jobs.len()),
+            name: Vec::with_capacity(jobs.len()),
+            handler: Vec::with_capacity(jobs.len()),
+            payload: Vec::with_capacity(jobs.len()),
+            queue: Vec::with_capacity(jobs.len()),
+            priority: Vec::with_capacity(jobs.len()),
+            delivery_type: Vec::with_capacity(jobs.len()),
+            delivery: Vec::with_capacity(jobs.len()),
+            at: Vec::with_capacity(jobs.len()),
+            delay: Vec::with_capacity(jobs.len()),
+            max_retries: Vec::with_capacity(jobs.len()),
+            timeout: Vec::with_capacity(jobs.len()),
+            schedule_id: Vec::with_capacity(jobs.len()),
+            idempotency_key: Vec::with_capacity(jobs.len()),
+        };
+        for job in jobs {
+            let (at, delay) = match job.run_at {
+                RunAt::Now => (None, 0.0),
+                RunAt::After(d) => (None, d.as_secs_f64()),
+                RunAt::At(t) => (Some(t.0), 0.0),
+            };
+            c.id.push(job.id);
+            c.name.push(&job.name);
+            c.handler.push(job.handler.as_deref());
+            c.payload.push(&job.payload);
+            c.queue.push(&job.queue);
+            c.priority.push(job.priority);
+            c.delivery_type.push(match job.delivery {
+                Delivery::Pull => "pull",
+                Delivery::Push { .. } => "push",
+            });
+            c.delivery.push(
+                serde_json::to_value(&job.delivery)
+                    .map_err(|e| StoreError::Other(format!("delivery: {e}")))?,
+            );
+            c.at.push(at);
+            c.delay.push(delay);
+            c.max_retries.push(job.max_retries as i32);
+            c.timeout.push(job.timeout_seconds as i32);
+            c.schedule_id.push(job.schedule_id);
+            c.idempotency_key.push(job.idempotency_key.as_deref());
+        }
+        Ok(c)
+    }
+}
+
+/// The columns of a running job that decide what follows its failure.
+struct AttemptRow {
+    id: Uuid,
     token: Uuid,
-    failure: &Failure,
-    execution_status: &str,
-) -> Result<Job> {
-    let id: Uuid = row.try_get("id")?;
-    let attempts = u32_col(row, "attempt")? - u32_col(row, "attempt_base")?;
-    let decision = after_failure(attempts, u32_col(row, "max_retries")?, failure);
-    let close = tx
-        .prepare_cached(
-            "UPDATE executions SET status = $2, error = $3, finished_at = now()
-             WHERE lease_token = $1",
-        )
+    attempts_in_budget: u32,
+    max_retries: u32,
+}
+
+impl AttemptRow {
+    fn read(row: &Row) -> Result<Self> {
+        Ok(AttemptRow {
+            id: row.try_get("id")?,
+            token: row.try_get("lease_token")?,
+            attempts_in_budget: u32_col(row, "attempt")? - u32_col(row, "attempt_base")?,
+            max_retries: u32_col(row, "max_retries")?,
+        })
+    }
+}
+
+/// Ends attempts (their jobs locked by the caller) as failed or timed out,
+/// each with its execution's status, and schedules each job again or fails
+/// it, as the state machine decides — one statement, one NOTIFY for the
+/// jobs queued again. Returns the jobs by the token that ended.
+async fn end_attempts_badly(
+    tx: &deadpool_postgres::Transaction<'_>,
+    ending: Vec<(AttemptRow, Failure, &'static str)>,
+) -> Result<HashMap<Uuid, Job>> {
+    if ending.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let stmt = tx
+        .prepare_cached(&format!(
+            "WITH input AS (
+                 SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::float8[])
+                     AS i (in_id, in_token, in_status, in_error, in_retry_in)
+             ), closed AS (
+                 UPDATE executions SET status = in_status, error = in_error, finished_at = now()
+                 FROM input WHERE lease_token = in_token
+             ), ended AS (
+                 -- in_retry_in NULL: given up; otherwise due again that many seconds from now.
+                 UPDATE jobs SET
+                     status = CASE WHEN in_retry_in IS NULL THEN '{failed}'
+                                   WHEN in_retry_in <= 0 THEN '{queued}' ELSE '{scheduled}' END,
+                     run_at = CASE WHEN in_retry_in IS NULL THEN run_at
+                                   ELSE now() + make_interval(secs => in_retry_in) END,
+                     finished_at = CASE WHEN in_retry_in IS NULL THEN now() END,
+                     last_error = in_error, lease_expires_at = NULL, updated_at = now()
+                 FROM input WHERE id = in_id
+                 RETURNING {JOB_COLUMNS}, lease_token, organization_id, delivery_type
+             ), keys AS (
+                 SELECT DISTINCT {WAKE_KEY_SQL} AS key FROM ended WHERE status = '{queued}'
+             )
+             SELECT ended.*, (SELECT {NOTIFY_KEYS} FROM keys) AS notified FROM ended",
+            failed = GIVEN_UP.as_str(),
+            queued = waiting_status(true).as_str(),
+            scheduled = waiting_status(false).as_str(),
+        ))
         .await?;
-    tx.execute(&close, &[&token, &execution_status, &failure.error])
+    let mut ids = Vec::with_capacity(ending.len());
+    let mut tokens = Vec::with_capacity(ending.len());
+    let mut statuses = Vec::with_capacity(ending.len());
+    let mut errors = Vec::with_capacity(ending.len());
+    let mut retry_in: Vec<Option<f64>> = Vec::with_capacity(ending.len());
+    for (attempt, failure, status) in &ending {
+        ids.push(attempt.id);
+        tokens.push(attempt.token);
+        statuses.push(*status);
+        errors.push(failure.error.as_str());
+        retry_in.push(
+            match after_failure(attempt.attempts_in_budget, attempt.max_retries, failure) {
+                AfterFailure::RetryIn(delay) => Some(delay.as_secs_f64()),
+                AfterFailure::GiveUp => None,
+            },
+        );
+    }
+    let rows = tx
+        .query(&stmt, &[&ids, &tokens, &statuses, &errors, &retry_in])
         .await?;
-    let job = match decision {
-        AfterFailure::RetryIn(delay) => {
-            let stmt = tx
-                .prepare_cached(&format!(
-                    "WITH again AS (
-                         UPDATE jobs SET run_at = now() + make_interval(secs => $2),
-                             status = CASE WHEN $2 <= 0 THEN '{queued}' ELSE '{scheduled}' END,
-                             last_error = $3, lease_expires_at = NULL, updated_at = now()
-                         WHERE id = $1
-                         RETURNING {JOB_COLUMNS}, organization_id, delivery_type
-                     )
-                     SELECT *, CASE WHEN status = 'queued'
-                                    THEN pg_notify('{NOTIFY_CHANNEL}', {WAKE_KEY_SQL}) END AS notified
-                     FROM again",
-                    queued = waiting_status(true).as_str(),
-                    scheduled = waiting_status(false).as_str(),
-                ))
-                .await?;
-            tx.query_one(&stmt, &[&id, &delay.as_secs_f64(), &failure.error])
-                .await?
-        }
-        AfterFailure::GiveUp => {
-            let stmt = tx
-                .prepare_cached(&format!(
-                    "UPDATE jobs SET status = '{failed}', last_error = $2, finished_at = now(),
-                                     lease_expires_at = NULL, updated_at = now()
-                     WHERE id = $1
-                     RETURNING {JOB_COLUMNS}",
-                    failed = GIVEN_UP.as_str(),
-                ))
-                .await?;
-            tx.query_one(&stmt, &[&id, &failure.error]).await?
-        }
-    };
-    job_from_row(&job)
+    rows.iter()
+        .map(|row| Ok((row.try_get("lease_token")?, job_from_row(row)?)))
+        .collect()
 }
 
 /// Reads a [`NOTIFY_CHANNEL`] payload; `None` means "wake everyone".

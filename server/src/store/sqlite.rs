@@ -16,7 +16,10 @@ use super::{
     Organization, Page, PageRequest, Promoted, Result, RetryOutcome, RunAt, ScheduleFilter, Store,
     StoreError, WakeKey, status_list,
 };
-use super::{HeldLease, WorkerRegistration};
+use super::{
+    AttemptEnd, HeldLease, Inserted, MAX_LEASE_BATCH, Outcome, Taker, WorkerRegistration,
+    lease_slots,
+};
 use crate::lease::state::{
     AfterFailure, Failure, GIVEN_UP, Transition, after_failure, waiting_status,
 };
@@ -403,69 +406,16 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn create_job(&self, org: OrgId, job: NewJob) -> Result<Job> {
+    async fn create_jobs(&self, org: OrgId, jobs: Vec<NewJob>) -> Result<Vec<Inserted>> {
         self.call(move |conn| {
-            // run_at from SQLite's clock: a modifier such as '+7200.000 seconds'.
-            let (at, modifier) = match job.run_at {
-                RunAt::Now => (None, modifier(Duration::ZERO)),
-                RunAt::After(d) => (None, modifier(d)),
-                RunAt::At(t) => (Some(t.to_string()), modifier(Duration::ZERO)),
-            };
-            let delivery_type = match job.delivery {
-                Delivery::Pull => "pull",
-                Delivery::Push { .. } => "push",
-            };
+            // One transaction, one commit, for the whole batch.
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            if let Some(key) = &job.idempotency_key {
-                let existing: Option<String> = tx
-                    .query_row(
-                        "SELECT id FROM jobs WHERE organization_id = ?1 AND idempotency_key = ?2",
-                        params![org.0.to_string(), key],
-                        |r| r.get(0),
-                    )
-                    .optional()?;
-                if let Some(existing) = existing {
-                    return Err(StoreError::IdempotencyConflict {
-                        existing: uuid(existing)?,
-                    });
-                }
-            }
-            let created = tx
-                .prepare_cached(&format!(
-                    "INSERT INTO jobs (id, organization_id, name, handler, payload, queue, priority,
-                         status, delivery_type, delivery, run_at, max_retries, timeout_seconds,
-                         schedule_id, idempotency_key)
-                     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7,
-                            CASE WHEN t.run_at <= {NOW} THEN ?8 ELSE ?9 END,
-                            ?10, ?11, t.run_at, ?12, ?13, ?14, ?15
-                     FROM (SELECT COALESCE(?16, strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?17))
-                               AS run_at) t
-                     RETURNING {JOB_COLUMNS}"
-                ))?
-                .query_row(
-                    params![
-                        job.id.to_string(),
-                        org.0.to_string(),
-                        job.name,
-                        job.handler,
-                        to_json(&job.payload),
-                        job.queue,
-                        job.priority,
-                        waiting_status(true).as_str(),
-                        waiting_status(false).as_str(),
-                        delivery_type,
-                        to_json(&job.delivery),
-                        job.max_retries,
-                        job.timeout_seconds,
-                        job.schedule_id.map(|s| s.to_string()),
-                        job.idempotency_key,
-                        at,
-                        modifier,
-                    ],
-                    |row| Ok(job_from_row(row)),
-                )??;
+            let inserted = jobs
+                .iter()
+                .map(|job| insert_job(&tx, org, job))
+                .collect::<Result<Vec<_>>>()?;
             tx.commit()?;
-            Ok(created)
+            Ok(inserted)
         })
         .await
     }
@@ -643,17 +593,21 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn lease_jobs(
+    async fn lease_batch(
         &self,
         org: OrgId,
         handlers: &[String],
-        max: u32,
-        worker_id: Option<&str>,
-    ) -> Result<Vec<LeasedJob>> {
+        takers: &[Taker],
+    ) -> Result<Vec<Vec<LeasedJob>>> {
         let handlers = to_json(&handlers);
-        let worker_id = worker_id.map(str::to_string);
+        let takers = takers.to_vec();
         self.call(move |conn| {
             let t = Transition::Lease;
+            let slots = lease_slots(&takers, MAX_LEASE_BATCH);
+            let mut leased: Vec<Vec<LeasedJob>> = vec![Vec::new(); takers.len()];
+            if slots.is_empty() {
+                return Ok(leased);
+            }
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let ids: Vec<String> = tx
                 .prepare_cached(&format!(
@@ -664,10 +618,14 @@ impl Store for SqliteStore {
                      LIMIT ?3",
                     from = status_list(t.from()),
                 ))?
-                .query_map(params![org.0.to_string(), handlers, max], |r| r.get(0))?
+                .query_map(
+                    params![org.0.to_string(), handlers, slots.len() as i64],
+                    |r| r.get(0),
+                )?
                 .collect::<rusqlite::Result<_>>()?;
-            let mut leased = Vec::with_capacity(ids.len());
-            for id in ids {
+            // The n-th best job goes to the n-th slot's taker.
+            for (id, &taker) in ids.into_iter().zip(&slots) {
+                let worker_id = takers[taker].worker_id.as_deref();
                 let token = Uuid::new_v4();
                 let (job, expires_at) = tx
                     .prepare_cached(&format!(
@@ -694,7 +652,7 @@ impl Store for SqliteStore {
                     token.to_string(),
                     worker_id
                 ])?;
-                leased.push(LeasedJob {
+                leased[taker].push(LeasedJob {
                     job,
                     lease: Lease {
                         token,
@@ -708,80 +666,20 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn ack_job(
-        &self,
-        org: OrgId,
-        token: Uuid,
-        result: Option<serde_json::Value>,
-    ) -> Result<LeaseOutcome<Job>> {
+    async fn end_attempts(&self, ends: Vec<AttemptEnd>) -> Result<Vec<LeaseOutcome<Job>>> {
         self.call(move |conn| {
-            let t = Transition::Ack;
+            // One transaction, one commit, for the whole batch; applied one
+            // after the other, so a repeated token finds its lease gone.
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let done = tx
-                .prepare_cached(&format!(
-                    "UPDATE jobs SET status = '{to}', result = ?3, finished_at = {NOW},
-                                     updated_at = {NOW}, lease_expires_at = NULL
-                     WHERE organization_id = ?1 AND lease_token = ?2 AND status IN {from}
-                       AND lease_expires_at > {NOW}
-                     RETURNING {JOB_COLUMNS}",
-                    from = status_list(t.from()),
-                    to = t.to().as_str(),
-                ))?
-                .query_row(
-                    params![
-                        org.0.to_string(),
-                        token.to_string(),
-                        result.as_ref().map(to_json)
-                    ],
-                    |row| Ok(job_from_row(row)),
-                )
-                .optional()?
-                .transpose()?;
-            let outcome = match done {
-                Some(job) => {
-                    tx.prepare_cached(&format!(
-                        "UPDATE executions SET status = 'completed', finished_at = {NOW}
-                         WHERE lease_token = ?1"
-                    ))?
-                    .execute(params![token.to_string()])?;
-                    LeaseOutcome::Done(job)
-                }
-                None => lease_miss(&tx, org, token)?,
-            };
-            tx.commit()?;
-            Ok(outcome)
-        })
-        .await
-    }
-
-    async fn fail_job(
-        &self,
-        org: OrgId,
-        token: Uuid,
-        failure: Failure,
-    ) -> Result<LeaseOutcome<Job>> {
-        self.call(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let attempt = tx
-                .prepare_cached(&format!(
-                    "SELECT id, attempt, attempt_base, max_retries FROM jobs
-                     WHERE organization_id = ?1 AND lease_token = ?2 AND status IN {from}
-                       AND lease_expires_at > {NOW}",
-                    from = status_list(Transition::Fail.from()),
-                ))?
-                .query_row(params![org.0.to_string(), token.to_string()], |row| {
-                    Ok(AttemptRow::read(row))
+            let outcomes = ends
+                .iter()
+                .map(|e| match &e.outcome {
+                    Outcome::Ack(result) => ack(&tx, e.org, e.token, result.as_ref()),
+                    Outcome::Fail(failure) => fail(&tx, e.org, e.token, failure),
                 })
-                .optional()?
-                .transpose()?;
-            let outcome = match attempt {
-                Some(attempt) => {
-                    LeaseOutcome::Done(end_attempt_badly(&tx, &attempt, token, &failure, "failed")?)
-                }
-                None => lease_miss(&tx, org, token)?,
-            };
+                .collect::<Result<Vec<_>>>()?;
             tx.commit()?;
-            Ok(outcome)
+            Ok(outcomes)
         })
         .await
     }
@@ -1106,6 +1004,133 @@ fn wake_key(row: &Row) -> Result<WakeKey> {
             row.get::<_, Option<String>>("handler")?.unwrap_or_default(),
         )
     })
+}
+
+/// Inserts one job of a batch (in the caller's transaction), or finds the
+/// job holding its idempotency key.
+fn insert_job(conn: &Connection, org: OrgId, job: &NewJob) -> Result<Inserted> {
+    if let Some(key) = &job.idempotency_key {
+        let existing: Option<String> = conn
+            .prepare_cached(
+                "SELECT id FROM jobs WHERE organization_id = ?1 AND idempotency_key = ?2",
+            )?
+            .query_row(params![org.0.to_string(), key], |r| r.get(0))
+            .optional()?;
+        if let Some(existing) = existing {
+            return Ok(Inserted::Conflict {
+                existing: uuid(existing)?,
+            });
+        }
+    }
+    // run_at from SQLite's clock: a modifier such as '+7200.000 seconds'.
+    let (at, modifier) = match job.run_at {
+        RunAt::Now => (None, modifier(Duration::ZERO)),
+        RunAt::After(d) => (None, modifier(d)),
+        RunAt::At(t) => (Some(t.to_string()), modifier(Duration::ZERO)),
+    };
+    let delivery_type = match job.delivery {
+        Delivery::Pull => "pull",
+        Delivery::Push { .. } => "push",
+    };
+    let created = conn
+        .prepare_cached(&format!(
+            "INSERT INTO jobs (id, organization_id, name, handler, payload, queue, priority,
+                 status, delivery_type, delivery, run_at, max_retries, timeout_seconds,
+                 schedule_id, idempotency_key)
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7,
+                    CASE WHEN t.run_at <= {NOW} THEN ?8 ELSE ?9 END,
+                    ?10, ?11, t.run_at, ?12, ?13, ?14, ?15
+             FROM (SELECT COALESCE(?16, strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?17))
+                       AS run_at) t
+             RETURNING {JOB_COLUMNS}"
+        ))?
+        .query_row(
+            params![
+                job.id.to_string(),
+                org.0.to_string(),
+                job.name,
+                job.handler,
+                to_json(&job.payload),
+                job.queue,
+                job.priority,
+                waiting_status(true).as_str(),
+                waiting_status(false).as_str(),
+                delivery_type,
+                to_json(&job.delivery),
+                job.max_retries,
+                job.timeout_seconds,
+                job.schedule_id.map(|s| s.to_string()),
+                job.idempotency_key,
+                at,
+                modifier,
+            ],
+            |row| Ok(job_from_row(row)),
+        )??;
+    Ok(Inserted::Created(Box::new(created)))
+}
+
+/// Completes the attempt `token` holds, if it is still current.
+fn ack(
+    conn: &Connection,
+    org: OrgId,
+    token: Uuid,
+    result: Option<&serde_json::Value>,
+) -> Result<LeaseOutcome<Job>> {
+    let t = Transition::Ack;
+    let done = conn
+        .prepare_cached(&format!(
+            "UPDATE jobs SET status = '{to}', result = ?3, finished_at = {NOW},
+                             updated_at = {NOW}, lease_expires_at = NULL
+             WHERE organization_id = ?1 AND lease_token = ?2 AND status IN {from}
+               AND lease_expires_at > {NOW}
+             RETURNING {JOB_COLUMNS}",
+            from = status_list(t.from()),
+            to = t.to().as_str(),
+        ))?
+        .query_row(
+            params![org.0.to_string(), token.to_string(), result.map(to_json)],
+            |row| Ok(job_from_row(row)),
+        )
+        .optional()?
+        .transpose()?;
+    match done {
+        Some(job) => {
+            conn.prepare_cached(&format!(
+                "UPDATE executions SET status = 'completed', finished_at = {NOW}
+                 WHERE lease_token = ?1"
+            ))?
+            .execute(params![token.to_string()])?;
+            Ok(LeaseOutcome::Done(job))
+        }
+        None => lease_miss(conn, org, token),
+    }
+}
+
+/// Fails the attempt `token` holds, if it is still current.
+fn fail(
+    conn: &Connection,
+    org: OrgId,
+    token: Uuid,
+    failure: &Failure,
+) -> Result<LeaseOutcome<Job>> {
+    let attempt = conn
+        .prepare_cached(&format!(
+            "SELECT id, attempt, attempt_base, max_retries FROM jobs
+             WHERE organization_id = ?1 AND lease_token = ?2 AND status IN {from}
+               AND lease_expires_at > {NOW}",
+            from = status_list(Transition::Fail.from()),
+        ))?
+        .query_row(params![org.0.to_string(), token.to_string()], |row| {
+            Ok(AttemptRow::read(row))
+        })
+        .optional()?
+        .transpose()?;
+    match attempt {
+        Some(attempt) => Ok(LeaseOutcome::Done(end_attempt_badly(
+            conn, &attempt, token, failure, "failed",
+        )?)),
+        None => lease_miss(conn, org, token),
+    }
 }
 
 /// The columns of a running job that decide what follows its failure.

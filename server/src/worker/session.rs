@@ -25,6 +25,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::JoinSet;
 use uuid::Uuid;
 
 /// How often a worker must say something.
@@ -125,8 +126,17 @@ pub async fn run(socket: WebSocket, engine: Arc<Engine>, org: OrgId) {
 
     let (out, mut out_rx) = mpsc::channel::<ServerMessage>(256);
     let writer = tokio::spawn(async move {
-        while let Some(message) = out_rx.recv().await {
-            if sink.send(frame(&message)).await.is_err() {
+        // Frames ready together go out in one write.
+        'writing: while let Some(message) = out_rx.recv().await {
+            if sink.feed(frame(&message)).await.is_err() {
+                break;
+            }
+            while let Ok(message) = out_rx.try_recv() {
+                if sink.feed(frame(&message)).await.is_err() {
+                    break 'writing;
+                }
+            }
+            if sink.flush().await.is_err() {
                 break;
             }
         }
@@ -149,7 +159,12 @@ pub async fn run(socket: WebSocket, engine: Arc<Engine>, org: OrgId) {
     let mut shutdown = engine.shutdown();
     let mut last_seen_recorded = tokio::time::Instant::now();
     let mut closed_cleanly = false;
+    // Acks, fails, releases and extends in progress. They run side by side,
+    // so that a worker's outcomes join other workers' in one commit instead
+    // of waiting for each other; each is answered when it has committed.
+    let mut applying = JoinSet::new();
     loop {
+        while applying.try_join_next().is_some() {}
         let next = tokio::select! {
             next = tokio::time::timeout(DEAD_AFTER, stream.next()) => next,
             // The worker reconnects elsewhere; its leases stay valid there.
@@ -199,7 +214,26 @@ pub async fn run(socket: WebSocket, engine: Arc<Engine>, org: OrgId) {
                 format!("cannot read this frame: {e}"),
                 None,
             )),
-            Ok(message) => apply(&engine, org, &held, &slots, &dispatching, message).await,
+            Ok(WorkerMessage::Hello { .. }) => Some(error(
+                "invalid_frame",
+                "hello was already sent".into(),
+                None,
+            )),
+            Ok(WorkerMessage::Heartbeat {}) => None,
+            Ok(WorkerMessage::Drain {}) => {
+                let _ = dispatching.send(false);
+                None
+            }
+            Ok(message) => {
+                let (engine, held, slots, out) =
+                    (engine.clone(), held.clone(), slots.clone(), out.clone());
+                applying.spawn(async move {
+                    if let Some(reply) = apply(&engine, org, &held, &slots, message).await {
+                        let _ = out.send(reply).await;
+                    }
+                });
+                None
+            }
         };
         if let Some(reply) = reply
             && out.send(reply).await.is_err()
@@ -212,6 +246,7 @@ pub async fn run(socket: WebSocket, engine: Arc<Engine>, org: OrgId) {
     let drained = !*dispatching.borrow() && !*shutdown.borrow();
     let _ = dispatching.send(false);
     let _ = dispatcher.await;
+    while applying.join_next().await.is_some() {}
     canceller.abort();
     drop(out);
     let _ = writer.await;
@@ -306,13 +341,12 @@ fn parse_hello(text: &str) -> Result<Hello, (&'static str, String)> {
     })
 }
 
-/// Applies one frame after `hello`; returns the answer, if it has one.
+/// Applies an ack, fail, release or extend; returns the answer.
 async fn apply(
     engine: &Engine,
     org: OrgId,
     held: &Held,
     slots: &Semaphore,
-    dispatching: &watch::Sender<bool>,
     message: WorkerMessage,
 ) -> Option<ServerMessage> {
     // A lease that ends, however, frees its slot.
@@ -327,16 +361,8 @@ async fn apply(
         }
     };
     let (token, action, outcome) = match message {
-        WorkerMessage::Hello { .. } => {
-            return Some(error(
-                "invalid_frame",
-                "hello was already sent".into(),
-                None,
-            ));
-        }
-        WorkerMessage::Heartbeat {} => return None,
-        WorkerMessage::Drain {} => {
-            let _ = dispatching.send(false);
+        // Answered by the session itself.
+        WorkerMessage::Hello { .. } | WorkerMessage::Heartbeat {} | WorkerMessage::Drain {} => {
             return None;
         }
         WorkerMessage::Ack { token, result } => (
