@@ -326,6 +326,36 @@ pub struct Execution {
     pub finished_at: Option<Timestamp>,
 }
 
+/// The most jobs one `POST /v1/jobs/batch` may create.
+pub const MAX_BATCH_JOBS: usize = 1000;
+
+/// `POST /v1/jobs/batch`: up to [`MAX_BATCH_JOBS`] jobs, each as `POST
+/// /v1/jobs` takes it, created in one transaction.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateJobs {
+    pub jobs: Vec<CreateJob>,
+}
+
+/// What became of one job of a batch: `{"job": {…}}` if it was created,
+/// `{"error": {…}}` (as `POST /v1/jobs` would have answered) if not.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum BatchItem {
+    Job(Box<Job>),
+    Error(crate::ErrorDetail),
+}
+
+/// The answer to `POST /v1/jobs/batch`: one item per requested job, in
+/// request order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BatchCreated {
+    pub data: Vec<BatchItem>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

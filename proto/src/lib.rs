@@ -23,8 +23,8 @@ pub mod worker;
 
 pub use error::{ErrorBody, ErrorDetail};
 pub use job::{
-    CreateJob, Delay, Delivery, Execution, ExecutionStatus, HttpMethod, HttpTarget, Job, JobStatus,
-    TimeUnit,
+    BatchCreated, BatchItem, CreateJob, CreateJobs, Delay, Delivery, Execution, ExecutionStatus,
+    HttpMethod, HttpTarget, Job, JobStatus, TimeUnit,
 };
 pub use keys::{ApiKey, CreateApiKey, CreatedApiKey, Scope};
 pub use lease::{AckRequest, ExtendRequest, FailRequest, Lease, LeasedJob, PollRequest};

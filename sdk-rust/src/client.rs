@@ -3,8 +3,8 @@
 use crate::error::{Error, snippet};
 use crate::job::{ListJobs, page_pairs};
 use chronos_proto::{
-    AckRequest, CreateJob, Execution, ExtendRequest, FailRequest, Job, Lease, LeasedJob, List,
-    PollRequest,
+    AckRequest, BatchCreated, BatchItem, CreateJob, Execution, ExtendRequest, FailRequest, Job,
+    Lease, LeasedJob, List, PollRequest,
 };
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, USER_AGENT};
 use reqwest::{Method, RequestBuilder};
@@ -178,6 +178,25 @@ impl Client {
     pub async fn create_job(&self, job: &CreateJob) -> Result<Job, Error> {
         self.send(self.request(Method::POST, "v1/jobs", &[])?.json(job))
             .await
+    }
+
+    /// Creates up to 1,000 jobs in one request and one transaction (`POST
+    /// /v1/jobs/batch`); they are committed when this returns. The answer
+    /// has one item per job, in order: [`BatchItem::Job`] for each created,
+    /// [`BatchItem::Error`] for each refused (a bad field, or an
+    /// idempotency key already held) — one bad job does not sink the rest.
+    pub async fn create_jobs(&self, jobs: &[CreateJob]) -> Result<Vec<BatchItem>, Error> {
+        #[derive(serde::Serialize)]
+        struct Batch<'a> {
+            jobs: &'a [CreateJob],
+        }
+        let created: BatchCreated = self
+            .send(
+                self.request(Method::POST, "v1/jobs/batch", &[])?
+                    .json(&Batch { jobs }),
+            )
+            .await?;
+        Ok(created.data)
     }
 
     /// One job (`GET /v1/jobs/{id}`); `not_found` if it is not in this

@@ -81,7 +81,7 @@ pub use job::{ListJobs, NewJob, ScheduleFilter};
 pub use worker::{JobContext, JobError, ShutdownHandle, Worker, WorkerBuilder};
 
 pub use chronos_proto::{
-    CreateJob, Delay, Delivery, ErrorBody, ErrorDetail, Execution, ExecutionStatus, FailRequest,
-    HttpMethod, HttpTarget, Job, JobStatus, Lease, LeasedJob, List, PollRequest, TimeUnit,
-    Timestamp,
+    BatchItem, CreateJob, Delay, Delivery, ErrorBody, ErrorDetail, Execution, ExecutionStatus,
+    FailRequest, HttpMethod, HttpTarget, Job, JobStatus, Lease, LeasedJob, List, PollRequest,
+    TimeUnit, Timestamp,
 };

@@ -7,7 +7,7 @@ mod common;
 use chronos_test_support::both_stores;
 
 use chronos::{
-    Client, CreateJob, Delay, Error, ExecutionStatus, FailRequest, JobStatus, ListJobs, NewJob,
+    BatchItem, Client, CreateJob, Delay, Error, ExecutionStatus, FailRequest, JobStatus, ListJobs, NewJob,
     PollRequest, ScheduleFilter, TimeUnit,
 };
 use common::{SdkClients, StoreKind, TestServer};
@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 both_stores!(
     creates_and_gets_jobs,
+    creates_jobs_in_a_batch,
     lists_jobs_by_filter,
     pages_through_jobs_with_cursors,
     cancels_and_retries_jobs,
@@ -33,6 +34,36 @@ fn poll_request(handler: &str) -> PollRequest {
         worker_id: Some("sdk-test".into()),
         ..PollRequest::default()
     }
+}
+
+async fn creates_jobs_in_a_batch(kind: StoreKind) {
+    let s = TestServer::start(kind).await;
+    let c = s.client();
+    let jobs = vec![
+        NewJob::new("one", "batch").idempotency_key("b-1").build(),
+        NewJob::new("two", "bad handler").build(),
+        NewJob::new("three", "batch").idempotency_key("b-1").build(),
+    ];
+    let items = c.create_jobs(&jobs).await.unwrap();
+    assert_eq!(items.len(), 3);
+    let BatchItem::Job(one) = &items[0] else {
+        panic!("{:?}", items[0])
+    };
+    assert_eq!(one.name, "one");
+    assert_eq!(c.get_job(one.id).await.unwrap(), **one);
+    let BatchItem::Error(bad) = &items[1] else {
+        panic!("{:?}", items[1])
+    };
+    assert_eq!(bad.code, "validation_failed");
+    assert_eq!(bad.field.as_deref(), Some("handler"));
+    let BatchItem::Error(taken) = &items[2] else {
+        panic!("{:?}", items[2])
+    };
+    assert_eq!(taken.code, "idempotency_key_conflict");
+    assert_eq!(taken.job_id, Some(one.id));
+    // The batch as a whole can be refused.
+    let err = c.create_jobs(&[]).await.unwrap_err();
+    assert_eq!(err.code(), Some("validation_failed"), "{err}");
 }
 
 async fn creates_and_gets_jobs(kind: StoreKind) {

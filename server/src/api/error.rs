@@ -120,8 +120,10 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+impl ApiError {
+    /// The status and the body's `error` object. Internal errors are logged
+    /// here, once, under the id the client is given.
+    pub fn detail(self) -> (StatusCode, ErrorDetail) {
         let status = self.status();
         let mut detail = ErrorDetail {
             code: self.code().to_string(),
@@ -142,6 +144,13 @@ impl IntoResponse for ApiError {
             }
             _ => {}
         }
-        (status, Json(ErrorBody { error: detail })).into_response()
+        (status, detail)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, error) = self.detail();
+        (status, Json(ErrorBody { error })).into_response()
     }
 }

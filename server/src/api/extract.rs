@@ -11,11 +11,17 @@ use serde::de::DeserializeOwned;
 /// The largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// A JSON body. Unknown fields, wrong types and malformed JSON are 400s with
-/// the field path; a body over [`MAX_BODY_BYTES`] is 413.
-pub struct JsonBody<T>(pub T);
+/// The largest body of `POST /v1/jobs/batch`, in bytes.
+pub const MAX_BATCH_BODY_BYTES: usize = 16 * 1024 * 1024;
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+/// A JSON body. Unknown fields, wrong types and malformed JSON are 400s with
+/// the field path; a body over `LIMIT` bytes is 413. (The route's
+/// `DefaultBodyLimit` enforces the limit; `LIMIT` names it in the error.)
+pub struct JsonBody<T, const LIMIT: usize = MAX_BODY_BYTES>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned, const LIMIT: usize> FromRequest<S>
+    for JsonBody<T, LIMIT>
+{
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
@@ -28,9 +34,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge {
-                    limit: MAX_BODY_BYTES,
-                }
+                ApiError::PayloadTooLarge { limit: LIMIT }
             } else {
                 ApiError::InvalidJson(format!("could not read the request body: {rejection}"))
             }
@@ -55,6 +59,15 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             serde_json::error::Category::Data => data_error(path, message),
             _ => ApiError::InvalidJson(format!("the request body is not valid JSON: {message}")),
         }
+    })
+}
+
+/// Reads one JSON value already parsed (an item of a batch) as `T`, with
+/// the same errors as [`JsonBody`].
+pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(|err| {
+        let path = field_path(err.path());
+        data_error(path, err.into_inner().to_string())
     })
 }
 

@@ -3,14 +3,18 @@
 use super::AppState;
 use super::auth::Auth;
 use super::error::ApiError;
-use super::extract::{JsonBody, QueryParams};
+use super::extract::{JsonBody, MAX_BATCH_BODY_BYTES, QueryParams, from_value};
 use super::pagination::{Cursor, page_request};
-use crate::store::{CancelOutcome, JobFilter, NewJob, RetryOutcome, RunAt, ScheduleFilter};
+use crate::store::{
+    CancelOutcome, Inserted, JobFilter, NewJob, RetryOutcome, RunAt, ScheduleFilter,
+};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
+use chronos_proto::job::MAX_BATCH_JOBS;
 use chronos_proto::{
-    CreateJob, Delivery, ErrorBody, Execution, HttpTarget, Job, JobStatus, List, Scope, Timestamp,
+    BatchCreated, BatchItem, CreateJob, CreateJobs, Delivery, ErrorBody, Execution, HttpTarget,
+    Job, JobStatus, List, Scope, Timestamp,
 };
 use serde::Deserialize;
 use std::time::Duration;
@@ -28,7 +32,11 @@ pub const MAX_SCHEDULE_AHEAD_SECONDS: u64 = 10 * 366 * 86_400;
 pub const DEFAULT_QUEUE: &str = "default";
 
 pub fn router() -> OpenApiRouter<AppState> {
+    let batch = OpenApiRouter::new()
+        .routes(routes!(create_jobs))
+        .layer(DefaultBodyLimit::max(MAX_BATCH_BODY_BYTES));
     OpenApiRouter::new()
+        .merge(batch)
         .routes(routes!(create_job, list_jobs))
         .routes(routes!(get_job))
         .routes(routes!(cancel_job))
@@ -61,6 +69,78 @@ async fn create_job(
     let new = validate(req)?;
     let job = state.engine.create_job(auth.org, new).await?;
     Ok((StatusCode::CREATED, Json(job)))
+}
+
+/// `POST /v1/jobs/batch` as read: each job is checked on its own, so that a
+/// bad one is answered in its place without sinking the rest.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBatch {
+    jobs: Vec<serde_json::Value>,
+}
+
+/// Create up to 1,000 jobs in one request.
+///
+/// Each job is checked as `POST /v1/jobs` would check it; those that pass
+/// are inserted together in one transaction, and the answer comes after it
+/// commits. `data` holds one item per requested job, in request order:
+/// `{"job": …}` for a created job, `{"error": …}` for a refused one (a bad
+/// field, or `idempotency_key_conflict` with the `job_id` holding the key —
+/// including an earlier job of the same batch).
+#[utoipa::path(
+    post, path = "/v1/jobs/batch", tag = "jobs",
+    request_body = CreateJobs,
+    responses(
+        (status = 200, description = "One item per job, in request order", body = BatchCreated),
+        (status = 400, description = "Not a batch: `jobs` missing, empty or over 1,000", body = ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 403, description = "The key lacks `jobs:write`", body = ErrorBody),
+        (status = 413, description = "Body over 16 MiB", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+async fn create_jobs(
+    State(state): State<AppState>,
+    auth: Auth,
+    JsonBody(batch): JsonBody<RawBatch, MAX_BATCH_BODY_BYTES>,
+) -> Result<Json<BatchCreated>, ApiError> {
+    auth.require(Scope::JobsWrite)?;
+    if batch.jobs.is_empty() || batch.jobs.len() > MAX_BATCH_JOBS {
+        return Err(ApiError::validation(
+            "jobs",
+            format!(
+                "jobs must hold 1 to {MAX_BATCH_JOBS} jobs (got {})",
+                batch.jobs.len()
+            ),
+        ));
+    }
+    let mut items: Vec<Option<BatchItem>> = Vec::with_capacity(batch.jobs.len());
+    let mut valid = Vec::new();
+    let mut positions = Vec::new();
+    for (i, raw) in batch.jobs.into_iter().enumerate() {
+        match from_value::<CreateJob>(raw).and_then(validate) {
+            Ok(job) => {
+                valid.push(job);
+                positions.push(i);
+                items.push(None);
+            }
+            Err(e) => items.push(Some(BatchItem::Error(e.detail().1))),
+        }
+    }
+    if !valid.is_empty() {
+        let inserted = state.engine.create_jobs(auth.org, valid).await?;
+        for (i, outcome) in positions.into_iter().zip(inserted) {
+            items[i] = Some(match outcome {
+                Inserted::Created(job) => BatchItem::Job(job),
+                Inserted::Conflict { existing } => {
+                    BatchItem::Error(ApiError::IdempotencyConflict { existing }.detail().1)
+                }
+            });
+        }
+    }
+    Ok(Json(BatchCreated {
+        data: items.into_iter().flatten().collect(),
+    }))
 }
 
 /// Turns a request into a job to insert, or says what is wrong with it.
