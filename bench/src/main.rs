@@ -1,216 +1,154 @@
-//! `cargo run --release -p chronos-bench -- [--database-url postgres://…]`
+//! `cargo run --release -p chronos-bench -- [--store sqlite|postgres|both]
+//! [--mode all|throughput|latency|memory]`
 //!
-//! Starts a Chronos server in this process (the embedded store in a
-//! temporary directory, or the PostgreSQL database given), then measures:
+//! Starts a real Chronos server process on a fresh store (the embedded one
+//! in a temporary directory, or a new PostgreSQL database that is dropped
+//! afterwards) and measures, with Rust SDK workers over WebSocket:
 //!
-//! 1. creation: N jobs over REST, from several concurrent clients;
-//! 2. throughput: Rust SDK workers over WebSocket run and ack them all;
-//! 3. pickup latency on an idle server: one job at a time, from the create
-//!    request to the handler starting (p50, p99).
+//! - throughput: N jobs enqueued by batch, then drained by M workers with
+//!   no-op handlers; and N more enqueued while the workers run (end to end),
+//!   with the pickup latency (job due → handler start) under that load;
+//! - latency: one job at a time on an idle server;
+//! - memory: the server's resident memory per idle connected worker.
 //!
-//! It prints the figures and the machine they were measured on. Nothing
-//! here is asserted: tests never time things, this command does.
+//! It prints the figures and the machine they were measured on. Tests never
+//! time anything; this command does (see docs/benchmarks.md).
 
-use chronos::{Client, JobError, NewJob, Worker};
-use chronos_server::config::StoreConfig;
-use chronos_server::server::{prepare_store, run};
-use chronos_server::store::sqlite::OpenMode;
-use clap::Parser;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot};
+mod machine;
+mod measure;
+mod server;
+
+use clap::{Parser, ValueEnum};
+use server::{Server, Store};
 
 #[derive(Parser)]
 #[command(about = "End-to-end figures for Chronos")]
 struct Args {
-    /// PostgreSQL URL of a database the benchmark may fill; default: the
-    /// embedded store in a temporary directory.
-    #[arg(long)]
-    database_url: Option<String>,
-    /// Jobs for the throughput run.
-    #[arg(long, default_value_t = 20_000)]
+    /// Which store to measure.
+    #[arg(long, value_enum, default_value_t = StoreChoice::Both)]
+    store: StoreChoice,
+    /// Which measurements to make.
+    #[arg(long, value_enum, default_value_t = Mode::All)]
+    mode: Mode,
+    /// A PostgreSQL URL on which the benchmark may create (and drop) a
+    /// database of its own.
+    #[arg(
+        long,
+        env = "CHRONOS_BENCH_DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    database_url: String,
+    /// Jobs for each throughput run.
+    #[arg(long, default_value_t = 50_000)]
     jobs: usize,
-    /// Worker processes' worth of SDK workers (each its own connection).
+    /// SDK workers, each with its own WebSocket connection.
     #[arg(long, default_value_t = 4)]
     workers: usize,
     /// Jobs each worker runs at once.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 256)]
     concurrency: u32,
-    /// Concurrent REST clients creating jobs.
-    #[arg(long, default_value_t = 16)]
+    /// Clients enqueueing at once.
+    #[arg(long, default_value_t = 4)]
     creators: usize,
-    /// Samples for the pickup latency.
+    /// Jobs per `POST /v1/jobs/batch`.
+    #[arg(long, default_value_t = 1000)]
+    batch: usize,
+    /// Samples for the latency run.
     #[arg(long, default_value_t = 300)]
     samples: usize,
+    /// Idle workers for the memory run.
+    #[arg(long, default_value_t = 1000)]
+    idle_workers: usize,
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum StoreChoice {
+    Sqlite,
+    Postgres,
+    Both,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Mode {
+    All,
+    Throughput,
+    Latency,
+    Memory,
+}
+
+fn main() -> std::process::ExitCode {
+    // Re-executed as the server under test (see `server.rs`).
+    if std::env::args().nth(1).as_deref() == Some("serve") {
+        return chronos_server::cli::main();
+    }
     let args = Args::parse();
-    let dir = tempfile::tempdir()?;
-    let config = match &args.database_url {
-        Some(url) => StoreConfig::Postgres { url: url.clone() },
-        None => StoreConfig::Sqlite {
-            path: dir.path().join("chronos.db"),
-        },
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    match runtime.block_on(run(args)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    println!("machine  {}", machine::describe());
+    let stores: &[StoreChoice] = match args.store {
+        StoreChoice::Both => &[StoreChoice::Sqlite, StoreChoice::Postgres],
+        StoreChoice::Sqlite => &[StoreChoice::Sqlite],
+        StoreChoice::Postgres => &[StoreChoice::Postgres],
     };
-    let (store, admin) = prepare_store(&config, OpenMode::Command).await?;
-    let admin = admin.ok_or("the benchmark needs an empty database (no organization yet)")?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(run(listener, store, async {
-        let _ = stopped.await;
-    }));
-    let client = Client::new(&base, &admin)?;
-
-    print_machine(&config);
-
-    // 1. Creation.
-    let started = Instant::now();
-    let mut creators = Vec::new();
-    let per = args.jobs / args.creators;
-    for _ in 0..args.creators {
-        let client = client.clone();
-        creators.push(tokio::spawn(async move {
-            for _ in 0..per {
-                client
-                    .create_job(&NewJob::new("bench", "bench").build())
+    let modes: &[Mode] = match args.mode {
+        Mode::All => &[Mode::Throughput, Mode::Latency, Mode::Memory],
+        Mode::Throughput => &[Mode::Throughput],
+        Mode::Latency => &[Mode::Latency],
+        Mode::Memory => &[Mode::Memory],
+    };
+    for &choice in stores {
+        for &mode in modes {
+            // A fresh store and server for each measurement, so none
+            // inherits another's rows or connections.
+            let store = match choice {
+                StoreChoice::Postgres => Store::postgres(&args.database_url)
                     .await
-                    .expect("create");
-            }
-        }));
+                    .map_err(|e| format!("PostgreSQL at {}: {e}", args.database_url))?,
+                _ => Store::sqlite()?,
+            };
+            let result = measure(&args, &store, mode).await;
+            store.drop_database().await;
+            result?;
+        }
     }
-    for c in creators {
-        c.await?;
-    }
-    let total = per * args.creators;
-    let created_in = started.elapsed();
-    println!(
-        "create   {total} jobs over REST, {} clients: {:.0} jobs/s ({created_in:.2?})",
-        args.creators,
-        total as f64 / created_in.as_secs_f64()
-    );
-
-    // 2. Throughput: workers drain the backlog.
-    let done = Arc::new(AtomicUsize::new(0));
-    let mut stops = Vec::new();
-    let mut runs = Vec::new();
-    let started = Instant::now();
-    for i in 0..args.workers {
-        let done = done.clone();
-        let worker = Worker::builder(&base, &admin)
-            .handle_signals(false)
-            .worker_id(format!("bench-{i}"))
-            .concurrency(args.concurrency)
-            .handle("bench", move |_job| {
-                let done = done.clone();
-                async move {
-                    done.fetch_add(1, Ordering::Relaxed);
-                    Ok::<_, JobError>(())
-                }
-            })
-            .build()?;
-        stops.push(worker.shutdown_handle());
-        runs.push(tokio::spawn(worker.run()));
-    }
-    while done.load(Ordering::Relaxed) < total {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let ran_in = started.elapsed();
-    for s in &stops {
-        s.shutdown();
-    }
-    for r in runs {
-        r.await??;
-    }
-    println!(
-        "run      {total} jobs, {} workers × {} slots over WebSocket: {:.0} jobs/s ({ran_in:.2?})",
-        args.workers,
-        args.concurrency,
-        total as f64 / ran_in.as_secs_f64()
-    );
-    println!(
-        "overall  create + run: {:.0} jobs/s",
-        total as f64 / (created_in + ran_in).as_secs_f64()
-    );
-
-    // 3. Pickup latency on an idle server.
-    let (tx, mut rx) = mpsc::unbounded_channel::<Instant>();
-    let worker = Worker::builder(&base, &admin)
-        .handle_signals(false)
-        .worker_id("bench-pickup")
-        .handle("pickup", move |_job| {
-            let tx = tx.clone();
-            async move {
-                let _ = tx.send(Instant::now());
-                Ok::<_, JobError>(())
-            }
-        })
-        .build()?;
-    let stop_pickup = worker.shutdown_handle();
-    let running = tokio::spawn(worker.run());
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let mut samples = Vec::with_capacity(args.samples);
-    for _ in 0..args.samples {
-        let sent = Instant::now();
-        client
-            .create_job(&NewJob::new("bench", "pickup").build())
-            .await?;
-        let picked = rx.recv().await.ok_or("pickup worker stopped")?;
-        samples.push(picked.saturating_duration_since(sent));
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    stop_pickup.shutdown();
-    running.await??;
-    samples.sort();
-    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-    println!(
-        "pickup   create request → handler start, idle server, {} samples: p50 {:.2?}, p99 {:.2?}, max {:.2?}",
-        samples.len(),
-        at(0.50),
-        at(0.99),
-        samples[samples.len() - 1]
-    );
-
-    let _ = stop.send(());
-    server.await??;
     Ok(())
 }
 
-fn print_machine(config: &StoreConfig) {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let memory = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("MemTotal"))
-                .and_then(|l| l.split_whitespace().nth(1).map(str::to_string))
-        })
-        .and_then(|kb| kb.parse::<u64>().ok())
-        .map_or("unknown memory".into(), |kb| {
-            format!("{:.1} GiB", kb as f64 / 1_048_576.0)
-        });
+async fn measure(args: &Args, store: &Store, mode: Mode) -> Result<(), Box<dyn std::error::Error>> {
+    let server = Server::start(store).await?;
+    let title = match mode {
+        Mode::Throughput => "throughput",
+        Mode::Latency => "latency, idle server",
+        Mode::Memory => "memory",
+        Mode::All => unreachable!("expanded above"),
+    };
     println!(
-        "machine  {cpu}, {cores} cores, {memory}, {}",
-        std::env::consts::OS
+        "\n{} · {title} · {}",
+        store.label(),
+        machine::store(store).await
     );
-    println!("store    {}", config.describe());
-    println!(
-        "build    {}",
-        if cfg!(debug_assertions) {
-            "debug (use --release for real figures)"
-        } else {
-            "release"
+    match mode {
+        Mode::Throughput => {
+            let t = measure::Throughput {
+                jobs: args.jobs,
+                workers: args.workers,
+                concurrency: args.concurrency,
+                creators: args.creators,
+                batch: args.batch,
+            };
+            measure::throughput(&server, &t).await
         }
-    );
+        Mode::Latency => measure::latency(&server, args.samples).await,
+        Mode::Memory => measure::memory(&server, args.idle_workers).await,
+        Mode::All => unreachable!("expanded above"),
+    }
 }

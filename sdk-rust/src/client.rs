@@ -2,6 +2,7 @@
 
 use crate::error::{Error, snippet};
 use crate::job::{ListJobs, page_pairs};
+use chronos_proto::worker::ConnectedWorker;
 use chronos_proto::{
     AckRequest, BatchCreated, BatchItem, CreateJob, Execution, ExtendRequest, FailRequest, Job,
     Lease, LeasedJob, List, PollRequest,
@@ -197,6 +198,15 @@ impl Client {
             )
             .await?;
         Ok(created.data)
+    }
+
+    /// The workers connected over WebSocket to any server process of this
+    /// organization (`GET /v1/workers`).
+    pub async fn list_workers(&self) -> Result<Vec<ConnectedWorker>, Error> {
+        let list: List<ConnectedWorker> = self
+            .send(self.request(Method::GET, "v1/workers", &[])?)
+            .await?;
+        Ok(list.data)
     }
 
     /// One job (`GET /v1/jobs/{id}`); `not_found` if it is not in this

@@ -7,8 +7,8 @@ mod common;
 use chronos_test_support::both_stores;
 
 use chronos::{
-    BatchItem, Client, CreateJob, Delay, Error, ExecutionStatus, FailRequest, JobStatus, ListJobs, NewJob,
-    PollRequest, ScheduleFilter, TimeUnit,
+    BatchItem, Client, CreateJob, Delay, Error, ExecutionStatus, FailRequest, JobStatus, ListJobs,
+    NewJob, PollRequest, ScheduleFilter, TimeUnit,
 };
 use common::{SdkClients, StoreKind, TestServer};
 use serde_json::json;

@@ -29,11 +29,18 @@ use uuid::Uuid;
 
 /// Versioned migrations, applied in order. A migration is never edited once
 /// released; a change is a new file.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "initial",
-    include_str!("postgres/migrations/0001_initial.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "initial",
+        include_str!("postgres/migrations/0001_initial.sql"),
+    ),
+    (
+        2,
+        "queue indexes",
+        include_str!("postgres/migrations/0002_queue_indexes.sql"),
+    ),
+];
 
 /// Advisory lock key held while migrating or bootstrapping, so that replicas
 /// starting together take turns. ("chronos" in ASCII, truncated to 63 bits.)
@@ -386,7 +393,8 @@ impl Store for PgStore {
                                AS run_at) t
                      -- Request order, so a key used twice in a batch stays with the first.
                      ORDER BY in_n
-                     ON CONFLICT ON CONSTRAINT jobs_idempotency_key DO NOTHING
+                     ON CONFLICT (organization_id, idempotency_key)
+                         WHERE idempotency_key IS NOT NULL DO NOTHING
                      RETURNING {JOB_COLUMNS}, organization_id, delivery_type
                  ), keys AS (
                      SELECT DISTINCT {WAKE_KEY_SQL} AS key FROM created WHERE status = '{queued}'
@@ -663,15 +671,23 @@ impl Store for PgStore {
         // lease holds; number them best first; give the n-th to the n-th
         // slot's worker, marking it running with a new token and deadline;
         // open its execution (ids made here, UUIDv7, so they sort by time).
+        // Jobs are picked per handler, so each pick reads the head of its
+        // own range of the queued index in order: `handler = ANY($2)` would
+        // sort every queued job of the handlers on each lease.
         let stmt = client
             .prepare_cached(&format!(
                 "WITH next AS (
-                     SELECT id, priority, run_at FROM jobs
-                     WHERE organization_id = $1 AND status IN {from} AND delivery_type = 'pull'
-                       AND handler = ANY($2)
-                     ORDER BY priority DESC, run_at, id
+                     SELECT j.id, j.priority, j.run_at
+                     FROM unnest($2::text[]) AS h (name) CROSS JOIN LATERAL (
+                         SELECT id, priority, run_at FROM jobs
+                         WHERE organization_id = $1 AND status IN {from}
+                           AND delivery_type = 'pull' AND handler = h.name
+                         ORDER BY priority DESC, run_at, id
+                         LIMIT $3
+                         FOR UPDATE SKIP LOCKED
+                     ) j
+                     ORDER BY j.priority DESC, j.run_at, j.id
                      LIMIT $3
-                     FOR UPDATE SKIP LOCKED
                  ), numbered AS (
                      SELECT id, row_number() OVER (ORDER BY priority DESC, run_at, id) AS n
                      FROM next

@@ -97,6 +97,11 @@ impl SqliteStore {
     }
 }
 
+/// The version of the SQLite compiled in.
+pub fn engine_version() -> &'static str {
+    rusqlite::version()
+}
+
 fn lock_for_serve(db: &Path) -> Result<File> {
     let lock_path = PathBuf::from(format!("{}.lock", db.display()));
     let mut file = OpenOptions::new()
@@ -599,7 +604,7 @@ impl Store for SqliteStore {
         handlers: &[String],
         takers: &[Taker],
     ) -> Result<Vec<Vec<LeasedJob>>> {
-        let handlers = to_json(&handlers);
+        let handlers = handlers.to_vec();
         let takers = takers.to_vec();
         self.call(move |conn| {
             let t = Transition::Lease;
@@ -609,22 +614,30 @@ impl Store for SqliteStore {
                 return Ok(leased);
             }
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let ids: Vec<String> = tx
-                .prepare_cached(&format!(
-                    "SELECT id FROM jobs
+            // Each handler's best jobs from the head of its own index range,
+            // then the best of those: `handler IN (…)` would sort them all.
+            let mut best: Vec<(i64, String, String)> = Vec::new();
+            for handler in &handlers {
+                let mut pick = tx.prepare_cached(&format!(
+                    "SELECT priority, run_at, id FROM jobs
                      WHERE organization_id = ?1 AND status IN {from} AND delivery_type = 'pull'
-                       AND handler IN (SELECT value FROM json_each(?2))
+                       AND handler = ?2
                      ORDER BY priority DESC, run_at, id
                      LIMIT ?3",
                     from = status_list(t.from()),
-                ))?
-                .query_map(
-                    params![org.0.to_string(), handlers, slots.len() as i64],
-                    |r| r.get(0),
-                )?
-                .collect::<rusqlite::Result<_>>()?;
+                ))?;
+                let rows = pick.query_map(
+                    params![org.0.to_string(), handler, slots.len() as i64],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )?;
+                for row in rows {
+                    best.push(row?);
+                }
+            }
+            best.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| (&a.1, &a.2).cmp(&(&b.1, &b.2))));
+            let ids = best.into_iter().map(|(_, _, id)| id);
             // The n-th best job goes to the n-th slot's taker.
-            for (id, &taker) in ids.into_iter().zip(&slots) {
+            for (id, &taker) in ids.zip(&slots) {
                 let worker_id = takers[taker].worker_id.as_deref();
                 let token = Uuid::new_v4();
                 let (job, expires_at) = tx
