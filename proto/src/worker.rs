@@ -18,6 +18,11 @@ use uuid::Uuid;
 /// The protocol version this crate speaks.
 pub const PROTOCOL_VERSION: u32 = 1;
 
+/// The largest frame a worker may send, in bytes: room for an ack whose
+/// result is as large as an HTTP request body may be (1 MiB). A server
+/// closes a connection that sends a larger one.
+pub const MAX_FRAME_BYTES: usize = 1024 * 1024 + 64 * 1024;
+
 /// What a worker sends.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]

@@ -30,7 +30,9 @@
 //! idempotent.
 
 use crate::Error;
-use chronos_proto::worker::{LeaseAction, PROTOCOL_VERSION, ServerMessage, WorkerMessage};
+use chronos_proto::worker::{
+    LeaseAction, MAX_FRAME_BYTES, PROTOCOL_VERSION, ServerMessage, WorkerMessage,
+};
 use chronos_proto::{Job, Lease};
 use futures_util::{SinkExt, StreamExt};
 use serde::Serialize;
@@ -295,7 +297,7 @@ impl ShutdownHandle {
     /// Starts a graceful shutdown: no new jobs; jobs in hand get the grace
     /// period to finish; the rest are handed back.
     pub fn shutdown(&self) {
-        let _ = self.0.send(true);
+        self.0.send_replace(true);
     }
 }
 
@@ -358,7 +360,7 @@ impl Worker {
             let stop = self.stop.clone();
             tokio::spawn(async move {
                 wait_for_signal().await;
-                let _ = stop.send(true);
+                stop.send_replace(true);
             });
         }
         let state = Arc::new(Shared {
@@ -676,7 +678,7 @@ impl Worker {
             };
             state.running.lock().unwrap().remove(&token);
             let _ = out.send(Outgoing {
-                frame,
+                frame: within_limit(frame),
                 answer: None,
             });
         });
@@ -714,6 +716,24 @@ async fn send(ws: &mut Socket, frame: &WorkerMessage) -> Result<(), Error> {
     ws.send(Message::Text(text.into()))
         .await
         .map_err(Error::from_ws)
+}
+
+/// A result too large for a frame fails the attempt for good (as a 413
+/// would over HTTP), rather than being sent and closing the connection on
+/// every try.
+fn within_limit(frame: WorkerMessage) -> WorkerMessage {
+    let size = serde_json::to_vec(&frame).map_or(0, |v| v.len());
+    match frame {
+        WorkerMessage::Ack { token, .. } if size > MAX_FRAME_BYTES => WorkerMessage::Fail {
+            token,
+            error: Some(format!(
+                "the handler's result is {size} bytes as JSON; the limit is {MAX_FRAME_BYTES}"
+            )),
+            retryable: Some(false),
+            retry_in: None,
+        },
+        frame => frame,
+    }
 }
 
 /// Sends frames with one flush at the end.

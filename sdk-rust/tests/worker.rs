@@ -19,6 +19,8 @@ use uuid::Uuid;
 
 both_stores!(
     runs_jobs_and_stores_their_results,
+    a_result_too_large_for_a_frame_fails_the_job,
+    a_shutdown_before_run_stops_it_once_connected,
     never_runs_more_than_its_concurrency,
     reports_failures_permanent_errors_delays_and_panics,
     cancel_reaches_the_handler,
@@ -76,6 +78,58 @@ async fn runs_jobs_and_stores_their_results(kind: StoreKind) {
         .await
         .unwrap()
         .unwrap()
+        .unwrap();
+}
+
+async fn a_result_too_large_for_a_frame_fails_the_job(kind: StoreKind) {
+    let s = TestServer::start(kind).await;
+    let client = s.client();
+    let worker = Worker::builder(&s.base, s.key(&["worker"]).await)
+        .handle_signals(false)
+        .handle("huge", |_job| async move {
+            Ok::<_, JobError>(json!({"blob": "x".repeat(2 * 1024 * 1024)}))
+        })
+        .handle("small", |_job| async move { Ok::<_, JobError>(json!(1)) })
+        .build()
+        .unwrap();
+    let stop = worker.shutdown_handle();
+    let running = tokio::spawn(worker.run());
+    let huge = create(&client, "huge", json!(null)).await;
+    let small = create(&client, "small", json!(null)).await;
+    let huge = wait_for(&client, huge.id, JobStatus::Failed, Duration::from_secs(10)).await;
+    assert!(
+        huge.last_error.as_deref().unwrap().contains("the limit is"),
+        "{huge:?}"
+    );
+    assert_eq!(huge.attempt, 1, "a result too large is not retried");
+    // The connection stayed up: the next job runs on it.
+    wait_for(
+        &client,
+        small.id,
+        JobStatus::Completed,
+        Duration::from_secs(10),
+    )
+    .await;
+    stop.shutdown();
+    tokio::time::timeout(Duration::from_secs(10), running)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
+
+async fn a_shutdown_before_run_stops_it_once_connected(kind: StoreKind) {
+    let s = TestServer::start(kind).await;
+    let worker = Worker::builder(&s.base, s.key(&["worker"]).await)
+        .handle_signals(false)
+        .handle("idle", |_job| async move { Ok::<_, JobError>(()) })
+        .build()
+        .unwrap();
+    // Asked to stop before it ever ran: it must not stay connected.
+    worker.shutdown_handle().shutdown();
+    tokio::time::timeout(Duration::from_secs(10), worker.run())
+        .await
+        .expect("a worker told to stop before it ran returns")
         .unwrap();
 }
 

@@ -67,5 +67,11 @@ async fn connect(
         message: format!("this endpoint takes a WebSocket upgrade: {e}"),
     })?;
     let (engine, org) = (state.engine, auth.org);
-    Ok(upgrade.on_upgrade(move |socket| session::run(socket, engine, org)))
+    Ok(upgrade
+        // Worker frames are small; tungstenite's default 128 KiB read buffer,
+        // allocated up front, would be most of an idle session's memory.
+        .read_buffer_size(session::READ_BUFFER_BYTES)
+        .write_buffer_size(session::WRITE_BUFFER_BYTES)
+        .max_message_size(session::MAX_FRAME_BYTES)
+        .on_upgrade(move |socket| session::run(socket, engine, org)))
 }

@@ -37,6 +37,10 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long one dispatcher poll waits before looking again.
 const POLL_WAIT: Duration = Duration::from_secs(30);
 pub const MAX_IN_FLIGHT: u32 = 1000;
+/// The socket's buffers: larger frames still pass, the buffer grows for them.
+pub const READ_BUFFER_BYTES: usize = 4 * 1024;
+pub const WRITE_BUFFER_BYTES: usize = 16 * 1024;
+pub use chronos_proto::worker::MAX_FRAME_BYTES;
 
 /// The leases a session holds: token → job id.
 type Held = Arc<Mutex<HashMap<Uuid, Uuid>>>;
