@@ -4,13 +4,14 @@
 //! (REST, a worker, the sweeper).
 
 use super::batch::Batcher;
+use super::handoff::{HandBack, Waiting};
 use super::state::Failure;
 use super::wake::Wakers;
 use crate::store::{
-    AttemptEnd, CancelOutcome, Change, DynStore, Inserted, LeaseOutcome, MAX_LEASE_BATCH, NewJob,
-    OrgId, Outcome, Result, RetryOutcome, StoreError, Taker, WakeKey,
+    AttemptEnd, CancelOutcome, Change, DynStore, Handoff, Inserted, LeaseOutcome, MAX_LEASE_BATCH,
+    NewJob, OrgId, Outcome, Result, RetryOutcome, RunAt, StoreError, Taker, WakeKey,
 };
-use chronos_proto::{Job, JobStatus, Lease, LeasedJob};
+use chronos_proto::{Delivery, Job, JobStatus, Lease, LeasedJob};
 use futures_util::future::{join_all, select_all};
 use serde_json::Value;
 use std::collections::HashSet;
@@ -34,6 +35,10 @@ pub struct Engine {
     leaser: Batcher<LeaseRequest, Result<(OrgId, Vec<LeasedJob>)>>,
     /// Concurrent acks and fails, gathered into one transaction.
     finisher: Batcher<AttemptEnd, LeaseOutcome<Job>>,
+    /// Polls waiting on this process, for jobs created here to be handed to.
+    waiting: Waiting,
+    /// Puts back jobs leased for a poll that went away.
+    hand_back: HandBack,
 }
 
 /// One poll's share of a batched lease.
@@ -53,33 +58,19 @@ impl Engine {
     /// Starts the engine's batchers; call within a tokio runtime.
     pub fn new(store: DynStore, shutdown: watch::Receiver<bool>) -> Arc<Self> {
         let wakers = Arc::new(Wakers::default());
+        let hand_back = hand_back(store.clone(), wakers.clone());
         let leaser = {
-            let wakers = wakers.clone();
+            let hand_back = hand_back.clone();
             let store = store.clone();
-            let back = store.clone();
             Batcher::start(
                 MAX_LEASE_REQUESTS,
                 BATCHES_IN_FLIGHT,
                 move |requests| lease_together(store.clone(), requests),
-                // Leased for a poll that has gone (its client hung up): the
-                // jobs go back to the queue at once, not after their timeout.
+                // Leased for a poll that has gone (its client hung up).
                 move |leased: Result<(OrgId, Vec<LeasedJob>)>| {
-                    let Ok((org, jobs)) = leased else { return };
-                    let store = back.clone();
-                    let wakers = wakers.clone();
-                    tokio::spawn(async move {
-                        for job in jobs {
-                            match store.release_lease(org, job.lease.token).await {
-                                Ok(LeaseOutcome::Done(job)) => {
-                                    wakers.wake(&WakeKey::for_job(org, &job))
-                                }
-                                Ok(_) => {}
-                                Err(e) => {
-                                    tracing::warn!(error = %e, "handing back an unclaimed lease failed")
-                                }
-                            }
-                        }
-                    });
+                    if let Ok((org, jobs)) = leased {
+                        hand_back(org, jobs);
+                    }
                 },
             )
         };
@@ -104,6 +95,8 @@ impl Engine {
             cancelled: broadcast::channel(1024).0,
             leaser,
             finisher,
+            waiting: Waiting::default(),
+            hand_back,
         })
     }
 
@@ -135,9 +128,43 @@ impl Engine {
     }
 
     pub async fn create_job(&self, org: OrgId, job: NewJob) -> Result<Job> {
-        let job = self.store.create_job(org, job).await?;
-        self.announce(org, &job);
-        Ok(job)
+        // Due now, and a poll here waits for its handler: lease it to that
+        // poll as it is inserted.
+        let claim = match (&job.delivery, &job.handler, job.run_at) {
+            (Delivery::Pull, Some(handler), RunAt::Now) => self.waiting.claim(org, handler),
+            _ => None,
+        };
+        let Some(claim) = claim else {
+            let job = self.store.create_job(org, job).await?;
+            self.announce(org, &job);
+            return Ok(job);
+        };
+        let handoff = self
+            .store
+            .create_leased_job(org, job, claim.worker_id())
+            .await;
+        match handoff {
+            Ok(Handoff::Leased(leased)) => {
+                let job = leased.job.clone();
+                if let Err(leased) = claim.hand(*leased) {
+                    (self.hand_back)(org, vec![*leased]);
+                }
+                Ok(job)
+            }
+            Ok(Handoff::Queued(job)) => {
+                self.waiting.unclaim(claim);
+                self.announce(org, &job);
+                Ok(*job)
+            }
+            Ok(Handoff::Conflict { existing }) => {
+                self.waiting.unclaim(claim);
+                Err(StoreError::IdempotencyConflict { existing })
+            }
+            Err(e) => {
+                self.waiting.unclaim(claim);
+                Err(e)
+            }
+        }
     }
 
     /// Creates jobs in one transaction (`POST /v1/jobs/batch`).
@@ -198,11 +225,23 @@ impl Engine {
             if !leased.is_empty() || Instant::now() >= deadline || *shutdown.borrow() {
                 return Ok(leased);
             }
-            tokio::select! {
-                _ = select_all(woken) => {}
-                _ = tokio::time::sleep_until(deadline) => return Ok(Vec::new()),
-                _ = shutdown.changed() => return Ok(Vec::new()),
-                _ = &mut stop => return Ok(Vec::new()),
+            // While it waits, a job created here may be handed to it directly.
+            let mut waiting =
+                self.waiting
+                    .register(org, handlers, worker_id, self.hand_back.clone());
+            let (handed, ended) = tokio::select! {
+                handed = waiting.handed() => (handed, false),
+                _ = select_all(woken) => (None, false),
+                _ = tokio::time::sleep_until(deadline) => (None, true),
+                _ = shutdown.changed() => (None, true),
+                _ = &mut stop => (None, true),
+            };
+            // Stop taking hand-offs; one being inserted right now is waited for.
+            if let Some(job) = handed.or(waiting.finish().await) {
+                return Ok(vec![job]);
+            }
+            if ended {
+                return Ok(Vec::new());
             }
         }
     }
@@ -341,4 +380,24 @@ async fn lease_together(
         }
     }
     Ok(leased)
+}
+
+/// Puts jobs leased for a poll that went away back in the queue at once
+/// (not after their timeout), waking the polls that can take them.
+fn hand_back(store: DynStore, wakers: Arc<Wakers>) -> HandBack {
+    Arc::new(move |org, jobs: Vec<LeasedJob>| {
+        if jobs.is_empty() {
+            return;
+        }
+        let (store, wakers) = (store.clone(), wakers.clone());
+        tokio::spawn(async move {
+            for job in jobs {
+                match store.release_lease(org, job.lease.token).await {
+                    Ok(LeaseOutcome::Done(job)) => wakers.wake(&WakeKey::for_job(org, &job)),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "handing back an unclaimed lease failed"),
+                }
+            }
+        });
+    })
 }

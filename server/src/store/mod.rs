@@ -162,6 +162,17 @@ pub enum Inserted {
     },
 }
 
+/// What became of a job created for a poll waiting for its handler.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Handoff {
+    /// Inserted already leased to the poll's worker.
+    Leased(Box<LeasedJob>),
+    /// Inserted `queued`: jobs of its handler were queued ahead of it.
+    Queued(Box<Job>),
+    /// Its idempotency key is held by this job; nothing was inserted.
+    Conflict { existing: Uuid },
+}
+
 /// One worker's share of a batched lease: up to `max` jobs, to run as
 /// `worker_id`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -396,6 +407,19 @@ pub trait Store: Send + Sync + 'static {
     /// depending on whether it is due, and returns, in order, what became of
     /// each once committed.
     async fn create_jobs(&self, org: OrgId, jobs: Vec<NewJob>) -> Result<Vec<Inserted>>;
+
+    /// Inserts one pull job that is due now and, in the same statement,
+    /// leases it to `worker_id` (a poll waiting for its handler on this
+    /// process): running, attempt 1, a new token and deadline, an open
+    /// execution. If a job of its handler is already queued, it would jump
+    /// that queue: it is then inserted `queued`, as [`Store::create_jobs`]
+    /// would.
+    async fn create_leased_job(
+        &self,
+        org: OrgId,
+        job: NewJob,
+        worker_id: Option<&str>,
+    ) -> Result<Handoff>;
 
     /// Inserts one job ([`Store::create_jobs`] with one).
     async fn create_job(&self, org: OrgId, job: NewJob) -> Result<Job> {

@@ -11,7 +11,7 @@ use super::{
     StoreError, WakeKey, status_list,
 };
 use super::{
-    AttemptEnd, HeldLease, Inserted, MAX_LEASE_BATCH, Outcome, Taker, WorkerRegistration,
+    AttemptEnd, Handoff, HeldLease, Inserted, MAX_LEASE_BATCH, Outcome, Taker, WorkerRegistration,
     lease_slots,
 };
 use crate::lease::state::{
@@ -483,6 +483,107 @@ impl Store for PgStore {
             ));
         }
         Ok(outcomes.into_iter().flatten().collect())
+    }
+
+    async fn create_leased_job(
+        &self,
+        org: OrgId,
+        job: NewJob,
+        worker_id: Option<&str>,
+    ) -> Result<Handoff> {
+        let client = self.pool.get().await?;
+        let lease = Transition::Lease;
+        // `ahead`: is a job of this handler already queued? Then this one
+        // queues behind it instead of being leased.
+        let stmt = client
+            .prepare_cached(&format!(
+                "WITH ahead AS (
+                     SELECT EXISTS (SELECT 1 FROM jobs
+                                    WHERE organization_id = $2 AND status IN {from}
+                                      AND delivery_type = 'pull' AND handler = $4) AS busy
+                 ), created AS (
+                     INSERT INTO jobs (id, organization_id, name, handler, payload, queue,
+                         priority, status, delivery_type, delivery, run_at, max_retries,
+                         timeout_seconds, idempotency_key,
+                         attempt, lease_token, lease_expires_at, worker_id)
+                     SELECT $1, $2, $3, $4, $5, $6, $7,
+                            CASE WHEN busy THEN '{queued}' ELSE '{running}' END,
+                            'pull', $8, now(), $9, $10::int4, $11,
+                            CASE WHEN busy THEN 0 ELSE 1 END,
+                            CASE WHEN busy THEN NULL ELSE gen_random_uuid() END,
+                            CASE WHEN busy THEN NULL
+                                 ELSE now() + make_interval(secs => $10::int4) END,
+                            CASE WHEN busy THEN NULL ELSE $12 END
+                     FROM ahead
+                     ON CONFLICT (organization_id, idempotency_key)
+                         WHERE idempotency_key IS NOT NULL DO NOTHING
+                     RETURNING {JOB_COLUMNS}, lease_token, lease_expires_at,
+                               organization_id, delivery_type
+                 ), opened AS (
+                     INSERT INTO executions (id, job_id, attempt, status, lease_token, worker_id)
+                     SELECT $13, id, attempt, 'running', lease_token, $12
+                     FROM created WHERE status = '{running}'
+                 )
+                 SELECT *, CASE WHEN status = '{queued}'
+                                THEN pg_notify('{NOTIFY_CHANNEL}', {WAKE_KEY_SQL}) END AS notified
+                 FROM created",
+                from = status_list(lease.from()),
+                queued = waiting_status(true).as_str(),
+                running = lease.to().as_str(),
+            ))
+            .await?;
+        let delivery = serde_json::to_value(&job.delivery)
+            .map_err(|e| StoreError::Other(format!("delivery: {e}")))?;
+        let row = client
+            .query_opt(
+                &stmt,
+                &[
+                    &job.id,
+                    &org.0,
+                    &job.name,
+                    &job.handler,
+                    &job.payload,
+                    &job.queue,
+                    &job.priority,
+                    &delivery,
+                    &(job.max_retries as i32),
+                    &(job.timeout_seconds as i32),
+                    &job.idempotency_key,
+                    &worker_id,
+                    &Uuid::now_v7(),
+                ],
+            )
+            .await?;
+        let Some(row) = row else {
+            // Only an idempotency key held by another job inserts nothing.
+            let stmt = client
+                .prepare_cached(
+                    "SELECT id FROM jobs WHERE organization_id = $1 AND idempotency_key = $2",
+                )
+                .await?;
+            return match client
+                .query_opt(&stmt, &[&org.0, &job.idempotency_key])
+                .await?
+            {
+                Some(r) => Ok(Handoff::Conflict {
+                    existing: r.try_get(0)?,
+                }),
+                None => Err(StoreError::Other(
+                    "idempotency key kept changing hands; try again".into(),
+                )),
+            };
+        };
+        let created = job_from_row(&row)?;
+        Ok(match row.try_get::<_, Option<Uuid>>("lease_token")? {
+            Some(token) => Handoff::Leased(Box::new(LeasedJob {
+                job: created,
+                lease: Lease {
+                    token,
+                    expires_at: ts(row.try_get("lease_expires_at")?),
+                },
+            })),
+            None => Handoff::Queued(Box::new(created)),
+        })
     }
 
     async fn job(&self, org: OrgId, id: Uuid) -> Result<Option<Job>> {

@@ -17,7 +17,7 @@ use super::{
     StoreError, WakeKey, status_list,
 };
 use super::{
-    AttemptEnd, HeldLease, Inserted, MAX_LEASE_BATCH, Outcome, Taker, WorkerRegistration,
+    AttemptEnd, Handoff, HeldLease, Inserted, MAX_LEASE_BATCH, Outcome, Taker, WorkerRegistration,
     lease_slots,
 };
 use crate::lease::state::{
@@ -425,6 +425,46 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn create_leased_job(
+        &self,
+        org: OrgId,
+        job: NewJob,
+        worker_id: Option<&str>,
+    ) -> Result<Handoff> {
+        let worker_id = worker_id.map(str::to_string);
+        self.call(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let created = match insert_job(&tx, org, &job)? {
+                Inserted::Conflict { existing } => return Ok(Handoff::Conflict { existing }),
+                Inserted::Created(created) => created,
+            };
+            // A job of this handler already queued: this one queues behind it.
+            let busy: bool = tx
+                .prepare_cached(&format!(
+                    "SELECT EXISTS (SELECT 1 FROM jobs
+                                    WHERE organization_id = ?1 AND status IN {from}
+                                      AND delivery_type = 'pull' AND handler = ?2 AND id != ?3)",
+                    from = status_list(Transition::Lease.from()),
+                ))?
+                .query_row(
+                    params![org.0.to_string(), job.handler, job.id.to_string()],
+                    |r| r.get(0),
+                )?;
+            let handoff = if busy || created.status != waiting_status(true) {
+                Handoff::Queued(created)
+            } else {
+                Handoff::Leased(Box::new(lease_one(
+                    &tx,
+                    &job.id.to_string(),
+                    worker_id.as_deref(),
+                )?))
+            };
+            tx.commit()?;
+            Ok(handoff)
+        })
+        .await
+    }
+
     async fn job(&self, org: OrgId, id: Uuid) -> Result<Option<Job>> {
         self.call(move |conn| job_by_id(conn, org, id)).await
     }
@@ -638,40 +678,8 @@ impl Store for SqliteStore {
             let ids = best.into_iter().map(|(_, _, id)| id);
             // The n-th best job goes to the n-th slot's taker.
             for (id, &taker) in ids.zip(&slots) {
-                let worker_id = takers[taker].worker_id.as_deref();
-                let token = Uuid::new_v4();
-                let (job, expires_at) = tx
-                    .prepare_cached(&format!(
-                        "UPDATE jobs SET status = '{to}', attempt = attempt + 1, lease_token = ?2,
-                             lease_expires_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now',
-                                                         '+' || timeout_seconds || ' seconds'),
-                             worker_id = ?3, updated_at = {NOW}
-                         WHERE id = ?1
-                         RETURNING {JOB_COLUMNS}, lease_expires_at",
-                        to = t.to().as_str(),
-                    ))?
-                    .query_row(params![id, token.to_string(), worker_id], |row| {
-                        Ok((job_from_row(row), row.get::<_, String>("lease_expires_at")))
-                    })?;
-                let job = job?;
-                tx.prepare_cached(
-                    "INSERT INTO executions (id, job_id, attempt, status, lease_token, worker_id)
-                     VALUES (?1, ?2, ?3, 'running', ?4, ?5)",
-                )?
-                .execute(params![
-                    Uuid::now_v7().to_string(),
-                    id,
-                    job.attempt,
-                    token.to_string(),
-                    worker_id
-                ])?;
-                leased[taker].push(LeasedJob {
-                    job,
-                    lease: Lease {
-                        token,
-                        expires_at: ts(expires_at?)?,
-                    },
-                });
+                let job = lease_one(&tx, &id, takers[taker].worker_id.as_deref())?;
+                leased[taker].push(job);
             }
             tx.commit()?;
             Ok(leased)
@@ -1080,6 +1088,44 @@ fn insert_job(conn: &Connection, org: OrgId, job: &NewJob) -> Result<Inserted> {
             |row| Ok(job_from_row(row)),
         )??;
     Ok(Inserted::Created(Box::new(created)))
+}
+
+/// Leases the queued job `id` (in the caller's transaction): running, a
+/// new attempt and token, a deadline, an open execution.
+fn lease_one(conn: &Connection, id: &str, worker_id: Option<&str>) -> Result<LeasedJob> {
+    let token = Uuid::new_v4();
+    let (job, expires_at) = conn
+        .prepare_cached(&format!(
+            "UPDATE jobs SET status = '{to}', attempt = attempt + 1, lease_token = ?2,
+                 lease_expires_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now',
+                                             '+' || timeout_seconds || ' seconds'),
+                 worker_id = ?3, updated_at = {NOW}
+             WHERE id = ?1
+             RETURNING {JOB_COLUMNS}, lease_expires_at",
+            to = Transition::Lease.to().as_str(),
+        ))?
+        .query_row(params![id, token.to_string(), worker_id], |row| {
+            Ok((job_from_row(row), row.get::<_, String>("lease_expires_at")))
+        })?;
+    let job = job?;
+    conn.prepare_cached(
+        "INSERT INTO executions (id, job_id, attempt, status, lease_token, worker_id)
+         VALUES (?1, ?2, ?3, 'running', ?4, ?5)",
+    )?
+    .execute(params![
+        Uuid::now_v7().to_string(),
+        id,
+        job.attempt,
+        token.to_string(),
+        worker_id
+    ])?;
+    Ok(LeasedJob {
+        job,
+        lease: Lease {
+            token,
+            expires_at: ts(expires_at?)?,
+        },
+    })
 }
 
 /// Completes the attempt `token` holds, if it is still current.
