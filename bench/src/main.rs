@@ -45,7 +45,7 @@ struct Args {
     #[arg(long, default_value_t = 4)]
     workers: usize,
     /// Jobs each worker runs at once.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 512)]
     concurrency: u32,
     /// Clients enqueueing at once.
     #[arg(long, default_value_t = 4)]

@@ -37,6 +37,9 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long one dispatcher poll waits before looking again.
 const POLL_WAIT: Duration = Duration::from_secs(30);
 pub const MAX_IN_FLIGHT: u32 = 1000;
+/// The most jobs the dispatcher asks for at once (the rest of a worker's
+/// free slots are filled by the next poll).
+const MAX_LEASE_PER_POLL: u32 = 500;
 /// The socket's buffers: larger frames still pass, the buffer grows for them.
 pub const READ_BUFFER_BYTES: usize = 4 * 1024;
 pub const WRITE_BUFFER_BYTES: usize = 16 * 1024;
@@ -478,7 +481,7 @@ async fn dispatch(
             .poll(
                 org,
                 &handlers,
-                free.min(100),
+                free.min(MAX_LEASE_PER_POLL),
                 POLL_WAIT,
                 Some(&worker_id),
                 stopped,
