@@ -63,6 +63,10 @@ enum Command {
         listen: SocketAddr,
         #[command(flatten)]
         store: StoreArgs,
+        /// Allow push targets on private, loopback and link-local addresses,
+        /// and plain http. For local development only.
+        #[arg(long, env = "CHRONOS_ALLOW_PRIVATE_TARGETS")]
+        allow_private_targets: bool,
     },
     /// Apply pending database migrations and exit.
     Migrate {
@@ -161,7 +165,18 @@ fn init_logging(format: LogFormat) {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve { listen, store } => serve(listen, store.config()?).await,
+        Command::Serve {
+            listen,
+            store,
+            allow_private_targets,
+        } => {
+            let options = crate::server::ServeOptions {
+                targets: crate::push::guard::TargetPolicy {
+                    allow_private: allow_private_targets,
+                },
+            };
+            serve(listen, store.config()?, options).await
+        }
         Command::Migrate { store } => {
             let config = store.config()?;
             prepare(&config, OpenMode::Command).await?;
@@ -191,7 +206,11 @@ async fn prepare(config: &StoreConfig, mode: OpenMode) -> anyhow::Result<DynStor
     Ok(store)
 }
 
-async fn serve(listen: SocketAddr, config: StoreConfig) -> anyhow::Result<()> {
+async fn serve(
+    listen: SocketAddr,
+    config: StoreConfig,
+    options: crate::server::ServeOptions,
+) -> anyhow::Result<()> {
     // Listen first: a start that fails on a busy port must not have printed
     // (and so spent) the one-time admin key.
     let listener = tokio::net::TcpListener::bind(listen)
@@ -203,7 +222,7 @@ async fn serve(listen: SocketAddr, config: StoreConfig) -> anyhow::Result<()> {
         store = %config.describe(),
         "chronos is listening"
     );
-    crate::server::run(listener, store, crate::server::shutdown_signal()).await
+    crate::server::run(listener, store, options, crate::server::shutdown_signal()).await
 }
 
 async fn org(store: &DynStore, slug: &str) -> anyhow::Result<Organization> {

@@ -7,6 +7,8 @@
 //! - [`lease`]: how jobs move: the lease engine, the job state machine, the
 //!   sweeper that promotes due jobs and times out expired attempts.
 //! - [`worker`]: long-lived workers' WebSocket sessions.
+//! - [`push`]: push delivery (the server calling HTTP endpoints) and its
+//!   SSRF guard.
 //! - [`keys`]: API key format, generation and checking.
 //! - [`config`]: which store to open.
 
@@ -15,6 +17,7 @@ pub mod cli;
 pub mod config;
 pub mod keys;
 pub mod lease;
+pub mod push;
 pub mod server;
 pub mod store;
 pub mod worker;

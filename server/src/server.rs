@@ -5,6 +5,7 @@ use crate::api::{self, AppState};
 use crate::config::StoreConfig;
 use crate::keys::new_api_key;
 use crate::lease::{Engine, sweeper};
+use crate::push::guard::TargetPolicy;
 use crate::store::sqlite::OpenMode;
 use crate::store::{DynStore, OrgId};
 use anyhow::Context;
@@ -37,19 +38,36 @@ pub async fn prepare_store(
     Ok((store, created.then_some(key)))
 }
 
+/// How a server behaves, beyond its store and address.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ServeOptions {
+    /// Whether push targets may be private addresses or plain HTTP.
+    pub targets: TargetPolicy,
+}
+
 /// Serves on `listener` until `shutdown` completes. In-flight requests finish
 /// before this returns. Tests call this with a listener on port 0.
 pub async fn run(
     listener: TcpListener,
     store: DynStore,
+    options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    if options.targets.allow_private {
+        tracing::warn!(
+            "--allow-private-targets is on: push targets may be private addresses and plain http; use it for local development only"
+        );
+    }
     let (stop_tx, stop_rx) = watch::channel(false);
     let engine = Engine::new(store.clone(), stop_rx.clone());
     let sweeper = tokio::spawn(sweeper::run(engine.clone()));
     let heard = engine.clone();
     let watcher = store.watch_changes(Arc::new(move |change| heard.heard(change)), stop_rx);
-    let app = api::router(AppState { store, engine });
+    let app = api::router(AppState {
+        store,
+        engine,
+        targets: options.targets,
+    });
     // Small frames (a job, an answer to an ack) must leave at once: without
     // TCP_NODELAY, Nagle's algorithm held them for tens of milliseconds.
     let listener = listener.tap_io(|tcp| {

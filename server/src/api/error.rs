@@ -4,6 +4,7 @@
 //! on, and not logged. Internal errors are logged once, with an id, and the
 //! client sees only "internal error" and that id.
 
+use crate::push::guard::TargetError;
 use crate::store::StoreError;
 use axum::Json;
 use axum::http::StatusCode;
@@ -57,6 +58,9 @@ pub enum ApiError {
         "this lease is no longer the job's current one: its deadline passed, or the job was cancelled, acked, failed or leased again; nothing was changed"
     )]
     LeaseLost,
+    /// 422: a push target the SSRF guard refuses.
+    #[error("{message}")]
+    TargetBlocked { field: String, message: String },
     /// 500: logged with an id; the client sees only the id.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -85,6 +89,7 @@ impl ApiError {
             | ApiError::JobFinished { .. }
             | ApiError::JobNotRetryable { .. }
             | ApiError::LeaseLost => StatusCode::CONFLICT,
+            ApiError::TargetBlocked { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -104,7 +109,21 @@ impl ApiError {
             ApiError::JobFinished { .. } => "job_finished",
             ApiError::JobNotRetryable { .. } => "job_not_retryable",
             ApiError::LeaseLost => "lease_lost",
+            ApiError::TargetBlocked { .. } => "ssrf_blocked",
             ApiError::Internal(_) => "internal_error",
+        }
+    }
+}
+
+impl ApiError {
+    /// A push target refused by the SSRF guard, for the request field `field`.
+    pub fn target(field: &str, e: TargetError) -> Self {
+        match e {
+            TargetError::NotHttps(_) => ApiError::validation(field, e.to_string()),
+            TargetError::Blocked { .. } => ApiError::TargetBlocked {
+                field: field.to_string(),
+                message: e.to_string(),
+            },
         }
     }
 }
@@ -135,6 +154,7 @@ impl ApiError {
         match self {
             ApiError::Validation { field, .. } => detail.field = field,
             ApiError::UnknownField { field, .. } => detail.field = Some(field),
+            ApiError::TargetBlocked { field, .. } => detail.field = Some(field),
             ApiError::IdempotencyConflict { existing } => detail.job_id = Some(existing),
             ApiError::Internal(cause) => {
                 let id = Uuid::now_v7().to_string();

@@ -5,6 +5,7 @@ use super::auth::Auth;
 use super::error::ApiError;
 use super::extract::{JsonBody, MAX_BATCH_BODY_BYTES, QueryParams, from_value};
 use super::pagination::{Cursor, page_request};
+use crate::push::guard::{self, TargetPolicy};
 use crate::store::{
     CancelOutcome, Inserted, JobFilter, NewJob, RetryOutcome, RunAt, ScheduleFilter,
 };
@@ -67,6 +68,7 @@ async fn create_job(
 ) -> Result<(StatusCode, Json<Job>), ApiError> {
     auth.require(Scope::JobsWrite)?;
     let new = validate(req)?;
+    check_target(&new, state.targets).await?;
     let job = state.engine.create_job(auth.org, new).await?;
     Ok((StatusCode::CREATED, Json(job)))
 }
@@ -118,7 +120,11 @@ async fn create_jobs(
     let mut valid = Vec::new();
     let mut positions = Vec::new();
     for (i, raw) in batch.jobs.into_iter().enumerate() {
-        match from_value::<CreateJob>(raw).and_then(validate) {
+        let job = match from_value::<CreateJob>(raw).and_then(validate) {
+            Ok(job) => check_target(&job, state.targets).await.map(|()| job),
+            Err(e) => Err(e),
+        };
+        match job {
             Ok(job) => {
                 valid.push(job);
                 positions.push(i);
@@ -281,6 +287,21 @@ pub fn validate_handler(field: &str, handler: &str) -> Result<(), ApiError> {
     }
     Ok(())
 }
+
+/// A push job's target must pass the SSRF guard.
+async fn check_target(job: &NewJob, policy: TargetPolicy) -> Result<(), ApiError> {
+    if let Delivery::Push { http } = &job.delivery {
+        // Parsed already by `validate_target`.
+        let url = url::Url::parse(&http.url)
+            .map_err(|e| ApiError::validation(TARGET_FIELD, e.to_string()))?;
+        guard::check(&url, policy)
+            .await
+            .map_err(|e| ApiError::target(TARGET_FIELD, e))?;
+    }
+    Ok(())
+}
+
+const TARGET_FIELD: &str = "delivery.http.url";
 
 fn validate_target(http: &HttpTarget) -> Result<(), ApiError> {
     let url = url::Url::parse(&http.url).map_err(|e| {

@@ -15,6 +15,7 @@ mod pagination;
 mod workers;
 
 use crate::lease::Engine;
+use crate::push::guard::TargetPolicy;
 use crate::store::DynStore;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -35,6 +36,8 @@ use utoipa_axum::router::OpenApiRouter;
 pub struct AppState {
     pub store: DynStore,
     pub engine: Arc<Engine>,
+    /// What push targets may be (the SSRF guard).
+    pub targets: TargetPolicy,
 }
 
 #[derive(OpenApi)]

@@ -7,7 +7,7 @@
 //! no skipping: without PostgreSQL these tests fail and say why.
 
 use chronos_server::config::StoreConfig;
-use chronos_server::server::prepare_store;
+use chronos_server::server::{ServeOptions, prepare_store};
 use chronos_server::store::DynStore;
 use chronos_server::store::sqlite::OpenMode;
 use serde_json::Value;
@@ -185,6 +185,7 @@ pub struct TestServer {
     pub store: DynStore,
     pub http: reqwest::Client,
     addr: std::net::SocketAddr,
+    options: ServeOptions,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
     // Last: the server stops before its data goes away.
@@ -193,13 +194,18 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(kind: StoreKind) -> Self {
+        Self::start_with(kind, ServeOptions::default()).await
+    }
+
+    /// A server with these options (say, push targets on loopback allowed).
+    pub async fn start_with(kind: StoreKind, options: ServeOptions) -> Self {
         let TestStore {
             store,
             admin_key,
             backing,
         } = TestStore::new(kind).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        Self::serve(listener, store, admin_key, Arc::new(backing))
+        Self::serve(listener, store, admin_key, Arc::new(backing), options)
     }
 
     fn serve(
@@ -207,12 +213,13 @@ impl TestServer {
         store: DynStore,
         admin_key: String,
         backing: Arc<Backing>,
+        options: ServeOptions,
     ) -> Self {
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let s = store.clone();
         let task = tokio::spawn(async move {
-            chronos_server::server::run(listener, s, async {
+            chronos_server::server::run(listener, s, options, async {
                 let _ = stopped.await;
             })
             .await
@@ -224,6 +231,7 @@ impl TestServer {
             store,
             http: reqwest::Client::new(),
             addr,
+            options,
             stop: Some(stop),
             task: Some(task),
             backing,
@@ -241,6 +249,7 @@ impl TestServer {
             store,
             self.admin_key.clone(),
             self.backing.clone(),
+            self.options,
         )
     }
 
@@ -265,6 +274,7 @@ impl TestServer {
             store,
             self.admin_key.clone(),
             self.backing.clone(),
+            self.options,
         );
     }
 
