@@ -12,6 +12,7 @@ pub(crate) mod jobs;
 mod keys;
 pub(crate) mod leases;
 mod pagination;
+mod signing_secrets;
 mod workers;
 
 use crate::lease::Engine;
@@ -51,6 +52,7 @@ pub struct AppState {
         (name = "jobs", description = "One-off jobs and their executions"),
         (name = "workers", description = "Leasing jobs to workers over HTTP: poll, ack, fail, extend (worker scope)"),
         (name = "api-keys", description = "API keys (admin scope)"),
+        (name = "signing-secrets", description = "The keys push requests are signed with (admin scope)"),
     )
 )]
 struct ApiDoc;
@@ -74,6 +76,7 @@ pub fn router(state: AppState) -> Router {
         .merge(keys::router())
         .merge(leases::router())
         .merge(workers::router())
+        .merge(signing_secrets::router())
         .split_for_parts();
     let doc = Arc::new(doc);
     api.route(

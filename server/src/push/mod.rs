@@ -1,7 +1,9 @@
 //! Push delivery: the server calls a job's HTTP endpoint instead of a
-//! worker leasing it. [`guard`] keeps those calls off private networks.
+//! worker leasing it. [`guard`] keeps those calls off private networks;
+//! [`sign`] signs them.
 //!
 //! Not yet here: the dispatcher that leases push jobs and calls their
-//! targets, signing, and the messages API (push jobs stay `queued` today).
+//! targets, and the messages API (push jobs stay `queued` today).
 
 pub mod guard;
+pub mod sign;

@@ -125,6 +125,44 @@ pub struct NewApiKey {
     pub scopes: Vec<Scope>,
 }
 
+/// A signing secret as stored: its value, and the previous one while it
+/// still signs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SigningSecretRecord {
+    pub id: Uuid,
+    pub name: String,
+    pub secret: String,
+    pub previous_secret: Option<String>,
+    pub previous_expires_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub rotated_at: Option<Timestamp>,
+}
+
+impl SigningSecretRecord {
+    /// As listed: never the values.
+    pub fn to_wire(&self) -> chronos_proto::SigningSecret {
+        chronos_proto::SigningSecret {
+            id: self.id,
+            name: self.name.clone(),
+            created_at: self.created_at,
+            rotated_at: self.rotated_at,
+            previous_expires_at: self.previous_expires_at.filter(|t| *t > Timestamp::now()),
+        }
+    }
+
+    /// The values that sign a request at `now`: the current one, and the
+    /// previous one within its window.
+    pub fn signing_values(&self, now: Timestamp) -> Vec<&str> {
+        let mut values = vec![self.secret.as_str()];
+        if let (Some(previous), Some(until)) = (&self.previous_secret, self.previous_expires_at)
+            && until > now
+        {
+            values.push(previous);
+        }
+        values
+    }
+}
+
 /// When a new job becomes due. Relative times are added to the database's
 /// clock, not this process's.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -403,6 +441,26 @@ pub trait Store: Send + Sync + 'static {
     /// Marks a key revoked (idempotently); `None` if the organization has no such key.
     async fn revoke_api_key(&self, org: OrgId, id: &str) -> Result<Option<ApiKeyRecord>>;
 
+    async fn insert_signing_secret(
+        &self,
+        org: OrgId,
+        id: Uuid,
+        name: &str,
+        secret: &str,
+    ) -> Result<SigningSecretRecord>;
+    async fn signing_secret(&self, org: OrgId, id: Uuid) -> Result<Option<SigningSecretRecord>>;
+    /// Newest first.
+    async fn list_signing_secrets(&self, org: OrgId) -> Result<Vec<SigningSecretRecord>>;
+    /// Replaces the value with `secret`; the old one keeps signing for
+    /// `window` (by the database's clock). `None` if there is no such secret.
+    async fn rotate_signing_secret(
+        &self,
+        org: OrgId,
+        id: Uuid,
+        secret: &str,
+        window: Duration,
+    ) -> Result<Option<SigningSecretRecord>>;
+
     /// Inserts jobs in one transaction, each `scheduled` or `queued`
     /// depending on whether it is due, and returns, in order, what became of
     /// each once committed.
@@ -583,6 +641,8 @@ pub(crate) const JOB_COLUMNS: &str = "id, name, handler, payload, status, queue,
      result, last_error, created_at, updated_at, finished_at";
 pub(crate) const EXECUTION_COLUMNS: &str = "id, job_id, attempt, status, worker_id, \
      http_status, response_body, response_truncated, error, started_at, finished_at";
+pub(crate) const SIGNING_SECRET_COLUMNS: &str =
+    "id, name, secret, previous_secret, previous_expires_at, created_at, rotated_at";
 pub(crate) const API_KEY_COLUMNS: &str =
     "id, organization_id, name, secret_sha256, scopes, created_at, revoked_at";
 

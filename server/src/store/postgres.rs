@@ -4,15 +4,15 @@
 //! statement once. `now()` is PostgreSQL's clock; every "is it due yet"
 //! decision is made here, in SQL.
 
-use super::{API_KEY_COLUMNS, EXECUTION_COLUMNS, JOB_COLUMNS};
+use super::{API_KEY_COLUMNS, EXECUTION_COLUMNS, JOB_COLUMNS, SIGNING_SECRET_COLUMNS};
 use super::{
     ApiKeyRecord, CancelOutcome, Expired, JobFilter, LeaseOutcome, NewApiKey, NewJob, OrgId,
     Organization, Page, PageRequest, Promoted, Result, RetryOutcome, RunAt, ScheduleFilter, Store,
     StoreError, WakeKey, status_list,
 };
 use super::{
-    AttemptEnd, Handoff, HeldLease, Inserted, MAX_LEASE_BATCH, Outcome, Taker, WorkerRegistration,
-    lease_slots,
+    AttemptEnd, Handoff, HeldLease, Inserted, MAX_LEASE_BATCH, Outcome, SigningSecretRecord, Taker,
+    WorkerRegistration, lease_slots,
 };
 use crate::lease::state::{
     AfterFailure, Failure, GIVEN_UP, Transition, after_failure, waiting_status,
@@ -39,6 +39,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "queue indexes",
         include_str!("postgres/migrations/0002_queue_indexes.sql"),
+    ),
+    (
+        3,
+        "signing secrets",
+        include_str!("postgres/migrations/0003_signing_secrets.sql"),
     ),
 ];
 
@@ -363,6 +368,82 @@ impl Store for PgStore {
             .await?
             .as_ref()
             .map(api_key_from_row)
+            .transpose()
+    }
+
+    async fn insert_signing_secret(
+        &self,
+        org: OrgId,
+        id: Uuid,
+        name: &str,
+        secret: &str,
+    ) -> Result<SigningSecretRecord> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_one(
+                &format!(
+                    "INSERT INTO signing_secrets (id, organization_id, name, secret)
+                     VALUES ($1, $2, $3, $4) RETURNING {SIGNING_SECRET_COLUMNS}"
+                ),
+                &[&id, &org.0, &name, &secret],
+            )
+            .await?;
+        signing_secret_from_row(&row)
+    }
+
+    async fn signing_secret(&self, org: OrgId, id: Uuid) -> Result<Option<SigningSecretRecord>> {
+        let client = self.pool.get().await?;
+        client
+            .query_opt(
+                &format!(
+                    "SELECT {SIGNING_SECRET_COLUMNS} FROM signing_secrets
+                     WHERE organization_id = $1 AND id = $2"
+                ),
+                &[&org.0, &id],
+            )
+            .await?
+            .map(|r| signing_secret_from_row(&r))
+            .transpose()
+    }
+
+    async fn list_signing_secrets(&self, org: OrgId) -> Result<Vec<SigningSecretRecord>> {
+        let client = self.pool.get().await?;
+        client
+            .query(
+                &format!(
+                    "SELECT {SIGNING_SECRET_COLUMNS} FROM signing_secrets
+                     WHERE organization_id = $1 ORDER BY id DESC"
+                ),
+                &[&org.0],
+            )
+            .await?
+            .iter()
+            .map(signing_secret_from_row)
+            .collect()
+    }
+
+    async fn rotate_signing_secret(
+        &self,
+        org: OrgId,
+        id: Uuid,
+        secret: &str,
+        window: Duration,
+    ) -> Result<Option<SigningSecretRecord>> {
+        let client = self.pool.get().await?;
+        client
+            .query_opt(
+                &format!(
+                    "UPDATE signing_secrets
+                     SET previous_secret = secret,
+                         previous_expires_at = now() + make_interval(secs => $4),
+                         secret = $3, rotated_at = now()
+                     WHERE organization_id = $1 AND id = $2
+                     RETURNING {SIGNING_SECRET_COLUMNS}"
+                ),
+                &[&org.0, &id, &secret, &window.as_secs_f64()],
+            )
+            .await?
+            .map(|r| signing_secret_from_row(&r))
             .transpose()
     }
 
@@ -1241,6 +1322,22 @@ async fn lease_miss<T>(
         LeaseOutcome::Lost
     } else {
         LeaseOutcome::Unknown
+    })
+}
+
+fn signing_secret_from_row(row: &Row) -> Result<SigningSecretRecord> {
+    Ok(SigningSecretRecord {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        secret: row.try_get("secret")?,
+        previous_secret: row.try_get("previous_secret")?,
+        previous_expires_at: row
+            .try_get::<_, Option<DateTime<Utc>>>("previous_expires_at")?
+            .map(ts),
+        created_at: ts(row.try_get("created_at")?),
+        rotated_at: row
+            .try_get::<_, Option<DateTime<Utc>>>("rotated_at")?
+            .map(ts),
     })
 }
 

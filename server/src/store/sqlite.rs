@@ -10,15 +10,15 @@
 //! (`2026-01-02T03:04:05.678Z`), so comparing them as strings compares times,
 //! and `now` is SQLite's own clock, as `now()` is PostgreSQL's.
 
-use super::{API_KEY_COLUMNS, EXECUTION_COLUMNS, JOB_COLUMNS};
+use super::{API_KEY_COLUMNS, EXECUTION_COLUMNS, JOB_COLUMNS, SIGNING_SECRET_COLUMNS};
 use super::{
     ApiKeyRecord, CancelOutcome, Expired, JobFilter, LeaseOutcome, NewApiKey, NewJob, OrgId,
     Organization, Page, PageRequest, Promoted, Result, RetryOutcome, RunAt, ScheduleFilter, Store,
     StoreError, WakeKey, status_list,
 };
 use super::{
-    AttemptEnd, Handoff, HeldLease, Inserted, MAX_LEASE_BATCH, Outcome, Taker, WorkerRegistration,
-    lease_slots,
+    AttemptEnd, Handoff, HeldLease, Inserted, MAX_LEASE_BATCH, Outcome, SigningSecretRecord, Taker,
+    WorkerRegistration, lease_slots,
 };
 use crate::lease::state::{
     AfterFailure, Failure, GIVEN_UP, Transition, after_failure, waiting_status,
@@ -33,11 +33,18 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use uuid::Uuid;
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "initial",
-    include_str!("sqlite/migrations/0001_initial.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "initial",
+        include_str!("sqlite/migrations/0001_initial.sql"),
+    ),
+    (
+        2,
+        "signing secrets",
+        include_str!("sqlite/migrations/0002_signing_secrets.sql"),
+    ),
+];
 
 /// SQLite's clock, in the one timestamp format the store uses.
 const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
@@ -404,6 +411,87 @@ impl Store for SqliteStore {
                 ),
                 params![org.0.to_string(), id],
                 |row| Ok(api_key_from_row(row)),
+            )
+            .optional()?
+            .transpose()
+        })
+        .await
+    }
+
+    async fn insert_signing_secret(
+        &self,
+        org: OrgId,
+        id: Uuid,
+        name: &str,
+        secret: &str,
+    ) -> Result<SigningSecretRecord> {
+        let (name, secret) = (name.to_string(), secret.to_string());
+        self.call(move |conn| {
+            conn.prepare_cached(&format!(
+                "INSERT INTO signing_secrets (id, organization_id, name, secret)
+                 VALUES (?1, ?2, ?3, ?4) RETURNING {SIGNING_SECRET_COLUMNS}"
+            ))?
+            .query_row(
+                params![id.to_string(), org.0.to_string(), name, secret],
+                |row| Ok(signing_secret_from_row(row)),
+            )?
+        })
+        .await
+    }
+
+    async fn signing_secret(&self, org: OrgId, id: Uuid) -> Result<Option<SigningSecretRecord>> {
+        self.call(move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {SIGNING_SECRET_COLUMNS} FROM signing_secrets
+                 WHERE organization_id = ?1 AND id = ?2"
+            ))?
+            .query_row(params![org.0.to_string(), id.to_string()], |row| {
+                Ok(signing_secret_from_row(row))
+            })
+            .optional()?
+            .transpose()
+        })
+        .await
+    }
+
+    async fn list_signing_secrets(&self, org: OrgId) -> Result<Vec<SigningSecretRecord>> {
+        self.call(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {SIGNING_SECRET_COLUMNS} FROM signing_secrets
+                 WHERE organization_id = ?1 ORDER BY id DESC"
+            ))?;
+            let rows = stmt.query_map(params![org.0.to_string()], |row| {
+                Ok(signing_secret_from_row(row))
+            })?;
+            let mut secrets = Vec::new();
+            for row in rows {
+                secrets.push(row??);
+            }
+            Ok(secrets)
+        })
+        .await
+    }
+
+    async fn rotate_signing_secret(
+        &self,
+        org: OrgId,
+        id: Uuid,
+        secret: &str,
+        window: Duration,
+    ) -> Result<Option<SigningSecretRecord>> {
+        let secret = secret.to_string();
+        self.call(move |conn| {
+            conn.prepare_cached(&format!(
+                "UPDATE signing_secrets
+                 SET previous_secret = secret,
+                     previous_expires_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?4),
+                     secret = ?3, rotated_at = {NOW}
+                 WHERE organization_id = ?1 AND id = ?2
+                 RETURNING {SIGNING_SECRET_COLUMNS}"
+            ))?
+            .query_row(
+                params![org.0.to_string(), id.to_string(), secret, modifier(window)],
+                |row| Ok(signing_secret_from_row(row)),
             )
             .optional()?
             .transpose()
@@ -1024,6 +1112,18 @@ fn wake_key(row: &Row) -> Result<WakeKey> {
             OrgId(uuid(row.get("organization_id")?)?),
             row.get::<_, Option<String>>("handler")?.unwrap_or_default(),
         )
+    })
+}
+
+fn signing_secret_from_row(row: &Row) -> Result<SigningSecretRecord> {
+    Ok(SigningSecretRecord {
+        id: uuid(row.get("id")?)?,
+        name: row.get("name")?,
+        secret: row.get("secret")?,
+        previous_secret: row.get("previous_secret")?,
+        previous_expires_at: opt_ts(row.get("previous_expires_at")?)?,
+        created_at: ts(row.get("created_at")?)?,
+        rotated_at: opt_ts(row.get("rotated_at")?)?,
     })
 }
 
