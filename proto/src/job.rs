@@ -198,6 +198,9 @@ pub enum Delivery {
     Pull,
     Push {
         http: HttpTarget,
+        /// The signing secret every request is signed with; unsigned if absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signing_secret_id: Option<uuid::Uuid>,
     },
 }
 
@@ -210,6 +213,7 @@ struct DeliveryFields {
     #[serde(rename = "type")]
     kind: DeliveryKind,
     http: Option<HttpTarget>,
+    signing_secret_id: Option<uuid::Uuid>,
 }
 
 #[derive(Deserialize)]
@@ -223,11 +227,14 @@ impl TryFrom<DeliveryFields> for Delivery {
     type Error = &'static str;
     fn try_from(f: DeliveryFields) -> Result<Self, Self::Error> {
         match (f.kind, f.http) {
-            (DeliveryKind::Pull, None) => Ok(Delivery::Pull),
-            (DeliveryKind::Pull, Some(_)) => {
-                Err("`http` is only for push delivery; leave it out, or use \"type\": \"push\"")
-            }
-            (DeliveryKind::Push, Some(http)) => Ok(Delivery::Push { http }),
+            (DeliveryKind::Pull, None) if f.signing_secret_id.is_none() => Ok(Delivery::Pull),
+            (DeliveryKind::Pull, _) => Err(
+                "`http` and `signing_secret_id` are only for push delivery; leave them out, or use \"type\": \"push\"",
+            ),
+            (DeliveryKind::Push, Some(http)) => Ok(Delivery::Push {
+                http,
+                signing_secret_id: f.signing_secret_id,
+            }),
             (DeliveryKind::Push, None) => Err("push delivery needs `http` with at least a `url`"),
         }
     }
@@ -371,7 +378,8 @@ mod tests {
                     url: "https://x.test/h".into(),
                     method: HttpMethod::Post,
                     headers: BTreeMap::new()
-                }
+                },
+                signing_secret_id: None,
             }
         );
         assert_eq!(

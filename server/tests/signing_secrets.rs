@@ -16,6 +16,7 @@ both_stores!(
     secrets_are_created_listed_and_rotated,
     secrets_are_checked_and_kept_to_their_organization,
     a_rotation_window_signs_with_both_values,
+    a_push_job_names_its_signing_secret,
 );
 
 async fn secrets_are_created_listed_and_rotated(kind: StoreKind) {
@@ -191,4 +192,54 @@ async fn a_rotation_window_signs_with_both_values(kind: StoreKind) {
         &new,
         1_764_000_400
     ));
+}
+
+async fn a_push_job_names_its_signing_secret(kind: StoreKind) {
+    let s = TestServer::start(kind).await;
+    let (_, created) = s.post(&s.admin_key, "/v1/signing-secrets", json!({})).await;
+    let id = created["id"].clone();
+    let push = |secret: serde_json::Value| {
+        json!({"name": "n", "handler": "h",
+               "delivery": {"type": "push", "http": {"url": "https://93.184.216.34/hook"},
+                            "signing_secret_id": secret}})
+    };
+    let (status, job) = s.post(&s.admin_key, "/v1/jobs", push(id.clone())).await;
+    assert_eq!(status, 201, "{job}");
+    assert_eq!(job["delivery"]["signing_secret_id"], id);
+    let (_, read) = s
+        .get(
+            &s.admin_key,
+            &format!("/v1/jobs/{}", job["id"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(read["delivery"], job["delivery"]);
+
+    let answer = s
+        .post(&s.admin_key, "/v1/jobs", push(json!(Uuid::now_v7())))
+        .await;
+    assert_error(
+        &answer,
+        400,
+        "validation_failed",
+        Some("delivery.signing_secret_id"),
+    );
+    // Another organization's secret is not this one's to use.
+    let other = s.other_org_key("other").await;
+    let answer = s.post(&other, "/v1/jobs", push(id.clone())).await;
+    assert_error(
+        &answer,
+        400,
+        "validation_failed",
+        Some("delivery.signing_secret_id"),
+    );
+    // Pull jobs are not signed.
+    let answer = s
+        .post(
+            &s.admin_key,
+            "/v1/jobs",
+            json!({"name": "n", "handler": "h",
+                   "delivery": {"type": "pull", "signing_secret_id": id}}),
+        )
+        .await;
+    assert_error(&answer, 400, "validation_failed", None);
 }

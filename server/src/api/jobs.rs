@@ -5,9 +5,9 @@ use super::auth::Auth;
 use super::error::ApiError;
 use super::extract::{JsonBody, MAX_BATCH_BODY_BYTES, QueryParams, from_value};
 use super::pagination::{Cursor, page_request};
-use crate::push::guard::{self, TargetPolicy};
+use crate::push::guard;
 use crate::store::{
-    CancelOutcome, Inserted, JobFilter, NewJob, RetryOutcome, RunAt, ScheduleFilter,
+    CancelOutcome, Inserted, JobFilter, NewJob, OrgId, RetryOutcome, RunAt, ScheduleFilter,
 };
 use axum::Json;
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -68,7 +68,7 @@ async fn create_job(
 ) -> Result<(StatusCode, Json<Job>), ApiError> {
     auth.require(Scope::JobsWrite)?;
     let new = validate(req)?;
-    check_target(&new, state.targets).await?;
+    check_target(&state, auth.org, &new).await?;
     let job = state.engine.create_job(auth.org, new).await?;
     Ok((StatusCode::CREATED, Json(job)))
 }
@@ -121,7 +121,7 @@ async fn create_jobs(
     let mut positions = Vec::new();
     for (i, raw) in batch.jobs.into_iter().enumerate() {
         let job = match from_value::<CreateJob>(raw).and_then(validate) {
-            Ok(job) => check_target(&job, state.targets).await.map(|()| job),
+            Ok(job) => check_target(&state, auth.org, &job).await.map(|()| job),
             Err(e) => Err(e),
         };
         match job {
@@ -232,7 +232,7 @@ fn validate(req: CreateJob) -> Result<NewJob, ApiError> {
         None => DEFAULT_QUEUE.to_string(),
     };
     let delivery = req.delivery.unwrap_or_default();
-    if let Delivery::Push { http } = &delivery {
+    if let Delivery::Push { http, .. } = &delivery {
         validate_target(http)?;
     }
     Ok(NewJob {
@@ -288,9 +288,22 @@ pub fn validate_handler(field: &str, handler: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// A push job's target must pass the SSRF guard.
-async fn check_target(job: &NewJob, policy: TargetPolicy) -> Result<(), ApiError> {
-    if let Delivery::Push { http } = &job.delivery {
+/// A push job's target must pass the SSRF guard, and its signing secret
+/// must be the organization's.
+async fn check_target(state: &AppState, org: OrgId, job: &NewJob) -> Result<(), ApiError> {
+    if let Delivery::Push {
+        signing_secret_id: Some(id),
+        ..
+    } = &job.delivery
+        && state.store.signing_secret(org, *id).await?.is_none()
+    {
+        return Err(ApiError::validation(
+            "delivery.signing_secret_id",
+            format!("no signing secret {id} in this organization"),
+        ));
+    }
+    let policy = state.targets;
+    if let Delivery::Push { http, .. } = &job.delivery {
         // Parsed already by `validate_target`.
         let url = url::Url::parse(&http.url)
             .map_err(|e| ApiError::validation(TARGET_FIELD, e.to_string()))?;
