@@ -18,6 +18,7 @@ pub mod job;
 pub mod keys;
 pub mod lease;
 pub mod list;
+pub mod message;
 pub mod signing;
 pub mod time;
 pub mod worker;
@@ -30,5 +31,6 @@ pub use job::{
 pub use keys::{ApiKey, CreateApiKey, CreatedApiKey, Scope};
 pub use lease::{AckRequest, ExtendRequest, FailRequest, Lease, LeasedJob, PollRequest};
 pub use list::List;
+pub use message::{CreateMessage, Message, MessageAccepted};
 pub use signing::{CreateSigningSecret, RevealedSigningSecret, RotateSigningSecret, SigningSecret};
 pub use time::Timestamp;

@@ -47,6 +47,9 @@ pub enum ApiError {
     /// 409: the idempotency key is held by `existing`.
     #[error("a job with this idempotency_key already exists: {existing}")]
     IdempotencyConflict { existing: Uuid },
+    /// 409: a message's deduplication_id is held by `existing`.
+    #[error("Duplicate message: this deduplication_id was used by message {existing}")]
+    DuplicateMessage { existing: Uuid },
     /// 409: the job is already completed, failed or cancelled.
     #[error("job {id} is already {status}")]
     JobFinished { id: Uuid, status: JobStatus },
@@ -86,6 +89,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::IdempotencyConflict { .. }
+            | ApiError::DuplicateMessage { .. }
             | ApiError::JobFinished { .. }
             | ApiError::JobNotRetryable { .. }
             | ApiError::LeaseLost => StatusCode::CONFLICT,
@@ -106,6 +110,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::IdempotencyConflict { .. } => "idempotency_key_conflict",
+            ApiError::DuplicateMessage { .. } => "duplicate_message",
             ApiError::JobFinished { .. } => "job_finished",
             ApiError::JobNotRetryable { .. } => "job_not_retryable",
             ApiError::LeaseLost => "lease_lost",
@@ -155,7 +160,8 @@ impl ApiError {
             ApiError::Validation { field, .. } => detail.field = field,
             ApiError::UnknownField { field, .. } => detail.field = Some(field),
             ApiError::TargetBlocked { field, .. } => detail.field = Some(field),
-            ApiError::IdempotencyConflict { existing } => detail.job_id = Some(existing),
+            ApiError::IdempotencyConflict { existing }
+            | ApiError::DuplicateMessage { existing } => detail.job_id = Some(existing),
             ApiError::Internal(cause) => {
                 let id = Uuid::now_v7().to_string();
                 tracing::error!(error_id = %id, error = format!("{cause:#}"), "internal error");

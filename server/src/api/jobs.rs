@@ -68,7 +68,7 @@ async fn create_job(
 ) -> Result<(StatusCode, Json<Job>), ApiError> {
     auth.require(Scope::JobsWrite)?;
     let new = validate(req)?;
-    check_target(&state, auth.org, &new).await?;
+    check_target(&state, auth.org, &new, &JOB_TARGET).await?;
     let job = state.engine.create_job(auth.org, new).await?;
     Ok((StatusCode::CREATED, Json(job)))
 }
@@ -121,7 +121,9 @@ async fn create_jobs(
     let mut positions = Vec::new();
     for (i, raw) in batch.jobs.into_iter().enumerate() {
         let job = match from_value::<CreateJob>(raw).and_then(validate) {
-            Ok(job) => check_target(&state, auth.org, &job).await.map(|()| job),
+            Ok(job) => check_target(&state, auth.org, &job, &JOB_TARGET)
+                .await
+                .map(|()| job),
             Err(e) => Err(e),
         };
         match job {
@@ -233,7 +235,7 @@ fn validate(req: CreateJob) -> Result<NewJob, ApiError> {
     };
     let delivery = req.delivery.unwrap_or_default();
     if let Delivery::Push { http, .. } = &delivery {
-        validate_target(http)?;
+        validate_target("delivery.http.", http)?;
     }
     Ok(NewJob {
         id: Uuid::now_v7(),
@@ -288,9 +290,25 @@ pub fn validate_handler(field: &str, handler: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Where a push target's fields are in a request, for errors.
+pub(crate) struct TargetFields {
+    pub url: &'static str,
+    pub signing_secret_id: &'static str,
+}
+
+const JOB_TARGET: TargetFields = TargetFields {
+    url: "delivery.http.url",
+    signing_secret_id: "delivery.signing_secret_id",
+};
+
 /// A push job's target must pass the SSRF guard, and its signing secret
 /// must be the organization's.
-async fn check_target(state: &AppState, org: OrgId, job: &NewJob) -> Result<(), ApiError> {
+pub(crate) async fn check_target(
+    state: &AppState,
+    org: OrgId,
+    job: &NewJob,
+    fields: &TargetFields,
+) -> Result<(), ApiError> {
     if let Delivery::Push {
         signing_secret_id: Some(id),
         ..
@@ -298,7 +316,7 @@ async fn check_target(state: &AppState, org: OrgId, job: &NewJob) -> Result<(), 
         && state.store.signing_secret(org, *id).await?.is_none()
     {
         return Err(ApiError::validation(
-            "delivery.signing_secret_id",
+            fields.signing_secret_id,
             format!("no signing secret {id} in this organization"),
         ));
     }
@@ -306,37 +324,34 @@ async fn check_target(state: &AppState, org: OrgId, job: &NewJob) -> Result<(), 
     if let Delivery::Push { http, .. } = &job.delivery {
         // Parsed already by `validate_target`.
         let url = url::Url::parse(&http.url)
-            .map_err(|e| ApiError::validation(TARGET_FIELD, e.to_string()))?;
+            .map_err(|e| ApiError::validation(fields.url, e.to_string()))?;
         guard::check(&url, policy)
             .await
-            .map_err(|e| ApiError::target(TARGET_FIELD, e))?;
+            .map_err(|e| ApiError::target(fields.url, e))?;
     }
     Ok(())
 }
 
-const TARGET_FIELD: &str = "delivery.http.url";
-
-fn validate_target(http: &HttpTarget) -> Result<(), ApiError> {
-    let url = url::Url::parse(&http.url).map_err(|e| {
-        ApiError::validation(
-            "delivery.http.url",
-            format!("delivery.http.url is not a URL: {e}"),
-        )
-    })?;
+/// Checks a push target's URL and headers; `prefix` is where it sits in
+/// the request (`delivery.http.` for a job, nothing for a message).
+pub(crate) fn validate_target(prefix: &str, http: &HttpTarget) -> Result<(), ApiError> {
+    let url_field = format!("{prefix}url");
+    let url = url::Url::parse(&http.url)
+        .map_err(|e| ApiError::validation(&url_field, format!("{url_field} is not a URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         return Err(ApiError::validation(
-            "delivery.http.url",
-            "delivery.http.url must be an http(s) URL with a host",
+            &url_field,
+            format!("{url_field} must be an http(s) URL with a host"),
         ));
     }
     if http.headers.len() > 50 {
         return Err(ApiError::validation(
-            "delivery.http.headers",
+            &format!("{prefix}headers"),
             "at most 50 headers",
         ));
     }
     for (name, value) in &http.headers {
-        let field = format!("delivery.http.headers.{name}");
+        let field = format!("{prefix}headers.{name}");
         if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
             return Err(ApiError::validation(
                 &field,

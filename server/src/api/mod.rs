@@ -11,6 +11,7 @@ mod health;
 pub(crate) mod jobs;
 mod keys;
 pub(crate) mod leases;
+mod messages;
 mod pagination;
 mod signing_secrets;
 mod workers;
@@ -50,6 +51,7 @@ pub struct AppState {
     modifiers(&BearerAuth),
     tags(
         (name = "jobs", description = "One-off jobs and their executions"),
+        (name = "messages", description = "One-shot HTTP requests, delivered now or later (push jobs without a handler)"),
         (name = "workers", description = "Leasing jobs to workers over HTTP: poll, ack, fail, extend (worker scope)"),
         (name = "api-keys", description = "API keys (admin scope)"),
         (name = "signing-secrets", description = "The keys push requests are signed with (admin scope)"),
@@ -77,6 +79,7 @@ pub fn router(state: AppState) -> Router {
         .merge(leases::router())
         .merge(workers::router())
         .merge(signing_secrets::router())
+        .merge(messages::router())
         .split_for_parts();
     let doc = Arc::new(doc);
     api.route(

@@ -2,8 +2,9 @@
 //! worker leasing it. [`guard`] keeps those calls off private networks;
 //! [`sign`] signs them.
 //!
-//! Not yet here: the dispatcher that leases push jobs and calls their
-//! targets, and the messages API (push jobs stay `queued` today).
+//! Push jobs are created through `/v1/jobs` (with a handler) and
+//! `/v1/messages` (with a raw body). Not yet here: the dispatcher that
+//! leases them and calls their targets — they stay `queued` today.
 
 pub mod guard;
 pub mod sign;

@@ -1,0 +1,75 @@
+//! Messages (CronPilot's one-shot HTTP requests): a push job with a raw
+//! body instead of a handler.
+
+use crate::{HttpMethod, JobStatus, Timestamp};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+/// The largest message body, in bytes.
+pub const MAX_MESSAGE_BODY_BYTES: usize = 102_400;
+
+/// `POST /v1/messages`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateMessage {
+    /// HTTPS endpoint to call. Required.
+    pub url: Option<String>,
+    /// Default `POST`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<HttpMethod>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headers: Option<BTreeMap<String, String>>,
+    /// Sent as given. At most 102,400 bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// Seconds from now. Not with `scheduled_at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay: Option<u64>,
+    /// When to deliver. Not with `delay`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_at: Option<Timestamp>,
+    /// A reuse is refused with 409 `duplicate_message`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deduplication_id: Option<String>,
+    /// Retries after a failed delivery. Default 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<u32>,
+    /// The signing secret every request is signed with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_secret_id: Option<Uuid>,
+    /// Not available yet (queues): refused if given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_queue_id: Option<String>,
+}
+
+/// The answer to `POST /v1/messages` (202).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MessageAccepted {
+    pub message_id: Uuid,
+    pub scheduled_at: Timestamp,
+}
+
+/// A message as `GET /v1/messages/{id}` shows it. It is also a job:
+/// `GET /v1/jobs/{id}` and its executions show it too.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Message {
+    pub message_id: Uuid,
+    pub url: String,
+    pub method: HttpMethod,
+    pub headers: BTreeMap<String, String>,
+    pub body: Option<String>,
+    pub status: JobStatus,
+    pub scheduled_at: Timestamp,
+    pub retries: u32,
+    /// Delivery attempts made so far.
+    pub attempt: u32,
+    pub deduplication_id: Option<String>,
+    pub signing_secret_id: Option<Uuid>,
+    pub last_error: Option<String>,
+    pub created_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
+}

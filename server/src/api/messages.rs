@@ -1,0 +1,235 @@
+//! `/v1/messages`: one-shot HTTP requests (seed 004). A message is a push
+//! job without a handler: its raw `body` is what will be sent, as given. It
+//! is a job like any other — `GET /v1/jobs/{id}` and its executions show it.
+
+use super::AppState;
+use super::auth::Auth;
+use super::error::ApiError;
+use super::extract::JsonBody;
+use super::jobs::{
+    DEFAULT_QUEUE, DEFAULT_TIMEOUT_SECONDS, MAX_RETRIES_LIMIT, MAX_SCHEDULE_AHEAD_SECONDS,
+    TargetFields, check_target, validate_target,
+};
+use crate::store::{NewJob, RunAt, StoreError};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chronos_proto::message::MAX_MESSAGE_BODY_BYTES;
+use chronos_proto::{
+    CreateMessage, Delivery, ErrorBody, HttpTarget, Job, Message, MessageAccepted, Scope, Timestamp,
+};
+use serde_json::Value;
+use std::time::Duration;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+const MESSAGE_TARGET: TargetFields = TargetFields {
+    url: "url",
+    signing_secret_id: "signing_secret_id",
+};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_message))
+        .routes(routes!(get_message))
+}
+
+/// Publish a one-shot HTTP request, now or later.
+///
+/// Answers 202 once the message is committed: it will be delivered even if
+/// the server restarts.
+#[utoipa::path(
+    post, path = "/v1/messages", tag = "messages",
+    request_body = CreateMessage,
+    responses(
+        (status = 202, body = MessageAccepted),
+        (status = 400, description = "Invalid URL, non-HTTPS, both delay and scheduled_at, or a body over 102,400 bytes", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "The key lacks `jobs:write`", body = ErrorBody),
+        (status = 409, description = "`duplicate_message`: the deduplication_id was used before", body = ErrorBody),
+        (status = 422, description = "`ssrf_blocked`: the SSRF guard refused the target", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+async fn create_message(
+    State(state): State<AppState>,
+    auth: Auth,
+    JsonBody(req): JsonBody<CreateMessage>,
+) -> Result<(StatusCode, Json<MessageAccepted>), ApiError> {
+    auth.require(Scope::JobsWrite)?;
+    let job = validate(req)?;
+    check_target(&state, auth.org, &job, &MESSAGE_TARGET).await?;
+    let job = state
+        .engine
+        .create_job(auth.org, job)
+        .await
+        .map_err(|e| match e {
+            StoreError::IdempotencyConflict { existing } => ApiError::DuplicateMessage { existing },
+            e => e.into(),
+        })?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(MessageAccepted {
+            message_id: job.id,
+            scheduled_at: job.run_at,
+        }),
+    ))
+}
+
+fn validate(req: CreateMessage) -> Result<NewJob, ApiError> {
+    let url = req
+        .url
+        .filter(|u| !u.trim().is_empty())
+        .ok_or_else(|| ApiError::validation("url", "url is required"))?;
+    if let Some(queue) = req.callback_queue_id {
+        return Err(ApiError::validation(
+            "callback_queue_id",
+            format!("queues are not available yet (callback_queue_id {queue:?})"),
+        ));
+    }
+    let http = HttpTarget {
+        url,
+        method: req.method.unwrap_or_default(),
+        headers: req.headers.unwrap_or_default(),
+    };
+    validate_target("", &http)?;
+    if let Some(body) = &req.body
+        && body.len() > MAX_MESSAGE_BODY_BYTES
+    {
+        return Err(ApiError::validation(
+            "body",
+            format!(
+                "Body exceeds {MAX_MESSAGE_BODY_BYTES} byte limit ({} bytes)",
+                body.len()
+            ),
+        ));
+    }
+    let run_at = match (req.delay, req.scheduled_at) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::Validation {
+                field: None,
+                message: "Provide either delay or scheduled_at, not both".into(),
+            });
+        }
+        (Some(secs), None) if secs > MAX_SCHEDULE_AHEAD_SECONDS => {
+            return Err(ApiError::validation(
+                "delay",
+                "delay may be at most 10 years (in seconds)",
+            ));
+        }
+        (Some(0), None) | (None, None) => RunAt::Now,
+        (Some(secs), None) => RunAt::After(Duration::from_secs(secs)),
+        // A moment already past is delivered at once.
+        (None, Some(at)) if at <= Timestamp::now() => RunAt::Now,
+        (None, Some(at)) => {
+            if (at.0 - Timestamp::now().0).num_seconds() as u64 > MAX_SCHEDULE_AHEAD_SECONDS {
+                return Err(ApiError::validation(
+                    "scheduled_at",
+                    "scheduled_at may be at most 10 years ahead",
+                ));
+            }
+            RunAt::At(at)
+        }
+    };
+    if let Some(key) = &req.deduplication_id
+        && (key.is_empty() || key.chars().count() > 255)
+    {
+        return Err(ApiError::validation(
+            "deduplication_id",
+            "deduplication_id must be 1 to 255 characters",
+        ));
+    }
+    let retries = req.retries.unwrap_or(0);
+    if retries > MAX_RETRIES_LIMIT {
+        return Err(ApiError::validation(
+            "retries",
+            format!("retries must be between 0 and {MAX_RETRIES_LIMIT}"),
+        ));
+    }
+    Ok(NewJob {
+        id: Uuid::now_v7(),
+        name: format!("{} {}", method_name(&http), http.url),
+        handler: None,
+        payload: req.body.map_or(Value::Null, Value::String),
+        queue: DEFAULT_QUEUE.to_string(),
+        priority: 0,
+        delivery: Delivery::Push {
+            http,
+            signing_secret_id: req.signing_secret_id,
+        },
+        run_at,
+        max_retries: retries,
+        timeout_seconds: DEFAULT_TIMEOUT_SECONDS,
+        schedule_id: None,
+        idempotency_key: req.deduplication_id,
+    })
+}
+
+fn method_name(http: &HttpTarget) -> String {
+    serde_json::to_value(http.method)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// Get a message.
+#[utoipa::path(
+    get, path = "/v1/messages/{id}", tag = "messages",
+    params(("id" = Uuid, Path, description = "Message id (its job id)")),
+    responses(
+        (status = 200, body = Message),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, description = "No such message in this organization", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+async fn get_message(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<Json<Message>, ApiError> {
+    auth.require(Scope::JobsRead)?;
+    let not_found = || ApiError::NotFound(format!("message {id} not found"));
+    let uuid = Uuid::parse_str(&id).map_err(|_| not_found())?;
+    let job = state
+        .store
+        .job(auth.org, uuid)
+        .await?
+        .ok_or_else(not_found)?;
+    message(job).map(Json).ok_or_else(not_found)
+}
+
+/// A job as a message, if it is one (push, no handler).
+fn message(job: Job) -> Option<Message> {
+    let Delivery::Push {
+        http,
+        signing_secret_id,
+    } = job.delivery
+    else {
+        return None;
+    };
+    if job.handler.is_some() {
+        return None;
+    }
+    Some(Message {
+        message_id: job.id,
+        url: http.url,
+        method: http.method,
+        headers: http.headers,
+        body: match job.payload {
+            Value::String(body) => Some(body),
+            _ => None,
+        },
+        status: job.status,
+        scheduled_at: job.run_at,
+        retries: job.max_retries,
+        attempt: job.attempt,
+        deduplication_id: job.idempotency_key,
+        signing_secret_id,
+        last_error: job.last_error,
+        created_at: job.created_at,
+        finished_at: job.finished_at,
+    })
+}
