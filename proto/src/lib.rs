@@ -19,6 +19,7 @@ pub mod keys;
 pub mod lease;
 pub mod list;
 pub mod message;
+pub mod signature;
 pub mod signing;
 pub mod time;
 pub mod worker;

@@ -74,6 +74,9 @@ pub mod job;
 pub mod worker;
 
 pub use chronos_proto as proto;
+/// Verifying the signature on a push request Chronos sent:
+/// [`signature::verify`].
+pub use chronos_proto::signature;
 
 pub use client::{Client, ClientBuilder};
 pub use error::Error;

@@ -5,7 +5,7 @@
 
 mod common;
 
-use chronos_server::push::sign;
+use chronos_proto::signature as sign;
 use chronos_test_support::both_stores;
 use common::{StoreKind, TestServer, assert_error};
 use serde_json::json;

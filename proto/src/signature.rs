@@ -1,4 +1,5 @@
-//! Signing push requests. A job that names a signing secret has every
+//! The signature on push requests, shared by the server (which signs) and
+//! the SDKs (which verify). A job that names a signing secret has every
 //! request signed, so its receiver can tell the request came from Chronos
 //! and was not replayed:
 //!
