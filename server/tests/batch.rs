@@ -6,12 +6,10 @@ mod common;
 
 use chronos_test_support::both_stores;
 
-use chronos_proto::{Delivery, JobStatus};
+use chronos_proto::JobStatus;
 use chronos_server::lease::state::Failure;
-use chronos_server::store::{
-    AttemptEnd, Inserted, LeaseOutcome, NewJob, OrgId, Outcome, RunAt, Taker,
-};
-use common::{StoreKind, TestServer, TestStore, assert_error};
+use chronos_server::store::{AttemptEnd, Inserted, LeaseOutcome, NewJob, OrgId, Outcome, Taker};
+use common::{StoreKind, TestServer, TestStore, assert_error, pull_job as job};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::time::Duration;
@@ -187,32 +185,9 @@ async fn a_batch_wakes_waiting_polls(kind: StoreKind) {
     assert!(started.elapsed() < Duration::from_secs(15));
 }
 
-fn job(handler: &str) -> NewJob {
-    NewJob {
-        id: Uuid::now_v7(),
-        name: handler.to_string(),
-        handler: Some(handler.into()),
-        payload: json!(null),
-        queue: "default".into(),
-        priority: 0,
-        delivery: Delivery::Pull,
-        run_at: RunAt::Now,
-        max_retries: 3,
-        timeout_seconds: 30,
-        schedule_id: None,
-        idempotency_key: None,
-    }
-}
-
 async fn setup(kind: StoreKind) -> (TestStore, OrgId) {
     let t = TestStore::new(kind).await;
-    let org = t
-        .store
-        .organization_by_slug("default")
-        .await
-        .unwrap()
-        .unwrap()
-        .id;
+    let org = t.default_org().await;
     (t, org)
 }
 

@@ -6,12 +6,11 @@ mod common;
 
 use chronos_test_support::both_stores;
 
-use chronos_proto::{Delivery, JobStatus};
-use chronos_server::store::{Handoff, LeaseOutcome, NewJob, PageRequest, RunAt};
-use common::{StoreKind, TestServer, TestStore};
+use chronos_proto::JobStatus;
+use chronos_server::store::{Handoff, LeaseOutcome, PageRequest};
+use common::{StoreKind, TestServer, TestStore, pull_job as job};
 use serde_json::{Value, json};
 use std::time::Duration;
-use uuid::Uuid;
 
 both_stores!(
     a_job_created_while_a_poll_waits_is_handed_to_it,
@@ -125,35 +124,13 @@ async fn a_refused_create_leaves_the_poll_waiting(kind: StoreKind) {
     assert_eq!(leased["data"][0]["job"]["id"], created["id"]);
 }
 
-fn job(handler: &str, priority: i32) -> NewJob {
-    NewJob {
-        id: Uuid::now_v7(),
-        name: handler.to_string(),
-        handler: Some(handler.into()),
-        payload: json!(null),
-        queue: "default".into(),
-        priority,
-        delivery: Delivery::Pull,
-        run_at: RunAt::Now,
-        max_retries: 3,
-        timeout_seconds: 30,
-        schedule_id: None,
-        idempotency_key: None,
-    }
-}
-
 async fn a_handed_job_never_jumps_the_queue(kind: StoreKind) {
     let t = TestStore::new(kind).await;
     let store = &t.store;
-    let org = store
-        .organization_by_slug("default")
-        .await
-        .unwrap()
-        .unwrap()
-        .id;
+    let org = t.default_org().await;
     // Nothing queued: leased as inserted, to the worker named.
     let first = store
-        .create_leased_job(org, job("q", 0), Some("w1"))
+        .create_leased_job(org, job("q"), Some("w1"))
         .await
         .unwrap();
     let Handoff::Leased(first) = first else {
@@ -181,9 +158,9 @@ async fn a_handed_job_never_jumps_the_queue(kind: StoreKind) {
     ));
 
     // A job of the handler already queued: the new one queues behind it.
-    let ahead = store.create_job(org, job("q", 0)).await.unwrap();
+    let ahead = store.create_job(org, job("q")).await.unwrap();
     let behind = store
-        .create_leased_job(org, job("q", 0), Some("w1"))
+        .create_leased_job(org, job("q"), Some("w1"))
         .await
         .unwrap();
     let Handoff::Queued(behind) = behind else {
@@ -194,9 +171,6 @@ async fn a_handed_job_never_jumps_the_queue(kind: StoreKind) {
     assert_eq!(leased[0].job.id, ahead.id);
 
     // Another handler's queue is no reason to wait.
-    let other = store
-        .create_leased_job(org, job("r", 0), None)
-        .await
-        .unwrap();
+    let other = store.create_leased_job(org, job("r"), None).await.unwrap();
     assert!(matches!(other, Handoff::Leased(_)), "{other:?}");
 }

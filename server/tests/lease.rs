@@ -7,13 +7,13 @@ mod common;
 
 use chronos_test_support::both_stores;
 
-use chronos_proto::{Delivery, ExecutionStatus, JobStatus, LeasedJob};
+use chronos_proto::{ExecutionStatus, JobStatus, LeasedJob};
 use chronos_server::lease::state::Failure;
 use chronos_server::store::{
     CancelOutcome, DynStore, LeaseOutcome, NewJob, OrgId, PageRequest, RetryOutcome, RunAt,
     WorkerRegistration,
 };
-use common::{StoreKind, TestStore};
+use common::{StoreKind, TestStore, pull_job as job};
 use serde_json::json;
 use std::collections::HashSet;
 use std::time::Duration;
@@ -37,32 +37,9 @@ both_stores!(
 /// The grace for WebSocket workers that went away, as the sweeper passes it.
 const GRACE: Duration = Duration::from_secs(15);
 
-fn job(handler: &str) -> NewJob {
-    NewJob {
-        id: Uuid::now_v7(),
-        name: handler.to_string(),
-        handler: Some(handler.into()),
-        payload: json!(null),
-        queue: "default".into(),
-        priority: 0,
-        delivery: Delivery::Pull,
-        run_at: RunAt::Now,
-        max_retries: 3,
-        timeout_seconds: 30,
-        schedule_id: None,
-        idempotency_key: None,
-    }
-}
-
 async fn setup(kind: StoreKind) -> (TestStore, OrgId) {
     let t = TestStore::new(kind).await;
-    let org = t
-        .store
-        .organization_by_slug("default")
-        .await
-        .unwrap()
-        .unwrap()
-        .id;
+    let org = t.default_org().await;
     (t, org)
 }
 

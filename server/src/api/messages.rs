@@ -149,7 +149,7 @@ fn validate(req: CreateMessage) -> Result<NewJob, ApiError> {
     }
     Ok(NewJob {
         id: Uuid::now_v7(),
-        name: format!("{} {}", method_name(&http), http.url),
+        name: format!("{} {}", http.method.as_str(), http.url),
         handler: None,
         payload: req.body.map_or(Value::Null, Value::String),
         queue: DEFAULT_QUEUE.to_string(),
@@ -164,13 +164,6 @@ fn validate(req: CreateMessage) -> Result<NewJob, ApiError> {
         schedule_id: None,
         idempotency_key: req.deduplication_id,
     })
-}
-
-fn method_name(http: &HttpTarget) -> String {
-    serde_json::to_value(http.method)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
 }
 
 /// Get a message.

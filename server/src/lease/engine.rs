@@ -33,7 +33,7 @@ pub struct Engine {
     cancelled: broadcast::Sender<Uuid>,
     /// Concurrent polls' leases, gathered into one statement.
     leaser: Batcher<LeaseRequest, Result<(OrgId, Vec<LeasedJob>)>>,
-    /// Concurrent acks and fails, gathered into one transaction.
+    /// Concurrent acks and fails, gathered into one statement per kind.
     finisher: Batcher<AttemptEnd, LeaseOutcome<Job>>,
     /// Polls waiting on this process, for jobs created here to be handed to.
     waiting: Waiting,
@@ -170,16 +170,13 @@ impl Engine {
     /// Creates jobs in one transaction (`POST /v1/jobs/batch`).
     pub async fn create_jobs(&self, org: OrgId, jobs: Vec<NewJob>) -> Result<Vec<Inserted>> {
         let inserted = self.store.create_jobs(org, jobs).await?;
+        // Each handler's polls are woken once, however many of its jobs came.
         let mut woken = HashSet::new();
         for item in &inserted {
-            if let Inserted::Created(job) = item {
-                match job.status {
-                    JobStatus::Queued if woken.insert(WakeKey::for_job(org, job)) => {
-                        self.wakers.wake(&WakeKey::for_job(org, job))
-                    }
-                    JobStatus::Scheduled => self.sweeper.notify_one(),
-                    _ => {}
-                }
+            if let Inserted::Created(job) = item
+                && (job.status != JobStatus::Queued || woken.insert(WakeKey::for_job(org, job)))
+            {
+                self.announce(org, job);
             }
         }
         Ok(inserted)

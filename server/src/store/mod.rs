@@ -541,7 +541,8 @@ pub trait Store: Send + Sync + 'static {
             .unwrap_or_default())
     }
 
-    /// Ends attempts as their workers report, in one transaction: an ack
+    /// Ends attempts as their workers report, together (all acks in one
+    /// statement, all fails in one transaction): an ack
     /// completes the job, a fail schedules it again or fails it, as
     /// [`crate::lease::state::after_failure`] says. Each applies only if
     /// its token is still the job's current lease and the deadline has not

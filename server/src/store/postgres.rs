@@ -517,7 +517,7 @@ impl Store for PgStore {
                     ],
                 )
                 .await?;
-            let mut created = std::collections::HashMap::with_capacity(rows.len());
+            let mut created = HashMap::with_capacity(rows.len());
             for row in &rows {
                 let job = job_from_row(row)?;
                 created.insert(job.id, job);
@@ -527,22 +527,7 @@ impl Store for PgStore {
                 .filter(|&&i| !created.contains_key(&jobs[i].id))
                 .filter_map(|&i| jobs[i].idempotency_key.as_deref())
                 .collect();
-            let holders: std::collections::HashMap<String, Uuid> = if refused.is_empty() {
-                Default::default()
-            } else {
-                let stmt = client
-                    .prepare_cached(
-                        "SELECT idempotency_key, id FROM jobs
-                         WHERE organization_id = $1 AND idempotency_key = ANY($2)",
-                    )
-                    .await?;
-                client
-                    .query(&stmt, &[&org.0, &refused])
-                    .await?
-                    .iter()
-                    .map(|r| (r.get(0), r.get(1)))
-                    .collect()
-            };
+            let holders = key_holders(&client, org, &refused).await?;
             pending.retain(|&i| {
                 let job = &jobs[i];
                 if let Some(created) = created.remove(&job.id) {
@@ -637,18 +622,9 @@ impl Store for PgStore {
             .await?;
         let Some(row) = row else {
             // Only an idempotency key held by another job inserts nothing.
-            let stmt = client
-                .prepare_cached(
-                    "SELECT id FROM jobs WHERE organization_id = $1 AND idempotency_key = $2",
-                )
-                .await?;
-            return match client
-                .query_opt(&stmt, &[&org.0, &job.idempotency_key])
-                .await?
-            {
-                Some(r) => Ok(Handoff::Conflict {
-                    existing: r.try_get(0)?,
-                }),
+            let keys: Vec<&str> = job.idempotency_key.as_deref().into_iter().collect();
+            return match key_holders(&client, org, &keys).await?.into_values().next() {
+                Some(existing) => Ok(Handoff::Conflict { existing }),
                 None => Err(StoreError::Other(
                     "idempotency key kept changing hands; try again".into(),
                 )),
@@ -927,7 +903,6 @@ impl Store for PgStore {
 
     async fn end_attempts(&self, ends: Vec<AttemptEnd>) -> Result<Vec<LeaseOutcome<Job>>> {
         let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
         // Each token is applied once; a repeat finds its lease gone, as it
         // would one after the other.
         let mut seen = HashSet::with_capacity(ends.len());
@@ -942,8 +917,10 @@ impl Store for PgStore {
             })
             .collect();
         if !acks.is_empty() {
+            // One statement, committed on its own: no transaction around it,
+            // which would cost two more round trips on the hottest path.
             let t = Transition::Ack;
-            let stmt = tx
+            let stmt = client
                 .prepare_cached(&format!(
                     "WITH input AS (
                          SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::jsonb[])
@@ -967,7 +944,7 @@ impl Store for PgStore {
             let orgs: Vec<Uuid> = acks.iter().map(|(e, _)| e.org.0).collect();
             let tokens: Vec<Uuid> = acks.iter().map(|(e, _)| e.token).collect();
             let results: Vec<Option<&serde_json::Value>> = acks.iter().map(|(_, r)| *r).collect();
-            for row in tx.query(&stmt, &[&orgs, &tokens, &results]).await? {
+            for row in client.query(&stmt, &[&orgs, &tokens, &results]).await? {
                 done.insert(row.try_get("lease_token")?, job_from_row(&row)?);
             }
         }
@@ -979,6 +956,8 @@ impl Store for PgStore {
             })
             .collect();
         if !fails.is_empty() {
+            // Read, decide (the state machine), write: one transaction.
+            let tx = client.transaction().await?;
             let stmt = tx
                 .prepare_cached(&format!(
                     "SELECT id, attempt, attempt_base, max_retries, lease_token
@@ -1000,6 +979,7 @@ impl Store for PgStore {
                 ending.push((attempt, failure, "failed"));
             }
             done.extend(end_attempts_badly(&tx, ending).await?);
+            tx.commit().await?;
         }
 
         // The rest matched no current lease: lost, or never this organization's?
@@ -1010,7 +990,7 @@ impl Store for PgStore {
         let known: HashSet<Uuid> = if tokens.is_empty() {
             HashSet::new()
         } else {
-            let stmt = tx
+            let stmt = client
                 .prepare_cached(
                     "SELECT e.lease_token FROM executions e
                      JOIN unnest($1::uuid[], $2::uuid[]) AS i (in_org, in_token)
@@ -1018,13 +998,13 @@ impl Store for PgStore {
                      JOIN jobs j ON j.id = e.job_id AND j.organization_id = in_org",
                 )
                 .await?;
-            tx.query(&stmt, &[&orgs, &tokens])
+            client
+                .query(&stmt, &[&orgs, &tokens])
                 .await?
                 .iter()
                 .map(|r| r.get(0))
                 .collect()
         };
-        tx.commit().await?;
         Ok(ends
             .iter()
             .zip(first)
@@ -1302,6 +1282,29 @@ impl Store for PgStore {
             shutdown,
         )))
     }
+}
+
+/// The jobs holding these idempotency keys, by key.
+async fn key_holders(
+    client: &deadpool_postgres::Client,
+    org: OrgId,
+    keys: &[&str],
+) -> Result<HashMap<String, Uuid>> {
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let stmt = client
+        .prepare_cached(
+            "SELECT idempotency_key, id FROM jobs
+             WHERE organization_id = $1 AND idempotency_key = ANY($2)",
+        )
+        .await?;
+    Ok(client
+        .query(&stmt, &[&org.0, &keys])
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect())
 }
 
 /// An ack, fail or extend matched no current lease: was the token ever one

@@ -8,8 +8,8 @@
 
 use chronos_server::config::StoreConfig;
 use chronos_server::server::{ServeOptions, prepare_store};
-use chronos_server::store::DynStore;
 use chronos_server::store::sqlite::OpenMode;
+use chronos_server::store::{DynStore, NewJob, OrgId, RunAt};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -154,6 +154,24 @@ impl Backing {
     }
 }
 
+/// A pull job for `handler`, due now, with the API's defaults.
+pub fn pull_job(handler: &str) -> NewJob {
+    NewJob {
+        id: uuid::Uuid::now_v7(),
+        name: handler.to_string(),
+        handler: Some(handler.into()),
+        payload: Value::Null,
+        queue: "default".into(),
+        priority: 0,
+        delivery: chronos_proto::Delivery::Pull,
+        run_at: RunAt::Now,
+        max_retries: 3,
+        timeout_seconds: 30,
+        schedule_id: None,
+        idempotency_key: None,
+    }
+}
+
 /// A migrated store with its default organization, and the admin key.
 pub struct TestStore {
     pub store: DynStore,
@@ -172,6 +190,16 @@ impl TestStore {
             admin_key: key.expect("a fresh store prints an admin key"),
             backing,
         }
+    }
+
+    /// The default organization, which every fresh store has.
+    pub async fn default_org(&self) -> OrgId {
+        self.store
+            .organization_by_slug("default")
+            .await
+            .expect("reading the default organization")
+            .expect("a fresh store has the default organization")
+            .id
     }
 }
 
