@@ -2,6 +2,7 @@
 
 use crate::config::StoreConfig;
 use crate::keys::new_api_key;
+use crate::push::dispatcher::PushConfig;
 use crate::store::sqlite::OpenMode;
 use crate::store::{DynStore, Organization};
 use anyhow::{Context, anyhow, bail};
@@ -67,6 +68,14 @@ enum Command {
         /// and plain http. For local development only.
         #[arg(long, env = "CHRONOS_ALLOW_PRIVATE_TARGETS")]
         allow_private_targets: bool,
+        /// Push calls in flight at most, over all target hosts.
+        #[arg(long, env = "CHRONOS_PUSH_CONCURRENCY", default_value_t = PushConfig::default().max_in_flight,
+              value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        push_concurrency: u32,
+        /// Push calls in flight at most to one target host (`host:port`).
+        #[arg(long, env = "CHRONOS_PUSH_PER_HOST", default_value_t = PushConfig::default().per_host,
+              value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        push_per_host: u32,
     },
     /// Apply pending database migrations and exit.
     Migrate {
@@ -169,10 +178,16 @@ async fn run(command: Command) -> anyhow::Result<()> {
             listen,
             store,
             allow_private_targets,
+            push_concurrency,
+            push_per_host,
         } => {
             let options = crate::server::ServeOptions {
                 targets: crate::push::guard::TargetPolicy {
                     allow_private: allow_private_targets,
+                },
+                push: PushConfig {
+                    max_in_flight: push_concurrency,
+                    per_host: push_per_host,
                 },
             };
             serve(listen, store.config()?, options).await

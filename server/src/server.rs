@@ -5,6 +5,7 @@ use crate::api::{self, AppState};
 use crate::config::StoreConfig;
 use crate::keys::new_api_key;
 use crate::lease::{Engine, sweeper};
+use crate::push::dispatcher::{self, PushConfig};
 use crate::push::guard::TargetPolicy;
 use crate::store::sqlite::OpenMode;
 use crate::store::{DynStore, OrgId};
@@ -43,6 +44,8 @@ pub async fn prepare_store(
 pub struct ServeOptions {
     /// Whether push targets may be private addresses or plain HTTP.
     pub targets: TargetPolicy,
+    /// How many push calls may be in flight, in all and per host.
+    pub push: PushConfig,
 }
 
 /// Serves on `listener` until `shutdown` completes. In-flight requests finish
@@ -61,6 +64,11 @@ pub async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     let engine = Engine::new(store.clone(), stop_rx.clone());
     let sweeper = tokio::spawn(sweeper::run(engine.clone()));
+    let dispatcher = tokio::spawn(dispatcher::run(
+        engine.clone(),
+        options.push,
+        options.targets,
+    ));
     let heard = engine.clone();
     let watcher = store.watch_changes(Arc::new(move |change| heard.heard(change)), stop_rx);
     let app = api::router(AppState {
@@ -83,6 +91,7 @@ pub async fn run(
         })
         .await?;
     sweeper.await?;
+    dispatcher.await?;
     if let Some(watcher) = watcher {
         watcher.await?;
     }

@@ -268,6 +268,7 @@ async fn attempt_ends_in_one_batch_answer_as_if_alone(kind: StoreKind) {
         org,
         token: leased[i].lease.token,
         outcome,
+        response: None,
     };
     let fail = |error: &str| {
         Outcome::Fail(Failure {
@@ -290,6 +291,7 @@ async fn attempt_ends_in_one_batch_answer_as_if_alone(kind: StoreKind) {
                 org,
                 token: Uuid::new_v4(),
                 outcome: Outcome::Ack(None),
+                response: None,
             },
         ])
         .await

@@ -78,6 +78,7 @@ async fn local_development_allows_private_targets(kind: StoreKind) {
         targets: TargetPolicy {
             allow_private: true,
         },
+        ..ServeOptions::default()
     };
     let s = TestServer::start_with(kind, options).await;
     for url in [

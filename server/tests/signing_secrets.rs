@@ -7,9 +7,8 @@ mod common;
 
 use chronos_proto::signature as sign;
 use chronos_test_support::both_stores;
-use common::{StoreKind, TestServer, assert_error};
+use common::{StoreKind, TestServer, assert_error, hmac_sha256};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 both_stores!(
@@ -118,26 +117,6 @@ async fn secrets_are_checked_and_kept_to_their_organization(kind: StoreKind) {
     assert_error(&answer, 404, "not_found", None);
     let (_, list) = s.get(&other, "/v1/signing-secrets").await;
     assert_eq!(list["data"].as_array().unwrap().len(), 0);
-}
-
-/// HMAC-SHA256 (RFC 2104) from SHA-256 alone, independent of the server's.
-fn hmac_sha256(key: &[u8], message: &[u8]) -> Vec<u8> {
-    let mut block = [0u8; 64];
-    if key.len() > 64 {
-        block[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        block[..key.len()].copy_from_slice(key);
-    }
-    let pad = |byte: u8| block.iter().map(|k| k ^ byte).collect::<Vec<u8>>();
-    let inner = Sha256::new()
-        .chain_update(pad(0x36))
-        .chain_update(message)
-        .finalize();
-    Sha256::new()
-        .chain_update(pad(0x5c))
-        .chain_update(inner)
-        .finalize()
-        .to_vec()
 }
 
 async fn a_rotation_window_signs_with_both_values(kind: StoreKind) {

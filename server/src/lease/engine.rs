@@ -9,7 +9,7 @@ use super::state::Failure;
 use super::wake::Wakers;
 use crate::store::{
     AttemptEnd, CancelOutcome, Change, DynStore, Handoff, Inserted, LeaseOutcome, MAX_LEASE_BATCH,
-    NewJob, OrgId, Outcome, Result, RetryOutcome, RunAt, StoreError, Taker, WakeKey,
+    NewJob, OrgId, Outcome, PushSlots, Result, RetryOutcome, RunAt, StoreError, Taker, WakeKey,
 };
 use chronos_proto::{Delivery, Job, JobStatus, Lease, LeasedJob};
 use futures_util::future::{join_all, select_all};
@@ -249,12 +249,13 @@ impl Engine {
         token: Uuid,
         result: Option<Value>,
     ) -> Result<LeaseOutcome<Job>> {
-        let ack = AttemptEnd {
+        self.finish(AttemptEnd {
             org,
             token,
             outcome: Outcome::Ack(result),
-        };
-        self.finisher.call(ack).await
+            response: None,
+        })
+        .await
     }
 
     pub async fn fail(
@@ -263,16 +264,28 @@ impl Engine {
         token: Uuid,
         failure: Failure,
     ) -> Result<LeaseOutcome<Job>> {
-        let fail = AttemptEnd {
+        self.finish(AttemptEnd {
             org,
             token,
             outcome: Outcome::Fail(failure),
-        };
-        let outcome = self.finisher.call(fail).await?;
+            response: None,
+        })
+        .await
+    }
+
+    /// Ends an attempt (an ack or a fail, with what a push target answered).
+    pub async fn finish(&self, end: AttemptEnd) -> Result<LeaseOutcome<Job>> {
+        let org = end.org;
+        let outcome = self.finisher.call(end).await?;
         if let LeaseOutcome::Done(job) = &outcome {
             self.announce(org, job);
         }
         Ok(outcome)
+    }
+
+    /// Leases push jobs for the dispatcher, within its free slots.
+    pub async fn lease_push(&self, slots: &PushSlots) -> Result<Vec<(OrgId, LeasedJob)>> {
+        self.store.lease_push(slots).await
     }
 
     pub async fn extend(

@@ -1,9 +1,13 @@
 //! Push delivery: the server calls a job's HTTP endpoint instead of a
-//! worker leasing it. [`guard`] keeps those calls off private networks;
+//! worker leasing it. The [`dispatcher`] is push delivery's worker: it
+//! leases push jobs through the lease engine within its per-host slots;
+//! [`delivery`] makes one attempt (request, signature, answer → outcome);
+//! [`guard`] keeps those calls off private networks;
 //! `chronos_proto::signature` is how they are signed.
 //!
 //! Push jobs are created through `/v1/jobs` (with a handler) and
-//! `/v1/messages` (with a raw body). Not yet here: the dispatcher that
-//! leases them and calls their targets — they stay `queued` today.
+//! `/v1/messages` (with a raw body).
 
+pub mod delivery;
+pub mod dispatcher;
 pub mod guard;

@@ -254,6 +254,47 @@ pub struct AttemptEnd {
     pub org: OrgId,
     pub token: Uuid,
     pub outcome: Outcome,
+    /// What the target answered, for a push attempt that got an answer.
+    pub response: Option<HttpResponse>,
+}
+
+/// A push target's answer, recorded on the attempt's execution.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpResponse {
+    pub status: u16,
+    /// The body as text, cut to the size limit.
+    pub body: String,
+    /// True when `body` was cut.
+    pub truncated: bool,
+}
+
+/// The push dispatcher's free slots, for [`Store::lease_push`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PushSlots {
+    /// How many jobs it can take now.
+    pub max: u32,
+    /// How many calls to one host may be in flight at once.
+    pub per_host: u32,
+    /// The hosts it is calling now, with how many calls each.
+    pub busy: Vec<(String, u32)>,
+    /// How much longer than the job's timeout the lease lasts, so that the
+    /// attempt's end is recorded before the lease can expire.
+    pub lease_margin: Duration,
+}
+
+/// The host a push job calls, as its slots are counted: `host:port`, the
+/// port explicit. `None` for pull jobs (and unparsable URLs, which the API
+/// refuses).
+pub fn target_host(delivery: &Delivery) -> Option<String> {
+    let Delivery::Push { http, .. } = delivery else {
+        return None;
+    };
+    let url = url::Url::parse(&http.url).ok()?;
+    Some(format!(
+        "{}:{}",
+        url.host_str()?.to_ascii_lowercase(),
+        url.port_or_known_default()?
+    ))
 }
 
 /// Which jobs a schedule filter selects.
@@ -541,6 +582,12 @@ pub trait Store: Send + Sync + 'static {
             .unwrap_or_default())
     }
 
+    /// Leases queued push jobs for the dispatcher, best first, only as many
+    /// as `slots` has room for, in all and per target host: each becomes
+    /// `running` with a new attempt, token and open execution, its deadline
+    /// `timeout + lease_margin` from now. Returns each with its organization.
+    async fn lease_push(&self, slots: &PushSlots) -> Result<Vec<(OrgId, LeasedJob)>>;
+
     /// Ends attempts as their workers report, together (all acks in one
     /// statement, all fails in one transaction): an ack
     /// completes the job, a fail schedules it again or fails it, as
@@ -561,6 +608,7 @@ pub trait Store: Send + Sync + 'static {
             org,
             token,
             outcome: Outcome::Ack(result),
+            response: None,
         };
         let mut outcomes = self.end_attempts(vec![ack]).await?;
         Ok(outcomes.pop().unwrap_or(LeaseOutcome::Unknown))
@@ -577,6 +625,7 @@ pub trait Store: Send + Sync + 'static {
             org,
             token,
             outcome: Outcome::Fail(failure),
+            response: None,
         };
         let mut outcomes = self.end_attempts(vec![fail]).await?;
         Ok(outcomes.pop().unwrap_or(LeaseOutcome::Unknown))

@@ -11,8 +11,8 @@ use super::{
     StoreError, WakeKey, status_list,
 };
 use super::{
-    AttemptEnd, Handoff, HeldLease, Inserted, MAX_LEASE_BATCH, Outcome, SigningSecretRecord, Taker,
-    WorkerRegistration, lease_slots,
+    AttemptEnd, Handoff, HeldLease, HttpResponse, Inserted, MAX_LEASE_BATCH, Outcome, PushSlots,
+    SigningSecretRecord, Taker, WorkerRegistration, lease_slots, target_host,
 };
 use crate::lease::state::{
     AfterFailure, Failure, GIVEN_UP, Transition, after_failure, waiting_status,
@@ -44,6 +44,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "signing secrets",
         include_str!("postgres/migrations/0003_signing_secrets.sql"),
+    ),
+    (
+        4,
+        "push targets",
+        include_str!("postgres/migrations/0004_push_targets.sql"),
     ),
 ];
 
@@ -457,18 +462,18 @@ impl Store for PgStore {
                      SELECT * FROM unnest($2::uuid[], $3::text[], $4::text[], $5::jsonb[],
                                           $6::text[], $7::int4[], $8::text[], $9::jsonb[],
                                           $10::timestamptz[], $11::float8[], $12::int4[],
-                                          $13::int4[], $14::uuid[], $15::text[])
+                                          $13::int4[], $14::uuid[], $15::text[], $16::text[])
                          WITH ORDINALITY AS i (in_id, in_name, in_handler, in_payload, in_queue,
                              in_priority, in_delivery_type, in_delivery, in_at, in_delay,
-                             in_max_retries, in_timeout, in_schedule_id, in_key, in_n)
+                             in_max_retries, in_timeout, in_schedule_id, in_key, in_host, in_n)
                  ), created AS (
                      INSERT INTO jobs (id, organization_id, name, handler, payload, queue,
                          priority, status, delivery_type, delivery, run_at, max_retries,
-                         timeout_seconds, schedule_id, idempotency_key)
+                         timeout_seconds, schedule_id, idempotency_key, target_host)
                      SELECT in_id, $1, in_name, in_handler, in_payload, in_queue, in_priority,
                             CASE WHEN t.run_at <= now() THEN '{queued}' ELSE '{scheduled}' END,
                             in_delivery_type, in_delivery, t.run_at, in_max_retries, in_timeout,
-                            in_schedule_id, in_key
+                            in_schedule_id, in_key, in_host
                      FROM input CROSS JOIN LATERAL
                           (SELECT COALESCE(in_at, now() + make_interval(secs => in_delay))
                                AS run_at) t
@@ -514,6 +519,7 @@ impl Store for PgStore {
                         &columns.timeout,
                         &columns.schedule_id,
                         &columns.idempotency_key,
+                        &columns.target_host,
                     ],
                 )
                 .await?;
@@ -901,6 +907,108 @@ impl Store for PgStore {
         Ok(leased)
     }
 
+    async fn lease_push(&self, slots: &PushSlots) -> Result<Vec<(OrgId, LeasedJob)>> {
+        if slots.max == 0 {
+            return Ok(Vec::new());
+        }
+        let client = self.pool.get().await?;
+        let t = Transition::Lease;
+        // Read the best queued push jobs of hosts with room (no locks yet),
+        // keep as many of each host as it has room for, then lock those,
+        // skipping rows another server is leasing, and lease them. Hosts
+        // already full are left out of the read, so their backlog never
+        // fills it and jobs for other hosts are always seen.
+        let stmt = client
+            .prepare_cached(&format!(
+                "WITH busy AS (
+                     SELECT * FROM unnest($2::text[], $3::int4[]) AS b (b_host, b_calls)
+                 ), candidates AS (
+                     SELECT id, coalesce(target_host, '') AS host, priority, run_at FROM jobs
+                     WHERE status IN {from} AND delivery_type = 'push'
+                       AND coalesce(target_host, '') <> ALL($4::text[])
+                     ORDER BY priority DESC, run_at, id
+                     LIMIT $5
+                 ), numbered AS (
+                     SELECT c.id, c.priority, c.run_at,
+                            row_number() OVER (PARTITION BY c.host
+                                               ORDER BY c.priority DESC, c.run_at, c.id) AS n,
+                            $6::int4 - coalesce(b.b_calls, 0) AS room
+                     FROM candidates c LEFT JOIN busy b ON b.b_host = c.host
+                 ), chosen AS (
+                     SELECT id FROM numbered WHERE n <= room
+                     ORDER BY priority DESC, run_at, id
+                     LIMIT $1
+                 ), locked AS (
+                     SELECT id FROM jobs
+                     WHERE id IN (SELECT id FROM chosen) AND status IN {from}
+                     FOR UPDATE SKIP LOCKED
+                 ), leased AS (
+                     UPDATE jobs SET status = '{to}', attempt = attempt + 1,
+                                     lease_token = gen_random_uuid(),
+                                     lease_expires_at = now() + make_interval(
+                                         secs => timeout_seconds + $7::float8),
+                                     worker_id = NULL, updated_at = now()
+                     FROM locked WHERE jobs.id = locked.id
+                     RETURNING jobs.*
+                 ), numbered_leases AS (
+                     SELECT *, row_number() OVER (ORDER BY priority DESC, run_at, id) AS slot
+                     FROM leased
+                 ), opened AS (
+                     INSERT INTO executions (id, job_id, attempt, status, lease_token)
+                     SELECT ($8::uuid[])[slot], id, attempt, 'running', lease_token
+                     FROM numbered_leases
+                 )
+                 SELECT {JOB_COLUMNS}, lease_token, lease_expires_at, organization_id
+                 FROM numbered_leases ORDER BY slot",
+                from = status_list(t.from()),
+                to = t.to().as_str(),
+            ))
+            .await?;
+        let (hosts, calls): (Vec<&str>, Vec<i32>) = slots
+            .busy
+            .iter()
+            .map(|(h, n)| (h.as_str(), *n as i32))
+            .unzip();
+        let full: Vec<&str> = slots
+            .busy
+            .iter()
+            .filter(|(_, n)| *n >= slots.per_host)
+            .map(|(h, _)| h.as_str())
+            .collect();
+        let max = slots.max.min(MAX_LEASE_BATCH as u32);
+        let scan = i64::from(max) * 4 + 256;
+        let execution_ids: Vec<Uuid> = (0..max).map(|_| Uuid::now_v7()).collect();
+        let rows = client
+            .query(
+                &stmt,
+                &[
+                    &i64::from(max),
+                    &hosts,
+                    &calls,
+                    &full,
+                    &scan,
+                    &(slots.per_host as i32),
+                    &slots.lease_margin.as_secs_f64(),
+                    &execution_ids,
+                ],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    OrgId(row.try_get("organization_id")?),
+                    LeasedJob {
+                        job: job_from_row(row)?,
+                        lease: Lease {
+                            token: row.try_get("lease_token")?,
+                            expires_at: ts(row.try_get("lease_expires_at")?),
+                        },
+                    },
+                ))
+            })
+            .collect()
+    }
+
     async fn end_attempts(&self, ends: Vec<AttemptEnd>) -> Result<Vec<LeaseOutcome<Job>>> {
         let mut client = self.pool.get().await?;
         // Each token is applied once; a repeat finds its lease gone, as it
@@ -932,9 +1040,15 @@ impl Store for PgStore {
                          WHERE lease_token = in_token AND organization_id = in_org
                            AND status IN {from} AND lease_expires_at > now()
                          RETURNING {JOB_COLUMNS}, lease_token
+                     ), answers AS (
+                         SELECT * FROM unnest($2::uuid[], $4::int4[], $5::text[], $6::bool[])
+                             AS a (a_token, a_status, a_body, a_truncated)
                      ), closed AS (
-                         UPDATE executions SET status = 'completed', finished_at = now()
-                         FROM done WHERE executions.lease_token = done.lease_token
+                         UPDATE executions SET status = 'completed', finished_at = now(),
+                                               http_status = a_status, response_body = a_body,
+                                               response_truncated = coalesce(a_truncated, false)
+                         FROM done JOIN answers ON a_token = done.lease_token
+                         WHERE executions.lease_token = done.lease_token
                      )
                      SELECT * FROM done",
                     from = status_list(t.from()),
@@ -944,14 +1058,23 @@ impl Store for PgStore {
             let orgs: Vec<Uuid> = acks.iter().map(|(e, _)| e.org.0).collect();
             let tokens: Vec<Uuid> = acks.iter().map(|(e, _)| e.token).collect();
             let results: Vec<Option<&serde_json::Value>> = acks.iter().map(|(_, r)| *r).collect();
-            for row in client.query(&stmt, &[&orgs, &tokens, &results]).await? {
+            let answers = Answers::of(acks.iter().map(|(e, _)| e.response.as_ref()));
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] = [
+                &orgs,
+                &tokens,
+                &results,
+                &answers.status,
+                &answers.body,
+                &answers.truncated,
+            ];
+            for row in client.query(&stmt, &params).await? {
                 done.insert(row.try_get("lease_token")?, job_from_row(&row)?);
             }
         }
 
-        let fails: HashMap<Uuid, &Failure> = firsts()
+        let fails: HashMap<Uuid, (&Failure, Option<&HttpResponse>)> = firsts()
             .filter_map(|e| match &e.outcome {
-                Outcome::Fail(failure) => Some((e.token, failure)),
+                Outcome::Fail(failure) => Some((e.token, (failure, e.response.as_ref()))),
                 Outcome::Ack(_) => None,
             })
             .collect();
@@ -975,8 +1098,13 @@ impl Store for PgStore {
             let mut ending = Vec::new();
             for row in tx.query(&stmt, &[&orgs, &tokens]).await? {
                 let attempt = AttemptRow::read(&row)?;
-                let failure = fails[&attempt.token].clone();
-                ending.push((attempt, failure, "failed"));
+                let (failure, response) = fails[&attempt.token];
+                ending.push(Ending {
+                    attempt,
+                    failure: failure.clone(),
+                    status: "failed",
+                    response: response.cloned(),
+                });
             }
             done.extend(end_attempts_badly(&tx, ending).await?);
             tx.commit().await?;
@@ -1129,7 +1257,12 @@ impl Store for PgStore {
             } else {
                 (Failure::worker_lost(), "failed")
             };
-            ending.push((AttemptRow::read(&row)?, failure, status));
+            ending.push(Ending {
+                attempt: AttemptRow::read(&row)?,
+                failure,
+                status,
+                response: None,
+            });
         }
         let jobs = end_attempts_badly(&tx, ending)
             .await?
@@ -1362,6 +1495,7 @@ struct JobColumns<'a> {
     timeout: Vec<i32>,
     schedule_id: Vec<Option<Uuid>>,
     idempotency_key: Vec<Option<&'a str>>,
+    target_host: Vec<Option<String>>,
 }
 
 impl<'a> JobColumns<'a> {
@@ -1381,6 +1515,7 @@ impl<'a> JobColumns<'a> {
             timeout: Vec::with_capacity(jobs.len()),
             schedule_id: Vec::with_capacity(jobs.len()),
             idempotency_key: Vec::with_capacity(jobs.len()),
+            target_host: Vec::with_capacity(jobs.len()),
         };
         for job in jobs {
             let (at, delay) = match job.run_at {
@@ -1402,6 +1537,7 @@ impl<'a> JobColumns<'a> {
                 serde_json::to_value(&job.delivery)
                     .map_err(|e| StoreError::Other(format!("delivery: {e}")))?,
             );
+            c.target_host.push(target_host(&job.delivery));
             c.at.push(at);
             c.delay.push(delay);
             c.max_retries.push(job.max_retries as i32);
@@ -1436,9 +1572,41 @@ impl AttemptRow {
 /// each with its execution's status, and schedules each job again or fails
 /// it, as the state machine decides — one statement, one NOTIFY for the
 /// jobs queued again. Returns the jobs by the token that ended.
+/// An attempt that ended badly: how, with what execution status, and what
+/// its push target answered, if it did.
+struct Ending {
+    attempt: AttemptRow,
+    failure: Failure,
+    status: &'static str,
+    response: Option<HttpResponse>,
+}
+
+/// Push targets' answers as columns (nulls where there was none).
+struct Answers<'a> {
+    status: Vec<Option<i32>>,
+    body: Vec<Option<&'a str>>,
+    truncated: Vec<Option<bool>>,
+}
+
+impl<'a> Answers<'a> {
+    fn of(responses: impl Iterator<Item = Option<&'a HttpResponse>>) -> Self {
+        let mut a = Answers {
+            status: Vec::new(),
+            body: Vec::new(),
+            truncated: Vec::new(),
+        };
+        for r in responses {
+            a.status.push(r.map(|r| i32::from(r.status)));
+            a.body.push(r.map(|r| r.body.as_str()));
+            a.truncated.push(r.map(|r| r.truncated));
+        }
+        a
+    }
+}
+
 async fn end_attempts_badly(
     tx: &deadpool_postgres::Transaction<'_>,
-    ending: Vec<(AttemptRow, Failure, &'static str)>,
+    ending: Vec<Ending>,
 ) -> Result<HashMap<Uuid, Job>> {
     if ending.is_empty() {
         return Ok(HashMap::new());
@@ -1446,10 +1614,14 @@ async fn end_attempts_badly(
     let stmt = tx
         .prepare_cached(&format!(
             "WITH input AS (
-                 SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::float8[])
-                     AS i (in_id, in_token, in_status, in_error, in_retry_in)
+                 SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::float8[],
+                                      $6::int4[], $7::text[], $8::bool[])
+                     AS i (in_id, in_token, in_status, in_error, in_retry_in,
+                           in_http_status, in_body, in_truncated)
              ), closed AS (
-                 UPDATE executions SET status = in_status, error = in_error, finished_at = now()
+                 UPDATE executions SET status = in_status, error = in_error, finished_at = now(),
+                                       http_status = in_http_status, response_body = in_body,
+                                       response_truncated = coalesce(in_truncated, false)
                  FROM input WHERE lease_token = in_token
              ), ended AS (
                  -- in_retry_in NULL: given up; otherwise due again that many seconds from now.
@@ -1476,7 +1648,13 @@ async fn end_attempts_badly(
     let mut statuses = Vec::with_capacity(ending.len());
     let mut errors = Vec::with_capacity(ending.len());
     let mut retry_in: Vec<Option<f64>> = Vec::with_capacity(ending.len());
-    for (attempt, failure, status) in &ending {
+    for Ending {
+        attempt,
+        failure,
+        status,
+        ..
+    } in &ending
+    {
         ids.push(attempt.id);
         tokens.push(attempt.token);
         statuses.push(*status);
@@ -1488,8 +1666,21 @@ async fn end_attempts_badly(
             },
         );
     }
+    let answers = Answers::of(ending.iter().map(|e| e.response.as_ref()));
     let rows = tx
-        .query(&stmt, &[&ids, &tokens, &statuses, &errors, &retry_in])
+        .query(
+            &stmt,
+            &[
+                &ids,
+                &tokens,
+                &statuses,
+                &errors,
+                &retry_in,
+                &answers.status,
+                &answers.body,
+                &answers.truncated,
+            ],
+        )
         .await?;
     rows.iter()
         .map(|row| Ok((row.try_get("lease_token")?, job_from_row(row)?)))

@@ -17,8 +17,8 @@ use super::{
     StoreError, WakeKey, status_list,
 };
 use super::{
-    AttemptEnd, Handoff, HeldLease, Inserted, MAX_LEASE_BATCH, Outcome, SigningSecretRecord, Taker,
-    WorkerRegistration, lease_slots,
+    AttemptEnd, Handoff, HeldLease, HttpResponse, Inserted, MAX_LEASE_BATCH, Outcome, PushSlots,
+    SigningSecretRecord, Taker, WorkerRegistration, lease_slots, target_host,
 };
 use crate::lease::state::{
     AfterFailure, Failure, GIVEN_UP, Transition, after_failure, waiting_status,
@@ -26,6 +26,7 @@ use crate::lease::state::{
 use async_trait::async_trait;
 use chronos_proto::{Delivery, Execution, Job, Lease, LeasedJob, Scope, Timestamp};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -43,6 +44,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "signing secrets",
         include_str!("sqlite/migrations/0002_signing_secrets.sql"),
+    ),
+    (
+        3,
+        "push targets",
+        include_str!("sqlite/migrations/0003_push_targets.sql"),
     ),
 ];
 
@@ -545,6 +551,7 @@ impl Store for SqliteStore {
                     &tx,
                     &job.id.to_string(),
                     worker_id.as_deref(),
+                    Duration::ZERO,
                 )?))
             };
             tx.commit()?;
@@ -766,8 +773,61 @@ impl Store for SqliteStore {
             let ids = best.into_iter().map(|(_, _, id)| id);
             // The n-th best job goes to the n-th slot's taker.
             for (id, &taker) in ids.zip(&slots) {
-                let job = lease_one(&tx, &id, takers[taker].worker_id.as_deref())?;
+                let job = lease_one(&tx, &id, takers[taker].worker_id.as_deref(), Duration::ZERO)?;
                 leased[taker].push(job);
+            }
+            tx.commit()?;
+            Ok(leased)
+        })
+        .await
+    }
+
+    async fn lease_push(&self, slots: &PushSlots) -> Result<Vec<(OrgId, LeasedJob)>> {
+        let slots = slots.clone();
+        self.call(move |conn| {
+            if slots.max == 0 {
+                return Ok(Vec::new());
+            }
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut room: HashMap<String, u32> = slots
+                .busy
+                .iter()
+                .map(|(h, n)| (h.clone(), slots.per_host.saturating_sub(*n)))
+                .collect();
+            // Hosts already full are left out of the read, so their backlog
+            // never fills it and jobs for other hosts are always seen.
+            let full: Vec<&String> = room
+                .iter()
+                .filter(|(_, r)| **r == 0)
+                .map(|(h, _)| h)
+                .collect();
+            let max = slots.max.min(MAX_LEASE_BATCH as u32);
+            let candidates: Vec<(String, String, String)> = tx
+                .prepare_cached(&format!(
+                    "SELECT id, organization_id, coalesce(target_host, '') FROM jobs
+                     WHERE status IN {from} AND delivery_type = 'push'
+                       AND coalesce(target_host, '') NOT IN (SELECT value FROM json_each(?1))
+                     ORDER BY priority DESC, run_at, id
+                     LIMIT ?2",
+                    from = status_list(Transition::Lease.from()),
+                ))?
+                .query_map(
+                    params![to_json(&serde_json::json!(full)), i64::from(max) * 4 + 256],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut leased = Vec::new();
+            for (id, org, host) in candidates {
+                if leased.len() as u32 >= max {
+                    break;
+                }
+                let left = room.entry(host).or_insert(slots.per_host);
+                if *left == 0 {
+                    continue;
+                }
+                *left -= 1;
+                let job = lease_one(&tx, &id, None, slots.lease_margin)?;
+                leased.push((OrgId(uuid(org)?), job));
             }
             tx.commit()?;
             Ok(leased)
@@ -783,8 +843,8 @@ impl Store for SqliteStore {
             let outcomes = ends
                 .iter()
                 .map(|e| match &e.outcome {
-                    Outcome::Ack(result) => ack(&tx, e.org, e.token, result.as_ref()),
-                    Outcome::Fail(failure) => fail(&tx, e.org, e.token, failure),
+                    Outcome::Ack(result) => ack(&tx, e, result.as_ref()),
+                    Outcome::Fail(failure) => fail(&tx, e, failure),
                 })
                 .collect::<Result<Vec<_>>>()?;
             tx.commit()?;
@@ -936,7 +996,9 @@ impl Store for SqliteStore {
                 } else {
                     (Failure::worker_lost(), "failed")
                 };
-                jobs.push(end_attempt_badly(&tx, &attempt, token, &failure, status)?);
+                jobs.push(end_attempt_badly(
+                    &tx, &attempt, token, &failure, status, None,
+                )?);
             }
             tx.execute(
                 "DELETE FROM workers
@@ -1157,10 +1219,10 @@ fn insert_job(conn: &Connection, org: OrgId, job: &NewJob) -> Result<Inserted> {
         .prepare_cached(&format!(
             "INSERT INTO jobs (id, organization_id, name, handler, payload, queue, priority,
                  status, delivery_type, delivery, run_at, max_retries, timeout_seconds,
-                 schedule_id, idempotency_key)
+                 schedule_id, idempotency_key, target_host)
              SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7,
                     CASE WHEN t.run_at <= {NOW} THEN ?8 ELSE ?9 END,
-                    ?10, ?11, t.run_at, ?12, ?13, ?14, ?15
+                    ?10, ?11, t.run_at, ?12, ?13, ?14, ?15, ?18
              FROM (SELECT COALESCE(?16, strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?17))
                        AS run_at) t
              RETURNING {JOB_COLUMNS}"
@@ -1184,6 +1246,7 @@ fn insert_job(conn: &Connection, org: OrgId, job: &NewJob) -> Result<Inserted> {
                 job.idempotency_key,
                 at,
                 modifier,
+                target_host(&job.delivery),
             ],
             |row| Ok(job_from_row(row)),
         )??;
@@ -1192,21 +1255,28 @@ fn insert_job(conn: &Connection, org: OrgId, job: &NewJob) -> Result<Inserted> {
 
 /// Leases the queued job `id` (in the caller's transaction): running, a
 /// new attempt and token, a deadline, an open execution.
-fn lease_one(conn: &Connection, id: &str, worker_id: Option<&str>) -> Result<LeasedJob> {
+/// The deadline is `timeout + margin` from now.
+fn lease_one(
+    conn: &Connection,
+    id: &str,
+    worker_id: Option<&str>,
+    margin: Duration,
+) -> Result<LeasedJob> {
     let token = Uuid::new_v4();
     let (job, expires_at) = conn
         .prepare_cached(&format!(
             "UPDATE jobs SET status = '{to}', attempt = attempt + 1, lease_token = ?2,
                  lease_expires_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now',
-                                             '+' || timeout_seconds || ' seconds'),
+                                             '+' || (timeout_seconds + ?4) || ' seconds'),
                  worker_id = ?3, updated_at = {NOW}
              WHERE id = ?1
              RETURNING {JOB_COLUMNS}, lease_expires_at",
             to = Transition::Lease.to().as_str(),
         ))?
-        .query_row(params![id, token.to_string(), worker_id], |row| {
-            Ok((job_from_row(row), row.get::<_, String>("lease_expires_at")))
-        })?;
+        .query_row(
+            params![id, token.to_string(), worker_id, margin.as_secs_f64()],
+            |row| Ok((job_from_row(row), row.get::<_, String>("lease_expires_at"))),
+        )?;
     let job = job?;
     conn.prepare_cached(
         "INSERT INTO executions (id, job_id, attempt, status, lease_token, worker_id)
@@ -1231,10 +1301,10 @@ fn lease_one(conn: &Connection, id: &str, worker_id: Option<&str>) -> Result<Lea
 /// Completes the attempt `token` holds, if it is still current.
 fn ack(
     conn: &Connection,
-    org: OrgId,
-    token: Uuid,
+    end: &AttemptEnd,
     result: Option<&serde_json::Value>,
 ) -> Result<LeaseOutcome<Job>> {
+    let (org, token) = (end.org, end.token);
     let t = Transition::Ack;
     let done = conn
         .prepare_cached(&format!(
@@ -1254,11 +1324,7 @@ fn ack(
         .transpose()?;
     match done {
         Some(job) => {
-            conn.prepare_cached(&format!(
-                "UPDATE executions SET status = 'completed', finished_at = {NOW}
-                 WHERE lease_token = ?1"
-            ))?
-            .execute(params![token.to_string()])?;
+            close_execution(conn, token, "completed", None, end.response.as_ref())?;
             Ok(LeaseOutcome::Done(job))
         }
         None => lease_miss(conn, org, token),
@@ -1266,12 +1332,8 @@ fn ack(
 }
 
 /// Fails the attempt `token` holds, if it is still current.
-fn fail(
-    conn: &Connection,
-    org: OrgId,
-    token: Uuid,
-    failure: &Failure,
-) -> Result<LeaseOutcome<Job>> {
+fn fail(conn: &Connection, end: &AttemptEnd, failure: &Failure) -> Result<LeaseOutcome<Job>> {
+    let (org, token) = (end.org, end.token);
     let attempt = conn
         .prepare_cached(&format!(
             "SELECT id, attempt, attempt_base, max_retries FROM jobs
@@ -1286,7 +1348,12 @@ fn fail(
         .transpose()?;
     match attempt {
         Some(attempt) => Ok(LeaseOutcome::Done(end_attempt_badly(
-            conn, &attempt, token, failure, "failed",
+            conn,
+            &attempt,
+            token,
+            failure,
+            "failed",
+            end.response.as_ref(),
         )?)),
         None => lease_miss(conn, org, token),
     }
@@ -1325,6 +1392,30 @@ fn lease_miss<T>(conn: &Connection, org: OrgId, token: Uuid) -> Result<LeaseOutc
     })
 }
 
+/// Records how the attempt `token` ended on its execution.
+fn close_execution(
+    conn: &Connection,
+    token: Uuid,
+    status: &str,
+    error: Option<&str>,
+    response: Option<&HttpResponse>,
+) -> Result<()> {
+    conn.prepare_cached(&format!(
+        "UPDATE executions SET status = ?2, error = ?3, finished_at = {NOW},
+                               http_status = ?4, response_body = ?5, response_truncated = ?6
+         WHERE lease_token = ?1"
+    ))?
+    .execute(params![
+        token.to_string(),
+        status,
+        error,
+        response.map(|r| r.status),
+        response.map(|r| r.body.as_str()),
+        response.is_some_and(|r| r.truncated),
+    ])?;
+    Ok(())
+}
+
 /// Ends the attempt `token` as failed or timed out, and schedules the job
 /// again or fails it, as the state machine decides.
 fn end_attempt_badly(
@@ -1333,11 +1424,15 @@ fn end_attempt_badly(
     token: Uuid,
     failure: &Failure,
     execution_status: &str,
+    response: Option<&HttpResponse>,
 ) -> Result<Job> {
-    conn.prepare_cached(&format!(
-        "UPDATE executions SET status = ?2, error = ?3, finished_at = {NOW} WHERE lease_token = ?1"
-    ))?
-    .execute(params![token.to_string(), execution_status, failure.error])?;
+    close_execution(
+        conn,
+        token,
+        execution_status,
+        Some(&failure.error),
+        response,
+    )?;
     let decision = after_failure(attempt.attempts_in_budget, attempt.max_retries, failure);
     let job = match decision {
         AfterFailure::RetryIn(delay) => conn

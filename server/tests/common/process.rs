@@ -90,10 +90,16 @@ pub struct Serve {
 impl Serve {
     /// Spawns `chronos serve` on `port` without waiting for anything.
     pub fn spawn(backing: &Backing, port: u16) -> Self {
+        Self::spawn_with(backing, port, &[])
+    }
+
+    /// [`Serve::spawn`] with more `serve` arguments.
+    pub fn spawn_with(backing: &Backing, port: u16, args: &[&str]) -> Self {
         let mut child = Command::new(BIN)
             .arg("serve")
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .args(backing.cli_args())
+            .args(args)
             // Nothing from the environment may pick another store.
             .env_remove("CHRONOS_DATABASE_URL")
             .env_remove("CHRONOS_DATA_DIR")
@@ -120,8 +126,13 @@ impl Serve {
     /// and the server binding it; then it tries another port. (The server
     /// binds before it touches the store, so a lost port costs no admin key.)
     pub async fn start(backing: &Backing) -> Self {
+        Self::start_with(backing, &[]).await
+    }
+
+    /// [`Serve::start`] with more `serve` arguments.
+    pub async fn start_with(backing: &Backing, args: &[&str]) -> Self {
         for _ in 0..5 {
-            let mut serve = Serve::spawn(backing, free_port());
+            let mut serve = Serve::spawn_with(backing, free_port(), args);
             match serve.wait_ready().await {
                 Ok(()) => return serve,
                 Err(status) if serve.stderr.get().contains("cannot listen") => {

@@ -6,6 +6,10 @@
 //! database, dropped when the test ends, so tests run in parallel. There is
 //! no skipping: without PostgreSQL these tests fail and say why.
 
+pub mod endpoint;
+
+pub use endpoint::Endpoint;
+
 use chronos_server::config::StoreConfig;
 use chronos_server::server::{ServeOptions, prepare_store};
 use chronos_server::store::sqlite::OpenMode;

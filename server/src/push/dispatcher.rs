@@ -1,0 +1,234 @@
+//! The dispatcher: push delivery's worker. It leases push jobs through the
+//! lease engine, as any worker does — deadlines, retries, fencing and
+//! executions are the same code — and makes each attempt with a
+//! [`Deliverer`].
+//!
+//! It leases only what it can start at once: at most `max_in_flight` calls
+//! in all, and `per_host` to any one host (`host:port`), so a job is never
+//! leased and then left waiting, and a slow endpoint fills only its own
+//! slots while deliveries to the others go on.
+
+use super::delivery::Deliverer;
+use super::guard::TargetPolicy;
+use crate::lease::Engine;
+use crate::store::{LeaseOutcome, OrgId, PushSlots, target_host};
+use chronos_proto::LeasedJob;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use uuid::Uuid;
+
+/// How much push delivery one server process does at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PushConfig {
+    /// Calls in flight at most, over all hosts.
+    pub max_in_flight: u32,
+    /// Calls in flight at most to one host.
+    pub per_host: u32,
+}
+
+impl Default for PushConfig {
+    fn default() -> Self {
+        PushConfig {
+            max_in_flight: 256,
+            per_host: 64,
+        }
+    }
+}
+
+/// A lease outlives the HTTP timeout by this much, so an attempt's end is
+/// recorded before its lease can expire and the next attempt start.
+pub const LEASE_MARGIN: Duration = Duration::from_secs(5);
+/// A missed wake-up delays delivery by at most this.
+const IDLE_LOOK: Duration = Duration::from_secs(5);
+/// After a store error, wait this long before leasing again.
+const RETRY_AFTER_ERROR: Duration = Duration::from_secs(1);
+/// At shutdown, calls in flight get this long to finish; the rest are cut
+/// off and their jobs handed back to the queue.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Delivers push jobs until the engine shuts down.
+pub async fn run(engine: Arc<Engine>, config: PushConfig, policy: TargetPolicy) {
+    let deliverer = match Deliverer::new(engine.store().clone(), policy) {
+        Ok(d) => Arc::new(d),
+        Err(e) => {
+            tracing::error!(error = %e, "push delivery could not start its HTTP client");
+            return;
+        }
+    };
+    let slots = Arc::new(Slots::default());
+    let wake = engine.wakers().push();
+    let mut shutdown = engine.shutdown();
+    let mut calls = JoinSet::new();
+    while !*shutdown.borrow() {
+        // Listen before looking, so a job queued in between still wakes us.
+        let woken = wake.notified();
+        let freed = slots.freed.notified();
+        tokio::pin!(woken, freed);
+        woken.as_mut().enable();
+        freed.as_mut().enable();
+
+        let request = slots.request(config);
+        let blocked = request.max == 0 || request.busy.iter().any(|(_, n)| *n >= config.per_host);
+        let mut leased_some = false;
+        if request.max > 0 {
+            match engine.lease_push(&request).await {
+                Ok(leased) => {
+                    leased_some = !leased.is_empty();
+                    for (org, job) in leased {
+                        let call = slots.start(org, &job);
+                        let (engine, deliverer) = (engine.clone(), deliverer.clone());
+                        calls.spawn(deliver(engine, deliverer, org, job, call));
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "leasing push jobs failed; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(RETRY_AFTER_ERROR) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                    continue;
+                }
+            }
+        }
+        while calls.try_join_next().is_some() {}
+        // More may be queued: the lease took all it asked for, or a host
+        // filled up while it was being taken.
+        if leased_some {
+            continue;
+        }
+        tokio::select! {
+            _ = &mut woken => {}
+            // Jobs may wait for a host's (or any) slot to free up.
+            _ = &mut freed, if blocked => {}
+            _ = tokio::time::sleep(IDLE_LOOK) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+    drain(&engine, &slots, calls).await;
+}
+
+/// One call: make the attempt, end it through the engine, free the slot.
+async fn deliver(
+    engine: Arc<Engine>,
+    deliverer: Arc<Deliverer>,
+    org: OrgId,
+    leased: LeasedJob,
+    call: Call,
+) {
+    let end = deliverer.deliver(org, &leased).await;
+    let job_id = leased.job.id;
+    match engine.finish(end).await {
+        Ok(LeaseOutcome::Done(job)) => {
+            tracing::debug!(%job_id, status = %job.status, attempt = job.attempt, "push attempt ended");
+        }
+        Ok(_) => {
+            tracing::info!(%job_id, "push attempt ended after its lease did (cancelled or timed out)");
+        }
+        Err(e) => {
+            tracing::warn!(%job_id, error = %e, "recording a push attempt failed; its lease will expire");
+        }
+    }
+    call.ended();
+}
+
+/// Waits a little for calls in flight, then cuts the rest off and hands
+/// their jobs back, so another server (or this one, restarted) takes them
+/// at once instead of after their deadline.
+async fn drain(engine: &Engine, slots: &Slots, mut calls: JoinSet<()>) {
+    let all_done = async { while calls.join_next().await.is_some() {} };
+    if tokio::time::timeout(SHUTDOWN_GRACE, all_done).await.is_ok() {
+        return;
+    }
+    calls.abort_all();
+    while calls.join_next().await.is_some() {}
+    for (org, token) in slots.take_cut_off() {
+        if let Err(e) = engine.release(org, token).await {
+            tracing::warn!(error = %e, "handing back a push job at shutdown failed; its lease will expire");
+        }
+    }
+}
+
+/// The calls in flight, by host.
+#[derive(Default)]
+struct Slots {
+    state: Mutex<SlotState>,
+    /// A call ended: a slot is free.
+    freed: Notify,
+}
+
+#[derive(Default)]
+struct SlotState {
+    by_host: HashMap<String, u32>,
+    total: u32,
+    /// Leases of calls in flight, to hand back if they are cut off.
+    leases: HashMap<Uuid, OrgId>,
+}
+
+/// A call's hold on its slot, given back when dropped (also when the call
+/// is cut off).
+struct Call {
+    slots: Arc<Slots>,
+    host: String,
+    token: Uuid,
+}
+
+impl Slots {
+    fn lock(&self) -> std::sync::MutexGuard<'_, SlotState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// What the dispatcher has room for now.
+    fn request(&self, config: PushConfig) -> PushSlots {
+        let state = self.lock();
+        PushSlots {
+            max: config.max_in_flight.saturating_sub(state.total),
+            per_host: config.per_host,
+            busy: state.by_host.iter().map(|(h, n)| (h.clone(), *n)).collect(),
+            lease_margin: LEASE_MARGIN,
+        }
+    }
+
+    fn start(self: &Arc<Self>, org: OrgId, leased: &LeasedJob) -> Call {
+        let host = target_host(&leased.job.delivery).unwrap_or_default();
+        let mut state = self.lock();
+        *state.by_host.entry(host.clone()).or_default() += 1;
+        state.total += 1;
+        state.leases.insert(leased.lease.token, org);
+        Call {
+            slots: self.clone(),
+            host,
+            token: leased.lease.token,
+        }
+    }
+
+    /// Leases of calls that were cut off before they ended.
+    fn take_cut_off(&self) -> Vec<(OrgId, Uuid)> {
+        let mut state = self.lock();
+        state.leases.drain().map(|(t, o)| (o, t)).collect()
+    }
+}
+
+impl Call {
+    /// The attempt was recorded: nothing to hand back.
+    fn ended(self) {
+        self.slots.lock().leases.remove(&self.token);
+    }
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        let mut state = self.slots.lock();
+        if let Some(n) = state.by_host.get_mut(&self.host) {
+            *n -= 1;
+            if *n == 0 {
+                state.by_host.remove(&self.host);
+            }
+        }
+        state.total -= 1;
+        drop(state);
+        self.slots.freed.notify_waiters();
+    }
+}
