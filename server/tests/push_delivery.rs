@@ -27,6 +27,7 @@ both_stores!(
     the_guard_refuses_private_targets_when_sending,
     a_slow_endpoint_does_not_hold_up_the_others,
     a_delivery_cut_off_by_sigkill_is_made_again,
+    cancelling_a_job_stops_its_call,
 );
 
 fn local(push: PushConfig) -> ServeOptions {
@@ -576,6 +577,42 @@ async fn a_slow_endpoint_does_not_hold_up_the_others(kind: StoreKind) {
         assert!(Instant::now() < deadline, "{running} running");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// A cancelled job's call in flight is stopped, and its slot freed: with
+/// one slot for the host, the next job to it goes out at once.
+async fn cancelling_a_job_stops_its_call(kind: StoreKind) {
+    let endpoint = Endpoint::start().await;
+    let s = TestServer::start_with(
+        kind,
+        local(PushConfig {
+            max_in_flight: 8,
+            per_host: 1,
+        }),
+    )
+    .await;
+    let hanging = create(
+        &s,
+        push_job(&endpoint.url("/slow"), json!({"timeout": 600})),
+    )
+    .await;
+    endpoint.wait_for("/slow", 1, Duration::from_secs(10)).await;
+    let next = create(&s, push_job(&endpoint.url("/ok"), json!({}))).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        endpoint.received_at("/ok").is_empty(),
+        "the host's one slot is taken"
+    );
+    let (status, job) = s
+        .post_empty(&s.admin_key, &format!("/v1/jobs/{hanging}/cancel"))
+        .await;
+    assert_eq!(status, 200, "{job}");
+    assert_eq!(job["status"], "cancelled");
+    endpoint.wait_for("/ok", 1, Duration::from_secs(10)).await;
+    let job = finished(&s, &next, Duration::from_secs(10)).await;
+    assert_eq!(job["status"], "completed");
+    let (_, job) = s.get(&s.admin_key, &format!("/v1/jobs/{hanging}")).await;
+    assert_eq!(job["status"], "cancelled", "{job}");
 }
 
 /// The real binary, killed with SIGKILL while its call hangs: after a

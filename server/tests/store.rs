@@ -7,10 +7,11 @@ use chronos_test_support::both_stores;
 
 use chronos_proto::{Delivery, JobStatus, Scope};
 use chronos_server::keys::new_api_key;
+use chronos_server::lease::state::Failure;
 use chronos_server::store::sqlite::OpenMode;
 use chronos_server::store::{
-    CancelOutcome, DynStore, JobFilter, NewJob, OrgId, PageRequest, RunAt, ScheduleFilter,
-    StoreError,
+    AttemptEnd, CancelOutcome, DynStore, HttpResponse, JobFilter, LeaseOutcome, NewJob, OrgId,
+    Outcome, PageRequest, PushSlots, RunAt, ScheduleFilter, StoreError,
 };
 use common::{Backing, StoreKind, TestStore};
 use serde_json::json;
@@ -27,6 +28,8 @@ both_stores!(
     promote_moves_only_due_jobs,
     api_keys_are_stored_looked_up_and_revoked,
     jobs_survive_reopening_the_store,
+    push_leases_respect_host_slots,
+    push_attempts_record_the_answer,
 );
 
 fn job(name: &str, run_at: RunAt) -> NewJob {
@@ -380,4 +383,159 @@ async fn only_one_server_may_open_an_embedded_store() {
     config
         .open(OpenMode::Serve)
         .expect("the lock goes with the server");
+}
+
+fn push(name: &str, url: &str) -> NewJob {
+    NewJob {
+        delivery: serde_json::from_value(json!({"type": "push", "http": {"url": url}})).unwrap(),
+        ..job(name, RunAt::Now)
+    }
+}
+
+fn slots(max: u32, per_host: u32, busy: &[(&str, u32)]) -> PushSlots {
+    PushSlots {
+        max,
+        per_host,
+        busy: busy.iter().map(|(h, n)| (h.to_string(), *n)).collect(),
+        lease_margin: Duration::from_secs(5),
+    }
+}
+
+/// Push leases take only what the dispatcher has room for: per host
+/// (`host:port`, the default port explicit) and in all, best first, never a
+/// full host's job, never a pull job; deadlines are timeout + margin.
+async fn push_leases_respect_host_slots(kind: StoreKind) {
+    let t = TestStore::new(kind).await;
+    let org = default_org(&t.store).await;
+    let mut jobs = Vec::new();
+    for i in 0..5 {
+        jobs.push(push(&format!("a{i}"), "https://a.example/hook"));
+    }
+    for i in 0..3 {
+        jobs.push(push(&format!("b{i}"), "https://B.example:443/other"));
+    }
+    jobs.push(push("c0", "https://c.example:8443/x"));
+    jobs.push(job("pull", RunAt::Now));
+    t.store.create_jobs(org, jobs).await.unwrap();
+
+    // a.example:443 is full; b has room for one; c for two.
+    let leased = t
+        .store
+        .lease_push(&slots(10, 2, &[("a.example:443", 2), ("b.example:443", 1)]))
+        .await
+        .unwrap();
+    let names: Vec<&str> = leased.iter().map(|(_, l)| l.job.name.as_str()).collect();
+    assert_eq!(names, ["b0", "c0"]);
+    for (o, l) in &leased {
+        assert_eq!(*o, org);
+        assert_eq!(l.job.status, JobStatus::Running);
+        assert_eq!(l.job.attempt, 1);
+        let left = (l.lease.expires_at.0 - chrono::Utc::now()).num_seconds();
+        assert!((30..=35).contains(&left), "timeout 30 + margin 5: {left}");
+    }
+    // Room in all caps the lease; a host's jobs come best first.
+    let leased = t.store.lease_push(&slots(3, 2, &[])).await.unwrap();
+    let names: Vec<&str> = leased.iter().map(|(_, l)| l.job.name.as_str()).collect();
+    assert_eq!(names, ["a0", "a1", "b1"]);
+    let leased = t.store.lease_push(&slots(100, 100, &[])).await.unwrap();
+    let names: Vec<&str> = leased.iter().map(|(_, l)| l.job.name.as_str()).collect();
+    assert_eq!(names, ["a2", "a3", "a4", "b2"]);
+    assert!(
+        t.store
+            .lease_push(&slots(100, 100, &[]))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        t.store
+            .lease_push(&slots(0, 100, &[]))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Workers still get the pull job; push delivery never did.
+    let pulled = t
+        .store
+        .lease_jobs(org, &["h".into()], 10, None)
+        .await
+        .unwrap();
+    assert_eq!(pulled.len(), 1);
+    assert_eq!(pulled[0].job.name, "pull");
+}
+
+/// A push attempt's end keeps what the target answered on its execution,
+/// for a completion and for a failure.
+async fn push_attempts_record_the_answer(kind: StoreKind) {
+    let t = TestStore::new(kind).await;
+    let org = default_org(&t.store).await;
+    let jobs = vec![
+        push("ok", "https://a.example/"),
+        push("bad", "https://a.example/"),
+    ];
+    t.store.create_jobs(org, jobs).await.unwrap();
+    let leased = t.store.lease_push(&slots(10, 10, &[])).await.unwrap();
+    assert_eq!(leased.len(), 2);
+    let answer = |status, body: &str, truncated| {
+        Some(HttpResponse {
+            status,
+            body: body.into(),
+            truncated,
+        })
+    };
+    let outcomes = t
+        .store
+        .end_attempts(vec![
+            AttemptEnd {
+                org,
+                token: leased[0].1.lease.token,
+                outcome: Outcome::Ack(Some(json!({"ok": true}))),
+                response: answer(201, r#"{"ok":true}"#, false),
+            },
+            AttemptEnd {
+                org,
+                token: leased[1].1.lease.token,
+                outcome: Outcome::Fail(Failure {
+                    error: "the target answered 503".into(),
+                    retryable: true,
+                    retry_in: Some(Duration::from_secs(60)),
+                }),
+                response: answer(503, "xxxx", true),
+            },
+        ])
+        .await
+        .unwrap();
+    assert!(
+        outcomes.iter().all(|o| matches!(o, LeaseOutcome::Done(_))),
+        "{outcomes:?}"
+    );
+    let page = PageRequest {
+        limit: 10,
+        before: None,
+    };
+    for ((_, l), (status, http, body, truncated)) in leased.iter().zip([
+        ("completed", 201, r#"{"ok":true}"#, false),
+        ("failed", 503, "xxxx", true),
+    ]) {
+        let runs = t
+            .store
+            .list_executions(org, l.job.id, page)
+            .await
+            .unwrap()
+            .unwrap()
+            .items;
+        assert_eq!(runs.len(), 1);
+        let run = &runs[0];
+        assert_eq!(run.status.as_str(), status);
+        assert_eq!(run.http_status, Some(http));
+        assert_eq!(run.response_body.as_deref(), Some(body));
+        assert_eq!(run.response_truncated, truncated);
+        assert!(run.finished_at.is_some());
+    }
+    let bad = t.store.job(org, leased[1].1.job.id).await.unwrap().unwrap();
+    assert_eq!(
+        bad.status,
+        JobStatus::Scheduled,
+        "retried after Retry-After"
+    );
 }

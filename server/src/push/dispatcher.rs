@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
-use tokio::task::JoinSet;
+use tokio::task::{AbortHandle, JoinSet};
 use uuid::Uuid;
 
 /// How much push delivery one server process does at once.
@@ -59,6 +59,7 @@ pub async fn run(engine: Arc<Engine>, config: PushConfig, policy: TargetPolicy) 
         }
     };
     let slots = Arc::new(Slots::default());
+    let canceller = tokio::spawn(cut_off_cancelled(engine.clone(), slots.clone()));
     let wake = engine.wakers().push();
     let mut shutdown = engine.shutdown();
     let mut calls = JoinSet::new();
@@ -79,8 +80,10 @@ pub async fn run(engine: Arc<Engine>, config: PushConfig, policy: TargetPolicy) 
                     leased_some = !leased.is_empty();
                     for (org, job) in leased {
                         let call = slots.start(org, &job);
+                        let token = job.lease.token;
                         let (engine, deliverer) = (engine.clone(), deliverer.clone());
-                        calls.spawn(deliver(engine, deliverer, org, job, call));
+                        let task = calls.spawn(deliver(engine, deliverer, org, job, call));
+                        slots.running(token, task);
                     }
                 }
                 Err(e) => {
@@ -107,7 +110,21 @@ pub async fn run(engine: Arc<Engine>, config: PushConfig, policy: TargetPolicy) 
             _ = shutdown.changed() => {}
         }
     }
+    canceller.abort();
     drain(&engine, &slots, calls).await;
+}
+
+/// Cuts off the call of a job cancelled while it is in flight (through
+/// this server or another): the cancellation already ended its attempt.
+async fn cut_off_cancelled(engine: Arc<Engine>, slots: Arc<Slots>) {
+    let mut cancelled = engine.cancellations();
+    loop {
+        match cancelled.recv().await {
+            Ok(job_id) => slots.cancel(job_id),
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        }
+    }
 }
 
 /// One call: make the attempt, end it through the engine, free the slot.
@@ -163,8 +180,15 @@ struct Slots {
 struct SlotState {
     by_host: HashMap<String, u32>,
     total: u32,
-    /// Leases of calls in flight, to hand back if they are cut off.
-    leases: HashMap<Uuid, OrgId>,
+    /// Calls in flight by lease token: to stop one whose job is cancelled,
+    /// and to hand back those cut off at shutdown.
+    calls: HashMap<Uuid, InFlight>,
+}
+
+struct InFlight {
+    org: OrgId,
+    job_id: Uuid,
+    task: Option<AbortHandle>,
 }
 
 /// A call's hold on its slot, given back when dropped (also when the call
@@ -193,28 +217,56 @@ impl Slots {
 
     fn start(self: &Arc<Self>, org: OrgId, leased: &LeasedJob) -> Call {
         let host = target_host(&leased.job.delivery).unwrap_or_default();
+        let token = leased.lease.token;
         let mut state = self.lock();
         *state.by_host.entry(host.clone()).or_default() += 1;
         state.total += 1;
-        state.leases.insert(leased.lease.token, org);
+        let call = InFlight {
+            org,
+            job_id: leased.job.id,
+            task: None,
+        };
+        state.calls.insert(token, call);
         Call {
             slots: self.clone(),
             host,
-            token: leased.lease.token,
+            token,
+        }
+    }
+
+    /// Notes the task making the call of lease `token`.
+    fn running(&self, token: Uuid, task: AbortHandle) {
+        if let Some(call) = self.lock().calls.get_mut(&token) {
+            call.task = Some(task);
+        }
+    }
+
+    /// Stops the call of a cancelled job, if one is in flight.
+    fn cancel(&self, job_id: Uuid) {
+        let mut state = self.lock();
+        let token = state
+            .calls
+            .iter()
+            .find_map(|(token, call)| (call.job_id == job_id).then_some(*token));
+        if let Some(call) = token.and_then(|t| state.calls.remove(&t))
+            && let Some(task) = call.task
+        {
+            task.abort();
+            tracing::info!(%job_id, "push call stopped: its job was cancelled");
         }
     }
 
     /// Leases of calls that were cut off before they ended.
     fn take_cut_off(&self) -> Vec<(OrgId, Uuid)> {
         let mut state = self.lock();
-        state.leases.drain().map(|(t, o)| (o, t)).collect()
+        state.calls.drain().map(|(t, c)| (c.org, t)).collect()
     }
 }
 
 impl Call {
-    /// The attempt was recorded: nothing to hand back.
+    /// The attempt was recorded: nothing to stop or hand back.
     fn ended(self) {
-        self.slots.lock().leases.remove(&self.token);
+        self.slots.lock().calls.remove(&self.token);
     }
 }
 
