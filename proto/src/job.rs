@@ -314,6 +314,9 @@ pub struct Job {
     /// Seconds one attempt may run.
     pub timeout: u32,
     pub schedule_id: Option<Uuid>,
+    /// For a schedule's fire: the due time it was made for (shown only then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fire_at: Option<Timestamp>,
     pub idempotency_key: Option<String>,
     /// What the handler returned, once completed.
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]

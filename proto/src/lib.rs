@@ -9,6 +9,7 @@
 //! - [`keys`]: API keys and scopes.
 //! - [`lease`]: what workers send and receive to run jobs.
 //! - [`error`]: the `{"error": {...}}` envelope every rejection uses.
+//! - [`schedule`]: recurring jobs, by cron or interval, in three shapes.
 //! - [`list`]: the `{"data": [...], "next_cursor": ...}` envelope of every list.
 //! - [`time`]: timestamps, always RFC 3339 UTC with milliseconds.
 //! - [`worker`]: the WebSocket worker protocol's frames.
@@ -19,6 +20,7 @@ pub mod keys;
 pub mod lease;
 pub mod list;
 pub mod message;
+pub mod schedule;
 pub mod signature;
 pub mod signing;
 pub mod time;
@@ -33,5 +35,8 @@ pub use keys::{ApiKey, CreateApiKey, CreatedApiKey, Scope};
 pub use lease::{AckRequest, ExtendRequest, FailRequest, Lease, LeasedJob, PollRequest};
 pub use list::List;
 pub use message::{CreateMessage, Message, MessageAccepted};
+pub use schedule::{
+    CatchUp, CreateSchedule, NextRuns, Overlap, Schedule, ScheduleStatus, ScheduleType,
+};
 pub use signing::{CreateSigningSecret, RevealedSigningSecret, RotateSigningSecret, SigningSecret};
 pub use time::Timestamp;

@@ -9,6 +9,8 @@
 //! - [`worker`]: long-lived workers' WebSocket sessions.
 //! - [`push`]: push delivery (the server calling HTTP endpoints) and its
 //!   SSRF guard.
+//! - [`schedule`]: recurring jobs: cron and interval timing, and the
+//!   scheduler that fires them.
 //! - [`keys`]: API key format, generation and checking.
 //! - [`config`]: which store to open.
 
@@ -18,6 +20,7 @@ pub mod config;
 pub mod keys;
 pub mod lease;
 pub mod push;
+pub mod schedule;
 pub mod server;
 pub mod store;
 pub mod worker;

@@ -64,6 +64,7 @@ pub async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     let engine = Engine::new(store.clone(), stop_rx.clone());
     let sweeper = tokio::spawn(sweeper::run(engine.clone()));
+    let scheduler = tokio::spawn(crate::schedule::scheduler::run(engine.clone()));
     let dispatcher = tokio::spawn(dispatcher::run(
         engine.clone(),
         options.push,
@@ -91,6 +92,7 @@ pub async fn run(
         })
         .await?;
     sweeper.await?;
+    scheduler.await?;
     dispatcher.await?;
     if let Some(watcher) = watcher {
         watcher.await?;

@@ -56,6 +56,9 @@ pub enum ApiError {
     /// 409: only failed and cancelled jobs can be retried.
     #[error("job {id} is {status}; only failed or cancelled jobs can be retried")]
     JobNotRetryable { id: Uuid, status: JobStatus },
+    /// 409: an archived schedule cannot be paused, resumed or changed.
+    #[error("schedule {id} is archived; it never fires again (create a new one)")]
+    ScheduleArchived { id: Uuid },
     /// 409: the token is not the job's current lease any more.
     #[error(
         "this lease is no longer the job's current one: its deadline passed, or the job was cancelled, acked, failed or leased again; nothing was changed"
@@ -92,6 +95,7 @@ impl ApiError {
             | ApiError::DuplicateMessage { .. }
             | ApiError::JobFinished { .. }
             | ApiError::JobNotRetryable { .. }
+            | ApiError::ScheduleArchived { .. }
             | ApiError::LeaseLost => StatusCode::CONFLICT,
             ApiError::TargetBlocked { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -113,6 +117,7 @@ impl ApiError {
             ApiError::DuplicateMessage { .. } => "duplicate_message",
             ApiError::JobFinished { .. } => "job_finished",
             ApiError::JobNotRetryable { .. } => "job_not_retryable",
+            ApiError::ScheduleArchived { .. } => "schedule_archived",
             ApiError::LeaseLost => "lease_lost",
             ApiError::TargetBlocked { .. } => "ssrf_blocked",
             ApiError::Internal(_) => "internal_error",

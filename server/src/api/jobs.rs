@@ -202,37 +202,12 @@ fn validate(req: CreateJob) -> Result<NewJob, ApiError> {
             "idempotency_key must be 1 to 255 characters",
         ));
     }
-    let timeout = req.timeout.unwrap_or(DEFAULT_TIMEOUT_SECONDS);
-    if !(1..=MAX_TIMEOUT_SECONDS).contains(&timeout) {
-        return Err(ApiError::validation(
-            "timeout",
-            format!("timeout must be between 1 and {MAX_TIMEOUT_SECONDS} seconds"),
-        ));
-    }
-    let max_retries = req.max_retries.unwrap_or(DEFAULT_MAX_RETRIES);
-    if max_retries > MAX_RETRIES_LIMIT {
-        return Err(ApiError::validation(
-            "max_retries",
-            format!("max_retries must be between 0 and {MAX_RETRIES_LIMIT}"),
-        ));
-    }
-    let queue = match req.queue {
-        Some(q) => {
-            if q.is_empty()
-                || q.len() > 128
-                || !q
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
-            {
-                return Err(ApiError::validation(
-                    "queue",
-                    "queue must be 1 to 128 letters, digits, '-', '_', '.' or ':'",
-                ));
-            }
-            q
-        }
-        None => DEFAULT_QUEUE.to_string(),
-    };
+    let timeout = validate_timeout("timeout", req.timeout.unwrap_or(DEFAULT_TIMEOUT_SECONDS))?;
+    let max_retries = validate_retries(
+        "max_retries",
+        req.max_retries.unwrap_or(DEFAULT_MAX_RETRIES),
+    )?;
+    let queue = validate_queue(req.queue)?;
     let delivery = req.delivery.unwrap_or_default();
     if let Delivery::Push { http, .. } = &delivery {
         validate_target("delivery.http.", http)?;
@@ -253,7 +228,52 @@ fn validate(req: CreateJob) -> Result<NewJob, ApiError> {
     })
 }
 
-fn required_text(field: &str, value: Option<String>, max: usize) -> Result<String, ApiError> {
+/// Seconds one attempt may run.
+pub(crate) fn validate_timeout(field: &str, timeout: u32) -> Result<u32, ApiError> {
+    if !(1..=MAX_TIMEOUT_SECONDS).contains(&timeout) {
+        return Err(ApiError::validation(
+            field,
+            format!("{field} must be between 1 and {MAX_TIMEOUT_SECONDS} seconds"),
+        ));
+    }
+    Ok(timeout)
+}
+
+/// Retries after the first attempt.
+pub(crate) fn validate_retries(field: &str, retries: u32) -> Result<u32, ApiError> {
+    if retries > MAX_RETRIES_LIMIT {
+        return Err(ApiError::validation(
+            field,
+            format!("{field} must be between 0 and {MAX_RETRIES_LIMIT}"),
+        ));
+    }
+    Ok(retries)
+}
+
+/// A queue name; the default queue if none.
+pub(crate) fn validate_queue(queue: Option<String>) -> Result<String, ApiError> {
+    let Some(q) = queue else {
+        return Ok(DEFAULT_QUEUE.to_string());
+    };
+    if q.is_empty()
+        || q.len() > 128
+        || !q
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+    {
+        return Err(ApiError::validation(
+            "queue",
+            "queue must be 1 to 128 letters, digits, '-', '_', '.' or ':'",
+        ));
+    }
+    Ok(q)
+}
+
+pub(crate) fn required_text(
+    field: &str,
+    value: Option<String>,
+    max: usize,
+) -> Result<String, ApiError> {
     let value = value.unwrap_or_default();
     if value.trim().is_empty() {
         return Err(ApiError::validation(field, format!("{field} is required")));
@@ -296,7 +316,7 @@ pub(crate) struct TargetFields {
     pub signing_secret_id: &'static str,
 }
 
-const JOB_TARGET: TargetFields = TargetFields {
+pub(crate) const JOB_TARGET: TargetFields = TargetFields {
     url: "delivery.http.url",
     signing_secret_id: "delivery.signing_secret_id",
 };

@@ -13,6 +13,7 @@ mod keys;
 pub(crate) mod leases;
 mod messages;
 mod pagination;
+mod schedules;
 mod signing_secrets;
 mod workers;
 
@@ -51,6 +52,7 @@ pub struct AppState {
     modifiers(&BearerAuth),
     tags(
         (name = "jobs", description = "One-off jobs and their executions"),
+        (name = "schedules", description = "Recurring jobs: cron or interval, in any IANA timezone"),
         (name = "messages", description = "One-shot HTTP requests, delivered now or later (push jobs without a handler)"),
         (name = "workers", description = "Leasing jobs to workers over HTTP: poll, ack, fail, extend (worker scope)"),
         (name = "api-keys", description = "API keys (admin scope)"),
@@ -80,6 +82,7 @@ pub fn router(state: AppState) -> Router {
         .merge(workers::router())
         .merge(signing_secrets::router())
         .merge(messages::router())
+        .merge(schedules::router())
         .split_for_parts();
     let doc = Arc::new(doc);
     api.route(

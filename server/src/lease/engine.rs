@@ -8,8 +8,9 @@ use super::handoff::{HandBack, Waiting};
 use super::state::Failure;
 use super::wake::Wakers;
 use crate::store::{
-    AttemptEnd, CancelOutcome, Change, DynStore, Handoff, Inserted, LeaseOutcome, MAX_LEASE_BATCH,
-    NewJob, OrgId, Outcome, PushSlots, Result, RetryOutcome, RunAt, StoreError, Taker, WakeKey,
+    AttemptEnd, CancelOutcome, Change, DynStore, Fired, Handoff, Inserted, LeaseOutcome,
+    MAX_LEASE_BATCH, NewJob, OrgId, Outcome, PlanFn, PushSlots, Result, RetryOutcome, RunAt,
+    StoreError, Taker, WakeKey,
 };
 use chronos_proto::{Delivery, Job, JobStatus, Lease, LeasedJob};
 use futures_util::future::{join_all, select_all};
@@ -27,6 +28,9 @@ pub struct Engine {
     /// Tells the sweeper to re-plan its sleep: a job was scheduled, or a
     /// lease's deadline moved.
     sweeper: Notify,
+    /// Tells the scheduler to look again: a schedule changed, or a job of
+    /// one ended (a fire may wait for it).
+    scheduler: Notify,
     /// Becomes true at shutdown; waiting polls then answer at once.
     shutdown: watch::Receiver<bool>,
     /// Cancelled job ids, for the worker sessions that may hold them.
@@ -91,6 +95,7 @@ impl Engine {
             store,
             wakers,
             sweeper: Notify::new(),
+            scheduler: Notify::new(),
             shutdown,
             cancelled: broadcast::channel(1024).0,
             leaser,
@@ -110,6 +115,28 @@ impl Engine {
 
     pub(super) fn sweeper_notified(&self) -> tokio::sync::futures::Notified<'_> {
         self.sweeper.notified()
+    }
+
+    pub(crate) fn scheduler_notified(&self) -> tokio::sync::futures::Notified<'_> {
+        self.scheduler.notified()
+    }
+
+    /// A schedule was created or changed: the scheduler re-plans its sleep.
+    pub fn schedule_changed(&self) {
+        self.scheduler.notify_one();
+    }
+
+    /// One scheduler pass ([`Store::fire_schedules`]); the jobs it creates
+    /// are announced like any other.
+    pub async fn fire_schedules(&self, plan: PlanFn) -> Result<Fired> {
+        let fired = self.store.fire_schedules(plan).await?;
+        let mut woken = HashSet::new();
+        for (org, job) in &fired.jobs {
+            if job.status != JobStatus::Queued || woken.insert(WakeKey::for_job(*org, job)) {
+                self.announce(*org, job);
+            }
+        }
+        Ok(fired)
     }
 
     /// Becomes true when the server shuts down.
@@ -279,6 +306,9 @@ impl Engine {
         let outcome = self.finisher.call(end).await?;
         if let LeaseOutcome::Done(job) = &outcome {
             self.announce(org, job);
+            if job.schedule_id.is_some() && job.status.is_finished() {
+                self.scheduler.notify_one();
+            }
         }
         Ok(outcome)
     }
@@ -310,9 +340,12 @@ impl Engine {
     /// Cancels a job; if it was running, its worker's session is told.
     pub async fn cancel(&self, org: OrgId, id: Uuid) -> Result<CancelOutcome> {
         let outcome = self.store.cancel_job(org, id).await?;
-        if let CancelOutcome::Cancelled(_) = &outcome {
+        if let CancelOutcome::Cancelled(job) = &outcome {
             // Nobody listening is fine: no session holds it here.
             let _ = self.cancelled.send(id);
+            if job.schedule_id.is_some() {
+                self.scheduler.notify_one();
+            }
         }
         Ok(outcome)
     }

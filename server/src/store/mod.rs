@@ -19,7 +19,9 @@ pub mod postgres;
 pub mod sqlite;
 
 use crate::lease::state::Failure;
+use crate::schedule::{JobTemplate, TimingSpec};
 use async_trait::async_trait;
+use chronos_proto::{CatchUp, Overlap, ScheduleStatus};
 use chronos_proto::{Delivery, Execution, Job, JobStatus, Lease, LeasedJob, Scope, Timestamp};
 use serde_json::Value;
 use std::sync::Arc;
@@ -161,6 +163,62 @@ impl SigningSecretRecord {
         }
         values
     }
+}
+
+/// A schedule as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScheduleRecord {
+    pub id: Uuid,
+    pub name: String,
+    pub status: ScheduleStatus,
+    pub timing: TimingSpec,
+    pub timezone: String,
+    pub template: JobTemplate,
+    pub catch_up: CatchUp,
+    pub overlap: Overlap,
+    pub failure_notify: bool,
+    /// Intervals count from here.
+    pub anchor_at: Timestamp,
+    /// When it fires next; `None` unless active.
+    pub next_run_at: Option<Timestamp>,
+    /// A due time held back (`overlap: wait`) until the last job ends.
+    pub waiting_fire_at: Option<Timestamp>,
+    pub last_run_at: Option<Timestamp>,
+    pub last_job_id: Option<Uuid>,
+    /// The status of the last job, read with the schedule.
+    pub last_status: Option<JobStatus>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// One job a scheduler pass creates for a due time (`fire_at`), unique per
+/// schedule and due time.
+#[derive(Clone, Debug)]
+pub struct Fire {
+    pub fire_at: Timestamp,
+    pub job: NewJob,
+}
+
+/// What a scheduler pass does with one due schedule.
+#[derive(Clone, Debug, Default)]
+pub struct FirePlan {
+    pub fires: Vec<Fire>,
+    pub next_run_at: Option<Timestamp>,
+    pub waiting_fire_at: Option<Timestamp>,
+}
+
+/// Decides a due schedule's [`FirePlan`] at the database's `now`.
+pub type PlanFn = fn(&ScheduleRecord, Timestamp) -> FirePlan;
+
+/// What one scheduler pass did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Fired {
+    /// Jobs created, with their organizations.
+    pub jobs: Vec<(OrgId, Job)>,
+    /// How long until the next active schedule is due.
+    pub next_due_in: Option<Duration>,
+    /// Schedules looked at; a full batch means more may be due.
+    pub schedules: usize,
 }
 
 /// When a new job becomes due. Relative times are added to the database's
@@ -674,6 +732,46 @@ pub trait Store: Send + Sync + 'static {
         alive: Duration,
     ) -> Result<Vec<chronos_proto::worker::ConnectedWorker>>;
 
+    async fn insert_schedule(
+        &self,
+        org: OrgId,
+        schedule: &ScheduleRecord,
+    ) -> Result<ScheduleRecord>;
+    async fn schedule(&self, org: OrgId, id: Uuid) -> Result<Option<ScheduleRecord>>;
+    /// Newest first, optionally only those of one status.
+    async fn list_schedules(
+        &self,
+        org: OrgId,
+        status: Option<ScheduleStatus>,
+        page: PageRequest,
+    ) -> Result<Page<ScheduleRecord>>;
+    /// Writes a schedule's definition, status and next run (not its last
+    /// run, which only fires change); `None` if there is no such schedule.
+    async fn update_schedule(
+        &self,
+        org: OrgId,
+        schedule: &ScheduleRecord,
+    ) -> Result<Option<ScheduleRecord>>;
+    /// Deletes a schedule; the jobs it created stay. False if there was none.
+    async fn delete_schedule(&self, org: OrgId, id: Uuid) -> Result<bool>;
+    /// Records a job made for the schedule outside its timing (`trigger`)
+    /// as its last run.
+    async fn record_schedule_run(&self, org: OrgId, id: Uuid, job_id: Uuid) -> Result<()>;
+    /// Executions of the jobs a schedule created, newest first; `None` if
+    /// the organization has no such schedule.
+    async fn list_schedule_executions(
+        &self,
+        org: OrgId,
+        id: Uuid,
+        page: PageRequest,
+    ) -> Result<Option<Page<Execution>>>;
+    /// One scheduler pass: takes the active schedules that are due (by the
+    /// database's clock) or hold a waiting fire whose last job has ended,
+    /// skipping those another process is firing; asks `plan` what each
+    /// does; inserts its fires' jobs — a due time that already has its job
+    /// is skipped — and moves its next run, in one transaction.
+    async fn fire_schedules(&self, plan: PlanFn) -> Result<Fired>;
+
     /// Starts following the jobs other server processes queue or cancel (on
     /// PostgreSQL, LISTEN/NOTIFY), calling `on_change` for each, until
     /// `shutdown`. `None` where no other process can share the store.
@@ -687,10 +785,14 @@ pub trait Store: Send + Sync + 'static {
 /// The columns both stores select for a job, an execution and a key (the row
 /// readers look them up by name).
 pub(crate) const JOB_COLUMNS: &str = "id, name, handler, payload, status, queue, priority, \
-     delivery, run_at, attempt, max_retries, timeout_seconds, schedule_id, idempotency_key, \
-     result, last_error, created_at, updated_at, finished_at";
+     delivery, run_at, attempt, max_retries, timeout_seconds, schedule_id, fire_at, \
+     idempotency_key, result, last_error, created_at, updated_at, finished_at";
 pub(crate) const EXECUTION_COLUMNS: &str = "id, job_id, attempt, status, worker_id, \
      http_status, response_body, response_truncated, error, started_at, finished_at";
+pub(crate) const SCHEDULE_COLUMNS: &str = "s.id, s.name, s.status, s.timing, s.timezone, \
+     s.template, s.catch_up, s.overlap, s.failure_notify, s.anchor_at, s.next_run_at, \
+     s.waiting_fire_at, s.last_run_at, s.last_job_id, s.created_at, s.updated_at, \
+     lj.status AS last_status";
 pub(crate) const SIGNING_SECRET_COLUMNS: &str =
     "id, name, secret, previous_secret, previous_expires_at, created_at, rotated_at";
 pub(crate) const API_KEY_COLUMNS: &str =
@@ -705,4 +807,28 @@ pub(crate) fn status_list(statuses: &[JobStatus]) -> String {
         .map(|s| format!("'{}'", s.as_str()))
         .collect();
     format!("({})", items.join(", "))
+}
+
+/// A serde unit enum (a status, a policy) as the text a column holds.
+pub(crate) fn enum_text<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// Reads a column written by [`enum_text`].
+pub(crate) fn enum_parse<T: serde::de::DeserializeOwned>(column: &str, text: String) -> Result<T> {
+    serde_json::from_value(Value::String(text))
+        .map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+}
+
+/// Reads a JSON column into `T`.
+pub(crate) fn json_parse<T: serde::de::DeserializeOwned>(column: &str, value: Value) -> Result<T> {
+    serde_json::from_value(value).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+}
+
+/// Writes `T` for a JSON column.
+pub(crate) fn json_value<T: serde::Serialize>(column: &str, value: &T) -> Result<Value> {
+    serde_json::to_value(value).map_err(|e| StoreError::Other(format!("{column}: {e}")))
 }

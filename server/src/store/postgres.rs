@@ -4,7 +4,9 @@
 //! statement once. `now()` is PostgreSQL's clock; every "is it due yet"
 //! decision is made here, in SQL.
 
-use super::{API_KEY_COLUMNS, EXECUTION_COLUMNS, JOB_COLUMNS, SIGNING_SECRET_COLUMNS};
+use super::{
+    API_KEY_COLUMNS, EXECUTION_COLUMNS, JOB_COLUMNS, SCHEDULE_COLUMNS, SIGNING_SECRET_COLUMNS,
+};
 use super::{
     ApiKeyRecord, CancelOutcome, Expired, JobFilter, LeaseOutcome, NewApiKey, NewJob, OrgId,
     Organization, Page, PageRequest, Promoted, Result, RetryOutcome, RunAt, ScheduleFilter, Store,
@@ -14,12 +16,14 @@ use super::{
     AttemptEnd, Handoff, HeldLease, HttpResponse, Inserted, MAX_LEASE_BATCH, Outcome, PushSlots,
     SigningSecretRecord, Taker, WorkerRegistration, lease_slots, target_host,
 };
+use super::{Fired, PlanFn, ScheduleRecord, enum_parse, enum_text, json_parse, json_value};
 use crate::lease::state::{
     AfterFailure, Failure, GIVEN_UP, Transition, after_failure, waiting_status,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use chronos_proto::{Delivery, Execution, Job, Lease, LeasedJob, Scope, Timestamp};
+use chronos_proto::{JobStatus, ScheduleStatus};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
@@ -50,7 +54,15 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "push targets",
         include_str!("postgres/migrations/0004_push_targets.sql"),
     ),
+    (
+        5,
+        "schedules",
+        include_str!("postgres/migrations/0005_schedules.sql"),
+    ),
 ];
+
+/// The most schedules one scheduler pass fires.
+const FIRE_BATCH: usize = 100;
 
 /// Advisory lock key held while migrating or bootstrapping, so that replicas
 /// starting together take turns. ("chronos" in ASCII, truncated to 63 bits.)
@@ -136,6 +148,7 @@ fn job_from_row(row: &Row) -> Result<Job> {
         max_retries: u32_col(row, "max_retries")?,
         timeout: u32_col(row, "timeout_seconds")?,
         schedule_id: row.try_get("schedule_id")?,
+        fire_at: row.try_get::<_, Option<DateTime<Utc>>>("fire_at")?.map(ts),
         idempotency_key: row.try_get("idempotency_key")?,
         result: row.try_get("result")?,
         last_error: row.try_get("last_error")?,
@@ -907,6 +920,307 @@ impl Store for PgStore {
         Ok(leased)
     }
 
+    async fn insert_schedule(&self, org: OrgId, s: &ScheduleRecord) -> Result<ScheduleRecord> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_one(
+                &format!(
+                    "WITH s AS (
+                         INSERT INTO schedules (id, organization_id, name, status, timing, timezone,
+                             template, catch_up, overlap, failure_notify, anchor_at, next_run_at,
+                             created_at, updated_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $11, $11)
+                         RETURNING *
+                     )
+                     SELECT {SCHEDULE_COLUMNS} FROM s LEFT JOIN jobs lj ON lj.id = s.last_job_id"
+                ),
+                &[
+                    &s.id,
+                    &org.0,
+                    &s.name,
+                    &s.status.as_str(),
+                    &json_value("timing", &s.timing)?,
+                    &s.timezone,
+                    &json_value("template", &s.template)?,
+                    &enum_text(&s.catch_up),
+                    &enum_text(&s.overlap),
+                    &s.failure_notify,
+                    &s.anchor_at.0,
+                    &s.next_run_at.map(|t| t.0),
+                ],
+            )
+            .await?;
+        schedule_from_row(&row)
+    }
+
+    async fn schedule(&self, org: OrgId, id: Uuid) -> Result<Option<ScheduleRecord>> {
+        let client = self.pool.get().await?;
+        client
+            .query_opt(
+                &format!(
+                    "SELECT {SCHEDULE_COLUMNS} FROM schedules s
+                     LEFT JOIN jobs lj ON lj.id = s.last_job_id
+                     WHERE s.organization_id = $1 AND s.id = $2"
+                ),
+                &[&org.0, &id],
+            )
+            .await?
+            .map(|r| schedule_from_row(&r))
+            .transpose()
+    }
+
+    async fn list_schedules(
+        &self,
+        org: OrgId,
+        status: Option<ScheduleStatus>,
+        page: PageRequest,
+    ) -> Result<Page<ScheduleRecord>> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {SCHEDULE_COLUMNS} FROM schedules s
+                     LEFT JOIN jobs lj ON lj.id = s.last_job_id
+                     WHERE s.organization_id = $1 AND ($2::text IS NULL OR s.status = $2)
+                       AND ($3::uuid IS NULL OR s.id < $3)
+                     ORDER BY s.id DESC LIMIT $4"
+                ),
+                &[
+                    &org.0,
+                    &status.map(ScheduleStatus::as_str),
+                    &page.before,
+                    &(i64::from(page.limit) + 1),
+                ],
+            )
+            .await?;
+        let items = rows
+            .iter()
+            .map(schedule_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Page::from_rows(items, page.limit, |s| s.id))
+    }
+
+    async fn update_schedule(
+        &self,
+        org: OrgId,
+        s: &ScheduleRecord,
+    ) -> Result<Option<ScheduleRecord>> {
+        let client = self.pool.get().await?;
+        client
+            .query_opt(
+                &format!(
+                    "WITH s AS (
+                         UPDATE schedules SET name = $3, status = $4, timing = $5, timezone = $6,
+                             template = $7, catch_up = $8, overlap = $9, failure_notify = $10,
+                             anchor_at = $11, next_run_at = $12, waiting_fire_at = $13,
+                             updated_at = now()
+                         WHERE organization_id = $1 AND id = $2
+                         RETURNING *
+                     )
+                     SELECT {SCHEDULE_COLUMNS} FROM s LEFT JOIN jobs lj ON lj.id = s.last_job_id"
+                ),
+                &[
+                    &org.0,
+                    &s.id,
+                    &s.name,
+                    &s.status.as_str(),
+                    &json_value("timing", &s.timing)?,
+                    &s.timezone,
+                    &json_value("template", &s.template)?,
+                    &enum_text(&s.catch_up),
+                    &enum_text(&s.overlap),
+                    &s.failure_notify,
+                    &s.anchor_at.0,
+                    &s.next_run_at.map(|t| t.0),
+                    &s.waiting_fire_at.map(|t| t.0),
+                ],
+            )
+            .await?
+            .map(|r| schedule_from_row(&r))
+            .transpose()
+    }
+
+    async fn delete_schedule(&self, org: OrgId, id: Uuid) -> Result<bool> {
+        let client = self.pool.get().await?;
+        let n = client
+            .execute(
+                "DELETE FROM schedules WHERE organization_id = $1 AND id = $2",
+                &[&org.0, &id],
+            )
+            .await?;
+        Ok(n > 0)
+    }
+
+    async fn record_schedule_run(&self, org: OrgId, id: Uuid, job_id: Uuid) -> Result<()> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "UPDATE schedules SET last_run_at = now(), last_job_id = $3
+                 WHERE organization_id = $1 AND id = $2",
+                &[&org.0, &id, &job_id],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn list_schedule_executions(
+        &self,
+        org: OrgId,
+        id: Uuid,
+        page: PageRequest,
+    ) -> Result<Option<Page<Execution>>> {
+        let client = self.pool.get().await?;
+        let exists: bool = client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM schedules WHERE organization_id = $1 AND id = $2)",
+                &[&org.0, &id],
+            )
+            .await?
+            .get(0);
+        if !exists {
+            return Ok(None);
+        }
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {EXECUTION_COLUMNS} FROM executions
+                     WHERE job_id IN (SELECT id FROM jobs
+                                      WHERE organization_id = $1 AND schedule_id = $2)
+                       AND ($3::uuid IS NULL OR id < $3)
+                     ORDER BY id DESC LIMIT $4"
+                ),
+                &[&org.0, &id, &page.before, &(i64::from(page.limit) + 1)],
+            )
+            .await?;
+        let items = rows
+            .iter()
+            .map(execution_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some(Page::from_rows(items, page.limit, |e| e.id)))
+    }
+
+    async fn fire_schedules(&self, plan: PlanFn) -> Result<Fired> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        // Due, or holding a fire for a last job that has ended; another
+        // process firing one holds its row, and this pass skips it.
+        let due = tx
+            .prepare_cached(&format!(
+                "SELECT {SCHEDULE_COLUMNS}, s.organization_id, now() AS db_now
+                 FROM schedules s LEFT JOIN jobs lj ON lj.id = s.last_job_id
+                 WHERE s.status = 'active'
+                   AND (s.next_run_at <= now()
+                        OR (s.waiting_fire_at IS NOT NULL
+                            AND (lj.status IS NULL OR lj.status IN {finished})))
+                 ORDER BY s.next_run_at
+                 LIMIT {FIRE_BATCH}
+                 FOR UPDATE OF s SKIP LOCKED",
+                finished = status_list(&[
+                    JobStatus::Completed,
+                    JobStatus::Failed,
+                    JobStatus::Cancelled
+                ]),
+            ))
+            .await?;
+        let insert = tx
+            .prepare_cached(&format!(
+                "WITH input AS (
+                     SELECT * FROM unnest($2::uuid[], $3::timestamptz[]) AS i (in_id, in_fire_at)
+                 ), created AS (
+                     INSERT INTO jobs (id, organization_id, name, handler, payload, queue,
+                         priority, status, delivery_type, delivery, run_at, max_retries,
+                         timeout_seconds, schedule_id, target_host, fire_at)
+                     SELECT in_id, $1, $4, $5, $6, $7, $8, '{queued}', $9, $10, now(), $11, $12,
+                            $13, $14, in_fire_at
+                     FROM input
+                     ON CONFLICT DO NOTHING
+                     RETURNING {JOB_COLUMNS}, organization_id, delivery_type
+                 ), keys AS (
+                     SELECT DISTINCT {WAKE_KEY_SQL} AS key FROM created
+                 )
+                 SELECT created.*, (SELECT {NOTIFY_KEYS} FROM keys) AS notified FROM created",
+                queued = waiting_status(true).as_str(),
+            ))
+            .await?;
+        let advance = tx
+            .prepare_cached(
+                "UPDATE schedules SET next_run_at = $2, waiting_fire_at = $3,
+                     last_run_at = CASE WHEN $4::uuid IS NULL THEN last_run_at ELSE now() END,
+                     last_job_id = coalesce($4, last_job_id)
+                 WHERE id = $1",
+            )
+            .await?;
+        let rows = tx.query(&due, &[]).await?;
+        let mut fired = Fired {
+            schedules: rows.len(),
+            ..Fired::default()
+        };
+        for row in &rows {
+            let schedule = schedule_from_row(row)?;
+            let org = OrgId(row.try_get("organization_id")?);
+            let now = ts(row.try_get("db_now")?);
+            let outcome = plan(&schedule, now);
+            let mut last_job = None;
+            if let Some(first) = outcome.fires.first() {
+                // Every fire of a pass is the same template.
+                let job = &first.job;
+                let ids: Vec<Uuid> = outcome.fires.iter().map(|f| f.job.id).collect();
+                let at: Vec<DateTime<Utc>> = outcome.fires.iter().map(|f| f.fire_at.0).collect();
+                let delivery_type = match job.delivery {
+                    Delivery::Pull => "pull",
+                    Delivery::Push { .. } => "push",
+                };
+                let created = tx
+                    .query(
+                        &insert,
+                        &[
+                            &org.0,
+                            &ids,
+                            &at,
+                            &job.name,
+                            &job.handler,
+                            &job.payload,
+                            &job.queue,
+                            &job.priority,
+                            &delivery_type,
+                            &json_value("delivery", &job.delivery)?,
+                            &(job.max_retries as i32),
+                            &(job.timeout_seconds as i32),
+                            &schedule.id,
+                            &target_host(&job.delivery),
+                        ],
+                    )
+                    .await?;
+                for row in &created {
+                    let job = job_from_row(row)?;
+                    last_job = Some(job.id);
+                    fired.jobs.push((org, job));
+                }
+            }
+            tx.execute(
+                &advance,
+                &[
+                    &schedule.id,
+                    &outcome.next_run_at.map(|t| t.0),
+                    &outcome.waiting_fire_at.map(|t| t.0),
+                    &last_job,
+                ],
+            )
+            .await?;
+        }
+        let next: Option<f64> = tx
+            .query_one(
+                "SELECT extract(epoch FROM min(next_run_at) - now())::float8
+                 FROM schedules WHERE status = 'active'",
+                &[],
+            )
+            .await?
+            .get(0);
+        tx.commit().await?;
+        fired.next_due_in = next.map(|s| Duration::from_secs_f64(s.max(0.0)));
+        Ok(fired)
+    }
+
     async fn lease_push(&self, slots: &PushSlots) -> Result<Vec<(OrgId, LeasedJob)>> {
         if slots.max == 0 {
             return Ok(Vec::new());
@@ -1458,6 +1772,36 @@ async fn lease_miss<T>(
         LeaseOutcome::Lost
     } else {
         LeaseOutcome::Unknown
+    })
+}
+
+fn schedule_from_row(row: &Row) -> Result<ScheduleRecord> {
+    let opt_ts = |col: &str| -> Result<Option<Timestamp>> {
+        Ok(row.try_get::<_, Option<DateTime<Utc>>>(col)?.map(ts))
+    };
+    let status: String = row.try_get("status")?;
+    let last_status: Option<String> = row.try_get("last_status")?;
+    Ok(ScheduleRecord {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        status: ScheduleStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("schedule status {status}")))?,
+        timing: json_parse("timing", row.try_get("timing")?)?,
+        timezone: row.try_get("timezone")?,
+        template: json_parse("template", row.try_get("template")?)?,
+        catch_up: enum_parse("catch_up", row.try_get("catch_up")?)?,
+        overlap: enum_parse("overlap", row.try_get("overlap")?)?,
+        failure_notify: row.try_get("failure_notify")?,
+        anchor_at: ts(row.try_get("anchor_at")?),
+        next_run_at: opt_ts("next_run_at")?,
+        waiting_fire_at: opt_ts("waiting_fire_at")?,
+        last_run_at: opt_ts("last_run_at")?,
+        last_job_id: row.try_get("last_job_id")?,
+        last_status: last_status
+            .map(|s| s.parse().map_err(StoreError::Corrupt))
+            .transpose()?,
+        created_at: ts(row.try_get("created_at")?),
+        updated_at: ts(row.try_get("updated_at")?),
     })
 }
 

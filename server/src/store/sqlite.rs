@@ -10,7 +10,9 @@
 //! (`2026-01-02T03:04:05.678Z`), so comparing them as strings compares times,
 //! and `now` is SQLite's own clock, as `now()` is PostgreSQL's.
 
-use super::{API_KEY_COLUMNS, EXECUTION_COLUMNS, JOB_COLUMNS, SIGNING_SECRET_COLUMNS};
+use super::{
+    API_KEY_COLUMNS, EXECUTION_COLUMNS, JOB_COLUMNS, SCHEDULE_COLUMNS, SIGNING_SECRET_COLUMNS,
+};
 use super::{
     ApiKeyRecord, CancelOutcome, Expired, JobFilter, LeaseOutcome, NewApiKey, NewJob, OrgId,
     Organization, Page, PageRequest, Promoted, Result, RetryOutcome, RunAt, ScheduleFilter, Store,
@@ -20,11 +22,13 @@ use super::{
     AttemptEnd, Handoff, HeldLease, HttpResponse, Inserted, MAX_LEASE_BATCH, Outcome, PushSlots,
     SigningSecretRecord, Taker, WorkerRegistration, lease_slots, target_host,
 };
+use super::{Fired, PlanFn, ScheduleRecord, enum_parse, enum_text};
 use crate::lease::state::{
     AfterFailure, Failure, GIVEN_UP, Transition, after_failure, waiting_status,
 };
 use async_trait::async_trait;
 use chronos_proto::{Delivery, Execution, Job, Lease, LeasedJob, Scope, Timestamp};
+use chronos_proto::{JobStatus, ScheduleStatus};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -49,6 +53,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "push targets",
         include_str!("sqlite/migrations/0003_push_targets.sql"),
+    ),
+    (
+        4,
+        "schedules",
+        include_str!("sqlite/migrations/0004_schedules.sql"),
     ),
 ];
 
@@ -191,6 +200,7 @@ fn job_from_row(row: &Row) -> Result<Job> {
             .get::<_, Option<String>>("schedule_id")?
             .map(uuid)
             .transpose()?,
+        fire_at: opt_ts(row.get("fire_at")?)?,
         idempotency_key: row.get("idempotency_key")?,
         result: row
             .get::<_, Option<String>>("result")?
@@ -782,6 +792,243 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn insert_schedule(&self, org: OrgId, s: &ScheduleRecord) -> Result<ScheduleRecord> {
+        let s = s.clone();
+        self.call(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.prepare_cached(
+                "INSERT INTO schedules (id, organization_id, name, status, timing, timezone,
+                     template, catch_up, overlap, failure_notify, anchor_at, next_run_at,
+                     created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?11, ?11)",
+            )?
+            .execute(params![
+                s.id.to_string(),
+                org.0.to_string(),
+                s.name,
+                s.status.as_str(),
+                to_json(&s.timing),
+                s.timezone,
+                to_json(&s.template),
+                enum_text(&s.catch_up),
+                enum_text(&s.overlap),
+                s.failure_notify,
+                s.anchor_at.to_string(),
+                s.next_run_at.map(|t| t.to_string()),
+            ])?;
+            let created = read_schedule(&tx, org, s.id)?
+                .ok_or_else(|| StoreError::Other("an inserted schedule is gone".into()))?;
+            tx.commit()?;
+            Ok(created)
+        })
+        .await
+    }
+
+    async fn schedule(&self, org: OrgId, id: Uuid) -> Result<Option<ScheduleRecord>> {
+        self.call(move |conn| read_schedule(conn, org, id)).await
+    }
+
+    async fn list_schedules(
+        &self,
+        org: OrgId,
+        status: Option<ScheduleStatus>,
+        page: PageRequest,
+    ) -> Result<Page<ScheduleRecord>> {
+        self.call(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {SCHEDULE_COLUMNS} FROM schedules s
+                 LEFT JOIN jobs lj ON lj.id = s.last_job_id
+                 WHERE s.organization_id = ?1 AND (?2 IS NULL OR s.status = ?2)
+                   AND (?3 IS NULL OR s.id < ?3)
+                 ORDER BY s.id DESC LIMIT ?4"
+            ))?;
+            let rows = stmt.query_map(
+                params![
+                    org.0.to_string(),
+                    status.map(ScheduleStatus::as_str),
+                    page.before.map(|b| b.to_string()),
+                    i64::from(page.limit) + 1
+                ],
+                |row| Ok(schedule_from_row(row)),
+            )?;
+            let items = rows.map(|r| r?).collect::<Result<Vec<_>>>()?;
+            Ok(Page::from_rows(items, page.limit, |s| s.id))
+        })
+        .await
+    }
+
+    async fn update_schedule(
+        &self,
+        org: OrgId,
+        s: &ScheduleRecord,
+    ) -> Result<Option<ScheduleRecord>> {
+        let s = s.clone();
+        self.call(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let n = tx
+                .prepare_cached(&format!(
+                    "UPDATE schedules SET name = ?3, status = ?4, timing = ?5, timezone = ?6,
+                         template = ?7, catch_up = ?8, overlap = ?9, failure_notify = ?10,
+                         anchor_at = ?11, next_run_at = ?12, waiting_fire_at = ?13,
+                         updated_at = {NOW}
+                     WHERE organization_id = ?1 AND id = ?2"
+                ))?
+                .execute(params![
+                    org.0.to_string(),
+                    s.id.to_string(),
+                    s.name,
+                    s.status.as_str(),
+                    to_json(&s.timing),
+                    s.timezone,
+                    to_json(&s.template),
+                    enum_text(&s.catch_up),
+                    enum_text(&s.overlap),
+                    s.failure_notify,
+                    s.anchor_at.to_string(),
+                    s.next_run_at.map(|t| t.to_string()),
+                    s.waiting_fire_at.map(|t| t.to_string()),
+                ])?;
+            let updated = if n == 0 {
+                None
+            } else {
+                read_schedule(&tx, org, s.id)?
+            };
+            tx.commit()?;
+            Ok(updated)
+        })
+        .await
+    }
+
+    async fn delete_schedule(&self, org: OrgId, id: Uuid) -> Result<bool> {
+        self.call(move |conn| {
+            let n = conn.execute(
+                "DELETE FROM schedules WHERE organization_id = ?1 AND id = ?2",
+                params![org.0.to_string(), id.to_string()],
+            )?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn record_schedule_run(&self, org: OrgId, id: Uuid, job_id: Uuid) -> Result<()> {
+        self.call(move |conn| {
+            conn.execute(
+                &format!(
+                    "UPDATE schedules SET last_run_at = {NOW}, last_job_id = ?3
+                     WHERE organization_id = ?1 AND id = ?2"
+                ),
+                params![org.0.to_string(), id.to_string(), job_id.to_string()],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_schedule_executions(
+        &self,
+        org: OrgId,
+        id: Uuid,
+        page: PageRequest,
+    ) -> Result<Option<Page<Execution>>> {
+        self.call(move |conn| {
+            let exists: bool = conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM schedules WHERE organization_id = ?1 AND id = ?2)",
+                params![org.0.to_string(), id.to_string()],
+                |r| r.get(0),
+            )?;
+            if !exists {
+                return Ok(None);
+            }
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {EXECUTION_COLUMNS} FROM executions
+                 WHERE job_id IN (SELECT id FROM jobs
+                                  WHERE organization_id = ?1 AND schedule_id = ?2)
+                   AND (?3 IS NULL OR id < ?3)
+                 ORDER BY id DESC LIMIT ?4"
+            ))?;
+            let rows = stmt.query_map(
+                params![
+                    org.0.to_string(),
+                    id.to_string(),
+                    page.before.map(|b| b.to_string()),
+                    i64::from(page.limit) + 1
+                ],
+                |row| Ok(execution_from_row(row)),
+            )?;
+            let items = rows.map(|r| r?).collect::<Result<Vec<_>>>()?;
+            Ok(Some(Page::from_rows(items, page.limit, |e| e.id)))
+        })
+        .await
+    }
+
+    async fn fire_schedules(&self, plan: PlanFn) -> Result<Fired> {
+        self.call(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let now = ts(tx.query_row(&format!("SELECT {NOW}"), [], |r| r.get(0))?)?;
+            let due: Vec<(ScheduleRecord, String)> = tx
+                .prepare_cached(&format!(
+                    "SELECT {SCHEDULE_COLUMNS}, s.organization_id
+                     FROM schedules s LEFT JOIN jobs lj ON lj.id = s.last_job_id
+                     WHERE s.status = 'active'
+                       AND (s.next_run_at <= ?1
+                            OR (s.waiting_fire_at IS NOT NULL
+                                AND (lj.status IS NULL OR lj.status IN {finished})))
+                     ORDER BY s.next_run_at
+                     LIMIT {FIRE_BATCH}",
+                    finished = status_list(&[
+                        JobStatus::Completed,
+                        JobStatus::Failed,
+                        JobStatus::Cancelled
+                    ]),
+                ))?
+                .query_map(params![now.to_string()], |row| {
+                    Ok((schedule_from_row(row), row.get("organization_id")?))
+                })?
+                .map(|r| {
+                    let (schedule, org) = r?;
+                    Ok((schedule?, org))
+                })
+                .collect::<Result<_>>()?;
+            let mut fired = Fired {
+                schedules: due.len(),
+                ..Fired::default()
+            };
+            for (schedule, org) in due {
+                let org = OrgId(uuid(org)?);
+                let outcome = plan(&schedule, now);
+                let mut last_job = None;
+                for fire in &outcome.fires {
+                    if let Some(job) = insert_fire(&tx, org, &fire.job, fire.fire_at)? {
+                        last_job = Some(job.id);
+                        fired.jobs.push((org, job));
+                    }
+                }
+                tx.prepare_cached(&format!(
+                    "UPDATE schedules SET next_run_at = ?2, waiting_fire_at = ?3,
+                         last_run_at = CASE WHEN ?4 IS NULL THEN last_run_at ELSE {NOW} END,
+                         last_job_id = coalesce(?4, last_job_id)
+                     WHERE id = ?1"
+                ))?
+                .execute(params![
+                    schedule.id.to_string(),
+                    outcome.next_run_at.map(|t| t.to_string()),
+                    outcome.waiting_fire_at.map(|t| t.to_string()),
+                    last_job.map(|id: Uuid| id.to_string()),
+                ])?;
+            }
+            let next: Option<String> = tx.query_row(
+                "SELECT min(next_run_at) FROM schedules WHERE status = 'active'",
+                [],
+                |r| r.get(0),
+            )?;
+            tx.commit()?;
+            fired.next_due_in =
+                opt_ts(next)?.map(|at| (at.0 - now.0).to_std().unwrap_or(Duration::ZERO));
+            Ok(fired)
+        })
+        .await
+    }
+
     async fn lease_push(&self, slots: &PushSlots) -> Result<Vec<(OrgId, LeasedJob)>> {
         let slots = slots.clone();
         self.call(move |conn| {
@@ -1187,6 +1434,98 @@ fn signing_secret_from_row(row: &Row) -> Result<SigningSecretRecord> {
         created_at: ts(row.get("created_at")?)?,
         rotated_at: opt_ts(row.get("rotated_at")?)?,
     })
+}
+
+/// The most schedules one scheduler pass fires.
+const FIRE_BATCH: usize = 100;
+
+fn read_schedule(conn: &Connection, org: OrgId, id: Uuid) -> Result<Option<ScheduleRecord>> {
+    conn.prepare_cached(&format!(
+        "SELECT {SCHEDULE_COLUMNS} FROM schedules s
+         LEFT JOIN jobs lj ON lj.id = s.last_job_id
+         WHERE s.organization_id = ?1 AND s.id = ?2"
+    ))?
+    .query_row(params![org.0.to_string(), id.to_string()], |row| {
+        Ok(schedule_from_row(row))
+    })
+    .optional()?
+    .transpose()
+}
+
+fn schedule_from_row(row: &Row) -> Result<ScheduleRecord> {
+    let status: String = row.get("status")?;
+    let last_status: Option<String> = row.get("last_status")?;
+    let timing: String = row.get("timing")?;
+    let template: String = row.get("template")?;
+    Ok(ScheduleRecord {
+        id: uuid(row.get("id")?)?,
+        name: row.get("name")?,
+        status: ScheduleStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("schedule status {status}")))?,
+        timing: serde_json::from_str(&timing).map_err(|e| corrupt("timing", e))?,
+        timezone: row.get("timezone")?,
+        template: serde_json::from_str(&template).map_err(|e| corrupt("template", e))?,
+        catch_up: enum_parse("catch_up", row.get("catch_up")?)?,
+        overlap: enum_parse("overlap", row.get("overlap")?)?,
+        failure_notify: row.get("failure_notify")?,
+        anchor_at: ts(row.get("anchor_at")?)?,
+        next_run_at: opt_ts(row.get("next_run_at")?)?,
+        waiting_fire_at: opt_ts(row.get("waiting_fire_at")?)?,
+        last_run_at: opt_ts(row.get("last_run_at")?)?,
+        last_job_id: row
+            .get::<_, Option<String>>("last_job_id")?
+            .map(uuid)
+            .transpose()?,
+        last_status: last_status
+            .map(|s| s.parse().map_err(StoreError::Corrupt))
+            .transpose()?,
+        created_at: ts(row.get("created_at")?)?,
+        updated_at: ts(row.get("updated_at")?)?,
+    })
+}
+
+/// Inserts a schedule's job for the due time `fire_at`, due now; `None` if
+/// that due time has its job already.
+fn insert_fire(
+    conn: &Connection,
+    org: OrgId,
+    job: &NewJob,
+    fire_at: Timestamp,
+) -> Result<Option<Job>> {
+    let delivery_type = match job.delivery {
+        Delivery::Pull => "pull",
+        Delivery::Push { .. } => "push",
+    };
+    conn.prepare_cached(&format!(
+        "INSERT INTO jobs (id, organization_id, name, handler, payload, queue, priority,
+             status, delivery_type, delivery, run_at, max_retries, timeout_seconds,
+             schedule_id, target_host, fire_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, '{queued}', ?8, ?9, {NOW}, ?10, ?11, ?12, ?13, ?14)
+         ON CONFLICT DO NOTHING
+         RETURNING {JOB_COLUMNS}",
+        queued = waiting_status(true).as_str(),
+    ))?
+    .query_row(
+        params![
+            job.id.to_string(),
+            org.0.to_string(),
+            job.name,
+            job.handler,
+            to_json(&job.payload),
+            job.queue,
+            job.priority,
+            delivery_type,
+            to_json(&job.delivery),
+            job.max_retries,
+            job.timeout_seconds,
+            job.schedule_id.map(|s| s.to_string()),
+            target_host(&job.delivery),
+            fire_at.to_string(),
+        ],
+        |row| Ok(job_from_row(row)),
+    )
+    .optional()?
+    .transpose()
 }
 
 /// Inserts one job of a batch (in the caller's transaction), or finds the

@@ -359,6 +359,21 @@ impl TestServer {
         decode(resp).await
     }
 
+    /// Any method, with a JSON body or none.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        key: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self.http.request(method, self.url(path)).bearer_auth(key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        decode(request.send().await.unwrap()).await
+    }
+
     pub async fn get(&self, key: &str, path: &str) -> (u16, Value) {
         let resp = self
             .http

@@ -1,0 +1,999 @@
+//! `/v1/schedules`: recurring jobs. Create (in any of the three shapes of
+//! `chronos_proto::schedule`), read, list, change, delete; pause, resume,
+//! archive, trigger now; preview the next runs; list the executions of the
+//! jobs a schedule created.
+
+use super::AppState;
+use super::auth::Auth;
+use super::error::ApiError;
+use super::extract::{JsonBody, QueryParams};
+use super::jobs::{
+    DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT_SECONDS, JOB_TARGET, TargetFields, check_target,
+    required_text, validate_handler, validate_queue, validate_retries, validate_target,
+    validate_timeout,
+};
+use super::pagination::{Cursor, page_request};
+use crate::schedule::timing::{TimingError, parse_timezone};
+use crate::schedule::{JobTemplate, TimingSpec};
+use crate::store::ScheduleRecord;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chrono::SubsecRound;
+use chronos_proto::message::MAX_MESSAGE_BODY_BYTES;
+use chronos_proto::schedule::MAX_NEXT_RUNS;
+use chronos_proto::{
+    CreateSchedule, Delivery, ErrorBody, Execution, HttpTarget, Job, List, NextRuns, Schedule,
+    ScheduleStatus, ScheduleType, Scope, Timestamp,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_schedule, list_schedules))
+        .routes(routes!(
+            get_schedule,
+            patch_schedule,
+            put_schedule,
+            delete_schedule
+        ))
+        .routes(routes!(pause_schedule))
+        .routes(routes!(resume_schedule))
+        .routes(routes!(archive_schedule))
+        .routes(routes!(trigger_schedule))
+        .routes(routes!(next_runs))
+        .routes(routes!(schedule_executions))
+}
+
+/// Where a `url` schedule's target fields are, for errors.
+const URL_TARGET: TargetFields = TargetFields {
+    url: "url",
+    signing_secret_id: "signing_secret_id",
+};
+
+/// A schedule's definition, validated: everything a request sets.
+struct Definition {
+    name: String,
+    timing: TimingSpec,
+    timezone: String,
+    template: JobTemplate,
+    catch_up: chronos_proto::CatchUp,
+    overlap: chronos_proto::Overlap,
+    failure_notify: bool,
+    enabled: bool,
+    /// Where the target's fields are in the request.
+    fields: &'static TargetFields,
+}
+
+/// Create a schedule.
+#[utoipa::path(
+    post, path = "/v1/schedules", tag = "schedules",
+    request_body = CreateSchedule,
+    responses(
+        (status = 201, description = "The schedule, with its first `next_run_at`", body = Schedule),
+        (status = 400, description = "Invalid input: an invalid cron expression, an unknown timezone, an interval under a second, neither or both of handler and url …; `field` names the culprit", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "The key lacks `jobs:write`", body = ErrorBody),
+        (status = 422, description = "`ssrf_blocked`: the SSRF guard refused the target", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+async fn create_schedule(
+    State(state): State<AppState>,
+    auth: Auth,
+    JsonBody(req): JsonBody<CreateSchedule>,
+) -> Result<(StatusCode, Json<Schedule>), ApiError> {
+    auth.require(Scope::JobsWrite)?;
+    let def = resolve(req)?;
+    check(&state, &auth, &def).await?;
+    // Whole milliseconds, as stored and shown: intervals count from here.
+    let now = Timestamp(Timestamp::now().0.trunc_subsecs(3));
+    let status = if def.enabled {
+        ScheduleStatus::Active
+    } else {
+        ScheduleStatus::Paused
+    };
+    let mut record = ScheduleRecord {
+        id: Uuid::now_v7(),
+        name: def.name,
+        status,
+        timing: def.timing,
+        timezone: def.timezone,
+        template: def.template,
+        catch_up: def.catch_up,
+        overlap: def.overlap,
+        failure_notify: def.failure_notify,
+        anchor_at: now,
+        next_run_at: None,
+        waiting_fire_at: None,
+        last_run_at: None,
+        last_job_id: None,
+        last_status: None,
+        created_at: now,
+        updated_at: now,
+    };
+    record.next_run_at = next_run(&record, now)?;
+    let created = state.store.insert_schedule(auth.org, &record).await?;
+    state.engine.schedule_changed();
+    Ok((StatusCode::CREATED, Json(to_wire(&created))))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct ListSchedulesQuery {
+    /// `active`, `paused` or `archived`.
+    status: Option<String>,
+    /// Page size, 1 to 100. Default 50.
+    limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// List schedules, newest first.
+#[utoipa::path(
+    get, path = "/v1/schedules", tag = "schedules",
+    params(ListSchedulesQuery),
+    responses(
+        (status = 200, body = List<Schedule>),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+async fn list_schedules(
+    State(state): State<AppState>,
+    auth: Auth,
+    QueryParams(q): QueryParams<ListSchedulesQuery>,
+) -> Result<Json<List<Schedule>>, ApiError> {
+    auth.require(Scope::JobsRead)?;
+    let status = match q.status.as_deref() {
+        None | Some("") => None,
+        Some(s) => Some(ScheduleStatus::parse(s).ok_or_else(|| {
+            ApiError::validation("status", "status must be active, paused or archived")
+        })?),
+    };
+    let page = state
+        .store
+        .list_schedules(
+            auth.org,
+            status,
+            page_request(q.limit, q.cursor.as_deref())?,
+        )
+        .await?;
+    Ok(Json(List {
+        data: page.items.iter().map(to_wire).collect(),
+        next_cursor: page.next.map(|id| Cursor(id).encode()),
+    }))
+}
+
+/// Get a schedule.
+#[utoipa::path(
+    get, path = "/v1/schedules/{id}", tag = "schedules",
+    params(("id" = Uuid, Path, description = "Schedule id")),
+    responses(
+        (status = 200, body = Schedule),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+async fn get_schedule(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<Json<Schedule>, ApiError> {
+    auth.require(Scope::JobsRead)?;
+    Ok(Json(to_wire(&find(&state, &auth, &id).await?)))
+}
+
+/// Change some fields of a schedule.
+///
+/// Only the fields given change. Giving a timing field (`interval`, `cron`,
+/// `schedule_type`, `schedule`) replaces the timing; giving `handler` to a
+/// `url` schedule (or `url` to a handler one) replaces the target. A new
+/// timing or timezone counts from now.
+#[utoipa::path(
+    patch, path = "/v1/schedules/{id}", tag = "schedules",
+    params(("id" = Uuid, Path, description = "Schedule id")),
+    request_body = CreateSchedule,
+    responses(
+        (status = 200, body = Schedule),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "`schedule_archived`", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+async fn patch_schedule(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    JsonBody(patch): JsonBody<CreateSchedule>,
+) -> Result<Json<Schedule>, ApiError> {
+    auth.require(Scope::JobsWrite)?;
+    let existing = find(&state, &auth, &id).await?;
+    let merged = merge(to_request(&existing), patch);
+    replace(&state, &auth, existing, merged).await
+}
+
+/// Replace a schedule's definition.
+#[utoipa::path(
+    put, path = "/v1/schedules/{id}", tag = "schedules",
+    params(("id" = Uuid, Path, description = "Schedule id")),
+    request_body = CreateSchedule,
+    responses(
+        (status = 200, body = Schedule),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "`schedule_archived`", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+async fn put_schedule(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<CreateSchedule>,
+) -> Result<Json<Schedule>, ApiError> {
+    auth.require(Scope::JobsWrite)?;
+    let existing = find(&state, &auth, &id).await?;
+    replace(&state, &auth, existing, req).await
+}
+
+/// Writes `req` over `existing`, keeping its id, anchor and next run unless
+/// the timing changes.
+async fn replace(
+    state: &AppState,
+    auth: &Auth,
+    existing: ScheduleRecord,
+    req: CreateSchedule,
+) -> Result<Json<Schedule>, ApiError> {
+    if existing.status == ScheduleStatus::Archived {
+        return Err(ApiError::ScheduleArchived { id: existing.id });
+    }
+    let def = resolve(req)?;
+    check(state, auth, &def).await?;
+    let now = Timestamp(Timestamp::now().0.trunc_subsecs(3));
+    let retimed = def.timing != existing.timing || def.timezone != existing.timezone;
+    let status = if def.enabled {
+        ScheduleStatus::Active
+    } else {
+        ScheduleStatus::Paused
+    };
+    let mut record = ScheduleRecord {
+        name: def.name,
+        status,
+        timing: def.timing,
+        timezone: def.timezone,
+        template: def.template,
+        catch_up: def.catch_up,
+        overlap: def.overlap,
+        failure_notify: def.failure_notify,
+        anchor_at: if retimed { now } else { existing.anchor_at },
+        ..existing.clone()
+    };
+    let resumed = status == ScheduleStatus::Active && existing.status != ScheduleStatus::Active;
+    record.next_run_at = if retimed || resumed || status != ScheduleStatus::Active {
+        next_run(&record, now)?
+    } else {
+        existing.next_run_at
+    };
+    save(state, auth, &record).await
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct Deleted {
+    id: Uuid,
+    deleted: bool,
+}
+
+/// Delete a schedule. The jobs it created stay.
+#[utoipa::path(
+    delete, path = "/v1/schedules/{id}", tag = "schedules",
+    params(("id" = Uuid, Path, description = "Schedule id")),
+    responses(
+        (status = 200, description = "`{\"id\": …, \"deleted\": true}`", body = Deleted),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+async fn delete_schedule(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<Json<Deleted>, ApiError> {
+    auth.require(Scope::JobsWrite)?;
+    let schedule = find(&state, &auth, &id).await?;
+    if !state.store.delete_schedule(auth.org, schedule.id).await? {
+        return Err(not_found(&id));
+    }
+    state.engine.schedule_changed();
+    Ok(Json(Deleted {
+        id: schedule.id,
+        deleted: true,
+    }))
+}
+
+/// Pause a schedule: no fire until it is resumed. A job already running is
+/// not cancelled.
+#[utoipa::path(
+    post, path = "/v1/schedules/{id}/pause", tag = "schedules",
+    params(("id" = Uuid, Path, description = "Schedule id")),
+    responses(
+        (status = 200, body = Schedule),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "`schedule_archived`", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+async fn pause_schedule(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<Json<Schedule>, ApiError> {
+    set_status(&state, &auth, &id, ScheduleStatus::Paused).await
+}
+
+/// Resume a paused schedule. The due times it missed while paused are not
+/// fired: it fires next at its next due time from now.
+#[utoipa::path(
+    post, path = "/v1/schedules/{id}/resume", tag = "schedules",
+    params(("id" = Uuid, Path, description = "Schedule id")),
+    responses(
+        (status = 200, body = Schedule),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "`schedule_archived`", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+async fn resume_schedule(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<Json<Schedule>, ApiError> {
+    set_status(&state, &auth, &id, ScheduleStatus::Active).await
+}
+
+/// Archive a schedule: it never fires again, and stays readable.
+#[utoipa::path(
+    post, path = "/v1/schedules/{id}/archive", tag = "schedules",
+    params(("id" = Uuid, Path, description = "Schedule id")),
+    responses(
+        (status = 200, body = Schedule),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+async fn archive_schedule(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<Json<Schedule>, ApiError> {
+    set_status(&state, &auth, &id, ScheduleStatus::Archived).await
+}
+
+async fn set_status(
+    state: &AppState,
+    auth: &Auth,
+    id: &str,
+    status: ScheduleStatus,
+) -> Result<Json<Schedule>, ApiError> {
+    auth.require(Scope::JobsWrite)?;
+    let existing = find(state, auth, id).await?;
+    if existing.status == status {
+        return Ok(Json(to_wire(&existing)));
+    }
+    if existing.status == ScheduleStatus::Archived {
+        return Err(ApiError::ScheduleArchived { id: existing.id });
+    }
+    let mut record = ScheduleRecord {
+        status,
+        waiting_fire_at: None,
+        ..existing
+    };
+    record.next_run_at = next_run(&record, Timestamp::now())?;
+    save(state, auth, &record).await
+}
+
+/// Fire a schedule now.
+///
+/// Creates its job at once, whether the schedule is active or paused; its
+/// next due time does not move.
+#[utoipa::path(
+    post, path = "/v1/schedules/{id}/trigger", tag = "schedules",
+    params(("id" = Uuid, Path, description = "Schedule id")),
+    responses(
+        (status = 202, description = "The job it created", body = Job),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "`schedule_archived`", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+async fn trigger_schedule(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Job>), ApiError> {
+    auth.require(Scope::JobsWrite)?;
+    let schedule = find(&state, &auth, &id).await?;
+    if schedule.status == ScheduleStatus::Archived {
+        return Err(ApiError::ScheduleArchived { id: schedule.id });
+    }
+    let job = schedule.template.job(&schedule.name, schedule.id);
+    let job = state.engine.create_job(auth.org, job).await?;
+    state
+        .store
+        .record_schedule_run(auth.org, schedule.id, job.id)
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(job)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct NextRunsQuery {
+    /// How many, 1 to 100. Default 10.
+    count: Option<usize>,
+}
+
+/// The next times a schedule fires.
+///
+/// From its `next_run_at` if it is active, from now if it is paused (what
+/// resuming now would give); none if it is archived.
+#[utoipa::path(
+    get, path = "/v1/schedules/{id}/next-runs", tag = "schedules",
+    params(("id" = Uuid, Path, description = "Schedule id"), NextRunsQuery),
+    responses(
+        (status = 200, body = NextRuns),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+async fn next_runs(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    QueryParams(q): QueryParams<NextRunsQuery>,
+) -> Result<Json<NextRuns>, ApiError> {
+    auth.require(Scope::JobsRead)?;
+    let count = q.count.unwrap_or(10);
+    if !(1..=MAX_NEXT_RUNS).contains(&count) {
+        return Err(ApiError::validation(
+            "count",
+            format!("count must be between 1 and {MAX_NEXT_RUNS}"),
+        ));
+    }
+    let schedule = find(&state, &auth, &id).await?;
+    let timing = timing_of(&schedule)?;
+    let data = match (schedule.status, schedule.next_run_at) {
+        (ScheduleStatus::Archived, _) => Vec::new(),
+        (ScheduleStatus::Active, Some(next)) => {
+            let mut runs = vec![next.0];
+            runs.extend(timing.upcoming(next.0, count - 1));
+            runs
+        }
+        _ => timing.upcoming(Timestamp::now().0, count),
+    };
+    Ok(Json(NextRuns {
+        data: data.into_iter().map(Timestamp).collect(),
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct PageQuery {
+    /// Page size, 1 to 100. Default 50.
+    limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// The executions of the jobs a schedule created, newest first.
+#[utoipa::path(
+    get, path = "/v1/schedules/{id}/executions", tag = "schedules",
+    params(("id" = Uuid, Path, description = "Schedule id"), PageQuery),
+    responses(
+        (status = 200, body = List<Execution>),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+async fn schedule_executions(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    QueryParams(q): QueryParams<PageQuery>,
+) -> Result<Json<List<Execution>>, ApiError> {
+    auth.require(Scope::JobsRead)?;
+    let uuid = parse_id(&id)?;
+    let page = state
+        .store
+        .list_schedule_executions(auth.org, uuid, page_request(q.limit, q.cursor.as_deref())?)
+        .await?
+        .ok_or_else(|| not_found(&id))?;
+    Ok(Json(List {
+        data: page.items,
+        next_cursor: page.next.map(|id| Cursor(id).encode()),
+    }))
+}
+
+fn parse_id(id: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(id).map_err(|_| not_found(id))
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::NotFound(format!("no schedule {id}"))
+}
+
+async fn find(state: &AppState, auth: &Auth, id: &str) -> Result<ScheduleRecord, ApiError> {
+    state
+        .store
+        .schedule(auth.org, parse_id(id)?)
+        .await?
+        .ok_or_else(|| not_found(id))
+}
+
+async fn save(
+    state: &AppState,
+    auth: &Auth,
+    record: &ScheduleRecord,
+) -> Result<Json<Schedule>, ApiError> {
+    let saved = state
+        .store
+        .update_schedule(auth.org, record)
+        .await?
+        .ok_or_else(|| not_found(&record.id.to_string()))?;
+    state.engine.schedule_changed();
+    Ok(Json(to_wire(&saved)))
+}
+
+fn timing_of(schedule: &ScheduleRecord) -> Result<crate::schedule::timing::Timing, ApiError> {
+    schedule
+        .timing
+        .timing(&schedule.timezone, schedule.anchor_at)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored schedule {}: {e}", schedule.id)))
+}
+
+/// When an active schedule fires first from `now`; `None` unless active.
+fn next_run(schedule: &ScheduleRecord, now: Timestamp) -> Result<Option<Timestamp>, ApiError> {
+    if schedule.status != ScheduleStatus::Active {
+        return Ok(None);
+    }
+    Ok(timing_of(schedule)?.next_after(now.0).map(Timestamp))
+}
+
+/// The organization must own the signing secret, and a push target must
+/// pass the SSRF guard.
+async fn check(state: &AppState, auth: &Auth, def: &Definition) -> Result<(), ApiError> {
+    let job = def.template.job(&def.name, Uuid::nil());
+    check_target(state, auth.org, &job, def.fields).await
+}
+
+/// Turns a request (any of the three shapes) into a definition, or says
+/// what is wrong with it.
+fn resolve(req: CreateSchedule) -> Result<Definition, ApiError> {
+    let name = required_text("name", req.name, 255)?;
+    let timezone = req.timezone.unwrap_or_else(|| "UTC".to_string());
+    parse_timezone(&timezone).map_err(|e| ApiError::validation("timezone", e.to_string()))?;
+
+    // The timing: `interval`, `cron`, or Krafter's `schedule_type` + `schedule`.
+    let (timing, timing_field) = match (req.interval, req.cron, req.schedule_type, req.schedule) {
+        (Some(interval), None, None | Some(ScheduleType::Interval), None) => (
+            TimingSpec::Interval {
+                interval,
+                preset: None,
+            },
+            "interval",
+        ),
+        (None, Some(expr), None | Some(ScheduleType::Cron), None)
+        | (None, None, Some(ScheduleType::Cron), Some(expr)) => (TimingSpec::Cron { expr }, "cron"),
+        (None, None, Some(ScheduleType::Interval), Some(preset)) => {
+            let interval = TimingSpec::preset(&preset).ok_or_else(|| {
+                ApiError::validation(
+                    "schedule",
+                    TimingError::UnknownPreset(preset.clone()).to_string(),
+                )
+            })?;
+            let preset = Some(preset);
+            (TimingSpec::Interval { interval, preset }, "schedule")
+        }
+        // `schedule` alone: a preset, or else an expression.
+        (None, None, None, Some(schedule)) => match TimingSpec::preset(&schedule) {
+            Some(interval) => (
+                TimingSpec::Interval {
+                    interval,
+                    preset: Some(schedule),
+                },
+                "schedule",
+            ),
+            None => (TimingSpec::Cron { expr: schedule }, "schedule"),
+        },
+        (None, None, Some(ScheduleType::Interval), None) => {
+            return Err(ApiError::validation(
+                "schedule",
+                "schedule is required: a preset such as every_5m",
+            ));
+        }
+        (None, None, _, None) => {
+            return Err(ApiError::validation(
+                "cron",
+                "cron is required (or an interval)",
+            ));
+        }
+        _ => {
+            return Err(ApiError::Validation {
+                field: None,
+                message: "give one timing: interval, cron, or schedule_type with schedule".into(),
+            });
+        }
+    };
+    if let TimingSpec::Interval { interval, .. } = &timing
+        && interval.as_seconds().is_none_or(|s| s > 10 * 366 * 86_400)
+    {
+        return Err(ApiError::validation(
+            "interval.value",
+            "an interval may be at most 10 years",
+        ));
+    }
+    let parsed = timing
+        .timing(&timezone, Timestamp::now())
+        .map_err(|e| match e {
+            TimingError::IntervalTooShort if timing_field == "interval" => {
+                ApiError::validation("interval.value", e.to_string())
+            }
+            TimingError::UnknownTimezone(_) => ApiError::validation("timezone", e.to_string()),
+            e => ApiError::validation(timing_field, e.to_string()),
+        })?;
+    if parsed.next_after(Timestamp::now().0).is_none() {
+        return Err(ApiError::validation(
+            timing_field,
+            "this schedule never fires (no matching date within five years)",
+        ));
+    }
+
+    // The target: a handler (pull, or push with the Chronos body), or a url.
+    let krafter = req.schedule_type.is_some();
+    let (handler, payload, delivery, fields, default_retries) = match (req.handler, req.url) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::Validation {
+                field: None,
+                message: "give either handler or url, not both".into(),
+            });
+        }
+        (Some(handler), None) => {
+            validate_handler("handler", &handler)?;
+            for (given, field) in [
+                (req.method.is_some(), "method"),
+                (req.headers.is_some(), "headers"),
+                (req.body.is_some(), "body"),
+                (req.signing_secret_id.is_some(), "signing_secret_id"),
+            ] {
+                if given {
+                    return Err(ApiError::validation(
+                        field,
+                        format!(
+                            "{field} goes with url; a handler's push target is delivery.http (and delivery.signing_secret_id)"
+                        ),
+                    ));
+                }
+            }
+            let delivery = req.delivery.unwrap_or_default();
+            if let Delivery::Push { http, .. } = &delivery {
+                validate_target("delivery.http.", http)?;
+            }
+            let payload = req.payload.unwrap_or(Value::Null);
+            (
+                Some(handler),
+                payload,
+                delivery,
+                &JOB_TARGET,
+                DEFAULT_MAX_RETRIES,
+            )
+        }
+        (None, Some(url)) => {
+            if req.delivery.is_some() {
+                return Err(ApiError::validation(
+                    "delivery",
+                    "delivery goes with handler; a url schedule is always push",
+                ));
+            }
+            if req.payload.is_some() {
+                return Err(ApiError::validation(
+                    "payload",
+                    "payload goes with handler; a url schedule sends body as given",
+                ));
+            }
+            if let Some(body) = &req.body
+                && body.len() > MAX_MESSAGE_BODY_BYTES
+            {
+                return Err(ApiError::validation(
+                    "body",
+                    format!(
+                        "Body exceeds {MAX_MESSAGE_BODY_BYTES} byte limit ({} bytes)",
+                        body.len()
+                    ),
+                ));
+            }
+            let http = HttpTarget {
+                url,
+                method: req.method.unwrap_or_default(),
+                headers: req.headers.unwrap_or_default(),
+            };
+            validate_target("", &http)?;
+            let delivery = Delivery::Push {
+                http,
+                signing_secret_id: req.signing_secret_id,
+            };
+            let payload = req.body.map_or(Value::Null, Value::String);
+            // CronPilot's schedules are fire-and-forget; Krafter's retry 3 times.
+            let retries = if krafter { DEFAULT_MAX_RETRIES } else { 0 };
+            (None, payload, delivery, &URL_TARGET, retries)
+        }
+        (None, None) => {
+            return Err(ApiError::validation(
+                "handler",
+                "handler or url is required",
+            ));
+        }
+    };
+    let timeout = match (req.timeout, req.timeout_ms) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::Validation {
+                field: None,
+                message: "give either timeout (seconds) or timeout_ms, not both".into(),
+            });
+        }
+        (Some(t), None) => validate_timeout("timeout", t)?,
+        (None, Some(ms)) => {
+            let secs = u32::try_from(ms.div_ceil(1000)).unwrap_or(u32::MAX);
+            validate_timeout("timeout_ms", secs).map_err(|_| {
+                ApiError::validation("timeout_ms", "timeout_ms must be between 1 and 86400000")
+            })?
+        }
+        (None, None) => DEFAULT_TIMEOUT_SECONDS,
+    };
+    let max_retries = match (req.max_retries, req.retries) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::Validation {
+                field: None,
+                message: "give either max_retries or retries, not both".into(),
+            });
+        }
+        (Some(n), None) => validate_retries("max_retries", n)?,
+        (None, Some(n)) => validate_retries("retries", n)?,
+        (None, None) => default_retries,
+    };
+    Ok(Definition {
+        name,
+        timing,
+        timezone,
+        template: JobTemplate {
+            handler,
+            payload,
+            delivery,
+            queue: validate_queue(req.queue)?,
+            priority: req.priority.unwrap_or(0),
+            max_retries,
+            timeout_seconds: timeout,
+        },
+        catch_up: req.catch_up.unwrap_or_default(),
+        overlap: req.overlap.unwrap_or_default(),
+        failure_notify: req.failure_notify.unwrap_or(false),
+        enabled: req.enabled.unwrap_or(true),
+        fields,
+    })
+}
+
+/// The request that would create `s` as it is now (for `PATCH`).
+fn to_request(s: &ScheduleRecord) -> CreateSchedule {
+    let mut req = CreateSchedule {
+        name: Some(s.name.clone()),
+        timezone: Some(s.timezone.clone()),
+        timeout: Some(s.template.timeout_seconds),
+        max_retries: Some(s.template.max_retries),
+        queue: Some(s.template.queue.clone()),
+        priority: Some(s.template.priority),
+        catch_up: Some(s.catch_up),
+        overlap: Some(s.overlap),
+        enabled: Some(s.status == ScheduleStatus::Active),
+        failure_notify: Some(s.failure_notify),
+        ..CreateSchedule::default()
+    };
+    match &s.timing {
+        TimingSpec::Cron { expr } => req.cron = Some(expr.clone()),
+        TimingSpec::Interval {
+            preset: Some(preset),
+            ..
+        } => {
+            req.schedule_type = Some(ScheduleType::Interval);
+            req.schedule = Some(preset.clone());
+        }
+        TimingSpec::Interval { interval, .. } => req.interval = Some(*interval),
+    }
+    match (&s.template.handler, &s.template.delivery) {
+        (Some(handler), delivery) => {
+            req.handler = Some(handler.clone());
+            req.payload = Some(s.template.payload.clone());
+            req.delivery = Some(delivery.clone());
+        }
+        (
+            None,
+            Delivery::Push {
+                http,
+                signing_secret_id,
+            },
+        ) => {
+            req.url = Some(http.url.clone());
+            req.method = Some(http.method);
+            req.headers = Some(http.headers.clone());
+            req.body = s.template.payload.as_str().map(str::to_string);
+            req.signing_secret_id = *signing_secret_id;
+        }
+        (None, Delivery::Pull) => {}
+    }
+    req
+}
+
+/// `base` with what `patch` gives; a field of a group (the timing, the
+/// target) replaces the whole group.
+fn merge(mut base: CreateSchedule, patch: CreateSchedule) -> CreateSchedule {
+    let timing_given = patch.interval.is_some()
+        || patch.cron.is_some()
+        || patch.schedule_type.is_some()
+        || patch.schedule.is_some();
+    if timing_given {
+        base.interval = None;
+        base.cron = None;
+        base.schedule_type = None;
+        base.schedule = None;
+    }
+    if patch.handler.is_some() && base.url.is_some() {
+        base.url = None;
+        base.method = None;
+        base.headers = None;
+        base.body = None;
+        base.signing_secret_id = None;
+    }
+    if patch.url.is_some() && base.handler.is_some() {
+        base.handler = None;
+        base.payload = None;
+        base.delivery = None;
+    }
+    if patch.timeout_ms.is_some() {
+        base.timeout = None;
+    }
+    if patch.retries.is_some() {
+        base.max_retries = None;
+    }
+    macro_rules! overlay {
+        ($($field:ident),*) => {
+            $(if patch.$field.is_some() { base.$field = patch.$field; })*
+        };
+    }
+    overlay!(
+        name,
+        handler,
+        payload,
+        interval,
+        cron,
+        schedule_type,
+        schedule,
+        timezone,
+        delivery,
+        url,
+        method,
+        headers,
+        body,
+        signing_secret_id,
+        timeout,
+        timeout_ms,
+        max_retries,
+        retries,
+        queue,
+        priority,
+        catch_up,
+        overlap,
+        enabled,
+        failure_notify
+    );
+    base
+}
+
+/// A schedule as the API shows it.
+fn to_wire(s: &ScheduleRecord) -> Schedule {
+    let (schedule_type, schedule, cron, interval) = match &s.timing {
+        TimingSpec::Cron { expr } => (
+            ScheduleType::Cron,
+            Some(expr.clone()),
+            Some(expr.clone()),
+            None,
+        ),
+        TimingSpec::Interval { interval, preset } => (
+            ScheduleType::Interval,
+            preset.clone(),
+            None,
+            Some(*interval),
+        ),
+    };
+    let (url, method, headers, signing_secret_id) = match &s.template.delivery {
+        Delivery::Push {
+            http,
+            signing_secret_id,
+        } => (
+            Some(http.url.clone()),
+            Some(http.method),
+            Some(http.headers.clone()),
+            *signing_secret_id,
+        ),
+        Delivery::Pull => (None, None, None, None),
+    };
+    let body = match (&s.template.handler, &s.template.payload) {
+        (None, Value::String(body)) => Some(body.clone()),
+        _ => None,
+    };
+    Schedule {
+        id: s.id,
+        name: s.name.clone(),
+        status: s.status,
+        enabled: s.status == ScheduleStatus::Active,
+        schedule_type,
+        schedule,
+        cron,
+        interval,
+        timezone: s.timezone.clone(),
+        handler: s.template.handler.clone(),
+        payload: s.template.payload.clone(),
+        delivery: s.template.delivery.clone(),
+        url,
+        method,
+        headers,
+        body,
+        signing_secret_id,
+        timeout: s.template.timeout_seconds,
+        timeout_ms: u64::from(s.template.timeout_seconds) * 1000,
+        max_retries: s.template.max_retries,
+        retries: s.template.max_retries,
+        queue: s.template.queue.clone(),
+        priority: s.template.priority,
+        catch_up: s.catch_up,
+        overlap: s.overlap,
+        failure_notify: s.failure_notify,
+        last_status: s.last_status,
+        last_run_at: s.last_run_at,
+        next_run_at: s.next_run_at,
+        next_fire_at: s.next_run_at,
+        created_at: s.created_at,
+        updated_at: s.updated_at,
+    }
+}

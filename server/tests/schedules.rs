@@ -1,0 +1,780 @@
+//! Schedules over real HTTP, on both stores: the three seed shapes, checks
+//! and their errors, delivery by pull and by push, pause, resume, archive,
+//! trigger, next runs, changes, overlap; and with the real binary: one job
+//! per due time across two server processes and restarts, and each
+//! catch-up policy after downtime.
+
+mod common;
+
+use chronos_server::push::dispatcher::PushConfig;
+use chronos_server::push::guard::TargetPolicy;
+use chronos_server::server::ServeOptions;
+use chronos_test_support::both_stores;
+use common::process::{Serve, get, http};
+use common::{Backing, Endpoint, StoreKind, TestServer, assert_error};
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+both_stores!(
+    seed_000_schedules_push_a_handler_until_archived,
+    seed_002_shapes_are_accepted_as_written,
+    seed_004_shape_is_accepted_as_written,
+    bad_schedules_are_refused_naming_the_problem,
+    an_interval_schedule_is_delivered_by_pull,
+    pause_resume_trigger_archive_and_delete,
+    next_runs_preview_the_timing,
+    patch_and_put_change_a_schedule,
+    overlap_policies_hold_fires_back,
+    one_job_per_due_time_across_restarts_and_processes,
+    catch_up_policies_after_downtime,
+);
+
+fn local() -> ServeOptions {
+    ServeOptions {
+        targets: TargetPolicy {
+            allow_private: true,
+        },
+        push: PushConfig::default(),
+    }
+}
+
+fn ts(v: &Value) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap_or_else(|| panic!("not a time: {v}")))
+        .unwrap()
+        .to_utc()
+}
+
+async fn create(s: &TestServer, body: Value) -> Value {
+    let (status, schedule) = s.post(&s.admin_key, "/v1/schedules", body).await;
+    assert_eq!(status, 201, "{schedule}");
+    schedule
+}
+
+/// The schedule's jobs, oldest first.
+async fn jobs_of(s: &TestServer, id: &str) -> Vec<Value> {
+    let (status, page) = s
+        .get(
+            &s.admin_key,
+            &format!("/v1/jobs?schedule_id={id}&limit=100"),
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let mut jobs = page["data"].as_array().unwrap().clone();
+    jobs.reverse();
+    jobs
+}
+
+/// Waits until the schedule has at least `n` jobs.
+async fn wait_jobs(s: &TestServer, id: &str, n: usize, within: Duration) -> Vec<Value> {
+    let deadline = Instant::now() + within;
+    loop {
+        let jobs = jobs_of(s, id).await;
+        if jobs.len() >= n {
+            return jobs;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {n} jobs in {within:?}",
+            jobs.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn seed_000_schedules_push_a_handler_until_archived(kind: StoreKind) {
+    let endpoint = Endpoint::start().await;
+    let s = TestServer::start_with(kind, local()).await;
+    // Seed 000's request as written (every 10 minutes), the local endpoint
+    // for its URL.
+    let delivery = json!({"type": "push",
+                          "http": {"url": endpoint.url("/hooks/chronos"), "method": "POST"}});
+    let ten = create(
+        &s,
+        json!({"name": "Hello every 10 minutes", "handler": "hello",
+               "interval": {"value": 10, "unit": "minute"}, "delivery": delivery}),
+    )
+    .await;
+    assert_eq!(ten["status"], "active");
+    assert_eq!(ten["schedule_type"], "interval");
+    assert_eq!(ten["interval"], json!({"value": 10, "unit": "minute"}));
+    assert_eq!(ten["handler"], "hello");
+    assert_eq!(ten["delivery"]["http"]["url"], delivery["http"]["url"]);
+    assert_eq!(ten["url"], delivery["http"]["url"]);
+    assert_eq!(ten["method"], "POST");
+    let first = ts(&ten["next_run_at"]) - ts(&ten["created_at"]);
+    assert_eq!(first.num_seconds(), 600, "{ten}");
+
+    // The same every second: the endpoint gets seed 000's body each time.
+    let tick = create(
+        &s,
+        json!({"name": "Hello every second", "handler": "hello", "payload": {"n": 1},
+               "interval": {"value": 1, "unit": "second"}, "delivery": delivery}),
+    )
+    .await;
+    let id = tick["id"].as_str().unwrap();
+    let got = endpoint
+        .wait_for("/hooks/chronos", 2, Duration::from_secs(10))
+        .await;
+    let body = got[0].json();
+    assert_eq!(body["handler"], "hello");
+    assert_eq!(body["payload"], json!({"n": 1}));
+    assert_eq!(body["attempt"], 1);
+    let jobs = jobs_of(&s, id).await;
+    assert!(jobs.iter().any(|j| j["id"] == body["job_id"]));
+    assert!(
+        jobs.iter()
+            .all(|j| j["schedule_id"] == id && j["fire_at"].is_string())
+    );
+
+    // Seed 000: archive to stop it; it stays readable.
+    let (status, archived) = s
+        .post_empty(&s.admin_key, &format!("/v1/schedules/{id}/archive"))
+        .await;
+    assert_eq!(status, 200, "{archived}");
+    assert_eq!(archived["status"], "archived");
+    assert_eq!(archived["enabled"], false);
+    assert!(archived["next_run_at"].is_null());
+    let count = jobs_of(&s, id).await.len();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(jobs_of(&s, id).await.len(), count, "archived, yet fired");
+    let (status, read) = s.get(&s.admin_key, &format!("/v1/schedules/{id}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(read["status"], "archived");
+    assert!(read["last_run_at"].is_string(), "{read}");
+    // Its runs are executions of its jobs.
+    let (status, runs) = s
+        .get(&s.admin_key, &format!("/v1/schedules/{id}/executions"))
+        .await;
+    assert_eq!(status, 200, "{runs}");
+    let runs = runs["data"].as_array().unwrap();
+    assert!(!runs.is_empty());
+    assert!(runs.iter().any(|r| r["http_status"] == 200), "{runs:?}");
+}
+
+async fn seed_002_shapes_are_accepted_as_written(kind: StoreKind) {
+    let s = TestServer::start(kind).await;
+    let health = create(
+        &s,
+        json!({"name": "Health Check", "schedule_type": "interval", "schedule": "every_5m",
+               "url": "https://example.com/api/health", "method": "GET"}),
+    )
+    .await;
+    for (field, value) in [
+        ("name", json!("Health Check")),
+        ("schedule_type", json!("interval")),
+        ("schedule", json!("every_5m")),
+        ("timezone", json!("UTC")),
+        ("url", json!("https://example.com/api/health")),
+        ("method", json!("GET")),
+        ("headers", json!({})),
+        ("timeout_ms", json!(30000)),
+        ("max_retries", json!(3)),
+        ("enabled", json!(true)),
+        ("failure_notify", json!(false)),
+        ("last_status", Value::Null),
+        ("last_run_at", Value::Null),
+    ] {
+        assert_eq!(health[field], value, "{field}: {health}");
+    }
+    // Seed 002: created at 10:00, next_run_at 10:05.
+    let first = ts(&health["next_run_at"]) - ts(&health["created_at"]);
+    assert_eq!(first.num_seconds(), 300);
+    assert!(health["id"].is_string() && health["updated_at"].is_string());
+    let id = health["id"].as_str().unwrap();
+
+    let (status, runs) = s
+        .get(&s.admin_key, &format!("/v1/schedules/{id}/executions"))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(runs["data"], json!([]));
+    // Step 3: trigger now. Step 4: pause and resume.
+    let (status, job) = s
+        .post_empty(&s.admin_key, &format!("/v1/schedules/{id}/trigger"))
+        .await;
+    assert_eq!(status, 202, "{job}");
+    assert_eq!(job["schedule_id"], id);
+    let (status, paused) = s
+        .post_empty(&s.admin_key, &format!("/v1/schedules/{id}/pause"))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(paused["enabled"], false);
+    assert_eq!(paused["name"], "Health Check");
+    let (_, resumed) = s
+        .post_empty(&s.admin_key, &format!("/v1/schedules/{id}/resume"))
+        .await;
+    assert_eq!(resumed["enabled"], true);
+    assert!(resumed["last_run_at"].is_string(), "{resumed}");
+
+    // schedule_type cron, the expression in `schedule`; timeout_ms rounds up.
+    let cron = create(
+        &s,
+        json!({"name": "Precise", "schedule_type": "cron", "schedule": "*/5 * * * *",
+               "url": "https://example.com/api/health", "timeout_ms": 1500,
+               "max_retries": 1, "failure_notify": true}),
+    )
+    .await;
+    assert_eq!(cron["schedule_type"], "cron");
+    assert_eq!(cron["schedule"], "*/5 * * * *");
+    assert_eq!(cron["timeout"], 2);
+    assert_eq!(cron["timeout_ms"], 2000);
+    assert_eq!(cron["failure_notify"], true);
+    let next = ts(&cron["next_run_at"]);
+    assert_eq!(
+        next.timestamp() % 300,
+        0,
+        "on a five-minute boundary: {next}"
+    );
+}
+
+async fn seed_004_shape_is_accepted_as_written(kind: StoreKind) {
+    let s = TestServer::start(kind).await;
+    let before = chrono::Utc::now();
+    let cleanup = create(
+        &s,
+        json!({"name": "Cleanup stale sessions", "cron": "0 */6 * * *",
+               "url": "https://api.example.com/cleanup", "method": "POST",
+               "timezone": "America/New_York"}),
+    )
+    .await;
+    for (field, value) in [
+        ("name", json!("Cleanup stale sessions")),
+        ("cron", json!("0 */6 * * *")),
+        ("timezone", json!("America/New_York")),
+        ("url", json!("https://api.example.com/cleanup")),
+        ("method", json!("POST")),
+        ("status", json!("active")),
+        ("retries", json!(0)),
+    ] {
+        assert_eq!(cleanup[field], value, "{field}: {cleanup}");
+    }
+    assert_eq!(cleanup["next_fire_at"], cleanup["next_run_at"]);
+    // The next 00:00, 06:00, 12:00 or 18:00 in New York.
+    let next = ts(&cleanup["next_fire_at"]);
+    let local = next.with_timezone(&chrono_tz::America::New_York);
+    use chrono::Timelike;
+    assert_eq!(
+        (local.hour() % 6, local.minute(), local.second()),
+        (0, 0, 0),
+        "{local}"
+    );
+    assert!(
+        next > before && next - before <= chrono::Duration::hours(6),
+        "{next}"
+    );
+
+    // A body, sent as given, and retries.
+    let with_body = create(
+        &s,
+        json!({"name": "Ping", "cron": "@hourly", "url": "https://api.example.com/ping",
+               "headers": {"X-Token": "t"}, "body": "{\"ping\":true}", "retries": 2}),
+    )
+    .await;
+    assert_eq!(with_body["body"], "{\"ping\":true}");
+    assert_eq!(with_body["headers"], json!({"X-Token": "t"}));
+    assert_eq!(with_body["retries"], 2);
+    assert_eq!(with_body["timezone"], "UTC");
+    let id = with_body["id"].as_str().unwrap();
+    let (status, job) = s
+        .post_empty(&s.admin_key, &format!("/v1/schedules/{id}/trigger"))
+        .await;
+    assert_eq!(status, 202);
+    assert_eq!(job["payload"], "{\"ping\":true}");
+    assert!(job["handler"].is_null());
+    assert_eq!(job["max_retries"], 2);
+    // A fire of a url schedule is a message too.
+    let (status, message) = s
+        .get(
+            &s.admin_key,
+            &format!("/v1/messages/{}", job["id"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(status, 200, "{message}");
+    assert_eq!(message["body"], "{\"ping\":true}");
+}
+
+async fn bad_schedules_are_refused_naming_the_problem(kind: StoreKind) {
+    let s = TestServer::start(kind).await;
+    let post = |body: Value| s.post(&s.admin_key, "/v1/schedules", body);
+    let url = "https://api.example.com/x";
+    let answer = post(json!({"cron": "* * * * *", "url": url})).await;
+    assert_error(&answer, 400, "validation_failed", Some("name"));
+    assert_eq!(answer.1["error"]["message"], "name is required");
+    let answer = post(json!({"name": "n", "url": url})).await;
+    assert_error(&answer, 400, "validation_failed", Some("cron"));
+    assert!(
+        answer.1["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("cron is required")
+    );
+    for bad in [
+        "60 * * * *",
+        "* * *",
+        "0 0 32 * *",
+        "0 0 * 13 *",
+        "0 0 * * 8",
+        "@often",
+    ] {
+        let answer = post(json!({"name": "n", "cron": bad, "url": url})).await;
+        assert_error(&answer, 400, "validation_failed", Some("cron"));
+        let message = answer.1["error"]["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("Invalid cron expression"),
+            "{bad}: {message}"
+        );
+    }
+    let answer = post(json!({"name": "n", "cron": "0 0 30 2 *", "url": url})).await;
+    assert_error(&answer, 400, "validation_failed", Some("cron"));
+    let answer = post(json!({"name": "n", "cron": "@daily", "url": url,
+                             "timezone": "Mars/Olympus"}))
+    .await;
+    assert_error(&answer, 400, "validation_failed", Some("timezone"));
+    let answer = post(json!({"name": "n", "handler": "h",
+                             "interval": {"value": 0, "unit": "second"}}))
+    .await;
+    assert_error(&answer, 400, "validation_failed", Some("interval.value"));
+    let answer = post(json!({"name": "n", "handler": "h",
+                             "interval": {"value": 1, "unit": "fortnight"}}))
+    .await;
+    assert_eq!(answer.0, 400, "{}", answer.1);
+    let answer = post(
+        json!({"name": "n", "schedule_type": "interval", "schedule": "every_2m",
+                             "url": url}),
+    )
+    .await;
+    assert_error(&answer, 400, "validation_failed", Some("schedule"));
+    let answer = post(
+        json!({"name": "n", "cron": "@daily", "interval": {"value": 1, "unit": "hour"},
+                             "handler": "h"}),
+    )
+    .await;
+    assert_error(&answer, 400, "validation_failed", None);
+    let answer = post(json!({"name": "n", "cron": "@daily", "handler": "h", "url": url})).await;
+    assert_error(&answer, 400, "validation_failed", None);
+    let answer = post(json!({"name": "n", "cron": "@daily"})).await;
+    assert_error(&answer, 400, "validation_failed", Some("handler"));
+    let answer = post(json!({"name": "n", "cron": "@daily", "handler": "h", "body": "x"})).await;
+    assert_error(&answer, 400, "validation_failed", Some("body"));
+    let answer =
+        post(json!({"name": "n", "cron": "@daily", "url": "http://93.184.216.34/x"})).await;
+    assert_error(&answer, 400, "validation_failed", Some("url"));
+    let answer = post(json!({"name": "n", "cron": "@daily", "url": "https://10.0.0.1/x"})).await;
+    assert_error(&answer, 422, "ssrf_blocked", Some("url"));
+    let answer = post(json!({"name": "n", "cron": "@daily", "handler": "h",
+                             "delivery": {"type": "push", "http": {"url": "https://127.0.0.1/x"}}}))
+    .await;
+    assert_error(&answer, 422, "ssrf_blocked", Some("delivery.http.url"));
+    let answer = post(json!({"name": "n", "cron": "@daily", "url": url,
+                             "body": "x".repeat(102_401)}))
+    .await;
+    assert_error(&answer, 400, "validation_failed", Some("body"));
+    let answer = post(json!({"name": "n", "cron": "@daily", "url": url,
+                             "retries": 1, "max_retries": 1}))
+    .await;
+    assert_error(&answer, 400, "validation_failed", None);
+    let answer = post(json!({"name": "n", "cron": "@daily", "url": url, "cronn": "x"})).await;
+    assert_error(&answer, 400, "unknown_field", Some("cronn"));
+    let answer = s.get(&s.admin_key, "/v1/schedules/nope").await;
+    assert_error(&answer, 404, "not_found", None);
+    let reader = s.key(&["jobs:read"]).await;
+    let answer = s
+        .post(
+            &reader,
+            "/v1/schedules",
+            json!({"name": "n", "cron": "@daily", "url": url}),
+        )
+        .await;
+    assert_error(&answer, 403, "forbidden", None);
+}
+
+async fn an_interval_schedule_is_delivered_by_pull(kind: StoreKind) {
+    let s = TestServer::start(kind).await;
+    let worker = s.key(&["worker"]).await;
+    let schedule = create(
+        &s,
+        json!({"name": "tick", "handler": "tick", "payload": {"k": "v"},
+               "interval": {"value": 1, "unit": "second"}}),
+    )
+    .await;
+    let (status, leased) = s
+        .post(
+            &worker,
+            "/v1/workers/poll",
+            json!({"handlers": ["tick"], "wait_seconds": 5}),
+        )
+        .await;
+    assert_eq!(status, 200, "{leased}");
+    let leased = &leased["data"][0];
+    assert_eq!(leased["job"]["schedule_id"], schedule["id"]);
+    assert_eq!(leased["job"]["payload"], json!({"k": "v"}));
+    // Due within moments of its due time.
+    let late = ts(&leased["job"]["created_at"]) - ts(&leased["job"]["fire_at"]);
+    assert!(late.num_milliseconds() < 500, "{late}");
+    let (status, _) = s
+        .post(
+            &worker,
+            "/v1/leases/ack",
+            json!({"token": leased["lease"]["token"]}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let id = schedule["id"].as_str().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, read) = s.get(&s.admin_key, &format!("/v1/schedules/{id}")).await;
+        if read["last_status"] == "completed" || Instant::now() > deadline {
+            assert!(read["last_run_at"].is_string(), "{read}");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn pause_resume_trigger_archive_and_delete(kind: StoreKind) {
+    let s = TestServer::start(kind).await;
+    let schedule = create(
+        &s,
+        json!({"name": "tick", "handler": "tick", "interval": {"value": 1, "unit": "second"}}),
+    )
+    .await;
+    let id = schedule["id"].as_str().unwrap();
+    let path = |action: &str| format!("/v1/schedules/{id}/{action}");
+    wait_jobs(&s, id, 1, Duration::from_secs(5)).await;
+    let (status, paused) = s.post_empty(&s.admin_key, &path("pause")).await;
+    assert_eq!(status, 200);
+    assert_eq!(paused["status"], "paused");
+    assert!(paused["next_run_at"].is_null());
+    let count = jobs_of(&s, id).await.len();
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    assert_eq!(jobs_of(&s, id).await.len(), count, "paused, yet fired");
+    // Trigger works while paused, and does not resume it.
+    let (status, job) = s.post_empty(&s.admin_key, &path("trigger")).await;
+    assert_eq!(status, 202, "{job}");
+    assert_eq!(job["schedule_id"], id);
+    assert!(
+        job["fire_at"].is_null(),
+        "a trigger is not a due time's fire"
+    );
+    assert_eq!(jobs_of(&s, id).await.len(), count + 1);
+    let (_, read) = s.get(&s.admin_key, &format!("/v1/schedules/{id}")).await;
+    assert_eq!(read["status"], "paused");
+    // Resume: the missed due times are not fired; it goes on from now.
+    let (status, resumed) = s.post_empty(&s.admin_key, &path("resume")).await;
+    assert_eq!(status, 200);
+    assert_eq!(resumed["status"], "active");
+    assert!(ts(&resumed["next_run_at"]) > chrono::Utc::now() - chrono::Duration::milliseconds(100));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let after = jobs_of(&s, id).await.len();
+    assert!(
+        (count + 2..=count + 3).contains(&after),
+        "{count} → {after}"
+    );
+    // Archive: for good.
+    let (status, archived) = s.post_empty(&s.admin_key, &path("archive")).await;
+    assert_eq!(status, 200);
+    assert_eq!(archived["status"], "archived");
+    for action in ["resume", "pause", "trigger"] {
+        let answer = s.post_empty(&s.admin_key, &path(action)).await;
+        assert_error(&answer, 409, "schedule_archived", None);
+    }
+    let answer = s
+        .send(
+            Method::PATCH,
+            &s.admin_key,
+            &format!("/v1/schedules/{id}"),
+            Some(json!({"name": "x"})),
+        )
+        .await;
+    assert_error(&answer, 409, "schedule_archived", None);
+    let (status, list) = s.get(&s.admin_key, "/v1/schedules?status=archived").await;
+    assert_eq!(status, 200);
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    // Delete: gone, its jobs stay.
+    let jobs = jobs_of(&s, id).await.len();
+    let (status, deleted) = s
+        .send(
+            Method::DELETE,
+            &s.admin_key,
+            &format!("/v1/schedules/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{deleted}");
+    assert_eq!(deleted["deleted"], true);
+    let answer = s.get(&s.admin_key, &format!("/v1/schedules/{id}")).await;
+    assert_error(&answer, 404, "not_found", None);
+    assert_eq!(jobs_of(&s, id).await.len(), jobs);
+    // Another organization sees none of it.
+    let other = s.other_org_key("other").await;
+    let (_, list) = s.get(&other, "/v1/schedules").await;
+    assert_eq!(list["data"], json!([]));
+}
+
+async fn next_runs_preview_the_timing(kind: StoreKind) {
+    let s = TestServer::start(kind).await;
+    let schedule = create(
+        &s,
+        json!({"name": "standup", "handler": "h", "cron": "0 9 * * 1-5",
+               "timezone": "America/New_York"}),
+    )
+    .await;
+    let id = schedule["id"].as_str().unwrap();
+    let (status, runs) = s
+        .get(
+            &s.admin_key,
+            &format!("/v1/schedules/{id}/next-runs?count=7"),
+        )
+        .await;
+    assert_eq!(status, 200, "{runs}");
+    let runs: Vec<_> = runs["data"].as_array().unwrap().iter().map(ts).collect();
+    assert_eq!(runs.len(), 7);
+    assert_eq!(runs[0], ts(&schedule["next_run_at"]));
+    use chrono::{Datelike, Timelike};
+    for pair in runs.windows(2) {
+        assert!(pair[0] < pair[1]);
+    }
+    for run in &runs {
+        let local = run.with_timezone(&chrono_tz::America::New_York);
+        assert_eq!((local.hour(), local.minute()), (9, 0), "{local}");
+        assert!(local.weekday().number_from_monday() <= 5, "{local}");
+    }
+    for bad in ["0", "101", "x"] {
+        let (status, body) = s
+            .get(
+                &s.admin_key,
+                &format!("/v1/schedules/{id}/next-runs?count={bad}"),
+            )
+            .await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+    let (_, runs) = s
+        .get(
+            &s.admin_key,
+            &format!("/v1/schedules/{id}/next-runs?count=100"),
+        )
+        .await;
+    assert_eq!(runs["data"].as_array().unwrap().len(), 100);
+}
+
+async fn patch_and_put_change_a_schedule(kind: StoreKind) {
+    let s = TestServer::start(kind).await;
+    let schedule = create(
+        &s,
+        json!({"name": "a", "handler": "h", "interval": {"value": 1, "unit": "hour"},
+               "payload": {"v": 1}}),
+    )
+    .await;
+    let id = schedule["id"].as_str().unwrap();
+    let path = format!("/v1/schedules/{id}");
+    let patch = |body: Value| s.send(Method::PATCH, &s.admin_key, &path, Some(body));
+    // A name: the timing and next run stay.
+    let (status, renamed) = patch(json!({"name": "b"})).await;
+    assert_eq!(status, 200, "{renamed}");
+    assert_eq!(renamed["name"], "b");
+    assert_eq!(renamed["next_run_at"], schedule["next_run_at"]);
+    assert_eq!(renamed["payload"], json!({"v": 1}));
+    // A cron replaces the interval and moves the next run.
+    let (_, cron) = patch(json!({"cron": "0 0 * * *", "timezone": "Europe/London"})).await;
+    assert_eq!(cron["schedule_type"], "cron");
+    assert!(cron["interval"].is_null());
+    let next = ts(&cron["next_run_at"]).with_timezone(&chrono_tz::Europe::London);
+    use chrono::Timelike;
+    assert_eq!((next.hour(), next.minute()), (0, 0));
+    // enabled: false pauses.
+    let (_, paused) = patch(json!({"enabled": false})).await;
+    assert_eq!(paused["status"], "paused");
+    let answer = patch(json!({"cron": "nope"})).await;
+    assert_error(&answer, 400, "validation_failed", Some("cron"));
+    // PUT replaces the whole definition (and is active unless told).
+    let (status, put) = s
+        .send(
+            Method::PUT,
+            &s.admin_key,
+            &path,
+            Some(json!({"name": "c", "cron": "@daily", "url": "https://api.example.com/c"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{put}");
+    assert_eq!(put["name"], "c");
+    assert!(put["handler"].is_null());
+    assert_eq!(put["url"], "https://api.example.com/c");
+    assert_eq!(put["status"], "active");
+    assert_eq!(put["id"], schedule["id"]);
+    assert_eq!(put["created_at"], schedule["created_at"]);
+}
+
+async fn overlap_policies_hold_fires_back(kind: StoreKind) {
+    let s = TestServer::start(kind).await;
+    let worker = s.key(&["worker"]).await;
+    // Nobody takes these jobs: each first job stays unfinished.
+    let make = |overlap: &str| {
+        json!({"name": overlap, "handler": format!("overlap-{overlap}"), "overlap": overlap,
+               "interval": {"value": 1, "unit": "second"}})
+    };
+    let allow = create(&s, make("allow")).await;
+    let skip = create(&s, make("skip")).await;
+    let wait = create(&s, make("wait")).await;
+    let id = |v: &Value| v["id"].as_str().unwrap().to_string();
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let allowed = jobs_of(&s, &id(&allow)).await.len();
+    assert!((3..=4).contains(&allowed), "allow: {allowed}");
+    assert_eq!(jobs_of(&s, &id(&skip)).await.len(), 1, "skip");
+    assert_eq!(jobs_of(&s, &id(&wait)).await.len(), 1, "wait");
+    // The waiting schedule's job ends: its one held fire goes at once.
+    let (_, leased) = s
+        .post(
+            &worker,
+            "/v1/workers/poll",
+            json!({"handlers": ["overlap-wait"]}),
+        )
+        .await;
+    let token = leased["data"][0]["lease"]["token"].clone();
+    let ended = Instant::now();
+    s.post(&worker, "/v1/leases/ack", json!({"token": token}))
+        .await;
+    let jobs = wait_jobs(&s, &id(&wait), 2, Duration::from_secs(3)).await;
+    assert!(
+        ended.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        ended.elapsed()
+    );
+    assert_eq!(jobs.len(), 2, "one held fire, not one per missed second");
+}
+
+/// Every due time has exactly one job: counted by `fire_at`, consecutive
+/// seconds with no gap and no repeat — through a server restart, and on
+/// PostgreSQL with two server processes firing the same schedule.
+async fn one_job_per_due_time_across_restarts_and_processes(kind: StoreKind) {
+    let backing = Backing::new(kind).await;
+    let http = http();
+    let mut first = Serve::start(&backing).await;
+    let admin = first.admin_key().await;
+    let resp = http
+        .post(first.url("/v1/schedules"))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "tick", "handler": "tick",
+                      "interval": {"value": 1, "unit": "second"}}))
+        .send()
+        .await
+        .unwrap();
+    let (status, schedule) = common::decode(resp).await;
+    assert_eq!(status, 201, "{schedule}");
+    let id = schedule["id"].as_str().unwrap().to_string();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // A restart, quicker than an outage: every due time still fires.
+    first.stop_gracefully().await;
+    let mut servers = vec![Serve::start(&backing).await];
+    if kind == StoreKind::Postgres {
+        servers.push(Serve::start(&backing).await);
+    }
+    tokio::time::sleep(Duration::from_millis(6000)).await;
+    let last = &servers[0];
+    let resp = http
+        .post(last.url(&format!("/v1/schedules/{id}/pause")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    let paused_at = chrono::Utc::now();
+    assert_eq!(resp.status(), 200);
+    let (_, page) = get(
+        &http,
+        last,
+        &admin,
+        &format!("/v1/jobs?schedule_id={id}&limit=100"),
+    )
+    .await;
+    let mut fires: Vec<_> = page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| ts(&j["fire_at"]))
+        .collect();
+    fires.sort();
+    let anchor = ts(&schedule["created_at"]);
+    assert_eq!((fires[0] - anchor).num_milliseconds(), 1000, "{fires:?}");
+    for pair in fires.windows(2) {
+        assert_eq!((pair[1] - pair[0]).num_milliseconds(), 1000, "{fires:?}");
+    }
+    // None missing at the end either.
+    let last_fire = *fires.last().unwrap();
+    assert!(
+        paused_at - last_fire < chrono::Duration::milliseconds(1100),
+        "{paused_at} {fires:?}"
+    );
+    assert!(fires.len() >= 7, "{} fires: {fires:?}", fires.len());
+}
+
+/// The server is stopped across several due times (longer than an
+/// outage's threshold); after the restart each schedule catches up as its
+/// policy says.
+async fn catch_up_policies_after_downtime(kind: StoreKind) {
+    let backing = Backing::new(kind).await;
+    let http = http();
+    let mut first = Serve::start(&backing).await;
+    let admin = first.admin_key().await;
+    let mut ids = Vec::new();
+    for policy in ["skip", "one", "all"] {
+        let resp = http
+            .post(first.url("/v1/schedules"))
+            .bearer_auth(&admin)
+            .json(
+                &json!({"name": policy, "handler": "tick", "catch_up": policy,
+                          "interval": {"value": 1, "unit": "second"}}),
+            )
+            .send()
+            .await
+            .unwrap();
+        let (status, schedule) = common::decode(resp).await;
+        assert_eq!(status, 201, "{schedule}");
+        ids.push(schedule["id"].as_str().unwrap().to_string());
+    }
+    let (_, page) = get(&http, &first, &admin, &format!("/v1/schedules/{}", ids[0])).await;
+    let anchor = ts(&page["created_at"]);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    first.stop_gracefully().await;
+    let stopped = chrono::Utc::now();
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let second = Serve::start(&backing).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Count each schedule's fires from the stop to now, between instants
+    // half a second off the due times (the three anchors are within
+    // milliseconds): the fires after the restart are the same for all
+    // three, so the differences are what each caught up.
+    let mid = |t: chrono::DateTime<chrono::Utc>| {
+        let k = ((t - anchor).num_milliseconds() as f64 / 1000.0).ceil() as i64;
+        anchor + chrono::Duration::milliseconds(k * 1000 + 500)
+    };
+    let (from, to) = (
+        mid(stopped),
+        mid(chrono::Utc::now()) - chrono::Duration::seconds(1),
+    );
+    let mut counts = Vec::new();
+    for id in &ids {
+        let (_, page) = get(
+            &http,
+            &second,
+            &admin,
+            &format!("/v1/jobs?schedule_id={id}&limit=100"),
+        )
+        .await;
+        let n = page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|j| ts(&j["fire_at"]))
+            .filter(|t| *t > from && *t < to)
+            .count();
+        counts.push(n);
+    }
+    let [skip, one, all] = counts[..] else {
+        unreachable!()
+    };
+    assert!(skip <= 3, "skip fires none of the missed: {counts:?}");
+    assert_eq!(one, skip + 1, "one fires once for them: {counts:?}");
+    assert!(
+        (6..=10).contains(&(all - skip)),
+        "all fires each: {counts:?}"
+    );
+}
