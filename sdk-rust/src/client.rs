@@ -4,8 +4,9 @@ use crate::error::{Error, snippet};
 use crate::job::{ListJobs, page_pairs};
 use chronos_proto::worker::ConnectedWorker;
 use chronos_proto::{
-    AckRequest, BatchCreated, BatchItem, CreateJob, Execution, ExtendRequest, FailRequest, Job,
-    Lease, LeasedJob, List, PollRequest,
+    AckRequest, BatchCreated, BatchItem, CreateJob, CreateSchedule, Execution, ExtendRequest,
+    FailRequest, Job, Lease, LeasedJob, List, NextRuns, PollRequest, Schedule, ScheduleStatus,
+    Timestamp,
 };
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, USER_AGENT};
 use reqwest::{Method, RequestBuilder};
@@ -252,6 +253,106 @@ impl Client {
         page_pairs(&mut pairs, limit, cursor);
         let path = format!("v1/jobs/{job_id}/executions");
         self.send(self.request(Method::GET, &path, &pairs)?).await
+    }
+
+    /// Creates a schedule (`POST /v1/schedules`), in any of its three
+    /// shapes: a `handler` with `interval` or `cron`, or a `url`. Its
+    /// `next_run_at` says when it fires first.
+    pub async fn create_schedule(&self, schedule: &CreateSchedule) -> Result<Schedule, Error> {
+        self.send(
+            self.request(Method::POST, "v1/schedules", &[])?
+                .json(schedule),
+        )
+        .await
+    }
+
+    /// One schedule (`GET /v1/schedules/{id}`).
+    pub async fn get_schedule(&self, id: Uuid) -> Result<Schedule, Error> {
+        self.send(self.request(Method::GET, &format!("v1/schedules/{id}"), &[])?)
+            .await
+    }
+
+    /// A page of schedules, newest first (`GET /v1/schedules`), of one
+    /// status or all.
+    pub async fn list_schedules(
+        &self,
+        status: Option<ScheduleStatus>,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<List<Schedule>, Error> {
+        let mut pairs = Vec::new();
+        if let Some(status) = status {
+            pairs.push(("status", status.as_str().to_string()));
+        }
+        page_pairs(&mut pairs, limit, cursor);
+        self.send(self.request(Method::GET, "v1/schedules", &pairs)?)
+            .await
+    }
+
+    /// Changes the fields `patch` gives (`PATCH /v1/schedules/{id}`).
+    pub async fn update_schedule(
+        &self,
+        id: Uuid,
+        patch: &CreateSchedule,
+    ) -> Result<Schedule, Error> {
+        let path = format!("v1/schedules/{id}");
+        self.send(self.request(Method::PATCH, &path, &[])?.json(patch))
+            .await
+    }
+
+    /// Deletes a schedule (`DELETE /v1/schedules/{id}`); its jobs stay.
+    pub async fn delete_schedule(&self, id: Uuid) -> Result<(), Error> {
+        let _: Value = self
+            .send(self.request(Method::DELETE, &format!("v1/schedules/{id}"), &[])?)
+            .await?;
+        Ok(())
+    }
+
+    /// Pauses a schedule; a job already running is not cancelled.
+    pub async fn pause_schedule(&self, id: Uuid) -> Result<Schedule, Error> {
+        self.schedule_action(id, "pause").await
+    }
+
+    /// Resumes a paused schedule from now (missed due times are not fired).
+    pub async fn resume_schedule(&self, id: Uuid) -> Result<Schedule, Error> {
+        self.schedule_action(id, "resume").await
+    }
+
+    /// Archives a schedule: it never fires again, and stays readable.
+    pub async fn archive_schedule(&self, id: Uuid) -> Result<Schedule, Error> {
+        self.schedule_action(id, "archive").await
+    }
+
+    /// Fires a schedule now, paused or not; returns the job it created.
+    pub async fn trigger_schedule(&self, id: Uuid) -> Result<Job, Error> {
+        let path = format!("v1/schedules/{id}/trigger");
+        self.send(self.request(Method::POST, &path, &[])?).await
+    }
+
+    /// The next `count` (1 to 100) times a schedule fires.
+    pub async fn next_runs(&self, id: Uuid, count: usize) -> Result<Vec<Timestamp>, Error> {
+        let path = format!("v1/schedules/{id}/next-runs");
+        let pairs = [("count", count.to_string())];
+        let runs: NextRuns = self.send(self.request(Method::GET, &path, &pairs)?).await?;
+        Ok(runs.data)
+    }
+
+    /// A page of the executions of a schedule's jobs, newest first.
+    pub async fn list_schedule_executions(
+        &self,
+        id: Uuid,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<List<Execution>, Error> {
+        let mut pairs = Vec::new();
+        page_pairs(&mut pairs, limit, cursor);
+        let path = format!("v1/schedules/{id}/executions");
+        self.send(self.request(Method::GET, &path, &pairs)?).await
+    }
+
+    async fn schedule_action(&self, id: Uuid, action: &str) -> Result<Schedule, Error> {
+        let path = format!("v1/schedules/{id}/{action}");
+        self.send(self.request(Method::POST, &path, &[])?).await
     }
 
     /// Leases due jobs of the given handlers (`POST /v1/workers/poll`),

@@ -84,7 +84,8 @@ pub use job::{ListJobs, NewJob, ScheduleFilter};
 pub use worker::{JobContext, JobError, ShutdownHandle, Worker, WorkerBuilder};
 
 pub use chronos_proto::{
-    BatchItem, CreateJob, Delay, Delivery, ErrorBody, ErrorDetail, Execution, ExecutionStatus,
-    FailRequest, HttpMethod, HttpTarget, Job, JobStatus, Lease, LeasedJob, List, PollRequest,
-    TimeUnit, Timestamp,
+    BatchItem, CatchUp, CreateJob, CreateSchedule, Delay, Delivery, ErrorBody, ErrorDetail,
+    Execution, ExecutionStatus, FailRequest, HttpMethod, HttpTarget, Job, JobStatus, Lease,
+    LeasedJob, List, Overlap, PollRequest, Schedule, ScheduleStatus, ScheduleType, TimeUnit,
+    Timestamp,
 };

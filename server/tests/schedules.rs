@@ -28,6 +28,7 @@ both_stores!(
     overlap_policies_hold_fires_back,
     one_job_per_due_time_across_restarts_and_processes,
     catch_up_policies_after_downtime,
+    the_rust_client_manages_schedules,
 );
 
 fn local() -> ServeOptions {
@@ -777,4 +778,72 @@ async fn catch_up_policies_after_downtime(kind: StoreKind) {
         (6..=10).contains(&(all - skip)),
         "all fires each: {counts:?}"
     );
+}
+
+/// The Rust SDK's client over the same routes.
+async fn the_rust_client_manages_schedules(kind: StoreKind) {
+    use chronos::{Client, CreateSchedule, Delay, ScheduleStatus, TimeUnit};
+    let s = TestServer::start(kind).await;
+    let client = Client::new(&s.base, &s.admin_key).unwrap();
+    let created = client
+        .create_schedule(&CreateSchedule {
+            name: Some("report".into()),
+            handler: Some("report".into()),
+            interval: Some(Delay {
+                value: 1,
+                unit: TimeUnit::Day,
+            }),
+            timezone: Some("Europe/London".into()),
+            ..CreateSchedule::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(created.status, ScheduleStatus::Active);
+    let runs = client.next_runs(created.id, 3).await.unwrap();
+    assert_eq!(runs.len(), 3);
+    assert_eq!(Some(runs[0]), created.next_run_at);
+    let paused = client.pause_schedule(created.id).await.unwrap();
+    assert!(!paused.enabled);
+    let job = client.trigger_schedule(created.id).await.unwrap();
+    assert_eq!(job.schedule_id, Some(created.id));
+    let renamed = client
+        .update_schedule(
+            created.id,
+            &CreateSchedule {
+                name: Some("daily report".into()),
+                ..CreateSchedule::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(renamed.name, "daily report");
+    assert_eq!(renamed.status, ScheduleStatus::Paused);
+    let resumed = client.resume_schedule(created.id).await.unwrap();
+    assert_eq!(resumed.status, ScheduleStatus::Active);
+    let listed = client
+        .list_schedules(Some(ScheduleStatus::Active), None, None)
+        .await
+        .unwrap();
+    assert_eq!(listed.data.len(), 1);
+    assert!(
+        client
+            .list_schedule_executions(created.id, None, None)
+            .await
+            .unwrap()
+            .data
+            .is_empty()
+    );
+    let bad = client
+        .create_schedule(&CreateSchedule {
+            name: Some("bad".into()),
+            handler: Some("h".into()),
+            cron: Some("61 * * * *".into()),
+            ..CreateSchedule::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(bad.to_string().contains("Invalid cron expression"), "{bad}");
+    client.archive_schedule(created.id).await.unwrap();
+    client.delete_schedule(created.id).await.unwrap();
+    assert!(client.get_schedule(created.id).await.is_err());
 }

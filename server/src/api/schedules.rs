@@ -678,7 +678,7 @@ fn resolve(req: CreateSchedule) -> Result<Definition, ApiError> {
     if parsed.next_after(Timestamp::now().0).is_none() {
         return Err(ApiError::validation(
             timing_field,
-            "this schedule never fires (no matching date within five years)",
+            "this schedule never fires (no matching date within ten years)",
         ));
     }
 
