@@ -1,5 +1,5 @@
 //! `cargo run --release -p chronos-bench -- [--store sqlite|postgres|both]
-//! [--mode all|throughput|latency|memory]`
+//! [--mode all|throughput|latency|memory|push|schedule]`
 //!
 //! Starts a real Chronos server process on a fresh store (the embedded one
 //! in a temporary directory, or a new PostgreSQL database that is dropped
@@ -9,13 +9,19 @@
 //!   no-op handlers; and N more enqueued while the workers run (end to end),
 //!   with the pickup latency (job due → handler start) under that load;
 //! - latency: one job at a time on an idle server;
-//! - memory: the server's resident memory per idle connected worker.
+//! - memory: the server's resident memory per idle connected worker;
+//! - push: push delivery to an HTTP endpoint in this process — deliveries
+//!   per second, and create → request received and due → request received
+//!   on an idle server;
+//! - schedule: schedule precision, due time → job created and → leased.
 //!
 //! It prints the figures and the machine they were measured on. Tests never
 //! time anything; this command does (see docs/benchmarks.md).
 
 mod machine;
 mod measure;
+mod push;
+mod schedule;
 mod server;
 
 use clap::{Parser, ValueEnum};
@@ -38,9 +44,10 @@ struct Args {
         default_value = "postgres://postgres@127.0.0.1:5432/postgres"
     )]
     database_url: String,
-    /// Jobs for each throughput run.
-    #[arg(long, default_value_t = 50_000)]
-    jobs: usize,
+    /// Jobs for each throughput run, and for push's deliveries run
+    /// [default: 50000; 10000 for push].
+    #[arg(long)]
+    jobs: Option<usize>,
     /// SDK workers, each with its own WebSocket connection.
     #[arg(long, default_value_t = 4)]
     workers: usize,
@@ -53,12 +60,39 @@ struct Args {
     /// Jobs per `POST /v1/jobs/batch`.
     #[arg(long, default_value_t = 1000)]
     batch: usize,
-    /// Samples for the latency run.
+    /// Samples for each latency run (push: one at a time, and scheduled).
     #[arg(long, default_value_t = 300)]
     samples: usize,
     /// Idle workers for the memory run.
     #[arg(long, default_value_t = 1000)]
     idle_workers: usize,
+    /// The server's `--push-concurrency`: push calls in flight at most
+    /// [default: the server's].
+    #[arg(long)]
+    push_concurrency: Option<u32>,
+    /// The server's `--push-per-host`: push calls in flight at most to one
+    /// host [default: the server's].
+    #[arg(long)]
+    push_per_host: Option<u32>,
+}
+
+impl Args {
+    /// What `chronos serve` is started with besides its store.
+    fn server_flags(&self, mode: Mode) -> Vec<String> {
+        if mode != Mode::Push {
+            return Vec::new();
+        }
+        // The push endpoint is on loopback, which the server refuses
+        // without this.
+        let mut flags = vec!["--allow-private-targets".to_string()];
+        if let Some(n) = self.push_concurrency {
+            flags.extend(["--push-concurrency".into(), n.to_string()]);
+        }
+        if let Some(n) = self.push_per_host {
+            flags.extend(["--push-per-host".into(), n.to_string()]);
+        }
+        flags
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -74,6 +108,8 @@ enum Mode {
     Throughput,
     Latency,
     Memory,
+    Push,
+    Schedule,
 }
 
 fn main() -> std::process::ExitCode {
@@ -100,10 +136,18 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         StoreChoice::Postgres => &[StoreChoice::Postgres],
     };
     let modes: &[Mode] = match args.mode {
-        Mode::All => &[Mode::Throughput, Mode::Latency, Mode::Memory],
+        Mode::All => &[
+            Mode::Throughput,
+            Mode::Latency,
+            Mode::Memory,
+            Mode::Push,
+            Mode::Schedule,
+        ],
         Mode::Throughput => &[Mode::Throughput],
         Mode::Latency => &[Mode::Latency],
         Mode::Memory => &[Mode::Memory],
+        Mode::Push => &[Mode::Push],
+        Mode::Schedule => &[Mode::Schedule],
     };
     for &choice in stores {
         for &mode in modes {
@@ -124,11 +168,13 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 async fn measure(args: &Args, store: &Store, mode: Mode) -> Result<(), Box<dyn std::error::Error>> {
-    let server = Server::start(store).await?;
+    let server = Server::start(store, &args.server_flags(mode)).await?;
     let title = match mode {
         Mode::Throughput => "throughput",
         Mode::Latency => "latency, idle server",
         Mode::Memory => "memory",
+        Mode::Push => "push delivery",
+        Mode::Schedule => "schedule precision",
         Mode::All => unreachable!("expanded above"),
     };
     println!(
@@ -139,7 +185,7 @@ async fn measure(args: &Args, store: &Store, mode: Mode) -> Result<(), Box<dyn s
     match mode {
         Mode::Throughput => {
             let t = measure::Throughput {
-                jobs: args.jobs,
+                jobs: args.jobs.unwrap_or(50_000),
                 workers: args.workers,
                 concurrency: args.concurrency,
                 creators: args.creators,
@@ -149,6 +195,18 @@ async fn measure(args: &Args, store: &Store, mode: Mode) -> Result<(), Box<dyn s
         }
         Mode::Latency => measure::latency(&server, args.samples).await,
         Mode::Memory => measure::memory(&server, args.idle_workers).await,
+        Mode::Push => {
+            let p = push::Push {
+                jobs: args.jobs.unwrap_or(10_000),
+                creators: args.creators,
+                batch: args.batch,
+                samples: args.samples,
+                concurrency: args.push_concurrency,
+                per_host: args.push_per_host,
+            };
+            push::push(&server, &p).await
+        }
+        Mode::Schedule => schedule::schedule(&server, args.samples).await,
         Mode::All => unreachable!("expanded above"),
     }
 }

@@ -1,8 +1,9 @@
-//! The three measurements: throughput, latency alone, memory per worker.
-//! Each prints its figures; nothing is asserted.
+//! The measurements with workers: throughput, latency alone, memory per
+//! worker (push delivery's are in `push.rs`). Each prints its figures;
+//! nothing is asserted.
 
 use crate::server::Server;
-use chronos::{Client, JobContext, JobError, NewJob, Worker};
+use chronos::{Client, CreateJob, JobContext, JobError, NewJob, Worker};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-type Res<T> = Result<T, Box<dyn std::error::Error>>;
+pub type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 pub struct Throughput {
     pub jobs: usize,
@@ -20,10 +21,10 @@ pub struct Throughput {
     pub batch: usize,
 }
 
-/// What the workers' handlers saw: which jobs ran, how often, and how long
-/// after it was due each started.
+/// What the workers' handlers (or the push endpoint) saw: which jobs ran,
+/// how often, and how long after it was due each started.
 #[derive(Default)]
-struct Recorder {
+pub struct Recorder {
     ran: Mutex<HashSet<Uuid>>,
     repeats: AtomicUsize,
     count: AtomicUsize,
@@ -38,17 +39,53 @@ impl Recorder {
             .to_std()
             .unwrap_or_default();
         self.pickups.lock().unwrap().push(late);
-        if !self.ran.lock().unwrap().insert(ctx.id) {
+        self.ran(ctx.id);
+    }
+
+    /// Job `id` ran (again, if it did before).
+    pub fn ran(&self, id: Uuid) {
+        if !self.ran.lock().unwrap().insert(id) {
             self.repeats.fetch_add(1, Ordering::Relaxed);
         }
         self.count.fetch_add(1, Ordering::Relaxed);
         self.changed.notify_one();
     }
 
+    /// Runs seen, repeats included.
+    pub fn count(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// Runs of a job that had run before.
+    pub fn repeats(&self) -> usize {
+        self.repeats.load(Ordering::Relaxed)
+    }
+
+    /// Distinct jobs that ran.
+    pub fn distinct(&self) -> usize {
+        self.ran.lock().unwrap().len()
+    }
+
     async fn wait_for(&self, n: usize) {
-        while self.count.load(Ordering::Relaxed) < n {
+        while self.count() < n {
             let _ = tokio::time::timeout(Duration::from_millis(50), self.changed.notified()).await;
         }
+    }
+
+    /// Waits for `n` runs, or fails if none comes for `quiet`: a stall is
+    /// reported, not waited out.
+    pub async fn wait_for_or_stall(&self, n: usize, quiet: Duration) -> Res<()> {
+        let (mut last, mut since) = (self.count(), Instant::now());
+        while self.count() < n {
+            let _ = tokio::time::timeout(Duration::from_millis(50), self.changed.notified()).await;
+            let now = self.count();
+            if now != last {
+                (last, since) = (now, Instant::now());
+            } else if since.elapsed() > quiet {
+                return Err(format!("stalled: {now} of {n} runs, none for {quiet:.0?}").into());
+            }
+        }
+        Ok(())
     }
 }
 
@@ -99,24 +136,27 @@ impl Pool {
     }
 }
 
-/// Creates `n` jobs for `handler` in batches, from `creators` clients at
-/// once; returns how long it took.
-async fn enqueue(client: &Client, handler: &str, n: usize, t: &Throughput) -> Res<Duration> {
+/// Creates `n` copies of `job` in batches of `batch`, from `creators`
+/// clients at once; returns how long it took.
+pub async fn enqueue(
+    client: &Client,
+    job: &CreateJob,
+    n: usize,
+    creators: usize,
+    batch: usize,
+) -> Res<Duration> {
     let started = Instant::now();
     let next = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
-    for _ in 0..t.creators {
-        let (client, next, handler, batch) =
-            (client.clone(), next.clone(), handler.to_string(), t.batch);
+    for _ in 0..creators {
+        let (client, next, job) = (client.clone(), next.clone(), job.clone());
         tasks.push(tokio::spawn(async move {
             loop {
                 let from = next.fetch_add(batch, Ordering::Relaxed);
                 if from >= n {
                     return Ok::<_, chronos::Error>(());
                 }
-                let jobs: Vec<_> = (from..(from + batch).min(n))
-                    .map(|_| NewJob::new("bench", &handler).build())
-                    .collect();
+                let jobs = vec![job.clone(); (from + batch).min(n) - from];
                 let items = client.create_jobs(&jobs).await?;
                 if let Some(chronos::BatchItem::Error(e)) = items
                     .iter()
@@ -135,7 +175,7 @@ async fn enqueue(client: &Client, handler: &str, n: usize, t: &Throughput) -> Re
 
 /// Waits until the server has no job of `handler` queued or running, i.e.
 /// every ack has committed.
-async fn settled(client: &Client, handler: &str) -> Res<()> {
+pub async fn settled(client: &Client, handler: &str) -> Res<()> {
     loop {
         let open = client
             .list_jobs(
@@ -154,7 +194,7 @@ async fn settled(client: &Client, handler: &str) -> Res<()> {
     }
 }
 
-fn rate(n: usize, d: Duration) -> String {
+pub fn rate(n: usize, d: Duration) -> String {
     format!(
         "{:>7.0} jobs/s  ({n} in {:.2?})",
         n as f64 / d.as_secs_f64(),
@@ -162,7 +202,7 @@ fn rate(n: usize, d: Duration) -> String {
     )
 }
 
-fn percentiles(mut samples: Vec<Duration>) -> String {
+pub fn percentiles(mut samples: Vec<Duration>) -> String {
     if samples.is_empty() {
         return "no samples".into();
     }
@@ -177,6 +217,11 @@ fn percentiles(mut samples: Vec<Duration>) -> String {
     )
 }
 
+/// A no-op job for the workers' `handler`.
+fn bench_job(handler: &str) -> CreateJob {
+    NewJob::new("bench", handler).build()
+}
+
 pub async fn throughput(server: &Server, t: &Throughput) -> Res<()> {
     let client = Client::new(&server.base, &server.admin_key)?;
     println!(
@@ -185,7 +230,7 @@ pub async fn throughput(server: &Server, t: &Throughput) -> Res<()> {
     );
 
     // Enqueue a backlog with no worker connected, then drain it.
-    let took = enqueue(&client, "drain", t.jobs, t).await?;
+    let took = enqueue(&client, &bench_job("drain"), t.jobs, t.creators, t.batch).await?;
     println!("  enqueue           {}", rate(t.jobs, took));
     let recorder = Arc::new(Recorder::default());
     let started = Instant::now();
@@ -197,7 +242,7 @@ pub async fn throughput(server: &Server, t: &Throughput) -> Res<()> {
     println!(
         "  drain backlog     {}  repeats {}",
         rate(t.jobs, took),
-        recorder.repeats.load(Ordering::Relaxed)
+        recorder.repeats()
     );
 
     // End to end: workers connected, jobs enqueued while they run.
@@ -205,7 +250,7 @@ pub async fn throughput(server: &Server, t: &Throughput) -> Res<()> {
     let pool = Pool::start(server, "flow", t.workers, t.concurrency, &recorder)?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let started = Instant::now();
-    let enqueued = enqueue(&client, "flow", t.jobs, t).await?;
+    let enqueued = enqueue(&client, &bench_job("flow"), t.jobs, t.creators, t.batch).await?;
     recorder.wait_for(t.jobs).await;
     settled(&client, "flow").await?;
     let took = started.elapsed();
@@ -213,7 +258,7 @@ pub async fn throughput(server: &Server, t: &Throughput) -> Res<()> {
     println!(
         "  end to end        {}  repeats {}  (enqueue meanwhile {:.0} jobs/s)",
         rate(t.jobs, took),
-        recorder.repeats.load(Ordering::Relaxed),
+        recorder.repeats(),
         t.jobs as f64 / enqueued.as_secs_f64()
     );
     let pickups = std::mem::take(&mut *recorder.pickups.lock().unwrap());

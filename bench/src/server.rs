@@ -84,7 +84,12 @@ pub struct Server {
 }
 
 impl Server {
-    pub async fn start(store: &Store) -> Result<Self, Box<dyn std::error::Error>> {
+    /// Starts `chronos serve` on `store`, with `flags` added to its command
+    /// line.
+    pub async fn start(
+        store: &Store,
+        flags: &[String],
+    ) -> Result<Self, Box<dyn std::error::Error>> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
@@ -92,6 +97,7 @@ impl Server {
             .arg("serve")
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .args(store.args())
+            .args(flags)
             .env("CHRONOS_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

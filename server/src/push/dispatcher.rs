@@ -45,6 +45,9 @@ pub const LEASE_MARGIN: Duration = Duration::from_secs(5);
 const IDLE_LOOK: Duration = Duration::from_secs(5);
 /// After a store error, wait this long before leasing again.
 const RETRY_AFTER_ERROR: Duration = Duration::from_secs(1);
+/// How long the dispatcher waits for a batch of slots to free up before it
+/// leases for fewer.
+const GATHER: Duration = Duration::from_millis(2);
 /// At shutdown, calls in flight get this long to finish; the rest are cut
 /// off and their jobs handed back to the queue.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -98,8 +101,12 @@ pub async fn run(engine: Arc<Engine>, config: PushConfig, policy: TargetPolicy) 
         }
         while calls.try_join_next().is_some() {}
         // More may be queued: the lease took all it asked for, or a host
-        // filled up while it was being taken.
+        // filled up while it was being taken. Lease again once a few slots
+        // are free rather than for each call that ends: one statement per
+        // batch of deliveries, not per delivery.
         if leased_some {
+            let batch = u64::from((config.per_host.min(config.max_in_flight) / 8).max(1));
+            slots.wait_for_ends(batch, GATHER).await;
             continue;
         }
         tokio::select! {
@@ -180,6 +187,8 @@ struct Slots {
 struct SlotState {
     by_host: HashMap<String, u32>,
     total: u32,
+    /// Calls ended, ever.
+    ended: u64,
     /// Calls in flight by lease token: to stop one whose job is cancelled,
     /// and to hand back those cut off at shutdown.
     calls: HashMap<Uuid, InFlight>,
@@ -234,6 +243,23 @@ impl Slots {
         }
     }
 
+    /// Waits until `n` more calls have ended, or `most` has passed.
+    async fn wait_for_ends(&self, n: u64, most: Duration) {
+        let deadline = tokio::time::Instant::now() + most;
+        let start = self.lock().ended;
+        loop {
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            if self.lock().ended - start >= n {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, freed).await.is_err() {
+                return;
+            }
+        }
+    }
+
     /// Notes the task making the call of lease `token`.
     fn running(&self, token: Uuid, task: AbortHandle) {
         if let Some(call) = self.lock().calls.get_mut(&token) {
@@ -280,6 +306,7 @@ impl Drop for Call {
             }
         }
         state.total -= 1;
+        state.ended += 1;
         drop(state);
         self.slots.freed.notify_waiters();
     }
