@@ -8,9 +8,9 @@ use super::auth::Auth;
 use super::error::ApiError;
 use super::extract::{JsonBody, QueryParams};
 use super::jobs::{
-    DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT_SECONDS, JOB_TARGET, TargetFields, check_target,
-    required_text, validate_handler, validate_queue, validate_retries, validate_target,
-    validate_timeout,
+    DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT_SECONDS, JOB_TARGET, MAX_SCHEDULE_AHEAD_SECONDS,
+    TargetFields, check_target, required_text, validate_handler, validate_queue, validate_retries,
+    validate_target, validate_timeout,
 };
 use super::pagination::{Cursor, page_request};
 use crate::schedule::timing::{TimingError, parse_timezone};
@@ -659,7 +659,9 @@ fn resolve(req: CreateSchedule) -> Result<Definition, ApiError> {
         }
     };
     if let TimingSpec::Interval { interval, .. } = &timing
-        && interval.as_seconds().is_none_or(|s| s > 10 * 366 * 86_400)
+        && interval
+            .as_seconds()
+            .is_none_or(|s| s > MAX_SCHEDULE_AHEAD_SECONDS)
     {
         return Err(ApiError::validation(
             "interval.value",
