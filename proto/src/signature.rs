@@ -43,10 +43,30 @@ fn mac(value: &str, timestamp: i64, body: &[u8]) -> Vec<u8> {
 /// Whether a request with these headers and this raw body was signed with
 /// `value` within the replay window of `now` (unix seconds).
 pub fn verify(signature: &str, timestamp: &str, body: &[u8], value: &str, now: i64) -> bool {
+    verify_within(
+        signature,
+        timestamp,
+        body,
+        value,
+        now,
+        REPLAY_WINDOW_SECONDS,
+    )
+}
+
+/// [`verify`] with another window: the timestamp may be at most
+/// `tolerance` seconds from `now`.
+pub fn verify_within(
+    signature: &str,
+    timestamp: &str,
+    body: &[u8],
+    value: &str,
+    now: i64,
+    tolerance: i64,
+) -> bool {
     let Ok(sent) = timestamp.trim().parse::<i64>() else {
         return false;
     };
-    if (now - sent).abs() > REPLAY_WINDOW_SECONDS {
+    if (now - sent).abs() > tolerance {
         return false;
     }
     signature

@@ -4,9 +4,9 @@ use crate::error::{Error, snippet};
 use crate::job::{ListJobs, page_pairs};
 use chronos_proto::worker::ConnectedWorker;
 use chronos_proto::{
-    AckRequest, BatchCreated, BatchItem, CreateJob, CreateSchedule, Execution, ExtendRequest,
-    FailRequest, Job, Lease, LeasedJob, List, NextRuns, PollRequest, Schedule, ScheduleStatus,
-    Timestamp,
+    AckRequest, BatchCreated, BatchItem, CreateJob, CreateMessage, CreateSchedule, Execution,
+    ExtendRequest, FailRequest, Job, Lease, LeasedJob, List, MessageAccepted, NextRuns,
+    PollRequest, Schedule, ScheduleStatus, Timestamp,
 };
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, USER_AGENT};
 use reqwest::{Method, RequestBuilder};
@@ -253,6 +253,16 @@ impl Client {
         page_pairs(&mut pairs, limit, cursor);
         let path = format!("v1/jobs/{job_id}/executions");
         self.send(self.request(Method::GET, &path, &pairs)?).await
+    }
+
+    /// Sends a message: a one-shot HTTP request, now or later (`POST
+    /// /v1/messages`). It is durable when this returns.
+    pub async fn send_message(&self, message: &CreateMessage) -> Result<MessageAccepted, Error> {
+        self.send(
+            self.request(Method::POST, "v1/messages", &[])?
+                .json(message),
+        )
+        .await
     }
 
     /// Creates a schedule (`POST /v1/schedules`), in any of its three

@@ -280,6 +280,7 @@ impl WorkerBuilder {
             signals: self.signals,
             handlers: Arc::new(self.handlers),
             stop: Arc::new(stop),
+            connected: Arc::new(watch::channel(false).0),
         })
     }
 
@@ -311,6 +312,8 @@ pub struct Worker {
     signals: bool,
     handlers: Arc<HashMap<String, Handler>>,
     stop: Arc<watch::Sender<bool>>,
+    /// True while a session is open (welcomed by the server).
+    connected: Arc<watch::Sender<bool>>,
 }
 
 /// A frame to send, and where its answer goes, if anyone waits for it.
@@ -353,6 +356,12 @@ impl Worker {
         ShutdownHandle(self.stop.clone())
     }
 
+    /// Whether the worker is connected now: true once the server welcomed
+    /// it, false while it reconnects and after it stops.
+    pub fn connection(&self) -> watch::Receiver<bool> {
+        self.connected.subscribe()
+    }
+
     /// Runs until shut down (or a fatal error: a refused key, an unsupported
     /// protocol). Reconnects after any other failure.
     pub async fn run(self) -> Result<(), Error> {
@@ -386,6 +395,7 @@ impl Worker {
                     &mut retry,
                 )
                 .await;
+            self.connected.send_replace(false);
             match session {
                 Ok(SessionEnd::Stopped) => return Ok(()),
                 Ok(SessionEnd::Lost(why)) => {
@@ -479,6 +489,7 @@ impl Worker {
         };
         *retry = FIRST_RETRY;
         tracing::info!(worker_id = %self.worker_id, "connected to Chronos");
+        self.connected.send_replace(true);
         // What was decided while the connection was down goes first.
         let mut waiting: HashMap<(Uuid, LeaseAction), oneshot::Sender<ServerMessage>> =
             HashMap::new();

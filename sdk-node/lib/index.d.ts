@@ -1,0 +1,276 @@
+// The Chronos SDK for Node: types of what lib/index.js exports.
+
+export type JobStatus = 'scheduled' | 'queued' | 'running' | 'completed' | 'failed' | 'cancelled'
+export type TimeUnit = 'second' | 'minute' | 'hour' | 'day' | 'week'
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
+
+export interface HttpTarget {
+  url: string
+  method?: HttpMethod
+  headers?: Record<string, string>
+}
+
+export type Delivery =
+  | { type: 'pull' }
+  | { type: 'push'; http: HttpTarget; signing_secret_id?: string }
+
+/** `POST /v1/jobs`. Timestamps are RFC 3339 strings. */
+export interface CreateJob {
+  name: string
+  handler: string
+  payload?: unknown
+  delay?: { value: number; unit: TimeUnit }
+  scheduled_for?: string
+  idempotency_key?: string
+  timeout?: number
+  max_retries?: number
+  queue?: string
+  priority?: number
+  delivery?: Delivery
+}
+
+export interface Job {
+  id: string
+  name: string
+  handler: string | null
+  payload: unknown
+  status: JobStatus
+  queue: string
+  priority: number
+  delivery: Delivery
+  run_at: string
+  attempt: number
+  max_retries: number
+  timeout: number
+  schedule_id: string | null
+  /** For a schedule's fire: the due time it was made for. */
+  fire_at?: string
+  idempotency_key: string | null
+  result: unknown
+  last_error: string | null
+  created_at: string
+  updated_at: string
+  finished_at: string | null
+}
+
+export interface Execution {
+  id: string
+  job_id: string
+  attempt: number
+  status: 'running' | 'completed' | 'failed' | 'timed_out' | 'released'
+  worker_id: string | null
+  http_status: number | null
+  response_body: string | null
+  response_truncated: boolean
+  error: string | null
+  duration_ms: number | null
+  started_at: string
+  finished_at: string | null
+}
+
+export interface List<T> {
+  data: T[]
+  next_cursor: string | null
+}
+
+/** One item of `createJobs`: the job, or why it was refused. */
+export type BatchItem = { job: Job } | { error: { code: string; message: string; field?: string } }
+
+export interface JobQuery {
+  status?: JobStatus[]
+  handler?: string
+  queue?: string
+  /** A schedule's id, or `'null'` for one-off jobs only. */
+  scheduleId?: string
+  limit?: number
+  cursor?: string
+}
+
+export interface PageQuery {
+  limit?: number
+  cursor?: string
+}
+
+/** `POST /v1/messages`: a one-shot HTTP request. */
+export interface CreateMessage {
+  url: string
+  method?: HttpMethod
+  headers?: Record<string, string>
+  body?: string
+  delay?: number
+  scheduled_at?: string
+  deduplication_id?: string
+  retries?: number
+  signing_secret_id?: string
+}
+
+export interface MessageAccepted {
+  message_id: string
+  scheduled_at: string
+}
+
+/** `POST /v1/schedules`, in any of its shapes (see docs/schedules.md). */
+export interface CreateSchedule {
+  name: string
+  handler?: string
+  payload?: unknown
+  interval?: { value: number; unit: TimeUnit }
+  cron?: string
+  schedule_type?: 'cron' | 'interval'
+  schedule?: string
+  timezone?: string
+  delivery?: Delivery
+  url?: string
+  method?: HttpMethod
+  headers?: Record<string, string>
+  body?: string
+  signing_secret_id?: string
+  timeout?: number
+  timeout_ms?: number
+  max_retries?: number
+  retries?: number
+  queue?: string
+  priority?: number
+  catch_up?: 'skip' | 'one' | 'all'
+  overlap?: 'allow' | 'skip' | 'wait'
+  enabled?: boolean
+  failure_notify?: boolean
+}
+
+export type ScheduleStatus = 'active' | 'paused' | 'archived'
+
+export interface Schedule {
+  id: string
+  name: string
+  status: ScheduleStatus
+  enabled: boolean
+  schedule_type: 'cron' | 'interval'
+  schedule: string | null
+  cron: string | null
+  interval: { value: number; unit: TimeUnit } | null
+  timezone: string
+  handler: string | null
+  payload: unknown
+  delivery: Delivery
+  url: string | null
+  method: HttpMethod | null
+  headers: Record<string, string> | null
+  body: string | null
+  signing_secret_id: string | null
+  timeout: number
+  timeout_ms: number
+  max_retries: number
+  retries: number
+  queue: string
+  priority: number
+  catch_up: 'skip' | 'one' | 'all'
+  overlap: 'allow' | 'skip' | 'wait'
+  failure_notify: boolean
+  last_status: JobStatus | null
+  last_run_at: string | null
+  next_run_at: string | null
+  next_fire_at: string | null
+  created_at: string
+  updated_at: string
+}
+
+/** An error from the server (or the SDK), with the server's code. */
+export declare class ChronosError extends Error {
+  readonly name: 'ChronosError'
+  /** The server's stable code, e.g. `not_found`, `validation_failed`. */
+  readonly code: string
+  /** The HTTP status, or null when no answer came. */
+  readonly status: number | null
+  /** The request field at fault, when the server named one. */
+  readonly field: string | null
+}
+
+export declare class Client {
+  constructor(options: { url: string; apiKey: string })
+  createJob(job: CreateJob): Promise<Job>
+  createJobs(jobs: CreateJob[]): Promise<BatchItem[]>
+  getJob(id: string): Promise<Job>
+  listJobs(query?: JobQuery): Promise<List<Job>>
+  cancelJob(id: string): Promise<Job>
+  retryJob(id: string): Promise<Job>
+  listExecutions(id: string, page?: PageQuery): Promise<List<Execution>>
+  sendMessage(message: CreateMessage): Promise<MessageAccepted>
+  createSchedule(schedule: CreateSchedule): Promise<Schedule>
+  getSchedule(id: string): Promise<Schedule>
+  listSchedules(page?: PageQuery & { status?: ScheduleStatus }): Promise<List<Schedule>>
+  updateSchedule(id: string, patch: Partial<CreateSchedule>): Promise<Schedule>
+  deleteSchedule(id: string): Promise<void>
+  pauseSchedule(id: string): Promise<Schedule>
+  resumeSchedule(id: string): Promise<Schedule>
+  archiveSchedule(id: string): Promise<Schedule>
+  /** Fires the schedule now; resolves to the job it created. */
+  triggerSchedule(id: string): Promise<Job>
+  /** The next `count` (1 to 100, default 10) due times. */
+  nextRuns(id: string, count?: number): Promise<string[]>
+}
+
+/**
+ * Whether a push request was signed by Chronos with `secret` (any of the
+ * comma-separated `v1=` values), its `Chronos-Timestamp` within
+ * `toleranceSeconds` (default 300) of now. Pass the raw body as received.
+ */
+export declare function verifySignature(
+  secret: string,
+  headers: Record<string, string | string[] | undefined>,
+  rawBody: string | Buffer,
+  options?: { toleranceSeconds?: number; now?: number },
+): boolean
+
+/** The job a handler gets. */
+export interface JobContext {
+  id: string
+  name: string
+  handler: string
+  payload: any
+  /** 1 for the first attempt. */
+  attempt: number
+  maxRetries: number
+  /** Seconds this attempt may run before its lease ends (see `extend`). */
+  timeout: number
+  scheduleId?: string
+  /** Aborts when the job is cancelled, or when a stopping worker's grace runs out. */
+  signal: AbortSignal
+  /** Moves this attempt's deadline to `seconds` from now. */
+  extend(seconds: number): Promise<void>
+}
+
+export interface WorkerOptions {
+  url: string
+  /** A key with the `worker` scope. */
+  apiKey: string
+  /** Jobs run at once (default 4). */
+  concurrency?: number
+  workerId?: string
+  /** At stop, how long jobs in hand get to finish (default 30). */
+  shutdownGraceSeconds?: number
+  /** Stop gracefully on SIGINT and SIGTERM (default true). */
+  handleSignals?: boolean
+}
+
+export declare class Worker {
+  constructor(options: WorkerOptions)
+  /** Registers the handler of jobs named `name`; its return value is the job's result. */
+  handle(name: string, handler: (job: JobContext) => unknown | Promise<unknown>): this
+  /** Connects; resolves once the server has welcomed the worker. */
+  start(): Promise<void>
+  /** Stops gracefully: no new jobs; those in hand get the grace to finish. */
+  stop(): Promise<void>
+  /** Settles when the worker has stopped. */
+  readonly closed: Promise<void>
+}
+
+/** Throw it from a handler to fail the job for good: no retry. */
+export declare class PermanentError extends Error {
+  constructor(message: string)
+}
+
+/** Throw it from a handler to be retried after `seconds` instead of the backoff. */
+export declare class RetryAfter extends Error {
+  constructor(seconds: number, message?: string)
+  readonly seconds: number
+}

@@ -1,0 +1,242 @@
+//! `Client`: the Rust SDK's REST client, each method a Promise. Bodies and
+//! answers cross as plain objects, read into the Rust SDK's wire types on
+//! the way in — so a misspelt field is refused before any request — and
+//! written back as the server sent them.
+
+use crate::error::{from_sdk, invalid};
+use chronos::{JobStatus, ListJobs, ScheduleFilter, ScheduleStatus};
+use napi::bindgen_prelude::Result;
+use napi_derive::napi;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use uuid::Uuid;
+
+#[napi(js_name = "NativeClient")]
+pub struct Client {
+    inner: chronos::Client,
+}
+
+/// `listJobs` filters.
+#[napi(object)]
+#[derive(Default)]
+pub struct JobQuery {
+    /// One status or several: `queued`, `running` …
+    pub status: Option<Vec<String>>,
+    pub handler: Option<String>,
+    pub queue: Option<String>,
+    /// A schedule's id, or `null` (the string) for one-off jobs only.
+    pub schedule_id: Option<String>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// A page: `limit` and the `nextCursor` of the previous one.
+#[napi(object)]
+#[derive(Default)]
+pub struct PageQuery {
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+    /// `listSchedules` only: `active`, `paused` or `archived`.
+    pub status: Option<String>,
+}
+
+fn read<T: DeserializeOwned>(what: &str, value: Value) -> Result<T> {
+    serde_json::from_value(value).map_err(|e| invalid(what, e))
+}
+
+fn write<T: Serialize>(value: T) -> Result<Value> {
+    serde_json::to_value(value).map_err(|e| invalid("answer", e))
+}
+
+fn id(value: &str) -> Result<Uuid> {
+    Uuid::parse_str(value).map_err(|e| invalid("id", e))
+}
+
+#[napi]
+impl Client {
+    /// A client of the server at `url` (e.g. `http://127.0.0.1:7070`).
+    #[napi(constructor)]
+    pub fn new(url: String, api_key: String) -> Result<Self> {
+        let inner = chronos::Client::builder(url, api_key)
+            .user_agent(concat!("chronos-node/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(from_sdk)?;
+        Ok(Client { inner })
+    }
+
+    #[napi]
+    pub async fn create_job(&self, job: Value) -> Result<Value> {
+        let job = read("job", job)?;
+        write(self.inner.create_job(&job).await.map_err(from_sdk)?)
+    }
+
+    #[napi]
+    pub async fn create_jobs(&self, jobs: Vec<Value>) -> Result<Value> {
+        let jobs = jobs
+            .into_iter()
+            .map(|j| read("job", j))
+            .collect::<Result<Vec<chronos::CreateJob>>>()?;
+        write(self.inner.create_jobs(&jobs).await.map_err(from_sdk)?)
+    }
+
+    #[napi]
+    pub async fn get_job(&self, id_: String) -> Result<Value> {
+        write(self.inner.get_job(id(&id_)?).await.map_err(from_sdk)?)
+    }
+
+    #[napi]
+    pub async fn list_jobs(&self, query: Option<JobQuery>) -> Result<Value> {
+        let q = query.unwrap_or_default();
+        let mut list = ListJobs::new();
+        for status in q.status.unwrap_or_default() {
+            let status: JobStatus = read("status", Value::String(status))?;
+            list = list.status(status);
+        }
+        if let Some(h) = q.handler {
+            list = list.handler(h);
+        }
+        if let Some(queue) = q.queue {
+            list = list.queue(queue);
+        }
+        match q.schedule_id.as_deref() {
+            None => {}
+            Some("null") => list = list.schedule(ScheduleFilter::OneOff),
+            Some(s) => list = list.schedule(ScheduleFilter::Id(id(s)?)),
+        }
+        if let Some(limit) = q.limit {
+            list = list.limit(limit);
+        }
+        if let Some(cursor) = q.cursor {
+            list = list.cursor(cursor);
+        }
+        write(self.inner.list_jobs(&list).await.map_err(from_sdk)?)
+    }
+
+    #[napi]
+    pub async fn cancel_job(&self, id_: String) -> Result<Value> {
+        write(self.inner.cancel_job(id(&id_)?).await.map_err(from_sdk)?)
+    }
+
+    #[napi]
+    pub async fn retry_job(&self, id_: String) -> Result<Value> {
+        write(self.inner.retry_job(id(&id_)?).await.map_err(from_sdk)?)
+    }
+
+    #[napi]
+    pub async fn list_executions(&self, id_: String, page: Option<PageQuery>) -> Result<Value> {
+        let page = page.unwrap_or_default();
+        let list = self
+            .inner
+            .list_executions(id(&id_)?, page.limit, page.cursor.as_deref())
+            .await
+            .map_err(from_sdk)?;
+        write(list)
+    }
+
+    #[napi]
+    pub async fn send_message(&self, message: Value) -> Result<Value> {
+        let message = read("message", message)?;
+        write(self.inner.send_message(&message).await.map_err(from_sdk)?)
+    }
+
+    #[napi]
+    pub async fn create_schedule(&self, schedule: Value) -> Result<Value> {
+        let schedule = read("schedule", schedule)?;
+        write(
+            self.inner
+                .create_schedule(&schedule)
+                .await
+                .map_err(from_sdk)?,
+        )
+    }
+
+    #[napi]
+    pub async fn get_schedule(&self, id_: String) -> Result<Value> {
+        write(self.inner.get_schedule(id(&id_)?).await.map_err(from_sdk)?)
+    }
+
+    #[napi]
+    pub async fn list_schedules(&self, page: Option<PageQuery>) -> Result<Value> {
+        let page = page.unwrap_or_default();
+        let status = page
+            .status
+            .map(|s| read::<ScheduleStatus>("status", Value::String(s)))
+            .transpose()?;
+        let list = self
+            .inner
+            .list_schedules(status, page.limit, page.cursor.as_deref())
+            .await
+            .map_err(from_sdk)?;
+        write(list)
+    }
+
+    #[napi]
+    pub async fn update_schedule(&self, id_: String, patch: Value) -> Result<Value> {
+        let patch = read("schedule", patch)?;
+        let schedule = self
+            .inner
+            .update_schedule(id(&id_)?, &patch)
+            .await
+            .map_err(from_sdk)?;
+        write(schedule)
+    }
+
+    #[napi]
+    pub async fn delete_schedule(&self, id_: String) -> Result<()> {
+        self.inner
+            .delete_schedule(id(&id_)?)
+            .await
+            .map_err(from_sdk)
+    }
+
+    #[napi]
+    pub async fn pause_schedule(&self, id_: String) -> Result<Value> {
+        write(
+            self.inner
+                .pause_schedule(id(&id_)?)
+                .await
+                .map_err(from_sdk)?,
+        )
+    }
+
+    #[napi]
+    pub async fn resume_schedule(&self, id_: String) -> Result<Value> {
+        write(
+            self.inner
+                .resume_schedule(id(&id_)?)
+                .await
+                .map_err(from_sdk)?,
+        )
+    }
+
+    #[napi]
+    pub async fn archive_schedule(&self, id_: String) -> Result<Value> {
+        write(
+            self.inner
+                .archive_schedule(id(&id_)?)
+                .await
+                .map_err(from_sdk)?,
+        )
+    }
+
+    #[napi]
+    pub async fn trigger_schedule(&self, id_: String) -> Result<Value> {
+        write(
+            self.inner
+                .trigger_schedule(id(&id_)?)
+                .await
+                .map_err(from_sdk)?,
+        )
+    }
+
+    #[napi]
+    pub async fn next_runs(&self, id_: String, count: u32) -> Result<Value> {
+        let runs = self
+            .inner
+            .next_runs(id(&id_)?, count as usize)
+            .await
+            .map_err(from_sdk)?;
+        write(runs)
+    }
+}

@@ -1,0 +1,34 @@
+//! Errors crossing into JavaScript. napi errors carry only a message, so a
+//! Chronos error travels as a marker and its fields in JSON, which `lib/`
+//! turns back into a `ChronosError` with `code`, `status` and `message`.
+
+use serde_json::json;
+
+/// What `lib/errors.js` looks for at the start of an error's message.
+const MARKER: &str = "CHRONOS_ERROR:";
+
+/// The Rust SDK's error as a napi error.
+pub fn from_sdk(e: chronos::Error) -> napi::Error {
+    let code = e.code().unwrap_or(match &e {
+        chronos::Error::Http(_) => "unreachable",
+        _ => "client_error",
+    });
+    let fields = json!({
+        "code": code,
+        "status": e.status(),
+        "message": e.to_string(),
+        "field": e.field(),
+    });
+    napi::Error::from_reason(format!("{MARKER}{fields}"))
+}
+
+/// A value from JavaScript that is not what the call takes.
+pub fn invalid(what: &str, e: impl std::fmt::Display) -> napi::Error {
+    let fields = json!({
+        "code": "invalid_argument",
+        "status": null,
+        "message": format!("{what}: {e}"),
+        "field": null,
+    });
+    napi::Error::from_reason(format!("{MARKER}{fields}"))
+}

@@ -1,0 +1,51 @@
+//! `verifySignature`: whether a push request came from Chronos, signed with
+//! one of the secret's values, within the replay window.
+
+use chronos::signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_within};
+use napi::bindgen_prelude::{Buffer, Either};
+use napi_derive::napi;
+use std::collections::HashMap;
+
+/// Checks the `Chronos-Signature` and `Chronos-Timestamp` headers of a
+/// request against its raw body (the bytes received, not re-serialized
+/// JSON) and a signing secret. Header names are matched in any case; a
+/// header given as a list counts by its first value.
+#[napi(js_name = "verifySignatureNative")]
+pub fn verify_signature(
+    secret: String,
+    headers: HashMap<String, Either<String, Vec<String>>>,
+    raw_body: Either<String, Buffer>,
+    tolerance_seconds: Option<i64>,
+    now_seconds: Option<i64>,
+) -> bool {
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| match v {
+                Either::A(s) => Some(s.clone()),
+                Either::B(list) => list.first().cloned(),
+            })
+    };
+    let (Some(signature), Some(timestamp)) = (header(SIGNATURE_HEADER), header(TIMESTAMP_HEADER))
+    else {
+        return false;
+    };
+    let body: &[u8] = match &raw_body {
+        Either::A(s) => s.as_bytes(),
+        Either::B(b) => b.as_ref(),
+    };
+    let now = now_seconds.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64)
+    });
+    verify_within(
+        &signature,
+        &timestamp,
+        body,
+        &secret,
+        now,
+        tolerance_seconds.unwrap_or(chronos::signature::REPLAY_WINDOW_SECONDS),
+    )
+}

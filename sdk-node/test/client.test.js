@@ -1,0 +1,112 @@
+'use strict'
+// The Client against a real server: jobs, schedules, messages, and errors
+// as ChronosError with the server's code.
+
+const { test, before, after } = require('node:test')
+const assert = require('node:assert/strict')
+const { Client, ChronosError } = require('../lib/index.js')
+const { startServer } = require('./server.js')
+
+let server
+let client
+
+before(async () => {
+  server = await startServer()
+  client = new Client({ url: server.url, apiKey: server.adminKey })
+})
+
+after(async () => {
+  await server?.stop()
+})
+
+test('jobs: create, get, list, cancel, retry, executions', async () => {
+  const job = await client.createJob({
+    name: 'Send follow-up',
+    handler: 'send-email',
+    payload: { userId: 'usr_123' },
+    delay: { value: 2, unit: 'hour' },
+  })
+  assert.equal(job.status, 'scheduled')
+  assert.deepEqual(job.payload, { userId: 'usr_123' })
+  assert.equal((await client.getJob(job.id)).id, job.id)
+  const page = await client.listJobs({ handler: 'send-email', scheduleId: 'null' })
+  assert.deepEqual(page.data.map((j) => j.id), [job.id])
+  const cancelled = await client.cancelJob(job.id)
+  assert.equal(cancelled.status, 'cancelled')
+  const retried = await client.retryJob(job.id)
+  assert.equal(retried.status, 'queued')
+  const runs = await client.listExecutions(job.id)
+  assert.deepEqual(runs.data, [])
+  const batch = await client.createJobs([
+    { name: 'a', handler: 'h' },
+    { name: 'b', handler: 'h', timeout: 0 },
+  ])
+  assert.ok('job' in batch[0])
+  assert.equal(batch[1].error.code, 'validation_failed')
+})
+
+test('errors are ChronosError with the server code', async () => {
+  await assert.rejects(client.getJob('01a20b10-0000-7000-8000-000000000099'), (e) => {
+    assert.ok(e instanceof ChronosError)
+    assert.equal(e.code, 'not_found')
+    assert.equal(e.status, 404)
+    return true
+  })
+  await assert.rejects(client.createJob({ name: 'x', handler: 'h', timeout: 0 }), (e) => {
+    assert.equal(e.code, 'validation_failed')
+    assert.equal(e.field, 'timeout')
+    assert.equal(e.status, 400)
+    return true
+  })
+  // A misspelt field is refused before any request.
+  await assert.rejects(client.createJob({ name: 'x', handler: 'h', paylod: {} }), (e) => {
+    assert.equal(e.code, 'invalid_argument')
+    assert.match(e.message, /paylod/)
+    return true
+  })
+  const stranger = new Client({ url: server.url, apiKey: 'chrns_0000000000000000_00' })
+  await assert.rejects(stranger.listJobs(), (e) => e.code === 'unauthorized' && e.status === 401)
+  const nobody = new Client({ url: 'http://127.0.0.1:1', apiKey: server.adminKey })
+  await assert.rejects(nobody.listJobs(), (e) => e.code === 'unreachable' && e.status === null)
+})
+
+test('schedules: create, list, pause, resume, trigger, next runs', async () => {
+  const schedule = await client.createSchedule({
+    name: 'Standup',
+    handler: 'standup',
+    cron: '0 9 * * 1-5',
+    timezone: 'America/New_York',
+  })
+  assert.equal(schedule.status, 'active')
+  assert.equal(schedule.next_fire_at, schedule.next_run_at)
+  const runs = await client.nextRuns(schedule.id, 3)
+  assert.equal(runs.length, 3)
+  assert.equal(runs[0], schedule.next_run_at)
+  assert.equal((await client.pauseSchedule(schedule.id)).enabled, false)
+  const job = await client.triggerSchedule(schedule.id)
+  assert.equal(job.schedule_id, schedule.id)
+  assert.equal((await client.resumeSchedule(schedule.id)).status, 'active')
+  const renamed = await client.updateSchedule(schedule.id, { name: 'Daily standup' })
+  assert.equal(renamed.name, 'Daily standup')
+  const listed = await client.listSchedules({ status: 'active' })
+  assert.ok(listed.data.some((s) => s.id === schedule.id))
+  await assert.rejects(
+    client.createSchedule({ name: 'bad', handler: 'h', cron: '61 * * * *' }),
+    (e) => e.code === 'validation_failed' && e.field === 'cron',
+  )
+  await client.archiveSchedule(schedule.id)
+  await client.deleteSchedule(schedule.id)
+  await assert.rejects(client.getSchedule(schedule.id), (e) => e.code === 'not_found')
+})
+
+test('messages are accepted and deduplicated', async () => {
+  const message = {
+    url: 'https://api.example.com/send-reminder',
+    delay: 3600,
+    deduplication_id: 'reminder-u_123',
+  }
+  const accepted = await client.sendMessage(message)
+  assert.ok(accepted.message_id)
+  assert.ok(accepted.scheduled_at)
+  await assert.rejects(client.sendMessage(message), (e) => e.code === 'duplicate_message' && e.status === 409)
+})
