@@ -1,0 +1,41 @@
+// Compiled (not run) by `npm test`: the package's types read as the docs
+// show them, and refuse what they should.
+import { Client, Worker, PermanentError, RetryAfter, ChronosError, verifySignature } from '../lib/index.js'
+import type { Job, Schedule, JobContext } from '../lib/index.js'
+
+async function main(): Promise<void> {
+  const worker = new Worker({ url: 'http://127.0.0.1:7070', apiKey: 'k', concurrency: 8 })
+  worker.handle('hello', async (job: JobContext) => {
+    await job.extend(60)
+    if (job.signal.aborted) throw new RetryAfter(10)
+    if (job.attempt > 3) throw new PermanentError('giving up')
+    return { greeted: job.payload.name as string }
+  })
+  worker.handle('sync', (job) => job.id)
+  await worker.start()
+  await worker.stop()
+  await worker.closed
+
+  const client = new Client({ url: 'http://127.0.0.1:7070', apiKey: 'k' })
+  const job: Job = await client.createJob({ name: 'n', handler: 'h', delay: { value: 2, unit: 'hour' } })
+  const status: 'scheduled' | 'queued' | 'running' | 'completed' | 'failed' | 'cancelled' = job.status
+  const schedule: Schedule = await client.createSchedule({ name: 's', handler: 'h', cron: '0 9 * * 1-5' })
+  const next: string | null = schedule.next_run_at
+  const runs: string[] = await client.nextRuns(schedule.id, 5)
+  const page = await client.listJobs({ status: ['queued'], scheduleId: 'null', limit: 10 })
+  const first: Job | undefined = page.data[0]
+  try {
+    await client.getJob('x')
+  } catch (e) {
+    if (e instanceof ChronosError) {
+      const code: string = e.code
+      const httpStatus: number | null = e.status
+      void code, httpStatus
+    }
+  }
+  const ok: boolean = verifySignature('whsec_x', { 'chronos-signature': 'v1=…' }, Buffer.from(''), { toleranceSeconds: 60 })
+  // @ts-expect-error: delay units are second … week
+  await client.createJob({ name: 'n', handler: 'h', delay: { value: 1, unit: 'fortnight' } })
+  void status, next, runs, first, ok
+}
+void main
