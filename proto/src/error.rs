@@ -28,3 +28,19 @@ pub struct ErrorDetail {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_id: Option<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every envelope in the shared vectors reads and writes back as given.
+    #[test]
+    fn vectors_round_trip() {
+        let vectors: serde_json::Value =
+            serde_json::from_str(include_str!("../vectors/errors.json")).unwrap();
+        for v in vectors["errors"].as_array().unwrap() {
+            let body: ErrorBody = serde_json::from_value(v["body"].clone()).unwrap();
+            assert_eq!(serde_json::to_value(&body).unwrap(), v["body"]);
+        }
+    }
+}

@@ -110,3 +110,32 @@ test('messages are accepted and deduplicated', async () => {
   assert.ok(accepted.scheduled_at)
   await assert.rejects(client.sendMessage(message), (e) => e.code === 'duplicate_message' && e.status === 409)
 })
+
+test('the error vectors come back from the server as ChronosError', async () => {
+  const fs = require('node:fs')
+  const path = require('node:path')
+  const vectors = JSON.parse(
+    fs.readFileSync(path.join(__dirname, '..', '..', 'proto', 'vectors', 'errors.json'), 'utf8'),
+  )
+  const held = await client.createJob({ name: 'k', handler: 'h', idempotency_key: 'vector-key', delay: { value: 1, unit: 'hour' } })
+  const cases = {
+    get_unknown_job: () => client.getJob('01a20b10-0000-7000-8000-000000000099'),
+    timeout_zero: () => client.createJob({ name: 'x', handler: 'h', timeout: 0 }),
+    bad_key: () => new Client({ url: server.url, apiKey: 'chrns_0000000000000000_00' }).listJobs(),
+    idempotency_conflict: () => client.createJob({ name: 'k', handler: 'h', idempotency_key: 'vector-key' }),
+  }
+  let checked = 0
+  for (const v of vectors.errors) {
+    if (!v.case) continue
+    await assert.rejects(cases[v.case](), (e) => {
+      assert.ok(e instanceof ChronosError, v.case)
+      assert.equal(e.code, v.body.error.code, v.case)
+      assert.equal(e.status, v.status, v.case)
+      assert.equal(e.field, v.body.error.field ?? null, v.case)
+      return true
+    })
+    checked++
+  }
+  assert.equal(checked, Object.keys(cases).length)
+  assert.ok(held.id)
+})
