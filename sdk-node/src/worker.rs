@@ -43,9 +43,10 @@ pub struct JobArg {
 
 /// A handler: called with the job, resolves to `{ok: result}` or
 /// `{error: {message, permanent, retryIn}}` (lib/worker.js makes sure).
-type HandlerFn = ThreadsafeFunction<JobArg, Promise<Value>, JobArg, Status, false>;
+/// Weak: it does not hold Node's event loop open by itself.
+type HandlerFn = ThreadsafeFunction<JobArg, Promise<Value>, JobArg, Status, false, true>;
 /// Told the id of a job cancelled while its handler runs.
-type CancelFn = ThreadsafeFunction<String, (), String, Status, false>;
+type CancelFn = ThreadsafeFunction<String, (), String, Status, false, true>;
 
 /// Jobs whose handlers are running, for `extend`.
 type Running = Arc<Mutex<HashMap<String, Arc<JobContext>>>>;
@@ -72,8 +73,11 @@ struct State {
 
 #[napi]
 impl Worker {
+    /// The callbacks do not hold Node's event loop open (they are weak):
+    /// while the worker runs, its pending `run()` does; before `start()`
+    /// and after `stop()`, nothing does.
     #[napi(constructor)]
-    pub fn new(options: WorkerOptions, on_cancel: CancelFn) -> Self {
+    pub fn new(options: WorkerOptions, on_cancel: CancelFn) -> Result<Self> {
         let mut builder = SdkWorker::builder(options.url, options.api_key)
             // lib/worker.js listens for SIGINT and SIGTERM: Node's process
             // owns its signals.
@@ -92,10 +96,10 @@ impl Worker {
             on_cancel: Some(Arc::new(on_cancel)),
             ..State::default()
         };
-        Worker {
+        Ok(Worker {
             state: Mutex::new(state),
             running: Running::default(),
-        }
+        })
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {

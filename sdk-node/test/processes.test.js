@@ -115,3 +115,26 @@ console.log('connected')
   assert.deepEqual(done.result, { rescued: 2 })
   await rescuer.stop()
 })
+
+test('a worker never keeps the process alive when not running', async () => {
+  fs.writeFileSync(
+    path.join(dir, 'idle.mjs'),
+    `import { Worker } from '@chronos/sdk'
+const idle = new Worker({ url: process.env.CHRONOS_URL, apiKey: process.env.CHRONOS_WORKER_KEY })
+idle.handle('never', () => null)
+const stopped = new Worker({ url: process.env.CHRONOS_URL, apiKey: process.env.CHRONOS_WORKER_KEY })
+stopped.handle('never', () => null)
+await stopped.start()
+await stopped.stop()
+console.log('stopped')
+`,
+  )
+  const p = run('idle.mjs')
+  const exit = await Promise.race([
+    p.exited,
+    new Promise((r) => setTimeout(() => r('still running'), 10_000)),
+  ])
+  if (exit === 'still running') p.child.kill('SIGKILL')
+  assert.deepEqual(exit, { code: 0, signal: null }, p.output())
+  assert.match(p.output(), /stopped/)
+})
