@@ -216,6 +216,16 @@ pub enum Delivery {
     },
 }
 
+impl Delivery {
+    /// `pull` or `push`: the delivery's `type`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Delivery::Pull => "pull",
+            Delivery::Push { .. } => "push",
+        }
+    }
+}
+
 /// What a delivery object may hold, read as a plain struct so that unknown
 /// fields are refused and errors inside `http` keep their full path (serde's
 /// internally tagged enums lose both).

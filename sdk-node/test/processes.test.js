@@ -10,7 +10,7 @@ const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 const { Client, Worker } = require('../lib/index.js')
-const { startServer } = require('./server.js')
+const { startServer, workerKey: newWorkerKey, finished: finishedIn } = require('./server.js')
 
 let server
 let client
@@ -20,12 +20,7 @@ let dir
 before(async () => {
   server = await startServer()
   client = new Client({ url: server.url, apiKey: server.adminKey })
-  const r = await fetch(`${server.url}/v1/api-keys`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${server.adminKey}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ name: 'node processes', scopes: ['worker'] }),
-  })
-  workerKey = (await r.json()).key
+  workerKey = await newWorkerKey(server)
   // An app directory with the package installed as `@chronos/sdk`.
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chronos-node-app-'))
   fs.mkdirSync(path.join(dir, 'node_modules', '@chronos'), { recursive: true })
@@ -59,15 +54,7 @@ function run(file) {
   return { child, exited, waitFor, output: () => out }
 }
 
-async function finished(id, within = 30_000) {
-  const deadline = Date.now() + within
-  for (;;) {
-    const job = await client.getJob(id)
-    if (['completed', 'failed', 'cancelled'].includes(job.status)) return job
-    if (Date.now() > deadline) assert.fail(`job ${id} still ${job.status}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
+const finished = (id, within = 30_000) => finishedIn(client, id, within)
 
 test("the quickstart's worker runs as written, and stops on SIGTERM", async () => {
   const doc = fs.readFileSync(path.join(__dirname, '..', '..', 'docs', 'node-sdk.md'), 'utf8')

@@ -71,4 +71,26 @@ async function startServer({ args = [] } = {}) {
   }
 }
 
-module.exports = { startServer }
+/** A new key with the `worker` scope, made with the admin key. */
+async function workerKey(server) {
+  const r = await fetch(`${server.url}/v1/api-keys`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${server.adminKey}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'node worker', scopes: ['worker'] }),
+  })
+  if (!r.ok) throw new Error(`creating a worker key: ${r.status} ${await r.text()}`)
+  return (await r.json()).key
+}
+
+/** Polls until the job is completed, failed or cancelled. */
+async function finished(client, id, within = 15_000) {
+  const deadline = Date.now() + within
+  for (;;) {
+    const job = await client.getJob(id)
+    if (['completed', 'failed', 'cancelled'].includes(job.status)) return job
+    if (Date.now() > deadline) throw new Error(`job ${id} still ${job.status} after ${within} ms`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+module.exports = { startServer, workerKey, finished }

@@ -6,7 +6,7 @@
 const { test, before, after } = require('node:test')
 const assert = require('node:assert/strict')
 const { Client, Worker, PermanentError, RetryAfter, ChronosError } = require('../lib/index.js')
-const { startServer } = require('./server.js')
+const { startServer, workerKey: newWorkerKey, finished: finishedIn } = require('./server.js')
 
 let server
 let client
@@ -15,28 +15,14 @@ let workerKey
 before(async () => {
   server = await startServer()
   client = new Client({ url: server.url, apiKey: server.adminKey })
-  const r = await fetch(`${server.url}/v1/api-keys`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${server.adminKey}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ name: 'node worker', scopes: ['worker'] }),
-  })
-  workerKey = (await r.json()).key
+  workerKey = await newWorkerKey(server)
 })
 
 after(async () => {
   await server?.stop()
 })
 
-/** Polls until the job is completed or failed. */
-async function finished(id, within = 15_000) {
-  const deadline = Date.now() + within
-  for (;;) {
-    const job = await client.getJob(id)
-    if (job.status === 'completed' || job.status === 'failed' || job.status === 'cancelled') return job
-    if (Date.now() > deadline) assert.fail(`job ${id} still ${job.status}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
+const finished = (id, within) => finishedIn(client, id, within)
 
 function worker(options = {}) {
   return new Worker({ url: server.url, apiKey: workerKey, concurrency: 4, handleSignals: false, ...options })

@@ -94,17 +94,7 @@ fn validate(req: CreateMessage) -> Result<NewJob, ApiError> {
         headers: req.headers.unwrap_or_default(),
     };
     validate_target("", &http)?;
-    if let Some(body) = &req.body
-        && body.len() > MAX_MESSAGE_BODY_BYTES
-    {
-        return Err(ApiError::validation(
-            "body",
-            format!(
-                "Body exceeds {MAX_MESSAGE_BODY_BYTES} byte limit ({} bytes)",
-                body.len()
-            ),
-        ));
-    }
+    validate_body(req.body.as_deref())?;
     let run_at = match (req.delay, req.scheduled_at) {
         (Some(_), Some(_)) => {
             return Err(ApiError::Validation {
@@ -164,6 +154,21 @@ fn validate(req: CreateMessage) -> Result<NewJob, ApiError> {
         schedule_id: None,
         idempotency_key: req.deduplication_id,
     })
+}
+
+/// A body sent as given (a message's, a `url` schedule's): at most
+/// [`MAX_MESSAGE_BODY_BYTES`].
+pub(crate) fn validate_body(body: Option<&str>) -> Result<(), ApiError> {
+    match body {
+        Some(body) if body.len() > MAX_MESSAGE_BODY_BYTES => Err(ApiError::validation(
+            "body",
+            format!(
+                "Body exceeds {MAX_MESSAGE_BODY_BYTES} byte limit ({} bytes)",
+                body.len()
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Get a message.

@@ -11,7 +11,7 @@ mod health;
 pub(crate) mod jobs;
 mod keys;
 pub(crate) mod leases;
-mod messages;
+pub(crate) mod messages;
 mod pagination;
 mod schedules;
 mod signing_secrets;

@@ -12,15 +12,15 @@ use super::jobs::{
     TargetFields, check_target, required_text, validate_handler, validate_queue, validate_retries,
     validate_target, validate_timeout,
 };
+use super::messages::validate_body;
 use super::pagination::{Cursor, page_request};
 use crate::schedule::timing::{TimingError, parse_timezone};
 use crate::schedule::{JobTemplate, TimingSpec};
-use crate::store::ScheduleRecord;
+use crate::store::{ExecutionsOf, ScheduleRecord};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::SubsecRound;
-use chronos_proto::message::MAX_MESSAGE_BODY_BYTES;
 use chronos_proto::schedule::MAX_NEXT_RUNS;
 use chronos_proto::{
     CreateSchedule, Delivery, ErrorBody, Execution, HttpTarget, Job, List, NextRuns, Schedule,
@@ -539,7 +539,11 @@ async fn schedule_executions(
     let uuid = parse_id(&id)?;
     let page = state
         .store
-        .list_schedule_executions(auth.org, uuid, page_request(q.limit, q.cursor.as_deref())?)
+        .executions(
+            auth.org,
+            ExecutionsOf::Schedule(uuid),
+            page_request(q.limit, q.cursor.as_deref())?,
+        )
         .await?
         .ok_or_else(|| not_found(&id))?;
     Ok(Json(List {
@@ -736,17 +740,7 @@ fn resolve(req: CreateSchedule) -> Result<Definition, ApiError> {
                     "payload goes with handler; a url schedule sends body as given",
                 ));
             }
-            if let Some(body) = &req.body
-                && body.len() > MAX_MESSAGE_BODY_BYTES
-            {
-                return Err(ApiError::validation(
-                    "body",
-                    format!(
-                        "Body exceeds {MAX_MESSAGE_BODY_BYTES} byte limit ({} bytes)",
-                        body.len()
-                    ),
-                ));
-            }
+            validate_body(req.body.as_deref())?;
             let http = HttpTarget {
                 url,
                 method: req.method.unwrap_or_default(),

@@ -130,12 +130,7 @@ impl Engine {
     /// are announced like any other.
     pub async fn fire_schedules(&self, plan: PlanFn) -> Result<Fired> {
         let fired = self.store.fire_schedules(plan).await?;
-        let mut woken = HashSet::new();
-        for (org, job) in &fired.jobs {
-            if job.status != JobStatus::Queued || woken.insert(WakeKey::for_job(*org, job)) {
-                self.announce(*org, job);
-            }
-        }
+        self.announce_all(fired.jobs.iter().map(|(org, job)| (*org, job)));
         Ok(fired)
     }
 
@@ -151,6 +146,17 @@ impl Engine {
             JobStatus::Queued => self.wakers.wake(&WakeKey::for_job(org, job)),
             JobStatus::Scheduled => self.sweeper.notify_one(),
             _ => {}
+        }
+    }
+
+    /// [`Engine::announce`] for many jobs: each handler's polls are woken
+    /// once, however many of its jobs came.
+    fn announce_all<'a>(&self, jobs: impl Iterator<Item = (OrgId, &'a Job)>) {
+        let mut woken = HashSet::new();
+        for (org, job) in jobs {
+            if job.status != JobStatus::Queued || woken.insert(WakeKey::for_job(org, job)) {
+                self.announce(org, job);
+            }
         }
     }
 
@@ -197,15 +203,10 @@ impl Engine {
     /// Creates jobs in one transaction (`POST /v1/jobs/batch`).
     pub async fn create_jobs(&self, org: OrgId, jobs: Vec<NewJob>) -> Result<Vec<Inserted>> {
         let inserted = self.store.create_jobs(org, jobs).await?;
-        // Each handler's polls are woken once, however many of its jobs came.
-        let mut woken = HashSet::new();
-        for item in &inserted {
-            if let Inserted::Created(job) = item
-                && (job.status != JobStatus::Queued || woken.insert(WakeKey::for_job(org, job)))
-            {
-                self.announce(org, job);
-            }
-        }
+        self.announce_all(inserted.iter().filter_map(|item| match item {
+            Inserted::Created(job) => Some((org, &**job)),
+            Inserted::Conflict { .. } => None,
+        }));
         Ok(inserted)
     }
 

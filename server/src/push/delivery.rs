@@ -15,7 +15,7 @@ use chronos_proto::signature::{MESSAGE_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HE
 use chronos_proto::{Delivery, HttpTarget, LeasedJob, Timestamp};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-use url::{Host, Url};
+use url::Url;
 use uuid::Uuid;
 
 /// The most of a response body kept, as the job's result and on its execution.
@@ -76,7 +76,9 @@ impl Deliverer {
             return Err(permanent("not a push job".into()));
         };
         let url = Url::parse(&http.url).map_err(|e| permanent(format!("invalid URL: {e}")))?;
-        self.guard(&url)?;
+        // The resolver checks host names; the scheme and IP literals here.
+        guard::check_without_dns(&url, self.policy)
+            .map_err(|e| permanent(format!("ssrf_blocked: {e}")))?;
         let (body, content_type) = request_body(leased);
         let request = self.request(http, &url, job.id, job.attempt, content_type);
         let request = match signing_secret_id {
@@ -114,31 +116,6 @@ impl Deliverer {
                 "timed out: no complete answer within the job's timeout ({} s)",
                 started.elapsed().as_secs()
             ))),
-        }
-    }
-
-    /// The guard at send time for what the resolver never sees: the scheme,
-    /// and literal IP addresses.
-    fn guard(&self, url: &Url) -> Result<(), Failure> {
-        if self.policy.allow_private {
-            return Ok(());
-        }
-        let blocked = |e: TargetError| permanent(format!("ssrf_blocked: {e}"));
-        if url.scheme() != "https" {
-            return Err(blocked(TargetError::NotHttps(url.scheme().to_string())));
-        }
-        let ip = match url.host() {
-            Some(Host::Ipv4(v4)) => v4.into(),
-            Some(Host::Ipv6(v6)) => v6.into(),
-            _ => return Ok(()),
-        };
-        match guard::forbidden(ip) {
-            Some(why) => Err(blocked(TargetError::Blocked {
-                host: ip.to_string(),
-                addr: ip,
-                why,
-            })),
-            None => Ok(()),
         }
     }
 

@@ -107,33 +107,53 @@ fn forbidden_v6(ip: Ipv6Addr) -> Option<&'static str> {
 /// the host is or resolves to. A name that does not resolve (yet) passes:
 /// the request is checked again when it connects.
 pub async fn check(url: &Url, policy: TargetPolicy) -> Result<(), TargetError> {
-    if policy.allow_private {
+    let Some(name) = check_without_dns(url, policy)? else {
         return Ok(());
+    };
+    let port = url.port_or_known_default().unwrap_or(443);
+    let resolved =
+        tokio::time::timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host((name, port))).await;
+    let addrs: Vec<IpAddr> = match resolved {
+        Ok(Ok(addrs)) => addrs.map(|a: SocketAddr| a.ip()).collect(),
+        _ => Vec::new(),
+    };
+    for addr in addrs {
+        if let Some(why) = forbidden(addr) {
+            return Err(TargetError::Blocked {
+                host: name.to_string(),
+                addr,
+                why,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The checks that need no DNS: the scheme, and a host that is an IP
+/// address. `Ok(Some(name))` is a host name still to check by its
+/// addresses — at creation by [`check`], at connection by
+/// [`GuardedResolver`]; push delivery calls this before each request.
+pub fn check_without_dns(url: &Url, policy: TargetPolicy) -> Result<Option<&str>, TargetError> {
+    if policy.allow_private {
+        return Ok(None);
     }
     if url.scheme() != "https" {
         return Err(TargetError::NotHttps(url.scheme().to_string()));
     }
-    let port = url.port_or_known_default().unwrap_or(443);
-    let (host, addrs): (String, Vec<IpAddr>) = match url.host() {
-        Some(Host::Ipv4(v4)) => (v4.to_string(), vec![IpAddr::V4(v4)]),
-        Some(Host::Ipv6(v6)) => (v6.to_string(), vec![IpAddr::V6(v6)]),
-        Some(Host::Domain(name)) => {
-            let resolved =
-                tokio::time::timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host((name, port))).await;
-            let addrs = match resolved {
-                Ok(Ok(addrs)) => addrs.map(|a: SocketAddr| a.ip()).collect(),
-                _ => Vec::new(),
-            };
-            (name.to_string(), addrs)
-        }
-        None => (String::new(), Vec::new()),
+    let addr: IpAddr = match url.host() {
+        Some(Host::Ipv4(v4)) => v4.into(),
+        Some(Host::Ipv6(v6)) => v6.into(),
+        Some(Host::Domain(name)) => return Ok(Some(name)),
+        None => return Ok(None),
     };
-    for addr in addrs {
-        if let Some(why) = forbidden(addr) {
-            return Err(TargetError::Blocked { host, addr, why });
-        }
+    match forbidden(addr) {
+        Some(why) => Err(TargetError::Blocked {
+            host: addr.to_string(),
+            addr,
+            why,
+        }),
+        None => Ok(None),
     }
-    Ok(())
 }
 
 /// The push HTTP client's DNS resolver: resolves as the system does, then

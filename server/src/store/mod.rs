@@ -165,6 +165,41 @@ impl SigningSecretRecord {
     }
 }
 
+/// Whose executions [`Store::executions`] lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExecutionsOf {
+    Job(Uuid),
+    /// Every job the schedule created.
+    Schedule(Uuid),
+}
+
+impl ExecutionsOf {
+    /// The table that must hold the id for the organization.
+    pub(crate) fn owner_table(self) -> &'static str {
+        match self {
+            ExecutionsOf::Job(_) => "jobs",
+            ExecutionsOf::Schedule(_) => "schedules",
+        }
+    }
+
+    /// The condition on `executions.job_id`, with the id as `id` and the
+    /// organization as `org` (each store's placeholders).
+    pub(crate) fn jobs_sql(self, id: &str, org: &str) -> String {
+        match self {
+            ExecutionsOf::Job(_) => format!("job_id = {id}"),
+            ExecutionsOf::Schedule(_) => format!(
+                "job_id IN (SELECT id FROM jobs WHERE organization_id = {org} AND schedule_id = {id})"
+            ),
+        }
+    }
+
+    pub(crate) fn id(self) -> Uuid {
+        match self {
+            ExecutionsOf::Job(id) | ExecutionsOf::Schedule(id) => id,
+        }
+    }
+}
+
 /// A schedule as stored.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ScheduleRecord {
@@ -598,13 +633,24 @@ pub trait Store: Send + Sync + 'static {
         page: PageRequest,
     ) -> Result<Page<Job>>;
     async fn cancel_job(&self, org: OrgId, id: Uuid) -> Result<CancelOutcome>;
-    /// A job's attempts, newest first; `None` if the organization has no such job.
+    /// The attempts of a job, or of the jobs a schedule created, newest
+    /// first; `None` if the organization has no such job or schedule.
+    async fn executions(
+        &self,
+        org: OrgId,
+        of: ExecutionsOf,
+        page: PageRequest,
+    ) -> Result<Option<Page<Execution>>>;
+
+    /// A job's attempts ([`Store::executions`]).
     async fn list_executions(
         &self,
         org: OrgId,
         job_id: Uuid,
         page: PageRequest,
-    ) -> Result<Option<Page<Execution>>>;
+    ) -> Result<Option<Page<Execution>>> {
+        self.executions(org, ExecutionsOf::Job(job_id), page).await
+    }
 
     /// Moves every `scheduled` job whose `run_at` has passed to `queued`.
     async fn promote_due_jobs(&self) -> Result<Promoted>;
@@ -757,14 +803,6 @@ pub trait Store: Send + Sync + 'static {
     /// Records a job made for the schedule outside its timing (`trigger`)
     /// as its last run.
     async fn record_schedule_run(&self, org: OrgId, id: Uuid, job_id: Uuid) -> Result<()>;
-    /// Executions of the jobs a schedule created, newest first; `None` if
-    /// the organization has no such schedule.
-    async fn list_schedule_executions(
-        &self,
-        org: OrgId,
-        id: Uuid,
-        page: PageRequest,
-    ) -> Result<Option<Page<Execution>>>;
     /// One scheduler pass: takes the active schedules that are due (by the
     /// database's clock) or hold a waiting fire whose last job has ended,
     /// skipping those another process is firing; asks `plan` what each

@@ -16,7 +16,9 @@ use super::{
     AttemptEnd, Handoff, HeldLease, HttpResponse, Inserted, MAX_LEASE_BATCH, Outcome, PushSlots,
     SigningSecretRecord, Taker, WorkerRegistration, lease_slots, target_host,
 };
-use super::{Fired, PlanFn, ScheduleRecord, enum_parse, enum_text, json_parse, json_value};
+use super::{
+    ExecutionsOf, Fired, PlanFn, ScheduleRecord, enum_parse, enum_text, json_parse, json_value,
+};
 use crate::lease::state::{
     AfterFailure, Failure, GIVEN_UP, Transition, after_failure, waiting_status,
 };
@@ -28,6 +30,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::time::Duration;
+use tokio_postgres::types::Type;
 use tokio_postgres::{NoTls, Row};
 use uuid::Uuid;
 
@@ -757,31 +760,42 @@ impl Store for PgStore {
         })
     }
 
-    async fn list_executions(
+    async fn executions(
         &self,
         org: OrgId,
-        job_id: Uuid,
+        of: ExecutionsOf,
         page: PageRequest,
     ) -> Result<Option<Page<Execution>>> {
         let client = self.pool.get().await?;
         let exists: bool = client
             .query_one(
-                "SELECT EXISTS (SELECT 1 FROM jobs WHERE organization_id = $1 AND id = $2)",
-                &[&org.0, &job_id],
+                &format!(
+                    "SELECT EXISTS (SELECT 1 FROM {} WHERE organization_id = $1 AND id = $2)",
+                    of.owner_table()
+                ),
+                &[&org.0, &of.id()],
             )
             .await?
             .get(0);
         if !exists {
             return Ok(None);
         }
-        let rows = client
-            .query(
+        // Typed: a job's listing leaves the organization ($1) unused.
+        let stmt = client
+            .prepare_typed_cached(
                 &format!(
                     "SELECT {EXECUTION_COLUMNS} FROM executions
-                     WHERE job_id = $1 AND ($2::uuid IS NULL OR id < $2)
-                     ORDER BY id DESC LIMIT $3"
+                     WHERE {} AND ($3::uuid IS NULL OR id < $3)
+                     ORDER BY id DESC LIMIT $4",
+                    of.jobs_sql("$2", "$1"),
                 ),
-                &[&job_id, &page.before, &(i64::from(page.limit) + 1)],
+                &[Type::UUID, Type::UUID, Type::UUID, Type::INT8],
+            )
+            .await?;
+        let rows = client
+            .query(
+                &stmt,
+                &[&org.0, &of.id(), &page.before, &(i64::from(page.limit) + 1)],
             )
             .await?;
         let items = rows
@@ -1063,42 +1077,6 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn list_schedule_executions(
-        &self,
-        org: OrgId,
-        id: Uuid,
-        page: PageRequest,
-    ) -> Result<Option<Page<Execution>>> {
-        let client = self.pool.get().await?;
-        let exists: bool = client
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM schedules WHERE organization_id = $1 AND id = $2)",
-                &[&org.0, &id],
-            )
-            .await?
-            .get(0);
-        if !exists {
-            return Ok(None);
-        }
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT {EXECUTION_COLUMNS} FROM executions
-                     WHERE job_id IN (SELECT id FROM jobs
-                                      WHERE organization_id = $1 AND schedule_id = $2)
-                       AND ($3::uuid IS NULL OR id < $3)
-                     ORDER BY id DESC LIMIT $4"
-                ),
-                &[&org.0, &id, &page.before, &(i64::from(page.limit) + 1)],
-            )
-            .await?;
-        let items = rows
-            .iter()
-            .map(execution_from_row)
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Some(Page::from_rows(items, page.limit, |e| e.id)))
-    }
-
     async fn fire_schedules(&self, plan: PlanFn) -> Result<Fired> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
@@ -1166,10 +1144,7 @@ impl Store for PgStore {
                 let job = &first.job;
                 let ids: Vec<Uuid> = outcome.fires.iter().map(|f| f.job.id).collect();
                 let at: Vec<DateTime<Utc>> = outcome.fires.iter().map(|f| f.fire_at.0).collect();
-                let delivery_type = match job.delivery {
-                    Delivery::Pull => "pull",
-                    Delivery::Push { .. } => "push",
-                };
+                let delivery_type = job.delivery.kind();
                 let created = tx
                     .query(
                         &insert,
@@ -1345,24 +1320,25 @@ impl Store for PgStore {
             let stmt = client
                 .prepare_cached(&format!(
                     "WITH input AS (
-                         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::jsonb[])
-                             AS i (in_org, in_token, in_result)
+                         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::jsonb[],
+                                              $4::int4[], $5::text[], $6::bool[])
+                             AS i (in_org, in_token, in_result,
+                                   in_http_status, in_body, in_truncated)
                      ), done AS (
                          UPDATE jobs SET status = '{to}', result = in_result, finished_at = now(),
                                          updated_at = now(), lease_expires_at = NULL
                          FROM input
                          WHERE lease_token = in_token AND organization_id = in_org
                            AND status IN {from} AND lease_expires_at > now()
-                         RETURNING {JOB_COLUMNS}, lease_token
-                     ), answers AS (
-                         SELECT * FROM unnest($2::uuid[], $4::int4[], $5::text[], $6::bool[])
-                             AS a (a_token, a_status, a_body, a_truncated)
+                         RETURNING {JOB_COLUMNS}, lease_token,
+                                   in_http_status, in_body, in_truncated
                      ), closed AS (
+                         -- A push target's answer rides along with the ack's
+                         -- own row: no second pass over the input.
                          UPDATE executions SET status = 'completed', finished_at = now(),
-                                               http_status = a_status, response_body = a_body,
-                                               response_truncated = coalesce(a_truncated, false)
-                         FROM done JOIN answers ON a_token = done.lease_token
-                         WHERE executions.lease_token = done.lease_token
+                                               http_status = in_http_status, response_body = in_body,
+                                               response_truncated = coalesce(in_truncated, false)
+                         FROM done WHERE executions.lease_token = done.lease_token
                      )
                      SELECT * FROM done",
                     from = status_list(t.from()),
@@ -1873,10 +1849,7 @@ impl<'a> JobColumns<'a> {
             c.payload.push(&job.payload);
             c.queue.push(&job.queue);
             c.priority.push(job.priority);
-            c.delivery_type.push(match job.delivery {
-                Delivery::Pull => "pull",
-                Delivery::Push { .. } => "push",
-            });
+            c.delivery_type.push(job.delivery.kind());
             c.delivery.push(
                 serde_json::to_value(&job.delivery)
                     .map_err(|e| StoreError::Other(format!("delivery: {e}")))?,

@@ -22,7 +22,7 @@ use super::{
     AttemptEnd, Handoff, HeldLease, HttpResponse, Inserted, MAX_LEASE_BATCH, Outcome, PushSlots,
     SigningSecretRecord, Taker, WorkerRegistration, lease_slots, target_host,
 };
-use super::{Fired, PlanFn, ScheduleRecord, enum_parse, enum_text};
+use super::{ExecutionsOf, Fired, PlanFn, ScheduleRecord, enum_parse, enum_text};
 use crate::lease::state::{
     AfterFailure, Failure, GIVEN_UP, Transition, after_failure, waiting_status,
 };
@@ -668,16 +668,19 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn list_executions(
+    async fn executions(
         &self,
         org: OrgId,
-        job_id: Uuid,
+        of: ExecutionsOf,
         page: PageRequest,
     ) -> Result<Option<Page<Execution>>> {
         self.call(move |conn| {
             let exists: bool = conn.query_row(
-                "SELECT EXISTS (SELECT 1 FROM jobs WHERE organization_id = ?1 AND id = ?2)",
-                params![org.0.to_string(), job_id.to_string()],
+                &format!(
+                    "SELECT EXISTS (SELECT 1 FROM {} WHERE organization_id = ?1 AND id = ?2)",
+                    of.owner_table()
+                ),
+                params![org.0.to_string(), of.id().to_string()],
                 |r| r.get(0),
             )?;
             if !exists {
@@ -685,12 +688,14 @@ impl Store for SqliteStore {
             }
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {EXECUTION_COLUMNS} FROM executions
-                 WHERE job_id = ?1 AND (?2 IS NULL OR id < ?2)
-                 ORDER BY id DESC LIMIT ?3"
+                 WHERE {} AND (?3 IS NULL OR id < ?3)
+                 ORDER BY id DESC LIMIT ?4",
+                of.jobs_sql("?2", "?1"),
             ))?;
             let rows = stmt.query_map(
                 params![
-                    job_id.to_string(),
+                    org.0.to_string(),
+                    of.id().to_string(),
                     page.before.map(|b| b.to_string()),
                     i64::from(page.limit) + 1
                 ],
@@ -920,43 +925,6 @@ impl Store for SqliteStore {
                 params![org.0.to_string(), id.to_string(), job_id.to_string()],
             )?;
             Ok(())
-        })
-        .await
-    }
-
-    async fn list_schedule_executions(
-        &self,
-        org: OrgId,
-        id: Uuid,
-        page: PageRequest,
-    ) -> Result<Option<Page<Execution>>> {
-        self.call(move |conn| {
-            let exists: bool = conn.query_row(
-                "SELECT EXISTS (SELECT 1 FROM schedules WHERE organization_id = ?1 AND id = ?2)",
-                params![org.0.to_string(), id.to_string()],
-                |r| r.get(0),
-            )?;
-            if !exists {
-                return Ok(None);
-            }
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {EXECUTION_COLUMNS} FROM executions
-                 WHERE job_id IN (SELECT id FROM jobs
-                                  WHERE organization_id = ?1 AND schedule_id = ?2)
-                   AND (?3 IS NULL OR id < ?3)
-                 ORDER BY id DESC LIMIT ?4"
-            ))?;
-            let rows = stmt.query_map(
-                params![
-                    org.0.to_string(),
-                    id.to_string(),
-                    page.before.map(|b| b.to_string()),
-                    i64::from(page.limit) + 1
-                ],
-                |row| Ok(execution_from_row(row)),
-            )?;
-            let items = rows.map(|r| r?).collect::<Result<Vec<_>>>()?;
-            Ok(Some(Page::from_rows(items, page.limit, |e| e.id)))
         })
         .await
     }
@@ -1492,10 +1460,7 @@ fn insert_fire(
     job: &NewJob,
     fire_at: Timestamp,
 ) -> Result<Option<Job>> {
-    let delivery_type = match job.delivery {
-        Delivery::Pull => "pull",
-        Delivery::Push { .. } => "push",
-    };
+    let delivery_type = job.delivery.kind();
     conn.prepare_cached(&format!(
         "INSERT INTO jobs (id, organization_id, name, handler, payload, queue, priority,
              status, delivery_type, delivery, run_at, max_retries, timeout_seconds,
@@ -1550,10 +1515,7 @@ fn insert_job(conn: &Connection, org: OrgId, job: &NewJob) -> Result<Inserted> {
         RunAt::After(d) => (None, modifier(d)),
         RunAt::At(t) => (Some(t.to_string()), modifier(Duration::ZERO)),
     };
-    let delivery_type = match job.delivery {
-        Delivery::Pull => "pull",
-        Delivery::Push { .. } => "push",
-    };
+    let delivery_type = job.delivery.kind();
     let created = conn
         .prepare_cached(&format!(
             "INSERT INTO jobs (id, organization_id, name, handler, payload, queue, priority,
