@@ -129,6 +129,6 @@ test('stop() drains: the job in hand finishes first', async () => {
 test('a refused key rejects start() with a ChronosError', async () => {
   const w = new Worker({ url: server.url, apiKey: 'chrns_0000000000000000_00', handleSignals: false })
   w.handle('x', () => null)
-  await assert.rejects(w.start(), (e) => e instanceof ChronosError)
+  await assert.rejects(w.start(), (e) => e instanceof ChronosError && e.code === 'unauthorized' && e.status === 401)
   await assert.rejects(w.closed)
 })

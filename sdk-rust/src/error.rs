@@ -62,6 +62,8 @@ pub enum Error {
     WebSocket {
         /// The HTTP status, if the server refused the upgrade.
         status: Option<u16>,
+        /// The server's error code of a refusal (`unauthorized`, `forbidden`).
+        code: Option<String>,
         /// What happened.
         message: String,
     },
@@ -83,6 +85,7 @@ impl Error {
     pub fn code(&self) -> Option<&str> {
         match self {
             Error::Api { code, .. } => Some(code),
+            Error::WebSocket { code, .. } => code.as_deref(),
             _ => None,
         }
     }
@@ -91,6 +94,7 @@ impl Error {
     pub fn status(&self) -> Option<u16> {
         match self {
             Error::Api { status, .. } | Error::Decode { status, .. } => Some(*status),
+            Error::WebSocket { status, .. } => *status,
             _ => None,
         }
     }
@@ -167,18 +171,24 @@ impl Error {
         match e {
             Ws::Http(response) => {
                 let status = response.status().as_u16();
-                let body = response
-                    .body()
-                    .as_ref()
-                    .map(|b| String::from_utf8_lossy(b).into_owned())
-                    .unwrap_or_default();
-                Error::WebSocket {
-                    status: Some(status),
-                    message: format!("HTTP {status}: {body}"),
+                let body = response.body().as_deref().unwrap_or_default();
+                // The server refuses with its error envelope, as the REST API does.
+                match serde_json::from_slice::<ErrorBody>(body) {
+                    Ok(ErrorBody { error }) => Error::WebSocket {
+                        status: Some(status),
+                        code: Some(error.code),
+                        message: format!("HTTP {status}: {}", error.message),
+                    },
+                    Err(_) => Error::WebSocket {
+                        status: Some(status),
+                        code: None,
+                        message: format!("HTTP {status}: {}", snippet(body)),
+                    },
                 }
             }
             other => Error::WebSocket {
                 status: None,
+                code: None,
                 message: other.to_string(),
             },
         }

@@ -1,0 +1,36 @@
+"""Chronos for Python: run jobs in a worker, create them with a client, and
+check push signatures.
+
+    from chronos import Worker
+
+    worker = Worker("http://localhost:8080", "chrns_…")
+
+    @worker.handle("hello")
+    def hello(job):
+        return {"greeted": job.payload["name"]}
+
+    worker.run()
+
+The client and worker are the Rust SDK's, through a compiled binding; see
+docs/python-sdk.md.
+"""
+
+from ._native import __version__
+from .client import AsyncClient, Client
+from .errors import ChronosError, PermanentError, RetryAfter
+from .signature import REPLAY_WINDOW_SECONDS, verify_signature
+from .worker import CancelEvent, Job, Worker
+
+__all__ = [
+    "AsyncClient",
+    "CancelEvent",
+    "ChronosError",
+    "Client",
+    "Job",
+    "PermanentError",
+    "REPLAY_WINDOW_SECONDS",
+    "RetryAfter",
+    "Worker",
+    "__version__",
+    "verify_signature",
+]

@@ -1,0 +1,182 @@
+"""The blocking Client and the AsyncClient against a real server: jobs,
+batches, schedules, messages, the error envelope, and a forked process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+
+from chronos import AsyncClient, ChronosError, Client
+from conftest import VECTORS, Server, finished
+
+
+def test_jobs_round_trip(client: Client) -> None:
+    job = client.create_job({"name": "Send follow-up", "handler": "send-email",
+                             "payload": {"to": "ada@example.com"},
+                             "delay": {"value": 2, "unit": "hour"}})
+    assert job["status"] == "scheduled"
+    assert job["payload"] == {"to": "ada@example.com"}
+    assert client.get_job(job["id"]) == job
+
+    listed = client.list_jobs(status="scheduled", handler="send-email")
+    assert [j["id"] for j in listed["data"]] == [job["id"]]
+    assert client.list_jobs(status=["queued", "running"], handler="send-email")["data"] == []
+
+    cancelled = client.cancel_job(job["id"])
+    assert cancelled["status"] == "cancelled"
+    retried = client.retry_job(job["id"])
+    assert retried["status"] == "queued"
+    assert client.list_executions(job["id"]) == {"data": [], "next_cursor": None}
+
+
+def test_list_pages_with_a_cursor(client: Client) -> None:
+    made = [client.create_job({"name": f"page {i}", "handler": "pages"})["id"] for i in range(5)]
+    seen, cursor = [], None
+    while True:
+        page = client.list_jobs(handler="pages", limit=2, cursor=cursor)
+        seen += [j["id"] for j in page["data"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert sorted(seen) == sorted(made)
+
+
+def test_a_batch_answers_item_by_item(client: Client) -> None:
+    items = client.create_jobs([{"name": "a", "handler": "batch"},
+                                {"name": "b", "handler": "batch", "timeout": 0}])
+    assert items[0]["job"]["name"] == "a"
+    assert items[1]["error"]["code"] == "validation_failed"
+    assert items[1]["error"]["field"] == "timeout"
+
+
+def test_error_vectors_arrive_as_chronos_errors(server: Server, client: Client) -> None:
+    vectors = json.loads((VECTORS / "errors.json").read_text())
+    client.create_job({"name": "k", "handler": "h", "idempotency_key": "vector-key",
+                       "delay": {"value": 1, "unit": "hour"}})
+    cases = {
+        "get_unknown_job": lambda: client.get_job("01a20b10-0000-7000-8000-000000000099"),
+        "timeout_zero": lambda: client.create_job({"name": "x", "handler": "h", "timeout": 0}),
+        "bad_key": lambda: Client(server.url, "chrns_0000000000000000_00").list_jobs(),
+        "idempotency_conflict": lambda: client.create_job(
+            {"name": "k", "handler": "h", "idempotency_key": "vector-key"}),
+    }
+    checked = 0
+    for v in vectors["errors"]:
+        if not v["case"]:
+            continue
+        with pytest.raises(ChronosError) as caught:
+            cases[v["case"]]()
+        e = caught.value
+        assert (e.code, e.status, e.field) == (
+            v["body"]["error"]["code"], v["status"], v["body"]["error"].get("field")), v["case"]
+        assert e.message == str(e)
+        checked += 1
+    assert checked == len(cases)
+
+
+def test_what_the_sdk_refuses_before_sending(client: Client, server: Server) -> None:
+    with pytest.raises(ValueError, match="nmae"):
+        client.create_job({"nmae": "typo", "handler": "h"})  # type: ignore[typeddict-unknown-key]
+    with pytest.raises(ValueError, match="id"):
+        client.get_job("not-a-uuid")
+    with pytest.raises(TypeError):
+        client.create_job({"name": "x", "handler": "h", "payload": object()})
+    with pytest.raises(ChronosError) as caught:
+        Client("http://127.0.0.1:9", server.admin_key, timeout=2).list_jobs()
+    assert caught.value.code == "unreachable" and caught.value.status is None
+
+
+def test_schedules(client: Client) -> None:
+    schedule = client.create_schedule({"name": "Every minute", "handler": "tick",
+                                       "interval": {"value": 1, "unit": "minute"}})
+    assert schedule["status"] == "active" and schedule["next_run_at"]
+    assert client.get_schedule(schedule["id"])["name"] == "Every minute"
+    assert schedule["id"] in [s["id"] for s in client.list_schedules(status="active")["data"]]
+    assert len(client.next_runs(schedule["id"], 3)) == 3
+
+    paused = client.pause_schedule(schedule["id"])
+    assert (paused["status"], paused["enabled"]) == ("paused", False)
+    job = client.trigger_schedule(schedule["id"])
+    assert job["schedule_id"] == schedule["id"] and job["handler"] == "tick"
+    assert client.resume_schedule(schedule["id"])["status"] == "active"
+    renamed = client.update_schedule(schedule["id"], {"name": "Renamed"})
+    assert renamed["name"] == "Renamed"
+    assert client.archive_schedule(schedule["id"])["status"] == "archived"
+    client.delete_schedule(schedule["id"])
+    with pytest.raises(ChronosError) as caught:
+        client.get_schedule(schedule["id"])
+    assert caught.value.status == 404
+
+
+def test_a_message_is_delivered_as_given(client: Client) -> None:
+    received: list = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            length = int(self.headers["Content-Length"])
+            received.append(self.rfile.read(length))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    hook = HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    try:
+        accepted = client.send_message({"url": f"http://127.0.0.1:{hook.server_port}/hook",
+                                        "body": '{"order": 42}'})
+        assert set(accepted) == {"message_id", "scheduled_at"}
+        assert finished(client, accepted["message_id"])["status"] == "completed"
+        assert received == [b'{"order": 42}']
+    finally:
+        hook.shutdown()
+
+
+def test_a_forked_child_uses_the_parents_client(client: Client, server: Server) -> None:
+    client.list_jobs(limit=1)  # the runtime and the connection pool exist
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 only if both clients work
+        code = 1
+        try:
+            a = client.create_job({"name": "from the child", "handler": "forked"})
+            b = Client(server.url, server.admin_key).get_job(a["id"])
+            code = 0 if b["id"] == a["id"] else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert len(client.list_jobs(handler="forked")["data"]) == 1
+
+
+async def test_the_async_client(server: Server) -> None:
+    client = AsyncClient(server.url, server.admin_key)
+    jobs = await asyncio.gather(*(client.create_job({"name": f"async {i}", "handler": "async-made"})
+                                  for i in range(20)))
+    assert len({j["id"] for j in jobs}) == 20
+    got = await client.get_job(jobs[0]["id"])
+    assert got["name"].startswith("async ")
+    page = await client.list_jobs(handler="async-made", limit=100)
+    assert len(page["data"]) == 20
+    assert (await client.cancel_job(jobs[0]["id"]))["status"] == "cancelled"
+    with pytest.raises(ChronosError) as caught:
+        await client.get_job("01a20b10-0000-7000-8000-000000000099")
+    assert (caught.value.code, caught.value.status) == ("not_found", 404)
+    schedule = await client.create_schedule({"name": "async", "cron": "0 9 * * 1-5",
+                                             "timezone": "Europe/London", "handler": "h"})
+    assert (await client.pause_schedule(schedule["id"]))["status"] == "paused"
+    await client.delete_schedule(schedule["id"])
+
+
+async def test_a_cancelled_await_leaves_the_client_usable(server: Server) -> None:
+    client = AsyncClient(server.url, server.admin_key)
+    task = asyncio.ensure_future(client.list_jobs(limit=1))
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert "data" in await client.list_jobs(limit=1)

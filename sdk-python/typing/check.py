@@ -1,0 +1,64 @@
+"""Compiled by mypy --strict in the test suite (never run): the package's
+types read as the docs say, and refuse what they should. A needless
+``type: ignore`` fails the check, so each refused case proves a refusal."""
+
+from __future__ import annotations
+
+import asyncio
+
+from chronos import (AsyncClient, ChronosError, Client, Job, PermanentError, RetryAfter, Worker,
+                     verify_signature)
+from chronos.types import Job as JobAnswer
+from chronos.types import Page, Schedule
+
+
+def client_calls(client: Client) -> None:
+    job: JobAnswer = client.create_job({"name": "Greet", "handler": "hello", "payload": {"name": "Ada"},
+                                        "delay": {"value": 2, "unit": "hour"}})
+    status: str = job["status"]
+    page: Page[JobAnswer] = client.list_jobs(status=["queued", "running"], limit=10)
+    cursor: str | None = page["next_cursor"]
+    schedule: Schedule = client.create_schedule({"cron": "0 9 * * 1-5", "handler": "report",
+                                                 "timezone": "America/New_York"})
+    client.pause_schedule(schedule["id"])
+    client.create_job({"name": "x", "delay": {"value": 2, "unit": "fortnight"}})  # type: ignore[typeddict-item]
+    client.create_job({"name": "x", "handlr": "typo"})  # type: ignore[typeddict-unknown-key]
+    client.list_jobs(status="done")  # type: ignore[arg-type]
+    try:
+        client.get_job(job["id"])
+    except ChronosError as e:
+        code: str = e.code
+        http: int | None = e.status
+    print(status, cursor, code, http)
+
+
+async def async_calls(client: AsyncClient) -> None:
+    job: JobAnswer = await client.create_job({"name": "Greet", "handler": "hello"})
+    jobs = await asyncio.gather(*(client.get_job(job["id"]) for _ in range(3)))
+    first: JobAnswer = jobs[0]
+    print(first["id"])
+
+
+def worker_code(worker: Worker) -> None:
+    @worker.handle("sync")
+    def sync_handler(job: Job) -> dict[str, str]:
+        job.extend(60)
+        if job.cancelled.is_set():
+            raise PermanentError("cancelled")
+        return {"greeted": str(job.payload["name"])}
+
+    @worker.handle("async")
+    async def async_handler(job: Job) -> None:
+        await job.extend_async(60)
+        await job.cancelled.wait_async()
+        raise RetryAfter(30)
+
+    sync_handler(job=None)  # type: ignore[arg-type]
+
+    @worker.handle("two-arguments")  # type: ignore[type-var]
+    def not_a_handler(a: int, b: int) -> None: ...
+    worker.run()
+
+
+def receiver(secret: str, headers: dict[str, str], body: bytes) -> bool:
+    return verify_signature(secret, headers, body, tolerance_seconds=60)
