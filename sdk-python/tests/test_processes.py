@@ -1,6 +1,6 @@
 """Workers as real Python processes: docs/python-sdk.md's quickstart run as
-written, SIGTERM draining the job in hand, and a worker killed with SIGKILL
-mid-job whose job then runs in another."""
+written and stopped with Ctrl-C (SIGINT), SIGTERM draining the job in hand,
+and a worker killed with SIGKILL mid-job whose job then runs in another."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ def spawn(server: Server, worker_key: str) -> Iterator:  # type: ignore[type-arg
             p.end()
 
 
-def test_the_quickstart_runs_as_written_and_stops_on_sigterm(spawn, client: Client) -> None:  # type: ignore[no-untyped-def]
+def test_the_quickstart_runs_as_written_and_stops_on_ctrl_c(spawn, client: Client) -> None:  # type: ignore[no-untyped-def]
     doc = (ROOT / "docs" / "python-sdk.md").read_text()
     found = re.search(r"```python\n(# worker\.py\n.*?)```", doc, re.S)
     assert found, "docs/python-sdk.md has the # worker.py block"
@@ -76,7 +76,7 @@ def test_the_quickstart_runs_as_written_and_stops_on_sigterm(spawn, client: Clie
     worker.wait_for(f"Hello, Ada! (job {job['id']}, attempt 1)")
     done = finished(client, job["id"])
     assert (done["status"], done["result"]) == ("completed", {"greeted": "Ada"})
-    worker.process.send_signal(signal.SIGTERM)
+    worker.process.send_signal(signal.SIGINT)  # Ctrl-C
     assert worker.process.wait(30) == 0, worker.output()
 
 
