@@ -54,11 +54,17 @@ impl Client {
 
     /// Starts operation `op`; `done(answer, error)` is called from another
     /// thread when it ends: the JSON text and `None`, or `None` and a
-    /// `ChronosError`.
-    fn call_async(&self, py: Python<'_>, op: &str, args: &str, done: Py<PyAny>) -> PyResult<()> {
+    /// `ChronosError`. `cancel()` on what it returns drops the request.
+    fn call_async(
+        &self,
+        py: Python<'_>,
+        op: &str,
+        args: &str,
+        done: Py<PyAny>,
+    ) -> PyResult<Pending> {
         let op = Op::read(op, args)?;
         let client = self.inner.get().map_err(|e| to_py(py, &e))?;
-        runtime::get().spawn(async move {
+        let task = runtime::get().spawn(async move {
             let answer = op.run(&client).await;
             Python::attach(|py| {
                 let called = match answer {
@@ -70,7 +76,20 @@ impl Client {
                 }
             });
         });
-        Ok(())
+        Ok(Pending(task.abort_handle()))
+    }
+}
+
+/// A call of `call_async` under way.
+#[pyclass(module = "chronos._native", frozen)]
+pub struct Pending(tokio::task::AbortHandle);
+
+#[pymethods]
+impl Pending {
+    /// Drops the call (closing its connection if the answer has not come);
+    /// its `done` is then never called.
+    fn cancel(&self) {
+        self.0.abort();
     }
 }
 

@@ -21,6 +21,7 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<client::Client>()?;
+    m.add_class::<client::Pending>()?;
     m.add_class::<worker::Worker>()?;
     m.add_class::<worker::Settle>()?;
     m.add_function(wrap_pyfunction!(signature::verify, m)?)?;

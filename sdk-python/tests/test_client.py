@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
@@ -173,9 +174,30 @@ async def test_the_async_client(server: Server) -> None:
     await client.delete_schedule(schedule["id"])
 
 
+async def test_cancelling_an_await_drops_its_request(server: Server) -> None:
+    # A server that reads the request and never answers: the request is
+    # dropped when the awaiting task is cancelled, which closes the connection.
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    loop = asyncio.get_running_loop()
+    client = AsyncClient(f"http://127.0.0.1:{silent.getsockname()[1]}", server.admin_key)
+    task = asyncio.ensure_future(client.list_jobs(limit=1))
+    conn, _ = await loop.run_in_executor(None, silent.accept)
+    conn.settimeout(10)
+    assert b"GET /v1/jobs" in await loop.run_in_executor(None, conn.recv, 65536)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await loop.run_in_executor(None, conn.recv, 1) == b""  # closed by the client
+    conn.close()
+    silent.close()
+
+
 async def test_a_cancelled_await_leaves_the_client_usable(server: Server) -> None:
     client = AsyncClient(server.url, server.admin_key)
     task = asyncio.ensure_future(client.list_jobs(limit=1))
+    await asyncio.sleep(0)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

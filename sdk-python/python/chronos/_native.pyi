@@ -2,7 +2,7 @@
 # classes of `chronos`, which wrap these.
 from typing import Callable, Optional, final
 
-__all__ = ["NativeClient", "NativeWorker", "Settle", "verify", "__version__"]
+__all__ = ["NativeClient", "NativeWorker", "Pending", "Settle", "verify", "__version__"]
 
 __version__: str
 
@@ -15,7 +15,11 @@ class NativeClient:
         op: str,
         args: str,
         done: Callable[[Optional[str], Optional[BaseException]], object],
-    ) -> None: ...
+    ) -> Pending: ...
+
+@final
+class Pending:
+    def cancel(self) -> None: ...
 
 @final
 class NativeWorker:

@@ -159,8 +159,13 @@ class AsyncClient:
     async def _call(self, op: str, **args: Any) -> Any:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Optional[str]] = loop.create_future()
-        self._native.call_async(op, _args(**args), settle_later(loop, future))
-        return json.loads(await future or "null")
+        pending = self._native.call_async(op, _args(**args), settle_later(loop, future))
+        try:
+            text = await future
+        except asyncio.CancelledError:
+            pending.cancel()  # the request is dropped, not left running
+            raise
+        return json.loads(text or "null")
 
     async def create_job(self, job: NewJob) -> Job:
         """Creates a job (``POST /v1/jobs``); it is durable when this returns."""
