@@ -4,6 +4,9 @@
 //! parent's runtime looks alive and runs nothing. So the runtime belongs to
 //! the process that made it, and a forked child makes its own on first use
 //! (gunicorn, multiprocessing and Celery's prefork all fork after import).
+//! The new runtime shares no lock with the dead one: tokio is built without
+//! its `parking_lot` feature (see the workspace's Cargo.toml), whose global
+//! table of waiters a fork can leave locked or torn.
 
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
