@@ -74,7 +74,7 @@ class Worker {
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e)
       if (e instanceof PermanentError) return { error: { message, permanent: true } }
-      if (e instanceof RetryAfter) return { error: { message, retryIn: e.seconds } }
+      if (e instanceof RetryAfter) return { error: { message, retry_in: e.seconds } }
       return { error: { message } }
     } finally {
       this._controllers.delete(job.id)

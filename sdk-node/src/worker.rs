@@ -42,7 +42,8 @@ pub struct JobArg {
 }
 
 /// A handler: called with the job, resolves to `{ok: result}` or
-/// `{error: {message, permanent, retryIn}}` (lib/worker.js makes sure).
+/// `{error: {message, permanent, retry_in}}` (lib/worker.js makes sure):
+/// a [`chronos::Outcome`].
 /// Weak: it does not hold Node's event loop open by itself.
 type HandlerFn = ThreadsafeFunction<JobArg, Promise<Value>, JobArg, Status, false, true>;
 /// Told the id of a job cancelled while its handler runs.
@@ -239,24 +240,5 @@ async fn run_job(
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .remove(&id);
-    outcome(settled?)
-}
-
-/// `{ok: value}` or `{error: {message, permanent, retryIn}}`.
-fn outcome(settled: Value) -> std::result::Result<Value, JobError> {
-    if let Some(error) = settled.get("error") {
-        let message = error
-            .get("message")
-            .and_then(Value::as_str)
-            .unwrap_or("the handler failed")
-            .to_string();
-        if error.get("permanent").and_then(Value::as_bool) == Some(true) {
-            return Err(JobError::permanent(message));
-        }
-        if let Some(secs) = error.get("retryIn").and_then(Value::as_f64) {
-            return Err(JobError::retry_in(secs.max(0.0).round() as u32, message));
-        }
-        return Err(JobError::retry(message));
-    }
-    Ok(settled.get("ok").cloned().unwrap_or(Value::Null))
+    chronos::Outcome::read(settled?)
 }

@@ -11,7 +11,6 @@ use crate::error::{invalid, to_py};
 use crate::runtime;
 use chronos::{JobContext, JobError, ShutdownHandle, Worker as SdkWorker, WorkerBuilder};
 use pyo3::prelude::*;
-use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -252,40 +251,12 @@ async fn run_job(
                 JobError::retry("the handler ended without an outcome (its event loop closed)")
             });
             watcher.abort();
-            outcome.and_then(|text| read_outcome(&text))
+            outcome.and_then(|text| match serde_json::from_str(&text) {
+                Ok(value) => chronos::Outcome::read(value),
+                Err(e) => Err(JobError::retry(format!("an unreadable outcome: {e}"))),
+            })
         }
     };
     lock(&running).remove(&id);
     outcome
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum Outcome {
-    Ok(Value),
-    Error {
-        message: String,
-        #[serde(default)]
-        permanent: bool,
-        #[serde(default)]
-        retry_in: Option<f64>,
-    },
-}
-
-fn read_outcome(text: &str) -> Result<Value, JobError> {
-    match serde_json::from_str(text) {
-        Ok(Outcome::Ok(value)) => Ok(value),
-        Ok(Outcome::Error {
-            message,
-            permanent: true,
-            ..
-        }) => Err(JobError::permanent(message)),
-        Ok(Outcome::Error {
-            message,
-            retry_in: Some(secs),
-            ..
-        }) => Err(JobError::retry_in(secs.max(0.0).round() as u32, message)),
-        Ok(Outcome::Error { message, .. }) => Err(JobError::retry(message)),
-        Err(e) => Err(JobError::retry(format!("an unreadable outcome: {e}"))),
-    }
 }

@@ -56,17 +56,10 @@ pub enum Error {
         /// Which value: `API key` or `user agent`.
         header: &'static str,
     },
-    /// The worker's WebSocket failed or was refused at the upgrade (`status`
-    /// is the HTTP status of a refusal, such as 401 or 403).
-    #[error("worker connection: {message}")]
-    WebSocket {
-        /// The HTTP status, if the server refused the upgrade.
-        status: Option<u16>,
-        /// The server's error code of a refusal (`unauthorized`, `forbidden`).
-        code: Option<String>,
-        /// What happened.
-        message: String,
-    },
+    /// The worker's WebSocket failed (a refusal at the upgrade is an
+    /// [`Error::Api`], with the server's code and status, as for REST).
+    #[error("worker connection: {0}")]
+    WebSocket(String),
     /// The server refused the worker's `hello` (e.g. `unsupported_protocol`).
     #[error("the server refused this worker: {code}: {message}")]
     Rejected {
@@ -85,7 +78,6 @@ impl Error {
     pub fn code(&self) -> Option<&str> {
         match self {
             Error::Api { code, .. } => Some(code),
-            Error::WebSocket { code, .. } => code.as_deref(),
             _ => None,
         }
     }
@@ -94,7 +86,6 @@ impl Error {
     pub fn status(&self) -> Option<u16> {
         match self {
             Error::Api { status, .. } | Error::Decode { status, .. } => Some(*status),
-            Error::WebSocket { status, .. } => *status,
             _ => None,
         }
     }
@@ -165,42 +156,25 @@ pub(crate) fn snippet(body: &[u8]) -> String {
 }
 
 impl Error {
-    /// A WebSocket error, with the status of a refused upgrade.
+    /// A WebSocket error; a refused upgrade reads like a refused request.
     pub(crate) fn from_ws(e: tokio_tungstenite::tungstenite::Error) -> Self {
         use tokio_tungstenite::tungstenite::Error as Ws;
         match e {
-            Ws::Http(response) => {
-                let status = response.status().as_u16();
-                let body = response.body().as_deref().unwrap_or_default();
-                // The server refuses with its error envelope, as the REST API does.
-                match serde_json::from_slice::<ErrorBody>(body) {
-                    Ok(ErrorBody { error }) => Error::WebSocket {
-                        status: Some(status),
-                        code: Some(error.code),
-                        message: format!("HTTP {status}: {}", error.message),
-                    },
-                    Err(_) => Error::WebSocket {
-                        status: Some(status),
-                        code: None,
-                        message: format!("HTTP {status}: {}", snippet(body)),
-                    },
-                }
-            }
-            other => Error::WebSocket {
-                status: None,
-                code: None,
-                message: other.to_string(),
-            },
+            Ws::Http(response) => Error::from_answer(
+                response.status().as_u16(),
+                response.body().as_deref().unwrap_or_default(),
+            ),
+            other => Error::WebSocket(other.to_string()),
         }
     }
 
-    /// Errors a worker does not retry: a refused key or scope, a refused
-    /// hello, a misconfiguration.
+    /// Errors a worker does not retry when connecting: a refused key or
+    /// scope, a refused hello, a misconfiguration.
     pub fn is_fatal(&self) -> bool {
         match self {
-            Error::WebSocket {
-                status: Some(s), ..
-            } => matches!(s, 400 | 401 | 403 | 404),
+            Error::Api { status, .. } | Error::Decode { status, .. } => {
+                matches!(status, 400 | 401 | 403 | 404)
+            }
             Error::Rejected { .. } | Error::InvalidUrl { .. } | Error::InvalidHeader { .. } => true,
             _ => false,
         }

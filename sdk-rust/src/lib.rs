@@ -81,7 +81,7 @@ pub use chronos_proto::signature;
 pub use client::{Client, ClientBuilder};
 pub use error::Error;
 pub use job::{ListJobs, NewJob, ScheduleFilter};
-pub use worker::{JobContext, JobError, ShutdownHandle, Worker, WorkerBuilder};
+pub use worker::{JobContext, JobError, Outcome, ShutdownHandle, Worker, WorkerBuilder};
 
 pub use chronos_proto::{
     BatchItem, CatchUp, CreateJob, CreateSchedule, Delay, Delivery, ErrorBody, ErrorDetail,

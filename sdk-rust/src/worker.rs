@@ -35,7 +35,7 @@ use chronos_proto::worker::{
 };
 use chronos_proto::{Job, Lease};
 use futures_util::{SinkExt, StreamExt};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::fmt;
@@ -166,6 +166,51 @@ impl JobContext {
             Err(_) => Err(Error::Worker(
                 "the connection closed before the answer".into(),
             )),
+        }
+    }
+}
+
+/// A handler's outcome as the Node and Python SDKs report it, in JSON:
+/// `{"ok": result}` or `{"error": {"message", "permanent", "retry_in"}}`.
+/// Their handlers settle in JavaScript or Python; this reads what they say.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Outcome {
+    Ok(Value),
+    Error {
+        message: String,
+        #[serde(default)]
+        permanent: bool,
+        /// Seconds to wait before the next attempt, instead of the backoff.
+        #[serde(default)]
+        retry_in: Option<f64>,
+    },
+}
+
+impl Outcome {
+    /// Reads an outcome; one that cannot be read is a retryable failure.
+    pub fn read(value: Value) -> Result<Value, JobError> {
+        match serde_json::from_value(value) {
+            Ok(outcome) => Outcome::into_result(outcome),
+            Err(e) => Err(JobError::retry(format!("an unreadable outcome: {e}"))),
+        }
+    }
+
+    /// The handler's result, or how its attempt failed.
+    pub fn into_result(self) -> Result<Value, JobError> {
+        match self {
+            Outcome::Ok(value) => Ok(value),
+            Outcome::Error {
+                message,
+                permanent: true,
+                ..
+            } => Err(JobError::permanent(message)),
+            Outcome::Error {
+                message,
+                retry_in: Some(secs),
+                ..
+            } => Err(JobError::retry_in(secs.max(0.0).round() as u32, message)),
+            Outcome::Error { message, .. } => Err(JobError::retry(message)),
         }
     }
 }
