@@ -1,10 +1,11 @@
 //! The `chronos` command line: `serve`, `migrate`, `keys`, `orgs`.
 
+use crate::account::Organization;
+use crate::account::keys::new_api_key;
 use crate::config::StoreConfig;
-use crate::keys::new_api_key;
 use crate::push::dispatcher::PushConfig;
 use crate::store::sqlite::OpenMode;
-use crate::store::{DynStore, Organization};
+use crate::store::{Clock, DynStore, Opened};
 use anyhow::{Context, anyhow, bail};
 use chronos_proto::Scope;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -76,6 +77,10 @@ enum Command {
         #[arg(long, env = "CHRONOS_PUSH_PER_HOST", default_value_t = PushConfig::default().per_host,
               value_parser = clap::value_parser!(u32).range(1..=10_000))]
         push_per_host: u32,
+        /// For tests only: the store reads a clock the tests move
+        /// (`chronos_test_clock`) instead of the database's.
+        #[arg(long, hide = true)]
+        test_clock: bool,
     },
     /// Apply pending database migrations and exit.
     Migrate {
@@ -180,6 +185,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             allow_private_targets,
             push_concurrency,
             push_per_host,
+            test_clock,
         } => {
             let options = crate::server::ServeOptions {
                 targets: crate::push::guard::TargetPolicy {
@@ -190,11 +196,16 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     per_host: push_per_host,
                 },
             };
-            serve(listen, store.config()?, options).await
+            let clock = if test_clock {
+                Clock::Test
+            } else {
+                Clock::Database
+            };
+            serve(listen, store.config()?, options, clock).await
         }
         Command::Migrate { store } => {
             let config = store.config()?;
-            prepare(&config, OpenMode::Command).await?;
+            prepare(&config, OpenMode::Command, Clock::Database).await?;
             println!("{} is up to date", config.describe());
             Ok(())
         }
@@ -207,8 +218,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
 /// this created the default organization, its admin key is printed, the only
 /// time it exists in clear: on stdout by the server, on stderr by other
 /// commands (whose stdout is their own output).
-async fn prepare(config: &StoreConfig, mode: OpenMode) -> anyhow::Result<DynStore> {
-    let (store, admin_key) = crate::server::prepare_store(config, mode).await?;
+async fn prepare(config: &StoreConfig, mode: OpenMode, clock: Clock) -> anyhow::Result<Opened> {
+    let (store, admin_key) = crate::server::prepare_store(config, mode, clock).await?;
     if let Some(key) = admin_key {
         let notice = format!(
             "Created organization `default` and its admin API key. It is shown only this once:\n\n    {key}\n"
@@ -225,19 +236,27 @@ async fn serve(
     listen: SocketAddr,
     config: StoreConfig,
     options: crate::server::ServeOptions,
+    clock: Clock,
 ) -> anyhow::Result<()> {
     // Listen first: a start that fails on a busy port must not have printed
     // (and so spent) the one-time admin key.
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
-    let store = prepare(&config, OpenMode::Serve).await?;
+    let store = prepare(&config, OpenMode::Serve, clock).await?;
     tracing::info!(
         address = %listener.local_addr()?,
         store = %config.describe(),
         "chronos is listening"
     );
     crate::server::run(listener, store, options, crate::server::shutdown_signal()).await
+}
+
+/// The store for a short command (`keys`, `orgs`).
+async fn command_store(args: &StoreArgs) -> anyhow::Result<DynStore> {
+    Ok(prepare(&args.config()?, OpenMode::Command, Clock::Database)
+        .await?
+        .store)
 }
 
 async fn org(store: &DynStore, slug: &str) -> anyhow::Result<Organization> {
@@ -254,7 +273,7 @@ async fn keys(command: KeysCommand) -> anyhow::Result<()> {
             org: slug,
             store,
         } => {
-            let store = prepare(&store.config()?, OpenMode::Command).await?;
+            let store = command_store(&store).await?;
             let org = org(&store, &slug).await?;
             scopes.sort();
             scopes.dedup();
@@ -270,7 +289,7 @@ async fn keys(command: KeysCommand) -> anyhow::Result<()> {
             println!("{key}");
         }
         KeysCommand::List { org: slug, store } => {
-            let store = prepare(&store.config()?, OpenMode::Command).await?;
+            let store = command_store(&store).await?;
             let org = org(&store, &slug).await?;
             println!(
                 "{:<18} {:<26} {:<30} {:<26} NAME",
@@ -295,9 +314,9 @@ async fn keys(command: KeysCommand) -> anyhow::Result<()> {
             org: slug,
             store,
         } => {
-            let store = prepare(&store.config()?, OpenMode::Command).await?;
+            let store = command_store(&store).await?;
             let org = org(&store, &slug).await?;
-            let id = id.strip_prefix(crate::keys::PREFIX).unwrap_or(&id);
+            let id = id.strip_prefix(crate::account::keys::PREFIX).unwrap_or(&id);
             let id = id.split('_').next().unwrap_or(id);
             match store.revoke_api_key(org.id, id).await? {
                 Some(k) => println!("revoked {} ({})", k.id, k.name),
@@ -318,7 +337,7 @@ async fn orgs(command: OrgsCommand) -> anyhow::Result<()> {
             {
                 bail!("an organization slug is lowercase letters, digits and '-'");
             }
-            let store = prepare(&store.config()?, OpenMode::Command).await?;
+            let store = command_store(&store).await?;
             if store.organization_by_slug(&slug).await?.is_some() {
                 bail!("organization `{slug}` already exists");
             }

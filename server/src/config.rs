@@ -2,9 +2,8 @@
 
 use crate::store::postgres::PgStore;
 use crate::store::sqlite::{OpenMode, SqliteStore};
-use crate::store::{DynStore, StoreError};
+use crate::store::{Clock, Opened, StoreError};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 /// The embedded store's file inside the data directory.
 pub const SQLITE_FILE: &str = "chronos.db";
@@ -56,10 +55,11 @@ impl StoreConfig {
         }
     }
 
-    pub fn open(&self, mode: OpenMode) -> Result<DynStore, StoreError> {
+    /// Opens the store, reading `clock` ([`Clock::Database`] outside tests).
+    pub fn open(&self, mode: OpenMode, clock: Clock) -> Result<Opened, StoreError> {
         Ok(match self {
-            StoreConfig::Postgres { url } => Arc::new(PgStore::connect(url, 16)?),
-            StoreConfig::Sqlite { path } => Arc::new(SqliteStore::open(path, mode)?),
+            StoreConfig::Postgres { url } => Opened::of(PgStore::connect(url, 16, clock)?),
+            StoreConfig::Sqlite { path } => Opened::of(SqliteStore::open(path, mode, clock)?),
         })
     }
 }

@@ -2,22 +2,30 @@
 //!
 //! - [`cli`]: the `chronos` command and its subcommands.
 //! - [`server`]: runs the API and the background services until shutdown.
-//! - [`api`]: the HTTP API, one module per resource.
-//! - [`store`]: the storage trait and its PostgreSQL and SQLite implementations.
-//! - [`lease`]: how jobs move: the lease engine, the job state machine, the
-//!   sweeper that promotes due jobs and times out expired attempts.
-//! - [`worker`]: long-lived workers' WebSocket sessions.
-//! - [`push`]: push delivery (the server calling HTTP endpoints) and its
-//!   SSRF guard.
-//! - [`schedule`]: recurring jobs: cron and interval timing, and the
-//!   scheduler that fires them.
-//! - [`keys`]: API key format, generation and checking.
+//!
+//! Modules depend on one another in one direction only, top to bottom
+//! (`docs/architecture.md` draws it):
+//!
+//! - [`api`]: the HTTP API, one module per resource; [`worker`]: long-lived
+//!   workers' WebSocket sessions.
+//! - [`lease`]: the lease engine — the only caller of the statements that
+//!   create jobs and change their status — and its services: the sweeper
+//!   (promotes due jobs, ends expired attempts), the scheduler (fires
+//!   schedules), wake-ups, hand-off, batching. [`push`]: push delivery, a
+//!   lease consumer like any worker, and its SSRF guard.
+//! - [`store`]: storage, one trait per concept, each with a PostgreSQL and
+//!   a SQLite implementation.
+//! - The domain, with no I/O: [`job`] (the job model, the state machine,
+//!   the rules), [`schedule`] (schedules, cron and interval timing, what a
+//!   scheduler pass fires), [`account`] (organizations, API keys, signing
+//!   secrets).
 //! - [`config`]: which store to open.
 
+pub mod account;
 pub mod api;
 pub mod cli;
 pub mod config;
-pub mod keys;
+pub mod job;
 pub mod lease;
 pub mod push;
 pub mod schedule;

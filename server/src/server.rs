@@ -1,14 +1,15 @@
 //! Runs the server: the HTTP API and the background services, until a
 //! shutdown signal, then stops them in order.
 
+use crate::account::OrgId;
+use crate::account::keys::new_api_key;
 use crate::api::{self, AppState};
 use crate::config::StoreConfig;
-use crate::keys::new_api_key;
-use crate::lease::{Engine, sweeper};
+use crate::lease::{Engine, scheduler, sweeper};
 use crate::push::dispatcher::{self, PushConfig};
 use crate::push::guard::TargetPolicy;
 use crate::store::sqlite::OpenMode;
-use crate::store::{DynStore, OrgId};
+use crate::store::{Clock, Opened};
 use anyhow::Context;
 use axum::serve::ListenerExt;
 use chronos_proto::Scope;
@@ -23,8 +24,10 @@ use tokio::sync::watch;
 pub async fn prepare_store(
     config: &StoreConfig,
     mode: OpenMode,
-) -> anyhow::Result<(DynStore, Option<String>)> {
-    let store = config.open(mode)?;
+    clock: Clock,
+) -> anyhow::Result<(Opened, Option<String>)> {
+    let opened = config.open(mode, clock)?;
+    let store = &opened.store;
     store
         .ping()
         .await
@@ -36,7 +39,7 @@ pub async fn prepare_store(
     let org_id = OrgId(uuid::Uuid::now_v7());
     let (admin, key) = new_api_key(org_id, "admin (created on first start)", vec![Scope::Admin]);
     let created = store.bootstrap(admin).await?.is_some();
-    Ok((store, created.then_some(key)))
+    Ok((opened, created.then_some(key)))
 }
 
 /// How a server behaves, beyond its store and address.
@@ -52,9 +55,21 @@ pub struct ServeOptions {
 /// before this returns. Tests call this with a listener on port 0.
 pub async fn run(
     listener: TcpListener,
-    store: DynStore,
+    store: Opened,
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    run_with(listener, store, options, shutdown, |_| {}).await
+}
+
+/// [`run`], calling `started` with the lease engine once the services run:
+/// tests watch it (how many polls wait) instead of sleeping.
+pub async fn run_with(
+    listener: TcpListener,
+    opened: Opened,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    started: impl FnOnce(Arc<Engine>),
 ) -> anyhow::Result<()> {
     if options.targets.allow_private {
         tracing::warn!(
@@ -62,9 +77,10 @@ pub async fn run(
         );
     }
     let (stop_tx, stop_rx) = watch::channel(false);
-    let engine = Engine::new(store.clone(), stop_rx.clone());
+    let store = opened.store.clone();
+    let engine = Engine::new(opened, stop_rx.clone());
     let sweeper = tokio::spawn(sweeper::run(engine.clone()));
-    let scheduler = tokio::spawn(crate::schedule::scheduler::run(engine.clone()));
+    let scheduler = tokio::spawn(scheduler::run(engine.clone()));
     let dispatcher = tokio::spawn(dispatcher::run(
         engine.clone(),
         options.push,
@@ -72,6 +88,7 @@ pub async fn run(
     ));
     let heard = engine.clone();
     let watcher = store.watch_changes(Arc::new(move |change| heard.heard(change)), stop_rx);
+    started(engine.clone());
     let app = api::router(AppState {
         store,
         engine,

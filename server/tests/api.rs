@@ -4,6 +4,7 @@
 
 mod common;
 
+use chronos_server::server::ServeOptions;
 use chronos_test_support::both_stores;
 
 use common::{StoreKind, TestServer, assert_error};
@@ -636,7 +637,7 @@ async fn keys_are_checked_and_scoped(kind: StoreKind) {
     );
 
     let unknown = s
-        .get(&chronos_server::keys::generate().full, "/v1/jobs")
+        .get(&chronos_server::account::keys::generate().full, "/v1/jobs")
         .await;
     assert_error(&unknown, 401, "unauthorized", None);
     assert!(
@@ -783,27 +784,20 @@ async fn organizations_cannot_see_each_other(kind: StoreKind) {
 }
 
 async fn delayed_jobs_become_queued_when_due(kind: StoreKind) {
-    let s = TestServer::start(kind).await;
+    let s = TestServer::start_with_test_clock(kind, ServeOptions::default()).await;
     let job = create(
         &s,
-        json!({"name": "n", "handler": "h", "delay": {"value": 1, "unit": "second"}}),
+        json!({"name": "n", "handler": "h", "delay": {"value": 1, "unit": "hour"}}),
     )
     .await;
     assert_eq!(job["status"], "scheduled");
     let path = format!("/v1/jobs/{}", job["id"].as_str().unwrap());
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let (_, now) = s.get(&s.admin_key, &path).await;
-        if now["status"] == "queued" {
-            break;
-        }
-        assert_eq!(now["status"], "scheduled");
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "never promoted: {now}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    s.advance_clock_and_settle(Duration::from_secs(3599)).await;
+    let (_, before) = s.get(&s.admin_key, &path).await;
+    assert_eq!(before["status"], "scheduled", "promoted early: {before}");
+    s.advance_clock_and_settle(Duration::from_secs(2)).await;
+    let (_, now) = s.get(&s.admin_key, &path).await;
+    assert_eq!(now["status"], "queued", "not promoted when due: {now}");
 }
 
 async fn openapi_describes_every_route(kind: StoreKind) {

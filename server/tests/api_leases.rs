@@ -1,8 +1,10 @@
 //! The worker endpoints over real HTTP, on both stores: long-poll, ack, fail,
 //! extend, fencing, timeouts re-leased by the sweeper, retry and cancel.
+//! Deadlines, delays and backoffs pass on the test clock, not by waiting.
 
 mod common;
 
+use chronos_server::server::ServeOptions;
 use chronos_test_support::both_stores;
 
 use common::{StoreKind, TestServer, assert_error};
@@ -87,7 +89,7 @@ async fn a_job_is_polled_acked_and_completed(kind: StoreKind) {
 }
 
 async fn long_polls_wake_for_new_and_newly_due_jobs(kind: StoreKind) {
-    let s = TestServer::start(kind).await;
+    let s = TestServer::start_with_test_clock(kind, ServeOptions::default()).await;
     let worker = s.key(&["worker"]).await;
     // An empty wait ends empty.
     let started = Instant::now();
@@ -110,7 +112,7 @@ async fn long_polls_wake_for_new_and_newly_due_jobs(kind: StoreKind) {
             .unwrap();
         (Instant::now(), resp.json::<Value>().await.unwrap())
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.polls_waiting(1).await;
     let job = create(&s, json!({"name": "n", "handler": "h"})).await;
     let created_at = Instant::now();
     let (answered_at, page) = tokio::time::timeout(Duration::from_secs(20), waiting)
@@ -123,12 +125,28 @@ async fn long_polls_wake_for_new_and_newly_due_jobs(kind: StoreKind) {
     // A delayed job wakes a waiting poll when it falls due.
     let job = create(
         &s,
-        json!({"name": "n", "handler": "h", "delay": {"value": 1, "unit": "second"}}),
+        json!({"name": "n", "handler": "h", "delay": {"value": 1, "unit": "hour"}}),
     )
     .await;
-    let got = poll(&s, &worker, json!({"handlers": ["h"], "wait_seconds": 20})).await;
-    assert_eq!(got.len(), 1);
-    assert_eq!(got[0]["job"]["id"], job["id"]);
+    let (http, url, key) = (s.http.clone(), s.url("/v1/workers/poll"), worker.clone());
+    let waiting = tokio::spawn(async move {
+        let resp = http
+            .post(url)
+            .bearer_auth(key)
+            .json(&json!({"handlers": ["h"], "wait_seconds": 30}))
+            .send()
+            .await
+            .unwrap();
+        resp.json::<Value>().await.unwrap()
+    });
+    s.polls_waiting(1).await;
+    s.advance_clock(Duration::from_secs(3600)).await;
+    let page = tokio::time::timeout(Duration::from_secs(20), waiting)
+        .await
+        .expect("the poll was not woken when the job fell due")
+        .unwrap();
+    assert_eq!(page["data"].as_array().unwrap().len(), 1, "{page}");
+    assert_eq!(page["data"][0]["job"]["id"], job["id"]);
 
     // Several due jobs in one answer, up to max_jobs.
     for _ in 0..3 {
@@ -298,13 +316,27 @@ async fn bad_worker_requests_are_400s_and_scopes_hold(kind: StoreKind) {
 }
 
 async fn an_unacked_job_is_leased_again_after_its_timeout(kind: StoreKind) {
-    let s = TestServer::start(kind).await;
+    let s = TestServer::start_with_test_clock(kind, ServeOptions::default()).await;
     let worker = s.key(&["worker"]).await;
-    let job = create(&s, json!({"name": "n", "handler": "h", "timeout": 1})).await;
+    let job = create(&s, json!({"name": "n", "handler": "h", "timeout": 60})).await;
     let first = poll(&s, &worker, json!({"handlers": ["h"]})).await;
-    // The worker goes silent. The sweeper times the attempt out, and after
-    // the backoff a waiting poll gets attempt 2.
-    let second = poll(&s, &worker, json!({"handlers": ["h"], "wait_seconds": 30})).await;
+    // The worker goes silent. Past the deadline the sweeper times the
+    // attempt out; past the backoff (1 s ± 20%) a poll gets attempt 2.
+    s.advance_clock_and_settle(Duration::from_secs(61)).await;
+    let (_, timed_out) = s
+        .get(
+            &s.admin_key,
+            &format!("/v1/jobs/{}", job["id"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(timed_out["status"], "scheduled", "{timed_out}");
+    assert!(
+        poll(&s, &worker, json!({"handlers": ["h"]}))
+            .await
+            .is_empty()
+    );
+    s.advance_clock_and_settle(Duration::from_secs(2)).await;
+    let second = poll(&s, &worker, json!({"handlers": ["h"]})).await;
     assert_eq!(second.len(), 1, "not leased again within the wait");
     assert_eq!(second[0]["job"]["id"], job["id"]);
     assert_eq!(second[0]["job"]["attempt"], 2);
@@ -446,7 +478,7 @@ async fn cancelling_a_running_job_refuses_its_ack(kind: StoreKind) {
 }
 
 async fn extend_keeps_a_long_attempt_alive(kind: StoreKind) {
-    let s = TestServer::start(kind).await;
+    let s = TestServer::start_with_test_clock(kind, ServeOptions::default()).await;
     let worker = s.key(&["worker"]).await;
     create(&s, json!({"name": "n", "handler": "h", "timeout": 1})).await;
     let got = poll(&s, &worker, json!({"handlers": ["h"]})).await;
@@ -462,7 +494,8 @@ async fn extend_keeps_a_long_attempt_alive(kind: StoreKind) {
     assert!(
         lease["expires_at"].as_str().unwrap() > got[0]["lease"]["expires_at"].as_str().unwrap()
     );
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Past the first deadline, within the extended one.
+    s.advance_clock_and_settle(Duration::from_secs(20)).await;
     assert_eq!(
         s.post(&worker, "/v1/leases/ack", json!({"token": token(&got[0])}))
             .await

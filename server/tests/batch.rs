@@ -7,8 +7,11 @@ mod common;
 use chronos_test_support::both_stores;
 
 use chronos_proto::JobStatus;
-use chronos_server::lease::state::Failure;
-use chronos_server::store::{AttemptEnd, Inserted, LeaseOutcome, NewJob, OrgId, Outcome, Taker};
+use chronos_server::account::OrgId;
+use chronos_server::job::NewJob;
+use chronos_server::job::slots::Taker;
+use chronos_server::job::state::Failure;
+use chronos_server::store::{AttemptEnd, ExecutionsOf, Inserted, LeaseOutcome, Outcome};
 use common::{StoreKind, TestServer, TestStore, assert_error, pull_job as job};
 use serde_json::{Value, json};
 use std::collections::HashSet;
@@ -168,7 +171,7 @@ async fn a_batch_wakes_waiting_polls(kind: StoreKind) {
             common::decode(resp).await
         })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.polls_waiting(1).await;
     let started = std::time::Instant::now();
     let (status, body) = s
         .post(
@@ -193,10 +196,10 @@ async fn setup(kind: StoreKind) -> (TestStore, OrgId) {
 
 async fn a_batched_lease_deals_jobs_over_the_takers(kind: StoreKind) {
     let (t, org) = setup(kind).await;
-    let store = &t.store;
+    let (store, leases) = (&t.store, &t.leases);
     let jobs: Vec<NewJob> = (0..5).map(|_| job("deal")).collect();
     let ids: Vec<Uuid> = jobs.iter().map(|j| j.id).collect();
-    store.create_jobs(org, jobs).await.unwrap();
+    leases.create_jobs(org, jobs).await.unwrap();
     let taker = |w: &str, max| Taker {
         worker_id: Some(w.to_string()),
         max,
@@ -204,7 +207,7 @@ async fn a_batched_lease_deals_jobs_over_the_takers(kind: StoreKind) {
     let handlers = ["deal".to_string()];
     // Fewer jobs than slots: they spread over the takers, best first to
     // the first, instead of filling one.
-    let leased = store
+    let leased = leases
         .lease_batch(
             org,
             &handlers,
@@ -223,9 +226,9 @@ async fn a_batched_lease_deals_jobs_over_the_takers(kind: StoreKind) {
         for j in jobs {
             assert_eq!(j.job.status, JobStatus::Running);
             let page = store
-                .list_executions(
+                .executions(
                     org,
-                    j.job.id,
+                    ExecutionsOf::Job(j.job.id),
                     chronos_server::store::PageRequest {
                         limit: 10,
                         before: None,
@@ -241,7 +244,7 @@ async fn a_batched_lease_deals_jobs_over_the_takers(kind: StoreKind) {
     let tokens: HashSet<Uuid> = leased.iter().flatten().map(|j| j.lease.token).collect();
     assert_eq!(tokens.len(), 5);
     // Nothing left: every taker gets an empty list, in place.
-    let again = store
+    let again = leases
         .lease_batch(org, &handlers, &[taker("w1", 3), taker("w2", 3)])
         .await
         .unwrap();
@@ -250,11 +253,11 @@ async fn a_batched_lease_deals_jobs_over_the_takers(kind: StoreKind) {
 
 async fn attempt_ends_in_one_batch_answer_as_if_alone(kind: StoreKind) {
     let (t, org) = setup(kind).await;
-    let store = &t.store;
+    let (store, leases) = (&t.store, &t.leases);
     let mut jobs: Vec<NewJob> = (0..4).map(|_| job("end")).collect();
     jobs[3].max_retries = 0;
-    store.create_jobs(org, jobs).await.unwrap();
-    let leased = store
+    leases.create_jobs(org, jobs).await.unwrap();
+    let leased = leases
         .lease_jobs(org, &["end".into()], 4, None)
         .await
         .unwrap();
@@ -277,7 +280,7 @@ async fn attempt_ends_in_one_batch_answer_as_if_alone(kind: StoreKind) {
             retry_in: None,
         })
     };
-    let outcomes = store
+    let outcomes = leases
         .end_attempts(vec![
             end(org, 0, Outcome::Ack(Some(json!({"ok": 0})))),
             end(org, 1, fail("boom")),
@@ -300,11 +303,11 @@ async fn attempt_ends_in_one_batch_answer_as_if_alone(kind: StoreKind) {
         LeaseOutcome::Done(job) => job.clone(),
         other => panic!("item {i}: {other:?}"),
     };
-    let acked = done(0);
-    assert_eq!(acked.status, JobStatus::Completed);
+    assert_eq!(done(0).status, JobStatus::Completed);
+    let acked = store.job(org, done(0).id).await.unwrap().unwrap();
     assert_eq!(acked.result, Some(json!({"ok": 0})));
-    let retried = done(1);
-    assert_eq!(retried.status, JobStatus::Scheduled);
+    assert_eq!(done(1).status, JobStatus::Scheduled);
+    let retried = store.job(org, done(1).id).await.unwrap().unwrap();
     assert_eq!(retried.last_error.as_deref(), Some("boom"));
     assert_eq!(outcomes[2], LeaseOutcome::Lost);
     assert_eq!(outcomes[3], LeaseOutcome::Lost);
@@ -315,7 +318,7 @@ async fn attempt_ends_in_one_batch_answer_as_if_alone(kind: StoreKind) {
     assert_eq!(untouched.status, JobStatus::Running);
     // The single-call forms are the same path.
     assert!(matches!(
-        store
+        leases
             .ack_job(org, leased[2].lease.token, None)
             .await
             .unwrap(),
@@ -325,15 +328,15 @@ async fn attempt_ends_in_one_batch_answer_as_if_alone(kind: StoreKind) {
 
 async fn store_batch_insert_reports_conflicts_per_job(kind: StoreKind) {
     let (t, org) = setup(kind).await;
-    let store = &t.store;
+    let (store, leases) = (&t.store, &t.leases);
     let keyed = |key: &str| NewJob {
         idempotency_key: Some(key.into()),
         ..job("keyed")
     };
-    let first = store.create_job(org, keyed("k1")).await.unwrap();
+    let first = leases.create_job(org, keyed("k1")).await.unwrap();
     let batch = vec![keyed("k1"), keyed("k2"), keyed("k2"), job("keyed")];
     let batch_ids: Vec<Uuid> = batch.iter().map(|j| j.id).collect();
-    let inserted = store.create_jobs(org, batch).await.unwrap();
+    let inserted = leases.create_jobs(org, batch).await.unwrap();
     assert_eq!(inserted.len(), 4);
     assert_eq!(inserted[0], Inserted::Conflict { existing: first.id });
     match &inserted[1] {
@@ -353,6 +356,6 @@ async fn store_batch_insert_reports_conflicts_per_job(kind: StoreKind) {
         .await
         .unwrap()
         .id;
-    let theirs = store.create_jobs(other, vec![keyed("k1")]).await.unwrap();
+    let theirs = leases.create_jobs(other, vec![keyed("k1")]).await.unwrap();
     assert!(matches!(&theirs[0], Inserted::Created(_)));
 }

@@ -7,10 +7,9 @@ mod common;
 use chronos_test_support::both_stores;
 
 use chronos_proto::JobStatus;
-use chronos_server::store::{Handoff, LeaseOutcome, PageRequest};
+use chronos_server::store::{ExecutionsOf, Handoff, LeaseOutcome, PageRequest};
 use common::{StoreKind, TestServer, TestStore, pull_job as job};
 use serde_json::{Value, json};
-use std::time::Duration;
 
 both_stores!(
     a_job_created_while_a_poll_waits_is_handed_to_it,
@@ -45,7 +44,7 @@ async fn a_job_created_while_a_poll_waits_is_handed_to_it(kind: StoreKind) {
     let s = TestServer::start(kind).await;
     let worker = s.key(&["worker"]).await;
     let poll = start_poll(&s, &worker, "handed");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.polls_waiting(1).await;
     let (status, created) = s
         .post(
             &s.admin_key,
@@ -98,7 +97,7 @@ async fn a_refused_create_leaves_the_poll_waiting(kind: StoreKind) {
         .await;
     assert_eq!(status, 201);
     let poll = start_poll(&s, &worker, "refused");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.polls_waiting(1).await;
     // The key is taken: 409, nothing inserted, and the poll still waits…
     let (status, body) = s
         .post(
@@ -126,10 +125,10 @@ async fn a_refused_create_leaves_the_poll_waiting(kind: StoreKind) {
 
 async fn a_handed_job_never_jumps_the_queue(kind: StoreKind) {
     let t = TestStore::new(kind).await;
-    let store = &t.store;
+    let (store, leases) = (&t.store, &t.leases);
     let org = t.default_org().await;
     // Nothing queued: leased as inserted, to the worker named.
-    let first = store
+    let first = leases
         .create_leased_job(org, job("q"), Some("w1"))
         .await
         .unwrap();
@@ -139,9 +138,9 @@ async fn a_handed_job_never_jumps_the_queue(kind: StoreKind) {
     assert_eq!(first.job.status, JobStatus::Running);
     assert_eq!(first.job.attempt, 1);
     let page = store
-        .list_executions(
+        .executions(
             org,
-            first.job.id,
+            ExecutionsOf::Job(first.job.id),
             PageRequest {
                 limit: 5,
                 before: None,
@@ -153,13 +152,13 @@ async fn a_handed_job_never_jumps_the_queue(kind: StoreKind) {
     assert_eq!(page.items.len(), 1);
     assert_eq!(page.items[0].worker_id.as_deref(), Some("w1"));
     assert!(matches!(
-        store.ack_job(org, first.lease.token, None).await.unwrap(),
+        leases.ack_job(org, first.lease.token, None).await.unwrap(),
         LeaseOutcome::Done(_)
     ));
 
     // A job of the handler already queued: the new one queues behind it.
-    let ahead = store.create_job(org, job("q")).await.unwrap();
-    let behind = store
+    let ahead = leases.create_job(org, job("q")).await.unwrap();
+    let behind = leases
         .create_leased_job(org, job("q"), Some("w1"))
         .await
         .unwrap();
@@ -167,10 +166,13 @@ async fn a_handed_job_never_jumps_the_queue(kind: StoreKind) {
         panic!("{behind:?}")
     };
     assert_eq!(behind.status, JobStatus::Queued);
-    let leased = store.lease_jobs(org, &["q".into()], 1, None).await.unwrap();
+    let leased = leases
+        .lease_jobs(org, &["q".into()], 1, None)
+        .await
+        .unwrap();
     assert_eq!(leased[0].job.id, ahead.id);
 
     // Another handler's queue is no reason to wait.
-    let other = store.create_leased_job(org, job("r"), None).await.unwrap();
+    let other = leases.create_leased_job(org, job("r"), None).await.unwrap();
     assert!(matches!(other, Handoff::Leased(_)), "{other:?}");
 }

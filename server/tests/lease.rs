@@ -1,19 +1,28 @@
-//! The lease engine's contract at the store level, on both stores: order,
-//! fencing, deadlines, retries and backoff, cancel and manual retry. The
-//! same rules over HTTP are in `api_leases.rs`; across processes in
-//! `lease_processes.rs`.
+//! The lease engine's contract at the store level ([`LeaseStore`]), on both
+//! stores: order, fencing, deadlines, retries and backoff, release, cancel
+//! and manual retry, concurrency, lost workers, hand-offs to waiting polls,
+//! promotion, batched and push leases, push answers. Time passes on the
+//! test clock. The same rules over HTTP are in `api_leases.rs`; across
+//! processes in `lease_processes.rs`; the guards of every status change in
+//! `store_guards.rs`.
+//!
+//! [`LeaseStore`]: chronos_server::store::LeaseStore
 
 mod common;
+#[path = "common/conformance.rs"]
+mod conformance;
 
-use chronos_test_support::both_stores;
-
-use chronos_proto::{ExecutionStatus, JobStatus, LeasedJob};
-use chronos_server::lease::state::Failure;
+use chronos_proto::{ExecutionStatus, JobStatus, Timestamp};
+use chronos_server::job::slots::Taker;
+use chronos_server::job::state::Failure;
+use chronos_server::job::{NewJob, RunAt};
 use chronos_server::store::{
-    CancelOutcome, DynStore, LeaseOutcome, NewJob, OrgId, PageRequest, RetryOutcome, RunAt,
-    WorkerRegistration,
+    AttemptEnd, CancelOutcome, Clock, Handoff, HeldLease, HttpResponse, JobFilter, LeaseOutcome,
+    Outcome, RetryOutcome, WakeKey, WorkerRegistration,
 };
-use common::{StoreKind, TestStore, pull_job as job};
+use chronos_test_support::both_stores;
+use common::StoreKind;
+use conformance::*;
 use serde_json::json;
 use std::collections::HashSet;
 use std::time::Duration;
@@ -28,78 +37,46 @@ both_stores!(
     permanent_failures_and_retry_in,
     the_deadline_is_final_and_expiry_retries_the_job,
     extend_moves_the_deadline,
+    release_queues_the_job_again_without_using_a_retry,
     cancel_of_a_running_job_fences_its_worker,
     manual_retry_gives_a_fresh_budget,
     concurrent_leases_never_share_a_job,
     a_lost_worker_loses_its_leases_after_the_grace_unless_it_returns,
+    a_silent_worker_loses_its_leases_after_the_grace,
+    a_hand_off_is_leased_unless_its_handler_has_jobs_queued,
+    promote_moves_only_due_jobs,
+    a_batched_lease_deals_jobs_round_robin_over_the_takers,
+    push_leases_respect_host_slots,
+    push_attempts_record_the_answer,
 );
 
-/// The grace for WebSocket workers that went away, as the sweeper passes it.
-const GRACE: Duration = Duration::from_secs(15);
-
-async fn setup(kind: StoreKind) -> (TestStore, OrgId) {
-    let t = TestStore::new(kind).await;
-    let org = t.default_org().await;
-    (t, org)
-}
-
-async fn lease_one(store: &DynStore, org: OrgId, handler: &str) -> LeasedJob {
-    let mut got = store
-        .lease_jobs(org, &[handler.to_string()], 1, Some("w1"))
-        .await
-        .unwrap();
-    assert_eq!(got.len(), 1, "expected one job of {handler}");
-    got.remove(0)
-}
-
-fn failure(retryable: bool, retry_in: Option<u64>) -> Failure {
-    Failure {
-        error: "it broke".into(),
-        retryable,
-        retry_in: retry_in.map(Duration::from_secs),
-    }
-}
-
-fn done<T: std::fmt::Debug>(outcome: LeaseOutcome<T>) -> T {
-    match outcome {
-        LeaseOutcome::Done(v) => v,
-        other => panic!("expected Done, got {other:?}"),
-    }
-}
-
 async fn leases_follow_priority_then_run_at_then_creation(kind: StoreKind) {
-    let (t, org) = setup(kind).await;
-    let s = &t.store;
-    let low = s.create_job(org, job("h")).await.unwrap();
-    let high = s
-        .create_job(
-            org,
-            NewJob {
-                priority: 5,
-                ..job("h")
-            },
-        )
-        .await
-        .unwrap();
-    let low2 = s.create_job(org, job("h")).await.unwrap();
+    let (t, org) = clocked(kind).await;
+    let leases = &t.leases;
+    let low = leases.create_job(org, pull("h")).await.unwrap();
+    let high = NewJob {
+        priority: 5,
+        ..pull("h")
+    };
+    let high = leases.create_job(org, high).await.unwrap();
+    let low2 = leases.create_job(org, pull("h")).await.unwrap();
     // Due earlier than `low` although created later.
-    let past = chronos_proto::Timestamp(chrono::Utc::now() - chrono::TimeDelta::seconds(60));
-    let early = s
-        .create_job(
-            org,
-            NewJob {
-                run_at: RunAt::At(past),
-                ..job("h")
-            },
-        )
+    let past = Timestamp(now(&t.store).await.0 - chrono::TimeDelta::seconds(60));
+    let early = NewJob {
+        run_at: RunAt::At(past),
+        ..pull("h")
+    };
+    let early = leases.create_job(org, early).await.unwrap();
+    assert_eq!(early.status, JobStatus::Queued);
+    let leased = leases
+        .lease_jobs(org, &["h".into()], 10, None)
         .await
         .unwrap();
-    assert_eq!(early.status, JobStatus::Queued);
-    let leased = s.lease_jobs(org, &["h".into()], 10, None).await.unwrap();
     let order: Vec<Uuid> = leased.iter().map(|l| l.job.id).collect();
     assert_eq!(order, vec![high.id, early.id, low.id, low2.id]);
     assert!(
-        s.lease_jobs(org, &["h".into()], 10, None)
+        leases
+            .lease_jobs(org, &["h".into()], 10, None)
             .await
             .unwrap()
             .is_empty()
@@ -107,28 +84,22 @@ async fn leases_follow_priority_then_run_at_then_creation(kind: StoreKind) {
 }
 
 async fn leases_only_the_handlers_asked_for_and_never_push_jobs(kind: StoreKind) {
-    let (t, org) = setup(kind).await;
-    let s = &t.store;
-    s.create_job(org, job("a")).await.unwrap();
-    s.create_job(org, job("b")).await.unwrap();
-    s.create_job(org, job("c")).await.unwrap();
+    let (t, org) = clocked(kind).await;
+    let leases = &t.leases;
+    for handler in ["a", "b", "c"] {
+        leases.create_job(org, pull(handler)).await.unwrap();
+    }
     let push = NewJob {
-        delivery: serde_json::from_value(
-            json!({"type": "push", "http": {"url": "https://x.test"}}),
-        )
-        .unwrap(),
-        ..job("a")
+        handler: Some("a".into()),
+        ..push("a", "https://x.test")
     };
-    s.create_job(org, push).await.unwrap();
-    let later = NewJob {
-        run_at: RunAt::After(Duration::from_secs(3600)),
-        ..job("a")
-    };
-    s.create_job(org, later).await.unwrap();
-    let other = s.create_organization("other", "Other").await.unwrap();
-    s.create_job(other.id, job("a")).await.unwrap();
+    leases.create_job(org, push).await.unwrap();
+    let not_yet = later("a", Duration::from_secs(3600));
+    leases.create_job(org, not_yet).await.unwrap();
+    let other = other_org(&t.store).await;
+    leases.create_job(other, pull("a")).await.unwrap();
 
-    let got = s
+    let got = leases
         .lease_jobs(org, &["a".into(), "b".into()], 10, None)
         .await
         .unwrap();
@@ -139,210 +110,190 @@ async fn leases_only_the_handlers_asked_for_and_never_push_jobs(kind: StoreKind)
         "one a and one b: not c, not push, not scheduled, not other org"
     );
     assert_eq!(handlers, HashSet::from(["a".to_string(), "b".to_string()]));
-    assert_eq!(
-        s.lease_jobs(org, &["c".into()], 10, None)
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
-    assert_eq!(
-        s.lease_jobs(other.id, &["a".into()], 10, None)
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    let c = leases
+        .lease_jobs(org, &["c".into()], 10, None)
+        .await
+        .unwrap();
+    assert_eq!(c.len(), 1);
+    let theirs = leases
+        .lease_jobs(other, &["a".into()], 10, None)
+        .await
+        .unwrap();
+    assert_eq!(theirs.len(), 1);
 }
 
 async fn a_lease_opens_an_attempt_with_a_fresh_token(kind: StoreKind) {
-    let (t, org) = setup(kind).await;
-    let s = &t.store;
-    let created = s
-        .create_job(
-            org,
-            NewJob {
-                timeout_seconds: 120,
-                ..job("h")
-            },
-        )
-        .await
-        .unwrap();
-    let leased = lease_one(s, org, "h").await;
+    let (t, org) = clocked(kind).await;
+    let created = NewJob {
+        timeout_seconds: 120,
+        ..pull("h")
+    };
+    let created = t.leases.create_job(org, created).await.unwrap();
+    let before = now(&t.store).await;
+    let leased = lease_one(&t.leases, org, "h", Some("w1")).await;
+    let after = now(&t.store).await;
     assert_eq!(leased.job.id, created.id);
     assert_eq!(leased.job.status, JobStatus::Running);
     assert_eq!(leased.job.attempt, 1);
-    let ahead = leased.lease.expires_at.0 - chrono::Utc::now();
+    let deadline = leased.lease.expires_at;
     assert!(
-        ahead > chrono::TimeDelta::seconds(110) && ahead <= chrono::TimeDelta::seconds(121),
-        "{ahead}"
+        millis_between(before, deadline) >= 120_000 && millis_between(after, deadline) <= 120_000,
+        "the timeout from the lease: {deadline}"
     );
-    let page = s
-        .list_executions(
-            org,
-            created.id,
-            PageRequest {
-                limit: 10,
-                before: None,
-            },
-        )
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(page.items.len(), 1);
-    let ex = &page.items[0];
-    assert_eq!(ex.status, ExecutionStatus::Running);
-    assert_eq!(ex.attempt, 1);
-    assert_eq!(ex.worker_id.as_deref(), Some("w1"));
-    assert_eq!(ex.finished_at, None);
+    let runs = executions(&t.store, org, created.id).await;
+    assert_eq!(runs.len(), 1);
+    let run = &runs[0];
+    assert_eq!(run.status, ExecutionStatus::Running);
+    assert_eq!(run.attempt, 1);
+    assert_eq!(run.worker_id.as_deref(), Some("w1"));
+    assert_eq!((run.finished_at, run.duration_ms), (None, None));
     assert_eq!(
-        s.job(org, created.id).await.unwrap().unwrap().status,
+        job(&t.store, org, created.id).await.status,
         JobStatus::Running
     );
-}
-
-async fn ack_completes_once_and_fences_everything_after(kind: StoreKind) {
-    let (t, org) = setup(kind).await;
-    let s = &t.store;
-    s.create_job(org, job("h")).await.unwrap();
-    let l = lease_one(s, org, "h").await;
-    let completed = done(
-        s.ack_job(org, l.lease.token, Some(json!({"ok": 1})))
+    // The next lease of the job, later, is another token.
+    let again = failure(true, Some(Duration::ZERO));
+    done(
+        t.leases
+            .fail_job(org, leased.lease.token, again)
             .await
             .unwrap(),
     );
+    let second = lease_one(&t.leases, org, "h", Some("w1")).await;
+    assert_ne!(second.lease.token, leased.lease.token);
+    assert_eq!(second.job.attempt, 2);
+}
+
+async fn ack_completes_once_and_fences_everything_after(kind: StoreKind) {
+    let (t, org) = clocked(kind).await;
+    let leases = &t.leases;
+    leases.create_job(org, pull("h")).await.unwrap();
+    let l = lease_one(leases, org, "h", Some("w1")).await;
+    let moved = done(
+        leases
+            .ack_job(org, l.lease.token, Some(json!({"ok": 1})))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(moved.id, l.job.id);
+    assert_eq!(moved.status, JobStatus::Completed);
+    assert_eq!(moved.attempt, 1);
+    assert_eq!(moved.schedule_id, None);
+    assert_eq!(moved.wake, WakeKey::Pull(org, "h".into()));
+    let completed = job(&t.store, org, l.job.id).await;
     assert_eq!(completed.status, JobStatus::Completed);
     assert_eq!(completed.result, Some(json!({"ok": 1})));
     assert!(completed.finished_at.is_some());
     assert_eq!(
-        s.ack_job(org, l.lease.token, None).await.unwrap(),
+        leases.ack_job(org, l.lease.token, None).await.unwrap(),
         LeaseOutcome::Lost
     );
     assert_eq!(
-        s.fail_job(org, l.lease.token, failure(true, None))
+        leases
+            .fail_job(org, l.lease.token, failure(true, None))
             .await
             .unwrap(),
         LeaseOutcome::Lost
     );
     assert_eq!(
-        s.extend_lease(org, l.lease.token, Duration::from_secs(5))
+        leases
+            .extend_lease(org, l.lease.token, Duration::from_secs(5))
             .await
             .unwrap(),
         LeaseOutcome::Lost
+    );
+    assert_eq!(
+        leases.release_lease(org, l.lease.token).await.unwrap(),
+        LeaseOutcome::Lost
+    );
+    assert_eq!(
+        job(&t.store, org, l.job.id).await,
+        completed,
+        "nothing after the ack changed it"
     );
     // Never a token: 404-like; another organization's token likewise.
     assert_eq!(
-        s.ack_job(org, Uuid::new_v4(), None).await.unwrap(),
+        leases.ack_job(org, Uuid::new_v4(), None).await.unwrap(),
         LeaseOutcome::Unknown
     );
-    let other = s.create_organization("other", "Other").await.unwrap();
+    let other = other_org(&t.store).await;
     assert_eq!(
-        s.ack_job(other.id, l.lease.token, None).await.unwrap(),
+        leases.ack_job(other, l.lease.token, None).await.unwrap(),
         LeaseOutcome::Unknown
     );
-    let ex = &s
-        .list_executions(
-            org,
-            l.job.id,
-            PageRequest {
-                limit: 10,
-                before: None,
-            },
-        )
-        .await
-        .unwrap()
-        .unwrap()
-        .items[0];
-    assert_eq!(ex.status, ExecutionStatus::Completed);
-    assert!(ex.duration_ms.is_some() && ex.finished_at.is_some());
+    let run = &executions(&t.store, org, l.job.id).await[0];
+    assert_eq!(run.status, ExecutionStatus::Completed);
+    assert!(run.duration_ms.is_some() && run.finished_at.is_some());
     // Ack without a result stores none.
-    s.create_job(org, job("h")).await.unwrap();
-    let l = lease_one(s, org, "h").await;
-    assert_eq!(
-        done(s.ack_job(org, l.lease.token, None).await.unwrap()).result,
-        None
-    );
+    leases.create_job(org, pull("h")).await.unwrap();
+    let l = lease_one(leases, org, "h", None).await;
+    done(leases.ack_job(org, l.lease.token, None).await.unwrap());
+    assert_eq!(job(&t.store, org, l.job.id).await.result, None);
 }
 
 async fn fail_retries_with_backoff_until_the_budget_is_spent(kind: StoreKind) {
-    let (t, org) = setup(kind).await;
-    let s = &t.store;
-    let created = s
-        .create_job(
-            org,
-            NewJob {
-                max_retries: 2,
-                ..job("h")
-            },
-        )
-        .await
-        .unwrap();
+    let (t, org) = clocked(kind).await;
+    let leases = &t.leases;
+    let created = NewJob {
+        max_retries: 2,
+        ..pull("h")
+    };
+    let created = leases.create_job(org, created).await.unwrap();
     for attempt in 1..=3u32 {
-        let l = lease_one(s, org, "h").await;
+        let l = lease_one(leases, org, "h", None).await;
         assert_eq!(l.job.attempt, attempt);
-        let before = chrono::Utc::now();
-        let after = done(
-            s.fail_job(org, l.lease.token, failure(true, None))
+        let before = now(&t.store).await;
+        let moved = done(
+            leases
+                .fail_job(org, l.lease.token, failure(true, None))
                 .await
                 .unwrap(),
         );
-        assert_eq!(after.last_error.as_deref(), Some("it broke"));
+        let after = now(&t.store).await;
+        assert_eq!(moved.attempt, attempt);
+        let failed = job(&t.store, org, created.id).await;
+        assert_eq!(failed.last_error.as_deref(), Some("it broke"));
         if attempt < 3 {
-            assert_eq!(after.status, JobStatus::Scheduled, "attempt {attempt}");
-            // 1 s × 2^(attempt−1), ±20%.
+            assert_eq!(moved.status, JobStatus::Scheduled, "attempt {attempt}");
+            // 1 s × 2^(attempt−1), ±20%, from the fail.
             let base = 1000 * (1i64 << (attempt - 1));
-            let wait = (after.run_at.0 - before).num_milliseconds();
             assert!(
-                wait >= base * 8 / 10 - 50 && wait <= base * 12 / 10 + 50,
-                "attempt {attempt}: {wait} ms"
+                millis_between(before, failed.run_at) >= base * 8 / 10
+                    && millis_between(after, failed.run_at) <= base * 12 / 10,
+                "attempt {attempt}: due at {} after {before}",
+                failed.run_at
             );
-            // Not leasable until due; then promoted and leased again.
+            // Not leasable, nor promoted, until due; then both.
             assert!(
-                s.lease_jobs(org, &["h".into()], 1, None)
+                leases
+                    .lease_jobs(org, &["h".into()], 1, None)
                     .await
                     .unwrap()
                     .is_empty()
             );
-            tokio::time::sleep(Duration::from_millis(wait as u64 + 50)).await;
-            assert_eq!(s.promote_due_jobs().await.unwrap().count, 1);
+            assert_eq!(leases.promote_due_jobs().await.unwrap().count, 0);
+            advance(&t.store, Duration::from_millis(base as u64 * 12 / 10 + 50)).await;
+            assert_eq!(leases.promote_due_jobs().await.unwrap().count, 1);
         } else {
-            assert_eq!(after.status, JobStatus::Failed, "retries spent");
-            assert!(after.finished_at.is_some());
+            assert_eq!(moved.status, JobStatus::Failed, "retries spent");
+            assert!(failed.finished_at.is_some());
         }
     }
-    let page = s
-        .list_executions(
-            org,
-            created.id,
-            PageRequest {
-                limit: 10,
-                before: None,
-            },
-        )
-        .await
-        .unwrap()
-        .unwrap();
-    let attempts: Vec<u32> = page.items.iter().map(|e| e.attempt).collect();
+    let runs = executions(&t.store, org, created.id).await;
+    let attempts: Vec<u32> = runs.iter().map(|e| e.attempt).collect();
     assert_eq!(attempts, vec![3, 2, 1], "newest first");
-    assert!(
-        page.items
-            .iter()
-            .all(|e| e.status == ExecutionStatus::Failed)
-    );
-    assert!(
-        page.items
-            .iter()
-            .all(|e| e.error.as_deref() == Some("it broke"))
-    );
+    assert!(runs.iter().all(|e| e.status == ExecutionStatus::Failed));
+    assert!(runs.iter().all(|e| e.error.as_deref() == Some("it broke")));
 }
 
 async fn permanent_failures_and_retry_in(kind: StoreKind) {
-    let (t, org) = setup(kind).await;
-    let s = &t.store;
-    s.create_job(org, job("h")).await.unwrap();
-    let l = lease_one(s, org, "h").await;
+    let (t, org) = clocked(kind).await;
+    let leases = &t.leases;
+    leases.create_job(org, pull("h")).await.unwrap();
+    let l = lease_one(leases, org, "h", None).await;
     let failed = done(
-        s.fail_job(org, l.lease.token, failure(false, None))
+        leases
+            .fail_job(org, l.lease.token, failure(false, None))
             .await
             .unwrap(),
     );
@@ -352,268 +303,370 @@ async fn permanent_failures_and_retry_in(kind: StoreKind) {
         "not retryable: no retry despite budget"
     );
 
-    s.create_job(org, job("h")).await.unwrap();
-    let l = lease_one(s, org, "h").await;
-    let before = chrono::Utc::now();
-    let later = done(
-        s.fail_job(org, l.lease.token, failure(true, Some(120)))
-            .await
-            .unwrap(),
-    );
-    assert_eq!(later.status, JobStatus::Scheduled);
-    let wait = (later.run_at.0 - before).num_milliseconds();
+    leases.create_job(org, pull("h")).await.unwrap();
+    let l = lease_one(leases, org, "h", None).await;
+    let before = now(&t.store).await;
+    let retry_in = failure(true, Some(Duration::from_secs(120)));
+    let moved = done(leases.fail_job(org, l.lease.token, retry_in).await.unwrap());
+    let after = now(&t.store).await;
+    assert_eq!(moved.status, JobStatus::Scheduled);
+    let due = job(&t.store, org, l.job.id).await.run_at;
     assert!(
-        (119_000..=121_000).contains(&wait),
-        "retry_in honoured: {wait}"
+        millis_between(before, due) >= 120_000 && millis_between(after, due) <= 120_000,
+        "retry_in honoured: due {due}, failed between {before} and {after}"
     );
 
-    s.create_job(org, job("z")).await.unwrap();
-    let l = lease_one(s, org, "z").await;
-    let now = done(
-        s.fail_job(org, l.lease.token, failure(true, Some(0)))
-            .await
-            .unwrap(),
-    );
-    assert_eq!(now.status, JobStatus::Queued, "retry_in 0 is due at once");
-    assert_eq!(lease_one(s, org, "z").await.job.attempt, 2);
+    leases.create_job(org, pull("z")).await.unwrap();
+    let l = lease_one(leases, org, "z", None).await;
+    let at_once = failure(true, Some(Duration::ZERO));
+    let moved = done(leases.fail_job(org, l.lease.token, at_once).await.unwrap());
+    assert_eq!(moved.status, JobStatus::Queued, "retry_in 0 is due at once");
+    assert_eq!(moved.wake, WakeKey::Pull(org, "z".into()));
+    assert_eq!(lease_one(leases, org, "z", None).await.job.attempt, 2);
 }
 
 async fn the_deadline_is_final_and_expiry_retries_the_job(kind: StoreKind) {
-    let (t, org) = setup(kind).await;
-    let s = &t.store;
-    let created = s
-        .create_job(
-            org,
-            NewJob {
-                timeout_seconds: 1,
-                ..job("h")
-            },
-        )
-        .await
-        .unwrap();
-    let first = lease_one(s, org, "h").await;
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let (t, org) = clocked(kind).await;
+    let leases = &t.leases;
+    let created = NewJob {
+        timeout_seconds: 30,
+        ..pull("h")
+    };
+    let created = leases.create_job(org, created).await.unwrap();
+    let first = lease_one(leases, org, "h", None).await;
+    let quiet = leases.expire_leases(GRACE).await.unwrap();
+    assert!(quiet.ended.is_empty(), "before the deadline");
+    let next = quiet.next_expiry_in.expect("a lease is running");
+    assert!(
+        next > Duration::from_secs(25) && next <= Duration::from_secs(30),
+        "{next:?}"
+    );
+
+    advance(&t.store, Duration::from_secs(31)).await;
     // Past the deadline, before any sweep: refused all the same.
     assert_eq!(
-        s.ack_job(org, first.lease.token, None).await.unwrap(),
+        leases.ack_job(org, first.lease.token, None).await.unwrap(),
         LeaseOutcome::Lost
     );
     assert_eq!(
-        s.extend_lease(org, first.lease.token, Duration::from_secs(60))
+        leases
+            .extend_lease(org, first.lease.token, Duration::from_secs(60))
             .await
             .unwrap(),
         LeaseOutcome::Lost
     );
-    let expired = s.expire_leases(GRACE).await.unwrap();
-    assert_eq!(expired.jobs.len(), 1);
-    let retried = &expired.jobs[0];
     assert_eq!(
-        retried.status,
-        JobStatus::Scheduled,
-        "a timeout uses a retry"
+        leases.release_lease(org, first.lease.token).await.unwrap(),
+        LeaseOutcome::Lost
     );
+    let expired = leases.expire_leases(GRACE).await.unwrap();
+    assert_eq!(expired.ended.len(), 1);
+    assert_eq!(expired.next_expiry_in, None, "nothing else is running");
+    let moved = &expired.ended[0];
+    assert_eq!((moved.id, moved.attempt), (created.id, 1));
+    assert_eq!(moved.status, JobStatus::Scheduled, "a timeout uses a retry");
+    let retried = job(&t.store, org, created.id).await;
     assert!(retried.last_error.as_deref().unwrap().contains("timed out"));
-    let ex = s
-        .list_executions(
-            org,
-            created.id,
-            PageRequest {
-                limit: 10,
-                before: None,
-            },
-        )
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(ex.items[0].status, ExecutionStatus::TimedOut);
+    let run = &executions(&t.store, org, created.id).await[0];
+    assert_eq!(run.status, ExecutionStatus::TimedOut);
+    assert_eq!(run.error, retried.last_error);
+
     // After the backoff it is leased again as attempt 2, with a new token.
-    tokio::time::sleep(
-        (retried.run_at.0 - chrono::Utc::now())
-            .to_std()
-            .unwrap_or_default()
-            + Duration::from_millis(50),
-    )
-    .await;
-    s.promote_due_jobs().await.unwrap();
-    let second = lease_one(s, org, "h").await;
+    let wait = millis_between(now(&t.store).await, retried.run_at);
+    assert!(
+        (0..=1200).contains(&wait),
+        "backoff of attempt 1: {wait} ms"
+    );
+    advance(&t.store, Duration::from_millis(wait as u64 + 50)).await;
+    assert_eq!(leases.promote_due_jobs().await.unwrap().count, 1);
+    let second = lease_one(leases, org, "h", None).await;
     assert_eq!(second.job.attempt, 2);
     assert_ne!(second.lease.token, first.lease.token);
     assert_eq!(
-        s.ack_job(org, first.lease.token, None).await.unwrap(),
+        leases.ack_job(org, first.lease.token, None).await.unwrap(),
         LeaseOutcome::Lost
     );
-    done(s.ack_job(org, second.lease.token, None).await.unwrap());
+    done(leases.ack_job(org, second.lease.token, None).await.unwrap());
 
     // A timeout with no retries left fails the job.
-    s.create_job(
-        org,
-        NewJob {
-            timeout_seconds: 1,
-            max_retries: 0,
-            ..job("g")
-        },
-    )
-    .await
-    .unwrap();
-    lease_one(s, org, "g").await;
-    tokio::time::sleep(Duration::from_millis(1200)).await;
-    let expired = s.expire_leases(GRACE).await.unwrap();
-    assert_eq!(expired.jobs.len(), 1);
-    assert_eq!(expired.jobs[0].status, JobStatus::Failed);
-    assert!(s.expire_leases(GRACE).await.unwrap().jobs.is_empty());
+    let last = NewJob {
+        timeout_seconds: 30,
+        max_retries: 0,
+        ..pull("g")
+    };
+    leases.create_job(org, last).await.unwrap();
+    let l = lease_one(leases, org, "g", None).await;
+    advance(&t.store, Duration::from_secs(31)).await;
+    let expired = leases.expire_leases(GRACE).await.unwrap();
+    assert_eq!(expired.ended.len(), 1);
+    assert_eq!(expired.ended[0].status, JobStatus::Failed);
+    assert!(job(&t.store, org, l.job.id).await.finished_at.is_some());
+    assert!(leases.expire_leases(GRACE).await.unwrap().ended.is_empty());
 }
 
 async fn extend_moves_the_deadline(kind: StoreKind) {
-    let (t, org) = setup(kind).await;
-    let s = &t.store;
-    s.create_job(
-        org,
-        NewJob {
-            timeout_seconds: 1,
-            ..job("h")
-        },
-    )
-    .await
-    .unwrap();
-    let l = lease_one(s, org, "h").await;
+    let (t, org) = clocked(kind).await;
+    let leases = &t.leases;
+    let short = NewJob {
+        timeout_seconds: 30,
+        ..pull("h")
+    };
+    leases.create_job(org, short).await.unwrap();
+    let l = lease_one(leases, org, "h", None).await;
+    let before = now(&t.store).await;
     let lease = done(
-        s.extend_lease(org, l.lease.token, Duration::from_secs(30))
+        leases
+            .extend_lease(org, l.lease.token, Duration::from_secs(120))
             .await
             .unwrap(),
     );
+    let after = now(&t.store).await;
     assert_eq!(lease.token, l.lease.token);
-    assert!(lease.expires_at.0 - chrono::Utc::now() > chrono::TimeDelta::seconds(25));
-    tokio::time::sleep(Duration::from_millis(1200)).await;
     assert!(
-        s.expire_leases(GRACE).await.unwrap().jobs.is_empty(),
-        "extended: not expired"
+        millis_between(before, lease.expires_at) >= 120_000
+            && millis_between(after, lease.expires_at) <= 120_000,
+        "120 s from the extend: {}",
+        lease.expires_at
     );
-    let next = s
-        .expire_leases(GRACE)
-        .await
-        .unwrap()
-        .next_expiry_in
-        .unwrap();
-    assert!(next > Duration::from_secs(25), "{next:?}");
-    done(s.ack_job(org, l.lease.token, None).await.unwrap());
+    advance(&t.store, Duration::from_secs(60)).await;
+    let expired = leases.expire_leases(GRACE).await.unwrap();
+    assert!(expired.ended.is_empty(), "extended past the first deadline");
+    let next = expired.next_expiry_in.unwrap();
+    assert!(
+        next > Duration::from_secs(55) && next <= Duration::from_secs(60),
+        "{next:?}"
+    );
     assert_eq!(
-        s.extend_lease(org, Uuid::new_v4(), Duration::from_secs(5))
+        job(&t.store, org, l.job.id).await.status,
+        JobStatus::Running
+    );
+    done(leases.ack_job(org, l.lease.token, None).await.unwrap());
+    assert_eq!(
+        leases
+            .extend_lease(org, Uuid::new_v4(), Duration::from_secs(5))
             .await
             .unwrap(),
         LeaseOutcome::Unknown
     );
 }
 
-async fn cancel_of_a_running_job_fences_its_worker(kind: StoreKind) {
-    let (t, org) = setup(kind).await;
-    let s = &t.store;
-    s.create_job(org, job("h")).await.unwrap();
-    let l = lease_one(s, org, "h").await;
-    let CancelOutcome::Cancelled(c) = s.cancel_job(org, l.job.id).await.unwrap() else {
-        panic!("running jobs can be cancelled");
+/// A worker may hand an attempt back: the job is queued again at once, its
+/// execution is `released`, and the attempt does not count against the
+/// retries. The token is then spent.
+async fn release_queues_the_job_again_without_using_a_retry(kind: StoreKind) {
+    let (t, org) = clocked(kind).await;
+    let leases = &t.leases;
+    let one_retry = NewJob {
+        max_retries: 1,
+        ..pull("h")
     };
-    assert_eq!(c.status, JobStatus::Cancelled);
+    let created = leases.create_job(org, one_retry).await.unwrap();
+    let first = lease_one(leases, org, "h", Some("w1")).await;
+    let moved = done(leases.release_lease(org, first.lease.token).await.unwrap());
+    assert_eq!(moved.id, created.id);
+    assert_eq!(moved.status, JobStatus::Queued);
+    assert_eq!(moved.attempt, 1);
+    assert_eq!(moved.wake, WakeKey::Pull(org, "h".into()));
+    let run = &executions(&t.store, org, created.id).await[0];
+    assert_eq!(run.status, ExecutionStatus::Released);
+    assert!(run.finished_at.is_some());
+    assert_eq!(run.error, None);
+
+    for spent in [
+        leases.release_lease(org, first.lease.token).await.unwrap(),
+        leases.ack_job(org, first.lease.token, None).await.unwrap(),
+    ] {
+        assert_eq!(spent, LeaseOutcome::Lost);
+    }
     assert_eq!(
-        s.ack_job(org, l.lease.token, None).await.unwrap(),
+        leases.release_lease(org, Uuid::new_v4()).await.unwrap(),
+        LeaseOutcome::Unknown
+    );
+    let other = other_org(&t.store).await;
+    let second = lease_one(leases, org, "h", Some("w1")).await;
+    assert_eq!(
+        leases
+            .release_lease(other, second.lease.token)
+            .await
+            .unwrap(),
+        LeaseOutcome::Unknown
+    );
+    assert_eq!(second.job.attempt, 2);
+    // One retry left: this failure is the first attempt that counts.
+    let moved = done(
+        leases
+            .fail_job(org, second.lease.token, failure(true, Some(Duration::ZERO)))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        moved.status,
+        JobStatus::Queued,
+        "the released attempt did not count"
+    );
+    let third = lease_one(leases, org, "h", Some("w1")).await;
+    let moved = done(
+        leases
+            .fail_job(org, third.lease.token, failure(true, Some(Duration::ZERO)))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        moved.status,
+        JobStatus::Failed,
+        "two counted attempts: spent"
+    );
+
+    // Past its deadline, an attempt can no longer be handed back.
+    let late = NewJob {
+        timeout_seconds: 30,
+        ..pull("late")
+    };
+    leases.create_job(org, late).await.unwrap();
+    let l = lease_one(leases, org, "late", None).await;
+    advance(&t.store, Duration::from_secs(31)).await;
+    assert_eq!(
+        leases.release_lease(org, l.lease.token).await.unwrap(),
         LeaseOutcome::Lost
     );
     assert_eq!(
-        s.fail_job(org, l.lease.token, failure(true, None))
+        job(&t.store, org, l.job.id).await.status,
+        JobStatus::Running
+    );
+}
+
+async fn cancel_of_a_running_job_fences_its_worker(kind: StoreKind) {
+    let (t, org) = clocked(kind).await;
+    let leases = &t.leases;
+    leases.create_job(org, pull("h")).await.unwrap();
+    let l = lease_one(leases, org, "h", None).await;
+    let CancelOutcome::Cancelled(c) = leases.cancel_job(org, l.job.id).await.unwrap() else {
+        panic!("running jobs can be cancelled");
+    };
+    assert_eq!(c.status, JobStatus::Cancelled);
+    assert!(c.finished_at.is_some());
+    assert_eq!(
+        leases.ack_job(org, l.lease.token, None).await.unwrap(),
+        LeaseOutcome::Lost
+    );
+    assert_eq!(
+        leases
+            .fail_job(org, l.lease.token, failure(true, None))
             .await
             .unwrap(),
         LeaseOutcome::Lost
     );
-    let ex = s
-        .list_executions(
-            org,
-            l.job.id,
-            PageRequest {
-                limit: 10,
-                before: None,
-            },
-        )
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(ex.items[0].status, ExecutionStatus::Failed);
-    assert_eq!(ex.items[0].error.as_deref(), Some("job cancelled"));
-    assert!(s.expire_leases(GRACE).await.unwrap().jobs.is_empty());
+    let run = &executions(&t.store, org, l.job.id).await[0];
+    assert_eq!(run.status, ExecutionStatus::Failed);
+    assert_eq!(run.error.as_deref(), Some("job cancelled"));
+    advance(&t.store, Duration::from_secs(3600)).await;
+    assert!(leases.expire_leases(GRACE).await.unwrap().ended.is_empty());
+    assert_eq!(
+        job(&t.store, org, l.job.id).await,
+        c,
+        "nothing after the cancel changed it"
+    );
+
+    // Scheduled and queued jobs too; a finished one is left as it is; and
+    // another organization's job is not found.
+    for new in [pull("q"), later("s", Duration::from_secs(60))] {
+        let j = leases.create_job(org, new).await.unwrap();
+        let CancelOutcome::Cancelled(cancelled) = leases.cancel_job(org, j.id).await.unwrap()
+        else {
+            panic!("{:?} jobs can be cancelled", j.status);
+        };
+        assert_eq!(cancelled.status, JobStatus::Cancelled);
+        let again = leases.cancel_job(org, j.id).await.unwrap();
+        assert_eq!(again, CancelOutcome::AlreadyFinished(cancelled));
+    }
+    let other = other_org(&t.store).await;
+    let mine = leases.create_job(org, pull("mine")).await.unwrap();
+    assert_eq!(
+        leases.cancel_job(other, mine.id).await.unwrap(),
+        CancelOutcome::NotFound
+    );
+    assert_eq!(job(&t.store, org, mine.id).await.status, JobStatus::Queued);
+    assert_eq!(
+        leases.cancel_job(org, Uuid::now_v7()).await.unwrap(),
+        CancelOutcome::NotFound
+    );
 }
 
 async fn manual_retry_gives_a_fresh_budget(kind: StoreKind) {
-    let (t, org) = setup(kind).await;
-    let s = &t.store;
-    let created = s
-        .create_job(
-            org,
-            NewJob {
-                max_retries: 0,
-                ..job("h")
-            },
-        )
-        .await
-        .unwrap();
+    let (t, org) = clocked(kind).await;
+    let leases = &t.leases;
+    let no_retries = NewJob {
+        max_retries: 0,
+        ..pull("h")
+    };
+    let created = leases.create_job(org, no_retries).await.unwrap();
     assert!(
-        matches!(s.retry_job(org, created.id).await.unwrap(), RetryOutcome::NotRetryable(j) if j.status == JobStatus::Queued)
+        matches!(leases.retry_job(org, created.id).await.unwrap(), RetryOutcome::NotRetryable(j) if j.status == JobStatus::Queued)
     );
-    let l = lease_one(s, org, "h").await;
-    assert_eq!(
-        done(
-            s.fail_job(org, l.lease.token, failure(true, None))
-                .await
-                .unwrap()
-        )
-        .status,
-        JobStatus::Failed
+    let l = lease_one(leases, org, "h", None).await;
+    let moved = done(
+        leases
+            .fail_job(org, l.lease.token, failure(true, None))
+            .await
+            .unwrap(),
     );
-    let RetryOutcome::Retried(again) = s.retry_job(org, created.id).await.unwrap() else {
+    assert_eq!(moved.status, JobStatus::Failed);
+    let RetryOutcome::Retried(again) = leases.retry_job(org, created.id).await.unwrap() else {
         panic!("failed jobs can be retried");
     };
     assert_eq!(again.status, JobStatus::Queued);
     assert_eq!(again.finished_at, None);
-    let l2 = lease_one(s, org, "h").await;
+    let l2 = lease_one(leases, org, "h", None).await;
     assert_eq!(l2.job.attempt, 2, "attempts keep counting");
     // max_retries 0 again applies afresh: one attempt, then failed.
-    assert_eq!(
-        done(
-            s.fail_job(org, l2.lease.token, failure(true, None))
-                .await
-                .unwrap()
-        )
-        .status,
-        JobStatus::Failed
+    let moved = done(
+        leases
+            .fail_job(org, l2.lease.token, failure(true, None))
+            .await
+            .unwrap(),
     );
+    assert_eq!(moved.status, JobStatus::Failed);
     // Cancelled jobs too.
-    let c = s.create_job(org, job("h")).await.unwrap();
-    s.cancel_job(org, c.id).await.unwrap();
+    let c = leases.create_job(org, pull("h")).await.unwrap();
+    leases.cancel_job(org, c.id).await.unwrap();
     assert!(matches!(
-        s.retry_job(org, c.id).await.unwrap(),
+        leases.retry_job(org, c.id).await.unwrap(),
         RetryOutcome::Retried(_)
     ));
     assert_eq!(
-        s.retry_job(org, Uuid::now_v7()).await.unwrap(),
+        leases.retry_job(org, Uuid::now_v7()).await.unwrap(),
         RetryOutcome::NotFound
     );
-    let other = s.create_organization("other", "Other").await.unwrap();
+    let other = other_org(&t.store).await;
     assert_eq!(
-        s.retry_job(other.id, created.id).await.unwrap(),
+        leases.retry_job(other, created.id).await.unwrap(),
         RetryOutcome::NotFound
     );
 }
 
+/// Six takers on two handles of the same database (two server processes)
+/// lease 60 jobs at once: each is leased exactly once.
 async fn concurrent_leases_never_share_a_job(kind: StoreKind) {
-    let (t, org) = setup(kind).await;
+    let (t, org) = plain(kind).await;
+    let second = reopen(&t, Clock::Database);
     let mut created = HashSet::new();
     for _ in 0..60 {
-        created.insert(t.store.create_job(org, job("h")).await.unwrap().id);
+        created.insert(t.leases.create_job(org, pull("h")).await.unwrap().id);
     }
     let mut tasks = Vec::new();
-    for _ in 0..6 {
-        let store = t.store.clone();
+    for i in 0..6 {
+        let leases = if i % 2 == 0 {
+            t.leases.clone()
+        } else {
+            second.leases.clone()
+        };
         tasks.push(tokio::spawn(async move {
             let mut mine = Vec::new();
             loop {
-                let got = store.lease_jobs(org, &["h".into()], 7, None).await.unwrap();
+                let got = leases
+                    .lease_jobs(org, &["h".into()], 7, None)
+                    .await
+                    .unwrap();
                 if got.is_empty() {
                     return mine;
                 }
@@ -630,92 +683,437 @@ async fn concurrent_leases_never_share_a_job(kind: StoreKind) {
     assert_eq!(unique, created);
 }
 
-async fn a_lost_worker_loses_its_leases_after_the_grace_unless_it_returns(kind: StoreKind) {
-    let (t, org) = setup(kind).await;
-    let s = &t.store;
-    let registration = |worker_id: &str| WorkerRegistration {
+fn registration(worker_id: &str) -> WorkerRegistration {
+    WorkerRegistration {
         worker_id: worker_id.into(),
         session_id: Uuid::now_v7(),
         handlers: vec!["h".into()],
         max_in_flight: 4,
         sdk: "test/0".into(),
-    };
-    // Long enough that a loaded machine's pauses do not look like absences.
-    let grace = Duration::from_millis(1000);
-    let (w1, w2) = (registration("w1"), registration("w2"));
-    assert!(s.register_worker(org, &w1).await.unwrap().is_empty());
-    assert!(s.register_worker(org, &w2).await.unwrap().is_empty());
-    s.create_job(org, job("h")).await.unwrap();
-    s.create_job(org, job("h")).await.unwrap();
-    let held1 = lease_one(s, org, "h").await; // leased as "w1"
-    let held2 = s
-        .lease_jobs(org, &["h".into()], 1, Some("w2"))
-        .await
-        .unwrap()
-        .remove(0);
+    }
+}
 
-    let listed = s.list_workers(org, GRACE).await.unwrap();
-    assert_eq!(listed.len(), 2);
-    assert!(
-        listed
-            .iter()
-            .all(|w| w.in_flight == 1 && w.handlers == ["h"])
-    );
+/// A job that runs long: only the worker's absence can end its attempt.
+fn long(handler: &str) -> NewJob {
+    NewJob {
+        timeout_seconds: 3600,
+        ..pull(handler)
+    }
+}
+
+/// A WebSocket worker that disconnects keeps its leases for the grace; if
+/// it comes back within it, it keeps them; otherwise its attempts end as
+/// failed and their jobs are due again at once.
+async fn a_lost_worker_loses_its_leases_after_the_grace_unless_it_returns(kind: StoreKind) {
+    let (t, org) = clocked(kind).await;
+    let (store, leases) = (&t.store, &t.leases);
+    let (w1, w2) = (registration("w1"), registration("w2"));
+    assert!(store.register_worker(org, &w1).await.unwrap().is_empty());
+    assert!(store.register_worker(org, &w2).await.unwrap().is_empty());
+    leases.create_job(org, long("h")).await.unwrap();
+    leases.create_job(org, long("h")).await.unwrap();
+    let held1 = lease_one(leases, org, "h", Some("w1")).await;
+    let held2 = lease_one(leases, org, "h", Some("w2")).await;
 
     // Both go away; w1 comes back within the grace and keeps its lease.
-    s.disconnect_worker(org, "w1", w1.session_id).await.unwrap();
-    s.disconnect_worker(org, "w2", w2.session_id).await.unwrap();
-    assert!(s.list_workers(org, GRACE).await.unwrap().is_empty());
-    let w1_again = registration("w1");
-    let back = s.register_worker(org, &w1_again).await.unwrap();
-    assert_eq!(
-        back,
-        vec![chronos_server::store::HeldLease {
-            token: held1.lease.token,
-            job_id: held1.job.id
-        }]
-    );
-    assert!(
-        s.expire_leases(grace).await.unwrap().jobs.is_empty(),
-        "within the grace"
-    );
-    tokio::time::sleep(grace + Duration::from_millis(100)).await;
-    s.worker_heartbeat(org, "w1", w1_again.session_id)
+    store
+        .disconnect_worker(org, "w1", w1.session_id)
         .await
         .unwrap();
-    let ended = s.expire_leases(grace).await.unwrap().jobs;
+    store
+        .disconnect_worker(org, "w2", w2.session_id)
+        .await
+        .unwrap();
+    advance(store, GRACE - Duration::from_secs(1)).await;
+    assert!(
+        leases.expire_leases(GRACE).await.unwrap().ended.is_empty(),
+        "within the grace"
+    );
+    let w1_again = registration("w1");
+    let back = store.register_worker(org, &w1_again).await.unwrap();
+    let held = HeldLease {
+        token: held1.lease.token,
+        job_id: held1.job.id,
+    };
+    assert_eq!(back, vec![held], "a reconnect is told the leases it holds");
+
+    advance(store, Duration::from_secs(2)).await;
+    let ended = leases.expire_leases(GRACE).await.unwrap().ended;
     assert_eq!(ended.len(), 1, "only w2's lease ends: {ended:?}");
     assert_eq!(ended[0].id, held2.job.id);
     assert_eq!(ended[0].status, JobStatus::Queued, "due again at once");
     assert_eq!(
-        ended[0].last_error.as_deref(),
+        job(store, org, held2.job.id).await.last_error.as_deref(),
         Some("worker connection lost")
     );
+    let run = &executions(store, org, held2.job.id).await[0];
+    assert_eq!(run.status, ExecutionStatus::Failed);
     assert_eq!(
-        s.ack_job(org, held2.lease.token, None).await.unwrap(),
+        leases.ack_job(org, held2.lease.token, None).await.unwrap(),
         LeaseOutcome::Lost
     );
-    done(s.ack_job(org, held1.lease.token, None).await.unwrap());
-    // A stale heartbeat counts as gone too, and a heartbeat keeps it alive.
-    s.create_job(org, job("h")).await.unwrap();
-    let w3 = registration("w3");
-    s.register_worker(org, &w3).await.unwrap();
-    let held3 = s
-        .lease_jobs(org, &["h".into()], 1, Some("w3"))
+    done(leases.ack_job(org, held1.lease.token, None).await.unwrap());
+}
+
+/// A worker whose server died says nothing: silent for longer than the
+/// grace, it is gone too; each heartbeat starts the grace again.
+async fn a_silent_worker_loses_its_leases_after_the_grace(kind: StoreKind) {
+    let (t, org) = clocked(kind).await;
+    let (store, leases) = (&t.store, &t.leases);
+    let w = registration("w");
+    store.register_worker(org, &w).await.unwrap();
+    leases.create_job(org, long("h")).await.unwrap();
+    let held = lease_one(leases, org, "h", Some("w")).await;
+    advance(store, Duration::from_secs(10)).await;
+    store
+        .worker_heartbeat(org, "w", w.session_id)
+        .await
+        .unwrap();
+    advance(store, Duration::from_secs(10)).await;
+    assert!(
+        leases.expire_leases(GRACE).await.unwrap().ended.is_empty(),
+        "heard from 10 s ago"
+    );
+    advance(store, Duration::from_secs(10)).await;
+    let ended = leases.expire_leases(GRACE).await.unwrap().ended;
+    let ids: Vec<Uuid> = ended.iter().map(|m| m.id).collect();
+    assert_eq!(ids, vec![held.job.id], "silent for 20 s");
+    assert_eq!(
+        job(store, org, held.job.id).await.last_error.as_deref(),
+        Some("worker connection lost")
+    );
+}
+
+/// A job created while a poll waits for its handler is inserted already
+/// leased to that poll's worker, unless jobs of its handler are queued:
+/// then it queues behind them. A held idempotency key inserts nothing.
+async fn a_hand_off_is_leased_unless_its_handler_has_jobs_queued(kind: StoreKind) {
+    let (t, org) = clocked(kind).await;
+    let leases = &t.leases;
+    let handed = NewJob {
+        timeout_seconds: 45,
+        ..pull("h")
+    };
+    let before = now(&t.store).await;
+    let Handoff::Leased(l) = leases
+        .create_leased_job(org, handed.clone(), Some("w1"))
         .await
         .unwrap()
-        .remove(0);
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    s.worker_heartbeat(org, "w3", w3.session_id).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    else {
+        panic!("nothing queued ahead: leased");
+    };
+    let after = now(&t.store).await;
+    assert_eq!(l.job.id, handed.id);
+    assert_eq!((l.job.status, l.job.attempt), (JobStatus::Running, 1));
     assert!(
-        s.expire_leases(grace).await.unwrap().jobs.is_empty(),
-        "heard from lately"
+        millis_between(before, l.lease.expires_at) >= 45_000
+            && millis_between(after, l.lease.expires_at) <= 45_000,
+        "the timeout from now: {}",
+        l.lease.expires_at
     );
-    tokio::time::sleep(grace).await;
-    let ended = s.expire_leases(grace).await.unwrap().jobs;
+    assert_eq!(job(&t.store, org, l.job.id).await, l.job);
+    let runs = executions(&t.store, org, l.job.id).await;
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].status, ExecutionStatus::Running);
+    assert_eq!(runs[0].worker_id.as_deref(), Some("w1"));
+    done(leases.ack_job(org, l.lease.token, None).await.unwrap());
+
+    // Scheduled, running and other handlers' jobs are not ahead of it.
+    leases
+        .create_job(org, later("h", Duration::from_secs(60)))
+        .await
+        .unwrap();
+    leases.create_job(org, pull("h")).await.unwrap();
+    lease_one(leases, org, "h", None).await;
+    leases.create_job(org, pull("other")).await.unwrap();
+    let handoff = leases
+        .create_leased_job(org, pull("h"), None)
+        .await
+        .unwrap();
+    assert!(matches!(handoff, Handoff::Leased(_)), "{handoff:?}");
+
+    // A queued job of its handler is: it queues behind it.
+    let ahead = leases.create_job(org, pull("h")).await.unwrap();
+    let behind = pull("h");
+    let Handoff::Queued(queued) = leases
+        .create_leased_job(org, behind.clone(), Some("w1"))
+        .await
+        .unwrap()
+    else {
+        panic!("a job is queued ahead: queued");
+    };
+    assert_eq!(queued.id, behind.id);
+    assert_eq!((queued.status, queued.attempt), (JobStatus::Queued, 0));
+    assert_eq!(executions(&t.store, org, queued.id).await, vec![]);
+    let order: Vec<Uuid> = leases
+        .lease_jobs(org, &["h".into()], 10, None)
+        .await
+        .unwrap()
+        .iter()
+        .map(|l| l.job.id)
+        .collect();
+    assert_eq!(order, vec![ahead.id, behind.id], "in creation order");
+
+    // A held key: a conflict naming its holder, and nothing inserted.
+    let keyed = |key: &str| NewJob {
+        idempotency_key: Some(key.into()),
+        ..pull("k")
+    };
+    let holder = leases.create_job(org, keyed("once")).await.unwrap();
+    let refused = keyed("once");
     assert_eq!(
-        ended.iter().map(|j| j.id).collect::<Vec<_>>(),
-        vec![held3.job.id]
+        leases
+            .create_leased_job(org, refused.clone(), None)
+            .await
+            .unwrap(),
+        Handoff::Conflict {
+            existing: holder.id
+        }
     );
+    assert_eq!(t.store.job(org, refused.id).await.unwrap(), None);
+    let count = t
+        .store
+        .list_jobs(org, &JobFilter::default(), first(100))
+        .await
+        .unwrap()
+        .items
+        .len();
+    assert_eq!(count, 8, "every job above but the refused one");
+}
+
+/// Scheduled jobs become queued once due by the store's clock, each pass
+/// saying whose polls to wake and when the next is due; cancelled jobs are
+/// never promoted.
+async fn promote_moves_only_due_jobs(kind: StoreKind) {
+    let (t, org) = clocked(kind).await;
+    let leases = &t.leases;
+    let minute = Duration::from_secs(60);
+    let soon = leases.create_job(org, later("h", minute)).await.unwrap();
+    let hook = NewJob {
+        run_at: RunAt::After(minute),
+        ..push("hook", "https://x.test/h")
+    };
+    let hook = leases.create_job(org, hook).await.unwrap();
+    let hour = leases
+        .create_job(org, later("h", Duration::from_secs(3600)))
+        .await
+        .unwrap();
+    let first = leases.promote_due_jobs().await.unwrap();
+    assert_eq!(first.count, 0);
+    assert!(first.woken.is_empty());
+    let wait = first.next_due_in.expect("jobs are scheduled");
+    assert!(wait > Duration::from_secs(55) && wait <= minute, "{wait:?}");
+
+    advance(&t.store, minute + Duration::from_secs(1)).await;
+    let second = leases.promote_due_jobs().await.unwrap();
+    assert_eq!(second.count, 2);
+    let woken: HashSet<WakeKey> = second.woken.into_iter().collect();
+    assert_eq!(
+        woken,
+        HashSet::from([WakeKey::Pull(org, "h".into()), WakeKey::Push])
+    );
+    let next = second.next_due_in.unwrap();
+    assert!(
+        next > Duration::from_secs(3500) && next <= Duration::from_secs(3540),
+        "{next:?}"
+    );
+    for (id, status) in [
+        (soon.id, JobStatus::Queued),
+        (hook.id, JobStatus::Queued),
+        (hour.id, JobStatus::Scheduled),
+    ] {
+        assert_eq!(job(&t.store, org, id).await.status, status);
+    }
+    let again = leases.promote_due_jobs().await.unwrap();
+    assert_eq!((again.count, again.woken.len()), (0, 0));
+
+    // A cancelled scheduled job is never promoted.
+    let c = leases
+        .create_job(org, later("c", Duration::from_secs(10)))
+        .await
+        .unwrap();
+    leases.cancel_job(org, c.id).await.unwrap();
+    advance(&t.store, Duration::from_secs(11)).await;
+    assert_eq!(leases.promote_due_jobs().await.unwrap().count, 0);
+    assert_eq!(job(&t.store, org, c.id).await.status, JobStatus::Cancelled);
+}
+
+/// One lease for several takers: the best jobs first, dealt round-robin
+/// over the takers' free slots, each recorded with its taker's worker.
+async fn a_batched_lease_deals_jobs_round_robin_over_the_takers(kind: StoreKind) {
+    let (t, org) = clocked(kind).await;
+    let mut ids = Vec::new();
+    for priority in [3, 2, 1] {
+        let j = NewJob {
+            priority,
+            ..pull("h")
+        };
+        ids.push(t.leases.create_job(org, j).await.unwrap().id);
+    }
+    let taker = |worker: &str, max| Taker {
+        worker_id: Some(worker.into()),
+        max,
+    };
+    let takers = [taker("w1", 2), taker("w2", 2), taker("w3", 0)];
+    let dealt = t
+        .leases
+        .lease_batch(org, &["h".into()], &takers)
+        .await
+        .unwrap();
+    let got: Vec<Vec<Uuid>> = dealt
+        .iter()
+        .map(|jobs| jobs.iter().map(|l| l.job.id).collect())
+        .collect();
+    assert_eq!(got, vec![vec![ids[0], ids[2]], vec![ids[1]], vec![]]);
+    for (jobs, worker) in dealt.iter().zip(["w1", "w2"]) {
+        for l in jobs {
+            let run = &executions(&t.store, org, l.job.id).await[0];
+            assert_eq!(run.worker_id.as_deref(), Some(worker));
+        }
+    }
+    let none = t
+        .leases
+        .lease_batch(org, &["h".into()], &takers)
+        .await
+        .unwrap();
+    assert_eq!(none, vec![vec![], vec![], vec![]], "one answer per taker");
+}
+
+/// Push leases take only what the dispatcher has room for: per host
+/// (`host:port`, the default port explicit) and in all, best first, never a
+/// full host's job, never a pull job; deadlines are timeout + margin.
+async fn push_leases_respect_host_slots(kind: StoreKind) {
+    let (t, org) = clocked(kind).await;
+    let mut jobs = Vec::new();
+    for i in 0..5 {
+        jobs.push(push(&format!("a{i}"), "https://a.example/hook"));
+    }
+    for i in 0..3 {
+        jobs.push(push(&format!("b{i}"), "https://B.example:443/other"));
+    }
+    jobs.push(push("c0", "https://c.example:8443/x"));
+    jobs.push(NewJob {
+        handler: Some("h".into()),
+        ..pull("pull")
+    });
+    t.leases.create_jobs(org, jobs).await.unwrap();
+
+    // a.example:443 is full; b has room for one; c for two.
+    let before = now(&t.store).await;
+    let leased = t
+        .leases
+        .lease_push(&slots(10, 2, &[("a.example:443", 2), ("b.example:443", 1)]))
+        .await
+        .unwrap();
+    let after = now(&t.store).await;
+    let names: Vec<&str> = leased.iter().map(|(_, l)| l.job.name.as_str()).collect();
+    assert_eq!(names, ["b0", "c0"]);
+    for (o, l) in &leased {
+        assert_eq!(*o, org);
+        assert_eq!(l.job.status, JobStatus::Running);
+        assert_eq!(l.job.attempt, 1);
+        let deadline = l.lease.expires_at;
+        assert!(
+            millis_between(before, deadline) >= 35_000 && millis_between(after, deadline) <= 35_000,
+            "timeout 30 + margin 5: {deadline}"
+        );
+        let run = &executions(&t.store, org, l.job.id).await[0];
+        assert_eq!(
+            (run.status, run.worker_id.as_deref()),
+            (ExecutionStatus::Running, None)
+        );
+    }
+    // Room in all caps the lease; a host's jobs come best first.
+    let names_of = |leased: Vec<(_, chronos_proto::LeasedJob)>| -> Vec<String> {
+        leased.into_iter().map(|(_, l)| l.job.name).collect()
+    };
+    let leased = t.leases.lease_push(&slots(3, 2, &[])).await.unwrap();
+    assert_eq!(names_of(leased), ["a0", "a1", "b1"]);
+    let leased = t.leases.lease_push(&slots(100, 100, &[])).await.unwrap();
+    assert_eq!(names_of(leased), ["a2", "a3", "a4", "b2"]);
+    assert!(
+        t.leases
+            .lease_push(&slots(100, 100, &[]))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        t.leases
+            .lease_push(&slots(0, 100, &[]))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Workers still get the pull job; push delivery never did.
+    let pulled = t
+        .leases
+        .lease_jobs(org, &["h".into()], 10, None)
+        .await
+        .unwrap();
+    assert_eq!(pulled.len(), 1);
+    assert_eq!(pulled[0].job.name, "pull");
+}
+
+/// A push attempt's end keeps what the target answered on its execution,
+/// for a completion and for a failure, ended together in one batch.
+async fn push_attempts_record_the_answer(kind: StoreKind) {
+    let (t, org) = clocked(kind).await;
+    let jobs = vec![
+        push("ok", "https://a.example/"),
+        push("bad", "https://a.example/"),
+    ];
+    t.leases.create_jobs(org, jobs).await.unwrap();
+    let leased = t.leases.lease_push(&slots(10, 10, &[])).await.unwrap();
+    assert_eq!(leased.len(), 2);
+    let answer = |status, body: &str, truncated| {
+        Some(HttpResponse {
+            status,
+            body: body.into(),
+            truncated,
+        })
+    };
+    let outcomes = t
+        .leases
+        .end_attempts(vec![
+            AttemptEnd {
+                org,
+                token: leased[0].1.lease.token,
+                outcome: Outcome::Ack(Some(json!({"ok": true}))),
+                response: answer(201, r#"{"ok":true}"#, false),
+            },
+            AttemptEnd {
+                org,
+                token: leased[1].1.lease.token,
+                outcome: Outcome::Fail(Failure {
+                    error: "the target answered 503".into(),
+                    retryable: true,
+                    retry_in: Some(Duration::from_secs(60)),
+                }),
+                response: answer(503, "xxxx", true),
+            },
+        ])
+        .await
+        .unwrap();
+    let moved: Vec<_> = outcomes.into_iter().map(done).collect();
+    assert_eq!(moved[0].status, JobStatus::Completed);
+    assert_eq!(
+        moved[1].status,
+        JobStatus::Scheduled,
+        "retried after Retry-After"
+    );
+    assert!(moved.iter().all(|m| m.wake == WakeKey::Push));
+    for ((_, l), (status, http, body, truncated)) in leased.iter().zip([
+        (ExecutionStatus::Completed, 201, r#"{"ok":true}"#, false),
+        (ExecutionStatus::Failed, 503, "xxxx", true),
+    ]) {
+        let runs = executions(&t.store, org, l.job.id).await;
+        assert_eq!(runs.len(), 1);
+        let run = &runs[0];
+        assert_eq!(run.status, status);
+        assert_eq!(run.http_status, Some(http));
+        assert_eq!(run.response_body.as_deref(), Some(body));
+        assert_eq!(run.response_truncated, truncated);
+        assert!(run.finished_at.is_some());
+    }
 }

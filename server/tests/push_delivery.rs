@@ -6,10 +6,10 @@
 mod common;
 
 use chronos_proto::signature::{MESSAGE_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use chronos_server::job::{NewJob, RunAt};
 use chronos_server::push::dispatcher::PushConfig;
 use chronos_server::push::guard::TargetPolicy;
 use chronos_server::server::ServeOptions;
-use chronos_server::store::{NewJob, RunAt};
 use chronos_test_support::both_stores;
 use common::process::{EXIT_TIMEOUT, Serve, get, http, post_job};
 use common::{Backing, Endpoint, StoreKind, TestServer, hmac_sha256};
@@ -509,7 +509,7 @@ async fn the_guard_refuses_private_targets_when_sending(kind: StoreKind) {
             schedule_id: None,
             idempotency_key: None,
         };
-        ids.push((url, s.store.create_job(org, job).await.unwrap().id));
+        ids.push((url, s.engine.create_job(org, job).await.unwrap().id));
     }
     // Something created through the API wakes the dispatcher at once.
     s.post(
@@ -616,13 +616,13 @@ async fn cancelling_a_job_stops_its_call(kind: StoreKind) {
 }
 
 /// The real binary, killed with SIGKILL while its call hangs: after a
-/// restart, the attempt's lease runs out (timeout + margin), the attempt
-/// counts as timed out, and the job is delivered again.
+/// restart, the attempt's lease runs out (timeout + margin, on the test
+/// clock), the attempt counts as timed out, and the job is delivered again.
 async fn a_delivery_cut_off_by_sigkill_is_made_again(kind: StoreKind) {
     let endpoint = Endpoint::start().await;
     let backing = Backing::new(kind).await;
     let http = http();
-    let args = ["--allow-private-targets"];
+    let args = ["--allow-private-targets", "--test-clock"];
     let mut first = Serve::start_with(&backing, &args).await;
     let admin = first.admin_key().await;
     let job = push_job(
@@ -639,8 +639,20 @@ async fn a_delivery_cut_off_by_sigkill_is_made_again(kind: StoreKind) {
     first.wait_exit(EXIT_TIMEOUT).await;
 
     let second = Serve::start_with(&backing, &args).await;
+    // Past the deadline (2 s + the 5 s margin), then past the backoff.
+    backing.advance_clock(Duration::from_secs(8)).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, job) = get(&http, &second, &admin, &format!("/v1/jobs/{id}")).await;
+        if job["status"] == "scheduled" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not timed out: {job}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    backing.advance_clock(Duration::from_secs(2)).await;
     let got = endpoint
-        .wait_for("/hang-once", 2, Duration::from_secs(30))
+        .wait_for("/hang-once", 2, Duration::from_secs(10))
         .await;
     assert_eq!(got[1].header(MESSAGE_ID_HEADER), Some(id.as_str()));
     assert_eq!(got[1].header("chronos-attempt"), Some("2"));

@@ -292,11 +292,16 @@ async fn release_drain_and_cancel(kind: StoreKind) {
     .await;
     assert_eq!(recv(&mut ws).await["type"], "lease_lost");
 
-    // Drain: no more jobs.
+    // Drain: no more jobs. (The slot the lost lease freed has the session
+    // polling again; a drain stops that poll.)
+    s.polls_waiting(1).await;
     send(&mut ws, json!({"type": "drain"})).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    common::wait_until("the drained session to stop polling", || {
+        s.engine.waiting_polls() == 0
+    })
+    .await;
     let later = create(&s, "h").await;
-    quiet(&mut ws, Duration::from_millis(700)).await;
+    quiet(&mut ws, Duration::from_millis(300)).await;
     let (_, still) = s
         .get(
             &s.admin_key,

@@ -4,8 +4,8 @@
 
 use super::AppState;
 use super::error::ApiError;
-use crate::keys::PresentedKey;
-use crate::store::OrgId;
+use crate::account::OrgId;
+use crate::account::keys::PresentedKey;
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;

@@ -4,6 +4,7 @@
 //! on, and not logged. Internal errors are logged once, with an id, and the
 //! client sees only "internal error" and that id.
 
+use crate::job::rules::Invalid;
 use crate::push::guard::TargetError;
 use crate::store::StoreError;
 use axum::Json;
@@ -134,6 +135,15 @@ impl ApiError {
                 field: field.to_string(),
                 message: e.to_string(),
             },
+        }
+    }
+}
+
+impl From<Invalid> for ApiError {
+    fn from(e: Invalid) -> Self {
+        ApiError::Validation {
+            field: Some(e.field),
+            message: e.message,
         }
     }
 }

@@ -5,9 +5,11 @@ use super::auth::Auth;
 use super::error::ApiError;
 use super::extract::{JsonBody, MAX_BATCH_BODY_BYTES, QueryParams, from_value};
 use super::pagination::{Cursor, page_request};
+use crate::account::OrgId;
+use crate::job::{NewJob, RunAt};
 use crate::push::guard;
 use crate::store::{
-    CancelOutcome, Inserted, JobFilter, NewJob, OrgId, RetryOutcome, RunAt, ScheduleFilter,
+    CancelOutcome, ExecutionsOf, Inserted, JobFilter, RetryOutcome, ScheduleFilter,
 };
 use axum::Json;
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -296,18 +298,7 @@ pub(crate) fn required_text(
 /// Handler names: what `required_text` allows, without commas or white
 /// space (wake-ups list handlers comma-separated).
 pub fn validate_handler(field: &str, handler: &str) -> Result<(), ApiError> {
-    if handler.is_empty()
-        || handler.chars().count() > 255
-        || handler
-            .chars()
-            .any(|c| c == ',' || c.is_whitespace() || c.is_control())
-    {
-        return Err(ApiError::validation(
-            field,
-            format!("{field} must be 1 to 255 characters without commas or white space"),
-        ));
-    }
-    Ok(())
+    Ok(crate::job::rules::validate_handler(field, handler)?)
 }
 
 /// Where a push target's fields are in a request, for errors.
@@ -582,7 +573,11 @@ async fn list_executions(
     let id = job_id(&id)?;
     let page = state
         .store
-        .list_executions(auth.org, id, page_request(q.limit, q.cursor.as_deref())?)
+        .executions(
+            auth.org,
+            ExecutionsOf::Job(id),
+            page_request(q.limit, q.cursor.as_deref())?,
+        )
         .await?
         .ok_or_else(|| job_not_found(id))?;
     Ok(Json(List {

@@ -4,7 +4,7 @@ use super::AppState;
 use super::auth::Auth;
 use super::error::ApiError;
 use super::extract::JsonBody;
-use crate::keys::new_api_key;
+use crate::account::keys::new_api_key;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -103,7 +103,7 @@ async fn revoke_key(
 ) -> Result<Json<ApiKey>, ApiError> {
     auth.require(Scope::Admin)?;
     // The id, whether given alone or as the whole key (never echo a secret).
-    let id = id.strip_prefix(crate::keys::PREFIX).unwrap_or(&id);
+    let id = id.strip_prefix(crate::account::keys::PREFIX).unwrap_or(&id);
     let id = id.split('_').next().unwrap_or_default();
     state
         .store

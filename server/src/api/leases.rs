@@ -7,8 +7,9 @@ use super::auth::Auth;
 use super::error::ApiError;
 use super::extract::JsonBody;
 use super::jobs::validate_handler;
-use crate::lease::state::Failure;
-use crate::store::LeaseOutcome;
+use crate::account::OrgId;
+use crate::job::rules;
+use crate::store::{LeaseOutcome, Moved};
 use axum::Json;
 use axum::extract::State;
 use chronos_proto::{
@@ -22,11 +23,6 @@ use utoipa_axum::routes;
 pub const MAX_POLL_JOBS: u32 = 100;
 pub const MAX_POLL_WAIT_SECONDS: u32 = 60;
 pub const MAX_HANDLERS: usize = 100;
-pub const MAX_EXTEND_SECONDS: u32 = 24 * 3600;
-pub const MAX_RETRY_IN_SECONDS: u32 = 30 * 86_400;
-/// Longer error messages are cut to this many characters.
-pub const MAX_ERROR_CHARS: usize = 10_000;
-
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(poll))
@@ -104,41 +100,6 @@ async fn poll(
     }))
 }
 
-/// A worker's `fail`, checked alike over HTTP and WebSocket.
-pub fn failure(
-    error: Option<String>,
-    retryable: Option<bool>,
-    retry_in: Option<u32>,
-) -> Result<Failure, ApiError> {
-    if let Some(secs) = retry_in
-        && secs > MAX_RETRY_IN_SECONDS
-    {
-        return Err(ApiError::validation(
-            "retry_in",
-            format!("retry_in may be at most {MAX_RETRY_IN_SECONDS} seconds"),
-        ));
-    }
-    let error = error
-        .filter(|e| !e.trim().is_empty())
-        .unwrap_or_else(|| "the worker reported a failure without a message".into());
-    Ok(Failure {
-        error: error.chars().take(MAX_ERROR_CHARS).collect(),
-        retryable: retryable.unwrap_or(true),
-        retry_in: retry_in.map(|s| Duration::from_secs(s.into())),
-    })
-}
-
-/// A worker's `extend`, checked alike over HTTP and WebSocket.
-pub fn extension(seconds: u32) -> Result<Duration, ApiError> {
-    if !(1..=MAX_EXTEND_SECONDS).contains(&seconds) {
-        return Err(ApiError::validation(
-            "seconds",
-            format!("seconds must be between 1 and {MAX_EXTEND_SECONDS}"),
-        ));
-    }
-    Ok(Duration::from_secs(seconds.into()))
-}
-
 fn lease_outcome<T>(outcome: LeaseOutcome<T>) -> Result<T, ApiError> {
     match outcome {
         LeaseOutcome::Done(v) => Ok(v),
@@ -170,7 +131,7 @@ async fn ack(
 ) -> Result<Json<Job>, ApiError> {
     auth.require(Scope::Worker)?;
     let outcome = state.engine.ack(auth.org, req.token, req.result).await?;
-    lease_outcome(outcome).map(Json)
+    job_after(&state, auth.org, lease_outcome(outcome)?).await
 }
 
 /// Fail the attempt a lease holds: retried after a backoff while retries
@@ -194,9 +155,21 @@ async fn fail(
     JsonBody(req): JsonBody<FailRequest>,
 ) -> Result<Json<Job>, ApiError> {
     auth.require(Scope::Worker)?;
-    let failure = failure(req.error, req.retryable, req.retry_in)?;
+    let failure = rules::failure(req.error, req.retryable, req.retry_in)?;
     let outcome = state.engine.fail(auth.org, req.token, failure).await?;
-    lease_outcome(outcome).map(Json)
+    job_after(&state, auth.org, lease_outcome(outcome)?).await
+}
+
+/// The whole job an ack or fail over HTTP answers, read after the change
+/// (worker sessions and push delivery need only what [`Moved`] says).
+async fn job_after(state: &AppState, org: OrgId, moved: Moved) -> Result<Json<Job>, ApiError> {
+    match state.store.job(org, moved.id).await? {
+        Some(job) => Ok(Json(job)),
+        None => Err(ApiError::Internal(anyhow::anyhow!(
+            "job {} is gone right after its attempt ended",
+            moved.id
+        ))),
+    }
 }
 
 /// Move a lease's deadline to `seconds` from now, for work known to be long.
@@ -219,7 +192,7 @@ async fn extend(
     JsonBody(req): JsonBody<ExtendRequest>,
 ) -> Result<Json<Lease>, ApiError> {
     auth.require(Scope::Worker)?;
-    let by = extension(req.seconds)?;
+    let by = rules::extension(req.seconds)?;
     let outcome = state.engine.extend(auth.org, req.token, by).await?;
     lease_outcome(outcome).map(Json)
 }

@@ -10,7 +10,8 @@ use super::jobs::{
     DEFAULT_QUEUE, DEFAULT_TIMEOUT_SECONDS, MAX_RETRIES_LIMIT, MAX_SCHEDULE_AHEAD_SECONDS,
     TargetFields, check_target, validate_target,
 };
-use crate::store::{NewJob, RunAt, StoreError};
+use crate::job::{NewJob, RunAt};
+use crate::store::StoreError;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;

@@ -15,8 +15,8 @@ use super::jobs::{
 use super::messages::validate_body;
 use super::pagination::{Cursor, page_request};
 use crate::schedule::timing::{TimingError, parse_timezone};
-use crate::schedule::{JobTemplate, TimingSpec};
-use crate::store::{ExecutionsOf, ScheduleRecord};
+use crate::schedule::{JobTemplate, ScheduleRecord, TimingSpec};
+use crate::store::ExecutionsOf;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;

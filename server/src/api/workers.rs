@@ -37,7 +37,7 @@ async fn list_workers(
     auth.require(Scope::JobsRead)?;
     let workers = state
         .store
-        .list_workers(auth.org, session::DEAD_AFTER)
+        .list_workers(auth.org, crate::lease::liveness::WORKER_GRACE)
         .await?;
     Ok(Json(List {
         data: workers,

@@ -1,22 +1,31 @@
 //! The lease engine: every change of a job's status goes through here, so
 //! that whoever should hear of it does — waiting polls when a job is queued,
-//! the sweeper when one is scheduled — whichever way the change came in
-//! (REST, a worker, the sweeper).
+//! the sweeper when one is scheduled, the scheduler when a schedule's job
+//! ends — whichever way the change came in (REST, a worker, push delivery,
+//! the sweeper, the scheduler).
+//!
+//! The engine is the only holder of the store's [`LeaseStore`](crate::store::LeaseStore): it takes it
+//! in [`Engine::new`] and never hands it out.
 
 use super::batch::Batcher;
 use super::handoff::{HandBack, Waiting};
-use super::state::Failure;
 use super::wake::Wakers;
+use crate::account::OrgId;
+use crate::job::slots::{MAX_LEASE_BATCH, Taker};
+use crate::job::state::Failure;
+use crate::job::{NewJob, RunAt};
+use crate::schedule::PlanFn;
 use crate::store::{
-    AttemptEnd, CancelOutcome, Change, DynStore, Fired, Handoff, Inserted, LeaseOutcome,
-    MAX_LEASE_BATCH, NewJob, OrgId, Outcome, PlanFn, PushSlots, Result, RetryOutcome, RunAt,
-    StoreError, Taker, WakeKey,
+    AttemptEnd, CancelOutcome, Change, DynLeases, DynStore, Expired, Fired, Handoff, Inserted,
+    LeaseOutcome, Moved, Opened, Outcome, Promoted, PushSlots, Result, RetryOutcome, StoreError,
+    WakeKey,
 };
 use chronos_proto::{Delivery, Job, JobStatus, Lease, LeasedJob};
 use futures_util::future::{join_all, select_all};
 use serde_json::Value;
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::{Notify, broadcast, watch};
 use tokio::time::Instant;
@@ -24,6 +33,8 @@ use uuid::Uuid;
 
 pub struct Engine {
     store: DynStore,
+    /// The statements that create jobs and change their status; private.
+    leases: DynLeases,
     wakers: Arc<Wakers>,
     /// Tells the sweeper to re-plan its sleep: a job was scheduled, or a
     /// lease's deadline moved.
@@ -38,11 +49,20 @@ pub struct Engine {
     /// Concurrent polls' leases, gathered into one statement.
     leaser: Batcher<LeaseRequest, Result<(OrgId, Vec<LeasedJob>)>>,
     /// Concurrent acks and fails, gathered into one statement per kind.
-    finisher: Batcher<AttemptEnd, LeaseOutcome<Job>>,
+    finisher: Batcher<AttemptEnd, LeaseOutcome<Moved>>,
     /// Polls waiting on this process, for jobs created here to be handed to.
     waiting: Waiting,
     /// Puts back jobs leased for a poll that went away.
     hand_back: HandBack,
+    /// Scheduler and sweeper passes done, for tests to wait on.
+    passes: Passes,
+}
+
+/// How many passes the engine's services have finished.
+#[derive(Default)]
+struct Passes {
+    scheduler: AtomicU64,
+    sweeper: AtomicU64,
 }
 
 /// One poll's share of a batched lease.
@@ -59,17 +79,19 @@ const MAX_LEASE_REQUESTS: usize = 256;
 const BATCHES_IN_FLIGHT: usize = 2;
 
 impl Engine {
-    /// Starts the engine's batchers; call within a tokio runtime.
-    pub fn new(store: DynStore, shutdown: watch::Receiver<bool>) -> Arc<Self> {
+    /// Starts the engine's batchers; call within a tokio runtime. The
+    /// engine keeps the store's lease statements to itself.
+    pub fn new(opened: Opened, shutdown: watch::Receiver<bool>) -> Arc<Self> {
+        let Opened { store, leases } = opened;
         let wakers = Arc::new(Wakers::default());
-        let hand_back = hand_back(store.clone(), wakers.clone());
+        let hand_back = hand_back(leases.clone(), wakers.clone());
         let leaser = {
             let hand_back = hand_back.clone();
-            let store = store.clone();
+            let leases = leases.clone();
             Batcher::start(
                 MAX_LEASE_REQUESTS,
                 BATCHES_IN_FLIGHT,
-                move |requests| lease_together(store.clone(), requests),
+                move |requests| lease_together(leases.clone(), requests),
                 // Leased for a poll that has gone (its client hung up).
                 move |leased: Result<(OrgId, Vec<LeasedJob>)>| {
                     if let Ok((org, jobs)) = leased {
@@ -79,13 +101,13 @@ impl Engine {
             )
         };
         let finisher = {
-            let store = store.clone();
+            let leases = leases.clone();
             Batcher::start(
                 MAX_ENDS_BATCH,
                 BATCHES_IN_FLIGHT,
                 move |ends| {
-                    let store = store.clone();
-                    async move { store.end_attempts(ends).await }
+                    let leases = leases.clone();
+                    async move { leases.end_attempts(ends).await }
                 },
                 // An ack whose sender has gone is done all the same.
                 |_| {},
@@ -93,6 +115,7 @@ impl Engine {
         };
         Arc::new(Engine {
             store,
+            leases,
             wakers,
             sweeper: Notify::new(),
             scheduler: Notify::new(),
@@ -102,9 +125,11 @@ impl Engine {
             finisher,
             waiting: Waiting::default(),
             hand_back,
+            passes: Passes::default(),
         })
     }
 
+    /// The store, for what is not a job's status (the engine keeps that).
     pub fn store(&self) -> &DynStore {
         &self.store
     }
@@ -126,12 +151,59 @@ impl Engine {
         self.scheduler.notify_one();
     }
 
-    /// One scheduler pass ([`Store::fire_schedules`]); the jobs it creates
-    /// are announced like any other.
+    /// One scheduler pass ([`LeaseStore::fire_schedules`](crate::store::LeaseStore::fire_schedules)); the jobs it
+    /// creates are announced like any other.
     pub async fn fire_schedules(&self, plan: PlanFn) -> Result<Fired> {
-        let fired = self.store.fire_schedules(plan).await?;
+        let fired = self.leases.fire_schedules(plan).await?;
         self.announce_all(fired.jobs.iter().map(|(org, job)| (*org, job)));
+        self.passes.scheduler.fetch_add(1, Ordering::SeqCst);
         Ok(fired)
+    }
+
+    /// One sweeper pass over expired leases ([`LeaseStore::expire_leases`](crate::store::LeaseStore::expire_leases));
+    /// jobs due again at once wake their polls.
+    pub async fn expire_leases(&self, worker_grace: Duration) -> Result<Expired> {
+        let expired = self.leases.expire_leases(worker_grace).await?;
+        for moved in &expired.ended {
+            self.announce_moved(moved);
+        }
+        Ok(expired)
+    }
+
+    /// One promotion pass ([`LeaseStore::promote_due_jobs`](crate::store::LeaseStore::promote_due_jobs)), waking the
+    /// polls of the jobs it queued.
+    pub async fn promote_due_jobs(&self) -> Result<Promoted> {
+        let promoted = self.leases.promote_due_jobs().await?;
+        for key in &promoted.woken {
+            self.wakers.wake(key);
+        }
+        // The last step of a sweep: expired leases are ended just before.
+        self.passes.sweeper.fetch_add(1, Ordering::SeqCst);
+        Ok(promoted)
+    }
+
+    /// Scheduler passes finished so far. A test that moved the clock waits
+    /// for two more: the second began after the move.
+    pub fn scheduler_passes(&self) -> u64 {
+        self.passes.scheduler.load(Ordering::SeqCst)
+    }
+
+    /// Sweeper passes (leases expired, due jobs promoted) finished so far.
+    pub fn sweeper_passes(&self) -> u64 {
+        self.passes.sweeper.load(Ordering::SeqCst)
+    }
+
+    /// The store's clock moved (tests): due times and deadlines may have
+    /// come, so the timers look again.
+    pub fn clock_moved(&self) {
+        self.sweeper.notify_one();
+        self.scheduler.notify_one();
+    }
+
+    /// How many polls (HTTP long-polls and worker sessions' dispatchers)
+    /// wait for jobs on this process now.
+    pub fn waiting_polls(&self) -> usize {
+        self.waiting.count()
     }
 
     /// Becomes true when the server shuts down.
@@ -146,6 +218,18 @@ impl Engine {
             JobStatus::Queued => self.wakers.wake(&WakeKey::for_job(org, job)),
             JobStatus::Scheduled => self.sweeper.notify_one(),
             _ => {}
+        }
+    }
+
+    /// [`Engine::announce`] for a job a lease statement moved.
+    fn announce_moved(&self, moved: &Moved) {
+        match moved.status {
+            JobStatus::Queued => self.wakers.wake(&moved.wake),
+            JobStatus::Scheduled => self.sweeper.notify_one(),
+            _ => {}
+        }
+        if moved.schedule_id.is_some() && moved.status.is_finished() {
+            self.scheduler.notify_one();
         }
     }
 
@@ -168,12 +252,12 @@ impl Engine {
             _ => None,
         };
         let Some(claim) = claim else {
-            let job = self.store.create_job(org, job).await?;
+            let job = self.leases.create_job(org, job).await?;
             self.announce(org, &job);
             return Ok(job);
         };
         let handoff = self
-            .store
+            .leases
             .create_leased_job(org, job, claim.worker_id())
             .await;
         match handoff {
@@ -202,7 +286,7 @@ impl Engine {
 
     /// Creates jobs in one transaction (`POST /v1/jobs/batch`).
     pub async fn create_jobs(&self, org: OrgId, jobs: Vec<NewJob>) -> Result<Vec<Inserted>> {
-        let inserted = self.store.create_jobs(org, jobs).await?;
+        let inserted = self.leases.create_jobs(org, jobs).await?;
         self.announce_all(inserted.iter().filter_map(|item| match item {
             Inserted::Created(job) => Some((org, &**job)),
             Inserted::Conflict { .. } => None,
@@ -276,7 +360,7 @@ impl Engine {
         org: OrgId,
         token: Uuid,
         result: Option<Value>,
-    ) -> Result<LeaseOutcome<Job>> {
+    ) -> Result<LeaseOutcome<Moved>> {
         self.finish(AttemptEnd {
             org,
             token,
@@ -291,7 +375,7 @@ impl Engine {
         org: OrgId,
         token: Uuid,
         failure: Failure,
-    ) -> Result<LeaseOutcome<Job>> {
+    ) -> Result<LeaseOutcome<Moved>> {
         self.finish(AttemptEnd {
             org,
             token,
@@ -302,21 +386,17 @@ impl Engine {
     }
 
     /// Ends an attempt (an ack or a fail, with what a push target answered).
-    pub async fn finish(&self, end: AttemptEnd) -> Result<LeaseOutcome<Job>> {
-        let org = end.org;
+    pub async fn finish(&self, end: AttemptEnd) -> Result<LeaseOutcome<Moved>> {
         let outcome = self.finisher.call(end).await?;
-        if let LeaseOutcome::Done(job) = &outcome {
-            self.announce(org, job);
-            if job.schedule_id.is_some() && job.status.is_finished() {
-                self.scheduler.notify_one();
-            }
+        if let LeaseOutcome::Done(moved) = &outcome {
+            self.announce_moved(moved);
         }
         Ok(outcome)
     }
 
     /// Leases push jobs for the dispatcher, within its free slots.
     pub async fn lease_push(&self, slots: &PushSlots) -> Result<Vec<(OrgId, LeasedJob)>> {
-        self.store.lease_push(slots).await
+        self.leases.lease_push(slots).await
     }
 
     pub async fn extend(
@@ -325,22 +405,22 @@ impl Engine {
         token: Uuid,
         by: Duration,
     ) -> Result<LeaseOutcome<Lease>> {
-        let outcome = self.store.extend_lease(org, token, by).await?;
+        let outcome = self.leases.extend_lease(org, token, by).await?;
         self.sweeper.notify_one();
         Ok(outcome)
     }
 
-    pub async fn release(&self, org: OrgId, token: Uuid) -> Result<LeaseOutcome<Job>> {
-        let outcome = self.store.release_lease(org, token).await?;
-        if let LeaseOutcome::Done(job) = &outcome {
-            self.announce(org, job);
+    pub async fn release(&self, org: OrgId, token: Uuid) -> Result<LeaseOutcome<Moved>> {
+        let outcome = self.leases.release_lease(org, token).await?;
+        if let LeaseOutcome::Done(moved) = &outcome {
+            self.announce_moved(moved);
         }
         Ok(outcome)
     }
 
     /// Cancels a job; if it was running, its worker's session is told.
     pub async fn cancel(&self, org: OrgId, id: Uuid) -> Result<CancelOutcome> {
-        let outcome = self.store.cancel_job(org, id).await?;
+        let outcome = self.leases.cancel_job(org, id).await?;
         if let CancelOutcome::Cancelled(job) = &outcome {
             // Nobody listening is fine: no session holds it here.
             let _ = self.cancelled.send(id);
@@ -359,6 +439,7 @@ impl Engine {
             Change::Cancelled(id) => {
                 let _ = self.cancelled.send(id);
             }
+            Change::ClockMoved => self.clock_moved(),
         }
     }
 
@@ -369,7 +450,7 @@ impl Engine {
     }
 
     pub async fn retry(&self, org: OrgId, id: Uuid) -> Result<RetryOutcome> {
-        let outcome = self.store.retry_job(org, id).await?;
+        let outcome = self.leases.retry_job(org, id).await?;
         if let RetryOutcome::Retried(job) = &outcome {
             self.announce(org, job);
         }
@@ -382,7 +463,7 @@ impl Engine {
 /// free slots by the store. A statement that fails fails only its own
 /// requests: the others' leases are taken and must reach them.
 async fn lease_together(
-    store: DynStore,
+    leases: DynLeases,
     requests: Vec<LeaseRequest>,
 ) -> Result<Vec<Result<(OrgId, Vec<LeasedJob>)>>> {
     // Groups of request indexes that one statement can serve.
@@ -403,8 +484,12 @@ async fn lease_together(
     let statements = groups.iter().map(|g| {
         let first = &requests[g[0]];
         let takers: Vec<Taker> = g.iter().map(|&i| requests[i].taker.clone()).collect();
-        let store = store.clone();
-        async move { store.lease_batch(first.org, &first.handlers, &takers).await }
+        let leases = leases.clone();
+        async move {
+            leases
+                .lease_batch(first.org, &first.handlers, &takers)
+                .await
+        }
     });
     let mut leased: Vec<Result<(OrgId, Vec<LeasedJob>)>> =
         requests.iter().map(|r| Ok((r.org, Vec::new()))).collect();
@@ -428,16 +513,16 @@ async fn lease_together(
 
 /// Puts jobs leased for a poll that went away back in the queue at once
 /// (not after their timeout), waking the polls that can take them.
-fn hand_back(store: DynStore, wakers: Arc<Wakers>) -> HandBack {
+fn hand_back(leases: DynLeases, wakers: Arc<Wakers>) -> HandBack {
     Arc::new(move |org, jobs: Vec<LeasedJob>| {
         if jobs.is_empty() {
             return;
         }
-        let (store, wakers) = (store.clone(), wakers.clone());
+        let (leases, wakers) = (leases.clone(), wakers.clone());
         tokio::spawn(async move {
             for job in jobs {
-                match store.release_lease(org, job.lease.token).await {
-                    Ok(LeaseOutcome::Done(job)) => wakers.wake(&WakeKey::for_job(org, &job)),
+                match leases.release_lease(org, job.lease.token).await {
+                    Ok(LeaseOutcome::Done(moved)) => wakers.wake(&moved.wake),
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "handing back an unclaimed lease failed"),
                 }

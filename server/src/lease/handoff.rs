@@ -11,9 +11,10 @@
 //! for; when it stops waiting it waits for a create that claimed it. A job
 //! handed to a poll that was cancelled goes back to the queue, never lost.
 
-use crate::store::OrgId;
+use crate::account::OrgId;
 use chronos_proto::LeasedJob;
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 
@@ -25,6 +26,8 @@ pub type HandBack = Arc<dyn Fn(OrgId, Vec<LeasedJob>) + Send + Sync>;
 #[derive(Default)]
 pub struct Waiting {
     polls: Mutex<HashMap<Key, VecDeque<Arc<Waiter>>>>,
+    /// Polls registered now, for tests to wait on rather than sleep.
+    count: AtomicUsize,
 }
 
 struct Waiter {
@@ -49,6 +52,8 @@ pub struct Registration<'a> {
     handed: oneshot::Receiver<LeasedJob>,
     /// `handed` has completed (a oneshot may be awaited only once).
     received: bool,
+    /// Deregistered already.
+    stopped: bool,
     hand_back: HandBack,
 }
 
@@ -87,6 +92,7 @@ impl Waiting {
                 .or_default()
                 .push_back(waiter.clone());
         }
+        self.count.fetch_add(1, Ordering::SeqCst);
         Registration {
             waiting: self,
             org,
@@ -94,8 +100,14 @@ impl Waiting {
             waiter,
             handed,
             received: false,
+            stopped: false,
             hand_back,
         }
+    }
+
+    /// How many polls are waiting on this process now.
+    pub fn count(&self) -> usize {
+        self.count.load(Ordering::SeqCst)
     }
 
     /// The longest-waiting poll for `handler`, if any, reserved.
@@ -191,6 +203,9 @@ impl Registration<'_> {
 
     /// Deregisters; says whether a create holds the sender right now.
     fn stop(&mut self) -> bool {
+        if !std::mem::replace(&mut self.stopped, true) {
+            self.waiting.count.fetch_sub(1, Ordering::SeqCst);
+        }
         let in_flight = {
             let mut slot = lock(&self.waiter.slot);
             slot.closing = true;

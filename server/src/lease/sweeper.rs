@@ -9,9 +9,8 @@
 //! deadline. Every replica runs one; the store's updates are safe to race.
 
 use super::engine::Engine;
+use super::liveness::WORKER_GRACE;
 use crate::store::Result;
-use crate::worker::session::DEAD_AFTER as WORKER_GRACE;
-use chronos_proto::JobStatus;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,22 +48,14 @@ pub async fn run(engine: Arc<Engine>) {
 /// One pass; returns how long to sleep before the next.
 async fn sweep(engine: &Engine) -> Result<Duration> {
     // Timeouts first: their retries are scheduled, and the promotion pass
-    // then counts them in its next due time.
-    let expired = engine.store().expire_leases(WORKER_GRACE).await?;
-    for job in &expired.jobs {
-        let why = job.last_error.as_deref().unwrap_or_default();
-        tracing::info!(job_id = %job.id, status = %job.status, attempt = job.attempt, reason = why, "attempt ended by the sweeper");
+    // then counts them in its next due time. The engine wakes the polls of
+    // a lost worker's job, due again at once.
+    let expired = engine.expire_leases(WORKER_GRACE).await?;
+    for job in &expired.ended {
+        tracing::info!(job_id = %job.id, status = %job.status, attempt = job.attempt, "attempt ended by the sweeper (timed out, or its worker is gone)");
     }
-    // A lost worker's job is due again at once: wake the polls. (Rare, so
-    // everyone; on PostgreSQL other processes also hear the notification.)
-    if expired.jobs.iter().any(|j| j.status == JobStatus::Queued) {
-        engine.wakers().wake_all();
-    }
-    let promoted = engine.store().promote_due_jobs().await?;
-    for key in &promoted.woken {
-        engine.wakers().wake(key);
-    }
-    if promoted.count >= FULL_BATCH || expired.jobs.len() as u64 >= FULL_BATCH {
+    let promoted = engine.promote_due_jobs().await?;
+    if promoted.count >= FULL_BATCH || expired.ended.len() as u64 >= FULL_BATCH {
         return Ok(Duration::ZERO);
     }
     Ok([promoted.next_due_in, expired.next_expiry_in]

@@ -2,7 +2,8 @@
 //! and one for push delivery. Whoever queues a job wakes its key; on
 //! PostgreSQL, other server processes hear of it through LISTEN/NOTIFY.
 
-use crate::store::{OrgId, WakeKey};
+use crate::account::OrgId;
+use crate::store::WakeKey;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;

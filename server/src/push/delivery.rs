@@ -9,8 +9,9 @@
 //! 3xx fails for good, naming where it pointed.
 
 use super::guard::{self, GuardedResolver, TargetError, TargetPolicy};
-use crate::lease::state::Failure;
-use crate::store::{AttemptEnd, DynStore, HttpResponse, OrgId, Outcome};
+use crate::account::OrgId;
+use crate::job::state::Failure;
+use crate::store::{AttemptEnd, DynStore, HttpResponse, Outcome};
 use chronos_proto::signature::{MESSAGE_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, signature};
 use chronos_proto::{Delivery, HttpTarget, LeasedJob, Timestamp};
 use serde_json::{Value, json};

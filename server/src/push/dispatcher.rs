@@ -10,8 +10,10 @@
 
 use super::delivery::Deliverer;
 use super::guard::TargetPolicy;
+use crate::account::OrgId;
+use crate::job::target_host;
 use crate::lease::Engine;
-use crate::store::{LeaseOutcome, OrgId, PushSlots, target_host};
+use crate::store::{LeaseOutcome, PushSlots};
 use chronos_proto::LeasedJob;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -146,6 +148,7 @@ async fn deliver(
     let job_id = leased.job.id;
     match engine.finish(end).await {
         Ok(LeaseOutcome::Done(job)) => {
+            // What the attempt left the job as (no payload or result).
             tracing::debug!(%job_id, status = %job.status, attempt = job.attempt, "push attempt ended");
         }
         Ok(_) => {

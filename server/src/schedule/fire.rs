@@ -12,7 +12,7 @@
 //! anyway, `skip` drops the fires, `wait` holds one back until that job
 //! ends.
 
-use crate::store::{Fire, FirePlan, ScheduleRecord};
+use super::{Fire, FirePlan, ScheduleRecord};
 use chronos_proto::schedule::MAX_CATCH_UP;
 use chronos_proto::{CatchUp, Overlap, ScheduleStatus, Timestamp};
 use std::time::Duration;

@@ -1,18 +1,20 @@
 //! Schedules: recurring jobs. A schedule says when it is due ([`timing`]:
 //! cron or interval, in an IANA timezone) and what each fire's job is
-//! ([`JobTemplate`]). The [`scheduler`] fires due schedules; [`fire`]
-//! decides what one pass makes of a due schedule (catch-up after downtime,
-//! overlap with a run still going). A fire is an ordinary job with
+//! ([`JobTemplate`]). [`fire`] decides what one scheduler pass makes of a
+//! due schedule (catch-up after downtime, overlap with a run still going);
+//! the scheduler that runs those passes is a lease engine service
+//! (`lease/scheduler.rs`). A fire is an ordinary job with
 //! `schedule_id` set, delivered by pull or push like any other, and made
 //! unique in the store by (schedule, due time): two server processes, a
 //! restart or a retried pass cannot fire the same due time twice.
+//!
+//! Like `crate::job`, this module holds no I/O.
 
 pub mod fire;
-pub mod scheduler;
 pub mod timing;
 
-use crate::store::{NewJob, RunAt};
-use chronos_proto::{Delay, Delivery, Timestamp};
+use crate::job::{NewJob, RunAt};
+use chronos_proto::{CatchUp, Delay, Delivery, JobStatus, Overlap, ScheduleStatus, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use timing::{Timing, TimingError};
@@ -83,3 +85,48 @@ impl JobTemplate {
         }
     }
 }
+
+/// A schedule as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScheduleRecord {
+    pub id: Uuid,
+    pub name: String,
+    pub status: ScheduleStatus,
+    pub timing: TimingSpec,
+    pub timezone: String,
+    pub template: JobTemplate,
+    pub catch_up: CatchUp,
+    pub overlap: Overlap,
+    pub failure_notify: bool,
+    /// Intervals count from here.
+    pub anchor_at: Timestamp,
+    /// When it fires next; `None` unless active.
+    pub next_run_at: Option<Timestamp>,
+    /// A due time held back (`overlap: wait`) until the last job ends.
+    pub waiting_fire_at: Option<Timestamp>,
+    pub last_run_at: Option<Timestamp>,
+    pub last_job_id: Option<Uuid>,
+    /// The status of the last job, read with the schedule.
+    pub last_status: Option<JobStatus>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// One job a scheduler pass creates for a due time (`fire_at`), unique per
+/// schedule and due time.
+#[derive(Clone, Debug)]
+pub struct Fire {
+    pub fire_at: Timestamp,
+    pub job: NewJob,
+}
+
+/// What a scheduler pass does with one due schedule.
+#[derive(Clone, Debug, Default)]
+pub struct FirePlan {
+    pub fires: Vec<Fire>,
+    pub next_run_at: Option<Timestamp>,
+    pub waiting_fire_at: Option<Timestamp>,
+}
+
+/// Decides a due schedule's [`FirePlan`] at the database's `now`.
+pub type PlanFn = fn(&ScheduleRecord, Timestamp) -> FirePlan;

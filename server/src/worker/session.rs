@@ -14,10 +14,12 @@
 //! a failed attempt ("worker connection lost"), due again at once, so another
 //! worker runs it long before its timeout.
 
-use crate::api::leases;
+use crate::account::OrgId;
+use crate::job::rules::{self, Invalid};
+use crate::job::state::Failure;
 use crate::lease::Engine;
-use crate::lease::state::Failure;
-use crate::store::{LeaseOutcome, OrgId, WorkerRegistration};
+use crate::lease::liveness::{HEARTBEAT_INTERVAL, WORKER_GRACE};
+use crate::store::{LeaseOutcome, WorkerRegistration};
 use axum::extract::ws::{Message, WebSocket};
 use chronos_proto::worker::{LeaseAction, PROTOCOL_VERSION, ServerMessage, WorkerMessage};
 use futures_util::{SinkExt, StreamExt};
@@ -28,10 +30,6 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
-/// How often a worker must say something.
-pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
-/// Silence for this long, and the connection is taken for dead.
-pub const DEAD_AFTER: Duration = Duration::from_secs(15);
 /// How long a worker has to send `hello`.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long one dispatcher poll waits before looking again.
@@ -173,7 +171,7 @@ pub async fn run(socket: WebSocket, engine: Arc<Engine>, org: OrgId) {
     loop {
         while applying.try_join_next().is_some() {}
         let next = tokio::select! {
-            next = tokio::time::timeout(DEAD_AFTER, stream.next()) => next,
+            next = tokio::time::timeout(WORKER_GRACE, stream.next()) => next,
             // The worker reconnects elsewhere; its leases stay valid there.
             _ = shutdown.wait_for(|s| *s) => break,
         };
@@ -324,7 +322,7 @@ fn parse_hello(text: &str) -> Result<Hello, (&'static str, String)> {
         ));
     }
     for (i, h) in handlers.iter().enumerate() {
-        crate::api::jobs::validate_handler(&format!("handlers[{i}]"), h)
+        rules::validate_handler(&format!("handlers[{i}]"), h)
             .map_err(|e| ("validation_failed", e.to_string()))?;
     }
     if !(1..=MAX_IN_FLIGHT).contains(&max_in_flight) {
@@ -386,7 +384,7 @@ async fn apply(
             retryable,
             retry_in,
         } => {
-            let failure = match leases::failure(message, retryable, retry_in) {
+            let failure = match rules::failure(message, retryable, retry_in) {
                 Ok(f) => f,
                 Err(e) => return Some(refused(&e, token)),
             };
@@ -405,7 +403,7 @@ async fn apply(
             engine.release(org, token).await.map(|o| o.map(|_| None)),
         ),
         WorkerMessage::Extend { token, seconds } => {
-            let by = match leases::extension(seconds) {
+            let by = match rules::extension(seconds) {
                 Ok(by) => by,
                 Err(e) => return Some(refused(&e, token)),
             };
@@ -548,9 +546,9 @@ async fn pass_on_cancels(engine: Arc<Engine>, held: Held, out: mpsc::Sender<Serv
     }
 }
 
-/// The error frame for a frame the HTTP rules refuse.
-fn refused(e: &crate::api::error::ApiError, token: Uuid) -> ServerMessage {
-    error(e.code(), e.to_string(), Some(token))
+/// The error frame for a frame that breaks a rule.
+fn refused(e: &Invalid, token: Uuid) -> ServerMessage {
+    error("validation_failed", e.to_string(), Some(token))
 }
 
 fn error(code: &str, message: String, token: Option<Uuid>) -> ServerMessage {

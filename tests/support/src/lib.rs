@@ -10,13 +10,17 @@ pub mod endpoint;
 
 pub use endpoint::Endpoint;
 
+use chronos_server::account::OrgId;
 use chronos_server::config::StoreConfig;
+use chronos_server::job::{NewJob, RunAt};
+use chronos_server::lease::Engine;
 use chronos_server::server::{ServeOptions, prepare_store};
 use chronos_server::store::sqlite::OpenMode;
-use chronos_server::store::{DynStore, NewJob, OrgId, RunAt};
+use chronos_server::store::{Clock, DynLeases, DynStore, Opened};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::oneshot;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -150,6 +154,20 @@ impl Backing {
         }
     }
 
+    /// Moves the test clock of servers started on this store with
+    /// `--test-clock` (they hear of it: through NOTIFY on PostgreSQL, by
+    /// looking on SQLite), or of the next one to start.
+    pub async fn advance_clock(&self, by: Duration) {
+        let (opened, _) = prepare_store(&self.config(), OpenMode::Command, Clock::Test)
+            .await
+            .expect("opening the store on the test clock");
+        opened
+            .store
+            .advance_clock(by)
+            .await
+            .expect("moving the test clock");
+    }
+
     pub fn data_dir(&self) -> Option<PathBuf> {
         match self {
             Backing::Sqlite(dir) => Some(dir.path().to_path_buf()),
@@ -179,20 +197,37 @@ pub fn pull_job(handler: &str) -> NewJob {
 /// A migrated store with its default organization, and the admin key.
 pub struct TestStore {
     pub store: DynStore,
+    /// The lease statements, which a server hands to its engine; tests of
+    /// the store call them directly.
+    pub leases: DynLeases,
     pub admin_key: String,
     pub backing: Backing,
 }
 
 impl TestStore {
     pub async fn new(kind: StoreKind) -> Self {
+        Self::with_clock(kind, Clock::Database).await
+    }
+
+    /// A store reading `clock`: [`Clock::Test`] for tests that move time.
+    pub async fn with_clock(kind: StoreKind, clock: Clock) -> Self {
         let backing = Backing::new(kind).await;
-        let (store, key) = prepare_store(&backing.config(), OpenMode::Command)
+        let (opened, key) = prepare_store(&backing.config(), OpenMode::Command, clock)
             .await
             .expect("preparing the test store");
         TestStore {
-            store,
+            store: opened.store,
+            leases: opened.leases,
             admin_key: key.expect("a fresh store prints an admin key"),
             backing,
+        }
+    }
+
+    /// Both handles, as a server takes them.
+    pub fn opened(&self) -> Opened {
+        Opened {
+            store: self.store.clone(),
+            leases: self.leases.clone(),
         }
     }
 
@@ -215,9 +250,12 @@ pub struct TestServer {
     /// The admin key of the default organization.
     pub admin_key: String,
     pub store: DynStore,
+    /// The server's lease engine, to watch (how many polls wait).
+    pub engine: Arc<Engine>,
     pub http: reqwest::Client,
     addr: std::net::SocketAddr,
     options: ServeOptions,
+    clock: Clock,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
     // Last: the server stops before its data goes away.
@@ -231,28 +269,49 @@ impl TestServer {
 
     /// A server with these options (say, push targets on loopback allowed).
     pub async fn start_with(kind: StoreKind, options: ServeOptions) -> Self {
-        let TestStore {
-            store,
-            admin_key,
-            backing,
-        } = TestStore::new(kind).await;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        Self::serve(listener, store, admin_key, Arc::new(backing), options)
+        Self::start_clocked(kind, options, Clock::Database).await
     }
 
-    fn serve(
+    /// A server whose store reads the test clock, which
+    /// [`TestServer::advance_clock`] moves.
+    pub async fn start_with_test_clock(kind: StoreKind, options: ServeOptions) -> Self {
+        Self::start_clocked(kind, options, Clock::Test).await
+    }
+
+    async fn start_clocked(kind: StoreKind, options: ServeOptions, clock: Clock) -> Self {
+        let test_store = TestStore::with_clock(kind, clock).await;
+        let opened = test_store.opened();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let backing = Arc::new(test_store.backing);
+        Self::serve(
+            listener,
+            opened,
+            test_store.admin_key,
+            backing,
+            options,
+            clock,
+        )
+        .await
+    }
+
+    async fn serve(
         listener: tokio::net::TcpListener,
-        store: DynStore,
+        opened: Opened,
         admin_key: String,
         backing: Arc<Backing>,
         options: ServeOptions,
+        clock: Clock,
     ) -> Self {
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let s = store.clone();
+        let (started, engine) = oneshot::channel();
+        let store = opened.store.clone();
         let task = tokio::spawn(async move {
-            chronos_server::server::run(listener, s, options, async {
+            let shutdown = async {
                 let _ = stopped.await;
+            };
+            chronos_server::server::run_with(listener, opened, options, shutdown, |engine| {
+                let _ = started.send(engine);
             })
             .await
             .expect("server failed")
@@ -261,9 +320,11 @@ impl TestServer {
             base: format!("http://{addr}"),
             admin_key,
             store,
+            engine: engine.await.expect("the server started its engine"),
             http: reqwest::Client::new(),
             addr,
             options,
+            clock,
             stop: Some(stop),
             task: Some(task),
             backing,
@@ -272,17 +333,62 @@ impl TestServer {
 
     /// A second server on the same store, as a second replica would be.
     pub async fn another(&self) -> TestServer {
-        let (store, _) = prepare_store(&self.backing.config(), OpenMode::Command)
+        let (opened, _) = prepare_store(&self.backing.config(), OpenMode::Command, self.clock)
             .await
             .expect("opening the store again");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         Self::serve(
             listener,
-            store,
+            opened,
             self.admin_key.clone(),
             self.backing.clone(),
             self.options,
+            self.clock,
         )
+        .await
+    }
+
+    /// Moves the store's test clock forward (the server must have been
+    /// started with [`TestServer::start_with_test_clock`]); every server on
+    /// the store hears of it and looks at its timers again.
+    pub async fn advance_clock(&self, by: Duration) {
+        self.store
+            .advance_clock(by)
+            .await
+            .expect("moving the test clock");
+    }
+
+    /// Moves the test clock by `by`, then waits until the scheduler and the
+    /// sweeper have each made a whole pass on the moved clock: whatever
+    /// became due by then has been fired, promoted or expired.
+    pub async fn advance_clock_and_settle(&self, by: Duration) {
+        self.advance_clock(by).await;
+        self.settle().await;
+    }
+
+    /// Waits until the scheduler and the sweeper have each begun and
+    /// finished a pass after this call. Twice, each time waking them: a
+    /// pass under way at the first wake may have read the store before it.
+    pub async fn settle(&self) {
+        for _ in 0..2 {
+            let scheduler = self.engine.scheduler_passes();
+            let sweeper = self.engine.sweeper_passes();
+            self.engine.clock_moved();
+            wait_until("a scheduler and a sweeper pass", || {
+                self.engine.scheduler_passes() > scheduler && self.engine.sweeper_passes() > sweeper
+            })
+            .await;
+        }
+    }
+
+    /// Waits until at least `n` polls (HTTP long-polls, worker sessions'
+    /// dispatchers) wait for jobs on this server: what a test that creates
+    /// a job for a waiting poll must wait for, instead of sleeping.
+    pub async fn polls_waiting(&self, n: usize) {
+        wait_until(&format!("{n} polls waiting"), || {
+            self.engine.waiting_polls() >= n
+        })
+        .await;
     }
 
     /// Stops this server (its connections drop), then starts it again on the
@@ -297,17 +403,19 @@ impl TestServer {
                 .expect("the server did not stop")
                 .unwrap();
         }
-        let (store, _) = prepare_store(&self.backing.config(), OpenMode::Command)
+        let (opened, _) = prepare_store(&self.backing.config(), OpenMode::Command, self.clock)
             .await
             .expect("opening the store again");
         let listener = tokio::net::TcpListener::bind(self.addr).await.unwrap();
         *self = Self::serve(
             listener,
-            store,
+            opened,
             self.admin_key.clone(),
             self.backing.clone(),
             self.options,
-        );
+            self.clock,
+        )
+        .await;
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -330,8 +438,11 @@ impl TestServer {
     /// Creates another organization and an admin key for it.
     pub async fn other_org_key(&self, slug: &str) -> String {
         let org = self.store.create_organization(slug, slug).await.unwrap();
-        let (record, key) =
-            chronos_server::keys::new_api_key(org.id, "other", vec![chronos_proto::Scope::Admin]);
+        let (record, key) = chronos_server::account::keys::new_api_key(
+            org.id,
+            "other",
+            vec![chronos_proto::Scope::Admin],
+        );
         self.store.insert_api_key(record).await.unwrap();
         key
     }
@@ -391,6 +502,20 @@ impl Drop for TestServer {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+    }
+}
+
+/// Waits until `ready` holds, looking every few milliseconds, for at most
+/// 20 seconds (then fails, naming `what`). For conditions a test can only
+/// observe by looking; never a fixed sleep.
+pub async fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !ready() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
 

@@ -1,10 +1,11 @@
 //! Following what other server processes do: a dedicated connection that
-//! LISTENs on [`NOTIFY_CHANNEL`] (jobs queued) and [`CANCEL_CHANNEL`] (jobs
-//! cancelled). When it drops, it reconnects, and everyone waiting is woken
-//! to look at the store again, since notifications sent in the gap are lost.
-//! (A cancel sent in the gap reaches its worker only as a refused ack.)
+//! LISTENs on [`NOTIFY_CHANNEL`] (jobs queued), [`CANCEL_CHANNEL`] (jobs
+//! cancelled) and [`CLOCK_CHANNEL`] (the test clock moved). When it drops,
+//! it reconnects, and everyone waiting is woken to look at the store again,
+//! since notifications sent in the gap are lost. (A cancel sent in the gap
+//! reaches its worker only as a refused ack.)
 
-use super::{CANCEL_CHANNEL, NOTIFY_CHANNEL, parse_wake_payload};
+use super::{CANCEL_CHANNEL, CLOCK_CHANNEL, NOTIFY_CHANNEL, parse_wake_payload};
 use crate::store::{Change, ChangeFn};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -26,6 +27,7 @@ pub(super) async fn run(
             Err(e) => tracing::warn!(error = %e, "LISTEN connection lost; reconnecting"),
         }
         on_change(Change::Queued(None));
+        on_change(Change::ClockMoved);
         tokio::select! {
             _ = tokio::time::sleep(retry) => {}
             _ = shutdown.changed() => return,
@@ -49,12 +51,12 @@ async fn listen(
         loop {
             match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
                 Some(Ok(AsyncMessage::Notification(n))) => {
-                    let change = if n.channel() == CANCEL_CHANNEL {
-                        uuid::Uuid::parse_str(n.payload())
+                    let change = match n.channel() {
+                        CANCEL_CHANNEL => uuid::Uuid::parse_str(n.payload())
                             .ok()
-                            .map(Change::Cancelled)
-                    } else {
-                        Some(Change::Queued(parse_wake_payload(n.payload())))
+                            .map(Change::Cancelled),
+                        CLOCK_CHANNEL => Some(Change::ClockMoved),
+                        _ => Some(Change::Queued(parse_wake_payload(n.payload()))),
                     };
                     let Some(change) = change else { continue };
                     if tx.send(Ok(change)).is_err() {
@@ -75,7 +77,9 @@ async fn listen(
     });
     let result = async {
         client
-            .batch_execute(&format!("LISTEN {NOTIFY_CHANNEL}; LISTEN {CANCEL_CHANNEL}"))
+            .batch_execute(&format!(
+                "LISTEN {NOTIFY_CHANNEL}; LISTEN {CANCEL_CHANNEL}; LISTEN {CLOCK_CHANNEL}"
+            ))
             .await
             .map_err(|e| e.to_string())?;
         *retry = FIRST_RETRY;

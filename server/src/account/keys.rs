@@ -4,10 +4,45 @@
 //! of which the store keeps only a SHA-256. A secret that random needs no slow
 //! password hash: one SHA-256 and a constant-time compare per request suffice.
 
-use crate::store::{NewApiKey, OrgId};
-use chronos_proto::Scope;
+use super::OrgId;
+use chronos_proto::{Scope, Timestamp};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+
+/// An API key as stored: the public id and a SHA-256 of the secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    pub id: String,
+    pub organization_id: OrgId,
+    pub name: String,
+    pub secret_sha256: Vec<u8>,
+    pub scopes: Vec<Scope>,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+}
+
+impl ApiKeyRecord {
+    /// The key as the API shows it: never the hash.
+    pub fn to_wire(&self) -> chronos_proto::ApiKey {
+        chronos_proto::ApiKey {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            scopes: self.scopes.clone(),
+            created_at: self.created_at,
+            revoked_at: self.revoked_at,
+        }
+    }
+}
+
+/// A key to insert.
+#[derive(Clone, Debug)]
+pub struct NewApiKey {
+    pub id: String,
+    pub organization_id: OrgId,
+    pub name: String,
+    pub secret_sha256: Vec<u8>,
+    pub scopes: Vec<Scope>,
+}
 
 pub const PREFIX: &str = "chrns_";
 const ID_BYTES: usize = 8;

@@ -1,4 +1,5 @@
-//! The scheduler: fires due schedules. It sleeps until the next schedule is
+//! The scheduler: fires due schedules (what each pass makes of a due
+//! schedule is `crate::schedule::fire`'s to say). It sleeps until the next schedule is
 //! due (by the store's reckoning, so within milliseconds of the due time),
 //! and is woken early when a schedule is created or changed here, or a
 //! scheduled job ends (a fire may be waiting for it). It never sleeps
@@ -6,8 +7,8 @@
 //! process are seen too. Every process runs one; the store takes each due
 //! schedule for one of them at a time, and a due time has one job at most.
 
-use super::fire;
-use crate::lease::Engine;
+use super::Engine;
+use crate::schedule::fire;
 use std::sync::Arc;
 use std::time::Duration;
 

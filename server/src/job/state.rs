@@ -5,8 +5,12 @@
 //! by `status IN (transition.from())`, written as literals so the planners
 //! can match the partial indexes on status. A transition whose guard matches
 //! no row changed nothing, and the caller learns why from what it reads back.
-//! What happens after a failed or timed-out attempt is decided here too, by
-//! [`after_failure`].
+//! Statements that need a job to hold a lease without changing its status
+//! (extending a deadline, listing a worker's leases) use [`LEASED`].
+//!
+//! What becomes of an attempt that did not succeed — how its execution is
+//! recorded, whether the job runs again and when — is decided here too, by
+//! [`RunningAttempt::end`]; the stores read the attempt and write the answer.
 //!
 //! ```text
 //!            ┌──────────── (due at once) ───────────┐
@@ -18,7 +22,7 @@
 //! cancel: scheduled | queued | running ──► cancelled
 //! ```
 
-use chronos_proto::JobStatus;
+use chronos_proto::{ExecutionStatus, JobStatus};
 use std::time::Duration;
 
 /// A change of a job's status.
@@ -71,6 +75,18 @@ impl Transition {
     }
 }
 
+/// The statuses in which a job holds a lease. Not a transition: the guard of
+/// statements that need the lease to be current without changing the status.
+pub const LEASED: &[JobStatus] = &[Running];
+
+/// The statuses of a job that will not run again unless retried by hand.
+pub const FINISHED: &[JobStatus] = &[Completed, Failed, Cancelled];
+
+/// How the open execution of a cancelled running job is closed.
+pub const CANCELLED_EXECUTION: ExecutionStatus = ExecutionStatus::Failed;
+/// The error recorded on it.
+pub const CANCELLED_ERROR: &str = "job cancelled";
+
 /// The status a job starts in, or returns to after a backoff: queued if it
 /// is already due, else scheduled.
 pub fn waiting_status(due_now: bool) -> JobStatus {
@@ -120,6 +136,79 @@ pub enum AfterFailure {
     RetryIn(Duration),
     /// No retries left, or the failure was permanent: `failed`.
     GiveUp,
+}
+
+/// Why a running attempt is ended without an ack.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Cause {
+    /// Its worker (or push delivery) reported this failure.
+    Reported(Failure),
+    /// The sweeper found its deadline passed.
+    DeadlinePassed,
+    /// The sweeper found its WebSocket worker gone for longer than the grace.
+    WorkerGone,
+}
+
+/// A running attempt as the store reads it to end it badly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RunningAttempt {
+    /// The job's attempt counter, this attempt included.
+    pub attempt: u32,
+    /// Attempts made before the current retry budget began (a manual retry
+    /// or a release moves it).
+    pub attempt_base: u32,
+    pub max_retries: u32,
+    pub timeout_seconds: u32,
+}
+
+/// How a store records an attempt that did not succeed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ending {
+    /// The status its execution closes with.
+    pub execution: ExecutionStatus,
+    /// The error on the execution and the job's `last_error`.
+    pub error: String,
+    /// What the job does next.
+    pub next: AfterFailure,
+}
+
+impl Ending {
+    /// The job's status after this ending.
+    pub fn job_status(&self) -> JobStatus {
+        match self.next {
+            AfterFailure::GiveUp => GIVEN_UP,
+            AfterFailure::RetryIn(delay) => waiting_status(delay.is_zero()),
+        }
+    }
+
+    /// Seconds until the job is due again; `None` when it has failed for good.
+    pub fn retry_in_seconds(&self) -> Option<f64> {
+        match self.next {
+            AfterFailure::RetryIn(delay) => Some(delay.as_secs_f64()),
+            AfterFailure::GiveUp => None,
+        }
+    }
+}
+
+impl RunningAttempt {
+    /// Decides how this attempt ends for `cause`: the one place that says
+    /// what follows a failure, a timeout or a lost worker.
+    pub fn end(&self, cause: Cause) -> Ending {
+        let (execution, failure) = match cause {
+            Cause::Reported(failure) => (ExecutionStatus::Failed, failure),
+            Cause::DeadlinePassed => (
+                ExecutionStatus::TimedOut,
+                Failure::timed_out(self.timeout_seconds.into()),
+            ),
+            Cause::WorkerGone => (ExecutionStatus::Failed, Failure::worker_lost()),
+        };
+        let attempts = self.attempt.saturating_sub(self.attempt_base);
+        Ending {
+            execution,
+            next: after_failure(attempts, self.max_retries, &failure),
+            error: failure.error,
+        }
+    }
 }
 
 /// The longest backoff between attempts.
@@ -173,6 +262,37 @@ mod tests {
             assert!(t.from().iter().all(|s| !s.is_finished()), "{t:?}");
         }
         assert!(Transition::Retry.from().iter().all(|s| s.is_finished()));
+    }
+
+    #[test]
+    fn endings_say_how_the_execution_closes_and_what_follows() {
+        let attempt = RunningAttempt {
+            attempt: 3,
+            attempt_base: 2,
+            max_retries: 1,
+            timeout_seconds: 30,
+        };
+        let timed_out = attempt.end(Cause::DeadlinePassed);
+        assert_eq!(timed_out.execution, ExecutionStatus::TimedOut);
+        assert!(timed_out.error.contains("30 s"), "{}", timed_out.error);
+        assert_eq!(
+            timed_out.job_status(),
+            Scheduled,
+            "1 attempt in budget, 1 retry"
+        );
+        let lost = attempt.end(Cause::WorkerGone);
+        assert_eq!(lost.execution, ExecutionStatus::Failed);
+        assert_eq!(lost.next, AfterFailure::RetryIn(Duration::ZERO));
+        assert_eq!(lost.job_status(), Queued, "due again at once");
+        let permanent = attempt.end(Cause::Reported(failure(false, None)));
+        assert_eq!(permanent.job_status(), Failed);
+        assert_eq!(permanent.retry_in_seconds(), None);
+        let spent = RunningAttempt {
+            attempt: 2,
+            attempt_base: 0,
+            ..attempt
+        };
+        assert_eq!(spent.end(Cause::DeadlinePassed).next, AfterFailure::GiveUp);
     }
 
     #[test]

@@ -1,0 +1,22 @@
+//! Accounts: organizations and what they own to act and to sign — API keys
+//! ([`keys`]) and push signing secrets ([`signing_secrets`]). Every query the
+//! store answers about an organization's rows takes its [`OrgId`].
+
+pub mod keys;
+pub mod signing_secrets;
+
+use chronos_proto::Timestamp;
+use uuid::Uuid;
+
+/// An organization's id. Every query about jobs, keys and the rest takes one,
+/// so a key can only ever reach its own organization's rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct OrgId(pub Uuid);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Organization {
+    pub id: OrgId,
+    pub slug: String,
+    pub name: String,
+    pub created_at: Timestamp,
+}

@@ -1,0 +1,60 @@
+//! Jobs: what a job is asked to be ([`NewJob`], [`RunAt`]), the one state
+//! machine every status change follows ([`state`]), the rules a job's fields
+//! and a worker's reports must meet ([`rules`]), and how a batched lease
+//! deals jobs out over the takers' free slots ([`slots`]).
+//!
+//! This module holds no I/O: the store reads and writes what it describes,
+//! and only the lease engine (`lease/`) asks the store to change a
+//! job's status.
+
+pub mod rules;
+pub mod slots;
+pub mod state;
+
+use chronos_proto::Delivery;
+use serde_json::Value;
+use std::time::Duration;
+use uuid::Uuid;
+
+pub use chronos_proto::Timestamp;
+
+/// When a new job becomes due. Relative times are added to the database's
+/// clock, not this process's.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum RunAt {
+    Now,
+    After(Duration),
+    At(Timestamp),
+}
+
+/// A validated job to insert.
+#[derive(Clone, Debug)]
+pub struct NewJob {
+    pub id: Uuid,
+    pub name: String,
+    pub handler: Option<String>,
+    pub payload: Value,
+    pub queue: String,
+    pub priority: i32,
+    pub delivery: Delivery,
+    pub run_at: RunAt,
+    pub max_retries: u32,
+    pub timeout_seconds: u32,
+    pub schedule_id: Option<Uuid>,
+    pub idempotency_key: Option<String>,
+}
+
+/// The host a push job calls, as its delivery slots are counted:
+/// `host:port`, the port explicit. `None` for pull jobs (and unparsable
+/// URLs, which the API refuses).
+pub fn target_host(delivery: &Delivery) -> Option<String> {
+    let Delivery::Push { http, .. } = delivery else {
+        return None;
+    };
+    let url = url::Url::parse(&http.url).ok()?;
+    Some(format!(
+        "{}:{}",
+        url.host_str()?.to_ascii_lowercase(),
+        url.port_or_known_default()?
+    ))
+}

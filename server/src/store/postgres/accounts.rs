@@ -1,0 +1,155 @@
+//! Organizations and API keys.
+
+use super::{PgStore, ts};
+use crate::account::keys::{ApiKeyRecord, NewApiKey};
+use crate::account::{OrgId, Organization};
+use crate::store::accounts::API_KEY_COLUMNS;
+use crate::store::{AccountStore, Clock, Result, StoreError};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use chronos_proto::Scope;
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+pub(super) struct Sql {
+    pub(super) insert_organization: String,
+    organization_by_slug: String,
+    insert_key: String,
+    key: String,
+    list_keys: String,
+    revoke_key: String,
+}
+
+impl Sql {
+    pub(super) fn new(clock: &Clock) -> Self {
+        Sql {
+            insert_organization: clock.pg(
+                "INSERT INTO organizations (id, slug, name, created_at) \
+                 VALUES ($1, $2, $3, now()) RETURNING id, slug, name, created_at"
+                    .into(),
+            ),
+            organization_by_slug:
+                "SELECT id, slug, name, created_at FROM organizations WHERE slug = $1".into(),
+            insert_key: clock.pg(format!(
+                "INSERT INTO api_keys (id, organization_id, name, secret_sha256, scopes, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, now()) RETURNING {API_KEY_COLUMNS}"
+            )),
+            key: format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = $1"),
+            list_keys: format!(
+                "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE organization_id = $1 \
+                 ORDER BY created_at, id"
+            ),
+            revoke_key: clock.pg(format!(
+                "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now()) \
+                 WHERE organization_id = $1 AND id = $2 RETURNING {API_KEY_COLUMNS}"
+            )),
+        }
+    }
+}
+
+pub(super) fn org_from_row(row: &Row) -> Result<Organization> {
+    Ok(Organization {
+        id: OrgId(row.try_get("id")?),
+        slug: row.try_get("slug")?,
+        name: row.try_get("name")?,
+        created_at: ts(row.try_get("created_at")?),
+    })
+}
+
+fn api_key_from_row(row: &Row) -> Result<ApiKeyRecord> {
+    let scopes: Vec<String> = row.try_get("scopes")?;
+    Ok(ApiKeyRecord {
+        id: row.try_get("id")?,
+        organization_id: OrgId(row.try_get("organization_id")?),
+        name: row.try_get("name")?,
+        secret_sha256: row.try_get("secret_sha256")?,
+        scopes: scopes
+            .iter()
+            .map(|s| s.parse::<Scope>().map_err(StoreError::Corrupt))
+            .collect::<Result<_>>()?,
+        created_at: ts(row.try_get("created_at")?),
+        revoked_at: row
+            .try_get::<_, Option<DateTime<Utc>>>("revoked_at")?
+            .map(ts),
+    })
+}
+
+pub(super) async fn insert_key(
+    client: &impl deadpool_postgres::GenericClient,
+    sql: &Sql,
+    key: &NewApiKey,
+) -> Result<Row> {
+    let scopes: Vec<&str> = key.scopes.iter().map(|s| s.as_str()).collect();
+    Ok(client
+        .query_one(
+            &sql.insert_key,
+            &[
+                &key.id,
+                &key.organization_id.0,
+                &key.name,
+                &key.secret_sha256,
+                &scopes,
+            ],
+        )
+        .await?)
+}
+
+#[async_trait]
+impl AccountStore for PgStore {
+    async fn create_organization(&self, slug: &str, name: &str) -> Result<Organization> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_one(
+                &self.sql.accounts.insert_organization,
+                &[&Uuid::now_v7(), &slug, &name],
+            )
+            .await?;
+        org_from_row(&row)
+    }
+
+    async fn organization_by_slug(&self, slug: &str) -> Result<Option<Organization>> {
+        let client = self.pool.get().await?;
+        client
+            .query_opt(&self.sql.accounts.organization_by_slug, &[&slug])
+            .await?
+            .as_ref()
+            .map(org_from_row)
+            .transpose()
+    }
+
+    async fn insert_api_key(&self, key: NewApiKey) -> Result<ApiKeyRecord> {
+        let client = self.pool.get().await?;
+        api_key_from_row(&insert_key(&client, &self.sql.accounts, &key).await?)
+    }
+
+    async fn api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>> {
+        let client = self.pool.get().await?;
+        let stmt = client.prepare_cached(&self.sql.accounts.key).await?;
+        client
+            .query_opt(&stmt, &[&id])
+            .await?
+            .as_ref()
+            .map(api_key_from_row)
+            .transpose()
+    }
+
+    async fn list_api_keys(&self, org: OrgId) -> Result<Vec<ApiKeyRecord>> {
+        let client = self.pool.get().await?;
+        client
+            .query(&self.sql.accounts.list_keys, &[&org.0])
+            .await?
+            .iter()
+            .map(api_key_from_row)
+            .collect()
+    }
+
+    async fn revoke_api_key(&self, org: OrgId, id: &str) -> Result<Option<ApiKeyRecord>> {
+        let client = self.pool.get().await?;
+        client
+            .query_opt(&self.sql.accounts.revoke_key, &[&org.0, &id])
+            .await?
+            .as_ref()
+            .map(api_key_from_row)
+            .transpose()
+    }
+}

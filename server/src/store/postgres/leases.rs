@@ -1,0 +1,863 @@
+//! Every statement that changes a job's status, and the lease engine's
+//! other writes (inserting jobs, firing schedules), which live with their
+//! concepts in `jobs.rs` and `schedules.rs`.
+//!
+//! Each status `UPDATE` is guarded by `status IN (transition.from())`
+//! (`crate::job::state`); statuses come from their enums. An attempt starts
+//! in one way only: [`lease_tail`], shared by the worker lease and the push
+//! lease (the hand-off, which inserts a job already running, opens its
+//! execution with the same [`open_execution`]).
+
+use super::jobs::{job_from_row, key_holders};
+use super::{
+    CANCEL_CHANNEL, MOVED_COLUMNS, NOTIFY_CHANNEL, NOTIFY_KEYS, PgStore, WAKE_KEY_SQL, lease_miss,
+    moved_from_row, seconds_from_now, ts, u32_col,
+};
+use crate::account::OrgId;
+use crate::job::NewJob;
+use crate::job::slots::{MAX_LEASE_BATCH, Taker, lease_slots};
+use crate::job::state::{
+    CANCELLED_ERROR, CANCELLED_EXECUTION, Cause, Ending, LEASED, RunningAttempt, Transition,
+    waiting_status,
+};
+use crate::schedule::PlanFn;
+use crate::store::jobs::JOB_COLUMNS;
+use crate::store::{
+    AttemptEnd, CancelOutcome, Clock, Expired, Fired, Handoff, HttpResponse, Inserted,
+    LeaseOutcome, LeaseStore, Moved, Outcome, Promoted, PushSlots, Result, RetryOutcome,
+    StoreError, status_list,
+};
+use async_trait::async_trait;
+use chronos_proto::{ExecutionStatus, Lease, LeasedJob};
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+/// How many attempts one sweeper pass ends at most.
+const EXPIRE_BATCH: i64 = 100;
+/// How many scheduled jobs one promotion pass moves at most.
+const PROMOTE_BATCH: i64 = 1000;
+
+/// The one way a job starts an attempt. `picked` is a CTE of the jobs to
+/// lease (already locked), with columns `id`, `slot` (their order in the
+/// answer), `worker` (who runs it, or NULL) and `execution_id`; `margin`
+/// is added to each job's timeout for its deadline. Makes each `running`
+/// with a new attempt, token and deadline (`leased`, returning the job's
+/// columns with `slot`), and opens its execution (`opened`).
+fn lease_tail(picked: &str, margin: &str) -> String {
+    let t = Transition::Lease;
+    format!(
+        "leased AS (
+             UPDATE jobs SET status = '{to}', attempt = attempt + 1,
+                             lease_token = gen_random_uuid(),
+                             lease_expires_at = now() + make_interval(secs => timeout_seconds + {margin}),
+                             worker_id = {picked}.worker, updated_at = now()
+             FROM {picked}
+             WHERE jobs.id = {picked}.id AND jobs.status IN {from}
+             RETURNING jobs.*, {picked}.slot, {picked}.execution_id
+         ), opened AS (
+             {open}
+         )",
+        to = t.to().as_str(),
+        from = status_list(t.from()),
+        open = open_execution("FROM leased"),
+    )
+}
+
+/// Opens the execution of each job a lease just started; `from` names the
+/// rows (with `id`, `attempt`, `lease_token`, `worker_id`, `execution_id`).
+fn open_execution(from: &str) -> String {
+    format!(
+        "INSERT INTO executions (id, job_id, attempt, status, lease_token, worker_id, started_at)
+         SELECT execution_id, id, attempt, '{running}', lease_token, worker_id, now() {from}",
+        running = ExecutionStatus::Running.as_str(),
+    )
+}
+
+pub(super) struct Sql {
+    create_leased: String,
+    promote: String,
+    lease_batch: String,
+    lease_push: String,
+    ack: String,
+    lock_failing: String,
+    end_badly: String,
+    known_tokens: String,
+    extend: String,
+    release: String,
+    retry: String,
+    cancel: String,
+    lock_expired: String,
+    forget_workers: String,
+    next_expiry: String,
+}
+
+impl Sql {
+    pub(super) fn new(clock: &Clock) -> Self {
+        let lease = Transition::Lease;
+        let fail = Transition::Fail;
+        let queued = waiting_status(true).as_str();
+        let running = ExecutionStatus::Running.as_str();
+        let sql = Sql {
+            // `ahead`: is a job of this handler already queued? Then this one
+            // queues behind it instead of being leased.
+            create_leased: format!(
+                "WITH ahead AS (
+                     SELECT EXISTS (SELECT 1 FROM jobs
+                                    WHERE organization_id = $2 AND status IN {from}
+                                      AND delivery_type = 'pull' AND handler = $4) AS busy
+                 ), created AS (
+                     INSERT INTO jobs (id, organization_id, name, handler, payload, queue,
+                         priority, status, delivery_type, delivery, run_at, max_retries,
+                         timeout_seconds, idempotency_key,
+                         attempt, lease_token, lease_expires_at, worker_id, created_at, updated_at)
+                     SELECT $1, $2, $3, $4, $5, $6, $7,
+                            CASE WHEN busy THEN '{queued}' ELSE '{to}' END,
+                            'pull', $8, now(), $9, $10::int4, $11,
+                            CASE WHEN busy THEN 0 ELSE 1 END,
+                            CASE WHEN busy THEN NULL ELSE gen_random_uuid() END,
+                            CASE WHEN busy THEN NULL
+                                 ELSE now() + make_interval(secs => $10::int4) END,
+                            CASE WHEN busy THEN NULL ELSE $12 END, now(), now()
+                     FROM ahead
+                     ON CONFLICT (organization_id, idempotency_key)
+                         WHERE idempotency_key IS NOT NULL DO NOTHING
+                     RETURNING {JOB_COLUMNS}, lease_token, lease_expires_at, worker_id,
+                               organization_id, delivery_type, $13::uuid AS execution_id
+                 ), opened AS (
+                     {open}
+                 )
+                 SELECT *, CASE WHEN status = '{queued}'
+                                THEN pg_notify('{NOTIFY_CHANNEL}', {WAKE_KEY_SQL}) END AS notified
+                 FROM created",
+                from = status_list(lease.from()),
+                to = lease.to().as_str(),
+                open = open_execution(&format!(
+                    "FROM created WHERE status = '{}'",
+                    lease.to().as_str()
+                )),
+            ),
+            promote: {
+                let t = Transition::Promote;
+                format!(
+                    "WITH due AS (
+                         SELECT id FROM jobs
+                         WHERE status IN {from} AND run_at <= now()
+                         ORDER BY run_at
+                         LIMIT {PROMOTE_BATCH}
+                         FOR UPDATE SKIP LOCKED
+                     ), moved AS (
+                         UPDATE jobs SET status = '{to}', updated_at = now()
+                         FROM due WHERE jobs.id = due.id AND jobs.status IN {from}
+                         RETURNING organization_id, handler, delivery_type
+                     ), keys AS (
+                         SELECT DISTINCT {WAKE_KEY_SQL} AS key FROM moved
+                     )
+                     SELECT (SELECT count(*) FROM moved),
+                            (SELECT string_agg(key, ',') FROM keys),
+                            (SELECT {NOTIFY_KEYS} FROM keys),
+                            (SELECT EXTRACT(EPOCH FROM min(run_at) - now())::float8
+                             FROM jobs WHERE status IN {from} AND run_at > now())",
+                    from = status_list(t.from()),
+                    to = t.to().as_str(),
+                )
+            },
+            // One statement: pick the best queued jobs, skipping rows another
+            // lease holds; number them best first; give the n-th to the n-th
+            // slot's worker (execution ids made here, UUIDv7, so they sort
+            // by time). Jobs are picked per handler, so each pick reads the
+            // head of its own range of the queued index in order:
+            // `handler = ANY($2)` would sort every queued job of the handlers
+            // on each lease.
+            lease_batch: format!(
+                "WITH next AS (
+                     SELECT j.id, j.priority, j.run_at
+                     FROM unnest($2::text[]) AS h (name) CROSS JOIN LATERAL (
+                         SELECT id, priority, run_at FROM jobs
+                         WHERE organization_id = $1 AND status IN {from}
+                           AND delivery_type = 'pull' AND handler = h.name
+                         ORDER BY priority DESC, run_at, id
+                         LIMIT $3
+                         FOR UPDATE SKIP LOCKED
+                     ) j
+                     ORDER BY j.priority DESC, j.run_at, j.id
+                     LIMIT $3
+                 ), numbered AS (
+                     SELECT id, row_number() OVER (ORDER BY priority DESC, run_at, id) AS n
+                     FROM next
+                 ), slots AS (
+                     SELECT * FROM unnest($4::text[], $5::uuid[])
+                         WITH ORDINALITY AS s (worker, execution_id, slot)
+                 ), picked AS (
+                     SELECT numbered.id, slots.slot, slots.worker, slots.execution_id
+                     FROM numbered JOIN slots ON slots.slot = numbered.n
+                 ), {tail}
+                 SELECT {JOB_COLUMNS}, lease_token, lease_expires_at, slot
+                 FROM leased ORDER BY slot",
+                from = status_list(lease.from()),
+                tail = lease_tail("picked", "0"),
+            ),
+            // Read the best queued push jobs of hosts with room (no locks
+            // yet), keep as many of each host as it has room for, then lock
+            // those, skipping rows another server is leasing, and lease them.
+            // Hosts already full are left out of the read, so their backlog
+            // never fills it and jobs for other hosts are always seen.
+            lease_push: format!(
+                "WITH busy AS (
+                     SELECT * FROM unnest($2::text[], $3::int4[]) AS b (b_host, b_calls)
+                 ), candidates AS (
+                     SELECT id, coalesce(target_host, '') AS host, priority, run_at FROM jobs
+                     WHERE status IN {from} AND delivery_type = 'push'
+                       AND coalesce(target_host, '') <> ALL($4::text[])
+                     ORDER BY priority DESC, run_at, id
+                     LIMIT $5
+                 ), numbered AS (
+                     SELECT c.id, c.priority, c.run_at,
+                            row_number() OVER (PARTITION BY c.host
+                                               ORDER BY c.priority DESC, c.run_at, c.id) AS n,
+                            $6::int4 - coalesce(b.b_calls, 0) AS room
+                     FROM candidates c LEFT JOIN busy b ON b.b_host = c.host
+                 ), chosen AS (
+                     SELECT id FROM numbered WHERE n <= room
+                     ORDER BY priority DESC, run_at, id
+                     LIMIT $1
+                 ), locked AS (
+                     SELECT id, priority, run_at FROM jobs
+                     WHERE id IN (SELECT id FROM chosen) AND status IN {from}
+                     FOR UPDATE SKIP LOCKED
+                 ), picked AS (
+                     SELECT id, slot, NULL::text AS worker, ($8::uuid[])[slot] AS execution_id
+                     FROM (SELECT id, row_number() OVER (ORDER BY priority DESC, run_at, id) AS slot
+                           FROM locked) l
+                 ), {tail}
+                 SELECT {JOB_COLUMNS}, lease_token, lease_expires_at, organization_id
+                 FROM leased ORDER BY slot",
+                from = status_list(lease.from()),
+                tail = lease_tail("picked", "$7::float8"),
+            ),
+            // One statement, committed on its own: no transaction around it,
+            // which would cost two more round trips on the hottest path. A
+            // push target's answer rides along with the ack's own row.
+            ack: {
+                let t = Transition::Ack;
+                format!(
+                    "WITH input AS (
+                         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::jsonb[],
+                                              $4::int4[], $5::text[], $6::bool[])
+                             AS i (in_org, in_token, in_result,
+                                   in_http_status, in_body, in_truncated)
+                     ), done AS (
+                         UPDATE jobs SET status = '{to}', result = in_result, finished_at = now(),
+                                         updated_at = now(), lease_expires_at = NULL
+                         FROM input
+                         WHERE lease_token = in_token AND organization_id = in_org
+                           AND status IN {from} AND lease_expires_at > now()
+                         RETURNING {MOVED_COLUMNS}, lease_token,
+                                   in_http_status, in_body, in_truncated
+                     ), closed AS (
+                         UPDATE executions SET status = '{completed}', finished_at = now(),
+                                               http_status = in_http_status, response_body = in_body,
+                                               response_truncated = coalesce(in_truncated, false)
+                         FROM done WHERE executions.lease_token = done.lease_token
+                     )
+                     SELECT {MOVED_COLUMNS}, lease_token FROM done",
+                    from = status_list(t.from()),
+                    to = t.to().as_str(),
+                    completed = ExecutionStatus::Completed.as_str(),
+                )
+            },
+            lock_failing: format!(
+                "SELECT id, attempt, attempt_base, max_retries, timeout_seconds, lease_token
+                 FROM jobs JOIN unnest($1::uuid[], $2::uuid[]) AS i (in_org, in_token)
+                      ON lease_token = in_token AND organization_id = in_org
+                 WHERE status IN {from} AND lease_expires_at > now()
+                 FOR UPDATE OF jobs",
+                from = status_list(fail.from()),
+            ),
+            // The state machine decided each ending (`in_status`, the job's
+            // next status, `in_retry_in`); this writes them, and tells the
+            // polls of the jobs queued again.
+            end_badly: format!(
+                "WITH input AS (
+                     SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[],
+                                          $5::text[], $6::float8[], $7::int4[], $8::text[],
+                                          $9::bool[])
+                         AS i (in_id, in_token, in_execution, in_status, in_error, in_retry_in,
+                               in_http_status, in_body, in_truncated)
+                 ), closed AS (
+                     UPDATE executions SET status = in_execution, error = in_error,
+                                           finished_at = now(),
+                                           http_status = in_http_status, response_body = in_body,
+                                           response_truncated = coalesce(in_truncated, false)
+                     FROM input WHERE lease_token = in_token
+                 ), ended AS (
+                     -- in_retry_in NULL: given up; otherwise due again that many seconds from now.
+                     UPDATE jobs SET
+                         status = in_status,
+                         run_at = CASE WHEN in_retry_in IS NULL THEN run_at
+                                       ELSE now() + make_interval(secs => in_retry_in) END,
+                         finished_at = CASE WHEN in_retry_in IS NULL THEN now() END,
+                         last_error = in_error, lease_expires_at = NULL, updated_at = now()
+                     FROM input WHERE id = in_id AND status IN {from}
+                     RETURNING {MOVED_COLUMNS}, lease_token
+                 ), keys AS (
+                     SELECT DISTINCT {WAKE_KEY_SQL} AS key FROM ended WHERE status = '{queued}'
+                 )
+                 SELECT ended.*, (SELECT {NOTIFY_KEYS} FROM keys) AS notified FROM ended",
+                from = status_list(fail.from()),
+            ),
+            known_tokens: "SELECT e.lease_token FROM executions e
+                 JOIN unnest($1::uuid[], $2::uuid[]) AS i (in_org, in_token)
+                      ON e.lease_token = in_token
+                 JOIN jobs j ON j.id = e.job_id AND j.organization_id = in_org"
+                .into(),
+            extend: format!(
+                "UPDATE jobs SET lease_expires_at = now() + make_interval(secs => $3),
+                                 updated_at = now()
+                 WHERE organization_id = $1 AND lease_token = $2 AND status IN {leased}
+                   AND lease_expires_at > now()
+                 RETURNING lease_token, lease_expires_at",
+                leased = status_list(LEASED),
+            ),
+            release: {
+                let t = Transition::Release;
+                format!(
+                    "WITH back AS (
+                         UPDATE jobs SET status = '{to}', attempt_base = attempt_base + 1,
+                                         lease_expires_at = NULL, updated_at = now()
+                         WHERE organization_id = $1 AND lease_token = $2 AND status IN {from}
+                           AND lease_expires_at > now()
+                         RETURNING {MOVED_COLUMNS}
+                     ), closed AS (
+                         UPDATE executions SET status = '{released}', finished_at = now()
+                         WHERE lease_token = $2 AND job_id IN (SELECT id FROM back)
+                     )
+                     SELECT *, pg_notify('{NOTIFY_CHANNEL}', {WAKE_KEY_SQL}) AS notified FROM back",
+                    from = status_list(t.from()),
+                    to = t.to().as_str(),
+                    released = ExecutionStatus::Released.as_str(),
+                )
+            },
+            retry: {
+                let t = Transition::Retry;
+                format!(
+                    "WITH again AS (
+                         UPDATE jobs SET status = '{to}', run_at = now(), attempt_base = attempt,
+                                         result = NULL, finished_at = NULL, lease_expires_at = NULL,
+                                         updated_at = now()
+                         WHERE organization_id = $1 AND id = $2 AND status IN {from}
+                         RETURNING {JOB_COLUMNS}, organization_id, delivery_type
+                     )
+                     SELECT *, pg_notify('{NOTIFY_CHANNEL}', {WAKE_KEY_SQL}) AS notified FROM again",
+                    from = status_list(t.from()),
+                    to = t.to().as_str(),
+                    )
+            },
+            // One statement: the job and its open attempt change together.
+            cancel: {
+                let t = Transition::Cancel;
+                format!(
+                    "WITH job AS (
+                         UPDATE jobs SET status = '{to}', finished_at = now(), updated_at = now(),
+                                         lease_expires_at = NULL
+                         WHERE organization_id = $1 AND id = $2 AND status IN {from}
+                         RETURNING {JOB_COLUMNS}
+                     ), attempt AS (
+                         UPDATE executions SET status = '{closed}', error = '{CANCELLED_ERROR}',
+                                               finished_at = now()
+                         WHERE job_id IN (SELECT id FROM job) AND status = '{running}'
+                     )
+                     SELECT *, pg_notify('{CANCEL_CHANNEL}', id::text) AS notified FROM job",
+                    to = t.to().as_str(),
+                    from = status_list(t.from()),
+                    closed = CANCELLED_EXECUTION.as_str(),
+                )
+            },
+            lock_expired: format!(
+                "SELECT j.id, j.attempt, j.attempt_base, j.max_retries, j.timeout_seconds,
+                        j.lease_token, j.lease_expires_at <= now() AS deadline_passed
+                 FROM jobs j
+                 LEFT JOIN workers w
+                        ON w.organization_id = j.organization_id AND w.worker_id = j.worker_id
+                 WHERE j.status IN {from}
+                   AND (j.lease_expires_at <= now()
+                        -- Gone: since a recorded disconnect, or silent (its server died).
+                        OR w.disconnected_at <= now() - make_interval(secs => $1)
+                        OR (w.disconnected_at IS NULL
+                            AND w.last_heartbeat_at <= now() - make_interval(secs => $1)))
+                 ORDER BY j.lease_expires_at
+                 LIMIT {EXPIRE_BATCH}
+                 FOR UPDATE OF j SKIP LOCKED",
+                from = status_list(fail.from()),
+            ),
+            // Rows of workers long gone, holding nothing, are forgotten.
+            forget_workers: format!(
+                "DELETE FROM workers WHERE disconnected_at < now() - interval '1 day'
+                   AND NOT EXISTS (SELECT 1 FROM jobs
+                                   WHERE jobs.organization_id = workers.organization_id
+                                     AND jobs.worker_id = workers.worker_id
+                                     AND jobs.status IN {leased})",
+                leased = status_list(LEASED),
+            ),
+            next_expiry: format!(
+                "SELECT EXTRACT(EPOCH FROM min(lease_expires_at) - now())::float8
+                 FROM jobs WHERE status IN {leased}",
+                leased = status_list(LEASED),
+            ),
+        };
+        sql.clocked(clock)
+    }
+
+    /// Every statement as `clock` reads it.
+    fn clocked(self, clock: &Clock) -> Self {
+        let c = |s: String| clock.pg(s);
+        Sql {
+            create_leased: c(self.create_leased),
+            promote: c(self.promote),
+            lease_batch: c(self.lease_batch),
+            lease_push: c(self.lease_push),
+            ack: c(self.ack),
+            lock_failing: c(self.lock_failing),
+            end_badly: c(self.end_badly),
+            known_tokens: c(self.known_tokens),
+            extend: c(self.extend),
+            release: c(self.release),
+            retry: c(self.retry),
+            cancel: c(self.cancel),
+            lock_expired: c(self.lock_expired),
+            forget_workers: c(self.forget_workers),
+            next_expiry: c(self.next_expiry),
+        }
+    }
+}
+
+fn leased_from_row(row: &Row) -> Result<LeasedJob> {
+    Ok(LeasedJob {
+        job: job_from_row(row)?,
+        lease: Lease {
+            token: row.try_get("lease_token")?,
+            expires_at: ts(row.try_get("lease_expires_at")?),
+        },
+    })
+}
+
+/// A running attempt locked to be ended badly: its job, token and what the
+/// state machine needs.
+struct Locked {
+    id: Uuid,
+    token: Uuid,
+    attempt: RunningAttempt,
+}
+
+impl Locked {
+    fn read(row: &Row) -> Result<Self> {
+        Ok(Locked {
+            id: row.try_get("id")?,
+            token: row.try_get("lease_token")?,
+            attempt: RunningAttempt {
+                attempt: u32_col(row, "attempt")?,
+                attempt_base: u32_col(row, "attempt_base")?,
+                max_retries: u32_col(row, "max_retries")?,
+                timeout_seconds: u32_col(row, "timeout_seconds")?,
+            },
+        })
+    }
+}
+
+/// Push targets' answers as columns (nulls where there was none).
+#[derive(Default)]
+struct Answers<'a> {
+    status: Vec<Option<i32>>,
+    body: Vec<Option<&'a str>>,
+    truncated: Vec<Option<bool>>,
+}
+
+impl<'a> Answers<'a> {
+    fn push(&mut self, r: Option<&'a HttpResponse>) {
+        self.status.push(r.map(|r| i32::from(r.status)));
+        self.body.push(r.map(|r| r.body.as_str()));
+        self.truncated.push(r.map(|r| r.truncated));
+    }
+}
+
+/// Writes the endings the state machine decided, for attempts locked by
+/// the caller's transaction: one statement, one NOTIFY for the jobs queued
+/// again. Returns the jobs by the token that ended.
+async fn end_badly(
+    store: &PgStore,
+    tx: &deadpool_postgres::Transaction<'_>,
+    endings: Vec<(Locked, Ending, Option<&HttpResponse>)>,
+) -> Result<HashMap<Uuid, Moved>> {
+    if endings.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let n = endings.len();
+    let (mut ids, mut tokens) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut executions, mut statuses) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut errors, mut retry_in) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let mut answers = Answers::default();
+    for (locked, ending, response) in &endings {
+        ids.push(locked.id);
+        tokens.push(locked.token);
+        executions.push(ending.execution.as_str());
+        statuses.push(ending.job_status().as_str());
+        errors.push(ending.error.as_str());
+        retry_in.push(ending.retry_in_seconds());
+        answers.push(*response);
+    }
+    let stmt = tx.prepare_cached(&store.sql.leases.end_badly).await?;
+    let rows = tx
+        .query(
+            &stmt,
+            &[
+                &ids,
+                &tokens,
+                &executions,
+                &statuses,
+                &errors,
+                &retry_in,
+                &answers.status,
+                &answers.body,
+                &answers.truncated,
+            ],
+        )
+        .await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get("lease_token")?, moved_from_row(row)?)))
+        .collect()
+}
+
+#[async_trait]
+impl LeaseStore for PgStore {
+    async fn create_jobs(&self, org: OrgId, jobs: Vec<NewJob>) -> Result<Vec<Inserted>> {
+        super::jobs::insert(self, org, jobs).await
+    }
+
+    async fn create_leased_job(
+        &self,
+        org: OrgId,
+        job: NewJob,
+        worker_id: Option<&str>,
+    ) -> Result<Handoff> {
+        let client = self.pool.get().await?;
+        let stmt = client
+            .prepare_cached(&self.sql.leases.create_leased)
+            .await?;
+        let delivery = serde_json::to_value(&job.delivery)
+            .map_err(|e| StoreError::Other(format!("delivery: {e}")))?;
+        let row = client
+            .query_opt(
+                &stmt,
+                &[
+                    &job.id,
+                    &org.0,
+                    &job.name,
+                    &job.handler,
+                    &job.payload,
+                    &job.queue,
+                    &job.priority,
+                    &delivery,
+                    &(job.max_retries as i32),
+                    &(job.timeout_seconds as i32),
+                    &job.idempotency_key,
+                    &worker_id,
+                    &Uuid::now_v7(),
+                ],
+            )
+            .await?;
+        let Some(row) = row else {
+            // Only an idempotency key held by another job inserts nothing.
+            let keys: Vec<&str> = job.idempotency_key.as_deref().into_iter().collect();
+            return match key_holders(self, &client, org, &keys)
+                .await?
+                .into_values()
+                .next()
+            {
+                Some(existing) => Ok(Handoff::Conflict { existing }),
+                None => Err(StoreError::Other(
+                    "idempotency key kept changing hands; try again".into(),
+                )),
+            };
+        };
+        Ok(match row.try_get::<_, Option<Uuid>>("lease_token")? {
+            Some(_) => Handoff::Leased(Box::new(leased_from_row(&row)?)),
+            None => Handoff::Queued(Box::new(job_from_row(&row)?)),
+        })
+    }
+
+    async fn promote_due_jobs(&self) -> Result<Promoted> {
+        let client = self.pool.get().await?;
+        let stmt = client.prepare_cached(&self.sql.leases.promote).await?;
+        let row = client.query_one(&stmt, &[]).await?;
+        let count: i64 = row.get(0);
+        let keys: Option<String> = row.get(1);
+        Ok(Promoted {
+            count: count as u64,
+            woken: keys
+                .and_then(|k| super::parse_wake_payload(&k))
+                .unwrap_or_default(),
+            next_due_in: seconds_from_now(row.get(3)),
+        })
+    }
+
+    async fn lease_batch(
+        &self,
+        org: OrgId,
+        handlers: &[String],
+        takers: &[Taker],
+    ) -> Result<Vec<Vec<LeasedJob>>> {
+        let slots = lease_slots(takers, MAX_LEASE_BATCH);
+        let mut leased: Vec<Vec<LeasedJob>> = vec![Vec::new(); takers.len()];
+        if slots.is_empty() {
+            return Ok(leased);
+        }
+        let client = self.pool.get().await?;
+        let stmt = client.prepare_cached(&self.sql.leases.lease_batch).await?;
+        let workers: Vec<Option<&str>> = slots
+            .iter()
+            .map(|&i| takers[i].worker_id.as_deref())
+            .collect();
+        let execution_ids: Vec<Uuid> = slots.iter().map(|_| Uuid::now_v7()).collect();
+        let rows = client
+            .query(
+                &stmt,
+                &[
+                    &org.0,
+                    &handlers,
+                    &(slots.len() as i64),
+                    &workers,
+                    &execution_ids,
+                ],
+            )
+            .await?;
+        for row in rows {
+            let slot: i64 = row.try_get("slot")?;
+            leased[slots[(slot - 1) as usize]].push(leased_from_row(&row)?);
+        }
+        Ok(leased)
+    }
+
+    async fn lease_push(&self, slots: &PushSlots) -> Result<Vec<(OrgId, LeasedJob)>> {
+        if slots.max == 0 {
+            return Ok(Vec::new());
+        }
+        let client = self.pool.get().await?;
+        let stmt = client.prepare_cached(&self.sql.leases.lease_push).await?;
+        let (hosts, calls): (Vec<&str>, Vec<i32>) = slots
+            .busy
+            .iter()
+            .map(|(h, n)| (h.as_str(), *n as i32))
+            .unzip();
+        let full: Vec<&str> = slots
+            .busy
+            .iter()
+            .filter(|(_, n)| *n >= slots.per_host)
+            .map(|(h, _)| h.as_str())
+            .collect();
+        let max = slots.max.min(MAX_LEASE_BATCH as u32);
+        let scan = i64::from(max) * 4 + 256;
+        let execution_ids: Vec<Uuid> = (0..max).map(|_| Uuid::now_v7()).collect();
+        let rows = client
+            .query(
+                &stmt,
+                &[
+                    &i64::from(max),
+                    &hosts,
+                    &calls,
+                    &full,
+                    &scan,
+                    &(slots.per_host as i32),
+                    &slots.lease_margin.as_secs_f64(),
+                    &execution_ids,
+                ],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    OrgId(row.try_get("organization_id")?),
+                    leased_from_row(row)?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn end_attempts(&self, ends: Vec<AttemptEnd>) -> Result<Vec<LeaseOutcome<Moved>>> {
+        let mut client = self.pool.get().await?;
+        // Each token is applied once; a repeat finds its lease gone, as it
+        // would one after the other.
+        let mut seen = HashSet::with_capacity(ends.len());
+        let first: Vec<bool> = ends.iter().map(|e| seen.insert(e.token)).collect();
+        let firsts = || ends.iter().zip(&first).filter(|(_, f)| **f).map(|(e, _)| e);
+        let mut done: HashMap<Uuid, Moved> = HashMap::new();
+
+        let acks: Vec<(&AttemptEnd, Option<&serde_json::Value>)> = firsts()
+            .filter_map(|e| match &e.outcome {
+                Outcome::Ack(result) => Some((e, result.as_ref())),
+                Outcome::Fail(_) => None,
+            })
+            .collect();
+        if !acks.is_empty() {
+            let stmt = client.prepare_cached(&self.sql.leases.ack).await?;
+            let orgs: Vec<Uuid> = acks.iter().map(|(e, _)| e.org.0).collect();
+            let tokens: Vec<Uuid> = acks.iter().map(|(e, _)| e.token).collect();
+            let results: Vec<Option<&serde_json::Value>> = acks.iter().map(|(_, r)| *r).collect();
+            let mut answers = Answers::default();
+            for (e, _) in &acks {
+                answers.push(e.response.as_ref());
+            }
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] = [
+                &orgs,
+                &tokens,
+                &results,
+                &answers.status,
+                &answers.body,
+                &answers.truncated,
+            ];
+            for row in client.query(&stmt, &params).await? {
+                done.insert(row.try_get("lease_token")?, moved_from_row(&row)?);
+            }
+        }
+
+        let fails: HashMap<Uuid, (&crate::job::state::Failure, Option<&HttpResponse>)> = firsts()
+            .filter_map(|e| match &e.outcome {
+                Outcome::Fail(failure) => Some((e.token, (failure, e.response.as_ref()))),
+                Outcome::Ack(_) => None,
+            })
+            .collect();
+        if !fails.is_empty() {
+            // Read, decide (the state machine), write: one transaction.
+            let tx = client.transaction().await?;
+            let stmt = tx.prepare_cached(&self.sql.leases.lock_failing).await?;
+            let (orgs, tokens): (Vec<Uuid>, Vec<Uuid>) = firsts()
+                .filter(|e| fails.contains_key(&e.token))
+                .map(|e| (e.org.0, e.token))
+                .unzip();
+            let mut endings = Vec::new();
+            for row in tx.query(&stmt, &[&orgs, &tokens]).await? {
+                let locked = Locked::read(&row)?;
+                let (failure, response) = fails[&locked.token];
+                let ending = locked.attempt.end(Cause::Reported(failure.clone()));
+                endings.push((locked, ending, response));
+            }
+            done.extend(end_badly(self, &tx, endings).await?);
+            tx.commit().await?;
+        }
+
+        // The rest matched no current lease: lost, or never this organization's?
+        let (orgs, tokens): (Vec<Uuid>, Vec<Uuid>) = firsts()
+            .filter(|e| !done.contains_key(&e.token))
+            .map(|e| (e.org.0, e.token))
+            .unzip();
+        let known: HashSet<Uuid> = if tokens.is_empty() {
+            HashSet::new()
+        } else {
+            let stmt = client.prepare_cached(&self.sql.leases.known_tokens).await?;
+            client
+                .query(&stmt, &[&orgs, &tokens])
+                .await?
+                .iter()
+                .map(|r| r.get(0))
+                .collect()
+        };
+        Ok(ends
+            .iter()
+            .zip(first)
+            .map(|(e, first)| match done.get(&e.token) {
+                Some(moved) if first => LeaseOutcome::Done(moved.clone()),
+                Some(_) => LeaseOutcome::Lost,
+                None if known.contains(&e.token) => LeaseOutcome::Lost,
+                None => LeaseOutcome::Unknown,
+            })
+            .collect())
+    }
+
+    async fn extend_lease(
+        &self,
+        org: OrgId,
+        token: Uuid,
+        by: Duration,
+    ) -> Result<LeaseOutcome<Lease>> {
+        let client = self.pool.get().await?;
+        let stmt = client.prepare_cached(&self.sql.leases.extend).await?;
+        match client
+            .query_opt(&stmt, &[&org.0, &token, &by.as_secs_f64()])
+            .await?
+        {
+            Some(row) => Ok(LeaseOutcome::Done(Lease {
+                token: row.try_get("lease_token")?,
+                expires_at: ts(row.try_get("lease_expires_at")?),
+            })),
+            None => lease_miss(&client, org, token).await,
+        }
+    }
+
+    async fn release_lease(&self, org: OrgId, token: Uuid) -> Result<LeaseOutcome<Moved>> {
+        let client = self.pool.get().await?;
+        let stmt = client.prepare_cached(&self.sql.leases.release).await?;
+        match client.query_opt(&stmt, &[&org.0, &token]).await? {
+            Some(row) => Ok(LeaseOutcome::Done(moved_from_row(&row)?)),
+            None => lease_miss(&client, org, token).await,
+        }
+    }
+
+    async fn expire_leases(&self, worker_grace: Duration) -> Result<Expired> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let stmt = tx.prepare_cached(&self.sql.leases.lock_expired).await?;
+        let mut endings = Vec::new();
+        for row in tx.query(&stmt, &[&worker_grace.as_secs_f64()]).await? {
+            let locked = Locked::read(&row)?;
+            let cause = if row.try_get("deadline_passed")? {
+                Cause::DeadlinePassed
+            } else {
+                Cause::WorkerGone
+            };
+            let ending = locked.attempt.end(cause);
+            endings.push((locked, ending, None));
+        }
+        let ended = end_badly(self, &tx, endings).await?.into_values().collect();
+        tx.execute(&self.sql.leases.forget_workers, &[]).await?;
+        let next: Option<f64> = tx
+            .query_one(&self.sql.leases.next_expiry, &[])
+            .await?
+            .get(0);
+        tx.commit().await?;
+        Ok(Expired {
+            ended,
+            next_expiry_in: seconds_from_now(next),
+        })
+    }
+
+    async fn cancel_job(&self, org: OrgId, id: Uuid) -> Result<CancelOutcome> {
+        let client = self.pool.get().await?;
+        let stmt = client.prepare_cached(&self.sql.leases.cancel).await?;
+        if let Some(row) = client.query_opt(&stmt, &[&org.0, &id]).await? {
+            return Ok(CancelOutcome::Cancelled(job_from_row(&row)?));
+        }
+        drop(client);
+        // Not cancellable: every status outside `from` is a finished one.
+        Ok(match crate::store::JobStore::job(self, org, id).await? {
+            Some(job) => CancelOutcome::AlreadyFinished(job),
+            None => CancelOutcome::NotFound,
+        })
+    }
+
+    async fn retry_job(&self, org: OrgId, id: Uuid) -> Result<RetryOutcome> {
+        let client = self.pool.get().await?;
+        let stmt = client.prepare_cached(&self.sql.leases.retry).await?;
+        if let Some(row) = client.query_opt(&stmt, &[&org.0, &id]).await? {
+            return Ok(RetryOutcome::Retried(job_from_row(&row)?));
+        }
+        drop(client);
+        Ok(match crate::store::JobStore::job(self, org, id).await? {
+            Some(job) => RetryOutcome::NotRetryable(job),
+            None => RetryOutcome::NotFound,
+        })
+    }
+
+    async fn fire_schedules(&self, plan: PlanFn) -> Result<Fired> {
+        super::schedules::fire(self, plan).await
+    }
+}

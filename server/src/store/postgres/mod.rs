@@ -1,0 +1,204 @@
+//! The PostgreSQL store: tokio-postgres over a deadpool pool.
+//!
+//! One file per concept, each implementing its trait ([`super::jobs`] in
+//! `jobs.rs`, [`super::leases`] in `leases.rs`, …) with the statements it
+//! runs. Every statement is built once, when the store is opened
+//! (`Statements`), and prepared once per connection (`prepare_cached`).
+//! `now()` is PostgreSQL's clock — or, on a store opened with the test
+//! clock, `chronos_test_now()` ([`Clock`]); every "is it due yet" decision is
+//! made here, in SQL.
+
+mod accounts;
+mod database;
+mod jobs;
+mod leases;
+mod listen;
+mod schedules;
+mod signing_secrets;
+mod workers;
+
+use super::{Clock, LeaseOutcome, Result, StoreError, WakeKey};
+use crate::account::OrgId;
+use chrono::{DateTime, Utc};
+use chronos_proto::Timestamp;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use std::str::FromStr;
+use std::time::Duration;
+use tokio_postgres::{NoTls, Row};
+use uuid::Uuid;
+
+/// The channel on which a transaction that queues jobs tells every server
+/// process whose polls to wake: a comma-separated list of
+/// `<organization id>/<handler>` and `push`, or `*` for everyone.
+pub const NOTIFY_CHANNEL: &str = "chronos_jobs";
+
+/// The channel on which a cancel tells every server process the job's id,
+/// so the worker session holding it can tell its worker.
+pub const CANCEL_CHANNEL: &str = "chronos_cancel";
+
+/// The channel on which moving the test clock tells every server process
+/// to look at its timers again.
+pub const CLOCK_CHANNEL: &str = "chronos_clock";
+
+/// A job row's wake key, as [`NOTIFY_CHANNEL`] carries it.
+const WAKE_KEY_SQL: &str = "CASE WHEN delivery_type = 'push' THEN 'push' \
+     ELSE organization_id::text || '/' || handler END";
+
+/// Sends the `key` column of a set of rows as one notification (`*` when the
+/// list would pass PostgreSQL's 8000-byte limit); nothing for no rows.
+const NOTIFY_KEYS: &str = "CASE WHEN count(*) = 0 THEN NULL \
+     WHEN sum(length(key) + 1) > 7900 THEN pg_notify('chronos_jobs', '*') \
+     ELSE pg_notify('chronos_jobs', string_agg(key, ',')) END";
+
+/// The columns a status change returns for [`super::Moved`].
+const MOVED_COLUMNS: &str =
+    "id, status, attempt, schedule_id, organization_id, delivery_type, handler";
+
+pub struct PgStore {
+    pool: Pool,
+    /// For the LISTEN connection, which lives outside the pool.
+    config: tokio_postgres::Config,
+    clock: Clock,
+    sql: Statements,
+}
+
+/// Every statement the store runs, built once for its clock.
+struct Statements {
+    database: database::Sql,
+    accounts: accounts::Sql,
+    signing_secrets: signing_secrets::Sql,
+    jobs: jobs::Sql,
+    leases: leases::Sql,
+    schedules: schedules::Sql,
+    workers: workers::Sql,
+}
+
+impl PgStore {
+    /// Builds a pool for `url` (`postgres://user@host:port/db`). Connections
+    /// are opened lazily; call [`super::Database::ping`] to check the server
+    /// answers.
+    pub fn connect(url: &str, max_connections: usize, clock: Clock) -> Result<Self> {
+        let config = tokio_postgres::Config::from_str(url)
+            .map_err(|e| StoreError::Other(format!("invalid database URL: {e}")))?;
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(max_connections)
+            .runtime(Runtime::Tokio1)
+            // A request waits at most this long for a connection, then fails
+            // cleanly instead of hanging while the database is away.
+            .wait_timeout(Some(Duration::from_secs(10)))
+            .create_timeout(Some(Duration::from_secs(10)))
+            .build()
+            .map_err(|e| StoreError::Other(format!("database pool: {e}")))?;
+        let c = &clock;
+        let sql = Statements {
+            database: database::Sql::new(c),
+            accounts: accounts::Sql::new(c),
+            signing_secrets: signing_secrets::Sql::new(c),
+            jobs: jobs::Sql::new(c),
+            leases: leases::Sql::new(c),
+            schedules: schedules::Sql::new(c),
+            workers: workers::Sql::new(c),
+        };
+        Ok(PgStore {
+            pool,
+            config,
+            clock,
+            sql,
+        })
+    }
+}
+
+impl Clock {
+    /// A statement as this clock reads it: the database's `now()`, or the
+    /// test clock's `chronos_test_now()`.
+    fn pg(&self, sql: String) -> String {
+        match self {
+            Clock::Database => sql,
+            Clock::Test => sql.replace("now()", "chronos_test_now()"),
+        }
+    }
+}
+
+fn ts(t: DateTime<Utc>) -> Timestamp {
+    Timestamp(t)
+}
+
+fn opt_ts(row: &Row, col: &str) -> Result<Option<Timestamp>> {
+    Ok(row.try_get::<_, Option<DateTime<Utc>>>(col)?.map(ts))
+}
+
+fn u32_col(row: &Row, col: &str) -> Result<u32> {
+    let v: i32 = row.try_get(col)?;
+    u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("{col} = {v}")))
+}
+
+/// Reads [`MOVED_COLUMNS`].
+fn moved_from_row(row: &Row) -> Result<super::Moved> {
+    let status: String = row.try_get("status")?;
+    let delivery_type: String = row.try_get("delivery_type")?;
+    let handler: Option<String> = row.try_get("handler")?;
+    Ok(super::Moved {
+        id: row.try_get("id")?,
+        status: status.parse().map_err(StoreError::Corrupt)?,
+        attempt: u32_col(row, "attempt")?,
+        schedule_id: row.try_get("schedule_id")?,
+        wake: WakeKey::of(
+            OrgId(row.try_get("organization_id")?),
+            &delivery_type,
+            handler.as_deref(),
+        ),
+    })
+}
+
+/// An ack, fail, release or extend matched no current lease: was the token
+/// ever one of this organization's?
+async fn lease_miss<T>(
+    client: &deadpool_postgres::Client,
+    org: OrgId,
+    token: Uuid,
+) -> Result<LeaseOutcome<T>> {
+    let stmt = client
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM executions e JOIN jobs j ON j.id = e.job_id
+                            WHERE e.lease_token = $2 AND j.organization_id = $1)",
+        )
+        .await?;
+    let known: bool = client.query_one(&stmt, &[&org.0, &token]).await?.get(0);
+    Ok(if known {
+        LeaseOutcome::Lost
+    } else {
+        LeaseOutcome::Unknown
+    })
+}
+
+/// Reads a [`NOTIFY_CHANNEL`] payload; `None` means "wake everyone".
+pub fn parse_wake_payload(payload: &str) -> Option<Vec<WakeKey>> {
+    if payload == "*" {
+        return None;
+    }
+    let mut keys = Vec::new();
+    for part in payload.split(',').filter(|p| !p.is_empty()) {
+        if part == "push" {
+            keys.push(WakeKey::Push);
+            continue;
+        }
+        let (org, handler) = part.split_once('/')?;
+        keys.push(WakeKey::Pull(
+            OrgId(Uuid::parse_str(org).ok()?),
+            handler.to_string(),
+        ));
+    }
+    Some(keys)
+}
+
+/// Seconds (from an `EXTRACT(EPOCH …)` column) as a duration from now.
+fn seconds_from_now(secs: Option<f64>) -> Option<Duration> {
+    secs.map(|s| Duration::from_secs_f64(s.max(0.0)))
+}

@@ -1,0 +1,196 @@
+//! The database itself: migrations, the first organization, readiness and
+//! the test clock. One server process per file, so there are no changes of
+//! other processes to follow.
+
+use super::accounts::{insert_key, org_from_row};
+use super::{NOW, SqliteStore, ts};
+use crate::account::Organization;
+use crate::account::keys::NewApiKey;
+use crate::store::{Change, ChangeFn, Clock, Database, Result, StoreError};
+use async_trait::async_trait;
+use chronos_proto::Timestamp;
+use rusqlite::{TransactionBehavior, params};
+use std::time::Duration;
+
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "initial", include_str!("migrations/0001_initial.sql")),
+    (
+        2,
+        "signing secrets",
+        include_str!("migrations/0002_signing_secrets.sql"),
+    ),
+    (
+        3,
+        "push targets",
+        include_str!("migrations/0003_push_targets.sql"),
+    ),
+    (
+        4,
+        "schedules",
+        include_str!("migrations/0004_schedules.sql"),
+    ),
+];
+
+/// The test clock: SQLite's clock plus an offset, kept both in milliseconds
+/// and as the date-function modifier the statements add after `'now'`.
+/// Not a migration: production files never have it.
+const TEST_CLOCK: &str = "
+    CREATE TABLE IF NOT EXISTS chronos_test_clock (
+        id        INTEGER PRIMARY KEY CHECK (id = 1),
+        offset_ms INTEGER NOT NULL DEFAULT 0,
+        modifier  TEXT NOT NULL DEFAULT '+0.000 seconds'
+    ) STRICT;
+    INSERT OR IGNORE INTO chronos_test_clock (id) VALUES (1);";
+
+/// How often a server on the test clock looks whether a test moved it.
+const CLOCK_LOOK: Duration = Duration::from_millis(10);
+
+pub(super) struct Sql {
+    now: String,
+}
+
+impl Sql {
+    pub(super) fn new(clock: &Clock) -> Self {
+        Sql {
+            now: clock.sqlite(format!("SELECT {NOW}")),
+        }
+    }
+}
+
+#[async_trait]
+impl Database for SqliteStore {
+    fn kind(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.call(|conn, _| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
+            .await
+    }
+
+    async fn now(&self) -> Result<Timestamp> {
+        self.call(|conn, sql| ts(conn.query_row(&sql.database.now, [], |r| r.get(0))?))
+            .await
+    }
+
+    async fn migrate(&self) -> Result<Vec<i64>> {
+        let clock = self.clock;
+        self.call(move |conn, _| {
+            // IMMEDIATE takes the write lock first: a concurrent migrator waits.
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute_batch(
+                "CREATE TABLE IF NOT EXISTS chronos_migrations (
+                     version    INTEGER PRIMARY KEY,
+                     name       TEXT NOT NULL,
+                     applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+                 ) STRICT",
+            )?;
+            let done: Vec<i64> = tx
+                .prepare("SELECT version FROM chronos_migrations")?
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let known = MIGRATIONS.last().map_or(0, |m| m.0);
+            if let Some(&found) = done.iter().max().filter(|&&v| v > known) {
+                return Err(StoreError::SchemaTooNew { found, known });
+            }
+            let mut applied = Vec::new();
+            for &(version, name, sql) in MIGRATIONS {
+                if done.contains(&version) {
+                    continue;
+                }
+                tx.execute_batch(sql)?;
+                tx.execute(
+                    "INSERT INTO chronos_migrations (version, name) VALUES (?1, ?2)",
+                    params![version, name],
+                )?;
+                applied.push(version);
+            }
+            if clock == Clock::Test {
+                tx.execute_batch(TEST_CLOCK)?;
+            }
+            tx.commit()?;
+            Ok(applied)
+        })
+        .await
+    }
+
+    async fn bootstrap(&self, admin_key: NewApiKey) -> Result<Option<Organization>> {
+        self.call(move |conn, sql| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let any: bool =
+                tx.query_row("SELECT EXISTS (SELECT 1 FROM organizations)", [], |r| {
+                    r.get(0)
+                })?;
+            if any {
+                return Ok(None);
+            }
+            let org = tx.query_row(
+                &sql.accounts.insert_organization,
+                params![
+                    admin_key.organization_id.0.to_string(),
+                    "default",
+                    "Default"
+                ],
+                |row| Ok(org_from_row(row)),
+            )??;
+            insert_key(&tx, &sql.accounts, &admin_key)?;
+            tx.commit()?;
+            Ok(Some(org))
+        })
+        .await
+    }
+
+    /// One server per file: nobody else queues jobs behind its back, so
+    /// only the test clock is followed — moved by a test from another
+    /// connection or process, it is read every few milliseconds (tests
+    /// only; a production store starts no task).
+    fn watch_changes(
+        &self,
+        on_change: ChangeFn,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        if self.clock != Clock::Test {
+            return None;
+        }
+        let conn = self.conn.clone();
+        Some(tokio::spawn(async move {
+            let mut seen: Option<i64> = None;
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(CLOCK_LOOK) => {}
+                    _ = shutdown.changed() => return,
+                }
+                let conn = conn.clone();
+                let offset = tokio::task::spawn_blocking(move || {
+                    let conn = conn.lock().unwrap_or_else(|p| p.into_inner());
+                    conn.query_row("SELECT offset_ms FROM chronos_test_clock", [], |r| {
+                        r.get::<_, i64>(0)
+                    })
+                })
+                .await;
+                if let Ok(Ok(offset)) = offset {
+                    if seen.is_some_and(|seen| seen != offset) {
+                        on_change(Change::ClockMoved);
+                    }
+                    seen = Some(offset);
+                }
+            }
+        }))
+    }
+
+    async fn advance_clock(&self, by: Duration) -> Result<()> {
+        if self.clock != Clock::Test {
+            return Err(StoreError::NoTestClock);
+        }
+        let ms = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
+        self.call(move |conn, _| {
+            conn.execute(
+                "UPDATE chronos_test_clock SET offset_ms = offset_ms + ?1,
+                     modifier = printf('+%.3f seconds', (offset_ms + ?1) / 1000.0)",
+                params![ms],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+}

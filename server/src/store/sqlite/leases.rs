@@ -1,0 +1,732 @@
+//! Every statement that changes a job's status, and the lease engine's
+//! other writes (inserting jobs, firing schedules), which live with their
+//! concepts in `jobs.rs` and `schedules.rs`.
+//!
+//! Each status `UPDATE` is guarded by `status IN (transition.from())`
+//! (`crate::job::state`); statuses come from their enums. An attempt starts
+//! in one way only, [`lease_one`], whoever leases (a worker, a hand-off,
+//! push delivery).
+
+use super::jobs::{insert_job, job_by_id, job_from_row};
+use super::{
+    MOVED_COLUMNS, NOW, SqliteStore, lease_miss, modifier, moved_from_row, seconds_from_now,
+    to_json, ts, u32_col, uuid, wake_key,
+};
+use crate::account::OrgId;
+use crate::job::NewJob;
+use crate::job::slots::{MAX_LEASE_BATCH, Taker, lease_slots};
+use crate::job::state::{
+    CANCELLED_ERROR, CANCELLED_EXECUTION, Cause, Ending, LEASED, RunningAttempt, Transition,
+};
+use crate::schedule::PlanFn;
+use crate::store::jobs::JOB_COLUMNS;
+use crate::store::{
+    AttemptEnd, CancelOutcome, Clock, Expired, Fired, Handoff, HttpResponse, Inserted,
+    LeaseOutcome, LeaseStore, Moved, Outcome, Promoted, PushSlots, Result, RetryOutcome,
+    status_list,
+};
+use async_trait::async_trait;
+use chronos_proto::{ExecutionStatus, Lease, LeasedJob};
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use std::collections::HashMap;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// How many attempts one sweeper pass ends at most.
+const EXPIRE_BATCH: i64 = 100;
+/// How many scheduled jobs one promotion pass moves at most.
+const PROMOTE_BATCH: i64 = 1000;
+
+pub(super) struct Sql {
+    queued_ahead: String,
+    promote: String,
+    next_due: String,
+    pick: String,
+    push_candidates: String,
+    lease: String,
+    open_execution: String,
+    ack: String,
+    find_running: String,
+    close_execution: String,
+    end_badly: String,
+    extend: String,
+    release: String,
+    retry: String,
+    cancel: String,
+    cancel_execution: String,
+    find_expired: String,
+    forget_workers: String,
+    next_expiry: String,
+}
+
+impl Sql {
+    pub(super) fn new(clock: &Clock) -> Self {
+        let lease = Transition::Lease;
+        let fail = Transition::Fail;
+        let c = |s: String| clock.sqlite(s);
+        Sql {
+            queued_ahead: format!(
+                "SELECT EXISTS (SELECT 1 FROM jobs
+                                WHERE organization_id = ?1 AND status IN {from}
+                                  AND delivery_type = 'pull' AND handler = ?2 AND id != ?3)",
+                from = status_list(lease.from()),
+            ),
+            promote: {
+                let t = Transition::Promote;
+                c(format!(
+                    "UPDATE jobs SET status = '{to}', updated_at = {NOW}
+                     WHERE id IN (SELECT id FROM jobs
+                                  WHERE status IN {from} AND run_at <= {NOW}
+                                  ORDER BY run_at LIMIT {PROMOTE_BATCH})
+                       AND status IN {from}
+                     RETURNING organization_id, handler, delivery_type",
+                    to = t.to().as_str(),
+                    from = status_list(t.from()),
+                ))
+            },
+            next_due: c(format!(
+                "SELECT (julianday(min(run_at)) - julianday('now')) * 86400.0 FROM jobs
+                 WHERE status IN {from} AND run_at > {NOW}",
+                from = status_list(Transition::Promote.from()),
+            )),
+            // Each handler's best jobs from the head of its own index range,
+            // then the best of those (in Rust): `handler IN (…)` would sort
+            // them all.
+            pick: format!(
+                "SELECT priority, run_at, id FROM jobs
+                 WHERE organization_id = ?1 AND status IN {from} AND delivery_type = 'pull'
+                   AND handler = ?2
+                 ORDER BY priority DESC, run_at, id
+                 LIMIT ?3",
+                from = status_list(lease.from()),
+            ),
+            push_candidates: format!(
+                "SELECT id, organization_id, coalesce(target_host, '') FROM jobs
+                 WHERE status IN {from} AND delivery_type = 'push'
+                   AND coalesce(target_host, '') NOT IN (SELECT value FROM json_each(?1))
+                 ORDER BY priority DESC, run_at, id
+                 LIMIT ?2",
+                from = status_list(lease.from()),
+            ),
+            lease: c(format!(
+                "UPDATE jobs SET status = '{to}', attempt = attempt + 1, lease_token = ?2,
+                     lease_expires_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now',
+                                                 '+' || (timeout_seconds + ?4) || ' seconds'),
+                     worker_id = ?3, updated_at = {NOW}
+                 WHERE id = ?1 AND status IN {from}
+                 RETURNING {JOB_COLUMNS}, lease_expires_at",
+                to = lease.to().as_str(),
+                from = status_list(lease.from()),
+            )),
+            open_execution: c(format!(
+                "INSERT INTO executions (id, job_id, attempt, status, lease_token, worker_id,
+                                         started_at)
+                 VALUES (?1, ?2, ?3, '{running}', ?4, ?5, {NOW})",
+                running = ExecutionStatus::Running.as_str(),
+            )),
+            ack: {
+                let t = Transition::Ack;
+                c(format!(
+                    "UPDATE jobs SET status = '{to}', result = ?3, finished_at = {NOW},
+                                     updated_at = {NOW}, lease_expires_at = NULL
+                     WHERE organization_id = ?1 AND lease_token = ?2 AND status IN {from}
+                       AND lease_expires_at > {NOW}
+                     RETURNING {MOVED_COLUMNS}",
+                    from = status_list(t.from()),
+                    to = t.to().as_str(),
+                ))
+            },
+            find_running: c(format!(
+                "SELECT id, attempt, attempt_base, max_retries, timeout_seconds FROM jobs
+                 WHERE organization_id = ?1 AND lease_token = ?2 AND status IN {from}
+                   AND lease_expires_at > {NOW}",
+                from = status_list(fail.from()),
+            )),
+            close_execution: c(format!(
+                "UPDATE executions SET status = ?2, error = ?3, finished_at = {NOW},
+                                       http_status = ?4, response_body = ?5, response_truncated = ?6
+                 WHERE lease_token = ?1"
+            )),
+            // The state machine decided the ending (?2 the job's next
+            // status, ?3 when it is due again, NULL when it has failed).
+            end_badly: c(format!(
+                "UPDATE jobs SET status = ?2,
+                     run_at = coalesce(strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?3), run_at),
+                     finished_at = CASE WHEN ?3 IS NULL THEN {NOW} END,
+                     last_error = ?4, lease_expires_at = NULL, updated_at = {NOW}
+                 WHERE id = ?1 AND status IN {from}
+                 RETURNING {MOVED_COLUMNS}",
+                from = status_list(fail.from()),
+            )),
+            extend: c(format!(
+                "UPDATE jobs SET lease_expires_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?3),
+                                 updated_at = {NOW}
+                 WHERE organization_id = ?1 AND lease_token = ?2 AND status IN {leased}
+                   AND lease_expires_at > {NOW}
+                 RETURNING lease_expires_at",
+                leased = status_list(LEASED),
+            )),
+            release: {
+                let t = Transition::Release;
+                c(format!(
+                    "UPDATE jobs SET status = '{to}', attempt_base = attempt_base + 1,
+                                     lease_expires_at = NULL, updated_at = {NOW}
+                     WHERE organization_id = ?1 AND lease_token = ?2 AND status IN {from}
+                       AND lease_expires_at > {NOW}
+                     RETURNING {MOVED_COLUMNS}",
+                    from = status_list(t.from()),
+                    to = t.to().as_str(),
+                ))
+            },
+            retry: {
+                let t = Transition::Retry;
+                c(format!(
+                    "UPDATE jobs SET status = '{to}', run_at = {NOW}, attempt_base = attempt,
+                                     result = NULL, finished_at = NULL, lease_expires_at = NULL,
+                                     updated_at = {NOW}
+                     WHERE organization_id = ?1 AND id = ?2 AND status IN {from}
+                     RETURNING {JOB_COLUMNS}",
+                    from = status_list(t.from()),
+                    to = t.to().as_str(),
+                ))
+            },
+            cancel: {
+                let t = Transition::Cancel;
+                c(format!(
+                    "UPDATE jobs SET status = '{to}', finished_at = {NOW}, updated_at = {NOW},
+                                     lease_expires_at = NULL
+                     WHERE organization_id = ?1 AND id = ?2 AND status IN {from}
+                     RETURNING {JOB_COLUMNS}",
+                    to = t.to().as_str(),
+                    from = status_list(t.from()),
+                ))
+            },
+            cancel_execution: c(format!(
+                "UPDATE executions SET status = '{closed}', error = '{CANCELLED_ERROR}',
+                                       finished_at = {NOW}
+                 WHERE job_id = ?1 AND status = '{running}'",
+                closed = CANCELLED_EXECUTION.as_str(),
+                running = ExecutionStatus::Running.as_str(),
+            )),
+            find_expired: c(format!(
+                "SELECT j.id, j.attempt, j.attempt_base, j.max_retries, j.timeout_seconds,
+                        j.lease_token, j.lease_expires_at <= {NOW} AS deadline_passed
+                 FROM jobs j
+                 LEFT JOIN workers w
+                        ON w.organization_id = j.organization_id AND w.worker_id = j.worker_id
+                 WHERE j.status IN {from}
+                   AND (j.lease_expires_at <= {NOW}
+                        OR w.disconnected_at <= strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?1)
+                        OR (w.disconnected_at IS NULL
+                            AND w.last_heartbeat_at <= strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?1)))
+                 ORDER BY j.lease_expires_at
+                 LIMIT {EXPIRE_BATCH}",
+                from = status_list(fail.from()),
+            )),
+            // Rows of workers long gone, holding nothing, are forgotten.
+            forget_workers: c(format!(
+                "DELETE FROM workers
+                 WHERE disconnected_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-1 day')
+                   AND NOT EXISTS (SELECT 1 FROM jobs
+                                   WHERE jobs.organization_id = workers.organization_id
+                                     AND jobs.worker_id = workers.worker_id
+                                     AND jobs.status IN {leased})",
+                leased = status_list(LEASED),
+            )),
+            next_expiry: c(format!(
+                "SELECT (julianday(min(lease_expires_at)) - julianday('now')) * 86400.0
+                 FROM jobs WHERE status IN {leased}",
+                leased = status_list(LEASED),
+            )),
+        }
+    }
+}
+
+/// Leases the queued job `id` (in the caller's transaction): running, a
+/// new attempt and token, a deadline `timeout + margin` from now, an open
+/// execution. `None` if the job is not queued.
+fn lease_one(
+    conn: &Connection,
+    sql: &Sql,
+    id: &str,
+    worker_id: Option<&str>,
+    margin: Duration,
+) -> Result<Option<LeasedJob>> {
+    let token = Uuid::new_v4();
+    let leased = conn
+        .prepare_cached(&sql.lease)?
+        .query_row(
+            params![id, token.to_string(), worker_id, margin.as_secs_f64()],
+            |row| Ok((job_from_row(row), row.get::<_, String>("lease_expires_at"))),
+        )
+        .optional()?;
+    let Some((job, expires_at)) = leased else {
+        return Ok(None);
+    };
+    let job = job?;
+    conn.prepare_cached(&sql.open_execution)?.execute(params![
+        Uuid::now_v7().to_string(),
+        id,
+        job.attempt,
+        token.to_string(),
+        worker_id
+    ])?;
+    Ok(Some(LeasedJob {
+        job,
+        lease: Lease {
+            token,
+            expires_at: ts(expires_at?)?,
+        },
+    }))
+}
+
+/// Records how the attempt `token` ended on its execution.
+fn close_execution(
+    conn: &Connection,
+    sql: &Sql,
+    token: Uuid,
+    status: ExecutionStatus,
+    error: Option<&str>,
+    response: Option<&HttpResponse>,
+) -> Result<()> {
+    conn.prepare_cached(&sql.close_execution)?.execute(params![
+        token.to_string(),
+        status.as_str(),
+        error,
+        response.map(|r| r.status),
+        response.map(|r| r.body.as_str()),
+        response.is_some_and(|r| r.truncated),
+    ])?;
+    Ok(())
+}
+
+/// Completes the attempt `token` holds, if it is still current.
+fn ack(
+    conn: &Connection,
+    sql: &Sql,
+    end: &AttemptEnd,
+    result: Option<&serde_json::Value>,
+) -> Result<LeaseOutcome<Moved>> {
+    let (org, token) = (end.org, end.token);
+    let done = conn
+        .prepare_cached(&sql.ack)?
+        .query_row(
+            params![org.0.to_string(), token.to_string(), result.map(to_json)],
+            |row| Ok(moved_from_row(row)),
+        )
+        .optional()?
+        .transpose()?;
+    match done {
+        Some(moved) => {
+            let completed = ExecutionStatus::Completed;
+            close_execution(conn, sql, token, completed, None, end.response.as_ref())?;
+            Ok(LeaseOutcome::Done(moved))
+        }
+        None => lease_miss(conn, org, token),
+    }
+}
+
+fn running_attempt(row: &Row) -> Result<RunningAttempt> {
+    Ok(RunningAttempt {
+        attempt: u32_col(row, "attempt")?,
+        attempt_base: u32_col(row, "attempt_base")?,
+        max_retries: u32_col(row, "max_retries")?,
+        timeout_seconds: u32_col(row, "timeout_seconds")?,
+    })
+}
+
+/// Fails the attempt `token` holds, if it is still current.
+fn fail(
+    conn: &Connection,
+    sql: &Sql,
+    end: &AttemptEnd,
+    failure: &crate::job::state::Failure,
+) -> Result<LeaseOutcome<Moved>> {
+    let (org, token) = (end.org, end.token);
+    let running = conn
+        .prepare_cached(&sql.find_running)?
+        .query_row(params![org.0.to_string(), token.to_string()], |row| {
+            Ok((row.get::<_, String>("id")?, running_attempt(row)))
+        })
+        .optional()?;
+    match running {
+        Some((id, attempt)) => {
+            let ending = attempt?.end(Cause::Reported(failure.clone()));
+            Ok(LeaseOutcome::Done(end_badly(
+                conn,
+                sql,
+                &id,
+                token,
+                &ending,
+                end.response.as_ref(),
+            )?))
+        }
+        None => lease_miss(conn, org, token),
+    }
+}
+
+/// Writes the ending the state machine decided for the attempt `token`
+/// of job `id`.
+fn end_badly(
+    conn: &Connection,
+    sql: &Sql,
+    id: &str,
+    token: Uuid,
+    ending: &Ending,
+    response: Option<&HttpResponse>,
+) -> Result<Moved> {
+    close_execution(
+        conn,
+        sql,
+        token,
+        ending.execution,
+        Some(&ending.error),
+        response,
+    )?;
+    let due_in = ending
+        .retry_in_seconds()
+        .map(|s| modifier(Duration::from_secs_f64(s)));
+    conn.prepare_cached(&sql.end_badly)?.query_row(
+        params![id, ending.job_status().as_str(), due_in, ending.error],
+        |row| Ok(moved_from_row(row)),
+    )?
+}
+
+#[async_trait]
+impl LeaseStore for SqliteStore {
+    async fn create_jobs(&self, org: OrgId, jobs: Vec<NewJob>) -> Result<Vec<Inserted>> {
+        self.call(move |conn, sql| {
+            // One transaction, one commit, for the whole batch.
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let inserted = jobs
+                .iter()
+                .map(|job| insert_job(&tx, &sql.jobs, org, job))
+                .collect::<Result<Vec<_>>>()?;
+            tx.commit()?;
+            Ok(inserted)
+        })
+        .await
+    }
+
+    async fn create_leased_job(
+        &self,
+        org: OrgId,
+        job: NewJob,
+        worker_id: Option<&str>,
+    ) -> Result<Handoff> {
+        let worker_id = worker_id.map(str::to_string);
+        self.call(move |conn, sql| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let created = match insert_job(&tx, &sql.jobs, org, &job)? {
+                Inserted::Conflict { existing } => return Ok(Handoff::Conflict { existing }),
+                Inserted::Created(created) => created,
+            };
+            // A job of this handler already queued: this one queues behind it.
+            let busy: bool = tx.prepare_cached(&sql.leases.queued_ahead)?.query_row(
+                params![org.0.to_string(), job.handler, job.id.to_string()],
+                |r| r.get(0),
+            )?;
+            let leased = if busy {
+                None
+            } else {
+                let id = job.id.to_string();
+                lease_one(&tx, &sql.leases, &id, worker_id.as_deref(), Duration::ZERO)?
+            };
+            tx.commit()?;
+            Ok(match leased {
+                Some(leased) => Handoff::Leased(Box::new(leased)),
+                None => Handoff::Queued(created),
+            })
+        })
+        .await
+    }
+
+    async fn promote_due_jobs(&self) -> Result<Promoted> {
+        self.call(|conn, sql| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut woken = Vec::new();
+            let mut count = 0;
+            {
+                let mut stmt = tx.prepare_cached(&sql.leases.promote)?;
+                let mut rows = stmt.query([])?;
+                while let Some(row) = rows.next()? {
+                    count += 1;
+                    let key = wake_key(row)?;
+                    if !woken.contains(&key) {
+                        woken.push(key);
+                    }
+                }
+            }
+            let next: Option<f64> = tx
+                .prepare_cached(&sql.leases.next_due)?
+                .query_row([], |r| r.get(0))?;
+            tx.commit()?;
+            Ok(Promoted {
+                count,
+                woken,
+                next_due_in: seconds_from_now(next),
+            })
+        })
+        .await
+    }
+
+    async fn lease_batch(
+        &self,
+        org: OrgId,
+        handlers: &[String],
+        takers: &[Taker],
+    ) -> Result<Vec<Vec<LeasedJob>>> {
+        let handlers = handlers.to_vec();
+        let takers = takers.to_vec();
+        self.call(move |conn, sql| {
+            let sql = &sql.leases;
+            let slots = lease_slots(&takers, MAX_LEASE_BATCH);
+            let mut leased: Vec<Vec<LeasedJob>> = vec![Vec::new(); takers.len()];
+            if slots.is_empty() {
+                return Ok(leased);
+            }
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut best: Vec<(i64, String, String)> = Vec::new();
+            for handler in &handlers {
+                let mut pick = tx.prepare_cached(&sql.pick)?;
+                let rows = pick.query_map(
+                    params![org.0.to_string(), handler, slots.len() as i64],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )?;
+                for row in rows {
+                    best.push(row?);
+                }
+            }
+            best.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| (&a.1, &a.2).cmp(&(&b.1, &b.2))));
+            let ids = best.into_iter().map(|(_, _, id)| id);
+            // The n-th best job goes to the n-th slot's taker.
+            for (id, &taker) in ids.zip(&slots) {
+                let worker = takers[taker].worker_id.as_deref();
+                if let Some(job) = lease_one(&tx, sql, &id, worker, Duration::ZERO)? {
+                    leased[taker].push(job);
+                }
+            }
+            tx.commit()?;
+            Ok(leased)
+        })
+        .await
+    }
+
+    async fn lease_push(&self, slots: &PushSlots) -> Result<Vec<(OrgId, LeasedJob)>> {
+        let slots = slots.clone();
+        self.call(move |conn, sql| {
+            let sql = &sql.leases;
+            if slots.max == 0 {
+                return Ok(Vec::new());
+            }
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut room: HashMap<String, u32> = slots
+                .busy
+                .iter()
+                .map(|(h, n)| (h.clone(), slots.per_host.saturating_sub(*n)))
+                .collect();
+            // Hosts already full are left out of the read, so their backlog
+            // never fills it and jobs for other hosts are always seen.
+            let full: Vec<&String> = room
+                .iter()
+                .filter(|(_, r)| **r == 0)
+                .map(|(h, _)| h)
+                .collect();
+            let max = slots.max.min(MAX_LEASE_BATCH as u32);
+            let candidates: Vec<(String, String, String)> = tx
+                .prepare_cached(&sql.push_candidates)?
+                .query_map(
+                    params![to_json(&serde_json::json!(full)), i64::from(max) * 4 + 256],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut leased = Vec::new();
+            for (id, org, host) in candidates {
+                if leased.len() as u32 >= max {
+                    break;
+                }
+                let left = room.entry(host).or_insert(slots.per_host);
+                if *left == 0 {
+                    continue;
+                }
+                *left -= 1;
+                if let Some(job) = lease_one(&tx, sql, &id, None, slots.lease_margin)? {
+                    leased.push((OrgId(uuid(org)?), job));
+                }
+            }
+            tx.commit()?;
+            Ok(leased)
+        })
+        .await
+    }
+
+    async fn end_attempts(&self, ends: Vec<AttemptEnd>) -> Result<Vec<LeaseOutcome<Moved>>> {
+        self.call(move |conn, sql| {
+            let sql = &sql.leases;
+            // One transaction, one commit, for the whole batch; applied one
+            // after the other, so a repeated token finds its lease gone.
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let outcomes = ends
+                .iter()
+                .map(|e| match &e.outcome {
+                    Outcome::Ack(result) => ack(&tx, sql, e, result.as_ref()),
+                    Outcome::Fail(failure) => fail(&tx, sql, e, failure),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            tx.commit()?;
+            Ok(outcomes)
+        })
+        .await
+    }
+
+    async fn extend_lease(
+        &self,
+        org: OrgId,
+        token: Uuid,
+        by: Duration,
+    ) -> Result<LeaseOutcome<Lease>> {
+        self.call(move |conn, sql| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let extended = tx
+                .prepare_cached(&sql.leases.extend)?
+                .query_row(
+                    params![org.0.to_string(), token.to_string(), modifier(by)],
+                    |row| row.get::<_, String>(0),
+                )
+                .optional()?;
+            let outcome = match extended {
+                Some(at) => LeaseOutcome::Done(Lease {
+                    token,
+                    expires_at: ts(at)?,
+                }),
+                None => lease_miss(&tx, org, token)?,
+            };
+            tx.commit()?;
+            Ok(outcome)
+        })
+        .await
+    }
+
+    async fn release_lease(&self, org: OrgId, token: Uuid) -> Result<LeaseOutcome<Moved>> {
+        self.call(move |conn, sql| {
+            let sql = &sql.leases;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let back = tx
+                .prepare_cached(&sql.release)?
+                .query_row(params![org.0.to_string(), token.to_string()], |row| {
+                    Ok(moved_from_row(row))
+                })
+                .optional()?
+                .transpose()?;
+            let outcome = match back {
+                Some(moved) => {
+                    let released = ExecutionStatus::Released;
+                    close_execution(&tx, sql, token, released, None, None)?;
+                    LeaseOutcome::Done(moved)
+                }
+                None => lease_miss(&tx, org, token)?,
+            };
+            tx.commit()?;
+            Ok(outcome)
+        })
+        .await
+    }
+
+    async fn expire_leases(&self, worker_grace: Duration) -> Result<Expired> {
+        self.call(move |conn, sql| {
+            let sql = &sql.leases;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let gone = format!("-{:.3} seconds", worker_grace.as_secs_f64());
+            let expired: Vec<(String, Uuid, RunningAttempt, bool)> = tx
+                .prepare_cached(&sql.find_expired)?
+                .query_map(params![gone], |row| {
+                    Ok((
+                        row.get::<_, String>("id")?,
+                        row.get::<_, String>("lease_token")?,
+                        running_attempt(row),
+                        row.get::<_, bool>("deadline_passed")?,
+                    ))
+                })?
+                .map(|r| {
+                    let (id, token, attempt, passed) = r?;
+                    Ok((id, uuid(token)?, attempt?, passed))
+                })
+                .collect::<Result<_>>()?;
+            let mut ended = Vec::with_capacity(expired.len());
+            for (id, token, attempt, deadline_passed) in expired {
+                let cause = if deadline_passed {
+                    Cause::DeadlinePassed
+                } else {
+                    Cause::WorkerGone
+                };
+                let ending = attempt.end(cause);
+                ended.push(end_badly(&tx, sql, &id, token, &ending, None)?);
+            }
+            tx.execute(&sql.forget_workers, [])?;
+            let next: Option<f64> = tx
+                .prepare_cached(&sql.next_expiry)?
+                .query_row([], |r| r.get(0))?;
+            tx.commit()?;
+            Ok(Expired {
+                ended,
+                next_expiry_in: seconds_from_now(next),
+            })
+        })
+        .await
+    }
+
+    async fn cancel_job(&self, org: OrgId, id: Uuid) -> Result<CancelOutcome> {
+        self.call(move |conn, sql| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let cancelled = tx
+                .prepare_cached(&sql.leases.cancel)?
+                .query_row(params![org.0.to_string(), id.to_string()], |row| {
+                    Ok(job_from_row(row))
+                })
+                .optional()?
+                .transpose()?;
+            let outcome = match cancelled {
+                Some(job) => {
+                    tx.prepare_cached(&sql.leases.cancel_execution)?
+                        .execute(params![id.to_string()])?;
+                    CancelOutcome::Cancelled(job)
+                }
+                None => match job_by_id(&tx, &sql.jobs, org, id)? {
+                    Some(job) => CancelOutcome::AlreadyFinished(job),
+                    None => CancelOutcome::NotFound,
+                },
+            };
+            tx.commit()?;
+            Ok(outcome)
+        })
+        .await
+    }
+
+    async fn retry_job(&self, org: OrgId, id: Uuid) -> Result<RetryOutcome> {
+        self.call(move |conn, sql| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let again = tx
+                .prepare_cached(&sql.leases.retry)?
+                .query_row(params![org.0.to_string(), id.to_string()], |row| {
+                    Ok(job_from_row(row))
+                })
+                .optional()?
+                .transpose()?;
+            let outcome = match again {
+                Some(job) => RetryOutcome::Retried(job),
+                None => match job_by_id(&tx, &sql.jobs, org, id)? {
+                    Some(job) => RetryOutcome::NotRetryable(job),
+                    None => RetryOutcome::NotFound,
+                },
+            };
+            tx.commit()?;
+            Ok(outcome)
+        })
+        .await
+    }
+
+    async fn fire_schedules(&self, plan: PlanFn) -> Result<Fired> {
+        self.call(move |conn, sql| super::schedules::fire(conn, sql, plan))
+            .await
+    }
+}

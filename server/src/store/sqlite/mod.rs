@@ -1,0 +1,247 @@
+//! The embedded store: SQLite, compiled into the binary (rusqlite, bundled).
+//!
+//! One connection, used from blocking tasks; SQLite serializes writers anyway,
+//! and one connection keeps every statement's view consistent. WAL mode lets
+//! short CLI commands (`chronos keys create`) write beside a running server;
+//! `synchronous = FULL` makes every acknowledged commit durable.
+//!
+//! Only one `chronos serve` may use a file: it holds an exclusive lock on
+//! `<file>.lock` for its lifetime. Timestamps are TEXT in one fixed format
+//! (`2026-01-02T03:04:05.678Z`), so comparing them as strings compares times,
+//! and `'now'` is SQLite's own clock, as `now()` is PostgreSQL's — or, on a
+//! store opened with the test clock, SQLite's clock moved by the offset in
+//! `chronos_test_clock` ([`Clock`]).
+//!
+//! One file per concept, as in the PostgreSQL store; every statement is
+//! built once, when the store is opened (`Statements`).
+
+mod accounts;
+mod database;
+mod jobs;
+mod leases;
+mod schedules;
+mod signing_secrets;
+mod workers;
+
+use super::{Clock, LeaseOutcome, Moved, Result, StoreError, WakeKey};
+use crate::account::OrgId;
+use chronos_proto::Timestamp;
+use rusqlite::{Connection, Row, params};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use uuid::Uuid;
+
+/// SQLite's clock, in the one timestamp format the store uses.
+const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
+
+/// The columns a status change returns for [`Moved`].
+const MOVED_COLUMNS: &str =
+    "id, status, attempt, schedule_id, organization_id, delivery_type, handler";
+
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+    clock: Clock,
+    sql: Arc<Statements>,
+    /// Held for the store's lifetime when opened by `chronos serve`.
+    _serve_lock: Option<File>,
+}
+
+/// Every statement the store runs, built once for its clock.
+struct Statements {
+    database: database::Sql,
+    accounts: accounts::Sql,
+    signing_secrets: signing_secrets::Sql,
+    jobs: jobs::Sql,
+    leases: leases::Sql,
+    schedules: schedules::Sql,
+    workers: workers::Sql,
+}
+
+/// Who is opening the file: the server (exclusive), or a short CLI command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenMode {
+    Serve,
+    Command,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: &Path, mode: OpenMode, clock: Clock) -> Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Other(format!(
+                    "cannot create data directory {}: {e}",
+                    dir.display()
+                ))
+            })?;
+        }
+        let serve_lock = match mode {
+            OpenMode::Serve => Some(lock_for_serve(path)?),
+            OpenMode::Command => None,
+        };
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let c = &clock;
+        let sql = Statements {
+            database: database::Sql::new(c),
+            accounts: accounts::Sql::new(c),
+            signing_secrets: signing_secrets::Sql::new(c),
+            jobs: jobs::Sql::new(c),
+            leases: leases::Sql::new(c),
+            schedules: schedules::Sql::new(c),
+            workers: workers::Sql::new(c),
+        };
+        Ok(SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+            clock,
+            sql: Arc::new(sql),
+            _serve_lock: serve_lock,
+        })
+    }
+
+    /// Runs `f` on the connection, with the statements, in a blocking task.
+    async fn call<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection, &Statements) -> Result<T> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        let sql = self.sql.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            f(&mut conn, &sql)
+        })
+        .await
+        .map_err(|e| StoreError::Other(format!("store task failed: {e}")))?
+    }
+}
+
+impl Clock {
+    /// A statement as this clock reads it: SQLite's `'now'`, or `'now'`
+    /// moved by the test clock's offset.
+    fn sqlite(&self, sql: String) -> String {
+        match self {
+            Clock::Database => sql,
+            Clock::Test => sql.replace("'now'", "'now', (SELECT modifier FROM chronos_test_clock)"),
+        }
+    }
+}
+
+/// The version of the SQLite compiled in.
+pub fn engine_version() -> &'static str {
+    rusqlite::version()
+}
+
+fn lock_for_serve(db: &Path) -> Result<File> {
+    let lock_path = PathBuf::from(format!("{}.lock", db.display()));
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| StoreError::Other(format!("cannot open {}: {e}", lock_path.display())))?;
+    match file.try_lock() {
+        Ok(()) => {
+            // The pid is for people reading the file; the lock is what counts.
+            let _ = file.set_len(0);
+            let _ = writeln!(file, "{}", std::process::id());
+            Ok(file)
+        }
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked {
+            path: db.display().to_string(),
+            lock: lock_path.display().to_string(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Other(format!(
+            "cannot lock {}: {e}",
+            lock_path.display()
+        ))),
+    }
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+fn ts(s: String) -> Result<Timestamp> {
+    Timestamp::parse(&s).map_err(|e| corrupt(&format!("timestamp {s}"), e))
+}
+
+fn opt_ts(s: Option<String>) -> Result<Option<Timestamp>> {
+    s.map(ts).transpose()
+}
+
+fn uuid(s: String) -> Result<Uuid> {
+    Uuid::parse_str(&s).map_err(|e| corrupt("uuid", e))
+}
+
+fn json(s: String) -> Result<serde_json::Value> {
+    serde_json::from_str(&s).map_err(|e| corrupt("json", e))
+}
+
+fn u32_col(row: &Row, col: &str) -> Result<u32> {
+    let v: i64 = row.get(col)?;
+    u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("{col} = {v}")))
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("wire types always serialize")
+}
+
+/// A time modifier for SQLite's date functions: `+12.500 seconds`.
+fn modifier(d: Duration) -> String {
+    format!("+{:.3} seconds", d.as_secs_f64())
+}
+
+/// A row's wake key, from its `organization_id`, `delivery_type` and
+/// `handler`.
+fn wake_key(row: &Row) -> Result<WakeKey> {
+    let delivery_type: String = row.get("delivery_type")?;
+    let handler: Option<String> = row.get("handler")?;
+    Ok(WakeKey::of(
+        OrgId(uuid(row.get("organization_id")?)?),
+        &delivery_type,
+        handler.as_deref(),
+    ))
+}
+
+/// Reads [`MOVED_COLUMNS`].
+fn moved_from_row(row: &Row) -> Result<Moved> {
+    let status: String = row.get("status")?;
+    Ok(Moved {
+        id: uuid(row.get("id")?)?,
+        status: status.parse().map_err(StoreError::Corrupt)?,
+        attempt: u32_col(row, "attempt")?,
+        schedule_id: row
+            .get::<_, Option<String>>("schedule_id")?
+            .map(uuid)
+            .transpose()?,
+        wake: wake_key(row)?,
+    })
+}
+
+/// An ack, fail, release or extend matched no current lease: was the token
+/// ever one of this organization's?
+fn lease_miss<T>(conn: &Connection, org: OrgId, token: Uuid) -> Result<LeaseOutcome<T>> {
+    let known: bool = conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM executions e JOIN jobs j ON j.id = e.job_id
+                            WHERE e.lease_token = ?2 AND j.organization_id = ?1)",
+        )?
+        .query_row(params![org.0.to_string(), token.to_string()], |r| r.get(0))?;
+    Ok(if known {
+        LeaseOutcome::Lost
+    } else {
+        LeaseOutcome::Unknown
+    })
+}
+
+/// Seconds until a stored time, from a `julianday` difference.
+fn seconds_from_now(secs: Option<f64>) -> Option<Duration> {
+    secs.map(|s| Duration::from_secs_f64(s.max(0.0)))
+}
