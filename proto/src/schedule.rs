@@ -12,9 +12,14 @@
 //! - CronPilot (seed 004): `cron`, `url`, `method`, `headers`, `body` (sent
 //!   as given), `timezone`, `retries` (default 0).
 //!
+//! The server decides which shape a body is once, by the names it uses
+//! (docs/schedules.md, "Request shapes"), and gives each shape its own
+//! defaults; a body naming one thing in two shapes' words is refused.
+//!
 //! A schedule has either a `handler` (pull, or push with the Chronos body)
-//! or a top-level `url` (push with its own body). The answer shows the
-//! fields of all three.
+//! or a top-level `url` (push with its own body). The answer is one shape,
+//! [`Schedule`], whichever request created it; Krafter's own routes
+//! (`/api/v1/cron/jobs`) answer in Krafter's shape.
 
 use crate::{Delay, Delivery, HttpMethod, JobStatus, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -143,18 +148,19 @@ pub struct CreateSchedule {
     /// its own in `delivery.signing_secret_id`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signing_secret_id: Option<Uuid>,
-    /// Seconds one attempt may run. Default 30. Not with `timeout_ms`.
+    /// Seconds one attempt may run. Default 30. Not in Krafter's shape.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<u32>,
-    /// Krafter: milliseconds, rounded up to whole seconds.
+    /// Krafter: milliseconds, rounded up to whole seconds. Default 30000.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
-    /// Retries after a failed attempt. Default 3 with a handler or
-    /// `timeout_ms` (Chronos, Krafter), 0 otherwise (CronPilot). Not with
+    /// Retries after a failed attempt. Default 3 (Chronos, Krafter), 0 for
+    /// CronPilot's shape (a `url` with `cron` or `interval`). Not with
     /// `retries`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_retries: Option<u32>,
-    /// CronPilot's name for `max_retries`.
+    /// CronPilot's name for `max_retries`; only in CronPilot's shape (not
+    /// with `handler`, Krafter's names or `max_retries`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retries: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -175,36 +181,39 @@ pub struct CreateSchedule {
     pub failure_notify: Option<bool>,
 }
 
-/// A schedule as the server shows it: the fields of all three shapes.
+/// A schedule as `/v1/schedules` shows it: one shape, whichever request
+/// shape created it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Schedule {
     pub id: Uuid,
     pub name: String,
+    /// `active` fires; `paused` and `archived` do not.
     pub status: ScheduleStatus,
-    /// `status == active`.
-    pub enabled: bool,
-    pub schedule_type: ScheduleType,
-    /// Krafter's field: the preset, or the cron expression.
-    pub schedule: Option<String>,
-    pub cron: Option<String>,
-    pub interval: Option<Delay>,
-    pub timezone: String,
+    /// The handler each fire's job runs; `null` for a `url` schedule.
     pub handler: Option<String>,
+    /// Handed to each fire's job (a `url` schedule's: its `body`, or null).
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub payload: Value,
+    /// The cron expression, for a cron schedule.
+    pub cron: Option<String>,
+    /// Every `{value, unit}`, for an interval schedule (a Krafter preset
+    /// shows as its interval: `every_5m` is 5 minutes).
+    pub interval: Option<Delay>,
+    pub timezone: String,
     pub delivery: Delivery,
-    /// The push target, when there is one.
+    /// The push target, when there is one (a `url` schedule's, or a
+    /// handler's `delivery.http`).
     pub url: Option<String>,
     pub method: Option<HttpMethod>,
     pub headers: Option<BTreeMap<String, String>>,
     /// The body sent on each fire (`url` schedules).
     pub body: Option<String>,
     pub signing_secret_id: Option<Uuid>,
+    /// Seconds one attempt may run.
     pub timeout: u32,
-    pub timeout_ms: u64,
+    /// Retries after a failed attempt.
     pub max_retries: u32,
-    pub retries: u32,
     pub queue: String,
     pub priority: i32,
     pub catch_up: CatchUp,
@@ -215,7 +224,7 @@ pub struct Schedule {
     pub last_run_at: Option<Timestamp>,
     /// When it fires next; null unless active.
     pub next_run_at: Option<Timestamp>,
-    /// CronPilot's name for `next_run_at`.
+    /// CronPilot's name for `next_run_at`: the same time.
     pub next_fire_at: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,

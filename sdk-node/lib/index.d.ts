@@ -139,13 +139,11 @@ export interface CreateSchedule {
 
 export type ScheduleStatus = 'active' | 'paused' | 'archived'
 
+/** A schedule as `/v1/schedules` answers: one shape, whichever request shape created it. */
 export interface Schedule {
   id: string
   name: string
   status: ScheduleStatus
-  enabled: boolean
-  schedule_type: 'cron' | 'interval'
-  schedule: string | null
   cron: string | null
   interval: { value: number; unit: TimeUnit } | null
   timezone: string
@@ -158,9 +156,7 @@ export interface Schedule {
   body: string | null
   signing_secret_id: string | null
   timeout: number
-  timeout_ms: number
   max_retries: number
-  retries: number
   queue: string
   priority: number
   catch_up: 'skip' | 'one' | 'all'

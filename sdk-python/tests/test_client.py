@@ -103,7 +103,8 @@ def test_schedules(client: Client) -> None:
     assert len(client.next_runs(schedule["id"], 3)) == 3
 
     paused = client.pause_schedule(schedule["id"])
-    assert (paused["status"], paused["enabled"]) == ("paused", False)
+    assert paused["status"] == "paused"
+    assert not {"enabled", "schedule_type", "schedule", "timeout_ms", "retries"} & set(paused)
     job = client.trigger_schedule(schedule["id"])
     assert job["schedule_id"] == schedule["id"] and job["handler"] == "tick"
     assert client.resume_schedule(schedule["id"])["status"] == "active"

@@ -20,6 +20,7 @@ both_stores!(
     seed_000_schedules_push_a_handler_until_archived,
     seed_002_shapes_are_accepted_as_written,
     seed_004_shape_is_accepted_as_written,
+    request_dialects_have_their_defaults_and_do_not_mix,
     bad_schedules_are_refused_naming_the_problem,
     an_interval_schedule_is_delivered_by_pull,
     pause_resume_trigger_archive_and_delete,
@@ -97,7 +98,6 @@ async fn seed_000_schedules_push_a_handler_until_archived(kind: StoreKind) {
     )
     .await;
     assert_eq!(ten["status"], "active");
-    assert_eq!(ten["schedule_type"], "interval");
     assert_eq!(ten["interval"], json!({"value": 10, "unit": "minute"}));
     assert_eq!(ten["handler"], "hello");
     assert_eq!(ten["delivery"]["http"]["url"], delivery["http"]["url"]);
@@ -134,7 +134,6 @@ async fn seed_000_schedules_push_a_handler_until_archived(kind: StoreKind) {
         .await;
     assert_eq!(status, 200, "{archived}");
     assert_eq!(archived["status"], "archived");
-    assert_eq!(archived["enabled"], false);
     assert!(archived["next_run_at"].is_null());
     let count = jobs_of(&s, id).await.len();
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -153,6 +152,9 @@ async fn seed_000_schedules_push_a_handler_until_archived(kind: StoreKind) {
     assert!(runs.iter().any(|r| r["http_status"] == 200), "{runs:?}");
 }
 
+/// Seed 002's request on the native route: accepted as written, with
+/// Krafter's defaults, and answered in the one native shape (Krafter's own
+/// shape is on its own routes: tests/krafter.rs).
 async fn seed_002_shapes_are_accepted_as_written(kind: StoreKind) {
     let s = TestServer::start(kind).await;
     let health = create(
@@ -161,17 +163,19 @@ async fn seed_002_shapes_are_accepted_as_written(kind: StoreKind) {
                "url": "https://example.com/api/health", "method": "GET"}),
     )
     .await;
+    assert_native_shape(&health);
     for (field, value) in [
         ("name", json!("Health Check")),
-        ("schedule_type", json!("interval")),
-        ("schedule", json!("every_5m")),
+        ("status", json!("active")),
+        ("interval", json!({"value": 5, "unit": "minute"})),
+        ("cron", Value::Null),
         ("timezone", json!("UTC")),
+        ("handler", Value::Null),
         ("url", json!("https://example.com/api/health")),
         ("method", json!("GET")),
         ("headers", json!({})),
-        ("timeout_ms", json!(30000)),
+        ("timeout", json!(30)),
         ("max_retries", json!(3)),
-        ("enabled", json!(true)),
         ("failure_notify", json!(false)),
         ("last_status", Value::Null),
         ("last_run_at", Value::Null),
@@ -181,7 +185,6 @@ async fn seed_002_shapes_are_accepted_as_written(kind: StoreKind) {
     // Seed 002: created at 10:00, next_run_at 10:05.
     let first = ts(&health["next_run_at"]) - ts(&health["created_at"]);
     assert_eq!(first.num_seconds(), 300);
-    assert!(health["id"].is_string() && health["updated_at"].is_string());
     let id = health["id"].as_str().unwrap();
 
     let (status, runs) = s
@@ -199,12 +202,12 @@ async fn seed_002_shapes_are_accepted_as_written(kind: StoreKind) {
         .post_empty(&s.admin_key, &format!("/v1/schedules/{id}/pause"))
         .await;
     assert_eq!(status, 200);
-    assert_eq!(paused["enabled"], false);
+    assert_eq!(paused["status"], "paused");
     assert_eq!(paused["name"], "Health Check");
     let (_, resumed) = s
         .post_empty(&s.admin_key, &format!("/v1/schedules/{id}/resume"))
         .await;
-    assert_eq!(resumed["enabled"], true);
+    assert_eq!(resumed["status"], "active");
     assert!(resumed["last_run_at"].is_string(), "{resumed}");
 
     // schedule_type cron, the expression in `schedule`; timeout_ms rounds up.
@@ -215,10 +218,11 @@ async fn seed_002_shapes_are_accepted_as_written(kind: StoreKind) {
                "max_retries": 1, "failure_notify": true}),
     )
     .await;
-    assert_eq!(cron["schedule_type"], "cron");
-    assert_eq!(cron["schedule"], "*/5 * * * *");
+    assert_native_shape(&cron);
+    assert_eq!(cron["cron"], "*/5 * * * *");
+    assert!(cron["interval"].is_null());
     assert_eq!(cron["timeout"], 2);
-    assert_eq!(cron["timeout_ms"], 2000);
+    assert_eq!(cron["max_retries"], 1);
     assert_eq!(cron["failure_notify"], true);
     let next = ts(&cron["next_run_at"]);
     assert_eq!(
@@ -226,6 +230,188 @@ async fn seed_002_shapes_are_accepted_as_written(kind: StoreKind) {
         0,
         "on a five-minute boundary: {next}"
     );
+}
+
+/// The fields of the native schedule answer, and no others.
+const NATIVE_FIELDS: [&str; 27] = [
+    "id",
+    "name",
+    "status",
+    "handler",
+    "payload",
+    "cron",
+    "interval",
+    "timezone",
+    "delivery",
+    "url",
+    "method",
+    "headers",
+    "body",
+    "signing_secret_id",
+    "timeout",
+    "max_retries",
+    "queue",
+    "priority",
+    "catch_up",
+    "overlap",
+    "failure_notify",
+    "last_status",
+    "last_run_at",
+    "next_run_at",
+    "next_fire_at",
+    "created_at",
+    "updated_at",
+];
+
+fn assert_native_shape(schedule: &Value) {
+    let mut got: Vec<&str> = schedule
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {schedule}"))
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut want = NATIVE_FIELDS.to_vec();
+    got.sort_unstable();
+    want.sort_unstable();
+    assert_eq!(got, want, "{schedule}");
+}
+
+/// Which dialect a request is decides its defaults; a request naming one
+/// thing in two dialects' words is refused, naming the field. Every answer
+/// is the native shape, on every route.
+async fn request_dialects_have_their_defaults_and_do_not_mix(kind: StoreKind) {
+    let s = TestServer::start(kind).await;
+    let url = "https://api.example.com/x";
+    let made = |body: Value| {
+        let s = &s;
+        async move {
+            let schedule = create(s, body).await;
+            assert_native_shape(&schedule);
+            (schedule["max_retries"].clone(), schedule["timeout"].clone())
+        }
+    };
+    // Chronos: a handler. Krafter: any of its names. CronPilot: a url.
+    assert_eq!(
+        made(json!({"name": "c", "handler": "h", "cron": "@daily"})).await,
+        (json!(3), json!(30))
+    );
+    assert_eq!(
+        made(json!({"name": "k", "schedule_type": "cron", "schedule": "@daily", "url": url})).await,
+        (json!(3), json!(30))
+    );
+    assert_eq!(
+        made(json!({"name": "k", "schedule": "every_1h", "url": url})).await,
+        (json!(3), json!(30))
+    );
+    assert_eq!(
+        made(json!({"name": "p", "cron": "@daily", "url": url})).await,
+        (json!(0), json!(30))
+    );
+    assert_eq!(
+        made(json!({"name": "p", "cron": "@daily", "url": url, "retries": 2})).await,
+        (json!(2), json!(30))
+    );
+    // Native names with a url are still CronPilot's shape.
+    assert_eq!(
+        made(json!({"name": "p", "cron": "@daily", "url": url, "max_retries": 1, "timeout": 9}))
+            .await,
+        (json!(1), json!(9))
+    );
+
+    let post = |body: Value| s.post(&s.admin_key, "/v1/schedules", body);
+    for (body, field) in [
+        (
+            json!({"name": "n", "schedule_type": "cron", "schedule": "@daily", "cron": "@daily", "url": url}),
+            "cron",
+        ),
+        (
+            json!({"name": "n", "schedule_type": "interval", "schedule": "every_5m",
+                   "interval": {"value": 5, "unit": "minute"}, "url": url}),
+            "interval",
+        ),
+        (
+            json!({"name": "n", "schedule": "every_5m", "url": url, "timeout": 5, "timeout_ms": 5000}),
+            "timeout",
+        ),
+        (
+            json!({"name": "n", "schedule": "every_5m", "url": url, "retries": 1}),
+            "retries",
+        ),
+        (
+            json!({"name": "n", "cron": "@daily", "url": url, "retries": 1, "max_retries": 1}),
+            "retries",
+        ),
+        (
+            json!({"name": "n", "cron": "@daily", "handler": "h", "retries": 1}),
+            "retries",
+        ),
+    ] {
+        let answer = post(body.clone()).await;
+        assert_error(&answer, 400, "validation_failed", Some(field));
+        let message = answer.1["error"]["message"].as_str().unwrap();
+        assert!(message.contains(field), "{body} → {message}");
+    }
+    // A missing timing or target is named in the request's own words.
+    let answer = post(json!({"name": "n", "schedule_type": "cron", "url": url})).await;
+    assert_error(&answer, 400, "validation_failed", Some("schedule"));
+    let answer = post(json!({"name": "n", "timeout_ms": 1000, "url": url})).await;
+    assert_error(&answer, 400, "validation_failed", Some("schedule_type"));
+    let answer = post(json!({"name": "n", "schedule": "every_5m"})).await;
+    assert_error(&answer, 400, "validation_failed", Some("url"));
+    let answer = post(json!({"name": "n", "cron": "@daily", "retries": 1})).await;
+    assert_error(&answer, 400, "validation_failed", Some("url"));
+
+    // PATCH: the patch's words are checked; the fields given change.
+    let pilot = create(&s, json!({"name": "p", "cron": "@daily", "url": url})).await;
+    let path = format!("/v1/schedules/{}", pilot["id"].as_str().unwrap());
+    let (status, patched) = s
+        .send(
+            Method::PATCH,
+            &s.admin_key,
+            &path,
+            Some(json!({"retries": 4, "timeout_ms": 2000})),
+        )
+        .await;
+    assert_error(
+        &(status, patched),
+        400,
+        "validation_failed",
+        Some("retries"),
+    );
+    let (status, patched) = s
+        .send(
+            Method::PATCH,
+            &s.admin_key,
+            &path,
+            Some(json!({"retries": 4})),
+        )
+        .await;
+    assert_eq!(status, 200, "{patched}");
+    assert_native_shape(&patched);
+    assert_eq!(patched["max_retries"], 4);
+    let (status, patched) = s
+        .send(
+            Method::PATCH,
+            &s.admin_key,
+            &path,
+            Some(json!({"schedule": "every_5m", "timeout_ms": 2000})),
+        )
+        .await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(patched["interval"], json!({"value": 5, "unit": "minute"}));
+    assert_eq!(patched["timeout"], 2);
+    assert_eq!(patched["max_retries"], 4, "unchanged: {patched}");
+    for action in ["pause", "resume", "archive"] {
+        let (status, answer) = s
+            .post_empty(&s.admin_key, &format!("{path}/{action}"))
+            .await;
+        assert_eq!(status, 200, "{answer}");
+        assert_native_shape(&answer);
+    }
+    let (_, list) = s.get(&s.admin_key, "/v1/schedules").await;
+    for schedule in list["data"].as_array().unwrap() {
+        assert_native_shape(schedule);
+    }
 }
 
 async fn seed_004_shape_is_accepted_as_written(kind: StoreKind) {
@@ -245,7 +431,7 @@ async fn seed_004_shape_is_accepted_as_written(kind: StoreKind) {
         ("url", json!("https://api.example.com/cleanup")),
         ("method", json!("POST")),
         ("status", json!("active")),
-        ("retries", json!(0)),
+        ("max_retries", json!(0)),
     ] {
         assert_eq!(cleanup[field], value, "{field}: {cleanup}");
     }
@@ -273,7 +459,7 @@ async fn seed_004_shape_is_accepted_as_written(kind: StoreKind) {
     .await;
     assert_eq!(with_body["body"], "{\"ping\":true}");
     assert_eq!(with_body["headers"], json!({"X-Token": "t"}));
-    assert_eq!(with_body["retries"], 2);
+    assert_eq!(with_body["max_retries"], 2);
     assert_eq!(with_body["timezone"], "UTC");
     let id = with_body["id"].as_str().unwrap();
     let (status, job) = s
@@ -577,7 +763,7 @@ async fn patch_and_put_change_a_schedule(kind: StoreKind) {
     assert_eq!(renamed["payload"], json!({"v": 1}));
     // A cron replaces the interval and moves the next run.
     let (_, cron) = patch(json!({"cron": "0 0 * * *", "timezone": "Europe/London"})).await;
-    assert_eq!(cron["schedule_type"], "cron");
+    assert_eq!(cron["cron"], "0 0 * * *");
     assert!(cron["interval"].is_null());
     let next = ts(&cron["next_run_at"]).with_timezone(&chrono_tz::Europe::London);
     use chrono::Timelike;
@@ -803,7 +989,7 @@ async fn the_rust_client_manages_schedules(kind: StoreKind) {
     assert_eq!(runs.len(), 3);
     assert_eq!(Some(runs[0]), created.next_run_at);
     let paused = client.pause_schedule(created.id).await.unwrap();
-    assert!(!paused.enabled);
+    assert_eq!(paused.status, ScheduleStatus::Paused);
     let job = client.trigger_schedule(created.id).await.unwrap();
     assert_eq!(job.schedule_id, Some(created.id));
     let renamed = client

@@ -158,12 +158,12 @@ class NewSchedule(TypedDict, total=False):
 
 
 class Schedule(TypedDict):
+    """A schedule as ``/v1/schedules`` answers: one shape, whichever request
+    shape created it."""
+
     id: str
     name: str
     status: ScheduleStatus
-    enabled: bool
-    schedule_type: Literal["interval", "cron"]
-    schedule: Optional[str]
     cron: Optional[str]
     interval: Optional[Delay]
     timezone: str
@@ -176,9 +176,7 @@ class Schedule(TypedDict):
     body: Optional[str]
     signing_secret_id: Optional[str]
     timeout: int
-    timeout_ms: int
     max_retries: int
-    retries: int
     queue: str
     priority: int
     catch_up: Literal["skip", "one", "all"]

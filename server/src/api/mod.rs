@@ -10,6 +10,7 @@ pub mod extract;
 mod health;
 pub(crate) mod jobs;
 mod keys;
+mod krafter;
 pub(crate) mod leases;
 pub(crate) mod messages;
 mod pagination;
@@ -47,12 +48,13 @@ pub struct AppState {
 #[openapi(
     info(
         title = "Chronos API",
-        description = "Jobs, schedules and workers. Every /v1 route but this document needs `Authorization: Bearer chrns_…`.",
+        description = "Jobs, schedules and workers. Every /v1 and /api/v1 route but this document needs `Authorization: Bearer chrns_…`.",
     ),
     modifiers(&BearerAuth),
     tags(
         (name = "jobs", description = "One-off jobs and their executions"),
         (name = "schedules", description = "Recurring jobs: cron or interval, in any IANA timezone"),
+        (name = "krafter", description = "Krafter's cron job routes and envelope (`{\"data\": …}`) over the same schedules (docs/krafter.md)"),
         (name = "messages", description = "One-shot HTTP requests, delivered now or later (push jobs without a handler)"),
         (name = "workers", description = "Leasing jobs to workers over HTTP: poll, ack, fail, extend (worker scope)"),
         (name = "api-keys", description = "API keys (admin scope)"),
@@ -83,6 +85,7 @@ pub fn router(state: AppState) -> Router {
         .merge(signing_secrets::router())
         .merge(messages::router())
         .merge(schedules::router())
+        .merge(krafter::router())
         .split_for_parts();
     let doc = Arc::new(doc);
     api.route(

@@ -1,22 +1,29 @@
-//! `/v1/schedules`: recurring jobs. Create (in any of the three shapes of
-//! `chronos_proto::schedule`), read, list, change, delete; pause, resume,
-//! archive, trigger now; preview the next runs; list the executions of the
-//! jobs a schedule created.
+//! `/v1/schedules`: recurring jobs. Create (in any of the three request
+//! shapes, [`dialect`]), read, list, change, delete; pause, resume, archive,
+//! trigger now; preview the next runs; list the executions of the jobs a
+//! schedule created.
+//!
+//! The operations (create, update, set status, trigger …) are the `pub(super)`
+//! functions here, answering with the stored record; the routes below show it
+//! as the one native [`Schedule`], and Krafter's routes
+//! ([`super::krafter`]) as Krafter's cron job. Each route checks the scope it
+//! needs before calling an operation.
+
+pub mod dialect;
 
 use super::AppState;
 use super::auth::Auth;
 use super::error::ApiError;
 use super::extract::{JsonBody, QueryParams};
 use super::jobs::{
-    DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT_SECONDS, JOB_TARGET, MAX_SCHEDULE_AHEAD_SECONDS,
-    TargetFields, check_target, required_text, validate_handler, validate_queue, validate_retries,
-    validate_target, validate_timeout,
+    JOB_TARGET, MAX_SCHEDULE_AHEAD_SECONDS, TargetFields, check_target, required_text,
+    validate_handler, validate_queue, validate_retries, validate_target, validate_timeout,
 };
 use super::messages::validate_body;
 use super::pagination::{Cursor, page_request};
 use crate::schedule::timing::{TimingError, parse_timezone};
 use crate::schedule::{JobTemplate, ScheduleRecord, TimingSpec};
-use crate::store::ExecutionsOf;
+use crate::store::{ExecutionsOf, Page, PageRequest};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -26,6 +33,7 @@ use chronos_proto::{
     CreateSchedule, Delivery, ErrorBody, Execution, HttpTarget, Job, List, NextRuns, Schedule,
     ScheduleStatus, ScheduleType, Scope, Timestamp,
 };
+pub use dialect::Dialect;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::IntoParams;
@@ -76,7 +84,7 @@ struct Definition {
     request_body = CreateSchedule,
     responses(
         (status = 201, description = "The schedule, with its first `next_run_at`", body = Schedule),
-        (status = 400, description = "Invalid input: an invalid cron expression, an unknown timezone, an interval under a second, neither or both of handler and url …; `field` names the culprit", body = ErrorBody),
+        (status = 400, description = "Invalid input: an invalid cron expression, an unknown timezone, an interval under a second, neither or both of handler and url, two request shapes mixed …; `field` names the culprit", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 403, description = "The key lacks `jobs:write`", body = ErrorBody),
         (status = 422, description = "`ssrf_blocked`: the SSRF guard refused the target", body = ErrorBody),
@@ -89,8 +97,20 @@ async fn create_schedule(
     JsonBody(req): JsonBody<CreateSchedule>,
 ) -> Result<(StatusCode, Json<Schedule>), ApiError> {
     auth.require(Scope::JobsWrite)?;
-    let def = resolve(req)?;
-    check(&state, &auth, &def).await?;
+    let dialect = Dialect::of(&req)?;
+    let created = create(&state, &auth, req, dialect).await?;
+    Ok((StatusCode::CREATED, Json(to_wire(&created))))
+}
+
+/// Creates a schedule from `req`, read as `dialect`.
+pub(super) async fn create(
+    state: &AppState,
+    auth: &Auth,
+    req: CreateSchedule,
+    dialect: Dialect,
+) -> Result<ScheduleRecord, ApiError> {
+    let def = resolve(req, dialect)?;
+    check(state, auth, &def).await?;
     // Whole milliseconds, as stored and shown: intervals count from here.
     let now = Timestamp(Timestamp::now().0.trunc_subsecs(3));
     let status = if def.enabled {
@@ -120,7 +140,7 @@ async fn create_schedule(
     record.next_run_at = next_run(&record, now)?;
     let created = state.store.insert_schedule(auth.org, &record).await?;
     state.engine.schedule_changed();
-    Ok((StatusCode::CREATED, Json(to_wire(&created))))
+    Ok(created)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -159,18 +179,27 @@ async fn list_schedules(
             ApiError::validation("status", "status must be active, paused or archived")
         })?),
     };
-    let page = state
-        .store
-        .list_schedules(
-            auth.org,
-            status,
-            page_request(q.limit, q.cursor.as_deref())?,
-        )
-        .await?;
+    let page = list(
+        &state,
+        &auth,
+        status,
+        page_request(q.limit, q.cursor.as_deref())?,
+    )
+    .await?;
     Ok(Json(List {
         data: page.items.iter().map(to_wire).collect(),
         next_cursor: page.next.map(|id| Cursor(id).encode()),
     }))
+}
+
+/// A page of the organization's schedules (of one status), newest first.
+pub(super) async fn list(
+    state: &AppState,
+    auth: &Auth,
+    status: Option<ScheduleStatus>,
+    page: PageRequest,
+) -> Result<Page<ScheduleRecord>, ApiError> {
+    Ok(state.store.list_schedules(auth.org, status, page).await?)
 }
 
 /// Get a schedule.
@@ -222,9 +251,24 @@ async fn patch_schedule(
     JsonBody(patch): JsonBody<CreateSchedule>,
 ) -> Result<Json<Schedule>, ApiError> {
     auth.require(Scope::JobsWrite)?;
-    let existing = find(&state, &auth, &id).await?;
+    let dialect = Dialect::of(&patch)?;
+    Ok(Json(to_wire(
+        &update(&state, &auth, &id, patch, dialect).await?,
+    )))
+}
+
+/// Changes the fields `patch` (read as `dialect`) gives; a field of a group
+/// (the timing, the target) replaces the whole group.
+pub(super) async fn update(
+    state: &AppState,
+    auth: &Auth,
+    id: &str,
+    patch: CreateSchedule,
+    dialect: Dialect,
+) -> Result<ScheduleRecord, ApiError> {
+    let existing = find(state, auth, id).await?;
     let merged = merge(to_request(&existing), patch);
-    replace(&state, &auth, existing, merged).await
+    replace(state, auth, existing, merged, dialect).await
 }
 
 /// Replace a schedule's definition.
@@ -250,8 +294,11 @@ async fn put_schedule(
     JsonBody(req): JsonBody<CreateSchedule>,
 ) -> Result<Json<Schedule>, ApiError> {
     auth.require(Scope::JobsWrite)?;
+    let dialect = Dialect::of(&req)?;
     let existing = find(&state, &auth, &id).await?;
-    replace(&state, &auth, existing, req).await
+    Ok(Json(to_wire(
+        &replace(&state, &auth, existing, req, dialect).await?,
+    )))
 }
 
 /// Writes `req` over `existing`, keeping its id, anchor and next run unless
@@ -261,11 +308,12 @@ async fn replace(
     auth: &Auth,
     existing: ScheduleRecord,
     req: CreateSchedule,
-) -> Result<Json<Schedule>, ApiError> {
+    dialect: Dialect,
+) -> Result<ScheduleRecord, ApiError> {
     if existing.status == ScheduleStatus::Archived {
         return Err(ApiError::ScheduleArchived { id: existing.id });
     }
-    let def = resolve(req)?;
+    let def = resolve(req, dialect)?;
     check(state, auth, &def).await?;
     let now = Timestamp(Timestamp::now().0.trunc_subsecs(3));
     let retimed = def.timing != existing.timing || def.timezone != existing.timezone;
@@ -319,15 +367,20 @@ async fn delete_schedule(
     Path(id): Path<String>,
 ) -> Result<Json<Deleted>, ApiError> {
     auth.require(Scope::JobsWrite)?;
-    let schedule = find(&state, &auth, &id).await?;
-    if !state.store.delete_schedule(auth.org, schedule.id).await? {
-        return Err(not_found(&id));
-    }
-    state.engine.schedule_changed();
     Ok(Json(Deleted {
-        id: schedule.id,
+        id: delete(&state, &auth, &id).await?,
         deleted: true,
     }))
+}
+
+/// Deletes a schedule (its jobs stay); its id.
+pub(super) async fn delete(state: &AppState, auth: &Auth, id: &str) -> Result<Uuid, ApiError> {
+    let schedule = find(state, auth, id).await?;
+    if !state.store.delete_schedule(auth.org, schedule.id).await? {
+        return Err(not_found(id));
+    }
+    state.engine.schedule_changed();
+    Ok(schedule.id)
 }
 
 /// Pause a schedule: no fire until it is resumed. A job already running is
@@ -349,7 +402,9 @@ async fn pause_schedule(
     auth: Auth,
     Path(id): Path<String>,
 ) -> Result<Json<Schedule>, ApiError> {
-    set_status(&state, &auth, &id, ScheduleStatus::Paused).await
+    auth.require(Scope::JobsWrite)?;
+    let paused = set_status(&state, &auth, &id, ScheduleStatus::Paused).await?;
+    Ok(Json(to_wire(&paused)))
 }
 
 /// Resume a paused schedule. The due times it missed while paused are not
@@ -371,7 +426,9 @@ async fn resume_schedule(
     auth: Auth,
     Path(id): Path<String>,
 ) -> Result<Json<Schedule>, ApiError> {
-    set_status(&state, &auth, &id, ScheduleStatus::Active).await
+    auth.require(Scope::JobsWrite)?;
+    let resumed = set_status(&state, &auth, &id, ScheduleStatus::Active).await?;
+    Ok(Json(to_wire(&resumed)))
 }
 
 /// Archive a schedule: it never fires again, and stays readable.
@@ -391,19 +448,22 @@ async fn archive_schedule(
     auth: Auth,
     Path(id): Path<String>,
 ) -> Result<Json<Schedule>, ApiError> {
-    set_status(&state, &auth, &id, ScheduleStatus::Archived).await
+    auth.require(Scope::JobsWrite)?;
+    let archived = set_status(&state, &auth, &id, ScheduleStatus::Archived).await?;
+    Ok(Json(to_wire(&archived)))
 }
 
-async fn set_status(
+/// Pauses, resumes or archives a schedule; already so is no change. An
+/// archived schedule stays archived (`schedule_archived`).
+pub(super) async fn set_status(
     state: &AppState,
     auth: &Auth,
     id: &str,
     status: ScheduleStatus,
-) -> Result<Json<Schedule>, ApiError> {
-    auth.require(Scope::JobsWrite)?;
+) -> Result<ScheduleRecord, ApiError> {
     let existing = find(state, auth, id).await?;
     if existing.status == status {
-        return Ok(Json(to_wire(&existing)));
+        return Ok(existing);
     }
     if existing.status == ScheduleStatus::Archived {
         return Err(ApiError::ScheduleArchived { id: existing.id });
@@ -439,7 +499,15 @@ async fn trigger_schedule(
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<Job>), ApiError> {
     auth.require(Scope::JobsWrite)?;
-    let schedule = find(&state, &auth, &id).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(trigger(&state, &auth, &id).await?),
+    ))
+}
+
+/// Creates the schedule's job now, active or paused; the job.
+pub(super) async fn trigger(state: &AppState, auth: &Auth, id: &str) -> Result<Job, ApiError> {
+    let schedule = find(state, auth, id).await?;
     if schedule.status == ScheduleStatus::Archived {
         return Err(ApiError::ScheduleArchived { id: schedule.id });
     }
@@ -449,7 +517,7 @@ async fn trigger_schedule(
         .store
         .record_schedule_run(auth.org, schedule.id, job.id)
         .await?;
-    Ok((StatusCode::ACCEPTED, Json(job)))
+    Ok(job)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -509,11 +577,11 @@ async fn next_runs(
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-struct PageQuery {
+pub(super) struct PageQuery {
     /// Page size, 1 to 100. Default 50.
-    limit: Option<u32>,
+    pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
-    cursor: Option<String>,
+    pub cursor: Option<String>,
 }
 
 /// The executions of the jobs a schedule created, newest first.
@@ -536,20 +604,31 @@ async fn schedule_executions(
     QueryParams(q): QueryParams<PageQuery>,
 ) -> Result<Json<List<Execution>>, ApiError> {
     auth.require(Scope::JobsRead)?;
-    let uuid = parse_id(&id)?;
-    let page = state
-        .store
-        .executions(
-            auth.org,
-            ExecutionsOf::Schedule(uuid),
-            page_request(q.limit, q.cursor.as_deref())?,
-        )
-        .await?
-        .ok_or_else(|| not_found(&id))?;
+    let page = executions(
+        &state,
+        &auth,
+        &id,
+        page_request(q.limit, q.cursor.as_deref())?,
+    )
+    .await?;
     Ok(Json(List {
         data: page.items,
         next_cursor: page.next.map(|id| Cursor(id).encode()),
     }))
+}
+
+/// A page of the attempts of the jobs schedule `id` created, newest first.
+pub(super) async fn executions(
+    state: &AppState,
+    auth: &Auth,
+    id: &str,
+    page: PageRequest,
+) -> Result<Page<Execution>, ApiError> {
+    state
+        .store
+        .executions(auth.org, ExecutionsOf::Schedule(parse_id(id)?), page)
+        .await?
+        .ok_or_else(|| not_found(id))
 }
 
 fn parse_id(id: &str) -> Result<Uuid, ApiError> {
@@ -560,7 +639,12 @@ fn not_found(id: &str) -> ApiError {
     ApiError::NotFound(format!("no schedule {id}"))
 }
 
-async fn find(state: &AppState, auth: &Auth, id: &str) -> Result<ScheduleRecord, ApiError> {
+/// The schedule `id` of the caller's organization.
+pub(super) async fn find(
+    state: &AppState,
+    auth: &Auth,
+    id: &str,
+) -> Result<ScheduleRecord, ApiError> {
     state
         .store
         .schedule(auth.org, parse_id(id)?)
@@ -572,14 +656,14 @@ async fn save(
     state: &AppState,
     auth: &Auth,
     record: &ScheduleRecord,
-) -> Result<Json<Schedule>, ApiError> {
+) -> Result<ScheduleRecord, ApiError> {
     let saved = state
         .store
         .update_schedule(auth.org, record)
         .await?
         .ok_or_else(|| not_found(&record.id.to_string()))?;
     state.engine.schedule_changed();
-    Ok(Json(to_wire(&saved)))
+    Ok(saved)
 }
 
 fn timing_of(schedule: &ScheduleRecord) -> Result<crate::schedule::timing::Timing, ApiError> {
@@ -604,24 +688,30 @@ async fn check(state: &AppState, auth: &Auth, def: &Definition) -> Result<(), Ap
     check_target(state, auth.org, &job, def.fields).await
 }
 
-/// Turns a request (any of the three shapes) into a definition, or says
-/// what is wrong with it.
-fn resolve(req: CreateSchedule) -> Result<Definition, ApiError> {
+/// Turns a request into a definition, or says what is wrong with it.
+/// `dialect` (decided by [`Dialect::of`], or by the route) gives the
+/// defaults, and the names errors use; the request uses each pair of
+/// names (`timeout` / `timeout_ms`, `max_retries` / `retries`) one way at
+/// most, as [`Dialect::of`] and [`merge`] see to.
+fn resolve(req: CreateSchedule, dialect: Dialect) -> Result<Definition, ApiError> {
+    let defaults = dialect.defaults();
     let name = required_text("name", req.name, 255)?;
     let timezone = req.timezone.unwrap_or_else(|| "UTC".to_string());
     parse_timezone(&timezone).map_err(|e| ApiError::validation("timezone", e.to_string()))?;
 
     // The timing: `interval`, `cron`, or Krafter's `schedule_type` + `schedule`.
     let (timing, timing_field) = match (req.interval, req.cron, req.schedule_type, req.schedule) {
-        (Some(interval), None, None | Some(ScheduleType::Interval), None) => (
+        (Some(interval), None, None, None) => (
             TimingSpec::Interval {
                 interval,
                 preset: None,
             },
             "interval",
         ),
-        (None, Some(expr), None | Some(ScheduleType::Cron), None)
-        | (None, None, Some(ScheduleType::Cron), Some(expr)) => (TimingSpec::Cron { expr }, "cron"),
+        (None, Some(expr), None, None) => (TimingSpec::Cron { expr }, "cron"),
+        (None, None, Some(ScheduleType::Cron), Some(expr)) => {
+            (TimingSpec::Cron { expr }, "schedule")
+        }
         (None, None, Some(ScheduleType::Interval), Some(preset)) => {
             let interval = TimingSpec::preset(&preset).ok_or_else(|| {
                 ApiError::validation(
@@ -649,7 +739,19 @@ fn resolve(req: CreateSchedule) -> Result<Definition, ApiError> {
                 "schedule is required: a preset such as every_5m",
             ));
         }
-        (None, None, _, None) => {
+        (None, None, Some(ScheduleType::Cron), None) => {
+            return Err(ApiError::validation(
+                "schedule",
+                "schedule is required: a cron expression such as */5 * * * *",
+            ));
+        }
+        (None, None, None, None) if dialect == Dialect::Krafter => {
+            return Err(ApiError::validation(
+                "schedule_type",
+                "schedule_type is required: interval (with a preset in schedule) or cron (with the expression in schedule)",
+            ));
+        }
+        (None, None, None, None) => {
             return Err(ApiError::validation(
                 "cron",
                 "cron is required (or an interval)",
@@ -689,8 +791,7 @@ fn resolve(req: CreateSchedule) -> Result<Definition, ApiError> {
     }
 
     // The target: a handler (pull, or push with the Chronos body), or a url.
-    let krafter = req.schedule_type.is_some();
-    let (handler, payload, delivery, fields, default_retries) = match (req.handler, req.url) {
+    let (handler, payload, delivery, fields) = match (req.handler, req.url) {
         (Some(_), Some(_)) => {
             return Err(ApiError::Validation {
                 field: None,
@@ -719,13 +820,7 @@ fn resolve(req: CreateSchedule) -> Result<Definition, ApiError> {
                 validate_target("delivery.http.", http)?;
             }
             let payload = req.payload.unwrap_or(Value::Null);
-            (
-                Some(handler),
-                payload,
-                delivery,
-                &JOB_TARGET,
-                DEFAULT_MAX_RETRIES,
-            )
+            (Some(handler), payload, delivery, &JOB_TARGET)
         }
         (None, Some(url)) => {
             if req.delivery.is_some() {
@@ -752,43 +847,30 @@ fn resolve(req: CreateSchedule) -> Result<Definition, ApiError> {
                 signing_secret_id: req.signing_secret_id,
             };
             let payload = req.body.map_or(Value::Null, Value::String);
-            // CronPilot's schedules are fire-and-forget; Krafter's retry 3 times.
-            let retries = if krafter { DEFAULT_MAX_RETRIES } else { 0 };
-            (None, payload, delivery, &URL_TARGET, retries)
+            (None, payload, delivery, &URL_TARGET)
         }
-        (None, None) => {
+        (None, None) if dialect == Dialect::Chronos => {
             return Err(ApiError::validation(
                 "handler",
                 "handler or url is required",
             ));
         }
+        (None, None) => return Err(ApiError::validation("url", "url is required")),
     };
     let timeout = match (req.timeout, req.timeout_ms) {
-        (Some(_), Some(_)) => {
-            return Err(ApiError::Validation {
-                field: None,
-                message: "give either timeout (seconds) or timeout_ms, not both".into(),
-            });
-        }
-        (Some(t), None) => validate_timeout("timeout", t)?,
+        (Some(t), _) => validate_timeout("timeout", t)?,
         (None, Some(ms)) => {
             let secs = u32::try_from(ms.div_ceil(1000)).unwrap_or(u32::MAX);
             validate_timeout("timeout_ms", secs).map_err(|_| {
                 ApiError::validation("timeout_ms", "timeout_ms must be between 1 and 86400000")
             })?
         }
-        (None, None) => DEFAULT_TIMEOUT_SECONDS,
+        (None, None) => defaults.timeout_seconds,
     };
     let max_retries = match (req.max_retries, req.retries) {
-        (Some(_), Some(_)) => {
-            return Err(ApiError::Validation {
-                field: None,
-                message: "give either max_retries or retries, not both".into(),
-            });
-        }
-        (Some(n), None) => validate_retries("max_retries", n)?,
+        (Some(n), _) => validate_retries("max_retries", n)?,
         (None, Some(n)) => validate_retries("retries", n)?,
-        (None, None) => default_retries,
+        (None, None) => defaults.max_retries,
     };
     Ok(Definition {
         name,
@@ -926,34 +1008,26 @@ fn merge(mut base: CreateSchedule, patch: CreateSchedule) -> CreateSchedule {
     base
 }
 
-/// A schedule as the API shows it.
-fn to_wire(s: &ScheduleRecord) -> Schedule {
-    let (schedule_type, schedule, cron, interval) = match &s.timing {
-        TimingSpec::Cron { expr } => (
-            ScheduleType::Cron,
-            Some(expr.clone()),
-            Some(expr.clone()),
-            None,
-        ),
-        TimingSpec::Interval { interval, preset } => (
-            ScheduleType::Interval,
-            preset.clone(),
-            None,
-            Some(*interval),
-        ),
-    };
-    let (url, method, headers, signing_secret_id) = match &s.template.delivery {
+/// The push target a schedule calls, and the secret that signs its
+/// requests; `None` for pull delivery.
+pub(super) fn push_target(s: &ScheduleRecord) -> Option<(&HttpTarget, Option<Uuid>)> {
+    match &s.template.delivery {
         Delivery::Push {
             http,
             signing_secret_id,
-        } => (
-            Some(http.url.clone()),
-            Some(http.method),
-            Some(http.headers.clone()),
-            *signing_secret_id,
-        ),
-        Delivery::Pull => (None, None, None, None),
+        } => Some((http, *signing_secret_id)),
+        Delivery::Pull => None,
+    }
+}
+
+/// A schedule as the native API shows it: one shape, whichever dialect
+/// created it.
+fn to_wire(s: &ScheduleRecord) -> Schedule {
+    let (cron, interval) = match &s.timing {
+        TimingSpec::Cron { expr } => (Some(expr.clone()), None),
+        TimingSpec::Interval { interval, .. } => (None, Some(*interval)),
     };
+    let target = push_target(s);
     let body = match (&s.template.handler, &s.template.payload) {
         (None, Value::String(body)) => Some(body.clone()),
         _ => None,
@@ -962,24 +1036,19 @@ fn to_wire(s: &ScheduleRecord) -> Schedule {
         id: s.id,
         name: s.name.clone(),
         status: s.status,
-        enabled: s.status == ScheduleStatus::Active,
-        schedule_type,
-        schedule,
+        handler: s.template.handler.clone(),
+        payload: s.template.payload.clone(),
         cron,
         interval,
         timezone: s.timezone.clone(),
-        handler: s.template.handler.clone(),
-        payload: s.template.payload.clone(),
         delivery: s.template.delivery.clone(),
-        url,
-        method,
-        headers,
+        url: target.map(|(http, _)| http.url.clone()),
+        method: target.map(|(http, _)| http.method),
+        headers: target.map(|(http, _)| http.headers.clone()),
         body,
-        signing_secret_id,
+        signing_secret_id: target.and_then(|(_, secret)| secret),
         timeout: s.template.timeout_seconds,
-        timeout_ms: u64::from(s.template.timeout_seconds) * 1000,
         max_retries: s.template.max_retries,
-        retries: s.template.max_retries,
         queue: s.template.queue.clone(),
         priority: s.template.priority,
         catch_up: s.catch_up,
