@@ -809,14 +809,45 @@ async fn next_frame(ws: &mut Socket) -> Result<Option<ServerMessage>, Error> {
         match ws.next().await {
             None | Some(Ok(Message::Close(_))) => return Ok(None),
             Some(Err(e)) => return Err(Error::from_ws(e)),
-            Some(Ok(Message::Text(text))) => {
-                return serde_json::from_str(&text).map(Some).map_err(|e| {
-                    Error::Worker(format!("unreadable frame from the server: {e}: {text}"))
-                });
-            }
+            Some(Ok(Message::Text(text))) => match serde_json::from_str(&text) {
+                Ok(frame) => return Ok(Some(frame)),
+                // A newer server's kind of frame: skipped, as its unknown
+                // fields are (forward compatibility; see docs/workers.md).
+                Err(_) if is_unknown_kind(&text) => {
+                    tracing::debug!(frame = %text, "skipping a frame of a kind this SDK does not know");
+                    continue;
+                }
+                Err(e) => {
+                    return Err(Error::Worker(format!(
+                        "unreadable frame from the server: {e}: {text}"
+                    )));
+                }
+            },
             Some(Ok(_)) => continue,
         }
     }
+}
+
+/// The `type`s of [`ServerMessage`] (a test holds the two together).
+const SERVER_FRAME_KINDS: [&str; 6] = [
+    "welcome",
+    "job",
+    "accepted",
+    "lease_lost",
+    "cancel",
+    "error",
+];
+
+/// Whether `text` is a JSON object whose `type` is a string naming no frame
+/// this SDK knows.
+fn is_unknown_kind(text: &str) -> bool {
+    #[derive(Deserialize)]
+    struct Tagged {
+        #[serde(rename = "type")]
+        kind: String,
+    }
+    serde_json::from_str::<Tagged>(text)
+        .is_ok_and(|t| !SERVER_FRAME_KINDS.contains(&t.kind.as_str()))
 }
 
 fn panic_message(joined: tokio::task::JoinError) -> String {
@@ -847,5 +878,34 @@ async fn wait_for_signal() {
     #[cfg(not(unix))]
     {
         let _ = ctrl_c.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// The kinds of frame a worker knows are those of `ServerMessage`, each
+    /// with an example in proto/vectors/worker.json; the forward vectors'
+    /// unknown kinds are unknown, and no known frame is taken for one.
+    #[test]
+    fn the_known_frame_kinds_are_the_server_messages() {
+        let worker: Value =
+            serde_json::from_str(include_str!("../../proto/vectors/worker.json")).unwrap();
+        let forward: Value =
+            serde_json::from_str(include_str!("../../proto/vectors/forward.json")).unwrap();
+        let mut kinds = BTreeSet::new();
+        for frame in worker["server"].as_array().unwrap() {
+            let _: ServerMessage = serde_json::from_value(frame.clone()).unwrap();
+            assert!(!is_unknown_kind(&frame.to_string()), "{frame}");
+            kinds.insert(frame["type"].as_str().unwrap());
+        }
+        assert_eq!(kinds, BTreeSet::from(SERVER_FRAME_KINDS));
+        for frame in forward["unknown_frames"].as_array().unwrap() {
+            assert!(is_unknown_kind(&frame.to_string()), "{frame}");
+        }
+        assert!(!is_unknown_kind("not json"));
+        assert!(!is_unknown_kind(r#"{"type": 1}"#));
     }
 }
