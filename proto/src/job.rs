@@ -143,9 +143,12 @@ impl TimeUnit {
 }
 
 /// Run after this long from now: `{"value": 2, "unit": "hour"}`.
+///
+/// Shown in answers (a schedule's `interval`) as well as sent in requests:
+/// read on its own it ignores unknown fields; the requests that hold one
+/// refuse them (see [`crate::strict`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
 pub struct Delay {
     pub value: u64,
     pub unit: TimeUnit,
@@ -183,10 +186,10 @@ impl HttpMethod {
     }
 }
 
-/// The endpoint push delivery calls.
+/// The endpoint push delivery calls. Read on its own, it ignores unknown
+/// fields (it is in answers); requests refuse them (see [`crate::strict`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
 pub struct HttpTarget {
     #[cfg_attr(
         feature = "openapi",
@@ -201,7 +204,9 @@ pub struct HttpTarget {
 }
 
 /// How a job reaches the code that runs it: `pull` (a worker leases it; the
-/// default) or `push` (the server calls an HTTP endpoint).
+/// default) or `push` (the server calls an HTTP endpoint). Read on its own,
+/// it ignores unknown fields (it is in every job answer); requests refuse
+/// them (see [`crate::strict`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case", try_from = "DeliveryFields")]
@@ -226,21 +231,21 @@ impl Delivery {
     }
 }
 
-/// What a delivery object may hold, read as a plain struct so that unknown
-/// fields are refused and errors inside `http` keep their full path (serde's
-/// internally tagged enums lose both).
+/// What a delivery object may hold, read as a plain struct so that errors
+/// inside `http` keep their full path (serde's internally tagged enums lose
+/// it). [`crate::strict`] has the request side's twin, which refuses
+/// unknown fields.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DeliveryFields {
+pub(crate) struct DeliveryFields {
     #[serde(rename = "type")]
-    kind: DeliveryKind,
-    http: Option<HttpTarget>,
-    signing_secret_id: Option<uuid::Uuid>,
+    pub(crate) kind: DeliveryKind,
+    pub(crate) http: Option<HttpTarget>,
+    pub(crate) signing_secret_id: Option<uuid::Uuid>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "snake_case")]
-enum DeliveryKind {
+pub(crate) enum DeliveryKind {
     Pull,
     Push,
 }
@@ -278,7 +283,11 @@ pub struct CreateJob {
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub payload: Option<Value>,
     /// Run after this long. Not with `scheduled_for`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::strict::delay"
+    )]
     pub delay: Option<Delay>,
     /// Run at this moment, which must be in the future. Not with `delay`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -299,7 +308,11 @@ pub struct CreateJob {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<i32>,
     /// Default `{"type": "pull"}`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::strict::delivery"
+    )]
     pub delivery: Option<Delivery>,
 }
 
@@ -414,14 +427,56 @@ mod tests {
     }
 
     #[test]
-    fn create_job_rejects_unknown_fields() {
-        let err = serde_json::from_str::<CreateJob>(r#"{"name":"a","hander":"x"}"#).unwrap_err();
-        assert!(err.to_string().contains("unknown field `hander`"));
+    fn create_job_rejects_unknown_fields_at_every_depth() {
+        let refused = |body: &str, field: &str| {
+            let err = serde_json::from_str::<CreateJob>(body).unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains(&format!("unknown field `{field}`")),
+                "{body}: {err}"
+            );
+        };
+        refused(r#"{"name":"a","hander":"x"}"#, "hander");
+        refused(
+            r#"{"name":"a","delivery":{"type":"pull","when":1}}"#,
+            "when",
+        );
+        refused(
+            r#"{"name":"a","delivery":{"type":"push","http":{"url":"https://x.test","verb":"GET"}}}"#,
+            "verb",
+        );
+        refused(
+            r#"{"name":"a","delay":{"value":1,"unit":"hour","jitter":1}}"#,
+            "jitter",
+        );
+        let err = serde_json::from_str::<CreateJob>(
+            r#"{"name":"a","delivery":{"type":"pull","http":{"url":"x"}}}"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("only for push"), "{err}");
+        let job: CreateJob = serde_json::from_str(
+            r#"{"name":"a","delay":null,"delivery":{"type":"push","http":{"url":"https://x.test"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(job.delay, None);
+        assert_eq!(job.delivery.unwrap().kind(), "push");
+    }
+
+    #[test]
+    fn shown_objects_ignore_unknown_fields() {
+        let d: Delivery = serde_json::from_str(
+            r#"{"type":"push","http":{"url":"https://x.test/h","added_later":1},"added_later":{"x":1}}"#,
+        )
+        .unwrap();
+        assert_eq!(d.kind(), "push");
+        let d: Delivery = serde_json::from_str(r#"{"type":"pull","when":1}"#).unwrap();
+        assert_eq!(d, Delivery::Pull);
         let err =
             serde_json::from_str::<Delivery>(r#"{"type":"pull","http":{"url":"x"}}"#).unwrap_err();
         assert!(err.to_string().contains("only for push"), "{err}");
-        let err = serde_json::from_str::<Delivery>(r#"{"type":"pull","when":1}"#).unwrap_err();
-        assert!(err.to_string().contains("unknown field `when`"), "{err}");
+        let delay: Delay =
+            serde_json::from_str(r#"{"value":2,"unit":"hour","added_later":[1]}"#).unwrap();
+        assert_eq!(delay.as_seconds(), Some(7200));
     }
 
     #[test]

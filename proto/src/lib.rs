@@ -2,7 +2,8 @@
 //!
 //! Everything here is what travels over HTTP: request bodies (which reject
 //! unknown fields, so a typo is an error rather than a silently ignored
-//! option), response bodies, and the error envelope. The server adds
+//! option), response bodies (which ignore unknown fields, so a newer server
+//! may add some: see [`strict`]), and the error envelope. The server adds
 //! validation on top; the SDKs build and parse these types directly.
 //!
 //! - [`job`]: jobs, their statuses and executions.
@@ -11,6 +12,8 @@
 //! - [`error`]: the `{"error": {...}}` envelope every rejection uses.
 //! - [`schedule`]: recurring jobs, by cron or interval, in three shapes.
 //! - [`list`]: the `{"data": [...], "next_cursor": ...}` envelope of every list.
+//! - [`strict`]: which types refuse unknown fields (what clients send) and
+//!   which ignore them (what the server sends).
 //! - [`time`]: timestamps, always RFC 3339 UTC with milliseconds.
 //! - [`worker`]: the WebSocket worker protocol's frames.
 
@@ -23,6 +26,7 @@ pub mod message;
 pub mod schedule;
 pub mod signature;
 pub mod signing;
+pub mod strict;
 pub mod time;
 pub mod worker;
 

@@ -114,7 +114,11 @@ pub struct CreateSchedule {
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub payload: Option<Value>,
     /// Every `{value, unit}` (unit `second` … `week`), at least a second.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::strict::delay"
+    )]
     pub interval: Option<Delay>,
     /// A cron expression.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -131,7 +135,11 @@ pub struct CreateSchedule {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timezone: Option<String>,
     /// How a handler's jobs are delivered. Default pull.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::strict::delivery"
+    )]
     pub delivery: Option<Delivery>,
     /// A push target, called with `body`: instead of a handler.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -23,7 +23,8 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// closes a connection that sends a larger one.
 pub const MAX_FRAME_BYTES: usize = 1024 * 1024 + 64 * 1024;
 
-/// What a worker sends.
+/// What a worker sends. Unknown fields are refused: the server answers a
+/// frame holding one with an `invalid_frame` error.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum WorkerMessage {
@@ -81,9 +82,12 @@ pub enum LeaseAction {
     Release,
 }
 
-/// What the server sends.
+/// What the server sends. Unknown fields are ignored, at every depth, so
+/// that a newer server may add some without breaking a worker in the field
+/// (the server refuses unknown fields in what a worker sends:
+/// [`WorkerMessage`] is strict).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMessage {
     /// The answer to `hello`.
     Welcome {

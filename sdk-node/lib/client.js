@@ -1,40 +1,56 @@
 'use strict'
 // The REST client: the Rust SDK's, through the binding. Every method
-// returns a Promise of the server's answer as a plain object.
+// returns a Promise of the server's answer as a plain object. The methods
+// are the Rust client's, in camelCase (sdk-rust/manifest.json; the tests
+// hold this class to it).
 
 const native = require('../native.js')
 const { call, fromNative } = require('./errors.js')
 
 class Client {
   /**
-   * @param {{ url: string, apiKey: string }} options
+   * @param {{ url: string, apiKey: string, timeoutSeconds?: number | null }} options
+   *   `timeoutSeconds`: how long one request may take (default 30; `null`: no limit).
    */
-  constructor({ url, apiKey }) {
+  constructor({ url, apiKey, timeoutSeconds }) {
+    const options = timeoutSeconds === null ? { noTimeout: true } : { timeoutSeconds }
     try {
-      this.native = new native.NativeClient(url, apiKey)
+      this._native = new native.NativeClient(url, apiKey, options)
     } catch (e) {
       throw fromNative(e)
     }
   }
 
-  createJob(job) { return call(this.native.createJob(job)) }
-  createJobs(jobs) { return call(this.native.createJobs(jobs)) }
-  getJob(id) { return call(this.native.getJob(id)) }
-  listJobs(query) { return call(this.native.listJobs(query)) }
-  cancelJob(id) { return call(this.native.cancelJob(id)) }
-  retryJob(id) { return call(this.native.retryJob(id)) }
-  listExecutions(id, page) { return call(this.native.listExecutions(id, page)) }
-  sendMessage(message) { return call(this.native.sendMessage(message)) }
-  createSchedule(schedule) { return call(this.native.createSchedule(schedule)) }
-  getSchedule(id) { return call(this.native.getSchedule(id)) }
-  listSchedules(page) { return call(this.native.listSchedules(page)) }
-  updateSchedule(id, patch) { return call(this.native.updateSchedule(id, patch)) }
-  deleteSchedule(id) { return call(this.native.deleteSchedule(id)) }
-  pauseSchedule(id) { return call(this.native.pauseSchedule(id)) }
-  resumeSchedule(id) { return call(this.native.resumeSchedule(id)) }
-  archiveSchedule(id) { return call(this.native.archiveSchedule(id)) }
-  triggerSchedule(id) { return call(this.native.triggerSchedule(id)) }
-  nextRuns(id, count = 10) { return call(this.native.nextRuns(id, count)) }
+  /** The server's base URL, as the client uses it (ending in `/`). */
+  get baseUrl() { return this._native.baseUrl }
+  /** How long one request may take, in seconds; `null` for no limit. */
+  get timeoutSeconds() { return this._native.timeoutSeconds }
+
+  createJob(job) { return call(this._native.createJob(job)) }
+  createJobs(jobs) { return call(this._native.createJobs(jobs)) }
+  getJob(id) { return call(this._native.getJob(id)) }
+  listJobs(query) { return call(this._native.listJobs(query)) }
+  cancelJob(id) { return call(this._native.cancelJob(id)) }
+  retryJob(id) { return call(this._native.retryJob(id)) }
+  listExecutions(id, page) { return call(this._native.listExecutions(id, page)) }
+  sendMessage(message) { return call(this._native.sendMessage(message)) }
+  createSchedule(schedule) { return call(this._native.createSchedule(schedule)) }
+  getSchedule(id) { return call(this._native.getSchedule(id)) }
+  listSchedules(page) { return call(this._native.listSchedules(page)) }
+  updateSchedule(id, patch) { return call(this._native.updateSchedule(id, patch)) }
+  deleteSchedule(id) { return call(this._native.deleteSchedule(id)) }
+  pauseSchedule(id) { return call(this._native.pauseSchedule(id)) }
+  resumeSchedule(id) { return call(this._native.resumeSchedule(id)) }
+  archiveSchedule(id) { return call(this._native.archiveSchedule(id)) }
+  triggerSchedule(id) { return call(this._native.triggerSchedule(id)) }
+  /** `count` defaults to the Rust SDK's (10). */
+  nextRuns(id, count) { return call(this._native.nextRuns(id, count)) }
+  listScheduleExecutions(id, page) { return call(this._native.listScheduleExecutions(id, page)) }
+  listWorkers() { return call(this._native.listWorkers()) }
+  poll(request) { return call(this._native.poll(request)) }
+  ack(token, result) { return call(this._native.ack(token, result)) }
+  fail(request) { return call(this._native.fail(request)) }
+  extend(token, seconds) { return call(this._native.extend(token, seconds)) }
 }
 
 module.exports = { Client }

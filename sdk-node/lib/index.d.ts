@@ -139,6 +139,52 @@ export interface CreateSchedule {
 
 export type ScheduleStatus = 'active' | 'paused' | 'archived'
 
+/** A worker connected over WebSocket, as `GET /v1/workers` shows it. */
+export interface ConnectedWorker {
+  worker_id: string
+  session_id: string
+  handlers: string[]
+  max_in_flight: number
+  /** Jobs it holds now. */
+  in_flight: number
+  sdk: string
+  connected_at: string
+  last_heartbeat_at: string
+}
+
+/** The right to run one attempt of a job until `expires_at`. */
+export interface Lease {
+  token: string
+  expires_at: string
+}
+
+/** A job handed to a worker, with its lease (`poll`). */
+export interface LeasedJob {
+  job: Job
+  lease: Lease
+}
+
+/** `POST /v1/workers/poll`. */
+export interface PollRequest {
+  handlers: string[]
+  /** 1 to 100 (default 1). */
+  max_jobs?: number
+  /** Wait up to this long for a job when none is due, 0 to 60 (default 0). */
+  wait_seconds?: number
+  /** A name for this worker, shown on its executions. */
+  worker_id?: string
+}
+
+/** `POST /v1/leases/fail`. */
+export interface FailRequest {
+  token: string
+  error?: string
+  /** False: fail for good (default true). */
+  retryable?: boolean
+  /** Retry after this many seconds instead of the backoff. */
+  retry_in?: number
+}
+
 /** A schedule as `/v1/schedules` answers: one shape, whichever request shape created it. */
 export interface Schedule {
   id: string
@@ -181,8 +227,20 @@ export declare class ChronosError extends Error {
   readonly field: string | null
 }
 
+export interface ClientOptions {
+  url: string
+  apiKey: string
+  /** How long one request may take, in seconds (default 30); `null`: no limit. */
+  timeoutSeconds?: number | null
+}
+
+/** The Rust SDK's client; its methods in camelCase (sdk-rust/manifest.json). */
 export declare class Client {
-  constructor(options: { url: string; apiKey: string })
+  constructor(options: ClientOptions)
+  /** The server's base URL, as the client uses it (ending in `/`). */
+  readonly baseUrl: string
+  /** How long one request may take, in seconds; `null` for no limit. */
+  readonly timeoutSeconds: number | null
   createJob(job: CreateJob): Promise<Job>
   createJobs(jobs: CreateJob[]): Promise<BatchItem[]>
   getJob(id: string): Promise<Job>
@@ -203,6 +261,18 @@ export declare class Client {
   triggerSchedule(id: string): Promise<Job>
   /** The next `count` (1 to 100, default 10) due times. */
   nextRuns(id: string, count?: number): Promise<string[]>
+  /** The executions of the jobs a schedule created, newest first. */
+  listScheduleExecutions(id: string, page?: PageQuery): Promise<List<Execution>>
+  /** The workers connected over WebSocket (`GET /v1/workers`). */
+  listWorkers(): Promise<ConnectedWorker[]>
+  /** Leases due jobs of the given handlers (a key with the `worker` scope). */
+  poll(request: PollRequest): Promise<LeasedJob[]>
+  /** Completes the attempt a lease holds, storing `result` on the job. */
+  ack(token: string, result?: unknown): Promise<Job>
+  /** Fails the attempt a lease holds: retried while retries remain, unless not retryable. */
+  fail(request: FailRequest): Promise<Job>
+  /** Moves a lease's deadline to `seconds` from now. */
+  extend(token: string, seconds: number): Promise<Lease>
 }
 
 /**
@@ -239,7 +309,7 @@ export interface WorkerOptions {
   url: string
   /** A key with the `worker` scope. */
   apiKey: string
-  /** Jobs run at once (default 4). */
+  /** Jobs run at once (default 4, the Rust SDK's). */
   concurrency?: number
   workerId?: string
   /** At stop, how long jobs in hand get to finish (default 30). */
@@ -254,7 +324,10 @@ export declare class Worker {
   handle(name: string, handler: (job: JobContext) => unknown | Promise<unknown>): this
   /** Connects; resolves once the server has welcomed the worker. */
   start(): Promise<void>
-  /** Stops gracefully: no new jobs; those in hand get the grace to finish. */
+  /**
+   * Stops gracefully: no new jobs; those in hand get the grace to finish.
+   * Before `start()`, the worker stops as soon as it has connected.
+   */
   stop(): Promise<void>
   /** Settles when the worker has stopped. */
   readonly closed: Promise<void>

@@ -28,13 +28,18 @@ class Worker {
   /**
    * @param {{ url: string, apiKey: string, concurrency?: number, workerId?: string,
    *           shutdownGraceSeconds?: number, handleSignals?: boolean }} options
+   *   Left out, `concurrency` and `shutdownGraceSeconds` take the Rust SDK's
+   *   defaults (4 and 30; sdk-rust/manifest.json).
    */
   constructor({ url, apiKey, concurrency, workerId, shutdownGraceSeconds, handleSignals = true }) {
+    this._handlers = new Map()
     this._controllers = new Map()
     this._handleSignals = handleSignals
+    this._started = false
     this._native = new native.NativeWorker(
       { url, apiKey, concurrency, workerId, shutdownGraceSeconds },
-      (id) => this._controllers.get(id)?.abort(new Error('the job was cancelled, or the worker stopped')),
+      (job) => this._run(job),
+      (id) => this._controllers.get(id)?.abort(cancelled()),
     )
     let settle
     /** Settles when the worker has stopped (rejects if it stopped on an error). */
@@ -53,22 +58,27 @@ class Worker {
    */
   handle(name, fn) {
     try {
-      this._native.handle(name, (job) => this._run(fn, job))
+      this._native.handle(name)
     } catch (e) {
       throw fromNative(e)
     }
+    this._handlers.set(name, fn)
     return this
   }
 
-  async _run(fn, job) {
+  async _run(job) {
+    const fn = this._handlers.get(job.handler)
     const controller = new AbortController()
     this._controllers.set(job.id, controller)
+    // A cancellation told before the controller was in place.
+    if (this._native.isCancelled(job.id)) controller.abort(cancelled())
     const context = {
       ...job,
       signal: controller.signal,
       extend: (seconds) => call(this._native.extend(job.id, seconds)),
     }
     try {
+      if (!fn) throw new Error(`this worker has no handler for ${JSON.stringify(job.handler)}`)
       const result = await fn(context)
       return { ok: result === undefined ? null : result }
     } catch (e) {
@@ -77,7 +87,7 @@ class Worker {
       if (e instanceof RetryAfter) return { error: { message, retry_in: e.seconds } }
       return { error: { message } }
     } finally {
-      this._controllers.delete(job.id)
+      if (this._controllers.get(job.id) === controller) this._controllers.delete(job.id)
     }
   }
 
@@ -88,6 +98,7 @@ class Worker {
     } catch (e) {
       throw fromNative(e)
     }
+    this._started = true
     const running = call(this._native.run())
     running.then(
       () => this._closed(),
@@ -103,10 +114,14 @@ class Worker {
     await Promise.race([connected, running.then(() => {})])
   }
 
-  /** Stops gracefully: no new jobs; those in hand get the grace to finish. */
+  /**
+   * Stops gracefully: no new jobs; those in hand get the grace to finish.
+   * Resolves once stopped. Before start(), the worker stops as soon as it
+   * has connected (and this resolves at once).
+   */
   async stop() {
     this._native.stop()
-    await this.closed.catch(() => {})
+    if (this._started) await this.closed.catch(() => {})
   }
 
   _closed(error) {
@@ -117,6 +132,10 @@ class Worker {
     if (error) this._settle.reject(error)
     else this._settle.resolve()
   }
+}
+
+function cancelled() {
+  return new Error('the job was cancelled, or the worker stopped')
 }
 
 module.exports = { Worker, PermanentError, RetryAfter }

@@ -10,11 +10,22 @@ use napi_derive::napi;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use std::time::Duration;
 use uuid::Uuid;
 
 #[napi(js_name = "NativeClient")]
 pub struct Client {
     inner: chronos::Client,
+}
+
+/// How the client talks to the server. Left out: the Rust SDK's defaults.
+#[napi(object)]
+#[derive(Default)]
+pub struct ClientOptions {
+    /// How long one request may take.
+    pub timeout_seconds: Option<f64>,
+    /// No request timeout at all (lib/client.js: `timeoutSeconds: null`).
+    pub no_timeout: Option<bool>,
 }
 
 /// `listJobs` filters.
@@ -50,19 +61,47 @@ fn write<T: Serialize>(value: T) -> Result<Value> {
 }
 
 fn id(value: &str) -> Result<Uuid> {
-    Uuid::parse_str(value).map_err(|e| invalid("id", e))
+    uuid("id", value)
+}
+
+fn uuid(what: &str, value: &str) -> Result<Uuid> {
+    Uuid::parse_str(value).map_err(|e| invalid(what, e))
 }
 
 #[napi]
 impl Client {
     /// A client of the server at `url` (e.g. `http://127.0.0.1:7070`).
     #[napi(constructor)]
-    pub fn new(url: String, api_key: String) -> Result<Self> {
-        let inner = chronos::Client::builder(url, api_key)
-            .user_agent(concat!("chronos-node/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(from_sdk)?;
+    pub fn new(url: String, api_key: String, options: Option<ClientOptions>) -> Result<Self> {
+        let options = options.unwrap_or_default();
+        let mut builder = chronos::Client::builder(url, api_key)
+            .user_agent(concat!("chronos-node/", env!("CARGO_PKG_VERSION")));
+        if let Some(secs) = options.timeout_seconds {
+            if !(secs.is_finite() && secs > 0.0) {
+                return Err(invalid(
+                    "timeoutSeconds",
+                    "must be a positive number of seconds (null for none)",
+                ));
+            }
+            builder = builder.timeout(Duration::from_secs_f64(secs));
+        }
+        if options.no_timeout == Some(true) {
+            builder = builder.no_timeout();
+        }
+        let inner = builder.build().map_err(from_sdk)?;
         Ok(Client { inner })
+    }
+
+    /// The server's base URL, as the client uses it (ending in `/`).
+    #[napi(getter)]
+    pub fn base_url(&self) -> String {
+        self.inner.base_url().to_string()
+    }
+
+    /// How long one request may take, in seconds; `null` for no limit.
+    #[napi(getter)]
+    pub fn timeout_seconds(&self) -> Option<f64> {
+        self.inner.timeout().map(|t| t.as_secs_f64())
     }
 
     #[napi]
@@ -231,12 +270,57 @@ impl Client {
     }
 
     #[napi]
-    pub async fn next_runs(&self, id_: String, count: u32) -> Result<Value> {
+    pub async fn next_runs(&self, id_: String, count: Option<u32>) -> Result<Value> {
+        let count = count.map_or(chronos::client::DEFAULT_NEXT_RUNS, |c| c as usize);
         let runs = self
             .inner
-            .next_runs(id(&id_)?, count as usize)
+            .next_runs(id(&id_)?, count)
             .await
             .map_err(from_sdk)?;
         write(runs)
+    }
+
+    #[napi]
+    pub async fn list_schedule_executions(
+        &self,
+        id_: String,
+        page: Option<PageQuery>,
+    ) -> Result<Value> {
+        let page = page.unwrap_or_default();
+        let list = self
+            .inner
+            .list_schedule_executions(id(&id_)?, page.limit, page.cursor.as_deref())
+            .await
+            .map_err(from_sdk)?;
+        write(list)
+    }
+
+    #[napi]
+    pub async fn list_workers(&self) -> Result<Value> {
+        write(self.inner.list_workers().await.map_err(from_sdk)?)
+    }
+
+    #[napi]
+    pub async fn poll(&self, request: Value) -> Result<Value> {
+        let request = read("request", request)?;
+        write(self.inner.poll(&request).await.map_err(from_sdk)?)
+    }
+
+    #[napi]
+    pub async fn ack(&self, token: String, result: Option<Value>) -> Result<Value> {
+        let token = uuid("token", &token)?;
+        write(self.inner.ack(token, result).await.map_err(from_sdk)?)
+    }
+
+    #[napi]
+    pub async fn fail(&self, request: Value) -> Result<Value> {
+        let request = read("request", request)?;
+        write(self.inner.fail(&request).await.map_err(from_sdk)?)
+    }
+
+    #[napi]
+    pub async fn extend(&self, token: String, seconds: u32) -> Result<Value> {
+        let token = uuid("token", &token)?;
+        write(self.inner.extend(token, seconds).await.map_err(from_sdk)?)
     }
 }

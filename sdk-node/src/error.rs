@@ -7,14 +7,11 @@ use serde_json::json;
 /// What `lib/errors.js` looks for at the start of an error's message.
 const MARKER: &str = "CHRONOS_ERROR:";
 
-/// The Rust SDK's error as a napi error.
+/// The Rust SDK's error as a napi error; its code is
+/// [`chronos::Error::code_or_kind`].
 pub fn from_sdk(e: chronos::Error) -> napi::Error {
-    let code = e.code().unwrap_or(match &e {
-        chronos::Error::Http(_) => "unreachable",
-        _ => "client_error",
-    });
     let fields = json!({
-        "code": code,
+        "code": e.code_or_kind(),
         "status": e.status(),
         "message": e.to_string(),
         "field": e.field(),
@@ -22,13 +19,8 @@ pub fn from_sdk(e: chronos::Error) -> napi::Error {
     napi::Error::from_reason(format!("{MARKER}{fields}"))
 }
 
-/// A value from JavaScript that is not what the call takes.
+/// A value from JavaScript that is not what the call takes: a
+/// `ChronosError` with code `invalid_argument`.
 pub fn invalid(what: &str, e: impl std::fmt::Display) -> napi::Error {
-    let fields = json!({
-        "code": "invalid_argument",
-        "status": null,
-        "message": format!("{what}: {e}"),
-        "field": null,
-    });
-    napi::Error::from_reason(format!("{MARKER}{fields}"))
+    from_sdk(chronos::Error::invalid_argument(what, e))
 }

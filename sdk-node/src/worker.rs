@@ -1,31 +1,45 @@
-//! `NativeWorker`: the Rust SDK's worker, its handlers JavaScript
-//! functions. `lib/worker.js` wraps it: it gives each job an AbortSignal,
-//! `extend()`, and turns a handler's return or throw into the settled
-//! object this side reads (`{ok}` or `{error}`), so no JavaScript exception
-//! has to cross napi.
+//! `NativeWorker`: the Rust SDK's hosted worker ([`chronos::hosted`]), its
+//! jobs run by JavaScript. This file only maps napi's thread-safe functions
+//! onto [`Host`]; the plumbing (settings until start, stop before start,
+//! the jobs in hand, cancel watching, reading the outcome) is the Rust
+//! SDK's, shared with the Python binding.
+//!
+//! `lib/worker.js` wraps it: it keeps the handler functions by name, gives
+//! each job an AbortSignal and `extend()`, and turns a handler's return or
+//! throw into the settled object this side reads (`{ok}` or `{error}`, a
+//! [`chronos::Outcome`]), so no JavaScript exception has to cross napi.
 
 use crate::error::{from_sdk, invalid};
-use chronos::{JobContext, JobError, ShutdownHandle, Worker as SdkWorker, WorkerBuilder};
+use chronos::Outcome;
+use chronos::Worker as SdkWorker;
+use chronos::hosted::{Host, HostedJob, HostedWorker};
 use napi::Status;
 use napi::bindgen_prelude::{Promise, Result};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 use serde_json::Value;
-use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// How the worker runs.
+/// How the worker runs. Options left out take the Rust SDK's defaults.
 #[napi(object)]
 pub struct WorkerOptions {
     pub url: String,
     pub api_key: String,
-    /// Jobs run at once (default 4).
     pub concurrency: Option<u32>,
-    /// The id the server shows (default: generated).
     pub worker_id: Option<String>,
-    /// At stop, how long jobs in hand get to finish (default 30).
     pub shutdown_grace_seconds: Option<f64>,
+}
+
+/// The settings a worker runs with, defaults included (for the tests that
+/// hold the SDK to sdk-rust/manifest.json).
+#[napi(object)]
+pub struct WorkerSettings {
+    pub concurrency: u32,
+    pub worker_id: Option<String>,
+    pub shutdown_grace_seconds: f64,
 }
 
 /// A job as its handler gets it.
@@ -41,35 +55,66 @@ pub struct JobArg {
     pub schedule_id: Option<String>,
 }
 
-/// A handler: called with the job, resolves to `{ok: result}` or
-/// `{error: {message, permanent, retry_in}}` (lib/worker.js makes sure):
-/// a [`chronos::Outcome`].
+/// Runs a job: called with it, resolves to `{ok: result}` or
+/// `{error: {message, permanent, retry_in}}` (lib/worker.js makes sure).
 /// Weak: it does not hold Node's event loop open by itself.
-type HandlerFn = ThreadsafeFunction<JobArg, Promise<Value>, JobArg, Status, false, true>;
+type DispatchFn = ThreadsafeFunction<JobArg, Promise<Value>, JobArg, Status, false, true>;
 /// Told the id of a job cancelled while its handler runs.
 type CancelFn = ThreadsafeFunction<String, (), String, Status, false, true>;
 
-/// Jobs whose handlers are running, for `extend`.
-type Running = Arc<Mutex<HashMap<String, Arc<JobContext>>>>;
+/// What the worker is while it runs, from `build` until `run` takes it.
+type Running = Pin<Box<dyn Future<Output = std::result::Result<(), chronos::Error>> + Send>>;
 
-/// Every method takes `&self` (napi refuses a second borrow while an
-/// async `&mut self` call runs), so what changes sits behind a lock.
 #[napi(js_name = "NativeWorker")]
 pub struct Worker {
-    state: Mutex<State>,
-    running: Running,
+    hosted: HostedWorker,
+    /// Until `build` hands them to the hosted worker.
+    host: Mutex<Option<NodeHost>>,
+    running: Mutex<Option<Running>>,
 }
 
-#[derive(Default)]
-struct State {
-    /// Until `build`.
-    builder: Option<WorkerBuilder>,
-    on_cancel: Option<Arc<CancelFn>>,
-    /// From `build` on.
-    shutdown: Option<ShutdownHandle>,
-    connected: Option<tokio::sync::watch::Receiver<bool>>,
-    /// From `build` until `run` takes it.
-    worker: Option<SdkWorker>,
+/// JavaScript's side of the worker.
+struct NodeHost {
+    dispatch: Arc<DispatchFn>,
+    on_cancel: CancelFn,
+}
+
+impl Host for NodeHost {
+    fn run(&self, job: HostedJob) -> Pin<Box<dyn Future<Output = Outcome> + Send>> {
+        let dispatch = self.dispatch.clone();
+        let j = job.job();
+        let arg = JobArg {
+            id: j.id.to_string(),
+            name: j.name.clone(),
+            handler: job.handler().to_string(),
+            payload: j.payload.clone(),
+            attempt: j.attempt,
+            max_retries: j.max_retries,
+            timeout: j.timeout,
+            schedule_id: j.schedule_id.map(|s| s.to_string()),
+        };
+        Box::pin(async move {
+            let promise = match dispatch.call_async_catch(arg).await {
+                Ok(promise) => promise,
+                Err(e) => return Outcome::retry(format!("the handler could not be called: {e}")),
+            };
+            match promise.await {
+                Ok(settled) => Outcome::parse(settled),
+                Err(e) => Outcome::retry(format!("the handler failed: {e}")),
+            }
+        })
+    }
+
+    fn cancel(&self, job: &HostedJob) {
+        self.on_cancel.call(
+            job.id().to_string(),
+            ThreadsafeFunctionCallMode::NonBlocking,
+        );
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[napi]
@@ -78,11 +123,8 @@ impl Worker {
     /// while the worker runs, its pending `run()` does; before `start()`
     /// and after `stop()`, nothing does.
     #[napi(constructor)]
-    pub fn new(options: WorkerOptions, on_cancel: CancelFn) -> Result<Self> {
-        let mut builder = SdkWorker::builder(options.url, options.api_key)
-            // lib/worker.js listens for SIGINT and SIGTERM: Node's process
-            // owns its signals.
-            .handle_signals(false);
+    pub fn new(options: WorkerOptions, dispatch: DispatchFn, on_cancel: CancelFn) -> Self {
+        let mut builder = SdkWorker::builder(options.url, options.api_key);
         if let Some(n) = options.concurrency {
             builder = builder.concurrency(n);
         }
@@ -92,153 +134,77 @@ impl Worker {
         if let Some(grace) = options.shutdown_grace_seconds {
             builder = builder.shutdown_grace(Duration::from_secs_f64(grace.max(0.0)));
         }
-        let state = State {
-            builder: Some(builder),
-            on_cancel: Some(Arc::new(on_cancel)),
-            ..State::default()
-        };
-        Ok(Worker {
-            state: Mutex::new(state),
-            running: Running::default(),
-        })
+        Worker {
+            hosted: HostedWorker::new(builder),
+            host: Mutex::new(Some(NodeHost {
+                dispatch: Arc::new(dispatch),
+                on_cancel,
+            })),
+            running: Mutex::new(None),
+        }
     }
 
-    fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Registers `handler` for jobs of `name`.
+    /// The settings the worker runs with, defaults included.
     #[napi]
-    pub fn handle(&self, name: String, handler: HandlerFn) -> Result<()> {
-        let mut state = self.state();
-        let builder = state
-            .builder
-            .take()
-            .ok_or_else(|| invalid("handle", "the worker has started; register handlers first"))?;
-        let handler = Arc::new(handler);
-        let running = self.running.clone();
-        let on_cancel = state.on_cancel.clone();
-        state.builder = Some(builder.handle(name, move |ctx: JobContext| {
-            let (handler, running, on_cancel) =
-                (handler.clone(), running.clone(), on_cancel.clone());
-            async move { run_job(ctx, handler, running, on_cancel).await }
-        }));
-        Ok(())
+    pub fn settings(&self) -> WorkerSettings {
+        let s = self.hosted.settings();
+        WorkerSettings {
+            concurrency: s.concurrency,
+            worker_id: s.worker_id.clone(),
+            shutdown_grace_seconds: s.shutdown_grace.as_secs_f64(),
+        }
+    }
+
+    /// Takes jobs of handler `name` (lib/worker.js keeps the function).
+    #[napi]
+    pub fn handle(&self, name: String) -> Result<()> {
+        self.hosted.handle(name).map_err(from_sdk)
     }
 
     /// Builds the worker (checking its settings); `run` then runs it.
     #[napi]
     pub fn build(&self) -> Result<()> {
-        let mut state = self.state();
-        let builder = state
-            .builder
+        let host = lock(&self.host)
             .take()
             .ok_or_else(|| invalid("start", "the worker has already started"))?;
-        let worker = builder.build().map_err(from_sdk)?;
-        state.shutdown = Some(worker.shutdown_handle());
-        state.connected = Some(worker.connection());
-        state.worker = Some(worker);
+        let running = self.hosted.start(host).map_err(from_sdk)?;
+        *lock(&self.running) = Some(Box::pin(running));
         Ok(())
     }
 
-    /// Runs until stopped; rejects on a fatal error (a refused key).
+    /// Runs until stopped; rejects on a fatal error (a refused key). The
+    /// JavaScript callbacks are let go when it ends.
     #[napi]
     pub async fn run(&self) -> Result<()> {
-        let worker = self
-            .state()
-            .worker
+        let running = lock(&self.running)
             .take()
             .ok_or_else(|| invalid("run", "build the worker first"))?;
-        let result = worker.run().await.map_err(from_sdk);
-        // Release the JavaScript callbacks: nothing keeps Node's event loop
-        // alive once the worker has stopped.
-        self.state().on_cancel = None;
-        self.running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
-        result
+        running.await.map_err(from_sdk)
     }
 
     /// Resolves once the worker is connected (or `false` if it stopped first).
     #[napi]
     pub async fn connected(&self) -> Result<bool> {
-        let connected = self.state().connected.clone();
-        let Some(mut rx) = connected else {
-            return Ok(false);
-        };
-        Ok(rx.wait_for(|c| *c).await.is_ok())
+        Ok(self.hosted.connected().await)
     }
 
     /// Starts a graceful stop: no new jobs; jobs in hand get the grace.
+    /// Before `build`, the worker stops as soon as it has connected.
     #[napi]
     pub fn stop(&self) {
-        if let Some(handle) = &self.state().shutdown {
-            handle.shutdown();
-        }
+        self.hosted.stop();
+    }
+
+    /// Whether running job `id` was cancelled (lib/worker.js asks once its
+    /// AbortController is in place, for a cancellation that came first).
+    #[napi]
+    pub fn is_cancelled(&self, id: String) -> bool {
+        self.hosted.job(&id).is_ok_and(|job| job.is_cancelled())
     }
 
     /// Moves the deadline of running job `id` to `seconds` from now.
     #[napi]
     pub async fn extend(&self, id: String, seconds: u32) -> Result<()> {
-        let ctx = self
-            .running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&id)
-            .cloned()
-            .ok_or_else(|| invalid("extend", format!("job {id} is not running here")))?;
-        ctx.extend(seconds).await.map_err(from_sdk)
+        self.hosted.extend(&id, seconds).await.map_err(from_sdk)
     }
-}
-
-/// Runs one job's JavaScript handler: tells it of a cancellation while it
-/// runs, and reads its settled outcome.
-async fn run_job(
-    ctx: JobContext,
-    handler: Arc<HandlerFn>,
-    running: Running,
-    on_cancel: Option<Arc<CancelFn>>,
-) -> std::result::Result<Value, JobError> {
-    let id = ctx.job.id.to_string();
-    let arg = JobArg {
-        id: id.clone(),
-        name: ctx.job.name.clone(),
-        handler: ctx.job.handler.clone().unwrap_or_default(),
-        payload: ctx.job.payload.clone(),
-        attempt: ctx.job.attempt,
-        max_retries: ctx.job.max_retries,
-        timeout: ctx.job.timeout,
-        schedule_id: ctx.job.schedule_id.map(|s| s.to_string()),
-    };
-    let ctx = Arc::new(ctx);
-    running
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(id.clone(), ctx.clone());
-    let watcher = on_cancel.map(|on_cancel| {
-        let (ctx, id) = (ctx.clone(), id.clone());
-        tokio::spawn(async move {
-            ctx.cancelled().await;
-            on_cancel.call(id, ThreadsafeFunctionCallMode::NonBlocking);
-        })
-    });
-    let settled = async {
-        let promise = handler
-            .call_async_catch(arg)
-            .await
-            .map_err(|e| JobError::retry(format!("the handler could not be called: {e}")))?;
-        promise
-            .await
-            .map_err(|e| JobError::retry(format!("the handler failed: {e}")))
-    }
-    .await;
-    if let Some(watcher) = watcher {
-        watcher.abort();
-    }
-    running
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .remove(&id);
-    chronos::Outcome::read(settled?)
 }

@@ -5,7 +5,7 @@
 const { test, before, after } = require('node:test')
 const assert = require('node:assert/strict')
 const { Client, ChronosError } = require('../lib/index.js')
-const { startServer } = require('./server.js')
+const { startServer, workerKey } = require('./server.js')
 
 let server
 let client
@@ -89,6 +89,7 @@ test('schedules: create, list, pause, resume, trigger, next runs', async () => {
   }
   const job = await client.triggerSchedule(schedule.id)
   assert.equal(job.schedule_id, schedule.id)
+  assert.deepEqual(await client.listScheduleExecutions(schedule.id, { limit: 10 }), { data: [], next_cursor: null })
   assert.equal((await client.resumeSchedule(schedule.id)).status, 'active')
   const renamed = await client.updateSchedule(schedule.id, { name: 'Daily standup' })
   assert.equal(renamed.name, 'Daily standup')
@@ -101,6 +102,25 @@ test('schedules: create, list, pause, resume, trigger, next runs', async () => {
   await client.archiveSchedule(schedule.id)
   await client.deleteSchedule(schedule.id)
   await assert.rejects(client.getSchedule(schedule.id), (e) => e.code === 'not_found')
+})
+
+test('the worker endpoints over HTTP: poll, extend, ack, fail', async () => {
+  const http = new Client({ url: server.url, apiKey: await workerKey(server) })
+  const a = await client.createJob({ name: 'a', handler: 'node-http', max_retries: 0 })
+  const b = await client.createJob({ name: 'b', handler: 'node-http', max_retries: 0 })
+  const leased = await http.poll({ handlers: ['node-http'], max_jobs: 2, wait_seconds: 5 })
+  const lease = new Map(leased.map((l) => [l.job.id, l.lease]))
+  assert.deepEqual([...lease.keys()].sort(), [a.id, b.id].sort())
+  const extended = await http.extend(lease.get(a.id).token, 600)
+  assert.ok(Date.parse(extended.expires_at) > Date.now() + 300_000, extended.expires_at)
+  const done = await http.ack(lease.get(a.id).token, { sent: true })
+  assert.equal(done.status, 'completed')
+  assert.deepEqual(done.result, { sent: true })
+  const failed = await http.fail({ token: lease.get(b.id).token, error: 'no such customer', retryable: false })
+  assert.equal(failed.status, 'failed')
+  assert.equal(failed.last_error, 'no such customer')
+  assert.deepEqual(await http.poll({ handlers: ['node-http'] }), [])
+  await assert.rejects(http.ack('not-a-token'), (e) => e.code === 'invalid_argument' && /token/.test(e.message))
 })
 
 test('messages are accepted and deduplicated', async () => {

@@ -40,6 +40,8 @@ test('sync and async handlers run jobs created through the Client', async () => 
   const b = await client.createJob({ name: 'b', handler: 'node-async', payload: { name: 'Bo' } })
   assert.deepEqual((await finished(a.id)).result, { greeted: 'Ada', attempt: 1 })
   assert.equal((await finished(b.id)).result, 'async Bo')
+  const connected = await client.listWorkers()
+  assert.ok(connected.some((c) => c.handlers.includes('node-sync') && c.sdk.startsWith('chronos-rust/')), JSON.stringify(connected))
   await w.stop()
   await w.closed
 })
@@ -124,6 +126,15 @@ test('stop() drains: the job in hand finishes first', async () => {
   const done = await client.getJob(job.id)
   assert.equal(done.status, 'completed')
   assert.equal(done.result, 'drained')
+})
+
+test('stop() before start(): the worker stops as soon as it has connected', async () => {
+  const w = worker().handle('node-early', () => null)
+  await w.stop()
+  await w.start()
+  await w.closed
+  // Started once: a second start is refused.
+  await assert.rejects(w.start(), (e) => e instanceof ChronosError && e.code === 'invalid_argument')
 })
 
 test('a refused key rejects start() with a ChronosError', async () => {

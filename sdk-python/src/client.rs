@@ -1,246 +1,389 @@
-//! `NativeClient`: the Rust SDK's REST client. Python's `Client` and
-//! `AsyncClient` (python/chronos/client.py) both call through it: a call is
-//! an operation's name and its arguments as JSON, read into the SDK's wire
-//! types before any request (so a misspelt field is refused at once), and
-//! the answer comes back as the server's JSON. `call` waits without the GIL;
-//! `call_async` hands the answer to a callback, which the asyncio side turns
-//! into an awaited Future.
+//! `NativeClient`: the Rust SDK's REST client, one method per operation
+//! (the Rust client's, by the same names: sdk-rust/manifest.json). Each
+//! reads its arguments into the SDK's wire types at once — so a misspelt
+//! field or a malformed id is a `ValueError` before any request — and
+//! returns a [`Call`]: Python's `Client` waits for it (`wait()`, without the
+//! GIL), `AsyncClient` starts it and awaits its answer on the event loop.
+//! Answers come back as the server's JSON, in dicts and lists.
 
+use crate::convert;
 use crate::error::{invalid, to_py};
 use crate::runtime::{self, PerProcess};
-use chronos::{CreateJob, CreateSchedule, JobStatus, ListJobs, ScheduleFilter, ScheduleStatus};
+use chronos::{JobStatus, ListJobs, ScheduleFilter, ScheduleStatus};
 use pyo3::prelude::*;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
+use serde_json::Value;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use uuid::Uuid;
 
+type Answer = Result<Value, chronos::Error>;
+
 #[pyclass(name = "NativeClient", module = "chronos._native", frozen)]
 pub struct Client {
+    /// Remade in a forked child, whose parent's connections are not its own.
     inner: PerProcess<chronos::Client, chronos::Error>,
+}
+
+/// `obj` (a dict, a list …) read as `T`.
+fn read<T: DeserializeOwned>(what: &str, obj: &Bound<'_, PyAny>) -> PyResult<T> {
+    serde_json::from_value(convert::to_json(obj)?).map_err(|e| invalid(what, e))
+}
+
+fn uuid(what: &str, text: &str) -> PyResult<Uuid> {
+    Uuid::parse_str(text).map_err(|e| invalid(what, format!("{e}: {text:?}")))
+}
+
+/// A status given as text, read as its enum.
+fn status<T: DeserializeOwned>(text: String) -> PyResult<T> {
+    serde_json::from_value(Value::String(text)).map_err(|e| invalid("status", e))
 }
 
 #[pymethods]
 impl Client {
+    /// `timeout_seconds`: how long one request may take; `None` for no
+    /// limit.
     #[new]
-    #[pyo3(signature = (url, api_key, timeout_seconds = None))]
+    #[pyo3(signature = (url, api_key, timeout_seconds))]
     fn new(
         py: Python<'_>,
         url: String,
         api_key: String,
         timeout_seconds: Option<f64>,
     ) -> PyResult<Self> {
+        if let Some(secs) = timeout_seconds
+            && !(secs.is_finite() && secs > 0.0)
+        {
+            return Err(invalid(
+                "timeout",
+                "must be a positive number of seconds (None for no limit)",
+            ));
+        }
         let inner = PerProcess::new(move || {
-            let mut builder = chronos::Client::builder(url.clone(), api_key.clone())
+            let builder = chronos::Client::builder(url.clone(), api_key.clone())
                 .user_agent(concat!("chronos-python/", env!("CARGO_PKG_VERSION")));
-            if let Some(secs) = timeout_seconds {
-                builder = builder.timeout(Duration::from_secs_f64(secs.max(0.001)));
+            match timeout_seconds {
+                Some(secs) => builder.timeout(Duration::from_secs_f64(secs)),
+                None => builder.no_timeout(),
             }
-            builder.build()
+            .build()
         });
         // Made now, so that a bad URL is refused here, not at the first call.
         inner.get().map_err(|e| to_py(py, &e))?;
         Ok(Client { inner })
     }
 
-    /// Runs operation `op` with `args` (a JSON object); returns the answer
-    /// as JSON text.
-    fn call(&self, py: Python<'_>, op: &str, args: &str) -> PyResult<String> {
-        let op = Op::read(op, args)?;
-        let client = self.inner.get().map_err(|e| to_py(py, &e))?;
-        runtime::block_on(py, async move { op.run(&client).await })?.map_err(|e| to_py(py, &e))
+    /// The server's base URL, as the client uses it (ending in `/`).
+    #[getter]
+    fn base_url(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(self.client(py)?.base_url().to_string())
     }
 
-    /// Starts operation `op`; `done(answer, error)` is called from another
-    /// thread when it ends: the JSON text and `None`, or `None` and a
-    /// `ChronosError`. `cancel()` on what it returns drops the request.
-    fn call_async(
+    /// How long one request may take, in seconds; `None` for no limit.
+    #[getter]
+    fn timeout(&self, py: Python<'_>) -> PyResult<Option<f64>> {
+        Ok(self.client(py)?.timeout().map(|t| t.as_secs_f64()))
+    }
+
+    fn create_job(&self, py: Python<'_>, job: &Bound<'_, PyAny>) -> PyResult<Call> {
+        let job: chronos::CreateJob = read("job", job)?;
+        self.call(py, move |c| async move { c.create_job(&job).await })
+    }
+
+    fn create_jobs(&self, py: Python<'_>, jobs: &Bound<'_, PyAny>) -> PyResult<Call> {
+        let jobs: Vec<chronos::CreateJob> = read("jobs", jobs)?;
+        self.call(py, move |c| async move { c.create_jobs(&jobs).await })
+    }
+
+    fn get_job(&self, py: Python<'_>, id: &str) -> PyResult<Call> {
+        let id = uuid("id", id)?;
+        self.call(py, move |c| async move { c.get_job(id).await })
+    }
+
+    #[pyo3(signature = (*, status = None, handler = None, queue = None, schedule_id = None, limit = None, cursor = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn list_jobs(
         &self,
         py: Python<'_>,
-        op: &str,
-        args: &str,
-        done: Py<PyAny>,
-    ) -> PyResult<Pending> {
-        let op = Op::read(op, args)?;
-        let client = self.inner.get().map_err(|e| to_py(py, &e))?;
+        status: Option<Vec<String>>,
+        handler: Option<String>,
+        queue: Option<String>,
+        schedule_id: Option<String>,
+        limit: Option<u32>,
+        cursor: Option<String>,
+    ) -> PyResult<Call> {
+        let mut query = ListJobs::new();
+        for s in status.unwrap_or_default() {
+            query = query.status(self::status::<JobStatus>(s)?);
+        }
+        if let Some(handler) = handler {
+            query = query.handler(handler);
+        }
+        if let Some(queue) = queue {
+            query = query.queue(queue);
+        }
+        match schedule_id.as_deref() {
+            None => {}
+            Some("null") => query = query.schedule(ScheduleFilter::OneOff),
+            Some(id) => query = query.schedule(ScheduleFilter::Id(uuid("schedule_id", id)?)),
+        }
+        if let Some(limit) = limit {
+            query = query.limit(limit);
+        }
+        if let Some(cursor) = cursor {
+            query = query.cursor(cursor);
+        }
+        self.call(py, move |c| async move { c.list_jobs(&query).await })
+    }
+
+    fn cancel_job(&self, py: Python<'_>, id: &str) -> PyResult<Call> {
+        let id = uuid("id", id)?;
+        self.call(py, move |c| async move { c.cancel_job(id).await })
+    }
+
+    fn retry_job(&self, py: Python<'_>, id: &str) -> PyResult<Call> {
+        let id = uuid("id", id)?;
+        self.call(py, move |c| async move { c.retry_job(id).await })
+    }
+
+    #[pyo3(signature = (id, *, limit = None, cursor = None))]
+    fn list_executions(
+        &self,
+        py: Python<'_>,
+        id: &str,
+        limit: Option<u32>,
+        cursor: Option<String>,
+    ) -> PyResult<Call> {
+        let id = uuid("id", id)?;
+        self.call(py, move |c| async move {
+            c.list_executions(id, limit, cursor.as_deref()).await
+        })
+    }
+
+    fn send_message(&self, py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<Call> {
+        let message: chronos::proto::CreateMessage = read("message", message)?;
+        self.call(py, move |c| async move { c.send_message(&message).await })
+    }
+
+    fn create_schedule(&self, py: Python<'_>, schedule: &Bound<'_, PyAny>) -> PyResult<Call> {
+        let schedule: chronos::CreateSchedule = read("schedule", schedule)?;
+        self.call(
+            py,
+            move |c| async move { c.create_schedule(&schedule).await },
+        )
+    }
+
+    fn get_schedule(&self, py: Python<'_>, id: &str) -> PyResult<Call> {
+        let id = uuid("id", id)?;
+        self.call(py, move |c| async move { c.get_schedule(id).await })
+    }
+
+    #[pyo3(signature = (*, status = None, limit = None, cursor = None))]
+    fn list_schedules(
+        &self,
+        py: Python<'_>,
+        status: Option<String>,
+        limit: Option<u32>,
+        cursor: Option<String>,
+    ) -> PyResult<Call> {
+        let status = status.map(self::status::<ScheduleStatus>).transpose()?;
+        self.call(py, move |c| async move {
+            c.list_schedules(status, limit, cursor.as_deref()).await
+        })
+    }
+
+    fn update_schedule(
+        &self,
+        py: Python<'_>,
+        id: &str,
+        patch: &Bound<'_, PyAny>,
+    ) -> PyResult<Call> {
+        let id = uuid("id", id)?;
+        let patch: chronos::CreateSchedule = read("patch", patch)?;
+        self.call(
+            py,
+            move |c| async move { c.update_schedule(id, &patch).await },
+        )
+    }
+
+    fn delete_schedule(&self, py: Python<'_>, id: &str) -> PyResult<Call> {
+        let id = uuid("id", id)?;
+        self.call(py, move |c| async move { c.delete_schedule(id).await })
+    }
+
+    fn pause_schedule(&self, py: Python<'_>, id: &str) -> PyResult<Call> {
+        let id = uuid("id", id)?;
+        self.call(py, move |c| async move { c.pause_schedule(id).await })
+    }
+
+    fn resume_schedule(&self, py: Python<'_>, id: &str) -> PyResult<Call> {
+        let id = uuid("id", id)?;
+        self.call(py, move |c| async move { c.resume_schedule(id).await })
+    }
+
+    fn archive_schedule(&self, py: Python<'_>, id: &str) -> PyResult<Call> {
+        let id = uuid("id", id)?;
+        self.call(py, move |c| async move { c.archive_schedule(id).await })
+    }
+
+    fn trigger_schedule(&self, py: Python<'_>, id: &str) -> PyResult<Call> {
+        let id = uuid("id", id)?;
+        self.call(py, move |c| async move { c.trigger_schedule(id).await })
+    }
+
+    /// `count` left out: the Rust SDK's default.
+    #[pyo3(signature = (id, count = None))]
+    fn next_runs(&self, py: Python<'_>, id: &str, count: Option<usize>) -> PyResult<Call> {
+        let id = uuid("id", id)?;
+        let count = count.unwrap_or(chronos::client::DEFAULT_NEXT_RUNS);
+        self.call(py, move |c| async move { c.next_runs(id, count).await })
+    }
+
+    #[pyo3(signature = (id, *, limit = None, cursor = None))]
+    fn list_schedule_executions(
+        &self,
+        py: Python<'_>,
+        id: &str,
+        limit: Option<u32>,
+        cursor: Option<String>,
+    ) -> PyResult<Call> {
+        let id = uuid("id", id)?;
+        self.call(py, move |c| async move {
+            c.list_schedule_executions(id, limit, cursor.as_deref())
+                .await
+        })
+    }
+
+    fn list_workers(&self, py: Python<'_>) -> PyResult<Call> {
+        self.call(py, move |c| async move { c.list_workers().await })
+    }
+
+    fn poll(&self, py: Python<'_>, request: &Bound<'_, PyAny>) -> PyResult<Call> {
+        let request: chronos::PollRequest = read("request", request)?;
+        self.call(py, move |c| async move { c.poll(&request).await })
+    }
+
+    #[pyo3(signature = (token, result = None))]
+    fn ack(
+        &self,
+        py: Python<'_>,
+        token: &str,
+        result: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Call> {
+        let token = uuid("token", token)?;
+        let result = result.map(convert::to_json).transpose()?;
+        self.call(py, move |c| async move { c.ack(token, result).await })
+    }
+
+    fn fail(&self, py: Python<'_>, request: &Bound<'_, PyAny>) -> PyResult<Call> {
+        let request: chronos::FailRequest = read("request", request)?;
+        self.call(py, move |c| async move { c.fail(&request).await })
+    }
+
+    fn extend(&self, py: Python<'_>, token: &str, seconds: u32) -> PyResult<Call> {
+        let token = uuid("token", token)?;
+        self.call(py, move |c| async move { c.extend(token, seconds).await })
+    }
+}
+
+impl Client {
+    /// This process's client.
+    fn client(&self, py: Python<'_>) -> PyResult<Arc<chronos::Client>> {
+        self.inner.get().map_err(|e| to_py(py, &e))
+    }
+
+    /// A call of `op` on this process's client, not yet started.
+    fn call<T, Fut>(
+        &self,
+        py: Python<'_>,
+        op: impl FnOnce(Arc<chronos::Client>) -> Fut,
+    ) -> PyResult<Call>
+    where
+        T: Serialize,
+        Fut: Future<Output = Result<T, chronos::Error>> + Send + 'static,
+    {
+        let future = op(self.client(py)?);
+        let future = async move {
+            let answer = future.await?;
+            // The SDK's own wire types: serializing them cannot fail.
+            Ok(serde_json::to_value(answer).expect("wire types serialize"))
+        };
+        Ok(Call {
+            state: Mutex::new(CallState::Ready(Box::pin(future))),
+        })
+    }
+}
+
+/// One operation of a `NativeClient`, run once: `wait()` for it, or
+/// `start(done)` it (and maybe `cancel()` it).
+#[pyclass(module = "chronos._native", frozen)]
+pub struct Call {
+    state: Mutex<CallState>,
+}
+
+enum CallState {
+    Ready(Pin<Box<dyn Future<Output = Answer> + Send>>),
+    Started(tokio::task::AbortHandle),
+    Done,
+}
+
+#[pymethods]
+impl Call {
+    /// Runs the call to its end, the calling thread waiting without the
+    /// GIL; returns the answer, or raises `ChronosError` (`ValueError`).
+    fn wait<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let future = self.take()?;
+        match runtime::block_on(py, future)? {
+            Ok(answer) => convert::to_py(py, &answer),
+            Err(e) => Err(to_py(py, &e)),
+        }
+    }
+
+    /// Starts the call on the SDK's runtime; `done(answer, error)` is
+    /// called from another thread when it ends: the answer and `None`, or
+    /// `None` and the error.
+    fn start(&self, done: Py<PyAny>) -> PyResult<()> {
+        let future = self.take()?;
         let task = runtime::get().spawn(async move {
-            let answer = op.run(&client).await;
+            let answer = future.await;
             Python::attach(|py| {
                 let called = match answer {
-                    Ok(text) => done.call1(py, (Some(text), py.None())),
-                    Err(e) => done.call1(py, (None::<String>, to_py(py, &e).into_value(py))),
+                    Ok(value) => {
+                        convert::to_py(py, &value).and_then(|v| done.call1(py, (v, py.None())))
+                    }
+                    Err(e) => done.call1(py, (py.None(), to_py(py, &e).into_value(py))),
                 };
                 if let Err(e) = called {
                     e.write_unraisable(py, None);
                 }
             });
         });
-        Ok(Pending(task.abort_handle()))
+        *self.state.lock().unwrap_or_else(|p| p.into_inner()) =
+            CallState::Started(task.abort_handle());
+        Ok(())
     }
-}
 
-/// A call of `call_async` under way.
-#[pyclass(module = "chronos._native", frozen)]
-pub struct Pending(tokio::task::AbortHandle);
-
-#[pymethods]
-impl Pending {
-    /// Drops the call (closing its connection if the answer has not come);
-    /// its `done` is then never called.
+    /// Drops a started call (closing its connection if the answer has not
+    /// come); its `done` is then never called.
     fn cancel(&self) {
-        self.0.abort();
+        if let CallState::Started(task) = &*self.state.lock().unwrap_or_else(|p| p.into_inner()) {
+            task.abort();
+        }
     }
 }
 
-/// One REST operation and its arguments, read and checked.
-enum Op {
-    CreateJob(CreateJob),
-    CreateJobs(Vec<CreateJob>),
-    GetJob(Uuid),
-    ListJobs(ListJobs),
-    CancelJob(Uuid),
-    RetryJob(Uuid),
-    ListExecutions(Uuid, Page),
-    SendMessage(chronos::proto::CreateMessage),
-    CreateSchedule(CreateSchedule),
-    GetSchedule(Uuid),
-    ListSchedules(Option<ScheduleStatus>, Page),
-    UpdateSchedule(Uuid, CreateSchedule),
-    DeleteSchedule(Uuid),
-    PauseSchedule(Uuid),
-    ResumeSchedule(Uuid),
-    ArchiveSchedule(Uuid),
-    TriggerSchedule(Uuid),
-    NextRuns(Uuid, usize),
-    ListScheduleExecutions(Uuid, Page),
-}
-
-#[derive(Default)]
-struct Page {
-    limit: Option<u32>,
-    cursor: Option<String>,
-}
-
-/// The arguments of one call, taken by name.
-struct Args(Map<String, Value>);
-
-impl Args {
-    fn take<T: DeserializeOwned>(&mut self, name: &str) -> PyResult<T> {
-        let value = self.0.remove(name).unwrap_or(Value::Null);
-        serde_json::from_value(value).map_err(|e| invalid(name, e))
-    }
-
-    fn id(&mut self, name: &str) -> PyResult<Uuid> {
-        let text: String = self.take(name)?;
-        Uuid::parse_str(&text).map_err(|e| invalid(name, format!("{e}: {text:?}")))
-    }
-
-    fn page(&mut self) -> PyResult<Page> {
-        Ok(Page {
-            limit: self.take("limit")?,
-            cursor: self.take("cursor")?,
-        })
-    }
-}
-
-impl Op {
-    fn read(op: &str, args: &str) -> PyResult<Op> {
-        let args: Map<String, Value> = serde_json::from_str(args).map_err(|e| invalid(op, e))?;
-        let mut a = Args(args);
-        Ok(match op {
-            "create_job" => Op::CreateJob(a.take("job")?),
-            "create_jobs" => Op::CreateJobs(a.take("jobs")?),
-            "get_job" => Op::GetJob(a.id("id")?),
-            "list_jobs" => Op::ListJobs(list_jobs(&mut a)?),
-            "cancel_job" => Op::CancelJob(a.id("id")?),
-            "retry_job" => Op::RetryJob(a.id("id")?),
-            "list_executions" => Op::ListExecutions(a.id("id")?, a.page()?),
-            "send_message" => Op::SendMessage(a.take("message")?),
-            "create_schedule" => Op::CreateSchedule(a.take("schedule")?),
-            "get_schedule" => Op::GetSchedule(a.id("id")?),
-            "list_schedules" => Op::ListSchedules(a.take("status")?, a.page()?),
-            "update_schedule" => Op::UpdateSchedule(a.id("id")?, a.take("patch")?),
-            "delete_schedule" => Op::DeleteSchedule(a.id("id")?),
-            "pause_schedule" => Op::PauseSchedule(a.id("id")?),
-            "resume_schedule" => Op::ResumeSchedule(a.id("id")?),
-            "archive_schedule" => Op::ArchiveSchedule(a.id("id")?),
-            "trigger_schedule" => Op::TriggerSchedule(a.id("id")?),
-            "next_runs" => Op::NextRuns(a.id("id")?, a.take("count")?),
-            "list_schedule_executions" => Op::ListScheduleExecutions(a.id("id")?, a.page()?),
-            other => return Err(invalid("op", format!("no operation {other:?}"))),
-        })
-    }
-
-    async fn run(self, c: &chronos::Client) -> Result<String, chronos::Error> {
-        match self {
-            Op::CreateJob(job) => json(c.create_job(&job).await?),
-            Op::CreateJobs(jobs) => json(c.create_jobs(&jobs).await?),
-            Op::GetJob(id) => json(c.get_job(id).await?),
-            Op::ListJobs(query) => json(c.list_jobs(&query).await?),
-            Op::CancelJob(id) => json(c.cancel_job(id).await?),
-            Op::RetryJob(id) => json(c.retry_job(id).await?),
-            Op::ListExecutions(id, p) => {
-                json(c.list_executions(id, p.limit, p.cursor.as_deref()).await?)
+impl Call {
+    fn take(&self) -> PyResult<Pin<Box<dyn Future<Output = Answer> + Send>>> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        match std::mem::replace(&mut *state, CallState::Done) {
+            CallState::Ready(future) => Ok(future),
+            other => {
+                *state = other;
+                Err(invalid("call", "this call has already run"))
             }
-            Op::SendMessage(message) => json(c.send_message(&message).await?),
-            Op::CreateSchedule(schedule) => json(c.create_schedule(&schedule).await?),
-            Op::GetSchedule(id) => json(c.get_schedule(id).await?),
-            Op::ListSchedules(status, p) => json(
-                c.list_schedules(status, p.limit, p.cursor.as_deref())
-                    .await?,
-            ),
-            Op::UpdateSchedule(id, patch) => json(c.update_schedule(id, &patch).await?),
-            Op::DeleteSchedule(id) => json(c.delete_schedule(id).await?),
-            Op::PauseSchedule(id) => json(c.pause_schedule(id).await?),
-            Op::ResumeSchedule(id) => json(c.resume_schedule(id).await?),
-            Op::ArchiveSchedule(id) => json(c.archive_schedule(id).await?),
-            Op::TriggerSchedule(id) => json(c.trigger_schedule(id).await?),
-            Op::NextRuns(id, count) => json(c.next_runs(id, count).await?),
-            Op::ListScheduleExecutions(id, p) => json(
-                c.list_schedule_executions(id, p.limit, p.cursor.as_deref())
-                    .await?,
-            ),
         }
     }
-}
-
-/// `list_jobs` filters: `status` (one or a list), `handler`, `queue`,
-/// `schedule_id` (an id, or `"null"` for one-off jobs), `limit`, `cursor`.
-fn list_jobs(a: &mut Args) -> PyResult<ListJobs> {
-    let mut list = ListJobs::new();
-    let statuses: Option<Vec<JobStatus>> = match a.0.get("status") {
-        Some(Value::String(_)) => Some(vec![a.take("status")?]),
-        _ => a.take("status")?,
-    };
-    for status in statuses.unwrap_or_default() {
-        list = list.status(status);
-    }
-    if let Some(handler) = a.take::<Option<String>>("handler")? {
-        list = list.handler(handler);
-    }
-    if let Some(queue) = a.take::<Option<String>>("queue")? {
-        list = list.queue(queue);
-    }
-    match a.take::<Option<String>>("schedule_id")?.as_deref() {
-        None => {}
-        Some("null") => list = list.schedule(ScheduleFilter::OneOff),
-        Some(id) => {
-            let id = Uuid::parse_str(id).map_err(|e| invalid("schedule_id", e))?;
-            list = list.schedule(ScheduleFilter::Id(id));
-        }
-    }
-    let page = a.page()?;
-    if let Some(limit) = page.limit {
-        list = list.limit(limit);
-    }
-    if let Some(cursor) = page.cursor {
-        list = list.cursor(cursor);
-    }
-    Ok(list)
-}
-
-fn json<T: Serialize>(value: T) -> Result<String, chronos::Error> {
-    // The SDK's own wire types: serializing them cannot fail.
-    Ok(serde_json::to_string(&value).expect("wire types serialize"))
 }

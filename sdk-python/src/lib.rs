@@ -4,13 +4,17 @@
 //! `python/chronos/` is the package Python imports, which gives the native
 //! parts decorators, asyncio and type hints.
 //!
-//! - [`client`]: the REST client, blocking or through a callback.
-//! - [`worker`]: the worker, its handlers Python functions.
+//! - [`client`]: the REST client, one method per operation, each a call to
+//!   wait for or to start.
+//! - [`worker`]: the worker, its handlers Python functions (over the Rust
+//!   SDK's `chronos::hosted`, as the Node binding is).
+//! - [`convert`]: Python values to JSON and back.
 //! - [`signature`]: checking a push request's signature.
 //! - [`runtime`]: the binding's tokio runtime, one per process.
 //! - [`error`]: how the Rust SDK's errors cross into Python.
 
 mod client;
+mod convert;
 mod error;
 mod runtime;
 mod signature;
@@ -21,7 +25,7 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<client::Client>()?;
-    m.add_class::<client::Pending>()?;
+    m.add_class::<client::Call>()?;
     m.add_class::<worker::Worker>()?;
     m.add_class::<worker::Settle>()?;
     m.add_function(wrap_pyfunction!(signature::verify, m)?)?;

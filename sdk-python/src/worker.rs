@@ -1,95 +1,118 @@
-//! `NativeWorker`: the Rust SDK's worker (one WebSocket, leases,
-//! heartbeats, reconnects, draining), its handlers Python functions.
+//! `NativeWorker`: the Rust SDK's hosted worker ([`chronos::hosted`]), its
+//! jobs run by Python. This file only maps Python callables onto [`Host`];
+//! the plumbing (settings until start, stop before start, the jobs in hand,
+//! cancel watching, reading the outcome) is the Rust SDK's, shared with the
+//! Node binding.
 //!
 //! python/chronos/worker.py owns the Python side: it runs each job on its
 //! asyncio loop (an `async def` there, a plain function in its thread pool)
 //! and calls the job's `settle` with the outcome as JSON — `{"ok": result}`
-//! or `{"error": {"message", "permanent", "retry_in"}}` — so no Python
-//! exception has to cross into Rust.
+//! or `{"error": {"message", "permanent", "retry_in"}}`, a
+//! [`chronos::Outcome`] — so no Python exception has to cross into Rust.
 
-use crate::error::{invalid, to_py};
+use crate::error::to_py;
 use crate::runtime;
-use chronos::{JobContext, JobError, ShutdownHandle, Worker as SdkWorker, WorkerBuilder};
+use chronos::Outcome;
+use chronos::Worker as SdkWorker;
+use chronos::hosted::{Host, HostedJob, HostedWorker};
 use pyo3::prelude::*;
-use serde_json::Value;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use pyo3::types::PyDict;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::oneshot;
 
-/// Jobs whose handlers are running, by id, for `extend`.
-type Running = Arc<Mutex<HashMap<String, Arc<JobContext>>>>;
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 #[pyclass(name = "NativeWorker", module = "chronos._native", frozen)]
 pub struct Worker {
-    state: Mutex<State>,
-    running: Running,
+    hosted: HostedWorker,
 }
 
-struct State {
-    /// Until `start`.
-    builder: Option<WorkerBuilder>,
-    names: Vec<String>,
-    /// From `start` on.
-    shutdown: Option<ShutdownHandle>,
-    /// `stop` came before `start`: the worker stops as soon as it starts.
-    stop_requested: bool,
-}
-
-/// The Python callables a started worker calls, from the runtime's threads.
-struct Callbacks {
-    /// `dispatch(name, job_json, settle)`: starts a job's handler.
+/// Python's side of the worker, called from the runtime's threads.
+struct PyHost {
+    /// `dispatch(name, job_json, settle)`: starts a job's handler, and
+    /// registers the job before returning.
     dispatch: Py<PyAny>,
     /// `on_cancel(job_id)`: the job was cancelled, or the grace ran out.
     on_cancel: Py<PyAny>,
 }
 
+impl Host for PyHost {
+    fn run(&self, job: HostedJob) -> Pin<Box<dyn Future<Output = Outcome> + Send>> {
+        let (tx, rx) = oneshot::channel();
+        let dispatched = match serde_json::to_string(job.job()) {
+            Err(e) => Err(format!("the job could not be read: {e}")),
+            Ok(text) => Python::attach(|py| {
+                let settle = Py::new(py, Settle(Mutex::new(Some(tx))))?;
+                self.dispatch
+                    .call1(py, (job.handler(), text, settle))
+                    .map(drop)
+            })
+            .map_err(|e| format!("the handler could not be started: {e}")),
+        };
+        Box::pin(async move {
+            if let Err(message) = dispatched {
+                return Outcome::retry(message);
+            }
+            match rx.await {
+                Ok(text) => Outcome::from_json(&text),
+                // A settle dropped uncalled (the loop closed under it).
+                Err(_) => {
+                    Outcome::retry("the handler ended without an outcome (its event loop closed)")
+                }
+            }
+        })
+    }
+
+    fn cancel(&self, job: &HostedJob) {
+        let id = job.id().to_string();
+        call(|py| self.on_cancel.call1(py, (id,)));
+    }
+}
+
 #[pymethods]
 impl Worker {
+    /// Settings left `None` take the Rust SDK's defaults.
     #[new]
-    #[pyo3(signature = (url, api_key, concurrency = 8, worker_id = None, shutdown_grace_seconds = 30.0))]
+    #[pyo3(signature = (url, api_key, concurrency = None, worker_id = None, shutdown_grace_seconds = None))]
     fn new(
         url: String,
         api_key: String,
-        concurrency: u32,
+        concurrency: Option<u32>,
         worker_id: Option<String>,
-        shutdown_grace_seconds: f64,
+        shutdown_grace_seconds: Option<f64>,
     ) -> Self {
-        let mut builder = SdkWorker::builder(url, api_key)
-            .concurrency(concurrency)
-            .shutdown_grace(Duration::from_secs_f64(shutdown_grace_seconds.max(0.0)))
-            // The Python side owns signals: its loop drains on SIGINT and
-            // SIGTERM, and the interpreter keeps its own handlers after.
-            .handle_signals(false);
+        let mut builder = SdkWorker::builder(url, api_key);
+        if let Some(n) = concurrency {
+            builder = builder.concurrency(n);
+        }
         if let Some(id) = worker_id {
             builder = builder.worker_id(id);
         }
+        if let Some(grace) = shutdown_grace_seconds {
+            builder = builder.shutdown_grace(Duration::from_secs_f64(grace.max(0.0)));
+        }
+        // The Python side owns signals: its loop drains on SIGINT and
+        // SIGTERM (a hosted worker never listens for them).
         Worker {
-            state: Mutex::new(State {
-                builder: Some(builder),
-                names: Vec::new(),
-                shutdown: None,
-                stop_requested: false,
-            }),
-            running: Running::default(),
+            hosted: HostedWorker::new(builder),
         }
     }
 
+    /// The settings the worker runs with, defaults included:
+    /// `concurrency`, `worker_id`, `shutdown_grace_seconds`.
+    fn settings<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.hosted.settings();
+        let dict = PyDict::new(py);
+        dict.set_item("concurrency", s.concurrency)?;
+        dict.set_item("worker_id", s.worker_id.clone())?;
+        dict.set_item("shutdown_grace_seconds", s.shutdown_grace.as_secs_f64())?;
+        Ok(dict)
+    }
+
     /// Takes jobs of handler `name` (the Python side keeps the function).
-    fn handle(&self, name: String) -> PyResult<()> {
-        let mut state = lock(&self.state);
-        if state.builder.is_none() {
-            return Err(invalid(
-                "handle",
-                "the worker has started; register handlers first",
-            ));
-        }
-        state.names.push(name);
-        Ok(())
+    fn handle(&self, py: Python<'_>, name: String) -> PyResult<()> {
+        self.hosted.handle(name).map_err(|e| to_py(py, &e))
     }
 
     /// Connects and runs in the background until stopped. `on_connected()`
@@ -104,47 +127,26 @@ impl Worker {
         on_connected: Py<PyAny>,
         on_exit: Py<PyAny>,
     ) -> PyResult<()> {
-        let worker = {
-            let mut state = lock(&self.state);
-            let mut builder = state
-                .builder
-                .take()
-                .ok_or_else(|| invalid("start", "the worker has already started"))?;
-            let callbacks = Arc::new(Callbacks {
-                dispatch,
-                on_cancel,
-            });
-            for name in &state.names {
-                let (callbacks, running, name_) =
-                    (callbacks.clone(), self.running.clone(), name.clone());
-                builder = builder.handle(name.clone(), move |ctx: JobContext| {
-                    let (callbacks, running, name) =
-                        (callbacks.clone(), running.clone(), name_.clone());
-                    async move { run_job(ctx, name, callbacks, running).await }
-                });
-            }
-            let worker = builder.build().map_err(|e| to_py(py, &e))?;
-            let shutdown = worker.shutdown_handle();
-            if state.stop_requested {
-                shutdown.shutdown();
-            }
-            state.shutdown = Some(shutdown);
-            worker
+        let host = PyHost {
+            dispatch,
+            on_cancel,
         };
-        let running = self.running.clone();
+        let running = self.hosted.start(host).map_err(|e| to_py(py, &e))?;
         let runtime = runtime::get();
-        let mut connection = worker.connection();
-        let watcher = runtime.spawn(async move {
-            while connection.changed().await.is_ok() {
-                if *connection.borrow_and_update() {
-                    call(|py| on_connected.call0(py));
+        let watcher = self.hosted.connection().map(|mut connection| {
+            runtime.spawn(async move {
+                while connection.changed().await.is_ok() {
+                    if *connection.borrow_and_update() {
+                        call(|py| on_connected.call0(py));
+                    }
                 }
-            }
+            })
         });
         runtime.spawn(async move {
-            let result = worker.run().await;
-            watcher.abort();
-            lock(&running).clear();
+            let result = running.await;
+            if let Some(watcher) = watcher {
+                watcher.abort();
+            }
             call(|py| match &result {
                 Ok(()) => on_exit.call1(py, (py.None(),)),
                 Err(e) => on_exit.call1(py, (to_py(py, e).into_value(py),)),
@@ -154,42 +156,36 @@ impl Worker {
     }
 
     /// Starts a graceful stop, from any thread: no new jobs; jobs in hand
-    /// get the grace to finish, then are cancelled and handed back.
+    /// get the grace to finish, then are cancelled and handed back. Before
+    /// `start`, the worker stops as soon as it has connected.
     fn stop(&self) {
-        let mut state = lock(&self.state);
-        match &state.shutdown {
-            Some(handle) => handle.shutdown(),
-            None => state.stop_requested = true,
-        }
+        self.hosted.stop();
     }
 
     /// Moves the deadline of running job `job_id` to `seconds` from now,
     /// waiting without the GIL for the server's answer.
     fn extend(&self, py: Python<'_>, job_id: &str, seconds: u32) -> PyResult<()> {
-        let ctx = self.running_job(job_id)?;
-        runtime::block_on(py, async move { ctx.extend(seconds).await })?.map_err(|e| to_py(py, &e))
+        let job = self.hosted.job(job_id).map_err(|e| to_py(py, &e))?;
+        runtime::block_on(py, async move { job.extend(seconds).await })?.map_err(|e| to_py(py, &e))
     }
 
     /// `extend`, answering through `done(None, error)` from another thread.
-    fn extend_async(&self, job_id: &str, seconds: u32, done: Py<PyAny>) -> PyResult<()> {
-        let ctx = self.running_job(job_id)?;
+    fn extend_async(
+        &self,
+        py: Python<'_>,
+        job_id: &str,
+        seconds: u32,
+        done: Py<PyAny>,
+    ) -> PyResult<()> {
+        let job = self.hosted.job(job_id).map_err(|e| to_py(py, &e))?;
         runtime::get().spawn(async move {
-            let result = ctx.extend(seconds).await;
+            let result = job.extend(seconds).await;
             call(|py| match &result {
                 Ok(()) => done.call1(py, (py.None(), py.None())),
                 Err(e) => done.call1(py, (py.None(), to_py(py, e).into_value(py))),
             });
         });
         Ok(())
-    }
-}
-
-impl Worker {
-    fn running_job(&self, job_id: &str) -> PyResult<Arc<JobContext>> {
-        lock(&self.running)
-            .get(job_id)
-            .cloned()
-            .ok_or_else(|| invalid("extend", format!("job {job_id} is not running here")))
     }
 }
 
@@ -210,53 +206,9 @@ pub struct Settle(Mutex<Option<oneshot::Sender<String>>>);
 #[pymethods]
 impl Settle {
     fn __call__(&self, outcome: String) {
-        if let Some(tx) = lock(&self.0).take() {
+        if let Some(tx) = self.0.lock().unwrap_or_else(|p| p.into_inner()).take() {
             // The worker may have stopped waiting (it stopped): nothing to do.
             let _ = tx.send(outcome);
         }
     }
-}
-
-/// Runs one job's Python handler and reads its outcome.
-async fn run_job(
-    ctx: JobContext,
-    name: String,
-    callbacks: Arc<Callbacks>,
-    running: Running,
-) -> Result<Value, JobError> {
-    let id = ctx.job.id.to_string();
-    let job = serde_json::to_string(&ctx.job)
-        .map_err(|e| JobError::retry(format!("the job could not be read: {e}")))?;
-    let ctx = Arc::new(ctx);
-    lock(&running).insert(id.clone(), ctx.clone());
-    let (tx, rx) = oneshot::channel();
-    let dispatched = Python::attach(|py| {
-        let settle = Py::new(py, Settle(Mutex::new(Some(tx))))?;
-        callbacks.dispatch.call1(py, (name, job, settle)).map(drop)
-    });
-    let outcome = match dispatched {
-        Err(e) => Err(JobError::retry(format!(
-            "the handler could not be started: {e}"
-        ))),
-        Ok(()) => {
-            let watcher = {
-                let (ctx, id, callbacks) = (ctx.clone(), id.clone(), callbacks.clone());
-                tokio::spawn(async move {
-                    ctx.cancelled().await;
-                    call(|py| callbacks.on_cancel.call1(py, (id,)));
-                })
-            };
-            // A settle dropped uncalled (the loop closed under it) is a failure.
-            let outcome = rx.await.map_err(|_| {
-                JobError::retry("the handler ended without an outcome (its event loop closed)")
-            });
-            watcher.abort();
-            outcome.and_then(|text| match serde_json::from_str(&text) {
-                Ok(value) => chronos::Outcome::read(value),
-                Err(e) => Err(JobError::retry(format!("an unreadable outcome: {e}"))),
-            })
-        }
-    };
-    lock(&running).remove(&id);
-    outcome
 }

@@ -107,6 +107,7 @@ def test_schedules(client: Client) -> None:
     assert not {"enabled", "schedule_type", "schedule", "timeout_ms", "retries"} & set(paused)
     job = client.trigger_schedule(schedule["id"])
     assert job["schedule_id"] == schedule["id"] and job["handler"] == "tick"
+    assert client.list_schedule_executions(schedule["id"], limit=10) == {"data": [], "next_cursor": None}
     assert client.resume_schedule(schedule["id"])["status"] == "active"
     renamed = client.update_schedule(schedule["id"], {"name": "Renamed"})
     assert renamed["name"] == "Renamed"
@@ -115,6 +116,27 @@ def test_schedules(client: Client) -> None:
     with pytest.raises(ChronosError) as caught:
         client.get_schedule(schedule["id"])
     assert caught.value.status == 404
+
+
+def test_the_worker_endpoints_over_http(client: Client, server: Server, worker_key: str) -> None:
+    http = Client(server.url, worker_key)
+    a = client.create_job({"name": "a", "handler": "python-http", "max_retries": 0})
+    b = client.create_job({"name": "b", "handler": "python-http", "max_retries": 0})
+    leased = http.poll({"handlers": ["python-http"], "max_jobs": 2, "wait_seconds": 5})
+    lease = {item["job"]["id"]: item["lease"] for item in leased}
+    assert sorted(lease) == sorted([a["id"], b["id"]])
+    extended = http.extend(lease[a["id"]]["token"], 600)
+    assert extended["token"] == lease[a["id"]]["token"]
+    assert extended["expires_at"] > lease[a["id"]]["expires_at"]
+    done = http.ack(lease[a["id"]]["token"], {"sent": True})
+    assert (done["status"], done["result"]) == ("completed", {"sent": True})
+    failed = http.fail({"token": lease[b["id"]]["token"], "error": "no such customer", "retryable": False})
+    assert (failed["status"], failed["last_error"]) == ("failed", "no such customer")
+    assert http.poll({"handlers": ["python-http"]}) == []
+    with pytest.raises(ValueError, match="token"):
+        http.ack("not-a-token")
+    with pytest.raises(ValueError, match="hanlders"):
+        http.poll({"hanlders": ["x"]})  # type: ignore[typeddict-unknown-key]
 
 
 def test_a_message_is_delivered_as_given(client: Client) -> None:
@@ -196,6 +218,9 @@ async def test_the_async_client(server: Server) -> None:
     schedule = await client.create_schedule({"name": "async", "cron": "0 9 * * 1-5",
                                              "timezone": "Europe/London", "handler": "h"})
     assert (await client.pause_schedule(schedule["id"]))["status"] == "paused"
+    assert len(await client.next_runs(schedule["id"])) == 10
+    assert (await client.list_schedule_executions(schedule["id"]))["data"] == []
+    assert await client.list_workers() == []
     await client.delete_schedule(schedule["id"])
 
 

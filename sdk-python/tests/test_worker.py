@@ -30,6 +30,8 @@ def test_a_sync_handler_runs_a_job_made_by_the_client(
     with running(worker):
         job = client.create_job({"name": "Greet", "handler": "greet-sync", "payload": {"name": "Ada"}})
         done = finished(client, job["id"])
+        connected = client.list_workers()
+    assert any("greet-sync" in w["handlers"] for w in connected), connected
     assert done["status"] == "completed"
     assert done["result"]["greeted"] == "Ada"
     assert done["result"]["thread"].startswith("chronos-handler")
@@ -233,6 +235,19 @@ async def test_run_async_inside_an_event_loop(server: Server, client: Client, wo
     await asyncio.wait_for(task, 30)
     assert done["status"] == "completed"
     assert ran_on == [loop]
+
+
+def test_a_stop_before_run_stops_it_once_connected(server: Server, worker_key: str) -> None:
+    worker = Worker(server.url, worker_key)
+
+    @worker.handle("early")
+    def early(job: Job) -> None:
+        raise AssertionError("no job comes")
+
+    worker.stop()
+    worker.run()  # returns by itself
+    with pytest.raises(ValueError, match="already started"):
+        worker.run()
 
 
 def test_a_refused_key_ends_run_with_a_chronos_error(server: Server) -> None:

@@ -21,6 +21,15 @@ def client_calls(client: Client) -> None:
     schedule: Schedule = client.create_schedule({"cron": "0 9 * * 1-5", "handler": "report",
                                                  "timezone": "America/New_York"})
     client.pause_schedule(schedule["id"])
+    for leased in client.poll({"handlers": ["hello"], "wait_seconds": 30}):
+        token: str = leased["lease"]["token"]
+        client.extend(token, 60)
+        client.ack(token, {"done": True})
+    client.fail({"token": "t", "error": "no", "retryable": False})
+    client.poll({"handlers": ["x"], "wait": 1})  # type: ignore[typeddict-unknown-key]
+    workers: list[str] = [w["worker_id"] for w in client.list_workers()]
+    timeout: float | None = client.timeout
+    print(workers, timeout, client.base_url)
     client.create_job({"name": "x", "delay": {"value": 2, "unit": "fortnight"}})  # type: ignore[typeddict-item]
     client.create_job({"name": "x", "handlr": "typo"})  # type: ignore[typeddict-unknown-key]
     client.list_jobs(status="done")  # type: ignore[arg-type]

@@ -22,7 +22,11 @@ use uuid::Uuid;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long connecting may take, whatever the request timeout.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How many due times [`Client::next_runs`] asks for when the caller does
+/// not say (the Node and Python SDKs' default `count`; the server's too).
+pub const DEFAULT_NEXT_RUNS: usize = 10;
 
 /// The user agent sent unless the builder sets another.
 pub const DEFAULT_USER_AGENT: &str = concat!("chronos-sdk-rust/", env!("CARGO_PKG_VERSION"));
@@ -171,6 +175,12 @@ impl Client {
     /// The server's base URL, as the client uses it (ending in `/`).
     pub fn base_url(&self) -> &str {
         self.base.as_str()
+    }
+
+    /// How long one request may take; `None` for no limit (see
+    /// [`ClientBuilder::timeout`]).
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout
     }
 
     /// Creates a job (`POST /v1/jobs`). It is committed when this returns.
@@ -339,7 +349,8 @@ impl Client {
         self.send(self.request(Method::POST, &path, &[])?).await
     }
 
-    /// The next `count` (1 to 100) times a schedule fires.
+    /// The next `count` (1 to 100) times a schedule fires (the other SDKs
+    /// default `count` to [`DEFAULT_NEXT_RUNS`]).
     pub async fn next_runs(&self, id: Uuid, count: usize) -> Result<Vec<Timestamp>, Error> {
         let path = format!("v1/schedules/{id}/next-runs");
         let pairs = [("count", count.to_string())];

@@ -71,6 +71,18 @@ pub enum Error {
     /// The worker was misconfigured or hit something it cannot go on from.
     #[error("worker: {0}")]
     Worker(String),
+    /// A value the call cannot take, refused before anything was sent: an
+    /// id that is not a UUID, a body with a misspelt field, a job that is
+    /// not running here. The bindings raise it as their language's own
+    /// (`ValueError` in Python, `ChronosError` with code `invalid_argument`
+    /// in Node).
+    #[error("{argument}: {reason}")]
+    InvalidArgument {
+        /// The argument (or call) at fault, e.g. `id` or `extend`.
+        argument: String,
+        /// Why it was refused.
+        reason: String,
+    },
 }
 
 impl Error {
@@ -79,6 +91,27 @@ impl Error {
         match self {
             Error::Api { code, .. } => Some(code),
             _ => None,
+        }
+    }
+
+    /// Always a code: the server's (see [`Error::code`]), or one naming the
+    /// kind of failure on this side: `unreachable` (no answer came),
+    /// `invalid_argument` (see [`Error::InvalidArgument`]) or `client_error`
+    /// (anything else). The Node and Python SDKs put it on their errors.
+    pub fn code_or_kind(&self) -> &str {
+        match self {
+            Error::Api { code, .. } => code,
+            Error::Http(_) => "unreachable",
+            Error::InvalidArgument { .. } => "invalid_argument",
+            _ => "client_error",
+        }
+    }
+
+    /// An [`Error::InvalidArgument`].
+    pub fn invalid_argument(argument: impl Into<String>, reason: impl std::fmt::Display) -> Error {
+        Error::InvalidArgument {
+            argument: argument.into(),
+            reason: reason.to_string(),
         }
     }
 
@@ -175,7 +208,10 @@ impl Error {
             Error::Api { status, .. } | Error::Decode { status, .. } => {
                 matches!(status, 400 | 401 | 403 | 404)
             }
-            Error::Rejected { .. } | Error::InvalidUrl { .. } | Error::InvalidHeader { .. } => true,
+            Error::Rejected { .. }
+            | Error::InvalidUrl { .. }
+            | Error::InvalidHeader { .. }
+            | Error::InvalidArgument { .. } => true,
             _ => false,
         }
     }
@@ -208,6 +244,17 @@ mod tests {
         assert!(err.to_string().contains("Bad Gateway"), "{err}");
         let err = Error::from_answer(500, b"");
         assert!(err.to_string().contains("(empty body)"), "{err}");
+    }
+
+    #[test]
+    fn every_error_has_a_code() {
+        let api = Error::from_answer(404, br#"{"error":{"code":"not_found","message":"no"}}"#);
+        assert_eq!(api.code_or_kind(), "not_found");
+        let invalid = Error::invalid_argument("id", "not a UUID");
+        assert_eq!(invalid.code_or_kind(), "invalid_argument");
+        assert_eq!(invalid.to_string(), "id: not a UUID");
+        assert_eq!(Error::Worker("x".into()).code_or_kind(), "client_error");
+        assert_eq!(Error::from_answer(502, b"").code_or_kind(), "client_error");
     }
 
     #[test]

@@ -67,9 +67,15 @@
 //! - [`worker`]: [`Worker`], a long-running worker over the WebSocket
 //!   protocol: register handlers, and it receives jobs as they become due,
 //!   acks, fails and extends their leases, reconnects and drains itself.
+//! - [`hosted`]: [`hosted::HostedWorker`], the worker for a foreign runtime:
+//!   what the Node and Python SDKs are built on.
+//!
+//! `sdk-rust/manifest.json` lists the client's methods and every SDK's
+//! defaults; the Node and Python SDKs' tests hold them to it.
 
 pub mod client;
 pub mod error;
+pub mod hosted;
 pub mod job;
 pub mod worker;
 
@@ -81,7 +87,9 @@ pub use chronos_proto::signature;
 pub use client::{Client, ClientBuilder};
 pub use error::Error;
 pub use job::{ListJobs, NewJob, ScheduleFilter};
-pub use worker::{JobContext, JobError, Outcome, ShutdownHandle, Worker, WorkerBuilder};
+pub use worker::{
+    JobContext, JobError, Outcome, ShutdownHandle, Worker, WorkerBuilder, WorkerSettings,
+};
 
 pub use chronos_proto::{
     BatchItem, CatchUp, CreateJob, CreateSchedule, Delay, Delivery, ErrorBody, ErrorDetail,

@@ -172,7 +172,9 @@ impl JobContext {
 
 /// A handler's outcome as the Node and Python SDKs report it, in JSON:
 /// `{"ok": result}` or `{"error": {"message", "permanent", "retry_in"}}`.
-/// Their handlers settle in JavaScript or Python; this reads what they say.
+/// Their handlers settle in JavaScript or Python; this reads what they say
+/// (see [`crate::hosted`]). It is strict: the binding's own code writes it,
+/// in the same package, never a server.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Outcome {
@@ -188,12 +190,30 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// A retryable failure with `message`.
+    pub fn retry(message: impl Into<String>) -> Outcome {
+        Outcome::Error {
+            message: message.into(),
+            permanent: false,
+            retry_in: None,
+        }
+    }
+
+    /// Reads an outcome; one that cannot be read is a retryable failure.
+    pub fn parse(value: Value) -> Outcome {
+        serde_json::from_value(value)
+            .unwrap_or_else(|e| Outcome::retry(format!("an unreadable outcome: {e}")))
+    }
+
+    /// [`Outcome::parse`] of JSON text.
+    pub fn from_json(text: &str) -> Outcome {
+        serde_json::from_str(text)
+            .unwrap_or_else(|e| Outcome::retry(format!("an unreadable outcome: {e}")))
+    }
+
     /// Reads an outcome; one that cannot be read is a retryable failure.
     pub fn read(value: Value) -> Result<Value, JobError> {
-        match serde_json::from_value(value) {
-            Ok(outcome) => Outcome::into_result(outcome),
-            Err(e) => Err(JobError::retry(format!("an unreadable outcome: {e}"))),
-        }
+        Outcome::parse(value).into_result()
     }
 
     /// The handler's result, or how its attempt failed.
@@ -218,6 +238,42 @@ impl Outcome {
 type BoxFuture = Pin<Box<dyn Future<Output = Result<Value, JobError>> + Send>>;
 type Handler = Arc<dyn Fn(JobContext) -> BoxFuture + Send + Sync>;
 
+/// Jobs a worker runs at once unless told otherwise: the default of every
+/// SDK (see `sdk-rust/manifest.json`).
+pub const DEFAULT_CONCURRENCY: u32 = 4;
+
+/// The most jobs a worker may run at once.
+pub const MAX_CONCURRENCY: u32 = 1000;
+
+/// How long jobs in hand may run on after a shutdown starts, by default.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// The first wait before reconnecting; it doubles after each failed try.
+pub const RECONNECT_FIRST_WAIT: Duration = Duration::from_millis(100);
+
+/// The longest wait between reconnect tries (each wait is jittered down to
+/// half of it).
+pub const RECONNECT_MAX_WAIT: Duration = Duration::from_secs(10);
+
+/// Heartbeats go at the interval the server's `welcome` says, but never
+/// more often than this.
+pub const MIN_HEARTBEAT: Duration = Duration::from_millis(100);
+
+/// A [`WorkerBuilder`]'s settings as they stand, defaults included. (Every
+/// SDK has these options: a new field here is a new option for all three,
+/// and `sdk-rust/manifest.json` must list it.)
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkerSettings {
+    /// Jobs run at once.
+    pub concurrency: u32,
+    /// The id given, or `None` for one generated at build.
+    pub worker_id: Option<String>,
+    /// How long jobs in hand may run on after shutdown starts.
+    pub shutdown_grace: Duration,
+    /// Whether SIGINT and SIGTERM start a graceful shutdown.
+    pub handle_signals: bool,
+}
+
 /// Builds a [`Worker`].
 pub struct WorkerBuilder {
     url: String,
@@ -230,7 +286,7 @@ pub struct WorkerBuilder {
 }
 
 impl WorkerBuilder {
-    /// How many jobs run at once (default 4).
+    /// How many jobs run at once (default [`DEFAULT_CONCURRENCY`]).
     pub fn concurrency(mut self, n: u32) -> Self {
         self.concurrency = n;
         self
@@ -243,7 +299,8 @@ impl WorkerBuilder {
         self
     }
 
-    /// How long jobs in hand may run on after shutdown starts (default 30 s).
+    /// How long jobs in hand may run on after shutdown starts (default
+    /// [`DEFAULT_SHUTDOWN_GRACE`]).
     pub fn shutdown_grace(mut self, grace: Duration) -> Self {
         self.grace = grace;
         self
@@ -275,6 +332,16 @@ impl WorkerBuilder {
         self
     }
 
+    /// The settings as they stand, defaults included.
+    pub fn settings(&self) -> WorkerSettings {
+        WorkerSettings {
+            concurrency: self.concurrency,
+            worker_id: self.worker_id.clone(),
+            shutdown_grace: self.grace,
+            handle_signals: self.signals,
+        }
+    }
+
     /// Checks the settings and builds the worker.
     pub fn build(self) -> Result<Worker, Error> {
         if self.handlers.is_empty() {
@@ -282,10 +349,10 @@ impl WorkerBuilder {
                 "register at least one handler with .handle()".into(),
             ));
         }
-        if !(1..=1000).contains(&self.concurrency) {
-            return Err(Error::Worker(
-                "concurrency must be between 1 and 1000".into(),
-            ));
+        if !(1..=MAX_CONCURRENCY).contains(&self.concurrency) {
+            return Err(Error::Worker(format!(
+                "concurrency must be between 1 and {MAX_CONCURRENCY}"
+            )));
         }
         let base = url::Url::parse(&self.url).map_err(|e| Error::InvalidUrl {
             url: self.url.clone(),
@@ -373,8 +440,6 @@ struct Running {
 }
 
 const SDK: &str = concat!("chronos-rust/", env!("CARGO_PKG_VERSION"));
-const FIRST_RETRY: Duration = Duration::from_millis(100);
-const LAST_RETRY: Duration = Duration::from_secs(10);
 
 impl Worker {
     /// Starts building a worker for the server at `url` (`http://…` or
@@ -384,8 +449,8 @@ impl Worker {
             url: url.into(),
             api_key: api_key.into(),
             worker_id: None,
-            concurrency: 4,
-            grace: Duration::from_secs(30),
+            concurrency: DEFAULT_CONCURRENCY,
+            grace: DEFAULT_SHUTDOWN_GRACE,
             signals: true,
             handlers: HashMap::new(),
         }
@@ -424,7 +489,7 @@ impl Worker {
         let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Outgoing>();
         let mut unsent: Vec<Outgoing> = Vec::new();
         let mut stopping = self.stop.subscribe();
-        let mut retry = FIRST_RETRY;
+        let mut retry = RECONNECT_FIRST_WAIT;
         let mut drain_deadline: Option<tokio::time::Instant> = None;
         // When this loop first saw the shutdown while disconnected.
         let mut stop_seen: Option<tokio::time::Instant> = None;
@@ -469,7 +534,7 @@ impl Worker {
                     return Ok(());
                 }
             }
-            retry = (retry * 2).min(LAST_RETRY);
+            retry = (retry * 2).min(RECONNECT_MAX_WAIT);
         }
     }
 
@@ -526,13 +591,13 @@ impl Worker {
             Some(ServerMessage::Welcome {
                 heartbeat_interval_ms,
                 ..
-            }) => Duration::from_millis(heartbeat_interval_ms.max(100)),
+            }) => Duration::from_millis(heartbeat_interval_ms).max(MIN_HEARTBEAT),
             Some(ServerMessage::Error { code, message, .. }) => {
                 return Err(Error::Rejected { code, message });
             }
             other => return Err(Error::Worker(format!("expected welcome, got {other:?}"))),
         };
-        *retry = FIRST_RETRY;
+        *retry = RECONNECT_FIRST_WAIT;
         tracing::info!(worker_id = %self.worker_id, "connected to Chronos");
         self.connected.send_replace(true);
         // What was decided while the connection was down goes first.
@@ -809,14 +874,45 @@ async fn next_frame(ws: &mut Socket) -> Result<Option<ServerMessage>, Error> {
         match ws.next().await {
             None | Some(Ok(Message::Close(_))) => return Ok(None),
             Some(Err(e)) => return Err(Error::from_ws(e)),
-            Some(Ok(Message::Text(text))) => {
-                return serde_json::from_str(&text).map(Some).map_err(|e| {
-                    Error::Worker(format!("unreadable frame from the server: {e}: {text}"))
-                });
-            }
+            Some(Ok(Message::Text(text))) => match serde_json::from_str(&text) {
+                Ok(frame) => return Ok(Some(frame)),
+                // A newer server's kind of frame: skipped, as its unknown
+                // fields are (forward compatibility; see docs/workers.md).
+                Err(_) if is_unknown_kind(&text) => {
+                    tracing::debug!(frame = %text, "skipping a frame of a kind this SDK does not know");
+                    continue;
+                }
+                Err(e) => {
+                    return Err(Error::Worker(format!(
+                        "unreadable frame from the server: {e}: {text}"
+                    )));
+                }
+            },
             Some(Ok(_)) => continue,
         }
     }
+}
+
+/// The `type`s of [`ServerMessage`] (a test holds the two together).
+const SERVER_FRAME_KINDS: [&str; 6] = [
+    "welcome",
+    "job",
+    "accepted",
+    "lease_lost",
+    "cancel",
+    "error",
+];
+
+/// Whether `text` is a JSON object whose `type` is a string naming no frame
+/// this SDK knows.
+fn is_unknown_kind(text: &str) -> bool {
+    #[derive(Deserialize)]
+    struct Tagged {
+        #[serde(rename = "type")]
+        kind: String,
+    }
+    serde_json::from_str::<Tagged>(text)
+        .is_ok_and(|t| !SERVER_FRAME_KINDS.contains(&t.kind.as_str()))
 }
 
 fn panic_message(joined: tokio::task::JoinError) -> String {
@@ -847,5 +943,34 @@ async fn wait_for_signal() {
     #[cfg(not(unix))]
     {
         let _ = ctrl_c.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// The kinds of frame a worker knows are those of `ServerMessage`, each
+    /// with an example in proto/vectors/worker.json; the forward vectors'
+    /// unknown kinds are unknown, and no known frame is taken for one.
+    #[test]
+    fn the_known_frame_kinds_are_the_server_messages() {
+        let worker: Value =
+            serde_json::from_str(include_str!("../../proto/vectors/worker.json")).unwrap();
+        let forward: Value =
+            serde_json::from_str(include_str!("../../proto/vectors/forward.json")).unwrap();
+        let mut kinds = BTreeSet::new();
+        for frame in worker["server"].as_array().unwrap() {
+            let _: ServerMessage = serde_json::from_value(frame.clone()).unwrap();
+            assert!(!is_unknown_kind(&frame.to_string()), "{frame}");
+            kinds.insert(frame["type"].as_str().unwrap());
+        }
+        assert_eq!(kinds, BTreeSet::from(SERVER_FRAME_KINDS));
+        for frame in forward["unknown_frames"].as_array().unwrap() {
+            assert!(is_unknown_kind(&frame.to_string()), "{frame}");
+        }
+        assert!(!is_unknown_kind("not json"));
+        assert!(!is_unknown_kind(r#"{"type": 1}"#));
     }
 }

@@ -1,55 +1,78 @@
 """The REST client: ``Client`` blocks, ``AsyncClient`` awaits. Both are the
-Rust SDK's client underneath; while one waits for the server, the GIL is
-released."""
+Rust SDK's client underneath, one native method per operation (the Rust
+client's methods, by the same names: sdk-rust/manifest.json); while one
+waits for the server, the GIL is released."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any, Callable, List, Optional, Sequence
 
 from . import _native
 from .types import (
     BatchItem,
+    ConnectedWorker,
     Execution,
+    FailRequest,
     Job,
     JobStatusFilter,
+    Lease,
+    LeasedJob,
     MessageAccepted,
     NewJob,
     NewMessage,
     NewSchedule,
     Page,
+    PollRequest,
     Schedule,
     ScheduleStatus,
 )
 
+#: How long one request may take unless ``timeout`` says otherwise, in
+#: seconds: the Rust SDK's default (sdk-rust/manifest.json).
+DEFAULT_TIMEOUT = 30.0
 
-def _args(**args: Any) -> str:
-    return json.dumps({k: v for k, v in args.items() if v is not None})
+#: How many due times ``next_runs`` gives unless ``count`` says otherwise.
+DEFAULT_NEXT_RUNS = 10
+
+
+def _statuses(status: Optional[JobStatusFilter]) -> Optional[List[str]]:
+    if status is None:
+        return None
+    return [status] if isinstance(status, str) else list(status)
 
 
 class Client:
     """A client of the Chronos server at ``url`` (e.g. ``http://127.0.0.1:7070``),
     with an API key. Every method blocks until the server answers and raises
-    ``ChronosError`` on an error answer. Safe to share between threads, and
-    to use in a process forked after it was made."""
+    ``ChronosError`` on an error answer (``ValueError`` for an argument it
+    refuses before sending). ``timeout``: how long one request may take, in
+    seconds (``None``: no limit). Safe to share between threads, and to use
+    in a process forked after it was made."""
 
-    def __init__(self, url: str, api_key: str, *, timeout: Optional[float] = None) -> None:
+    def __init__(self, url: str, api_key: str, *, timeout: Optional[float] = DEFAULT_TIMEOUT) -> None:
         self._native = _native.NativeClient(url, api_key, timeout)
 
-    def _call(self, op: str, **args: Any) -> Any:
-        return json.loads(self._native.call(op, _args(**args)))
+    @property
+    def base_url(self) -> str:
+        """The server's base URL, as the client uses it (ending in ``/``)."""
+        return self._native.base_url
+
+    @property
+    def timeout(self) -> Optional[float]:
+        """How long one request may take, in seconds; ``None`` for no limit."""
+        return self._native.timeout
 
     def create_job(self, job: NewJob) -> Job:
         """Creates a job (``POST /v1/jobs``); it is durable when this returns."""
-        return self._call("create_job", job=job)
+        return self._native.create_job(job).wait()
 
     def create_jobs(self, jobs: Sequence[NewJob]) -> List[BatchItem]:
         """Creates up to 1000 jobs in one request; one item per job, in order."""
-        return self._call("create_jobs", jobs=list(jobs))
+        return self._native.create_jobs(list(jobs)).wait()
 
     def get_job(self, id: str) -> Job:
-        return self._call("get_job", id=id)
+        return self._native.get_job(id).wait()
 
     def list_jobs(
         self,
@@ -62,31 +85,31 @@ class Client:
         cursor: Optional[str] = None,
     ) -> Page[Job]:
         """A page of jobs, newest first. ``schedule_id="null"`` lists one-off jobs."""
-        return self._call("list_jobs", status=status, handler=handler, queue=queue,
-                          schedule_id=schedule_id, limit=limit, cursor=cursor)
+        return self._native.list_jobs(status=_statuses(status), handler=handler, queue=queue,
+                                      schedule_id=schedule_id, limit=limit, cursor=cursor).wait()
 
     def cancel_job(self, id: str) -> Job:
-        return self._call("cancel_job", id=id)
+        return self._native.cancel_job(id).wait()
 
     def retry_job(self, id: str) -> Job:
         """Runs a failed or cancelled job again, from attempt 1."""
-        return self._call("retry_job", id=id)
+        return self._native.retry_job(id).wait()
 
     def list_executions(
         self, id: str, *, limit: Optional[int] = None, cursor: Optional[str] = None
     ) -> Page[Execution]:
         """A job's attempts, newest first."""
-        return self._call("list_executions", id=id, limit=limit, cursor=cursor)
+        return self._native.list_executions(id, limit=limit, cursor=cursor).wait()
 
     def send_message(self, message: NewMessage) -> MessageAccepted:
         """Sends a one-shot HTTP request, now or later (``POST /v1/messages``)."""
-        return self._call("send_message", message=message)
+        return self._native.send_message(message).wait()
 
     def create_schedule(self, schedule: NewSchedule) -> Schedule:
-        return self._call("create_schedule", schedule=schedule)
+        return self._native.create_schedule(schedule).wait()
 
     def get_schedule(self, id: str) -> Schedule:
-        return self._call("get_schedule", id=id)
+        return self._native.get_schedule(id).wait()
 
     def list_schedules(
         self,
@@ -95,36 +118,61 @@ class Client:
         limit: Optional[int] = None,
         cursor: Optional[str] = None,
     ) -> Page[Schedule]:
-        return self._call("list_schedules", status=status, limit=limit, cursor=cursor)
+        return self._native.list_schedules(status=status, limit=limit, cursor=cursor).wait()
 
     def update_schedule(self, id: str, patch: NewSchedule) -> Schedule:
         """Changes the fields ``patch`` gives."""
-        return self._call("update_schedule", id=id, patch=patch)
+        return self._native.update_schedule(id, patch).wait()
 
     def delete_schedule(self, id: str) -> None:
         """Deletes a schedule; the jobs it made stay."""
-        self._call("delete_schedule", id=id)
+        self._native.delete_schedule(id).wait()
 
     def pause_schedule(self, id: str) -> Schedule:
-        return self._call("pause_schedule", id=id)
+        return self._native.pause_schedule(id).wait()
 
     def resume_schedule(self, id: str) -> Schedule:
-        return self._call("resume_schedule", id=id)
+        return self._native.resume_schedule(id).wait()
 
     def archive_schedule(self, id: str) -> Schedule:
-        return self._call("archive_schedule", id=id)
+        return self._native.archive_schedule(id).wait()
 
     def trigger_schedule(self, id: str) -> Job:
         """Fires a schedule now, paused or not; returns the job it made."""
-        return self._call("trigger_schedule", id=id)
+        return self._native.trigger_schedule(id).wait()
 
-    def next_runs(self, id: str, count: int = 10) -> List[str]:
-        return self._call("next_runs", id=id, count=count)
+    def next_runs(self, id: str, count: int = DEFAULT_NEXT_RUNS) -> List[str]:
+        """The next ``count`` (1 to 100) times the schedule fires."""
+        return self._native.next_runs(id, count).wait()
 
     def list_schedule_executions(
         self, id: str, *, limit: Optional[int] = None, cursor: Optional[str] = None
     ) -> Page[Execution]:
-        return self._call("list_schedule_executions", id=id, limit=limit, cursor=cursor)
+        """The attempts of the jobs a schedule made, newest first."""
+        return self._native.list_schedule_executions(id, limit=limit, cursor=cursor).wait()
+
+    def list_workers(self) -> List[ConnectedWorker]:
+        """The workers connected over WebSocket (``GET /v1/workers``)."""
+        return self._native.list_workers().wait()
+
+    def poll(self, request: PollRequest) -> List[LeasedJob]:
+        """Leases due jobs of ``request["handlers"]`` (a key with the
+        ``worker`` scope), waiting up to ``wait_seconds`` for one; empty if
+        none came."""
+        return self._native.poll(request).wait()
+
+    def ack(self, token: str, result: Any = None) -> Job:
+        """Completes the attempt the lease ``token`` holds, storing ``result``."""
+        return self._native.ack(token, result).wait()
+
+    def fail(self, request: FailRequest) -> Job:
+        """Fails the attempt a lease holds: retried while retries remain,
+        unless ``retryable`` is false."""
+        return self._native.fail(request).wait()
+
+    def extend(self, token: str, seconds: int) -> Lease:
+        """Moves a lease's deadline to ``seconds`` from now."""
+        return self._native.extend(token, seconds).wait()
 
 
 def settle_later(
@@ -149,34 +197,46 @@ def settle_later(
     return done
 
 
+async def _answer(call: _native.Call) -> Any:
+    """Starts ``call`` and awaits its answer; cancelling the await drops the
+    request (its connection is closed)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+    call.start(settle_later(loop, future))
+    try:
+        return await future
+    except asyncio.CancelledError:
+        call.cancel()
+        raise
+
+
 class AsyncClient:
     """``Client`` for asyncio: the same methods, each a coroutine. Requests
     run on the SDK's own threads; the event loop never blocks on them."""
 
-    def __init__(self, url: str, api_key: str, *, timeout: Optional[float] = None) -> None:
+    def __init__(self, url: str, api_key: str, *, timeout: Optional[float] = DEFAULT_TIMEOUT) -> None:
         self._native = _native.NativeClient(url, api_key, timeout)
 
-    async def _call(self, op: str, **args: Any) -> Any:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Optional[str]] = loop.create_future()
-        pending = self._native.call_async(op, _args(**args), settle_later(loop, future))
-        try:
-            text = await future
-        except asyncio.CancelledError:
-            pending.cancel()  # the request is dropped, not left running
-            raise
-        return json.loads(text or "null")
+    @property
+    def base_url(self) -> str:
+        """The server's base URL, as the client uses it (ending in ``/``)."""
+        return self._native.base_url
+
+    @property
+    def timeout(self) -> Optional[float]:
+        """How long one request may take, in seconds; ``None`` for no limit."""
+        return self._native.timeout
 
     async def create_job(self, job: NewJob) -> Job:
         """Creates a job (``POST /v1/jobs``); it is durable when this returns."""
-        return await self._call("create_job", job=job)
+        return await _answer(self._native.create_job(job))
 
     async def create_jobs(self, jobs: Sequence[NewJob]) -> List[BatchItem]:
         """Creates up to 1000 jobs in one request; one item per job, in order."""
-        return await self._call("create_jobs", jobs=list(jobs))
+        return await _answer(self._native.create_jobs(list(jobs)))
 
     async def get_job(self, id: str) -> Job:
-        return await self._call("get_job", id=id)
+        return await _answer(self._native.get_job(id))
 
     async def list_jobs(
         self,
@@ -189,31 +249,32 @@ class AsyncClient:
         cursor: Optional[str] = None,
     ) -> Page[Job]:
         """A page of jobs, newest first. ``schedule_id="null"`` lists one-off jobs."""
-        return await self._call("list_jobs", status=status, handler=handler, queue=queue,
-                                schedule_id=schedule_id, limit=limit, cursor=cursor)
+        return await _answer(self._native.list_jobs(
+            status=_statuses(status), handler=handler, queue=queue,
+            schedule_id=schedule_id, limit=limit, cursor=cursor))
 
     async def cancel_job(self, id: str) -> Job:
-        return await self._call("cancel_job", id=id)
+        return await _answer(self._native.cancel_job(id))
 
     async def retry_job(self, id: str) -> Job:
         """Runs a failed or cancelled job again, from attempt 1."""
-        return await self._call("retry_job", id=id)
+        return await _answer(self._native.retry_job(id))
 
     async def list_executions(
         self, id: str, *, limit: Optional[int] = None, cursor: Optional[str] = None
     ) -> Page[Execution]:
         """A job's attempts, newest first."""
-        return await self._call("list_executions", id=id, limit=limit, cursor=cursor)
+        return await _answer(self._native.list_executions(id, limit=limit, cursor=cursor))
 
     async def send_message(self, message: NewMessage) -> MessageAccepted:
         """Sends a one-shot HTTP request, now or later (``POST /v1/messages``)."""
-        return await self._call("send_message", message=message)
+        return await _answer(self._native.send_message(message))
 
     async def create_schedule(self, schedule: NewSchedule) -> Schedule:
-        return await self._call("create_schedule", schedule=schedule)
+        return await _answer(self._native.create_schedule(schedule))
 
     async def get_schedule(self, id: str) -> Schedule:
-        return await self._call("get_schedule", id=id)
+        return await _answer(self._native.get_schedule(id))
 
     async def list_schedules(
         self,
@@ -222,33 +283,58 @@ class AsyncClient:
         limit: Optional[int] = None,
         cursor: Optional[str] = None,
     ) -> Page[Schedule]:
-        return await self._call("list_schedules", status=status, limit=limit, cursor=cursor)
+        return await _answer(self._native.list_schedules(status=status, limit=limit, cursor=cursor))
 
     async def update_schedule(self, id: str, patch: NewSchedule) -> Schedule:
         """Changes the fields ``patch`` gives."""
-        return await self._call("update_schedule", id=id, patch=patch)
+        return await _answer(self._native.update_schedule(id, patch))
 
     async def delete_schedule(self, id: str) -> None:
         """Deletes a schedule; the jobs it made stay."""
-        await self._call("delete_schedule", id=id)
+        await _answer(self._native.delete_schedule(id))
 
     async def pause_schedule(self, id: str) -> Schedule:
-        return await self._call("pause_schedule", id=id)
+        return await _answer(self._native.pause_schedule(id))
 
     async def resume_schedule(self, id: str) -> Schedule:
-        return await self._call("resume_schedule", id=id)
+        return await _answer(self._native.resume_schedule(id))
 
     async def archive_schedule(self, id: str) -> Schedule:
-        return await self._call("archive_schedule", id=id)
+        return await _answer(self._native.archive_schedule(id))
 
     async def trigger_schedule(self, id: str) -> Job:
         """Fires a schedule now, paused or not; returns the job it made."""
-        return await self._call("trigger_schedule", id=id)
+        return await _answer(self._native.trigger_schedule(id))
 
-    async def next_runs(self, id: str, count: int = 10) -> List[str]:
-        return await self._call("next_runs", id=id, count=count)
+    async def next_runs(self, id: str, count: int = DEFAULT_NEXT_RUNS) -> List[str]:
+        """The next ``count`` (1 to 100) times the schedule fires."""
+        return await _answer(self._native.next_runs(id, count))
 
     async def list_schedule_executions(
         self, id: str, *, limit: Optional[int] = None, cursor: Optional[str] = None
     ) -> Page[Execution]:
-        return await self._call("list_schedule_executions", id=id, limit=limit, cursor=cursor)
+        """The attempts of the jobs a schedule made, newest first."""
+        return await _answer(self._native.list_schedule_executions(id, limit=limit, cursor=cursor))
+
+    async def list_workers(self) -> List[ConnectedWorker]:
+        """The workers connected over WebSocket (``GET /v1/workers``)."""
+        return await _answer(self._native.list_workers())
+
+    async def poll(self, request: PollRequest) -> List[LeasedJob]:
+        """Leases due jobs of ``request["handlers"]`` (a key with the
+        ``worker`` scope), waiting up to ``wait_seconds`` for one; empty if
+        none came."""
+        return await _answer(self._native.poll(request))
+
+    async def ack(self, token: str, result: Any = None) -> Job:
+        """Completes the attempt the lease ``token`` holds, storing ``result``."""
+        return await _answer(self._native.ack(token, result))
+
+    async def fail(self, request: FailRequest) -> Job:
+        """Fails the attempt a lease holds: retried while retries remain,
+        unless ``retryable`` is false."""
+        return await _answer(self._native.fail(request))
+
+    async def extend(self, token: str, seconds: int) -> Lease:
+        """Moves a lease's deadline to ``seconds`` from now."""
+        return await _answer(self._native.extend(token, seconds))

@@ -190,6 +190,51 @@ class Schedule(TypedDict):
     updated_at: str
 
 
+class ConnectedWorker(TypedDict):
+    """A worker connected over WebSocket, as ``GET /v1/workers`` shows it."""
+
+    worker_id: str
+    session_id: str
+    handlers: List[str]
+    max_in_flight: int
+    in_flight: int
+    sdk: str
+    connected_at: str
+    last_heartbeat_at: str
+
+
+class Lease(TypedDict):
+    """The right to run one attempt of a job until ``expires_at``."""
+
+    token: str
+    expires_at: str
+
+
+class LeasedJob(TypedDict):
+    """A job handed to a worker, with its lease (``poll``)."""
+
+    job: Job
+    lease: Lease
+
+
+class PollRequest(TypedDict):
+    """``POST /v1/workers/poll``: due jobs of ``handlers``."""
+
+    handlers: List[str]
+    max_jobs: NotRequired[int]
+    wait_seconds: NotRequired[int]
+    worker_id: NotRequired[str]
+
+
+class FailRequest(TypedDict):
+    """``POST /v1/leases/fail``: the attempt the lease ``token`` holds failed."""
+
+    token: str
+    error: NotRequired[str]
+    retryable: NotRequired[bool]
+    retry_in: NotRequired[int]
+
+
 T = TypeVar("T")
 
 

@@ -22,6 +22,12 @@ from . import _native
 from .client import settle_later
 from .errors import PermanentError, RetryAfter
 
+#: Jobs a worker runs at once unless told otherwise: the Rust SDK's default.
+DEFAULT_CONCURRENCY = 4
+
+#: How long jobs in hand get to finish after a stop, by default, in seconds.
+DEFAULT_SHUTDOWN_GRACE_SECONDS = 30.0
+
 # A handler: a function of the Job, plain or async.
 Handler = TypeVar("Handler", bound="Callable[[Job], Any]")
 
@@ -111,7 +117,8 @@ class Worker:
     ``worker`` scope. ``concurrency`` jobs run at once. At a stop, jobs in
     hand get ``shutdown_grace_seconds`` to finish before they are cancelled
     and handed back. ``handle_signals``: SIGINT and SIGTERM drain the worker
-    (when it runs in the main thread).
+    (when it runs in the main thread). The defaults are the Rust SDK's
+    (sdk-rust/manifest.json).
 
     Make workers after forking, not before: a worker runs in the process
     that started it.
@@ -121,10 +128,10 @@ class Worker:
         self,
         url: str,
         api_key: str,
-        concurrency: int = 8,
+        concurrency: int = DEFAULT_CONCURRENCY,
         *,
         worker_id: Optional[str] = None,
-        shutdown_grace_seconds: float = 30.0,
+        shutdown_grace_seconds: float = DEFAULT_SHUTDOWN_GRACE_SECONDS,
         handle_signals: bool = True,
     ) -> None:
         self._native = _native.NativeWorker(
@@ -184,7 +191,8 @@ class Worker:
 
     def stop(self) -> None:
         """Starts a graceful stop, from any thread: no new jobs; jobs in hand
-        get the grace period to finish. ``run`` returns once it is done."""
+        get the grace period to finish. ``run`` returns once it is done.
+        Before ``run``, the worker stops as soon as it has connected."""
         self._native.stop()
 
     def wait_connected(self, timeout: Optional[float] = None) -> bool:

@@ -1,0 +1,218 @@
+//! Forward compatibility (`proto/vectors/forward.json`): the SDK reads what
+//! a newer server sends — fields it does not know, at any depth, and frames
+//! of a kind it does not know — and the real server still refuses unknown
+//! fields in what clients send.
+//!
+//! A newer server does not exist yet, so it is played by stand-ins that
+//! send the vectors as a server would: a WebSocket that speaks the worker
+//! protocol, and an HTTP endpoint that answers REST calls.
+
+mod common;
+
+use chronos::{Client, JobError, ListJobs, PollRequest, Worker};
+use common::{StoreKind, TestServer, assert_error};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+use tokio_tungstenite::tungstenite::Message;
+
+fn vectors() -> Value {
+    serde_json::from_str(include_str!("../../proto/vectors/forward.json")).unwrap()
+}
+
+/// `value` without its `added_later` fields, at every depth.
+fn known(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => map
+            .iter()
+            .filter(|(k, _)| *k != "added_later")
+            .map(|(k, v)| (k.clone(), known(v)))
+            .collect(),
+        Value::Array(items) => items.iter().map(known).collect(),
+        other => other.clone(),
+    }
+}
+
+fn frame(v: &Value, kind: &str, action: Option<&str>) -> Value {
+    v["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["type"] == kind && action.is_none_or(|a| f["action"] == a))
+        .unwrap_or_else(|| panic!("no {kind} frame in the vectors"))
+        .clone()
+}
+
+/// The next text frame from the worker, as JSON.
+async fn next<S>(ws: &mut S) -> Value
+where
+    S: StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("a frame from the worker within 10 s")
+            .expect("the worker kept the connection")
+            .unwrap();
+        if let Message::Text(text) = message {
+            return serde_json::from_str(&text).unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_worker_runs_a_job_frame_holding_fields_it_does_not_know() {
+    let v = vectors();
+    let job_frame = frame(&v, "job", None);
+    let token = job_frame["lease"]["token"].clone();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+
+    let worker = Worker::builder(url, "chrns_test")
+        .handle_signals(false)
+        .handle("send-email", |job| async move {
+            // The extend's answer holds unknown fields too.
+            job.extend(120)
+                .await
+                .map_err(|e| JobError::permanent(e.to_string()))?;
+            Ok::<_, JobError>(json!({"to": job.payload["userId"]}))
+        })
+        .build()
+        .unwrap();
+    let stop = worker.shutdown_handle();
+    let running = tokio::spawn(worker.run());
+
+    let (tcp, _) = listener.accept().await.unwrap();
+    let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+    let hello = next(&mut ws).await;
+    assert_eq!(hello["type"], "hello");
+    assert_eq!(hello["handlers"], json!(["send-email"]));
+    let send = |f: Value| Message::Text(f.to_string().into());
+    ws.send(send(frame(&v, "welcome", None))).await.unwrap();
+    // A kind of frame this SDK does not know is skipped, not a failure.
+    for unknown in v["unknown_frames"].as_array().unwrap() {
+        ws.send(send(unknown.clone())).await.unwrap();
+    }
+    ws.send(send(job_frame.clone())).await.unwrap();
+
+    let extend = next(&mut ws).await;
+    assert_eq!(
+        extend,
+        json!({"type": "extend", "token": token, "seconds": 120})
+    );
+    ws.send(send(frame(&v, "accepted", Some("extend"))))
+        .await
+        .unwrap();
+    let ack = next(&mut ws).await;
+    assert_eq!(
+        ack,
+        json!({"type": "ack", "token": token, "result": {"to": "usr_123"}})
+    );
+
+    stop.shutdown();
+    assert_eq!(next(&mut ws).await, json!({"type": "drain"}));
+    tokio::time::timeout(Duration::from_secs(10), running)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
+
+/// An HTTP stand-in: answers each request with the vector its method and
+/// path name (404 with the error vector otherwise), one connection at a time.
+async fn answer_with_vectors(listener: TcpListener, answers: Value) {
+    loop {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut tcp = BufReader::new(tcp);
+        let mut head = String::new();
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            tcp.read_line(&mut line).await.unwrap();
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap();
+            }
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+            head.push_str(&line);
+        }
+        let mut body = vec![0; length];
+        tcp.read_exact(&mut body).await.unwrap();
+        let request_line = head.lines().next().unwrap_or_default().to_string();
+        let (status, answer) = match request_line.split(' ').take(2).collect::<Vec<_>>()[..] {
+            ["GET", path] if path.starts_with("/v1/jobs?") => (200, &answers["jobs"]),
+            ["GET", path] if path.ends_with("/executions") => (200, &answers["executions"]),
+            ["GET", path]
+                if path == format!("/v1/jobs/{}", answers["job"]["id"].as_str().unwrap()) =>
+            {
+                (200, &answers["job"])
+            }
+            ["POST", "/v1/workers/poll"] => (200, &answers["leased"]),
+            _ => (404, &answers["error"]),
+        };
+        let body = answer.to_string();
+        let response = format!(
+            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        tcp.get_mut().write_all(response.as_bytes()).await.unwrap();
+        tcp.get_mut().shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn the_client_reads_answers_holding_fields_it_does_not_know() {
+    let v = vectors();
+    let answers = v["answers"].clone();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let client = Client::new(
+        format!("http://{}", listener.local_addr().unwrap()),
+        "chrns_test",
+    )
+    .unwrap();
+    tokio::spawn(answer_with_vectors(listener, answers.clone()));
+
+    let id = answers["job"]["id"].as_str().unwrap().parse().unwrap();
+    let job = client.get_job(id).await.unwrap();
+    assert_eq!(serde_json::to_value(&job).unwrap(), known(&answers["job"]));
+    let page = client.list_jobs(&ListJobs::new().limit(2)).await.unwrap();
+    assert_eq!(
+        serde_json::to_value(&page).unwrap(),
+        known(&answers["jobs"])
+    );
+    let runs = client.list_executions(id, None, None).await.unwrap();
+    assert_eq!(
+        serde_json::to_value(&runs).unwrap(),
+        known(&answers["executions"])
+    );
+    let leased = client
+        .poll(&PollRequest {
+            handlers: vec!["send-email".into()],
+            ..PollRequest::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::to_value(&leased).unwrap(),
+        known(&answers["leased"]["data"])
+    );
+    let err = client.get_job(uuid::Uuid::now_v7()).await.unwrap_err();
+    assert_eq!((err.code(), err.status()), (Some("not_found"), Some(404)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_refuses_unknown_fields_in_what_clients_send() {
+    let v = vectors();
+    let s = TestServer::start(StoreKind::Sqlite).await;
+    let requests = v["requests"].as_array().unwrap();
+    assert!(requests.len() >= 5);
+    for r in requests {
+        let answer = s
+            .post(&s.admin_key, r["path"].as_str().unwrap(), r["body"].clone())
+            .await;
+        assert_error(&answer, 400, "unknown_field", r["field"].as_str());
+    }
+}
