@@ -137,10 +137,11 @@ async fn wait_until(
 
 /// Seed 002's four steps as written (only the host and key changed), against
 /// the real `chronos` binary; and step 2 again for a job whose URL is a
-/// real endpoint on loopback, so that it has run.
+/// real endpoint on loopback, so that it has run (its due time passes on
+/// the test clock).
 async fn seed_002_quickstart_runs_verbatim(kind: StoreKind) {
     let backing = Backing::new(kind).await;
-    let serve = Serve::start_with(&backing, &["--allow-private-targets"]).await;
+    let serve = Serve::start_with(&backing, &["--allow-private-targets", "--test-clock"]).await;
     let key = serve.admin_key().await;
     let http = http();
     let endpoint = Endpoint::start().await;
@@ -198,8 +199,9 @@ async fn seed_002_quickstart_runs_verbatim(kind: StoreKind) {
     assert_eq!(keys(&history), ["data", "next_cursor"]);
 
     // Step 2 once it has run: the same request for a job calling a real
-    // endpoint every second (example.com is not reachable from the tests).
-    let body = json!({"name": "Health Check", "schedule_type": "cron", "schedule": "* * * * * *",
+    // endpoint (example.com is not reachable from the tests), once its
+    // first due time has come.
+    let body = json!({"name": "Health Check", "schedule_type": "interval", "schedule": "every_5m",
                       "url": endpoint.url("/api/health"), "method": "GET"});
     let (status, local) = curl(
         &http,
@@ -212,6 +214,7 @@ async fn seed_002_quickstart_runs_verbatim(kind: StoreKind) {
     assert_eq!(status, 201, "{local}");
     let local_id = local["data"]["id"].as_str().unwrap().to_string();
     let local_url = |tail: &str| serve.url(&format!("/api/v1/cron/jobs/{local_id}{tail}"));
+    backing.advance_clock(Duration::from_secs(301)).await;
     let deadline = Instant::now() + RUN_WITHIN;
     let run = loop {
         let (status, history) =

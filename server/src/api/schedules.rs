@@ -111,8 +111,8 @@ pub(super) async fn create(
 ) -> Result<ScheduleRecord, ApiError> {
     let def = resolve(req, dialect)?;
     check(state, auth, &def).await?;
-    // Whole milliseconds, as stored and shown: intervals count from here.
-    let now = Timestamp(Timestamp::now().0.trunc_subsecs(3));
+    // Intervals count from here.
+    let now = store_now(state).await?;
     let status = if def.enabled {
         ScheduleStatus::Active
     } else {
@@ -315,7 +315,7 @@ async fn replace(
     }
     let def = resolve(req, dialect)?;
     check(state, auth, &def).await?;
-    let now = Timestamp(Timestamp::now().0.trunc_subsecs(3));
+    let now = store_now(state).await?;
     let retimed = def.timing != existing.timing || def.timezone != existing.timezone;
     let status = if def.enabled {
         ScheduleStatus::Active
@@ -473,7 +473,7 @@ pub(super) async fn set_status(
         waiting_fire_at: None,
         ..existing
     };
-    record.next_run_at = next_run(&record, Timestamp::now())?;
+    record.next_run_at = next_run(&record, store_now(state).await?)?;
     save(state, auth, &record).await
 }
 
@@ -567,7 +567,7 @@ async fn next_runs(
             runs.extend(timing.upcoming(next.0, count - 1));
             runs
         }
-        _ => timing.upcoming(Timestamp::now().0, count),
+        _ => timing.upcoming(store_now(&state).await?.0, count),
     };
     Ok(Json(NextRuns {
         data: data.into_iter().map(Timestamp).collect(),
@@ -629,6 +629,13 @@ pub(super) async fn executions(
         .executions(auth.org, ExecutionsOf::Schedule(parse_id(id)?), page)
         .await?
         .ok_or_else(|| not_found(id))
+}
+
+/// The store's clock, in whole milliseconds (as stored and shown): a
+/// schedule's due times are compared with it, so they are computed from it
+/// too, not from this process's clock.
+async fn store_now(state: &AppState) -> Result<Timestamp, ApiError> {
+    Ok(Timestamp(state.store.now().await?.0.trunc_subsecs(3)))
 }
 
 fn parse_id(id: &str) -> Result<Uuid, ApiError> {
