@@ -349,16 +349,11 @@ impl Call {
         let future = self.take()?;
         let task = runtime::get().spawn(async move {
             let answer = future.await;
-            Python::attach(|py| {
-                let called = match answer {
-                    Ok(value) => {
-                        convert::to_py(py, &value).and_then(|v| done.call1(py, (v, py.None())))
-                    }
-                    Err(e) => done.call1(py, (py.None(), to_py(py, &e).into_value(py))),
-                };
-                if let Err(e) = called {
-                    e.write_unraisable(py, None);
+            runtime::call_python(|py| match answer {
+                Ok(value) => {
+                    convert::to_py(py, &value).and_then(|v| done.call1(py, (v, py.None())))
                 }
+                Err(e) => done.call1(py, (py.None(), to_py(py, &e).into_value(py))),
             });
         });
         *self.state.lock().unwrap_or_else(|p| p.into_inner()) =

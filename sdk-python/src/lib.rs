@@ -29,6 +29,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<worker::Worker>()?;
     m.add_class::<worker::Settle>()?;
     m.add_function(wrap_pyfunction!(signature::verify, m)?)?;
+    m.add_function(wrap_pyfunction!(runtime::_quiesce, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

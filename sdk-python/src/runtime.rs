@@ -11,7 +11,7 @@
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use std::future::Future;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, Condvar, LazyLock, Mutex};
 use tokio::runtime::{Builder, Runtime};
 
 static RUNTIME: LazyLock<PerProcess<Runtime, std::io::Error>> = LazyLock::new(|| {
@@ -78,4 +78,82 @@ where
     }
     let runtime = get();
     Ok(py.detach(|| runtime.block_on(future)))
+}
+
+/// The runtime's threads inside Python now, and whether the interpreter is
+/// exiting (then none may enter).
+#[derive(Default)]
+struct Gate {
+    state: Mutex<GateState>,
+    left: Condvar,
+}
+
+#[derive(Default)]
+struct GateState {
+    /// The process these counts are of: a forked child starts afresh (the
+    /// parent's threads that were inside are not in the child).
+    pid: u32,
+    inside: usize,
+    closed: bool,
+}
+
+static GATE: LazyLock<Gate> = LazyLock::new(Gate::default);
+
+fn lock_gate() -> std::sync::MutexGuard<'static, GateState> {
+    let mut gate = GATE.state.lock().unwrap_or_else(|p| p.into_inner());
+    let pid = std::process::id();
+    if gate.pid != pid {
+        *gate = GateState {
+            pid,
+            ..GateState::default()
+        };
+    }
+    gate
+}
+
+/// Calls into Python from one of the runtime's threads — a worker's
+/// handler, a cancellation, an `AsyncClient`'s answer — unless the
+/// interpreter is exiting, when the call is dropped. An exception the
+/// callable raises is reported as unraisable (there is no Python caller to
+/// get it). Returns whether it called.
+///
+/// A runtime thread still inside Python when the interpreter finalizes
+/// aborts the process ("PyGILState_Release: thread state must be current"):
+/// a callback that wakes Python's main thread (`call_soon_threadsafe`)
+/// releases the GIL inside the call, and the main thread may then return
+/// and exit before this thread is out. [`quiesce`], run at exit, waits for
+/// calls in progress and lets no new one in.
+pub fn call_python<R>(f: impl FnOnce(Python<'_>) -> PyResult<R>) -> bool {
+    {
+        let mut gate = lock_gate();
+        if gate.closed {
+            return false;
+        }
+        gate.inside += 1;
+    }
+    Python::attach(|py| {
+        if let Err(e) = f(py) {
+            e.write_unraisable(py, None);
+        }
+    });
+    let mut gate = lock_gate();
+    gate.inside -= 1;
+    if gate.inside == 0 {
+        GATE.left.notify_all();
+    }
+    true
+}
+
+/// Closes the gate into Python and waits, without the GIL, until the
+/// runtime's threads are out of it. `chronos/__init__.py` registers it with
+/// `atexit`, which runs before the interpreter finalizes.
+#[pyfunction]
+pub fn _quiesce(py: Python<'_>) {
+    py.detach(|| {
+        let mut gate = lock_gate();
+        gate.closed = true;
+        while gate.inside > 0 {
+            gate = GATE.left.wait(gate).unwrap_or_else(|p| p.into_inner());
+        }
+    });
 }

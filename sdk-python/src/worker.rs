@@ -42,13 +42,19 @@ impl Host for PyHost {
         let (tx, rx) = oneshot::channel();
         let dispatched = match serde_json::to_string(job.job()) {
             Err(e) => Err(format!("the job could not be read: {e}")),
-            Ok(text) => Python::attach(|py| {
-                let settle = Py::new(py, Settle(Mutex::new(Some(tx))))?;
-                self.dispatch
-                    .call1(py, (job.handler(), text, settle))
-                    .map(drop)
-            })
-            .map_err(|e| format!("the handler could not be started: {e}")),
+            Ok(text) => {
+                let mut started = Err("the interpreter is exiting".to_string());
+                runtime::call_python(|py| {
+                    let settle = Py::new(py, Settle(Mutex::new(Some(tx))))?;
+                    let called = self.dispatch.call1(py, (job.handler(), text, settle));
+                    started = called
+                        .as_ref()
+                        .map(drop)
+                        .map_err(|e| format!("the handler could not be started: {e}"));
+                    called
+                });
+                started
+            }
         };
         Box::pin(async move {
             if let Err(message) = dispatched {
@@ -189,14 +195,9 @@ impl Worker {
     }
 }
 
-/// Calls into Python from a runtime thread; an exception the callable
-/// raises is reported as unraisable (there is no Python caller to get it).
+/// Calls into Python from a runtime thread ([`runtime::call_python`]).
 fn call(f: impl FnOnce(Python<'_>) -> PyResult<Py<PyAny>>) {
-    Python::attach(|py| {
-        if let Err(e) = f(py) {
-            e.write_unraisable(py, None);
-        }
-    });
+    runtime::call_python(f);
 }
 
 /// Handed to Python with each job: called once with the outcome's JSON.

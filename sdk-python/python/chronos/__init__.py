@@ -15,11 +15,19 @@ The client and worker are the Rust SDK's, through a compiled binding; see
 docs/python-sdk.md.
 """
 
+import atexit
+
+from . import _native
 from ._native import __version__
 from .client import AsyncClient, Client
 from .errors import ChronosError, PermanentError, RetryAfter
 from .signature import REPLAY_WINDOW_SECONDS, verify_signature
 from .worker import CancelEvent, Job, Worker
+
+# The SDK's runtime threads call into Python (handlers, answers); at exit,
+# wait for those in progress and let no new one in, before the interpreter
+# finalizes under them.
+atexit.register(_native._quiesce)
 
 __all__ = [
     "AsyncClient",

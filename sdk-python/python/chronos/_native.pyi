@@ -2,7 +2,7 @@
 # classes of `chronos`, which wrap these.
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, final
 
-__all__ = ["Call", "NativeClient", "NativeWorker", "Settle", "verify", "__version__"]
+__all__ = ["Call", "NativeClient", "NativeWorker", "Settle", "_quiesce", "verify", "__version__"]
 
 __version__: str
 
@@ -91,6 +91,7 @@ class NativeWorker:
 class Settle:
     def __call__(self, outcome: str) -> None: ...
 
+def _quiesce() -> None: ...
 def verify(
     secret: str,
     signature: str,
