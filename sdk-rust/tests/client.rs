@@ -550,7 +550,7 @@ async fn long_polls_outlast_the_request_timeout(kind: StoreKind) {
             .await
         })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.polls_waiting(1).await;
     let job = c
         .create_job(&NewJob::new("n", "soon").build())
         .await

@@ -137,7 +137,7 @@ async fn jobs_reach_the_host_and_its_outcomes_are_read() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn extend_by_id_and_cancel_reach_the_running_job() {
-    let s = TestServer::start(StoreKind::Sqlite).await;
+    let s = TestServer::start_with_test_clock(StoreKind::Sqlite, Default::default()).await;
     let client = s.client();
     let hosted = HostedWorker::new(Worker::builder(&s.base, s.key(&["worker"]).await));
     hosted.handle("long").unwrap();
@@ -152,8 +152,9 @@ async fn extend_by_id_and_cancel_reach_the_running_job() {
     let id = held.id().to_string();
     hosted.extend(&id, 30).await.unwrap();
     assert!(!hosted.job(&id).unwrap().is_cancelled());
-    // Past the job's own timeout of 1 s, still running: the extend held.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Past the job's own timeout of 1 s (on the test clock), still
+    // running: the extend held.
+    s.advance_clock_and_settle(Duration::from_secs(5)).await;
     assert_eq!(
         client.get_job(job.id).await.unwrap().status,
         JobStatus::Running

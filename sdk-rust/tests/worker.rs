@@ -293,16 +293,25 @@ async fn cancel_reaches_the_handler(kind: StoreKind) {
 }
 
 async fn extend_outlives_the_timeout(kind: StoreKind) {
-    let s = TestServer::start(kind).await;
+    let s = TestServer::start_with_test_clock(kind, Default::default()).await;
     let client = s.client();
+    // The handler extends, says so, and ends when the test lets it: after
+    // the job's own timeout has passed on the test clock.
+    let extended = Arc::new(tokio::sync::Notify::new());
+    let finish = Arc::new(tokio::sync::Notify::new());
+    let (told, go) = (extended.clone(), finish.clone());
     let worker = Worker::builder(&s.base, s.key(&["worker"]).await)
         .handle_signals(false)
-        .handle("long", |job| async move {
-            job.extend(30)
-                .await
-                .map_err(|e| JobError::retry(e.to_string()))?;
-            tokio::time::sleep(Duration::from_millis(1800)).await;
-            Ok::<_, JobError>(json!("done"))
+        .handle("long", move |job| {
+            let (told, go) = (told.clone(), go.clone());
+            async move {
+                job.extend(30)
+                    .await
+                    .map_err(|e| JobError::retry(e.to_string()))?;
+                told.notify_one();
+                go.notified().await;
+                Ok::<_, JobError>(json!("done"))
+            }
         })
         .build()
         .unwrap();
@@ -312,6 +321,9 @@ async fn extend_outlives_the_timeout(kind: StoreKind) {
         .create_job(&NewJob::new("t", "long").timeout(1).build())
         .await
         .unwrap();
+    extended.notified().await;
+    s.advance_clock_and_settle(Duration::from_secs(5)).await;
+    finish.notify_one();
     let job = wait_for(
         &client,
         job.id,
