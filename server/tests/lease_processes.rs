@@ -11,6 +11,8 @@
 
 mod common;
 
+use chronos_server::store::Clock;
+use chronos_server::store::sqlite::OpenMode;
 use common::process::{
     EXIT_TIMEOUT, Serve, cli_create_key, get, http, list_all_jobs, list_jobs_matching, post_job,
 };
@@ -586,8 +588,18 @@ async fn sigkill_while_creating_and_leasing_loses_nothing() {
     let status = first.wait_exit(EXIT_TIMEOUT).await;
     assert!(!status.success(), "SIGKILL gave exit status {status}");
 
-    let second = Serve::start(&backing).await;
+    // The new server reads the test clock: the dead server's leases run
+    // out when the test moves it, not seconds later.
+    let second = Serve::start_with(&backing, &["--test-clock"]).await;
     let restart_took = killed_at.elapsed();
+    let clock = backing
+        .config()
+        .open(OpenMode::Command, Clock::Test)
+        .unwrap()
+        .store;
+    // Past every deadline the killed server handed out (2 s), before any
+    // load reaches the new server.
+    clock.advance_clock(Duration::from_secs(3)).await.unwrap();
     *target.lock().unwrap() = Target {
         generation: 2,
         base: second.base.clone(),
@@ -656,7 +668,11 @@ async fn sigkill_while_creating_and_leasing_loses_nothing() {
                 log_tail(&second)
             );
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        // Past the backoff of the jobs whose leases ran out (at most
+        // 1.2 s): they are due again. (A lease of the new server that this
+        // ends is a lost ack and a rerun: the checks below allow it.)
+        clock.advance_clock(Duration::from_secs(2)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let drain_took = drain_started.elapsed();
     stop_working.store(true, Ordering::Relaxed);
