@@ -72,7 +72,7 @@ impl Host for PyHost {
 
     fn cancel(&self, job: &HostedJob) {
         let id = job.id().to_string();
-        call(|py| self.on_cancel.call1(py, (id,)));
+        runtime::call_python(|py| self.on_cancel.call1(py, (id,)));
     }
 }
 
@@ -143,7 +143,7 @@ impl Worker {
             runtime.spawn(async move {
                 while connection.changed().await.is_ok() {
                     if *connection.borrow_and_update() {
-                        call(|py| on_connected.call0(py));
+                        runtime::call_python(|py| on_connected.call0(py));
                     }
                 }
             })
@@ -153,7 +153,7 @@ impl Worker {
             if let Some(watcher) = watcher {
                 watcher.abort();
             }
-            call(|py| match &result {
+            runtime::call_python(|py| match &result {
                 Ok(()) => on_exit.call1(py, (py.None(),)),
                 Err(e) => on_exit.call1(py, (to_py(py, e).into_value(py),)),
             });
@@ -186,18 +186,13 @@ impl Worker {
         let job = self.hosted.job(job_id).map_err(|e| to_py(py, &e))?;
         runtime::get().spawn(async move {
             let result = job.extend(seconds).await;
-            call(|py| match &result {
+            runtime::call_python(|py| match &result {
                 Ok(()) => done.call1(py, (py.None(), py.None())),
                 Err(e) => done.call1(py, (py.None(), to_py(py, e).into_value(py))),
             });
         });
         Ok(())
     }
-}
-
-/// Calls into Python from a runtime thread ([`runtime::call_python`]).
-fn call(f: impl FnOnce(Python<'_>) -> PyResult<Py<PyAny>>) {
-    runtime::call_python(f);
 }
 
 /// Handed to Python with each job: called once with the outcome's JSON.

@@ -272,6 +272,7 @@ async fn attempt_ends_in_one_batch_answer_as_if_alone(kind: StoreKind) {
         token: leased[i].lease.token,
         outcome,
         response: None,
+        whole_job: false,
     };
     let fail = |error: &str| {
         Outcome::Fail(Failure {
@@ -295,6 +296,7 @@ async fn attempt_ends_in_one_batch_answer_as_if_alone(kind: StoreKind) {
                 token: Uuid::new_v4(),
                 outcome: Outcome::Ack(None),
                 response: None,
+                whole_job: false,
             },
         ])
         .await

@@ -48,6 +48,7 @@ both_stores!(
     a_batched_lease_deals_jobs_round_robin_over_the_takers,
     push_leases_respect_host_slots,
     push_attempts_record_the_answer,
+    an_attempt_end_carries_the_whole_job_only_when_asked,
 );
 
 async fn leases_follow_priority_then_run_at_then_creation(kind: StoreKind) {
@@ -1081,6 +1082,7 @@ async fn push_attempts_record_the_answer(kind: StoreKind) {
                 token: leased[0].1.lease.token,
                 outcome: Outcome::Ack(Some(json!({"ok": true}))),
                 response: answer(201, r#"{"ok":true}"#, false),
+                whole_job: false,
             },
             AttemptEnd {
                 org,
@@ -1091,6 +1093,7 @@ async fn push_attempts_record_the_answer(kind: StoreKind) {
                     retry_in: Some(Duration::from_secs(60)),
                 }),
                 response: answer(503, "xxxx", true),
+                whole_job: false,
             },
         ])
         .await
@@ -1116,4 +1119,49 @@ async fn push_attempts_record_the_answer(kind: StoreKind) {
         assert_eq!(run.response_truncated, truncated);
         assert!(run.finished_at.is_some());
     }
+}
+
+/// An attempt's end answers with the whole job, read by the same statement,
+/// only when it asks (HTTP acks and fails do); otherwise with its status
+/// and wake-up key alone.
+async fn an_attempt_end_carries_the_whole_job_only_when_asked(kind: StoreKind) {
+    let (t, org) = clocked(kind).await;
+    for _ in 0..3 {
+        t.leases.create_job(org, pull("h")).await.unwrap();
+    }
+    let leased = t
+        .leases
+        .lease_jobs(org, &["h".into()], 3, Some("w"))
+        .await
+        .unwrap();
+    assert_eq!(leased.len(), 3);
+    let end = |i: usize, outcome: Outcome, whole_job: bool| AttemptEnd {
+        org,
+        token: leased[i].lease.token,
+        outcome,
+        response: None,
+        whole_job,
+    };
+    let outcomes = t
+        .leases
+        .end_attempts(vec![
+            end(0, Outcome::Ack(Some(json!({"n": 0}))), true),
+            end(1, Outcome::Fail(failure(true, None)), true),
+            end(2, Outcome::Ack(Some(json!({"n": 2}))), false),
+        ])
+        .await
+        .unwrap();
+    let moved: Vec<_> = outcomes.into_iter().map(done).collect();
+    for m in &moved[..2] {
+        let whole = m.job.as_deref().expect("the whole job, asked for");
+        assert_eq!(whole, &job(&t.store, org, m.id).await, "as stored");
+        assert_eq!(whole.status, m.status);
+    }
+    assert_eq!(moved[0].job.as_ref().unwrap().result, Some(json!({"n": 0})));
+    assert_eq!(
+        moved[1].job.as_ref().unwrap().last_error.as_deref(),
+        Some("it broke")
+    );
+    assert_eq!(moved[2].job, None, "not asked for");
+    assert_eq!(moved[2].status, JobStatus::Completed);
 }

@@ -11,8 +11,6 @@
 
 mod common;
 
-use chronos_server::store::Clock;
-use chronos_server::store::sqlite::OpenMode;
 use common::process::{
     EXIT_TIMEOUT, Serve, cli_create_key, get, http, list_all_jobs, list_jobs_matching, post_job,
 };
@@ -592,11 +590,7 @@ async fn sigkill_while_creating_and_leasing_loses_nothing() {
     // out when the test moves it, not seconds later.
     let second = Serve::start_with(&backing, &["--test-clock"]).await;
     let restart_took = killed_at.elapsed();
-    let clock = backing
-        .config()
-        .open(OpenMode::Command, Clock::Test)
-        .unwrap()
-        .store;
+    let clock = backing.test_clock();
     // Past every deadline the killed server handed out (2 s), before any
     // load reaches the new server.
     clock.advance_clock(Duration::from_secs(3)).await.unwrap();

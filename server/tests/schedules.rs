@@ -9,8 +9,7 @@ mod common;
 use chronos_server::push::dispatcher::PushConfig;
 use chronos_server::push::guard::TargetPolicy;
 use chronos_server::server::ServeOptions;
-use chronos_server::store::sqlite::OpenMode;
-use chronos_server::store::{Clock, DynStore};
+use chronos_server::store::DynStore;
 use chronos_test_support::both_stores;
 use common::process::{Serve, get, http};
 use common::{Backing, Endpoint, StoreKind, TestServer, assert_error};
@@ -853,16 +852,6 @@ async fn overlap_policies_hold_fires_back(kind: StoreKind) {
     );
 }
 
-/// The test clock of the store a test's servers run on (`--test-clock`),
-/// to read and to move.
-fn test_clock(backing: &Backing) -> DynStore {
-    backing
-        .config()
-        .open(OpenMode::Command, Clock::Test)
-        .unwrap()
-        .store
-}
-
 /// The store's clock now, as the servers read it.
 async fn store_now(clock: &DynStore) -> chrono::DateTime<chrono::Utc> {
     clock.now().await.unwrap().0
@@ -945,7 +934,7 @@ async fn one_job_per_due_time_across_restarts_and_processes(kind: StoreKind) {
     assert_eq!(status, 201, "{schedule}");
     let id = schedule["id"].as_str().unwrap().to_string();
     let anchor = ts(&schedule["created_at"]);
-    let clock = test_clock(&backing);
+    let clock = backing.test_clock();
     let advance = |by: Duration| {
         let clock = clock.clone();
         async move { clock.advance_clock(by).await.unwrap() }
@@ -1017,7 +1006,7 @@ async fn catch_up_policies_after_downtime(kind: StoreKind) {
         .map(|s| ts(&s["next_run_at"]))
         .max()
         .unwrap();
-    let clock = test_clock(&backing);
+    let clock = backing.test_clock();
     let to_first = (latest - store_now(&clock).await).to_std().unwrap();
     clock
         .advance_clock(to_first + Duration::from_millis(1))

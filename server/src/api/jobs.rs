@@ -6,6 +6,7 @@ use super::error::ApiError;
 use super::extract::{JsonBody, MAX_BATCH_BODY_BYTES, QueryParams, from_value};
 use super::pagination::{Cursor, page_request};
 use crate::account::OrgId;
+use crate::job::rules::validate_handler;
 use crate::job::{NewJob, RunAt};
 use crate::push::guard;
 use crate::store::{
@@ -293,12 +294,6 @@ pub(crate) fn required_text(
         ));
     }
     Ok(value)
-}
-
-/// Handler names: what `required_text` allows, without commas or white
-/// space (wake-ups list handlers comma-separated).
-pub fn validate_handler(field: &str, handler: &str) -> Result<(), ApiError> {
-    Ok(crate::job::rules::validate_handler(field, handler)?)
 }
 
 /// Where a push target's fields are in a request, for errors.

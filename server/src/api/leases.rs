@@ -6,9 +6,7 @@ use super::AppState;
 use super::auth::Auth;
 use super::error::ApiError;
 use super::extract::JsonBody;
-use super::jobs::validate_handler;
-use crate::account::OrgId;
-use crate::job::rules;
+use crate::job::rules::{self, validate_handler};
 use crate::store::{LeaseOutcome, Moved};
 use axum::Json;
 use axum::extract::State;
@@ -130,8 +128,11 @@ async fn ack(
     JsonBody(req): JsonBody<AckRequest>,
 ) -> Result<Json<Job>, ApiError> {
     auth.require(Scope::Worker)?;
-    let outcome = state.engine.ack(auth.org, req.token, req.result).await?;
-    job_after(&state, auth.org, lease_outcome(outcome)?).await
+    let outcome = state
+        .engine
+        .ack(auth.org, req.token, req.result, true)
+        .await?;
+    whole_job(lease_outcome(outcome)?)
 }
 
 /// Fail the attempt a lease holds: retried after a backoff while retries
@@ -156,17 +157,21 @@ async fn fail(
 ) -> Result<Json<Job>, ApiError> {
     auth.require(Scope::Worker)?;
     let failure = rules::failure(req.error, req.retryable, req.retry_in)?;
-    let outcome = state.engine.fail(auth.org, req.token, failure).await?;
-    job_after(&state, auth.org, lease_outcome(outcome)?).await
+    let outcome = state
+        .engine
+        .fail(auth.org, req.token, failure, true)
+        .await?;
+    whole_job(lease_outcome(outcome)?)
 }
 
-/// The whole job an ack or fail over HTTP answers, read after the change
-/// (worker sessions and push delivery need only what [`Moved`] says).
-async fn job_after(state: &AppState, org: OrgId, moved: Moved) -> Result<Json<Job>, ApiError> {
-    match state.store.job(org, moved.id).await? {
-        Some(job) => Ok(Json(job)),
+/// The whole job an ack or fail over HTTP answers, which it asked the
+/// statement for (worker sessions and push delivery need only what
+/// [`Moved`] says).
+fn whole_job(moved: Moved) -> Result<Json<Job>, ApiError> {
+    match moved.job {
+        Some(job) => Ok(Json(*job)),
         None => Err(ApiError::Internal(anyhow::anyhow!(
-            "job {} is gone right after its attempt ended",
+            "the end of job {}'s attempt came back without the job it asked for",
             moved.id
         ))),
     }

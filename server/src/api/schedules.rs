@@ -17,10 +17,11 @@ use super::error::ApiError;
 use super::extract::{JsonBody, QueryParams};
 use super::jobs::{
     JOB_TARGET, MAX_SCHEDULE_AHEAD_SECONDS, TargetFields, check_target, required_text,
-    validate_handler, validate_queue, validate_retries, validate_target, validate_timeout,
+    validate_queue, validate_retries, validate_target, validate_timeout,
 };
 use super::messages::validate_body;
 use super::pagination::{Cursor, page_request};
+use crate::job::rules::validate_handler;
 use crate::schedule::timing::{TimingError, parse_timezone};
 use crate::schedule::{JobTemplate, ScheduleRecord, TimingSpec};
 use crate::store::{ExecutionsOf, Page, PageRequest};
@@ -473,7 +474,12 @@ pub(super) async fn set_status(
         waiting_fire_at: None,
         ..existing
     };
-    record.next_run_at = next_run(&record, store_now(state).await?)?;
+    // Only a resume runs again, from the store's clock: pausing and
+    // archiving need no clock.
+    record.next_run_at = match status {
+        ScheduleStatus::Active => next_run(&record, store_now(state).await?)?,
+        ScheduleStatus::Paused | ScheduleStatus::Archived => None,
+    };
     save(state, auth, &record).await
 }
 

@@ -11,12 +11,10 @@ pub mod rules;
 pub mod slots;
 pub mod state;
 
-use chronos_proto::Delivery;
+use chronos_proto::{Delivery, Timestamp};
 use serde_json::Value;
 use std::time::Duration;
 use uuid::Uuid;
-
-pub use chronos_proto::Timestamp;
 
 /// When a new job becomes due. Relative times are added to the database's
 /// clock, not this process's.

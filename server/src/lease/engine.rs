@@ -211,24 +211,26 @@ impl Engine {
         self.shutdown.clone()
     }
 
-    /// Tells whoever waits for `job` that it changed: polls if it is queued,
-    /// the sweeper if it waits for its time.
+    /// Tells whoever waits for `job` that it changed ([`Engine::tell`]).
     fn announce(&self, org: OrgId, job: &Job) {
-        match job.status {
-            JobStatus::Queued => self.wakers.wake(&WakeKey::for_job(org, job)),
-            JobStatus::Scheduled => self.sweeper.notify_one(),
-            _ => {}
-        }
+        self.tell(job.status, job.schedule_id, || WakeKey::for_job(org, job));
     }
 
     /// [`Engine::announce`] for a job a lease statement moved.
     fn announce_moved(&self, moved: &Moved) {
-        match moved.status {
-            JobStatus::Queued => self.wakers.wake(&moved.wake),
+        self.tell(moved.status, moved.schedule_id, || moved.wake.clone());
+    }
+
+    /// Whoever waits for a job now in `status`: its polls if it is queued,
+    /// the sweeper if it waits for its time, the scheduler if it is a
+    /// schedule's job that has ended (a fire may wait for it).
+    fn tell(&self, status: JobStatus, schedule_id: Option<Uuid>, wake: impl FnOnce() -> WakeKey) {
+        match status {
+            JobStatus::Queued => self.wakers.wake(&wake()),
             JobStatus::Scheduled => self.sweeper.notify_one(),
             _ => {}
         }
-        if moved.schedule_id.is_some() && moved.status.is_finished() {
+        if schedule_id.is_some() && status.is_finished() {
             self.scheduler.notify_one();
         }
     }
@@ -355,32 +357,39 @@ impl Engine {
         }
     }
 
+    /// Completes the attempt `token` holds; with `whole_job`, the answer
+    /// carries the job ([`AttemptEnd::whole_job`]).
     pub async fn ack(
         &self,
         org: OrgId,
         token: Uuid,
         result: Option<Value>,
+        whole_job: bool,
     ) -> Result<LeaseOutcome<Moved>> {
         self.finish(AttemptEnd {
             org,
             token,
             outcome: Outcome::Ack(result),
             response: None,
+            whole_job,
         })
         .await
     }
 
+    /// Fails the attempt `token` holds; `whole_job` as for [`Engine::ack`].
     pub async fn fail(
         &self,
         org: OrgId,
         token: Uuid,
         failure: Failure,
+        whole_job: bool,
     ) -> Result<LeaseOutcome<Moved>> {
         self.finish(AttemptEnd {
             org,
             token,
             outcome: Outcome::Fail(failure),
             response: None,
+            whole_job,
         })
         .await
     }
@@ -424,9 +433,7 @@ impl Engine {
         if let CancelOutcome::Cancelled(job) = &outcome {
             // Nobody listening is fine: no session holds it here.
             let _ = self.cancelled.send(id);
-            if job.schedule_id.is_some() {
-                self.scheduler.notify_one();
-            }
+            self.announce(org, job);
         }
         Ok(outcome)
     }

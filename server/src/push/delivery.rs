@@ -64,6 +64,8 @@ impl Deliverer {
             token: leased.lease.token,
             outcome,
             response,
+            // Delivery logs the status; it never shows the job.
+            whole_job: false,
         }
     }
 

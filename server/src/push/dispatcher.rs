@@ -148,7 +148,6 @@ async fn deliver(
     let job_id = leased.job.id;
     match engine.finish(end).await {
         Ok(LeaseOutcome::Done(job)) => {
-            // What the attempt left the job as (no payload or result).
             tracing::debug!(%job_id, status = %job.status, attempt = job.attempt, "push attempt ended");
         }
         Ok(_) => {

@@ -40,7 +40,8 @@ impl WakeKey {
 }
 
 /// A job as a status change left it, as far as whoever waits for it cares:
-/// what an ack, fail or release answers, without the payload and result.
+/// what an ack, fail or release answers, without the payload and result
+/// unless the caller asked for the whole job.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Moved {
     pub id: Uuid,
@@ -49,6 +50,9 @@ pub struct Moved {
     pub schedule_id: Option<Uuid>,
     /// Whose polls to wake if it is queued.
     pub wake: WakeKey,
+    /// The whole job, read by the same statement, for an attempt end that
+    /// asked for it ([`AttemptEnd::whole_job`]); `None` otherwise.
+    pub job: Option<Box<Job>>,
 }
 
 /// What became of one job of a batch insert.
@@ -89,6 +93,10 @@ pub struct AttemptEnd {
     pub outcome: Outcome,
     /// What the target answered, for a push attempt that got an answer.
     pub response: Option<HttpResponse>,
+    /// The caller answers with the whole job (`POST /v1/leases/ack` and
+    /// `fail`): the statement returns it in [`Moved::job`]. Worker sessions
+    /// and push delivery do not, and pay for no payload or result.
+    pub whole_job: bool,
 }
 
 /// A push target's answer, recorded on the attempt's execution.
@@ -282,6 +290,7 @@ pub trait LeaseStore: Send + Sync + 'static {
             token,
             outcome: Outcome::Ack(result),
             response: None,
+            whole_job: false,
         };
         Ok(self
             .end_attempts(vec![ack])
@@ -302,6 +311,7 @@ pub trait LeaseStore: Send + Sync + 'static {
             token,
             outcome: Outcome::Fail(failure),
             response: None,
+            whole_job: false,
         };
         Ok(self
             .end_attempts(vec![fail])

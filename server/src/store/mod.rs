@@ -186,6 +186,12 @@ impl<T> Page<T> {
     }
 }
 
+/// A store's "seconds until" (a due time, a deadline) as a duration; a time
+/// already past is zero.
+pub(crate) fn seconds_from_now(secs: Option<f64>) -> Option<std::time::Duration> {
+    secs.map(|s| std::time::Duration::from_secs_f64(s.max(0.0)))
+}
+
 /// `('scheduled', 'queued')`: statuses as an SQL list of literals. Literals,
 /// not parameters, so both planners can use the partial indexes on status.
 /// The values are the fixed status names, never user input.

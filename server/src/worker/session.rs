@@ -93,7 +93,10 @@ pub async fn run(socket: WebSocket, engine: Arc<Engine>, org: OrgId) {
                 .into_iter()
                 .partition(|l| hello.holding.contains(&l.token));
             for l in lost {
-                if let Err(e) = engine.fail(org, l.token, Failure::worker_lost()).await {
+                if let Err(e) = engine
+                    .fail(org, l.token, Failure::worker_lost(), false)
+                    .await
+                {
                     tracing::warn!(error = %e, token = %l.token, "ending a lost lease failed");
                 }
             }
@@ -374,7 +377,7 @@ async fn apply(
             token,
             LeaseAction::Ack,
             engine
-                .ack(org, token, result)
+                .ack(org, token, result, false)
                 .await
                 .map(|o| o.map(|_| None)),
         ),
@@ -392,7 +395,7 @@ async fn apply(
                 token,
                 LeaseAction::Fail,
                 engine
-                    .fail(org, token, failure)
+                    .fail(org, token, failure, false)
                     .await
                     .map(|o| o.map(|_| None)),
             )

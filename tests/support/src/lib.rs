@@ -154,15 +154,21 @@ impl Backing {
         }
     }
 
-    /// Moves the test clock of servers started on this store with
-    /// `--test-clock` (they hear of it: through NOTIFY on PostgreSQL, by
-    /// looking on SQLite), or of the next one to start.
-    pub async fn advance_clock(&self, by: Duration) {
-        let (opened, _) = prepare_store(&self.config(), OpenMode::Command, Clock::Test)
-            .await
-            .expect("opening the store on the test clock");
-        opened
+    /// The store as servers started on it with `--test-clock` read it
+    /// (one of them must have started: it makes the clock's table), to read
+    /// that clock and move it.
+    pub fn test_clock(&self) -> DynStore {
+        self.config()
+            .open(OpenMode::Command, Clock::Test)
+            .expect("opening the store on the test clock")
             .store
+    }
+
+    /// Moves the test clock of servers started on this store with
+    /// `--test-clock`; they hear of it (through NOTIFY on PostgreSQL, by
+    /// looking on SQLite).
+    pub async fn advance_clock(&self, by: Duration) {
+        self.test_clock()
             .advance_clock(by)
             .await
             .expect("moving the test clock");

@@ -10,8 +10,8 @@
 
 use super::jobs::{job_from_row, key_holders};
 use super::{
-    CANCEL_CHANNEL, MOVED_COLUMNS, NOTIFY_CHANNEL, NOTIFY_KEYS, PgStore, WAKE_KEY_SQL, lease_miss,
-    moved_from_row, seconds_from_now, ts, u32_col,
+    CANCEL_CHANNEL, MOVED_COLUMNS, NOTIFY_CHANNEL, NOTIFY_KEYS, PgStore, WAKE_KEY_SQL,
+    ended_from_row, lease_miss, moved_from_row, seconds_from_now, ts, u32_col, whole_job_columns,
 };
 use crate::account::OrgId;
 use crate::job::NewJob;
@@ -247,16 +247,16 @@ impl Sql {
                 format!(
                     "WITH input AS (
                          SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::jsonb[],
-                                              $4::int4[], $5::text[], $6::bool[])
+                                              $4::int4[], $5::text[], $6::bool[], $7::bool[])
                              AS i (in_org, in_token, in_result,
-                                   in_http_status, in_body, in_truncated)
+                                   in_http_status, in_body, in_truncated, in_whole)
                      ), done AS (
                          UPDATE jobs SET status = '{to}', result = in_result, finished_at = now(),
                                          updated_at = now(), lease_expires_at = NULL
                          FROM input
                          WHERE lease_token = in_token AND organization_id = in_org
                            AND status IN {from} AND lease_expires_at > now()
-                         RETURNING {MOVED_COLUMNS}, lease_token,
+                         RETURNING {MOVED_COLUMNS}, {whole}, lease_token,
                                    in_http_status, in_body, in_truncated
                      ), closed AS (
                          UPDATE executions SET status = '{completed}', finished_at = now(),
@@ -264,10 +264,11 @@ impl Sql {
                                                response_truncated = coalesce(in_truncated, false)
                          FROM done WHERE executions.lease_token = done.lease_token
                      )
-                     SELECT {MOVED_COLUMNS}, lease_token FROM done",
+                     SELECT * FROM done",
                     from = status_list(t.from()),
                     to = t.to().as_str(),
                     completed = ExecutionStatus::Completed.as_str(),
+                    whole = whole_job_columns("in_whole"),
                 )
             },
             lock_failing: format!(
@@ -285,9 +286,9 @@ impl Sql {
                 "WITH input AS (
                      SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[],
                                           $5::text[], $6::float8[], $7::int4[], $8::text[],
-                                          $9::bool[])
+                                          $9::bool[], $10::bool[])
                          AS i (in_id, in_token, in_execution, in_status, in_error, in_retry_in,
-                               in_http_status, in_body, in_truncated)
+                               in_http_status, in_body, in_truncated, in_whole)
                  ), closed AS (
                      UPDATE executions SET status = in_execution, error = in_error,
                                            finished_at = now(),
@@ -303,12 +304,13 @@ impl Sql {
                          finished_at = CASE WHEN in_retry_in IS NULL THEN now() END,
                          last_error = in_error, lease_expires_at = NULL, updated_at = now()
                      FROM input WHERE id = in_id AND status IN {from}
-                     RETURNING {MOVED_COLUMNS}, lease_token
+                     RETURNING {MOVED_COLUMNS}, {whole}, lease_token
                  ), keys AS (
                      SELECT DISTINCT {WAKE_KEY_SQL} AS key FROM ended WHERE status = '{queued}'
                  )
                  SELECT ended.*, (SELECT {NOTIFY_KEYS} FROM keys) AS notified FROM ended",
                 from = status_list(fail.from()),
+                whole = whole_job_columns("in_whole"),
             ),
             known_tokens: "SELECT e.lease_token FROM executions e
                  JOIN unnest($1::uuid[], $2::uuid[]) AS i (in_org, in_token)
@@ -468,6 +470,15 @@ impl Locked {
     }
 }
 
+/// An attempt to end badly: locked, what the state machine decided, what
+/// its push target answered, and whether the caller answers with the job.
+struct BadEnd<'a> {
+    locked: Locked,
+    ending: Ending,
+    response: Option<&'a HttpResponse>,
+    whole_job: bool,
+}
+
 /// Push targets' answers as columns (nulls where there was none).
 #[derive(Default)]
 struct Answers<'a> {
@@ -490,7 +501,7 @@ impl<'a> Answers<'a> {
 async fn end_badly(
     store: &PgStore,
     tx: &deadpool_postgres::Transaction<'_>,
-    endings: Vec<(Locked, Ending, Option<&HttpResponse>)>,
+    endings: Vec<BadEnd<'_>>,
 ) -> Result<HashMap<Uuid, Moved>> {
     if endings.is_empty() {
         return Ok(HashMap::new());
@@ -499,15 +510,17 @@ async fn end_badly(
     let (mut ids, mut tokens) = (Vec::with_capacity(n), Vec::with_capacity(n));
     let (mut executions, mut statuses) = (Vec::with_capacity(n), Vec::with_capacity(n));
     let (mut errors, mut retry_in) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let mut whole = Vec::with_capacity(n);
     let mut answers = Answers::default();
-    for (locked, ending, response) in &endings {
-        ids.push(locked.id);
-        tokens.push(locked.token);
-        executions.push(ending.execution.as_str());
-        statuses.push(ending.job_status().as_str());
-        errors.push(ending.error.as_str());
-        retry_in.push(ending.retry_in_seconds());
-        answers.push(*response);
+    for e in &endings {
+        ids.push(e.locked.id);
+        tokens.push(e.locked.token);
+        executions.push(e.ending.execution.as_str());
+        statuses.push(e.ending.job_status().as_str());
+        errors.push(e.ending.error.as_str());
+        retry_in.push(e.ending.retry_in_seconds());
+        answers.push(e.response);
+        whole.push(e.whole_job);
     }
     let stmt = tx.prepare_cached(&store.sql.leases.end_badly).await?;
     let rows = tx
@@ -523,11 +536,12 @@ async fn end_badly(
                 &answers.status,
                 &answers.body,
                 &answers.truncated,
+                &whole,
             ],
         )
         .await?;
     rows.iter()
-        .map(|row| Ok((row.try_get("lease_token")?, moved_from_row(row)?)))
+        .map(|row| Ok((row.try_get("lease_token")?, ended_from_row(row)?)))
         .collect()
 }
 
@@ -706,26 +720,28 @@ impl LeaseStore for PgStore {
             let orgs: Vec<Uuid> = acks.iter().map(|(e, _)| e.org.0).collect();
             let tokens: Vec<Uuid> = acks.iter().map(|(e, _)| e.token).collect();
             let results: Vec<Option<&serde_json::Value>> = acks.iter().map(|(_, r)| *r).collect();
+            let whole: Vec<bool> = acks.iter().map(|(e, _)| e.whole_job).collect();
             let mut answers = Answers::default();
             for (e, _) in &acks {
                 answers.push(e.response.as_ref());
             }
-            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] = [
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
                 &orgs,
                 &tokens,
                 &results,
                 &answers.status,
                 &answers.body,
                 &answers.truncated,
+                &whole,
             ];
             for row in client.query(&stmt, &params).await? {
-                done.insert(row.try_get("lease_token")?, moved_from_row(&row)?);
+                done.insert(row.try_get("lease_token")?, ended_from_row(&row)?);
             }
         }
 
-        let fails: HashMap<Uuid, (&crate::job::state::Failure, Option<&HttpResponse>)> = firsts()
+        let fails: HashMap<Uuid, (&crate::job::state::Failure, &AttemptEnd)> = firsts()
             .filter_map(|e| match &e.outcome {
-                Outcome::Fail(failure) => Some((e.token, (failure, e.response.as_ref()))),
+                Outcome::Fail(failure) => Some((e.token, (failure, e))),
                 Outcome::Ack(_) => None,
             })
             .collect();
@@ -740,9 +756,13 @@ impl LeaseStore for PgStore {
             let mut endings = Vec::new();
             for row in tx.query(&stmt, &[&orgs, &tokens]).await? {
                 let locked = Locked::read(&row)?;
-                let (failure, response) = fails[&locked.token];
-                let ending = locked.attempt.end(Cause::Reported(failure.clone()));
-                endings.push((locked, ending, response));
+                let (failure, end) = fails[&locked.token];
+                endings.push(BadEnd {
+                    ending: locked.attempt.end(Cause::Reported(failure.clone())),
+                    locked,
+                    response: end.response.as_ref(),
+                    whole_job: end.whole_job,
+                });
             }
             done.extend(end_badly(self, &tx, endings).await?);
             tx.commit().await?;
@@ -817,8 +837,12 @@ impl LeaseStore for PgStore {
             } else {
                 Cause::WorkerGone
             };
-            let ending = locked.attempt.end(cause);
-            endings.push((locked, ending, None));
+            endings.push(BadEnd {
+                ending: locked.attempt.end(cause),
+                locked,
+                response: None,
+                whole_job: false,
+            });
         }
         let ended = end_badly(self, &tx, endings).await?.into_values().collect();
         tx.execute(&self.sql.leases.forget_workers, &[]).await?;

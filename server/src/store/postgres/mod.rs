@@ -17,7 +17,7 @@ mod schedules;
 mod signing_secrets;
 mod workers;
 
-use super::{Clock, LeaseOutcome, Result, StoreError, WakeKey};
+use super::{Clock, LeaseOutcome, Result, StoreError, WakeKey, seconds_from_now};
 use crate::account::OrgId;
 use chrono::{DateTime, Utc};
 use chronos_proto::Timestamp;
@@ -53,6 +53,36 @@ const NOTIFY_KEYS: &str = "CASE WHEN count(*) = 0 THEN NULL \
 /// The columns a status change returns for [`super::Moved`].
 const MOVED_COLUMNS: &str =
     "id, status, attempt, schedule_id, organization_id, delivery_type, handler";
+
+/// The rest of a job's columns, after [`MOVED_COLUMNS`], for an attempt's
+/// end that answers with the whole job: `whole` (an SQL boolean) says
+/// which rows. The others get NULLs, a few bytes each, and are read as
+/// [`super::Moved`] alone ([`ended_from_row`]): a worker's ack costs what
+/// it did before the HTTP answer came from the same statement.
+fn whole_job_columns(whole: &str) -> String {
+    let columns = [
+        "name",
+        "queue",
+        "priority",
+        "run_at",
+        "max_retries",
+        "timeout_seconds",
+        "fire_at",
+        "idempotency_key",
+        "last_error",
+        "created_at",
+        "updated_at",
+        "finished_at",
+        "payload",
+        "delivery",
+        "result",
+    ];
+    let cased: Vec<String> = columns
+        .iter()
+        .map(|c| format!("CASE WHEN {whole} THEN {c} END AS {c}"))
+        .collect();
+    format!("{whole} AS whole, {}", cased.join(", "))
+}
 
 pub struct PgStore {
     pool: Pool,
@@ -154,7 +184,18 @@ fn moved_from_row(row: &Row) -> Result<super::Moved> {
             &delivery_type,
             handler.as_deref(),
         ),
+        job: None,
     })
+}
+
+/// Reads [`MOVED_COLUMNS`] and [`whole_job_columns`]: the whole job too
+/// where it was asked for.
+fn ended_from_row(row: &Row) -> Result<super::Moved> {
+    let mut moved = moved_from_row(row)?;
+    if row.try_get::<_, bool>("whole")? {
+        moved.job = Some(Box::new(jobs::job_from_row(row)?));
+    }
+    Ok(moved)
 }
 
 /// An ack, fail, release or extend matched no current lease: was the token
@@ -196,9 +237,4 @@ pub fn parse_wake_payload(payload: &str) -> Option<Vec<WakeKey>> {
         ));
     }
     Some(keys)
-}
-
-/// Seconds (from an `EXTRACT(EPOCH …)` column) as a duration from now.
-fn seconds_from_now(secs: Option<f64>) -> Option<Duration> {
-    secs.map(|s| Duration::from_secs_f64(s.max(0.0)))
 }

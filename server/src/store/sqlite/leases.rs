@@ -9,8 +9,8 @@
 
 use super::jobs::{insert_job, job_by_id, job_from_row};
 use super::{
-    MOVED_COLUMNS, NOW, SqliteStore, lease_miss, modifier, moved_from_row, seconds_from_now,
-    to_json, ts, u32_col, uuid, wake_key,
+    ENDED_COLUMNS, MOVED_COLUMNS, NOW, SqliteStore, ended_from_row, lease_miss, modifier,
+    moved_from_row, seconds_from_now, to_json, ts, u32_col, uuid, wake_key,
 };
 use crate::account::OrgId;
 use crate::job::NewJob;
@@ -131,7 +131,7 @@ impl Sql {
                                      updated_at = {NOW}, lease_expires_at = NULL
                      WHERE organization_id = ?1 AND lease_token = ?2 AND status IN {from}
                        AND lease_expires_at > {NOW}
-                     RETURNING {MOVED_COLUMNS}",
+                     RETURNING {ENDED_COLUMNS}",
                     from = status_list(t.from()),
                     to = t.to().as_str(),
                 ))
@@ -155,7 +155,7 @@ impl Sql {
                      finished_at = CASE WHEN ?3 IS NULL THEN {NOW} END,
                      last_error = ?4, lease_expires_at = NULL, updated_at = {NOW}
                  WHERE id = ?1 AND status IN {from}
-                 RETURNING {MOVED_COLUMNS}",
+                 RETURNING {ENDED_COLUMNS}",
                 from = status_list(fail.from()),
             )),
             extend: c(format!(
@@ -312,7 +312,7 @@ fn ack(
         .prepare_cached(&sql.ack)?
         .query_row(
             params![org.0.to_string(), token.to_string(), result.map(to_json)],
-            |row| Ok(moved_from_row(row)),
+            |row| Ok(ended_from_row(row, end.whole_job)),
         )
         .optional()?
         .transpose()?;
@@ -359,6 +359,7 @@ fn fail(
                 token,
                 &ending,
                 end.response.as_ref(),
+                end.whole_job,
             )?))
         }
         None => lease_miss(conn, org, token),
@@ -366,7 +367,7 @@ fn fail(
 }
 
 /// Writes the ending the state machine decided for the attempt `token`
-/// of job `id`.
+/// of job `id`; the whole job in the answer when `whole_job`.
 fn end_badly(
     conn: &Connection,
     sql: &Sql,
@@ -374,6 +375,7 @@ fn end_badly(
     token: Uuid,
     ending: &Ending,
     response: Option<&HttpResponse>,
+    whole_job: bool,
 ) -> Result<Moved> {
     close_execution(
         conn,
@@ -388,7 +390,7 @@ fn end_badly(
         .map(|s| modifier(Duration::from_secs_f64(s)));
     conn.prepare_cached(&sql.end_badly)?.query_row(
         params![id, ending.job_status().as_str(), due_in, ending.error],
-        |row| Ok(moved_from_row(row)),
+        |row| Ok(ended_from_row(row, whole_job)),
     )?
 }
 
@@ -660,7 +662,7 @@ impl LeaseStore for SqliteStore {
                     Cause::WorkerGone
                 };
                 let ending = attempt.end(cause);
-                ended.push(end_badly(&tx, sql, &id, token, &ending, None)?);
+                ended.push(end_badly(&tx, sql, &id, token, &ending, None, false)?);
             }
             tx.execute(&sql.forget_workers, [])?;
             let next: Option<f64> = tx

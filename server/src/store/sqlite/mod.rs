@@ -23,7 +23,7 @@ mod schedules;
 mod signing_secrets;
 mod workers;
 
-use super::{Clock, LeaseOutcome, Moved, Result, StoreError, WakeKey};
+use super::{Clock, LeaseOutcome, Moved, Result, StoreError, WakeKey, seconds_from_now};
 use crate::account::OrgId;
 use chronos_proto::Timestamp;
 use rusqlite::{Connection, Row, params};
@@ -222,7 +222,25 @@ fn moved_from_row(row: &Row) -> Result<Moved> {
             .map(uuid)
             .transpose()?,
         wake: wake_key(row)?,
+        job: None,
     })
+}
+
+/// The columns an attempt's end returns: the job's, with what [`Moved`]
+/// reads. (One process, one file: nothing crosses a network, so they are
+/// always returned, and the job is read only when asked for.)
+const ENDED_COLUMNS: &str = "id, name, handler, payload, status, queue, priority, \
+     delivery, run_at, attempt, max_retries, timeout_seconds, schedule_id, fire_at, \
+     idempotency_key, result, last_error, created_at, updated_at, finished_at, \
+     organization_id, delivery_type";
+
+/// Reads [`ENDED_COLUMNS`]: the whole job too when `whole_job`.
+fn ended_from_row(row: &Row, whole_job: bool) -> Result<Moved> {
+    let mut moved = moved_from_row(row)?;
+    if whole_job {
+        moved.job = Some(Box::new(jobs::job_from_row(row)?));
+    }
+    Ok(moved)
 }
 
 /// An ack, fail, release or extend matched no current lease: was the token
@@ -239,9 +257,4 @@ fn lease_miss<T>(conn: &Connection, org: OrgId, token: Uuid) -> Result<LeaseOutc
     } else {
         LeaseOutcome::Unknown
     })
-}
-
-/// Seconds until a stored time, from a `julianday` difference.
-fn seconds_from_now(secs: Option<f64>) -> Option<Duration> {
-    secs.map(|s| Duration::from_secs_f64(s.max(0.0)))
 }
