@@ -1,8 +1,11 @@
 //! Authentication: every `/v1` handler that touches data takes an [`Auth`],
 //! which only exists for a valid, unrevoked key; [`Auth::require`] checks the
-//! scope the handler needs.
+//! scope the handler needs. Once the key is known, the query is held to the
+//! operation's contract ([`super::contract`]), so a caller without a key
+//! learns nothing but 401.
 
 use super::AppState;
+use super::contract::Operation;
 use super::error::ApiError;
 use crate::account::OrgId;
 use crate::account::keys::PresentedKey;
@@ -10,6 +13,7 @@ use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use chronos_proto::Scope;
+use std::sync::Arc;
 
 /// The caller: a valid key and the organization it belongs to.
 #[derive(Clone, Debug)]
@@ -66,6 +70,10 @@ impl FromRequestParts<AppState> for Auth {
                 "API key chrns_{}_… was revoked at {at}",
                 record.id
             )));
+        }
+        // Only now, for a caller we know, is the query held to the contract.
+        if let Some(op) = parts.extensions.get::<Arc<Operation>>() {
+            op.check_query(parts.uri.query().unwrap_or(""))?;
         }
         Ok(Auth {
             org: record.organization_id,

@@ -21,6 +21,12 @@ pub enum ApiError {
         field: Option<String>,
         message: String,
     },
+    /// The request fits the document's schema but breaks a rule no schema
+    /// can state — one field excludes another, a time must still be ahead,
+    /// a cron expression must parse (422 `validation_failed`). Each route
+    /// that can answer it says the rule in its description.
+    #[error("{message}")]
+    Rule { field: String, message: String },
     /// The body is not JSON (400 `invalid_json`).
     #[error("{0}")]
     InvalidJson(String),
@@ -81,6 +87,14 @@ impl ApiError {
         }
     }
 
+    /// A rule beyond the schema broken by `field` (422).
+    pub fn rule(field: &str, message: impl Into<String>) -> Self {
+        ApiError::Rule {
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Validation { .. }
@@ -98,14 +112,16 @@ impl ApiError {
             | ApiError::JobNotRetryable { .. }
             | ApiError::ScheduleArchived { .. }
             | ApiError::LeaseLost => StatusCode::CONFLICT,
-            ApiError::TargetBlocked { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TargetBlocked { .. } | ApiError::Rule { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     pub fn code(&self) -> &'static str {
         match self {
-            ApiError::Validation { .. } => "validation_failed",
+            ApiError::Validation { .. } | ApiError::Rule { .. } => "validation_failed",
             ApiError::InvalidJson(_) => "invalid_json",
             ApiError::UnknownField { .. } => "unknown_field",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
@@ -174,7 +190,9 @@ impl ApiError {
         match self {
             ApiError::Validation { field, .. } => detail.field = field,
             ApiError::UnknownField { field, .. } => detail.field = Some(field),
-            ApiError::TargetBlocked { field, .. } => detail.field = Some(field),
+            ApiError::TargetBlocked { field, .. } | ApiError::Rule { field, .. } => {
+                detail.field = Some(field)
+            }
             ApiError::IdempotencyConflict { existing }
             | ApiError::DuplicateMessage { existing } => detail.job_id = Some(existing),
             ApiError::Internal(cause) => {

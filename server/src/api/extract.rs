@@ -1,12 +1,14 @@
 //! Request extractors that answer bad input with our JSON errors (axum's own
 //! answer 422 in plain text), naming the field at fault.
 
+use super::contract::Operation;
 use super::error::ApiError;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
+use std::sync::Arc;
 
 /// The largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -14,8 +16,10 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// The largest body of `POST /v1/jobs/batch`, in bytes.
 pub const MAX_BATCH_BODY_BYTES: usize = 16 * 1024 * 1024;
 
-/// A JSON body. Unknown fields, wrong types and malformed JSON are 400s with
-/// the field path; a body over `LIMIT` bytes is 413. (The route's
+/// A JSON body, checked against the operation's request schema in the
+/// OpenAPI document ([`super::contract`]) and then read as `T`. Unknown
+/// fields, values the schema refuses and malformed JSON are 400s with the
+/// field path; a body over `LIMIT` bytes is 413. (The route's
 /// `DefaultBodyLimit` enforces the limit; `LIMIT` names it in the error.)
 pub struct JsonBody<T, const LIMIT: usize = MAX_BODY_BYTES>(pub T);
 
@@ -32,6 +36,7 @@ impl<S: Send + Sync, T: DeserializeOwned, const LIMIT: usize> FromRequest<S>
                 return Err(ApiError::UnsupportedMediaType(essence.to_string()));
             }
         }
+        let operation = req.extensions().get::<Arc<Operation>>().cloned();
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::PayloadTooLarge { limit: LIMIT }
@@ -39,7 +44,14 @@ impl<S: Send + Sync, T: DeserializeOwned, const LIMIT: usize> FromRequest<S>
                 ApiError::InvalidJson(format!("could not read the request body: {rejection}"))
             }
         })?;
-        parse_json(&bytes).map(JsonBody)
+        match operation {
+            Some(op) => {
+                let value: serde_json::Value = parse_json(&bytes)?;
+                op.check_body(&value)?;
+                from_value(value).map(JsonBody)
+            }
+            None => parse_json(&bytes).map(JsonBody),
+        }
     }
 }
 

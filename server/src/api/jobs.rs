@@ -4,7 +4,7 @@ use super::AppState;
 use super::auth::Auth;
 use super::error::ApiError;
 use super::extract::{JsonBody, MAX_BATCH_BODY_BYTES, QueryParams, from_value};
-use super::pagination::{Cursor, page_request};
+use super::pagination::{Cursor, PageQuery, page_request};
 use crate::account::OrgId;
 use crate::job::rules::validate_handler;
 use crate::job::{NewJob, RunAt};
@@ -408,8 +408,10 @@ struct ListJobsQuery {
     /// A schedule's id, or the literal `null` for one-off jobs only.
     schedule_id: Option<String>,
     /// Page size, 1 to 100. Default 50.
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
-    /// The `next_cursor` of the previous page.
+    /// The `next_cursor` of the previous page; empty or absent for the first.
+    #[param(pattern = "^([A-Za-z0-9_-]{21}[AQgw])?$")]
     cursor: Option<String>,
 }
 
@@ -536,15 +538,6 @@ async fn retry_job(
     }
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-struct PageQuery {
-    /// Page size, 1 to 100. Default 50.
-    limit: Option<u32>,
-    /// The `next_cursor` of the previous page.
-    cursor: Option<String>,
-}
 
 /// List a job's executions (one per attempt), newest first.
 #[utoipa::path(

@@ -5,6 +5,7 @@
 //! wire types, and served at `/v1/openapi.json`.
 
 pub mod auth;
+pub mod contract;
 pub mod error;
 pub mod extract;
 mod health;
@@ -13,7 +14,7 @@ mod keys;
 mod krafter;
 pub(crate) mod leases;
 pub(crate) mod messages;
-mod pagination;
+pub mod pagination;
 mod schedules;
 mod signing_secrets;
 mod workers;
@@ -75,9 +76,13 @@ impl Modify for BearerAuth {
     }
 }
 
-/// The whole API, with its OpenAPI document.
-pub fn router(state: AppState) -> Router {
-    let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+/// The OpenAPI document, as `/v1/openapi.json` serves it.
+pub fn document() -> utoipa::openapi::OpenApi {
+    routes().1
+}
+
+fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(jobs::router())
         .merge(keys::router())
         .merge(leases::router())
@@ -86,9 +91,21 @@ pub fn router(state: AppState) -> Router {
         .merge(messages::router())
         .merge(schedules::router())
         .merge(krafter::router())
-        .split_for_parts();
+        .split_for_parts()
+}
+
+/// The whole API, with its OpenAPI document.
+pub fn router(state: AppState) -> Router {
+    let (api, doc) = routes();
+    let contract = Arc::new(
+        contract::Contract::new(&doc).expect("the OpenAPI document's schemas compile"),
+    );
     let doc = Arc::new(doc);
-    api.route(
+    api.route_layer(axum::middleware::from_fn_with_state(
+        contract,
+        contract::attach,
+    ))
+    .route(
         "/v1/openapi.json",
         get(move || {
             let doc = doc.clone();

@@ -5,10 +5,32 @@ use super::error::ApiError;
 use crate::store::PageRequest;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
+use utoipa::IntoParams;
 use uuid::Uuid;
 
 pub const DEFAULT_LIMIT: u32 = 50;
+/// The document states it on every `limit` (`maximum = 100`);
+/// `server/tests/contract.rs` holds the two equal.
 pub const MAX_LIMIT: u32 = 100;
+
+/// What an opaque cursor looks like: 16 bytes, URL-safe base64 without
+/// padding (22 characters, the last one holding 2 bits), or empty for the
+/// first page. Stated in the document on every `cursor`.
+pub const CURSOR_PATTERN: &str = "^([A-Za-z0-9_-]{21}[AQgw])?$";
+
+/// `?limit=&cursor=`, as every list takes them.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Page size, 1 to 100. Default 50.
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page; empty or absent for the first.
+    #[param(pattern = "^([A-Za-z0-9_-]{21}[AQgw])?$")]
+    pub cursor: Option<String>,
+}
 
 /// An opaque cursor: the last id of the previous page. Opaque so that its
 /// content can change without breaking clients.
@@ -25,14 +47,10 @@ impl Cursor {
     }
 }
 
+/// The page a list asked for. `limit` and `cursor` have been held to the
+/// document (1 to [`MAX_LIMIT`], [`CURSOR_PATTERN`]) before this runs.
 pub fn page_request(limit: Option<u32>, cursor: Option<&str>) -> Result<PageRequest, ApiError> {
     let limit = limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::validation(
-            "limit",
-            format!("limit must be between 1 and {MAX_LIMIT}"),
-        ));
-    }
     let before = match cursor {
         None | Some("") => None,
         Some(c) => Some(

@@ -20,7 +20,7 @@ use super::jobs::{
     validate_queue, validate_retries, validate_target, validate_timeout,
 };
 use super::messages::validate_body;
-use super::pagination::{Cursor, page_request};
+use super::pagination::{Cursor, PageQuery, page_request};
 use crate::job::rules::validate_handler;
 use crate::schedule::timing::{TimingError, parse_timezone};
 use crate::schedule::{JobTemplate, ScheduleRecord, TimingSpec};
@@ -151,8 +151,10 @@ struct ListSchedulesQuery {
     /// `active`, `paused` or `archived`.
     status: Option<String>,
     /// Page size, 1 to 100. Default 50.
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
-    /// The `next_cursor` of the previous page.
+    /// The `next_cursor` of the previous page; empty or absent for the first.
+    #[param(pattern = "^([A-Za-z0-9_-]{21}[AQgw])?$")]
     cursor: Option<String>,
 }
 
@@ -580,15 +582,6 @@ async fn next_runs(
     }))
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub(super) struct PageQuery {
-    /// Page size, 1 to 100. Default 50.
-    pub limit: Option<u32>,
-    /// The `next_cursor` of the previous page.
-    pub cursor: Option<String>,
-}
 
 /// The executions of the jobs a schedule created, newest first.
 #[utoipa::path(

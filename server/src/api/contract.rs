@@ -1,0 +1,452 @@
+//! The OpenAPI document is the contract, and the server holds every request
+//! to it: before a handler runs, the query is checked against the
+//! operation's parameters and the body against its request schema, as the
+//! document states them. A limit, pattern, enum or required field is
+//! declared once — in the utoipa attributes of a wire type or a handler's
+//! parameters — and that one declaration is both what clients read and what
+//! the server enforces, so the two cannot disagree.
+//!
+//! What the document refuses is a 400: `unknown_field` for a query parameter
+//! or body field the operation does not declare (`additionalProperties:
+//! false`), `validation_failed` naming the `field` for any other value it
+//! refuses, `invalid_json` for a body that is not JSON. Rules no schema can
+//! state (one field excludes another, a time still in the future, a cron
+//! expression that parses, a push target on the public internet) stay with
+//! the handlers and are answered 422, so a 400 always means "the document
+//! says no".
+
+use super::error::ApiError;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::Response;
+use jsonschema::error::{TypeKind, ValidationErrorKind};
+use jsonschema::{ValidationError, Validator};
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// Every operation of the document, by method and path template.
+pub struct Contract {
+    operations: HashMap<(Method, String), Arc<Operation>>,
+}
+
+/// What one operation accepts.
+pub struct Operation {
+    /// The request body's schema, if the operation takes one.
+    body: Option<Checker>,
+    /// Query parameters by name.
+    query: BTreeMap<String, Param>,
+}
+
+struct Param {
+    checker: Checker,
+    kind: Scalar,
+    required: bool,
+}
+
+/// How a query parameter's text is read before its schema checks it.
+#[derive(Clone, Copy)]
+enum Scalar {
+    Integer,
+    Number,
+    Boolean,
+    String,
+}
+
+/// A compiled schema and the document it lives in (error messages look up
+/// the keywords next to the one that failed: `maximum` beside `minimum`).
+struct Checker {
+    validator: Validator,
+    root: Value,
+}
+
+impl Contract {
+    /// Compiles every operation of `doc`. Fails only if the document holds a
+    /// schema that is not valid JSON Schema, which is a bug caught by the
+    /// first test that starts a server.
+    pub fn new(doc: &utoipa::openapi::OpenApi) -> anyhow::Result<Self> {
+        let doc = serde_json::to_value(doc)?;
+        let components = doc.get("components").cloned().unwrap_or(json!({}));
+        let mut operations = HashMap::new();
+        let empty = Map::new();
+        for (path, item) in doc["paths"].as_object().unwrap_or(&empty) {
+            for (method, op) in item.as_object().unwrap_or(&empty) {
+                let Ok(method) = method.to_ascii_uppercase().parse::<Method>() else {
+                    continue;
+                };
+                let body = op
+                    .pointer("/requestBody/content/application~1json/schema")
+                    .map(|schema| Checker::new(schema, &components))
+                    .transpose()?;
+                let mut query = BTreeMap::new();
+                for p in op["parameters"].as_array().into_iter().flatten() {
+                    if p["in"] != "query" {
+                        continue;
+                    }
+                    let name = p["name"].as_str().unwrap_or_default().to_string();
+                    let schema = p.get("schema").cloned().unwrap_or(json!({}));
+                    let kind = scalar(&schema);
+                    query.insert(
+                        name,
+                        Param {
+                            checker: Checker::new(&schema, &components)?,
+                            kind,
+                            required: p["required"] == true,
+                        },
+                    );
+                }
+                operations.insert(
+                    (method, path.to_string()),
+                    Arc::new(Operation { body, query }),
+                );
+            }
+        }
+        Ok(Contract { operations })
+    }
+
+    fn operation(&self, method: &Method, path: &str) -> Option<&Arc<Operation>> {
+        self.operations.get(&(method.clone(), path.to_string()))
+    }
+}
+
+/// Middleware: hands the operation a request reached to the extractors.
+/// [`super::auth::Auth`] checks the query once the caller is known, and
+/// [`super::extract::JsonBody`] checks the body once it has read it (within
+/// the route's size limit).
+pub async fn attach(State(contract): State<Arc<Contract>>, mut req: Request, next: Next) -> Response {
+    let op = req
+        .extensions()
+        .get::<MatchedPath>()
+        .and_then(|path| contract.operation(req.method(), path.as_str()))
+        .cloned();
+    if let Some(op) = op {
+        req.extensions_mut().insert(op);
+    }
+    next.run(req).await
+}
+
+impl Operation {
+    pub fn check_query(&self, query: &str) -> Result<(), ApiError> {
+        let mut seen = BTreeMap::new();
+        for (name, text) in url::form_urlencoded::parse(query.as_bytes()) {
+            let Some(param) = self.query.get(name.as_ref()) else {
+                let known: Vec<&str> = self.query.keys().map(String::as_str).collect();
+                return Err(ApiError::UnknownField {
+                    message: if known.is_empty() {
+                        format!("unknown query parameter `{name}`; this route takes none")
+                    } else {
+                        format!(
+                            "unknown query parameter `{name}`; this route takes {}",
+                            known.join(", ")
+                        )
+                    },
+                    field: name.into_owned(),
+                });
+            };
+            if seen.insert(name.to_string(), ()).is_some() {
+                return Err(ApiError::validation(
+                    &name,
+                    format!("{name} is given more than once"),
+                ));
+            }
+            let value = param.kind.read(&text).ok_or_else(|| {
+                ApiError::validation(&name, format!("{name} must be {}", param.kind.noun()))
+            })?;
+            param.checker.check(&value, Some(&name))?;
+        }
+        if let Some((name, _)) = self
+            .query
+            .iter()
+            .find(|(name, p)| p.required && !seen.contains_key(*name))
+        {
+            return Err(ApiError::validation(name, format!("{name} is required")));
+        }
+        Ok(())
+    }
+
+    /// Checks a JSON body against the request schema and returns it parsed.
+    /// `None` when the operation declares no body (nothing to check).
+    pub fn check_body(&self, value: &Value) -> Result<(), ApiError> {
+        match &self.body {
+            Some(checker) => checker.check(value, None),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Scalar {
+    fn read(self, text: &str) -> Option<Value> {
+        match self {
+            Scalar::String => Some(Value::String(text.to_string())),
+            Scalar::Integer => text.parse::<i64>().ok().map(Value::from),
+            Scalar::Number => text
+                .parse::<f64>()
+                .ok()
+                .and_then(serde_json::Number::from_f64)
+                .map(Value::Number),
+            Scalar::Boolean => match text {
+                "true" => Some(Value::Bool(true)),
+                "false" => Some(Value::Bool(false)),
+                _ => None,
+            },
+        }
+    }
+
+    fn noun(self) -> &'static str {
+        match self {
+            Scalar::String => "a string",
+            Scalar::Integer => "an integer",
+            Scalar::Number => "a number",
+            Scalar::Boolean => "true or false",
+        }
+    }
+}
+
+/// The scalar a parameter's schema declares (`type: integer`, or
+/// `[integer, null]`); text otherwise.
+fn scalar(schema: &Value) -> Scalar {
+    let types: Vec<&str> = match &schema["type"] {
+        Value::String(t) => vec![t.as_str()],
+        Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => vec![],
+    };
+    if types.contains(&"integer") {
+        Scalar::Integer
+    } else if types.contains(&"number") {
+        Scalar::Number
+    } else if types.contains(&"boolean") {
+        Scalar::Boolean
+    } else {
+        Scalar::String
+    }
+}
+
+impl Checker {
+    fn new(schema: &Value, components: &Value) -> anyhow::Result<Self> {
+        let root = json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$ref": "#/x-checked",
+            "x-checked": schema,
+            "components": components,
+        });
+        let validator = jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft202012)
+            .should_validate_formats(true)
+            .build(&root)
+            .map_err(|e| anyhow::anyhow!("the OpenAPI document holds a bad schema: {e}"))?;
+        Ok(Checker { validator, root })
+    }
+
+    /// The first thing `value` breaks, as our error. Unknown fields are
+    /// named before anything else: a misspelt field explains the rest.
+    /// `name` is a query parameter's name (a body's fields are named by
+    /// their path).
+    fn check(&self, value: &Value, name: Option<&str>) -> Result<(), ApiError> {
+        if self.validator.is_valid(value) {
+            return Ok(());
+        }
+        let errors: Vec<ValidationError> = self.validator.iter_errors(value).collect();
+        let first = errors
+            .iter()
+            .find(|e| matches!(e.kind(), ValidationErrorKind::AdditionalProperties { .. }))
+            .or_else(|| errors.first());
+        match first {
+            Some(e) => Err(self.explain(e, name)),
+            None => Ok(()),
+        }
+    }
+
+    fn explain(&self, e: &ValidationError, name: Option<&str>) -> ApiError {
+        let at = field_path(e.instance_path().as_str(), name);
+        let field = at.clone().unwrap_or_default();
+        let subject = at.clone().unwrap_or_else(|| "the request body".to_string());
+        // The schema object holding the keyword that failed.
+        let schema_path = e.schema_path().as_str();
+        let holder = schema_path
+            .rfind('/')
+            .and_then(|i| self.root.pointer(&schema_path[..i]))
+            .unwrap_or(&Value::Null);
+        let message = match e.kind() {
+            ValidationErrorKind::AdditionalProperties { unexpected } => {
+                let name = unexpected.first().cloned().unwrap_or_default();
+                let field = match &at {
+                    Some(p) => format!("{p}.{name}"),
+                    None => name.clone(),
+                };
+                let known: Vec<&str> = holder["properties"]
+                    .as_object()
+                    .map(|p| p.keys().map(String::as_str).collect())
+                    .unwrap_or_default();
+                return ApiError::UnknownField {
+                    message: format!("unknown field `{name}`, expected one of {}", quoted(&known)),
+                    field,
+                };
+            }
+            ValidationErrorKind::Required { property } => {
+                let name = property.as_str().unwrap_or_default();
+                let field = match &at {
+                    Some(p) => format!("{p}.{name}"),
+                    None => name.to_string(),
+                };
+                return ApiError::Validation {
+                    message: format!("{field} is required"),
+                    field: Some(field),
+                };
+            }
+            ValidationErrorKind::Minimum { .. }
+            | ValidationErrorKind::Maximum { .. }
+            | ValidationErrorKind::ExclusiveMinimum { .. }
+            | ValidationErrorKind::ExclusiveMaximum { .. } => {
+                match (holder.get("minimum"), holder.get("maximum")) {
+                    (Some(lo), Some(hi)) => format!("{subject} must be between {lo} and {hi}"),
+                    (Some(lo), None) => format!("{subject} must be at least {lo}"),
+                    (None, Some(hi)) => format!("{subject} may be at most {hi}"),
+                    (None, None) => format!("{subject}: {e}"),
+                }
+            }
+            ValidationErrorKind::MinLength { .. } | ValidationErrorKind::MaxLength { .. } => {
+                match (holder.get("minLength"), holder.get("maxLength")) {
+                    (Some(lo), Some(hi)) => format!("{subject} must be {lo} to {hi} characters"),
+                    (Some(lo), None) => format!("{subject} must be at least {lo} characters"),
+                    (None, Some(hi)) => format!("{subject} may be at most {hi} characters"),
+                    (None, None) => format!("{subject}: {e}"),
+                }
+            }
+            ValidationErrorKind::MinItems { .. } | ValidationErrorKind::MaxItems { .. } => {
+                match (holder.get("minItems"), holder.get("maxItems")) {
+                    (Some(lo), Some(hi)) => format!("{subject} must hold {lo} to {hi} items"),
+                    (Some(lo), None) => format!("{subject} must hold at least {lo} items"),
+                    (None, Some(hi)) => format!("{subject} may hold at most {hi} items"),
+                    (None, None) => format!("{subject}: {e}"),
+                }
+            }
+            ValidationErrorKind::MaxProperties { limit } => {
+                format!("{subject} may hold at most {limit} entries")
+            }
+            ValidationErrorKind::Pattern { pattern } => match holder.get("x-rule") {
+                Some(Value::String(rule)) => format!("{subject} {rule}"),
+                _ => format!("{subject} must match the pattern `{pattern}`"),
+            },
+            ValidationErrorKind::Enum { options } => {
+                let options: Vec<String> = options
+                    .as_array()
+                    .map(|o| o.iter().map(Value::to_string).collect())
+                    .unwrap_or_default();
+                format!("{subject} must be one of {}", options.join(", "))
+            }
+            ValidationErrorKind::Constant { expected_value } => {
+                format!("{subject} must be {expected_value}")
+            }
+            ValidationErrorKind::Type { kind } => {
+                let nouns: Vec<&str> = match kind {
+                    TypeKind::Single(t) => vec![type_noun(&t.to_string())],
+                    TypeKind::Multiple(ts) => ts.iter().map(|t| type_noun(&t.to_string())).collect(),
+                };
+                match at {
+                    None => format!("the request body must be {}", nouns.join(" or ")),
+                    Some(_) => format!("{subject} must be {}", nouns.join(" or ")),
+                }
+            }
+            ValidationErrorKind::Format { format } => {
+                format!("{subject} must be {}", format_noun(format))
+            }
+            ValidationErrorKind::OneOfNotValid { context }
+            | ValidationErrorKind::AnyOf { context } => {
+                // An optional object is `oneOf: [object, null]`: explain the
+                // branch the value was meant for (the one whose errors are
+                // not a plain type mismatch), else the first.
+                let branch = context
+                    .iter()
+                    .find(|errors| {
+                        !errors.is_empty()
+                            && !errors
+                                .iter()
+                                .all(|e| matches!(e.kind(), ValidationErrorKind::Type { .. }))
+                    })
+                    .or_else(|| context.iter().find(|errors| !errors.is_empty()));
+                if let Some(inner) = branch.and_then(|errors| {
+                    errors
+                        .iter()
+                        .find(|e| {
+                            matches!(e.kind(), ValidationErrorKind::AdditionalProperties { .. })
+                        })
+                        .or_else(|| errors.first())
+                }) {
+                    return self.explain(inner, name);
+                }
+                format!("{subject} does not match any of the accepted shapes")
+            }
+            _ => format!("{subject}: {e}"),
+        };
+        ApiError::Validation {
+            field: if field.is_empty() { None } else { Some(field) },
+            message,
+        }
+    }
+}
+
+/// `/jobs/3/name` → `jobs[3].name` (as serde_path_to_error names fields);
+/// a query parameter's value is named by the parameter.
+fn field_path(pointer: &str, name: Option<&str>) -> Option<String> {
+    let mut out = name.map(str::to_string).unwrap_or_default();
+    for segment in pointer.split('/').skip(1) {
+        let segment = segment.replace("~1", "/").replace("~0", "~");
+        if segment.parse::<usize>().is_ok() {
+            out.push_str(&format!("[{segment}]"));
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(&segment);
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+fn quoted(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn type_noun(t: &str) -> &'static str {
+    match t {
+        "object" => "a JSON object",
+        "array" => "an array",
+        "string" => "a string",
+        "integer" => "an integer",
+        "number" => "a number",
+        "boolean" => "true or false",
+        "null" => "null",
+        _ => "of another type",
+    }
+}
+
+fn format_noun(format: &str) -> String {
+    match format {
+        "uuid" => "a UUID".to_string(),
+        "date-time" => "an RFC 3339 timestamp such as 2030-02-15T00:00:00Z".to_string(),
+        "uri" => "an absolute URL".to_string(),
+        other => format!("a valid `{other}`"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::field_path;
+
+    #[test]
+    fn field_paths_read_as_serde_names_them() {
+        assert_eq!(field_path("", None), None);
+        assert_eq!(field_path("/delay/value", None).unwrap(), "delay.value");
+        assert_eq!(field_path("/jobs/3/name", None).unwrap(), "jobs[3].name");
+        assert_eq!(field_path("", Some("limit")).unwrap(), "limit");
+        assert_eq!(
+            field_path("/headers/a~1b", None).unwrap(),
+            "headers.a/b"
+        );
+    }
+}
