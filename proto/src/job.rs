@@ -150,6 +150,8 @@ impl TimeUnit {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Delay {
+    /// At most ten years in all; 316,224,000 is ten years in seconds.
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 316224000))]
     pub value: u64,
     pub unit: TimeUnit,
 }
@@ -191,15 +193,23 @@ impl HttpMethod {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HttpTarget {
+    /// An absolute http(s) URL with a host, at most 2,048 characters.
     #[cfg_attr(
         feature = "openapi",
-        schema(example = "https://your-app.com/hooks/chronos")
+        schema(
+            example = "https://your-app.com/hooks/chronos",
+            format = "uri",
+            min_length = 1,
+            max_length = 2048
+        )
     )]
     pub url: String,
     #[serde(default)]
     pub method: HttpMethod,
-    /// Extra request headers, sent as given.
+    /// Extra request headers, sent as given: at most 50, each an HTTP token
+    /// for a name and a value without control characters (tab allowed).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::headers))]
     pub headers: BTreeMap<String, String>,
 }
 
@@ -268,19 +278,48 @@ impl TryFrom<DeliveryFields> for Delivery {
 }
 
 /// `POST /v1/jobs`.
+///
+/// Beyond its schema (422 `validation_failed`): `delay` and `scheduled_for`
+/// exclude each other; `scheduled_for` is in the future and neither is more
+/// than ten years ahead; a push target is an http(s) URL the SSRF guard
+/// allows, and its `signing_secret_id` names one of the organization's.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateJob {
-    /// A label for people. Required.
-    #[cfg_attr(feature = "openapi", schema(example = "Send follow-up"))]
+    /// A label for people: 1 to 255 characters, not blank, no control
+    /// characters.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            value_type = String,
+            required = true,
+            example = "Send follow-up",
+            min_length = 1,
+            max_length = 255,
+            pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$",
+            extensions(("x-rule" = json!("must not be blank or hold control characters")))
+        )
+    )]
     pub name: Option<String>,
-    /// The handler a worker registered, e.g. `send-email`. Required.
-    #[cfg_attr(feature = "openapi", schema(example = "send-email"))]
+    /// The handler a worker registered, e.g. `send-email`: 1 to 255
+    /// characters without commas, white space or control characters.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            value_type = String,
+            required = true,
+            example = "send-email",
+            min_length = 1,
+            max_length = 255,
+            pattern = r"^[^,\s\x00-\x1f\x7f-\x9f]+$",
+            extensions(("x-rule" = json!("must not hold commas, white space or control characters")))
+        )
+    )]
     pub handler: Option<String>,
     /// Any JSON; handed to the handler as given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<serde_json::Value>))]
     pub payload: Option<Value>,
     /// Run after this long. Not with `scheduled_for`.
     #[serde(
@@ -292,20 +331,40 @@ pub struct CreateJob {
     /// Run at this moment, which must be in the future. Not with `delay`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheduled_for: Option<Timestamp>,
-    /// At most 255 characters, unique per organization while the job exists.
+    /// 1 to 255 characters, unique per organization while the job exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 255))]
     pub idempotency_key: Option<String>,
-    /// Seconds one attempt may run. Default 30.
+    /// Seconds one attempt may run: 1 to 86,400. Default 30.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(minimum = 1, maximum = 86400, default = 30)
+    )]
     pub timeout: Option<u32>,
-    /// Retries after the first attempt. Default 3; 0 = none.
+    /// Retries after the first attempt: 0 to 100. Default 3; 0 = none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 100, default = 3))]
     pub max_retries: Option<u32>,
-    /// Default `default`.
+    /// 1 to 128 letters, digits, `-`, `_`, `.` or `:`. Default `default`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 128,
+            pattern = r"^[A-Za-z0-9._:-]+$",
+            default = "default",
+            extensions(("x-rule" = json!("must be letters, digits, '-', '_', '.' or ':'")))
+        )
+    )]
     pub queue: Option<String>,
     /// Higher runs first. Default 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(minimum = -2147483648, maximum = 2147483647, default = 0)
+    )]
     pub priority: Option<i32>,
     /// Default `{"type": "pull"}`.
     #[serde(
@@ -323,7 +382,7 @@ pub struct Job {
     pub id: Uuid,
     pub name: String,
     pub handler: Option<String>,
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    #[cfg_attr(feature = "openapi", schema(value_type = serde_json::Value))]
     pub payload: Value,
     pub status: JobStatus,
     pub queue: String,
@@ -342,7 +401,7 @@ pub struct Job {
     pub fire_at: Option<Timestamp>,
     pub idempotency_key: Option<String>,
     /// What the handler returned, once completed.
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<serde_json::Value>))]
     pub result: Option<Value>,
     pub last_error: Option<String>,
     pub created_at: Timestamp,
@@ -380,6 +439,7 @@ pub const MAX_BATCH_JOBS: usize = 1000;
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateJobs {
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 1000))]
     pub jobs: Vec<CreateJob>,
 }
 

@@ -23,6 +23,8 @@ pub mod keys;
 pub mod lease;
 pub mod list;
 pub mod message;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 pub mod schedule;
 pub mod signature;
 pub mod signing;

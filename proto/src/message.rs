@@ -10,31 +10,57 @@ use uuid::Uuid;
 pub const MAX_MESSAGE_BODY_BYTES: usize = 102_400;
 
 /// `POST /v1/messages`.
+///
+/// Beyond its schema (422 `validation_failed`): `delay` and `scheduled_at`
+/// exclude each other and neither is more than ten years ahead; `url` is an
+/// http(s) URL the SSRF guard allows (`ssrf_blocked` otherwise); `body` is
+/// at most 102,400 bytes; `signing_secret_id` names one of the
+/// organization's; `callback_queue_id` is refused until queues exist.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateMessage {
-    /// HTTPS endpoint to call. Required.
+    /// HTTPS endpoint to call, at most 2,048 characters. Required.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            value_type = String,
+            required = true,
+            format = "uri",
+            min_length = 1,
+            max_length = 2048,
+            example = "https://your-app.com/hooks/chronos"
+        )
+    )]
     pub url: Option<String>,
     /// Default `POST`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<HttpMethod>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(schema_with = crate::openapi::headers_or_null)
+    )]
     pub headers: Option<BTreeMap<String, String>>,
     /// Sent as given. At most 102,400 bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 102400))]
     pub body: Option<String>,
-    /// Seconds from now. Not with `scheduled_at`.
+    /// Seconds from now, at most ten years (316,224,000). Not with
+    /// `scheduled_at`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 316224000))]
     pub delay: Option<u64>,
     /// When to deliver. Not with `delay`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheduled_at: Option<Timestamp>,
-    /// A reuse is refused with 409 `duplicate_message`.
+    /// 1 to 255 characters. A reuse is refused with 409 `duplicate_message`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 255))]
     pub deduplication_id: Option<String>,
-    /// Retries after a failed delivery. Default 0.
+    /// Retries after a failed delivery: 0 to 100. Default 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 100, default = 0))]
     pub retries: Option<u32>,
     /// The signing secret every request is signed with.
     #[serde(default, skip_serializing_if = "Option::is_none")]

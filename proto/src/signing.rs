@@ -34,8 +34,18 @@ pub struct RevealedSigningSecret {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateSigningSecret {
-    /// A label for people. Default `signing secret`.
+    /// A label for people: 1 to 255 characters, not blank, no control
+    /// characters. Default `signing secret`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 255,
+            pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$",
+            extensions(("x-rule" = json!("must not be blank or hold control characters")))
+        )
+    )]
     pub name: Option<String>,
 }
 
@@ -47,5 +57,9 @@ pub struct RotateSigningSecret {
     /// How long the old value keeps signing too, in seconds: 0 to 604800
     /// (7 days). Default 86400 (24 hours).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(minimum = 0, maximum = 604800, default = 86400)
+    )]
     pub window_seconds: Option<u32>,
 }

@@ -46,12 +46,42 @@ impl<S: Send + Sync, T: DeserializeOwned, const LIMIT: usize> FromRequest<S>
         })?;
         match operation {
             Some(op) => {
-                let value: serde_json::Value = parse_json(&bytes)?;
-                op.check_body(&value)?;
+                let mut value: serde_json::Value = parse_json(&bytes)?;
+                op.check_body(&mut value)?;
                 from_value(value).map(JsonBody)
             }
             None => parse_json(&bytes).map(JsonBody),
         }
+    }
+}
+
+/// A JSON body a route may go without: an empty body is `None`; anything
+/// else is read as [`JsonBody`] reads it.
+pub struct OptionalJsonBody<T>(pub Option<T>);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let (parts, body) = req.into_parts();
+        let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge {
+                        limit: MAX_BODY_BYTES,
+                    }
+                } else {
+                    ApiError::InvalidJson(format!("could not read the request body: {rejection}"))
+                }
+            })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJsonBody(None));
+        }
+        // `null` is no body too.
+        let req = Request::from_parts(parts, axum::body::Body::from(bytes));
+        let JsonBody(value) = JsonBody::<Option<T>>::from_request(req, state).await?;
+        Ok(OptionalJsonBody(value))
     }
 }
 

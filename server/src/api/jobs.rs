@@ -3,10 +3,9 @@
 use super::AppState;
 use super::auth::Auth;
 use super::error::ApiError;
-use super::extract::{JsonBody, MAX_BATCH_BODY_BYTES, QueryParams, from_value};
+use super::extract::{JsonBody, MAX_BATCH_BODY_BYTES, QueryParams};
 use super::pagination::{Cursor, PageQuery, page_request};
 use crate::account::OrgId;
-use crate::job::rules::validate_handler;
 use crate::job::{NewJob, RunAt};
 use crate::push::guard;
 use crate::store::{
@@ -15,10 +14,9 @@ use crate::store::{
 use axum::Json;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
-use chronos_proto::job::MAX_BATCH_JOBS;
 use chronos_proto::{
-    BatchCreated, BatchItem, CreateJob, CreateJobs, Delivery, ErrorBody, Execution, HttpTarget,
-    Job, JobStatus, List, Scope, Timestamp,
+    BatchCreated, BatchItem, CreateJob, CreateJobs, Delay, Delivery, ErrorBody, Execution,
+    HttpTarget, Job, JobStatus, List, Scope, Timestamp,
 };
 use serde::Deserialize;
 use std::time::Duration;
@@ -56,11 +54,13 @@ pub fn router() -> OpenApiRouter<AppState> {
     request_body = CreateJob,
     responses(
         (status = 201, description = "The job, committed", body = Job),
-        (status = 400, description = "Invalid input; `field` names the culprit", body = ErrorBody),
+        (status = 400, description = "`validation_failed`, `unknown_field` or `invalid_json`: the body breaks the schema; `field` names the culprit", body = ErrorBody),
         (status = 401, description = "Missing or invalid API key", body = ErrorBody),
         (status = 403, description = "The key lacks `jobs:write`", body = ErrorBody),
         (status = 409, description = "`idempotency_key_conflict`; `job_id` is the existing job", body = ErrorBody),
         (status = 413, description = "Body over 1 MiB", body = ErrorBody),
+        (status = 415, description = "A body that is not `application/json`", body = ErrorBody),
+        (status = 422, description = "`validation_failed`: a rule beyond the schema (see CreateJob), or `ssrf_blocked`: a push target the SSRF guard refuses", body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -76,54 +76,41 @@ async fn create_job(
     Ok((StatusCode::CREATED, Json(job)))
 }
 
-/// `POST /v1/jobs/batch` as read: each job is checked on its own, so that a
-/// bad one is answered in its place without sinking the rest.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawBatch {
-    jobs: Vec<serde_json::Value>,
-}
-
 /// Create up to 1,000 jobs in one request.
 ///
-/// Each job is checked as `POST /v1/jobs` would check it; those that pass
-/// are inserted together in one transaction, and the answer comes after it
-/// commits. `data` holds one item per requested job, in request order:
-/// `{"job": …}` for a created job, `{"error": …}` for a refused one (a bad
-/// field, or `idempotency_key_conflict` with the `job_id` holding the key —
-/// including an earlier job of the same batch).
+/// The whole body is held to the schema first: a job that breaks it (a bad
+/// or unknown field) refuses the batch with 400, naming it (`jobs[3].name`).
+/// Then each job is checked against the rules beyond the schema as `POST
+/// /v1/jobs` checks them; those that pass are inserted together in one
+/// transaction, and the answer comes after it commits. `data` holds one
+/// item per requested job, in request order: `{"job": …}` for a created
+/// job, `{"error": …}` for a refused one (what `POST /v1/jobs` would have
+/// answered with 422, or `idempotency_key_conflict` with the `job_id`
+/// holding the key — including an earlier job of the same batch).
 #[utoipa::path(
     post, path = "/v1/jobs/batch", tag = "jobs",
     request_body = CreateJobs,
     responses(
         (status = 200, description = "One item per job, in request order", body = BatchCreated),
-        (status = 400, description = "Not a batch: `jobs` missing, empty or over 1,000", body = ErrorBody),
+        (status = 400, description = "The body breaks the schema: `jobs` missing, empty or over 1,000, or a job with a bad or unknown field", body = ErrorBody),
         (status = 401, description = "Missing or invalid API key", body = ErrorBody),
         (status = 403, description = "The key lacks `jobs:write`", body = ErrorBody),
         (status = 413, description = "Body over 16 MiB", body = ErrorBody),
+        (status = 415, description = "A body that is not `application/json`", body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
 async fn create_jobs(
     State(state): State<AppState>,
     auth: Auth,
-    JsonBody(batch): JsonBody<RawBatch, MAX_BATCH_BODY_BYTES>,
+    JsonBody(batch): JsonBody<CreateJobs, MAX_BATCH_BODY_BYTES>,
 ) -> Result<Json<BatchCreated>, ApiError> {
     auth.require(Scope::JobsWrite)?;
-    if batch.jobs.is_empty() || batch.jobs.len() > MAX_BATCH_JOBS {
-        return Err(ApiError::validation(
-            "jobs",
-            format!(
-                "jobs must hold 1 to {MAX_BATCH_JOBS} jobs (got {})",
-                batch.jobs.len()
-            ),
-        ));
-    }
     let mut items: Vec<Option<BatchItem>> = Vec::with_capacity(batch.jobs.len());
     let mut valid = Vec::new();
     let mut positions = Vec::new();
-    for (i, raw) in batch.jobs.into_iter().enumerate() {
-        let job = match from_value::<CreateJob>(raw).and_then(validate) {
+    for (i, req) in batch.jobs.into_iter().enumerate() {
+        let job = match validate(req) {
             Ok(job) => check_target(&state, auth.org, &job, &JOB_TARGET)
                 .await
                 .map(|()| job),
@@ -154,81 +141,78 @@ async fn create_jobs(
     }))
 }
 
-/// Turns a request into a job to insert, or says what is wrong with it.
+/// Turns a request into a job to insert, or says which rule beyond the
+/// schema it breaks (422). Its fields' limits, patterns and required
+/// fields were held to the document before this runs ([`super::contract`]).
 fn validate(req: CreateJob) -> Result<NewJob, ApiError> {
-    let name = required_text("name", req.name, 255)?;
-    let handler = required_text("handler", req.handler, 255)?;
-    validate_handler("handler", &handler)?;
-    let run_at = match (req.delay, req.scheduled_for) {
-        (Some(_), Some(_)) => {
-            return Err(ApiError::Validation {
-                field: None,
-                message: "give either delay or scheduled_for, not both".into(),
-            });
-        }
-        (Some(delay), None) => {
-            let secs = delay
-                .as_seconds()
-                .filter(|&s| s <= MAX_SCHEDULE_AHEAD_SECONDS)
-                .ok_or_else(|| {
-                    ApiError::validation("delay.value", "delay may be at most 10 years")
-                })?;
-            if secs == 0 {
-                RunAt::Now
-            } else {
-                RunAt::After(Duration::from_secs(secs))
-            }
-        }
-        (None, Some(at)) => {
-            let ahead = at.0 - Timestamp::now().0;
-            if ahead <= chrono::TimeDelta::zero() {
-                return Err(ApiError::validation(
-                    "scheduled_for",
-                    format!("scheduled_for must be in the future (got {at})"),
-                ));
-            }
-            if ahead.num_seconds() as u64 > MAX_SCHEDULE_AHEAD_SECONDS {
-                return Err(ApiError::validation(
-                    "scheduled_for",
-                    "scheduled_for may be at most 10 years ahead",
-                ));
-            }
-            RunAt::At(at)
-        }
-        (None, None) => RunAt::Now,
-    };
-    if let Some(key) = &req.idempotency_key
-        && (key.is_empty() || key.chars().count() > 255)
-    {
-        return Err(ApiError::validation(
-            "idempotency_key",
-            "idempotency_key must be 1 to 255 characters",
-        ));
-    }
-    let timeout = validate_timeout("timeout", req.timeout.unwrap_or(DEFAULT_TIMEOUT_SECONDS))?;
-    let max_retries = validate_retries(
-        "max_retries",
-        req.max_retries.unwrap_or(DEFAULT_MAX_RETRIES),
-    )?;
-    let queue = validate_queue(req.queue)?;
+    let run_at = run_at(req.delay, req.scheduled_for, "delay", "scheduled_for")?;
     let delivery = req.delivery.unwrap_or_default();
     if let Delivery::Push { http, .. } = &delivery {
         validate_target("delivery.http.", http)?;
     }
     Ok(NewJob {
         id: Uuid::now_v7(),
-        name,
-        handler: Some(handler),
+        name: req.name.unwrap_or_default(),
+        handler: req.handler,
         payload: req.payload.unwrap_or(serde_json::Value::Null),
-        queue,
+        queue: req.queue.unwrap_or_else(|| DEFAULT_QUEUE.to_string()),
         priority: req.priority.unwrap_or(0),
         delivery,
         run_at,
-        max_retries,
-        timeout_seconds: timeout,
+        max_retries: req.max_retries.unwrap_or(DEFAULT_MAX_RETRIES),
+        timeout_seconds: req.timeout.unwrap_or(DEFAULT_TIMEOUT_SECONDS),
         schedule_id: None,
         idempotency_key: req.idempotency_key,
     })
+}
+
+/// When a job asked to run: now, after `delay`, or at `at` — one of them,
+/// at most ten years ahead, and `at` still to come.
+fn run_at(
+    delay: Option<Delay>,
+    at: Option<Timestamp>,
+    delay_field: &str,
+    at_field: &str,
+) -> Result<RunAt, ApiError> {
+    match (delay, at) {
+        (Some(_), Some(_)) => Err(ApiError::rule(
+            delay_field,
+            format!("give either {delay_field} or {at_field}, not both"),
+        )),
+        (Some(delay), None) => {
+            let secs = delay
+                .as_seconds()
+                .filter(|&s| s <= MAX_SCHEDULE_AHEAD_SECONDS)
+                .ok_or_else(|| {
+                    ApiError::rule(
+                        &format!("{delay_field}.value"),
+                        format!("{delay_field} may be at most 10 years"),
+                    )
+                })?;
+            Ok(if secs == 0 {
+                RunAt::Now
+            } else {
+                RunAt::After(Duration::from_secs(secs))
+            })
+        }
+        (None, Some(at)) => {
+            let ahead = at.0 - Timestamp::now().0;
+            if ahead <= chrono::TimeDelta::zero() {
+                return Err(ApiError::rule(
+                    at_field,
+                    format!("{at_field} must be in the future (got {at})"),
+                ));
+            }
+            if ahead.num_seconds() as u64 > MAX_SCHEDULE_AHEAD_SECONDS {
+                return Err(ApiError::rule(
+                    at_field,
+                    format!("{at_field} may be at most 10 years ahead"),
+                ));
+            }
+            Ok(RunAt::At(at))
+        }
+        (None, None) => Ok(RunAt::Now),
+    }
 }
 
 /// Seconds one attempt may run.
@@ -321,7 +305,7 @@ pub(crate) async fn check_target(
     } = &job.delivery
         && state.store.signing_secret(org, *id).await?.is_none()
     {
-        return Err(ApiError::validation(
+        return Err(ApiError::rule(
             fields.signing_secret_id,
             format!("no signing secret {id} in this organization"),
         ));
@@ -329,8 +313,7 @@ pub(crate) async fn check_target(
     let policy = state.targets;
     if let Delivery::Push { http, .. } = &job.delivery {
         // Parsed already by `validate_target`.
-        let url = url::Url::parse(&http.url)
-            .map_err(|e| ApiError::validation(fields.url, e.to_string()))?;
+        let url = url::Url::parse(&http.url).map_err(|e| ApiError::rule(fields.url, e.to_string()))?;
         guard::check(&url, policy)
             .await
             .map_err(|e| ApiError::target(fields.url, e))?;
@@ -343,9 +326,9 @@ pub(crate) async fn check_target(
 pub(crate) fn validate_target(prefix: &str, http: &HttpTarget) -> Result<(), ApiError> {
     let url_field = format!("{prefix}url");
     let url = url::Url::parse(&http.url)
-        .map_err(|e| ApiError::validation(&url_field, format!("{url_field} is not a URL: {e}")))?;
+        .map_err(|e| ApiError::rule(&url_field, format!("{url_field} is not a URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(ApiError::validation(
+        return Err(ApiError::rule(
             &url_field,
             format!("{url_field} must be an http(s) URL with a host"),
         ));
@@ -402,10 +385,20 @@ async fn get_job(
 #[into_params(parameter_in = Query)]
 struct ListJobsQuery {
     /// One status, or several comma-separated (`queued,running`).
+    #[param(
+        pattern = r"^(\s*(scheduled|queued|running|completed|failed|cancelled)\s*(,\s*(scheduled|queued|running|completed|failed|cancelled)\s*)*)?$"
+    )]
     status: Option<String>,
+    /// Jobs of this handler; empty filters nothing.
+    #[param(max_length = 255)]
     handler: Option<String>,
+    /// Jobs of this queue; empty filters nothing.
+    #[param(max_length = 128)]
     queue: Option<String>,
     /// A schedule's id, or the literal `null` for one-off jobs only.
+    #[param(
+        pattern = r"^(null|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})$"
+    )]
     schedule_id: Option<String>,
     /// Page size, 1 to 100. Default 50.
     #[param(minimum = 1, maximum = 100)]

@@ -7,7 +7,7 @@ use super::auth::Auth;
 use super::error::ApiError;
 use super::extract::JsonBody;
 use super::jobs::{
-    DEFAULT_QUEUE, DEFAULT_TIMEOUT_SECONDS, MAX_RETRIES_LIMIT, MAX_SCHEDULE_AHEAD_SECONDS,
+    DEFAULT_QUEUE, DEFAULT_TIMEOUT_SECONDS, MAX_SCHEDULE_AHEAD_SECONDS,
     TargetFields, check_target, validate_target,
 };
 use crate::job::{NewJob, RunAt};
@@ -45,11 +45,13 @@ pub fn router() -> OpenApiRouter<AppState> {
     request_body = CreateMessage,
     responses(
         (status = 202, body = MessageAccepted),
-        (status = 400, description = "Invalid URL, non-HTTPS, both delay and scheduled_at, or a body over 102,400 bytes", body = ErrorBody),
-        (status = 401, body = ErrorBody),
+        (status = 400, description = "The body breaks the schema; `field` names the culprit", body = ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
         (status = 403, description = "The key lacks `jobs:write`", body = ErrorBody),
         (status = 409, description = "`duplicate_message`: the deduplication_id was used before", body = ErrorBody),
-        (status = 422, description = "`ssrf_blocked`: the SSRF guard refused the target", body = ErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = ErrorBody),
+        (status = 415, description = "A body that is not `application/json`", body = ErrorBody),
+        (status = 422, description = "`validation_failed`: a rule beyond the schema (see CreateMessage: a URL that is not http(s), both delay and scheduled_at, a body over 102,400 bytes…), or `ssrf_blocked`: the SSRF guard refused the target", body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -78,19 +80,17 @@ async fn create_message(
     ))
 }
 
+/// Turns a request into a push job, or says which rule beyond the schema
+/// it breaks (422).
 fn validate(req: CreateMessage) -> Result<NewJob, ApiError> {
-    let url = req
-        .url
-        .filter(|u| !u.trim().is_empty())
-        .ok_or_else(|| ApiError::validation("url", "url is required"))?;
     if let Some(queue) = req.callback_queue_id {
-        return Err(ApiError::validation(
+        return Err(ApiError::rule(
             "callback_queue_id",
             format!("queues are not available yet (callback_queue_id {queue:?})"),
         ));
     }
     let http = HttpTarget {
-        url,
+        url: req.url.unwrap_or_default(),
         method: req.method.unwrap_or_default(),
         headers: req.headers.unwrap_or_default(),
     };
@@ -98,24 +98,19 @@ fn validate(req: CreateMessage) -> Result<NewJob, ApiError> {
     validate_body(req.body.as_deref())?;
     let run_at = match (req.delay, req.scheduled_at) {
         (Some(_), Some(_)) => {
-            return Err(ApiError::Validation {
-                field: None,
-                message: "Provide either delay or scheduled_at, not both".into(),
-            });
-        }
-        (Some(secs), None) if secs > MAX_SCHEDULE_AHEAD_SECONDS => {
-            return Err(ApiError::validation(
+            return Err(ApiError::rule(
                 "delay",
-                "delay may be at most 10 years (in seconds)",
+                "Provide either delay or scheduled_at, not both",
             ));
         }
         (Some(0), None) | (None, None) => RunAt::Now,
+        // At most ten years: the schema's `maximum`.
         (Some(secs), None) => RunAt::After(Duration::from_secs(secs)),
         // A moment already past is delivered at once.
         (None, Some(at)) if at <= Timestamp::now() => RunAt::Now,
         (None, Some(at)) => {
             if (at.0 - Timestamp::now().0).num_seconds() as u64 > MAX_SCHEDULE_AHEAD_SECONDS {
-                return Err(ApiError::validation(
+                return Err(ApiError::rule(
                     "scheduled_at",
                     "scheduled_at may be at most 10 years ahead",
                 ));
@@ -123,21 +118,6 @@ fn validate(req: CreateMessage) -> Result<NewJob, ApiError> {
             RunAt::At(at)
         }
     };
-    if let Some(key) = &req.deduplication_id
-        && (key.is_empty() || key.chars().count() > 255)
-    {
-        return Err(ApiError::validation(
-            "deduplication_id",
-            "deduplication_id must be 1 to 255 characters",
-        ));
-    }
-    let retries = req.retries.unwrap_or(0);
-    if retries > MAX_RETRIES_LIMIT {
-        return Err(ApiError::validation(
-            "retries",
-            format!("retries must be between 0 and {MAX_RETRIES_LIMIT}"),
-        ));
-    }
     Ok(NewJob {
         id: Uuid::now_v7(),
         name: format!("{} {}", http.method.as_str(), http.url),
@@ -150,7 +130,7 @@ fn validate(req: CreateMessage) -> Result<NewJob, ApiError> {
             signing_secret_id: req.signing_secret_id,
         },
         run_at,
-        max_retries: retries,
+        max_retries: req.retries.unwrap_or(0),
         timeout_seconds: DEFAULT_TIMEOUT_SECONDS,
         schedule_id: None,
         idempotency_key: req.deduplication_id,
@@ -161,7 +141,7 @@ fn validate(req: CreateMessage) -> Result<NewJob, ApiError> {
 /// [`MAX_MESSAGE_BODY_BYTES`].
 pub(crate) fn validate_body(body: Option<&str>) -> Result<(), ApiError> {
     match body {
-        Some(body) if body.len() > MAX_MESSAGE_BODY_BYTES => Err(ApiError::validation(
+        Some(body) if body.len() > MAX_MESSAGE_BODY_BYTES => Err(ApiError::rule(
             "body",
             format!(
                 "Body exceeds {MAX_MESSAGE_BODY_BYTES} byte limit ({} bytes)",

@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod contract;
+mod document;
 pub mod error;
 pub mod extract;
 mod health;
@@ -77,8 +78,9 @@ impl Modify for BearerAuth {
 }
 
 /// The OpenAPI document, as `/v1/openapi.json` serves it.
-pub fn document() -> utoipa::openapi::OpenApi {
-    routes().1
+pub fn document() -> serde_json::Value {
+    let doc = serde_json::to_value(routes().1).expect("the OpenAPI document serializes");
+    document::complete(doc)
 }
 
 fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
@@ -96,7 +98,8 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 
 /// The whole API, with its OpenAPI document.
 pub fn router(state: AppState) -> Router {
-    let (api, doc) = routes();
+    let (api, _) = routes();
+    let doc = document();
     let contract = Arc::new(
         contract::Contract::new(&doc).expect("the OpenAPI document's schemas compile"),
     );

@@ -8,7 +8,9 @@ use crate::worker::session;
 use axum::Json;
 use axum::extract::State;
 use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
+use axum::http::HeaderMap;
 use axum::response::Response;
+use base64::Engine;
 use chronos_proto::worker::ConnectedWorker;
 use chronos_proto::{ErrorBody, List, Scope};
 use utoipa_axum::router::OpenApiRouter;
@@ -46,11 +48,20 @@ async fn list_workers(
 }
 
 /// Open a worker session over WebSocket (protocol 1; see docs/workers.md).
+///
+/// The four headers are a WebSocket handshake's (RFC 6455); any WebSocket
+/// client sends them.
 #[utoipa::path(
     get, path = "/v1/workers/connect", tag = "workers",
+    params(
+        ("Connection" = String, Header, description = "`Upgrade`", pattern = "^[Uu]pgrade$"),
+        ("Upgrade" = String, Header, description = "`websocket`", pattern = "^websocket$"),
+        ("Sec-WebSocket-Version" = String, Header, description = "`13`", pattern = "^13$"),
+        ("Sec-WebSocket-Key" = String, Header, description = "16 random bytes in base64", pattern = "^[A-Za-z0-9+/]{21}[AQgw]==$"),
+    ),
     responses(
         (status = 101, description = "Switching to the worker protocol"),
-        (status = 400, description = "Not a WebSocket upgrade", body = ErrorBody),
+        (status = 400, description = "Not a WebSocket handshake: a header above is missing or wrong", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 403, description = "The key lacks `worker`", body = ErrorBody),
     ),
@@ -59,6 +70,7 @@ async fn list_workers(
 async fn connect(
     State(state): State<AppState>,
     auth: Auth,
+    headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     auth.require(Scope::Worker)?;
@@ -66,6 +78,21 @@ async fn connect(
         field: None,
         message: format!("this endpoint takes a WebSocket upgrade: {e}"),
     })?;
+    // RFC 6455 §4.2.1: the key is 16 bytes in base64; the document says so,
+    // and a handshake that breaks it is refused rather than answered.
+    let key = headers
+        .get("sec-websocket-key")
+        .and_then(|k| k.to_str().ok())
+        .unwrap_or_default();
+    if !base64::engine::general_purpose::STANDARD
+        .decode(key)
+        .is_ok_and(|bytes| bytes.len() == 16)
+    {
+        return Err(ApiError::validation(
+            "Sec-WebSocket-Key",
+            "Sec-WebSocket-Key must be 16 bytes in base64",
+        ));
+    }
     let (engine, org) = (state.engine, auth.org);
     Ok(upgrade
         // Worker frames are small; tungstenite's default 128 KiB read buffer,

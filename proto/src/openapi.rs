@@ -1,0 +1,59 @@
+//! Schemas the derive cannot state from a field's attributes alone.
+
+use utoipa::openapi::schema::{
+    AdditionalProperties, ArrayBuilder, ObjectBuilder, SchemaType, Type,
+};
+use utoipa::openapi::{Array, Object, RefOr, Schema};
+
+/// A handler name, as `CreateJob.handler` states it.
+pub const HANDLER_PATTERN: &str = r"^[^,\s\x00-\x1f\x7f-\x9f]+$";
+
+/// What a worker polls for: 1 to 100 handler names.
+pub fn handlers() -> Array {
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(255))
+                .pattern(Some(HANDLER_PATTERN)),
+        )
+        .min_items(Some(1))
+        .max_items(Some(100))
+        .build()
+}
+
+/// Push request headers: at most 50, each name an HTTP token, each value
+/// without control characters but tab (what `http::HeaderValue` accepts).
+pub fn headers() -> Object {
+    headers_of(SchemaType::Type(Type::Object))
+}
+
+/// [`headers`], or `null` for none.
+pub fn headers_or_null() -> Object {
+    headers_of(SchemaType::from_iter([Type::Object, Type::Null]))
+}
+
+fn headers_of(schema_type: SchemaType) -> Object {
+    ObjectBuilder::new()
+        .schema_type(schema_type)
+        .max_properties(Some(50))
+        .property_names(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .pattern(Some(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")),
+        ))
+        .additional_properties(Some(AdditionalProperties::RefOr(RefOr::T(
+            Schema::Object(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(r"^[^\x00-\x08\x0a-\x1f\x7f]*$"))
+                    .build(),
+            ),
+        ))))
+        .description(Some(
+            "At most 50 headers; names are HTTP tokens, values hold no control characters but tab.",
+        ))
+        .build()
+}

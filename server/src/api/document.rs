@@ -1,0 +1,230 @@
+//! The OpenAPI document: what the handlers' annotations say, completed with
+//! what the shared machinery answers on every route — so no handler has to
+//! repeat it and none can forget it:
+//!
+//! - 401 on every authenticated route ([`super::auth`]);
+//! - 400 on every route with a query or a body ([`super::contract`]), and
+//!   413 and 415 on every route with a body ([`super::extract`]);
+//! - a description for every answer that has none;
+//! - `additionalProperties: false` on every object the server sends or
+//!   takes: requests refuse unknown fields, and answers hold exactly the
+//!   fields listed (SDKs still ignore fields a newer server adds);
+//! - links from the operations that create or list a resource to those that
+//!   read and act on it ([`LINKS`]), so a client generator or a stateful
+//!   fuzzer walks real resources.
+
+use serde_json::{Map, Value, json};
+
+/// `(from operation, status, to operation, parameter, where its value is)`:
+/// the operation `to` takes `parameter` from the answer of `from`; a
+/// parameter [`BODY`] is the whole request body, as JSON holding runtime
+/// expressions.
+const BODY: &str = "requestBody";
+
+const LINKS: &[(&str, &str, &str, &str, &str)] = &[
+    // Jobs
+    ("create_job", "201", "get_job", "id", "$response.body#/id"),
+    ("create_job", "201", "cancel_job", "id", "$response.body#/id"),
+    ("create_job", "201", "retry_job", "id", "$response.body#/id"),
+    ("create_job", "201", "list_executions", "id", "$response.body#/id"),
+    ("list_jobs", "200", "get_job", "id", "$response.body#/data/0/id"),
+    ("list_jobs", "200", "cancel_job", "id", "$response.body#/data/0/id"),
+    ("list_jobs", "200", "retry_job", "id", "$response.body#/data/0/id"),
+    ("create_jobs", "200", "get_job", "id", "$response.body#/data/0/job/id"),
+    // Messages are jobs too.
+    ("create_message", "202", "get_message", "id", "$response.body#/message_id"),
+    ("create_message", "202", "get_job", "id", "$response.body#/message_id"),
+    ("create_message", "202", "cancel_job", "id", "$response.body#/message_id"),
+    // Schedules
+    ("create_schedule", "201", "get_schedule", "id", "$response.body#/id"),
+    ("create_schedule", "201", "put_schedule", "id", "$response.body#/id"),
+    ("create_schedule", "201", "patch_schedule", "id", "$response.body#/id"),
+    ("create_schedule", "201", "delete_schedule", "id", "$response.body#/id"),
+    ("create_schedule", "201", "pause_schedule", "id", "$response.body#/id"),
+    ("create_schedule", "201", "resume_schedule", "id", "$response.body#/id"),
+    ("create_schedule", "201", "trigger_schedule", "id", "$response.body#/id"),
+    ("create_schedule", "201", "archive_schedule", "id", "$response.body#/id"),
+    ("create_schedule", "201", "schedule_executions", "id", "$response.body#/id"),
+    ("create_schedule", "201", "next_runs", "id", "$response.body#/id"),
+    ("list_schedules", "200", "get_schedule", "id", "$response.body#/data/0/id"),
+    ("trigger_schedule", "202", "get_job", "id", "$response.body#/id"),
+    ("trigger_schedule", "202", "cancel_job", "id", "$response.body#/id"),
+    // Krafter's cron jobs
+    ("create_cron_job", "201", "get_cron_job", "id", "$response.body#/data/id"),
+    ("create_cron_job", "201", "put_cron_job", "id", "$response.body#/data/id"),
+    ("create_cron_job", "201", "delete_cron_job", "id", "$response.body#/data/id"),
+    ("create_cron_job", "201", "cron_job_executions", "id", "$response.body#/data/id"),
+    ("create_cron_job", "201", "trigger_cron_job", "id", "$response.body#/data/id"),
+    ("create_cron_job", "201", "pause_cron_job", "id", "$response.body#/data/id"),
+    ("create_cron_job", "201", "resume_cron_job", "id", "$response.body#/data/id"),
+    ("list_cron_jobs", "200", "get_cron_job", "id", "$response.body#/data/0/id"),
+    ("list_cron_jobs", "200", "pause_cron_job", "id", "$response.body#/data/0/id"),
+    ("list_cron_jobs", "200", "resume_cron_job", "id", "$response.body#/data/0/id"),
+    ("list_cron_jobs", "200", "trigger_cron_job", "id", "$response.body#/data/0/id"),
+    // Signing secrets
+    ("create_secret", "201", "get_secret", "id", "$response.body#/id"),
+    ("create_secret", "201", "rotate_secret", "id", "$response.body#/id"),
+    ("list_secrets", "200", "get_secret", "id", "$response.body#/data/0/id"),
+    ("list_secrets", "200", "rotate_secret", "id", "$response.body#/data/0/id"),
+    // API keys
+    ("create_key", "201", "revoke_key", "id", "$response.body#/id"),
+    ("list_keys", "200", "revoke_key", "id", "$response.body#/data/0/id"),
+    // Leases: a polled job's token acks, fails or extends it.
+    ("poll", "200", "ack", BODY, r#"{"token": "$response.body#/data/0/lease/token"}"#),
+    ("poll", "200", "fail", BODY, r#"{"token": "$response.body#/data/0/lease/token"}"#),
+    (
+        "poll",
+        "200",
+        "extend",
+        BODY,
+        r#"{"token": "$response.body#/data/0/lease/token", "seconds": 60}"#,
+    ),
+];
+
+/// Adds to `doc` (the annotations' document, as JSON) what every route
+/// answers and the links between operations.
+pub fn complete(mut doc: Value) -> Value {
+    let error_body = json!({
+        "application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}
+    });
+    let mut operation_ids = Map::new();
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        for (path, item) in paths.iter_mut() {
+            let Some(item) = item.as_object_mut() else { continue };
+            for (method, op) in item.iter_mut() {
+                let Some(op) = op.as_object_mut() else { continue };
+                if let Some(id) = op.get("operationId").and_then(Value::as_str) {
+                    operation_ids.insert(id.to_string(), json!([path, method]));
+                }
+                let has_body = op.contains_key("requestBody");
+                let has_query = op
+                    .get("parameters")
+                    .and_then(Value::as_array)
+                    .is_some_and(|ps| ps.iter().any(|p| p["in"] == "query"));
+                let authenticated = op.contains_key("security");
+                let responses = op
+                    .entry("responses")
+                    .or_insert_with(|| json!({}))
+                    .as_object_mut()
+                    .expect("responses is an object");
+                let mut add = |status: &str, description: &str| {
+                    responses.entry(status.to_string()).or_insert_with(|| {
+                        json!({"description": description, "content": error_body.clone()})
+                    });
+                };
+                if authenticated {
+                    add("401", "Missing, malformed, unknown or revoked API key");
+                }
+                if has_body || has_query {
+                    add(
+                        "400",
+                        "`validation_failed`, `unknown_field` or `invalid_json`: the request breaks the schema; `field` names the culprit",
+                    );
+                }
+                if has_body {
+                    add("413", "The body is over the route's size limit (1 MiB)");
+                    add("415", "The body is not `application/json`");
+                }
+                for (status, response) in responses.iter_mut() {
+                    let described = response["description"]
+                        .as_str()
+                        .is_some_and(|d| !d.is_empty());
+                    if !described && let Some(r) = response.as_object_mut() {
+                        r.insert("description".into(), json!(default_description(status)));
+                    }
+                }
+            }
+        }
+    }
+    if let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    {
+        // A schema that `allOf` composes (a flattened struct) is one part of
+        // an answer's fields, so it stays open.
+        let parts: Vec<String> = schemas
+            .values()
+            .flat_map(|s| s["allOf"].as_array().cloned().unwrap_or_default())
+            .filter_map(|part| part["$ref"].as_str().map(str::to_string))
+            .collect();
+        for (name, schema) in schemas.iter_mut() {
+            if !parts.contains(&format!("#/components/schemas/{name}")) {
+                closed(schema);
+            }
+        }
+    }
+    for (from, status, to, parameter, expression) in LINKS {
+        let (Some(from_at), true) = (operation_ids.get(*from), operation_ids.contains_key(*to))
+        else {
+            panic!("a link names an operation the document lacks: {from} → {to}");
+        };
+        let pointer = format!(
+            "/paths/{}/{}/responses/{status}",
+            escape(from_at[0].as_str().unwrap_or_default()),
+            from_at[1].as_str().unwrap_or_default()
+        );
+        let Some(response) = doc.pointer_mut(&pointer).and_then(Value::as_object_mut) else {
+            panic!("a link starts from an answer the document lacks: {from} {status}");
+        };
+        let links = response
+            .entry("links")
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .expect("links is an object");
+        let link = if *parameter == BODY {
+            let body: Value = serde_json::from_str(expression).expect("a link's body is JSON");
+            json!({"operationId": to, "requestBody": body})
+        } else {
+            json!({"operationId": to, "parameters": {*parameter: expression}})
+        };
+        links.insert(to.to_string(), link);
+    }
+    doc
+}
+
+/// Marks every object schema with listed properties, at any depth, as
+/// taking no others (unless it says what others it takes).
+fn closed(schema: &mut Value) {
+    match schema {
+        Value::Object(map) => {
+            if map.contains_key("properties") && !map.contains_key("additionalProperties") {
+                map.insert("additionalProperties".into(), Value::Bool(false));
+            }
+            for (key, child) in map.iter_mut() {
+                // Examples and defaults are values, not schemas; the parts
+                // of an `allOf` are each only part of the object.
+                if !matches!(
+                    key.as_str(),
+                    "example" | "examples" | "default" | "enum" | "const" | "allOf"
+                ) {
+                    closed(child);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(closed),
+        _ => {}
+    }
+}
+
+fn default_description(status: &str) -> &'static str {
+    match status {
+        "200" => "OK",
+        "201" => "Created",
+        "202" => "Accepted",
+        "204" => "Done; no body",
+        "400" => "The request breaks the schema; `field` names the culprit",
+        "401" => "Missing, malformed, unknown or revoked API key",
+        "403" => "The key lacks the scope this route needs",
+        "404" => "Not found in this organization",
+        "409" => "Conflicts with the resource's state",
+        "413" => "The body is over the route's size limit",
+        "415" => "The body is not `application/json`",
+        "422" => "Fits the schema but breaks a rule the route's description states",
+        _ => "See the route's description",
+    }
+}
+
+/// A path as a JSON pointer segment (`/` is `~1`).
+fn escape(path: &str) -> String {
+    path.replace('~', "~0").replace('/', "~1")
+}
