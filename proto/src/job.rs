@@ -279,10 +279,11 @@ impl TryFrom<DeliveryFields> for Delivery {
 
 /// `POST /v1/jobs`.
 ///
-/// Beyond its schema (422 `validation_failed`): `delay` and `scheduled_for`
-/// exclude each other; `scheduled_for` is in the future and neither is more
-/// than ten years ahead; a push target is an http(s) URL the SSRF guard
-/// allows, and its `signing_secret_id` names one of the organization's.
+/// `delay` and `scheduled_for` exclude each other (the schema says so with
+/// `not`). Beyond its schema (422 `validation_failed`): `scheduled_for` is
+/// in the future and neither is more than ten years ahead; a push target is
+/// an http(s) URL the SSRF guard allows, and its `signing_secret_id` names
+/// one of the organization's.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]

@@ -11,11 +11,12 @@ pub const MAX_MESSAGE_BODY_BYTES: usize = 102_400;
 
 /// `POST /v1/messages`.
 ///
-/// Beyond its schema (422 `validation_failed`): `delay` and `scheduled_at`
-/// exclude each other and neither is more than ten years ahead; `url` is an
-/// http(s) URL the SSRF guard allows (`ssrf_blocked` otherwise); `body` is
-/// at most 102,400 bytes; `signing_secret_id` names one of the
-/// organization's; `callback_queue_id` is refused until queues exist.
+/// `delay` and `scheduled_at` exclude each other (the schema says so with
+/// `not`). Beyond its schema (422 `validation_failed`): `scheduled_at` is at
+/// most ten years ahead; `url` is an `https` URL the SSRF guard allows
+/// (`ssrf_blocked` otherwise); `body` is at most 102,400 bytes (the schema
+/// counts characters); `signing_secret_id` names one of the organization's;
+/// `callback_queue_id` is refused until queues exist.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
@@ -44,7 +45,13 @@ pub struct CreateMessage {
     pub headers: Option<BTreeMap<String, String>>,
     /// Sent as given. At most 102,400 bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(max_length = 102400))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 102400,
+            extensions(("x-messages" = json!({"maxLength": "Body exceeds 102400 byte limit"})))
+        )
+    )]
     pub body: Option<String>,
     /// Seconds from now, at most ten years (316,224,000). Not with
     /// `scheduled_at`.

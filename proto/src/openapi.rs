@@ -44,14 +44,12 @@ fn headers_of(schema_type: SchemaType) -> Object {
                 .min_length(Some(1))
                 .pattern(Some(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")),
         ))
-        .additional_properties(Some(AdditionalProperties::RefOr(RefOr::T(
-            Schema::Object(
-                ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .pattern(Some(r"^[^\x00-\x08\x0a-\x1f\x7f]*$"))
-                    .build(),
-            ),
-        ))))
+        .additional_properties(Some(AdditionalProperties::RefOr(RefOr::T(Schema::Object(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(r"^[^\x00-\x08\x0a-\x1f\x7f]*$"))
+                .build(),
+        )))))
         .description(Some(
             "At most 50 headers; names are HTTP tokens, values hold no control characters but tab.",
         ))

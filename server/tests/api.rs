@@ -133,7 +133,7 @@ async fn delay_and_scheduled_for_set_run_at(kind: StoreKind) {
             json!({"name": "x", "handler": "h", "scheduled_for": "2020-01-01T00:00:00Z"}),
         )
         .await;
-    assert_error(&past, 400, "validation_failed", Some("scheduled_for"));
+    assert_error(&past, 422, "validation_failed", Some("scheduled_for"));
     assert!(
         past.1["error"]["message"]
             .as_str()
@@ -150,6 +150,10 @@ async fn delay_and_scheduled_for_set_run_at(kind: StoreKind) {
         )
         .await;
     assert_error(&both, 400, "validation_failed", None);
+    assert_eq!(
+        both.1["error"]["message"],
+        "give either delay or scheduled_for, not both"
+    );
 
     let bad_unit = s
         .post(
@@ -176,7 +180,22 @@ async fn delay_and_scheduled_for_set_run_at(kind: StoreKind) {
             json!({"name": "x", "handler": "h", "delay": {"value": 100000, "unit": "week"}}),
         )
         .await;
-    assert_error(&too_far, 400, "validation_failed", Some("delay.value"));
+    // Each field fits the schema; together they are over ten years (422).
+    assert_error(&too_far, 422, "validation_failed", Some("delay.value"));
+    // One field alone over ten years in seconds is the schema's (400).
+    let too_many_seconds = s
+        .post(
+            &s.admin_key,
+            "/v1/jobs",
+            json!({"name": "x", "handler": "h", "delay": {"value": 316_224_001, "unit": "second"}}),
+        )
+        .await;
+    assert_error(
+        &too_many_seconds,
+        400,
+        "validation_failed",
+        Some("delay.value"),
+    );
 }
 
 async fn idempotency_keys_are_unique_per_organization(kind: StoreKind) {
@@ -266,25 +285,31 @@ async fn push_delivery_is_accepted_and_stored(kind: StoreKind) {
     );
     assert_eq!(with_headers["delivery"]["http"]["method"], "PUT");
 
-    for (delivery, field) in [
+    // What the schema refuses is a 400; a URL that fits it but is no
+    // http(s) target breaks a rule beyond it (422).
+    for (delivery, status, field) in [
         (
             json!({"type": "push", "http": {"url": "not a url"}}),
+            400,
             "delivery.http.url",
         ),
         (
             json!({"type": "push", "http": {"url": "ftp://x.test/"}}),
+            422,
             "delivery.http.url",
         ),
-        (json!({"type": "push"}), "delivery"),
+        (json!({"type": "push"}), 400, "delivery.http"),
         (
             json!({"type": "push", "http": {"url": "https://x.test", "method": "BREW"}}),
+            400,
             "delivery.http.method",
         ),
         (
             json!({"type": "push", "http": {"url": "https://x.test", "headers": {"bad header": "v"}}}),
+            400,
             "delivery.http.headers.bad header",
         ),
-        (json!({"type": "carrier-pigeon"}), "delivery.type"),
+        (json!({"type": "carrier-pigeon"}), 400, "delivery.type"),
     ] {
         let answer = s
             .post(
@@ -293,7 +318,7 @@ async fn push_delivery_is_accepted_and_stored(kind: StoreKind) {
                 json!({"name": "n", "handler": "h", "delivery": delivery}),
             )
             .await;
-        assert_error(&answer, 400, "validation_failed", Some(field));
+        assert_error(&answer, status, "validation_failed", Some(field));
     }
 }
 
@@ -542,8 +567,8 @@ async fn bad_input_is_a_json_4xx_naming_the_field(kind: StoreKind) {
     assert_error(
         &raw(r#"{"name": "n", "handler": "h", "delivery": {"type": "pull", "http": {"url": "https://x.test"}}}"#, json_ct).await,
         400,
-        "validation_failed",
-        Some("delivery"),
+        "unknown_field",
+        Some("delivery.http"),
     );
     // Missing content type is read as JSON; a non-JSON one is refused.
     let (status, _) = raw(r#"{"name": "n", "handler": "h"}"#, None).await;

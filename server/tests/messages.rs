@@ -104,18 +104,19 @@ async fn messages_are_checked(kind: StoreKind) {
     let (status, _) =
         post(json!({"url": "https://a.example/x", "body": "x".repeat(102_400)})).await;
     assert_eq!(status, 202);
+    // Plain HTTP and private addresses are refused with 422 (seed 004).
     let answer = post(json!({"url": "http://93.184.216.34/x"})).await;
-    assert_error(&answer, 400, "validation_failed", Some("url"));
+    assert_error(&answer, 422, "validation_failed", Some("url"));
     let answer = post(json!({"url": "https://127.0.0.1/x"})).await;
     assert_error(&answer, 422, "ssrf_blocked", Some("url"));
     let answer = post(json!({"url": "https://a.example/x", "callback_queue_id": "q"})).await;
-    assert_error(&answer, 400, "validation_failed", Some("callback_queue_id"));
+    assert_error(&answer, 422, "validation_failed", Some("callback_queue_id"));
     let answer = post(json!({"url": "https://a.example/x", "retires": 1})).await;
     assert_error(&answer, 400, "unknown_field", Some("retires"));
     let answer = post(json!({"url": "https://a.example/x",
                              "signing_secret_id": "0192d5a4-0000-7000-8000-000000000000"}))
     .await;
-    assert_error(&answer, 400, "validation_failed", Some("signing_secret_id"));
+    assert_error(&answer, 422, "validation_failed", Some("signing_secret_id"));
     let reader = s.key(&["jobs:read"]).await;
     let answer = s
         .post(

@@ -196,9 +196,11 @@ async fn a_push_job_names_its_signing_secret(kind: StoreKind) {
     let answer = s
         .post(&s.admin_key, "/v1/jobs", push(json!(Uuid::now_v7())))
         .await;
+    // A secret that does not exist fits the schema, but not the rule that
+    // it is the organization's (422).
     assert_error(
         &answer,
-        400,
+        422,
         "validation_failed",
         Some("delivery.signing_secret_id"),
     );
@@ -207,11 +209,11 @@ async fn a_push_job_names_its_signing_secret(kind: StoreKind) {
     let answer = s.post(&other, "/v1/jobs", push(id.clone())).await;
     assert_error(
         &answer,
-        400,
+        422,
         "validation_failed",
         Some("delivery.signing_secret_id"),
     );
-    // Pull jobs are not signed.
+    // Pull jobs are not signed: the schema's pull delivery has only `type`.
     let answer = s
         .post(
             &s.admin_key,
@@ -220,5 +222,10 @@ async fn a_push_job_names_its_signing_secret(kind: StoreKind) {
                    "delivery": {"type": "pull", "signing_secret_id": id}}),
         )
         .await;
-    assert_error(&answer, 400, "validation_failed", None);
+    assert_error(
+        &answer,
+        400,
+        "unknown_field",
+        Some("delivery.signing_secret_id"),
+    );
 }

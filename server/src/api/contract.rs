@@ -113,7 +113,11 @@ impl Contract {
 /// [`super::auth::Auth`] checks the query once the caller is known, and
 /// [`super::extract::JsonBody`] checks the body once it has read it (within
 /// the route's size limit).
-pub async fn attach(State(contract): State<Arc<Contract>>, mut req: Request, next: Next) -> Response {
+pub async fn attach(
+    State(contract): State<Arc<Contract>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let op = req
         .extensions()
         .get::<MatchedPath>()
@@ -270,6 +274,17 @@ impl Checker {
             .rfind('/')
             .and_then(|i| self.root.pointer(&schema_path[..i]))
             .unwrap_or(&Value::Null);
+        // A schema may word its own message for a keyword (`x-messages`),
+        // as a seed document words it.
+        if let Some(Value::String(message)) = holder
+            .get("x-messages")
+            .and_then(|m| m.get(e.kind().keyword()))
+        {
+            return ApiError::Validation {
+                field: at,
+                message: message.clone(),
+            };
+        }
         let message = match e.kind() {
             ValidationErrorKind::AdditionalProperties { unexpected } => {
                 let name = unexpected.first().cloned().unwrap_or_default();
@@ -324,6 +339,17 @@ impl Checker {
                     (None, None) => format!("{subject}: {e}"),
                 }
             }
+            ValidationErrorKind::PropertyNames { error } => {
+                let name = error.instance().as_str().unwrap_or_default().to_string();
+                let field = match &at {
+                    Some(p) => format!("{p}.{name}"),
+                    None => name.clone(),
+                };
+                return ApiError::Validation {
+                    message: format!("`{name}` is not a name {subject} allows"),
+                    field: Some(field),
+                };
+            }
             ValidationErrorKind::MaxProperties { limit } => {
                 format!("{subject} may hold at most {limit} entries")
             }
@@ -344,7 +370,9 @@ impl Checker {
             ValidationErrorKind::Type { kind } => {
                 let nouns: Vec<&str> = match kind {
                     TypeKind::Single(t) => vec![type_noun(&t.to_string())],
-                    TypeKind::Multiple(ts) => ts.iter().map(|t| type_noun(&t.to_string())).collect(),
+                    TypeKind::Multiple(ts) => {
+                        ts.iter().map(|t| type_noun(&t.to_string())).collect()
+                    }
                 };
                 match at {
                     None => format!("the request body must be {}", nouns.join(" or ")),
@@ -356,17 +384,64 @@ impl Checker {
             }
             ValidationErrorKind::OneOfNotValid { context }
             | ValidationErrorKind::AnyOf { context } => {
-                // An optional object is `oneOf: [object, null]`: explain the
-                // branch the value was meant for (the one whose errors are
-                // not a plain type mismatch), else the first.
+                // Explain the branch the value was meant for: not the
+                // `null` of an optional object (a plain type mismatch), nor
+                // a variant whose tag (`"type": "push"`) it does not carry.
+                let base = e.instance_path().as_str();
+                let meant = |errors: &&Vec<ValidationError>| {
+                    !errors.is_empty()
+                        && !errors.iter().any(|inner| {
+                            let at = inner.instance_path().as_str();
+                            match inner.kind() {
+                                ValidationErrorKind::Type { .. } => at == base,
+                                ValidationErrorKind::Enum { .. }
+                                | ValidationErrorKind::Constant { .. } => at
+                                    .rsplit_once('/')
+                                    .is_some_and(|(parent, _)| parent == base),
+                                _ => false,
+                            }
+                        })
+                };
+                // A tag no variant carries: name them all.
+                let tags: Vec<String> = context
+                    .iter()
+                    .flat_map(|errors| errors.iter())
+                    .filter_map(|inner| match inner.kind() {
+                        ValidationErrorKind::Enum { options } => Some(options.to_string()),
+                        ValidationErrorKind::Constant { expected_value } => {
+                            Some(format!("[{expected_value}]"))
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                if !context.iter().any(|errors| meant(&errors)) && tags.len() == context.len() {
+                    let tag_error = context.iter().flatten().find(|inner| {
+                        matches!(
+                            inner.kind(),
+                            ValidationErrorKind::Enum { .. } | ValidationErrorKind::Constant { .. }
+                        )
+                    });
+                    if let Some(inner) = tag_error {
+                        let field = field_path(inner.instance_path().as_str(), name);
+                        let options: Vec<String> = tags
+                            .iter()
+                            .filter_map(|t| serde_json::from_str::<Vec<Value>>(t).ok())
+                            .flatten()
+                            .map(|v| v.to_string())
+                            .collect();
+                        return ApiError::Validation {
+                            message: format!(
+                                "{} must be one of {}",
+                                field.clone().unwrap_or_else(|| subject.clone()),
+                                options.join(", ")
+                            ),
+                            field,
+                        };
+                    }
+                }
                 let branch = context
                     .iter()
-                    .find(|errors| {
-                        !errors.is_empty()
-                            && !errors
-                                .iter()
-                                .all(|e| matches!(e.kind(), ValidationErrorKind::Type { .. }))
-                    })
+                    .find(meant)
                     .or_else(|| context.iter().find(|errors| !errors.is_empty()));
                 if let Some(inner) = branch.and_then(|errors| {
                     errors
@@ -500,9 +575,6 @@ mod tests {
         assert_eq!(field_path("/delay/value", None).unwrap(), "delay.value");
         assert_eq!(field_path("/jobs/3/name", None).unwrap(), "jobs[3].name");
         assert_eq!(field_path("", Some("limit")).unwrap(), "limit");
-        assert_eq!(
-            field_path("/headers/a~1b", None).unwrap(),
-            "headers.a/b"
-        );
+        assert_eq!(field_path("/headers/a~1b", None).unwrap(), "headers.a/b");
     }
 }

@@ -24,54 +24,300 @@ const BODY: &str = "requestBody";
 const LINKS: &[(&str, &str, &str, &str, &str)] = &[
     // Jobs
     ("create_job", "201", "get_job", "id", "$response.body#/id"),
-    ("create_job", "201", "cancel_job", "id", "$response.body#/id"),
+    (
+        "create_job",
+        "201",
+        "cancel_job",
+        "id",
+        "$response.body#/id",
+    ),
     ("create_job", "201", "retry_job", "id", "$response.body#/id"),
-    ("create_job", "201", "list_executions", "id", "$response.body#/id"),
-    ("list_jobs", "200", "get_job", "id", "$response.body#/data/0/id"),
-    ("list_jobs", "200", "cancel_job", "id", "$response.body#/data/0/id"),
-    ("list_jobs", "200", "retry_job", "id", "$response.body#/data/0/id"),
-    ("create_jobs", "200", "get_job", "id", "$response.body#/data/0/job/id"),
+    (
+        "create_job",
+        "201",
+        "list_executions",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "list_jobs",
+        "200",
+        "get_job",
+        "id",
+        "$response.body#/data/0/id",
+    ),
+    (
+        "list_jobs",
+        "200",
+        "cancel_job",
+        "id",
+        "$response.body#/data/0/id",
+    ),
+    (
+        "list_jobs",
+        "200",
+        "retry_job",
+        "id",
+        "$response.body#/data/0/id",
+    ),
+    (
+        "create_jobs",
+        "200",
+        "get_job",
+        "id",
+        "$response.body#/data/0/job/id",
+    ),
     // Messages are jobs too.
-    ("create_message", "202", "get_message", "id", "$response.body#/message_id"),
-    ("create_message", "202", "get_job", "id", "$response.body#/message_id"),
-    ("create_message", "202", "cancel_job", "id", "$response.body#/message_id"),
+    (
+        "create_message",
+        "202",
+        "get_message",
+        "id",
+        "$response.body#/message_id",
+    ),
+    (
+        "create_message",
+        "202",
+        "get_job",
+        "id",
+        "$response.body#/message_id",
+    ),
+    (
+        "create_message",
+        "202",
+        "cancel_job",
+        "id",
+        "$response.body#/message_id",
+    ),
     // Schedules
-    ("create_schedule", "201", "get_schedule", "id", "$response.body#/id"),
-    ("create_schedule", "201", "put_schedule", "id", "$response.body#/id"),
-    ("create_schedule", "201", "patch_schedule", "id", "$response.body#/id"),
-    ("create_schedule", "201", "delete_schedule", "id", "$response.body#/id"),
-    ("create_schedule", "201", "pause_schedule", "id", "$response.body#/id"),
-    ("create_schedule", "201", "resume_schedule", "id", "$response.body#/id"),
-    ("create_schedule", "201", "trigger_schedule", "id", "$response.body#/id"),
-    ("create_schedule", "201", "archive_schedule", "id", "$response.body#/id"),
-    ("create_schedule", "201", "schedule_executions", "id", "$response.body#/id"),
-    ("create_schedule", "201", "next_runs", "id", "$response.body#/id"),
-    ("list_schedules", "200", "get_schedule", "id", "$response.body#/data/0/id"),
-    ("trigger_schedule", "202", "get_job", "id", "$response.body#/id"),
-    ("trigger_schedule", "202", "cancel_job", "id", "$response.body#/id"),
+    (
+        "create_schedule",
+        "201",
+        "get_schedule",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "create_schedule",
+        "201",
+        "put_schedule",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "create_schedule",
+        "201",
+        "patch_schedule",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "create_schedule",
+        "201",
+        "delete_schedule",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "create_schedule",
+        "201",
+        "pause_schedule",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "create_schedule",
+        "201",
+        "resume_schedule",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "create_schedule",
+        "201",
+        "trigger_schedule",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "create_schedule",
+        "201",
+        "archive_schedule",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "create_schedule",
+        "201",
+        "schedule_executions",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "create_schedule",
+        "201",
+        "next_runs",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "list_schedules",
+        "200",
+        "get_schedule",
+        "id",
+        "$response.body#/data/0/id",
+    ),
+    (
+        "trigger_schedule",
+        "202",
+        "get_job",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "trigger_schedule",
+        "202",
+        "cancel_job",
+        "id",
+        "$response.body#/id",
+    ),
     // Krafter's cron jobs
-    ("create_cron_job", "201", "get_cron_job", "id", "$response.body#/data/id"),
-    ("create_cron_job", "201", "put_cron_job", "id", "$response.body#/data/id"),
-    ("create_cron_job", "201", "delete_cron_job", "id", "$response.body#/data/id"),
-    ("create_cron_job", "201", "cron_job_executions", "id", "$response.body#/data/id"),
-    ("create_cron_job", "201", "trigger_cron_job", "id", "$response.body#/data/id"),
-    ("create_cron_job", "201", "pause_cron_job", "id", "$response.body#/data/id"),
-    ("create_cron_job", "201", "resume_cron_job", "id", "$response.body#/data/id"),
-    ("list_cron_jobs", "200", "get_cron_job", "id", "$response.body#/data/0/id"),
-    ("list_cron_jobs", "200", "pause_cron_job", "id", "$response.body#/data/0/id"),
-    ("list_cron_jobs", "200", "resume_cron_job", "id", "$response.body#/data/0/id"),
-    ("list_cron_jobs", "200", "trigger_cron_job", "id", "$response.body#/data/0/id"),
+    (
+        "create_cron_job",
+        "201",
+        "get_cron_job",
+        "id",
+        "$response.body#/data/id",
+    ),
+    (
+        "create_cron_job",
+        "201",
+        "put_cron_job",
+        "id",
+        "$response.body#/data/id",
+    ),
+    (
+        "create_cron_job",
+        "201",
+        "delete_cron_job",
+        "id",
+        "$response.body#/data/id",
+    ),
+    (
+        "create_cron_job",
+        "201",
+        "cron_job_executions",
+        "id",
+        "$response.body#/data/id",
+    ),
+    (
+        "create_cron_job",
+        "201",
+        "trigger_cron_job",
+        "id",
+        "$response.body#/data/id",
+    ),
+    (
+        "create_cron_job",
+        "201",
+        "pause_cron_job",
+        "id",
+        "$response.body#/data/id",
+    ),
+    (
+        "create_cron_job",
+        "201",
+        "resume_cron_job",
+        "id",
+        "$response.body#/data/id",
+    ),
+    (
+        "list_cron_jobs",
+        "200",
+        "get_cron_job",
+        "id",
+        "$response.body#/data/0/id",
+    ),
+    (
+        "list_cron_jobs",
+        "200",
+        "pause_cron_job",
+        "id",
+        "$response.body#/data/0/id",
+    ),
+    (
+        "list_cron_jobs",
+        "200",
+        "resume_cron_job",
+        "id",
+        "$response.body#/data/0/id",
+    ),
+    (
+        "list_cron_jobs",
+        "200",
+        "trigger_cron_job",
+        "id",
+        "$response.body#/data/0/id",
+    ),
     // Signing secrets
-    ("create_secret", "201", "get_secret", "id", "$response.body#/id"),
-    ("create_secret", "201", "rotate_secret", "id", "$response.body#/id"),
-    ("list_secrets", "200", "get_secret", "id", "$response.body#/data/0/id"),
-    ("list_secrets", "200", "rotate_secret", "id", "$response.body#/data/0/id"),
+    (
+        "create_secret",
+        "201",
+        "get_secret",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "create_secret",
+        "201",
+        "rotate_secret",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "list_secrets",
+        "200",
+        "get_secret",
+        "id",
+        "$response.body#/data/0/id",
+    ),
+    (
+        "list_secrets",
+        "200",
+        "rotate_secret",
+        "id",
+        "$response.body#/data/0/id",
+    ),
     // API keys
-    ("create_key", "201", "revoke_key", "id", "$response.body#/id"),
-    ("list_keys", "200", "revoke_key", "id", "$response.body#/data/0/id"),
+    (
+        "create_key",
+        "201",
+        "revoke_key",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "list_keys",
+        "200",
+        "revoke_key",
+        "id",
+        "$response.body#/data/0/id",
+    ),
     // Leases: a polled job's token acks, fails or extends it.
-    ("poll", "200", "ack", BODY, r#"{"token": "$response.body#/data/0/lease/token"}"#),
-    ("poll", "200", "fail", BODY, r#"{"token": "$response.body#/data/0/lease/token"}"#),
+    (
+        "poll",
+        "200",
+        "ack",
+        BODY,
+        r#"{"token": "$response.body#/data/0/lease/token"}"#,
+    ),
+    (
+        "poll",
+        "200",
+        "fail",
+        BODY,
+        r#"{"token": "$response.body#/data/0/lease/token"}"#,
+    ),
     (
         "poll",
         "200",
@@ -80,6 +326,34 @@ const LINKS: &[(&str, &str, &str, &str, &str)] = &[
         r#"{"token": "$response.body#/data/0/lease/token", "seconds": 60}"#,
     ),
 ];
+
+/// Rules between fields of a request, which the derive cannot state: the
+/// keywords are added to the component's schema, and `x-messages` gives the
+/// error message for each (as the seed documents word them).
+fn rules() -> Vec<(&'static str, Value)> {
+    vec![
+        (
+            "CreateJob",
+            json!({
+                "not": {
+                    "required": ["delay", "scheduled_for"],
+                    "properties": {"delay": {"type": "object"}, "scheduled_for": {"type": "string"}}
+                },
+                "x-messages": {"not": "give either delay or scheduled_for, not both"}
+            }),
+        ),
+        (
+            "CreateMessage",
+            json!({
+                "not": {
+                    "required": ["delay", "scheduled_at"],
+                    "properties": {"delay": {"type": "integer"}, "scheduled_at": {"type": "string"}}
+                },
+                "x-messages": {"not": "Provide either delay or scheduled_at, not both"}
+            }),
+        ),
+    ]
+}
 
 /// Adds to `doc` (the annotations' document, as JSON) what every route
 /// answers and the links between operations.
@@ -90,9 +364,13 @@ pub fn complete(mut doc: Value) -> Value {
     let mut operation_ids = Map::new();
     if let Some(paths) = doc["paths"].as_object_mut() {
         for (path, item) in paths.iter_mut() {
-            let Some(item) = item.as_object_mut() else { continue };
+            let Some(item) = item.as_object_mut() else {
+                continue;
+            };
             for (method, op) in item.iter_mut() {
-                let Some(op) = op.as_object_mut() else { continue };
+                let Some(op) = op.as_object_mut() else {
+                    continue;
+                };
                 if let Some(id) = op.get("operationId").and_then(Value::as_str) {
                     operation_ids.insert(id.to_string(), json!([path, method]));
                 }
@@ -108,9 +386,9 @@ pub fn complete(mut doc: Value) -> Value {
                     .as_object_mut()
                     .expect("responses is an object");
                 let mut add = |status: &str, description: &str| {
-                    responses.entry(status.to_string()).or_insert_with(|| {
-                        json!({"description": description, "content": error_body.clone()})
-                    });
+                    responses.entry(status.to_string()).or_insert_with(
+                        || json!({"description": description, "content": error_body.clone()}),
+                    );
                 };
                 if authenticated {
                     add("401", "Missing, malformed, unknown or revoked API key");
@@ -150,6 +428,15 @@ pub fn complete(mut doc: Value) -> Value {
         for (name, schema) in schemas.iter_mut() {
             if !parts.contains(&format!("#/components/schemas/{name}")) {
                 closed(schema);
+            }
+        }
+        for (name, keywords) in rules() {
+            let schema = schemas
+                .get_mut(name)
+                .and_then(Value::as_object_mut)
+                .unwrap_or_else(|| panic!("a rule names a schema the document lacks: {name}"));
+            for (k, v) in keywords.as_object().into_iter().flatten() {
+                schema.insert(k.clone(), v.clone());
             }
         }
     }
@@ -195,7 +482,7 @@ fn closed(schema: &mut Value) {
                 // of an `allOf` are each only part of the object.
                 if !matches!(
                     key.as_str(),
-                    "example" | "examples" | "default" | "enum" | "const" | "allOf"
+                    "example" | "examples" | "default" | "enum" | "const" | "allOf" | "not"
                 ) {
                     closed(child);
                 }
@@ -227,4 +514,193 @@ fn default_description(status: &str) -> &'static str {
 /// A path as a JSON pointer segment (`/` is `~1`).
 fn escape(path: &str) -> String {
     path.replace('~', "~0").replace('/', "~1")
+}
+
+#[cfg(test)]
+mod tests {
+    //! The numbers both the document and the code need are written twice —
+    //! a literal in a utoipa attribute, a constant in the code — so these
+    //! tests hold each pair equal.
+
+    use super::super::jobs::{
+        DEFAULT_MAX_RETRIES, DEFAULT_QUEUE, DEFAULT_TIMEOUT_SECONDS, MAX_RETRIES_LIMIT,
+        MAX_SCHEDULE_AHEAD_SECONDS, MAX_TIMEOUT_SECONDS,
+    };
+    use super::super::pagination::{CURSOR_PATTERN, Cursor, MAX_LIMIT};
+    use super::super::signing_secrets::{DEFAULT_ROTATION_WINDOW, MAX_ROTATION_WINDOW};
+    use crate::job::rules::{MAX_EXTEND_SECONDS, MAX_RETRY_IN_SECONDS, validate_handler};
+    use chronos_proto::job::MAX_BATCH_JOBS;
+    use chronos_proto::message::MAX_MESSAGE_BODY_BYTES;
+    use serde_json::{Value, json};
+
+    fn doc() -> Value {
+        super::super::document()
+    }
+
+    fn field(doc: &Value, schema: &str, field: &str) -> Value {
+        doc["components"]["schemas"][schema]["properties"][field].clone()
+    }
+
+    fn matches(pattern: &str, text: &str) -> bool {
+        jsonschema::is_valid(&json!({"type": "string", "pattern": pattern}), &json!(text))
+    }
+
+    #[test]
+    fn the_document_states_the_limits_the_code_keeps() {
+        let d = doc();
+        let job = |f: &str| field(&d, "CreateJob", f);
+        assert_eq!(job("timeout")["maximum"], MAX_TIMEOUT_SECONDS);
+        assert_eq!(job("timeout")["default"], DEFAULT_TIMEOUT_SECONDS);
+        assert_eq!(job("max_retries")["maximum"], MAX_RETRIES_LIMIT);
+        assert_eq!(job("max_retries")["default"], DEFAULT_MAX_RETRIES);
+        assert_eq!(job("queue")["default"], DEFAULT_QUEUE);
+        assert_eq!(
+            field(&d, "Delay", "value")["maximum"],
+            MAX_SCHEDULE_AHEAD_SECONDS
+        );
+        let message = |f: &str| field(&d, "CreateMessage", f);
+        assert_eq!(message("delay")["maximum"], MAX_SCHEDULE_AHEAD_SECONDS);
+        assert_eq!(message("retries")["maximum"], MAX_RETRIES_LIMIT);
+        assert_eq!(message("body")["maxLength"], MAX_MESSAGE_BODY_BYTES);
+        assert_eq!(field(&d, "CreateJobs", "jobs")["maxItems"], MAX_BATCH_JOBS);
+        assert_eq!(
+            field(&d, "ExtendRequest", "seconds")["maximum"],
+            MAX_EXTEND_SECONDS
+        );
+        assert_eq!(
+            field(&d, "FailRequest", "retry_in")["maximum"],
+            MAX_RETRY_IN_SECONDS
+        );
+        let window = field(&d, "RotateSigningSecret", "window_seconds");
+        assert_eq!(window["maximum"], MAX_ROTATION_WINDOW);
+        assert_eq!(window["default"], DEFAULT_ROTATION_WINDOW);
+    }
+
+    #[test]
+    fn every_list_pages_as_the_code_pages() {
+        let d = doc();
+        let mut lists = 0;
+        for (path, item) in d["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                for p in op["parameters"].as_array().into_iter().flatten() {
+                    match p["name"].as_str() {
+                        Some("limit") => {
+                            lists += 1;
+                            assert_eq!(p["schema"]["minimum"], 1, "{method} {path}");
+                            assert_eq!(p["schema"]["maximum"], MAX_LIMIT, "{method} {path}");
+                        }
+                        Some("cursor") => {
+                            assert_eq!(p["schema"]["pattern"], CURSOR_PATTERN, "{method} {path}")
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        assert!(lists >= 6, "{lists} lists");
+        // Every cursor the server gives out is one the document accepts.
+        for _ in 0..200 {
+            let cursor = Cursor(uuid::Uuid::new_v4()).encode();
+            assert!(matches(CURSOR_PATTERN, &cursor), "{cursor}");
+            assert!(Cursor::decode(&cursor).is_some());
+        }
+    }
+
+    #[test]
+    fn a_handler_name_is_the_same_over_http_and_websocket() {
+        // HTTP holds handler names to the document's pattern; a WebSocket
+        // hello to `job::rules::validate_handler`.
+        let d = doc();
+        let handler = field(&d, "CreateJob", "handler");
+        let pattern = handler["pattern"].as_str().unwrap();
+        assert_eq!(pattern, chronos_proto::openapi::HANDLER_PATTERN);
+        assert_eq!(handler["maxLength"], 255);
+        for name in [
+            "send-email",
+            "a",
+            "ünïcode",
+            "x".repeat(255).as_str(),
+            "with space",
+            "with,comma",
+            "tab\there",
+            "new\nline",
+            "bell\u{7}",
+            "c1\u{85}",
+            "nbsp\u{a0}",
+            "",
+        ] {
+            let http = !name.is_empty() && name.chars().count() <= 255 && matches(pattern, name);
+            assert_eq!(http, validate_handler("handler", name).is_ok(), "{name:?}");
+        }
+    }
+
+    #[test]
+    fn every_operation_on_a_resource_is_reached_by_a_link() {
+        let d = doc();
+        let mut targets = std::collections::BTreeSet::new();
+        for item in d["paths"].as_object().unwrap().values() {
+            for op in item.as_object().unwrap().values() {
+                for response in op["responses"].as_object().unwrap().values() {
+                    for link in response["links"].as_object().into_iter().flatten() {
+                        targets.insert(link.1["operationId"].as_str().unwrap().to_string());
+                    }
+                }
+            }
+        }
+        for (path, item) in d["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let takes_id = path.contains('{')
+                    || method == "post" && {
+                        // Lease reports take their token in the body.
+                        op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+                            .as_str()
+                            .is_some_and(|r| {
+                                ["AckRequest", "FailRequest", "ExtendRequest"]
+                                    .iter()
+                                    .any(|t| r.ends_with(t))
+                            })
+                    };
+                if takes_id {
+                    let id = op["operationId"].as_str().unwrap();
+                    assert!(
+                        targets.contains(id),
+                        "no link reaches {method} {path} ({id})"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_error_answer_has_the_error_body() {
+        let d = doc();
+        for (path, item) in d["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let responses = op["responses"].as_object().unwrap();
+                if op.get("security").is_some() {
+                    assert!(responses.contains_key("401"), "{method} {path}");
+                }
+                if op.get("requestBody").is_some() {
+                    for status in ["400", "413", "415"] {
+                        assert!(responses.contains_key(status), "{method} {path} {status}");
+                    }
+                }
+                for (status, response) in responses {
+                    assert!(
+                        response["description"]
+                            .as_str()
+                            .is_some_and(|d| !d.is_empty()),
+                        "{method} {path} {status}"
+                    );
+                    if status.starts_with('4') {
+                        assert_eq!(
+                            response["content"]["application/json"]["schema"]["$ref"],
+                            "#/components/schemas/ErrorBody",
+                            "{method} {path} {status}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }

@@ -146,7 +146,7 @@ impl ApiError {
     /// A push target refused by the SSRF guard, for the request field `field`.
     pub fn target(field: &str, e: TargetError) -> Self {
         match e {
-            TargetError::NotHttps(_) => ApiError::validation(field, e.to_string()),
+            TargetError::NotHttps(_) => ApiError::rule(field, e.to_string()),
             TargetError::Blocked { .. } => ApiError::TargetBlocked {
                 field: field.to_string(),
                 message: e.to_string(),

@@ -175,6 +175,7 @@ fn run_at(
     at_field: &str,
 ) -> Result<RunAt, ApiError> {
     match (delay, at) {
+        // The schema refuses both (400); a caller outside the API would get this.
         (Some(_), Some(_)) => Err(ApiError::rule(
             delay_field,
             format!("give either {delay_field} or {at_field}, not both"),
@@ -313,7 +314,8 @@ pub(crate) async fn check_target(
     let policy = state.targets;
     if let Delivery::Push { http, .. } = &job.delivery {
         // Parsed already by `validate_target`.
-        let url = url::Url::parse(&http.url).map_err(|e| ApiError::rule(fields.url, e.to_string()))?;
+        let url =
+            url::Url::parse(&http.url).map_err(|e| ApiError::rule(fields.url, e.to_string()))?;
         guard::check(&url, policy)
             .await
             .map_err(|e| ApiError::target(fields.url, e))?;
@@ -530,7 +532,6 @@ async fn retry_job(
         RetryOutcome::NotFound => Err(job_not_found(id)),
     }
 }
-
 
 /// List a job's executions (one per attempt), newest first.
 #[utoipa::path(

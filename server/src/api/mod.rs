@@ -100,9 +100,8 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 pub fn router(state: AppState) -> Router {
     let (api, _) = routes();
     let doc = document();
-    let contract = Arc::new(
-        contract::Contract::new(&doc).expect("the OpenAPI document's schemas compile"),
-    );
+    let contract =
+        Arc::new(contract::Contract::new(&doc).expect("the OpenAPI document's schemas compile"));
     let doc = Arc::new(doc);
     api.route_layer(axum::middleware::from_fn_with_state(
         contract,

@@ -582,7 +582,6 @@ async fn next_runs(
     }))
 }
 
-
 /// The executions of the jobs a schedule created, newest first.
 #[utoipa::path(
     get, path = "/v1/schedules/{id}/executions", tag = "schedules",
