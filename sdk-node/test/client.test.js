@@ -37,12 +37,14 @@ test('jobs: create, get, list, cancel, retry, executions', async () => {
   assert.equal(retried.status, 'queued')
   const runs = await client.listExecutions(job.id)
   assert.deepEqual(runs.data, [])
+  // The second fits the schema but is more than ten years ahead: refused alone.
   const batch = await client.createJobs([
     { name: 'a', handler: 'h' },
-    { name: 'b', handler: 'h', timeout: 0 },
+    { name: 'b', handler: 'h', delay: { value: 100000, unit: 'week' } },
   ])
   assert.ok('job' in batch[0])
   assert.equal(batch[1].error.code, 'validation_failed')
+  assert.equal(batch[1].error.field, 'delay.value')
 })
 
 test('errors are ChronosError with the server code', async () => {

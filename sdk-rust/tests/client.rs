@@ -41,7 +41,13 @@ async fn creates_jobs_in_a_batch(kind: StoreKind) {
     let c = s.client();
     let jobs = vec![
         NewJob::new("one", "batch").idempotency_key("b-1").build(),
-        NewJob::new("two", "bad handler").build(),
+        // Fits the schema, but is more than ten years ahead: refused alone.
+        NewJob::new("two", "batch")
+            .delay(Delay {
+                value: 100_000,
+                unit: TimeUnit::Week,
+            })
+            .build(),
         NewJob::new("three", "batch").idempotency_key("b-1").build(),
     ];
     let items = c.create_jobs(&jobs).await.unwrap();
@@ -55,15 +61,22 @@ async fn creates_jobs_in_a_batch(kind: StoreKind) {
         panic!("{:?}", items[1])
     };
     assert_eq!(bad.code, "validation_failed");
-    assert_eq!(bad.field.as_deref(), Some("handler"));
+    assert_eq!(bad.field.as_deref(), Some("delay.value"));
     let BatchItem::Error(taken) = &items[2] else {
         panic!("{:?}", items[2])
     };
     assert_eq!(taken.code, "idempotency_key_conflict");
     assert_eq!(taken.job_id, Some(one.id));
-    // The batch as a whole can be refused.
+    // The batch as a whole can be refused: empty, or a job that breaks the
+    // schema.
     let err = c.create_jobs(&[]).await.unwrap_err();
     assert_eq!(err.code(), Some("validation_failed"), "{err}");
+    let err = c
+        .create_jobs(&[NewJob::new("bad", "bad handler").build()])
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(400), "{err}");
+    assert_eq!(err.field(), Some("jobs[0].handler"), "{err}");
 }
 
 async fn creates_and_gets_jobs(kind: StoreKind) {
