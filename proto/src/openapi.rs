@@ -20,6 +20,9 @@ pub fn handlers() -> Array {
         )
         .min_items(Some(1))
         .max_items(Some(100))
+        // The handler `CreateJob`'s example names: a poll from the examples
+        // leases a job made from them.
+        .examples([serde_json::json!(["send-email"])])
         .build()
 }
 
