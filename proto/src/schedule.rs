@@ -300,17 +300,10 @@ fn headers_schema() -> Value {
 pub fn request_delivery() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
     serde_json::from_value(serde_json::json!({
         "description": "How a handler's jobs are delivered: `{\"type\": \"pull\"}` (the default: workers lease them) or `{\"type\": \"push\", \"http\": {\"url\", \"method\", \"headers\"}, \"signing_secret_id\"}` (the server calls `http.url`, an https URL with a public host).",
+        // Push first: the contract explains a refusal by the first branch
+        // that fails on more than a type, and a push body's mistakes are
+        // the ones worth naming.
         "oneOf": [
-            {
-                "type": "object",
-                "required": ["type"],
-                "properties": {
-                    "type": {"type": "string", "enum": ["pull"]},
-                    "http": {"type": "null"},
-                    "signing_secret_id": {"type": "null"},
-                },
-                "additionalProperties": false,
-            },
             {
                 "type": "object",
                 "required": ["type", "http"],
@@ -332,7 +325,18 @@ pub fn request_delivery() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Sch
                         // The format says it; the pattern helps generators
                         // (schemathesis) that skip formats in nested objects.
                         "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+                        "x-rule": "must be a UUID",
                     },
+                },
+                "additionalProperties": false,
+            },
+            {
+                "type": "object",
+                "required": ["type"],
+                "properties": {
+                    "type": {"type": "string", "enum": ["pull"]},
+                    "http": {"type": "null"},
+                    "signing_secret_id": {"type": "null"},
                 },
                 "additionalProperties": false,
             },
