@@ -100,25 +100,56 @@ pub enum Overlap {
 /// `POST /v1/schedules` and `PUT /v1/schedules/{id}`: any one of the three
 /// shapes (see the module docs). `PATCH` takes the same fields, each
 /// optional, and changes only those given.
+///
+/// The `schema(...)` attributes are the rules the server holds a request
+/// to (the OpenAPI document is checked before a handler runs); `name` is
+/// `Option` only so that a `PATCH` may leave it out, and the document
+/// requires it at creation. Rules between fields (one timing, one target,
+/// one shape) are the handler's, answered 422.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateSchedule {
-    /// A label for people. Required.
+    /// A label for people: 1 to 255 characters, not only white space, no
+    /// control characters.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            value_type = String,
+            required = true,
+            min_length = 1,
+            max_length = 255,
+            pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\u0000-\u0020\u007F-\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\u0000-\u001F\u007F-\u009F]*$",
+            extensions(("x-rule" = json!("must hold a character other than white space, and no control characters")))
+        )
+    )]
     pub name: Option<String>,
-    /// The handler each fire's job runs (pull, or push with the Chronos body).
+    /// The handler each fire's job runs (pull, or push with the Chronos
+    /// body): 1 to 255 characters without commas, white space or control
+    /// characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 255,
+            pattern = r"^[^,\u0000-\u0020\u007F-\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$",
+            extensions(("x-rule" = json!("may not hold commas, white space or control characters")))
+        )
+    )]
     pub handler: Option<String>,
-    /// Handed to each fire's job as given.
+    /// Any JSON, handed to each fire's job as given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Value>))]
     pub payload: Option<Value>,
-    /// Every `{value, unit}` (unit `second` … `week`), at least a second.
+    /// Every `{value, unit}` (unit `second` … `week`): at least a second,
+    /// at most 10 years.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         deserialize_with = "crate::strict::delay"
     )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<IntervalRequest>))]
     pub interval: Option<Delay>,
     /// A cron expression.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -140,40 +171,70 @@ pub struct CreateSchedule {
         skip_serializing_if = "Option::is_none",
         deserialize_with = "crate::strict::delivery"
     )]
+    #[cfg_attr(feature = "openapi", schema(schema_with = request_delivery))]
     pub delivery: Option<Delivery>,
-    /// A push target, called with `body`: instead of a handler.
+    /// A push target, called with `body`: instead of a handler. An http(s)
+    /// URL with a host (https and a public address unless the server allows
+    /// private targets).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(format = "uri"))]
     pub url: Option<String>,
     /// Default `POST`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<HttpMethod>,
+    /// Sent with each request (with `url`): at most 50, each a valid HTTP
+    /// header name and value. Default none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = request_headers))]
     pub headers: Option<BTreeMap<String, String>>,
-    /// Sent as given on each fire (with `url`). At most 102,400 bytes.
+    /// Sent as given on each fire (with `url`). At most 102,400 bytes
+    /// (UTF-8).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 102400))]
     pub body: Option<String>,
     /// Signs every request (with `url`; a handler's push delivery names
     /// its own in `delivery.signing_secret_id`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signing_secret_id: Option<Uuid>,
-    /// Seconds one attempt may run. Default 30. Not in Krafter's shape.
+    /// Seconds one attempt may run, 1 to 86,400. Default 30. Not in
+    /// Krafter's shape.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 86400))]
     pub timeout: Option<u32>,
-    /// Krafter: milliseconds, rounded up to whole seconds. Default 30000.
+    /// Krafter: milliseconds, 1 to 86,400,000, rounded up to whole
+    /// seconds. Default 30000.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 86400000))]
     pub timeout_ms: Option<u64>,
-    /// Retries after a failed attempt. Default 3 (Chronos, Krafter), 0 for
-    /// CronPilot's shape (a `url` with `cron` or `interval`). Not with
-    /// `retries`.
+    /// Retries after a failed attempt, 0 to 100. Default 3 (Chronos,
+    /// Krafter), 0 for CronPilot's shape (a `url` with `cron` or
+    /// `interval`). Not with `retries`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 100))]
     pub max_retries: Option<u32>,
-    /// CronPilot's name for `max_retries`; only in CronPilot's shape (not
-    /// with `handler`, Krafter's names or `max_retries`).
+    /// CronPilot's name for `max_retries` (0 to 100); only in CronPilot's
+    /// shape (not with `handler`, Krafter's names or `max_retries`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 100))]
     pub retries: Option<u32>,
+    /// 1 to 128 letters, digits, `-`, `_`, `.` or `:`. Default `default`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 128,
+            pattern = "^[A-Za-z0-9_.:-]*$",
+            extensions(("x-rule" = json!("may hold only letters, digits, '-', '_', '.' and ':'")))
+        )
+    )]
     pub queue: Option<String>,
+    /// Default 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(minimum = -2147483648, maximum = 2147483647)
+    )]
     pub priority: Option<i32>,
     /// Default `skip`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -189,6 +250,102 @@ pub struct CreateSchedule {
     pub failure_notify: Option<bool>,
 }
 
+/// A schedule's `interval` as a request gives it (the schema only; the
+/// server reads it as a `Delay`): every `value` `unit`s. `value` is at least 1 and
+/// at most 316,224,000 (10 years in seconds); with a larger unit the whole
+/// interval may be at most 10 years too, which the server checks (422).
+#[cfg(feature = "openapi")]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IntervalRequest {
+    #[schema(minimum = 1, maximum = 316224000)]
+    pub value: u64,
+    pub unit: crate::TimeUnit,
+}
+
+/// The schema of a push target's `headers` in a request (null: none): at
+/// most 50, each name an HTTP token and each value free of control
+/// characters but tab, as the server can send them (`http::HeaderName`,
+/// `HeaderValue`).
+#[cfg(feature = "openapi")]
+pub fn request_headers() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    let mut headers = headers_schema();
+    headers["type"] = serde_json::json!(["object", "null"]);
+    serde_json::from_value(headers).expect("a valid schema")
+}
+
+#[cfg(feature = "openapi")]
+fn headers_schema() -> Value {
+    serde_json::json!({
+        "type": "object",
+        "description": "Sent with each request: at most 50 headers, each name an HTTP token (letters, digits and !#$%&'*+-.^_`|~), each value without control characters but tab. Default none.",
+        "maxProperties": 50,
+        "propertyNames": {
+            "type": "string",
+            "maxLength": 65535,
+            "pattern": "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
+        },
+        "additionalProperties": {
+            "type": "string",
+            "pattern": "^[^\\u0000-\\u0008\\u000A-\\u001F\\u007F]*$",
+        },
+    })
+}
+
+/// The schema of a handler's `delivery` in a schedule request, as the
+/// server reads it (`crate::strict::delivery`): no unknown fields at any
+/// depth, `http` only with push, and null for absent. ([`Delivery`]'s own
+/// schema is the answers' side, which a newer server may extend.)
+#[cfg(feature = "openapi")]
+pub fn request_delivery() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    serde_json::from_value(serde_json::json!({
+        "description": "How a handler's jobs are delivered: `{\"type\": \"pull\"}` (the default: workers lease them) or `{\"type\": \"push\", \"http\": {\"url\", \"method\", \"headers\"}, \"signing_secret_id\"}` (the server calls `http.url`, an https URL with a public host).",
+        // Push first: the contract explains a refusal by the first branch
+        // that fails on more than a type, and a push body's mistakes are
+        // the ones worth naming.
+        "oneOf": [
+            {
+                "type": "object",
+                "required": ["type", "http"],
+                "properties": {
+                    "type": {"type": "string", "enum": ["push"]},
+                    "http": {
+                        "type": "object",
+                        "required": ["url"],
+                        "properties": {
+                            "url": {"type": "string", "format": "uri"},
+                            "method": {"$ref": "#/components/schemas/HttpMethod"},
+                            "headers": headers_schema(),
+                        },
+                        "additionalProperties": false,
+                    },
+                    "signing_secret_id": {
+                        "type": ["string", "null"],
+                        "format": "uuid",
+                        // The format says it; the pattern helps generators
+                        // (schemathesis) that skip formats in nested objects.
+                        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+                        "x-rule": "must be a UUID",
+                    },
+                },
+                "additionalProperties": false,
+            },
+            {
+                "type": "object",
+                "required": ["type"],
+                "properties": {
+                    "type": {"type": "string", "enum": ["pull"]},
+                    "http": {"type": "null"},
+                    "signing_secret_id": {"type": "null"},
+                },
+                "additionalProperties": false,
+            },
+            {"type": "null"},
+        ],
+    }))
+    .expect("a valid schema")
+}
+
 /// A schedule as `/v1/schedules` shows it: one shape, whichever request
 /// shape created it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -200,8 +357,9 @@ pub struct Schedule {
     pub status: ScheduleStatus,
     /// The handler each fire's job runs; `null` for a `url` schedule.
     pub handler: Option<String>,
-    /// Handed to each fire's job (a `url` schedule's: its `body`, or null).
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    /// Handed to each fire's job: any JSON (a `url` schedule's: its
+    /// `body`, or null).
+    #[cfg_attr(feature = "openapi", schema(value_type = Value))]
     pub payload: Value,
     /// The cron expression, for a cron schedule.
     pub cron: Option<String>,

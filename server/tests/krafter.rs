@@ -396,22 +396,18 @@ async fn routes_read_change_and_refuse_in_krafters_shape(kind: StoreKind) {
     }
     let answer = put(json!({"handler": "h"})).await;
     assert_error(&answer, 400, "unknown_field", Some("handler"));
+    // What the document states (required fields, limits) is a 400 ...
     for (body, field) in [
         (
             json!({"schedule_type": "cron", "schedule": "@daily", "url": url}),
             "name",
         ),
-        (json!({"name": "n", "url": url}), "schedule_type"),
+        (
+            json!({"name": "n", "schedule": "every_5m", "url": url}),
+            "schedule_type",
+        ),
         (
             json!({"name": "n", "schedule_type": "interval", "url": url}),
-            "schedule",
-        ),
-        (
-            json!({"name": "n", "schedule_type": "interval", "schedule": "every_2m", "url": url}),
-            "schedule",
-        ),
-        (
-            json!({"name": "n", "schedule_type": "cron", "schedule": "61 * * * *", "url": url}),
             "schedule",
         ),
         (
@@ -423,10 +419,43 @@ async fn routes_read_change_and_refuse_in_krafters_shape(kind: StoreKind) {
                    "timeout_ms": 0}),
             "timeout_ms",
         ),
+        (
+            json!({"name": "n", "schedule_type": "cron", "schedule": "@daily", "url": url,
+                   "max_retries": 101}),
+            "max_retries",
+        ),
     ] {
         let answer = post(body.clone()).await;
         assert_error(&answer, 400, "validation_failed", Some(field));
     }
+    // ... and a rule beyond it a 422.
+    for (body, field) in [
+        (
+            json!({"name": "n", "schedule_type": "interval", "schedule": "every_2m", "url": url}),
+            "schedule",
+        ),
+        (
+            json!({"name": "n", "schedule_type": "cron", "schedule": "61 * * * *", "url": url}),
+            "schedule",
+        ),
+        (
+            json!({"name": "n", "schedule_type": "cron", "schedule": "@daily", "url": url,
+                   "timezone": "Mars/Olympus"}),
+            "timezone",
+        ),
+        (
+            json!({"name": "n", "schedule_type": "cron", "schedule": "@daily",
+                   "url": "ftp://example.com/x"}),
+            "url",
+        ),
+    ] {
+        let answer = post(body.clone()).await;
+        assert_error(&answer, 422, "validation_failed", Some(field));
+    }
+    // PUT requires nothing, and reads null as absent.
+    let (status, kept) = put(json!({"name": null, "url": null})).await;
+    assert_eq!(status, 200, "{kept}");
+    assert_eq!(kept["data"]["name"], "Hourly");
     let answer = post(
         json!({"name": "n", "schedule_type": "cron", "schedule": "@daily",
                              "url": "https://10.0.0.1/x"}),
@@ -594,19 +623,37 @@ async fn openapi_describes_the_krafter_routes(kind: StoreKind) {
         "/api/v1/cron/jobs/{id}/resume",
     );
     for (path, method, statuses) in [
-        (jobs, "post", &["201", "400", "401", "403", "422"][..]),
+        (
+            jobs,
+            "post",
+            &["201", "400", "401", "403", "413", "415", "422"][..],
+        ),
         (jobs, "get", &["200", "400", "401", "403"][..]),
-        (job, "get", &["200", "401", "403", "404"][..]),
+        (job, "get", &["200", "400", "401", "403", "404"][..]),
         (
             job,
             "put",
-            &["200", "400", "401", "403", "404", "409", "422"][..],
+            &[
+                "200", "400", "401", "403", "404", "409", "413", "415", "422",
+            ][..],
         ),
-        (job, "delete", &["200", "401", "403", "404"][..]),
+        (job, "delete", &["200", "400", "401", "403", "404"][..]),
         (executions, "get", &["200", "400", "401", "403", "404"][..]),
-        (trigger, "post", &["200", "401", "403", "404", "409"][..]),
-        (pause, "post", &["200", "401", "403", "404", "409"][..]),
-        (resume, "post", &["200", "401", "403", "404", "409"][..]),
+        (
+            trigger,
+            "post",
+            &["200", "400", "401", "403", "404", "409"][..],
+        ),
+        (
+            pause,
+            "post",
+            &["200", "400", "401", "403", "404", "409"][..],
+        ),
+        (
+            resume,
+            "post",
+            &["200", "400", "401", "403", "404", "409"][..],
+        ),
     ] {
         let op = &doc["paths"][path][method];
         assert!(op.is_object(), "{method} {path} missing");
@@ -634,7 +681,13 @@ async fn openapi_describes_the_krafter_routes(kind: StoreKind) {
     ids.dedup();
     assert_eq!(ids.len(), count, "duplicate operationId: {ids:?}");
     let schemas = doc["components"]["schemas"].as_object().unwrap();
-    for name in ["CronJob", "CronJobRequest", "CronExecution", "CronJobState"] {
+    for name in [
+        "CronJob",
+        "CronJobRequest",
+        "CronJobUpdate",
+        "CronExecution",
+        "CronJobState",
+    ] {
         assert!(schemas.contains_key(name), "schema {name} missing");
     }
     // The native schedule's schema is the one shape.

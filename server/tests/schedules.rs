@@ -360,20 +360,21 @@ async fn request_dialects_have_their_defaults_and_do_not_mix(kind: StoreKind) {
             "retries",
         ),
     ] {
+        // Each word alone fits the document; together they break a rule.
         let answer = post(body.clone()).await;
-        assert_error(&answer, 400, "validation_failed", Some(field));
+        assert_error(&answer, 422, "validation_failed", Some(field));
         let message = answer.1["error"]["message"].as_str().unwrap();
         assert!(message.contains(field), "{body} → {message}");
     }
     // A missing timing or target is named in the request's own words.
     let answer = post(json!({"name": "n", "schedule_type": "cron", "url": url})).await;
-    assert_error(&answer, 400, "validation_failed", Some("schedule"));
+    assert_error(&answer, 422, "validation_failed", Some("schedule"));
     let answer = post(json!({"name": "n", "timeout_ms": 1000, "url": url})).await;
-    assert_error(&answer, 400, "validation_failed", Some("schedule_type"));
+    assert_error(&answer, 422, "validation_failed", Some("schedule_type"));
     let answer = post(json!({"name": "n", "schedule": "every_5m"})).await;
-    assert_error(&answer, 400, "validation_failed", Some("url"));
+    assert_error(&answer, 422, "validation_failed", Some("url"));
     let answer = post(json!({"name": "n", "cron": "@daily", "retries": 1})).await;
-    assert_error(&answer, 400, "validation_failed", Some("url"));
+    assert_error(&answer, 422, "validation_failed", Some("url"));
 
     // PATCH: the patch's words are checked; the fields given change.
     let pilot = create(&s, json!({"name": "p", "cron": "@daily", "url": url})).await;
@@ -388,7 +389,7 @@ async fn request_dialects_have_their_defaults_and_do_not_mix(kind: StoreKind) {
         .await;
     assert_error(
         &(status, patched),
-        400,
+        422,
         "validation_failed",
         Some("retries"),
     );
@@ -502,7 +503,7 @@ async fn bad_schedules_are_refused_naming_the_problem(kind: StoreKind) {
     assert_error(&answer, 400, "validation_failed", Some("name"));
     assert_eq!(answer.1["error"]["message"], "name is required");
     let answer = post(json!({"name": "n", "url": url})).await;
-    assert_error(&answer, 400, "validation_failed", Some("cron"));
+    assert_error(&answer, 422, "validation_failed", Some("cron"));
     assert!(
         answer.1["error"]["message"]
             .as_str()
@@ -518,7 +519,7 @@ async fn bad_schedules_are_refused_naming_the_problem(kind: StoreKind) {
         "@often",
     ] {
         let answer = post(json!({"name": "n", "cron": bad, "url": url})).await;
-        assert_error(&answer, 400, "validation_failed", Some("cron"));
+        assert_error(&answer, 422, "validation_failed", Some("cron"));
         let message = answer.1["error"]["message"].as_str().unwrap();
         assert!(
             message.starts_with("Invalid cron expression"),
@@ -526,11 +527,12 @@ async fn bad_schedules_are_refused_naming_the_problem(kind: StoreKind) {
         );
     }
     let answer = post(json!({"name": "n", "cron": "0 0 30 2 *", "url": url})).await;
-    assert_error(&answer, 400, "validation_failed", Some("cron"));
+    assert_error(&answer, 422, "validation_failed", Some("cron"));
     let answer = post(json!({"name": "n", "cron": "@daily", "url": url,
                              "timezone": "Mars/Olympus"}))
     .await;
-    assert_error(&answer, 400, "validation_failed", Some("timezone"));
+    assert_error(&answer, 422, "validation_failed", Some("timezone"));
+    // What the document states about one field is a 400 ...
     let answer = post(json!({"name": "n", "handler": "h",
                              "interval": {"value": 0, "unit": "second"}}))
     .await;
@@ -538,42 +540,93 @@ async fn bad_schedules_are_refused_naming_the_problem(kind: StoreKind) {
     let answer = post(json!({"name": "n", "handler": "h",
                              "interval": {"value": 1, "unit": "fortnight"}}))
     .await;
+    assert_error(&answer, 400, "validation_failed", Some("interval.unit"));
+    for (body, field) in [
+        (
+            json!({"name": " ", "cron": "@daily", "handler": "h"}),
+            "name",
+        ),
+        (
+            json!({"name": "x".repeat(256), "cron": "@daily", "handler": "h"}),
+            "name",
+        ),
+        (
+            json!({"name": "n", "cron": "@daily", "handler": "a,b"}),
+            "handler",
+        ),
+        (
+            json!({"name": "n", "cron": "@daily", "handler": "h", "queue": "a b"}),
+            "queue",
+        ),
+        (
+            json!({"name": "n", "cron": "@daily", "handler": "h", "timeout": 0}),
+            "timeout",
+        ),
+        (
+            json!({"name": "n", "cron": "@daily", "handler": "h", "max_retries": 101}),
+            "max_retries",
+        ),
+        (
+            json!({"name": "n", "cron": "@daily", "url": url, "body": "x".repeat(102_401)}),
+            "body",
+        ),
+        (
+            json!({"name": "n", "cron": "@daily", "url": "not a url"}),
+            "url",
+        ),
+    ] {
+        let answer = post(body.clone()).await;
+        assert_error(&answer, 400, "validation_failed", Some(field));
+    }
+    let answer = post(json!({"name": "n", "cron": "@daily", "url": url,
+                             "headers": {"a b": "x"}}))
+    .await;
     assert_eq!(answer.0, 400, "{}", answer.1);
+    // ... and a rule between fields, or beyond any schema, a 422.
+    let answer = post(json!({"name": "n", "handler": "h",
+                             "interval": {"value": 600, "unit": "week"}}))
+    .await;
+    assert_error(&answer, 422, "validation_failed", Some("interval.value"));
     let answer = post(
         json!({"name": "n", "schedule_type": "interval", "schedule": "every_2m",
                              "url": url}),
     )
     .await;
-    assert_error(&answer, 400, "validation_failed", Some("schedule"));
+    assert_error(&answer, 422, "validation_failed", Some("schedule"));
     let answer = post(
         json!({"name": "n", "cron": "@daily", "interval": {"value": 1, "unit": "hour"},
                              "handler": "h"}),
     )
     .await;
-    assert_error(&answer, 400, "validation_failed", None);
+    assert_error(&answer, 422, "validation_failed", Some("cron"));
     let answer = post(json!({"name": "n", "cron": "@daily", "handler": "h", "url": url})).await;
-    assert_error(&answer, 400, "validation_failed", None);
+    assert_error(&answer, 422, "validation_failed", Some("url"));
     let answer = post(json!({"name": "n", "cron": "@daily"})).await;
-    assert_error(&answer, 400, "validation_failed", Some("handler"));
+    assert_error(&answer, 422, "validation_failed", Some("handler"));
     let answer = post(json!({"name": "n", "cron": "@daily", "handler": "h", "body": "x"})).await;
-    assert_error(&answer, 400, "validation_failed", Some("body"));
+    assert_error(&answer, 422, "validation_failed", Some("body"));
     let answer =
         post(json!({"name": "n", "cron": "@daily", "url": "http://93.184.216.34/x"})).await;
-    assert_error(&answer, 400, "validation_failed", Some("url"));
+    assert_error(&answer, 422, "validation_failed", Some("url"));
     let answer = post(json!({"name": "n", "cron": "@daily", "url": "https://10.0.0.1/x"})).await;
     assert_error(&answer, 422, "ssrf_blocked", Some("url"));
     let answer = post(json!({"name": "n", "cron": "@daily", "handler": "h",
                              "delivery": {"type": "push", "http": {"url": "https://127.0.0.1/x"}}}))
     .await;
     assert_error(&answer, 422, "ssrf_blocked", Some("delivery.http.url"));
+    // The document counts characters; the limit is 102,400 bytes.
     let answer = post(json!({"name": "n", "cron": "@daily", "url": url,
-                             "body": "x".repeat(102_401)}))
+                             "body": "é".repeat(51_201)}))
     .await;
-    assert_error(&answer, 400, "validation_failed", Some("body"));
+    assert_error(&answer, 422, "validation_failed", Some("body"));
     let answer = post(json!({"name": "n", "cron": "@daily", "url": url,
                              "retries": 1, "max_retries": 1}))
     .await;
-    assert_error(&answer, 400, "validation_failed", None);
+    assert_error(&answer, 422, "validation_failed", Some("retries"));
+    let answer = post(json!({"name": "n", "cron": "@daily", "url": url,
+                             "signing_secret_id": uuid::Uuid::now_v7()}))
+    .await;
+    assert_error(&answer, 422, "validation_failed", Some("signing_secret_id"));
     let answer = post(json!({"name": "n", "cron": "@daily", "url": url, "cronn": "x"})).await;
     assert_error(&answer, 400, "unknown_field", Some("cronn"));
     let answer = s.get(&s.admin_key, "/v1/schedules/nope").await;
@@ -792,7 +845,20 @@ async fn patch_and_put_change_a_schedule(kind: StoreKind) {
     let (_, paused) = patch(json!({"enabled": false})).await;
     assert_eq!(paused["status"], "paused");
     let answer = patch(json!({"cron": "nope"})).await;
-    assert_error(&answer, 400, "validation_failed", Some("cron"));
+    assert_error(&answer, 422, "validation_failed", Some("cron"));
+    // PATCH requires nothing, and reads null as absent; PUT requires a name.
+    let (status, kept) = patch(json!({"name": null, "handler": null})).await;
+    assert_eq!(status, 200, "{kept}");
+    assert_eq!(kept["name"], "b");
+    let answer = s
+        .send(
+            Method::PUT,
+            &s.admin_key,
+            &path,
+            Some(json!({"cron": "@daily", "handler": "h"})),
+        )
+        .await;
+    assert_error(&answer, 400, "validation_failed", Some("name"));
     // PUT replaces the whole definition (and is active unless told).
     let (status, put) = s
         .send(

@@ -23,7 +23,7 @@ use super::auth::Auth;
 use super::error::ApiError;
 use super::extract::{JsonBody, QueryParams};
 use super::pagination::{Cursor, PageQuery, page_request};
-use super::schedules::{self, Dialect, push_target};
+use super::schedules::{self, Dialect, partial::partial, push_target, says};
 use crate::schedule::ScheduleRecord;
 use crate::schedule::TimingSpec;
 use axum::Json;
@@ -35,7 +35,9 @@ use chronos_proto::{
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::Schema;
+use utoipa::{PartialSchema, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -126,32 +128,74 @@ pub struct CronExecution {
 }
 
 /// `POST /api/v1/cron/jobs` (`name`, `schedule_type`, `schedule` and `url`
-/// required) and `PUT /api/v1/cron/jobs/{id}` (the fields given change).
+/// required) and, as [`CronJobUpdate`], `PUT /api/v1/cron/jobs/{id}` (the
+/// fields given change). The fields are `Option` for `PUT`; the document
+/// requires the four at creation. The limits are `CreateSchedule`'s, for
+/// the same fields.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CronJobRequest {
+    /// 1 to 255 characters, not only white space, no control characters.
+    #[schema(
+        value_type = String,
+        required = true,
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\u0000-\u0020\u007F-\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\u0000-\u001F\u007F-\u009F]*$",
+        extensions(("x-rule" = json!("must hold a character other than white space, and no control characters")))
+    )]
     pub name: Option<String>,
     /// `interval` (a preset in `schedule`) or `cron` (the expression).
+    #[schema(value_type = ScheduleType, required = true)]
     pub schedule_type: Option<ScheduleType>,
-    /// `every_1m`, `every_5m`, `every_15m`, `every_30m`, `every_1h`,
-    /// `every_6h`, `every_12h`, `every_1d`, or a cron expression.
+    /// With `interval`: `every_1m`, `every_5m`, `every_15m`, `every_30m`,
+    /// `every_1h`, `every_6h`, `every_12h`, `every_1d`. With `cron`: a cron
+    /// expression.
+    #[schema(value_type = String, required = true)]
     pub schedule: Option<String>,
     /// IANA name. Default `UTC`.
     pub timezone: Option<String>,
+    /// The http(s) URL called on each run (https and a public address
+    /// unless the server allows private targets).
+    #[schema(value_type = String, required = true, format = "uri")]
     pub url: Option<String>,
     /// Default `POST`.
     pub method: Option<HttpMethod>,
     /// Default `{}`.
+    #[schema(schema_with = chronos_proto::schedule::request_headers)]
     pub headers: Option<BTreeMap<String, String>>,
-    /// Default 30000; rounded up to whole seconds.
+    /// 1 to 86,400,000. Default 30000; rounded up to whole seconds.
+    #[schema(minimum = 1, maximum = 86400000)]
     pub timeout_ms: Option<u64>,
-    /// Default 3.
+    /// 0 to 100. Default 3.
+    #[schema(minimum = 0, maximum = 100)]
     pub max_retries: Option<u32>,
     /// Default true; false creates it paused.
     pub enabled: Option<bool>,
     /// Default false. Kept and shown; notifications are not sent yet.
     pub failure_notify: Option<bool>,
 }
+
+/// `PUT /api/v1/cron/jobs/{id}`'s body: [`CronJobRequest`]'s fields and
+/// rules, none required.
+pub struct CronJobUpdate;
+
+impl PartialSchema for CronJobUpdate {
+    fn schema() -> RefOr<Schema> {
+        partial::<CronJobRequest>(
+            "`PUT /api/v1/cron/jobs/{id}`: the fields of `CronJobRequest`, with the same rules, each optional; only the fields given change (null is the same as absent).",
+        )
+    }
+}
+
+impl ToSchema for CronJobUpdate {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        CronJobRequest::schemas(schemas);
+    }
+}
+
+/// The rules of a Krafter request that no schema states.
+const RULES: &str = "A rule between fields or beyond the schema, `field` naming it. `validation_failed`: with `schedule_type` `interval`, `schedule` is a preset (`every_1m` … `every_1d`); with `cron`, a cron expression that parses and fires within ten years (a `PUT` that gives `schedule_type` gives `schedule` too); a known IANA `timezone`; a `url` that is an https URL with a host (plain http only where the server allows private targets). `ssrf_blocked`: the `url`'s host is not a public address";
 
 impl CronJobRequest {
     /// The same request in the native type, where only Krafter's names are set.
@@ -179,10 +223,12 @@ impl CronJobRequest {
     request_body = CronJobRequest,
     responses(
         (status = 201, description = "`{\"data\": cron job}`, with its first `next_run_at`", body = Data<CronJob>),
-        (status = 400, description = "`validation_failed` (`field` names it: an unknown preset, an invalid cron expression, a missing `url` …) or `unknown_field`", body = ErrorBody),
-        (status = 401, body = ErrorBody),
-        (status = 403, description = "The key lacks `jobs:write`", body = ErrorBody),
-        (status = 422, description = "`ssrf_blocked`: the SSRF guard refused the `url`", body = ErrorBody),
+        (status = 400, description = says::BAD_BODY, body = ErrorBody),
+        (status = 401, description = says::UNAUTHORIZED, body = ErrorBody),
+        (status = 403, description = says::WRITE, body = ErrorBody),
+        (status = 413, description = says::TOO_LARGE, body = ErrorBody),
+        (status = 415, description = says::NOT_JSON, body = ErrorBody),
+        (status = 422, description = RULES, body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -202,9 +248,9 @@ async fn create_cron_job(
     params(PageQuery),
     responses(
         (status = 200, description = "`{\"data\": [cron job], \"next_cursor\": …}`", body = List<CronJob>),
-        (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody),
-        (status = 403, description = "The key lacks `jobs:read`", body = ErrorBody),
+        (status = 400, description = says::BAD_QUERY, body = ErrorBody),
+        (status = 401, description = says::UNAUTHORIZED, body = ErrorBody),
+        (status = 403, description = says::READ, body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -228,9 +274,10 @@ async fn list_cron_jobs(
     params(("id" = Uuid, Path, description = "Cron job (schedule) id")),
     responses(
         (status = 200, body = Data<CronJob>),
-        (status = 401, body = ErrorBody),
-        (status = 403, description = "The key lacks `jobs:read`", body = ErrorBody),
-        (status = 404, body = ErrorBody),
+        (status = 400, description = says::NO_QUERY, body = ErrorBody),
+        (status = 401, description = says::UNAUTHORIZED, body = ErrorBody),
+        (status = 403, description = says::READ, body = ErrorBody),
+        (status = 404, description = says::NOT_FOUND, body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -252,15 +299,17 @@ async fn get_cron_job(
 #[utoipa::path(
     put, path = "/api/v1/cron/jobs/{id}", tag = "krafter",
     params(("id" = Uuid, Path, description = "Cron job (schedule) id")),
-    request_body = CronJobRequest,
+    request_body = CronJobUpdate,
     responses(
         (status = 200, body = Data<CronJob>),
-        (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody),
-        (status = 403, description = "The key lacks `jobs:write`", body = ErrorBody),
-        (status = 404, body = ErrorBody),
-        (status = 409, description = "`schedule_archived`", body = ErrorBody),
-        (status = 422, body = ErrorBody),
+        (status = 400, description = says::BAD_BODY, body = ErrorBody),
+        (status = 401, description = says::UNAUTHORIZED, body = ErrorBody),
+        (status = 403, description = says::WRITE, body = ErrorBody),
+        (status = 404, description = says::NOT_FOUND, body = ErrorBody),
+        (status = 409, description = says::ARCHIVED, body = ErrorBody),
+        (status = 413, description = says::TOO_LARGE, body = ErrorBody),
+        (status = 415, description = says::NOT_JSON, body = ErrorBody),
+        (status = 422, description = RULES, body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -281,9 +330,10 @@ async fn put_cron_job(
     params(("id" = Uuid, Path, description = "Cron job (schedule) id")),
     responses(
         (status = 200, description = "`{\"ok\": true}`", body = Done),
-        (status = 401, body = ErrorBody),
-        (status = 403, description = "The key lacks `jobs:write`", body = ErrorBody),
-        (status = 404, body = ErrorBody),
+        (status = 400, description = says::NO_QUERY, body = ErrorBody),
+        (status = 401, description = says::UNAUTHORIZED, body = ErrorBody),
+        (status = 403, description = says::WRITE, body = ErrorBody),
+        (status = 404, description = says::NOT_FOUND, body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -307,10 +357,10 @@ async fn delete_cron_job(
     params(("id" = Uuid, Path, description = "Cron job (schedule) id"), PageQuery),
     responses(
         (status = 200, description = "`{\"data\": [execution], \"next_cursor\": …}`", body = List<CronExecution>),
-        (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody),
-        (status = 403, description = "The key lacks `jobs:read`", body = ErrorBody),
-        (status = 404, body = ErrorBody),
+        (status = 400, description = says::BAD_QUERY, body = ErrorBody),
+        (status = 401, description = says::UNAUTHORIZED, body = ErrorBody),
+        (status = 403, description = says::READ, body = ErrorBody),
+        (status = 404, description = says::NOT_FOUND, body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -335,10 +385,11 @@ async fn cron_job_executions(
     params(("id" = Uuid, Path, description = "Cron job (schedule) id")),
     responses(
         (status = 200, description = "`{\"ok\": true}`: the run is created", body = Done),
-        (status = 401, body = ErrorBody),
-        (status = 403, description = "The key lacks `jobs:write`", body = ErrorBody),
-        (status = 404, body = ErrorBody),
-        (status = 409, description = "`schedule_archived`", body = ErrorBody),
+        (status = 400, description = says::NO_QUERY, body = ErrorBody),
+        (status = 401, description = says::UNAUTHORIZED, body = ErrorBody),
+        (status = 403, description = says::WRITE, body = ErrorBody),
+        (status = 404, description = says::NOT_FOUND, body = ErrorBody),
+        (status = 409, description = says::ARCHIVED, body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -359,10 +410,11 @@ async fn trigger_cron_job(
     params(("id" = Uuid, Path, description = "Cron job (schedule) id")),
     responses(
         (status = 200, description = "`{\"data\": {\"id\", \"name\", \"enabled\": false}}`", body = Data<CronJobState>),
-        (status = 401, body = ErrorBody),
-        (status = 403, description = "The key lacks `jobs:write`", body = ErrorBody),
-        (status = 404, body = ErrorBody),
-        (status = 409, description = "`schedule_archived`", body = ErrorBody),
+        (status = 400, description = says::NO_QUERY, body = ErrorBody),
+        (status = 401, description = says::UNAUTHORIZED, body = ErrorBody),
+        (status = 403, description = says::WRITE, body = ErrorBody),
+        (status = 404, description = says::NOT_FOUND, body = ErrorBody),
+        (status = 409, description = says::ARCHIVED, body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -383,10 +435,11 @@ async fn pause_cron_job(
     params(("id" = Uuid, Path, description = "Cron job (schedule) id")),
     responses(
         (status = 200, description = "`{\"data\": {\"id\", \"name\", \"enabled\": true}}`", body = Data<CronJobState>),
-        (status = 401, body = ErrorBody),
-        (status = 403, description = "The key lacks `jobs:write`", body = ErrorBody),
-        (status = 404, body = ErrorBody),
-        (status = 409, description = "`schedule_archived`", body = ErrorBody),
+        (status = 400, description = says::NO_QUERY, body = ErrorBody),
+        (status = 401, description = says::UNAUTHORIZED, body = ErrorBody),
+        (status = 403, description = says::WRITE, body = ErrorBody),
+        (status = 404, description = says::NOT_FOUND, body = ErrorBody),
+        (status = 409, description = says::ARCHIVED, body = ErrorBody),
     ),
     security(("api_key" = []))
 )]

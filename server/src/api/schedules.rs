@@ -10,18 +10,17 @@
 //! needs before calling an operation.
 
 pub mod dialect;
+pub mod partial;
 
 use super::AppState;
 use super::auth::Auth;
 use super::error::ApiError;
 use super::extract::{JsonBody, QueryParams};
 use super::jobs::{
-    JOB_TARGET, MAX_SCHEDULE_AHEAD_SECONDS, TargetFields, check_target, required_text,
-    validate_queue, validate_retries, validate_target, validate_timeout,
+    DEFAULT_QUEUE, JOB_TARGET, MAX_SCHEDULE_AHEAD_SECONDS, TargetFields, check_target,
+    validate_target,
 };
-use super::messages::validate_body;
 use super::pagination::{Cursor, PageQuery, page_request};
-use crate::job::rules::validate_handler;
 use crate::schedule::timing::{TimingError, parse_timezone};
 use crate::schedule::{JobTemplate, ScheduleRecord, TimingSpec};
 use crate::store::{ExecutionsOf, Page, PageRequest};
@@ -29,7 +28,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::SubsecRound;
-use chronos_proto::schedule::MAX_NEXT_RUNS;
+use chronos_proto::message::MAX_MESSAGE_BODY_BYTES;
 use chronos_proto::{
     CreateSchedule, Delivery, ErrorBody, Execution, HttpTarget, Job, List, NextRuns, Schedule,
     ScheduleStatus, ScheduleType, Scope, Timestamp,
@@ -37,7 +36,9 @@ use chronos_proto::{
 pub use dialect::Dialect;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use utoipa::IntoParams;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::Schema;
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -57,6 +58,55 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(trigger_schedule))
         .routes(routes!(next_runs))
         .routes(routes!(schedule_executions))
+}
+
+/// What each status of these routes (and Krafter's) means, for the
+/// document: the same words on every route.
+pub(super) mod says {
+    pub const BAD_BODY: &str = "The body or query breaks the document's schema: `validation_failed` (`field` names the value), `unknown_field` (a field or query parameter the operation does not take) or `invalid_json`";
+    pub const BAD_QUERY: &str = "The query breaks the document's schema: `validation_failed` (`field` names the parameter) or `unknown_field`";
+    pub const NO_QUERY: &str = "`unknown_field`: a query parameter (this operation takes none)";
+    pub const UNAUTHORIZED: &str = "`unauthorized`: a missing, unknown or revoked API key";
+    pub const READ: &str = "`forbidden`: the key lacks `jobs:read`";
+    pub const WRITE: &str = "`forbidden`: the key lacks `jobs:write`";
+    pub const NOT_FOUND: &str = "`not_found`: no such schedule in this organization";
+    pub const ARCHIVED: &str = "`schedule_archived`: the schedule is archived; it cannot be changed, paused, resumed or triggered";
+    pub const TOO_LARGE: &str = "`payload_too_large`: the body is over 1 MiB";
+    pub const NOT_JSON: &str =
+        "`unsupported_media_type`: the body is sent with a Content-Type other than JSON";
+    /// The rules of a schedule request that no schema states.
+    pub const RULES: &str = "A rule between fields or beyond the schema, `field` naming it. `validation_failed`: exactly one timing (`interval`, `cron`, or `schedule_type` with `schedule`), `schedule` a preset (`every_5m` …) for `schedule_type` `interval`; a cron expression that parses and fires within ten years; a known IANA `timezone`; an `interval` of at most 10 years; `handler` or `url`, not both and not neither, and only that target's fields (`method`, `headers`, `body`, `signing_secret_id` go with `url`; `delivery` and `payload` with `handler`); one request shape (Krafter's `schedule_type`, `schedule`, `timeout_ms` not with `cron`, `interval`, `timeout` or `retries`; `retries` not with `max_retries` or `handler`); a `body` of at most 102,400 bytes in UTF-8; a push URL that is an https URL with a host (plain http only where the server allows private targets); a `signing_secret_id` of this organization. `ssrf_blocked`: the push URL's host is not a public address";
+}
+
+/// `PATCH /v1/schedules/{id}`'s body: [`CreateSchedule`]'s fields and
+/// rules, none required.
+pub struct SchedulePatch;
+
+impl PartialSchema for SchedulePatch {
+    fn schema() -> RefOr<Schema> {
+        partial::partial::<CreateSchedule>(
+            "`PATCH /v1/schedules/{id}`: the fields of `CreateSchedule`, with the same rules, each optional; only the fields given change (null is the same as absent).",
+        )
+    }
+}
+
+impl ToSchema for SchedulePatch {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        CreateSchedule::schemas(schemas);
+    }
+}
+
+/// The document holds every request to its schema before a handler runs;
+/// what a check shared with jobs (`validate_target`, `check_target`) still
+/// refuses with 400 is then a rule beyond the schema, answered 422.
+fn beyond_schema(e: ApiError) -> ApiError {
+    match e {
+        ApiError::Validation { field, message } => ApiError::Rule {
+            field: field.unwrap_or_default(),
+            message,
+        },
+        other => other,
+    }
 }
 
 /// Where a `url` schedule's target fields are, for errors.
@@ -85,10 +135,12 @@ struct Definition {
     request_body = CreateSchedule,
     responses(
         (status = 201, description = "The schedule, with its first `next_run_at`", body = Schedule),
-        (status = 400, description = "Invalid input: an invalid cron expression, an unknown timezone, an interval under a second, neither or both of handler and url, two request shapes mixed …; `field` names the culprit", body = ErrorBody),
-        (status = 401, body = ErrorBody),
-        (status = 403, description = "The key lacks `jobs:write`", body = ErrorBody),
-        (status = 422, description = "`ssrf_blocked`: the SSRF guard refused the target", body = ErrorBody),
+        (status = 400, description = says::BAD_BODY, body = ErrorBody),
+        (status = 401, description = says::UNAUTHORIZED, body = ErrorBody),
+        (status = 403, description = says::WRITE, body = ErrorBody),
+        (status = 413, description = says::TOO_LARGE, body = ErrorBody),
+        (status = 415, description = says::NOT_JSON, body = ErrorBody),
+        (status = 422, description = says::RULES, body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -148,8 +200,9 @@ pub(super) async fn create(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct ListSchedulesQuery {
-    /// `active`, `paused` or `archived`.
-    status: Option<String>,
+    /// Only schedules with this status: `active`, `paused` or `archived`.
+    #[param(inline)]
+    status: Option<ScheduleStatus>,
     /// Page size, 1 to 100. Default 50.
     #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
@@ -164,9 +217,9 @@ struct ListSchedulesQuery {
     params(ListSchedulesQuery),
     responses(
         (status = 200, body = List<Schedule>),
-        (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody),
+        (status = 400, description = says::BAD_QUERY, body = ErrorBody),
+        (status = 401, description = says::UNAUTHORIZED, body = ErrorBody),
+        (status = 403, description = says::READ, body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -176,16 +229,10 @@ async fn list_schedules(
     QueryParams(q): QueryParams<ListSchedulesQuery>,
 ) -> Result<Json<List<Schedule>>, ApiError> {
     auth.require(Scope::JobsRead)?;
-    let status = match q.status.as_deref() {
-        None | Some("") => None,
-        Some(s) => Some(ScheduleStatus::parse(s).ok_or_else(|| {
-            ApiError::validation("status", "status must be active, paused or archived")
-        })?),
-    };
     let page = list(
         &state,
         &auth,
-        status,
+        q.status,
         page_request(q.limit, q.cursor.as_deref())?,
     )
     .await?;
@@ -211,9 +258,10 @@ pub(super) async fn list(
     params(("id" = Uuid, Path, description = "Schedule id")),
     responses(
         (status = 200, body = Schedule),
-        (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
+        (status = 400, description = says::NO_QUERY, body = ErrorBody),
+        (status = 401, description = says::UNAUTHORIZED, body = ErrorBody),
+        (status = 403, description = says::READ, body = ErrorBody),
+        (status = 404, description = says::NOT_FOUND, body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -235,15 +283,17 @@ async fn get_schedule(
 #[utoipa::path(
     patch, path = "/v1/schedules/{id}", tag = "schedules",
     params(("id" = Uuid, Path, description = "Schedule id")),
-    request_body = CreateSchedule,
+    request_body = SchedulePatch,
     responses(
         (status = 200, body = Schedule),
-        (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
-        (status = 409, description = "`schedule_archived`", body = ErrorBody),
-        (status = 422, body = ErrorBody),
+        (status = 400, description = says::BAD_BODY, body = ErrorBody),
+        (status = 401, description = says::UNAUTHORIZED, body = ErrorBody),
+        (status = 403, description = says::WRITE, body = ErrorBody),
+        (status = 404, description = says::NOT_FOUND, body = ErrorBody),
+        (status = 409, description = says::ARCHIVED, body = ErrorBody),
+        (status = 413, description = says::TOO_LARGE, body = ErrorBody),
+        (status = 415, description = says::NOT_JSON, body = ErrorBody),
+        (status = 422, description = says::RULES, body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -281,12 +331,14 @@ pub(super) async fn update(
     request_body = CreateSchedule,
     responses(
         (status = 200, body = Schedule),
-        (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
-        (status = 409, description = "`schedule_archived`", body = ErrorBody),
-        (status = 422, body = ErrorBody),
+        (status = 400, description = says::BAD_BODY, body = ErrorBody),
+        (status = 401, description = says::UNAUTHORIZED, body = ErrorBody),
+        (status = 403, description = says::WRITE, body = ErrorBody),
+        (status = 404, description = says::NOT_FOUND, body = ErrorBody),
+        (status = 409, description = says::ARCHIVED, body = ErrorBody),
+        (status = 413, description = says::TOO_LARGE, body = ErrorBody),
+        (status = 415, description = says::NOT_JSON, body = ErrorBody),
+        (status = 422, description = says::RULES, body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -358,9 +410,10 @@ struct Deleted {
     params(("id" = Uuid, Path, description = "Schedule id")),
     responses(
         (status = 200, description = "`{\"id\": …, \"deleted\": true}`", body = Deleted),
-        (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
+        (status = 400, description = says::NO_QUERY, body = ErrorBody),
+        (status = 401, description = says::UNAUTHORIZED, body = ErrorBody),
+        (status = 403, description = says::WRITE, body = ErrorBody),
+        (status = 404, description = says::NOT_FOUND, body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -393,10 +446,11 @@ pub(super) async fn delete(state: &AppState, auth: &Auth, id: &str) -> Result<Uu
     params(("id" = Uuid, Path, description = "Schedule id")),
     responses(
         (status = 200, body = Schedule),
-        (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
-        (status = 409, description = "`schedule_archived`", body = ErrorBody),
+        (status = 400, description = says::NO_QUERY, body = ErrorBody),
+        (status = 401, description = says::UNAUTHORIZED, body = ErrorBody),
+        (status = 403, description = says::WRITE, body = ErrorBody),
+        (status = 404, description = says::NOT_FOUND, body = ErrorBody),
+        (status = 409, description = says::ARCHIVED, body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -417,10 +471,11 @@ async fn pause_schedule(
     params(("id" = Uuid, Path, description = "Schedule id")),
     responses(
         (status = 200, body = Schedule),
-        (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
-        (status = 409, description = "`schedule_archived`", body = ErrorBody),
+        (status = 400, description = says::NO_QUERY, body = ErrorBody),
+        (status = 401, description = says::UNAUTHORIZED, body = ErrorBody),
+        (status = 403, description = says::WRITE, body = ErrorBody),
+        (status = 404, description = says::NOT_FOUND, body = ErrorBody),
+        (status = 409, description = says::ARCHIVED, body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -440,9 +495,10 @@ async fn resume_schedule(
     params(("id" = Uuid, Path, description = "Schedule id")),
     responses(
         (status = 200, body = Schedule),
-        (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
+        (status = 400, description = says::NO_QUERY, body = ErrorBody),
+        (status = 401, description = says::UNAUTHORIZED, body = ErrorBody),
+        (status = 403, description = says::WRITE, body = ErrorBody),
+        (status = 404, description = says::NOT_FOUND, body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -494,10 +550,11 @@ pub(super) async fn set_status(
     params(("id" = Uuid, Path, description = "Schedule id")),
     responses(
         (status = 202, description = "The job it created", body = Job),
-        (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
-        (status = 409, description = "`schedule_archived`", body = ErrorBody),
+        (status = 400, description = says::NO_QUERY, body = ErrorBody),
+        (status = 401, description = says::UNAUTHORIZED, body = ErrorBody),
+        (status = 403, description = says::WRITE, body = ErrorBody),
+        (status = 404, description = says::NOT_FOUND, body = ErrorBody),
+        (status = 409, description = says::ARCHIVED, body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -532,7 +589,8 @@ pub(super) async fn trigger(state: &AppState, auth: &Auth, id: &str) -> Result<J
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct NextRunsQuery {
-    /// How many, 1 to 100. Default 10.
+    /// How many, 1 to 100 (`MAX_NEXT_RUNS`). Default 10.
+    #[param(minimum = 1, maximum = 100)]
     count: Option<usize>,
 }
 
@@ -545,10 +603,10 @@ struct NextRunsQuery {
     params(("id" = Uuid, Path, description = "Schedule id"), NextRunsQuery),
     responses(
         (status = 200, body = NextRuns),
-        (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
+        (status = 400, description = says::BAD_QUERY, body = ErrorBody),
+        (status = 401, description = says::UNAUTHORIZED, body = ErrorBody),
+        (status = 403, description = says::READ, body = ErrorBody),
+        (status = 404, description = says::NOT_FOUND, body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -559,20 +617,15 @@ async fn next_runs(
     QueryParams(q): QueryParams<NextRunsQuery>,
 ) -> Result<Json<NextRuns>, ApiError> {
     auth.require(Scope::JobsRead)?;
+    // The document holds `count` to 1 to 100.
     let count = q.count.unwrap_or(10);
-    if !(1..=MAX_NEXT_RUNS).contains(&count) {
-        return Err(ApiError::validation(
-            "count",
-            format!("count must be between 1 and {MAX_NEXT_RUNS}"),
-        ));
-    }
     let schedule = find(&state, &auth, &id).await?;
     let timing = timing_of(&schedule)?;
     let data = match (schedule.status, schedule.next_run_at) {
         (ScheduleStatus::Archived, _) => Vec::new(),
         (ScheduleStatus::Active, Some(next)) => {
             let mut runs = vec![next.0];
-            runs.extend(timing.upcoming(next.0, count - 1));
+            runs.extend(timing.upcoming(next.0, count.saturating_sub(1)));
             runs
         }
         _ => timing.upcoming(store_now(&state).await?.0, count),
@@ -588,10 +641,10 @@ async fn next_runs(
     params(("id" = Uuid, Path, description = "Schedule id"), PageQuery),
     responses(
         (status = 200, body = List<Execution>),
-        (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
+        (status = 400, description = says::BAD_QUERY, body = ErrorBody),
+        (status = 401, description = says::UNAUTHORIZED, body = ErrorBody),
+        (status = 403, description = says::READ, body = ErrorBody),
+        (status = 404, description = says::NOT_FOUND, body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -687,22 +740,31 @@ fn next_run(schedule: &ScheduleRecord, now: Timestamp) -> Result<Option<Timestam
 }
 
 /// The organization must own the signing secret, and a push target must
-/// pass the SSRF guard.
+/// pass the SSRF guard (422 either way).
 async fn check(state: &AppState, auth: &Auth, def: &Definition) -> Result<(), ApiError> {
     let job = def.template.job(&def.name, Uuid::nil());
-    check_target(state, auth.org, &job, def.fields).await
+    check_target(state, auth.org, &job, def.fields)
+        .await
+        .map_err(beyond_schema)
 }
 
-/// Turns a request into a definition, or says what is wrong with it.
+/// Turns a request into a definition, or says which rule it breaks.
+///
+/// The request has met the document already (`CreateSchedule`'s limits,
+/// patterns and required `name`; or a `PATCH` merged over a stored
+/// schedule), so what is refused here is a rule no schema states: 422.
 /// `dialect` (decided by [`Dialect::of`], or by the route) gives the
 /// defaults, and the names errors use; the request uses each pair of
 /// names (`timeout` / `timeout_ms`, `max_retries` / `retries`) one way at
 /// most, as [`Dialect::of`] and [`merge`] see to.
 fn resolve(req: CreateSchedule, dialect: Dialect) -> Result<Definition, ApiError> {
     let defaults = dialect.defaults();
-    let name = required_text("name", req.name, 255)?;
+    // Required by the document at creation; a `PATCH` keeps the stored one.
+    let name = req
+        .name
+        .ok_or_else(|| ApiError::rule("name", "name is required"))?;
     let timezone = req.timezone.unwrap_or_else(|| "UTC".to_string());
-    parse_timezone(&timezone).map_err(|e| ApiError::validation("timezone", e.to_string()))?;
+    parse_timezone(&timezone).map_err(|e| ApiError::rule("timezone", e.to_string()))?;
 
     // The timing: `interval`, `cron`, or Krafter's `schedule_type` + `schedule`.
     let (timing, timing_field) = match (req.interval, req.cron, req.schedule_type, req.schedule) {
@@ -719,7 +781,7 @@ fn resolve(req: CreateSchedule, dialect: Dialect) -> Result<Definition, ApiError
         }
         (None, None, Some(ScheduleType::Interval), Some(preset)) => {
             let interval = TimingSpec::preset(&preset).ok_or_else(|| {
-                ApiError::validation(
+                ApiError::rule(
                     "schedule",
                     TimingError::UnknownPreset(preset.clone()).to_string(),
                 )
@@ -739,34 +801,37 @@ fn resolve(req: CreateSchedule, dialect: Dialect) -> Result<Definition, ApiError
             None => (TimingSpec::Cron { expr: schedule }, "schedule"),
         },
         (None, None, Some(ScheduleType::Interval), None) => {
-            return Err(ApiError::validation(
+            return Err(ApiError::rule(
                 "schedule",
                 "schedule is required: a preset such as every_5m",
             ));
         }
         (None, None, Some(ScheduleType::Cron), None) => {
-            return Err(ApiError::validation(
+            return Err(ApiError::rule(
                 "schedule",
                 "schedule is required: a cron expression such as */5 * * * *",
             ));
         }
         (None, None, None, None) if dialect == Dialect::Krafter => {
-            return Err(ApiError::validation(
+            return Err(ApiError::rule(
                 "schedule_type",
                 "schedule_type is required: interval (with a preset in schedule) or cron (with the expression in schedule)",
             ));
         }
         (None, None, None, None) => {
-            return Err(ApiError::validation(
-                "cron",
-                "cron is required (or an interval)",
-            ));
+            return Err(ApiError::rule("cron", "cron is required (or an interval)"));
         }
-        _ => {
-            return Err(ApiError::Validation {
-                field: None,
-                message: "give one timing: interval, cron, or schedule_type with schedule".into(),
-            });
+        (interval, cron, _, schedule) => {
+            // Two timings: name the second, in the order the fields are listed.
+            let second = match (interval.is_some() && cron.is_some(), schedule.is_some()) {
+                (true, _) => "cron",
+                (false, true) => "schedule",
+                (false, false) => "schedule_type",
+            };
+            return Err(ApiError::rule(
+                second,
+                "give one timing: interval, cron, or schedule_type with schedule",
+            ));
         }
     };
     if let TimingSpec::Interval { interval, .. } = &timing
@@ -774,7 +839,7 @@ fn resolve(req: CreateSchedule, dialect: Dialect) -> Result<Definition, ApiError
             .as_seconds()
             .is_none_or(|s| s > MAX_SCHEDULE_AHEAD_SECONDS)
     {
-        return Err(ApiError::validation(
+        return Err(ApiError::rule(
             "interval.value",
             "an interval may be at most 10 years",
         ));
@@ -783,13 +848,13 @@ fn resolve(req: CreateSchedule, dialect: Dialect) -> Result<Definition, ApiError
         .timing(&timezone, Timestamp::now())
         .map_err(|e| match e {
             TimingError::IntervalTooShort if timing_field == "interval" => {
-                ApiError::validation("interval.value", e.to_string())
+                ApiError::rule("interval.value", e.to_string())
             }
-            TimingError::UnknownTimezone(_) => ApiError::validation("timezone", e.to_string()),
-            e => ApiError::validation(timing_field, e.to_string()),
+            TimingError::UnknownTimezone(_) => ApiError::rule("timezone", e.to_string()),
+            e => ApiError::rule(timing_field, e.to_string()),
         })?;
     if parsed.next_after(Timestamp::now().0).is_none() {
-        return Err(ApiError::validation(
+        return Err(ApiError::rule(
             timing_field,
             "this schedule never fires (no matching date within ten years)",
         ));
@@ -798,13 +863,12 @@ fn resolve(req: CreateSchedule, dialect: Dialect) -> Result<Definition, ApiError
     // The target: a handler (pull, or push with the Chronos body), or a url.
     let (handler, payload, delivery, fields) = match (req.handler, req.url) {
         (Some(_), Some(_)) => {
-            return Err(ApiError::Validation {
-                field: None,
-                message: "give either handler or url, not both".into(),
-            });
+            return Err(ApiError::rule(
+                "url",
+                "give either handler or url, not both",
+            ));
         }
         (Some(handler), None) => {
-            validate_handler("handler", &handler)?;
             for (given, field) in [
                 (req.method.is_some(), "method"),
                 (req.headers.is_some(), "headers"),
@@ -812,7 +876,7 @@ fn resolve(req: CreateSchedule, dialect: Dialect) -> Result<Definition, ApiError
                 (req.signing_secret_id.is_some(), "signing_secret_id"),
             ] {
                 if given {
-                    return Err(ApiError::validation(
+                    return Err(ApiError::rule(
                         field,
                         format!(
                             "{field} goes with url; a handler's push target is delivery.http (and delivery.signing_secret_id)"
@@ -822,31 +886,42 @@ fn resolve(req: CreateSchedule, dialect: Dialect) -> Result<Definition, ApiError
             }
             let delivery = req.delivery.unwrap_or_default();
             if let Delivery::Push { http, .. } = &delivery {
-                validate_target("delivery.http.", http)?;
+                validate_target("delivery.http.", http).map_err(beyond_schema)?;
             }
             let payload = req.payload.unwrap_or(Value::Null);
             (Some(handler), payload, delivery, &JOB_TARGET)
         }
         (None, Some(url)) => {
             if req.delivery.is_some() {
-                return Err(ApiError::validation(
+                return Err(ApiError::rule(
                     "delivery",
                     "delivery goes with handler; a url schedule is always push",
                 ));
             }
             if req.payload.is_some() {
-                return Err(ApiError::validation(
+                return Err(ApiError::rule(
                     "payload",
                     "payload goes with handler; a url schedule sends body as given",
                 ));
             }
-            validate_body(req.body.as_deref())?;
+            // The document counts characters; the limit is in bytes.
+            if let Some(body) = &req.body
+                && body.len() > MAX_MESSAGE_BODY_BYTES
+            {
+                return Err(ApiError::rule(
+                    "body",
+                    format!(
+                        "Body exceeds {MAX_MESSAGE_BODY_BYTES} byte limit ({} bytes in UTF-8)",
+                        body.len()
+                    ),
+                ));
+            }
             let http = HttpTarget {
                 url,
                 method: req.method.unwrap_or_default(),
                 headers: req.headers.unwrap_or_default(),
             };
-            validate_target("", &http)?;
+            validate_target("", &http).map_err(beyond_schema)?;
             let delivery = Delivery::Push {
                 http,
                 signing_secret_id: req.signing_secret_id,
@@ -855,28 +930,21 @@ fn resolve(req: CreateSchedule, dialect: Dialect) -> Result<Definition, ApiError
             (None, payload, delivery, &URL_TARGET)
         }
         (None, None) if dialect == Dialect::Chronos => {
-            return Err(ApiError::validation(
-                "handler",
-                "handler or url is required",
-            ));
+            return Err(ApiError::rule("handler", "handler or url is required"));
         }
-        (None, None) => return Err(ApiError::validation("url", "url is required")),
+        (None, None) => return Err(ApiError::rule("url", "url is required")),
     };
+    // The document holds `timeout` to 1 to 86,400 seconds and `timeout_ms`
+    // to 1 to 86,400,000; `max_retries` and `retries` to 0 to 100.
     let timeout = match (req.timeout, req.timeout_ms) {
-        (Some(t), _) => validate_timeout("timeout", t)?,
-        (None, Some(ms)) => {
-            let secs = u32::try_from(ms.div_ceil(1000)).unwrap_or(u32::MAX);
-            validate_timeout("timeout_ms", secs).map_err(|_| {
-                ApiError::validation("timeout_ms", "timeout_ms must be between 1 and 86400000")
-            })?
-        }
+        (Some(t), _) => t,
+        (None, Some(ms)) => u32::try_from(ms.div_ceil(1000)).unwrap_or(u32::MAX),
         (None, None) => defaults.timeout_seconds,
     };
-    let max_retries = match (req.max_retries, req.retries) {
-        (Some(n), _) => validate_retries("max_retries", n)?,
-        (None, Some(n)) => validate_retries("retries", n)?,
-        (None, None) => defaults.max_retries,
-    };
+    let max_retries = req
+        .max_retries
+        .or(req.retries)
+        .unwrap_or(defaults.max_retries);
     Ok(Definition {
         name,
         timing,
@@ -885,7 +953,7 @@ fn resolve(req: CreateSchedule, dialect: Dialect) -> Result<Definition, ApiError
             handler,
             payload,
             delivery,
-            queue: validate_queue(req.queue)?,
+            queue: req.queue.unwrap_or_else(|| DEFAULT_QUEUE.to_string()),
             priority: req.priority.unwrap_or(0),
             max_retries,
             timeout_seconds: timeout,
@@ -1065,5 +1133,35 @@ fn to_wire(s: &ScheduleRecord) -> Schedule {
         next_fire_at: s.next_run_at,
         created_at: s.created_at,
         updated_at: s.updated_at,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::jobs::{MAX_RETRIES_LIMIT, MAX_SCHEDULE_AHEAD_SECONDS, MAX_TIMEOUT_SECONDS};
+    use serde_json::json;
+
+    /// The document states jobs' limits for a schedule's jobs as literals
+    /// (utoipa's attributes take no constants); they stay equal here.
+    /// (`tests/contract_schedules.rs` checks the public constants.)
+    #[test]
+    fn the_document_states_the_limits_of_jobs() {
+        let doc = serde_json::to_value(crate::api::document()).unwrap();
+        let schemas = &doc["components"]["schemas"];
+        let fields = &schemas["CreateSchedule"]["properties"];
+        assert_eq!(fields["timeout"]["maximum"], json!(MAX_TIMEOUT_SECONDS));
+        assert_eq!(
+            fields["timeout_ms"]["maximum"],
+            json!(u64::from(MAX_TIMEOUT_SECONDS) * 1000)
+        );
+        for name in ["max_retries", "retries"] {
+            assert_eq!(fields[name]["maximum"], json!(MAX_RETRIES_LIMIT), "{name}");
+        }
+        // No interval is longer than 10 years in seconds; in larger units
+        // the handler checks the whole interval.
+        assert_eq!(
+            schemas["IntervalRequest"]["properties"]["value"]["maximum"],
+            json!(MAX_SCHEDULE_AHEAD_SECONDS)
+        );
     }
 }

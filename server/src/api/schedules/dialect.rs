@@ -20,8 +20,9 @@
 //!    **CronPilot**;
 //! 3. else it is **Chronos** (a `handler`).
 //!
-//! A body that names one thing in two dialects' words is refused (400
-//! `validation_failed`, `field` naming the word that does not belong):
+//! A body that names one thing in two dialects' words is refused (422
+//! `validation_failed`, `field` naming the word that does not belong: the
+//! document cannot state it, as each word alone is fine):
 //! Krafter's names with `cron`, `interval`, `timeout` or `retries`; `retries`
 //! with `max_retries`, or with a `handler`. Every other field means the same
 //! in every dialect.
@@ -74,7 +75,7 @@ impl Dialect {
                 ("retries", req.retries.is_some(), "max_retries"),
             ] {
                 if given {
-                    return Err(ApiError::validation(
+                    return Err(ApiError::rule(
                         field,
                         format!(
                             "{field} mixes request shapes: {marker} is Krafter's, and Krafter says {field} as {krafter_words}"
@@ -86,13 +87,13 @@ impl Dialect {
         }
         if req.retries.is_some() {
             if req.max_retries.is_some() {
-                return Err(ApiError::validation(
+                return Err(ApiError::rule(
                     "retries",
                     "give either max_retries or retries (CronPilot's name for it), not both",
                 ));
             }
             if req.handler.is_some() {
-                return Err(ApiError::validation(
+                return Err(ApiError::rule(
                     "retries",
                     "retries mixes request shapes: it is CronPilot's, for a url schedule; a handler's schedule says max_retries",
                 ));
@@ -136,9 +137,7 @@ mod tests {
 
     fn refused(req: &CreateSchedule) -> String {
         match Dialect::of(req) {
-            Err(ApiError::Validation {
-                field: Some(field), ..
-            }) => field,
+            Err(ApiError::Rule { field, .. }) => field,
             other => panic!("{req:?} → {other:?}"),
         }
     }
