@@ -96,19 +96,6 @@ impl ToSchema for SchedulePatch {
     }
 }
 
-/// The document holds every request to its schema before a handler runs;
-/// what a check shared with jobs (`validate_target`, `check_target`) still
-/// refuses with 400 is then a rule beyond the schema, answered 422.
-fn beyond_schema(e: ApiError) -> ApiError {
-    match e {
-        ApiError::Validation { field, message } => ApiError::Rule {
-            field: field.unwrap_or_default(),
-            message,
-        },
-        other => other,
-    }
-}
-
 /// Where a `url` schedule's target fields are, for errors.
 const URL_TARGET: TargetFields = TargetFields {
     url: "url",
@@ -743,9 +730,7 @@ fn next_run(schedule: &ScheduleRecord, now: Timestamp) -> Result<Option<Timestam
 /// pass the SSRF guard (422 either way).
 async fn check(state: &AppState, auth: &Auth, def: &Definition) -> Result<(), ApiError> {
     let job = def.template.job(&def.name, Uuid::nil());
-    check_target(state, auth.org, &job, def.fields)
-        .await
-        .map_err(beyond_schema)
+    check_target(state, auth.org, &job, def.fields).await
 }
 
 /// Turns a request into a definition, or says which rule it breaks.
@@ -886,7 +871,7 @@ fn resolve(req: CreateSchedule, dialect: Dialect) -> Result<Definition, ApiError
             }
             let delivery = req.delivery.unwrap_or_default();
             if let Delivery::Push { http, .. } = &delivery {
-                validate_target("delivery.http.", http).map_err(beyond_schema)?;
+                validate_target("delivery.http.", http)?;
             }
             let payload = req.payload.unwrap_or(Value::Null);
             (Some(handler), payload, delivery, &JOB_TARGET)
@@ -921,7 +906,7 @@ fn resolve(req: CreateSchedule, dialect: Dialect) -> Result<Definition, ApiError
                 method: req.method.unwrap_or_default(),
                 headers: req.headers.unwrap_or_default(),
             };
-            validate_target("", &http).map_err(beyond_schema)?;
+            validate_target("", &http)?;
             let delivery = Delivery::Push {
                 http,
                 signing_secret_id: req.signing_secret_id,
