@@ -320,7 +320,7 @@ pub struct CreateJob {
     pub handler: Option<String>,
     /// Any JSON; handed to the handler as given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<serde_json::Value>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::Json))]
     pub payload: Option<Value>,
     /// Run after this long. Not with `scheduled_for`.
     #[serde(
@@ -383,7 +383,7 @@ pub struct Job {
     pub id: Uuid,
     pub name: String,
     pub handler: Option<String>,
-    #[cfg_attr(feature = "openapi", schema(value_type = serde_json::Value))]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::Json))]
     pub payload: Value,
     pub status: JobStatus,
     pub queue: String,
@@ -402,7 +402,7 @@ pub struct Job {
     pub fire_at: Option<Timestamp>,
     pub idempotency_key: Option<String>,
     /// What the handler returned, once completed.
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<serde_json::Value>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::Json))]
     pub result: Option<Value>,
     pub last_error: Option<String>,
     pub created_at: Timestamp,

@@ -68,7 +68,7 @@ pub struct AckRequest {
     pub token: Uuid,
     /// Any JSON; stored on the job as `result`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<serde_json::Value>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::Json))]
     pub result: Option<Value>,
 }
 

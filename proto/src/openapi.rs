@@ -1,9 +1,55 @@
 //! Schemas the derive cannot state from a field's attributes alone.
 
+use std::borrow::Cow;
 use utoipa::openapi::schema::{
-    AdditionalProperties, ArrayBuilder, ObjectBuilder, SchemaType, Type,
+    AdditionalProperties, AnyOfBuilder, ArrayBuilder, ObjectBuilder, SchemaType, Type,
 };
-use utoipa::openapi::{Array, Object, RefOr, Schema};
+use utoipa::openapi::{Array, Object, Ref, RefOr, Schema};
+
+/// Any JSON value (a payload, a result) but one holding U+0000 in a string
+/// or a key: PostgreSQL cannot store that character (`jsonb`, `text`), so
+/// neither store takes it. Named `Json` in the document.
+pub struct Json;
+
+impl utoipa::PartialSchema for Json {
+    fn schema() -> RefOr<Schema> {
+        let json = || RefOr::Ref(Ref::from_schema_name("Json"));
+        let no_nul = || {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(NO_NUL))
+        };
+        AnyOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(SchemaType::from_iter([
+                Type::Null,
+                Type::Boolean,
+                Type::Number,
+            ])))
+            .item(no_nul())
+            .item(ArrayBuilder::new().items(json()))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Object)
+                    .property_names(Some(no_nul()))
+                    .additional_properties(Some(AdditionalProperties::RefOr(json()))),
+            )
+            .description(Some(
+                "Any JSON value, but no string or key may hold the character U+0000.",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Json {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("Json")
+    }
+}
+
+/// A string without U+0000, which PostgreSQL cannot store. The document
+/// states it on every string the API takes that no other pattern or format
+/// already keeps from holding it.
+pub const NO_NUL: &str = r"^[^\x00]*$";
 
 /// A handler name, as `CreateJob.handler` states it.
 pub const HANDLER_PATTERN: &str = r"^[^,\s\x00-\x1f\x7f-\x9f]+$";

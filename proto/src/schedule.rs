@@ -140,7 +140,7 @@ pub struct CreateSchedule {
     pub handler: Option<String>,
     /// Any JSON, handed to each fire's job as given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Value>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::Json))]
     pub payload: Option<Value>,
     /// Every `{value, unit}` (unit `second` … `week`): at least a second,
     /// at most 10 years.

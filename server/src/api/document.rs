@@ -9,10 +9,14 @@
 //! - `additionalProperties: false` on every object the server sends or
 //!   takes: requests refuse unknown fields, and answers hold exactly the
 //!   fields listed (SDKs still ignore fields a newer server adds);
+//! - no U+0000 in any string a request carries, which PostgreSQL cannot
+//!   store: a pattern on every such string that no pattern, format or enum
+//!   already keeps from it;
 //! - links from the operations that create or list a resource to those that
 //!   read and act on it ([`LINKS`]), so a client generator or a stateful
 //!   fuzzer walks real resources.
 
+use chronos_proto::openapi::NO_NUL;
 use serde_json::{Map, Value, json};
 
 /// `(from operation, status, to operation, parameter, where its value is)`:
@@ -414,6 +418,16 @@ pub fn complete(mut doc: Value) -> Value {
             }
         }
     }
+    // What requests carry: their bodies' schemas, and all they refer to.
+    let request_bodies: Vec<Value> = doc["paths"]
+        .as_object()
+        .into_iter()
+        .flat_map(|paths| paths.values())
+        .filter_map(Value::as_object)
+        .flat_map(|item| item.values())
+        .filter_map(|op| op.pointer("/requestBody/content/application~1json/schema"))
+        .cloned()
+        .collect();
     if let Some(schemas) = doc
         .pointer_mut("/components/schemas")
         .and_then(Value::as_object_mut)
@@ -430,6 +444,11 @@ pub fn complete(mut doc: Value) -> Value {
                 closed(schema);
             }
         }
+        for name in request_schemas(&request_bodies, schemas) {
+            if let Some(schema) = schemas.get_mut(&name) {
+                no_nul(schema);
+            }
+        }
         for (name, keywords) in rules() {
             let schema = schemas
                 .get_mut(name)
@@ -437,6 +456,20 @@ pub fn complete(mut doc: Value) -> Value {
                 .unwrap_or_else(|| panic!("a rule names a schema the document lacks: {name}"));
             for (k, v) in keywords.as_object().into_iter().flatten() {
                 schema.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        for item in paths.values_mut() {
+            for op in item
+                .as_object_mut()
+                .into_iter()
+                .flat_map(|i| i.values_mut())
+            {
+                let parameters = op.get_mut("parameters").and_then(Value::as_array_mut);
+                for p in parameters.into_iter().flatten() {
+                    no_nul(&mut p["schema"]);
+                }
             }
         }
     }
@@ -489,6 +522,68 @@ fn closed(schema: &mut Value) {
             }
         }
         Value::Array(items) => items.iter_mut().for_each(closed),
+        _ => {}
+    }
+}
+
+/// The names of the components `roots` refer to, directly or through
+/// others.
+fn request_schemas(roots: &[Value], schemas: &Map<String, Value>) -> Vec<String> {
+    fn refs(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(map) => {
+                if let Some(Value::String(r)) = map.get("$ref")
+                    && let Some(name) = r.strip_prefix("#/components/schemas/")
+                {
+                    out.push(name.to_string());
+                }
+                map.values().for_each(|c| refs(c, out));
+            }
+            Value::Array(items) => items.iter().for_each(|c| refs(c, out)),
+            _ => {}
+        }
+    }
+    let mut todo = Vec::new();
+    roots.iter().for_each(|r| refs(r, &mut todo));
+    let mut seen = Vec::new();
+    while let Some(name) = todo.pop() {
+        if seen.contains(&name) {
+            continue;
+        }
+        if let Some(schema) = schemas.get(&name) {
+            refs(schema, &mut todo);
+        }
+        seen.push(name);
+    }
+    seen
+}
+
+/// Gives every string schema without a pattern, format or enum the
+/// pattern [`NO_NUL`], at any depth.
+fn no_nul(schema: &mut Value) {
+    match schema {
+        Value::Object(map) => {
+            let is_string = match map.get("type") {
+                Some(Value::String(t)) => t == "string",
+                Some(Value::Array(ts)) => ts.iter().any(|t| t == "string"),
+                _ => false,
+            };
+            let kept = ["pattern", "format", "enum", "const"]
+                .iter()
+                .any(|k| map.contains_key(*k));
+            if is_string && !kept {
+                map.insert("pattern".into(), json!(NO_NUL));
+            }
+            for (key, child) in map.iter_mut() {
+                if !matches!(
+                    key.as_str(),
+                    "example" | "examples" | "default" | "enum" | "const"
+                ) {
+                    no_nul(child);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(no_nul),
         _ => {}
     }
 }

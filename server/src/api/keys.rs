@@ -93,6 +93,11 @@ async fn revoke_key(
     // The id, whether given alone or as the whole key (never echo a secret).
     let id = id.strip_prefix(crate::account::keys::PREFIX).unwrap_or(&id);
     let id = id.split('_').next().unwrap_or_default();
+    // A key id is 16 hex digits; anything else names no key (and must not
+    // reach the store: PostgreSQL refuses some characters outright).
+    if id.len() != 16 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiError::NotFound(format!("API key {id} not found")));
+    }
     state
         .store
         .revoke_api_key(auth.org, id)

@@ -47,6 +47,29 @@ pub fn validate_handler(field: &str, handler: &str) -> Result<(), Invalid> {
     Ok(())
 }
 
+/// What a worker's `ack` stores as the job's `result`: any JSON but one
+/// holding U+0000 in a string or key, which PostgreSQL cannot store (both
+/// stores refuse it alike; over HTTP the document states it).
+pub fn result(result: &Option<serde_json::Value>) -> Result<(), Invalid> {
+    fn has_nul(v: &serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::String(s) => s.contains('\0'),
+            serde_json::Value::Array(items) => items.iter().any(has_nul),
+            serde_json::Value::Object(map) => {
+                map.iter().any(|(k, v)| k.contains('\0') || has_nul(v))
+            }
+            _ => false,
+        }
+    }
+    match result {
+        Some(v) if has_nul(v) => Err(Invalid::new(
+            "result",
+            "result may not hold the character U+0000",
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// A worker's `fail`.
 pub fn failure(
     error: Option<String>,
@@ -61,8 +84,11 @@ pub fn failure(
             format!("retry_in may be at most {MAX_RETRY_IN_SECONDS} seconds"),
         ));
     }
+    // U+0000, which PostgreSQL cannot store, is shown as U+FFFD: a
+    // failure is recorded whatever its message holds.
     let error = error
         .filter(|e| !e.trim().is_empty())
+        .map(|e| e.replace('\0', "\u{FFFD}"))
         .unwrap_or_else(|| "the worker reported a failure without a message".into());
     Ok(Failure {
         error: error.chars().take(MAX_ERROR_CHARS).collect(),
@@ -80,4 +106,25 @@ pub fn extension(seconds: u32) -> Result<Duration, Invalid> {
         ));
     }
     Ok(Duration::from_secs(seconds.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn what_postgresql_cannot_store_is_refused_or_shown_replaced() {
+        assert!(result(&Some(json!({"a": ["ok", 1, null]}))).is_ok());
+        assert!(result(&None).is_ok());
+        for bad in [
+            json!("a\u{0}"),
+            json!({"k\u{0}": 1}),
+            json!([{"x": "\u{0}"}]),
+        ] {
+            assert_eq!(result(&Some(bad)).unwrap_err().field, "result");
+        }
+        let f = failure(Some("boom\u{0}".into()), None, None).unwrap();
+        assert_eq!(f.error, "boom\u{FFFD}");
+    }
 }

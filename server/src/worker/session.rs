@@ -373,14 +373,19 @@ async fn apply(
         WorkerMessage::Hello { .. } | WorkerMessage::Heartbeat {} | WorkerMessage::Drain {} => {
             return None;
         }
-        WorkerMessage::Ack { token, result } => (
-            token,
-            LeaseAction::Ack,
-            engine
-                .ack(org, token, result, false)
-                .await
-                .map(|o| o.map(|_| None)),
-        ),
+        WorkerMessage::Ack { token, result } => {
+            if let Err(e) = rules::result(&result) {
+                return Some(refused(&e, token));
+            }
+            (
+                token,
+                LeaseAction::Ack,
+                engine
+                    .ack(org, token, result, false)
+                    .await
+                    .map(|o| o.map(|_| None)),
+            )
+        }
         WorkerMessage::Fail {
             token,
             error: message,

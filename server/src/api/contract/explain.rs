@@ -4,6 +4,7 @@
 
 use super::Checker;
 use crate::api::error::ApiError;
+use chronos_proto::openapi::NO_NUL;
 use jsonschema::ValidationError;
 use jsonschema::error::{TypeKind, ValidationErrorKind};
 use serde_json::Value;
@@ -100,6 +101,9 @@ impl Checker {
             }
             ValidationErrorKind::Pattern { pattern } => match holder.get("x-rule") {
                 Some(Value::String(rule)) => format!("{subject} {rule}"),
+                _ if pattern == NO_NUL => {
+                    format!("{subject} may not hold the character U+0000")
+                }
                 _ => format!("{subject} must match the pattern `{pattern}`"),
             },
             ValidationErrorKind::Enum { options } => {
