@@ -292,30 +292,14 @@ pub struct CreateJob {
     /// characters.
     #[cfg_attr(
         feature = "openapi",
-        schema(
-            value_type = String,
-            required = true,
-            example = "Send follow-up",
-            min_length = 1,
-            max_length = 255,
-            pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$",
-            extensions(("x-rule" = json!("must not be blank or hold control characters")))
-        )
+        schema(schema_with = crate::openapi::label, required = true, example = "Send follow-up")
     )]
     pub name: Option<String>,
     /// The handler a worker registered, e.g. `send-email`: 1 to 255
     /// characters without commas, white space or control characters.
     #[cfg_attr(
         feature = "openapi",
-        schema(
-            value_type = String,
-            required = true,
-            example = "send-email",
-            min_length = 1,
-            max_length = 255,
-            pattern = r"^[^,\s\x00-\x1f\x7f-\x9f]+$",
-            extensions(("x-rule" = json!("must not hold commas, white space or control characters")))
-        )
+        schema(schema_with = crate::openapi::handler, required = true)
     )]
     pub handler: Option<String>,
     /// Any JSON; handed to the handler as given.

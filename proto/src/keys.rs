@@ -70,15 +70,7 @@ impl FromStr for Scope {
 pub struct CreateApiKey {
     /// A label for people: 1 to 255 characters, not blank, no control
     /// characters.
-    #[cfg_attr(
-        feature = "openapi",
-        schema(
-            min_length = 1,
-            max_length = 255,
-            pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$",
-            extensions(("x-rule" = json!("must not be blank or hold control characters")))
-        )
-    )]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::label))]
     pub name: String,
     /// At least one.
     #[cfg_attr(feature = "openapi", schema(min_items = 1))]

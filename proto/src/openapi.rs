@@ -51,19 +51,76 @@ impl utoipa::ToSchema for Json {
 /// already keeps from holding it.
 pub const NO_NUL: &str = r"^[^\x00]*$";
 
-/// A handler name, as `CreateJob.handler` states it.
-pub const HANDLER_PATTERN: &str = r"^[^,\s\x00-\x1f\x7f-\x9f]+$";
+/// A handler name: no comma (commas separate handlers in wake-ups), no
+/// white space and no control character. White space is listed rather than
+/// written `\s`, whose meaning differs between regex dialects (ECMA's holds
+/// U+FEFF); the list is Rust's `char::is_whitespace`.
+pub const HANDLER_PATTERN: &str =
+    r"^[^,\u0000-\u0020\u007F-\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]+$";
+
+/// A handler's name (a job's, a schedule's): 1 to 255 characters of
+/// [`HANDLER_PATTERN`].
+pub fn handler() -> Object {
+    handler_of(SchemaType::Type(Type::String))
+}
+
+/// [`handler`], or `null` for none.
+pub fn handler_or_null() -> Object {
+    handler_of(SchemaType::from_iter([Type::String, Type::Null]))
+}
+
+fn handler_of(schema_type: SchemaType) -> Object {
+    let mut extensions = utoipa::openapi::extensions::Extensions::default();
+    extensions.insert(
+        "x-rule".into(),
+        serde_json::json!("may not hold commas, white space or control characters"),
+    );
+    ObjectBuilder::new()
+        .schema_type(schema_type)
+        .min_length(Some(1))
+        .max_length(Some(255))
+        .pattern(Some(HANDLER_PATTERN))
+        .extensions(Some(extensions))
+        .description(Some("The handler a worker registered, e.g. `send-email`."))
+        .build()
+}
+
+/// A label for people (a job's, a schedule's, a key's, a signing
+/// secret's `name`): 1 to 255 characters, at least one of them not white
+/// space, none a control character.
+pub fn label() -> Object {
+    label_of(SchemaType::Type(Type::String))
+}
+
+/// [`label`], or `null` for the default.
+pub fn label_or_null() -> Object {
+    label_of(SchemaType::from_iter([Type::String, Type::Null]))
+}
+
+fn label_of(schema_type: SchemaType) -> Object {
+    let mut extensions = utoipa::openapi::extensions::Extensions::default();
+    extensions.insert(
+        "x-rule".into(),
+        serde_json::json!(
+            "must hold a character other than white space, and no control characters"
+        ),
+    );
+    ObjectBuilder::new()
+        .schema_type(schema_type)
+        .min_length(Some(1))
+        .max_length(Some(255))
+        .pattern(Some(
+            r"^[^\u0000-\u001F\u007F-\u009F]*[^\u0000-\u0020\u007F-\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\u0000-\u001F\u007F-\u009F]*$",
+        ))
+        .extensions(Some(extensions))
+        .description(Some("A label for people."))
+        .build()
+}
 
 /// What a worker polls for: 1 to 100 handler names.
 pub fn handlers() -> Array {
     ArrayBuilder::new()
-        .items(
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .min_length(Some(1))
-                .max_length(Some(255))
-                .pattern(Some(HANDLER_PATTERN)),
-        )
+        .items(handler())
         .min_items(Some(1))
         .max_items(Some(100))
         // The handler `CreateJob`'s example names: a poll from the examples

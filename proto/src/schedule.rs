@@ -114,14 +114,7 @@ pub struct CreateSchedule {
     /// control characters.
     #[cfg_attr(
         feature = "openapi",
-        schema(
-            value_type = String,
-            required = true,
-            min_length = 1,
-            max_length = 255,
-            pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\u0000-\u0020\u007F-\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\u0000-\u001F\u007F-\u009F]*$",
-            extensions(("x-rule" = json!("must hold a character other than white space, and no control characters")))
-        )
+        schema(schema_with = crate::openapi::label, required = true)
     )]
     pub name: Option<String>,
     /// The handler each fire's job runs (pull, or push with the Chronos
@@ -130,12 +123,7 @@ pub struct CreateSchedule {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(
         feature = "openapi",
-        schema(
-            min_length = 1,
-            max_length = 255,
-            pattern = r"^[^,\u0000-\u0020\u007F-\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$",
-            extensions(("x-rule" = json!("may not hold commas, white space or control characters")))
-        )
+        schema(schema_with = crate::openapi::handler_or_null)
     )]
     pub handler: Option<String>,
     /// Any JSON, handed to each fire's job as given.

@@ -39,12 +39,7 @@ pub struct CreateSigningSecret {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(
         feature = "openapi",
-        schema(
-            min_length = 1,
-            max_length = 255,
-            pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$",
-            extensions(("x-rule" = json!("must not be blank or hold control characters")))
-        )
+        schema(schema_with = crate::openapi::label_or_null)
     )]
     pub name: Option<String>,
 }

@@ -49,7 +49,7 @@ async fn limits_in_the_document_are_the_limits_enforced(kind: StoreKind) {
         (
             json!({"name": "n", "handler": "two words"}),
             "handler",
-            "handler must not hold commas, white space or control characters",
+            "handler may not hold commas, white space or control characters",
         ),
         (
             json!({"name": "n", "handler": "h", "queue": "a/b"}),

@@ -136,14 +136,7 @@ pub struct CronExecution {
 #[serde(deny_unknown_fields)]
 pub struct CronJobRequest {
     /// 1 to 255 characters, not only white space, no control characters.
-    #[schema(
-        value_type = String,
-        required = true,
-        min_length = 1,
-        max_length = 255,
-        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\u0000-\u0020\u007F-\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\u0000-\u001F\u007F-\u009F]*$",
-        extensions(("x-rule" = json!("must hold a character other than white space, and no control characters")))
-    )]
+    #[schema(schema_with = chronos_proto::openapi::label, required = true)]
     pub name: Option<String>,
     /// `interval` (a preset in `schedule`) or `cron` (the expression).
     #[schema(value_type = ScheduleType, required = true)]
