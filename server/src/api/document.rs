@@ -3,8 +3,9 @@
 //! repeat it and none can forget it:
 //!
 //! - 401 on every authenticated route ([`super::auth`]);
-//! - 400 on every route with a query or a body ([`super::contract`]), and
-//!   413 and 415 on every route with a body ([`super::extract`]);
+//! - 400 on every authenticated route (an unknown query parameter, a query
+//!   or body that breaks the schema: [`super::contract`]), and 413 and 415
+//!   on every route with a body ([`super::extract`]);
 //! - a description for every answer that has none;
 //! - `additionalProperties: false` on every object the server sends or
 //!   takes: requests refuse unknown fields, and answers hold exactly the
@@ -396,11 +397,16 @@ pub fn complete(mut doc: Value) -> Value {
                 };
                 if authenticated {
                     add("401", "Missing, malformed, unknown or revoked API key");
-                }
-                if has_body || has_query {
+                    // Every route refuses a query parameter it does not take.
                     add(
                         "400",
-                        "`validation_failed`, `unknown_field` or `invalid_json`: the request breaks the schema; `field` names the culprit",
+                        if has_body {
+                            "`validation_failed`, `unknown_field` or `invalid_json`: the body or query breaks the schema; `field` names the culprit"
+                        } else if has_query {
+                            "`validation_failed` or `unknown_field`: the query breaks the schema; `field` names the parameter"
+                        } else {
+                            "`unknown_field`: a query parameter (this route takes none)"
+                        },
                     );
                 }
                 if has_body {

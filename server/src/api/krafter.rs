@@ -216,11 +216,7 @@ impl CronJobRequest {
     request_body = CronJobRequest,
     responses(
         (status = 201, description = "`{\"data\": cron job}`, with its first `next_run_at`", body = Data<CronJob>),
-        (status = 400, description = says::BAD_BODY, body = ErrorBody),
-        (status = 401, description = says::UNAUTHORIZED, body = ErrorBody),
         (status = 403, description = says::WRITE, body = ErrorBody),
-        (status = 413, description = says::TOO_LARGE, body = ErrorBody),
-        (status = 415, description = says::NOT_JSON, body = ErrorBody),
         (status = 422, description = RULES, body = ErrorBody),
     ),
     security(("api_key" = []))
@@ -241,8 +237,6 @@ async fn create_cron_job(
     params(PageQuery),
     responses(
         (status = 200, description = "`{\"data\": [cron job], \"next_cursor\": …}`", body = List<CronJob>),
-        (status = 400, description = says::BAD_QUERY, body = ErrorBody),
-        (status = 401, description = says::UNAUTHORIZED, body = ErrorBody),
         (status = 403, description = says::READ, body = ErrorBody),
     ),
     security(("api_key" = []))
@@ -267,8 +261,6 @@ async fn list_cron_jobs(
     params(("id" = Uuid, Path, description = "Cron job (schedule) id")),
     responses(
         (status = 200, body = Data<CronJob>),
-        (status = 400, description = says::NO_QUERY, body = ErrorBody),
-        (status = 401, description = says::UNAUTHORIZED, body = ErrorBody),
         (status = 403, description = says::READ, body = ErrorBody),
         (status = 404, description = says::NOT_FOUND, body = ErrorBody),
     ),
@@ -295,13 +287,9 @@ async fn get_cron_job(
     request_body = CronJobUpdate,
     responses(
         (status = 200, body = Data<CronJob>),
-        (status = 400, description = says::BAD_BODY, body = ErrorBody),
-        (status = 401, description = says::UNAUTHORIZED, body = ErrorBody),
         (status = 403, description = says::WRITE, body = ErrorBody),
         (status = 404, description = says::NOT_FOUND, body = ErrorBody),
         (status = 409, description = says::ARCHIVED, body = ErrorBody),
-        (status = 413, description = says::TOO_LARGE, body = ErrorBody),
-        (status = 415, description = says::NOT_JSON, body = ErrorBody),
         (status = 422, description = RULES, body = ErrorBody),
     ),
     security(("api_key" = []))
@@ -323,8 +311,6 @@ async fn put_cron_job(
     params(("id" = Uuid, Path, description = "Cron job (schedule) id")),
     responses(
         (status = 200, description = "`{\"ok\": true}`", body = Done),
-        (status = 400, description = says::NO_QUERY, body = ErrorBody),
-        (status = 401, description = says::UNAUTHORIZED, body = ErrorBody),
         (status = 403, description = says::WRITE, body = ErrorBody),
         (status = 404, description = says::NOT_FOUND, body = ErrorBody),
     ),
@@ -350,8 +336,6 @@ async fn delete_cron_job(
     params(("id" = Uuid, Path, description = "Cron job (schedule) id"), PageQuery),
     responses(
         (status = 200, description = "`{\"data\": [execution], \"next_cursor\": …}`", body = List<CronExecution>),
-        (status = 400, description = says::BAD_QUERY, body = ErrorBody),
-        (status = 401, description = says::UNAUTHORIZED, body = ErrorBody),
         (status = 403, description = says::READ, body = ErrorBody),
         (status = 404, description = says::NOT_FOUND, body = ErrorBody),
     ),
@@ -378,8 +362,6 @@ async fn cron_job_executions(
     params(("id" = Uuid, Path, description = "Cron job (schedule) id")),
     responses(
         (status = 200, description = "`{\"ok\": true}`: the run is created", body = Done),
-        (status = 400, description = says::NO_QUERY, body = ErrorBody),
-        (status = 401, description = says::UNAUTHORIZED, body = ErrorBody),
         (status = 403, description = says::WRITE, body = ErrorBody),
         (status = 404, description = says::NOT_FOUND, body = ErrorBody),
         (status = 409, description = says::ARCHIVED, body = ErrorBody),
@@ -403,8 +385,6 @@ async fn trigger_cron_job(
     params(("id" = Uuid, Path, description = "Cron job (schedule) id")),
     responses(
         (status = 200, description = "`{\"data\": {\"id\", \"name\", \"enabled\": false}}`", body = Data<CronJobState>),
-        (status = 400, description = says::NO_QUERY, body = ErrorBody),
-        (status = 401, description = says::UNAUTHORIZED, body = ErrorBody),
         (status = 403, description = says::WRITE, body = ErrorBody),
         (status = 404, description = says::NOT_FOUND, body = ErrorBody),
         (status = 409, description = says::ARCHIVED, body = ErrorBody),
@@ -428,8 +408,6 @@ async fn pause_cron_job(
     params(("id" = Uuid, Path, description = "Cron job (schedule) id")),
     responses(
         (status = 200, description = "`{\"data\": {\"id\", \"name\", \"enabled\": true}}`", body = Data<CronJobState>),
-        (status = 400, description = says::NO_QUERY, body = ErrorBody),
-        (status = 401, description = says::UNAUTHORIZED, body = ErrorBody),
         (status = 403, description = says::WRITE, body = ErrorBody),
         (status = 404, description = says::NOT_FOUND, body = ErrorBody),
         (status = 409, description = says::ARCHIVED, body = ErrorBody),

@@ -63,17 +63,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// What each status of these routes (and Krafter's) means, for the
 /// document: the same words on every route.
 pub(super) mod says {
-    pub const BAD_BODY: &str = "The body or query breaks the document's schema: `validation_failed` (`field` names the value), `unknown_field` (a field or query parameter the operation does not take) or `invalid_json`";
-    pub const BAD_QUERY: &str = "The query breaks the document's schema: `validation_failed` (`field` names the parameter) or `unknown_field`";
-    pub const NO_QUERY: &str = "`unknown_field`: a query parameter (this operation takes none)";
-    pub const UNAUTHORIZED: &str = "`unauthorized`: a missing, unknown or revoked API key";
     pub const READ: &str = "`forbidden`: the key lacks `jobs:read`";
     pub const WRITE: &str = "`forbidden`: the key lacks `jobs:write`";
     pub const NOT_FOUND: &str = "`not_found`: no such schedule in this organization";
     pub const ARCHIVED: &str = "`schedule_archived`: the schedule is archived; it cannot be changed, paused, resumed or triggered";
-    pub const TOO_LARGE: &str = "`payload_too_large`: the body is over 1 MiB";
-    pub const NOT_JSON: &str =
-        "`unsupported_media_type`: the body is sent with a Content-Type other than JSON";
     /// The rules of a schedule request that no schema states.
     pub const RULES: &str = "A rule between fields or beyond the schema, `field` naming it. `validation_failed`: exactly one timing (`interval`, `cron`, or `schedule_type` with `schedule`), `schedule` a preset (`every_5m` …) for `schedule_type` `interval`; a cron expression that parses and fires within ten years; a known IANA `timezone`; an `interval` of at most 10 years; `handler` or `url`, not both and not neither, and only that target's fields (`method`, `headers`, `body`, `signing_secret_id` go with `url`; `delivery` and `payload` with `handler`); one request shape (Krafter's `schedule_type`, `schedule`, `timeout_ms` not with `cron`, `interval`, `timeout` or `retries`; `retries` not with `max_retries` or `handler`); a `body` of at most 102,400 bytes in UTF-8; a push URL that is an https URL with a host (plain http only where the server allows private targets); a `signing_secret_id` of this organization. `ssrf_blocked`: the push URL's host is not a public address";
 }
@@ -122,11 +115,7 @@ struct Definition {
     request_body = CreateSchedule,
     responses(
         (status = 201, description = "The schedule, with its first `next_run_at`", body = Schedule),
-        (status = 400, description = says::BAD_BODY, body = ErrorBody),
-        (status = 401, description = says::UNAUTHORIZED, body = ErrorBody),
         (status = 403, description = says::WRITE, body = ErrorBody),
-        (status = 413, description = says::TOO_LARGE, body = ErrorBody),
-        (status = 415, description = says::NOT_JSON, body = ErrorBody),
         (status = 422, description = says::RULES, body = ErrorBody),
     ),
     security(("api_key" = []))
@@ -204,8 +193,6 @@ struct ListSchedulesQuery {
     params(ListSchedulesQuery),
     responses(
         (status = 200, body = List<Schedule>),
-        (status = 400, description = says::BAD_QUERY, body = ErrorBody),
-        (status = 401, description = says::UNAUTHORIZED, body = ErrorBody),
         (status = 403, description = says::READ, body = ErrorBody),
     ),
     security(("api_key" = []))
@@ -245,8 +232,6 @@ pub(super) async fn list(
     params(("id" = Uuid, Path, description = "Schedule id")),
     responses(
         (status = 200, body = Schedule),
-        (status = 400, description = says::NO_QUERY, body = ErrorBody),
-        (status = 401, description = says::UNAUTHORIZED, body = ErrorBody),
         (status = 403, description = says::READ, body = ErrorBody),
         (status = 404, description = says::NOT_FOUND, body = ErrorBody),
     ),
@@ -273,13 +258,9 @@ async fn get_schedule(
     request_body = SchedulePatch,
     responses(
         (status = 200, body = Schedule),
-        (status = 400, description = says::BAD_BODY, body = ErrorBody),
-        (status = 401, description = says::UNAUTHORIZED, body = ErrorBody),
         (status = 403, description = says::WRITE, body = ErrorBody),
         (status = 404, description = says::NOT_FOUND, body = ErrorBody),
         (status = 409, description = says::ARCHIVED, body = ErrorBody),
-        (status = 413, description = says::TOO_LARGE, body = ErrorBody),
-        (status = 415, description = says::NOT_JSON, body = ErrorBody),
         (status = 422, description = says::RULES, body = ErrorBody),
     ),
     security(("api_key" = []))
@@ -318,13 +299,9 @@ pub(super) async fn update(
     request_body = CreateSchedule,
     responses(
         (status = 200, body = Schedule),
-        (status = 400, description = says::BAD_BODY, body = ErrorBody),
-        (status = 401, description = says::UNAUTHORIZED, body = ErrorBody),
         (status = 403, description = says::WRITE, body = ErrorBody),
         (status = 404, description = says::NOT_FOUND, body = ErrorBody),
         (status = 409, description = says::ARCHIVED, body = ErrorBody),
-        (status = 413, description = says::TOO_LARGE, body = ErrorBody),
-        (status = 415, description = says::NOT_JSON, body = ErrorBody),
         (status = 422, description = says::RULES, body = ErrorBody),
     ),
     security(("api_key" = []))
@@ -397,8 +374,6 @@ struct Deleted {
     params(("id" = Uuid, Path, description = "Schedule id")),
     responses(
         (status = 200, description = "`{\"id\": …, \"deleted\": true}`", body = Deleted),
-        (status = 400, description = says::NO_QUERY, body = ErrorBody),
-        (status = 401, description = says::UNAUTHORIZED, body = ErrorBody),
         (status = 403, description = says::WRITE, body = ErrorBody),
         (status = 404, description = says::NOT_FOUND, body = ErrorBody),
     ),
@@ -433,8 +408,6 @@ pub(super) async fn delete(state: &AppState, auth: &Auth, id: &str) -> Result<Uu
     params(("id" = Uuid, Path, description = "Schedule id")),
     responses(
         (status = 200, body = Schedule),
-        (status = 400, description = says::NO_QUERY, body = ErrorBody),
-        (status = 401, description = says::UNAUTHORIZED, body = ErrorBody),
         (status = 403, description = says::WRITE, body = ErrorBody),
         (status = 404, description = says::NOT_FOUND, body = ErrorBody),
         (status = 409, description = says::ARCHIVED, body = ErrorBody),
@@ -458,8 +431,6 @@ async fn pause_schedule(
     params(("id" = Uuid, Path, description = "Schedule id")),
     responses(
         (status = 200, body = Schedule),
-        (status = 400, description = says::NO_QUERY, body = ErrorBody),
-        (status = 401, description = says::UNAUTHORIZED, body = ErrorBody),
         (status = 403, description = says::WRITE, body = ErrorBody),
         (status = 404, description = says::NOT_FOUND, body = ErrorBody),
         (status = 409, description = says::ARCHIVED, body = ErrorBody),
@@ -482,8 +453,6 @@ async fn resume_schedule(
     params(("id" = Uuid, Path, description = "Schedule id")),
     responses(
         (status = 200, body = Schedule),
-        (status = 400, description = says::NO_QUERY, body = ErrorBody),
-        (status = 401, description = says::UNAUTHORIZED, body = ErrorBody),
         (status = 403, description = says::WRITE, body = ErrorBody),
         (status = 404, description = says::NOT_FOUND, body = ErrorBody),
     ),
@@ -537,8 +506,6 @@ pub(super) async fn set_status(
     params(("id" = Uuid, Path, description = "Schedule id")),
     responses(
         (status = 202, description = "The job it created", body = Job),
-        (status = 400, description = says::NO_QUERY, body = ErrorBody),
-        (status = 401, description = says::UNAUTHORIZED, body = ErrorBody),
         (status = 403, description = says::WRITE, body = ErrorBody),
         (status = 404, description = says::NOT_FOUND, body = ErrorBody),
         (status = 409, description = says::ARCHIVED, body = ErrorBody),
@@ -590,8 +557,6 @@ struct NextRunsQuery {
     params(("id" = Uuid, Path, description = "Schedule id"), NextRunsQuery),
     responses(
         (status = 200, body = NextRuns),
-        (status = 400, description = says::BAD_QUERY, body = ErrorBody),
-        (status = 401, description = says::UNAUTHORIZED, body = ErrorBody),
         (status = 403, description = says::READ, body = ErrorBody),
         (status = 404, description = says::NOT_FOUND, body = ErrorBody),
     ),
@@ -628,8 +593,6 @@ async fn next_runs(
     params(("id" = Uuid, Path, description = "Schedule id"), PageQuery),
     responses(
         (status = 200, body = List<Execution>),
-        (status = 400, description = says::BAD_QUERY, body = ErrorBody),
-        (status = 401, description = says::UNAUTHORIZED, body = ErrorBody),
         (status = 403, description = says::READ, body = ErrorBody),
         (status = 404, description = says::NOT_FOUND, body = ErrorBody),
     ),
