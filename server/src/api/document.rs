@@ -535,20 +535,7 @@ fn closed(schema: &mut Value) {
 /// The names of the components `roots` refer to, directly or through
 /// others.
 fn request_schemas(roots: &[Value], schemas: &Map<String, Value>) -> Vec<String> {
-    fn refs(v: &Value, out: &mut Vec<String>) {
-        match v {
-            Value::Object(map) => {
-                if let Some(Value::String(r)) = map.get("$ref")
-                    && let Some(name) = r.strip_prefix("#/components/schemas/")
-                {
-                    out.push(name.to_string());
-                }
-                map.values().for_each(|c| refs(c, out));
-            }
-            Value::Array(items) => items.iter().for_each(|c| refs(c, out)),
-            _ => {}
-        }
-    }
+    use super::contract::refs;
     let mut todo = Vec::new();
     roots.iter().for_each(|r| refs(r, &mut todo));
     let mut seen = Vec::new();

@@ -79,8 +79,11 @@ impl Modify for BearerAuth {
 
 /// The OpenAPI document, as `/v1/openapi.json` serves it.
 pub fn document() -> serde_json::Value {
-    let doc = serde_json::to_value(routes().1).expect("the OpenAPI document serializes");
-    document::complete(doc)
+    completed(routes().1)
+}
+
+fn completed(openapi: utoipa::openapi::OpenApi) -> serde_json::Value {
+    document::complete(serde_json::to_value(openapi).expect("the OpenAPI document serializes"))
 }
 
 fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
@@ -98,8 +101,8 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 
 /// The whole API, with its OpenAPI document.
 pub fn router(state: AppState) -> Router {
-    let (api, _) = routes();
-    let doc = document();
+    let (api, openapi) = routes();
+    let doc = completed(openapi);
     let contract =
         Arc::new(contract::Contract::new(&doc).expect("the OpenAPI document's schemas compile"));
     let doc = Arc::new(doc);

@@ -36,13 +36,13 @@ pub struct Contract {
 /// What one operation accepts.
 pub struct Operation {
     /// The request body's schema, if the operation takes one.
-    body: Option<Checker>,
+    body: Option<Arc<Checker>>,
     /// Query parameters by name.
     query: BTreeMap<String, Param>,
 }
 
 struct Param {
-    checker: Checker,
+    checker: Arc<Checker>,
     kind: Scalar,
     required: bool,
 }
@@ -69,6 +69,18 @@ impl Contract {
     /// first test that starts a server.
     pub fn new(doc: &Value) -> anyhow::Result<Self> {
         let components = doc.get("components").cloned().unwrap_or(json!({}));
+        // Operations share schemas (every list's `limit`, `cursor`): each
+        // distinct one is compiled once.
+        let mut compiled: HashMap<String, Arc<Checker>> = HashMap::new();
+        let mut checker = |schema: &Value| -> anyhow::Result<Arc<Checker>> {
+            let key = schema.to_string();
+            if let Some(c) = compiled.get(&key) {
+                return Ok(c.clone());
+            }
+            let c = Arc::new(Checker::new(schema, &components)?);
+            compiled.insert(key, c.clone());
+            Ok(c)
+        };
         let mut operations = HashMap::new();
         let empty = Map::new();
         for (path, item) in doc["paths"].as_object().unwrap_or(&empty) {
@@ -78,7 +90,7 @@ impl Contract {
                 };
                 let body = op
                     .pointer("/requestBody/content/application~1json/schema")
-                    .map(|schema| Checker::new(schema, &components))
+                    .map(&mut checker)
                     .transpose()?;
                 let mut query = BTreeMap::new();
                 for p in op["parameters"].as_array().into_iter().flatten() {
@@ -91,7 +103,7 @@ impl Contract {
                     query.insert(
                         name,
                         Param {
-                            checker: Checker::new(&schema, &components)?,
+                            checker: checker(&schema)?,
                             kind,
                             required: p["required"] == true,
                         },
@@ -235,12 +247,27 @@ fn scalar(schema: &Value) -> Scalar {
 }
 
 impl Checker {
+    /// Compiles `schema` with the components it refers to, and only those:
+    /// each compiled schema keeps its document, so carrying every component
+    /// into each would cost the server megabytes for nothing.
     fn new(schema: &Value, components: &Value) -> anyhow::Result<Self> {
+        let mut needed = Map::new();
+        let mut todo = Vec::new();
+        refs(schema, &mut todo);
+        while let Some(name) = todo.pop() {
+            if needed.contains_key(&name) {
+                continue;
+            }
+            if let Some(s) = components["schemas"].get(&name) {
+                refs(s, &mut todo);
+                needed.insert(name, s.clone());
+            }
+        }
         let root = json!({
             "$schema": "https://json-schema.org/draft/2020-12/schema",
             "$ref": "#/x-checked",
             "x-checked": schema,
-            "components": components,
+            "components": {"schemas": needed},
         });
         let validator = jsonschema::options()
             .with_draft(jsonschema::Draft::Draft202012)
@@ -267,6 +294,22 @@ impl Checker {
             Some(e) => Err(self.explain(e, name)),
             None => Ok(()),
         }
+    }
+}
+
+/// Adds the names of the components `schema` refers to directly.
+pub(super) fn refs(schema: &Value, out: &mut Vec<String>) {
+    match schema {
+        Value::Object(map) => {
+            if let Some(Value::String(r)) = map.get("$ref")
+                && let Some(name) = r.strip_prefix("#/components/schemas/")
+            {
+                out.push(name.to_string());
+            }
+            map.values().for_each(|child| refs(child, out));
+        }
+        Value::Array(items) => items.iter().for_each(|child| refs(child, out)),
+        _ => {}
     }
 }
 
