@@ -616,7 +616,7 @@ mod tests {
     };
     use super::super::pagination::{CURSOR_PATTERN, Cursor, MAX_LIMIT};
     use super::super::signing_secrets::{DEFAULT_ROTATION_WINDOW, MAX_ROTATION_WINDOW};
-    use crate::job::rules::{MAX_EXTEND_SECONDS, MAX_RETRY_IN_SECONDS, validate_handler};
+    use crate::job::rules::{MAX_EXTEND_SECONDS, MAX_RETRY_IN_SECONDS};
     use chronos_proto::job::MAX_BATCH_JOBS;
     use chronos_proto::message::MAX_MESSAGE_BODY_BYTES;
     use serde_json::{Value, json};
@@ -691,34 +691,6 @@ mod tests {
             let cursor = Cursor(uuid::Uuid::new_v4()).encode();
             assert!(matches(CURSOR_PATTERN, &cursor), "{cursor}");
             assert!(Cursor::decode(&cursor).is_some());
-        }
-    }
-
-    #[test]
-    fn a_handler_name_is_the_same_over_http_and_websocket() {
-        // HTTP holds handler names to the document's pattern; a WebSocket
-        // hello to `job::rules::validate_handler`.
-        let d = doc();
-        let handler = field(&d, "CreateJob", "handler");
-        let pattern = handler["pattern"].as_str().unwrap();
-        assert_eq!(pattern, chronos_proto::openapi::HANDLER_PATTERN);
-        assert_eq!(handler["maxLength"], 255);
-        for name in [
-            "send-email",
-            "a",
-            "ünïcode",
-            "x".repeat(255).as_str(),
-            "with space",
-            "with,comma",
-            "tab\there",
-            "new\nline",
-            "bell\u{7}",
-            "c1\u{85}",
-            "nbsp\u{a0}",
-            "",
-        ] {
-            let http = !name.is_empty() && name.chars().count() <= 255 && matches(pattern, name);
-            assert_eq!(http, validate_handler("handler", name).is_ok(), "{name:?}");
         }
     }
 
