@@ -1,0 +1,58 @@
+"""CPU seconds per 1,000 jobs, by process (the server, PostgreSQL, the
+bench's own workers and clients), for the enqueue and drain phases of a
+throughput run: where the two cores go.
+
+    python3 bench/cpu-breakdown.py target/release/chronos-bench --mode throughput --store postgres
+
+It reads each process's user + system time from /proc when the bench prints
+a phase's line. The end-to-end phase is left out: the bench may restart its
+server for it, which resets the server's counters.
+"""
+import os, subprocess, sys, time
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+def procs():
+    out = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                st = f.read()
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        rest = st[st.rindex(")") + 2:].split()
+        ppid = int(rest[1]); ut = int(rest[11]); stt = int(rest[12])
+        out[int(pid)] = (ppid, cmd, (ut + stt) / TICK)
+    return out
+
+def groups(bench_pid, snap):
+    g = {"server": 0.0, "postgres": 0.0, "bench (workers, clients)": 0.0}
+    for pid, (ppid, cmd, cpu) in snap.items():
+        if pid == bench_pid:
+            g["bench (workers, clients)"] += cpu
+        elif ppid == bench_pid and " serve" in cmd:
+            g["server"] += cpu
+        elif cmd.startswith("postgres") or "/postgres " in cmd:
+            g["postgres"] += cpu
+    return g
+
+args = sys.argv[1:]
+p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+marks = []
+for line in p.stdout:
+    sys.stdout.write(line)
+    s = line.strip()
+    if s.startswith(("4 workers", "enqueue", "drain backlog", "end to end")):
+        marks.append((s.split()[0], groups(p.pid, procs())))
+p.wait()
+names = ["enqueue", "drain"]
+jobs = 50000
+print(f"\nCPU seconds per 1,000 jobs ({os.cpu_count()} cores)")
+for i, name in enumerate(names):
+    a, b = marks[i][1], marks[i + 1][1]
+    row = {k: (b[k] - a[k]) / jobs * 1000 for k in a}
+    print(f"  {name:8}", "  ".join(f"{k} {v:.3f}" for k, v in row.items()))
