@@ -58,62 +58,59 @@ pub const NO_NUL: &str = r"^[^\x00]*$";
 pub const HANDLER_PATTERN: &str =
     r"^[^,\u0000-\u0020\u007F-\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]+$";
 
+/// A label for people (a job's, a schedule's, a key's, a signing
+/// secret's `name`): at least one character that is not white space, none
+/// a control character.
+pub const LABEL_PATTERN: &str = r"^[^\u0000-\u001F\u007F-\u009F]*[^\u0000-\u0020\u007F-\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\u0000-\u001F\u007F-\u009F]*$";
+
 /// A handler's name (a job's, a schedule's): 1 to 255 characters of
 /// [`HANDLER_PATTERN`].
 pub fn handler() -> Object {
-    handler_of(SchemaType::Type(Type::String))
+    short_text(Type::String, HANDLER)
 }
 
 /// [`handler`], or `null` for none.
 pub fn handler_or_null() -> Object {
-    handler_of(SchemaType::from_iter([Type::String, Type::Null]))
+    short_text(SchemaType::from_iter([Type::String, Type::Null]), HANDLER)
 }
 
-fn handler_of(schema_type: SchemaType) -> Object {
-    let mut extensions = utoipa::openapi::extensions::Extensions::default();
-    extensions.insert(
-        "x-rule".into(),
-        serde_json::json!("may not hold commas, white space or control characters"),
-    );
-    ObjectBuilder::new()
-        .schema_type(schema_type)
-        .min_length(Some(1))
-        .max_length(Some(255))
-        .pattern(Some(HANDLER_PATTERN))
-        .extensions(Some(extensions))
-        .description(Some("The handler a worker registered, e.g. `send-email`."))
-        .build()
-}
-
-/// A label for people (a job's, a schedule's, a key's, a signing
-/// secret's `name`): 1 to 255 characters, at least one of them not white
-/// space, none a control character.
+/// A `name`: 1 to 255 characters of [`LABEL_PATTERN`].
 pub fn label() -> Object {
-    label_of(SchemaType::Type(Type::String))
+    short_text(Type::String, LABEL)
 }
 
 /// [`label`], or `null` for the default.
 pub fn label_or_null() -> Object {
-    label_of(SchemaType::from_iter([Type::String, Type::Null]))
+    short_text(SchemaType::from_iter([Type::String, Type::Null]), LABEL)
 }
 
-fn label_of(schema_type: SchemaType) -> Object {
+/// A pattern, the rule it states in words, and what the text is.
+type Text = (&'static str, &'static str, &'static str);
+
+const HANDLER: Text = (
+    HANDLER_PATTERN,
+    "may not hold commas, white space or control characters",
+    "The handler a worker registered, e.g. `send-email`.",
+);
+
+const LABEL: Text = (
+    LABEL_PATTERN,
+    "must hold a character other than white space, and no control characters",
+    "A label for people.",
+);
+
+/// 1 to 255 characters of `text`'s pattern, with its rule as `x-rule` (the
+/// words of the server's error message).
+fn short_text(schema_type: impl Into<SchemaType>, (pattern, rule, about): Text) -> Object {
     let mut extensions = utoipa::openapi::extensions::Extensions::default();
-    extensions.insert(
-        "x-rule".into(),
-        serde_json::json!(
-            "must hold a character other than white space, and no control characters"
-        ),
-    );
+    extensions.insert("x-rule".into(), serde_json::json!(rule));
     ObjectBuilder::new()
         .schema_type(schema_type)
         .min_length(Some(1))
         .max_length(Some(255))
-        .pattern(Some(
-            r"^[^\u0000-\u001F\u007F-\u009F]*[^\u0000-\u0020\u007F-\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\u0000-\u001F\u007F-\u009F]*$",
-        ))
+        .pattern(Some(pattern))
         .extensions(Some(extensions))
-        .description(Some("A label for people."))
+        .description(Some(about))
         .build()
 }
 

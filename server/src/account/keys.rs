@@ -89,6 +89,15 @@ pub enum KeyFormatError {
     Malformed,
 }
 
+/// A key's id as someone names it — alone (`89bce46914f16e46`), with the
+/// prefix, or as the whole key — if it is one: 16 hex digits, lowercased.
+pub fn key_id(given: &str) -> Option<String> {
+    let rest = given.strip_prefix(PREFIX).unwrap_or(given);
+    let id = rest.split('_').next().unwrap_or_default();
+    (id.len() == ID_BYTES * 2 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| id.to_ascii_lowercase())
+}
+
 /// A presented key, split into its id and secret.
 #[derive(Debug, PartialEq, Eq)]
 pub struct PresentedKey {
@@ -100,11 +109,10 @@ impl PresentedKey {
     pub fn parse(token: &str) -> Result<Self, KeyFormatError> {
         let parsed = token.strip_prefix(PREFIX).and_then(|rest| {
             let (id, secret) = rest.split_once('_')?;
-            let id_ok = id.len() == ID_BYTES * 2 && id.bytes().all(|b| b.is_ascii_hexdigit());
             let mut buf = [0u8; SECRET_BYTES];
             hex::decode_to_slice(secret, &mut buf).ok()?;
-            id_ok.then(|| PresentedKey {
-                id: id.to_ascii_lowercase(),
+            Some(PresentedKey {
+                id: key_id(id)?,
                 secret: buf,
             })
         });

@@ -450,8 +450,12 @@ pub fn complete(mut doc: Value) -> Value {
                 closed(schema);
             }
         }
-        for name in request_schemas(&request_bodies, schemas) {
-            if let Some(schema) = schemas.get_mut(&name) {
+        let carried: Vec<String> = super::contract::referenced(&request_bodies, schemas)
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        for name in &carried {
+            if let Some(schema) = schemas.get_mut(name) {
                 no_nul(schema);
             }
         }
@@ -508,77 +512,56 @@ pub fn complete(mut doc: Value) -> Value {
     doc
 }
 
-/// Marks every object schema with listed properties, at any depth, as
-/// taking no others (unless it says what others it takes).
-fn closed(schema: &mut Value) {
+/// Calls `f` on every schema object in `schema`, at any depth, but those
+/// under the keywords in `skip` (and never inside values: examples,
+/// defaults, enums).
+fn each_schema(schema: &mut Value, skip: &[&str], f: &mut impl FnMut(&mut Map<String, Value>)) {
     match schema {
         Value::Object(map) => {
-            if map.contains_key("properties") && !map.contains_key("additionalProperties") {
-                map.insert("additionalProperties".into(), Value::Bool(false));
-            }
+            f(map);
             for (key, child) in map.iter_mut() {
-                // Examples and defaults are values, not schemas; the parts
-                // of an `allOf` are each only part of the object.
-                if !matches!(
+                let value = matches!(
                     key.as_str(),
-                    "example" | "examples" | "default" | "enum" | "const" | "allOf" | "not"
-                ) {
-                    closed(child);
+                    "example" | "examples" | "default" | "enum" | "const"
+                );
+                if !value && !skip.contains(&key.as_str()) {
+                    each_schema(child, skip, f);
                 }
             }
         }
-        Value::Array(items) => items.iter_mut().for_each(closed),
+        Value::Array(items) => items.iter_mut().for_each(|i| each_schema(i, skip, f)),
         _ => {}
     }
 }
 
-/// The names of the components `roots` refer to, directly or through
-/// others.
-fn request_schemas(roots: &[Value], schemas: &Map<String, Value>) -> Vec<String> {
-    use super::contract::refs;
-    let mut todo = Vec::new();
-    roots.iter().for_each(|r| refs(r, &mut todo));
-    let mut seen = Vec::new();
-    while let Some(name) = todo.pop() {
-        if seen.contains(&name) {
-            continue;
+/// Marks every object schema with listed properties, at any depth, as
+/// taking no others (unless it says what others it takes). The parts of an
+/// `allOf` are each only part of an object, and a `not` describes what is
+/// refused: neither is closed.
+fn closed(schema: &mut Value) {
+    each_schema(schema, &["allOf", "not"], &mut |map| {
+        if map.contains_key("properties") && !map.contains_key("additionalProperties") {
+            map.insert("additionalProperties".into(), Value::Bool(false));
         }
-        if let Some(schema) = schemas.get(&name) {
-            refs(schema, &mut todo);
-        }
-        seen.push(name);
-    }
-    seen
+    });
 }
 
 /// Gives every string schema without a pattern, format or enum the
 /// pattern [`NO_NUL`], at any depth.
 fn no_nul(schema: &mut Value) {
-    match schema {
-        Value::Object(map) => {
-            let is_string = match map.get("type") {
-                Some(Value::String(t)) => t == "string",
-                Some(Value::Array(ts)) => ts.iter().any(|t| t == "string"),
-                _ => false,
-            };
-            let kept = ["pattern", "format", "enum", "const"]
-                .iter()
-                .any(|k| map.contains_key(*k));
-            if is_string && !kept {
-                map.insert("pattern".into(), json!(NO_NUL));
-            }
-            for (key, child) in map.iter_mut() {
-                if !matches!(
-                    key.as_str(),
-                    "example" | "examples" | "default" | "enum" | "const"
-                ) {
-                    no_nul(child);
-                }
-            }
+    each_schema(schema, &[], &mut |map| {
+        let is_string = match map.get("type") {
+            Some(Value::String(t)) => t == "string",
+            Some(Value::Array(ts)) => ts.iter().any(|t| t == "string"),
+            _ => false,
+        };
+        let kept = ["pattern", "format", "enum", "const"]
+            .iter()
+            .any(|k| map.contains_key(*k));
+        if is_string && !kept {
+            map.insert("pattern".into(), json!(NO_NUL));
         }
-        Value::Array(items) => items.iter_mut().for_each(no_nul),
-        _ => {}
-    }
+    });
 }
 
 fn default_description(status: &str) -> &'static str {

@@ -29,59 +29,61 @@ impl<S: Send + Sync, T: DeserializeOwned, const LIMIT: usize> FromRequest<S>
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        if let Some(ct) = req.headers().get(CONTENT_TYPE) {
-            let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
-            let essence = ct.split(';').next().unwrap_or("").trim();
-            if essence != "application/json" && !essence.ends_with("+json") {
-                return Err(ApiError::UnsupportedMediaType(essence.to_string()));
-            }
-        }
-        let operation = req.extensions().get::<Arc<Operation>>().cloned();
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge { limit: LIMIT }
-            } else {
-                ApiError::InvalidJson(format!("could not read the request body: {rejection}"))
-            }
-        })?;
-        match operation {
-            Some(op) => {
-                let mut value: serde_json::Value = parse_json(&bytes)?;
-                op.check_body(&mut value)?;
-                from_value(value).map(JsonBody)
-            }
-            None => parse_json(&bytes).map(JsonBody),
-        }
+        let (operation, bytes) = read_body::<S, LIMIT>(req, state).await?;
+        decode(operation.as_deref(), &bytes).map(JsonBody)
     }
 }
 
-/// A JSON body a route may go without: an empty body is `None`; anything
-/// else is read as [`JsonBody`] reads it.
+/// A JSON body a route may go without: an empty body (or `null`) is
+/// `None`; anything else is read as [`JsonBody`] reads it.
 pub struct OptionalJsonBody<T>(pub Option<T>);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let (parts, body) = req.into_parts();
-        let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
-            .await
-            .map_err(|rejection| {
-                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::PayloadTooLarge {
-                        limit: MAX_BODY_BYTES,
-                    }
-                } else {
-                    ApiError::InvalidJson(format!("could not read the request body: {rejection}"))
-                }
-            })?;
+        let (operation, bytes) = read_body::<S, MAX_BODY_BYTES>(req, state).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJsonBody(None));
         }
-        // `null` is no body too.
-        let req = Request::from_parts(parts, axum::body::Body::from(bytes));
-        let JsonBody(value) = JsonBody::<Option<T>>::from_request(req, state).await?;
-        Ok(OptionalJsonBody(value))
+        decode(operation.as_deref(), &bytes).map(OptionalJsonBody)
+    }
+}
+
+/// A body said to be JSON (or not said to be anything), read whole, with
+/// the operation whose schema holds it.
+async fn read_body<S: Send + Sync, const LIMIT: usize>(
+    req: Request,
+    state: &S,
+) -> Result<(Option<Arc<Operation>>, Bytes), ApiError> {
+    if let Some(ct) = req.headers().get(CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
+        let essence = ct.split(';').next().unwrap_or("").trim();
+        if essence != "application/json" && !essence.ends_with("+json") {
+            return Err(ApiError::UnsupportedMediaType(essence.to_string()));
+        }
+    }
+    let operation = req.extensions().get::<Arc<Operation>>().cloned();
+    let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge { limit: LIMIT }
+        } else {
+            ApiError::InvalidJson(format!("could not read the request body: {rejection}"))
+        }
+    })?;
+    Ok((operation, bytes))
+}
+
+/// `bytes` held to the operation's schema (if the request reached one),
+/// then read as `T`.
+fn decode<T: DeserializeOwned>(operation: Option<&Operation>, bytes: &[u8]) -> Result<T, ApiError> {
+    match operation {
+        Some(op) => {
+            let mut value: serde_json::Value = parse_json(bytes)?;
+            op.check_body(&mut value)?;
+            from_value(value)
+        }
+        None => parse_json(bytes),
     }
 }
 

@@ -150,7 +150,7 @@ async fn create_jobs(
 /// schema it breaks (422). Its fields' limits, patterns and required
 /// fields were held to the document before this runs ([`super::contract`]).
 fn validate(req: CreateJob) -> Result<NewJob, ApiError> {
-    let run_at = run_at(req.delay, req.scheduled_for, "delay", "scheduled_for")?;
+    let run_at = run_at(req.delay, req.scheduled_for)?;
     let delivery = req.delivery.unwrap_or_default();
     if let Delivery::Push { http, .. } = &delivery {
         validate_target("delivery.http.", http)?;
@@ -171,30 +171,20 @@ fn validate(req: CreateJob) -> Result<NewJob, ApiError> {
     })
 }
 
-/// When a job asked to run: now, after `delay`, or at `at` — one of them,
-/// at most ten years ahead, and `at` still to come.
-fn run_at(
-    delay: Option<Delay>,
-    at: Option<Timestamp>,
-    delay_field: &str,
-    at_field: &str,
-) -> Result<RunAt, ApiError> {
-    match (delay, at) {
+/// When a job asked to run: now, after `delay`, or at `scheduled_for` —
+/// one of them, at most ten years ahead, and `scheduled_for` still to come.
+fn run_at(delay: Option<Delay>, scheduled_for: Option<Timestamp>) -> Result<RunAt, ApiError> {
+    match (delay, scheduled_for) {
         // The schema refuses both (400); a caller outside the API would get this.
         (Some(_), Some(_)) => Err(ApiError::rule(
-            delay_field,
-            format!("give either {delay_field} or {at_field}, not both"),
+            "delay",
+            "give either delay or scheduled_for, not both",
         )),
         (Some(delay), None) => {
             let secs = delay
                 .as_seconds()
                 .filter(|&s| s <= MAX_SCHEDULE_AHEAD_SECONDS)
-                .ok_or_else(|| {
-                    ApiError::rule(
-                        &format!("{delay_field}.value"),
-                        format!("{delay_field} may be at most 10 years"),
-                    )
-                })?;
+                .ok_or_else(|| ApiError::rule("delay.value", "delay may be at most 10 years"))?;
             Ok(if secs == 0 {
                 RunAt::Now
             } else {
@@ -205,14 +195,14 @@ fn run_at(
             let ahead = at.0 - Timestamp::now().0;
             if ahead <= chrono::TimeDelta::zero() {
                 return Err(ApiError::rule(
-                    at_field,
-                    format!("{at_field} must be in the future (got {at})"),
+                    "scheduled_for",
+                    format!("scheduled_for must be in the future (got {at})"),
                 ));
             }
             if ahead.num_seconds() as u64 > MAX_SCHEDULE_AHEAD_SECONDS {
                 return Err(ApiError::rule(
-                    at_field,
-                    format!("{at_field} may be at most 10 years ahead"),
+                    "scheduled_for",
+                    "scheduled_for may be at most 10 years ahead",
                 ));
             }
             Ok(RunAt::At(at))

@@ -90,17 +90,15 @@ async fn revoke_key(
     Path(id): Path<String>,
 ) -> Result<Json<ApiKey>, ApiError> {
     auth.require(Scope::Admin)?;
-    // The id, whether given alone or as the whole key (never echo a secret).
-    let id = id.strip_prefix(crate::account::keys::PREFIX).unwrap_or(&id);
-    let id = id.split('_').next().unwrap_or_default();
-    // A key id is 16 hex digits; anything else names no key (and must not
-    // reach the store: PostgreSQL refuses some characters outright).
-    if id.len() != 16 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(ApiError::NotFound(format!("API key {id} not found")));
-    }
+    // Anything but a key id names no key (and must not reach the store:
+    // PostgreSQL refuses some characters outright). Never echo a secret.
+    let Some(id) = crate::account::keys::key_id(&id) else {
+        let shown = id.split('_').take(2).collect::<Vec<_>>().join("_");
+        return Err(ApiError::NotFound(format!("API key {shown} not found")));
+    };
     state
         .store
-        .revoke_api_key(auth.org, id)
+        .revoke_api_key(auth.org, &id)
         .await?
         .map(|k| Json(k.to_wire()))
         .ok_or_else(|| ApiError::NotFound(format!("API key {id} not found")))

@@ -62,29 +62,25 @@ impl Checker {
             | ValidationErrorKind::Maximum { .. }
             | ValidationErrorKind::ExclusiveMinimum { .. }
             | ValidationErrorKind::ExclusiveMaximum { .. } => {
-                match (holder.get("minimum"), holder.get("maximum")) {
-                    (Some(lo), Some(hi)) => format!("{subject} must be between {lo} and {hi}"),
-                    (Some(lo), None) => format!("{subject} must be at least {lo}"),
-                    (None, Some(hi)) => format!("{subject} may be at most {hi}"),
-                    (None, None) => format!("{subject}: {e}"),
-                }
+                bounds(holder, &subject, ["minimum", "maximum"], ("must be", ""))
+                    .unwrap_or_else(|| format!("{subject}: {e}"))
             }
             ValidationErrorKind::MinLength { .. } | ValidationErrorKind::MaxLength { .. } => {
-                match (holder.get("minLength"), holder.get("maxLength")) {
-                    (Some(lo), Some(hi)) => format!("{subject} must be {lo} to {hi} characters"),
-                    (Some(lo), None) => format!("{subject} must be at least {lo} characters"),
-                    (None, Some(hi)) => format!("{subject} may be at most {hi} characters"),
-                    (None, None) => format!("{subject}: {e}"),
-                }
+                bounds(
+                    holder,
+                    &subject,
+                    ["minLength", "maxLength"],
+                    ("must be", " characters"),
+                )
+                .unwrap_or_else(|| format!("{subject}: {e}"))
             }
-            ValidationErrorKind::MinItems { .. } | ValidationErrorKind::MaxItems { .. } => {
-                match (holder.get("minItems"), holder.get("maxItems")) {
-                    (Some(lo), Some(hi)) => format!("{subject} must hold {lo} to {hi} items"),
-                    (Some(lo), None) => format!("{subject} must hold at least {lo} items"),
-                    (None, Some(hi)) => format!("{subject} may hold at most {hi} items"),
-                    (None, None) => format!("{subject}: {e}"),
-                }
-            }
+            ValidationErrorKind::MinItems { .. } | ValidationErrorKind::MaxItems { .. } => bounds(
+                holder,
+                &subject,
+                ["minItems", "maxItems"],
+                ("must hold", " items"),
+            )
+            .unwrap_or_else(|| format!("{subject}: {e}")),
             ValidationErrorKind::PropertyNames { error } => {
                 let name = error.instance().as_str().unwrap_or_default().to_string();
                 let field = match &at {
@@ -229,6 +225,34 @@ fn field_path(pointer: &str, name: Option<&str>) -> Option<String> {
         }
     }
     (!out.is_empty()).then_some(out)
+}
+
+/// "`subject` must be between 1 and 100", "… 1 to 255 characters", "… at
+/// least 1 item…": the limits the schema object `holder` states under
+/// `keys` (low, high), in words of `verb` and `unit`.
+fn bounds(
+    holder: &Value,
+    subject: &str,
+    keys: [&str; 2],
+    (verb, unit): (&str, &str),
+) -> Option<String> {
+    // Numbers read "between 1 and 100"; lengths and counts "1 to 255".
+    let (between, and) = if unit.is_empty() {
+        ("between ", " and ")
+    } else {
+        ("", " to ")
+    };
+    let may = if verb == "must be" {
+        "may be"
+    } else {
+        "may hold"
+    };
+    Some(match (holder.get(keys[0]), holder.get(keys[1])) {
+        (Some(lo), Some(hi)) => format!("{subject} {verb} {between}{lo}{and}{hi}{unit}"),
+        (Some(lo), None) => format!("{subject} {verb} at least {lo}{unit}"),
+        (None, Some(hi)) => format!("{subject} {may} at most {hi}{unit}"),
+        (None, None) => return None,
+    })
 }
 
 fn quoted(names: &[&str]) -> String {

@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 /// Every operation of the document, by method and path template.
 pub struct Contract {
-    operations: HashMap<(Method, String), Arc<Operation>>,
+    operations: HashMap<String, Vec<(Method, Arc<Operation>)>>,
 }
 
 /// What one operation accepts.
@@ -81,7 +81,7 @@ impl Contract {
             compiled.insert(key, c.clone());
             Ok(c)
         };
-        let mut operations = HashMap::new();
+        let mut operations: HashMap<String, Vec<(Method, Arc<Operation>)>> = HashMap::new();
         let empty = Map::new();
         for (path, item) in doc["paths"].as_object().unwrap_or(&empty) {
             for (method, op) in item.as_object().unwrap_or(&empty) {
@@ -109,17 +109,18 @@ impl Contract {
                         },
                     );
                 }
-                operations.insert(
-                    (method, path.to_string()),
-                    Arc::new(Operation { body, query }),
-                );
+                operations
+                    .entry(path.to_string())
+                    .or_default()
+                    .push((method, Arc::new(Operation { body, query })));
             }
         }
         Ok(Contract { operations })
     }
 
     fn operation(&self, method: &Method, path: &str) -> Option<&Arc<Operation>> {
-        self.operations.get(&(method.clone(), path.to_string()))
+        let ops = self.operations.get(path)?;
+        ops.iter().find(|(m, _)| m == method).map(|(_, op)| op)
     }
 }
 
@@ -251,18 +252,9 @@ impl Checker {
     /// each compiled schema keeps its document, so carrying every component
     /// into each would cost the server megabytes for nothing.
     fn new(schema: &Value, components: &Value) -> anyhow::Result<Self> {
-        let mut needed = Map::new();
-        let mut todo = Vec::new();
-        refs(schema, &mut todo);
-        while let Some(name) = todo.pop() {
-            if needed.contains_key(&name) {
-                continue;
-            }
-            if let Some(s) = components["schemas"].get(&name) {
-                refs(s, &mut todo);
-                needed.insert(name, s.clone());
-            }
-        }
+        let empty = Map::new();
+        let schemas = components["schemas"].as_object().unwrap_or(&empty);
+        let needed = referenced(std::slice::from_ref(schema), schemas);
         let root = json!({
             "$schema": "https://json-schema.org/draft/2020-12/schema",
             "$ref": "#/x-checked",
@@ -297,8 +289,26 @@ impl Checker {
     }
 }
 
+/// The components `roots` refer to, directly or through one another, by
+/// name.
+pub(super) fn referenced(roots: &[Value], schemas: &Map<String, Value>) -> Map<String, Value> {
+    let mut needed = Map::new();
+    let mut todo = Vec::new();
+    roots.iter().for_each(|r| refs(r, &mut todo));
+    while let Some(name) = todo.pop() {
+        if needed.contains_key(&name) {
+            continue;
+        }
+        if let Some(s) = schemas.get(&name) {
+            refs(s, &mut todo);
+            needed.insert(name, s.clone());
+        }
+    }
+    needed
+}
+
 /// Adds the names of the components `schema` refers to directly.
-pub(super) fn refs(schema: &Value, out: &mut Vec<String>) {
+fn refs(schema: &Value, out: &mut Vec<String>) {
     match schema {
         Value::Object(map) => {
             if let Some(Value::String(r)) = map.get("$ref")
