@@ -1,11 +1,13 @@
-//! The `chronos` command line: `serve`, `migrate`, `keys`, `orgs`.
+//! The `chronos` command line: `serve`, `migrate`, `retention`, `keys`,
+//! `orgs`.
 
 use crate::account::Organization;
 use crate::account::keys::new_api_key;
 use crate::config::StoreConfig;
 use crate::push::dispatcher::PushConfig;
+use crate::retention::format_period;
 use crate::store::sqlite::OpenMode;
-use crate::store::{Clock, DynStore, Opened};
+use crate::store::{Clock, DynStore, Opened, RetentionPeriods};
 use anyhow::{Context, anyhow, bail};
 use chronos_proto::Scope;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -13,6 +15,7 @@ use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -87,6 +90,22 @@ enum Command {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Show how long finished jobs are kept, or set it: each given period
+    /// replaces that status's, for every server at once.
+    Retention {
+        /// How long a completed job is kept after it finished: 90s, 15m,
+        /// 12h, 7d (at least 1 minute), or `forever`.
+        #[arg(long, value_parser = parse_period, allow_hyphen_values = true)]
+        completed: Option<Period>,
+        /// How long a failed job is kept after it failed.
+        #[arg(long, value_parser = parse_period, allow_hyphen_values = true)]
+        failed: Option<Period>,
+        /// How long a cancelled job is kept after it was cancelled.
+        #[arg(long, value_parser = parse_period, allow_hyphen_values = true)]
+        cancelled: Option<Period>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
     /// Manage API keys.
     Keys {
         #[command(subcommand)]
@@ -146,6 +165,15 @@ enum OrgsCommand {
 
 fn parse_scope(s: &str) -> Result<Scope, String> {
     s.parse()
+}
+
+/// A retention period as given on the command line; `None` is forever.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Period(Option<Duration>);
+
+/// `90s`, `15m`, `12h`, `7d` or `forever` ([`crate::retention::parse_period`]).
+fn parse_period(s: &str) -> Result<Period, String> {
+    crate::retention::parse_period(s).map(Period)
 }
 
 pub fn main() -> ExitCode {
@@ -209,6 +237,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
             println!("{} is up to date", config.describe());
             Ok(())
         }
+        Command::Retention {
+            completed,
+            failed,
+            cancelled,
+            store,
+        } => retention(completed, failed, cancelled, &store).await,
         Command::Keys { command } => keys(command).await,
         Command::Orgs { command } => orgs(command).await,
     }
@@ -263,6 +297,41 @@ async fn org(store: &DynStore, slug: &str) -> anyhow::Result<Organization> {
     store.organization_by_slug(slug).await?.ok_or_else(|| {
         anyhow!("no organization `{slug}`; create it with `chronos orgs create {slug}`")
     })
+}
+
+/// `chronos retention`: sets the periods given, then prints all three.
+async fn retention(
+    completed: Option<Period>,
+    failed: Option<Period>,
+    cancelled: Option<Period>,
+    args: &StoreArgs,
+) -> anyhow::Result<()> {
+    let store = command_store(args).await?;
+    let mut settings = store.retention().await?;
+    if completed.is_some() || failed.is_some() || cancelled.is_some() {
+        let mut periods = settings.periods;
+        if let Some(Period(p)) = completed {
+            periods.completed = p;
+        }
+        if let Some(Period(p)) = failed {
+            periods.failed = p;
+        }
+        if let Some(Period(p)) = cancelled {
+            periods.cancelled = p;
+        }
+        settings = store.set_retention(periods).await?;
+    }
+    let p = settings.periods;
+    println!("completed  {}", format_period(p.completed));
+    println!("failed     {}", format_period(p.failed));
+    println!("cancelled  {}", format_period(p.cancelled));
+    if settings.set_at.is_none() && p == RetentionPeriods::FOREVER {
+        eprintln!(
+            "This store predates retention: it keeps every finished job until you set periods, \
+             for example `chronos retention --completed 7d --failed 30d --cancelled 30d`."
+        );
+    }
+    Ok(())
 }
 
 async fn keys(command: KeysCommand) -> anyhow::Result<()> {

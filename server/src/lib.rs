@@ -12,7 +12,8 @@
 //!   create jobs and change their status — and its services: the sweeper
 //!   (promotes due jobs, ends expired attempts), the scheduler (fires
 //!   schedules), wake-ups, hand-off, batching. [`push`]: push delivery, a
-//!   lease consumer like any worker, and its SSRF guard.
+//!   lease consumer like any worker, and its SSRF guard. [`retention`]: the
+//!   service that deletes finished jobs past their retention period.
 //! - [`store`]: storage, one trait per concept, each with a PostgreSQL and
 //!   a SQLite implementation.
 //! - The domain, with no I/O: [`job`] (the job model, the state machine,
@@ -28,6 +29,7 @@ pub mod config;
 pub mod job;
 pub mod lease;
 pub mod push;
+pub mod retention;
 pub mod schedule;
 pub mod server;
 pub mod store;

@@ -8,6 +8,7 @@ use crate::config::StoreConfig;
 use crate::lease::{Engine, scheduler, sweeper};
 use crate::push::dispatcher::{self, PushConfig};
 use crate::push::guard::TargetPolicy;
+use crate::retention;
 use crate::store::sqlite::OpenMode;
 use crate::store::{Clock, Opened};
 use anyhow::Context;
@@ -86,6 +87,7 @@ pub async fn run_with(
         options.push,
         options.targets,
     ));
+    let retention = tokio::spawn(retention::run(store.clone(), stop_rx.clone()));
     let heard = engine.clone();
     let watcher = store.watch_changes(Arc::new(move |change| heard.heard(change)), stop_rx);
     started(engine.clone());
@@ -111,6 +113,7 @@ pub async fn run_with(
     sweeper.await?;
     scheduler.await?;
     dispatcher.await?;
+    retention.await?;
     if let Some(watcher) = watcher {
         watcher.await?;
     }

@@ -11,6 +11,7 @@
 //! | `store_guards.rs` | the state machine's guards: each status change applies from its transition's `from()` statuses only, and executions close with its statuses |
 //! | `store_schedules.rs` | [`ScheduleStore`], and scheduler passes (`fire_schedules`): one job per due time, waiting fires |
 //! | `store_workers.rs` | [`WorkerStore`]: sessions, heartbeats, reconnects |
+//! | `store_retention.rs` | [`RetentionStore`]: which finished jobs are deleted and when, what never is, batches, the settings and what a migration gives them |
 //!
 //! Time-dependent rules run on a store opened with the test clock, which the
 //! tests move (`advance_clock`) instead of sleeping.
@@ -22,6 +23,7 @@
 //! [`LeaseStore`]: chronos_server::store::LeaseStore
 //! [`ScheduleStore`]: chronos_server::store::ScheduleStore
 //! [`WorkerStore`]: chronos_server::store::WorkerStore
+//! [`RetentionStore`]: chronos_server::store::RetentionStore
 
 mod common;
 #[path = "common/conformance.rs"]
@@ -870,6 +872,7 @@ fn every_store_trait_method_is_called_by_the_suite() {
         include_str!("../src/store/leases.rs"),
         include_str!("../src/store/schedules.rs"),
         include_str!("../src/store/workers.rs"),
+        include_str!("../src/store/retention.rs"),
     ];
     let suite = [
         include_str!("store.rs"),
@@ -877,6 +880,7 @@ fn every_store_trait_method_is_called_by_the_suite() {
         include_str!("store_guards.rs"),
         include_str!("store_schedules.rs"),
         include_str!("store_workers.rs"),
+        include_str!("store_retention.rs"),
         include_str!("common/conformance.rs"),
     ]
     .concat();

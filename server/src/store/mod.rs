@@ -11,6 +11,7 @@
 //! | creating jobs and changing their status | [`LeaseStore`] | **the lease engine only** |
 //! | schedules | [`ScheduleStore`] | anyone |
 //! | connected workers | [`WorkerStore`] | anyone |
+//! | how long finished jobs are kept, and deleting them after | [`RetentionStore`] | anyone; the retention service deletes |
 //!
 //! [`Store`] is every trait but [`LeaseStore`]: it is what the API, worker
 //! sessions and push delivery hold. Opening a store ([`Opened`]) gives its
@@ -37,6 +38,7 @@ pub mod database;
 pub mod jobs;
 pub mod leases;
 pub mod postgres;
+pub mod retention;
 pub mod schedules;
 pub mod signing_secrets;
 pub mod sqlite;
@@ -50,6 +52,7 @@ pub use leases::{
     AttemptEnd, CancelOutcome, Expired, Fired, Handoff, HttpResponse, Inserted, LeaseOutcome,
     LeaseStore, Moved, Outcome, Promoted, PushSlots, RetryOutcome, WakeKey,
 };
+pub use retention::{RetentionPeriods, RetentionSettings, RetentionStore};
 pub use schedules::ScheduleStore;
 pub use signing_secrets::SigningSecretStore;
 pub use workers::{HeldLease, WorkerRegistration, WorkerStore};
@@ -64,7 +67,13 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// Everything the server may read and write except job statuses: what the
 /// API, worker sessions and push delivery hold.
 pub trait Store:
-    Database + AccountStore + SigningSecretStore + JobStore + ScheduleStore + WorkerStore
+    Database
+    + AccountStore
+    + SigningSecretStore
+    + JobStore
+    + ScheduleStore
+    + WorkerStore
+    + RetentionStore
 {
 }
 
@@ -75,6 +84,7 @@ impl<T> Store for T where
         + JobStore
         + ScheduleStore
         + WorkerStore
+        + RetentionStore
         + ?Sized
 {
 }

@@ -4,8 +4,37 @@
 
 pub mod process;
 
+use chronos_server::config::StoreConfig;
+use chronos_server::store::Clock;
+use chronos_server::store::postgres::PgStore;
+use chronos_server::store::sqlite::{OpenMode, SqliteStore};
 pub use chronos_test_support::*;
 use sha2::{Digest, Sha256};
+
+/// The last migration before retention, per store.
+pub fn before_retention(kind: StoreKind) -> i64 {
+    match kind {
+        StoreKind::Postgres => 5,
+        StoreKind::Sqlite => 4,
+    }
+}
+
+/// Migrates `backing` as an older Chronos left it: up to the version
+/// before retention, with no organization yet.
+pub async fn migrate_before_retention(backing: &Backing, kind: StoreKind) {
+    let last = before_retention(kind);
+    let applied = match backing.config() {
+        StoreConfig::Postgres { url } => {
+            let store = PgStore::connect(&url, 2, Clock::Database).unwrap();
+            store.migrate_to(last).await.unwrap()
+        }
+        StoreConfig::Sqlite { path } => {
+            let store = SqliteStore::open(&path, OpenMode::Command, Clock::Database).unwrap();
+            store.migrate_to(last).await.unwrap()
+        }
+    };
+    assert_eq!(applied, (1..=last).collect::<Vec<_>>());
+}
 
 /// HMAC-SHA256 (RFC 2104) from SHA-256 alone, independent of the server's.
 pub fn hmac_sha256(key: &[u8], message: &[u8]) -> Vec<u8> {

@@ -2,7 +2,7 @@
 //! changes from other processes, and the test clock.
 
 use super::accounts::{insert_key, org_from_row};
-use super::{CLOCK_CHANNEL, PgStore, listen, ts};
+use super::{CLOCK_CHANNEL, PgStore, listen, retention, ts};
 use crate::account::Organization;
 use crate::account::keys::NewApiKey;
 use crate::store::{ChangeFn, Clock, Database, Result, StoreError};
@@ -34,7 +34,15 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "schedules",
         include_str!("migrations/0005_schedules.sql"),
     ),
+    (
+        RETENTION,
+        "retention",
+        include_str!("migrations/0006_retention.sql"),
+    ),
 ];
+
+/// The version that creates the retention settings.
+const RETENTION: i64 = 6;
 
 /// The test clock: the database's clock plus an offset that tests move. Not
 /// a migration: production databases never have it.
@@ -71,25 +79,11 @@ impl Sql {
     }
 }
 
-#[async_trait]
-impl Database for PgStore {
-    fn kind(&self) -> &'static str {
-        "postgres"
-    }
-
-    async fn ping(&self) -> Result<()> {
-        let client = self.pool.get().await?;
-        client.simple_query("SELECT 1").await?;
-        Ok(())
-    }
-
-    async fn now(&self) -> Result<Timestamp> {
-        let client = self.pool.get().await?;
-        let stmt = client.prepare_cached(&self.sql.database.now).await?;
-        Ok(ts(client.query_one(&stmt, &[]).await?.try_get(0)?))
-    }
-
-    async fn migrate(&self) -> Result<Vec<i64>> {
+impl PgStore {
+    /// Applies pending migrations up to version `last`, as
+    /// [`Database::migrate`] does all of them: tests make a store as an
+    /// older Chronos left it.
+    pub async fn migrate_to(&self, last: i64) -> Result<Vec<i64>> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         // Held until commit: a second replica waits here, then finds nothing to do.
@@ -114,7 +108,7 @@ impl Database for PgStore {
             return Err(StoreError::SchemaTooNew { found, known });
         }
         let mut applied = Vec::new();
-        for &(version, name, sql) in MIGRATIONS {
+        for &(version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 <= last) {
             if done.contains(&version) {
                 continue;
             }
@@ -126,11 +120,43 @@ impl Database for PgStore {
             .await?;
             applied.push(version);
         }
+        // A store this run creates from nothing starts with the default
+        // retention; one an older Chronos made keeps every job (the
+        // migration's NULLs) until its operator chooses, as deleting history
+        // on an upgrade would surprise. Whether any version was applied
+        // before tells them apart; it is read under the lock, so of replicas
+        // starting together only the one that migrates decides.
+        if done.is_empty() && applied.contains(&RETENTION) {
+            retention::start_with_defaults(&tx).await?;
+        }
         if self.clock == Clock::Test {
             tx.batch_execute(TEST_CLOCK).await?;
         }
         tx.commit().await?;
         Ok(applied)
+    }
+}
+
+#[async_trait]
+impl Database for PgStore {
+    fn kind(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn ping(&self) -> Result<()> {
+        let client = self.pool.get().await?;
+        client.simple_query("SELECT 1").await?;
+        Ok(())
+    }
+
+    async fn now(&self) -> Result<Timestamp> {
+        let client = self.pool.get().await?;
+        let stmt = client.prepare_cached(&self.sql.database.now).await?;
+        Ok(ts(client.query_one(&stmt, &[]).await?.try_get(0)?))
+    }
+
+    async fn migrate(&self) -> Result<Vec<i64>> {
+        self.migrate_to(i64::MAX).await
     }
 
     async fn bootstrap(&self, admin_key: NewApiKey) -> Result<Option<Organization>> {

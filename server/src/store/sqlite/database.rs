@@ -3,7 +3,7 @@
 //! other processes to follow.
 
 use super::accounts::{insert_key, org_from_row};
-use super::{NOW, SqliteStore, ts};
+use super::{NOW, SqliteStore, retention, ts};
 use crate::account::Organization;
 use crate::account::keys::NewApiKey;
 use crate::store::{Change, ChangeFn, Clock, Database, Result, StoreError};
@@ -29,7 +29,15 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "schedules",
         include_str!("migrations/0004_schedules.sql"),
     ),
+    (
+        RETENTION,
+        "retention",
+        include_str!("migrations/0005_retention.sql"),
+    ),
 ];
+
+/// The version that creates the retention settings.
+const RETENTION: i64 = 5;
 
 /// The test clock: SQLite's clock plus an offset, kept both in milliseconds
 /// and as the date-function modifier the statements add after `'now'`.
@@ -57,23 +65,11 @@ impl Sql {
     }
 }
 
-#[async_trait]
-impl Database for SqliteStore {
-    fn kind(&self) -> &'static str {
-        "sqlite"
-    }
-
-    async fn ping(&self) -> Result<()> {
-        self.call(|conn, _| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
-            .await
-    }
-
-    async fn now(&self) -> Result<Timestamp> {
-        self.call(|conn, sql| ts(conn.query_row(&sql.database.now, [], |r| r.get(0))?))
-            .await
-    }
-
-    async fn migrate(&self) -> Result<Vec<i64>> {
+impl SqliteStore {
+    /// Applies pending migrations up to version `last`, as
+    /// [`Database::migrate`] does all of them: tests make a store as an
+    /// older Chronos left it.
+    pub async fn migrate_to(&self, last: i64) -> Result<Vec<i64>> {
         let clock = self.clock;
         self.call(move |conn, _| {
             // IMMEDIATE takes the write lock first: a concurrent migrator waits.
@@ -94,7 +90,7 @@ impl Database for SqliteStore {
                 return Err(StoreError::SchemaTooNew { found, known });
             }
             let mut applied = Vec::new();
-            for &(version, name, sql) in MIGRATIONS {
+            for &(version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 <= last) {
                 if done.contains(&version) {
                     continue;
                 }
@@ -105,6 +101,15 @@ impl Database for SqliteStore {
                 )?;
                 applied.push(version);
             }
+            // A store this run creates from nothing starts with the default
+            // retention; one an older Chronos made keeps every job (the
+            // migration's NULLs) until its operator chooses, as deleting
+            // history on an upgrade would surprise. Whether any version was
+            // applied before tells them apart (read in this write
+            // transaction, so a concurrent migrator waits and then finds it).
+            if done.is_empty() && applied.contains(&RETENTION) {
+                retention::start_with_defaults(&tx)?;
+            }
             if clock == Clock::Test {
                 tx.execute_batch(TEST_CLOCK)?;
             }
@@ -112,6 +117,27 @@ impl Database for SqliteStore {
             Ok(applied)
         })
         .await
+    }
+}
+
+#[async_trait]
+impl Database for SqliteStore {
+    fn kind(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.call(|conn, _| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
+            .await
+    }
+
+    async fn now(&self) -> Result<Timestamp> {
+        self.call(|conn, sql| ts(conn.query_row(&sql.database.now, [], |r| r.get(0))?))
+            .await
+    }
+
+    async fn migrate(&self) -> Result<Vec<i64>> {
+        self.migrate_to(i64::MAX).await
     }
 
     async fn bootstrap(&self, admin_key: NewApiKey) -> Result<Option<Organization>> {

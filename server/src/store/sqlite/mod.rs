@@ -19,6 +19,7 @@ mod accounts;
 mod database;
 mod jobs;
 mod leases;
+mod retention;
 mod schedules;
 mod signing_secrets;
 mod workers;
@@ -56,6 +57,7 @@ struct Statements {
     signing_secrets: signing_secrets::Sql,
     jobs: jobs::Sql,
     leases: leases::Sql,
+    retention: retention::Sql,
     schedules: schedules::Sql,
     workers: workers::Sql,
 }
@@ -94,6 +96,7 @@ impl SqliteStore {
             signing_secrets: signing_secrets::Sql::new(c),
             jobs: jobs::Sql::new(c),
             leases: leases::Sql::new(c),
+            retention: retention::Sql::new(c),
             schedules: schedules::Sql::new(c),
             workers: workers::Sql::new(c),
         };

@@ -1,0 +1,178 @@
+//! Retention: the periods, and deleting finished jobs past them.
+
+use super::{PgStore, opt_ts, ts};
+use crate::job::state::FINISHED;
+use crate::store::retention::{Cutoffs, KEPT_PER_SCHEDULE};
+use crate::store::{
+    Clock, Result, RetentionPeriods, RetentionSettings, RetentionStore, StoreError, status_list,
+};
+use async_trait::async_trait;
+use chronos_proto::JobStatus;
+use std::time::Duration;
+use tokio_postgres::Row;
+
+const PERIOD_COLUMNS: &str = "completed_seconds, failed_seconds, cancelled_seconds";
+
+/// For the deletion's transaction. The planner prices the look at each
+/// schedule's newest jobs high enough (it cannot know the walk stops after
+/// a batch) that PostgreSQL would JIT-compile the statement: hundreds of
+/// milliseconds of CPU for a batch that takes a few.
+const NO_JIT: &str = "SET LOCAL jit = off";
+
+pub(super) struct Sql {
+    read: String,
+    write: String,
+    periods_now: String,
+    delete: String,
+}
+
+impl Sql {
+    pub(super) fn new(clock: &Clock) -> Self {
+        Sql {
+            read: format!("SELECT {PERIOD_COLUMNS}, set_at FROM retention"),
+            write: clock.pg(format!(
+                "UPDATE retention
+                 SET completed_seconds = $1, failed_seconds = $2, cancelled_seconds = $3,
+                     set_at = now()
+                 RETURNING {PERIOD_COLUMNS}, set_at"
+            )),
+            periods_now: clock.pg(format!(
+                "SELECT {PERIOD_COLUMNS}, now() AS now FROM retention"
+            )),
+            // Candidates are found by walking the primary key from the
+            // oldest id up to $1 and filtering: no index on `jobs` serves
+            // retention, as every index costs each status change of the
+            // lease path. A schedule's job is kept unless it is older than
+            // the schedule's KEPT_PER_SCHEDULE-th newest (none: fewer, all
+            // kept), found on `jobs_by_schedule`. SKIP LOCKED: a row the
+            // lease path holds is left for a later batch, neither side waits.
+            // Executions go with their job (ON DELETE CASCADE).
+            delete: format!(
+                "WITH doomed AS (
+                     SELECT j.id FROM jobs j
+                     WHERE j.id < $1
+                       AND j.status IN {finished}
+                       AND j.finished_at < CASE j.status
+                               WHEN '{completed}' THEN $2::timestamptz
+                               WHEN '{failed}' THEN $3::timestamptz
+                               WHEN '{cancelled}' THEN $4::timestamptz END
+                       AND (j.schedule_id IS NULL OR j.id < (
+                               SELECT k.id FROM jobs k
+                               WHERE k.organization_id = j.organization_id
+                                 AND k.schedule_id = j.schedule_id
+                               ORDER BY k.id DESC OFFSET {newest_kept} LIMIT 1))
+                     ORDER BY j.id
+                     LIMIT $5
+                     FOR UPDATE SKIP LOCKED
+                 )
+                 DELETE FROM jobs WHERE id IN (SELECT id FROM doomed)",
+                finished = status_list(FINISHED),
+                completed = JobStatus::Completed.as_str(),
+                failed = JobStatus::Failed.as_str(),
+                cancelled = JobStatus::Cancelled.as_str(),
+                newest_kept = KEPT_PER_SCHEDULE - 1,
+            ),
+        }
+    }
+}
+
+/// Gives a store created from nothing the default periods, in the migration
+/// runner's transaction (`set_at` stays NULL: no operator chose them).
+pub(super) async fn start_with_defaults(tx: &tokio_postgres::Transaction<'_>) -> Result<()> {
+    let d = RetentionPeriods::DEFAULT;
+    tx.execute(
+        "UPDATE retention SET completed_seconds = $1, failed_seconds = $2, cancelled_seconds = $3",
+        &[
+            &seconds(d.completed)?,
+            &seconds(d.failed)?,
+            &seconds(d.cancelled)?,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+fn seconds(period: Option<Duration>) -> Result<Option<i64>> {
+    period
+        .map(|d| {
+            i64::try_from(d.as_secs())
+                .map_err(|_| StoreError::Other(format!("a retention period of {d:?} is too long")))
+        })
+        .transpose()
+}
+
+fn periods_from_row(row: &Row) -> Result<RetentionPeriods> {
+    let period = |col: &str| -> Result<Option<Duration>> {
+        let secs: Option<i64> = row.try_get(col)?;
+        secs.map(|s| {
+            u64::try_from(s)
+                .map(Duration::from_secs)
+                .map_err(|_| StoreError::Corrupt(format!("{col} = {s}")))
+        })
+        .transpose()
+    };
+    Ok(RetentionPeriods {
+        completed: period("completed_seconds")?,
+        failed: period("failed_seconds")?,
+        cancelled: period("cancelled_seconds")?,
+    })
+}
+
+fn settings_from_row(row: &Row) -> Result<RetentionSettings> {
+    Ok(RetentionSettings {
+        periods: periods_from_row(row)?,
+        set_at: opt_ts(row, "set_at")?,
+    })
+}
+
+#[async_trait]
+impl RetentionStore for PgStore {
+    async fn retention(&self) -> Result<RetentionSettings> {
+        let client = self.pool.get().await?;
+        let stmt = client.prepare_cached(&self.sql.retention.read).await?;
+        settings_from_row(&client.query_one(&stmt, &[]).await?)
+    }
+
+    async fn set_retention(&self, periods: RetentionPeriods) -> Result<RetentionSettings> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_one(
+                &self.sql.retention.write,
+                &[
+                    &seconds(periods.completed)?,
+                    &seconds(periods.failed)?,
+                    &seconds(periods.cancelled)?,
+                ],
+            )
+            .await?;
+        settings_from_row(&row)
+    }
+
+    async fn delete_expired(&self, batch: u32) -> Result<u64> {
+        let mut client = self.pool.get().await?;
+        let stmt = client
+            .prepare_cached(&self.sql.retention.periods_now)
+            .await?;
+        let row = client.query_one(&stmt, &[]).await?;
+        let Some(cutoffs) = Cutoffs::at(ts(row.try_get("now")?), &periods_from_row(&row)?) else {
+            return Ok(0);
+        };
+        let stmt = client.prepare_cached(&self.sql.retention.delete).await?;
+        let tx = client.transaction().await?;
+        tx.batch_execute(NO_JIT).await?;
+        let deleted = tx
+            .execute(
+                &stmt,
+                &[
+                    &cutoffs.below_id,
+                    &cutoffs.completed.map(|t| t.0),
+                    &cutoffs.failed.map(|t| t.0),
+                    &cutoffs.cancelled.map(|t| t.0),
+                    &i64::from(batch),
+                ],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(deleted)
+    }
+}

@@ -1,0 +1,167 @@
+//! Retention: the periods, and deleting finished jobs past them.
+
+use super::{NOW, SqliteStore, opt_ts, ts};
+use crate::job::state::FINISHED;
+use crate::store::retention::{Cutoffs, KEPT_PER_SCHEDULE};
+use crate::store::{
+    Clock, Result, RetentionPeriods, RetentionSettings, RetentionStore, StoreError, status_list,
+};
+use async_trait::async_trait;
+use chronos_proto::JobStatus;
+use rusqlite::{Row, Transaction, params};
+use std::time::Duration;
+
+const PERIOD_COLUMNS: &str = "completed_seconds, failed_seconds, cancelled_seconds";
+
+pub(super) struct Sql {
+    read: String,
+    write: String,
+    periods_now: String,
+    delete: String,
+}
+
+impl Sql {
+    pub(super) fn new(clock: &Clock) -> Self {
+        let c = |s: String| clock.sqlite(s);
+        Sql {
+            read: format!("SELECT {PERIOD_COLUMNS}, set_at FROM retention"),
+            write: c(format!(
+                "UPDATE retention
+                 SET completed_seconds = ?1, failed_seconds = ?2, cancelled_seconds = ?3,
+                     set_at = {NOW}
+                 RETURNING {PERIOD_COLUMNS}, set_at"
+            )),
+            periods_now: c(format!(
+                "SELECT {PERIOD_COLUMNS}, {NOW} AS now FROM retention"
+            )),
+            // As on PostgreSQL (postgres/retention.rs): walk the primary key
+            // up to ?1 and filter, keeping each schedule's newest jobs
+            // (`jobs_by_schedule`). Executions go with their job: the store
+            // turns foreign keys on when it opens (mod.rs), and
+            // `executions.job_id` is ON DELETE CASCADE.
+            delete: format!(
+                "DELETE FROM jobs WHERE id IN (
+                     SELECT j.id FROM jobs j
+                     WHERE j.id < ?1
+                       AND j.status IN {finished}
+                       AND j.finished_at < CASE j.status
+                               WHEN '{completed}' THEN ?2
+                               WHEN '{failed}' THEN ?3
+                               WHEN '{cancelled}' THEN ?4 END
+                       AND (j.schedule_id IS NULL OR j.id < (
+                               SELECT k.id FROM jobs k
+                               WHERE k.organization_id = j.organization_id
+                                 AND k.schedule_id = j.schedule_id
+                               ORDER BY k.id DESC LIMIT 1 OFFSET {newest_kept}))
+                     ORDER BY j.id
+                     LIMIT ?5)",
+                finished = status_list(FINISHED),
+                completed = JobStatus::Completed.as_str(),
+                failed = JobStatus::Failed.as_str(),
+                cancelled = JobStatus::Cancelled.as_str(),
+                newest_kept = KEPT_PER_SCHEDULE - 1,
+            ),
+        }
+    }
+}
+
+/// Gives a store created from nothing the default periods, in the migration
+/// runner's transaction (`set_at` stays NULL: no operator chose them).
+pub(super) fn start_with_defaults(tx: &Transaction<'_>) -> Result<()> {
+    let d = RetentionPeriods::DEFAULT;
+    tx.execute(
+        "UPDATE retention SET completed_seconds = ?1, failed_seconds = ?2, cancelled_seconds = ?3",
+        params![
+            seconds(d.completed)?,
+            seconds(d.failed)?,
+            seconds(d.cancelled)?
+        ],
+    )?;
+    Ok(())
+}
+
+fn seconds(period: Option<Duration>) -> Result<Option<i64>> {
+    period
+        .map(|d| {
+            i64::try_from(d.as_secs())
+                .map_err(|_| StoreError::Other(format!("a retention period of {d:?} is too long")))
+        })
+        .transpose()
+}
+
+fn periods_from_row(row: &Row) -> Result<RetentionPeriods> {
+    let period = |col: &str| -> Result<Option<Duration>> {
+        let secs: Option<i64> = row.get(col)?;
+        secs.map(|s| {
+            u64::try_from(s)
+                .map(Duration::from_secs)
+                .map_err(|_| StoreError::Corrupt(format!("{col} = {s}")))
+        })
+        .transpose()
+    };
+    Ok(RetentionPeriods {
+        completed: period("completed_seconds")?,
+        failed: period("failed_seconds")?,
+        cancelled: period("cancelled_seconds")?,
+    })
+}
+
+fn settings_from_row(row: &Row) -> Result<RetentionSettings> {
+    Ok(RetentionSettings {
+        periods: periods_from_row(row)?,
+        set_at: opt_ts(row.get("set_at")?)?,
+    })
+}
+
+#[async_trait]
+impl RetentionStore for SqliteStore {
+    async fn retention(&self) -> Result<RetentionSettings> {
+        self.call(|conn, sql| {
+            conn.prepare_cached(&sql.retention.read)?
+                .query_row([], |row| Ok(settings_from_row(row)))?
+        })
+        .await
+    }
+
+    async fn set_retention(&self, periods: RetentionPeriods) -> Result<RetentionSettings> {
+        let values = [
+            seconds(periods.completed)?,
+            seconds(periods.failed)?,
+            seconds(periods.cancelled)?,
+        ];
+        self.call(move |conn, sql| {
+            conn.prepare_cached(&sql.retention.write)?
+                .query_row(params![values[0], values[1], values[2]], |row| {
+                    Ok(settings_from_row(row))
+                })?
+        })
+        .await
+    }
+
+    /// One store thread runs every statement, the lease path's too: the
+    /// caller keeps `batch` small, and each batch is one statement.
+    async fn delete_expired(&self, batch: u32) -> Result<u64> {
+        self.call(move |conn, sql| {
+            let (periods, now) = conn
+                .prepare_cached(&sql.retention.periods_now)?
+                .query_row([], |row| {
+                    Ok((periods_from_row(row), row.get::<_, String>("now")?))
+                })?;
+            let Some(cutoffs) = Cutoffs::at(ts(now)?, &periods?) else {
+                return Ok(0);
+            };
+            let text = |t: Option<chronos_proto::Timestamp>| t.map(|t| t.to_string());
+            let deleted = conn
+                .prepare_cached(&sql.retention.delete)?
+                .execute(params![
+                    cutoffs.below_id.to_string(),
+                    text(cutoffs.completed),
+                    text(cutoffs.failed),
+                    text(cutoffs.cancelled),
+                    batch,
+                ])?;
+            Ok(deleted as u64)
+        })
+        .await
+    }
+}
