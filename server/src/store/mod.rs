@@ -202,15 +202,22 @@ pub(crate) fn seconds_from_now(secs: Option<f64>) -> Option<std::time::Duration>
     secs.map(|s| std::time::Duration::from_secs_f64(s.max(0.0)))
 }
 
-/// `('scheduled', 'queued')`: statuses as an SQL list of literals. Literals,
-/// not parameters, so both planners can use the partial indexes on status.
-/// The values are the fixed status names, never user input.
-pub(crate) fn status_list(statuses: &[JobStatus]) -> String {
+/// The test of a status column against `statuses`, as literals: `=
+/// 'queued'` for one status, `IN ('scheduled', 'queued')` for several;
+/// written `status {test}`. Literals, not parameters, so both planners can
+/// use the partial indexes on status. SQLite uses an index `WHERE status =
+/// 'queued'` only for a query that says `status = 'queued'`: with `status IN
+/// ('queued')` it read every job of the organization on each lease. The
+/// values are the fixed status names, never user input.
+pub(crate) fn status_test(statuses: &[JobStatus]) -> String {
     let items: Vec<String> = statuses
         .iter()
         .map(|s| format!("'{}'", s.as_str()))
         .collect();
-    format!("({})", items.join(", "))
+    match items.as_slice() {
+        [one] => format!("= {one}"),
+        _ => format!("IN ({})", items.join(", ")),
+    }
 }
 
 /// A serde unit enum (a status, a policy) as the text a column holds.

@@ -39,6 +39,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "retention",
         include_str!("migrations/0006_retention.sql"),
     ),
+    (
+        7,
+        "lease indexes",
+        include_str!("migrations/0007_lease_indexes.sql"),
+    ),
 ];
 
 /// The version that creates the retention settings.

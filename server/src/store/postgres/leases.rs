@@ -25,7 +25,7 @@ use crate::store::jobs::JOB_COLUMNS;
 use crate::store::{
     AttemptEnd, CancelOutcome, Clock, Expired, Fired, Handoff, HttpResponse, Inserted,
     LeaseOutcome, LeaseStore, Moved, Outcome, Promoted, PushSlots, Result, RetryOutcome,
-    StoreError, status_list,
+    StoreError, status_test,
 };
 use async_trait::async_trait;
 use chronos_proto::{ExecutionStatus, Lease, LeasedJob};
@@ -41,7 +41,8 @@ const PROMOTE_BATCH: i64 = 1000;
 
 /// The one way a job starts an attempt. `picked` is a CTE of the jobs to
 /// lease, with columns `id`, `slot` (their order in the answer), `worker`
-/// (who runs it, or NULL) and `execution_id`; it must come from rows the
+/// (who runs it, or NULL), `execution_id` and `token` (both made by
+/// [`attempt_ids`]); it must come from rows the
 /// same statement selected `WHERE status IN (Transition::Lease.from())
 /// FOR UPDATE SKIP LOCKED`: that pick is this UPDATE's guard. (Repeating
 /// the status test here changes nothing the lock has not fixed, and cost
@@ -54,7 +55,7 @@ fn lease_tail(picked: &str, margin: &str) -> String {
     format!(
         "leased AS (
              UPDATE jobs SET status = '{to}', attempt = attempt + 1,
-                             lease_token = gen_random_uuid(),
+                             lease_token = {picked}.token,
                              lease_expires_at = now() + make_interval(secs => timeout_seconds + {margin}),
                              worker_id = {picked}.worker, updated_at = now()
              FROM {picked}
@@ -76,6 +77,28 @@ fn open_execution(from: &str) -> String {
          SELECT execution_id, id, attempt, '{running}', lease_token, worker_id, now() {from}",
         running = ExecutionStatus::Running.as_str(),
     )
+}
+
+/// A running job is found by its lease token through its execution (whose
+/// index on `lease_token` the execution needs anyway), then by id: an index
+/// of `jobs` on `lease_token` would take one more entry on every lease. The
+/// statements still test `jobs.lease_token`, which is what fences. `input`
+/// names rows with `in_token`; each gains `in_job` and `in_execution_id`.
+fn find_attempts(input: &str) -> String {
+    format!(
+        "SELECT {input}.*, e.job_id AS in_job, e.id AS in_execution_id
+         FROM {input} JOIN executions e ON e.lease_token = {input}.in_token"
+    )
+}
+
+/// The job of the token `$2`, by its execution (see [`find_attempts`]).
+const JOB_OF_TOKEN: &str = "SELECT job_id FROM executions WHERE lease_token = $2";
+
+/// A new attempt's execution id and lease token. Both are UUIDv7, so each
+/// lands at the right-hand end of its index: random tokens would write to
+/// any page of an index as large as the history.
+pub(super) fn attempt_ids() -> (Uuid, Uuid) {
+    (Uuid::now_v7(), Uuid::now_v7())
 }
 
 pub(super) struct Sql {
@@ -108,7 +131,7 @@ impl Sql {
             create_leased: format!(
                 "WITH ahead AS (
                      SELECT EXISTS (SELECT 1 FROM jobs
-                                    WHERE organization_id = $2 AND status IN {from}
+                                    WHERE organization_id = $2 AND status {from}
                                       AND delivery_type = 'pull' AND handler = $4) AS busy
                  ), created AS (
                      INSERT INTO jobs (id, organization_id, name, handler, payload, queue,
@@ -119,7 +142,7 @@ impl Sql {
                             CASE WHEN busy THEN '{queued}' ELSE '{to}' END,
                             'pull', $8, now(), $9, $10::int4, $11,
                             CASE WHEN busy THEN 0 ELSE 1 END,
-                            CASE WHEN busy THEN NULL ELSE gen_random_uuid() END,
+                            CASE WHEN busy THEN NULL ELSE $14::uuid END,
                             CASE WHEN busy THEN NULL
                                  ELSE now() + make_interval(secs => $10::int4) END,
                             CASE WHEN busy THEN NULL ELSE $12 END, now(), now()
@@ -134,7 +157,7 @@ impl Sql {
                  SELECT *, CASE WHEN status = '{queued}'
                                 THEN pg_notify('{NOTIFY_CHANNEL}', {WAKE_KEY_SQL}) END AS notified
                  FROM created",
-                from = status_list(lease.from()),
+                from = status_test(lease.from()),
                 to = lease.to().as_str(),
                 open = open_execution(&format!(
                     "FROM created WHERE status = '{}'",
@@ -146,13 +169,13 @@ impl Sql {
                 format!(
                     "WITH due AS (
                          SELECT id FROM jobs
-                         WHERE status IN {from} AND run_at <= now()
+                         WHERE status {from} AND run_at <= now()
                          ORDER BY run_at
                          LIMIT {PROMOTE_BATCH}
                          FOR UPDATE SKIP LOCKED
                      ), moved AS (
                          UPDATE jobs SET status = '{to}', updated_at = now()
-                         FROM due WHERE jobs.id = due.id AND jobs.status IN {from}
+                         FROM due WHERE jobs.id = due.id AND jobs.status {from}
                          RETURNING organization_id, handler, delivery_type
                      ), keys AS (
                          SELECT DISTINCT {WAKE_KEY_SQL} AS key FROM moved
@@ -161,8 +184,8 @@ impl Sql {
                             (SELECT string_agg(key, ',') FROM keys),
                             (SELECT {NOTIFY_KEYS} FROM keys),
                             (SELECT EXTRACT(EPOCH FROM min(run_at) - now())::float8
-                             FROM jobs WHERE status IN {from} AND run_at > now())",
-                    from = status_list(t.from()),
+                             FROM jobs WHERE status {from} AND run_at > now())",
+                    from = status_test(t.from()),
                     to = t.to().as_str(),
                 )
             },
@@ -178,7 +201,7 @@ impl Sql {
                      SELECT j.id, j.priority, j.run_at
                      FROM unnest($2::text[]) AS h (name) CROSS JOIN LATERAL (
                          SELECT id, priority, run_at FROM jobs
-                         WHERE organization_id = $1 AND status IN {from}
+                         WHERE organization_id = $1 AND status {from}
                            AND delivery_type = 'pull' AND handler = h.name
                          ORDER BY priority DESC, run_at, id
                          LIMIT $3
@@ -190,15 +213,15 @@ impl Sql {
                      SELECT id, row_number() OVER (ORDER BY priority DESC, run_at, id) AS n
                      FROM next
                  ), slots AS (
-                     SELECT * FROM unnest($4::text[], $5::uuid[])
-                         WITH ORDINALITY AS s (worker, execution_id, slot)
+                     SELECT * FROM unnest($4::text[], $5::uuid[], $6::uuid[])
+                         WITH ORDINALITY AS s (worker, execution_id, token, slot)
                  ), picked AS (
-                     SELECT numbered.id, slots.slot, slots.worker, slots.execution_id
+                     SELECT numbered.id, slots.slot, slots.worker, slots.execution_id, slots.token
                      FROM numbered JOIN slots ON slots.slot = numbered.n
                  ), {tail}
                  SELECT {JOB_COLUMNS}, lease_token, lease_expires_at, slot
                  FROM leased ORDER BY slot",
-                from = status_list(lease.from()),
+                from = status_test(lease.from()),
                 tail = lease_tail("picked", "0"),
             ),
             // Read the best queued push jobs of hosts with room (no locks
@@ -211,7 +234,7 @@ impl Sql {
                      SELECT * FROM unnest($2::text[], $3::int4[]) AS b (b_host, b_calls)
                  ), candidates AS (
                      SELECT id, coalesce(target_host, '') AS host, priority, run_at FROM jobs
-                     WHERE status IN {from} AND delivery_type = 'push'
+                     WHERE status {from} AND delivery_type = 'push'
                        AND coalesce(target_host, '') <> ALL($4::text[])
                      ORDER BY priority DESC, run_at, id
                      LIMIT $5
@@ -227,16 +250,17 @@ impl Sql {
                      LIMIT $1
                  ), locked AS (
                      SELECT id, priority, run_at FROM jobs
-                     WHERE id IN (SELECT id FROM chosen) AND status IN {from}
+                     WHERE id IN (SELECT id FROM chosen) AND status {from}
                      FOR UPDATE SKIP LOCKED
                  ), picked AS (
-                     SELECT id, slot, NULL::text AS worker, ($8::uuid[])[slot] AS execution_id
+                     SELECT id, slot, NULL::text AS worker, ($8::uuid[])[slot] AS execution_id,
+                            ($9::uuid[])[slot] AS token
                      FROM (SELECT id, row_number() OVER (ORDER BY priority DESC, run_at, id) AS slot
                            FROM locked) l
                  ), {tail}
                  SELECT {JOB_COLUMNS}, lease_token, lease_expires_at, organization_id
                  FROM leased ORDER BY slot",
-                from = status_list(lease.from()),
+                from = status_test(lease.from()),
                 tail = lease_tail("picked", "$7::float8"),
             ),
             // One statement, committed on its own: no transaction around it,
@@ -250,34 +274,43 @@ impl Sql {
                                               $4::int4[], $5::text[], $6::bool[], $7::bool[])
                              AS i (in_org, in_token, in_result,
                                    in_http_status, in_body, in_truncated, in_whole)
+                     ), found AS (
+                         {find}
                      ), done AS (
                          UPDATE jobs SET status = '{to}', result = in_result, finished_at = now(),
                                          updated_at = now(), lease_expires_at = NULL
-                         FROM input
-                         WHERE lease_token = in_token AND organization_id = in_org
-                           AND status IN {from} AND lease_expires_at > now()
-                         RETURNING {MOVED_COLUMNS}, {whole}, lease_token,
+                         FROM found
+                         WHERE id = in_job AND lease_token = in_token AND organization_id = in_org
+                           AND status {from} AND lease_expires_at > now()
+                         RETURNING {MOVED_COLUMNS}, {whole}, lease_token, in_execution_id,
                                    in_http_status, in_body, in_truncated
                      ), closed AS (
                          UPDATE executions SET status = '{completed}', finished_at = now(),
                                                http_status = in_http_status, response_body = in_body,
                                                response_truncated = coalesce(in_truncated, false)
-                         FROM done WHERE executions.lease_token = done.lease_token
+                         FROM done WHERE executions.id = done.in_execution_id
                      )
                      SELECT * FROM done",
-                    from = status_list(t.from()),
+                    from = status_test(t.from()),
                     to = t.to().as_str(),
                     completed = ExecutionStatus::Completed.as_str(),
                     whole = whole_job_columns("in_whole"),
+                    find = find_attempts("input"),
                 )
             },
             lock_failing: format!(
-                "SELECT id, attempt, attempt_base, max_retries, timeout_seconds, lease_token
-                 FROM jobs JOIN unnest($1::uuid[], $2::uuid[]) AS i (in_org, in_token)
-                      ON lease_token = in_token AND organization_id = in_org
-                 WHERE status IN {from} AND lease_expires_at > now()
+                "WITH input AS (
+                     SELECT * FROM unnest($1::uuid[], $2::uuid[]) AS i (in_org, in_token)
+                 ), found AS (
+                     {find}
+                 )
+                 SELECT id, attempt, attempt_base, max_retries, timeout_seconds, lease_token
+                 FROM jobs JOIN found
+                      ON id = in_job AND lease_token = in_token AND organization_id = in_org
+                 WHERE status {from} AND lease_expires_at > now()
                  FOR UPDATE OF jobs",
-                from = status_list(fail.from()),
+                from = status_test(fail.from()),
+                find = find_attempts("input"),
             ),
             // The state machine decided each ending (`in_status`, the job's
             // next status, `in_retry_in`); this writes them, and tells the
@@ -303,13 +336,13 @@ impl Sql {
                                        ELSE now() + make_interval(secs => in_retry_in) END,
                          finished_at = CASE WHEN in_retry_in IS NULL THEN now() END,
                          last_error = in_error, lease_expires_at = NULL, updated_at = now()
-                     FROM input WHERE id = in_id AND status IN {from}
+                     FROM input WHERE id = in_id AND status {from}
                      RETURNING {MOVED_COLUMNS}, {whole}, lease_token
                  ), keys AS (
                      SELECT DISTINCT {WAKE_KEY_SQL} AS key FROM ended WHERE status = '{queued}'
                  )
                  SELECT ended.*, (SELECT {NOTIFY_KEYS} FROM keys) AS notified FROM ended",
-                from = status_list(fail.from()),
+                from = status_test(fail.from()),
                 whole = whole_job_columns("in_whole"),
             ),
             known_tokens: "SELECT e.lease_token FROM executions e
@@ -320,10 +353,12 @@ impl Sql {
             extend: format!(
                 "UPDATE jobs SET lease_expires_at = now() + make_interval(secs => $3),
                                  updated_at = now()
-                 WHERE organization_id = $1 AND lease_token = $2 AND status IN {leased}
+                 WHERE id = ({job_of_token}) AND organization_id = $1 AND lease_token = $2
+                   AND status {leased}
                    AND lease_expires_at > now()
                  RETURNING lease_token, lease_expires_at",
-                leased = status_list(LEASED),
+                leased = status_test(LEASED),
+                job_of_token = JOB_OF_TOKEN,
             ),
             release: {
                 let t = Transition::Release;
@@ -331,7 +366,8 @@ impl Sql {
                     "WITH back AS (
                          UPDATE jobs SET status = '{to}', attempt_base = attempt_base + 1,
                                          lease_expires_at = NULL, updated_at = now()
-                         WHERE organization_id = $1 AND lease_token = $2 AND status IN {from}
+                         WHERE id = ({JOB_OF_TOKEN}) AND organization_id = $1
+                           AND lease_token = $2 AND status {from}
                            AND lease_expires_at > now()
                          RETURNING {MOVED_COLUMNS}
                      ), closed AS (
@@ -339,7 +375,7 @@ impl Sql {
                          WHERE lease_token = $2 AND job_id IN (SELECT id FROM back)
                      )
                      SELECT *, pg_notify('{NOTIFY_CHANNEL}', {WAKE_KEY_SQL}) AS notified FROM back",
-                    from = status_list(t.from()),
+                    from = status_test(t.from()),
                     to = t.to().as_str(),
                     released = ExecutionStatus::Released.as_str(),
                 )
@@ -351,11 +387,11 @@ impl Sql {
                          UPDATE jobs SET status = '{to}', run_at = now(), attempt_base = attempt,
                                          result = NULL, finished_at = NULL, lease_expires_at = NULL,
                                          updated_at = now()
-                         WHERE organization_id = $1 AND id = $2 AND status IN {from}
+                         WHERE organization_id = $1 AND id = $2 AND status {from}
                          RETURNING {JOB_COLUMNS}, organization_id, delivery_type
                      )
                      SELECT *, pg_notify('{NOTIFY_CHANNEL}', {WAKE_KEY_SQL}) AS notified FROM again",
-                    from = status_list(t.from()),
+                    from = status_test(t.from()),
                     to = t.to().as_str(),
                     )
             },
@@ -366,7 +402,7 @@ impl Sql {
                     "WITH job AS (
                          UPDATE jobs SET status = '{to}', finished_at = now(), updated_at = now(),
                                          lease_expires_at = NULL
-                         WHERE organization_id = $1 AND id = $2 AND status IN {from}
+                         WHERE organization_id = $1 AND id = $2 AND status {from}
                          RETURNING {JOB_COLUMNS}
                      ), attempt AS (
                          UPDATE executions SET status = '{closed}', error = '{CANCELLED_ERROR}',
@@ -375,7 +411,7 @@ impl Sql {
                      )
                      SELECT *, pg_notify('{CANCEL_CHANNEL}', id::text) AS notified FROM job",
                     to = t.to().as_str(),
-                    from = status_list(t.from()),
+                    from = status_test(t.from()),
                     closed = CANCELLED_EXECUTION.as_str(),
                 )
             },
@@ -385,7 +421,7 @@ impl Sql {
                  FROM jobs j
                  LEFT JOIN workers w
                         ON w.organization_id = j.organization_id AND w.worker_id = j.worker_id
-                 WHERE j.status IN {from}
+                 WHERE j.status {from}
                    AND (j.lease_expires_at <= now()
                         -- Gone: since a recorded disconnect, or silent (its server died).
                         OR w.disconnected_at <= now() - make_interval(secs => $1)
@@ -394,7 +430,7 @@ impl Sql {
                  ORDER BY j.lease_expires_at
                  LIMIT {EXPIRE_BATCH}
                  FOR UPDATE OF j SKIP LOCKED",
-                from = status_list(fail.from()),
+                from = status_test(fail.from()),
             ),
             // Rows of workers long gone, holding nothing, are forgotten.
             forget_workers: format!(
@@ -402,13 +438,13 @@ impl Sql {
                    AND NOT EXISTS (SELECT 1 FROM jobs
                                    WHERE jobs.organization_id = workers.organization_id
                                      AND jobs.worker_id = workers.worker_id
-                                     AND jobs.status IN {leased})",
-                leased = status_list(LEASED),
+                                     AND jobs.status {leased})",
+                leased = status_test(LEASED),
             ),
             next_expiry: format!(
                 "SELECT EXTRACT(EPOCH FROM min(lease_expires_at) - now())::float8
-                 FROM jobs WHERE status IN {leased}",
-                leased = status_list(LEASED),
+                 FROM jobs WHERE status {leased}",
+                leased = status_test(LEASED),
             ),
         };
         sql.clocked(clock)
@@ -561,6 +597,7 @@ impl LeaseStore for PgStore {
         let stmt = client
             .prepare_cached(&self.sql.leases.create_leased)
             .await?;
+        let (execution_id, token) = attempt_ids();
         let delivery = serde_json::to_value(&job.delivery)
             .map_err(|e| StoreError::Other(format!("delivery: {e}")))?;
         let row = client
@@ -579,7 +616,8 @@ impl LeaseStore for PgStore {
                     &(job.timeout_seconds as i32),
                     &job.idempotency_key,
                     &worker_id,
-                    &Uuid::now_v7(),
+                    &execution_id,
+                    &token,
                 ],
             )
             .await?;
@@ -635,7 +673,8 @@ impl LeaseStore for PgStore {
             .iter()
             .map(|&i| takers[i].worker_id.as_deref())
             .collect();
-        let execution_ids: Vec<Uuid> = slots.iter().map(|_| Uuid::now_v7()).collect();
+        let (execution_ids, tokens): (Vec<Uuid>, Vec<Uuid>) =
+            slots.iter().map(|_| attempt_ids()).unzip();
         let rows = client
             .query(
                 &stmt,
@@ -645,6 +684,7 @@ impl LeaseStore for PgStore {
                     &(slots.len() as i64),
                     &workers,
                     &execution_ids,
+                    &tokens,
                 ],
             )
             .await?;
@@ -674,7 +714,8 @@ impl LeaseStore for PgStore {
             .collect();
         let max = slots.max.min(MAX_LEASE_BATCH as u32);
         let scan = i64::from(max) * 4 + 256;
-        let execution_ids: Vec<Uuid> = (0..max).map(|_| Uuid::now_v7()).collect();
+        let (execution_ids, tokens): (Vec<Uuid>, Vec<Uuid>) =
+            (0..max).map(|_| attempt_ids()).unzip();
         let rows = client
             .query(
                 &stmt,
@@ -687,6 +728,7 @@ impl LeaseStore for PgStore {
                     &(slots.per_host as i32),
                     &slots.lease_margin.as_secs_f64(),
                     &execution_ids,
+                    &tokens,
                 ],
             )
             .await?;

@@ -4,7 +4,7 @@ use super::{PgStore, opt_ts, ts};
 use crate::job::state::FINISHED;
 use crate::store::retention::{Cutoffs, KEPT_PER_SCHEDULE};
 use crate::store::{
-    Clock, Result, RetentionPeriods, RetentionSettings, RetentionStore, StoreError, status_list,
+    Clock, Result, RetentionPeriods, RetentionSettings, RetentionStore, StoreError, status_test,
 };
 use async_trait::async_trait;
 use chronos_proto::JobStatus;
@@ -51,7 +51,7 @@ impl Sql {
                 "WITH doomed AS (
                      SELECT j.id FROM jobs j
                      WHERE j.id < $1
-                       AND j.status IN {finished}
+                       AND j.status {finished}
                        AND j.finished_at < CASE j.status
                                WHEN '{completed}' THEN $2::timestamptz
                                WHEN '{failed}' THEN $3::timestamptz
@@ -66,7 +66,7 @@ impl Sql {
                      FOR UPDATE SKIP LOCKED
                  )
                  DELETE FROM jobs WHERE id IN (SELECT id FROM doomed)",
-                finished = status_list(FINISHED),
+                finished = status_test(FINISHED),
                 completed = JobStatus::Completed.as_str(),
                 failed = JobStatus::Failed.as_str(),
                 cancelled = JobStatus::Cancelled.as_str(),

@@ -11,7 +11,7 @@ use crate::store::jobs::JOB_COLUMNS;
 use crate::store::schedules::SCHEDULE_COLUMNS;
 use crate::store::{
     Clock, Fired, Page, PageRequest, Result, ScheduleStore, StoreError, enum_parse, enum_text,
-    json_parse, json_value, status_list,
+    json_parse, json_value, status_test,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -85,11 +85,11 @@ impl Sql {
                  WHERE s.status = '{active}'
                    AND (s.next_run_at <= now()
                         OR (s.waiting_fire_at IS NOT NULL
-                            AND (lj.status IS NULL OR lj.status IN {finished})))
+                            AND (lj.status IS NULL OR lj.status {finished})))
                  ORDER BY s.next_run_at
                  LIMIT {FIRE_BATCH}
                  FOR UPDATE OF s SKIP LOCKED",
-                finished = status_list(FINISHED),
+                finished = status_test(FINISHED),
             )),
             insert_fires: c(format!(
                 "WITH input AS (

@@ -3,7 +3,7 @@
 use super::{PgStore, ts, u32_col};
 use crate::account::OrgId;
 use crate::job::state::LEASED;
-use crate::store::{Clock, HeldLease, Result, WorkerRegistration, WorkerStore, status_list};
+use crate::store::{Clock, HeldLease, Result, WorkerRegistration, WorkerStore, status_test};
 use async_trait::async_trait;
 use chronos_proto::JobStatus;
 use chronos_proto::worker::ConnectedWorker;
@@ -33,9 +33,9 @@ impl Sql {
             ),
             held: clock.pg(format!(
                 "SELECT lease_token, id FROM jobs
-                 WHERE organization_id = $1 AND worker_id = $2 AND status IN {leased}
+                 WHERE organization_id = $1 AND worker_id = $2 AND status {leased}
                    AND lease_expires_at > now()",
-                leased = status_list(LEASED),
+                leased = status_test(LEASED),
             )),
             heartbeat: clock.pg("UPDATE workers SET last_heartbeat_at = now()
                  WHERE organization_id = $1 AND worker_id = $2 AND session_id = $3"
@@ -44,12 +44,17 @@ impl Sql {
                  WHERE organization_id = $1 AND worker_id = $2 AND session_id = $3"
                 .into()),
             list: clock.pg(format!(
-                "SELECT w.worker_id, w.session_id, w.handlers, w.max_in_flight, w.sdk,
-                        w.connected_at, w.last_heartbeat_at,
-                        (SELECT count(*) FROM jobs j
-                         WHERE j.organization_id = w.organization_id
-                           AND j.worker_id = w.worker_id AND j.status = '{running}') AS in_flight
-                 FROM workers w
+                // The jobs in flight counted in one read of the running
+                // jobs, not one per worker.
+                "WITH running AS (
+                     SELECT worker_id, count(*) AS in_flight FROM jobs
+                     WHERE organization_id = $1 AND status = '{running}'
+                       AND worker_id IS NOT NULL
+                     GROUP BY worker_id
+                 )
+                 SELECT w.worker_id, w.session_id, w.handlers, w.max_in_flight, w.sdk,
+                        w.connected_at, w.last_heartbeat_at, coalesce(r.in_flight, 0) AS in_flight
+                 FROM workers w LEFT JOIN running r ON r.worker_id = w.worker_id
                  WHERE w.organization_id = $1 AND w.disconnected_at IS NULL
                    AND w.last_heartbeat_at > now() - make_interval(secs => $2)
                  ORDER BY w.connected_at, w.worker_id",

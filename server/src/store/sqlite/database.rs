@@ -34,6 +34,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "retention",
         include_str!("migrations/0005_retention.sql"),
     ),
+    (
+        6,
+        "lease indexes",
+        include_str!("migrations/0006_lease_indexes.sql"),
+    ),
 ];
 
 /// The version that creates the retention settings.

@@ -23,7 +23,7 @@ use crate::store::jobs::JOB_COLUMNS;
 use crate::store::{
     AttemptEnd, CancelOutcome, Clock, Expired, Fired, Handoff, HttpResponse, Inserted,
     LeaseOutcome, LeaseStore, Moved, Outcome, Promoted, PushSlots, Result, RetryOutcome,
-    status_list,
+    status_test,
 };
 use async_trait::async_trait;
 use chronos_proto::{ExecutionStatus, Lease, LeasedJob};
@@ -31,6 +31,11 @@ use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use std::collections::HashMap;
 use std::time::Duration;
 use uuid::Uuid;
+
+/// The job of the lease token `?2`, found through its execution: `jobs` has
+/// no index on `lease_token` (see postgres/migrations/0007). The statements
+/// still compare `jobs.lease_token`, which is what fences.
+const JOB_OF_TOKEN: &str = "SELECT job_id FROM executions WHERE lease_token = ?2";
 
 /// How many attempts one sweeper pass ends at most.
 const EXPIRE_BATCH: i64 = 100;
@@ -67,56 +72,56 @@ impl Sql {
         Sql {
             queued_ahead: format!(
                 "SELECT EXISTS (SELECT 1 FROM jobs
-                                WHERE organization_id = ?1 AND status IN {from}
+                                WHERE organization_id = ?1 AND status {from}
                                   AND delivery_type = 'pull' AND handler = ?2 AND id != ?3)",
-                from = status_list(lease.from()),
+                from = status_test(lease.from()),
             ),
             promote: {
                 let t = Transition::Promote;
                 c(format!(
                     "UPDATE jobs SET status = '{to}', updated_at = {NOW}
                      WHERE id IN (SELECT id FROM jobs
-                                  WHERE status IN {from} AND run_at <= {NOW}
+                                  WHERE status {from} AND run_at <= {NOW}
                                   ORDER BY run_at LIMIT {PROMOTE_BATCH})
-                       AND status IN {from}
+                       AND status {from}
                      RETURNING organization_id, handler, delivery_type",
                     to = t.to().as_str(),
-                    from = status_list(t.from()),
+                    from = status_test(t.from()),
                 ))
             },
             next_due: c(format!(
                 "SELECT (julianday(min(run_at)) - julianday('now')) * 86400.0 FROM jobs
-                 WHERE status IN {from} AND run_at > {NOW}",
-                from = status_list(Transition::Promote.from()),
+                 WHERE status {from} AND run_at > {NOW}",
+                from = status_test(Transition::Promote.from()),
             )),
             // Each handler's best jobs from the head of its own index range,
             // then the best of those (in Rust): `handler IN (…)` would sort
             // them all.
             pick: format!(
                 "SELECT priority, run_at, id FROM jobs
-                 WHERE organization_id = ?1 AND status IN {from} AND delivery_type = 'pull'
+                 WHERE organization_id = ?1 AND status {from} AND delivery_type = 'pull'
                    AND handler = ?2
                  ORDER BY priority DESC, run_at, id
                  LIMIT ?3",
-                from = status_list(lease.from()),
+                from = status_test(lease.from()),
             ),
             push_candidates: format!(
                 "SELECT id, organization_id, coalesce(target_host, '') FROM jobs
-                 WHERE status IN {from} AND delivery_type = 'push'
+                 WHERE status {from} AND delivery_type = 'push'
                    AND coalesce(target_host, '') NOT IN (SELECT value FROM json_each(?1))
                  ORDER BY priority DESC, run_at, id
                  LIMIT ?2",
-                from = status_list(lease.from()),
+                from = status_test(lease.from()),
             ),
             lease: c(format!(
                 "UPDATE jobs SET status = '{to}', attempt = attempt + 1, lease_token = ?2,
                      lease_expires_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now',
                                                  '+' || (timeout_seconds + ?4) || ' seconds'),
                      worker_id = ?3, updated_at = {NOW}
-                 WHERE id = ?1 AND status IN {from}
+                 WHERE id = ?1 AND status {from}
                  RETURNING {JOB_COLUMNS}, lease_expires_at",
                 to = lease.to().as_str(),
-                from = status_list(lease.from()),
+                from = status_test(lease.from()),
             )),
             open_execution: c(format!(
                 "INSERT INTO executions (id, job_id, attempt, status, lease_token, worker_id,
@@ -129,18 +134,20 @@ impl Sql {
                 c(format!(
                     "UPDATE jobs SET status = '{to}', result = ?3, finished_at = {NOW},
                                      updated_at = {NOW}, lease_expires_at = NULL
-                     WHERE organization_id = ?1 AND lease_token = ?2 AND status IN {from}
+                     WHERE id = ({JOB_OF_TOKEN}) AND organization_id = ?1
+                       AND lease_token = ?2 AND status {from}
                        AND lease_expires_at > {NOW}
                      RETURNING {ENDED_COLUMNS}",
-                    from = status_list(t.from()),
+                    from = status_test(t.from()),
                     to = t.to().as_str(),
                 ))
             },
             find_running: c(format!(
                 "SELECT id, attempt, attempt_base, max_retries, timeout_seconds FROM jobs
-                 WHERE organization_id = ?1 AND lease_token = ?2 AND status IN {from}
+                 WHERE id = ({JOB_OF_TOKEN}) AND organization_id = ?1
+                       AND lease_token = ?2 AND status {from}
                    AND lease_expires_at > {NOW}",
-                from = status_list(fail.from()),
+                from = status_test(fail.from()),
             )),
             close_execution: c(format!(
                 "UPDATE executions SET status = ?2, error = ?3, finished_at = {NOW},
@@ -154,27 +161,29 @@ impl Sql {
                      run_at = coalesce(strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?3), run_at),
                      finished_at = CASE WHEN ?3 IS NULL THEN {NOW} END,
                      last_error = ?4, lease_expires_at = NULL, updated_at = {NOW}
-                 WHERE id = ?1 AND status IN {from}
+                 WHERE id = ?1 AND status {from}
                  RETURNING {ENDED_COLUMNS}",
-                from = status_list(fail.from()),
+                from = status_test(fail.from()),
             )),
             extend: c(format!(
                 "UPDATE jobs SET lease_expires_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?3),
                                  updated_at = {NOW}
-                 WHERE organization_id = ?1 AND lease_token = ?2 AND status IN {leased}
+                 WHERE id = ({JOB_OF_TOKEN}) AND organization_id = ?1
+                       AND lease_token = ?2 AND status {leased}
                    AND lease_expires_at > {NOW}
                  RETURNING lease_expires_at",
-                leased = status_list(LEASED),
+                leased = status_test(LEASED),
             )),
             release: {
                 let t = Transition::Release;
                 c(format!(
                     "UPDATE jobs SET status = '{to}', attempt_base = attempt_base + 1,
                                      lease_expires_at = NULL, updated_at = {NOW}
-                     WHERE organization_id = ?1 AND lease_token = ?2 AND status IN {from}
+                     WHERE id = ({JOB_OF_TOKEN}) AND organization_id = ?1
+                       AND lease_token = ?2 AND status {from}
                        AND lease_expires_at > {NOW}
                      RETURNING {MOVED_COLUMNS}",
-                    from = status_list(t.from()),
+                    from = status_test(t.from()),
                     to = t.to().as_str(),
                 ))
             },
@@ -184,9 +193,9 @@ impl Sql {
                     "UPDATE jobs SET status = '{to}', run_at = {NOW}, attempt_base = attempt,
                                      result = NULL, finished_at = NULL, lease_expires_at = NULL,
                                      updated_at = {NOW}
-                     WHERE organization_id = ?1 AND id = ?2 AND status IN {from}
+                     WHERE organization_id = ?1 AND id = ?2 AND status {from}
                      RETURNING {JOB_COLUMNS}",
-                    from = status_list(t.from()),
+                    from = status_test(t.from()),
                     to = t.to().as_str(),
                 ))
             },
@@ -195,10 +204,10 @@ impl Sql {
                 c(format!(
                     "UPDATE jobs SET status = '{to}', finished_at = {NOW}, updated_at = {NOW},
                                      lease_expires_at = NULL
-                     WHERE organization_id = ?1 AND id = ?2 AND status IN {from}
+                     WHERE organization_id = ?1 AND id = ?2 AND status {from}
                      RETURNING {JOB_COLUMNS}",
                     to = t.to().as_str(),
-                    from = status_list(t.from()),
+                    from = status_test(t.from()),
                 ))
             },
             cancel_execution: c(format!(
@@ -214,14 +223,14 @@ impl Sql {
                  FROM jobs j
                  LEFT JOIN workers w
                         ON w.organization_id = j.organization_id AND w.worker_id = j.worker_id
-                 WHERE j.status IN {from}
+                 WHERE j.status {from}
                    AND (j.lease_expires_at <= {NOW}
                         OR w.disconnected_at <= strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?1)
                         OR (w.disconnected_at IS NULL
                             AND w.last_heartbeat_at <= strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?1)))
                  ORDER BY j.lease_expires_at
                  LIMIT {EXPIRE_BATCH}",
-                from = status_list(fail.from()),
+                from = status_test(fail.from()),
             )),
             // Rows of workers long gone, holding nothing, are forgotten.
             forget_workers: c(format!(
@@ -230,13 +239,13 @@ impl Sql {
                    AND NOT EXISTS (SELECT 1 FROM jobs
                                    WHERE jobs.organization_id = workers.organization_id
                                      AND jobs.worker_id = workers.worker_id
-                                     AND jobs.status IN {leased})",
-                leased = status_list(LEASED),
+                                     AND jobs.status {leased})",
+                leased = status_test(LEASED),
             )),
             next_expiry: c(format!(
                 "SELECT (julianday(min(lease_expires_at)) - julianday('now')) * 86400.0
-                 FROM jobs WHERE status IN {leased}",
-                leased = status_list(LEASED),
+                 FROM jobs WHERE status {leased}",
+                leased = status_test(LEASED),
             )),
         }
     }
@@ -252,7 +261,9 @@ fn lease_one(
     worker_id: Option<&str>,
     margin: Duration,
 ) -> Result<Option<LeasedJob>> {
-    let token = Uuid::new_v4();
+    // UUIDv7: each new token lands at the end of its index (see
+    // `postgres::leases::attempt_ids`).
+    let token = Uuid::now_v7();
     let leased = conn
         .prepare_cached(&sql.lease)?
         .query_row(

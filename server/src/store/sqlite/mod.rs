@@ -62,6 +62,9 @@ struct Statements {
     workers: workers::Sql,
 }
 
+/// The most page cache the store's connection keeps, in KiB.
+const CACHE_KIB: i64 = 64 * 1024;
+
 /// Who is opening the file: the server (exclusive), or a short CLI command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OpenMode {
@@ -89,6 +92,11 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // SQLite's default page cache is 2 MiB: past that, every page a
+        // statement touches is read again from the OS with a system call,
+        // which cost the store's one thread a sixth of its time in a drain
+        // (docs/benchmarks.md). The cache grows only as pages are used.
+        conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
         let c = &clock;
         let sql = Statements {
             database: database::Sql::new(c),

@@ -4,7 +4,7 @@ use super::{NOW, SqliteStore, opt_ts, ts};
 use crate::job::state::FINISHED;
 use crate::store::retention::{Cutoffs, KEPT_PER_SCHEDULE};
 use crate::store::{
-    Clock, Result, RetentionPeriods, RetentionSettings, RetentionStore, StoreError, status_list,
+    Clock, Result, RetentionPeriods, RetentionSettings, RetentionStore, StoreError, status_test,
 };
 use async_trait::async_trait;
 use chronos_proto::JobStatus;
@@ -43,7 +43,7 @@ impl Sql {
                 "DELETE FROM jobs WHERE id IN (
                      SELECT j.id FROM jobs j
                      WHERE j.id < ?1
-                       AND j.status IN {finished}
+                       AND j.status {finished}
                        AND j.finished_at < CASE j.status
                                WHEN '{completed}' THEN ?2
                                WHEN '{failed}' THEN ?3
@@ -55,7 +55,7 @@ impl Sql {
                                ORDER BY k.id DESC LIMIT 1 OFFSET {newest_kept}))
                      ORDER BY j.id
                      LIMIT ?5)",
-                finished = status_list(FINISHED),
+                finished = status_test(FINISHED),
                 completed = JobStatus::Completed.as_str(),
                 failed = JobStatus::Failed.as_str(),
                 cancelled = JobStatus::Cancelled.as_str(),

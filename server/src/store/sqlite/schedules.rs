@@ -11,7 +11,7 @@ use crate::store::jobs::JOB_COLUMNS;
 use crate::store::schedules::SCHEDULE_COLUMNS;
 use crate::store::{
     Clock, Fired, Page, PageRequest, Result, ScheduleStore, StoreError, enum_parse, enum_text,
-    status_list,
+    status_test,
 };
 use async_trait::async_trait;
 use chronos_proto::{Job, ScheduleStatus, Timestamp};
@@ -81,10 +81,10 @@ impl Sql {
                  WHERE s.status = '{active}'
                    AND (s.next_run_at <= ?1
                         OR (s.waiting_fire_at IS NOT NULL
-                            AND (lj.status IS NULL OR lj.status IN {finished})))
+                            AND (lj.status IS NULL OR lj.status {finished})))
                  ORDER BY s.next_run_at
                  LIMIT {FIRE_BATCH}",
-                finished = status_list(FINISHED),
+                finished = status_test(FINISHED),
             ),
             insert_fire: c(format!(
                 "INSERT INTO jobs (id, organization_id, name, handler, payload, queue, priority,

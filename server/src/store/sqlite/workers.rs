@@ -3,7 +3,7 @@
 use super::{NOW, SqliteStore, corrupt, to_json, ts, u32_col, uuid};
 use crate::account::OrgId;
 use crate::job::state::LEASED;
-use crate::store::{Clock, HeldLease, Result, WorkerRegistration, WorkerStore, status_list};
+use crate::store::{Clock, HeldLease, Result, WorkerRegistration, WorkerStore, status_test};
 use async_trait::async_trait;
 use chronos_proto::JobStatus;
 use chronos_proto::worker::ConnectedWorker;
@@ -34,9 +34,9 @@ impl Sql {
             )),
             held: c(format!(
                 "SELECT lease_token, id FROM jobs
-                 WHERE organization_id = ?1 AND worker_id = ?2 AND status IN {leased}
+                 WHERE organization_id = ?1 AND worker_id = ?2 AND status {leased}
                    AND lease_expires_at > {NOW}",
-                leased = status_list(LEASED),
+                leased = status_test(LEASED),
             )),
             heartbeat: c(format!(
                 "UPDATE workers SET last_heartbeat_at = {NOW}
@@ -47,12 +47,17 @@ impl Sql {
                  WHERE organization_id = ?1 AND worker_id = ?2 AND session_id = ?3"
             )),
             list: c(format!(
-                "SELECT w.worker_id, w.session_id, w.handlers, w.max_in_flight, w.sdk,
-                        w.connected_at, w.last_heartbeat_at,
-                        (SELECT count(*) FROM jobs j
-                         WHERE j.organization_id = w.organization_id
-                           AND j.worker_id = w.worker_id AND j.status = '{running}') AS in_flight
-                 FROM workers w
+                // The jobs in flight counted in one read of the running
+                // jobs, not one per worker.
+                "WITH running AS (
+                     SELECT worker_id, count(*) AS in_flight FROM jobs
+                     WHERE organization_id = ?1 AND status = '{running}'
+                       AND worker_id IS NOT NULL
+                     GROUP BY worker_id
+                 )
+                 SELECT w.worker_id, w.session_id, w.handlers, w.max_in_flight, w.sdk,
+                        w.connected_at, w.last_heartbeat_at, coalesce(r.in_flight, 0) AS in_flight
+                 FROM workers w LEFT JOIN running r ON r.worker_id = w.worker_id
                  WHERE w.organization_id = ?1 AND w.disconnected_at IS NULL
                    AND w.last_heartbeat_at > strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?2)
                  ORDER BY w.connected_at, w.worker_id",
