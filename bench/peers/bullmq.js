@@ -41,7 +41,7 @@ async function main() {
       const n = Math.min(settings.batch, settings.jobs - i);
       await queue.addBulk(Array.from({ length: n }, (_, k) => ({ name: "noop", data: { i: i + k } })));
     }
-    rate(L, `enqueue  ${settings.jobs} jobs, addBulk in chunks of ${settings.batch}`, settings.jobs, now() - t0);
+    rate(L, `enqueue  ${settings.jobs} jobs, addBulk in chunks of ${settings.batch}`, settings.jobs, now() - t0, "enqueue");
 
     // 2. Drain: the clock includes starting the worker; a job counts once the
     // worker's "completed" event fires, i.e. after Redis has recorded it.
@@ -55,13 +55,13 @@ async function main() {
     worker.on("completed", (job) => job.name === "noop" && done.hit());
     worker.on("failed", (job, e) => console.error(`${L} job ${job && job.id} failed: ${e.message}`));
     await within(300000, "drain", done.done);
-    rate(L, `drain    ${settings.jobs} jobs, 1 worker, concurrency ${concurrency}, removeOnComplete`, settings.jobs, now() - t0);
+    rate(L, `drain    ${settings.jobs} jobs, 1 worker, concurrency ${concurrency}, removeOnComplete`, settings.jobs, now() - t0, "drain");
 
     // 3. Pickup latency on the same, now idle, worker (blocked waiting on Redis).
     await sleep(500);
     const { picked, added } = await pickup(settings.samples, (i) => queue.add("pickup", { i }), started.next);
-    latency(L, `pickup   add → handler start, idle`, picked);
-    latency(L, `add      one add call, during the pickup run`, added);
+    latency(L, `pickup   add → handler start, idle`, picked, "pickup");
+    latency(L, `add      one add call, during the pickup run`, added, "add");
   } finally {
     if (worker) await worker.close();
     await queue.obliterate({ force: true });

@@ -25,15 +25,28 @@ const SKIP = 3;
 const now = () => performance.now();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-function rate(label, what, n, ms) {
-  console.log(`${label} ${what}: ${Math.round((n * 1000) / ms)} jobs/s (${(ms / 1000).toFixed(2)} s)`);
+// Each figure is printed for people, and again as one machine-readable line,
+// `RESULT {"peer", "metric", …}`, which `chronos-bench --mode compare` reads.
+function result(peer, metric, fields) {
+  console.log(`RESULT ${JSON.stringify({ peer, metric, ...fields })}`);
+}
+
+function rate(label, what, n, ms, metric) {
+  const perSecond = Math.round((n * 1000) / ms);
+  console.log(`${label} ${what}: ${perSecond} jobs/s (${(ms / 1000).toFixed(2)} s)`);
+  if (metric) result(label, metric, { jobs: n, seconds: ms / 1000, jobs_per_s: perSecond });
 }
 
 // Same percentile rule as chronos-bench: index round((n-1)*q) of the sorted samples.
-function latency(label, what, samples) {
+function latency(label, what, samples, metric) {
   const s = [...samples].sort((a, b) => a - b);
-  const at = (q) => s[Math.round((s.length - 1) * q)].toFixed(2);
-  console.log(`${label} ${what}, ${s.length} samples: p50 ${at(0.5)} ms, p99 ${at(0.99)} ms, max ${s[s.length - 1].toFixed(2)} ms`);
+  const at = (q) => s[Math.round((s.length - 1) * q)];
+  const ms = (x) => x.toFixed(2);
+  console.log(`${label} ${what}, ${s.length} samples: p50 ${ms(at(0.5))} ms, p99 ${ms(at(0.99))} ms, max ${ms(s[s.length - 1])} ms`);
+  if (metric) {
+    const round = (x) => Math.round(x * 1000) / 1000;
+    result(label, metric, { samples: s.length, p50_ms: round(at(0.5)), p99_ms: round(at(0.99)), max_ms: round(s[s.length - 1]) });
+  }
 }
 
 // Bounds every wait, so a stuck peer fails the run (and still cleans up)

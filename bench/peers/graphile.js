@@ -53,7 +53,7 @@ async function main() {
       }
       return out;
     });
-    latency("postgres", "one-row INSERT commit (context)", commits);
+    latency("postgres", "one-row INSERT commit (context)", commits, "commit");
 
     // 1. Enqueue: addJobs (one add_jobs call per batch), batches in sequence.
     let t0 = now();
@@ -61,7 +61,7 @@ async function main() {
       const n = Math.min(settings.batch, settings.jobs - i);
       await utils.addJobs(Array.from({ length: n }, (_, k) => ({ identifier: "noop", payload: { i: i + k } })));
     }
-    rate(L, `enqueue  ${settings.jobs} jobs, addJobs in batches of ${settings.batch}`, settings.jobs, now() - t0);
+    rate(L, `enqueue  ${settings.jobs} jobs, addJobs in batches of ${settings.batch}`, settings.jobs, now() - t0, "enqueue");
 
     // 2. Drain: the clock includes starting the runner. Completions are batched
     // and written after the handler returns, so "done" is when the jobs table
@@ -94,6 +94,7 @@ async function main() {
       `drain    ${settings.jobs} jobs, concurrency ${concurrency}, pool ${poolSize}, localQueue ${localQueue}, completeJobBatchDelay 0`,
       settings.jobs,
       now() - t0,
+      "drain",
     );
 
     // 3. Pickup latency on the same, now idle, runner. It learns of new jobs by
@@ -102,8 +103,8 @@ async function main() {
     await sleep(500);
     notifications = 0;
     const { picked, added } = await pickup(settings.samples, (i) => utils.addJob("pickup", { i }), started.next);
-    latency(L, `pickup   addJob → handler start, idle (NOTIFY seen for ${notifications}/${settings.samples})`, picked);
-    latency(L, `add      one addJob call, during the pickup run`, added);
+    latency(L, `pickup   addJob → handler start, idle (NOTIFY seen for ${notifications}/${settings.samples})`, picked, "pickup");
+    latency(L, `add      one addJob call, during the pickup run`, added, "add");
   } finally {
     if (runner) await runner.stop();
     if (utils) await utils.release();

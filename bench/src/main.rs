@@ -1,5 +1,6 @@
 //! `cargo run --release -p chronos-bench -- [--store sqlite|postgres|both]
-//! [--mode all|throughput|latency|memory|push|schedule]`
+//! [--mode all|throughput|latency|memory|push|schedule|create|compare]
+//! [--sdk rust|node|python|python-sync] [--history N]`
 //!
 //! Starts a real Chronos server process on a fresh store (the embedded one
 //! in a temporary directory, or a new PostgreSQL database that is dropped
@@ -13,18 +14,31 @@
 //! - push: push delivery to an HTTP endpoint in this process — deliveries
 //!   per second, and create → request received and due → request received
 //!   on an idle server;
-//! - schedule: schedule precision, due time → job created and → leased.
+//! - schedule: schedule precision, due time → job created and → leased;
+//! - create: one producer process of an SDK creating jobs by batch.
+//!
+//! `--sdk` runs the workers (throughput, latency) in one process written
+//! with that SDK instead of this one (`sdk.rs`); `--history N` fills the
+//! store with N finished jobs first (`history.rs`); `--mode compare` runs
+//! throughput and latency on PostgreSQL, then the peers of `bench/peers`,
+//! and prints the ratios (`compare.rs`).
 //!
 //! It prints the figures and the machine they were measured on. Tests never
 //! time anything; this command does (see docs/benchmarks.md).
 
+mod compare;
+mod history;
 mod machine;
 mod measure;
 mod push;
+mod role;
 mod schedule;
+mod sdk;
 mod server;
 
 use clap::{Parser, ValueEnum};
+use measure::{LatencyFigures, Res, ThroughputFigures};
+use sdk::Sdk;
 use server::{Server, Store};
 
 #[derive(Parser)]
@@ -74,6 +88,17 @@ struct Args {
     /// host [default: the server's].
     #[arg(long)]
     push_per_host: Option<u32>,
+    /// Run the workers (throughput, latency) or the producer (create) in
+    /// one process written with this SDK, with the same --workers and
+    /// --concurrency [default: throughput and latency run Rust workers in
+    /// the bench's own process; create runs a Rust process]. Node and
+    /// Python need `bench/sdk-setup` first.
+    #[arg(long, value_enum)]
+    sdk: Option<Sdk>,
+    /// Fill the fresh store with this many finished jobs (one execution
+    /// each, spread over the last three days), by SQL, before measuring.
+    #[arg(long, default_value_t = 0)]
+    history: u64,
 }
 
 impl Args {
@@ -95,14 +120,14 @@ impl Args {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, ValueEnum)]
 enum StoreChoice {
     Sqlite,
     Postgres,
     Both,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, ValueEnum)]
 enum Mode {
     All,
     Throughput,
@@ -110,12 +135,29 @@ enum Mode {
     Memory,
     Push,
     Schedule,
+    /// One producer creating --jobs jobs with an SDK's batch create,
+    /// --batch per call (the Rust SDK unless --sdk says otherwise).
+    Create,
+    /// Throughput and latency on PostgreSQL, then `bench/peers/run` with
+    /// the same --jobs, --batch and --samples: Graphile Worker, and BullMQ
+    /// if Redis answers; prints Chronos's figure over each peer's.
+    Compare,
+}
+
+/// What a measurement hands back, for `--mode compare`.
+enum Outcome {
+    Printed,
+    Throughput(ThroughputFigures),
+    Latency(LatencyFigures),
 }
 
 fn main() -> std::process::ExitCode {
-    // Re-executed as the server under test (see `server.rs`).
-    if std::env::args().nth(1).as_deref() == Some("serve") {
-        return chronos_server::cli::main();
+    match std::env::args().nth(1).as_deref() {
+        // Re-executed as the server under test (see `server.rs`)…
+        Some("serve") => return chronos_server::cli::main(),
+        // …or as a Rust SDK process for `--sdk rust` (see `sdk.rs`).
+        Some("worker") => return role::main(std::env::args().skip(1)),
+        _ => {}
     }
     let args = Args::parse();
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
@@ -128,8 +170,23 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+async fn run(args: Args) -> Res<()> {
     println!("machine  {}", machine::describe());
+    if args.sdk.is_some()
+        && !matches!(
+            args.mode,
+            Mode::Throughput | Mode::Latency | Mode::Create | Mode::Compare
+        )
+    {
+        return Err("--sdk applies to --mode throughput, latency, create and compare".into());
+    }
+    if let Some(sdk) = args.sdk {
+        // Before any store is made: a missing binding is said at once.
+        sdk.check()?;
+    }
+    if args.mode == Mode::Compare {
+        return compare::compare(&args).await;
+    }
     let stores: &[StoreChoice] = match args.store {
         StoreChoice::Both => &[StoreChoice::Sqlite, StoreChoice::Postgres],
         StoreChoice::Sqlite => &[StoreChoice::Sqlite],
@@ -148,40 +205,59 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         Mode::Memory => &[Mode::Memory],
         Mode::Push => &[Mode::Push],
         Mode::Schedule => &[Mode::Schedule],
+        Mode::Create => &[Mode::Create],
+        Mode::Compare => unreachable!("handled above"),
     };
     for &choice in stores {
         for &mode in modes {
-            // A fresh store and server for each measurement, so none
-            // inherits another's rows or connections.
-            let store = match choice {
-                StoreChoice::Postgres => Store::postgres(&args.database_url)
-                    .await
-                    .map_err(|e| format!("PostgreSQL at {}: {e}", args.database_url))?,
-                _ => Store::sqlite()?,
-            };
-            let result = measure(&args, &store, mode).await;
-            store.drop_database().await;
-            result?;
+            fresh(&args, choice, mode).await?;
         }
     }
     Ok(())
 }
 
-async fn measure(args: &Args, store: &Store, mode: Mode) -> Result<(), Box<dyn std::error::Error>> {
-    let server = Server::start(store, &args.server_flags(mode)).await?;
+/// One measurement on a fresh store and server, so that none inherits
+/// another's rows or connections.
+async fn fresh(args: &Args, choice: StoreChoice, mode: Mode) -> Res<Outcome> {
+    let store = match choice {
+        StoreChoice::Postgres => Store::postgres(&args.database_url)
+            .await
+            .map_err(|e| format!("PostgreSQL at {}: {e}", args.database_url))?,
+        _ => Store::sqlite()?,
+    };
+    let result = measure(args, &store, mode).await;
+    store.drop_database().await;
+    result
+}
+
+async fn measure(args: &Args, store: &Store, mode: Mode) -> Res<Outcome> {
+    let flags = args.server_flags(mode);
+    let mut server = Server::start(store, &flags).await?;
     let title = match mode {
         Mode::Throughput => "throughput",
         Mode::Latency => "latency, idle server",
         Mode::Memory => "memory",
         Mode::Push => "push delivery",
         Mode::Schedule => "schedule precision",
-        Mode::All => unreachable!("expanded above"),
+        Mode::Create => "batch create, one producer",
+        Mode::All | Mode::Compare => unreachable!("expanded above"),
+    };
+    let sdk = match (mode, args.sdk) {
+        (Mode::Throughput | Mode::Latency, Some(sdk)) => format!(" · {} SDK process", sdk.name()),
+        (Mode::Create, sdk) => format!(" · {} SDK", sdk.unwrap_or(Sdk::Rust).name()),
+        _ => String::new(),
     };
     println!(
-        "\n{} · {title} · {}",
+        "\n{} · {title}{sdk} · {}",
         store.label(),
         machine::store(store).await
     );
+    if args.history > 0 {
+        // Filled with the server stopped; started again on the full store.
+        let key = server.stop().await;
+        history::fill(store, args.history).await?;
+        server = Server::restart(store, &flags, key).await?;
+    }
     match mode {
         Mode::Throughput => {
             let t = measure::Throughput {
@@ -191,10 +267,28 @@ async fn measure(args: &Args, store: &Store, mode: Mode) -> Result<(), Box<dyn s
                 creators: args.creators,
                 batch: args.batch,
             };
-            measure::throughput(&server, &t).await
+            let figures = match args.sdk {
+                Some(sdk) => sdk::throughput(&server, &t, sdk).await?,
+                None => measure::throughput(&server, &t).await?,
+            };
+            Ok(Outcome::Throughput(figures))
         }
-        Mode::Latency => measure::latency(&server, args.samples).await,
-        Mode::Memory => measure::memory(&server, args.idle_workers).await,
+        Mode::Latency => {
+            let figures = match args.sdk {
+                Some(sdk) => sdk::latency(&server, args.samples, sdk).await?,
+                None => measure::latency(&server, args.samples).await?,
+            };
+            Ok(Outcome::Latency(figures))
+        }
+        Mode::Create => {
+            let sdk = args.sdk.unwrap_or(Sdk::Rust);
+            let jobs = args.jobs.unwrap_or(50_000);
+            sdk::create(&server, jobs, args.batch, sdk).await?;
+            Ok(Outcome::Printed)
+        }
+        Mode::Memory => measure::memory(&server, args.idle_workers)
+            .await
+            .map(|()| Outcome::Printed),
         Mode::Push => {
             let p = push::Push {
                 jobs: args.jobs.unwrap_or(10_000),
@@ -204,9 +298,11 @@ async fn measure(args: &Args, store: &Store, mode: Mode) -> Result<(), Box<dyn s
                 concurrency: args.push_concurrency,
                 per_host: args.push_per_host,
             };
-            push::push(&server, &p).await
+            push::push(&server, &p).await.map(|()| Outcome::Printed)
         }
-        Mode::Schedule => schedule::schedule(&server, args.samples).await,
-        Mode::All => unreachable!("expanded above"),
+        Mode::Schedule => schedule::schedule(&server, args.samples)
+            .await
+            .map(|()| Outcome::Printed),
+        Mode::All | Mode::Compare => unreachable!("expanded above"),
     }
 }

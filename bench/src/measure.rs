@@ -174,7 +174,8 @@ pub async fn enqueue(
 }
 
 /// Waits until the server has no job of `handler` queued or running, i.e.
-/// every ack has committed.
+/// every ack has committed, by asking the API (push delivery's check;
+/// throughput asks the store: [`Server::settled`]).
 pub async fn settled(client: &Client, handler: &str) -> Res<()> {
     loop {
         let open = client
@@ -202,12 +203,18 @@ pub fn rate(n: usize, d: Duration) -> String {
     )
 }
 
+/// The `q` quantile of sorted `samples`: index round((n-1)·q), the rule
+/// of `percentiles` and of the peers' harness.
+pub fn quantile(sorted: &[Duration], q: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
 pub fn percentiles(mut samples: Vec<Duration>) -> String {
     if samples.is_empty() {
         return "no samples".into();
     }
     samples.sort();
-    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    let at = |q: f64| quantile(&samples, q);
     format!(
         "p50 {:.2?}  p99 {:.2?}  max {:.2?}  ({} samples)",
         at(0.50),
@@ -218,11 +225,44 @@ pub fn percentiles(mut samples: Vec<Duration>) -> String {
 }
 
 /// A no-op job for the workers' `handler`.
-fn bench_job(handler: &str) -> CreateJob {
+pub fn bench_job(handler: &str) -> CreateJob {
     NewJob::new("bench", handler).build()
 }
 
-pub async fn throughput(server: &Server, t: &Throughput) -> Res<()> {
+/// What a throughput run measured, in jobs per second (for `--mode
+/// compare`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ThroughputFigures {
+    pub enqueue: f64,
+    pub drain: f64,
+    pub end_to_end: f64,
+}
+
+/// What a latency run measured: create request sent → handler started.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LatencyFigures {
+    pub p50: Duration,
+    pub p99: Duration,
+}
+
+impl LatencyFigures {
+    pub fn of(mut samples: Vec<Duration>) -> Self {
+        samples.sort();
+        if samples.is_empty() {
+            return Self::default();
+        }
+        LatencyFigures {
+            p50: quantile(&samples, 0.50),
+            p99: quantile(&samples, 0.99),
+        }
+    }
+}
+
+pub fn per_second(n: usize, d: Duration) -> f64 {
+    n as f64 / d.as_secs_f64()
+}
+
+pub async fn throughput(server: &Server, t: &Throughput) -> Res<ThroughputFigures> {
     let client = Client::new(&server.base, &server.admin_key)?;
     println!(
         "  {} workers × {} slots over WebSocket, no-op handlers; {} clients enqueue by {}",
@@ -232,12 +272,17 @@ pub async fn throughput(server: &Server, t: &Throughput) -> Res<()> {
     // Enqueue a backlog with no worker connected, then drain it.
     let took = enqueue(&client, &bench_job("drain"), t.jobs, t.creators, t.batch).await?;
     println!("  enqueue           {}", rate(t.jobs, took));
+    let mut figures = ThroughputFigures {
+        enqueue: per_second(t.jobs, took),
+        ..Default::default()
+    };
     let recorder = Arc::new(Recorder::default());
     let started = Instant::now();
     let pool = Pool::start(server, "drain", t.workers, t.concurrency, &recorder)?;
     recorder.wait_for(t.jobs).await;
-    settled(&client, "drain").await?;
+    server.settled("drain").await?;
     let took = started.elapsed();
+    figures.drain = per_second(t.jobs, took);
     pool.stop().await?;
     println!(
         "  drain backlog     {}  repeats {}",
@@ -252,8 +297,9 @@ pub async fn throughput(server: &Server, t: &Throughput) -> Res<()> {
     let started = Instant::now();
     let enqueued = enqueue(&client, &bench_job("flow"), t.jobs, t.creators, t.batch).await?;
     recorder.wait_for(t.jobs).await;
-    settled(&client, "flow").await?;
+    server.settled("flow").await?;
     let took = started.elapsed();
+    figures.end_to_end = per_second(t.jobs, took);
     pool.stop().await?;
     println!(
         "  end to end        {}  repeats {}  (enqueue meanwhile {:.0} jobs/s)",
@@ -263,12 +309,12 @@ pub async fn throughput(server: &Server, t: &Throughput) -> Res<()> {
     );
     let pickups = std::mem::take(&mut *recorder.pickups.lock().unwrap());
     println!("  pickup under load {}", percentiles(pickups));
-    Ok(())
+    Ok(figures)
 }
 
 /// One job at a time on an otherwise idle server: due → handler start, and
 /// create request sent → handler start.
-pub async fn latency(server: &Server, samples: usize) -> Res<()> {
+pub async fn latency(server: &Server, samples: usize) -> Res<LatencyFigures> {
     let client = Client::new(&server.base, &server.admin_key)?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Instant, Duration)>();
     let worker = Worker::builder(&server.base, &server.admin_key)
@@ -300,8 +346,8 @@ pub async fn latency(server: &Server, samples: usize) -> Res<()> {
     stop.shutdown();
     running.await??;
     println!("  due → handler     {}", percentiles(due));
-    println!("  create → handler  {}", percentiles(request));
-    Ok(())
+    println!("  create → handler  {}", percentiles(request.clone()));
+    Ok(LatencyFigures::of(request))
 }
 
 /// The server's resident memory with `n` idle workers connected.

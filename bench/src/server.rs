@@ -3,8 +3,12 @@
 //! resident memory — are the server's alone, not the workers'.
 
 use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 /// Where the server keeps its data for one run.
 pub enum Store {
@@ -48,6 +52,25 @@ impl Store {
         }
     }
 
+    /// The bench's own database on PostgreSQL (not the admin one).
+    pub fn postgres_url(&self) -> Option<String> {
+        match self {
+            Store::Postgres { admin_url, name } => Some(database_url(admin_url, name)),
+            Store::Sqlite(_) => None,
+        }
+    }
+
+    /// The embedded store's directory and database file (`chronos.db`).
+    pub fn sqlite_paths(&self) -> Option<(PathBuf, PathBuf)> {
+        match self {
+            Store::Sqlite(dir) => Some((
+                dir.path().to_path_buf(),
+                dir.path().join(chronos_server::config::SQLITE_FILE),
+            )),
+            Store::Postgres { .. } => None,
+        }
+    }
+
     pub async fn drop_database(&self) {
         if let Store::Postgres { admin_url, name } = self
             && let Ok(client) = connect(admin_url).await
@@ -60,7 +83,7 @@ impl Store {
 }
 
 /// `admin_url` with its database name replaced by `name`.
-fn database_url(admin_url: &str, name: &str) -> String {
+pub fn database_url(admin_url: &str, name: &str) -> String {
     match admin_url.rsplit_once('/') {
         Some((base, last)) if !base.ends_with('/') => {
             let query = last.split_once('?').map(|(_, q)| format!("?{q}"));
@@ -76,20 +99,121 @@ pub async fn connect(url: &str) -> Result<tokio_postgres::Client, tokio_postgres
     Ok(client)
 }
 
+/// The bench's own connection to the store, for what the API cannot tell
+/// cheaply: whether a handler's jobs are all finished, and when each was
+/// leased.
+pub enum Probe {
+    Postgres {
+        client: tokio_postgres::Client,
+        open: tokio_postgres::Statement,
+    },
+    /// Read-only, beside the server's connection (WAL mode).
+    Sqlite(Mutex<rusqlite::Connection>),
+}
+
+/// Whether a job of a handler is still queued, running or scheduled: one
+/// look per partial index that holds such jobs, so the answer stays cheap
+/// however many finished jobs the store holds. (`GET /v1/jobs?status=…`
+/// walks the organization's jobs newest first when none matches: every
+/// finished job, with `--history`.)
+fn open_jobs_sql(handler: &str) -> String {
+    [
+        "status = 'queued' AND delivery_type = 'pull'",
+        "status = 'queued' AND delivery_type = 'push'",
+        "status = 'running'",
+        "status = 'scheduled'",
+    ]
+    .map(|w| format!("EXISTS (SELECT 1 FROM jobs WHERE {w} AND handler = {handler})"))
+    .join(" OR ")
+}
+
+impl Probe {
+    async fn open(store: &Store) -> Res<Probe> {
+        if let Some(url) = store.postgres_url() {
+            let client = connect(&url).await?;
+            let open = client
+                .prepare(&format!("SELECT {}", open_jobs_sql("$1")))
+                .await?;
+            return Ok(Probe::Postgres { client, open });
+        }
+        let (_, file) = store.sqlite_paths().ok_or("no store")?;
+        let conn = rusqlite::Connection::open_with_flags(
+            file,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        Ok(Probe::Sqlite(Mutex::new(conn)))
+    }
+
+    /// Whether any job of `handler` is queued, running or scheduled.
+    pub async fn open_jobs(&self, handler: &str) -> Res<bool> {
+        match self {
+            Probe::Postgres { client, open } => {
+                Ok(client.query_one(open, &[&handler]).await?.get(0))
+            }
+            Probe::Sqlite(conn) => {
+                let conn = conn.lock().unwrap();
+                let mut stmt = conn.prepare_cached(&format!("SELECT {}", open_jobs_sql("?1")))?;
+                Ok(stmt.query_row([handler], |r| r.get(0))?)
+            }
+        }
+    }
+
+    /// Due → leased of every job of `handler`: each first execution's
+    /// `started_at` minus the job's `run_at`, both the store's clock.
+    pub async fn leased_after_due(&self, handler: &str) -> Res<Vec<Duration>> {
+        let ms: Vec<f64> = match self {
+            Probe::Postgres { client, .. } => client
+                .query(
+                    "SELECT (EXTRACT(EPOCH FROM e.started_at - j.run_at) * 1000)::float8
+                     FROM jobs j JOIN executions e ON e.job_id = j.id AND e.attempt = 1
+                     WHERE j.handler = $1",
+                    &[&handler],
+                )
+                .await?
+                .iter()
+                .map(|r| r.get(0))
+                .collect(),
+            Probe::Sqlite(conn) => {
+                let conn = conn.lock().unwrap();
+                let mut stmt = conn.prepare(
+                    "SELECT (julianday(e.started_at) - julianday(j.run_at)) * 86400000.0
+                     FROM jobs j JOIN executions e ON e.job_id = j.id AND e.attempt = 1
+                     WHERE j.handler = ?1",
+                )?;
+                stmt.query_map([handler], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?
+            }
+        };
+        Ok(ms
+            .into_iter()
+            .map(|ms| Duration::from_secs_f64(ms.max(0.0) / 1000.0))
+            .collect())
+    }
+}
+
 /// A running server process; killed when dropped.
 pub struct Server {
     pub base: String,
     pub admin_key: String,
+    pub probe: Probe,
     child: Child,
 }
 
 impl Server {
     /// Starts `chronos serve` on `store`, with `flags` added to its command
     /// line.
-    pub async fn start(
-        store: &Store,
-        flags: &[String],
-    ) -> Result<Self, Box<dyn std::error::Error>> {
+    pub async fn start(store: &Store, flags: &[String]) -> Res<Self> {
+        Self::launch(store, flags, None).await
+    }
+
+    /// Starts `chronos serve` again on a store it made before: the admin
+    /// key is printed only when the store is new, so it is passed in.
+    pub async fn restart(store: &Store, flags: &[String], admin_key: String) -> Res<Self> {
+        Self::launch(store, flags, Some(admin_key)).await
+    }
+
+    async fn launch(store: &Store, flags: &[String], known_key: Option<String>) -> Res<Self> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
@@ -118,10 +242,13 @@ impl Server {
                 }
             }
         });
-        let admin_key = tokio::time::timeout(Duration::from_secs(30), key_rx)
-            .await
-            .map_err(|_| "the server printed no admin key within 30 s")?
-            .map_err(|_| "the server exited without printing an admin key")?;
+        let admin_key = match known_key {
+            Some(key) => key,
+            None => tokio::time::timeout(Duration::from_secs(30), key_rx)
+                .await
+                .map_err(|_| "the server printed no admin key within 30 s")?
+                .map_err(|_| "the server exited without printing an admin key")?,
+        };
         let base = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(30);
         let http = reqwest::Client::new();
@@ -139,8 +266,25 @@ impl Server {
         Ok(Server {
             base,
             admin_key,
+            probe: Probe::open(store).await?,
             child,
         })
+    }
+
+    /// Stops the server as an operator would (SIGTERM), waiting up to 30 s
+    /// before killing it; returns its admin key for [`Server::restart`].
+    pub async fn stop(mut self) -> String {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        std::mem::take(&mut self.admin_key)
+        // Drop kills it if it is still running.
     }
 
     /// The server's resident memory, in bytes (Linux).
@@ -154,6 +298,15 @@ impl Server {
             .parse()
             .ok()?;
         Some(kb * 1024)
+    }
+
+    /// Waits until the server has no job of `handler` queued, running or
+    /// scheduled, i.e. every ack has committed.
+    pub async fn settled(&self, handler: &str) -> Res<()> {
+        while self.probe.open_jobs(handler).await? {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        Ok(())
     }
 }
 
