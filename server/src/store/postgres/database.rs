@@ -44,6 +44,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "lease indexes",
         include_str!("migrations/0007_lease_indexes.sql"),
     ),
+    (
+        8,
+        "execution keys",
+        include_str!("migrations/0008_execution_keys.sql"),
+    ),
 ];
 
 /// The version that creates the retention settings.

@@ -305,7 +305,8 @@ impl Sql {
                          UPDATE executions SET status = '{completed}', finished_at = now(),
                                                http_status = in_http_status, response_body = in_body,
                                                response_truncated = coalesce(in_truncated, false)
-                         FROM done WHERE executions.id = done.in_execution_id
+                         FROM done
+                         WHERE executions.job_id = done.id AND executions.id = done.in_execution_id
                      )
                      SELECT * FROM done",
                     by_id = by_id_test(t.from()),
