@@ -20,12 +20,8 @@ type Res<T> = Result<T, Box<dyn std::error::Error>>;
 enum Role {
     /// Workers with a no-op handler.
     Work {
-        #[arg(long)]
-        url: String,
-        #[arg(long)]
-        key: String,
-        #[arg(long)]
-        handler: String,
+        #[command(flatten)]
+        server: Server,
         #[arg(long)]
         workers: usize,
         #[arg(long)]
@@ -39,17 +35,24 @@ enum Role {
     },
     /// A producer: batch creates, one at a time.
     Create {
-        #[arg(long)]
-        url: String,
-        #[arg(long)]
-        key: String,
-        #[arg(long)]
-        handler: String,
+        #[command(flatten)]
+        server: Server,
         #[arg(long)]
         jobs: usize,
         #[arg(long)]
         batch: usize,
     },
+}
+
+/// Where both roles find the server, and the handler they use.
+#[derive(clap::Args)]
+struct Server {
+    #[arg(long)]
+    url: String,
+    #[arg(long)]
+    key: String,
+    #[arg(long)]
+    handler: String,
 }
 
 /// `args` is the command line after `chronos-bench`: `worker <role> …`.
@@ -90,9 +93,7 @@ async fn run(role: Role) -> Res<()> {
     let mut commands = commands();
     match role {
         Role::Work {
-            url,
-            key,
-            handler,
+            server: Server { url, key, handler },
             workers,
             concurrency,
             every,
@@ -146,9 +147,7 @@ async fn run(role: Role) -> Res<()> {
             println!("stopped {}", count.load(Ordering::Relaxed));
         }
         Role::Create {
-            url,
-            key,
-            handler,
+            server: Server { url, key, handler },
             jobs,
             batch,
         } => {

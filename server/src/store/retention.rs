@@ -7,7 +7,7 @@
 //! clock — unless it is one of the last [`KEPT_PER_SCHEDULE`] jobs of its
 //! schedule, which a schedule's history and its overlap rule read.
 
-use super::Result;
+use super::{Result, StoreError};
 use async_trait::async_trait;
 use chronos_proto::{JobStatus, Timestamp};
 use std::time::Duration;
@@ -45,6 +45,43 @@ impl RetentionPeriods {
         failed: None,
         cancelled: None,
     };
+
+    /// The periods as the stores' columns hold them: whole seconds, in the
+    /// order completed, failed, cancelled; NULL for forever.
+    pub fn as_seconds(&self) -> Result<[Option<i64>; 3]> {
+        let seconds = |period: Option<Duration>| {
+            period
+                .map(|d| {
+                    i64::try_from(d.as_secs()).map_err(|_| {
+                        StoreError::Other(format!("a retention period of {d:?} is too long"))
+                    })
+                })
+                .transpose()
+        };
+        Ok([
+            seconds(self.completed)?,
+            seconds(self.failed)?,
+            seconds(self.cancelled)?,
+        ])
+    }
+
+    /// Reads what [`as_seconds`](Self::as_seconds) wrote.
+    pub fn from_seconds(columns: [Option<i64>; 3]) -> Result<Self> {
+        let period = |col: &str, secs: Option<i64>| {
+            secs.map(|s| {
+                u64::try_from(s)
+                    .map(Duration::from_secs)
+                    .map_err(|_| StoreError::Corrupt(format!("{col}_seconds = {s}")))
+            })
+            .transpose()
+        };
+        let [completed, failed, cancelled] = columns;
+        Ok(RetentionPeriods {
+            completed: period("completed", completed)?,
+            failed: period("failed", failed)?,
+            cancelled: period("cancelled", cancelled)?,
+        })
+    }
 
     /// The period of a finished status; `None` for the others, which are
     /// never deleted.

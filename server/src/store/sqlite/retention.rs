@@ -4,12 +4,11 @@ use super::{NOW, SqliteStore, opt_ts, ts};
 use crate::job::state::FINISHED;
 use crate::store::retention::{Cutoffs, KEPT_PER_SCHEDULE};
 use crate::store::{
-    Clock, Result, RetentionPeriods, RetentionSettings, RetentionStore, StoreError, status_test,
+    Clock, Result, RetentionPeriods, RetentionSettings, RetentionStore, status_test,
 };
 use async_trait::async_trait;
 use chronos_proto::JobStatus;
 use rusqlite::{Row, Transaction, params};
-use std::time::Duration;
 
 const PERIOD_COLUMNS: &str = "completed_seconds, failed_seconds, cancelled_seconds";
 
@@ -68,42 +67,21 @@ impl Sql {
 /// Gives a store created from nothing the default periods, in the migration
 /// runner's transaction (`set_at` stays NULL: no operator chose them).
 pub(super) fn start_with_defaults(tx: &Transaction<'_>) -> Result<()> {
-    let d = RetentionPeriods::DEFAULT;
+    let [completed, failed, cancelled] = RetentionPeriods::DEFAULT.as_seconds()?;
     tx.execute(
         "UPDATE retention SET completed_seconds = ?1, failed_seconds = ?2, cancelled_seconds = ?3",
-        params![
-            seconds(d.completed)?,
-            seconds(d.failed)?,
-            seconds(d.cancelled)?
-        ],
+        params![completed, failed, cancelled,],
     )?;
     Ok(())
 }
 
-fn seconds(period: Option<Duration>) -> Result<Option<i64>> {
-    period
-        .map(|d| {
-            i64::try_from(d.as_secs())
-                .map_err(|_| StoreError::Other(format!("a retention period of {d:?} is too long")))
-        })
-        .transpose()
-}
-
 fn periods_from_row(row: &Row) -> Result<RetentionPeriods> {
-    let period = |col: &str| -> Result<Option<Duration>> {
-        let secs: Option<i64> = row.get(col)?;
-        secs.map(|s| {
-            u64::try_from(s)
-                .map(Duration::from_secs)
-                .map_err(|_| StoreError::Corrupt(format!("{col} = {s}")))
-        })
-        .transpose()
-    };
-    Ok(RetentionPeriods {
-        completed: period("completed_seconds")?,
-        failed: period("failed_seconds")?,
-        cancelled: period("cancelled_seconds")?,
-    })
+    let col = |c: &str| -> Result<Option<i64>> { Ok(row.get(c)?) };
+    RetentionPeriods::from_seconds([
+        col("completed_seconds")?,
+        col("failed_seconds")?,
+        col("cancelled_seconds")?,
+    ])
 }
 
 fn settings_from_row(row: &Row) -> Result<RetentionSettings> {
@@ -124,11 +102,7 @@ impl RetentionStore for SqliteStore {
     }
 
     async fn set_retention(&self, periods: RetentionPeriods) -> Result<RetentionSettings> {
-        let values = [
-            seconds(periods.completed)?,
-            seconds(periods.failed)?,
-            seconds(periods.cancelled)?,
-        ];
+        let values = periods.as_seconds()?;
         self.call(move |conn, sql| {
             conn.prepare_cached(&sql.retention.write)?
                 .query_row(params![values[0], values[1], values[2]], |row| {
