@@ -7,7 +7,7 @@
 //! Also how periods are written (`7d`, `forever`), for `chronos retention`
 //! and the log.
 
-use crate::store::{DynStore, Result, RetentionPeriods};
+use crate::store::{Cutoffs, DynStore, Result, RetentionPeriods};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -41,18 +41,29 @@ pub async fn run(store: DynStore, mut shutdown: watch::Receiver<bool>) {
 }
 
 /// Deletes batches until one comes back short (nothing left for now),
-/// yielding between them, and returns how many jobs it deleted. Tests call
-/// it after moving the test clock, instead of waiting for a pass.
+/// yielding between them, and returns how many jobs it deleted. The periods
+/// and the store's clock are read once, for the whole pass. Tests call it
+/// after moving the test clock, instead of waiting for a pass.
 pub async fn pass(store: &DynStore) -> Result<u64> {
+    let Some(cutoffs) = cutoffs(store).await? else {
+        return Ok(0);
+    };
     let mut total = 0;
     loop {
-        let deleted = store.delete_expired(BATCH).await?;
+        let deleted = store.delete_expired(&cutoffs, BATCH).await?;
         total += deleted;
         if deleted < u64::from(BATCH) {
             return Ok(total);
         }
         tokio::task::yield_now().await;
     }
+}
+
+/// What is past its period now, by the store's clock; `None` when every
+/// period is forever.
+async fn cutoffs(store: &DynStore) -> Result<Option<Cutoffs>> {
+    let periods = store.retention().await?.periods;
+    Ok(Cutoffs::at(store.now().await?, &periods))
 }
 
 /// Says at every start how long finished jobs are kept; and, on a store an

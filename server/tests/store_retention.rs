@@ -13,7 +13,9 @@ use chronos_proto::JobStatus;
 use chronos_server::account::OrgId;
 use chronos_server::job::NewJob;
 use chronos_server::store::sqlite::OpenMode;
-use chronos_server::store::{AttemptEnd, CancelOutcome, Clock, Outcome, RetentionPeriods};
+use chronos_server::store::{
+    AttemptEnd, CancelOutcome, Clock, Cutoffs, DynStore, Outcome, RetentionPeriods,
+};
 use chronos_test_support::both_stores;
 use common::{Backing, StoreKind, TestStore, before_retention, migrate_before_retention};
 use conformance::*;
@@ -101,6 +103,16 @@ async fn execution_rows(t: &TestStore, job: Uuid) -> i64 {
     }
 }
 
+/// One deletion batch with the cutoffs of now, read as a retention pass
+/// reads them (`chronos_server::retention::pass`).
+async fn delete_expired(store: &DynStore, batch: u32) -> u64 {
+    let periods = store.retention().await.unwrap().periods;
+    match Cutoffs::at(store.now().await.unwrap(), &periods) {
+        Some(cutoffs) => store.delete_expired(&cutoffs, batch).await.unwrap(),
+        None => 0,
+    }
+}
+
 /// A fresh store has the defaults: a completed job stays for 7 days after
 /// it finished, then goes, and its executions with it; one finished later
 /// stays.
@@ -109,16 +121,16 @@ async fn completed_jobs_go_with_their_executions_after_seven_days(kind: StoreKin
     let old = completed(&t, org, "old").await;
     assert_eq!(execution_rows(&t, old).await, 1);
     advance(&t.store, 7 * DAY - MINUTE).await;
-    assert_eq!(t.store.delete_expired(500).await.unwrap(), 0);
+    assert_eq!(delete_expired(&t.store, 500).await, 0);
     let newer = completed(&t, org, "newer").await;
     advance(&t.store, 2 * MINUTE).await;
 
-    assert_eq!(t.store.delete_expired(500).await.unwrap(), 1);
+    assert_eq!(delete_expired(&t.store, 500).await, 1);
     assert!(!exists(&t, org, old).await, "7 days and a minute old");
     assert_eq!(execution_rows(&t, old).await, 0, "its executions went too");
     assert!(exists(&t, org, newer).await, "a minute old");
     assert_eq!(execution_rows(&t, newer).await, 1);
-    assert_eq!(t.store.delete_expired(500).await.unwrap(), 0);
+    assert_eq!(delete_expired(&t.store, 500).await, 0);
 }
 
 /// Failed and cancelled jobs stay 30 days by default, while a completed job
@@ -143,13 +155,13 @@ async fn failed_and_cancelled_jobs_stay_thirty_days(kind: StoreKind) {
     let done_id = completed(&t, org, "completed").await;
 
     advance(&t.store, 30 * DAY - MINUTE).await;
-    assert_eq!(t.store.delete_expired(500).await.unwrap(), 1);
+    assert_eq!(delete_expired(&t.store, 500).await, 1);
     assert!(!exists(&t, org, done_id).await);
     assert!(exists(&t, org, failed.id).await, "failed: 30 days");
     assert!(exists(&t, org, queued.id).await, "cancelled: 30 days");
 
     advance(&t.store, 2 * MINUTE).await;
-    assert_eq!(t.store.delete_expired(500).await.unwrap(), 2);
+    assert_eq!(delete_expired(&t.store, 500).await, 2);
     assert!(!exists(&t, org, failed.id).await);
     assert!(!exists(&t, org, queued.id).await);
 }
@@ -177,7 +189,7 @@ async fn unfinished_jobs_are_never_deleted(kind: StoreKind) {
         .unwrap();
 
     advance(&t.store, 400 * DAY).await;
-    assert_eq!(t.store.delete_expired(500).await.unwrap(), 0);
+    assert_eq!(delete_expired(&t.store, 500).await, 0);
     for (id, status) in [
         (scheduled.id, JobStatus::Scheduled),
         (queued.id, JobStatus::Queued),
@@ -212,7 +224,7 @@ async fn a_schedules_last_hundred_jobs_stay(kind: StoreKind) {
     let one_off = completed(&t, org, "one-off").await;
 
     advance(&t.store, 8 * DAY).await;
-    assert_eq!(t.store.delete_expired(500).await.unwrap(), 6);
+    assert_eq!(delete_expired(&t.store, 500).await, 6);
     for &id in &ticks[..5] {
         assert!(!exists(&t, org, id).await, "one of the 5 oldest ticks");
     }
@@ -220,7 +232,7 @@ async fn a_schedules_last_hundred_jobs_stay(kind: StoreKind) {
         assert!(exists(&t, org, id).await, "one of a schedule's 100 newest");
     }
     assert!(!exists(&t, org, one_off).await);
-    assert_eq!(t.store.delete_expired(500).await.unwrap(), 0);
+    assert_eq!(delete_expired(&t.store, 500).await, 0);
 }
 
 /// A batch deletes at most its size, oldest first; a short batch says
@@ -233,13 +245,13 @@ async fn batches_delete_the_oldest_first_and_at_most_their_size(kind: StoreKind)
     ids.sort();
     advance(&t.store, 8 * DAY).await;
 
-    assert_eq!(t.store.delete_expired(2).await.unwrap(), 2);
+    assert_eq!(delete_expired(&t.store, 2).await, 2);
     for (i, &id) in ids.iter().enumerate() {
         assert_eq!(exists(&t, org, id).await, i >= 2, "job {i}");
     }
-    assert_eq!(t.store.delete_expired(2).await.unwrap(), 2);
-    assert_eq!(t.store.delete_expired(2).await.unwrap(), 1);
-    assert_eq!(t.store.delete_expired(2).await.unwrap(), 0);
+    assert_eq!(delete_expired(&t.store, 2).await, 2);
+    assert_eq!(delete_expired(&t.store, 2).await, 1);
+    assert_eq!(delete_expired(&t.store, 2).await, 0);
 }
 
 /// The periods read back as written, stamped by the store's clock; with
@@ -266,7 +278,7 @@ async fn settings_round_trip_and_forever_keeps_everything(kind: StoreKind) {
 
     let id = completed(&t, org, "kept").await;
     advance(&t.store, 1000 * DAY).await;
-    assert_eq!(t.store.delete_expired(500).await.unwrap(), 0);
+    assert_eq!(delete_expired(&t.store, 500).await, 0);
     assert!(exists(&t, org, id).await);
 
     let mixed = RetentionPeriods {
@@ -276,7 +288,7 @@ async fn settings_round_trip_and_forever_keeps_everything(kind: StoreKind) {
     };
     assert_eq!(t.store.set_retention(mixed).await.unwrap().periods, mixed);
     assert_eq!(t.store.retention().await.unwrap().periods, mixed);
-    assert_eq!(t.store.delete_expired(500).await.unwrap(), 1);
+    assert_eq!(delete_expired(&t.store, 500).await, 1);
     assert!(!exists(&t, org, id).await);
 }
 
@@ -301,7 +313,7 @@ async fn a_store_from_before_retention_keeps_everything_a_new_one_gets_the_defau
     let upgraded = store.retention().await.unwrap();
     assert_eq!(upgraded.periods, RetentionPeriods::FOREVER);
     assert_eq!(upgraded.set_at, None);
-    assert_eq!(store.delete_expired(500).await.unwrap(), 0);
+    assert_eq!(delete_expired(&store, 500).await, 0);
 
     let new = Backing::new(kind).await;
     let open = || {

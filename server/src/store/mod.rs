@@ -52,7 +52,7 @@ pub use leases::{
     AttemptEnd, CancelOutcome, Expired, Fired, Handoff, HttpResponse, Inserted, LeaseOutcome,
     LeaseStore, Moved, Outcome, Promoted, PushSlots, RetryOutcome, WakeKey,
 };
-pub use retention::{RetentionPeriods, RetentionSettings, RetentionStore};
+pub use retention::{Cutoffs, RetentionPeriods, RetentionSettings, RetentionStore};
 pub use schedules::ScheduleStore;
 pub use signing_secrets::SigningSecretStore;
 pub use workers::{HeldLease, WorkerRegistration, WorkerStore};
@@ -210,14 +210,19 @@ pub(crate) fn seconds_from_now(secs: Option<f64>) -> Option<std::time::Duration>
 /// ('queued')` it read every job of the organization on each lease. The
 /// values are the fixed status names, never user input.
 pub(crate) fn status_test(statuses: &[JobStatus]) -> String {
+    match statuses {
+        [_] => format!("= {}", status_literals(statuses)),
+        _ => format!("IN ({})", status_literals(statuses)),
+    }
+}
+
+/// `'scheduled', 'queued'`: statuses as SQL literals, comma-separated.
+pub(crate) fn status_literals(statuses: &[JobStatus]) -> String {
     let items: Vec<String> = statuses
         .iter()
         .map(|s| format!("'{}'", s.as_str()))
         .collect();
-    match items.as_slice() {
-        [one] => format!("= {one}"),
-        _ => format!("IN ({})", items.join(", ")),
-    }
+    items.join(", ")
 }
 
 /// A serde unit enum (a status, a policy) as the text a column holds.

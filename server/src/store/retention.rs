@@ -9,7 +9,7 @@
 
 use super::{Result, StoreError};
 use async_trait::async_trait;
-use chronos_proto::{JobStatus, Timestamp};
+use chronos_proto::Timestamp;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -82,17 +82,6 @@ impl RetentionPeriods {
             cancelled: period("cancelled", cancelled)?,
         })
     }
-
-    /// The period of a finished status; `None` for the others, which are
-    /// never deleted.
-    pub fn of(&self, status: JobStatus) -> Option<Duration> {
-        match status {
-            JobStatus::Completed => self.completed,
-            JobStatus::Failed => self.failed,
-            JobStatus::Cancelled => self.cancelled,
-            JobStatus::Scheduled | JobStatus::Queued | JobStatus::Running => None,
-        }
-    }
 }
 
 /// The periods as the store keeps them.
@@ -104,10 +93,10 @@ pub struct RetentionSettings {
     pub set_at: Option<Timestamp>,
 }
 
-/// What one deletion batch compares against, computed from the store's
-/// clock.
+/// What a pass of deletion batches compares against, computed from the
+/// store's clock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Cutoffs {
+pub struct Cutoffs {
     /// Per finished status, jobs finished before this are past their
     /// period; `None` keeps them.
     pub completed: Option<Timestamp>,
@@ -123,7 +112,7 @@ pub(crate) struct Cutoffs {
 impl Cutoffs {
     /// The cutoffs at `now` (the store's clock); `None` when every period is
     /// forever and there is nothing to look for.
-    pub(crate) fn at(now: Timestamp, periods: &RetentionPeriods) -> Option<Cutoffs> {
+    pub fn at(now: Timestamp, periods: &RetentionPeriods) -> Option<Cutoffs> {
         let before = |period: Option<Duration>| {
             let period = chrono::TimeDelta::from_std(period?).ok()?;
             now.0.checked_sub_signed(period).map(Timestamp)
@@ -160,14 +149,13 @@ pub trait RetentionStore: Send + Sync + 'static {
     /// stamping `set_at` with the store's clock; returns them as stored.
     async fn set_retention(&self, periods: RetentionPeriods) -> Result<RetentionSettings>;
 
-    /// Deletes at most `batch` jobs past their status's period (read from
-    /// the settings now), oldest first, with their executions, in one short
-    /// transaction, and returns how many. Never touches the last
-    /// [`KEPT_PER_SCHEDULE`] jobs of a schedule, nor jobs that are not
-    /// finished; on PostgreSQL, skips rows another transaction holds (a
-    /// lease, a retry) rather than waiting. Fewer than `batch` means none
-    /// are left for now.
-    async fn delete_expired(&self, batch: u32) -> Result<u64>;
+    /// Deletes at most `batch` jobs past their status's `cutoffs`, oldest
+    /// first, with their executions, in one short transaction, and returns
+    /// how many. Never touches the last [`KEPT_PER_SCHEDULE`] jobs of a
+    /// schedule, nor jobs that are not finished; on PostgreSQL, skips rows
+    /// another transaction holds (a lease, a retry) rather than waiting.
+    /// Fewer than `batch` means none are left for now.
+    async fn delete_expired(&self, cutoffs: &Cutoffs, batch: u32) -> Result<u64>;
 }
 
 #[cfg(test)]

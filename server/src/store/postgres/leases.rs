@@ -25,7 +25,7 @@ use crate::store::jobs::JOB_COLUMNS;
 use crate::store::{
     AttemptEnd, CancelOutcome, Clock, Expired, Fired, Handoff, HttpResponse, Inserted,
     LeaseOutcome, LeaseStore, Moved, Outcome, Promoted, PushSlots, Result, RetryOutcome,
-    StoreError, status_test,
+    StoreError, status_literals, status_test,
 };
 use async_trait::async_trait;
 use chronos_proto::{ExecutionStatus, JobStatus, Lease, LeasedJob};
@@ -100,11 +100,10 @@ fn find_attempts(input: &str) -> String {
 /// job of the batch. An ack of 1,000 took a second with 2,000 in flight
 /// (docs/benchmarks.md, "History").
 fn by_id_test(statuses: &[JobStatus]) -> String {
-    let items: Vec<String> = statuses
-        .iter()
-        .map(|s| format!("'{}'", s.as_str()))
-        .collect();
-    format!("= ANY ((SELECT ARRAY[{}])::text[])", items.join(", "))
+    format!(
+        "= ANY ((SELECT ARRAY[{}])::text[])",
+        status_literals(statuses)
+    )
 }
 
 /// The job of the token `$2`, by its execution (see [`find_attempts`]).

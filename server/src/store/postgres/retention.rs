@@ -1,6 +1,6 @@
 //! Retention: the periods, and deleting finished jobs past them.
 
-use super::{PgStore, opt_ts, ts};
+use super::{PgStore, opt_ts};
 use crate::job::state::FINISHED;
 use crate::store::retention::{Cutoffs, KEPT_PER_SCHEDULE};
 use crate::store::{
@@ -21,7 +21,6 @@ const NO_JIT: &str = "SET LOCAL jit = off";
 pub(super) struct Sql {
     read: String,
     write: String,
-    periods_now: String,
     delete: String,
 }
 
@@ -34,9 +33,6 @@ impl Sql {
                  SET completed_seconds = $1, failed_seconds = $2, cancelled_seconds = $3,
                      set_at = now()
                  RETURNING {PERIOD_COLUMNS}, set_at"
-            )),
-            periods_now: clock.pg(format!(
-                "SELECT {PERIOD_COLUMNS}, now() AS now FROM retention"
             )),
             // Candidates are found by walking the primary key from the
             // oldest id up to $1 and filtering: no index on `jobs` serves
@@ -123,15 +119,8 @@ impl RetentionStore for PgStore {
         settings_from_row(&row)
     }
 
-    async fn delete_expired(&self, batch: u32) -> Result<u64> {
+    async fn delete_expired(&self, cutoffs: &Cutoffs, batch: u32) -> Result<u64> {
         let mut client = self.pool.get().await?;
-        let stmt = client
-            .prepare_cached(&self.sql.retention.periods_now)
-            .await?;
-        let row = client.query_one(&stmt, &[]).await?;
-        let Some(cutoffs) = Cutoffs::at(ts(row.try_get("now")?), &periods_from_row(&row)?) else {
-            return Ok(0);
-        };
         let stmt = client.prepare_cached(&self.sql.retention.delete).await?;
         let tx = client.transaction().await?;
         tx.batch_execute(NO_JIT).await?;

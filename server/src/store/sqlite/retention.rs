@@ -1,6 +1,6 @@
 //! Retention: the periods, and deleting finished jobs past them.
 
-use super::{NOW, SqliteStore, opt_ts, ts};
+use super::{NOW, SqliteStore, opt_ts};
 use crate::job::state::FINISHED;
 use crate::store::retention::{Cutoffs, KEPT_PER_SCHEDULE};
 use crate::store::{
@@ -15,7 +15,6 @@ const PERIOD_COLUMNS: &str = "completed_seconds, failed_seconds, cancelled_secon
 pub(super) struct Sql {
     read: String,
     write: String,
-    periods_now: String,
     delete: String,
 }
 
@@ -30,14 +29,6 @@ impl Sql {
                      set_at = {NOW}
                  RETURNING {PERIOD_COLUMNS}, set_at"
             )),
-            periods_now: c(format!(
-                "SELECT {PERIOD_COLUMNS}, {NOW} AS now FROM retention"
-            )),
-            // As on PostgreSQL (postgres/retention.rs): walk the primary key
-            // up to ?1 and filter, keeping each schedule's newest jobs
-            // (`jobs_by_schedule`). Executions go with their job: the store
-            // turns foreign keys on when it opens (mod.rs), and
-            // `executions.job_id` is ON DELETE CASCADE.
             delete: format!(
                 "DELETE FROM jobs WHERE id IN (
                      SELECT j.id FROM jobs j
@@ -114,16 +105,9 @@ impl RetentionStore for SqliteStore {
 
     /// One store thread runs every statement, the lease path's too: the
     /// caller keeps `batch` small, and each batch is one statement.
-    async fn delete_expired(&self, batch: u32) -> Result<u64> {
+    async fn delete_expired(&self, cutoffs: &Cutoffs, batch: u32) -> Result<u64> {
+        let cutoffs = *cutoffs;
         self.call(move |conn, sql| {
-            let (periods, now) = conn
-                .prepare_cached(&sql.retention.periods_now)?
-                .query_row([], |row| {
-                    Ok((periods_from_row(row), row.get::<_, String>("now")?))
-                })?;
-            let Some(cutoffs) = Cutoffs::at(ts(now)?, &periods?) else {
-                return Ok(0);
-            };
             let text = |t: Option<chronos_proto::Timestamp>| t.map(|t| t.to_string());
             let deleted = conn
                 .prepare_cached(&sql.retention.delete)?
