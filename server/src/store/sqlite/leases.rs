@@ -60,7 +60,7 @@ pub(super) struct Sql {
     cancel: String,
     cancel_execution: String,
     find_expired: String,
-    forget_workers: String,
+    pub(super) forget_workers: String,
     next_expiry: String,
 }
 
@@ -233,11 +233,13 @@ impl Sql {
                 from = status_test(fail.from()),
             )),
             // Rows of workers long gone, holding nothing, are forgotten.
+            // `+jobs.organization_id`: through the running jobs' index, not
+            // every job of the organization (see `workers::Sql::held`).
             forget_workers: c(format!(
                 "DELETE FROM workers
                  WHERE disconnected_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-1 day')
                    AND NOT EXISTS (SELECT 1 FROM jobs
-                                   WHERE jobs.organization_id = workers.organization_id
+                                   WHERE +jobs.organization_id = workers.organization_id
                                      AND jobs.worker_id = workers.worker_id
                                      AND jobs.status {leased})",
                 leased = status_test(LEASED),

@@ -269,3 +269,55 @@ fn lease_miss<T>(conn: &Connection, org: OrgId, token: Uuid) -> Result<LeaseOutc
         LeaseOutcome::Unknown
     })
 }
+
+#[cfg(test)]
+mod plans {
+    use super::{OpenMode, SqliteStore};
+    use crate::store::{Clock, Database};
+
+    /// SQLite plans without statistics, and then prefers `jobs_by_org` for
+    /// any statement naming the organization: that index holds every job
+    /// the organization ever had, so on a store with history such a read
+    /// of the running jobs read all of them (600 ms per connecting worker
+    /// with a million finished jobs). These go through the running jobs'
+    /// own, small index.
+    #[tokio::test]
+    async fn running_jobs_are_read_through_their_own_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(
+            &dir.path().join("chronos.db"),
+            OpenMode::Command,
+            Clock::Database,
+        )
+        .unwrap();
+        store.migrate().await.unwrap();
+        let plans = store
+            .call(|conn, sql| {
+                let statements = [
+                    ("workers.held", &sql.workers.held),
+                    ("workers.list", &sql.workers.list),
+                    ("leases.forget_workers", &sql.leases.forget_workers),
+                ];
+                let mut plans = Vec::new();
+                for (name, text) in statements {
+                    let mut explain = conn.prepare(&format!("EXPLAIN QUERY PLAN {text}"))?;
+                    let unbound = vec![rusqlite::types::Null; explain.parameter_count()];
+                    let steps: Vec<String> = explain
+                        .query_map(rusqlite::params_from_iter(unbound), |r| {
+                            r.get::<_, String>(3)
+                        })?
+                        .collect::<rusqlite::Result<_>>()?;
+                    plans.push((name, steps.join(" / ")));
+                }
+                Ok(plans)
+            })
+            .await
+            .unwrap();
+        for (name, plan) in plans {
+            assert!(
+                plan.contains("jobs_running_deadline") && !plan.contains("jobs_by_org"),
+                "{name} reads jobs through another index: {plan}"
+            );
+        }
+    }
+}
