@@ -18,7 +18,7 @@ use chronos_server::job::state::Failure;
 use chronos_server::job::{NewJob, RunAt};
 use chronos_server::store::{
     AttemptEnd, CancelOutcome, Clock, Handoff, HeldLease, HttpResponse, JobFilter, LeaseOutcome,
-    Outcome, RetryOutcome, WakeKey, WorkerRegistration,
+    Outcome, PushSlots, RetryOutcome, WakeKey, WorkerRegistration,
 };
 use chronos_test_support::both_stores;
 use common::StoreKind;
@@ -47,6 +47,8 @@ both_stores!(
     promote_moves_only_due_jobs,
     a_batched_lease_deals_jobs_round_robin_over_the_takers,
     push_leases_respect_host_slots,
+    no_backlog_hides_another_host,
+    hosts_take_turns,
     push_attempts_record_the_answer,
     an_attempt_end_carries_the_whole_job_only_when_asked,
 );
@@ -1054,6 +1056,72 @@ async fn push_leases_respect_host_slots(kind: StoreKind) {
         .unwrap();
     assert_eq!(pulled.len(), 1);
     assert_eq!(pulled[0].job.name, "pull");
+}
+
+/// A host's backlog, however long, never hides another host's push jobs:
+/// not when the host is full, nor when it has a slot free at the head of
+/// the queue (the dispatcher reads each host's head on its own).
+async fn no_backlog_hides_another_host(kind: StoreKind) {
+    let (t, org) = clocked(kind).await;
+    let backlog = (0..1500)
+        .map(|i| push(&format!("a{i}"), "https://a.example/"))
+        .collect();
+    t.leases.create_jobs(org, backlog).await.unwrap();
+    let mut others = Vec::new();
+    for i in 0..2 {
+        others.push(push(&format!("b{i}"), "https://b.example/"));
+    }
+    for i in 0..3 {
+        others.push(push(&format!("c{i}"), "https://c.example/"));
+    }
+    t.leases.create_jobs(org, others).await.unwrap();
+    let names = |leased: Vec<(_, chronos_proto::LeasedJob)>| -> Vec<String> {
+        leased.into_iter().map(|(_, l)| l.job.name).collect()
+    };
+
+    let leased = t
+        .leases
+        .lease_push(&slots(10, 2, &[("a.example:443", 2)]))
+        .await
+        .unwrap();
+    assert_eq!(names(leased), ["b0", "b1", "c0", "c1"]);
+    let busy = [
+        ("a.example:443", 1),
+        ("b.example:443", 2),
+        ("c.example:443", 1),
+    ];
+    let leased = t.leases.lease_push(&slots(10, 2, &busy)).await.unwrap();
+    assert_eq!(names(leased), ["a0", "c2"]);
+}
+
+/// With more hosts waiting than one lease serves, they take turns: each
+/// lease starts after the last host served, and wraps round.
+async fn hosts_take_turns(kind: StoreKind) {
+    let (t, org) = clocked(kind).await;
+    let mut jobs = Vec::new();
+    for host in ["x", "y", "z"] {
+        for i in 0..2 {
+            jobs.push(push(
+                &format!("{host}{i}"),
+                &format!("https://{host}.example/"),
+            ));
+        }
+    }
+    t.leases.create_jobs(org, jobs).await.unwrap();
+    let mut after: Option<String> = None;
+    let mut served = Vec::new();
+    for _ in 0..5 {
+        let request = PushSlots {
+            after: after.clone(),
+            ..slots(1, 5, &[])
+        };
+        let leased = t.leases.lease_push(&request).await.unwrap();
+        assert_eq!(leased.len(), 1, "after {after:?}");
+        let job = &leased[0].1.job;
+        served.push(job.name.clone());
+        after = Some(format!("{}.example:443", &job.name[..1]));
+    }
+    assert_eq!(served, ["x0", "y0", "z0", "x1", "y1"]);
 }
 
 /// A push attempt's end keeps what the target answered on its execution,

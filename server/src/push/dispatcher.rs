@@ -83,6 +83,7 @@ pub async fn run(engine: Arc<Engine>, config: PushConfig, policy: TargetPolicy) 
             match engine.lease_push(&request).await {
                 Ok(leased) => {
                     leased_some = !leased.is_empty();
+                    slots.served(request.after.as_deref(), &leased);
                     for (org, job) in leased {
                         let call = slots.start(org, &job);
                         let token = job.lease.token;
@@ -191,6 +192,8 @@ struct SlotState {
     total: u32,
     /// Calls ended, ever.
     ended: u64,
+    /// The last host the previous lease served: the next starts after it.
+    after: Option<String>,
     /// Calls in flight by lease token: to stop one whose job is cancelled,
     /// and to hand back those cut off at shutdown.
     calls: HashMap<Uuid, InFlight>,
@@ -222,7 +225,22 @@ impl Slots {
             max: config.max_in_flight.saturating_sub(state.total),
             per_host: config.per_host,
             busy: state.by_host.iter().map(|(h, n)| (h.clone(), *n)).collect(),
+            after: state.after.clone(),
             lease_margin: LEASE_MARGIN,
+        }
+    }
+
+    /// Notes the last host a lease starting after `after` served, in the
+    /// order the store walks hosts: those after `after`, then from the
+    /// first up to it.
+    fn served(&self, after: Option<&str>, leased: &[(OrgId, LeasedJob)]) {
+        let hosts = leased
+            .iter()
+            .map(|(_, job)| target_host(&job.job.delivery).unwrap_or_default());
+        let (wrapped, beyond): (Vec<String>, Vec<String>) =
+            hosts.partition(|h| after.is_some_and(|a| h.as_str() <= a));
+        if let Some(last) = wrapped.into_iter().max().or(beyond.into_iter().max()) {
+            self.lock().after = Some(last);
         }
     }
 

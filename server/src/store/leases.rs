@@ -118,6 +118,10 @@ pub struct PushSlots {
     pub per_host: u32,
     /// The hosts it is calling now, with how many calls each.
     pub busy: Vec<(String, u32)>,
+    /// Hosts are served in turn, in host order from just after this one
+    /// (the last host the previous lease served), wrapping round: when
+    /// more hosts wait than one lease serves, the rest are next.
+    pub after: Option<String>,
     /// How much longer than the job's timeout the lease lasts, so that the
     /// attempt's end is recorded before the lease can expire.
     pub lease_margin: Duration,

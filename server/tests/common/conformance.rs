@@ -109,6 +109,7 @@ pub fn slots(max: u32, per_host: u32, busy: &[(&str, u32)]) -> PushSlots {
         max,
         per_host,
         busy: busy.iter().map(|(h, n)| (h.to_string(), *n)).collect(),
+        after: None,
         lease_margin: Duration::from_secs(5),
     }
 }

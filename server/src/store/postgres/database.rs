@@ -49,6 +49,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "execution keys",
         include_str!("migrations/0008_execution_keys.sql"),
     ),
+    (
+        9,
+        "push by host",
+        include_str!("migrations/0009_push_by_host.sql"),
+    ),
 ];
 
 /// The version that creates the retention settings.

@@ -69,6 +69,9 @@ fn lease_tail(picked: &str, margin: &str) -> String {
     )
 }
 
+/// A push job's host as its queued index orders it (migration 0009).
+const PUSH_HOST: &str = "(coalesce(target_host, '') COLLATE \"C\")";
+
 /// Opens the execution of each job a lease just started; `from` names the
 /// rows (with `id`, `attempt`, `lease_token`, `worker_id`, `execution_id`).
 fn open_execution(from: &str) -> String {
@@ -240,34 +243,62 @@ impl Sql {
                 from = status_test(lease.from()),
                 tail = lease_tail("picked", "0"),
             ),
-            // Read the best queued push jobs of hosts with room (no locks
-            // yet), keep as many of each host as it has room for, then lock
-            // those, skipping rows another server is leasing, and lease them.
-            // Hosts already full are left out of the read, so their backlog
-            // never fills it and jobs for other hosts are always seen.
+            // Walk the hosts that have queued push jobs through the index that
+            // leads with the host (one probe per host, never a host's
+            // backlog), starting after `$4` (the last host served: hosts take
+            // turns when there are more than `$5`) and wrapping round; read
+            // the head of each host with room, at most its room; keep the best
+            // `$1` of those; lock them by id, skipping rows another server is
+            // leasing; lease them. A full host costs one probe, however long
+            // its backlog.
             lease_push: format!(
-                "WITH busy AS (
+                "WITH RECURSIVE busy AS (
                      SELECT * FROM unnest($2::text[], $3::int4[]) AS b (b_host, b_calls)
-                 ), candidates AS (
-                     SELECT id, coalesce(target_host, '') AS host, priority, run_at FROM jobs
-                     WHERE status {from} AND delivery_type = 'push'
-                       AND coalesce(target_host, '') <> ALL($4::text[])
-                     ORDER BY priority DESC, run_at, id
-                     LIMIT $5
-                 ), numbered AS (
-                     SELECT c.id, c.priority, c.run_at,
-                            row_number() OVER (PARTITION BY c.host
-                                               ORDER BY c.priority DESC, c.run_at, c.id) AS n,
-                            $6::int4 - coalesce(b.b_calls, 0) AS room
-                     FROM candidates c LEFT JOIN busy b ON b.b_host = c.host
+                 ), hosts_after (host, n) AS (
+                     SELECT CASE WHEN $4::text IS NULL
+                                 THEN (SELECT {host} FROM jobs WHERE {queued_push}
+                                       ORDER BY {host} LIMIT 1)
+                                 ELSE (SELECT {host} FROM jobs
+                                       WHERE {queued_push} AND {host} > $4
+                                       ORDER BY {host} LIMIT 1) END, 1
+                     UNION ALL
+                     SELECT (SELECT {host} FROM jobs
+                             WHERE {queued_push} AND {host} > a.host
+                             ORDER BY {host} LIMIT 1), a.n + 1
+                     FROM hosts_after a WHERE a.host IS NOT NULL AND a.n < $5
+                 ), hosts_before (host, n) AS (
+                     SELECT (SELECT {host} FROM jobs
+                             WHERE {queued_push} AND {host} <= $4
+                             ORDER BY {host} LIMIT 1),
+                            (SELECT count(host) FROM hosts_after) + 1
+                     UNION ALL
+                     SELECT (SELECT {host} FROM jobs
+                             WHERE {queued_push} AND {host} > b.host
+                               AND {host} <= $4
+                             ORDER BY {host} LIMIT 1), b.n + 1
+                     FROM hosts_before b WHERE b.host IS NOT NULL AND b.n < $5
+                 ), hosts AS (
+                     SELECT host FROM hosts_after WHERE host IS NOT NULL
+                     UNION ALL
+                     SELECT host FROM hosts_before WHERE host IS NOT NULL AND n <= $5
                  ), chosen AS (
-                     SELECT id FROM numbered WHERE n <= room
-                     ORDER BY priority DESC, run_at, id
+                     SELECT j.id, j.priority, j.run_at
+                     FROM hosts h LEFT JOIN busy b ON b.b_host = h.host
+                     CROSS JOIN LATERAL (
+                         SELECT id, priority, run_at FROM jobs
+                         WHERE {queued_push} AND {host} = h.host
+                         ORDER BY priority DESC, run_at, id
+                         LIMIT least(greatest($6::int4 - coalesce(b.b_calls, 0), 0), $1)
+                     ) j
+                     ORDER BY j.priority DESC, j.run_at, j.id
                      LIMIT $1
                  ), locked AS (
-                     SELECT id, priority, run_at FROM jobs
-                     WHERE id IN (SELECT id FROM chosen) AND status {from}
-                     FOR UPDATE SKIP LOCKED
+                     SELECT j.id, j.priority, j.run_at
+                     FROM chosen c CROSS JOIN LATERAL (
+                         SELECT id, priority, run_at FROM jobs
+                         WHERE id = c.id AND status {from}
+                         FOR UPDATE SKIP LOCKED
+                     ) j
                  ), picked AS (
                      SELECT id, slot, NULL::text AS worker, ($8::uuid[])[slot] AS execution_id,
                             ($9::uuid[])[slot] AS token
@@ -276,6 +307,11 @@ impl Sql {
                  ), {tail}
                  SELECT {JOB_COLUMNS}, lease_token, lease_expires_at, organization_id
                  FROM leased ORDER BY slot",
+                host = PUSH_HOST,
+                queued_push = format!(
+                    "status {} AND delivery_type = 'push'",
+                    status_test(lease.from())
+                ),
                 from = status_test(lease.from()),
                 tail = lease_tail("picked", "$7::float8"),
             ),
@@ -718,30 +754,25 @@ impl LeaseStore for PgStore {
         }
         let client = self.pool.get().await?;
         let stmt = client.prepare_cached(&self.sql.leases.lease_push).await?;
-        let (hosts, calls): (Vec<&str>, Vec<i32>) = slots
+        let (busy_hosts, calls): (Vec<&str>, Vec<i32>) = slots
             .busy
             .iter()
             .map(|(h, n)| (h.as_str(), *n as i32))
             .unzip();
-        let full: Vec<&str> = slots
-            .busy
-            .iter()
-            .filter(|(_, n)| *n >= slots.per_host)
-            .map(|(h, _)| h.as_str())
-            .collect();
         let max = slots.max.min(MAX_LEASE_BATCH as u32);
-        let scan = i64::from(max) * 4 + 256;
+        // More hosts than slots can never all be served in one lease.
+        let hosts = max as i32;
         let (execution_ids, tokens): (Vec<Uuid>, Vec<Uuid>) =
             (0..max).map(|_| attempt_ids()).unzip();
         let rows = client
             .query(
                 &stmt,
                 &[
-                    &i64::from(max),
                     &hosts,
+                    &busy_hosts,
                     &calls,
-                    &full,
-                    &scan,
+                    &slots.after,
+                    &hosts,
                     &(slots.per_host as i32),
                     &slots.lease_margin.as_secs_f64(),
                     &execution_ids,

@@ -39,6 +39,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "lease indexes",
         include_str!("migrations/0006_lease_indexes.sql"),
     ),
+    (
+        7,
+        "push by host",
+        include_str!("migrations/0007_push_by_host.sql"),
+    ),
 ];
 
 /// The version that creates the retention settings.

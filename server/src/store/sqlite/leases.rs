@@ -39,6 +39,14 @@ const JOB_OF_TOKEN: &str = "SELECT job_id FROM executions WHERE lease_token = ?2
 
 /// How many attempts one sweeper pass ends at most.
 const EXPIRE_BATCH: i64 = 100;
+
+/// Queued push jobs, as the predicate of their index says it.
+fn queued_push() -> String {
+    format!(
+        "status {} AND delivery_type = 'push'",
+        status_test(Transition::Lease.from())
+    )
+}
 /// How many scheduled jobs one promotion pass moves at most.
 const PROMOTE_BATCH: i64 = 1000;
 
@@ -47,7 +55,9 @@ pub(super) struct Sql {
     promote: String,
     next_due: String,
     pick: String,
-    push_candidates: String,
+    push_first_host: String,
+    push_next_host: String,
+    push_head: String,
     lease: String,
     open_execution: String,
     ack: String,
@@ -105,13 +115,28 @@ impl Sql {
                  LIMIT ?3",
                 from = status_test(lease.from()),
             ),
-            push_candidates: format!(
-                "SELECT id, organization_id, coalesce(target_host, '') FROM jobs
-                 WHERE status {from} AND delivery_type = 'push'
-                   AND coalesce(target_host, '') NOT IN (SELECT value FROM json_each(?1))
+            // The first host with queued push jobs, and the next after ?1,
+            // through the index that leads with the host: one probe each,
+            // never a host's backlog.
+            push_first_host: format!(
+                "SELECT coalesce(target_host, '') FROM jobs
+                 WHERE {queued_push}
+                 ORDER BY coalesce(target_host, '') LIMIT 1",
+                queued_push = queued_push(),
+            ),
+            push_next_host: format!(
+                "SELECT coalesce(target_host, '') FROM jobs
+                 WHERE {queued_push} AND coalesce(target_host, '') > ?1
+                 ORDER BY coalesce(target_host, '') LIMIT 1",
+                queued_push = queued_push(),
+            ),
+            // A host's best queued push jobs.
+            push_head: format!(
+                "SELECT id, organization_id, priority, run_at FROM jobs
+                 WHERE {queued_push} AND coalesce(target_host, '') = ?1
                  ORDER BY priority DESC, run_at, id
                  LIMIT ?2",
-                from = status_test(lease.from()),
+                queued_push = queued_push(),
             ),
             lease: c(format!(
                 "UPDATE jobs SET status = '{to}', attempt = attempt + 1, lease_token = ?2,
@@ -534,37 +559,69 @@ impl LeaseStore for SqliteStore {
             if slots.max == 0 {
                 return Ok(Vec::new());
             }
+            let max = slots.max.min(MAX_LEASE_BATCH as u32) as usize;
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let mut room: HashMap<String, u32> = slots
-                .busy
-                .iter()
-                .map(|(h, n)| (h.clone(), slots.per_host.saturating_sub(*n)))
-                .collect();
-            // Hosts already full are left out of the read, so their backlog
-            // never fills it and jobs for other hosts are always seen.
-            let full: Vec<&String> = room
-                .iter()
-                .filter(|(_, r)| **r == 0)
-                .map(|(h, _)| h)
-                .collect();
-            let max = slots.max.min(MAX_LEASE_BATCH as u32);
-            let candidates: Vec<(String, String, String)> = tx
-                .prepare_cached(&sql.push_candidates)?
-                .query_map(
-                    params![to_json(&serde_json::json!(full)), i64::from(max) * 4 + 256],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )?
-                .collect::<rusqlite::Result<_>>()?;
-            let mut leased = Vec::new();
-            for (id, org, host) in candidates {
-                if leased.len() as u32 >= max {
+            // The hosts in turn (as the PostgreSQL store walks them): after
+            // the last one served, then from the first up to it; no more
+            // than there are slots.
+            let first = |tx: &rusqlite::Transaction| -> Result<Option<String>> {
+                Ok(tx
+                    .prepare_cached(&sql.push_first_host)?
+                    .query_row([], |r| r.get(0))
+                    .optional()?)
+            };
+            let next = |tx: &rusqlite::Transaction, after: &str| -> Result<Option<String>> {
+                Ok(tx
+                    .prepare_cached(&sql.push_next_host)?
+                    .query_row([after], |r| r.get(0))
+                    .optional()?)
+            };
+            let mut hosts: Vec<String> = Vec::new();
+            let mut at = match &slots.after {
+                Some(after) => next(&tx, after)?,
+                None => first(&tx)?,
+            };
+            while let Some(host) = at.take() {
+                if hosts.len() >= max {
                     break;
                 }
-                let left = room.entry(host).or_insert(slots.per_host);
-                if *left == 0 {
+                at = next(&tx, &host)?;
+                hosts.push(host);
+            }
+            if let Some(after) = &slots.after {
+                let mut at = first(&tx)?;
+                while let Some(host) = at.take() {
+                    if hosts.len() >= max || host > *after {
+                        break;
+                    }
+                    at = next(&tx, &host)?;
+                    hosts.push(host);
+                }
+            }
+            // Each host's head, at most its room; then the best of all.
+            let busy: HashMap<&str, u32> =
+                slots.busy.iter().map(|(h, n)| (h.as_str(), *n)).collect();
+            let mut heads: Vec<(i64, String, String, String)> = Vec::new();
+            for host in &hosts {
+                let room = slots
+                    .per_host
+                    .saturating_sub(busy.get(host.as_str()).copied().unwrap_or(0))
+                    .min(max as u32);
+                if room == 0 {
                     continue;
                 }
-                *left -= 1;
+                let mut head = tx.prepare_cached(&sql.push_head)?;
+                let rows = head.query_map(params![host, room], |r| {
+                    Ok((r.get(2)?, r.get(3)?, r.get(0)?, r.get(1)?))
+                })?;
+                for row in rows {
+                    heads.push(row?);
+                }
+            }
+            // Best first: priority descending, then due time, then id.
+            heads.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| (&a.1, &a.2).cmp(&(&b.1, &b.2))));
+            let mut leased = Vec::new();
+            for (_, _, id, org) in heads.into_iter().take(max) {
                 if let Some(job) = lease_one(&tx, sql, &id, None, slots.lease_margin)? {
                     leased.push((OrgId(uuid(org)?), job));
                 }
