@@ -27,7 +27,8 @@ class Client {
   get timeoutSeconds() { return this._native.timeoutSeconds }
 
   createJob(job) { return call(this._native.createJob(job)) }
-  createJobs(jobs) { return call(this._native.createJobs(jobs)) }
+  // As JSON text: a batch crosses the binding in one string each way.
+  createJobs(jobs) { return call(this._native.createJobs(JSON.stringify(jobs) ?? 'null')).then(JSON.parse) }
   getJob(id) { return call(this._native.getJob(id)) }
   listJobs(query) { return call(this._native.listJobs(query)) }
   cancelJob(id) { return call(this._native.cancelJob(id)) }

@@ -33,13 +33,17 @@ class Worker {
    */
   constructor({ url, apiKey, concurrency, workerId, shutdownGraceSeconds, handleSignals = true }) {
     this._handlers = new Map()
-    this._controllers = new Map()
+    // Per running job: its AbortController (once made), whether it was cancelled.
+    this._running = new Map()
     this._handleSignals = handleSignals
     this._started = false
+    // Jobs come in batches (`_take`) and outcomes go back in batches
+    // (`_flush`): each crossing of the binding costs more than a no-op job.
+    this._outcomes = []
     this._native = new native.NativeWorker(
       { url, apiKey, concurrency, workerId, shutdownGraceSeconds },
-      (job) => this._run(job),
-      (id) => this._controllers.get(id)?.abort(cancelled()),
+      () => this._take(),
+      (id) => this._cancel(id),
     )
     let settle
     /** Settles when the worker has stopped (rejects if it stopped on an error). */
@@ -66,29 +70,67 @@ class Worker {
     return this
   }
 
-  async _run(job) {
+  _take() {
+    for (const [key, job, wasCancelled] of JSON.parse(this._native.takeJobs())) {
+      this._run(key, job, wasCancelled)
+    }
+  }
+
+  async _run(key, job, wasCancelled) {
     const fn = this._handlers.get(job.handler)
-    const controller = new AbortController()
-    this._controllers.set(job.id, controller)
-    // A cancellation told before the controller was in place.
-    if (this._native.isCancelled(job.id)) controller.abort(cancelled())
+    // The AbortController is made when the handler first reads `signal`:
+    // most never do, and an AbortSignal costs more than the rest of a job.
+    const state = { controller: null, cancelled: wasCancelled }
+    this._running.set(job.id, state)
     const context = {
       ...job,
-      signal: controller.signal,
+      get signal() {
+        if (!state.controller) {
+          state.controller = new AbortController()
+          if (state.cancelled) state.controller.abort(cancelled())
+        }
+        return state.controller.signal
+      },
       extend: (seconds) => call(this._native.extend(job.id, seconds)),
     }
+    let outcome
     try {
       if (!fn) throw new Error(`this worker has no handler for ${JSON.stringify(job.handler)}`)
       const result = await fn(context)
-      return { ok: result === undefined ? null : result }
+      outcome = { ok: result === undefined ? null : result }
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e)
-      if (e instanceof PermanentError) return { error: { message, permanent: true } }
-      if (e instanceof RetryAfter) return { error: { message, retry_in: e.seconds } }
-      return { error: { message } }
+      if (e instanceof PermanentError) outcome = { error: { message, permanent: true } }
+      else if (e instanceof RetryAfter) outcome = { error: { message, retry_in: e.seconds } }
+      else outcome = { error: { message } }
     } finally {
-      if (this._controllers.get(job.id) === controller) this._controllers.delete(job.id)
+      if (this._running.get(job.id) === state) this._running.delete(job.id)
     }
+    this._done(key, outcome)
+  }
+
+  _cancel(id) {
+    const state = this._running.get(id)
+    if (!state) return
+    state.cancelled = true
+    state.controller?.abort(cancelled())
+  }
+
+  _done(key, outcome) {
+    let text
+    try {
+      text = JSON.stringify(outcome)
+    } catch (e) {
+      text = JSON.stringify({ error: { message: `the handler failed: the result is not JSON: ${e.message}` } })
+    }
+    // Every outcome settled in this turn of the event loop goes back in one call.
+    if (this._outcomes.push(`[${key},${text}]`) === 1) setImmediate(() => this._flush())
+  }
+
+  _flush() {
+    const outcomes = this._outcomes
+    this._outcomes = []
+    this._native.settle(`[${outcomes.join(',')}]`)
   }
 
   /** Connects; resolves once the server has welcomed the worker. */

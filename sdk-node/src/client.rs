@@ -110,13 +110,15 @@ impl Client {
         write(self.inner.create_job(&job).await.map_err(from_sdk)?)
     }
 
+    /// The jobs and the answer as JSON text (lib/client.js's
+    /// `JSON.stringify` and `JSON.parse`): for a batch of 1,000 jobs, far
+    /// quicker than napi's conversion property by property.
     #[napi]
-    pub async fn create_jobs(&self, jobs: Vec<Value>) -> Result<Value> {
-        let jobs = jobs
-            .into_iter()
-            .map(|j| read("job", j))
-            .collect::<Result<Vec<chronos::CreateJob>>>()?;
-        write(self.inner.create_jobs(&jobs).await.map_err(from_sdk)?)
+    pub async fn create_jobs(&self, jobs: String) -> Result<String> {
+        let jobs: Vec<chronos::CreateJob> =
+            serde_json::from_str(&jobs).map_err(|e| invalid("jobs", e))?;
+        let answer = self.inner.create_jobs(&jobs).await.map_err(from_sdk)?;
+        serde_json::to_string(&answer).map_err(|e| invalid("answer", e))
     }
 
     #[napi]

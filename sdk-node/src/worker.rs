@@ -8,20 +8,28 @@
 //! each job an AbortSignal and `extend()`, and turns a handler's return or
 //! throw into the settled object this side reads (`{ok}` or `{error}`, a
 //! [`chronos::Outcome`]), so no JavaScript exception has to cross napi.
+//!
+//! Jobs and outcomes cross in batches, as JSON text: one wake-up of
+//! JavaScript takes every job waiting by then (`takeJobs`), and the
+//! outcomes of one turn of its event loop come back in one call (`settle`).
 
 use crate::error::{from_sdk, invalid};
 use chronos::Outcome;
 use chronos::Worker as SdkWorker;
 use chronos::hosted::{Host, HostedJob, HostedWorker};
 use napi::Status;
-use napi::bindgen_prelude::{Promise, Result};
+use napi::bindgen_prelude::Result;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
+use serde::Serialize;
 use serde_json::Value;
+use std::collections::HashMap;
+use std::fmt::Write;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::oneshot;
 
 /// How the worker runs. Options left out take the Rust SDK's defaults.
 #[napi(object)]
@@ -42,23 +50,25 @@ pub struct WorkerSettings {
     pub shutdown_grace_seconds: f64,
 }
 
-/// A job as its handler gets it.
-#[napi(object)]
-pub struct JobArg {
-    pub id: String,
-    pub name: String,
-    pub handler: String,
-    pub payload: Value,
-    pub attempt: u32,
-    pub max_retries: u32,
-    pub timeout: u32,
-    pub schedule_id: Option<String>,
+/// A job as its handler gets it, in the JSON `takeJobs` gives.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct JobArg<'a> {
+    id: String,
+    name: &'a str,
+    handler: &'a str,
+    payload: &'a Value,
+    attempt: u32,
+    max_retries: u32,
+    timeout: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    schedule_id: Option<String>,
 }
 
-/// Runs a job: called with it, resolves to `{ok: result}` or
-/// `{error: {message, permanent, retry_in}}` (lib/worker.js makes sure).
-/// Weak: it does not hold Node's event loop open by itself.
-type DispatchFn = ThreadsafeFunction<JobArg, Promise<Value>, JobArg, Status, false, true>;
+/// Called, without arguments, when jobs are waiting: lib/worker.js then
+/// takes them all with `takeJobs()`. Weak: it does not hold Node's event
+/// loop open by itself.
+type WakeFn = ThreadsafeFunction<(), (), (), Status, false, true>;
 /// Told the id of a job cancelled while its handler runs.
 type CancelFn = ThreadsafeFunction<String, (), String, Status, false, true>;
 
@@ -71,37 +81,76 @@ pub struct Worker {
     /// Until `build` hands them to the hosted worker.
     host: Mutex<Option<NodeHost>>,
     running: Mutex<Option<Running>>,
+    inbox: Arc<Inbox>,
 }
 
-/// JavaScript's side of the worker.
+/// JavaScript's side of the worker. The callbacks live here, not in the
+/// `Worker`, so that they are let go when the worker stops.
 struct NodeHost {
-    dispatch: Arc<DispatchFn>,
+    inbox: Arc<Inbox>,
+    wake: WakeFn,
     on_cancel: CancelFn,
+}
+
+/// The jobs on their way to JavaScript and back: a call into JavaScript
+/// from another thread, and napi's conversions, cost more than a no-op
+/// handler, so they are paid per batch.
+#[derive(Default)]
+struct Inbox {
+    state: Mutex<InboxState>,
+}
+
+#[derive(Default)]
+struct InboxState {
+    /// Jobs not yet taken by JavaScript, by key.
+    waiting: Vec<(u64, HostedJob, String)>,
+    /// JavaScript has been woken for what is waiting and has not taken it.
+    woken: bool,
+    /// Where each job's outcome goes, by key, until it is settled.
+    settles: HashMap<u64, oneshot::Sender<Outcome>>,
+    next: u64,
 }
 
 impl Host for NodeHost {
     fn run(&self, job: HostedJob) -> Pin<Box<dyn Future<Output = Outcome> + Send>> {
-        let dispatch = self.dispatch.clone();
         let j = job.job();
         let arg = JobArg {
             id: j.id.to_string(),
-            name: j.name.clone(),
-            handler: job.handler().to_string(),
-            payload: j.payload.clone(),
+            name: &j.name,
+            handler: job.handler(),
+            payload: &j.payload,
             attempt: j.attempt,
             max_retries: j.max_retries,
             timeout: j.timeout,
             schedule_id: j.schedule_id.map(|s| s.to_string()),
         };
-        Box::pin(async move {
-            let promise = match dispatch.call_async_catch(arg).await {
-                Ok(promise) => promise,
-                Err(e) => return Outcome::retry(format!("the handler could not be called: {e}")),
-            };
-            match promise.await {
-                Ok(settled) => Outcome::parse(settled),
-                Err(e) => Outcome::retry(format!("the handler failed: {e}")),
+        let json = match serde_json::to_string(&arg) {
+            Ok(json) => json,
+            Err(e) => {
+                let message = format!("the job could not be read: {e}");
+                return Box::pin(async move { Outcome::retry(message) });
             }
+        };
+        let (tx, rx) = oneshot::channel();
+        let wake = {
+            let mut state = lock(&self.inbox.state);
+            let key = state.next;
+            state.next += 1;
+            state.settles.insert(key, tx);
+            state.waiting.push((key, job, json));
+            !std::mem::replace(&mut state.woken, true)
+        };
+        if wake {
+            let status = self.wake.call((), ThreadsafeFunctionCallMode::NonBlocking);
+            if status != Status::Ok {
+                self.inbox
+                    .fail_waiting(&format!("the handler could not be called: {status}"));
+            }
+        }
+        Box::pin(async move {
+            rx.await.unwrap_or_else(|_| {
+                Outcome::retry("the handler ended without an outcome (the worker let it go)")
+            })
         })
     }
 
@@ -110,6 +159,24 @@ impl Host for NodeHost {
             job.id().to_string(),
             ThreadsafeFunctionCallMode::NonBlocking,
         );
+    }
+}
+
+impl Inbox {
+    /// JavaScript cannot be called: what waits is a retry.
+    fn fail_waiting(&self, message: &str) {
+        let failed: Vec<_> = {
+            let mut state = lock(&self.state);
+            state.woken = false;
+            let waiting = std::mem::take(&mut state.waiting);
+            waiting
+                .into_iter()
+                .filter_map(|(key, _, _)| state.settles.remove(&key))
+                .collect()
+        };
+        for tx in failed {
+            let _ = tx.send(Outcome::retry(message));
+        }
     }
 }
 
@@ -123,7 +190,7 @@ impl Worker {
     /// while the worker runs, its pending `run()` does; before `start()`
     /// and after `stop()`, nothing does.
     #[napi(constructor)]
-    pub fn new(options: WorkerOptions, dispatch: DispatchFn, on_cancel: CancelFn) -> Self {
+    pub fn new(options: WorkerOptions, wake: WakeFn, on_cancel: CancelFn) -> Self {
         let mut builder = SdkWorker::builder(options.url, options.api_key);
         if let Some(n) = options.concurrency {
             builder = builder.concurrency(n);
@@ -134,13 +201,16 @@ impl Worker {
         if let Some(grace) = options.shutdown_grace_seconds {
             builder = builder.shutdown_grace(Duration::from_secs_f64(grace.max(0.0)));
         }
+        let inbox = Arc::new(Inbox::default());
         Worker {
             hosted: HostedWorker::new(builder),
             host: Mutex::new(Some(NodeHost {
-                dispatch: Arc::new(dispatch),
+                inbox: inbox.clone(),
+                wake,
                 on_cancel,
             })),
             running: Mutex::new(None),
+            inbox,
         }
     }
 
@@ -195,11 +265,48 @@ impl Worker {
         self.hosted.stop();
     }
 
-    /// Whether running job `id` was cancelled (lib/worker.js asks once its
-    /// AbortController is in place, for a cancellation that came first).
+    /// The jobs waiting for JavaScript, taken: a JSON array of
+    /// `[key, job, cancelled]`. `cancelled` tells of a cancellation that
+    /// came before JavaScript registered the job (its own call may reach
+    /// JavaScript first, and find nothing); one that comes later finds it.
     #[napi]
-    pub fn is_cancelled(&self, id: String) -> bool {
-        self.hosted.job(&id).is_ok_and(|job| job.is_cancelled())
+    pub fn take_jobs(&self) -> String {
+        let waiting = {
+            let mut state = lock(&self.inbox.state);
+            state.woken = false;
+            std::mem::take(&mut state.waiting)
+        };
+        let mut json =
+            String::with_capacity(2 + waiting.iter().map(|(_, _, j)| j.len() + 32).sum::<usize>());
+        json.push('[');
+        for (i, (key, job, arg)) in waiting.iter().enumerate() {
+            if i > 0 {
+                json.push(',');
+            }
+            let _ = write!(json, "[{key},{arg},{}]", job.is_cancelled());
+        }
+        json.push(']');
+        json
+    }
+
+    /// Outcomes, a JSON array of `[key, outcome]`: each job's first one
+    /// counts.
+    #[napi]
+    pub fn settle(&self, outcomes: String) -> Result<()> {
+        let outcomes: Vec<(u64, Value)> =
+            serde_json::from_str(&outcomes).map_err(|e| invalid("settle", e))?;
+        let settles: Vec<_> = {
+            let mut state = lock(&self.inbox.state);
+            outcomes
+                .into_iter()
+                .filter_map(|(key, outcome)| Some((state.settles.remove(&key)?, outcome)))
+                .collect()
+        };
+        for (tx, outcome) in settles {
+            // The worker may have stopped waiting (it stopped): nothing to do.
+            let _ = tx.send(Outcome::parse(outcome));
+        }
+        Ok(())
     }
 
     /// Moves the deadline of running job `id` to `seconds` from now.

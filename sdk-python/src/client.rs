@@ -4,7 +4,10 @@
 //! field or a malformed id is a `ValueError` before any request — and
 //! returns a [`Call`]: Python's `Client` waits for it (`wait()`, without the
 //! GIL), `AsyncClient` starts it and awaits its answer on the event loop.
-//! Answers come back as the server's JSON, in dicts and lists.
+//! Answers come back as the server's JSON, in dicts and lists: written as
+//! JSON text and read by `json.loads`, which is several times quicker than
+//! building the dicts item by item from here (a batch's answer is 1,000
+//! jobs).
 
 use crate::convert;
 use crate::error::{invalid, to_py};
@@ -20,7 +23,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use uuid::Uuid;
 
-type Answer = Result<Value, chronos::Error>;
+/// The answer as JSON text.
+type Answer = Result<String, chronos::Error>;
 
 #[pyclass(name = "NativeClient", module = "chronos._native", frozen)]
 pub struct Client {
@@ -309,7 +313,7 @@ impl Client {
         let future = async move {
             let answer = future.await?;
             // The SDK's own wire types: serializing them cannot fail.
-            Ok(serde_json::to_value(answer).expect("wire types serialize"))
+            Ok(serde_json::to_string(&answer).expect("wire types serialize"))
         };
         Ok(Call {
             state: Mutex::new(CallState::Ready(Box::pin(future))),
@@ -337,7 +341,7 @@ impl Call {
     fn wait<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let future = self.take()?;
         match runtime::block_on(py, future)? {
-            Ok(answer) => convert::to_py(py, &answer),
+            Ok(answer) => convert::from_json(py, &answer),
             Err(e) => Err(to_py(py, &e)),
         }
     }
@@ -350,8 +354,8 @@ impl Call {
         let task = runtime::get().spawn(async move {
             let answer = future.await;
             runtime::call_python(|py| match answer {
-                Ok(value) => {
-                    convert::to_py(py, &value).and_then(|v| done.call1(py, (v, py.None())))
+                Ok(answer) => {
+                    convert::from_json(py, &answer).and_then(|v| done.call1(py, (v, py.None())))
                 }
                 Err(e) => done.call1(py, (py.None(), to_py(py, &e).into_value(py))),
             });

@@ -124,24 +124,61 @@ fn lock_gate() -> std::sync::MutexGuard<'static, GateState> {
 /// and exit before this thread is out. [`quiesce`], run at exit, waits for
 /// calls in progress and lets no new one in.
 pub fn call_python<R>(f: impl FnOnce(Python<'_>) -> PyResult<R>) -> bool {
-    {
-        let mut gate = lock_gate();
-        if gate.closed {
-            return false;
-        }
-        gate.inside += 1;
+    if !enter() {
+        return false;
     }
     Python::attach(|py| {
         if let Err(e) = f(py) {
             e.write_unraisable(py, None);
         }
     });
+    leave();
+    true
+}
+
+/// Runs `f`, which makes many [`call_python`]s from this (non-Python)
+/// thread, with a Python thread state kept for the thread throughout:
+/// entering Python from a thread without one makes a thread state and
+/// frees it again each time (allocations, an mmap, page faults). `f` runs
+/// without the GIL; if the interpreter is exiting, without a thread state.
+pub fn keep_thread_state<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    if !enter() {
+        return f();
+    }
+    let result = Python::attach(|py| {
+        leave();
+        py.detach(|| {
+            let result = f();
+            // Leaving `detach` takes the GIL back: through the gate, or
+            // never (the interpreter is finalizing; the process is ending).
+            if !enter() {
+                loop {
+                    std::thread::park();
+                }
+            }
+            result
+        })
+    });
+    leave();
+    result
+}
+
+/// Counts this thread as inside Python, unless the interpreter is exiting.
+fn enter() -> bool {
+    let mut gate = lock_gate();
+    if gate.closed {
+        return false;
+    }
+    gate.inside += 1;
+    true
+}
+
+fn leave() {
     let mut gate = lock_gate();
     gate.inside -= 1;
     if gate.inside == 0 {
         GATE.left.notify_all();
     }
-    true
 }
 
 /// Closes the gate into Python and waits, without the GIL, until the

@@ -9,59 +9,206 @@
 //! and calls the job's `settle` with the outcome as JSON — `{"ok": result}`
 //! or `{"error": {"message", "permanent", "retry_in"}}`, a
 //! [`chronos::Outcome`] — so no Python exception has to cross into Rust.
+//!
+//! Jobs cross in batches: entering Python (the GIL, a thread state) and
+//! waking its event loop cost more than a no-op handler, so the jobs that
+//! arrive while one batch is being handed over wait for the next, and each
+//! batch pays them once.
 
 use crate::error::to_py;
 use crate::runtime;
 use chronos::Outcome;
 use chronos::Worker as SdkWorker;
 use chronos::hosted::{Host, HostedJob, HostedWorker};
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyList};
+use serde::Serialize;
+use serde_json::Value;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::oneshot;
+use uuid::Uuid;
 
 #[pyclass(name = "NativeWorker", module = "chronos._native", frozen)]
 pub struct Worker {
     hosted: HostedWorker,
 }
 
+/// What python/chronos/worker.py's `Job` reads of a job: only these
+/// fields, as they cost parsing on Python's side.
+#[derive(Serialize)]
+struct JobArg<'a> {
+    id: Uuid,
+    name: &'a str,
+    handler: &'a str,
+    payload: &'a Value,
+    attempt: u32,
+    max_retries: u32,
+    timeout: u32,
+    schedule_id: Option<Uuid>,
+}
+
+/// What a job's handler ended with: the outcome's JSON, or why it could
+/// not be started (a retry).
+type Settled = Result<String, String>;
+
 /// Python's side of the worker, called from the runtime's threads.
 struct PyHost {
-    /// `dispatch(name, job_json, settle)`: starts a job's handler, and
-    /// registers the job before returning.
+    batches: Arc<Batches>,
+}
+
+/// The jobs waiting to be handed to Python, and the thread that hands
+/// them over ([`Batches::serve`]).
+struct Batches {
+    /// `dispatch(jobs_json, settles)`: starts the handlers of a JSON array
+    /// of jobs (`settles[i]` is job `i`'s), and registers them before
+    /// returning.
     dispatch: Py<PyAny>,
     /// `on_cancel(job_id)`: the job was cancelled, or the grace ran out.
     on_cancel: Py<PyAny>,
+    queue: Mutex<Queue>,
+    /// Wakes the thread when jobs come.
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct Queue {
+    waiting: Vec<Waiting>,
+    /// The thread waits for jobs (and must be woken for them).
+    idle: bool,
+    /// The worker has stopped: the thread ends.
+    closed: bool,
+}
+
+struct Waiting {
+    job: HostedJob,
+    json: String,
+    settled: oneshot::Sender<Settled>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Batches {
+    fn push(&self, waiting: Waiting) {
+        let mut queue = lock(&self.queue);
+        queue.waiting.push(waiting);
+        if std::mem::take(&mut queue.idle) {
+            self.ready.notify_one();
+        }
+    }
+
+    fn close(&self) {
+        lock(&self.queue).closed = true;
+        self.ready.notify_one();
+    }
+
+    /// The thread's life: each time jobs wait, enters Python once and
+    /// hands over all that wait by then, until the worker stops. Off the
+    /// runtime's threads, since waiting for the GIL would hold up the
+    /// socket.
+    fn serve(&self) {
+        loop {
+            {
+                let mut queue = lock(&self.queue);
+                while queue.waiting.is_empty() && !queue.closed {
+                    queue.idle = true;
+                    queue = self.ready.wait(queue).unwrap_or_else(|p| p.into_inner());
+                }
+                if queue.waiting.is_empty() {
+                    return;
+                }
+            }
+            let called = runtime::call_python(|py| {
+                // Taken with the GIL held: jobs that came while this thread
+                // waited for it go in this batch.
+                let batch = std::mem::take(&mut lock(&self.queue).waiting);
+                self.hand_over(py, batch)
+            });
+            if !called {
+                for w in std::mem::take(&mut lock(&self.queue).waiting) {
+                    let _ = w.settled.send(Err("the interpreter is exiting".into()));
+                }
+            }
+        }
+    }
+
+    /// One call of `dispatch` with `batch`. If it raises, every job of the
+    /// batch is a retry (a job that Python did start is settled once all the
+    /// same: `Settle` sends at most once).
+    fn hand_over(&self, py: Python<'_>, batch: Vec<Waiting>) -> PyResult<()> {
+        let mut json =
+            String::with_capacity(2 + batch.iter().map(|w| w.json.len() + 1).sum::<usize>());
+        let mut jobs = Vec::with_capacity(batch.len());
+        let mut settles = Vec::with_capacity(batch.len());
+        json.push('[');
+        for w in batch {
+            if !jobs.is_empty() {
+                json.push(',');
+            }
+            json.push_str(&w.json);
+            jobs.push(w.job);
+            settles.push(Py::new(py, Settle(Mutex::new(Some(w.settled))))?);
+        }
+        json.push(']');
+        let list = PyList::new(py, &settles)?;
+        if let Err(e) = self.dispatch.call1(py, (json, list)) {
+            let message = format!("the handler could not be started: {e}");
+            for settle in &settles {
+                settle.get().send(Err(message.clone()));
+            }
+            return Err(e);
+        }
+        // Registered now. A cancellation that came before is told here; one
+        // that comes after finds the job (a job's flag is set before its
+        // host is told).
+        for job in &jobs {
+            if job.is_cancelled()
+                && let Err(e) = self.on_cancel.call1(py, (job.id().to_string(),))
+            {
+                e.write_unraisable(py, None);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for PyHost {
+    fn drop(&mut self) {
+        self.batches.close();
+    }
 }
 
 impl Host for PyHost {
     fn run(&self, job: HostedJob) -> Pin<Box<dyn Future<Output = Outcome> + Send>> {
-        let (tx, rx) = oneshot::channel();
-        let dispatched = match serde_json::to_string(job.job()) {
-            Err(e) => Err(format!("the job could not be read: {e}")),
-            Ok(text) => {
-                let mut started = Err("the interpreter is exiting".to_string());
-                runtime::call_python(|py| {
-                    let settle = Py::new(py, Settle(Mutex::new(Some(tx))))?;
-                    let called = self.dispatch.call1(py, (job.handler(), text, settle));
-                    started = called
-                        .as_ref()
-                        .map(drop)
-                        .map_err(|e| format!("the handler could not be started: {e}"));
-                    called
-                });
-                started
+        let j = job.job();
+        let arg = JobArg {
+            id: j.id,
+            name: &j.name,
+            handler: job.handler(),
+            payload: &j.payload,
+            attempt: j.attempt,
+            max_retries: j.max_retries,
+            timeout: j.timeout,
+            schedule_id: j.schedule_id,
+        };
+        let json = match serde_json::to_string(&arg) {
+            Ok(json) => json,
+            Err(e) => {
+                let message = format!("the job could not be read: {e}");
+                return Box::pin(async move { Outcome::retry(message) });
             }
         };
+        let (settled, rx) = oneshot::channel();
+        self.batches.push(Waiting { job, json, settled });
         Box::pin(async move {
-            if let Err(message) = dispatched {
-                return Outcome::retry(message);
-            }
             match rx.await {
-                Ok(text) => Outcome::from_json(&text),
+                Ok(Ok(text)) => Outcome::from_json(&text),
+                Ok(Err(message)) => Outcome::retry(message),
                 // A settle dropped uncalled (the loop closed under it).
                 Err(_) => {
                     Outcome::retry("the handler ended without an outcome (its event loop closed)")
@@ -72,7 +219,7 @@ impl Host for PyHost {
 
     fn cancel(&self, job: &HostedJob) {
         let id = job.id().to_string();
-        runtime::call_python(|py| self.on_cancel.call1(py, (id,)));
+        runtime::call_python(|py| self.batches.on_cancel.call1(py, (id,)));
     }
 }
 
@@ -133,10 +280,19 @@ impl Worker {
         on_connected: Py<PyAny>,
         on_exit: Py<PyAny>,
     ) -> PyResult<()> {
-        let host = PyHost {
+        let batches = Arc::new(Batches {
             dispatch,
             on_cancel,
-        };
+            queue: Mutex::default(),
+            ready: Condvar::new(),
+        });
+        let serving = batches.clone();
+        std::thread::Builder::new()
+            .name("chronos-dispatch".into())
+            .spawn(move || runtime::keep_thread_state(|| serving.serve()))
+            .map_err(|e| PyRuntimeError::new_err(format!("cannot start a thread: {e}")))?;
+        // Dropped, the host ends that thread: if `start` fails, at once.
+        let host = PyHost { batches };
         let running = self.hosted.start(host).map_err(|e| to_py(py, &e))?;
         let runtime = runtime::get();
         let watcher = self.hosted.connection().map(|mut connection| {
@@ -197,14 +353,20 @@ impl Worker {
 
 /// Handed to Python with each job: called once with the outcome's JSON.
 #[pyclass(module = "chronos._native", frozen)]
-pub struct Settle(Mutex<Option<oneshot::Sender<String>>>);
+pub struct Settle(Mutex<Option<oneshot::Sender<Settled>>>);
+
+impl Settle {
+    fn send(&self, settled: Settled) {
+        if let Some(tx) = lock(&self.0).take() {
+            // The worker may have stopped waiting (it stopped): nothing to do.
+            let _ = tx.send(settled);
+        }
+    }
+}
 
 #[pymethods]
 impl Settle {
     fn __call__(&self, outcome: String) {
-        if let Some(tx) = self.0.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            // The worker may have stopped waiting (it stopped): nothing to do.
-            let _ = tx.send(outcome);
-        }
+        self.send(Ok(outcome));
     }
 }

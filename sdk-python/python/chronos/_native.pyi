@@ -73,7 +73,7 @@ class NativeWorker:
     def handle(self, name: str) -> None: ...
     def start(
         self,
-        dispatch: Callable[[str, str, Settle], object],
+        dispatch: Callable[[str, List[Settle]], object],
         on_cancel: Callable[[str], object],
         on_connected: Callable[[], object],
         on_exit: Callable[[Optional[BaseException]], object],

@@ -10,13 +10,15 @@ result; an exception fails the attempt with its message and traceback.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import inspect
 import json
+import queue
 import signal
 import threading
 import traceback
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Dict, Optional, TypeVar
+import weakref
+from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar, cast
 
 from . import _native
 from .client import settle_later
@@ -30,6 +32,85 @@ DEFAULT_SHUTDOWN_GRACE_SECONDS = 30.0
 
 # A handler: a function of the Job, plain or async.
 Handler = TypeVar("Handler", bound="Callable[[Job], Any]")
+
+
+# A job for the loop to start: its handler (None if there is none), the
+# job, and where its outcome goes.
+_Start = Tuple[Optional[Callable[["Job"], Any]], "Job", _native.Settle]
+
+
+class _HandlerThreads:
+    """Up to ``size`` threads that run plain handlers, started as needed.
+
+    A queue and the threads that take from it: ThreadPoolExecutor's
+    bookkeeping for each call (a Future, a semaphore) costs several times a
+    no-op handler. As with the executor, a thread still running a handler
+    at interpreter exit is waited for."""
+
+    def __init__(self, size: int, name: str) -> None:
+        self._queue: "queue.SimpleQueue[Optional[Tuple[Callable[..., None], Tuple[Any, ...]]]]" = (
+            queue.SimpleQueue())
+        self._size = size
+        self._name = name
+        self._threads: List[threading.Thread] = []
+        # One entry per thread waiting for work (a list's append and pop are
+        # atomic).
+        self._idle: List[None] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        _handler_threads.add(self)
+
+    def submit(self, fn: Callable[..., None], *args: Any) -> None:
+        if self._closed:
+            raise RuntimeError("the worker's handler threads have stopped")
+        self._queue.put((fn, args))
+        if len(self._idle) < self._queue.qsize():
+            self._grow()
+
+    def shutdown(self) -> None:
+        """Lets each thread end once the work queued before is done."""
+        with self._lock:
+            self._closed = True
+            for _ in self._threads:
+                self._queue.put(None)
+
+    def _grow(self) -> None:
+        with self._lock:
+            if self._closed or len(self._threads) >= self._size:
+                return
+            # Not a daemon, whatever thread starts it (the SDK's dispatching
+            # thread is one to Python).
+            thread = threading.Thread(target=self._work, name=f"{self._name}_{len(self._threads)}",
+                                      daemon=False)
+            thread.start()
+            self._threads.append(thread)
+
+    def _work(self) -> None:
+        work, idle = self._queue, self._idle
+        while True:
+            idle.append(None)
+            item = work.get()
+            idle.pop()
+            if item is None:
+                return
+            # Work left and no thread waiting for it.
+            if len(idle) < work.qsize():
+                self._grow()
+            fn, args = item
+            fn(*args)
+
+
+_handler_threads: "weakref.WeakSet[_HandlerThreads]" = weakref.WeakSet()
+
+
+def _stop_handler_threads() -> None:
+    for threads in list(_handler_threads):
+        threads.shutdown()
+
+
+# Before the interpreter joins its threads at exit (where
+# concurrent.futures stops its executors' threads too).
+getattr(threading, "_register_atexit", atexit.register)(_stop_handler_threads)
 
 
 class CancelEvent(threading.Event):
@@ -78,7 +159,6 @@ class Job:
     max_retries: int
     timeout: int
     schedule_id: Optional[str]
-    cancelled: CancelEvent
 
     def __init__(self, data: Dict[str, Any], native: _native.NativeWorker,
                  loop: asyncio.AbstractEventLoop) -> None:
@@ -90,8 +170,19 @@ class Job:
         self.max_retries = data["max_retries"]
         self.timeout = data["timeout"]
         self.schedule_id = data.get("schedule_id")
-        self.cancelled = CancelEvent(loop)
+        self._loop = loop
         self._native = native
+
+    @property
+    def cancelled(self) -> CancelEvent:
+        """Set when the job is cancelled (see ``CancelEvent``)."""
+        # Made on first use: most jobs never look, and an Event costs more
+        # than the rest of the job. setdefault is atomic, so a handler's
+        # thread and a cancellation racing here get the same one.
+        event = self.__dict__.get("_cancelled")
+        if event is None:
+            event = self.__dict__.setdefault("_cancelled", CancelEvent(self._loop))
+        return cast(CancelEvent, event)
 
     def extend(self, seconds: int) -> None:
         """Moves this attempt's deadline to ``seconds`` from now, for work
@@ -139,9 +230,11 @@ class Worker:
         self._concurrency = concurrency
         self._handle_signals = handle_signals
         self._handlers: Dict[str, Callable[[Job], Any]] = {}
+        self._is_async: Dict[str, bool] = {}
         self._running: Dict[str, Job] = {}
+        self._outcomes: List[Tuple[_native.Settle, str]] = []
         self._loop: Optional[asyncio.AbstractEventLoop] = None
-        self._pool: Optional[ThreadPoolExecutor] = None
+        self._pool: Optional[_HandlerThreads] = None
         self._connected = threading.Event()
 
     def handle(self, name: str) -> Callable[[Handler], Handler]:
@@ -151,6 +244,7 @@ class Worker:
         def register(fn: Handler) -> Handler:
             self._native.handle(name)
             self._handlers[name] = fn
+            self._is_async[name] = inspect.iscoroutinefunction(fn)
             return fn
 
         return register
@@ -165,7 +259,7 @@ class Worker:
         """``run`` inside a running event loop: ``async`` handlers run on it."""
         loop = asyncio.get_running_loop()
         self._loop = loop
-        self._pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="chronos-handler")
+        self._pool = _HandlerThreads(self._concurrency, "chronos-handler")
         exited: asyncio.Future[None] = loop.create_future()
         signals = self._listen_for_signals(loop)
         try:
@@ -186,7 +280,7 @@ class Worker:
         finally:
             for sig in signals:
                 loop.remove_signal_handler(sig)
-            self._pool.shutdown(wait=False)
+            self._pool.shutdown()
             self._connected.clear()
 
     def stop(self) -> None:
@@ -213,17 +307,34 @@ class Worker:
 
     # Called by the Rust SDK's threads ------------------------------------
 
-    def _dispatch(self, name: str, job_json: str, settle: _native.Settle) -> None:
+    def _dispatch(self, jobs_json: str, settles: "List[_native.Settle]") -> None:
+        """Starts a batch of jobs: ``settles[i]`` settles the i-th of the
+        JSON array ``jobs_json``."""
         loop = self._loop
-        assert loop is not None
-        job = Job(json.loads(job_json), self._native, loop)
-        # Registered here, before the loop runs it, so a cancellation that
+        pool = self._pool
+        assert loop is not None and pool is not None
+        native, running, handlers, is_async = self._native, self._running, self._handlers, self._is_async
+        jobs = [Job(data, native, loop) for data in json.loads(jobs_json)]
+        # Registered here, before any of them runs, so a cancellation that
         # comes at once still finds it.
-        self._running[job.id] = job
+        for job in jobs:
+            running[job.id] = job
+        on_loop: List[_Start] = []
         try:
-            loop.call_soon_threadsafe(self._start, self._handlers[name], job, settle)
+            for job, settle in zip(jobs, settles):
+                fn = handlers.get(job.handler)
+                if fn is None or is_async[job.handler]:
+                    on_loop.append((fn, job, settle))
+                else:
+                    # Straight to the pool: the loop has no part in a plain
+                    # function's run, so it is not woken for one.
+                    pool.submit(self._run_sync, fn, job, settle)
+            if on_loop:
+                # One wake-up of the loop for the whole batch.
+                loop.call_soon_threadsafe(self._start, on_loop)
         except BaseException:
-            self._running.pop(job.id, None)
+            for job in jobs:
+                running.pop(job.id, None)
             raise
 
     def _cancel(self, job_id: str) -> None:
@@ -231,21 +342,38 @@ class Worker:
         if job is not None:
             job.cancelled.set()
 
+    # In the thread pool ----------------------------------------------------
+
+    def _run_sync(self, fn: Callable[[Job], Any], job: Job, settle: _native.Settle) -> None:
+        try:
+            result = fn(job)
+            if inspect.isawaitable(result):
+                loop = self._loop
+                assert loop is not None
+                awaited: List[_Start] = [(_awaited(result), job, settle)]
+                loop.call_soon_threadsafe(self._start, awaited)
+                return
+            outcome = _ok(result)
+        except BaseException as e:  # noqa: BLE001 - every failure is reported
+            # Not raised on: this thread has no caller to take it, and goes
+            # on to the next job.
+            outcome = _failure(e)
+        self._running.pop(job.id, None)
+        settle(outcome)
+
     # On the event loop -----------------------------------------------------
 
-    def _start(self, fn: Callable[[Job], Any], job: Job, settle: _native.Settle) -> None:
-        asyncio.ensure_future(self._run_job(fn, job, settle))
+    def _start(self, batch: "List[_Start]") -> None:
+        loop = asyncio.get_running_loop()
+        for fn, job, settle in batch:
+            loop.create_task(self._run_job(fn, job, settle))
 
-    async def _run_job(self, fn: Callable[[Job], Any], job: Job, settle: _native.Settle) -> None:
+    async def _run_job(self, fn: Optional[Callable[[Job], Any]], job: Job,
+                       settle: _native.Settle) -> None:
         try:
-            if inspect.iscoroutinefunction(fn):
-                result = await fn(job)
-            else:
-                loop = asyncio.get_running_loop()
-                result = await loop.run_in_executor(self._pool, fn, job)
-                if inspect.isawaitable(result):
-                    result = await result
-            outcome = _ok(result)
+            if fn is None:
+                raise RuntimeError(f"this worker has no handler for {job.handler!r}")
+            outcome = _ok(await fn(job))
         except BaseException as e:  # noqa: BLE001 - every failure is reported
             outcome = _failure(e)
             if not isinstance(e, Exception):
@@ -253,10 +381,35 @@ class Worker:
                 raise
         finally:
             self._running.pop(job.id, None)
-        settle(outcome)
+        # Outcomes go back together at the end of this turn of the loop:
+        # sent in a row, they wake the Rust SDK's threads once, not each.
+        outcomes = self._outcomes
+        outcomes.append((settle, outcome))
+        if len(outcomes) == 1:
+            asyncio.get_running_loop().call_soon(self._settle_all)
+
+    def _settle_all(self) -> None:
+        outcomes, self._outcomes = self._outcomes, []
+        for settle, outcome in outcomes:
+            settle(outcome)
+
+
+def _awaited(awaitable: Any) -> Callable[[Job], Any]:
+    """An async handler that awaits what a plain one returned."""
+
+    async def wait(job: Job) -> Any:
+        return await awaitable
+
+    return wait
+
+
+#: ``_ok(None)``, the result of most handlers, made once.
+_OK_NONE = json.dumps({"ok": None})
 
 
 def _ok(result: Any) -> str:
+    if result is None:
+        return _OK_NONE
     try:
         return json.dumps({"ok": result})
     except (TypeError, ValueError) as e:
