@@ -104,11 +104,13 @@ pub async fn run(engine: Arc<Engine>, config: PushConfig, policy: TargetPolicy) 
         }
         while calls.try_join_next().is_some() {}
         // More may be queued: the lease took all it asked for, or a host
-        // filled up while it was being taken. Lease again once a few slots
-        // are free rather than for each call that ends: one statement per
-        // batch of deliveries, not per delivery.
+        // filled up while it was being taken. Lease again once a quarter of
+        // a host's slots are free (or GATHER has passed) rather than for
+        // each call that ends: one statement per batch of deliveries, not
+        // per delivery. (An eighth: 0.91 of the deliveries a second to one
+        // endpoint, docs/benchmarks.md.)
         if leased_some {
-            let batch = u64::from((config.per_host.min(config.max_in_flight) / 8).max(1));
+            let batch = u64::from((config.per_host.min(config.max_in_flight) / 4).max(1));
             slots.wait_for_ends(batch, GATHER).await;
             continue;
         }

@@ -110,20 +110,8 @@ impl PgStore {
     /// are opened lazily; call [`super::Database::ping`] to check the server
     /// answers.
     pub fn connect(url: &str, max_connections: usize, clock: Clock) -> Result<Self> {
-        let mut config = tokio_postgres::Config::from_str(url)
+        let config = tokio_postgres::Config::from_str(url)
             .map_err(|e| StoreError::Other(format!("invalid database URL: {e}")))?;
-        // Every statement planned for its own values and for the table as it
-        // is now. A pooled connection lives for hours, and PostgreSQL keeps
-        // a prepared statement's generic plan once made: one made while
-        // `jobs` was nearly empty (a new store, its first minutes) scanned
-        // the whole table on every ack long after it had grown
-        // (docs/benchmarks.md). Planning costs little beside our batched
-        // statements.
-        let options = match config.get_options() {
-            Some(given) => format!("{given} -c plan_cache_mode=force_custom_plan"),
-            None => "-c plan_cache_mode=force_custom_plan".to_string(),
-        };
-        config.options(options);
         let manager = Manager::from_config(
             config.clone(),
             NoTls,

@@ -33,9 +33,11 @@ impl Sql {
                  VALUES (?1, ?2, ?3, ?4, ?5, {NOW}) RETURNING {API_KEY_COLUMNS}"
             )),
             key: format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = ?1"),
+            // Oldest first. `rowid` (insertion order) breaks ties: the
+            // clock's millisecond often holds two keys, and ids are random.
             list_keys: format!(
                 "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE organization_id = ?1 \
-                 ORDER BY created_at, id"
+                 ORDER BY created_at, rowid"
             ),
             revoke_key: clock.sqlite(format!(
                 "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, {NOW}) \
