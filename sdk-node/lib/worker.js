@@ -82,8 +82,15 @@ class Worker {
     // most never do, and an AbortSignal costs more than the rest of a job.
     const state = { controller: null, cancelled: wasCancelled }
     this._running.set(job.id, state)
+    // The job comes with the wire's names (`HostedJob::handler_json`).
     const context = {
-      ...job,
+      id: job.id,
+      name: job.name,
+      handler: job.handler,
+      payload: job.payload,
+      attempt: job.attempt,
+      maxRetries: job.max_retries,
+      timeout: job.timeout,
       get signal() {
         if (!state.controller) {
           state.controller = new AbortController()
@@ -93,6 +100,7 @@ class Worker {
       },
       extend: (seconds) => call(this._native.extend(job.id, seconds)),
     }
+    if (job.schedule_id != null) context.scheduleId = job.schedule_id
     let outcome
     try {
       if (!fn) throw new Error(`this worker has no handler for ${JSON.stringify(job.handler)}`)

@@ -21,7 +21,6 @@ use napi::Status;
 use napi::bindgen_prelude::Result;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
-use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -48,21 +47,6 @@ pub struct WorkerSettings {
     pub concurrency: u32,
     pub worker_id: Option<String>,
     pub shutdown_grace_seconds: f64,
-}
-
-/// A job as its handler gets it, in the JSON `takeJobs` gives.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct JobArg<'a> {
-    id: String,
-    name: &'a str,
-    handler: &'a str,
-    payload: &'a Value,
-    attempt: u32,
-    max_retries: u32,
-    timeout: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    schedule_id: Option<String>,
 }
 
 /// Called, without arguments, when jobs are waiting: lib/worker.js then
@@ -113,23 +97,9 @@ struct InboxState {
 
 impl Host for NodeHost {
     fn run(&self, job: HostedJob) -> Pin<Box<dyn Future<Output = Outcome> + Send>> {
-        let j = job.job();
-        let arg = JobArg {
-            id: j.id.to_string(),
-            name: &j.name,
-            handler: job.handler(),
-            payload: &j.payload,
-            attempt: j.attempt,
-            max_retries: j.max_retries,
-            timeout: j.timeout,
-            schedule_id: j.schedule_id.map(|s| s.to_string()),
-        };
-        let json = match serde_json::to_string(&arg) {
+        let json = match job.handler_json() {
             Ok(json) => json,
-            Err(e) => {
-                let message = format!("the job could not be read: {e}");
-                return Box::pin(async move { Outcome::retry(message) });
-            }
+            Err(outcome) => return Box::pin(async move { outcome }),
         };
         let (tx, rx) = oneshot::channel();
         let wake = {

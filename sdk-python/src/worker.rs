@@ -23,32 +23,15 @@ use chronos::hosted::{Host, HostedJob, HostedWorker};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
-use serde::Serialize;
-use serde_json::Value;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::oneshot;
-use uuid::Uuid;
 
 #[pyclass(name = "NativeWorker", module = "chronos._native", frozen)]
 pub struct Worker {
     hosted: HostedWorker,
-}
-
-/// What python/chronos/worker.py's `Job` reads of a job: only these
-/// fields, as they cost parsing on Python's side.
-#[derive(Serialize)]
-struct JobArg<'a> {
-    id: Uuid,
-    name: &'a str,
-    handler: &'a str,
-    payload: &'a Value,
-    attempt: u32,
-    max_retries: u32,
-    timeout: u32,
-    schedule_id: Option<Uuid>,
 }
 
 /// What a job's handler ended with: the outcome's JSON, or why it could
@@ -185,23 +168,9 @@ impl Drop for PyHost {
 
 impl Host for PyHost {
     fn run(&self, job: HostedJob) -> Pin<Box<dyn Future<Output = Outcome> + Send>> {
-        let j = job.job();
-        let arg = JobArg {
-            id: j.id,
-            name: &j.name,
-            handler: job.handler(),
-            payload: &j.payload,
-            attempt: j.attempt,
-            max_retries: j.max_retries,
-            timeout: j.timeout,
-            schedule_id: j.schedule_id,
-        };
-        let json = match serde_json::to_string(&arg) {
+        let json = match job.handler_json() {
             Ok(json) => json,
-            Err(e) => {
-                let message = format!("the job could not be read: {e}");
-                return Box::pin(async move { Outcome::retry(message) });
-            }
+            Err(outcome) => return Box::pin(async move { outcome }),
         };
         let (settled, rx) = oneshot::channel();
         self.batches.push(Waiting { job, json, settled });

@@ -120,6 +120,37 @@ impl HostedJob {
     pub fn is_cancelled(&self) -> bool {
         self.ctx.is_cancelled()
     }
+
+    /// The job as a foreign handler reads it, as a JSON object with the
+    /// wire's names: `id`, `name`, `handler`, `payload`, `attempt`,
+    /// `max_retries`, `timeout`, `schedule_id`, and nothing else (each
+    /// field costs parsing in the host language, per job). A job that cannot
+    /// be written is an attempt to retry, the outcome given as the error.
+    pub fn handler_json(&self) -> Result<String, Outcome> {
+        #[derive(serde::Serialize)]
+        struct HandlerJob<'a> {
+            id: Uuid,
+            name: &'a str,
+            handler: &'a str,
+            payload: &'a Value,
+            attempt: u32,
+            max_retries: u32,
+            timeout: u32,
+            schedule_id: Option<Uuid>,
+        }
+        let job = self.job();
+        serde_json::to_string(&HandlerJob {
+            id: job.id,
+            name: &job.name,
+            handler: self.handler(),
+            payload: &job.payload,
+            attempt: job.attempt,
+            max_retries: job.max_retries,
+            timeout: job.timeout,
+            schedule_id: job.schedule_id,
+        })
+        .map_err(|e| Outcome::retry(format!("the job could not be read: {e}")))
+    }
 }
 
 /// A [`Worker`](crate::Worker) whose handlers live in a foreign runtime.

@@ -83,9 +83,13 @@ pub async fn run(engine: Arc<Engine>, config: PushConfig, policy: TargetPolicy) 
             match engine.lease_push(&request).await {
                 Ok(leased) => {
                     leased_some = !leased.is_empty();
-                    slots.served(request.after.as_deref(), &leased);
-                    for (org, job) in leased {
-                        let call = slots.start(org, &job);
+                    let hosts: Vec<String> = leased
+                        .iter()
+                        .map(|(_, job)| target_host(&job.job.delivery).unwrap_or_default())
+                        .collect();
+                    slots.served(request.after.as_deref(), &hosts);
+                    for ((org, job), host) in leased.into_iter().zip(hosts) {
+                        let call = slots.start(org, &job, host);
                         let token = job.lease.token;
                         let (engine, deliverer) = (engine.clone(), deliverer.clone());
                         let task = calls.spawn(deliver(engine, deliverer, org, job, call));
@@ -235,19 +239,17 @@ impl Slots {
     /// Notes the last host a lease starting after `after` served, in the
     /// order the store walks hosts: those after `after`, then from the
     /// first up to it.
-    fn served(&self, after: Option<&str>, leased: &[(OrgId, LeasedJob)]) {
-        let hosts = leased
+    fn served(&self, after: Option<&str>, hosts: &[String]) {
+        let (wrapped, beyond): (Vec<&String>, Vec<&String>) = hosts
             .iter()
-            .map(|(_, job)| target_host(&job.job.delivery).unwrap_or_default());
-        let (wrapped, beyond): (Vec<String>, Vec<String>) =
-            hosts.partition(|h| after.is_some_and(|a| h.as_str() <= a));
+            .partition(|h| after.is_some_and(|a| h.as_str() <= a));
         if let Some(last) = wrapped.into_iter().max().or(beyond.into_iter().max()) {
-            self.lock().after = Some(last);
+            self.lock().after = Some(last.clone());
         }
     }
 
-    fn start(self: &Arc<Self>, org: OrgId, leased: &LeasedJob) -> Call {
-        let host = target_host(&leased.job.delivery).unwrap_or_default();
+    /// Takes a slot of `host` for the call of `leased`.
+    fn start(self: &Arc<Self>, org: OrgId, leased: &LeasedJob, host: String) -> Call {
         let token = leased.lease.token;
         let mut state = self.lock();
         *state.by_host.entry(host.clone()).or_default() += 1;

@@ -216,6 +216,15 @@ pub(crate) fn status_test(statuses: &[JobStatus]) -> String {
     }
 }
 
+/// Queued push jobs, written as the predicate of their index
+/// (`jobs_queued_push`) says it, so that both stores' planners use it.
+pub(crate) fn queued_push_test() -> String {
+    format!(
+        "status {} AND delivery_type = 'push'",
+        status_test(crate::job::state::Transition::Lease.from())
+    )
+}
+
 /// `'scheduled', 'queued'`: statuses as SQL literals, comma-separated.
 pub(crate) fn status_literals(statuses: &[JobStatus]) -> String {
     let items: Vec<String> = statuses

@@ -25,7 +25,7 @@ use crate::store::jobs::JOB_COLUMNS;
 use crate::store::{
     AttemptEnd, CancelOutcome, Clock, Expired, Fired, Handoff, HttpResponse, Inserted,
     LeaseOutcome, LeaseStore, Moved, Outcome, Promoted, PushSlots, Result, RetryOutcome,
-    StoreError, status_literals, status_test,
+    StoreError, queued_push_test, status_literals, status_test,
 };
 use async_trait::async_trait;
 use chronos_proto::{ExecutionStatus, JobStatus, Lease, LeasedJob};
@@ -308,10 +308,7 @@ impl Sql {
                  SELECT {JOB_COLUMNS}, lease_token, lease_expires_at, organization_id
                  FROM leased ORDER BY slot",
                 host = PUSH_HOST,
-                queued_push = format!(
-                    "status {} AND delivery_type = 'push'",
-                    status_test(lease.from())
-                ),
+                queued_push = queued_push_test(),
                 from = status_test(lease.from()),
                 tail = lease_tail("picked", "$7::float8"),
             ),

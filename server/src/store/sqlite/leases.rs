@@ -23,7 +23,7 @@ use crate::store::jobs::JOB_COLUMNS;
 use crate::store::{
     AttemptEnd, CancelOutcome, Clock, Expired, Fired, Handoff, HttpResponse, Inserted,
     LeaseOutcome, LeaseStore, Moved, Outcome, Promoted, PushSlots, Result, RetryOutcome,
-    status_test,
+    queued_push_test, status_test,
 };
 use async_trait::async_trait;
 use chronos_proto::{ExecutionStatus, Lease, LeasedJob};
@@ -40,13 +40,8 @@ const JOB_OF_TOKEN: &str = "SELECT job_id FROM executions WHERE lease_token = ?2
 /// How many attempts one sweeper pass ends at most.
 const EXPIRE_BATCH: i64 = 100;
 
-/// Queued push jobs, as the predicate of their index says it.
-fn queued_push() -> String {
-    format!(
-        "status {} AND delivery_type = 'push'",
-        status_test(Transition::Lease.from())
-    )
-}
+/// A push job's host as its queued index orders it (migration 0007).
+const PUSH_HOST: &str = "coalesce(target_host, '')";
 /// How many scheduled jobs one promotion pass moves at most.
 const PROMOTE_BATCH: i64 = 1000;
 
@@ -119,24 +114,27 @@ impl Sql {
             // through the index that leads with the host: one probe each,
             // never a host's backlog.
             push_first_host: format!(
-                "SELECT coalesce(target_host, '') FROM jobs
+                "SELECT {host} FROM jobs
                  WHERE {queued_push}
-                 ORDER BY coalesce(target_host, '') LIMIT 1",
-                queued_push = queued_push(),
+                 ORDER BY {host} LIMIT 1",
+                host = PUSH_HOST,
+                queued_push = queued_push_test(),
             ),
             push_next_host: format!(
-                "SELECT coalesce(target_host, '') FROM jobs
-                 WHERE {queued_push} AND coalesce(target_host, '') > ?1
-                 ORDER BY coalesce(target_host, '') LIMIT 1",
-                queued_push = queued_push(),
+                "SELECT {host} FROM jobs
+                 WHERE {queued_push} AND {host} > ?1
+                 ORDER BY {host} LIMIT 1",
+                host = PUSH_HOST,
+                queued_push = queued_push_test(),
             ),
             // A host's best queued push jobs.
             push_head: format!(
                 "SELECT id, organization_id, priority, run_at FROM jobs
-                 WHERE {queued_push} AND coalesce(target_host, '') = ?1
+                 WHERE {queued_push} AND {host} = ?1
                  ORDER BY priority DESC, run_at, id
                  LIMIT ?2",
-                queued_push = queued_push(),
+                host = PUSH_HOST,
+                queued_push = queued_push_test(),
             ),
             lease: c(format!(
                 "UPDATE jobs SET status = '{to}', attempt = attempt + 1, lease_token = ?2,
