@@ -383,3 +383,55 @@ fn fill_sqlite(dir: &Path, file: &Path, n: u64) -> Res<()> {
     );
     Ok(())
 }
+
+/// `--expire-history`: every finished job is past its period from now on
+/// (periods of one minute, the shortest), so the server's retention
+/// service deletes the filled history while the measurement runs. Written
+/// with the server stopped; the server reads the periods at each batch.
+pub async fn expire(store: &Store) -> Res<()> {
+    const SET: &str = "UPDATE retention SET completed_seconds = 60, failed_seconds = 60, \
+                       cancelled_seconds = 60";
+    if let Some(url) = store.postgres_url() {
+        connect(&url).await?.batch_execute(SET).await?;
+    } else {
+        let (_, file) = store.sqlite_paths().ok_or("no store")?;
+        rusqlite::Connection::open(file)?.execute_batch(SET)?;
+    }
+    Ok(())
+}
+
+/// The history's jobs the store still holds (the measurement's own jobs
+/// have other handlers), counted beside the running server (on SQLite, a
+/// reader in WAL mode, which never waits on its writer).
+pub async fn count(store: &Store) -> Res<u64> {
+    let handlers = HANDLERS.map(|h| format!("'{h}'")).join(", ");
+    let count = format!("SELECT count(*) FROM jobs WHERE handler IN ({handlers})");
+    let n: i64 = if let Some(url) = store.postgres_url() {
+        connect(&url).await?.query_one(&count, &[]).await?.get(0)
+    } else {
+        let (_, file) = store.sqlite_paths().ok_or("no store")?;
+        let conn = rusqlite::Connection::open_with_flags(
+            file,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )?;
+        conn.query_row(&count, [], |r| r.get(0))?
+    };
+    Ok(n as u64)
+}
+
+/// Waits (up to a minute) until the retention service has begun deleting
+/// the `filled` history: its first pass comes `retention::EVERY` after the
+/// server starts. Returns the jobs left when it has.
+pub async fn wait_for_deletion(store: &Store, filled: u64) -> Res<u64> {
+    let started = Instant::now();
+    loop {
+        let left = count(store).await?;
+        if left < filled {
+            return Ok(left);
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            return Err("--expire-history: the server deleted nothing within a minute".into());
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}

@@ -1,6 +1,6 @@
 //! `cargo run --release -p chronos-bench -- [--store sqlite|postgres|both]
 //! [--mode all|throughput|latency|memory|push|schedule|create|compare]
-//! [--sdk rust|node|python|python-sync] [--history N]`
+//! [--sdk rust|node|python|python-sync] [--history N [--expire-history]]`
 //!
 //! Starts a real Chronos server process on a fresh store (the embedded one
 //! in a temporary directory, or a new PostgreSQL database that is dropped
@@ -99,6 +99,11 @@ struct Args {
     /// each, spread over the last three days), by SQL, before measuring.
     #[arg(long, default_value_t = 0)]
     history: u64,
+    /// Make the --history jobs past their retention period, so that the
+    /// server deletes them while the measurement runs (it starts once the
+    /// deletion has); prints how many it deleted meanwhile.
+    #[arg(long, requires = "history")]
+    expire_history: bool,
 }
 
 impl Args {
@@ -256,8 +261,41 @@ async fn measure(args: &Args, store: &Store, mode: Mode) -> Res<Outcome> {
         // Filled with the server stopped; started again on the full store.
         let key = server.stop().await;
         history::fill(store, args.history).await?;
+        if args.expire_history {
+            history::expire(store).await?;
+        }
         server = Server::restart(store, &flags, key).await?;
     }
+    let deleting = if args.expire_history {
+        // The deletion's pace on its own first, over ten seconds.
+        let first = history::wait_for_deletion(store, args.history).await?;
+        let since = std::time::Instant::now();
+        tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+        let left = history::count(store).await?;
+        let took = since.elapsed().as_secs_f64();
+        println!(
+            "  retention         deleting the history, nothing else running: {:.0} jobs/s",
+            first.saturating_sub(left) as f64 / took
+        );
+        Some((left, std::time::Instant::now()))
+    } else {
+        None
+    };
+    let outcome = run_mode(args, &server, mode).await?;
+    if let Some((before, since)) = deleting {
+        let after = history::count(store).await?;
+        let took = since.elapsed().as_secs_f64();
+        let deleted = before.saturating_sub(after);
+        println!(
+            "  retention         meanwhile, {deleted} of the history's jobs deleted in {took:.1} s \
+             ({:.0} jobs/s), {after} left",
+            deleted as f64 / took
+        );
+    }
+    Ok(outcome)
+}
+
+async fn run_mode(args: &Args, server: &Server, mode: Mode) -> Res<Outcome> {
     match mode {
         Mode::Throughput => {
             let t = measure::Throughput {
@@ -268,25 +306,25 @@ async fn measure(args: &Args, store: &Store, mode: Mode) -> Res<Outcome> {
                 batch: args.batch,
             };
             let figures = match args.sdk {
-                Some(sdk) => sdk::throughput(&server, &t, sdk).await?,
-                None => measure::throughput(&server, &t).await?,
+                Some(sdk) => sdk::throughput(server, &t, sdk).await?,
+                None => measure::throughput(server, &t).await?,
             };
             Ok(Outcome::Throughput(figures))
         }
         Mode::Latency => {
             let figures = match args.sdk {
-                Some(sdk) => sdk::latency(&server, args.samples, sdk).await?,
-                None => measure::latency(&server, args.samples).await?,
+                Some(sdk) => sdk::latency(server, args.samples, sdk).await?,
+                None => measure::latency(server, args.samples).await?,
             };
             Ok(Outcome::Latency(figures))
         }
         Mode::Create => {
             let sdk = args.sdk.unwrap_or(Sdk::Rust);
             let jobs = args.jobs.unwrap_or(50_000);
-            sdk::create(&server, jobs, args.batch, sdk).await?;
+            sdk::create(server, jobs, args.batch, sdk).await?;
             Ok(Outcome::Printed)
         }
-        Mode::Memory => measure::memory(&server, args.idle_workers)
+        Mode::Memory => measure::memory(server, args.idle_workers)
             .await
             .map(|()| Outcome::Printed),
         Mode::Push => {
@@ -298,9 +336,9 @@ async fn measure(args: &Args, store: &Store, mode: Mode) -> Res<Outcome> {
                 concurrency: args.push_concurrency,
                 per_host: args.push_per_host,
             };
-            push::push(&server, &p).await.map(|()| Outcome::Printed)
+            push::push(server, &p).await.map(|()| Outcome::Printed)
         }
-        Mode::Schedule => schedule::schedule(&server, args.samples)
+        Mode::Schedule => schedule::schedule(server, args.samples)
             .await
             .map(|()| Outcome::Printed),
         Mode::All | Mode::Compare => unreachable!("expanded above"),
