@@ -18,8 +18,8 @@
 //!   a SQLite implementation.
 //! - The domain, with no I/O: [`job`] (the job model, the state machine,
 //!   the rules), [`schedule`] (schedules, cron and interval timing, what a
-//!   scheduler pass fires), [`account`] (organizations, API keys, signing
-//!   secrets).
+//!   scheduler pass fires), [`queue`] (queues' settings and their rules),
+//!   [`account`] (organizations, API keys, signing secrets).
 //! - [`config`]: which store to open.
 
 pub mod account;
@@ -29,6 +29,7 @@ pub mod config;
 pub mod job;
 pub mod lease;
 pub mod push;
+pub mod queue;
 pub mod retention;
 pub mod schedule;
 pub mod server;

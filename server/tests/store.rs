@@ -12,6 +12,7 @@
 //! | `store_schedules.rs` | [`ScheduleStore`], and scheduler passes (`fire_schedules`): one job per due time, waiting fires |
 //! | `store_workers.rs` | [`WorkerStore`]: sessions, heartbeats, reconnects |
 //! | `store_retention.rs` | [`RetentionStore`]: which finished jobs are deleted and when, what never is, batches, the settings and what a migration gives them |
+//! | `store_queues.rs` | [`QueueStore`]: each organization's `default` queue, settings, names unique per organization, pause and unblock, the queues the upgrade makes |
 //!
 //! Time-dependent rules run on a store opened with the test clock, which the
 //! tests move (`advance_clock`) instead of sleeping.
@@ -24,6 +25,7 @@
 //! [`ScheduleStore`]: chronos_server::store::ScheduleStore
 //! [`WorkerStore`]: chronos_server::store::WorkerStore
 //! [`RetentionStore`]: chronos_server::store::RetentionStore
+//! [`QueueStore`]: chronos_server::store::QueueStore
 
 mod common;
 #[path = "common/conformance.rs"]
@@ -873,6 +875,7 @@ fn every_store_trait_method_is_called_by_the_suite() {
         include_str!("../src/store/schedules.rs"),
         include_str!("../src/store/workers.rs"),
         include_str!("../src/store/retention.rs"),
+        include_str!("../src/store/queues.rs"),
     ];
     let suite = [
         include_str!("store.rs"),
@@ -881,6 +884,7 @@ fn every_store_trait_method_is_called_by_the_suite() {
         include_str!("store_schedules.rs"),
         include_str!("store_workers.rs"),
         include_str!("store_retention.rs"),
+        include_str!("store_queues.rs"),
         include_str!("common/conformance.rs"),
     ]
     .concat();

@@ -9,6 +9,7 @@
 //! | signing secrets | [`SigningSecretStore`] | anyone |
 //! | reading jobs and their executions | [`JobStore`] | anyone |
 //! | creating jobs and changing their status | [`LeaseStore`] | **the lease engine only** |
+//! | queues: their settings and state | [`QueueStore`] | anyone |
 //! | schedules | [`ScheduleStore`] | anyone |
 //! | connected workers | [`WorkerStore`] | anyone |
 //! | how long finished jobs are kept, and deleting them after | [`RetentionStore`] | anyone; the retention service deletes |
@@ -38,6 +39,7 @@ pub mod database;
 pub mod jobs;
 pub mod leases;
 pub mod postgres;
+pub mod queues;
 pub mod retention;
 pub mod schedules;
 pub mod signing_secrets;
@@ -52,6 +54,7 @@ pub use leases::{
     AttemptEnd, CancelOutcome, Expired, Fired, Handoff, HttpResponse, Inserted, LeaseOutcome,
     LeaseStore, Moved, Outcome, Promoted, PushSlots, RetryOutcome, WakeKey,
 };
+pub use queues::QueueStore;
 pub use retention::{Cutoffs, RetentionPeriods, RetentionSettings, RetentionStore};
 pub use schedules::ScheduleStore;
 pub use signing_secrets::SigningSecretStore;
@@ -71,6 +74,7 @@ pub trait Store:
     + AccountStore
     + SigningSecretStore
     + JobStore
+    + QueueStore
     + ScheduleStore
     + WorkerStore
     + RetentionStore
@@ -82,6 +86,7 @@ impl<T> Store for T where
         + AccountStore
         + SigningSecretStore
         + JobStore
+        + QueueStore
         + ScheduleStore
         + WorkerStore
         + RetentionStore

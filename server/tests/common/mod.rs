@@ -22,7 +22,12 @@ pub fn before_retention(kind: StoreKind) -> i64 {
 /// Migrates `backing` as an older Chronos left it: up to the version
 /// before retention, with no organization yet.
 pub async fn migrate_before_retention(backing: &Backing, kind: StoreKind) {
-    let last = before_retention(kind);
+    migrate_up_to(backing, before_retention(kind)).await;
+}
+
+/// Migrates `backing` up to version `last`, as the Chronos that stopped
+/// there left it (with no organization yet).
+pub async fn migrate_up_to(backing: &Backing, last: i64) {
     let applied = match backing.config() {
         StoreConfig::Postgres { url } => {
             let store = PgStore::connect(&url, 2, Clock::Database).unwrap();

@@ -1,5 +1,6 @@
 //! Organizations and API keys.
 
+use super::queues::insert_default_queue;
 use super::{PgStore, ts};
 use crate::account::keys::{ApiKeyRecord, NewApiKey};
 use crate::account::{OrgId, Organization};
@@ -23,11 +24,17 @@ pub(super) struct Sql {
 impl Sql {
     pub(super) fn new(clock: &Clock) -> Self {
         Sql {
-            insert_organization: clock.pg(
-                "INSERT INTO organizations (id, slug, name, created_at) \
-                 VALUES ($1, $2, $3, now()) RETURNING id, slug, name, created_at"
-                    .into(),
-            ),
+            // With its `default` queue (id `$4`), in the same statement.
+            insert_organization: clock.pg(format!(
+                "WITH org AS (
+                     INSERT INTO organizations (id, slug, name, created_at)
+                     VALUES ($1, $2, $3, now()) RETURNING id, slug, name, created_at
+                 ), queue AS (
+                     {queue}
+                 )
+                 SELECT * FROM org",
+                queue = insert_default_queue("org", "$4"),
+            )),
             organization_by_slug:
                 "SELECT id, slug, name, created_at FROM organizations WHERE slug = $1".into(),
             insert_key: clock.pg(format!(
@@ -101,7 +108,7 @@ impl AccountStore for PgStore {
         let row = client
             .query_one(
                 &self.sql.accounts.insert_organization,
-                &[&Uuid::now_v7(), &slug, &name],
+                &[&Uuid::now_v7(), &slug, &name, &Uuid::now_v7()],
             )
             .await?;
         org_from_row(&row)

@@ -9,6 +9,7 @@ use crate::store::{ChangeFn, Clock, Database, Result, StoreError};
 use async_trait::async_trait;
 use chronos_proto::Timestamp;
 use std::time::Duration;
+use uuid::Uuid;
 
 /// Versioned migrations, applied in order. A migration is never edited once
 /// released; a change is a new file.
@@ -54,6 +55,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "push by host",
         include_str!("migrations/0009_push_by_host.sql"),
     ),
+    (10, "queues", include_str!("migrations/0010_queues.sql")),
 ];
 
 /// The version that creates the retention settings.
@@ -189,7 +191,12 @@ impl Database for PgStore {
         let org = tx
             .query_one(
                 &self.sql.accounts.insert_organization,
-                &[&admin_key.organization_id.0, &"default", &"Default"],
+                &[
+                    &admin_key.organization_id.0,
+                    &"default",
+                    &"Default",
+                    &Uuid::now_v7(),
+                ],
             )
             .await?;
         insert_key(&tx, &self.sql.accounts, &admin_key).await?;

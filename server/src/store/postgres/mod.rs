@@ -13,6 +13,7 @@ mod database;
 mod jobs;
 mod leases;
 mod listen;
+mod queues;
 mod retention;
 mod schedules;
 mod signing_secrets;
@@ -100,6 +101,7 @@ struct Statements {
     signing_secrets: signing_secrets::Sql,
     jobs: jobs::Sql,
     leases: leases::Sql,
+    queues: queues::Sql,
     retention: retention::Sql,
     schedules: schedules::Sql,
     workers: workers::Sql,
@@ -135,6 +137,7 @@ impl PgStore {
             signing_secrets: signing_secrets::Sql::new(c),
             jobs: jobs::Sql::new(c),
             leases: leases::Sql::new(c),
+            queues: queues::Sql::new(c),
             retention: retention::Sql::new(c),
             schedules: schedules::Sql::new(c),
             workers: workers::Sql::new(c),

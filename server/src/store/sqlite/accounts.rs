@@ -1,5 +1,6 @@
 //! Organizations and API keys.
 
+use super::queues::insert_default_queue;
 use super::{NOW, SqliteStore, corrupt, opt_ts, to_json, ts, uuid};
 use crate::account::keys::{ApiKeyRecord, NewApiKey};
 use crate::account::{OrgId, Organization};
@@ -93,11 +94,15 @@ impl AccountStore for SqliteStore {
     async fn create_organization(&self, slug: &str, name: &str) -> Result<Organization> {
         let (slug, name) = (slug.to_string(), name.to_string());
         self.call(move |conn, sql| {
-            conn.query_row(
+            let tx = conn.transaction()?;
+            let org = tx.query_row(
                 &sql.accounts.insert_organization,
                 params![Uuid::now_v7().to_string(), slug, name],
                 |row| Ok(org_from_row(row)),
-            )?
+            )??;
+            insert_default_queue(&tx, &sql.queues, org.id.0)?;
+            tx.commit()?;
+            Ok(org)
         })
         .await
     }

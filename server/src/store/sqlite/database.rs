@@ -3,6 +3,7 @@
 //! other processes to follow.
 
 use super::accounts::{insert_key, org_from_row};
+use super::queues::insert_default_queue;
 use super::{NOW, SqliteStore, retention, ts};
 use crate::account::Organization;
 use crate::account::keys::NewApiKey;
@@ -44,6 +45,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "push by host",
         include_str!("migrations/0007_push_by_host.sql"),
     ),
+    (8, "queues", include_str!("migrations/0008_queues.sql")),
 ];
 
 /// The version that creates the retention settings.
@@ -169,6 +171,7 @@ impl Database for SqliteStore {
                 ],
                 |row| Ok(org_from_row(row)),
             )??;
+            insert_default_queue(&tx, &sql.queues, org.id.0)?;
             insert_key(&tx, &sql.accounts, &admin_key)?;
             tx.commit()?;
             Ok(Some(org))

@@ -19,6 +19,7 @@ mod accounts;
 mod database;
 mod jobs;
 mod leases;
+mod queues;
 mod retention;
 mod schedules;
 mod signing_secrets;
@@ -57,6 +58,7 @@ struct Statements {
     signing_secrets: signing_secrets::Sql,
     jobs: jobs::Sql,
     leases: leases::Sql,
+    queues: queues::Sql,
     retention: retention::Sql,
     schedules: schedules::Sql,
     workers: workers::Sql,
@@ -104,6 +106,7 @@ impl SqliteStore {
             signing_secrets: signing_secrets::Sql::new(c),
             jobs: jobs::Sql::new(c),
             leases: leases::Sql::new(c),
+            queues: queues::Sql::new(c),
             retention: retention::Sql::new(c),
             schedules: schedules::Sql::new(c),
             workers: workers::Sql::new(c),

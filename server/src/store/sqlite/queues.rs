@@ -1,0 +1,244 @@
+//! Queues.
+
+use super::{NOW, SqliteStore, corrupt, ts, uuid};
+use crate::account::OrgId;
+use crate::queue::{
+    DEFAULT_QUEUE, FailureMode, Ordering, QueueRecord, QueueSettings, QueueStatus, RateLimit,
+};
+use crate::store::queues::QUEUE_COLUMNS;
+use crate::store::{Clock, QueueStore, Result};
+use async_trait::async_trait;
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+use uuid::Uuid;
+
+/// The settings' columns, in the order of [`settings_params`].
+const SETTINGS_COLUMNS: &str = "concurrency, retries, ordering, failure_mode, rate_limit, \
+     rate_period_seconds, key_concurrency, key_rate_limit, key_rate_period_seconds, \
+     signing_secret_id, default_target_url";
+const SETTINGS_COUNT: usize = 11;
+
+pub(super) struct Sql {
+    insert: String,
+    insert_default: String,
+    get: String,
+    list: String,
+    update: String,
+    set_status: String,
+    unblock: String,
+}
+
+/// `?from` and the ten after it: the settings' parameters.
+fn placeholders(from: usize) -> String {
+    (from..from + SETTINGS_COUNT)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Sql {
+    pub(super) fn new(clock: &Clock) -> Self {
+        let unlimited = QueueSettings::unlimited();
+        Sql {
+            insert: clock.sqlite(format!(
+                "INSERT INTO queues (id, organization_id, name, {SETTINGS_COLUMNS}, status,
+                                     created_at, updated_at)
+                 VALUES (?1, ?2, ?3, {settings}, '{active}', {NOW}, {NOW})
+                 ON CONFLICT (organization_id, name) DO NOTHING
+                 RETURNING {QUEUE_COLUMNS}",
+                settings = placeholders(4),
+                active = QueueStatus::Active.as_str(),
+            )),
+            insert_default: clock.sqlite(format!(
+                "INSERT INTO queues (id, organization_id, name, retries, ordering, failure_mode,
+                                     status, created_at, updated_at)
+                 VALUES (?1, ?2, '{DEFAULT_QUEUE}', {retries}, '{ordering}', '{failure}',
+                         '{active}', {NOW}, {NOW})",
+                retries = unlimited.retries,
+                ordering = unlimited.ordering.as_str(),
+                failure = unlimited.failure_mode.as_str(),
+                active = QueueStatus::Active.as_str(),
+            )),
+            get: format!(
+                "SELECT {QUEUE_COLUMNS} FROM queues WHERE organization_id = ?1 AND name = ?2"
+            ),
+            list: format!(
+                "SELECT {QUEUE_COLUMNS} FROM queues WHERE organization_id = ?1 ORDER BY name"
+            ),
+            update: clock.sqlite(format!(
+                "UPDATE queues SET ({SETTINGS_COLUMNS}, updated_at) = ({settings}, {NOW})
+                 WHERE organization_id = ?1 AND name = ?2
+                 RETURNING {QUEUE_COLUMNS}",
+                settings = placeholders(3),
+            )),
+            set_status: clock.sqlite(format!(
+                "UPDATE queues SET status = ?3, updated_at = {NOW}
+                 WHERE organization_id = ?1 AND name = ?2
+                 RETURNING {QUEUE_COLUMNS}"
+            )),
+            unblock: clock.sqlite(format!(
+                "UPDATE queues SET blocked = 0, updated_at = {NOW}
+                 WHERE organization_id = ?1 AND name = ?2
+                 RETURNING {QUEUE_COLUMNS}"
+            )),
+        }
+    }
+}
+
+/// Makes the `default` queue of a new organization, in the transaction
+/// that makes the organization: one never exists without it.
+pub(super) fn insert_default_queue(conn: &Connection, sql: &Sql, org: Uuid) -> Result<()> {
+    conn.prepare_cached(&sql.insert_default)?
+        .execute(params![Uuid::now_v7().to_string(), org.to_string()])?;
+    Ok(())
+}
+
+/// The settings as parameters, in the order of [`SETTINGS_COLUMNS`].
+fn settings_params(s: &QueueSettings) -> [Value; SETTINGS_COUNT] {
+    let int = |v: Option<u32>| v.map_or(Value::Null, |v| Value::Integer(v.into()));
+    let text = |v: Option<String>| v.map_or(Value::Null, Value::Text);
+    [
+        int(s.concurrency),
+        int(Some(s.retries)),
+        Value::Text(s.ordering.as_str().into()),
+        Value::Text(s.failure_mode.as_str().into()),
+        int(s.rate.map(|r| r.limit)),
+        int(s.rate.map(|r| r.period_seconds)),
+        int(s.key_concurrency),
+        int(s.key_rate.map(|r| r.limit)),
+        int(s.key_rate.map(|r| r.period_seconds)),
+        text(s.signing_secret_id.map(|id| id.to_string())),
+        text(s.default_target_url.clone()),
+    ]
+}
+
+fn word<T>(row: &Row, col: &str, parse: fn(&str) -> Option<T>) -> Result<T> {
+    let s: String = row.get(col)?;
+    parse(&s).ok_or_else(|| corrupt(col, &s))
+}
+
+fn count(row: &Row, col: &str) -> Result<Option<u32>> {
+    row.get::<_, Option<i64>>(col)?
+        .map(|v| u32::try_from(v).map_err(|_| corrupt(col, v)))
+        .transpose()
+}
+
+fn rate(row: &Row, limit: &str, period: &str) -> Result<Option<RateLimit>> {
+    Ok(match (count(row, limit)?, count(row, period)?) {
+        (Some(limit), Some(period_seconds)) => Some(RateLimit {
+            limit,
+            period_seconds,
+        }),
+        _ => None,
+    })
+}
+
+fn queue_from_row(row: &Row) -> Result<QueueRecord> {
+    Ok(QueueRecord {
+        id: uuid(row.get("id")?)?,
+        name: row.get("name")?,
+        settings: QueueSettings {
+            concurrency: count(row, "concurrency")?,
+            retries: count(row, "retries")?.unwrap_or_default(),
+            ordering: word(row, "ordering", Ordering::parse)?,
+            failure_mode: word(row, "failure_mode", FailureMode::parse)?,
+            rate: rate(row, "rate_limit", "rate_period_seconds")?,
+            key_concurrency: count(row, "key_concurrency")?,
+            key_rate: rate(row, "key_rate_limit", "key_rate_period_seconds")?,
+            signing_secret_id: row
+                .get::<_, Option<String>>("signing_secret_id")?
+                .map(uuid)
+                .transpose()?,
+            default_target_url: row.get("default_target_url")?,
+        },
+        status: word(row, "status", QueueStatus::parse)?,
+        blocked: row.get("blocked")?,
+        created_at: ts(row.get("created_at")?)?,
+        updated_at: ts(row.get("updated_at")?)?,
+    })
+}
+
+/// One queue from `stmt` with `params`, if any.
+fn one(
+    conn: &Connection,
+    stmt: &str,
+    params: impl rusqlite::Params,
+) -> Result<Option<QueueRecord>> {
+    conn.prepare_cached(stmt)?
+        .query_row(params, |row| Ok(queue_from_row(row)))
+        .optional()?
+        .transpose()
+}
+
+#[async_trait]
+impl QueueStore for SqliteStore {
+    async fn create_queue(
+        &self,
+        org: OrgId,
+        id: Uuid,
+        name: &str,
+        settings: &QueueSettings,
+    ) -> Result<Option<QueueRecord>> {
+        let mut params = vec![
+            Value::Text(id.to_string()),
+            Value::Text(org.0.to_string()),
+            Value::Text(name.to_string()),
+        ];
+        params.extend(settings_params(settings));
+        self.call(move |conn, sql| one(conn, &sql.queues.insert, params_from_iter(params)))
+            .await
+    }
+
+    async fn queue(&self, org: OrgId, name: &str) -> Result<Option<QueueRecord>> {
+        let name = name.to_string();
+        self.call(move |conn, sql| one(conn, &sql.queues.get, params![org.0.to_string(), name]))
+            .await
+    }
+
+    async fn list_queues(&self, org: OrgId) -> Result<Vec<QueueRecord>> {
+        self.call(move |conn, sql| {
+            let mut stmt = conn.prepare_cached(&sql.queues.list)?;
+            let rows = stmt.query_map(params![org.0.to_string()], |row| Ok(queue_from_row(row)))?;
+            rows.map(|r| r?).collect()
+        })
+        .await
+    }
+
+    async fn update_queue(
+        &self,
+        org: OrgId,
+        name: &str,
+        settings: &QueueSettings,
+    ) -> Result<Option<QueueRecord>> {
+        let mut params = vec![
+            Value::Text(org.0.to_string()),
+            Value::Text(name.to_string()),
+        ];
+        params.extend(settings_params(settings));
+        self.call(move |conn, sql| one(conn, &sql.queues.update, params_from_iter(params)))
+            .await
+    }
+
+    async fn set_queue_status(
+        &self,
+        org: OrgId,
+        name: &str,
+        status: QueueStatus,
+    ) -> Result<Option<QueueRecord>> {
+        let name = name.to_string();
+        self.call(move |conn, sql| {
+            one(
+                conn,
+                &sql.queues.set_status,
+                params![org.0.to_string(), name, status.as_str()],
+            )
+        })
+        .await
+    }
+
+    async fn unblock_queue(&self, org: OrgId, name: &str) -> Result<Option<QueueRecord>> {
+        let name = name.to_string();
+        self.call(move |conn, sql| one(conn, &sql.queues.unblock, params![org.0.to_string(), name]))
+            .await
+    }
+}
