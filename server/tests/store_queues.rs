@@ -14,10 +14,9 @@ use chronos_server::config::StoreConfig;
 use chronos_server::queue::{
     FailureMode, Ordering, QueueRecord, QueueSettings, QueueStatus, RateLimit,
 };
-use chronos_server::store::sqlite::OpenMode;
-use chronos_server::store::{Clock, DynStore};
+use chronos_server::store::DynStore;
 use chronos_test_support::both_stores;
-use common::{Backing, StoreKind, migrate_up_to};
+use common::{Backing, StoreKind, migrate_up_to, upgrade};
 use conformance::*;
 use uuid::Uuid;
 
@@ -305,16 +304,7 @@ async fn the_upgrade_makes_a_queue_for_every_name_already_used(kind: StoreKind) 
             .unwrap();
         }
     }
-    let store = old
-        .config()
-        .open(OpenMode::Command, Clock::Database)
-        .unwrap()
-        .store;
-    assert_eq!(
-        store.migrate().await.unwrap().first(),
-        Some(&(before_queues(kind) + 1)),
-        "the queues' migration is the first one left"
-    );
+    let store = upgrade(&old, before_queues(kind) + 1).await;
     let org = OrgId(org);
     assert_eq!(names(&store, org).await, ["default", "emails", "hooks"]);
     for q in store.list_queues(org).await.unwrap() {

@@ -17,7 +17,7 @@ use chronos_server::store::{
     AttemptEnd, CancelOutcome, Clock, Cutoffs, DynStore, Outcome, RetentionPeriods,
 };
 use chronos_test_support::both_stores;
-use common::{Backing, StoreKind, TestStore, before_retention, migrate_before_retention};
+use common::{Backing, StoreKind, TestStore, before_retention, migrate_before_retention, upgrade};
 use conformance::*;
 use std::time::Duration;
 use uuid::Uuid;
@@ -300,16 +300,7 @@ async fn a_store_from_before_retention_keeps_everything_a_new_one_gets_the_defau
 ) {
     let old = Backing::new(kind).await;
     migrate_before_retention(&old, kind).await;
-    let store = old
-        .config()
-        .open(OpenMode::Command, Clock::Database)
-        .unwrap()
-        .store;
-    assert_eq!(
-        store.migrate().await.unwrap().first(),
-        Some(&(before_retention(kind) + 1)),
-        "retention's migration is the first one left"
-    );
+    let store = upgrade(&old, before_retention(kind) + 1).await;
     let upgraded = store.retention().await.unwrap();
     assert_eq!(upgraded.periods, RetentionPeriods::FOREVER);
     assert_eq!(upgraded.set_at, None);

@@ -1,9 +1,10 @@
 //! Queues: their settings and state (`queue/` says what they mean).
 
-use super::Result;
+use super::{Result, StoreError};
 use crate::account::OrgId;
-use crate::queue::{QueueRecord, QueueSettings, QueueStatus};
+use crate::queue::{FailureMode, Ordering, QueueRecord, QueueSettings, QueueStatus, RateLimit};
 use async_trait::async_trait;
+use chronos_proto::Timestamp;
 use uuid::Uuid;
 
 /// The columns both stores select for a queue.
@@ -41,4 +42,83 @@ pub trait QueueStore: Send + Sync + 'static {
     ) -> Result<Option<QueueRecord>>;
     /// Clears `blocked`; `None` if there is no such queue.
     async fn unblock_queue(&self, org: OrgId, name: &str) -> Result<Option<QueueRecord>>;
+}
+
+/// A queue's row as either store reads it, before its words and counts
+/// are checked: [`QueueColumns::record`] is the one place that does.
+pub(crate) struct QueueColumns {
+    pub id: Uuid,
+    pub name: String,
+    pub concurrency: Option<i64>,
+    pub retries: i64,
+    pub ordering: String,
+    pub failure_mode: String,
+    pub status: String,
+    pub blocked: bool,
+    pub rate_limit: Option<i64>,
+    pub rate_period_seconds: Option<i64>,
+    pub key_concurrency: Option<i64>,
+    pub key_rate_limit: Option<i64>,
+    pub key_rate_period_seconds: Option<i64>,
+    pub signing_secret_id: Option<Uuid>,
+    pub default_target_url: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+fn corrupt(col: &str, v: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("queues.{col} = {v}"))
+}
+
+fn word<T>(col: &str, s: &str, parse: fn(&str) -> Option<T>) -> Result<T> {
+    parse(s).ok_or_else(|| corrupt(col, s))
+}
+
+fn count(col: &str, v: Option<i64>) -> Result<Option<u32>> {
+    v.map(|v| u32::try_from(v).map_err(|_| corrupt(col, v)))
+        .transpose()
+}
+
+/// A limit and its period, each named by its column; the table's CHECK
+/// keeps them set together.
+fn rate(limit: (&str, Option<i64>), period: (&str, Option<i64>)) -> Result<Option<RateLimit>> {
+    Ok(
+        match (count(limit.0, limit.1)?, count(period.0, period.1)?) {
+            (Some(limit), Some(period_seconds)) => Some(RateLimit {
+                limit,
+                period_seconds,
+            }),
+            _ => None,
+        },
+    )
+}
+
+impl QueueColumns {
+    pub(crate) fn record(self) -> Result<QueueRecord> {
+        Ok(QueueRecord {
+            id: self.id,
+            name: self.name,
+            settings: QueueSettings {
+                concurrency: count("concurrency", self.concurrency)?,
+                retries: count("retries", Some(self.retries))?.unwrap_or_default(),
+                ordering: word("ordering", &self.ordering, Ordering::parse)?,
+                failure_mode: word("failure_mode", &self.failure_mode, FailureMode::parse)?,
+                rate: rate(
+                    ("rate_limit", self.rate_limit),
+                    ("rate_period_seconds", self.rate_period_seconds),
+                )?,
+                key_concurrency: count("key_concurrency", self.key_concurrency)?,
+                key_rate: rate(
+                    ("key_rate_limit", self.key_rate_limit),
+                    ("key_rate_period_seconds", self.key_rate_period_seconds),
+                )?,
+                signing_secret_id: self.signing_secret_id,
+                default_target_url: self.default_target_url,
+            },
+            status: word("status", &self.status, QueueStatus::parse)?,
+            blocked: self.blocked,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
 }

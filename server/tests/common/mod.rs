@@ -41,6 +41,22 @@ pub async fn migrate_up_to(backing: &Backing, last: i64) {
     assert_eq!(applied, (1..=last).collect::<Vec<_>>());
 }
 
+/// Opens the store an older Chronos left on `backing` (`migrate_up_to`)
+/// and upgrades it, checking that the upgrade starts at version `first`.
+pub async fn upgrade(backing: &Backing, first: i64) -> chronos_server::store::DynStore {
+    let store = backing
+        .config()
+        .open(OpenMode::Command, Clock::Database)
+        .unwrap()
+        .store;
+    assert_eq!(
+        store.migrate().await.unwrap().first(),
+        Some(&first),
+        "the upgrade starts at version {first}"
+    );
+    store
+}
+
 /// HMAC-SHA256 (RFC 2104) from SHA-256 alone, independent of the server's.
 pub fn hmac_sha256(key: &[u8], message: &[u8]) -> Vec<u8> {
     let mut block = [0u8; 64];

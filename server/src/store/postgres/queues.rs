@@ -2,10 +2,8 @@
 
 use super::{PgStore, ts};
 use crate::account::OrgId;
-use crate::queue::{
-    DEFAULT_QUEUE, FailureMode, Ordering, QueueRecord, QueueSettings, QueueStatus, RateLimit,
-};
-use crate::store::queues::QUEUE_COLUMNS;
+use crate::queue::{DEFAULT_QUEUE, QueueRecord, QueueSettings, QueueStatus};
+use crate::store::queues::{QUEUE_COLUMNS, QueueColumns};
 use crate::store::{Clock, QueueStore, Result, StoreError};
 use async_trait::async_trait;
 use tokio_postgres::Row;
@@ -146,47 +144,30 @@ impl Params {
     }
 }
 
-fn word<T>(row: &Row, col: &str, parse: fn(&str) -> Option<T>) -> Result<T> {
-    let s: String = row.try_get(col)?;
-    parse(&s).ok_or_else(|| StoreError::Corrupt(format!("{col} = {s}")))
-}
-
-fn count(row: &Row, col: &str) -> Result<Option<u32>> {
-    row.try_get::<_, Option<i32>>(col)?
-        .map(|v| u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("{col} = {v}"))))
-        .transpose()
-}
-
-fn rate(row: &Row, limit: &str, period: &str) -> Result<Option<RateLimit>> {
-    Ok(match (count(row, limit)?, count(row, period)?) {
-        (Some(limit), Some(period_seconds)) => Some(RateLimit {
-            limit,
-            period_seconds,
-        }),
-        _ => None,
-    })
-}
-
 fn queue_from_row(row: &Row) -> Result<QueueRecord> {
-    Ok(QueueRecord {
+    let int = |col: &str| -> Result<Option<i64>> {
+        Ok(row.try_get::<_, Option<i32>>(col)?.map(i64::from))
+    };
+    QueueColumns {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
-        settings: QueueSettings {
-            concurrency: count(row, "concurrency")?,
-            retries: count(row, "retries")?.unwrap_or_default(),
-            ordering: word(row, "ordering", Ordering::parse)?,
-            failure_mode: word(row, "failure_mode", FailureMode::parse)?,
-            rate: rate(row, "rate_limit", "rate_period_seconds")?,
-            key_concurrency: count(row, "key_concurrency")?,
-            key_rate: rate(row, "key_rate_limit", "key_rate_period_seconds")?,
-            signing_secret_id: row.try_get("signing_secret_id")?,
-            default_target_url: row.try_get("default_target_url")?,
-        },
-        status: word(row, "status", QueueStatus::parse)?,
+        concurrency: int("concurrency")?,
+        retries: int("retries")?.unwrap_or_default(),
+        ordering: row.try_get("ordering")?,
+        failure_mode: row.try_get("failure_mode")?,
+        status: row.try_get("status")?,
         blocked: row.try_get("blocked")?,
+        rate_limit: int("rate_limit")?,
+        rate_period_seconds: int("rate_period_seconds")?,
+        key_concurrency: int("key_concurrency")?,
+        key_rate_limit: int("key_rate_limit")?,
+        key_rate_period_seconds: int("key_rate_period_seconds")?,
+        signing_secret_id: row.try_get("signing_secret_id")?,
+        default_target_url: row.try_get("default_target_url")?,
         created_at: ts(row.try_get("created_at")?),
         updated_at: ts(row.try_get("updated_at")?),
-    })
+    }
+    .record()
 }
 
 #[async_trait]

@@ -1,11 +1,9 @@
 //! Queues.
 
-use super::{NOW, SqliteStore, corrupt, ts, uuid};
+use super::{NOW, SqliteStore, ts, uuid};
 use crate::account::OrgId;
-use crate::queue::{
-    DEFAULT_QUEUE, FailureMode, Ordering, QueueRecord, QueueSettings, QueueStatus, RateLimit,
-};
-use crate::store::queues::QUEUE_COLUMNS;
+use crate::queue::{DEFAULT_QUEUE, QueueRecord, QueueSettings, QueueStatus};
+use crate::store::queues::{QUEUE_COLUMNS, QueueColumns};
 use crate::store::{Clock, QueueStore, Result};
 use async_trait::async_trait;
 use rusqlite::types::Value;
@@ -112,50 +110,30 @@ fn settings_params(s: &QueueSettings) -> [Value; SETTINGS_COUNT] {
     ]
 }
 
-fn word<T>(row: &Row, col: &str, parse: fn(&str) -> Option<T>) -> Result<T> {
-    let s: String = row.get(col)?;
-    parse(&s).ok_or_else(|| corrupt(col, &s))
-}
-
-fn count(row: &Row, col: &str) -> Result<Option<u32>> {
-    row.get::<_, Option<i64>>(col)?
-        .map(|v| u32::try_from(v).map_err(|_| corrupt(col, v)))
-        .transpose()
-}
-
-fn rate(row: &Row, limit: &str, period: &str) -> Result<Option<RateLimit>> {
-    Ok(match (count(row, limit)?, count(row, period)?) {
-        (Some(limit), Some(period_seconds)) => Some(RateLimit {
-            limit,
-            period_seconds,
-        }),
-        _ => None,
-    })
-}
-
 fn queue_from_row(row: &Row) -> Result<QueueRecord> {
-    Ok(QueueRecord {
+    QueueColumns {
         id: uuid(row.get("id")?)?,
         name: row.get("name")?,
-        settings: QueueSettings {
-            concurrency: count(row, "concurrency")?,
-            retries: count(row, "retries")?.unwrap_or_default(),
-            ordering: word(row, "ordering", Ordering::parse)?,
-            failure_mode: word(row, "failure_mode", FailureMode::parse)?,
-            rate: rate(row, "rate_limit", "rate_period_seconds")?,
-            key_concurrency: count(row, "key_concurrency")?,
-            key_rate: rate(row, "key_rate_limit", "key_rate_period_seconds")?,
-            signing_secret_id: row
-                .get::<_, Option<String>>("signing_secret_id")?
-                .map(uuid)
-                .transpose()?,
-            default_target_url: row.get("default_target_url")?,
-        },
-        status: word(row, "status", QueueStatus::parse)?,
+        concurrency: row.get("concurrency")?,
+        retries: row.get("retries")?,
+        ordering: row.get("ordering")?,
+        failure_mode: row.get("failure_mode")?,
+        status: row.get("status")?,
         blocked: row.get("blocked")?,
+        rate_limit: row.get("rate_limit")?,
+        rate_period_seconds: row.get("rate_period_seconds")?,
+        key_concurrency: row.get("key_concurrency")?,
+        key_rate_limit: row.get("key_rate_limit")?,
+        key_rate_period_seconds: row.get("key_rate_period_seconds")?,
+        signing_secret_id: row
+            .get::<_, Option<String>>("signing_secret_id")?
+            .map(uuid)
+            .transpose()?,
+        default_target_url: row.get("default_target_url")?,
         created_at: ts(row.get("created_at")?)?,
         updated_at: ts(row.get("updated_at")?)?,
-    })
+    }
+    .record()
 }
 
 /// One queue from `stmt` with `params`, if any.
