@@ -403,7 +403,7 @@ pub async fn expire(store: &Store) -> Res<()> {
 /// The history's jobs the store still holds (the measurement's own jobs
 /// have other handlers), counted beside the running server (on SQLite, a
 /// reader in WAL mode, which never waits on its writer).
-pub async fn count(store: &Store) -> Res<u64> {
+async fn count(store: &Store) -> Res<u64> {
     let handlers = HANDLERS.map(|h| format!("'{h}'")).join(", ");
     let count = format!("SELECT count(*) FROM jobs WHERE handler IN ({handlers})");
     let n: i64 = if let Some(url) = store.postgres_url() {
@@ -419,19 +419,52 @@ pub async fn count(store: &Store) -> Res<u64> {
     Ok(n as u64)
 }
 
-/// Waits (up to a minute) until the retention service has begun deleting
-/// the `filled` history: its first pass comes `retention::EVERY` after the
-/// server starts. Returns the jobs left when it has.
-pub async fn wait_for_deletion(store: &Store, filled: u64) -> Res<u64> {
-    let started = Instant::now();
-    loop {
+/// The server's retention deleting the history (`--expire-history`).
+pub struct Deletion {
+    left: u64,
+    since: Instant,
+}
+
+impl Deletion {
+    /// Waits (up to a minute) until the retention service has begun
+    /// deleting the `filled` history — its first pass comes
+    /// `retention::EVERY` after the server starts — then prints its pace
+    /// on its own, over ten seconds.
+    pub async fn begun(store: &Store, filled: u64) -> Res<Self> {
+        let started = Instant::now();
+        let first = loop {
+            let left = count(store).await?;
+            if left < filled {
+                break left;
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                return Err("--expire-history: the server deleted nothing within a minute".into());
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        };
+        let since = Instant::now();
+        tokio::time::sleep(Duration::from_secs(10)).await;
         let left = count(store).await?;
-        if left < filled {
-            return Ok(left);
-        }
-        if started.elapsed() > Duration::from_secs(60) {
-            return Err("--expire-history: the server deleted nothing within a minute".into());
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        println!(
+            "  retention         deleting the history, nothing else running: {:.0} jobs/s",
+            first.saturating_sub(left) as f64 / since.elapsed().as_secs_f64()
+        );
+        Ok(Deletion {
+            left,
+            since: Instant::now(),
+        })
+    }
+
+    /// Prints how much of the history was deleted since [`Deletion::begun`].
+    pub async fn report(self, store: &Store) -> Res<()> {
+        let after = count(store).await?;
+        let took = self.since.elapsed().as_secs_f64();
+        let deleted = self.left.saturating_sub(after);
+        println!(
+            "  retention         meanwhile, {deleted} of the history's jobs deleted in {took:.1} s \
+             ({:.0} jobs/s), {after} left",
+            deleted as f64 / took
+        );
+        Ok(())
     }
 }

@@ -267,30 +267,13 @@ async fn measure(args: &Args, store: &Store, mode: Mode) -> Res<Outcome> {
         server = Server::restart(store, &flags, key).await?;
     }
     let deleting = if args.expire_history {
-        // The deletion's pace on its own first, over ten seconds.
-        let first = history::wait_for_deletion(store, args.history).await?;
-        let since = std::time::Instant::now();
-        tokio::time::sleep(std::time::Duration::from_secs(10)).await;
-        let left = history::count(store).await?;
-        let took = since.elapsed().as_secs_f64();
-        println!(
-            "  retention         deleting the history, nothing else running: {:.0} jobs/s",
-            first.saturating_sub(left) as f64 / took
-        );
-        Some((left, std::time::Instant::now()))
+        Some(history::Deletion::begun(store, args.history).await?)
     } else {
         None
     };
     let outcome = run_mode(args, &server, mode).await?;
-    if let Some((before, since)) = deleting {
-        let after = history::count(store).await?;
-        let took = since.elapsed().as_secs_f64();
-        let deleted = before.saturating_sub(after);
-        println!(
-            "  retention         meanwhile, {deleted} of the history's jobs deleted in {took:.1} s \
-             ({:.0} jobs/s), {after} left",
-            deleted as f64 / took
-        );
+    if let Some(deletion) = deleting {
+        deletion.report(store).await?;
     }
     Ok(outcome)
 }

@@ -36,7 +36,8 @@ pub const DEFAULT_MAX_RETRIES: u32 = 3;
 pub const MAX_RETRIES_LIMIT: u32 = 100;
 /// How far ahead a job may be scheduled.
 pub const MAX_SCHEDULE_AHEAD_SECONDS: u64 = 10 * 366 * 86_400;
-pub const DEFAULT_QUEUE: &str = "default";
+/// The queue a job names when it names none: every organization has it.
+pub use crate::queue::DEFAULT_QUEUE;
 
 pub fn router() -> OpenApiRouter<AppState> {
     let batch = OpenApiRouter::new()

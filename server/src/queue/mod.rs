@@ -1,7 +1,8 @@
 //! Queues: named sets of jobs that share flow control — how many run at
 //! once, in which order, how fast they start, and what a job that dies does
 //! to the rest (seed 004's queues). This module holds what a queue is asked
-//! to be and the rules its settings meet; no I/O.
+//! to be; no I/O. (What a request may set is the API document's to say:
+//! the contract layer holds requests to it, as for every route.)
 //!
 //! Every organization has a `default` queue, with no limit; a queue is
 //! *limited* when anything can hold its jobs back (a concurrency or rate
@@ -16,10 +17,6 @@ pub const DEFAULT_QUEUE: &str = "default";
 
 /// Retries a queue gives its jobs unless a job says otherwise.
 pub const DEFAULT_RETRIES: u32 = 3;
-
-/// A queue's `concurrency`, when set.
-pub const MIN_CONCURRENCY: u32 = 1;
-pub const MAX_CONCURRENCY: u32 = 100;
 
 /// The order a queue serves its due jobs in; priority comes first in both.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,8 +48,6 @@ pub enum QueueStatus {
 macro_rules! words {
     ($ty:ident { $($variant:ident = $word:literal),+ $(,)? }) => {
         impl $ty {
-            pub const ALL: &'static [$ty] = &[$($ty::$variant),+];
-
             pub fn as_str(self) -> &'static str {
                 match self { $($ty::$variant => $word),+ }
             }
@@ -151,186 +146,27 @@ impl QueueRecord {
     }
 }
 
-/// Why a queue's settings were refused: the message is seed 004's where it
-/// gives one. `field` names the request field.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct Invalid {
-    pub field: &'static str,
-    pub message: String,
-}
-
-fn invalid(field: &'static str, message: impl Into<String>) -> Invalid {
-    Invalid {
-        field,
-        message: message.into(),
-    }
-}
-
-/// A queue's name: the rule a job's `queue` already follows, so every name
-/// jobs used before queues existed is a queue's name.
-pub fn check_name(name: &str) -> Result<(), Invalid> {
-    if name.is_empty() {
-        return Err(invalid("name", "name is required"));
-    }
-    if name.len() > 128 {
-        return Err(invalid("name", "name must be at most 128 characters"));
-    }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
-    {
-        return Err(invalid(
-            "name",
-            "name must be letters, digits, '-', '_', '.' or ':'",
-        ));
-    }
-    Ok(())
-}
-
-/// `ordering` as a request writes it.
-pub fn parse_ordering(s: &str) -> Result<Ordering, Invalid> {
-    Ordering::parse(s).ok_or_else(|| invalid("ordering", "ordering must be one of: fifo, lifo"))
-}
-
-/// `failure_mode` as a request writes it.
-pub fn parse_failure_mode(s: &str) -> Result<FailureMode, Invalid> {
-    FailureMode::parse(s).ok_or_else(|| {
-        invalid(
-            "failure_mode",
-            "failure_mode must be one of: continue, block, pause",
-        )
-    })
-}
-
-/// The settings' own rules, whatever set them.
-pub fn check(settings: &QueueSettings) -> Result<(), Invalid> {
-    if let Some(c) = settings.concurrency
-        && !(MIN_CONCURRENCY..=MAX_CONCURRENCY).contains(&c)
-    {
-        return Err(invalid(
-            "concurrency",
-            "concurrency must be between 1 and 100",
-        ));
-    }
-    if settings.key_concurrency == Some(0) {
-        return Err(invalid(
-            "key_concurrency",
-            "key_concurrency must be at least 1",
-        ));
-    }
-    for (rate, field) in [
-        (settings.rate, "rate_limit"),
-        (settings.key_rate, "key_rate_limit"),
-    ] {
-        if let Some(r) = rate
-            && (r.limit == 0 || r.period_seconds == 0)
-        {
-            return Err(invalid(
-                field,
-                format!("{field} and its period must be at least 1"),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// A rate limit from its two request fields, which go together.
-pub fn rate(
-    limit: Option<u32>,
-    period_seconds: Option<u32>,
-    names: (&'static str, &'static str),
-) -> Result<Option<RateLimit>, Invalid> {
-    match (limit, period_seconds) {
-        (None, None) => Ok(None),
-        (Some(limit), Some(period_seconds)) => Ok(Some(RateLimit {
-            limit,
-            period_seconds,
-        })),
-        _ => Err(invalid(
-            names.0,
-            format!("{} and {} must be set together", names.0, names.1),
-        )),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn message<T: std::fmt::Debug>(r: Result<T, Invalid>) -> (&'static str, String) {
-        let e = r.expect_err("refused");
-        (e.field, e.message)
-    }
-
-    /// Seed 004's messages, word for word where it gives them.
+    /// Each word is written and read back as the store keeps it.
     #[test]
-    fn settings_are_refused_with_the_seeds_messages() {
-        assert_eq!(message(check_name("")), ("name", "name is required".into()));
-        assert_eq!(message(check_name(&"q".repeat(129))).0, "name");
-        assert_eq!(message(check_name("has space")).0, "name");
-        check_name(&"q".repeat(128)).unwrap();
-        check_name("a.b:c-d_e").unwrap();
-        for concurrency in [0, 101] {
-            let s = QueueSettings {
-                concurrency: Some(concurrency),
-                ..QueueSettings::new_queue()
-            };
-            assert_eq!(
-                message(check(&s)),
-                (
-                    "concurrency",
-                    "concurrency must be between 1 and 100".into()
-                )
-            );
+    fn words_read_back() {
+        for o in [Ordering::Fifo, Ordering::Lifo] {
+            assert_eq!(Ordering::parse(o.as_str()), Some(o));
         }
-        for concurrency in [None, Some(1), Some(100)] {
-            check(&QueueSettings {
-                concurrency,
-                ..QueueSettings::new_queue()
-            })
-            .unwrap();
+        for f in [
+            FailureMode::Continue,
+            FailureMode::Block,
+            FailureMode::Pause,
+        ] {
+            assert_eq!(FailureMode::parse(f.as_str()), Some(f));
         }
-        let names = ("rate_limit", "rate_period_seconds");
-        assert_eq!(
-            message(rate(Some(10), None, names)),
-            (
-                "rate_limit",
-                "rate_limit and rate_period_seconds must be set together".into()
-            )
-        );
-        assert_eq!(message(rate(None, Some(60), names)).0, "rate_limit");
-        assert_eq!(rate(None, None, names).unwrap(), None);
-        let ten_a_minute = rate(Some(10), Some(60), names).unwrap().unwrap();
-        assert_eq!((ten_a_minute.limit, ten_a_minute.period_seconds), (10, 60));
-        let zero = QueueSettings {
-            rate: Some(RateLimit {
-                limit: 0,
-                period_seconds: 60,
-            }),
-            ..QueueSettings::new_queue()
-        };
-        assert_eq!(message(check(&zero)).0, "rate_limit");
-        assert_eq!(
-            message(parse_ordering("random")),
-            ("ordering", "ordering must be one of: fifo, lifo".into())
-        );
-        assert_eq!(
-            message(parse_failure_mode("retry")),
-            (
-                "failure_mode",
-                "failure_mode must be one of: continue, block, pause".into()
-            )
-        );
-        for o in Ordering::ALL {
-            assert_eq!(parse_ordering(o.as_str()).unwrap(), *o);
+        for s in [QueueStatus::Active, QueueStatus::Paused] {
+            assert_eq!(QueueStatus::parse(s.as_str()), Some(s));
         }
-        for f in FailureMode::ALL {
-            assert_eq!(parse_failure_mode(f.as_str()).unwrap(), *f);
-        }
-        for s in QueueStatus::ALL {
-            assert_eq!(QueueStatus::parse(s.as_str()), Some(*s));
-        }
+        assert_eq!(Ordering::parse("random"), None);
     }
 
     /// Seed 004's defaults for a new queue; the `default` queue holds

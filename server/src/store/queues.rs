@@ -12,6 +12,46 @@ pub(crate) const QUEUE_COLUMNS: &str = "id, name, concurrency, retries, ordering
      status, blocked, rate_limit, rate_period_seconds, key_concurrency, key_rate_limit, \
      key_rate_period_seconds, signing_secret_id, default_target_url, created_at, updated_at";
 
+/// The settings' columns, in the order of [`settings_values`].
+pub(crate) const SETTINGS_COLUMNS: &str = "concurrency, retries, ordering, failure_mode, \
+     rate_limit, rate_period_seconds, key_concurrency, key_rate_limit, key_rate_period_seconds, \
+     signing_secret_id, default_target_url";
+
+/// One settings column's value, for either store to bind as its own type.
+pub(crate) enum SettingValue {
+    Count(Option<u32>),
+    Text(Option<String>),
+    Id(Option<Uuid>),
+}
+
+/// The settings as the values of [`SETTINGS_COLUMNS`], in order.
+pub(crate) fn settings_values(s: &QueueSettings) -> Vec<SettingValue> {
+    use SettingValue::{Count, Id, Text};
+    vec![
+        Count(s.concurrency),
+        Count(Some(s.retries)),
+        Text(Some(s.ordering.as_str().into())),
+        Text(Some(s.failure_mode.as_str().into())),
+        Count(s.rate.map(|r| r.limit)),
+        Count(s.rate.map(|r| r.period_seconds)),
+        Count(s.key_concurrency),
+        Count(s.key_rate.map(|r| r.limit)),
+        Count(s.key_rate.map(|r| r.period_seconds)),
+        Id(s.signing_secret_id),
+        Text(s.default_target_url.clone()),
+    ]
+}
+
+/// The placeholders of [`SETTINGS_COLUMNS`], numbered from `first`, with
+/// the store's `sigil` (`$` or `?`).
+pub(crate) fn settings_placeholders(sigil: char, first: usize) -> String {
+    let count = SETTINGS_COLUMNS.split(',').count();
+    (first..first + count)
+        .map(|i| format!("{sigil}{i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[async_trait]
 pub trait QueueStore: Send + Sync + 'static {
     /// Makes a queue, `active` and not blocked; `None` if the organization

@@ -3,17 +3,15 @@
 use super::{PgStore, ts};
 use crate::account::OrgId;
 use crate::queue::{DEFAULT_QUEUE, QueueRecord, QueueSettings, QueueStatus};
-use crate::store::queues::{QUEUE_COLUMNS, QueueColumns};
+use crate::store::queues::{
+    QUEUE_COLUMNS, QueueColumns, SETTINGS_COLUMNS, SettingValue, settings_placeholders,
+    settings_values,
+};
 use crate::store::{Clock, QueueStore, Result, StoreError};
 use async_trait::async_trait;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
-
-/// The settings' columns, in the order of [`Params::refs`].
-const SETTINGS_COLUMNS: &str = "concurrency, retries, ordering, failure_mode, rate_limit, \
-     rate_period_seconds, key_concurrency, key_rate_limit, key_rate_period_seconds, \
-     signing_secret_id, default_target_url";
 
 pub(super) struct Sql {
     insert: String,
@@ -33,7 +31,7 @@ impl Sql {
                  VALUES ($1, $2, $3, {settings}, '{active}', now(), now())
                  ON CONFLICT ON CONSTRAINT queues_name DO NOTHING
                  RETURNING {QUEUE_COLUMNS}",
-                settings = placeholders(4),
+                settings = settings_placeholders('$', 4),
                 active = QueueStatus::Active.as_str(),
             )),
             get: format!(
@@ -47,7 +45,7 @@ impl Sql {
                 "UPDATE queues SET ({SETTINGS_COLUMNS}, updated_at) = ({settings}, now())
                  WHERE organization_id = $1 AND name = $2
                  RETURNING {QUEUE_COLUMNS}",
-                settings = placeholders(3),
+                settings = settings_placeholders('$', 3),
             )),
             set_status: clock.pg(format!(
                 "UPDATE queues SET status = $3, updated_at = now()
@@ -61,14 +59,6 @@ impl Sql {
             )),
         }
     }
-}
-
-/// `$from` and the ten after it: the settings' parameters.
-fn placeholders(from: usize) -> String {
-    (from..from + Params::COUNT)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// The `default` queue of the organization `$1` just inserted as `org`, for
@@ -88,60 +78,22 @@ pub(super) fn insert_default_queue(org: &str, id_param: &str) -> String {
     )
 }
 
-fn int(v: Option<u32>) -> Result<Option<i32>> {
-    v.map(|v| i32::try_from(v).map_err(|_| StoreError::Other(format!("{v} is out of range"))))
-        .transpose()
-}
-
-/// The settings as parameters, in the order of [`SETTINGS_COLUMNS`].
-struct Params {
-    concurrency: Option<i32>,
-    retries: i32,
-    ordering: &'static str,
-    failure_mode: &'static str,
-    rate_limit: Option<i32>,
-    rate_period: Option<i32>,
-    key_concurrency: Option<i32>,
-    key_rate_limit: Option<i32>,
-    key_rate_period: Option<i32>,
-    signing_secret_id: Option<Uuid>,
-    default_target_url: Option<String>,
-}
-
-impl Params {
-    fn of(s: &QueueSettings) -> Result<Self> {
-        Ok(Params {
-            concurrency: int(s.concurrency)?,
-            retries: int(Some(s.retries))?.unwrap_or_default(),
-            ordering: s.ordering.as_str(),
-            failure_mode: s.failure_mode.as_str(),
-            rate_limit: int(s.rate.map(|r| r.limit))?,
-            rate_period: int(s.rate.map(|r| r.period_seconds))?,
-            key_concurrency: int(s.key_concurrency)?,
-            key_rate_limit: int(s.key_rate.map(|r| r.limit))?,
-            key_rate_period: int(s.key_rate.map(|r| r.period_seconds))?,
-            signing_secret_id: s.signing_secret_id,
-            default_target_url: s.default_target_url.clone(),
+/// The settings as this store binds them.
+fn settings_params(s: &QueueSettings) -> Result<Vec<Box<dyn ToSql + Sync + Send>>> {
+    settings_values(s)
+        .into_iter()
+        .map(|v| -> Result<Box<dyn ToSql + Sync + Send>> {
+            Ok(match v {
+                SettingValue::Count(n) => Box::new(
+                    n.map(i32::try_from)
+                        .transpose()
+                        .map_err(|e| StoreError::Other(format!("a queue setting: {e}")))?,
+                ),
+                SettingValue::Text(t) => Box::new(t),
+                SettingValue::Id(id) => Box::new(id),
+            })
         })
-    }
-
-    const COUNT: usize = 11;
-
-    fn refs(&self) -> [&(dyn ToSql + Sync); Self::COUNT] {
-        [
-            &self.concurrency,
-            &self.retries,
-            &self.ordering,
-            &self.failure_mode,
-            &self.rate_limit,
-            &self.rate_period,
-            &self.key_concurrency,
-            &self.key_rate_limit,
-            &self.key_rate_period,
-            &self.signing_secret_id,
-            &self.default_target_url,
-        ]
-    }
+        .collect()
 }
 
 fn queue_from_row(row: &Row) -> Result<QueueRecord> {
@@ -180,9 +132,9 @@ impl QueueStore for PgStore {
         settings: &QueueSettings,
     ) -> Result<Option<QueueRecord>> {
         let client = self.pool.get().await?;
-        let p = Params::of(settings)?;
+        let settings = settings_params(settings)?;
         let mut params: Vec<&(dyn ToSql + Sync)> = vec![&id, &org.0, &name];
-        params.extend(p.refs());
+        params.extend(settings.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)));
         client
             .query_opt(&self.sql.queues.insert, &params)
             .await?
@@ -220,9 +172,9 @@ impl QueueStore for PgStore {
         settings: &QueueSettings,
     ) -> Result<Option<QueueRecord>> {
         let client = self.pool.get().await?;
-        let p = Params::of(settings)?;
+        let settings = settings_params(settings)?;
         let mut params: Vec<&(dyn ToSql + Sync)> = vec![&org.0, &name];
-        params.extend(p.refs());
+        params.extend(settings.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)));
         client
             .query_opt(&self.sql.queues.update, &params)
             .await?

@@ -3,18 +3,15 @@
 use super::{NOW, SqliteStore, ts, uuid};
 use crate::account::OrgId;
 use crate::queue::{DEFAULT_QUEUE, QueueRecord, QueueSettings, QueueStatus};
-use crate::store::queues::{QUEUE_COLUMNS, QueueColumns};
+use crate::store::queues::{
+    QUEUE_COLUMNS, QueueColumns, SETTINGS_COLUMNS, SettingValue, settings_placeholders,
+    settings_values,
+};
 use crate::store::{Clock, QueueStore, Result};
 use async_trait::async_trait;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use uuid::Uuid;
-
-/// The settings' columns, in the order of [`settings_params`].
-const SETTINGS_COLUMNS: &str = "concurrency, retries, ordering, failure_mode, rate_limit, \
-     rate_period_seconds, key_concurrency, key_rate_limit, key_rate_period_seconds, \
-     signing_secret_id, default_target_url";
-const SETTINGS_COUNT: usize = 11;
 
 pub(super) struct Sql {
     insert: String,
@@ -24,14 +21,6 @@ pub(super) struct Sql {
     update: String,
     set_status: String,
     unblock: String,
-}
-
-/// `?from` and the ten after it: the settings' parameters.
-fn placeholders(from: usize) -> String {
-    (from..from + SETTINGS_COUNT)
-        .map(|i| format!("?{i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 impl Sql {
@@ -44,7 +33,7 @@ impl Sql {
                  VALUES (?1, ?2, ?3, {settings}, '{active}', {NOW}, {NOW})
                  ON CONFLICT (organization_id, name) DO NOTHING
                  RETURNING {QUEUE_COLUMNS}",
-                settings = placeholders(4),
+                settings = settings_placeholders('?', 4),
                 active = QueueStatus::Active.as_str(),
             )),
             insert_default: clock.sqlite(format!(
@@ -67,7 +56,7 @@ impl Sql {
                 "UPDATE queues SET ({SETTINGS_COLUMNS}, updated_at) = ({settings}, {NOW})
                  WHERE organization_id = ?1 AND name = ?2
                  RETURNING {QUEUE_COLUMNS}",
-                settings = placeholders(3),
+                settings = settings_placeholders('?', 3),
             )),
             set_status: clock.sqlite(format!(
                 "UPDATE queues SET status = ?3, updated_at = {NOW}
@@ -91,23 +80,16 @@ pub(super) fn insert_default_queue(conn: &Connection, sql: &Sql, org: Uuid) -> R
     Ok(())
 }
 
-/// The settings as parameters, in the order of [`SETTINGS_COLUMNS`].
-fn settings_params(s: &QueueSettings) -> [Value; SETTINGS_COUNT] {
-    let int = |v: Option<u32>| v.map_or(Value::Null, |v| Value::Integer(v.into()));
-    let text = |v: Option<String>| v.map_or(Value::Null, Value::Text);
-    [
-        int(s.concurrency),
-        int(Some(s.retries)),
-        Value::Text(s.ordering.as_str().into()),
-        Value::Text(s.failure_mode.as_str().into()),
-        int(s.rate.map(|r| r.limit)),
-        int(s.rate.map(|r| r.period_seconds)),
-        int(s.key_concurrency),
-        int(s.key_rate.map(|r| r.limit)),
-        int(s.key_rate.map(|r| r.period_seconds)),
-        text(s.signing_secret_id.map(|id| id.to_string())),
-        text(s.default_target_url.clone()),
-    ]
+/// The settings as this store binds them.
+fn settings_params(s: &QueueSettings) -> Vec<Value> {
+    settings_values(s)
+        .into_iter()
+        .map(|v| match v {
+            SettingValue::Count(n) => n.map_or(Value::Null, |n| Value::Integer(n.into())),
+            SettingValue::Text(t) => t.map_or(Value::Null, Value::Text),
+            SettingValue::Id(id) => id.map_or(Value::Null, |id| Value::Text(id.to_string())),
+        })
+        .collect()
 }
 
 fn queue_from_row(row: &Row) -> Result<QueueRecord> {
