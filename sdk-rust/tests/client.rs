@@ -82,6 +82,7 @@ async fn creates_jobs_in_a_batch(kind: StoreKind) {
 async fn creates_and_gets_jobs(kind: StoreKind) {
     let s = TestServer::start(kind).await;
     let c = s.client();
+    s.make_queue("mail").await;
     let job = c
         .create_job(
             &NewJob::new("Send follow-up", "send-email")
@@ -125,6 +126,7 @@ async fn creates_and_gets_jobs(kind: StoreKind) {
 async fn lists_jobs_by_filter(kind: StoreKind) {
     let s = TestServer::start(kind).await;
     let c = s.client();
+    s.make_queue("q2").await;
     let later = Delay {
         value: 1,
         unit: TimeUnit::Day,

@@ -335,6 +335,7 @@ async fn timeout_and_retries_have_defaults_and_limits(kind: StoreKind) {
     assert_eq!(job["max_retries"], 5);
     let none = create(&s, json!({"name": "n", "handler": "h", "max_retries": 0})).await;
     assert_eq!(none["max_retries"], 0);
+    s.make_queue("emails").await;
     let prio = create(
         &s,
         json!({"name": "n", "handler": "h", "priority": 10, "queue": "emails"}),
@@ -402,6 +403,7 @@ async fn list_all(s: &TestServer, query: &str) -> Vec<Value> {
 
 async fn lists_filter_and_paginate(kind: StoreKind) {
     let s = TestServer::start(kind).await;
+    s.make_queue("later").await;
     let mut ids = Vec::new();
     for i in 0..7 {
         let handler = if i % 2 == 0 { "even" } else { "odd" };

@@ -67,6 +67,7 @@ async fn limits_in_the_document_are_the_limits_enforced(kind: StoreKind) {
         assert_eq!(answer.1["error"]["message"], message, "{body}");
     }
     // The bounds themselves are accepted.
+    s.make_queue("a.b:c-d_e").await;
     for body in [
         json!({"name": "n", "handler": "h", "timeout": 1, "max_retries": 0}),
         json!({"name": "n", "handler": "h", "timeout": 86_400, "max_retries": 100}),

@@ -46,6 +46,24 @@ async fn jobs_survive_graceful_restart(kind: StoreKind) {
 
     let mut first = Serve::start(&backing).await;
     let admin = first.admin_key().await;
+    {
+        // Another process (a command) makes the queue some jobs name.
+        let opened = backing
+            .config()
+            .open(
+                chronos_server::store::sqlite::OpenMode::Command,
+                chronos_server::store::Clock::Database,
+            )
+            .expect("opening the store beside the server");
+        let org = opened
+            .store
+            .organization_by_slug("default")
+            .await
+            .unwrap()
+            .expect("the default organization")
+            .id;
+        chronos_test_support::make_queue(&opened.store, org, "restart-queue").await;
+    }
     let mut created = Vec::new();
     for i in 0..20u32 {
         let delayed = i % 3 != 0;

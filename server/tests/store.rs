@@ -664,6 +664,9 @@ async fn idempotency_conflicts_name_the_existing_job(kind: StoreKind) {
 
 async fn lists_paginate_by_id_and_filter(kind: StoreKind) {
     let (t, org) = plain(kind).await;
+    for queue in ["even", "odd"] {
+        chronos_test_support::make_queue(&t.store, org, queue).await;
+    }
     let schedule_id = Uuid::now_v7();
     let mut ids = Vec::new();
     for i in 0..5 {

@@ -48,6 +48,11 @@ pub enum ApiError {
     /// 404 for a resource; other organizations' resources are not found either.
     #[error("{0}")]
     NotFound(String),
+    /// 404 `queue_not_found`: a job, message or schedule named a queue the
+    /// organization doesn't have (queues are made with `POST /v1/queues`;
+    /// a typo must not run a job outside its queue's limits).
+    #[error("queue {name:?} not found; create it with POST /v1/queues, or use an existing queue")]
+    QueueNotFound { name: String },
     /// 405.
     #[error("this route does not allow the {0} method")]
     MethodNotAllowed(String),
@@ -104,7 +109,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::NotFound(_) | ApiError::QueueNotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::IdempotencyConflict { .. }
             | ApiError::DuplicateMessage { .. }
@@ -129,6 +134,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
+            ApiError::QueueNotFound { .. } => "queue_not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::IdempotencyConflict { .. } => "idempotency_key_conflict",
             ApiError::DuplicateMessage { .. } => "duplicate_message",
@@ -170,6 +176,7 @@ impl From<StoreError> for ApiError {
             StoreError::IdempotencyConflict { existing } => {
                 ApiError::IdempotencyConflict { existing }
             }
+            StoreError::QueueNotFound { name } => ApiError::QueueNotFound { name },
             other => ApiError::Internal(other.into()),
         }
     }
@@ -195,6 +202,7 @@ impl ApiError {
             }
             ApiError::IdempotencyConflict { existing }
             | ApiError::DuplicateMessage { existing } => detail.job_id = Some(existing),
+            ApiError::QueueNotFound { .. } => detail.field = Some("queue".into()),
             ApiError::Internal(cause) => {
                 let id = Uuid::now_v7().to_string();
                 tracing::error!(error_id = %id, error = format!("{cause:#}"), "internal error");

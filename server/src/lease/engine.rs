@@ -219,6 +219,7 @@ impl Engine {
     /// [`Engine::announce`] for a job a lease statement moved.
     fn announce_moved(&self, moved: &Moved) {
         self.tell(moved.status, moved.schedule_id, || moved.wake.clone());
+        moved.freed.iter().for_each(|k| self.wakers.wake(k));
     }
 
     /// Whoever waits for a job now in `status`: its polls if it is queued,
@@ -529,7 +530,10 @@ fn hand_back(leases: DynLeases, wakers: Arc<Wakers>) -> HandBack {
         tokio::spawn(async move {
             for job in jobs {
                 match leases.release_lease(org, job.lease.token).await {
-                    Ok(LeaseOutcome::Done(moved)) => wakers.wake(&moved.wake),
+                    Ok(LeaseOutcome::Done(moved)) => {
+                        wakers.wake(&moved.wake);
+                        moved.freed.iter().for_each(|k| wakers.wake(k));
+                    }
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "handing back an unclaimed lease failed"),
                 }

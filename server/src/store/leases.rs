@@ -53,6 +53,9 @@ pub struct Moved {
     /// The whole job, read by the same statement, for an attempt end that
     /// asked for it ([`AttemptEnd::whole_job`]); `None` otherwise.
     pub job: Option<Box<Job>>,
+    /// Whose polls to wake because the attempt's end freed a slot of its
+    /// controlled queue: the handlers of the queue's next jobs.
+    pub freed: Vec<WakeKey>,
 }
 
 /// What became of one job of a batch insert.

@@ -36,6 +36,7 @@
 pub mod accounts;
 pub mod clock;
 pub mod database;
+pub(crate) mod flow;
 pub mod jobs;
 pub mod leases;
 pub mod postgres;
@@ -127,6 +128,10 @@ pub enum StoreError {
     /// The idempotency key is already held by another job of the organization.
     #[error("idempotency key is already used by job {existing}")]
     IdempotencyConflict { existing: Uuid },
+    /// A job named a queue its organization doesn't have; nothing of its
+    /// batch was inserted.
+    #[error("queue {name:?} does not exist")]
+    QueueNotFound { name: String },
     /// Another `chronos serve` holds the embedded store's file.
     #[error(
         "another `chronos serve` is already using {path} (lock file {lock}); stop it, or give this one its own --data-dir"
@@ -225,10 +230,15 @@ pub(crate) fn status_test(statuses: &[JobStatus]) -> String {
 /// (`jobs_queued_push`) says it, so that both stores' planners use it.
 pub(crate) fn queued_push_test() -> String {
     format!(
-        "status {} AND delivery_type = 'push'",
+        "status {} AND delivery_type = 'push' AND {FREE_FLOW}",
         status_test(crate::job::state::Transition::Lease.from())
     )
 }
+
+/// Jobs of queues that hold nothing back (migrations: postgres 0011,
+/// sqlite 0009): the fast path's indexes hold only these, and every
+/// statement that reads them says so, so that the planner uses them.
+pub(crate) const FREE_FLOW: &str = "flow = 0";
 
 /// `'scheduled', 'queued'`: statuses as SQL literals, comma-separated.
 pub(crate) fn status_literals(statuses: &[JobStatus]) -> String {

@@ -248,6 +248,21 @@ impl TestStore {
     }
 }
 
+/// Makes a queue `name` with no limit in the organization `org`, as a
+/// test's jobs need before they can name it.
+pub async fn make_queue(store: &DynStore, org: OrgId, name: &str) {
+    store
+        .create_queue(
+            org,
+            uuid::Uuid::now_v7(),
+            name,
+            &chronos_server::queue::QueueSettings::unlimited(),
+        )
+        .await
+        .expect("creating a queue")
+        .expect("a queue name not taken yet");
+}
+
 /// A real server on 127.0.0.1:<free port>, in this test's runtime, stopped
 /// when dropped.
 pub struct TestServer {
@@ -271,6 +286,18 @@ pub struct TestServer {
 impl TestServer {
     pub async fn start(kind: StoreKind) -> Self {
         Self::start_with(kind, ServeOptions::default()).await
+    }
+
+    /// Makes a queue with no limit in the default organization.
+    pub async fn make_queue(&self, name: &str) {
+        let org = self
+            .store
+            .organization_by_slug("default")
+            .await
+            .expect("reading the default organization")
+            .expect("the default organization")
+            .id;
+        make_queue(&self.store, org, name).await;
     }
 
     /// A server with these options (say, push targets on loopback allowed).

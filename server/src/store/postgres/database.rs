@@ -56,6 +56,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/0009_push_by_host.sql"),
     ),
     (10, "queues", include_str!("migrations/0010_queues.sql")),
+    (11, "flow", include_str!("migrations/0011_flow.sql")),
 ];
 
 /// The version that creates the retention settings.

@@ -74,16 +74,17 @@ impl Sql {
                          WITH ORDINALITY AS i (in_id, in_name, in_handler, in_payload, in_queue,
                              in_priority, in_delivery_type, in_delivery, in_at, in_delay,
                              in_max_retries, in_timeout, in_schedule_id, in_key, in_host, in_n)
-                 ), created AS (
+                 ), {queues}, created AS (
                      INSERT INTO jobs (id, organization_id, name, handler, payload, queue,
                          priority, status, delivery_type, delivery, run_at, max_retries,
-                         timeout_seconds, schedule_id, idempotency_key, target_host,
+                         timeout_seconds, schedule_id, idempotency_key, target_host, flow,
                          created_at, updated_at)
                      SELECT in_id, $1, in_name, in_handler, in_payload, in_queue, in_priority,
                             CASE WHEN t.run_at <= now() THEN '{queued}' ELSE '{scheduled}' END,
                             in_delivery_type, in_delivery, t.run_at, in_max_retries, in_timeout,
-                            in_schedule_id, in_key, in_host, now(), now()
-                     FROM input CROSS JOIN LATERAL
+                            in_schedule_id, in_key, in_host,
+                            coalesce(q.flow, chronos_queue_not_found(in_queue)), now(), now()
+                     FROM input LEFT JOIN queues_used q ON q.name = in_queue CROSS JOIN LATERAL
                           (SELECT COALESCE(in_at, now() + make_interval(secs => in_delay))
                                AS run_at) t
                      -- Request order, so a key used twice in a batch stays with the first.
@@ -97,12 +98,29 @@ impl Sql {
                  SELECT created.*, (SELECT {NOTIFY_KEYS} FROM keys) AS notified FROM created",
                 queued = waiting_status(true).as_str(),
                 scheduled = waiting_status(false).as_str(),
+                queues = queues_used("SELECT in_queue FROM input"),
             )),
             key_holders: "SELECT idempotency_key, id FROM jobs
                  WHERE organization_id = $1 AND idempotency_key = ANY($2)"
                 .into(),
         }
     }
+}
+
+/// `queues_used`, a CTE of the queues (`name`, `flow`) of the organization
+/// `$1` named by `names` (a query), share-locked so that a change to a
+/// queue's limits (which locks its row for update, then rewrites its jobs'
+/// flow) sees the jobs this statement inserts, or this statement sees the
+/// change. In id order, the order the lease locks them in.
+pub(super) fn queues_used(names: &str) -> String {
+    format!(
+        "queues_used AS (
+             SELECT name, flow FROM queues
+             WHERE organization_id = $1 AND name IN ({names})
+             ORDER BY id
+             FOR KEY SHARE
+         )"
+    )
 }
 
 pub(super) fn job_from_row(row: &Row) -> Result<Job> {
@@ -273,7 +291,8 @@ pub(super) async fn insert(
                     &columns.target_host,
                 ],
             )
-            .await?;
+            .await
+            .map_err(super::insert_error)?;
         let mut created = HashMap::with_capacity(rows.len());
         for row in &rows {
             let job = job_from_row(row)?;

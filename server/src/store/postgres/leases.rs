@@ -23,7 +23,7 @@ use crate::job::state::{
 use crate::schedule::PlanFn;
 use crate::store::jobs::JOB_COLUMNS;
 use crate::store::{
-    AttemptEnd, CancelOutcome, Clock, Expired, Fired, Handoff, HttpResponse, Inserted,
+    AttemptEnd, CancelOutcome, Clock, Expired, FREE_FLOW, Fired, Handoff, HttpResponse, Inserted,
     LeaseOutcome, LeaseStore, Moved, Outcome, Promoted, PushSlots, Result, RetryOutcome,
     StoreError, queued_push_test, status_literals, status_test,
 };
@@ -51,7 +51,7 @@ const PROMOTE_BATCH: i64 = 1000;
 /// `margin` is added to each job's timeout for its deadline. Makes each
 /// `running` with a new attempt, token and deadline (`leased`, returning the
 /// job's columns with `slot`), and opens its execution (`opened`).
-fn lease_tail(picked: &str, margin: &str) -> String {
+pub(super) fn lease_tail(picked: &str, margin: &str) -> String {
     format!(
         "leased AS (
              UPDATE jobs SET status = '{to}', attempt = attempt + 1,
@@ -68,6 +68,10 @@ fn lease_tail(picked: &str, margin: &str) -> String {
         open = open_execution("FROM leased"),
     )
 }
+
+/// What a statement that ends an attempt returns of the job's queue, for
+/// [`super::flow::freed`].
+const SLOT_COLUMNS: &str = "organization_id AS f_org, queue AS f_queue, flow AS f_flow";
 
 /// A push job's host as its queued index orders it (migration 0009).
 const PUSH_HOST: &str = "(coalesce(target_host, '') COLLATE \"C\")";
@@ -146,25 +150,34 @@ impl Sql {
         let sql = Sql {
             // `ahead`: is a job of this handler already queued? Then this one
             // queues behind it instead of being leased.
+            // A job of a controlled queue (flow ≠ 0) is never handed off: only
+            // the controlled lease may start it.
             create_leased: format!(
-                "WITH ahead AS (
-                     SELECT EXISTS (SELECT 1 FROM jobs
+                "WITH queue AS (
+                     SELECT flow FROM queues WHERE organization_id = $2 AND name = $6
+                     FOR KEY SHARE
+                 ), ahead AS (
+                     SELECT coalesce((SELECT flow FROM queue), chronos_queue_not_found($6)) AS flow,
+                            EXISTS (SELECT 1 FROM jobs
                                     WHERE organization_id = $2 AND status {from}
-                                      AND delivery_type = 'pull' AND handler = $4) AS busy
+                                      AND delivery_type = 'pull' AND handler = $4
+                                      AND {free}) AS queued
+                 ), decided AS (
+                     SELECT flow, queued OR flow <> 0 AS busy FROM ahead
                  ), created AS (
                      INSERT INTO jobs (id, organization_id, name, handler, payload, queue,
                          priority, status, delivery_type, delivery, run_at, max_retries,
-                         timeout_seconds, idempotency_key,
+                         timeout_seconds, idempotency_key, flow,
                          attempt, lease_token, lease_expires_at, worker_id, created_at, updated_at)
                      SELECT $1, $2, $3, $4, $5, $6, $7,
                             CASE WHEN busy THEN '{queued}' ELSE '{to}' END,
-                            'pull', $8, now(), $9, $10::int4, $11,
+                            'pull', $8, now(), $9, $10::int4, $11, flow,
                             CASE WHEN busy THEN 0 ELSE 1 END,
                             CASE WHEN busy THEN NULL ELSE $14::uuid END,
                             CASE WHEN busy THEN NULL
                                  ELSE now() + make_interval(secs => $10::int4) END,
                             CASE WHEN busy THEN NULL ELSE $12 END, now(), now()
-                     FROM ahead
+                     FROM decided
                      ON CONFLICT (organization_id, idempotency_key)
                          WHERE idempotency_key IS NOT NULL DO NOTHING
                      RETURNING {JOB_COLUMNS}, lease_token, lease_expires_at, worker_id,
@@ -177,6 +190,7 @@ impl Sql {
                  FROM created",
                 from = status_test(lease.from()),
                 to = lease.to().as_str(),
+                free = FREE_FLOW,
                 open = open_execution(&format!(
                     "FROM created WHERE status = '{}'",
                     lease.to().as_str()
@@ -221,7 +235,7 @@ impl Sql {
                      FROM unnest($2::text[]) AS h (name) CROSS JOIN LATERAL (
                          SELECT id, priority, run_at FROM jobs
                          WHERE organization_id = $1 AND status {from}
-                           AND delivery_type = 'pull' AND handler = h.name
+                           AND delivery_type = 'pull' AND handler = h.name AND {free}
                          ORDER BY priority DESC, run_at, id
                          LIMIT $3
                          FOR UPDATE SKIP LOCKED
@@ -238,10 +252,17 @@ impl Sql {
                      SELECT numbered.id, slots.slot, slots.worker, slots.execution_id, slots.token
                      FROM numbered JOIN slots ON slots.slot = numbered.n
                  ), {tail}
-                 SELECT {JOB_COLUMNS}, lease_token, lease_expires_at, slot
-                 FROM leased ORDER BY slot",
+                 -- One row even when nothing was leased, to say whether
+                 -- jobs of controlled queues wait for these handlers.
+                 SELECT l.*, ({any_controlled}) AS controlled
+                 FROM (SELECT 1) one LEFT JOIN (
+                     SELECT {JOB_COLUMNS}, lease_token, lease_expires_at, slot FROM leased
+                 ) l ON true
+                 ORDER BY slot",
                 from = status_test(lease.from()),
+                free = FREE_FLOW,
                 tail = lease_tail("picked", "0"),
+                any_controlled = super::flow::any_controlled(),
             ),
             // Walk the hosts that have queued push jobs through the index that
             // leads with the host (one probe per host, never a host's
@@ -332,16 +353,20 @@ impl Sql {
                          WHERE id = in_job AND lease_token = in_token AND organization_id = in_org
                            AND status {by_id} AND lease_expires_at > now()
                          RETURNING {MOVED_COLUMNS}, {whole}, lease_token, in_execution_id,
-                                   in_http_status, in_body, in_truncated
-                     ), closed AS (
+                                   in_http_status, in_body, in_truncated, {slot}
+                     ), {freed}, closed AS (
                          UPDATE executions SET status = '{completed}', finished_at = now(),
                                                http_status = in_http_status, response_body = in_body,
                                                response_truncated = coalesce(in_truncated, false)
                          FROM done
                          WHERE executions.job_id = done.id AND executions.id = done.in_execution_id
                      )
-                     SELECT * FROM done",
+                     SELECT done.*, f_keys AS freed, {notify_freed} AS notified_freed
+                     FROM done LEFT JOIN freed ON f_id = done.id",
                     by_id = by_id_test(t.from()),
+                    slot = SLOT_COLUMNS,
+                    freed = super::flow::freed("done"),
+                    notify_freed = super::flow::notify_freed(),
                     to = t.to().as_str(),
                     completed = ExecutionStatus::Completed.as_str(),
                     whole = whole_job_columns("in_whole"),
@@ -387,12 +412,17 @@ impl Sql {
                          finished_at = CASE WHEN in_retry_in IS NULL THEN now() END,
                          last_error = in_error, lease_expires_at = NULL, updated_at = now()
                      FROM input WHERE id = in_id AND status {by_id}
-                     RETURNING {MOVED_COLUMNS}, {whole}, lease_token
+                     RETURNING {MOVED_COLUMNS}, {whole}, lease_token, {slot}
                  ), keys AS (
                      SELECT DISTINCT {WAKE_KEY_SQL} AS key FROM ended WHERE status = '{queued}'
-                 )
-                 SELECT ended.*, (SELECT {NOTIFY_KEYS} FROM keys) AS notified FROM ended",
+                 ), {freed}
+                 SELECT ended.*, (SELECT {NOTIFY_KEYS} FROM keys) AS notified,
+                        f_keys AS freed, {notify_freed} AS notified_freed
+                 FROM ended LEFT JOIN freed ON f_id = ended.id",
                 by_id = by_id_test(fail.from()),
+                slot = SLOT_COLUMNS,
+                freed = super::flow::freed("ended"),
+                notify_freed = super::flow::notify_freed(),
                 whole = whole_job_columns("in_whole"),
             ),
             known_tokens: "SELECT e.lease_token FROM executions e
@@ -670,7 +700,8 @@ impl LeaseStore for PgStore {
                     &token,
                 ],
             )
-            .await?;
+            .await
+            .map_err(super::insert_error)?;
         let Some(row) = row else {
             // Only an idempotency key held by another job inserts nothing.
             let keys: Vec<&str> = job.idempotency_key.as_deref().into_iter().collect();
@@ -717,30 +748,79 @@ impl LeaseStore for PgStore {
         if slots.is_empty() {
             return Ok(leased);
         }
-        let client = self.pool.get().await?;
-        let stmt = client.prepare_cached(&self.sql.leases.lease_batch).await?;
+        let mut client = self.pool.get().await?;
         let workers: Vec<Option<&str>> = slots
             .iter()
             .map(|&i| takers[i].worker_id.as_deref())
             .collect();
         let (execution_ids, tokens): (Vec<Uuid>, Vec<Uuid>) =
             slots.iter().map(|_| attempt_ids()).unzip();
-        let rows = client
-            .query(
-                &stmt,
-                &[
-                    &org.0,
-                    &handlers,
-                    &(slots.len() as i64),
-                    &workers,
-                    &execution_ids,
-                    &tokens,
-                ],
+        // Slots are filled in order: `taken` so far. Rows name their slot
+        // counting from the first they were offered.
+        let mut taken = 0;
+        let mut fill = |rows: Vec<Row>, from: usize, taken: &mut usize| -> Result<()> {
+            for row in rows {
+                let slot: i64 = row.try_get("slot")?;
+                leased[slots[from + (slot - 1) as usize]].push(leased_from_row(&row)?);
+                *taken += 1;
+            }
+            Ok(())
+        };
+        let controlled_first = self.flow_seen.get(org);
+        if controlled_first {
+            let rows = super::flow::lease_pull(
+                self,
+                &mut client,
+                org,
+                handlers,
+                &workers,
+                &execution_ids,
+                &tokens,
             )
             .await?;
-        for row in rows {
-            let slot: i64 = row.try_get("slot")?;
-            leased[slots[(slot - 1) as usize]].push(leased_from_row(&row)?);
+            fill(rows, 0, &mut taken)?;
+        }
+        if taken < slots.len() {
+            let stmt = client.prepare_cached(&self.sql.leases.lease_batch).await?;
+            let from = taken;
+            let rows = client
+                .query(
+                    &stmt,
+                    &[
+                        &org.0,
+                        &handlers,
+                        &((slots.len() - from) as i64),
+                        &&workers[from..],
+                        &&execution_ids[from..],
+                        &&tokens[from..],
+                    ],
+                )
+                .await?;
+            let controlled = rows
+                .first()
+                .map(|r| r.try_get::<_, bool>("controlled"))
+                .transpose()?
+                .unwrap_or(false);
+            let rows = rows
+                .into_iter()
+                .filter(|r| matches!(r.try_get::<_, Option<i64>>("slot"), Ok(Some(_))))
+                .collect();
+            fill(rows, from, &mut taken)?;
+            self.flow_seen.set(org, controlled);
+            if controlled && !controlled_first && taken < slots.len() {
+                let from = taken;
+                let rows = super::flow::lease_pull(
+                    self,
+                    &mut client,
+                    org,
+                    handlers,
+                    &workers[from..],
+                    &execution_ids[from..],
+                    &tokens[from..],
+                )
+                .await?;
+                fill(rows, from, &mut taken)?;
+            }
         }
         Ok(leased)
     }

@@ -10,6 +10,7 @@
 
 mod accounts;
 mod database;
+mod flow;
 mod jobs;
 mod leases;
 mod listen;
@@ -41,6 +42,21 @@ pub const CANCEL_CHANNEL: &str = "chronos_cancel";
 /// The channel on which moving the test clock tells every server process
 /// to look at its timers again.
 pub const CLOCK_CHANNEL: &str = "chronos_clock";
+
+/// What `chronos_queue_not_found()` raises (migration 0011), with the
+/// queue's name as the detail.
+const QUEUE_NOT_FOUND: &str = "CQ404";
+
+/// An error of a statement that inserts jobs: a queue that does not exist
+/// is the caller's to answer.
+fn insert_error(e: tokio_postgres::Error) -> StoreError {
+    match e.as_db_error() {
+        Some(db) if db.code().code() == QUEUE_NOT_FOUND => StoreError::QueueNotFound {
+            name: db.detail().unwrap_or_default().to_string(),
+        },
+        _ => StoreError::Postgres(e),
+    }
+}
 
 /// A job row's wake key, as [`NOTIFY_CHANNEL`] carries it.
 const WAKE_KEY_SQL: &str = "CASE WHEN delivery_type = 'push' THEN 'push' \
@@ -92,6 +108,8 @@ pub struct PgStore {
     config: tokio_postgres::Config,
     clock: Clock,
     sql: Statements,
+    /// Which organizations' leases take controlled queues' jobs first.
+    flow_seen: flow::Seen,
 }
 
 /// Every statement the store runs, built once for its clock.
@@ -100,6 +118,7 @@ struct Statements {
     accounts: accounts::Sql,
     signing_secrets: signing_secrets::Sql,
     jobs: jobs::Sql,
+    flow: flow::Sql,
     leases: leases::Sql,
     queues: queues::Sql,
     retention: retention::Sql,
@@ -136,6 +155,7 @@ impl PgStore {
             accounts: accounts::Sql::new(c),
             signing_secrets: signing_secrets::Sql::new(c),
             jobs: jobs::Sql::new(c),
+            flow: flow::Sql::new(c),
             leases: leases::Sql::new(c),
             queues: queues::Sql::new(c),
             retention: retention::Sql::new(c),
@@ -147,6 +167,7 @@ impl PgStore {
             config,
             clock,
             sql,
+            flow_seen: flow::Seen::default(),
         })
     }
 }
@@ -191,6 +212,7 @@ fn moved_from_row(row: &Row) -> Result<super::Moved> {
             handler.as_deref(),
         ),
         job: None,
+        freed: Vec::new(),
     })
 }
 
@@ -198,6 +220,9 @@ fn moved_from_row(row: &Row) -> Result<super::Moved> {
 /// where it was asked for.
 fn ended_from_row(row: &Row) -> Result<super::Moved> {
     let mut moved = moved_from_row(row)?;
+    if let Some(keys) = row.try_get::<_, Option<&str>>("freed")? {
+        moved.freed = parse_wake_payload(keys).unwrap_or_default();
+    }
     if row.try_get::<_, bool>("whole")? {
         moved.job = Some(Box::new(jobs::job_from_row(row)?));
     }

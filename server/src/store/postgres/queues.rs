@@ -3,6 +3,7 @@
 use super::{PgStore, ts};
 use crate::account::OrgId;
 use crate::queue::{DEFAULT_QUEUE, QueueRecord, QueueSettings, QueueStatus};
+use crate::store::flow::unfinished_of_queue;
 use crate::store::queues::{
     QUEUE_COLUMNS, QueueColumns, SETTINGS_COLUMNS, SettingValue, settings_placeholders,
     settings_values,
@@ -20,6 +21,8 @@ pub(super) struct Sql {
     update: String,
     set_status: String,
     unblock: String,
+    lock: String,
+    reflow: String,
 }
 
 impl Sql {
@@ -44,19 +47,26 @@ impl Sql {
             update: clock.pg(format!(
                 "UPDATE queues SET ({SETTINGS_COLUMNS}, updated_at) = ({settings}, now())
                  WHERE organization_id = $1 AND name = $2
-                 RETURNING {QUEUE_COLUMNS}",
+                 RETURNING {QUEUE_COLUMNS}, flow",
                 settings = settings_placeholders('$', 3),
             )),
             set_status: clock.pg(format!(
                 "UPDATE queues SET status = $3, updated_at = now()
                  WHERE organization_id = $1 AND name = $2
-                 RETURNING {QUEUE_COLUMNS}"
+                 RETURNING {QUEUE_COLUMNS}, flow"
             )),
             unblock: clock.pg(format!(
                 "UPDATE queues SET blocked = false, updated_at = now()
                  WHERE organization_id = $1 AND name = $2
-                 RETURNING {QUEUE_COLUMNS}"
+                 RETURNING {QUEUE_COLUMNS}, flow"
             )),
+            // Waits for the inserts into the queue that share-lock it, and
+            // for its leases; they then see the change.
+            lock: "SELECT 1 FROM queues WHERE organization_id = $1 AND name = $2 FOR UPDATE".into(),
+            reflow: format!(
+                "UPDATE jobs SET flow = $3 WHERE id IN ({unfinished}) AND flow <> $3",
+                unfinished = unfinished_of_queue("organization_id = $1", "$2"),
+            ),
         }
     }
 }
@@ -171,16 +181,11 @@ impl QueueStore for PgStore {
         name: &str,
         settings: &QueueSettings,
     ) -> Result<Option<QueueRecord>> {
-        let client = self.pool.get().await?;
         let settings = settings_params(settings)?;
         let mut params: Vec<&(dyn ToSql + Sync)> = vec![&org.0, &name];
         params.extend(settings.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)));
-        client
-            .query_opt(&self.sql.queues.update, &params)
-            .await?
-            .as_ref()
-            .map(queue_from_row)
-            .transpose()
+        self.change_queue(org, name, &self.sql.queues.update, &params)
+            .await
     }
 
     async fn set_queue_status(
@@ -189,25 +194,39 @@ impl QueueStore for PgStore {
         name: &str,
         status: QueueStatus,
     ) -> Result<Option<QueueRecord>> {
-        let client = self.pool.get().await?;
-        client
-            .query_opt(
-                &self.sql.queues.set_status,
-                &[&org.0, &name, &status.as_str()],
-            )
-            .await?
-            .as_ref()
-            .map(queue_from_row)
-            .transpose()
+        let params: [&(dyn ToSql + Sync); 3] = [&org.0, &name, &status.as_str()];
+        self.change_queue(org, name, &self.sql.queues.set_status, &params)
+            .await
     }
 
     async fn unblock_queue(&self, org: OrgId, name: &str) -> Result<Option<QueueRecord>> {
-        let client = self.pool.get().await?;
-        client
-            .query_opt(&self.sql.queues.unblock, &[&org.0, &name])
-            .await?
-            .as_ref()
-            .map(queue_from_row)
-            .transpose()
+        let params: [&(dyn ToSql + Sync); 2] = [&org.0, &name];
+        self.change_queue(org, name, &self.sql.queues.unblock, &params)
+            .await
+    }
+}
+
+impl PgStore {
+    /// Changes a queue with `update` (returning its columns and its new
+    /// flow) and gives its unfinished jobs the new flow, in one
+    /// transaction that holds the queue's row against inserts and leases.
+    async fn change_queue(
+        &self,
+        org: OrgId,
+        name: &str,
+        update: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<QueueRecord>> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        tx.execute(&self.sql.queues.lock, &[&org.0, &name]).await?;
+        let Some(row) = tx.query_opt(update, params).await? else {
+            return Ok(None);
+        };
+        let flow: i16 = row.try_get("flow")?;
+        tx.execute(&self.sql.queues.reflow, &[&org.0, &name, &flow])
+            .await?;
+        tx.commit().await?;
+        queue_from_row(&row).map(Some)
     }
 }

@@ -94,12 +94,16 @@ impl Sql {
             insert_fires: c(format!(
                 "WITH input AS (
                      SELECT * FROM unnest($2::uuid[], $3::timestamptz[]) AS i (in_id, in_fire_at)
-                 ), created AS (
+                 ), {queues}, created AS (
                      INSERT INTO jobs (id, organization_id, name, handler, payload, queue,
                          priority, status, delivery_type, delivery, run_at, max_retries,
-                         timeout_seconds, schedule_id, target_host, fire_at, created_at, updated_at)
+                         timeout_seconds, schedule_id, target_host, fire_at, flow,
+                         created_at, updated_at)
                      SELECT in_id, $1, $4, $5, $6, $7, $8, '{queued}', $9, $10, now(), $11, $12,
-                            $13, $14, in_fire_at, now(), now()
+                            $13, $14, in_fire_at,
+                            -- A schedule's queue can't be deleted while it names it;
+                            -- a fire is never lost for want of one.
+                            coalesce((SELECT flow FROM queues_used), 0), now(), now()
                      FROM input
                      ON CONFLICT DO NOTHING
                      RETURNING {JOB_COLUMNS}, organization_id, delivery_type
@@ -108,6 +112,7 @@ impl Sql {
                  )
                  SELECT created.*, (SELECT {NOTIFY_KEYS} FROM keys) AS notified FROM created",
                 queued = waiting_status(true).as_str(),
+                queues = super::jobs::queues_used("$7"),
             )),
             advance: c(
                 "UPDATE schedules SET next_run_at = $2, waiting_fire_at = $3,

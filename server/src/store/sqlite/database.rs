@@ -46,6 +46,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/0007_push_by_host.sql"),
     ),
     (8, "queues", include_str!("migrations/0008_queues.sql")),
+    (9, "flow", include_str!("migrations/0009_flow.sql")),
 ];
 
 /// The version that creates the retention settings.

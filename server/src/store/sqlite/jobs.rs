@@ -66,12 +66,14 @@ impl Sql {
             insert: clock.sqlite(format!(
                 "INSERT INTO jobs (id, organization_id, name, handler, payload, queue, priority,
                      status, delivery_type, delivery, run_at, max_retries, timeout_seconds,
-                     schedule_id, idempotency_key, target_host, created_at, updated_at)
+                     schedule_id, idempotency_key, target_host, flow, created_at, updated_at)
                  SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7,
                         CASE WHEN t.run_at <= {NOW} THEN '{queued}' ELSE '{scheduled}' END,
-                        ?8, ?9, t.run_at, ?10, ?11, ?12, ?13, ?16, {NOW}, {NOW}
+                        ?8, ?9, t.run_at, ?10, ?11, ?12, ?13, ?16, q.flow, {NOW}, {NOW}
                  FROM (SELECT COALESCE(?14, strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?15))
                            AS run_at) t
+                      -- Only into a queue that exists: no row otherwise.
+                      JOIN queues q ON q.organization_id = ?2 AND q.name = ?6
                  RETURNING {JOB_COLUMNS}",
                 queued = waiting_status(true).as_str(),
                 scheduled = waiting_status(false).as_str(),
@@ -188,8 +190,14 @@ pub(super) fn insert_job(
             target_host(&job.delivery),
         ],
         |row| Ok(job_from_row(row)),
-    )??;
-    Ok(Inserted::Created(Box::new(created)))
+    );
+    match created {
+        Ok(created) => Ok(Inserted::Created(Box::new(created?))),
+        Err(rusqlite::Error::QueryReturnedNoRows) => Err(StoreError::QueueNotFound {
+            name: job.queue.clone(),
+        }),
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[async_trait]

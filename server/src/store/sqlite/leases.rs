@@ -7,6 +7,7 @@
 //! in one way only, [`lease_one`], whoever leases (a worker, a hand-off,
 //! push delivery).
 
+use super::flow::{freed, held_slot};
 use super::jobs::{insert_job, job_by_id, job_from_row};
 use super::{
     ENDED_COLUMNS, MOVED_COLUMNS, NOW, SqliteStore, ended_from_row, lease_miss, modifier,
@@ -21,7 +22,7 @@ use crate::job::state::{
 use crate::schedule::PlanFn;
 use crate::store::jobs::JOB_COLUMNS;
 use crate::store::{
-    AttemptEnd, CancelOutcome, Clock, Expired, Fired, Handoff, HttpResponse, Inserted,
+    AttemptEnd, CancelOutcome, Clock, Expired, FREE_FLOW, Fired, Handoff, HttpResponse, Inserted,
     LeaseOutcome, LeaseStore, Moved, Outcome, Promoted, PushSlots, Result, RetryOutcome,
     queued_push_test, status_test,
 };
@@ -46,6 +47,7 @@ const PUSH_HOST: &str = "coalesce(target_host, '')";
 const PROMOTE_BATCH: i64 = 1000;
 
 pub(super) struct Sql {
+    pub(super) next_in_line: String,
     queued_ahead: String,
     promote: String,
     next_due: String,
@@ -75,10 +77,15 @@ impl Sql {
         let fail = Transition::Fail;
         let c = |s: String| clock.sqlite(s);
         Sql {
+            next_in_line: super::flow::next_in_line(),
+            // A job of a controlled queue is never handed off: only the
+            // controlled lease may start it.
             queued_ahead: format!(
                 "SELECT EXISTS (SELECT 1 FROM jobs
                                 WHERE organization_id = ?1 AND status {from}
-                                  AND delivery_type = 'pull' AND handler = ?2 AND id != ?3)",
+                                  AND delivery_type = 'pull' AND handler = ?2 AND id != ?3
+                                  AND {FREE_FLOW})
+                        OR (SELECT flow FROM jobs WHERE id = ?3) <> 0",
                 from = status_test(lease.from()),
             ),
             promote: {
@@ -105,7 +112,7 @@ impl Sql {
             pick: format!(
                 "SELECT priority, run_at, id FROM jobs
                  WHERE organization_id = ?1 AND status {from} AND delivery_type = 'pull'
-                   AND handler = ?2
+                   AND handler = ?2 AND {FREE_FLOW}
                  ORDER BY priority DESC, run_at, id
                  LIMIT ?3",
                 from = status_test(lease.from()),
@@ -279,7 +286,7 @@ impl Sql {
 /// Leases the queued job `id` (in the caller's transaction): running, a
 /// new attempt and token, a deadline `timeout + margin` from now, an open
 /// execution. `None` if the job is not queued.
-fn lease_one(
+pub(super) fn lease_one(
     conn: &Connection,
     sql: &Sql,
     id: &str,
@@ -348,14 +355,15 @@ fn ack(
         .prepare_cached(&sql.ack)?
         .query_row(
             params![org.0.to_string(), token.to_string(), result.map(to_json)],
-            |row| Ok(ended_from_row(row, end.whole_job)),
+            |row| Ok((ended_from_row(row, end.whole_job), held_slot(row)?)),
         )
-        .optional()?
-        .transpose()?;
+        .optional()?;
     match done {
-        Some(moved) => {
+        Some((moved, slot)) => {
+            let mut moved = moved?;
             let completed = ExecutionStatus::Completed;
             close_execution(conn, sql, token, completed, None, end.response.as_ref())?;
+            moved.freed = freed(conn, sql, slot)?;
             Ok(LeaseOutcome::Done(moved))
         }
         None => lease_miss(conn, org, token),
@@ -424,10 +432,13 @@ fn end_badly(
     let due_in = ending
         .retry_in_seconds()
         .map(|s| modifier(Duration::from_secs_f64(s)));
-    conn.prepare_cached(&sql.end_badly)?.query_row(
+    let (moved, slot) = conn.prepare_cached(&sql.end_badly)?.query_row(
         params![id, ending.job_status().as_str(), due_in, ending.error],
-        |row| Ok(ended_from_row(row, whole_job)),
-    )?
+        |row| Ok((ended_from_row(row, whole_job), held_slot(row)?)),
+    )?;
+    let mut moved = moved?;
+    moved.freed = freed(conn, sql, slot)?;
+    Ok(moved)
 }
 
 #[async_trait]
@@ -516,14 +527,31 @@ impl LeaseStore for SqliteStore {
     ) -> Result<Vec<Vec<LeasedJob>>> {
         let handlers = handlers.to_vec();
         let takers = takers.to_vec();
-        self.call(move |conn, sql| {
-            let sql = &sql.leases;
+        self.call(move |conn, sql_all| {
+            let sql = &sql_all.leases;
             let slots = lease_slots(&takers, MAX_LEASE_BATCH);
             let mut leased: Vec<Vec<LeasedJob>> = vec![Vec::new(); takers.len()];
             if slots.is_empty() {
                 return Ok(leased);
             }
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            // Controlled queues' jobs first, so that a long backlog of free
+            // jobs can't starve a limited queue; then free jobs.
+            let workers: Vec<Option<&str>> = slots
+                .iter()
+                .map(|&i| takers[i].worker_id.as_deref())
+                .collect();
+            let controlled =
+                super::flow::lease_pull(&tx, &sql_all.flow, sql, org, &handlers, &workers)?;
+            let taken = controlled.len();
+            for (n, job) in controlled {
+                leased[slots[n]].push(job);
+            }
+            let slots = &slots[taken..];
+            if slots.is_empty() {
+                tx.commit()?;
+                return Ok(leased);
+            }
             let mut best: Vec<(i64, String, String)> = Vec::new();
             for handler in &handlers {
                 let mut pick = tx.prepare_cached(&sql.pick)?;
@@ -538,7 +566,7 @@ impl LeaseStore for SqliteStore {
             best.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| (&a.1, &a.2).cmp(&(&b.1, &b.2))));
             let ids = best.into_iter().map(|(_, _, id)| id);
             // The n-th best job goes to the n-th slot's taker.
-            for (id, &taker) in ids.zip(&slots) {
+            for (id, &taker) in ids.zip(slots) {
                 let worker = takers[taker].worker_id.as_deref();
                 if let Some(job) = lease_one(&tx, sql, &id, worker, Duration::ZERO)? {
                     leased[taker].push(job);

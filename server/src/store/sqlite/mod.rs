@@ -17,6 +17,7 @@
 
 mod accounts;
 mod database;
+mod flow;
 mod jobs;
 mod leases;
 mod queues;
@@ -57,6 +58,7 @@ struct Statements {
     accounts: accounts::Sql,
     signing_secrets: signing_secrets::Sql,
     jobs: jobs::Sql,
+    flow: flow::Sql,
     leases: leases::Sql,
     queues: queues::Sql,
     retention: retention::Sql,
@@ -105,6 +107,7 @@ impl SqliteStore {
             accounts: accounts::Sql::new(c),
             signing_secrets: signing_secrets::Sql::new(c),
             jobs: jobs::Sql::new(c),
+            flow: flow::Sql::new(),
             leases: leases::Sql::new(c),
             queues: queues::Sql::new(c),
             retention: retention::Sql::new(c),
@@ -237,6 +240,7 @@ fn moved_from_row(row: &Row) -> Result<Moved> {
             .transpose()?,
         wake: wake_key(row)?,
         job: None,
+        freed: Vec::new(),
     })
 }
 
@@ -246,7 +250,7 @@ fn moved_from_row(row: &Row) -> Result<Moved> {
 const ENDED_COLUMNS: &str = "id, name, handler, payload, status, queue, priority, \
      delivery, run_at, attempt, max_retries, timeout_seconds, schedule_id, fire_at, \
      idempotency_key, result, last_error, created_at, updated_at, finished_at, \
-     organization_id, delivery_type";
+     organization_id, delivery_type, flow";
 
 /// Reads [`ENDED_COLUMNS`]: the whole job too when `whole_job`.
 fn ended_from_row(row: &Row, whole_job: bool) -> Result<Moved> {

@@ -3,6 +3,7 @@
 use super::{NOW, SqliteStore, ts, uuid};
 use crate::account::OrgId;
 use crate::queue::{DEFAULT_QUEUE, QueueRecord, QueueSettings, QueueStatus};
+use crate::store::flow::unfinished_of_queue;
 use crate::store::queues::{
     QUEUE_COLUMNS, QueueColumns, SETTINGS_COLUMNS, SettingValue, settings_placeholders,
     settings_values,
@@ -21,6 +22,7 @@ pub(super) struct Sql {
     update: String,
     set_status: String,
     unblock: String,
+    reflow: String,
 }
 
 impl Sql {
@@ -55,19 +57,24 @@ impl Sql {
             update: clock.sqlite(format!(
                 "UPDATE queues SET ({SETTINGS_COLUMNS}, updated_at) = ({settings}, {NOW})
                  WHERE organization_id = ?1 AND name = ?2
-                 RETURNING {QUEUE_COLUMNS}",
+                 RETURNING {QUEUE_COLUMNS}, flow",
                 settings = settings_placeholders('?', 3),
             )),
             set_status: clock.sqlite(format!(
                 "UPDATE queues SET status = ?3, updated_at = {NOW}
                  WHERE organization_id = ?1 AND name = ?2
-                 RETURNING {QUEUE_COLUMNS}"
+                 RETURNING {QUEUE_COLUMNS}, flow"
             )),
             unblock: clock.sqlite(format!(
                 "UPDATE queues SET blocked = 0, updated_at = {NOW}
                  WHERE organization_id = ?1 AND name = ?2
-                 RETURNING {QUEUE_COLUMNS}"
+                 RETURNING {QUEUE_COLUMNS}, flow"
             )),
+            // `+`: not through `jobs_by_org`, which holds the whole history.
+            reflow: format!(
+                "UPDATE jobs SET flow = ?3 WHERE id IN ({unfinished}) AND flow <> ?3",
+                unfinished = unfinished_of_queue("+organization_id = ?1", "?2"),
+            ),
         }
     }
 }
@@ -116,6 +123,32 @@ fn queue_from_row(row: &Row) -> Result<QueueRecord> {
         updated_at: ts(row.get("updated_at")?)?,
     }
     .record()
+}
+
+/// Changes a queue with `update` (returning its columns and its new flow)
+/// and gives its unfinished jobs the new flow, in one transaction.
+fn change(
+    conn: &mut Connection,
+    sql: &super::Statements,
+    org: OrgId,
+    name: &str,
+    update: &str,
+    params: impl rusqlite::Params,
+) -> Result<Option<QueueRecord>> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let changed = tx
+        .prepare_cached(update)?
+        .query_row(params, |row| {
+            Ok((queue_from_row(row), row.get::<_, i64>("flow")?))
+        })
+        .optional()?;
+    let Some((queue, flow)) = changed else {
+        return Ok(None);
+    };
+    tx.prepare_cached(&sql.queues.reflow)?
+        .execute(params![org.0.to_string(), name, flow])?;
+    tx.commit()?;
+    queue.map(Some)
 }
 
 /// One queue from `stmt` with `params`, if any.
@@ -175,8 +208,18 @@ impl QueueStore for SqliteStore {
             Value::Text(name.to_string()),
         ];
         params.extend(settings_params(settings));
-        self.call(move |conn, sql| one(conn, &sql.queues.update, params_from_iter(params)))
-            .await
+        let name = name.to_string();
+        self.call(move |conn, sql| {
+            change(
+                conn,
+                sql,
+                org,
+                &name,
+                &sql.queues.update,
+                params_from_iter(params),
+            )
+        })
+        .await
     }
 
     async fn set_queue_status(
@@ -187,18 +230,18 @@ impl QueueStore for SqliteStore {
     ) -> Result<Option<QueueRecord>> {
         let name = name.to_string();
         self.call(move |conn, sql| {
-            one(
-                conn,
-                &sql.queues.set_status,
-                params![org.0.to_string(), name, status.as_str()],
-            )
+            let params = params![org.0.to_string(), name, status.as_str()];
+            change(conn, sql, org, &name, &sql.queues.set_status, params)
         })
         .await
     }
 
     async fn unblock_queue(&self, org: OrgId, name: &str) -> Result<Option<QueueRecord>> {
         let name = name.to_string();
-        self.call(move |conn, sql| one(conn, &sql.queues.unblock, params![org.0.to_string(), name]))
-            .await
+        self.call(move |conn, sql| {
+            let params = params![org.0.to_string(), name];
+            change(conn, sql, org, &name, &sql.queues.unblock, params)
+        })
+        .await
     }
 }

@@ -89,9 +89,14 @@ impl Sql {
             insert_fire: c(format!(
                 "INSERT INTO jobs (id, organization_id, name, handler, payload, queue, priority,
                      status, delivery_type, delivery, run_at, max_retries, timeout_seconds,
-                     schedule_id, target_host, fire_at, created_at, updated_at)
+                     schedule_id, target_host, fire_at, flow, created_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, '{queued}', ?8, ?9, {NOW}, ?10, ?11, ?12,
-                         ?13, ?14, {NOW}, {NOW})
+                         ?13, ?14,
+                         -- A schedule's queue can't be deleted while it names it; a
+                         -- fire is never lost for want of one.
+                         coalesce((SELECT flow FROM queues
+                                   WHERE organization_id = ?2 AND name = ?6), 0),
+                         {NOW}, {NOW})
                  ON CONFLICT DO NOTHING
                  RETURNING {JOB_COLUMNS}",
                 queued = waiting_status(true).as_str(),

@@ -1,0 +1,476 @@
+//! Store conformance, flow control: what a queue's limits do to the leases
+//! of its jobs (`store::flow` says how they are enforced). A job names a
+//! queue that exists or is refused; a queue with a concurrency limit never
+//! has more jobs running, across two handles on one database as well; at
+//! concurrency 1 it runs its jobs strictly in order, a retry included;
+//! lifo serves the newest first; a paused queue starts nothing; a change of
+//! limits applies to the jobs already waiting; the hand-off never starts a
+//! limited queue's job; a free backlog never starves a limited queue. On
+//! both stores, on the test clock.
+
+mod common;
+#[path = "common/conformance.rs"]
+mod conformance;
+
+use chronos_proto::{JobStatus, LeasedJob};
+use chronos_server::account::OrgId;
+use chronos_server::job::NewJob;
+use chronos_server::job::slots::Taker;
+use chronos_server::queue::{Ordering, QueueSettings, QueueStatus};
+use chronos_server::store::{DynLeases, DynStore, Handoff, JobFilter, StoreError, WakeKey};
+use chronos_test_support::both_stores;
+use common::StoreKind;
+use conformance::*;
+use std::collections::HashSet;
+use std::time::Duration;
+use uuid::Uuid;
+
+both_stores!(
+    a_job_naming_a_queue_that_does_not_exist_is_refused_with_its_whole_batch,
+    a_queue_never_runs_more_than_its_concurrency,
+    a_queue_of_concurrency_one_runs_its_jobs_strictly_in_order_retries_included,
+    the_head_of_a_strict_queue_waits_for_a_worker_of_its_handler,
+    a_lifo_queue_serves_the_newest_first,
+    a_paused_queue_starts_nothing_and_resumes_in_order,
+    a_new_limit_applies_to_the_jobs_already_waiting_and_running,
+    the_hand_off_never_starts_a_limited_queues_job,
+    a_backlog_of_free_jobs_never_starves_a_limited_queue,
+    two_handles_racing_never_run_more_than_the_concurrency,
+);
+
+/// Makes a queue `name` with `settings`.
+async fn queue(store: &DynStore, org: OrgId, name: &str, settings: QueueSettings) {
+    store
+        .create_queue(org, Uuid::now_v7(), name, &settings)
+        .await
+        .expect("creating a queue")
+        .expect("a new name");
+}
+
+/// A queue with at most `n` jobs running.
+fn limited(n: u32) -> QueueSettings {
+    QueueSettings {
+        concurrency: Some(n),
+        ..QueueSettings::unlimited()
+    }
+}
+
+/// A pull job of `handler` in the queue `queue`, due now.
+fn in_queue(queue: &str, handler: &str) -> NewJob {
+    NewJob {
+        queue: queue.into(),
+        ..pull(handler)
+    }
+}
+
+/// Creates `n` jobs of `handler` in `queue`, one after the other; their ids.
+async fn create(leases: &DynLeases, org: OrgId, queue: &str, handler: &str, n: usize) -> Vec<Uuid> {
+    let mut ids = Vec::new();
+    for _ in 0..n {
+        ids.push(
+            leases
+                .create_job(org, in_queue(queue, handler))
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    ids
+}
+
+/// Leases up to `max` jobs of `handlers`.
+async fn lease(leases: &DynLeases, org: OrgId, handlers: &[&str], max: u32) -> Vec<LeasedJob> {
+    let handlers: Vec<String> = handlers.iter().map(|h| h.to_string()).collect();
+    leases
+        .lease_jobs(org, &handlers, max, Some("w1"))
+        .await
+        .unwrap()
+}
+
+fn ids(leased: &[LeasedJob]) -> Vec<Uuid> {
+    leased.iter().map(|l| l.job.id).collect()
+}
+
+async fn running(store: &DynStore, org: OrgId, queue: &str) -> usize {
+    let filter = JobFilter {
+        statuses: vec![JobStatus::Running],
+        queue: Some(queue.into()),
+        ..JobFilter::default()
+    };
+    store
+        .list_jobs(org, &filter, first(1000))
+        .await
+        .unwrap()
+        .items
+        .len()
+}
+
+async fn a_job_naming_a_queue_that_does_not_exist_is_refused_with_its_whole_batch(kind: StoreKind) {
+    let (t, org) = clocked(kind).await;
+    let leases = &t.leases;
+    let batch = vec![pull("a"), in_queue("nope", "a")];
+    match leases.create_jobs(org, batch).await {
+        Err(StoreError::QueueNotFound { name }) => assert_eq!(name, "nope"),
+        other => panic!("expected QueueNotFound, got {other:?}"),
+    }
+    let all = t
+        .store
+        .list_jobs(org, &JobFilter::default(), first(10))
+        .await
+        .unwrap();
+    assert!(all.items.is_empty(), "nothing of the batch was kept");
+
+    match leases
+        .create_leased_job(org, in_queue("nope", "a"), Some("w1"))
+        .await
+    {
+        Err(StoreError::QueueNotFound { name }) => assert_eq!(name, "nope"),
+        other => panic!("expected QueueNotFound, got {other:?}"),
+    }
+    // Another organization's queue is not this one's.
+    let other = other_org(&t.store).await;
+    queue(&t.store, other, "theirs", limited(1)).await;
+    assert!(matches!(
+        leases.create_job(org, in_queue("theirs", "a")).await,
+        Err(StoreError::QueueNotFound { .. })
+    ));
+    queue(&t.store, org, "ours", limited(1)).await;
+    leases.create_job(org, in_queue("ours", "a")).await.unwrap();
+}
+
+async fn a_queue_never_runs_more_than_its_concurrency(kind: StoreKind) {
+    let (t, org) = clocked(kind).await;
+    let leases = &t.leases;
+    queue(&t.store, org, "api", limited(2)).await;
+    let jobs = create(leases, org, "api", "call", 5).await;
+
+    let got = lease(leases, org, &["call"], 10).await;
+    assert_eq!(ids(&got), jobs[..2], "the two oldest, and no more");
+    assert!(
+        lease(leases, org, &["call"], 10).await.is_empty(),
+        "both slots are taken"
+    );
+
+    // A failed attempt waiting for its retry holds no slot (only a queue of
+    // one holds its head).
+    let failed = done(
+        leases
+            .fail_job(
+                org,
+                got[0].lease.token,
+                failure(true, Some(Duration::from_secs(60))),
+            )
+            .await
+            .unwrap(),
+    );
+    assert_eq!(failed.status, JobStatus::Scheduled);
+    assert_eq!(
+        failed.freed,
+        [WakeKey::Pull(org, "call".into())],
+        "the freed slot wakes the polls of the next jobs' handler"
+    );
+    assert_eq!(ids(&lease(leases, org, &["call"], 10).await), [jobs[2]]);
+
+    let acked = done(leases.ack_job(org, got[1].lease.token, None).await.unwrap());
+    assert_eq!(acked.freed, [WakeKey::Pull(org, "call".into())]);
+    assert_eq!(ids(&lease(leases, org, &["call"], 10).await), [jobs[3]]);
+    assert_eq!(running(&t.store, org, "api").await, 2);
+
+    // Several takers at once share the room.
+    let takers = vec![
+        Taker {
+            worker_id: Some("w1".into()),
+            max: 5,
+        },
+        Taker {
+            worker_id: Some("w2".into()),
+            max: 5,
+        },
+    ];
+    let dealt = leases
+        .lease_batch(org, &["call".into()], &takers)
+        .await
+        .unwrap();
+    assert_eq!(dealt.iter().map(Vec::len).sum::<usize>(), 0);
+
+    // Leases that end by their deadline give their slots back (their jobs
+    // wait for their retries), and wake the polls of the next.
+    advance(&t.store, Duration::from_secs(31)).await;
+    let expired = leases.expire_leases(GRACE).await.unwrap();
+    assert_eq!(expired.ended.len(), 2);
+    assert!(
+        expired
+            .ended
+            .iter()
+            .all(|m| m.freed == [WakeKey::Pull(org, "call".into())])
+    );
+    let dealt = leases
+        .lease_batch(org, &["call".into()], &takers)
+        .await
+        .unwrap();
+    let dealt: Vec<Uuid> = dealt.iter().flat_map(|d| ids(d)).collect();
+    assert_eq!(dealt, [jobs[4]]);
+    assert_eq!(running(&t.store, org, "api").await, 1);
+}
+
+async fn a_queue_of_concurrency_one_runs_its_jobs_strictly_in_order_retries_included(
+    kind: StoreKind,
+) {
+    let (t, org) = clocked(kind).await;
+    let leases = &t.leases;
+    queue(&t.store, org, "serial", limited(1)).await;
+    let jobs = create(leases, org, "serial", "step", 3).await;
+
+    let first = lease(leases, org, &["step"], 10).await;
+    assert_eq!(ids(&first), [jobs[0]]);
+    assert!(lease(leases, org, &["step"], 10).await.is_empty());
+
+    // Its retry holds the queue while it waits, and comes first when due,
+    // though the next job has waited longer.
+    let retry_in = Some(Duration::from_secs(10));
+    let failed = done(
+        leases
+            .fail_job(org, first[0].lease.token, failure(true, retry_in))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(failed.status, JobStatus::Scheduled);
+    assert!(
+        lease(leases, org, &["step"], 10).await.is_empty(),
+        "the head's retry holds the queue"
+    );
+    advance(&t.store, Duration::from_secs(11)).await;
+    assert_eq!(leases.promote_due_jobs().await.unwrap().count, 1);
+    let again = lease(leases, org, &["step"], 10).await;
+    assert_eq!(ids(&again), [jobs[0]]);
+    assert_eq!(again[0].job.attempt, 2);
+
+    // Failed for good: the next one starts.
+    let dead = done(
+        leases
+            .fail_job(org, again[0].lease.token, failure(false, None))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(dead.status, JobStatus::Failed);
+    let second = lease(leases, org, &["step"], 10).await;
+    assert_eq!(ids(&second), [jobs[1]]);
+    done(
+        leases
+            .ack_job(org, second[0].lease.token, None)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(ids(&lease(leases, org, &["step"], 10).await), [jobs[2]]);
+}
+
+async fn the_head_of_a_strict_queue_waits_for_a_worker_of_its_handler(kind: StoreKind) {
+    let (t, org) = clocked(kind).await;
+    let leases = &t.leases;
+    queue(&t.store, org, "serial", limited(1)).await;
+    let x = create(leases, org, "serial", "x", 1).await;
+    let y = create(leases, org, "serial", "y", 1).await;
+    assert!(
+        lease(leases, org, &["y"], 10).await.is_empty(),
+        "y's job may not start before x's"
+    );
+    assert_eq!(ids(&lease(leases, org, &["x"], 10).await), x);
+    assert!(lease(leases, org, &["y"], 10).await.is_empty());
+    // A queue of several slots serves each handler's workers.
+    queue(&t.store, org, "wide", limited(5)).await;
+    let wx = create(leases, org, "wide", "x", 1).await;
+    let wy = create(leases, org, "wide", "y", 1).await;
+    assert_eq!(ids(&lease(leases, org, &["y"], 10).await), wy);
+    assert_eq!(ids(&lease(leases, org, &["x"], 10).await), wx);
+    let _ = y;
+}
+
+async fn a_lifo_queue_serves_the_newest_first(kind: StoreKind) {
+    let (t, org) = clocked(kind).await;
+    let leases = &t.leases;
+    let lifo = QueueSettings {
+        ordering: Ordering::Lifo,
+        ..QueueSettings::unlimited()
+    };
+    queue(&t.store, org, "stack", lifo.clone()).await;
+    let jobs = create(leases, org, "stack", "pop", 3).await;
+    let urgent = leases
+        .create_job(
+            org,
+            NewJob {
+                priority: 5,
+                ..in_queue("stack", "pop")
+            },
+        )
+        .await
+        .unwrap()
+        .id;
+    let newest = create(leases, org, "stack", "pop", 1).await;
+    let got = lease(leases, org, &["pop"], 10).await;
+    assert_eq!(ids(&got), [urgent, newest[0], jobs[2], jobs[1], jobs[0]]);
+
+    // With one slot, in the same order.
+    queue(
+        &t.store,
+        org,
+        "stack1",
+        QueueSettings {
+            concurrency: Some(1),
+            ..lifo
+        },
+    )
+    .await;
+    let jobs = create(leases, org, "stack1", "pop1", 3).await;
+    let got = lease(leases, org, &["pop1"], 10).await;
+    assert_eq!(ids(&got), [jobs[2]]);
+    done(leases.ack_job(org, got[0].lease.token, None).await.unwrap());
+    assert_eq!(ids(&lease(leases, org, &["pop1"], 10).await), [jobs[1]]);
+}
+
+async fn a_paused_queue_starts_nothing_and_resumes_in_order(kind: StoreKind) {
+    let (t, org) = clocked(kind).await;
+    let leases = &t.leases;
+    queue(&t.store, org, "mail", QueueSettings::unlimited()).await;
+    let early = create(leases, org, "mail", "send", 2).await;
+    let running_one = lease(leases, org, &["send"], 1).await;
+    assert_eq!(ids(&running_one), [early[0]]);
+
+    let paused = t
+        .store
+        .set_queue_status(org, "mail", QueueStatus::Paused)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(paused.status, QueueStatus::Paused);
+    let late = create(leases, org, "mail", "send", 1).await;
+    assert!(lease(leases, org, &["send"], 10).await.is_empty(), "paused");
+    // Pausing cancels nothing: the running job finishes.
+    done(
+        leases
+            .ack_job(org, running_one[0].lease.token, None)
+            .await
+            .unwrap(),
+    );
+
+    t.store
+        .set_queue_status(org, "mail", QueueStatus::Active)
+        .await
+        .unwrap()
+        .unwrap();
+    let got = lease(leases, org, &["send"], 10).await;
+    assert_eq!(ids(&got), [early[1], late[0]], "in their order");
+    // The queue is free again: its jobs take the fast path, handed off too.
+    match leases
+        .create_leased_job(org, in_queue("mail", "send"), Some("w1"))
+        .await
+        .unwrap()
+    {
+        Handoff::Leased(_) => {}
+        other => panic!("expected a hand-off, got {other:?}"),
+    }
+}
+
+async fn a_new_limit_applies_to_the_jobs_already_waiting_and_running(kind: StoreKind) {
+    let (t, org) = clocked(kind).await;
+    let leases = &t.leases;
+    queue(&t.store, org, "grow", QueueSettings::unlimited()).await;
+    let jobs = create(leases, org, "grow", "g", 4).await;
+    let first = lease(leases, org, &["g"], 1).await;
+    assert_eq!(ids(&first), [jobs[0]]);
+
+    t.store
+        .update_queue(org, "grow", &limited(2))
+        .await
+        .unwrap()
+        .unwrap();
+    let got = lease(leases, org, &["g"], 10).await;
+    assert_eq!(
+        ids(&got),
+        [jobs[1]],
+        "the running job counts against the new limit"
+    );
+    done(
+        leases
+            .ack_job(org, first[0].lease.token, None)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(ids(&lease(leases, org, &["g"], 10).await), [jobs[2]]);
+
+    // No limit again: the rest start at once.
+    t.store
+        .update_queue(org, "grow", &QueueSettings::unlimited())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ids(&lease(leases, org, &["g"], 10).await), [jobs[3]]);
+    assert_eq!(running(&t.store, org, "grow").await, 3);
+}
+
+async fn the_hand_off_never_starts_a_limited_queues_job(kind: StoreKind) {
+    let (t, org) = clocked(kind).await;
+    let leases = &t.leases;
+    queue(&t.store, org, "one", limited(1)).await;
+    let handed = leases
+        .create_leased_job(org, in_queue("one", "h"), Some("w1"))
+        .await
+        .unwrap();
+    let Handoff::Queued(job) = handed else {
+        panic!("expected the job queued, got {handed:?}");
+    };
+    assert_eq!(job.status, JobStatus::Queued);
+    assert_eq!(ids(&lease(leases, org, &["h"], 10).await), [job.id]);
+}
+
+async fn a_backlog_of_free_jobs_never_starves_a_limited_queue(kind: StoreKind) {
+    let (t, org) = clocked(kind).await;
+    let leases = &t.leases;
+    queue(&t.store, org, "slow", limited(1)).await;
+    create(leases, org, "default", "work", 20).await;
+    let limited_job = create(leases, org, "slow", "work", 1).await;
+    // One job per lease, as a worker with one free slot takes them: the
+    // limited queue's job is among the first two (a PostgreSQL server
+    // learns of the limited queue from its first lease).
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        seen.extend(ids(&lease(leases, org, &["work"], 1).await));
+    }
+    assert!(seen.contains(&limited_job[0]), "leased {seen:?}");
+}
+
+async fn two_handles_racing_never_run_more_than_the_concurrency(kind: StoreKind) {
+    let (t, org) = clocked(kind).await;
+    queue(&t.store, org, "three", limited(3)).await;
+    let second = reopen(&t, chronos_server::store::Clock::Test);
+    let handles = [t.leases.clone(), second.leases.clone()];
+    create(&t.leases, org, "three", "r", 30).await;
+    let mut completed = HashSet::new();
+    while completed.len() < 30 {
+        // Eight leases at once, four on each handle.
+        let mut racing = Vec::new();
+        for i in 0..8 {
+            let leases = handles[i % 2].clone();
+            racing.push(tokio::spawn(async move {
+                leases
+                    .lease_jobs(org, &["r".to_string()], 2, Some("w"))
+                    .await
+                    .unwrap()
+            }));
+        }
+        let mut leased = Vec::new();
+        for r in racing {
+            leased.extend(r.await.unwrap());
+        }
+        assert!(
+            leased.len() <= 3,
+            "{} leased at once in a queue of three",
+            leased.len()
+        );
+        assert!(!leased.is_empty(), "the queue had room: something starts");
+        assert_eq!(running(&t.store, org, "three").await, leased.len());
+        for l in leased {
+            done(t.leases.ack_job(org, l.lease.token, None).await.unwrap());
+            completed.insert(l.job.id);
+        }
+    }
+}
