@@ -10,6 +10,7 @@
 //! - [`keys`]: API keys and scopes.
 //! - [`lease`]: what workers send and receive to run jobs.
 //! - [`error`]: the `{"error": {...}}` envelope every rejection uses.
+//! - [`queue`]: named queues and their flow control.
 //! - [`schedule`]: recurring jobs, by cron or interval, in three shapes.
 //! - [`list`]: the `{"data": [...], "next_cursor": ...}` envelope of every list.
 //! - [`strict`]: which types refuse unknown fields (what clients send) and
@@ -25,6 +26,7 @@ pub mod list;
 pub mod message;
 #[cfg(feature = "openapi")]
 pub mod openapi;
+pub mod queue;
 pub mod schedule;
 pub mod signature;
 pub mod signing;
@@ -41,6 +43,10 @@ pub use keys::{ApiKey, CreateApiKey, CreatedApiKey, Scope};
 pub use lease::{AckRequest, ExtendRequest, FailRequest, Lease, LeasedJob, PollRequest};
 pub use list::List;
 pub use message::{CreateMessage, Message, MessageAccepted};
+pub use queue::{
+    CreateQueue, FailureMode, PublishMessage, Queue, QueueMessageAccepted, QueueOrdering,
+    QueueState, QueueStats, UpdateQueue,
+};
 pub use schedule::{
     CatchUp, CreateSchedule, NextRuns, Overlap, Schedule, ScheduleStatus, ScheduleType,
 };

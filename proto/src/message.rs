@@ -16,7 +16,7 @@ pub const MAX_MESSAGE_BODY_BYTES: usize = 102_400;
 /// most ten years ahead; `url` is an `https` URL the SSRF guard allows
 /// (`ssrf_blocked` otherwise); `body` is at most 102,400 bytes (the schema
 /// counts characters); `signing_secret_id` names one of the organization's;
-/// `callback_queue_id` is refused until queues exist.
+/// `callback_queue_id` is refused until callbacks exist (fan-out).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
@@ -72,7 +72,7 @@ pub struct CreateMessage {
     /// The signing secret every request is signed with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signing_secret_id: Option<Uuid>,
-    /// Not available yet (queues): refused if given.
+    /// Not available yet (callbacks come with fan-out): refused if given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback_queue_id: Option<String>,
 }

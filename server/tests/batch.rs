@@ -287,7 +287,7 @@ async fn attempt_ends_in_one_batch_answer_as_if_alone(kind: StoreKind) {
     let (t, org) = setup(kind).await;
     let (store, leases) = (&t.store, &t.leases);
     let mut jobs: Vec<NewJob> = (0..4).map(|_| job("end")).collect();
-    jobs[3].max_retries = 0;
+    jobs[3].max_retries = Some(0);
     leases.create_jobs(org, jobs).await.unwrap();
     let leased = leases
         .lease_jobs(org, &["end".into()], 4, None)

@@ -238,7 +238,7 @@ async fn fail_retries_with_backoff_until_the_budget_is_spent(kind: StoreKind) {
     let (t, org) = clocked(kind).await;
     let leases = &t.leases;
     let created = NewJob {
-        max_retries: 2,
+        max_retries: Some(2),
         ..pull("h")
     };
     let created = leases.create_job(org, created).await.unwrap();
@@ -394,7 +394,7 @@ async fn the_deadline_is_final_and_expiry_retries_the_job(kind: StoreKind) {
     // A timeout with no retries left fails the job.
     let last = NewJob {
         timeout_seconds: 30,
-        max_retries: 0,
+        max_retries: Some(0),
         ..pull("g")
     };
     leases.create_job(org, last).await.unwrap();
@@ -460,7 +460,7 @@ async fn release_queues_the_job_again_without_using_a_retry(kind: StoreKind) {
     let (t, org) = clocked(kind).await;
     let leases = &t.leases;
     let one_retry = NewJob {
-        max_retries: 1,
+        max_retries: Some(1),
         ..pull("h")
     };
     let created = leases.create_job(org, one_retry).await.unwrap();
@@ -599,7 +599,7 @@ async fn manual_retry_gives_a_fresh_budget(kind: StoreKind) {
     let (t, org) = clocked(kind).await;
     let leases = &t.leases;
     let no_retries = NewJob {
-        max_retries: 0,
+        max_retries: Some(0),
         ..pull("h")
     };
     let created = leases.create_job(org, no_retries).await.unwrap();

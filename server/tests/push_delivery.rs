@@ -504,7 +504,7 @@ async fn the_guard_refuses_private_targets_when_sending(kind: StoreKind) {
             priority: 0,
             delivery,
             run_at: RunAt::Now,
-            max_retries: 3,
+            max_retries: Some(3),
             timeout_seconds: 5,
             schedule_id: None,
             idempotency_key: None,

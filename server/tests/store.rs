@@ -888,6 +888,7 @@ fn every_store_trait_method_is_called_by_the_suite() {
         include_str!("store_workers.rs"),
         include_str!("store_retention.rs"),
         include_str!("store_queues.rs"),
+        include_str!("store_flow.rs"),
         include_str!("common/conformance.rs"),
     ]
     .concat();

@@ -16,7 +16,8 @@ use chronos_proto::{JobStatus, LeasedJob};
 use chronos_server::account::OrgId;
 use chronos_server::job::NewJob;
 use chronos_server::job::slots::Taker;
-use chronos_server::queue::{Ordering, QueueSettings, QueueStatus};
+use chronos_server::queue::{FailureMode, Ordering, QueueSettings, QueueStatus};
+use chronos_server::store::CancelOutcome;
 use chronos_server::store::{DynLeases, DynStore, Handoff, JobFilter, StoreError, WakeKey};
 use chronos_test_support::both_stores;
 use common::StoreKind;
@@ -36,6 +37,9 @@ both_stores!(
     the_hand_off_never_starts_a_limited_queues_job,
     a_backlog_of_free_jobs_never_starves_a_limited_queue,
     two_handles_racing_never_run_more_than_the_concurrency,
+    a_dead_job_blocks_or_pauses_its_queue_as_its_failure_mode_says,
+    a_cancelled_running_job_gives_its_slot_back,
+    push_delivery_keeps_a_queues_limits_and_the_hosts,
 );
 
 /// Makes a queue `name` with `settings`.
@@ -473,4 +477,200 @@ async fn two_handles_racing_never_run_more_than_the_concurrency(kind: StoreKind)
             completed.insert(l.job.id);
         }
     }
+}
+
+async fn a_dead_job_blocks_or_pauses_its_queue_as_its_failure_mode_says(kind: StoreKind) {
+    let (t, org) = clocked(kind).await;
+    let leases = &t.leases;
+    for (name, mode) in [
+        ("blocking", FailureMode::Block),
+        ("pausing", FailureMode::Pause),
+        ("going-on", FailureMode::Continue),
+    ] {
+        // No limit: the failure mode alone decides.
+        let settings = QueueSettings {
+            failure_mode: mode,
+            ..QueueSettings::unlimited()
+        };
+        queue(&t.store, org, name, settings).await;
+        let jobs = create(leases, org, name, name, 3).await;
+        let first = lease(leases, org, &[name], 1).await;
+        assert_eq!(ids(&first), [jobs[0]]);
+        // A failure with retries left is not a death.
+        let again = done(
+            leases
+                .fail_job(
+                    org,
+                    first[0].lease.token,
+                    failure(true, Some(Duration::ZERO)),
+                )
+                .await
+                .unwrap(),
+        );
+        assert_eq!(again.status, JobStatus::Queued);
+        let q = t.store.queue(org, name).await.unwrap().unwrap();
+        assert!(!q.blocked && q.status == QueueStatus::Active);
+
+        // Due again now, it waits behind the others.
+        let retry = lease(leases, org, &[name], 1).await;
+        assert_eq!(ids(&retry), [jobs[1]]);
+        let rest = [jobs[2], jobs[0]];
+        let dead = done(
+            leases
+                .fail_job(org, retry[0].lease.token, failure(false, None))
+                .await
+                .unwrap(),
+        );
+        assert_eq!(dead.status, JobStatus::Failed);
+        let q = t.store.queue(org, name).await.unwrap().unwrap();
+        let left = lease(leases, org, &[name], 10).await;
+        match mode {
+            FailureMode::Block => {
+                assert!(q.blocked, "{name}");
+                assert_eq!(q.status, QueueStatus::Active);
+                assert!(left.is_empty(), "a blocked queue starts nothing");
+                let counts = t.store.queue_counts(org, name).await.unwrap();
+                assert_eq!(counts.queued, 2, "what waits");
+                t.store.unblock_queue(org, name).await.unwrap().unwrap();
+                assert_eq!(ids(&lease(leases, org, &[name], 10).await), rest);
+            }
+            FailureMode::Pause => {
+                assert!(!q.blocked);
+                assert_eq!(q.status, QueueStatus::Paused);
+                assert!(left.is_empty(), "a paused queue starts nothing");
+                t.store
+                    .set_queue_status(org, name, QueueStatus::Active)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(ids(&lease(leases, org, &[name], 10).await), rest);
+            }
+            FailureMode::Continue => {
+                assert!(!q.blocked && q.status == QueueStatus::Active);
+                assert_eq!(ids(&left), rest);
+            }
+        }
+    }
+    // A death by the deadline, the sweeper's, counts the same.
+    let settings = QueueSettings {
+        failure_mode: FailureMode::Block,
+        ..limited(1)
+    };
+    queue(&t.store, org, "timed", settings).await;
+    let jobs = create(leases, org, "timed", "slow", 1).await;
+    let job = NewJob {
+        max_retries: Some(0),
+        ..in_queue("timed", "slow")
+    };
+    let last = leases.create_job(org, job).await.unwrap().id;
+    done(
+        leases
+            .ack_job(
+                org,
+                lease(leases, org, &["slow"], 1).await[0].lease.token,
+                None,
+            )
+            .await
+            .unwrap(),
+    );
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(ids(&lease(leases, org, &["slow"], 1).await), [last]);
+    advance(&t.store, Duration::from_secs(31)).await;
+    leases.expire_leases(GRACE).await.unwrap();
+    assert!(t.store.queue(org, "timed").await.unwrap().unwrap().blocked);
+}
+
+async fn a_cancelled_running_job_gives_its_slot_back(kind: StoreKind) {
+    let (t, org) = clocked(kind).await;
+    let leases = &t.leases;
+    queue(&t.store, org, "one", limited(1)).await;
+    let jobs = create(leases, org, "one", "c", 2).await;
+    assert_eq!(ids(&lease(leases, org, &["c"], 5).await), [jobs[0]]);
+    assert!(matches!(
+        leases.cancel_job(org, jobs[0]).await.unwrap(),
+        CancelOutcome::Cancelled(_)
+    ));
+    assert_eq!(
+        leases.slot_freed(org, "one").await.unwrap(),
+        [WakeKey::Pull(org, "c".into())],
+        "the polls of the next job are woken"
+    );
+    assert!(leases.slot_freed(org, "default").await.unwrap().is_empty());
+    assert_eq!(ids(&lease(leases, org, &["c"], 5).await), [jobs[1]]);
+}
+
+/// A push job of `queue` for `url`, due now.
+fn push_in(queue: &str, url: &str) -> NewJob {
+    NewJob {
+        queue: queue.into(),
+        ..push("hook", url)
+    }
+}
+
+async fn push_delivery_keeps_a_queues_limits_and_the_hosts(kind: StoreKind) {
+    let (t, org) = clocked(kind).await;
+    let leases = &t.leases;
+    queue(&t.store, org, "one", limited(1)).await;
+    let mut serial = Vec::new();
+    for _ in 0..3 {
+        let job = leases
+            .create_job(org, push_in("one", "https://a.test/x"))
+            .await;
+        serial.push(job.unwrap().id);
+    }
+    // A backlog of free push jobs doesn't hold the limited queue back.
+    for _ in 0..20 {
+        leases
+            .create_job(org, push("free", "https://b.test/x"))
+            .await
+            .unwrap();
+    }
+    let mut leased = Vec::new();
+    for _ in 0..3 {
+        leased.extend(leases.lease_push(&slots(4, 10, &[])).await.unwrap());
+    }
+    let of_one: Vec<_> = leased
+        .iter()
+        .filter(|(_, l)| l.job.queue == "one")
+        .collect();
+    assert_eq!(of_one.len(), 1, "one at a time");
+    assert_eq!(of_one[0].1.job.id, serial[0]);
+    assert_eq!(of_one[0].0, org);
+    let token = of_one[0].1.lease.token;
+    done(leases.ack_job(org, token, None).await.unwrap());
+    let next = leases.lease_push(&slots(10, 10, &[])).await.unwrap();
+    assert!(
+        next.iter().any(|(_, l)| l.job.id == serial[1]),
+        "then the next, in order"
+    );
+    assert!(!next.iter().any(|(_, l)| l.job.id == serial[2]));
+
+    // A host's calls are capped for a limited queue's jobs too.
+    queue(&t.store, org, "wide", limited(10)).await;
+    for _ in 0..3 {
+        leases
+            .create_job(org, push_in("wide", "https://c.test/x"))
+            .await
+            .unwrap();
+    }
+    let got = leases
+        .lease_push(&slots(10, 2, &[("c.test:443", 1)]))
+        .await
+        .unwrap();
+    let to_c = got.iter().filter(|(_, l)| l.job.queue == "wide").count();
+    assert_eq!(to_c, 1, "the host had one call of two already");
+
+    // A queue of one whose head is a pull job: its push jobs wait.
+    queue(&t.store, org, "mixed", limited(1)).await;
+    leases
+        .create_job(org, in_queue("mixed", "p"))
+        .await
+        .unwrap();
+    leases
+        .create_job(org, push_in("mixed", "https://d.test/x"))
+        .await
+        .unwrap();
+    let got = leases.lease_push(&slots(10, 10, &[])).await.unwrap();
+    assert!(got.iter().all(|(_, l)| l.job.queue != "mixed"));
+    assert_eq!(lease(leases, org, &["p"], 5).await.len(), 1);
 }

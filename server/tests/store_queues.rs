@@ -26,6 +26,7 @@ both_stores!(
     an_organization_never_reaches_another_organizations_queues,
     queues_pause_resume_and_unblock,
     the_upgrade_makes_a_queue_for_every_name_already_used,
+    a_queue_is_deleted_only_when_nothing_depends_on_it,
 );
 
 /// Every setting away from its default.
@@ -325,4 +326,78 @@ async fn the_upgrade_makes_a_queue_for_every_name_already_used(kind: StoreKind) 
         3
     );
     assert_eq!(names(&store, OrgId(quiet)).await, ["default"]);
+}
+
+/// What a queue holds, counted; and a delete that waits for it to hold
+/// nothing and for no schedule to name it.
+async fn a_queue_is_deleted_only_when_nothing_depends_on_it(kind: StoreKind) {
+    use chronos_server::store::DeleteQueue;
+    let (t, org) = clocked(kind).await;
+    let (s, leases) = (&t.store, &t.leases);
+    s.create_queue(org, Uuid::now_v7(), "work", &QueueSettings::unlimited())
+        .await
+        .unwrap()
+        .unwrap();
+    let in_work = |handler: &str| chronos_server::job::NewJob {
+        queue: "work".into(),
+        ..pull(handler)
+    };
+    let running = leases.create_job(org, in_work("r")).await.unwrap();
+    let queued = leases.create_job(org, in_work("q")).await.unwrap();
+    let later = chronos_server::job::NewJob {
+        run_at: chronos_server::job::RunAt::After(std::time::Duration::from_secs(60)),
+        ..in_work("s")
+    };
+    let scheduled = leases.create_job(org, later).await.unwrap();
+    let leased = lease_one(leases, org, "r", None).await;
+    assert_eq!(leased.job.id, running.id);
+
+    let counts = s.queue_counts(org, "work").await.unwrap();
+    assert_eq!((counts.running, counts.queued, counts.scheduled), (1, 1, 1));
+    assert_eq!(counts.oldest_queued_at, Some(queued.run_at));
+    assert_eq!(counts.head_handler.as_deref(), Some("q"));
+    let mut unfinished = s.unfinished_in_queue(org, "work", 10).await.unwrap();
+    unfinished.sort();
+    let mut expected = vec![running.id, queued.id, scheduled.id];
+    expected.sort();
+    assert_eq!(unfinished, expected);
+    assert_eq!(
+        s.unfinished_in_queue(org, "work", 2).await.unwrap().len(),
+        2
+    );
+
+    assert_eq!(
+        s.delete_queue(org, "work").await.unwrap(),
+        DeleteQueue::HoldsJobs(3)
+    );
+    for id in [running.id, queued.id, scheduled.id] {
+        leases.cancel_job(org, id).await.unwrap();
+    }
+    assert_eq!(
+        s.queue_counts(org, "work").await.unwrap(),
+        Default::default()
+    );
+
+    let mut schedule = every_minute("nightly", now(s).await);
+    schedule.template.queue = "work".into();
+    let schedule = s.insert_schedule(org, &schedule).await.unwrap();
+    assert_eq!(
+        s.delete_queue(org, "work").await.unwrap(),
+        DeleteQueue::NamedBySchedule(schedule.id)
+    );
+    s.delete_schedule(org, schedule.id).await.unwrap();
+    let other = other_org(s).await;
+    assert_eq!(
+        s.delete_queue(other, "work").await.unwrap(),
+        DeleteQueue::NotFound
+    );
+    assert_eq!(
+        s.delete_queue(org, "work").await.unwrap(),
+        DeleteQueue::Deleted
+    );
+    assert_eq!(s.queue(org, "work").await.unwrap(), None);
+    assert_eq!(
+        s.delete_queue(org, "work").await.unwrap(),
+        DeleteQueue::NotFound
+    );
 }

@@ -264,6 +264,105 @@ const LINKS: &[(&str, &str, &str, &str, &str)] = &[
         "id",
         "$response.body#/data/0/id",
     ),
+    // Queues, by name.
+    (
+        "create_queue",
+        "201",
+        "get_queue",
+        "name",
+        "$response.body#/name",
+    ),
+    (
+        "list_queues",
+        "200",
+        "get_queue",
+        "name",
+        "$response.body#/data/0/name",
+    ),
+    (
+        "create_queue",
+        "201",
+        "update_queue",
+        "name",
+        "$response.body#/name",
+    ),
+    (
+        "list_queues",
+        "200",
+        "update_queue",
+        "name",
+        "$response.body#/data/0/name",
+    ),
+    (
+        "create_queue",
+        "201",
+        "delete_queue",
+        "name",
+        "$response.body#/name",
+    ),
+    (
+        "list_queues",
+        "200",
+        "delete_queue",
+        "name",
+        "$response.body#/data/0/name",
+    ),
+    (
+        "create_queue",
+        "201",
+        "pause_queue",
+        "name",
+        "$response.body#/name",
+    ),
+    (
+        "list_queues",
+        "200",
+        "pause_queue",
+        "name",
+        "$response.body#/data/0/name",
+    ),
+    (
+        "create_queue",
+        "201",
+        "resume_queue",
+        "name",
+        "$response.body#/name",
+    ),
+    (
+        "list_queues",
+        "200",
+        "resume_queue",
+        "name",
+        "$response.body#/data/0/name",
+    ),
+    (
+        "create_queue",
+        "201",
+        "unblock_queue",
+        "name",
+        "$response.body#/name",
+    ),
+    (
+        "list_queues",
+        "200",
+        "unblock_queue",
+        "name",
+        "$response.body#/data/0/name",
+    ),
+    (
+        "create_queue",
+        "201",
+        "publish_message",
+        "name",
+        "$response.body#/name",
+    ),
+    (
+        "list_queues",
+        "200",
+        "publish_message",
+        "name",
+        "$response.body#/data/0/name",
+    ),
     // Signing secrets
     (
         "create_secret",
@@ -345,6 +444,40 @@ fn rules() -> Vec<(&'static str, Value)> {
                     "properties": {"delay": {"type": "object"}, "scheduled_for": {"type": "string"}}
                 },
                 "x-messages": {"not": "give either delay or scheduled_for, not both"}
+            }),
+        ),
+        // The enums' own words, as seed 004 has them.
+        (
+            "QueueOrdering",
+            json!({"x-messages": {"enum": "ordering must be one of: fifo, lifo"}}),
+        ),
+        (
+            "FailureMode",
+            json!({"x-messages": {"enum": "failure_mode must be one of: continue, block, pause"}}),
+        ),
+        (
+            "CreateQueue",
+            json!({
+                "allOf": [
+                    {
+                        "dependentRequired": {
+                            "rate_limit": ["rate_period_seconds"],
+                            "rate_period_seconds": ["rate_limit"]
+                        },
+                        "x-messages": {
+                            "dependentRequired": "rate_limit and rate_period_seconds must be set together"
+                        }
+                    },
+                    {
+                        "dependentRequired": {
+                            "key_rate_limit": ["key_rate_period_seconds"],
+                            "key_rate_period_seconds": ["key_rate_limit"]
+                        },
+                        "x-messages": {
+                            "dependentRequired": "key_rate_limit and key_rate_period_seconds must be set together"
+                        }
+                    }
+                ]
             }),
         ),
         (

@@ -19,6 +19,7 @@ use chronos_proto::{
     HttpTarget, Job, JobStatus, List, Scope, Timestamp,
 };
 use serde::Deserialize;
+use std::collections::HashSet;
 use std::time::Duration;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -63,6 +64,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         (status = 400, description = "`validation_failed`, `unknown_field` or `invalid_json`: the body breaks the schema; `field` names the culprit", body = ErrorBody),
         (status = 401, description = "Missing or invalid API key", body = ErrorBody),
         (status = 403, description = "The key lacks `jobs:write`", body = ErrorBody),
+        (status = 404, description = "`queue_not_found`: `queue` names a queue the organization doesn't have", body = ErrorBody),
         (status = 409, description = "`idempotency_key_conflict`; `job_id` is the existing job", body = ErrorBody),
         (status = 413, description = "Body over 1 MiB", body = ErrorBody),
         (status = 415, description = "A body that is not `application/json`", body = ErrorBody),
@@ -97,10 +99,11 @@ async fn create_job(
     post, path = "/v1/jobs/batch", tag = "jobs",
     request_body = CreateJobs,
     responses(
-        (status = 200, description = "One item per job, in request order", body = BatchCreated),
+        (status = 200, description = "One item per job, in request order: the job, or the error `POST /v1/jobs` would have answered for it (`queue_not_found` among them)", body = BatchCreated),
         (status = 400, description = "The body breaks the schema: `jobs` missing, empty or over 1,000, or a job with a bad or unknown field", body = ErrorBody),
         (status = 401, description = "Missing or invalid API key", body = ErrorBody),
         (status = 403, description = "The key lacks `jobs:write`", body = ErrorBody),
+        (status = 404, description = "`queue_not_found`: a queue one of the jobs names was deleted while the batch was inserted; nothing was created", body = ErrorBody),
         (status = 413, description = "Body over 16 MiB", body = ErrorBody),
         (status = 415, description = "A body that is not `application/json`", body = ErrorBody),
     ),
@@ -115,8 +118,20 @@ async fn create_jobs(
     let mut items: Vec<Option<BatchItem>> = Vec::with_capacity(batch.jobs.len());
     let mut valid = Vec::new();
     let mut positions = Vec::new();
+    // A job naming a queue the organization doesn't have is refused on its
+    // own; the rest go on. (A queue deleted after this look finds the
+    // insert refusing the whole batch: `404 queue_not_found`.)
+    let queues: HashSet<String> = if batch.jobs.iter().any(|j| j.queue.is_some()) {
+        let queues = state.store.list_queues(auth.org).await?;
+        queues.into_iter().map(|q| q.name).collect()
+    } else {
+        HashSet::from([DEFAULT_QUEUE.to_string()])
+    };
     for (i, req) in batch.jobs.into_iter().enumerate() {
         let job = match validate(req) {
+            Ok(job) if !queues.contains(&job.queue) => {
+                Err(ApiError::QueueNotFound { name: job.queue })
+            }
             Ok(job) => check_target(&state, auth.org, &job, &JOB_TARGET)
                 .await
                 .map(|()| job),
@@ -165,7 +180,8 @@ fn validate(req: CreateJob) -> Result<NewJob, ApiError> {
         priority: req.priority.unwrap_or(0),
         delivery,
         run_at,
-        max_retries: req.max_retries.unwrap_or(DEFAULT_MAX_RETRIES),
+        // None: the queue's `retries`.
+        max_retries: req.max_retries,
         timeout_seconds: req.timeout.unwrap_or(DEFAULT_TIMEOUT_SECONDS),
         schedule_id: None,
         idempotency_key: req.idempotency_key,

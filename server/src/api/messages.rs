@@ -82,11 +82,11 @@ async fn create_message(
 
 /// Turns a request into a push job, or says which rule beyond the schema
 /// it breaks (422).
-fn validate(req: CreateMessage) -> Result<NewJob, ApiError> {
+pub(crate) fn validate(req: CreateMessage) -> Result<NewJob, ApiError> {
     if let Some(queue) = req.callback_queue_id {
         return Err(ApiError::rule(
             "callback_queue_id",
-            format!("queues are not available yet (callback_queue_id {queue:?})"),
+            format!("callbacks are not available yet (callback_queue_id {queue:?})"),
         ));
     }
     let http = HttpTarget {
@@ -131,7 +131,7 @@ fn validate(req: CreateMessage) -> Result<NewJob, ApiError> {
             signing_secret_id: req.signing_secret_id,
         },
         run_at,
-        max_retries: req.retries.unwrap_or(0),
+        max_retries: Some(req.retries.unwrap_or(0)),
         timeout_seconds: DEFAULT_TIMEOUT_SECONDS,
         schedule_id: None,
         idempotency_key: req.deduplication_id,

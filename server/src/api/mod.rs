@@ -16,6 +16,7 @@ mod krafter;
 pub(crate) mod leases;
 pub(crate) mod messages;
 pub mod pagination;
+mod queues;
 mod schedules;
 mod signing_secrets;
 mod workers;
@@ -58,6 +59,7 @@ pub struct AppState {
         (name = "schedules", description = "Recurring jobs: cron or interval, in any IANA timezone"),
         (name = "krafter", description = "Krafter's cron job routes and envelope (`{\"data\": …}`) over the same schedules (docs/krafter.md)"),
         (name = "messages", description = "One-shot HTTP requests, delivered now or later (push jobs without a handler)"),
+        (name = "queues", description = "Named queues and their flow control: concurrency, order, pause, failure modes; publishing messages onto one"),
         (name = "workers", description = "Leasing jobs to workers over HTTP: poll, ack, fail, extend (worker scope)"),
         (name = "api-keys", description = "API keys (admin scope)"),
         (name = "signing-secrets", description = "The keys push requests are signed with (admin scope)"),
@@ -94,6 +96,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(workers::router())
         .merge(signing_secrets::router())
         .merge(messages::router())
+        .merge(queues::router())
         .merge(schedules::router())
         .merge(krafter::router())
         .split_for_parts()

@@ -66,6 +66,10 @@ pub(super) mod says {
     pub const READ: &str = "`forbidden`: the key lacks `jobs:read`";
     pub const WRITE: &str = "`forbidden`: the key lacks `jobs:write`";
     pub const NOT_FOUND: &str = "`not_found`: no such schedule in this organization";
+    /// For the routes that set a schedule's `queue`.
+    pub const NOT_FOUND_OR_QUEUE: &str = "`not_found`: no such schedule in this organization; `queue_not_found`: `queue` names a queue the organization doesn't have";
+    pub const QUEUE_NOT_FOUND: &str =
+        "`queue_not_found`: `queue` names a queue the organization doesn't have";
     pub const ARCHIVED: &str = "`schedule_archived`: the schedule is archived; it cannot be changed, paused, resumed or triggered";
     /// The rules of a schedule request that no schema states.
     pub const RULES: &str = "A rule between fields or beyond the schema, `field` naming it. `validation_failed`: exactly one timing (`interval`, `cron`, or `schedule_type` with `schedule`), `schedule` a preset (`every_5m` …) for `schedule_type` `interval`; a cron expression that parses and fires within ten years; a known IANA `timezone`; an `interval` of at most 10 years; `handler` or `url`, not both and not neither, and only that target's fields (`method`, `headers`, `body`, `signing_secret_id` go with `url`; `delivery` and `payload` with `handler`); one request shape (Krafter's `schedule_type`, `schedule`, `timeout_ms` not with `cron`, `interval`, `timeout` or `retries`; `retries` not with `max_retries` or `handler`); a `body` of at most 102,400 bytes in UTF-8; a push URL that is an https URL with a host (plain http only where the server allows private targets); a `signing_secret_id` of this organization. `ssrf_blocked`: the push URL's host is not a public address";
@@ -116,6 +120,7 @@ struct Definition {
     responses(
         (status = 201, description = "The schedule, with its first `next_run_at`", body = Schedule),
         (status = 403, description = says::WRITE, body = ErrorBody),
+        (status = 404, description = says::QUEUE_NOT_FOUND, body = ErrorBody),
         (status = 422, description = says::RULES, body = ErrorBody),
     ),
     security(("api_key" = []))
@@ -259,7 +264,7 @@ async fn get_schedule(
     responses(
         (status = 200, body = Schedule),
         (status = 403, description = says::WRITE, body = ErrorBody),
-        (status = 404, description = says::NOT_FOUND, body = ErrorBody),
+        (status = 404, description = says::NOT_FOUND_OR_QUEUE, body = ErrorBody),
         (status = 409, description = says::ARCHIVED, body = ErrorBody),
         (status = 422, description = says::RULES, body = ErrorBody),
     ),
@@ -300,7 +305,7 @@ pub(super) async fn update(
     responses(
         (status = 200, body = Schedule),
         (status = 403, description = says::WRITE, body = ErrorBody),
-        (status = 404, description = says::NOT_FOUND, body = ErrorBody),
+        (status = 404, description = says::NOT_FOUND_OR_QUEUE, body = ErrorBody),
         (status = 409, description = says::ARCHIVED, body = ErrorBody),
         (status = 422, description = says::RULES, body = ErrorBody),
     ),
@@ -693,6 +698,11 @@ fn next_run(schedule: &ScheduleRecord, now: Timestamp) -> Result<Option<Timestam
 /// pass the SSRF guard (422 either way).
 async fn check(state: &AppState, auth: &Auth, def: &Definition) -> Result<(), ApiError> {
     let job = def.template.job(&def.name, Uuid::nil());
+    // Its jobs will name the queue: it must exist (a queue a schedule
+    // names can't be deleted).
+    if state.store.queue(auth.org, &job.queue).await?.is_none() {
+        return Err(ApiError::QueueNotFound { name: job.queue });
+    }
     check_target(state, auth.org, &job, def.fields).await
 }
 

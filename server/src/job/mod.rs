@@ -36,7 +36,8 @@ pub struct NewJob {
     pub priority: i32,
     pub delivery: Delivery,
     pub run_at: RunAt,
-    pub max_retries: u32,
+    /// Retries after the first attempt; `None`: the queue's `retries`.
+    pub max_retries: Option<u32>,
     pub timeout_seconds: u32,
     pub schedule_id: Option<Uuid>,
     pub idempotency_key: Option<String>,

@@ -435,6 +435,10 @@ impl Engine {
             // Nobody listening is fine: no session holds it here.
             let _ = self.cancelled.send(id);
             self.announce(org, job);
+            // A running job held a slot of its queue.
+            for key in self.leases.slot_freed(org, &job.queue).await? {
+                self.wakers.wake(&key);
+            }
         }
         Ok(outcome)
     }

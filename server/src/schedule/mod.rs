@@ -78,7 +78,7 @@ impl JobTemplate {
             priority: self.priority,
             delivery: self.delivery.clone(),
             run_at: RunAt::Now,
-            max_retries: self.max_retries,
+            max_retries: Some(self.max_retries),
             timeout_seconds: self.timeout_seconds,
             schedule_id: Some(schedule_id),
             idempotency_key: None,

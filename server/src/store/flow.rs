@@ -55,6 +55,14 @@ pub(crate) fn queued_controlled_pull() -> String {
     )
 }
 
+/// Queued push jobs of controlled queues (`jobs_flow_push`).
+pub(crate) fn queued_controlled_push() -> String {
+    format!(
+        "status {} AND delivery_type = 'push' AND flow <> {FREE}",
+        status_test(Transition::Lease.from())
+    )
+}
+
 /// The order a flow serves its jobs in: priority first, then the oldest
 /// (fifo) or the newest (lifo).
 pub(crate) fn order_of(flow: i16) -> &'static str {
@@ -87,5 +95,37 @@ pub(crate) fn unfinished_of_queue(org_test: &str, queue: &str) -> String {
         format!("{} AND {of}", queued_in(LIFO)),
     ]
     .map(|test| format!("SELECT id FROM jobs WHERE {test}"))
+    .join(" UNION ALL ")
+}
+
+/// A queue's (`{org}`, `{queue}`) next job to start, as a subquery of one
+/// row (`handler`, `delivery_type`): a started job waiting queued for its
+/// retry first, then the best by the queue's order (whichever index holds
+/// its jobs).
+pub(crate) fn head_of_queue(org: &str, queue: &str) -> String {
+    let lease = Transition::Lease.from();
+    let of = format!("organization_id = {org} AND queue = {queue}");
+    let free_pull = format!(
+        "status {} AND delivery_type = 'pull' AND {} AND {of}",
+        status_test(lease),
+        super::FREE_FLOW
+    );
+    let free_push = format!("{} AND {of}", super::queued_push_test());
+    [
+        (
+            format!("{} AND {of}", started(&[JobStatus::Queued])),
+            "priority DESC, run_at, id",
+        ),
+        (format!("{} AND {of}", queued_in(FIFO)), order_of(FIFO)),
+        (format!("{} AND {of}", queued_in(LIFO)), order_of(LIFO)),
+        (free_pull, order_of(FIFO)),
+        (free_push, order_of(FIFO)),
+    ]
+    .map(|(test, order)| {
+        format!(
+            "SELECT * FROM (SELECT handler, delivery_type FROM jobs
+                            WHERE {test} ORDER BY {order} LIMIT 1) AS head"
+        )
+    })
     .join(" UNION ALL ")
 }

@@ -55,7 +55,7 @@ pub use leases::{
     AttemptEnd, CancelOutcome, Expired, Fired, Handoff, HttpResponse, Inserted, LeaseOutcome,
     LeaseStore, Moved, Outcome, Promoted, PushSlots, RetryOutcome, WakeKey,
 };
-pub use queues::QueueStore;
+pub use queues::{DeleteQueue, QueueCounts, QueueStore};
 pub use retention::{Cutoffs, RetentionPeriods, RetentionSettings, RetentionStore};
 pub use schedules::ScheduleStore;
 pub use signing_secrets::SigningSecretStore;

@@ -82,6 +82,38 @@ pub trait QueueStore: Send + Sync + 'static {
     ) -> Result<Option<QueueRecord>>;
     /// Clears `blocked`; `None` if there is no such queue.
     async fn unblock_queue(&self, org: OrgId, name: &str) -> Result<Option<QueueRecord>>;
+    /// Deletes a queue that holds no unfinished job and that no schedule
+    /// (not archived) names, in one transaction with those checks.
+    async fn delete_queue(&self, org: OrgId, name: &str) -> Result<DeleteQueue>;
+    /// What a queue holds now: its unfinished jobs by status, the oldest
+    /// queued job's due time, and the handler of the next job to start.
+    async fn queue_counts(&self, org: OrgId, name: &str) -> Result<QueueCounts>;
+    /// Up to `limit` of a queue's unfinished jobs (to cancel, one by one,
+    /// through the lease engine).
+    async fn unfinished_in_queue(&self, org: OrgId, name: &str, limit: u32) -> Result<Vec<Uuid>>;
+}
+
+/// What became of a request to delete a queue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeleteQueue {
+    Deleted,
+    NotFound,
+    /// It holds this many unfinished jobs.
+    HoldsJobs(u64),
+    /// This schedule names it.
+    NamedBySchedule(Uuid),
+}
+
+/// What a queue holds now ([`QueueStore::queue_counts`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct QueueCounts {
+    pub running: u64,
+    pub queued: u64,
+    pub scheduled: u64,
+    pub oldest_queued_at: Option<Timestamp>,
+    /// The handler of the job the queue starts next (its head: a started
+    /// job waiting for its retry first), if it is a pull job.
+    pub head_handler: Option<String>,
 }
 
 /// A queue's row as either store reads it, before its words and counts

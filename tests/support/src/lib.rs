@@ -193,7 +193,7 @@ pub fn pull_job(handler: &str) -> NewJob {
         priority: 0,
         delivery: chronos_proto::Delivery::Pull,
         run_at: RunAt::Now,
-        max_retries: 3,
+        max_retries: Some(3),
         timeout_seconds: 30,
         schedule_id: None,
         idempotency_key: None,

@@ -21,10 +21,13 @@ impl Checker {
             .and_then(|i| self.root.pointer(&schema_path[..i]))
             .unwrap_or(&Value::Null);
         // A schema may word its own message for a keyword (`x-messages`),
-        // as a seed document words it.
-        if let Some(Value::String(message)) = holder
-            .get("x-messages")
-            .and_then(|m| m.get(e.kind().keyword()))
+        // as a seed document words it. (`dependentRequired` is reported as
+        // a `required` error: its words are under its own name.)
+        let keyword = match schema_path.ends_with("/dependentRequired") {
+            true => "dependentRequired",
+            false => e.kind().keyword(),
+        };
+        if let Some(Value::String(message)) = holder.get("x-messages").and_then(|m| m.get(keyword))
         {
             return ApiError::Validation {
                 field: at,

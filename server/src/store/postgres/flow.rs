@@ -12,12 +12,13 @@ use super::leases::lease_tail;
 use super::{NOTIFY_KEYS, PgStore, WAKE_KEY_SQL};
 use crate::account::OrgId;
 use crate::store::flow::{
-    FIFO, HOLDING_THE_HEAD, LIFO, RUNNING, order_of, queued_controlled_pull, queued_in, started,
+    FIFO, HOLDING_THE_HEAD, LIFO, RUNNING, order_of, queued_controlled_pull,
+    queued_controlled_push, queued_in, started,
 };
 use crate::store::jobs::JOB_COLUMNS;
 use crate::store::{Clock, Result};
 use chronos_proto::JobStatus;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use tokio_postgres::Row;
 use uuid::Uuid;
@@ -25,6 +26,10 @@ use uuid::Uuid;
 pub(super) struct Sql {
     lock_pull: String,
     lease_pull: String,
+    lock_push: String,
+    candidates_push: String,
+    lease_push: String,
+    pub(super) slot_freed: String,
 }
 
 /// Whether queued jobs of controlled queues wait for the handlers `$2` of
@@ -37,25 +42,121 @@ pub(super) fn any_controlled() -> String {
     )
 }
 
+/// The CTEs of a controlled lease, up to the jobs it may start
+/// (`candidates`: `id`, `organization_id`, `delivery_type`, `host`,
+/// `priority`, `rank`, `run_at`, best first): `q`, the locked queues (ids
+/// in `$ids`) still active and controlled; `room`, how many more of each
+/// queue's jobs may start, counted now; `heads`, the next job of each queue
+/// that runs one job at a time (a started job queued again for its retry
+/// first), whatever it is — `serves` then says whether this lease may take
+/// it — and `firsts`, the best jobs `serves` of each other queue, at most
+/// its room. `rank` is a job's place in its queue's order, so that queues
+/// take turns within a priority and each keeps its order. `max` bounds an
+/// unlimited queue's room.
+fn candidates(ids: &str, max: &str, serves: &str) -> String {
+    candidates_of("true", ids, max, serves)
+}
+
+/// [`candidates`] of the queues that also pass `queue_test`.
+fn candidates_of(queue_test: &str, ids: &str, max: &str, serves: &str) -> String {
+    let columns =
+        "id, organization_id, delivery_type, handler, target_host AS host, priority, run_at";
+    let best = |flow: i16, limit: &str, served: bool| {
+        format!(
+            "(SELECT *, row_number() OVER () AS rank FROM (
+                  SELECT {columns} FROM jobs
+                  WHERE organization_id = r.org AND queue = r.name AND {queued} {served}
+                  ORDER BY {order} LIMIT {limit}) b)",
+            queued = queued_in(flow),
+            served = if served {
+                format!("AND {serves}")
+            } else {
+                String::new()
+            },
+            order = order_of(flow),
+        )
+    };
+    format!(
+        "q AS (
+             SELECT organization_id AS org, name, coalesce(concurrency = 1, false) AS strict,
+                    concurrency
+             FROM queues
+             WHERE {queue_test} AND id = ANY({ids}) AND flow <> 0 AND status = 'active'
+               AND NOT blocked
+         ), room AS (
+             SELECT org, name, strict, CASE
+                 WHEN concurrency IS NULL THEN {max}::int8
+                 WHEN strict THEN CASE WHEN EXISTS (
+                          SELECT 1 FROM jobs WHERE organization_id = q.org
+                            AND queue = q.name AND {holding_head}) THEN 0 ELSE 1 END
+                 ELSE greatest(concurrency - (
+                          SELECT count(*) FROM jobs WHERE organization_id = q.org
+                            AND queue = q.name AND {running}), 0)
+                 END AS room
+             FROM q
+         ), heads AS (
+             SELECT h.* FROM room r CROSS JOIN LATERAL (
+                 (SELECT {columns}, 1::int8 AS rank FROM jobs
+                  WHERE organization_id = r.org AND queue = r.name AND {retrying}
+                  ORDER BY priority DESC, run_at, id LIMIT 1)
+                 UNION ALL {fifo_head} UNION ALL {lifo_head}
+                 LIMIT 1
+             ) h
+             WHERE r.strict AND r.room > 0
+         ), firsts AS (
+             SELECT f.* FROM room r CROSS JOIN LATERAL (
+                 {fifo_room} UNION ALL {lifo_room}
+             ) f
+             WHERE NOT r.strict AND r.room > 0
+         ), candidates AS (
+             SELECT * FROM heads WHERE {serves}
+             UNION ALL
+             SELECT * FROM firsts
+             ORDER BY priority DESC, rank, run_at, id
+             LIMIT {max}
+         )",
+        holding_head = started(HOLDING_THE_HEAD),
+        running = started(RUNNING),
+        retrying = started(&[JobStatus::Queued]),
+        fifo_head = best(FIFO, "1", false),
+        lifo_head = best(LIFO, "1", false),
+        fifo_room = best(FIFO, "r.room", true),
+        lifo_room = best(LIFO, "r.room", true),
+    )
+}
+
 impl Sql {
     pub(super) fn new(clock: &Clock) -> Self {
         let queued = crate::store::status_test(&[JobStatus::Queued]);
-        // A queue's best queued jobs of `flow`, at most `limit`, only of the
-        // worker's handlers when `served`.
-        // `rank`: the place in its queue's order, so that queues take turns
-        // (within a priority) and each keeps its order.
-        let best = |flow: i16, limit: &str, served: bool| {
+        // Locks `candidates` by id, skipping rows another transaction holds,
+        // and numbers them (`slot`) best first.
+        let lock_and_number = |slot_columns: &str| {
             format!(
-                "(SELECT *, row_number() OVER () AS rank FROM (
-                      SELECT id, handler, priority, run_at FROM jobs
-                      WHERE organization_id = $1 AND queue = r.name AND {queued} {served}
-                      ORDER BY {order} LIMIT {limit}) b)",
-                queued = queued_in(flow),
-                served = if served { "AND handler = ANY($2)" } else { "" },
-                order = order_of(flow),
+                "locked AS (
+                     SELECT j.id, c.priority, c.rank, c.run_at
+                     FROM candidates c CROSS JOIN LATERAL (
+                         SELECT id FROM jobs
+                         WHERE id = c.id AND status {queued}
+                         FOR UPDATE SKIP LOCKED
+                     ) j
+                 ), picked AS (
+                     SELECT id, slot, {slot_columns}
+                     FROM (SELECT id, row_number() OVER (ORDER BY priority DESC, rank, run_at, id)
+                                      AS slot
+                           FROM locked) l
+                 )"
             )
         };
         Sql {
+            slot_freed: format!(
+                "WITH ended AS (
+                     SELECT NULL::uuid AS id, $1::uuid AS f_org, $2::text AS f_queue,
+                            1::int2 AS f_flow
+                 ), {freed}
+                 SELECT (SELECT f_keys FROM freed), {notify}",
+                freed = freed("ended"),
+                notify = notify_freed(),
+            ),
             lock_pull: format!(
                 "SELECT id FROM queues q
                  WHERE organization_id = $1 AND flow <> 0 AND status = 'active' AND NOT blocked
@@ -66,70 +167,52 @@ impl Sql {
                  FOR NO KEY UPDATE",
                 controlled = queued_controlled_pull(),
             ),
-            // `room`: how many more of each queue's jobs may start. A queue
-            // that runs one job at a time (`strict`) starts its head, a
-            // started job queued again for its retry first, whatever its
-            // handler: if no worker here serves it, nothing starts.
+            // A strict queue's head that needs a handler no worker of this
+            // lease serves: nothing of that queue starts.
             lease_pull: clock.pg(format!(
-                "WITH q AS (
-                     SELECT name, coalesce(concurrency = 1, false) AS strict, concurrency
-                     FROM queues
-                     WHERE id = ANY($3) AND flow <> 0 AND status = 'active' AND NOT blocked
-                 ), room AS (
-                     SELECT name, strict, CASE
-                         WHEN concurrency IS NULL THEN $4::int8
-                         WHEN strict THEN CASE WHEN EXISTS (
-                                  SELECT 1 FROM jobs WHERE organization_id = $1
-                                    AND queue = q.name AND {holding_head}) THEN 0 ELSE 1 END
-                         ELSE greatest(concurrency - (
-                                  SELECT count(*) FROM jobs WHERE organization_id = $1
-                                    AND queue = q.name AND {running}), 0)
-                         END AS room
-                     FROM q
-                 ), heads AS (
-                     SELECT h.* FROM room r CROSS JOIN LATERAL (
-                         (SELECT id, handler, priority, run_at, 1::int8 AS rank FROM jobs
-                          WHERE organization_id = $1 AND queue = r.name AND {retrying}
-                          ORDER BY priority DESC, run_at, id LIMIT 1)
-                         UNION ALL {fifo_head} UNION ALL {lifo_head}
-                         LIMIT 1
-                     ) h
-                     WHERE r.strict AND r.room > 0
-                 ), firsts AS (
-                     SELECT f.* FROM room r CROSS JOIN LATERAL (
-                         {fifo_room} UNION ALL {lifo_room}
-                     ) f
-                     WHERE NOT r.strict AND r.room > 0
-                 ), chosen AS (
-                     SELECT id, priority, rank, run_at FROM heads WHERE handler = ANY($2)
-                     UNION ALL
-                     SELECT id, priority, rank, run_at FROM firsts
-                     ORDER BY priority DESC, rank, run_at, id
-                     LIMIT $4
-                 ), locked AS (
-                     SELECT j.id, c.priority, c.rank, c.run_at
-                     FROM chosen c CROSS JOIN LATERAL (
-                         SELECT id FROM jobs
-                         WHERE id = c.id AND status {queued}
-                         FOR UPDATE SKIP LOCKED
-                     ) j
-                 ), picked AS (
-                     SELECT id, slot, ($5::text[])[slot] AS worker,
-                            ($6::uuid[])[slot] AS execution_id, ($7::uuid[])[slot] AS token
-                     FROM (SELECT id, row_number() OVER (ORDER BY priority DESC, rank, run_at, id)
-                                      AS slot
-                           FROM locked) l
-                 ), {tail}
+                "WITH {candidates}, {locked}, {tail}
                  SELECT {JOB_COLUMNS}, lease_token, lease_expires_at, slot
                  FROM leased ORDER BY slot",
-                holding_head = started(HOLDING_THE_HEAD),
-                running = started(RUNNING),
-                retrying = started(&[JobStatus::Queued]),
-                fifo_head = best(FIFO, "1", false),
-                lifo_head = best(LIFO, "1", false),
-                fifo_room = best(FIFO, "r.room", true),
-                lifo_room = best(LIFO, "r.room", true),
+                candidates = candidates_of(
+                    "organization_id = $1",
+                    "$3",
+                    "$4",
+                    "delivery_type = 'pull' AND handler = ANY($2)"
+                ),
+                locked = lock_and_number(
+                    "($5::text[])[slot] AS worker, ($6::uuid[])[slot] AS execution_id,
+                     ($7::uuid[])[slot] AS token"
+                ),
                 tail = lease_tail("picked", "0"),
+            )),
+            lock_push: format!(
+                "SELECT id FROM queues q
+                 WHERE flow <> 0 AND status = 'active' AND NOT blocked
+                   AND EXISTS (SELECT 1 FROM jobs
+                               WHERE organization_id = q.organization_id AND queue = q.name
+                                 AND {controlled})
+                 ORDER BY id
+                 FOR NO KEY UPDATE",
+                controlled = queued_controlled_push(),
+            ),
+            candidates_push: format!(
+                "WITH {candidates}
+                 SELECT id, coalesce(host, '') AS host FROM candidates",
+                candidates = candidates("$1", "$2", "delivery_type = 'push'"),
+            ),
+            // The jobs the dispatcher chose, in its order.
+            lease_push: clock.pg(format!(
+                "WITH candidates AS (
+                     SELECT id, 0 AS priority, n AS rank, NULL::timestamptz AS run_at
+                     FROM unnest($1::uuid[]) WITH ORDINALITY AS c (id, n)
+                 ), {locked}, {tail}
+                 SELECT {JOB_COLUMNS}, lease_token, lease_expires_at, organization_id
+                 FROM leased ORDER BY slot",
+                locked = lock_and_number(
+                    "NULL::text AS worker, ($2::uuid[])[slot] AS execution_id,
+                     ($3::uuid[])[slot] AS token"
+                ),
+                tail = lease_tail("picked", "$4::float8"),
             )),
         }
     }
@@ -177,15 +260,26 @@ pub(super) fn notify_freed() -> String {
     )
 }
 
-/// The organizations whose workers' last lease on this process found jobs
-/// of controlled queues: their next lease takes those first, so that a
+/// The organizations (and push delivery) whose last lease on this process
+/// found jobs of controlled queues: their next lease takes those first, so that a
 /// long backlog of free jobs can't starve a limited queue. Only an order
 /// of work: a replica that has not seen them yet finds them after its next
 /// fast lease.
 #[derive(Default)]
 pub(super) struct Seen(Mutex<HashSet<Uuid>>);
 
+/// [`Seen`]'s key for push delivery, which leases for every organization.
+const PUSH: Uuid = Uuid::nil();
+
 impl Seen {
+    pub(super) fn push(&self) -> bool {
+        self.get(OrgId(PUSH))
+    }
+
+    pub(super) fn set_push(&self, seen: bool) {
+        self.set(OrgId(PUSH), seen)
+    }
+
     pub(super) fn get(&self, org: OrgId) -> bool {
         self.0
             .lock()
@@ -241,6 +335,65 @@ pub(super) async fn lease_pull(
                 &tokens,
             ],
         )
+        .await?;
+    tx.commit().await?;
+    Ok(rows)
+}
+
+/// Leases queued push jobs of controlled queues for the dispatcher, in one
+/// transaction: at most `max`, and no host past `per_host` calls (`busy`:
+/// the calls each host has now). Returns the leased rows, each with its
+/// `organization_id`; their deadlines are `margin` past their timeouts.
+pub(super) async fn lease_push(
+    store: &PgStore,
+    client: &mut deadpool_postgres::Client,
+    max: usize,
+    margin: f64,
+    per_host: u32,
+    mut busy: HashMap<String, u32>,
+) -> Result<Vec<Row>> {
+    let mut take = |host: &str| {
+        let calls = busy.entry(host.to_string()).or_default();
+        let room = *calls < per_host;
+        if room {
+            *calls += 1;
+        }
+        room
+    };
+    let tx = client.transaction().await?;
+    let lock = tx.prepare_cached(&store.sql.flow.lock_push).await?;
+    let queues: Vec<Uuid> = tx
+        .query(&lock, &[])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    if queues.is_empty() {
+        tx.commit().await?;
+        return Ok(Vec::new());
+    }
+    let candidates = tx.prepare_cached(&store.sql.flow.candidates_push).await?;
+    // More than `max`: some may be for hosts that are full.
+    let limit = (max * 4) as i64;
+    let mut chosen = Vec::new();
+    for row in tx.query(&candidates, &[&queues, &limit]).await? {
+        if chosen.len() == max {
+            break;
+        }
+        let host: &str = row.try_get("host")?;
+        if take(host) {
+            chosen.push(row.try_get::<_, Uuid>("id")?);
+        }
+    }
+    if chosen.is_empty() {
+        tx.commit().await?;
+        return Ok(Vec::new());
+    }
+    let (execution_ids, tokens): (Vec<Uuid>, Vec<Uuid>) =
+        chosen.iter().map(|_| super::leases::attempt_ids()).unzip();
+    let lease = tx.prepare_cached(&store.sql.flow.lease_push).await?;
+    let rows = tx
+        .query(&lease, &[&chosen, &execution_ids, &tokens, &margin])
         .await?;
     tx.commit().await?;
     Ok(rows)

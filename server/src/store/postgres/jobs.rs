@@ -81,7 +81,8 @@ impl Sql {
                          created_at, updated_at)
                      SELECT in_id, $1, in_name, in_handler, in_payload, in_queue, in_priority,
                             CASE WHEN t.run_at <= now() THEN '{queued}' ELSE '{scheduled}' END,
-                            in_delivery_type, in_delivery, t.run_at, in_max_retries, in_timeout,
+                            in_delivery_type, in_delivery, t.run_at,
+                            coalesce(in_max_retries, q.retries), in_timeout,
                             in_schedule_id, in_key, in_host,
                             coalesce(q.flow, chronos_queue_not_found(in_queue)), now(), now()
                      FROM input LEFT JOIN queues_used q ON q.name = in_queue CROSS JOIN LATERAL
@@ -115,7 +116,7 @@ impl Sql {
 pub(super) fn queues_used(names: &str) -> String {
     format!(
         "queues_used AS (
-             SELECT name, flow FROM queues
+             SELECT name, flow, retries FROM queues
              WHERE organization_id = $1 AND name IN ({names})
              ORDER BY id
              FOR KEY SHARE
@@ -360,7 +361,7 @@ struct JobColumns<'a> {
     at: Vec<Option<DateTime<Utc>>>,
     /// …seconds from the database's now.
     delay: Vec<f64>,
-    max_retries: Vec<i32>,
+    max_retries: Vec<Option<i32>>,
     timeout: Vec<i32>,
     schedule_id: Vec<Option<Uuid>>,
     idempotency_key: Vec<Option<&'a str>>,
@@ -407,7 +408,7 @@ impl<'a> JobColumns<'a> {
             c.target_host.push(target_host(&job.delivery));
             c.at.push(at);
             c.delay.push(delay);
-            c.max_retries.push(job.max_retries as i32);
+            c.max_retries.push(job.max_retries.map(|n| n as i32));
             c.timeout.push(job.timeout_seconds as i32);
             c.schedule_id.push(job.schedule_id);
             c.idempotency_key.push(job.idempotency_key.as_deref());

@@ -17,15 +17,15 @@ use crate::account::OrgId;
 use crate::job::NewJob;
 use crate::job::slots::{MAX_LEASE_BATCH, Taker, lease_slots};
 use crate::job::state::{
-    CANCELLED_ERROR, CANCELLED_EXECUTION, Cause, Ending, LEASED, RunningAttempt, Transition,
-    waiting_status,
+    CANCELLED_ERROR, CANCELLED_EXECUTION, Cause, Ending, GIVEN_UP, LEASED, RunningAttempt,
+    Transition, waiting_status,
 };
 use crate::schedule::PlanFn;
 use crate::store::jobs::JOB_COLUMNS;
 use crate::store::{
     AttemptEnd, CancelOutcome, Clock, Expired, FREE_FLOW, Fired, Handoff, HttpResponse, Inserted,
     LeaseOutcome, LeaseStore, Moved, Outcome, Promoted, PushSlots, Result, RetryOutcome,
-    StoreError, queued_push_test, status_literals, status_test,
+    StoreError, WakeKey, queued_push_test, status_literals, status_test,
 };
 use async_trait::async_trait;
 use chronos_proto::{ExecutionStatus, JobStatus, Lease, LeasedJob};
@@ -154,7 +154,7 @@ impl Sql {
             // the controlled lease may start it.
             create_leased: format!(
                 "WITH queue AS (
-                     SELECT flow FROM queues WHERE organization_id = $2 AND name = $6
+                     SELECT flow, retries FROM queues WHERE organization_id = $2 AND name = $6
                      FOR KEY SHARE
                  ), ahead AS (
                      SELECT coalesce((SELECT flow FROM queue), chronos_queue_not_found($6)) AS flow,
@@ -171,7 +171,8 @@ impl Sql {
                          attempt, lease_token, lease_expires_at, worker_id, created_at, updated_at)
                      SELECT $1, $2, $3, $4, $5, $6, $7,
                             CASE WHEN busy THEN '{queued}' ELSE '{to}' END,
-                            'pull', $8, now(), $9, $10::int4, $11, flow,
+                            'pull', $8, now(), coalesce($9, (SELECT retries FROM queue)),
+                            $10::int4, $11, flow,
                             CASE WHEN busy THEN 0 ELSE 1 END,
                             CASE WHEN busy THEN NULL ELSE $14::uuid END,
                             CASE WHEN busy THEN NULL
@@ -326,8 +327,15 @@ impl Sql {
                      FROM (SELECT id, row_number() OVER (ORDER BY priority DESC, run_at, id) AS slot
                            FROM locked) l
                  ), {tail}
-                 SELECT {JOB_COLUMNS}, lease_token, lease_expires_at, organization_id
-                 FROM leased ORDER BY slot",
+                 -- One row even when nothing was leased, to say whether
+                 -- push jobs of controlled queues wait.
+                 SELECT l.*, EXISTS (SELECT 1 FROM jobs WHERE {controlled}) AS controlled
+                 FROM (SELECT 1) one LEFT JOIN (
+                     SELECT {JOB_COLUMNS}, lease_token, lease_expires_at, organization_id, slot
+                     FROM leased
+                 ) l ON true
+                 ORDER BY slot",
+                controlled = crate::store::flow::queued_controlled_push(),
                 host = PUSH_HOST,
                 queued_push = queued_push_test(),
                 from = status_test(lease.from()),
@@ -656,6 +664,16 @@ async fn end_badly(
             ],
         )
         .await?;
+    // Jobs that died: their queues' failure modes apply, in this transaction.
+    let mut dead = Vec::new();
+    for row in &rows {
+        if row.try_get::<_, &str>("status")? == GIVEN_UP.as_str() {
+            dead.push((row.try_get("f_org")?, row.try_get("f_queue")?));
+        }
+    }
+    if !dead.is_empty() {
+        super::queues::apply_failure_modes(store, tx, &dead).await?;
+    }
     rows.iter()
         .map(|row| Ok((row.try_get("lease_token")?, ended_from_row(row)?)))
         .collect()
@@ -692,7 +710,7 @@ impl LeaseStore for PgStore {
                     &job.queue,
                     &job.priority,
                     &delivery,
-                    &(job.max_retries as i32),
+                    &job.max_retries.map(|n| n as i32),
                     &(job.timeout_seconds as i32),
                     &job.idempotency_key,
                     &worker_id,
@@ -829,18 +847,49 @@ impl LeaseStore for PgStore {
         if slots.max == 0 {
             return Ok(Vec::new());
         }
-        let client = self.pool.get().await?;
+        let mut client = self.pool.get().await?;
+        let max = slots.max.min(MAX_LEASE_BATCH as u32) as usize;
+        let margin = slots.lease_margin.as_secs_f64();
+        // Calls in flight per host, counting what this lease gives.
+        let mut busy: HashMap<String, u32> = slots.busy.iter().cloned().collect();
+        let mut leased: Vec<(OrgId, LeasedJob)> = Vec::new();
+        let read = |rows: Vec<Row>,
+                    leased: &mut Vec<(OrgId, LeasedJob)>,
+                    busy: &mut HashMap<String, u32>|
+         -> Result<()> {
+            for row in rows {
+                if row.try_get::<_, Option<Uuid>>("id")?.is_none() {
+                    continue;
+                }
+                let job = leased_from_row(&row)?;
+                if let Some(host) = crate::job::target_host(&job.job.delivery) {
+                    *busy.entry(host).or_default() += 1;
+                }
+                leased.push((OrgId(row.try_get("organization_id")?), job));
+            }
+            Ok(())
+        };
+        // Controlled queues' jobs first when some were seen last time, so
+        // that a long backlog of free jobs can't starve a limited queue.
+        let controlled_first = self.flow_seen.push();
+        let per_host = slots.per_host;
+        if controlled_first {
+            let rows =
+                super::flow::lease_push(self, &mut client, max, margin, per_host, busy.clone())
+                    .await?;
+            read(rows, &mut leased, &mut busy)?;
+        }
+        let left = max - leased.len();
+        if left == 0 {
+            return Ok(leased);
+        }
         let stmt = client.prepare_cached(&self.sql.leases.lease_push).await?;
-        let (busy_hosts, calls): (Vec<&str>, Vec<i32>) = slots
-            .busy
-            .iter()
-            .map(|(h, n)| (h.as_str(), *n as i32))
-            .unzip();
-        let max = slots.max.min(MAX_LEASE_BATCH as u32);
+        let (busy_hosts, calls): (Vec<&str>, Vec<i32>) =
+            busy.iter().map(|(h, n)| (h.as_str(), *n as i32)).unzip();
         // More hosts than slots can never all be served in one lease.
-        let hosts = max as i32;
+        let hosts = left as i32;
         let (execution_ids, tokens): (Vec<Uuid>, Vec<Uuid>) =
-            (0..max).map(|_| attempt_ids()).unzip();
+            (0..left).map(|_| attempt_ids()).unzip();
         let rows = client
             .query(
                 &stmt,
@@ -851,20 +900,27 @@ impl LeaseStore for PgStore {
                     &slots.after,
                     &hosts,
                     &(slots.per_host as i32),
-                    &slots.lease_margin.as_secs_f64(),
+                    &margin,
                     &execution_ids,
                     &tokens,
                 ],
             )
             .await?;
-        rows.iter()
-            .map(|row| {
-                Ok((
-                    OrgId(row.try_get("organization_id")?),
-                    leased_from_row(row)?,
-                ))
-            })
-            .collect()
+        let controlled = rows
+            .first()
+            .map(|r| r.try_get::<_, bool>("controlled"))
+            .transpose()?
+            .unwrap_or(false);
+        read(rows, &mut leased, &mut busy)?;
+        self.flow_seen.set_push(controlled);
+        let left = max - leased.len();
+        if controlled && !controlled_first && left > 0 {
+            let rows =
+                super::flow::lease_push(self, &mut client, left, margin, per_host, busy.clone())
+                    .await?;
+            read(rows, &mut leased, &mut busy)?;
+        }
+        Ok(leased)
     }
 
     async fn end_attempts(&self, ends: Vec<AttemptEnd>) -> Result<Vec<LeaseOutcome<Moved>>> {
@@ -913,26 +969,44 @@ impl LeaseStore for PgStore {
             })
             .collect();
         if !fails.is_empty() {
-            // Read, decide (the state machine), write: one transaction.
-            let tx = client.transaction().await?;
-            let stmt = tx.prepare_cached(&self.sql.leases.lock_failing).await?;
             let (orgs, tokens): (Vec<Uuid>, Vec<Uuid>) = firsts()
                 .filter(|e| fails.contains_key(&e.token))
                 .map(|e| (e.org.0, e.token))
                 .unzip();
-            let mut endings = Vec::new();
-            for row in tx.query(&stmt, &[&orgs, &tokens]).await? {
-                let locked = Locked::read(&row)?;
-                let (failure, end) = fails[&locked.token];
-                endings.push(BadEnd {
-                    ending: locked.attempt.end(Cause::Reported(failure.clone())),
-                    locked,
-                    response: end.response.as_ref(),
-                    whole_job: end.whole_job,
-                });
+            // A job's death may block or pause its queue, which can meet a
+            // change of the queue's settings in a deadlock: PostgreSQL
+            // ends one transaction, which is tried again.
+            let mut tries = 0;
+            loop {
+                tries += 1;
+                // Read, decide (the state machine), write: one transaction.
+                let result: Result<HashMap<Uuid, Moved>> = async {
+                    let tx = client.transaction().await?;
+                    let stmt = tx.prepare_cached(&self.sql.leases.lock_failing).await?;
+                    let mut endings = Vec::new();
+                    for row in tx.query(&stmt, &[&orgs, &tokens]).await? {
+                        let locked = Locked::read(&row)?;
+                        let (failure, end) = fails[&locked.token];
+                        endings.push(BadEnd {
+                            ending: locked.attempt.end(Cause::Reported(failure.clone())),
+                            locked,
+                            response: end.response.as_ref(),
+                            whole_job: end.whole_job,
+                        });
+                    }
+                    let ended = end_badly(self, &tx, endings).await?;
+                    tx.commit().await?;
+                    Ok(ended)
+                }
+                .await;
+                match result {
+                    Err(e) if tries < 3 && super::is_deadlock(&e) => continue,
+                    result => {
+                        done.extend(result?);
+                        break;
+                    }
+                }
             }
-            done.extend(end_badly(self, &tx, endings).await?);
-            tx.commit().await?;
         }
 
         // The rest matched no current lease: lost, or never this organization's?
@@ -1053,5 +1127,14 @@ impl LeaseStore for PgStore {
 
     async fn fire_schedules(&self, plan: PlanFn) -> Result<Fired> {
         super::schedules::fire(self, plan).await
+    }
+
+    async fn slot_freed(&self, org: OrgId, queue: &str) -> Result<Vec<WakeKey>> {
+        let client = self.pool.get().await?;
+        let stmt = client.prepare_cached(&self.sql.flow.slot_freed).await?;
+        let keys: Option<String> = client.query_one(&stmt, &[&org.0, &queue]).await?.get(0);
+        Ok(keys
+            .and_then(|k| super::parse_wake_payload(&k))
+            .unwrap_or_default())
     }
 }

@@ -58,6 +58,13 @@ fn insert_error(e: tokio_postgres::Error) -> StoreError {
     }
 }
 
+/// Whether PostgreSQL ended the transaction to break a deadlock (it may be
+/// tried again).
+fn is_deadlock(e: &StoreError) -> bool {
+    matches!(e, StoreError::Postgres(e)
+        if e.code() == Some(&tokio_postgres::error::SqlState::T_R_DEADLOCK_DETECTED))
+}
+
 /// A job row's wake key, as [`NOTIFY_CHANNEL`] carries it.
 const WAKE_KEY_SQL: &str = "CASE WHEN delivery_type = 'push' THEN 'push' \
      ELSE organization_id::text || '/' || handler END";

@@ -2,14 +2,16 @@
 
 use super::{PgStore, ts};
 use crate::account::OrgId;
-use crate::queue::{DEFAULT_QUEUE, QueueRecord, QueueSettings, QueueStatus};
-use crate::store::flow::unfinished_of_queue;
+use crate::queue::{DEFAULT_QUEUE, FailureMode, QueueRecord, QueueSettings, QueueStatus};
+use crate::store::flow::{head_of_queue, unfinished_of_queue};
 use crate::store::queues::{
     QUEUE_COLUMNS, QueueColumns, SETTINGS_COLUMNS, SettingValue, settings_placeholders,
     settings_values,
 };
 use crate::store::{Clock, QueueStore, Result, StoreError};
+use crate::store::{DeleteQueue, QueueCounts};
 use async_trait::async_trait;
+use chronos_proto::{JobStatus, ScheduleStatus};
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
@@ -23,6 +25,13 @@ pub(super) struct Sql {
     unblock: String,
     lock: String,
     reflow: String,
+    holds: String,
+    named_by: String,
+    delete: String,
+    counts: String,
+    head: String,
+    unfinished: String,
+    failed: String,
 }
 
 impl Sql {
@@ -65,6 +74,41 @@ impl Sql {
             lock: "SELECT 1 FROM queues WHERE organization_id = $1 AND name = $2 FOR UPDATE".into(),
             reflow: format!(
                 "UPDATE jobs SET flow = $3 WHERE id IN ({unfinished}) AND flow <> $3",
+                unfinished = unfinished_of_queue("organization_id = $1", "$2"),
+            ),
+            holds: format!(
+                "SELECT count(*) FROM jobs WHERE id IN ({unfinished})",
+                unfinished = unfinished_of_queue("organization_id = $1", "$2"),
+            ),
+            named_by: format!(
+                "SELECT id FROM schedules
+                 WHERE organization_id = $1 AND template->>'queue' = $2 AND status <> '{archived}'
+                 LIMIT 1",
+                archived = ScheduleStatus::Archived.as_str(),
+            ),
+            delete: "DELETE FROM queues WHERE organization_id = $1 AND name = $2".into(),
+            counts: format!(
+                "SELECT status, count(*) AS n, min(run_at) AS oldest FROM jobs
+                 WHERE id IN ({unfinished}) GROUP BY status",
+                unfinished = unfinished_of_queue("organization_id = $1", "$2"),
+            ),
+            head: format!("{} LIMIT 1", head_of_queue("$1", "$2")),
+            failed: clock.pg(format!(
+                "UPDATE queues q
+                 SET blocked = blocked OR failure_mode = '{block}',
+                     status = CASE WHEN failure_mode = '{pause}' THEN '{paused}' ELSE status END,
+                     updated_at = now()
+                 FROM (SELECT DISTINCT * FROM unnest($1::uuid[], $2::text[]) AS d (d_org, d_queue)) d
+                 WHERE q.organization_id = d.d_org AND q.name = d.d_queue
+                   AND q.failure_mode <> '{continue_}'
+                 RETURNING q.organization_id, q.name, q.flow",
+                block = FailureMode::Block.as_str(),
+                pause = FailureMode::Pause.as_str(),
+                paused = QueueStatus::Paused.as_str(),
+                continue_ = FailureMode::Continue.as_str(),
+            )),
+            unfinished: format!(
+                "SELECT id FROM jobs WHERE id IN ({unfinished}) ORDER BY id LIMIT $3",
                 unfinished = unfinished_of_queue("organization_id = $1", "$2"),
             ),
         }
@@ -204,6 +248,90 @@ impl QueueStore for PgStore {
         self.change_queue(org, name, &self.sql.queues.unblock, &params)
             .await
     }
+    async fn delete_queue(&self, org: OrgId, name: &str) -> Result<DeleteQueue> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        // Locked first, so that the checks below (each in a snapshot taken
+        // after the lock) see every job an insert committed meanwhile.
+        if tx.execute(&self.sql.queues.lock, &[&org.0, &name]).await? == 0 {
+            return Ok(DeleteQueue::NotFound);
+        }
+        let holds: i64 = tx
+            .query_one(&self.sql.queues.holds, &[&org.0, &name])
+            .await?
+            .get(0);
+        if holds > 0 {
+            return Ok(DeleteQueue::HoldsJobs(holds as u64));
+        }
+        if let Some(row) = tx
+            .query_opt(&self.sql.queues.named_by, &[&org.0, &name])
+            .await?
+        {
+            return Ok(DeleteQueue::NamedBySchedule(row.get(0)));
+        }
+        tx.execute(&self.sql.queues.delete, &[&org.0, &name])
+            .await?;
+        tx.commit().await?;
+        Ok(DeleteQueue::Deleted)
+    }
+
+    async fn queue_counts(&self, org: OrgId, name: &str) -> Result<QueueCounts> {
+        let client = self.pool.get().await?;
+        let mut counts = QueueCounts::default();
+        for row in client
+            .query(&self.sql.queues.counts, &[&org.0, &name])
+            .await?
+        {
+            let status: String = row.try_get("status")?;
+            let n = row.try_get::<_, i64>("n")? as u64;
+            match status.parse::<JobStatus>().map_err(StoreError::Corrupt)? {
+                JobStatus::Running => counts.running = n,
+                JobStatus::Queued => {
+                    counts.queued = n;
+                    counts.oldest_queued_at = row.try_get::<_, Option<_>>("oldest")?.map(ts);
+                }
+                JobStatus::Scheduled => counts.scheduled = n,
+                _ => {}
+            }
+        }
+        counts.head_handler = client
+            .query_opt(&self.sql.queues.head, &[&org.0, &name])
+            .await?
+            .and_then(|r| r.get::<_, Option<String>>("handler"));
+        Ok(counts)
+    }
+
+    async fn unfinished_in_queue(&self, org: OrgId, name: &str, limit: u32) -> Result<Vec<Uuid>> {
+        let client = self.pool.get().await?;
+        Ok(client
+            .query(
+                &self.sql.queues.unfinished,
+                &[&org.0, &name, &i64::from(limit)],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
+    }
+}
+
+/// A job of each of these queues (organization, name) died: a queue whose
+/// failure mode is `block` is blocked, `pause` paused, and its unfinished
+/// jobs take its new flow — in the caller's transaction, which ended them,
+/// so nothing starts in between.
+pub(super) async fn apply_failure_modes(
+    store: &PgStore,
+    tx: &deadpool_postgres::Transaction<'_>,
+    dead: &[(Uuid, String)],
+) -> Result<()> {
+    let (orgs, names): (Vec<Uuid>, Vec<&str>) = dead.iter().map(|(o, n)| (*o, n.as_str())).unzip();
+    let hit = tx.query(&store.sql.queues.failed, &[&orgs, &names]).await?;
+    for row in hit {
+        let (org, name, flow): (Uuid, String, i16) = (row.get(0), row.get(1), row.get(2));
+        tx.execute(&store.sql.queues.reflow, &[&org, &name, &flow])
+            .await?;
+    }
+    Ok(())
 }
 
 impl PgStore {
@@ -218,15 +346,28 @@ impl PgStore {
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Option<QueueRecord>> {
         let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
-        tx.execute(&self.sql.queues.lock, &[&org.0, &name]).await?;
-        let Some(row) = tx.query_opt(update, params).await? else {
-            return Ok(None);
-        };
-        let flow: i16 = row.try_get("flow")?;
-        tx.execute(&self.sql.queues.reflow, &[&org.0, &name, &flow])
-            .await?;
-        tx.commit().await?;
-        queue_from_row(&row).map(Some)
+        // A job dying in the queue meanwhile may meet this in a deadlock:
+        // PostgreSQL ends one transaction, which is tried again.
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let result: Result<Option<QueueRecord>> = async {
+                let tx = client.transaction().await?;
+                tx.execute(&self.sql.queues.lock, &[&org.0, &name]).await?;
+                let Some(row) = tx.query_opt(update, params).await? else {
+                    return Ok(None);
+                };
+                let flow: i16 = row.try_get("flow")?;
+                tx.execute(&self.sql.queues.reflow, &[&org.0, &name, &flow])
+                    .await?;
+                tx.commit().await?;
+                queue_from_row(&row).map(Some)
+            }
+            .await;
+            match result {
+                Err(e) if tries < 3 && super::is_deadlock(&e) => continue,
+                result => return result,
+            }
+        }
     }
 }

@@ -301,7 +301,7 @@ pub(super) async fn fire(store: &PgStore, plan: PlanFn) -> Result<Fired> {
                         &job.priority,
                         &job.delivery.kind(),
                         &json_value("delivery", &job.delivery)?,
-                        &(job.max_retries as i32),
+                        &(job.max_retries.unwrap_or(crate::queue::DEFAULT_RETRIES) as i32),
                         &(job.timeout_seconds as i32),
                         &schedule.id,
                         &target_host(&job.delivery),

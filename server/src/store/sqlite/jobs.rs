@@ -13,6 +13,7 @@ use crate::store::{
 use async_trait::async_trait;
 use chronos_proto::{Delivery, Execution, Job};
 use rusqlite::{Connection, OptionalExtension, Row, params};
+use std::collections::HashMap;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -24,6 +25,7 @@ pub(super) struct Sql {
     executions_of_job: String,
     executions_of_schedule: String,
     key_holder: String,
+    queue_used: String,
     insert: String,
 }
 
@@ -62,6 +64,8 @@ impl Sql {
             ),
             key_holder: "SELECT id FROM jobs WHERE organization_id = ?1 AND idempotency_key = ?2"
                 .into(),
+            queue_used: "SELECT flow, retries FROM queues WHERE organization_id = ?1 AND name = ?2"
+                .into(),
             // run_at from SQLite's clock: a modifier such as '+7200.000 seconds'.
             insert: clock.sqlite(format!(
                 "INSERT INTO jobs (id, organization_id, name, handler, payload, queue, priority,
@@ -69,11 +73,10 @@ impl Sql {
                      schedule_id, idempotency_key, target_host, flow, created_at, updated_at)
                  SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7,
                         CASE WHEN t.run_at <= {NOW} THEN '{queued}' ELSE '{scheduled}' END,
-                        ?8, ?9, t.run_at, ?10, ?11, ?12, ?13, ?16, q.flow, {NOW}, {NOW}
+                        ?8, ?9, t.run_at, coalesce(?10, ?18), ?11, ?12, ?13, ?16, ?17,
+                        {NOW}, {NOW}
                  FROM (SELECT COALESCE(?14, strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?15))
                            AS run_at) t
-                      -- Only into a queue that exists: no row otherwise.
-                      JOIN queues q ON q.organization_id = ?2 AND q.name = ?6
                  RETURNING {JOB_COLUMNS}",
                 queued = waiting_status(true).as_str(),
                 scheduled = waiting_status(false).as_str(),
@@ -146,14 +149,46 @@ pub(super) fn job_by_id(conn: &Connection, sql: &Sql, org: OrgId, id: Uuid) -> R
         .transpose()
 }
 
+/// The flow and retries of the queues a transaction's inserts name, each
+/// read once, in the transaction (SQLite's one writer keeps the queue from
+/// changing under it). Read apart from the insert, whose plan SQLite would
+/// otherwise make again on every row: a parameter compared with a column
+/// in the insert's own `WHERE` ties its plan to the value.
+#[derive(Default)]
+pub(super) struct QueuesUsed(HashMap<String, (i64, i64)>);
+
+impl QueuesUsed {
+    /// The queue `name`'s (flow, retries); `QueueNotFound` if the
+    /// organization has no such queue.
+    fn get(&mut self, conn: &Connection, sql: &Sql, org: OrgId, name: &str) -> Result<(i64, i64)> {
+        if let Some(&known) = self.0.get(name) {
+            return Ok(known);
+        }
+        let found = conn
+            .prepare_cached(&sql.queue_used)?
+            .query_row(params![org.0.to_string(), name], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?
+            .ok_or_else(|| StoreError::QueueNotFound {
+                name: name.to_string(),
+            })?;
+        self.0.insert(name.to_string(), found);
+        Ok(found)
+    }
+}
+
 /// Inserts one job of a batch (in the caller's transaction), or finds the
-/// job holding its idempotency key.
+/// job holding its idempotency key. A queue that does not exist fails the
+/// whole transaction (`QueueNotFound`).
 pub(super) fn insert_job(
     conn: &Connection,
     sql: &Sql,
+    queues: &mut QueuesUsed,
     org: OrgId,
     job: &NewJob,
 ) -> Result<Inserted> {
+    let (flow, retries) = queues.get(conn, sql, org, &job.queue)?;
     if let Some(key) = &job.idempotency_key {
         let existing: Option<String> = conn
             .prepare_cached(&sql.key_holder)?
@@ -188,16 +223,12 @@ pub(super) fn insert_job(
             at,
             after,
             target_host(&job.delivery),
+            flow,
+            retries,
         ],
         |row| Ok(job_from_row(row)),
-    );
-    match created {
-        Ok(created) => Ok(Inserted::Created(Box::new(created?))),
-        Err(rusqlite::Error::QueryReturnedNoRows) => Err(StoreError::QueueNotFound {
-            name: job.queue.clone(),
-        }),
-        Err(e) => Err(e.into()),
-    }
+    )??;
+    Ok(Inserted::Created(Box::new(created)))
 }
 
 #[async_trait]

@@ -8,7 +8,7 @@
 //! push delivery).
 
 use super::flow::{freed, held_slot};
-use super::jobs::{insert_job, job_by_id, job_from_row};
+use super::jobs::{QueuesUsed, insert_job, job_by_id, job_from_row};
 use super::{
     ENDED_COLUMNS, MOVED_COLUMNS, NOW, SqliteStore, ended_from_row, lease_miss, modifier,
     moved_from_row, seconds_from_now, to_json, ts, u32_col, uuid, wake_key,
@@ -17,13 +17,14 @@ use crate::account::OrgId;
 use crate::job::NewJob;
 use crate::job::slots::{MAX_LEASE_BATCH, Taker, lease_slots};
 use crate::job::state::{
-    CANCELLED_ERROR, CANCELLED_EXECUTION, Cause, Ending, LEASED, RunningAttempt, Transition,
+    CANCELLED_ERROR, CANCELLED_EXECUTION, Cause, Ending, GIVEN_UP, LEASED, RunningAttempt,
+    Transition,
 };
 use crate::schedule::PlanFn;
 use crate::store::jobs::JOB_COLUMNS;
 use crate::store::{
     AttemptEnd, CancelOutcome, Clock, Expired, FREE_FLOW, Fired, Handoff, HttpResponse, Inserted,
-    LeaseOutcome, LeaseStore, Moved, Outcome, Promoted, PushSlots, Result, RetryOutcome,
+    LeaseOutcome, LeaseStore, Moved, Outcome, Promoted, PushSlots, Result, RetryOutcome, WakeKey,
     queued_push_test, status_test,
 };
 use async_trait::async_trait;
@@ -48,6 +49,8 @@ const PROMOTE_BATCH: i64 = 1000;
 
 pub(super) struct Sql {
     pub(super) next_in_line: String,
+    failed: String,
+    reflow: String,
     queued_ahead: String,
     promote: String,
     next_due: String,
@@ -78,6 +81,8 @@ impl Sql {
         let c = |s: String| clock.sqlite(s);
         Sql {
             next_in_line: super::flow::next_in_line(),
+            failed: super::queues::failed_sql(clock),
+            reflow: super::queues::reflow_sql(),
             // A job of a controlled queue is never handed off: only the
             // controlled lease may start it.
             queued_ahead: format!(
@@ -432,11 +437,27 @@ fn end_badly(
     let due_in = ending
         .retry_in_seconds()
         .map(|s| modifier(Duration::from_secs_f64(s)));
-    let (moved, slot) = conn.prepare_cached(&sql.end_badly)?.query_row(
+    let (moved, slot, queue) = conn.prepare_cached(&sql.end_badly)?.query_row(
         params![id, ending.job_status().as_str(), due_in, ending.error],
-        |row| Ok((ended_from_row(row, whole_job), held_slot(row)?)),
+        |row| {
+            let queue: (String, String) = (row.get("organization_id")?, row.get("queue")?);
+            Ok((ended_from_row(row, whole_job), held_slot(row)?, queue))
+        },
     )?;
     let mut moved = moved?;
+    if moved.status == GIVEN_UP {
+        // It died: its queue's failure mode applies, in this transaction,
+        // so nothing starts in between.
+        let (org, name) = queue;
+        let flow: Option<i64> = conn
+            .prepare_cached(&sql.failed)?
+            .query_row(params![org, name], |r| r.get(0))
+            .optional()?;
+        if let Some(flow) = flow {
+            conn.prepare_cached(&sql.reflow)?
+                .execute(params![org, name, flow])?;
+        }
+    }
     moved.freed = freed(conn, sql, slot)?;
     Ok(moved)
 }
@@ -447,9 +468,10 @@ impl LeaseStore for SqliteStore {
         self.call(move |conn, sql| {
             // One transaction, one commit, for the whole batch.
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut queues = QueuesUsed::default();
             let inserted = jobs
                 .iter()
-                .map(|job| insert_job(&tx, &sql.jobs, org, job))
+                .map(|job| insert_job(&tx, &sql.jobs, &mut queues, org, job))
                 .collect::<Result<Vec<_>>>()?;
             tx.commit()?;
             Ok(inserted)
@@ -466,7 +488,8 @@ impl LeaseStore for SqliteStore {
         let worker_id = worker_id.map(str::to_string);
         self.call(move |conn, sql| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let created = match insert_job(&tx, &sql.jobs, org, &job)? {
+            let mut queues = QueuesUsed::default();
+            let created = match insert_job(&tx, &sql.jobs, &mut queues, org, &job)? {
                 Inserted::Conflict { existing } => return Ok(Handoff::Conflict { existing }),
                 Inserted::Created(created) => created,
             };
@@ -578,15 +601,39 @@ impl LeaseStore for SqliteStore {
         .await
     }
 
+    async fn slot_freed(&self, org: OrgId, queue: &str) -> Result<Vec<WakeKey>> {
+        let queue = queue.to_string();
+        self.call(move |conn, sql| freed(conn, &sql.leases, Some((org.0.to_string(), queue))))
+            .await
+    }
+
     async fn lease_push(&self, slots: &PushSlots) -> Result<Vec<(OrgId, LeasedJob)>> {
         let slots = slots.clone();
-        self.call(move |conn, sql| {
-            let sql = &sql.leases;
+        self.call(move |conn, sql_all| {
+            let sql = &sql_all.leases;
             if slots.max == 0 {
                 return Ok(Vec::new());
             }
             let max = slots.max.min(MAX_LEASE_BATCH as u32) as usize;
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            // Controlled queues' jobs first, so that a long backlog of free
+            // jobs can't starve a limited queue; then free jobs, in the room
+            // left.
+            let mut busy: HashMap<String, u32> = slots.busy.iter().cloned().collect();
+            let controlled = super::flow::lease_push(
+                &tx,
+                &sql_all.flow,
+                sql,
+                max,
+                slots.per_host,
+                &mut busy,
+                slots.lease_margin,
+            )?;
+            let max = max - controlled.len();
+            let slots = PushSlots {
+                busy: busy.into_iter().collect(),
+                ..slots
+            };
             // The hosts in turn (as the PostgreSQL store walks them): after
             // the last one served, then from the first up to it; no more
             // than there are slots.
@@ -646,7 +693,7 @@ impl LeaseStore for SqliteStore {
             }
             // Best first: priority descending, then due time, then id.
             heads.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| (&a.1, &a.2).cmp(&(&b.1, &b.2))));
-            let mut leased = Vec::new();
+            let mut leased = controlled;
             for (_, _, id, org) in heads.into_iter().take(max) {
                 if let Some(job) = lease_one(&tx, sql, &id, None, slots.lease_margin)? {
                     leased.push((OrgId(uuid(org)?), job));

@@ -2,14 +2,16 @@
 
 use super::{NOW, SqliteStore, ts, uuid};
 use crate::account::OrgId;
-use crate::queue::{DEFAULT_QUEUE, QueueRecord, QueueSettings, QueueStatus};
-use crate::store::flow::unfinished_of_queue;
+use crate::queue::{DEFAULT_QUEUE, FailureMode, QueueRecord, QueueSettings, QueueStatus};
+use crate::store::flow::{head_of_queue, unfinished_of_queue};
 use crate::store::queues::{
     QUEUE_COLUMNS, QueueColumns, SETTINGS_COLUMNS, SettingValue, settings_placeholders,
     settings_values,
 };
 use crate::store::{Clock, QueueStore, Result};
+use crate::store::{DeleteQueue, QueueCounts, StoreError};
 use async_trait::async_trait;
+use chronos_proto::{JobStatus, ScheduleStatus};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use uuid::Uuid;
@@ -23,6 +25,13 @@ pub(super) struct Sql {
     set_status: String,
     unblock: String,
     reflow: String,
+    exists: String,
+    holds: String,
+    named_by: String,
+    delete: String,
+    counts: String,
+    head: String,
+    unfinished: String,
 }
 
 impl Sql {
@@ -70,13 +79,59 @@ impl Sql {
                  WHERE organization_id = ?1 AND name = ?2
                  RETURNING {QUEUE_COLUMNS}, flow"
             )),
-            // `+`: not through `jobs_by_org`, which holds the whole history.
-            reflow: format!(
-                "UPDATE jobs SET flow = ?3 WHERE id IN ({unfinished}) AND flow <> ?3",
+            reflow: reflow_sql(),
+            exists: "SELECT EXISTS (SELECT 1 FROM queues WHERE organization_id = ?1 AND name = ?2)"
+                .into(),
+            holds: format!(
+                "SELECT count(*) FROM jobs WHERE id IN ({unfinished})",
+                unfinished = unfinished_of_queue("+organization_id = ?1", "?2"),
+            ),
+            named_by: format!(
+                "SELECT id FROM schedules
+                 WHERE organization_id = ?1 AND json_extract(template, '$.queue') = ?2
+                   AND status <> '{archived}'
+                 LIMIT 1",
+                archived = ScheduleStatus::Archived.as_str(),
+            ),
+            delete: "DELETE FROM queues WHERE organization_id = ?1 AND name = ?2".into(),
+            counts: format!(
+                "SELECT status, count(*) AS n, min(run_at) AS oldest FROM jobs
+                 WHERE id IN ({unfinished}) GROUP BY status",
+                unfinished = unfinished_of_queue("+organization_id = ?1", "?2"),
+            ),
+            head: format!("{} LIMIT 1", head_of_queue("?1", "?2")),
+            unfinished: format!(
+                "SELECT id FROM jobs WHERE id IN ({unfinished}) ORDER BY id LIMIT ?3",
                 unfinished = unfinished_of_queue("+organization_id = ?1", "?2"),
             ),
         }
     }
+}
+
+/// Gives the unfinished jobs of a queue (`?1`, `?2`) its flow `?3`. `+`:
+/// not through `jobs_by_org`, which holds the whole history.
+pub(super) fn reflow_sql() -> String {
+    format!(
+        "UPDATE jobs SET flow = ?3 WHERE id IN ({unfinished}) AND flow <> ?3",
+        unfinished = unfinished_of_queue("+organization_id = ?1", "?2"),
+    )
+}
+
+/// A job of the queue (`?1`, `?2`) died: blocks or pauses it as its
+/// failure mode says, returning its new flow; no row for `continue`.
+pub(super) fn failed_sql(clock: &Clock) -> String {
+    clock.sqlite(format!(
+        "UPDATE queues
+         SET blocked = blocked OR failure_mode = '{block}',
+             status = CASE WHEN failure_mode = '{pause}' THEN '{paused}' ELSE status END,
+             updated_at = {NOW}
+         WHERE organization_id = ?1 AND name = ?2 AND failure_mode <> '{continue_}'
+         RETURNING flow",
+        block = FailureMode::Block.as_str(),
+        pause = FailureMode::Pause.as_str(),
+        paused = QueueStatus::Paused.as_str(),
+        continue_ = FailureMode::Continue.as_str(),
+    ))
 }
 
 /// Makes the `default` queue of a new organization, in the transaction
@@ -241,6 +296,87 @@ impl QueueStore for SqliteStore {
         self.call(move |conn, sql| {
             let params = params![org.0.to_string(), name];
             change(conn, sql, org, &name, &sql.queues.unblock, params)
+        })
+        .await
+    }
+
+    async fn delete_queue(&self, org: OrgId, name: &str) -> Result<DeleteQueue> {
+        let name = name.to_string();
+        self.call(move |conn, sql| {
+            let sql = &sql.queues;
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let org_id = org.0.to_string();
+            let exists: bool = tx
+                .prepare_cached(&sql.exists)?
+                .query_row(params![org_id, name], |r| r.get(0))?;
+            if !exists {
+                return Ok(DeleteQueue::NotFound);
+            }
+            let holds: i64 = tx
+                .prepare_cached(&sql.holds)?
+                .query_row(params![org_id, name], |r| r.get(0))?;
+            if holds > 0 {
+                return Ok(DeleteQueue::HoldsJobs(holds as u64));
+            }
+            let schedule: Option<String> = tx
+                .prepare_cached(&sql.named_by)?
+                .query_row(params![org_id, name], |r| r.get(0))
+                .optional()?;
+            if let Some(schedule) = schedule {
+                return Ok(DeleteQueue::NamedBySchedule(uuid(schedule)?));
+            }
+            tx.prepare_cached(&sql.delete)?
+                .execute(params![org_id, name])?;
+            tx.commit()?;
+            Ok(DeleteQueue::Deleted)
+        })
+        .await
+    }
+
+    async fn queue_counts(&self, org: OrgId, name: &str) -> Result<QueueCounts> {
+        let name = name.to_string();
+        self.call(move |conn, sql| {
+            let sql = &sql.queues;
+            let org_id = org.0.to_string();
+            let mut counts = QueueCounts::default();
+            let mut stmt = conn.prepare_cached(&sql.counts)?;
+            let mut rows = stmt.query(params![org_id, name])?;
+            while let Some(row) = rows.next()? {
+                let status: String = row.get("status")?;
+                let n = row.get::<_, i64>("n")? as u64;
+                match status.parse::<JobStatus>().map_err(StoreError::Corrupt)? {
+                    JobStatus::Running => counts.running = n,
+                    JobStatus::Queued => {
+                        counts.queued = n;
+                        counts.oldest_queued_at = row
+                            .get::<_, Option<String>>("oldest")?
+                            .map(ts)
+                            .transpose()?;
+                    }
+                    JobStatus::Scheduled => counts.scheduled = n,
+                    _ => {}
+                }
+            }
+            counts.head_handler = conn
+                .prepare_cached(&sql.head)?
+                .query_row(params![org_id, name], |r| r.get::<_, Option<String>>(0))
+                .optional()?
+                .flatten();
+            Ok(counts)
+        })
+        .await
+    }
+
+    async fn unfinished_in_queue(&self, org: OrgId, name: &str, limit: u32) -> Result<Vec<Uuid>> {
+        let name = name.to_string();
+        self.call(move |conn, sql| {
+            let mut stmt = conn.prepare_cached(&sql.queues.unfinished)?;
+            let ids = stmt
+                .query_map(params![org.0.to_string(), name, limit], |r| {
+                    r.get::<_, String>(0)
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            ids.into_iter().map(uuid).collect()
         })
         .await
     }

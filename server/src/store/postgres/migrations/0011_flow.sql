@@ -43,6 +43,11 @@ CREATE INDEX jobs_flow_started ON jobs (organization_id, queue, status)
 -- of a pull worker, by its handlers.
 CREATE INDEX jobs_flow_pull ON jobs (organization_id, handler, queue)
     WHERE status = 'queued' AND delivery_type = 'pull' AND flow <> 0;
+-- And for push delivery, which leases for every organization: the queues
+-- with push jobs waiting.
+CREATE INDEX jobs_flow_push ON jobs (organization_id, queue)
+    WHERE status = 'queued' AND delivery_type = 'push' AND flow <> 0;
+CREATE INDEX queues_controlled ON queues (id) WHERE flow <> 0;
 
 -- A job may only be inserted into a queue that exists: the insert calls this
 -- for a name it found no queue for, which ends the statement (and with it

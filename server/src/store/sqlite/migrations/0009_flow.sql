@@ -26,3 +26,5 @@ CREATE INDEX jobs_flow_started ON jobs (organization_id, queue, status)
     WHERE flow <> 0 AND status IN ('scheduled', 'queued', 'running') AND attempt > attempt_base;
 CREATE INDEX jobs_flow_pull ON jobs (organization_id, handler, queue)
     WHERE status = 'queued' AND delivery_type = 'pull' AND flow <> 0;
+CREATE INDEX jobs_flow_push ON jobs (organization_id, queue)
+    WHERE status = 'queued' AND delivery_type = 'push' AND flow <> 0;

@@ -1,0 +1,644 @@
+//! `/v1/queues`: named queues and their flow control (seed 004), and
+//! publishing messages onto one. Managing queues needs `admin`, reading
+//! them `jobs:read`, publishing `jobs:write`. A pull job names its queue
+//! with `queue` on `POST /v1/jobs`; `queue/` says what the settings mean,
+//! `store::flow` how they are enforced.
+
+use super::AppState;
+use super::auth::Auth;
+use super::error::ApiError;
+use super::extract::{JsonBody, QueryParams};
+use super::jobs::{TargetFields, check_target, validate_target};
+use crate::queue::{
+    DEFAULT_QUEUE, FailureMode, Ordering, QueueRecord, QueueSettings, QueueStatus, RateLimit,
+};
+use crate::store::{DeleteQueue, StoreError};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chronos_proto::{
+    CreateMessage, CreateQueue, ErrorBody, HttpTarget, List, PublishMessage, Queue,
+    QueueMessageAccepted, QueueOrdering, QueueState, QueueStats, Scope, UpdateQueue,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+/// How many unfinished jobs a forced delete cancels per pass.
+const CANCEL_BATCH: u32 = 500;
+
+const QUEUE_TARGET: TargetFields = TargetFields {
+    url: "default_target_url",
+    signing_secret_id: "signing_secret_id",
+};
+
+const PUBLISH_TARGET: TargetFields = TargetFields {
+    url: "url",
+    signing_secret_id: "signing_secret_id",
+};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_queue, list_queues))
+        .routes(routes!(get_queue, update_queue, delete_queue))
+        .routes(routes!(pause_queue))
+        .routes(routes!(resume_queue))
+        .routes(routes!(unblock_queue))
+        .routes(routes!(publish_message))
+}
+
+fn not_found(name: &str) -> ApiError {
+    ApiError::QueueNotFound {
+        name: name.to_string(),
+    }
+}
+
+/// Create a queue.
+///
+/// Seed 004's defaults: one job at a time (`concurrency` 1, strictly in
+/// order), 3 retries, `fifo`, `continue`.
+#[utoipa::path(
+    post, path = "/v1/queues", tag = "queues",
+    request_body = CreateQueue,
+    responses(
+        (status = 201, description = "The queue, active and not blocked", body = Queue),
+        (status = 400, description = "`validation_failed` or `unknown_field`: the body breaks the schema (`name is required`, `concurrency must be between 1 and 100`, `ordering must be one of: fifo, lifo`, `failure_mode must be one of: continue, block, pause`, `rate_limit and rate_period_seconds must be set together`)", body = ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 403, description = "The key lacks `admin`", body = ErrorBody),
+        (status = 404, description = "`not_found`: `default_target_group_id not found`", body = ErrorBody),
+        (status = 409, description = "`queue_exists`: the organization has a queue of this name", body = ErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = ErrorBody),
+        (status = 415, description = "A body that is not `application/json`", body = ErrorBody),
+        (status = 422, description = "`validation_failed`: a rule beyond the schema (a `default_target_url` that is not an http(s) URL, a `signing_secret_id` of another organization, a rate or per-key limit, which this server does not enforce yet), or `ssrf_blocked`: the SSRF guard refused `default_target_url`", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+async fn create_queue(
+    State(state): State<AppState>,
+    auth: Auth,
+    JsonBody(req): JsonBody<CreateQueue>,
+) -> Result<(StatusCode, Json<Queue>), ApiError> {
+    auth.require(Scope::Admin)?;
+    let name = req.name.clone().unwrap_or_default();
+    let defaults = QueueSettings::new_queue();
+    let patch = UpdateQueue {
+        concurrency: req.concurrency,
+        retries: req.retries,
+        ordering: req.ordering,
+        failure_mode: req.failure_mode,
+        rate_limit: req.rate_limit.map(Some),
+        rate_period_seconds: req.rate_period_seconds.map(Some),
+        key_concurrency: req.key_concurrency.map(Some),
+        key_rate_limit: req.key_rate_limit.map(Some),
+        key_rate_period_seconds: req.key_rate_period_seconds.map(Some),
+        signing_secret_id: req.signing_secret_id.map(Some),
+        default_target_url: req.default_target_url.map(Some),
+        default_target_group_id: req.default_target_group_id.map(Some),
+    };
+    let settings = merge(defaults, patch)?;
+    check_settings(&state, &auth, &settings).await?;
+    let record = state
+        .store
+        .create_queue(auth.org, Uuid::now_v7(), &name, &settings)
+        .await?
+        .ok_or_else(|| ApiError::QueueConflict {
+            code: "queue_exists",
+            message: format!("A queue with this name already exists: {name}"),
+        })?;
+    Ok((
+        StatusCode::CREATED,
+        Json(to_wire(&state, &auth, &record, false).await?),
+    ))
+}
+
+/// List the organization's queues, by name.
+#[utoipa::path(
+    get, path = "/v1/queues", tag = "queues",
+    responses(
+        (status = 200, body = List<Queue>),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "The key lacks `jobs:read`", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+async fn list_queues(
+    State(state): State<AppState>,
+    auth: Auth,
+) -> Result<Json<List<Queue>>, ApiError> {
+    auth.require(Scope::JobsRead)?;
+    let mut data = Vec::new();
+    for record in state.store.list_queues(auth.org).await? {
+        data.push(to_wire(&state, &auth, &record, false).await?);
+    }
+    Ok(Json(List {
+        data,
+        next_cursor: None,
+    }))
+}
+
+/// Get a queue, with what it holds now (`stats`).
+#[utoipa::path(
+    get, path = "/v1/queues/{name}", tag = "queues",
+    params(("name" = String, Path, description = "The queue's name")),
+    responses(
+        (status = 200, body = Queue),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "The key lacks `jobs:read`", body = ErrorBody),
+        (status = 404, description = "`queue_not_found`", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+async fn get_queue(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(name): Path<String>,
+) -> Result<Json<Queue>, ApiError> {
+    auth.require(Scope::JobsRead)?;
+    let record = state
+        .store
+        .queue(auth.org, &name)
+        .await?
+        .ok_or_else(|| not_found(&name))?;
+    Ok(Json(to_wire(&state, &auth, &record, true).await?))
+}
+
+/// Change a queue's settings: only the fields given change; `null` removes
+/// a limit. A new limit applies at once to the jobs already waiting (and
+/// counts those running); it never stops a running job.
+#[utoipa::path(
+    patch, path = "/v1/queues/{name}", tag = "queues",
+    params(("name" = String, Path, description = "The queue's name")),
+    request_body = UpdateQueue,
+    responses(
+        (status = 200, body = Queue),
+        (status = 400, description = "The body breaks the schema", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "The key lacks `admin`", body = ErrorBody),
+        (status = 404, description = "`queue_not_found`, or `default_target_group_id not found`", body = ErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = ErrorBody),
+        (status = 415, description = "A body that is not `application/json`", body = ErrorBody),
+        (status = 422, description = "As for `POST /v1/queues`; and `validation_failed` when the change leaves a rate limit without its period or the other way round (`rate_limit and rate_period_seconds must be set together`)", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+async fn update_queue(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(name): Path<String>,
+    JsonBody(patch): JsonBody<UpdateQueue>,
+) -> Result<Json<Queue>, ApiError> {
+    auth.require(Scope::Admin)?;
+    let current = state
+        .store
+        .queue(auth.org, &name)
+        .await?
+        .ok_or_else(|| not_found(&name))?;
+    let settings = merge(current.settings, patch)?;
+    check_settings(&state, &auth, &settings).await?;
+    let record = state
+        .store
+        .update_queue(auth.org, &name, &settings)
+        .await?
+        .ok_or_else(|| not_found(&name))?;
+    Ok(Json(to_wire(&state, &auth, &record, false).await?))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct QueueDeleted {
+    name: String,
+    deleted: bool,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct DeleteQueueQuery {
+    /// Cancel the queue's unfinished jobs first. Default `false`: a queue
+    /// that holds any is not deleted (409).
+    force: Option<bool>,
+}
+
+/// Delete a queue. Refused (409) while it holds unfinished jobs — unless
+/// `force=true`, which cancels them first — while a schedule names it, and
+/// for the `default` queue.
+#[utoipa::path(
+    delete, path = "/v1/queues/{name}", tag = "queues",
+    params(("name" = String, Path, description = "The queue's name"), DeleteQueueQuery),
+    responses(
+        (status = 200, description = "`{\"name\": …, \"deleted\": true}`", body = QueueDeleted),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "The key lacks `admin`", body = ErrorBody),
+        (status = 404, description = "`queue_not_found`", body = ErrorBody),
+        (status = 409, description = "`queue_not_empty` (it holds unfinished jobs; `force=true` cancels them), `queue_in_use` (a schedule names it) or `default_queue` (every organization keeps its `default` queue)", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+async fn delete_queue(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(name): Path<String>,
+    QueryParams(q): QueryParams<DeleteQueueQuery>,
+) -> Result<Json<QueueDeleted>, ApiError> {
+    auth.require(Scope::Admin)?;
+    if name == DEFAULT_QUEUE {
+        return Err(ApiError::QueueConflict {
+            code: "default_queue",
+            message: "the default queue can't be deleted".into(),
+        });
+    }
+    if q.force == Some(true) {
+        // Through the lease engine, which alone changes a job's status (a
+        // running job's worker is told).
+        loop {
+            let ids = state
+                .store
+                .unfinished_in_queue(auth.org, &name, CANCEL_BATCH)
+                .await?;
+            for &id in &ids {
+                state.engine.cancel(auth.org, id).await?;
+            }
+            if (ids.len() as u32) < CANCEL_BATCH {
+                break;
+            }
+        }
+    }
+    match state.store.delete_queue(auth.org, &name).await? {
+        DeleteQueue::Deleted => Ok(Json(QueueDeleted {
+            name,
+            deleted: true,
+        })),
+        DeleteQueue::NotFound => Err(not_found(&name)),
+        DeleteQueue::HoldsJobs(n) => Err(ApiError::QueueConflict {
+            code: "queue_not_empty",
+            message: format!(
+                "queue {name:?} holds {n} unfinished jobs; wait for them, or delete with ?force=true to cancel them"
+            ),
+        }),
+        DeleteQueue::NamedBySchedule(id) => Err(ApiError::QueueConflict {
+            code: "queue_in_use",
+            message: format!("schedule {id} names queue {name:?}; change or archive it first"),
+        }),
+    }
+}
+
+/// Pause a queue: it starts nothing until resumed. Running jobs finish;
+/// waiting jobs keep their order.
+#[utoipa::path(
+    post, path = "/v1/queues/{name}/pause", tag = "queues",
+    params(("name" = String, Path, description = "The queue's name")),
+    responses(
+        (status = 200, body = Queue),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "The key lacks `admin`", body = ErrorBody),
+        (status = 404, description = "`queue_not_found`", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+async fn pause_queue(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(name): Path<String>,
+) -> Result<Json<Queue>, ApiError> {
+    set_status(state, auth, name, QueueStatus::Paused).await
+}
+
+/// Resume a paused queue.
+#[utoipa::path(
+    post, path = "/v1/queues/{name}/resume", tag = "queues",
+    params(("name" = String, Path, description = "The queue's name")),
+    responses(
+        (status = 200, body = Queue),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "The key lacks `admin`", body = ErrorBody),
+        (status = 404, description = "`queue_not_found`", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+async fn resume_queue(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(name): Path<String>,
+) -> Result<Json<Queue>, ApiError> {
+    set_status(state, auth, name, QueueStatus::Active).await
+}
+
+async fn set_status(
+    state: AppState,
+    auth: Auth,
+    name: String,
+    status: QueueStatus,
+) -> Result<Json<Queue>, ApiError> {
+    auth.require(Scope::Admin)?;
+    let record = state
+        .store
+        .set_queue_status(auth.org, &name, status)
+        .await?
+        .ok_or_else(|| not_found(&name))?;
+    if status == QueueStatus::Active {
+        state.engine.wakers().wake_all();
+    }
+    Ok(Json(to_wire(&state, &auth, &record, false).await?))
+}
+
+/// Unblock a queue a dead job blocked (`failure_mode: block`): it starts
+/// jobs again, the next in its order first.
+#[utoipa::path(
+    post, path = "/v1/queues/{name}/unblock", tag = "queues",
+    params(("name" = String, Path, description = "The queue's name")),
+    responses(
+        (status = 200, body = Queue),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "The key lacks `admin`", body = ErrorBody),
+        (status = 404, description = "`queue_not_found`", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+async fn unblock_queue(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(name): Path<String>,
+) -> Result<Json<Queue>, ApiError> {
+    auth.require(Scope::Admin)?;
+    let record = state
+        .store
+        .unblock_queue(auth.org, &name)
+        .await?
+        .ok_or_else(|| not_found(&name))?;
+    state.engine.wakers().wake_all();
+    Ok(Json(to_wire(&state, &auth, &record, false).await?))
+}
+
+/// Publish a message onto a queue: a push job that inherits the queue's
+/// signing secret, retries and limits.
+///
+/// Answers 202 once the message is committed.
+#[utoipa::path(
+    post, path = "/v1/queues/{name}/messages", tag = "queues",
+    params(("name" = String, Path, description = "The queue's name")),
+    request_body = PublishMessage,
+    responses(
+        (status = 202, body = QueueMessageAccepted),
+        (status = 400, description = "The body breaks the schema", body = ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 403, description = "The key lacks `jobs:write`", body = ErrorBody),
+        (status = 404, description = "`queue_not_found`: no queue of this name in the organization", body = ErrorBody),
+        (status = 409, description = "`duplicate_message`: the deduplication_id was used before", body = ErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = ErrorBody),
+        (status = 415, description = "A body that is not `application/json`", body = ErrorBody),
+        (status = 422, description = "`validation_failed`: a rule beyond the schema (as for `POST /v1/messages`; `url is required` for a queue without a `default_target_url`), or `ssrf_blocked`", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+async fn publish_message(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(name): Path<String>,
+    JsonBody(req): JsonBody<PublishMessage>,
+) -> Result<(StatusCode, Json<QueueMessageAccepted>), ApiError> {
+    auth.require(Scope::JobsWrite)?;
+    let queue = state
+        .store
+        .queue(auth.org, &name)
+        .await?
+        .ok_or_else(|| not_found(&name))?;
+    let url = req
+        .url
+        .or_else(|| queue.settings.default_target_url.clone())
+        .ok_or_else(|| ApiError::rule("url", "url is required"))?;
+    let message = CreateMessage {
+        url: Some(url),
+        method: req.method,
+        headers: req.headers,
+        body: req.body,
+        delay: req.delay,
+        scheduled_at: req.scheduled_at,
+        deduplication_id: req.deduplication_id,
+        retries: None,
+        signing_secret_id: queue.settings.signing_secret_id,
+        callback_queue_id: req.callback_queue_id,
+    };
+    let mut job = super::messages::validate(message)?;
+    job.queue = queue.name.clone();
+    // The queue's retries, read by the insert with the queue's row.
+    job.max_retries = None;
+    check_target(&state, auth.org, &job, &PUBLISH_TARGET).await?;
+    let job = state
+        .engine
+        .create_job(auth.org, job)
+        .await
+        .map_err(|e| match e {
+            StoreError::IdempotencyConflict { existing } => ApiError::DuplicateMessage { existing },
+            e => e.into(),
+        })?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(QueueMessageAccepted {
+            message_id: job.id,
+            queue: job.queue,
+            scheduled_at: job.run_at,
+        }),
+    ))
+}
+
+/// `patch` over `base`: the settings a create or a `PATCH` asks for, or the
+/// rule they break.
+fn merge(base: QueueSettings, patch: UpdateQueue) -> Result<QueueSettings, ApiError> {
+    let pick = |given: Option<Option<u32>>, was: Option<u32>| given.unwrap_or(was);
+    let rate = |limit: Option<u32>, period: Option<u32>, names: (&str, &str)| match (limit, period)
+    {
+        (Some(limit), Some(period_seconds)) => Ok(Some(RateLimit {
+            limit,
+            period_seconds,
+        })),
+        (None, None) => Ok(None),
+        // A `PATCH` that leaves one without the other (with the stored
+        // settings, so beyond the schema: 422; a create breaking it is the
+        // schema's 400).
+        _ => Err(ApiError::rule(
+            if limit.is_some() { names.1 } else { names.0 },
+            format!("{} and {} must be set together", names.0, names.1),
+        )),
+    };
+    if let Some(Some(group)) = patch.default_target_group_id {
+        // No target group exists until fan-out does: an id is never stored
+        // unchecked.
+        return Err(ApiError::NotFound(format!(
+            "default_target_group_id not found: {group}"
+        )));
+    }
+    Ok(QueueSettings {
+        concurrency: pick(patch.concurrency, base.concurrency),
+        retries: patch.retries.unwrap_or(base.retries),
+        ordering: match patch.ordering {
+            Some(QueueOrdering::Fifo) => Ordering::Fifo,
+            Some(QueueOrdering::Lifo) => Ordering::Lifo,
+            None => base.ordering,
+        },
+        failure_mode: match patch.failure_mode {
+            Some(chronos_proto::FailureMode::Continue) => FailureMode::Continue,
+            Some(chronos_proto::FailureMode::Block) => FailureMode::Block,
+            Some(chronos_proto::FailureMode::Pause) => FailureMode::Pause,
+            None => base.failure_mode,
+        },
+        rate: rate(
+            pick(patch.rate_limit, base.rate.map(|r| r.limit)),
+            pick(
+                patch.rate_period_seconds,
+                base.rate.map(|r| r.period_seconds),
+            ),
+            ("rate_limit", "rate_period_seconds"),
+        )?,
+        key_concurrency: pick(patch.key_concurrency, base.key_concurrency),
+        key_rate: rate(
+            pick(patch.key_rate_limit, base.key_rate.map(|r| r.limit)),
+            pick(
+                patch.key_rate_period_seconds,
+                base.key_rate.map(|r| r.period_seconds),
+            ),
+            ("key_rate_limit", "key_rate_period_seconds"),
+        )?,
+        signing_secret_id: patch.signing_secret_id.unwrap_or(base.signing_secret_id),
+        default_target_url: patch.default_target_url.unwrap_or(base.default_target_url),
+    })
+}
+
+/// The rules of a queue's settings beyond the schema (422).
+async fn check_settings(
+    state: &AppState,
+    auth: &Auth,
+    settings: &QueueSettings,
+) -> Result<(), ApiError> {
+    for (field, set) in [
+        ("rate_limit", settings.rate.is_some()),
+        ("key_concurrency", settings.key_concurrency.is_some()),
+        ("key_rate_limit", settings.key_rate.is_some()),
+    ] {
+        if set {
+            return Err(ApiError::rule(
+                field,
+                format!("{field}: this server does not enforce rate and per-key limits yet"),
+            ));
+        }
+    }
+    if let Some(url) = &settings.default_target_url {
+        let http = HttpTarget {
+            url: url.clone(),
+            method: Default::default(),
+            headers: Default::default(),
+        };
+        validate_target("default_target_", &http)?;
+    }
+    // The target and secret as a message published onto the queue would
+    // carry them.
+    let probe = crate::job::NewJob {
+        id: Uuid::nil(),
+        name: String::new(),
+        handler: None,
+        payload: serde_json::Value::Null,
+        queue: DEFAULT_QUEUE.into(),
+        priority: 0,
+        delivery: match &settings.default_target_url {
+            Some(url) => chronos_proto::Delivery::Push {
+                http: HttpTarget {
+                    url: url.clone(),
+                    method: Default::default(),
+                    headers: Default::default(),
+                },
+                signing_secret_id: settings.signing_secret_id,
+            },
+            None => chronos_proto::Delivery::Pull,
+        },
+        run_at: crate::job::RunAt::Now,
+        max_retries: None,
+        timeout_seconds: 1,
+        schedule_id: None,
+        idempotency_key: None,
+    };
+    if let (None, Some(id)) = (&settings.default_target_url, settings.signing_secret_id)
+        && state.store.signing_secret(auth.org, id).await?.is_none()
+    {
+        return Err(ApiError::rule(
+            "signing_secret_id",
+            format!("no signing secret {id} in this organization"),
+        ));
+    }
+    check_target(state, auth.org, &probe, &QUEUE_TARGET).await
+}
+
+/// A queue as the API answers it; with what it holds now when `stats`.
+async fn to_wire(
+    state: &AppState,
+    auth: &Auth,
+    record: &QueueRecord,
+    stats: bool,
+) -> Result<Queue, ApiError> {
+    let counts = if stats || record.blocked {
+        Some(state.store.queue_counts(auth.org, &record.name).await?)
+    } else {
+        None
+    };
+    let s = &record.settings;
+    let blocked_message_count = match (&counts, record.blocked) {
+        (Some(c), true) => c.queued + c.scheduled,
+        _ => 0,
+    };
+    let stats = match counts.filter(|_| stats) {
+        Some(c) => {
+            // A queue of one slot, idle, whose next job no connected worker
+            // serves: it waits for one.
+            let waiting_for_handler = match (&c.head_handler, s.concurrency, c.running) {
+                (Some(handler), Some(1), 0) => {
+                    let workers = state
+                        .store
+                        .list_workers(auth.org, crate::lease::liveness::WORKER_GRACE)
+                        .await?;
+                    (!workers.iter().any(|w| w.handlers.contains(handler))).then(|| handler.clone())
+                }
+                _ => None,
+            };
+            Some(QueueStats {
+                running: c.running,
+                queued: c.queued,
+                scheduled: c.scheduled,
+                oldest_queued_at: c.oldest_queued_at,
+                waiting_for_handler,
+            })
+        }
+        None => None,
+    };
+    Ok(Queue {
+        id: record.id,
+        name: record.name.clone(),
+        concurrency: s.concurrency,
+        max_retries: s.retries,
+        ordering: match s.ordering {
+            Ordering::Fifo => QueueOrdering::Fifo,
+            Ordering::Lifo => QueueOrdering::Lifo,
+        },
+        failure_mode: match s.failure_mode {
+            FailureMode::Continue => chronos_proto::FailureMode::Continue,
+            FailureMode::Block => chronos_proto::FailureMode::Block,
+            FailureMode::Pause => chronos_proto::FailureMode::Pause,
+        },
+        status: match record.status {
+            QueueStatus::Active => QueueState::Active,
+            QueueStatus::Paused => QueueState::Paused,
+        },
+        rate_limit: s.rate.map(|r| r.limit),
+        rate_period_seconds: s.rate.map(|r| r.period_seconds),
+        key_concurrency: s.key_concurrency,
+        key_rate_limit: s.key_rate.map(|r| r.limit),
+        key_rate_period_seconds: s.key_rate.map(|r| r.period_seconds),
+        signing_secret_id: s.signing_secret_id,
+        default_target_url: s.default_target_url.clone(),
+        default_target_group_id: None,
+        blocked: record.blocked,
+        blocked_message_count,
+        created_at: record.created_at,
+        updated_at: record.updated_at,
+        stats,
+    })
+}
