@@ -62,15 +62,7 @@ async fn create_message(
 ) -> Result<(StatusCode, Json<MessageAccepted>), ApiError> {
     auth.require(Scope::JobsWrite)?;
     let job = validate(req)?;
-    check_target(&state, auth.org, &job, &MESSAGE_TARGET).await?;
-    let job = state
-        .engine
-        .create_job(auth.org, job)
-        .await
-        .map_err(|e| match e {
-            StoreError::IdempotencyConflict { existing } => ApiError::DuplicateMessage { existing },
-            e => e.into(),
-        })?;
+    let job = accept(&state, auth.org, job, &MESSAGE_TARGET).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(MessageAccepted {
@@ -78,6 +70,25 @@ async fn create_message(
             scheduled_at: job.run_at,
         }),
     ))
+}
+
+/// Checks a message's target and creates it; a `deduplication_id` already
+/// used is `duplicate_message`.
+pub(crate) async fn accept(
+    state: &AppState,
+    org: crate::account::OrgId,
+    job: NewJob,
+    target: &TargetFields,
+) -> Result<Job, ApiError> {
+    check_target(state, org, &job, target).await?;
+    state
+        .engine
+        .create_job(org, job)
+        .await
+        .map_err(|e| match e {
+            StoreError::IdempotencyConflict { existing } => ApiError::DuplicateMessage { existing },
+            e => e.into(),
+        })
 }
 
 /// Turns a request into a push job, or says which rule beyond the schema

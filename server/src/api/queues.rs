@@ -12,7 +12,7 @@ use super::jobs::{TargetFields, check_target, validate_target};
 use crate::queue::{
     DEFAULT_QUEUE, FailureMode, Ordering, QueueRecord, QueueSettings, QueueStatus, RateLimit,
 };
-use crate::store::{DeleteQueue, StoreError};
+use crate::store::DeleteQueue;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -424,15 +424,7 @@ async fn publish_message(
     job.queue = queue.name.clone();
     // The queue's retries, read by the insert with the queue's row.
     job.max_retries = None;
-    check_target(&state, auth.org, &job, &PUBLISH_TARGET).await?;
-    let job = state
-        .engine
-        .create_job(auth.org, job)
-        .await
-        .map_err(|e| match e {
-            StoreError::IdempotencyConflict { existing } => ApiError::DuplicateMessage { existing },
-            e => e.into(),
-        })?;
+    let job = super::messages::accept(&state, auth.org, job, &PUBLISH_TARGET).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(QueueMessageAccepted {

@@ -297,6 +297,33 @@ impl Seen {
     }
 }
 
+/// Runs a locking statement (`lock_pull`, `lock_push`): the ids of the
+/// queues it locked, `None` if none.
+async fn lock_queues(
+    tx: &deadpool_postgres::Transaction<'_>,
+    lock: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<Option<Vec<Uuid>>> {
+    let lock = tx.prepare_cached(lock).await?;
+    let queues: Vec<Uuid> = tx
+        .query(&lock, params)
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    Ok((!queues.is_empty()).then_some(queues))
+}
+
+/// Whether a fast lease's answer (`lease_batch`, `lease_push`) says jobs of
+/// controlled queues wait: its rows all carry it, and there is always one.
+pub(super) fn controlled_waiting(rows: &[Row]) -> Result<bool> {
+    Ok(rows
+        .first()
+        .map(|r| r.try_get::<_, bool>("controlled"))
+        .transpose()?
+        .unwrap_or(false))
+}
+
 /// Leases queued jobs of controlled queues for the slots `workers` (with
 /// their execution ids and lease tokens), in one transaction. Returns the
 /// leased rows, each with its `slot` (1-based, into `workers`).
@@ -310,17 +337,11 @@ pub(super) async fn lease_pull(
     tokens: &[Uuid],
 ) -> Result<Vec<Row>> {
     let tx = client.transaction().await?;
-    let lock = tx.prepare_cached(&store.sql.flow.lock_pull).await?;
-    let queues: Vec<Uuid> = tx
-        .query(&lock, &[&org.0, &handlers])
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    if queues.is_empty() {
+    let lock = &store.sql.flow.lock_pull;
+    let Some(queues) = lock_queues(&tx, lock, &[&org.0, &handlers]).await? else {
         tx.commit().await?;
         return Ok(Vec::new());
-    }
+    };
     let lease = tx.prepare_cached(&store.sql.flow.lease_pull).await?;
     let rows = tx
         .query(
@@ -361,17 +382,10 @@ pub(super) async fn lease_push(
         room
     };
     let tx = client.transaction().await?;
-    let lock = tx.prepare_cached(&store.sql.flow.lock_push).await?;
-    let queues: Vec<Uuid> = tx
-        .query(&lock, &[])
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    if queues.is_empty() {
+    let Some(queues) = lock_queues(&tx, &store.sql.flow.lock_push, &[]).await? else {
         tx.commit().await?;
         return Ok(Vec::new());
-    }
+    };
     let candidates = tx.prepare_cached(&store.sql.flow.candidates_push).await?;
     // More than `max`: some may be for hosts that are full.
     let limit = (max * 4) as i64;

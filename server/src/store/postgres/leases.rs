@@ -814,11 +814,7 @@ impl LeaseStore for PgStore {
                     ],
                 )
                 .await?;
-            let controlled = rows
-                .first()
-                .map(|r| r.try_get::<_, bool>("controlled"))
-                .transpose()?
-                .unwrap_or(false);
+            let controlled = super::flow::controlled_waiting(&rows)?;
             let rows = rows
                 .into_iter()
                 .filter(|r| matches!(r.try_get::<_, Option<i64>>("slot"), Ok(Some(_))))
@@ -906,11 +902,7 @@ impl LeaseStore for PgStore {
                 ],
             )
             .await?;
-        let controlled = rows
-            .first()
-            .map(|r| r.try_get::<_, bool>("controlled"))
-            .transpose()?
-            .unwrap_or(false);
+        let controlled = super::flow::controlled_waiting(&rows)?;
         read(rows, &mut leased, &mut busy)?;
         self.flow_seen.set_push(controlled);
         let left = max - leased.len();
