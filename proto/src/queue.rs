@@ -72,7 +72,11 @@ pub struct CreateQueue {
     pub name: Option<String>,
     /// Jobs of the queue running at once, at most: 1 to 100, or `null` for
     /// no limit. Default 1, which runs the jobs strictly in order.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[cfg_attr(
         feature = "openapi",
         schema(
@@ -160,7 +164,11 @@ pub struct CreateQueue {
 #[serde(deny_unknown_fields)]
 pub struct UpdateQueue {
     /// 1 to 100, or `null` for no limit.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[cfg_attr(
         feature = "openapi",
         schema(
@@ -183,42 +191,74 @@ pub struct UpdateQueue {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_mode: Option<FailureMode>,
     /// 1 to 1,000,000, or `null` (with `rate_period_seconds`).
-    #[serde(default, deserialize_with = "present")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[cfg_attr(
         feature = "openapi",
         schema(value_type = Option<u32>, minimum = 1, maximum = 1000000)
     )]
     pub rate_limit: Option<Option<u32>>,
     /// 1 to 86,400, or `null` (with `rate_limit`).
-    #[serde(default, deserialize_with = "present")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<u32>, minimum = 1, maximum = 86400))]
     pub rate_period_seconds: Option<Option<u32>>,
     /// 1 to 100, or `null`.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<u32>, minimum = 1, maximum = 100))]
     pub key_concurrency: Option<Option<u32>>,
     /// 1 to 1,000,000, or `null` (with `key_rate_period_seconds`).
-    #[serde(default, deserialize_with = "present")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[cfg_attr(
         feature = "openapi",
         schema(value_type = Option<u32>, minimum = 1, maximum = 1000000)
     )]
     pub key_rate_limit: Option<Option<u32>>,
     /// 1 to 86,400, or `null` (with `key_rate_limit`).
-    #[serde(default, deserialize_with = "present")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<u32>, minimum = 1, maximum = 86400))]
     pub key_rate_period_seconds: Option<Option<u32>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Uuid>))]
     pub signing_secret_id: Option<Option<Uuid>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[cfg_attr(
         feature = "openapi",
         schema(value_type = Option<String>, format = "uri", min_length = 1, max_length = 2048)
     )]
     pub default_target_url: Option<Option<String>>,
     /// Not available yet: every id is answered 404.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[cfg_attr(
         feature = "openapi",
         schema(value_type = Option<String>, min_length = 1, max_length = 255)

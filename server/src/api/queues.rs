@@ -71,7 +71,7 @@ fn not_found(name: &str) -> ApiError {
         (status = 409, description = "`queue_exists`: the organization has a queue of this name", body = ErrorBody),
         (status = 413, description = "Body over 1 MiB", body = ErrorBody),
         (status = 415, description = "A body that is not `application/json`", body = ErrorBody),
-        (status = 422, description = "`validation_failed`: a rule beyond the schema (a `default_target_url` that is not an http(s) URL, a `signing_secret_id` of another organization, a rate or per-key limit, which this server does not enforce yet), or `ssrf_blocked`: the SSRF guard refused `default_target_url`", body = ErrorBody),
+        (status = 422, description = "`validation_failed`: a rule beyond the schema (a `name` of `.` or `..`, which no URL can name; a `default_target_url` that is not an http(s) URL, a `signing_secret_id` of another organization, a rate or per-key limit, which this server does not enforce yet), or `ssrf_blocked`: the SSRF guard refused `default_target_url`", body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -82,6 +82,14 @@ async fn create_queue(
 ) -> Result<(StatusCode, Json<Queue>), ApiError> {
     auth.require(Scope::Admin)?;
     let name = req.name.clone().unwrap_or_default();
+    if name == "." || name == ".." {
+        // A URL reads the segment as a step in the path: no route could
+        // reach the queue.
+        return Err(ApiError::rule(
+            "name",
+            "name can't be `.` or `..`: a URL can't name such a queue",
+        ));
+    }
     let defaults = QueueSettings::new_queue();
     let patch = UpdateQueue {
         concurrency: req.concurrency,
