@@ -92,9 +92,8 @@ pub use worker::{
 };
 
 pub use chronos_proto::{
-    BatchItem, CatchUp, CreateJob, CreateQueue, CreateSchedule, Delay, Delivery, ErrorBody,
-    ErrorDetail, Execution, ExecutionStatus, FailRequest, FailureMode, HttpMethod, HttpTarget, Job,
-    JobStatus, Lease, LeasedJob, List, Overlap, PollRequest, PublishMessage, Queue,
-    QueueMessageAccepted, QueueOrdering, QueueState, QueueStats, Schedule, ScheduleStatus,
-    ScheduleType, TimeUnit, Timestamp, UpdateQueue,
+    BatchItem, CatchUp, CreateJob, CreateSchedule, Delay, Delivery, ErrorBody, ErrorDetail,
+    Execution, ExecutionStatus, FailRequest, HttpMethod, HttpTarget, Job, JobStatus, Lease,
+    LeasedJob, List, Overlap, PollRequest, Schedule, ScheduleStatus, ScheduleType, TimeUnit,
+    Timestamp,
 };

@@ -26,7 +26,6 @@ both_stores!(
     maps_api_errors,
     a_worker_round_trip_over_http,
     long_polls_outlast_the_request_timeout,
-    manages_queues_and_publishes_onto_one,
 );
 
 fn poll_request(handler: &str) -> PollRequest {
@@ -578,96 +577,4 @@ async fn long_polls_outlast_the_request_timeout(kind: StoreKind) {
         .unwrap();
     let ids: HashSet<Uuid> = got.iter().map(|l| l.job.id).collect();
     assert_eq!(ids, HashSet::from([job.id]));
-}
-
-async fn manages_queues_and_publishes_onto_one(kind: StoreKind) {
-    use chronos::{CreateQueue, PublishMessage, QueueOrdering, QueueState, UpdateQueue};
-    let s = TestServer::start(kind).await;
-    let c = s.client();
-    let created = c
-        .create_queue(&CreateQueue {
-            name: Some("email-sends".into()),
-            concurrency: Some(Some(5)),
-            default_target_url: Some("https://api.example.com/send".into()),
-            ..CreateQueue::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(created.concurrency, Some(5));
-    assert_eq!(created.max_retries, 3);
-    assert_eq!(created.ordering, QueueOrdering::Fifo);
-    let names: Vec<String> = c
-        .list_queues()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|q| q.name)
-        .collect();
-    assert_eq!(names, ["default", "email-sends"]);
-
-    // Only what a patch gives changes; `Some(None)` removes a limit.
-    let changed = c
-        .update_queue(
-            "email-sends",
-            &UpdateQueue {
-                retries: Some(7),
-                ..UpdateQueue::default()
-            },
-        )
-        .await
-        .unwrap();
-    assert_eq!((changed.concurrency, changed.max_retries), (Some(5), 7));
-    let unlimited = c
-        .update_queue(
-            "email-sends",
-            &UpdateQueue {
-                concurrency: Some(None),
-                ..UpdateQueue::default()
-            },
-        )
-        .await
-        .unwrap();
-    assert_eq!(unlimited.concurrency, None);
-    assert_eq!(
-        c.pause_queue("email-sends").await.unwrap().status,
-        QueueState::Paused
-    );
-    assert_eq!(
-        c.resume_queue("email-sends").await.unwrap().status,
-        QueueState::Active
-    );
-    assert!(!c.unblock_queue("email-sends").await.unwrap().blocked);
-
-    let accepted = c
-        .publish(
-            "email-sends",
-            &PublishMessage {
-                body: Some("hello".into()),
-                ..PublishMessage::default()
-            },
-        )
-        .await
-        .unwrap();
-    assert_eq!(accepted.queue, "email-sends");
-    let job = c.get_job(accepted.message_id).await.unwrap();
-    assert_eq!((job.queue.as_str(), job.max_retries), ("email-sends", 7));
-    let got = c.get_queue("email-sends").await.unwrap();
-    let stats = got.stats.expect("GET one answers with stats");
-    assert_eq!(stats.queued + stats.running + stats.scheduled, 1);
-
-    // A job naming a queue that doesn't exist.
-    let err = c
-        .create_job(&NewJob::new("n", "h").queue("typo").build())
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), Some("queue_not_found"), "{err}");
-    let err = c.get_queue("typo").await.unwrap_err();
-    assert_eq!(err.code(), Some("queue_not_found"), "{err}");
-    let err = c.delete_queue("email-sends", false).await.unwrap_err();
-    assert_eq!(err.code(), Some("queue_not_empty"), "{err}");
-    c.delete_queue("email-sends", true).await.unwrap();
-    let err = c.get_queue("email-sends").await.unwrap_err();
-    assert_eq!(err.code(), Some("queue_not_found"), "{err}");
-    let err = c.delete_queue("default", true).await.unwrap_err();
-    assert_eq!(err.code(), Some("default_queue"), "{err}");
 }
