@@ -248,26 +248,42 @@ pub(crate) async fn check_target(
     fields: &TargetFields,
 ) -> Result<(), ApiError> {
     if let Delivery::Push {
-        signing_secret_id: Some(id),
-        ..
+        http,
+        signing_secret_id,
     } = &job.delivery
-        && state.store.signing_secret(org, *id).await?.is_none()
     {
-        return Err(ApiError::rule(
-            fields.signing_secret_id,
-            format!("no signing secret {id} in this organization"),
-        ));
-    }
-    let policy = state.targets;
-    if let Delivery::Push { http, .. } = &job.delivery {
-        // Parsed already by `validate_target`.
-        let url =
-            url::Url::parse(&http.url).map_err(|e| ApiError::rule(fields.url, e.to_string()))?;
-        guard::check(&url, policy)
-            .await
-            .map_err(|e| ApiError::target(fields.url, e))?;
+        if let Some(id) = signing_secret_id {
+            check_signing_secret(state, org, *id, fields.signing_secret_id).await?;
+        }
+        check_url(state, &http.url, fields.url).await?;
     }
     Ok(())
+}
+
+/// A signing secret named by the request's `field` must be the
+/// organization's.
+pub(crate) async fn check_signing_secret(
+    state: &AppState,
+    org: OrgId,
+    id: Uuid,
+    field: &str,
+) -> Result<(), ApiError> {
+    match state.store.signing_secret(org, id).await? {
+        Some(_) => Ok(()),
+        None => Err(ApiError::rule(
+            field,
+            format!("no signing secret {id} in this organization"),
+        )),
+    }
+}
+
+/// A push target's URL (the request's `field`, parsed already by
+/// [`validate_target`]) must pass the SSRF guard.
+pub(crate) async fn check_url(state: &AppState, url: &str, field: &str) -> Result<(), ApiError> {
+    let url = url::Url::parse(url).map_err(|e| ApiError::rule(field, e.to_string()))?;
+    guard::check(&url, state.targets)
+        .await
+        .map_err(|e| ApiError::target(field, e))
 }
 
 /// A push target's URL must be an http(s) URL with a host: a rule beyond

@@ -8,7 +8,7 @@ use super::AppState;
 use super::auth::Auth;
 use super::error::ApiError;
 use super::extract::{JsonBody, QueryParams};
-use super::jobs::{TargetFields, check_target, validate_target};
+use super::jobs::{TargetFields, check_signing_secret, check_url, validate_target};
 use crate::queue::{
     DEFAULT_QUEUE, FailureMode, Ordering, QueueRecord, QueueSettings, QueueStatus, RateLimit,
 };
@@ -28,11 +28,6 @@ use uuid::Uuid;
 
 /// How many unfinished jobs a forced delete cancels per pass.
 const CANCEL_BATCH: u32 = 500;
-
-const QUEUE_TARGET: TargetFields = TargetFields {
-    url: "default_target_url",
-    signing_secret_id: "signing_secret_id",
-};
 
 const PUBLISH_TARGET: TargetFields = TargetFields {
     url: "url",
@@ -523,6 +518,9 @@ async fn check_settings(
             ));
         }
     }
+    if let Some(id) = settings.signing_secret_id {
+        check_signing_secret(state, auth.org, id, "signing_secret_id").await?;
+    }
     if let Some(url) = &settings.default_target_url {
         let http = HttpTarget {
             url: url.clone(),
@@ -530,42 +528,9 @@ async fn check_settings(
             headers: Default::default(),
         };
         validate_target("default_target_", &http)?;
+        check_url(state, url, "default_target_url").await?;
     }
-    // The target and secret as a message published onto the queue would
-    // carry them.
-    let probe = crate::job::NewJob {
-        id: Uuid::nil(),
-        name: String::new(),
-        handler: None,
-        payload: serde_json::Value::Null,
-        queue: DEFAULT_QUEUE.into(),
-        priority: 0,
-        delivery: match &settings.default_target_url {
-            Some(url) => chronos_proto::Delivery::Push {
-                http: HttpTarget {
-                    url: url.clone(),
-                    method: Default::default(),
-                    headers: Default::default(),
-                },
-                signing_secret_id: settings.signing_secret_id,
-            },
-            None => chronos_proto::Delivery::Pull,
-        },
-        run_at: crate::job::RunAt::Now,
-        max_retries: None,
-        timeout_seconds: 1,
-        schedule_id: None,
-        idempotency_key: None,
-    };
-    if let (None, Some(id)) = (&settings.default_target_url, settings.signing_secret_id)
-        && state.store.signing_secret(auth.org, id).await?.is_none()
-    {
-        return Err(ApiError::rule(
-            "signing_secret_id",
-            format!("no signing secret {id} in this organization"),
-        ));
-    }
-    check_target(state, auth.org, &probe, &QUEUE_TARGET).await
+    Ok(())
 }
 
 /// A queue as the API answers it; with what it holds now when `stats`.
