@@ -47,20 +47,36 @@ pub(crate) fn queued_in(flow: i16) -> String {
     )
 }
 
-/// Queued pull jobs of controlled queues (`jobs_flow_pull`).
-pub(crate) fn queued_controlled_pull() -> String {
+/// Queued jobs of controlled queues delivered by `delivery` (`pull` or
+/// `push`), as their index (`jobs_flow_pull`, `jobs_flow_push`) says it.
+pub(crate) fn queued_controlled(delivery: &str) -> String {
     format!(
-        "status {} AND delivery_type = 'pull' AND flow <> {FREE}",
+        "status {} AND delivery_type = '{delivery}' AND flow <> {FREE}",
         status_test(Transition::Lease.from())
     )
 }
 
-/// Queued push jobs of controlled queues (`jobs_flow_push`).
-pub(crate) fn queued_controlled_push() -> String {
-    format!(
-        "status {} AND delivery_type = 'push' AND flow <> {FREE}",
-        status_test(Transition::Lease.from())
-    )
+/// How many of a controlled queue's next jobs a freed slot wakes the polls
+/// of (their handlers'): the head, and enough behind it for a queue whose
+/// jobs need several handlers.
+const NEXT_IN_LINE: u32 = 16;
+
+/// The next jobs of the controlled queue `{org}`, `{queue}` (placeholders or
+/// columns), as rows of `organization_id`, `delivery_type`, `handler`:
+/// whose polls a freed slot wakes.
+pub(crate) fn next_in_line(org: &str, queue: &str) -> String {
+    [FIFO, LIFO]
+        .map(|flow| {
+            format!(
+                "SELECT * FROM (SELECT organization_id, delivery_type, handler FROM jobs
+                                WHERE organization_id = {org} AND queue = {queue}
+                                  AND {queued}
+                                ORDER BY {order} LIMIT {NEXT_IN_LINE}) AS next_{flow}",
+                queued = queued_in(flow),
+                order = order_of(flow),
+            )
+        })
+        .join(" UNION ALL ")
 }
 
 /// The order a flow serves its jobs in: priority first, then the oldest

@@ -12,8 +12,8 @@ use super::leases::lease_tail;
 use super::{NOTIFY_KEYS, PgStore, WAKE_KEY_SQL};
 use crate::account::OrgId;
 use crate::store::flow::{
-    FIFO, HOLDING_THE_HEAD, LIFO, RUNNING, order_of, queued_controlled_pull,
-    queued_controlled_push, queued_in, started,
+    FIFO, HOLDING_THE_HEAD, LIFO, RUNNING, next_in_line, order_of, queued_controlled, queued_in,
+    started,
 };
 use crate::store::jobs::JOB_COLUMNS;
 use crate::store::{Clock, Result};
@@ -38,7 +38,7 @@ pub(super) fn any_controlled() -> String {
     format!(
         "SELECT EXISTS (SELECT 1 FROM jobs
                         WHERE organization_id = $1 AND handler = ANY($2) AND {controlled})",
-        controlled = queued_controlled_pull(),
+        controlled = queued_controlled("pull"),
     )
 }
 
@@ -165,7 +165,7 @@ impl Sql {
                                  AND queue = q.name AND {controlled})
                  ORDER BY id
                  FOR NO KEY UPDATE",
-                controlled = queued_controlled_pull(),
+                controlled = queued_controlled("pull"),
             ),
             // A strict queue's head that needs a handler no worker of this
             // lease serves: nothing of that queue starts.
@@ -193,7 +193,7 @@ impl Sql {
                                  AND {controlled})
                  ORDER BY id
                  FOR NO KEY UPDATE",
-                controlled = queued_controlled_push(),
+                controlled = queued_controlled("push"),
             ),
             candidates_push: format!(
                 "WITH {candidates}
@@ -218,37 +218,21 @@ impl Sql {
     }
 }
 
-/// How many of a controlled queue's next jobs a freed slot wakes the polls
-/// of (their handlers'): the head, and enough behind it for a queue whose
-/// jobs need several handlers.
-const NEXT_IN_LINE: u32 = 16;
-
 /// A CTE `freed`: for each job of `ended` (a CTE with `id`, and its queue's
 /// `f_org`, `f_queue`, `f_flow`) that held a slot of a controlled queue,
 /// the wake keys (`f_keys`, as [`super::NOTIFY_CHANNEL`] writes them) of
-/// the queue's next jobs, which may start now. Nothing is read for a job of
-/// a free queue (the test of `f_flow` is made once, before the index is).
+/// the queue's next jobs, which may start now. A free queue's job is left
+/// out before anything is read for it.
 pub(super) fn freed(ended: &str) -> String {
-    let next = |flow: i16| {
-        format!(
-            "(SELECT delivery_type, organization_id, handler FROM jobs
-              WHERE e.f_flow <> 0 AND organization_id = e.f_org AND queue = e.f_queue
-                AND {queued}
-              ORDER BY {order} LIMIT {NEXT_IN_LINE})",
-            queued = queued_in(flow),
-            order = order_of(flow),
-        )
-    };
     format!(
         "freed AS (
              SELECT e.id AS f_id, string_agg(DISTINCT n.key, ',') AS f_keys
-             FROM {ended} e CROSS JOIN LATERAL (
-                 SELECT {WAKE_KEY_SQL} AS key FROM ({fifo} UNION ALL {lifo}) next
+             FROM (SELECT * FROM {ended} WHERE f_flow <> 0) e CROSS JOIN LATERAL (
+                 SELECT {WAKE_KEY_SQL} AS key FROM ({next}) next
              ) n
              GROUP BY e.id
          )",
-        fifo = next(FIFO),
-        lifo = next(LIFO),
+        next = next_in_line("e.f_org", "e.f_queue"),
     )
 }
 
@@ -314,14 +298,23 @@ async fn lock_queues(
     Ok((!queues.is_empty()).then_some(queues))
 }
 
-/// Whether a fast lease's answer (`lease_batch`, `lease_push`) says jobs of
-/// controlled queues wait: its rows all carry it, and there is always one.
-pub(super) fn controlled_waiting(rows: &[Row]) -> Result<bool> {
-    Ok(rows
+/// A fast lease's answer (`lease_batch`, `lease_push`): whether jobs of
+/// controlled queues wait (every row carries it, and there is always one),
+/// and the rows of the jobs it leased (the one row of a lease that leased
+/// nothing has no `slot`).
+pub(super) fn fast_lease_rows(rows: Vec<Row>) -> Result<(bool, Vec<Row>)> {
+    let controlled = rows
         .first()
         .map(|r| r.try_get::<_, bool>("controlled"))
         .transpose()?
-        .unwrap_or(false))
+        .unwrap_or(false);
+    let mut leased = Vec::with_capacity(rows.len());
+    for row in rows {
+        if row.try_get::<_, Option<i64>>("slot")?.is_some() {
+            leased.push(row);
+        }
+    }
+    Ok((controlled, leased))
 }
 
 /// Leases queued jobs of controlled queues for the slots `workers` (with

@@ -335,7 +335,7 @@ impl Sql {
                      FROM leased
                  ) l ON true
                  ORDER BY slot",
-                controlled = crate::store::flow::queued_controlled_push(),
+                controlled = crate::store::flow::queued_controlled("push"),
                 host = PUSH_HOST,
                 queued_push = queued_push_test(),
                 from = status_test(lease.from()),
@@ -814,11 +814,7 @@ impl LeaseStore for PgStore {
                     ],
                 )
                 .await?;
-            let controlled = super::flow::controlled_waiting(&rows)?;
-            let rows = rows
-                .into_iter()
-                .filter(|r| matches!(r.try_get::<_, Option<i64>>("slot"), Ok(Some(_))))
-                .collect();
+            let (controlled, rows) = super::flow::fast_lease_rows(rows)?;
             fill(rows, from, &mut taken)?;
             self.flow_seen.set(org, controlled);
             if controlled && !controlled_first && taken < slots.len() {
@@ -854,9 +850,6 @@ impl LeaseStore for PgStore {
                     busy: &mut HashMap<String, u32>|
          -> Result<()> {
             for row in rows {
-                if row.try_get::<_, Option<Uuid>>("id")?.is_none() {
-                    continue;
-                }
                 let job = leased_from_row(&row)?;
                 if let Some(host) = crate::job::target_host(&job.job.delivery) {
                     *busy.entry(host).or_default() += 1;
@@ -902,7 +895,7 @@ impl LeaseStore for PgStore {
                 ],
             )
             .await?;
-        let controlled = super::flow::controlled_waiting(&rows)?;
+        let (controlled, rows) = super::flow::fast_lease_rows(rows)?;
         read(rows, &mut leased, &mut busy)?;
         self.flow_seen.set_push(controlled);
         let left = max - leased.len();

@@ -7,8 +7,7 @@ use super::leases::{Sql as LeaseSql, lease_one};
 use super::wake_key;
 use crate::account::OrgId;
 use crate::store::flow::{
-    FIFO, FREE, HOLDING_THE_HEAD, LIFO, RUNNING, order_of, queued_controlled_pull,
-    queued_controlled_push, queued_in, started,
+    FIFO, FREE, HOLDING_THE_HEAD, LIFO, RUNNING, order_of, queued_controlled, queued_in, started,
 };
 use crate::store::{Result, WakeKey};
 use chronos_proto::{JobStatus, LeasedJob};
@@ -102,7 +101,7 @@ impl Sql {
                                  AND handler IN (SELECT value FROM json_each(?2))
                                  AND {controlled})
                  ORDER BY id",
-                controlled = queued_controlled_pull(),
+                controlled = queued_controlled("pull"),
             ),
             push_queues: format!(
                 "SELECT organization_id, name, concurrency FROM queues q
@@ -111,7 +110,7 @@ impl Sql {
                                WHERE organization_id = q.organization_id AND queue = q.name
                                  AND {controlled})
                  ORDER BY id",
-                controlled = queued_controlled_push(),
+                controlled = queued_controlled("push"),
             ),
             holding_head: format!(
                 "SELECT EXISTS (SELECT 1 FROM jobs WHERE {in_queue} AND {holding})",
@@ -276,24 +275,6 @@ pub(super) fn lease_push(
         }
     }
     Ok(leased)
-}
-
-/// How many of a controlled queue's next jobs a freed slot wakes the polls
-/// of (as `postgres::flow`).
-const NEXT_IN_LINE: u32 = 16;
-
-/// The wake keys' columns of a controlled queue's (`?1`, `?2`) next jobs.
-pub(super) fn next_in_line() -> String {
-    let next = |flow: i16| {
-        format!(
-            "SELECT * FROM (SELECT organization_id, delivery_type, handler FROM jobs
-                            WHERE organization_id = ?1 AND queue = ?2 AND {queued}
-                            ORDER BY {order} LIMIT {NEXT_IN_LINE})",
-            queued = queued_in(flow),
-            order = order_of(flow),
-        )
-    };
-    format!("{} UNION ALL {}", next(FIFO), next(LIFO))
 }
 
 /// The controlled queue (organization, name) whose slot the job of `row`

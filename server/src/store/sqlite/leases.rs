@@ -80,7 +80,7 @@ impl Sql {
         let fail = Transition::Fail;
         let c = |s: String| clock.sqlite(s);
         Sql {
-            next_in_line: super::flow::next_in_line(),
+            next_in_line: crate::store::flow::next_in_line("?1", "?2"),
             failed: super::queues::failed_sql(clock),
             reflow: super::queues::reflow_sql(),
             // A job of a controlled queue is never handed off: only the
