@@ -344,6 +344,12 @@ pub struct CreateJob {
         )
     )]
     pub queue: Option<String>,
+    /// Groups the job with others of its queue for the queue's per-key
+    /// limits (`key_concurrency`, `key_rate_limit`), e.g. a customer's id:
+    /// 1 to 255 characters. A job without one is not held by them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 255))]
+    pub concurrency_key: Option<String>,
     /// Higher runs first. Default 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(
@@ -371,6 +377,9 @@ pub struct Job {
     pub payload: Value,
     pub status: JobStatus,
     pub queue: String,
+    /// The key of the queue's per-key limits, if the job has one.
+    #[serde(default)]
+    pub concurrency_key: Option<String>,
     pub priority: i32,
     pub delivery: Delivery,
     /// When the job is (or was) due.

@@ -501,6 +501,7 @@ async fn the_guard_refuses_private_targets_when_sending(kind: StoreKind) {
             handler: Some("hello".into()),
             payload: Value::Null,
             queue: "default".into(),
+            concurrency_key: None,
             priority: 0,
             delivery,
             run_at: RunAt::Now,

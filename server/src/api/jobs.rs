@@ -177,6 +177,7 @@ fn validate(req: CreateJob) -> Result<NewJob, ApiError> {
         handler: req.handler,
         payload: req.payload.unwrap_or(serde_json::Value::Null),
         queue: req.queue.unwrap_or_else(|| DEFAULT_QUEUE.to_string()),
+        concurrency_key: req.concurrency_key,
         priority: req.priority.unwrap_or(0),
         delivery,
         run_at,

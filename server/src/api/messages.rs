@@ -136,6 +136,7 @@ pub(crate) fn validate(req: CreateMessage) -> Result<NewJob, ApiError> {
         handler: None,
         payload: req.body.map_or(Value::Null, Value::String),
         queue: DEFAULT_QUEUE.to_string(),
+        concurrency_key: None,
         priority: 0,
         delivery: Delivery::Push {
             http,

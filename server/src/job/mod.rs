@@ -33,6 +33,8 @@ pub struct NewJob {
     pub handler: Option<String>,
     pub payload: Value,
     pub queue: String,
+    /// The key of the queue's per-key limits.
+    pub concurrency_key: Option<String>,
     pub priority: i32,
     pub delivery: Delivery,
     pub run_at: RunAt,

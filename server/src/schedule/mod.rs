@@ -75,6 +75,7 @@ impl JobTemplate {
             handler: self.handler.clone(),
             payload: self.payload.clone(),
             queue: self.queue.clone(),
+            concurrency_key: None,
             priority: self.priority,
             delivery: self.delivery.clone(),
             run_at: RunAt::Now,

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 /// The columns both stores select for a job and an execution (the row
 /// readers look them up by name).
-pub(crate) const JOB_COLUMNS: &str = "id, name, handler, payload, status, queue, priority, \
+pub(crate) const JOB_COLUMNS: &str = "id, name, handler, payload, status, queue, concurrency_key, priority, \
      delivery, run_at, attempt, max_retries, timeout_seconds, schedule_id, fire_at, \
      idempotency_key, result, last_error, created_at, updated_at, finished_at";
 pub(crate) const EXECUTION_COLUMNS: &str = "id, job_id, attempt, status, worker_id, \

@@ -190,6 +190,7 @@ pub fn pull_job(handler: &str) -> NewJob {
         handler: Some(handler.into()),
         payload: Value::Null,
         queue: "default".into(),
+        concurrency_key: None,
         priority: 0,
         delivery: chronos_proto::Delivery::Pull,
         run_at: RunAt::Now,

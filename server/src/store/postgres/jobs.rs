@@ -70,21 +70,24 @@ impl Sql {
                      SELECT * FROM unnest($2::uuid[], $3::text[], $4::text[], $5::jsonb[],
                                           $6::text[], $7::int4[], $8::text[], $9::jsonb[],
                                           $10::timestamptz[], $11::float8[], $12::int4[],
-                                          $13::int4[], $14::uuid[], $15::text[], $16::text[])
+                                          $13::int4[], $14::uuid[], $15::text[], $16::text[],
+                                          $17::text[])
                          WITH ORDINALITY AS i (in_id, in_name, in_handler, in_payload, in_queue,
                              in_priority, in_delivery_type, in_delivery, in_at, in_delay,
-                             in_max_retries, in_timeout, in_schedule_id, in_key, in_host, in_n)
+                             in_max_retries, in_timeout, in_schedule_id, in_key, in_host,
+                             in_concurrency_key, in_n)
                  ), {queues}, created AS (
                      INSERT INTO jobs (id, organization_id, name, handler, payload, queue,
                          priority, status, delivery_type, delivery, run_at, max_retries,
                          timeout_seconds, schedule_id, idempotency_key, target_host, flow,
-                         created_at, updated_at)
+                         concurrency_key, created_at, updated_at)
                      SELECT in_id, $1, in_name, in_handler, in_payload, in_queue, in_priority,
                             CASE WHEN t.run_at <= now() THEN '{queued}' ELSE '{scheduled}' END,
                             in_delivery_type, in_delivery, t.run_at,
                             coalesce(in_max_retries, q.retries), in_timeout,
                             in_schedule_id, in_key, in_host,
-                            coalesce(q.flow, chronos_queue_not_found(in_queue)), now(), now()
+                            coalesce(q.flow, chronos_queue_not_found(in_queue)),
+                            in_concurrency_key, now(), now()
                      FROM input LEFT JOIN queues_used q ON q.name = in_queue CROSS JOIN LATERAL
                           (SELECT COALESCE(in_at, now() + make_interval(secs => in_delay))
                                AS run_at) t
@@ -144,6 +147,7 @@ pub(super) fn job_from_row(row: &Row) -> Result<Job> {
         schedule_id: row.try_get("schedule_id")?,
         fire_at: opt_ts(row, "fire_at")?,
         idempotency_key: row.try_get("idempotency_key")?,
+        concurrency_key: row.try_get("concurrency_key")?,
         result: row.try_get("result")?,
         last_error: row.try_get("last_error")?,
         created_at: ts(row.try_get("created_at")?),
@@ -290,6 +294,7 @@ pub(super) async fn insert(
                     &columns.schedule_id,
                     &columns.idempotency_key,
                     &columns.target_host,
+                    &columns.concurrency_key,
                 ],
             )
             .await
@@ -366,6 +371,7 @@ struct JobColumns<'a> {
     schedule_id: Vec<Option<Uuid>>,
     idempotency_key: Vec<Option<&'a str>>,
     target_host: Vec<Option<String>>,
+    concurrency_key: Vec<Option<&'a str>>,
 }
 
 impl<'a> JobColumns<'a> {
@@ -387,6 +393,7 @@ impl<'a> JobColumns<'a> {
             schedule_id: Vec::with_capacity(n),
             idempotency_key: Vec::with_capacity(n),
             target_host: Vec::with_capacity(n),
+            concurrency_key: Vec::with_capacity(n),
         };
         for job in jobs {
             let (at, delay) = match job.run_at {
@@ -412,6 +419,7 @@ impl<'a> JobColumns<'a> {
             c.timeout.push(job.timeout_seconds as i32);
             c.schedule_id.push(job.schedule_id);
             c.idempotency_key.push(job.idempotency_key.as_deref());
+            c.concurrency_key.push(job.concurrency_key.as_deref());
         }
         Ok(c)
     }

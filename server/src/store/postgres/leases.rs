@@ -167,12 +167,12 @@ impl Sql {
                  ), created AS (
                      INSERT INTO jobs (id, organization_id, name, handler, payload, queue,
                          priority, status, delivery_type, delivery, run_at, max_retries,
-                         timeout_seconds, idempotency_key, flow,
+                         timeout_seconds, idempotency_key, flow, concurrency_key,
                          attempt, lease_token, lease_expires_at, worker_id, created_at, updated_at)
                      SELECT $1, $2, $3, $4, $5, $6, $7,
                             CASE WHEN busy THEN '{queued}' ELSE '{to}' END,
                             'pull', $8, now(), coalesce($9, (SELECT retries FROM queue)),
-                            $10::int4, $11, flow,
+                            $10::int4, $11, flow, $15,
                             CASE WHEN busy THEN 0 ELSE 1 END,
                             CASE WHEN busy THEN NULL ELSE $14::uuid END,
                             CASE WHEN busy THEN NULL
@@ -716,6 +716,7 @@ impl LeaseStore for PgStore {
                     &worker_id,
                     &execution_id,
                     &token,
+                    &job.concurrency_key,
                 ],
             )
             .await

@@ -70,11 +70,12 @@ impl Sql {
             insert: clock.sqlite(format!(
                 "INSERT INTO jobs (id, organization_id, name, handler, payload, queue, priority,
                      status, delivery_type, delivery, run_at, max_retries, timeout_seconds,
-                     schedule_id, idempotency_key, target_host, flow, created_at, updated_at)
+                     schedule_id, idempotency_key, target_host, flow, concurrency_key, created_at,
+                     updated_at)
                  SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7,
                         CASE WHEN t.run_at <= {NOW} THEN '{queued}' ELSE '{scheduled}' END,
                         ?8, ?9, t.run_at, coalesce(?10, ?18), ?11, ?12, ?13, ?16, ?17,
-                        {NOW}, {NOW}
+                        ?19, {NOW}, {NOW}
                  FROM (SELECT COALESCE(?14, strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?15))
                            AS run_at) t
                  RETURNING {JOB_COLUMNS}",
@@ -108,6 +109,7 @@ pub(super) fn job_from_row(row: &Row) -> Result<Job> {
             .transpose()?,
         fire_at: opt_ts(row.get("fire_at")?)?,
         idempotency_key: row.get("idempotency_key")?,
+        concurrency_key: row.get("concurrency_key")?,
         result: row
             .get::<_, Option<String>>("result")?
             .map(json)
@@ -225,6 +227,7 @@ pub(super) fn insert_job(
             target_host(&job.delivery),
             flow,
             retries,
+            job.concurrency_key,
         ],
         |row| Ok(job_from_row(row)),
     )??;

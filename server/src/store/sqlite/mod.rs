@@ -247,7 +247,7 @@ fn moved_from_row(row: &Row) -> Result<Moved> {
 /// The columns an attempt's end returns: the job's, with what [`Moved`]
 /// reads. (One process, one file: nothing crosses a network, so they are
 /// always returned, and the job is read only when asked for.)
-const ENDED_COLUMNS: &str = "id, name, handler, payload, status, queue, priority, \
+const ENDED_COLUMNS: &str = "id, name, handler, payload, status, queue, concurrency_key, priority, \
      delivery, run_at, attempt, max_retries, timeout_seconds, schedule_id, fire_at, \
      idempotency_key, result, last_error, created_at, updated_at, finished_at, \
      organization_id, delivery_type, flow";
