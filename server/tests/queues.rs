@@ -134,12 +134,6 @@ async fn queue_requests_are_validated_with_the_seeds_messages(kind: StoreKind) {
             "default_target_group_id not found: tg_1",
         ),
         (
-            json!({"name": "q", "rate_limit": 10, "rate_period_seconds": 60}),
-            422,
-            "rate_limit",
-            "rate_limit: this server does not enforce rate and per-key limits yet",
-        ),
-        (
             json!({"name": "q", "default_target_url": "https://127.0.0.1/x"}),
             422,
             "default_target_url",

@@ -16,7 +16,7 @@ use chronos_proto::{JobStatus, LeasedJob};
 use chronos_server::account::OrgId;
 use chronos_server::job::NewJob;
 use chronos_server::job::slots::Taker;
-use chronos_server::queue::{FailureMode, Ordering, QueueSettings, QueueStatus};
+use chronos_server::queue::{FailureMode, Ordering, QueueSettings, QueueStatus, RateLimit};
 use chronos_server::store::CancelOutcome;
 use chronos_server::store::{DynLeases, DynStore, Handoff, JobFilter, StoreError, WakeKey};
 use chronos_test_support::both_stores;
@@ -40,6 +40,12 @@ both_stores!(
     a_dead_job_blocks_or_pauses_its_queue_as_its_failure_mode_says,
     a_cancelled_running_job_gives_its_slot_back,
     push_delivery_keeps_a_queues_limits_and_the_hosts,
+    a_rate_limit_allows_no_more_starts_than_its_limit_in_any_window,
+    a_strict_queue_keeps_its_rate_limit_too,
+    keys_take_turns_and_each_runs_in_order_at_key_concurrency_one,
+    a_busy_key_never_starves_the_others,
+    a_key_rate_limit_holds_only_its_key,
+    a_rate_held_job_is_woken_the_moment_its_window_lets_it_start,
 );
 
 /// Makes a queue `name` with `settings`.
@@ -673,4 +679,257 @@ async fn push_delivery_keeps_a_queues_limits_and_the_hosts(kind: StoreKind) {
     let got = leases.lease_push(&slots(10, 10, &[])).await.unwrap();
     assert!(got.iter().all(|(_, l)| l.job.queue != "mixed"));
     assert_eq!(lease(leases, org, &["p"], 5).await.len(), 1);
+}
+
+/// A limit of `limit` starts in any window of `seconds`.
+fn rate(limit: u32, seconds: u32) -> Option<RateLimit> {
+    Some(RateLimit {
+        limit,
+        period_seconds: seconds,
+    })
+}
+
+/// A pull job of `handler` in `queue` with the concurrency key `key`.
+fn keyed(queue: &str, handler: &str, key: Option<&str>) -> NewJob {
+    NewJob {
+        concurrency_key: key.map(str::to_string),
+        ..in_queue(queue, handler)
+    }
+}
+
+/// Creates one job of each key in `keys`, in that order; their ids.
+async fn create_keyed(
+    leases: &DynLeases,
+    org: OrgId,
+    queue: &str,
+    keys: &[Option<&str>],
+) -> Vec<Uuid> {
+    let mut ids = Vec::new();
+    for key in keys {
+        ids.push(
+            leases
+                .create_job(org, keyed(queue, "call", *key))
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    ids
+}
+
+async fn ack_all(leases: &DynLeases, org: OrgId, leased: &[LeasedJob]) {
+    for l in leased {
+        done(leases.ack_job(org, l.lease.token, None).await.unwrap());
+    }
+}
+
+async fn a_rate_limit_allows_no_more_starts_than_its_limit_in_any_window(kind: StoreKind) {
+    let (t, org) = clocked(kind).await;
+    let leases = &t.leases;
+    let settings = QueueSettings {
+        rate: rate(2, 10),
+        ..QueueSettings::unlimited()
+    };
+    queue(&t.store, org, "mail", settings).await;
+    let jobs = create(leases, org, "mail", "call", 6).await;
+
+    // t = 0: one start.
+    let first = lease(leases, org, &["call"], 1).await;
+    assert_eq!(ids(&first), [jobs[0]]);
+    ack_all(leases, org, &first).await;
+    // t = 6: one more fills the window; finished jobs still count.
+    advance(&t.store, Duration::from_secs(6)).await;
+    let second = lease(leases, org, &["call"], 10).await;
+    assert_eq!(
+        ids(&second),
+        [jobs[1]],
+        "two starts in ten seconds, no more"
+    );
+    ack_all(leases, org, &second).await;
+    assert!(lease(leases, org, &["call"], 10).await.is_empty());
+    // t = 10.5: the first start has left the window, the second has not. A
+    // fixed window starting at 10 would allow two here: a double burst.
+    advance(&t.store, Duration::from_millis(4500)).await;
+    let third = lease(leases, org, &["call"], 10).await;
+    assert_eq!(
+        ids(&third),
+        [jobs[2]],
+        "one start in any window of ten seconds"
+    );
+    assert!(lease(leases, org, &["call"], 10).await.is_empty());
+    // t = 16.5: the second has left too.
+    advance(&t.store, Duration::from_secs(6)).await;
+    assert_eq!(ids(&lease(leases, org, &["call"], 10).await), [jobs[3]]);
+    // t = 30: a whole window has passed: two at once.
+    advance(&t.store, Duration::from_secs(14)).await;
+    assert_eq!(ids(&lease(leases, org, &["call"], 10).await), jobs[4..6]);
+}
+
+async fn a_strict_queue_keeps_its_rate_limit_too(kind: StoreKind) {
+    let (t, org) = clocked(kind).await;
+    let leases = &t.leases;
+    let settings = QueueSettings {
+        rate: rate(1, 60),
+        ..limited(1)
+    };
+    queue(&t.store, org, "one", settings).await;
+    let jobs = create(leases, org, "one", "call", 2).await;
+    let first = lease(leases, org, &["call"], 10).await;
+    assert_eq!(ids(&first), [jobs[0]]);
+    ack_all(leases, org, &first).await;
+    assert!(
+        lease(leases, org, &["call"], 10).await.is_empty(),
+        "the head finished, but the minute's one start is spent"
+    );
+    advance(&t.store, Duration::from_secs(61)).await;
+    assert_eq!(ids(&lease(leases, org, &["call"], 10).await), [jobs[1]]);
+}
+
+async fn keys_take_turns_and_each_runs_in_order_at_key_concurrency_one(kind: StoreKind) {
+    let (t, org) = clocked(kind).await;
+    let leases = &t.leases;
+    let settings = QueueSettings {
+        key_concurrency: Some(1),
+        ..QueueSettings::unlimited()
+    };
+    queue(&t.store, org, "tenants", settings).await;
+    let (a, b, c) = (Some("a"), Some("b"), Some("c"));
+    let jobs = create_keyed(leases, org, "tenants", &[a, a, a, b, b, c, None, None]).await;
+
+    // One of each key, and the jobs without a key, held by nothing.
+    let got = lease(leases, org, &["call"], 20).await;
+    let got_ids: HashSet<Uuid> = ids(&got).into_iter().collect();
+    let expected: HashSet<Uuid> = [jobs[0], jobs[3], jobs[5], jobs[6], jobs[7]].into();
+    assert_eq!(got_ids, expected);
+    assert!(
+        lease(leases, org, &["call"], 20).await.is_empty(),
+        "every key holds its one slot"
+    );
+
+    // b's head fails and waits for its retry: b holds, a moves on in order.
+    let b1 = got.iter().find(|l| l.job.id == jobs[3]).unwrap();
+    let a1 = got.iter().find(|l| l.job.id == jobs[0]).unwrap();
+    done(
+        leases
+            .fail_job(
+                org,
+                b1.lease.token,
+                failure(true, Some(Duration::from_secs(30))),
+            )
+            .await
+            .unwrap(),
+    );
+    done(leases.ack_job(org, a1.lease.token, None).await.unwrap());
+    assert_eq!(ids(&lease(leases, org, &["call"], 20).await), [jobs[1]]);
+    // b's retry comes back first, before b's second job.
+    advance(&t.store, Duration::from_secs(31)).await;
+    leases.promote_due_jobs().await.unwrap();
+    assert_eq!(ids(&lease(leases, org, &["call"], 20).await), [jobs[3]]);
+}
+
+async fn a_busy_key_never_starves_the_others(kind: StoreKind) {
+    let (t, org) = clocked(kind).await;
+    let leases = &t.leases;
+    let settings = QueueSettings {
+        key_concurrency: Some(5),
+        ..limited(2)
+    };
+    queue(&t.store, org, "tenants", settings).await;
+    let mut keys = vec![Some("busy"); 10];
+    keys.push(Some("quiet"));
+    let jobs = create_keyed(leases, org, "tenants", &keys).await;
+    // Two slots: the busy key's first and the quiet key's, not the busy
+    // key's two oldest.
+    let got = lease(leases, org, &["call"], 10).await;
+    let got_ids: HashSet<Uuid> = ids(&got).into_iter().collect();
+    assert_eq!(got_ids, [jobs[0], jobs[10]].into());
+}
+
+async fn a_key_rate_limit_holds_only_its_key(kind: StoreKind) {
+    let (t, org) = clocked(kind).await;
+    let leases = &t.leases;
+    let settings = QueueSettings {
+        key_rate: rate(1, 60),
+        ..QueueSettings::unlimited()
+    };
+    queue(&t.store, org, "tenants", settings).await;
+    let (a, b) = (Some("a"), Some("b"));
+    let jobs = create_keyed(leases, org, "tenants", &[a, a, b, b]).await;
+    let got = lease(leases, org, &["call"], 10).await;
+    assert_eq!(
+        ids(&got).into_iter().collect::<HashSet<_>>(),
+        [jobs[0], jobs[2]].into()
+    );
+    ack_all(leases, org, &got).await;
+    assert!(
+        lease(leases, org, &["call"], 10).await.is_empty(),
+        "each key's minute is spent"
+    );
+    // Another key is not held by theirs.
+    let c = create_keyed(leases, org, "tenants", &[Some("c")]).await;
+    assert_eq!(ids(&lease(leases, org, &["call"], 10).await), c);
+    advance(&t.store, Duration::from_secs(61)).await;
+    let got = lease(leases, org, &["call"], 10).await;
+    assert_eq!(
+        ids(&got).into_iter().collect::<HashSet<_>>(),
+        [jobs[1], jobs[3]].into()
+    );
+}
+
+async fn a_rate_held_job_is_woken_the_moment_its_window_lets_it_start(kind: StoreKind) {
+    let (t, org) = clocked(kind).await;
+    let leases = &t.leases;
+    let settings = QueueSettings {
+        rate: rate(1, 10),
+        ..QueueSettings::unlimited()
+    };
+    queue(&t.store, org, "mail", settings).await;
+    let keyed_settings = QueueSettings {
+        key_rate: rate(1, 20),
+        ..QueueSettings::unlimited()
+    };
+    queue(&t.store, org, "tenants", keyed_settings).await;
+    create(leases, org, "mail", "send", 2).await;
+    leases
+        .create_job(org, keyed("tenants", "bill", Some("a")))
+        .await
+        .unwrap();
+    leases
+        .create_job(org, keyed("tenants", "bill", Some("a")))
+        .await
+        .unwrap();
+    assert_eq!(lease(leases, org, &["send", "bill"], 10).await.len(), 2);
+
+    let held = leases.rate_releases(None).await.unwrap();
+    assert!(
+        held.woken.is_empty(),
+        "no window has let a start go: {held:?}"
+    );
+    let next = held
+        .next_in
+        .expect("the mail queue's window frees in ten seconds");
+    assert!(
+        next > Duration::from_secs(9) && next <= Duration::from_secs(10),
+        "{next:?}"
+    );
+
+    advance(&t.store, Duration::from_secs(11)).await;
+    let released = leases.rate_releases(Some(held.checked_at)).await.unwrap();
+    assert_eq!(released.woken, [WakeKey::Pull(org, "send".into())]);
+    let next = released.next_in.expect("the key's window frees at twenty");
+    assert!(
+        next > Duration::from_secs(8) && next <= Duration::from_secs(9),
+        "{next:?}"
+    );
+    // Each moment wakes once.
+    let again = leases
+        .rate_releases(Some(released.checked_at))
+        .await
+        .unwrap();
+    assert!(again.woken.is_empty());
+
+    advance(&t.store, Duration::from_secs(10)).await;
+    let released = leases.rate_releases(Some(again.checked_at)).await.unwrap();
+    assert_eq!(released.woken, [WakeKey::Pull(org, "bill".into())]);
+    assert_eq!(lease(leases, org, &["send", "bill"], 10).await.len(), 2);
 }

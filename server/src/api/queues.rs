@@ -506,18 +506,6 @@ async fn check_settings(
     auth: &Auth,
     settings: &QueueSettings,
 ) -> Result<(), ApiError> {
-    for (field, set) in [
-        ("rate_limit", settings.rate.is_some()),
-        ("key_concurrency", settings.key_concurrency.is_some()),
-        ("key_rate_limit", settings.key_rate.is_some()),
-    ] {
-        if set {
-            return Err(ApiError::rule(
-                field,
-                format!("{field}: this server does not enforce rate and per-key limits yet"),
-            ));
-        }
-    }
     if let Some(id) = settings.signing_secret_id {
         check_signing_secret(state, auth.org, id, "signing_secret_id").await?;
     }

@@ -20,7 +20,7 @@ use crate::store::{
     LeaseOutcome, Moved, Opened, Outcome, Promoted, PushSlots, Result, RetryOutcome, StoreError,
     WakeKey,
 };
-use chronos_proto::{Delivery, Job, JobStatus, Lease, LeasedJob};
+use chronos_proto::{Delivery, Job, JobStatus, Lease, LeasedJob, Timestamp};
 use futures_util::future::{join_all, select_all};
 use serde_json::Value;
 use std::collections::HashSet;
@@ -56,6 +56,9 @@ pub struct Engine {
     hand_back: HandBack,
     /// Scheduler and sweeper passes done, for tests to wait on.
     passes: Passes,
+    /// When the sweeper last looked for rate windows that let a start go
+    /// (the store's time), so that each is woken for once.
+    rates_checked: std::sync::Mutex<Option<Timestamp>>,
 }
 
 /// How many passes the engine's services have finished.
@@ -126,6 +129,7 @@ impl Engine {
             waiting: Waiting::default(),
             hand_back,
             passes: Passes::default(),
+            rates_checked: std::sync::Mutex::new(None),
         })
     }
 
@@ -168,6 +172,21 @@ impl Engine {
             self.announce_moved(moved);
         }
         Ok(expired)
+    }
+
+    /// Wakes the polls of queues a rate window let a start go since the
+    /// last look ([`LeaseStore::rate_releases`](crate::store::LeaseStore::rate_releases)):
+    /// a job held by a rate limit is leased the moment it may start. Returns
+    /// how long until the next window does. Each process looks for itself
+    /// and wakes its own polls.
+    pub async fn release_rate_held(&self) -> Result<Option<Duration>> {
+        let since = *self.rates_checked.lock().unwrap_or_else(|p| p.into_inner());
+        let released = self.leases.rate_releases(since).await?;
+        for key in &released.woken {
+            self.wakers.wake(key);
+        }
+        *self.rates_checked.lock().unwrap_or_else(|p| p.into_inner()) = Some(released.checked_at);
+        Ok(released.next_in)
     }
 
     /// One promotion pass ([`LeaseStore::promote_due_jobs`](crate::store::LeaseStore::promote_due_jobs)), waking the

@@ -1,7 +1,9 @@
 //! The sweeper: the one background pass that moves jobs on their own, by the
 //! database's clock. It promotes `scheduled` jobs whose time has come to
-//! `queued` (waking their polls), and times out running attempts whose
-//! deadline has passed (each a failed attempt, retried or failed for good).
+//! `queued` (waking their polls), times out running attempts whose
+//! deadline has passed (each a failed attempt, retried or failed for good),
+//! and wakes the polls of jobs a rate limit held the moment its window
+//! lets one start.
 //!
 //! It sleeps until the next due time or deadline the store reports, but
 //! never longer than [`MAX_SLEEP`], so work created through another replica
@@ -54,12 +56,17 @@ async fn sweep(engine: &Engine) -> Result<Duration> {
     for job in &expired.ended {
         tracing::info!(job_id = %job.id, status = %job.status, attempt = job.attempt, "attempt ended by the sweeper (timed out, or its worker is gone)");
     }
+    let next_release_in = engine.release_rate_held().await?;
     let promoted = engine.promote_due_jobs().await?;
     if promoted.count >= FULL_BATCH || expired.ended.len() as u64 >= FULL_BATCH {
         return Ok(Duration::ZERO);
     }
-    Ok([promoted.next_due_in, expired.next_expiry_in]
-        .into_iter()
-        .flatten()
-        .fold(MAX_SLEEP, Duration::min))
+    Ok([
+        promoted.next_due_in,
+        expired.next_expiry_in,
+        next_release_in,
+    ]
+    .into_iter()
+    .flatten()
+    .fold(MAX_SLEEP, Duration::min))
 }

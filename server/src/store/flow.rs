@@ -56,6 +56,15 @@ pub(crate) fn queued_controlled(delivery: &str) -> String {
     )
 }
 
+/// Queued jobs of controlled queues, as `jobs_flow_keys` says it (a queue
+/// with per-key limits reads its keys and their jobs from it).
+pub(crate) fn queued_controlled_any() -> String {
+    format!(
+        "status {} AND flow <> {FREE}",
+        status_test(Transition::Lease.from())
+    )
+}
+
 /// How many of a controlled queue's next jobs a freed slot wakes the polls
 /// of (their handlers'): the head, and enough behind it for a queue whose
 /// jobs need several handlers.

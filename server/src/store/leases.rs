@@ -11,7 +11,7 @@ use crate::job::slots::Taker;
 use crate::job::state::Failure;
 use crate::schedule::PlanFn;
 use async_trait::async_trait;
-use chronos_proto::{Job, JobStatus, Lease, LeasedJob};
+use chronos_proto::{Job, JobStatus, Lease, LeasedJob, Timestamp};
 use serde_json::Value;
 use std::time::Duration;
 use uuid::Uuid;
@@ -180,6 +180,17 @@ pub struct Promoted {
     pub next_due_in: Option<Duration>,
 }
 
+/// What [`LeaseStore::rate_releases`] found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RateReleases {
+    /// The polls of the next jobs of the queues a window let go.
+    pub woken: Vec<WakeKey>,
+    /// The store's now when it looked: the `since` of the next call.
+    pub checked_at: Timestamp,
+    /// How long until the next window lets a start go, by the store's clock.
+    pub next_in: Option<Duration>,
+}
+
 /// What one pass over expired leases did.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Expired {
@@ -237,6 +248,12 @@ pub trait LeaseStore: Send + Sync + 'static {
     /// Moves up to a batch of `scheduled` jobs whose `run_at` has passed to
     /// `queued`.
     async fn promote_due_jobs(&self) -> Result<Promoted>;
+
+    /// The moments queues held by a rate limit (their own or a key's) may
+    /// start a job again: whose polls to wake for the windows that let a
+    /// start go after `since` (the `checked_at` of the last call; `None`:
+    /// the last second), and how long until the next window does.
+    async fn rate_releases(&self, since: Option<Timestamp>) -> Result<RateReleases>;
 
     /// Leases queued pull jobs of these handlers for several takers at once
     /// (one statement), best first (priority, then run_at, then creation),

@@ -53,7 +53,7 @@ pub use database::{Change, ChangeFn, Database};
 pub use jobs::{ExecutionsOf, JobFilter, JobStore, ScheduleFilter};
 pub use leases::{
     AttemptEnd, CancelOutcome, Expired, Fired, Handoff, HttpResponse, Inserted, LeaseOutcome,
-    LeaseStore, Moved, Outcome, Promoted, PushSlots, RetryOutcome, WakeKey,
+    LeaseStore, Moved, Outcome, Promoted, PushSlots, RateReleases, RetryOutcome, WakeKey,
 };
 pub use queues::{DeleteQueue, QueueCounts, QueueStore};
 pub use retention::{Cutoffs, RetentionPeriods, RetentionSettings, RetentionStore};

@@ -12,12 +12,12 @@ use super::leases::lease_tail;
 use super::{NOTIFY_KEYS, PgStore, WAKE_KEY_SQL};
 use crate::account::OrgId;
 use crate::store::flow::{
-    FIFO, HOLDING_THE_HEAD, LIFO, RUNNING, next_in_line, order_of, queued_controlled, queued_in,
-    started,
+    FIFO, HOLDING_THE_HEAD, LIFO, RUNNING, next_in_line, order_of, queued_controlled,
+    queued_controlled_any, queued_in, started,
 };
 use crate::store::jobs::JOB_COLUMNS;
-use crate::store::{Clock, Result};
-use chronos_proto::JobStatus;
+use crate::store::{Clock, RateReleases, Result, seconds_from_now};
+use chronos_proto::{JobStatus, Timestamp};
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use tokio_postgres::Row;
@@ -30,6 +30,7 @@ pub(super) struct Sql {
     candidates_push: String,
     lease_push: String,
     pub(super) slot_freed: String,
+    rate_releases: String,
 }
 
 /// Whether queued jobs of controlled queues wait for the handlers `$2` of
@@ -43,24 +44,38 @@ pub(super) fn any_controlled() -> String {
 }
 
 /// The CTEs of a controlled lease, up to the jobs it may start
-/// (`candidates`: `id`, `organization_id`, `delivery_type`, `host`,
-/// `priority`, `rank`, `run_at`, best first): `q`, the locked queues (ids
-/// in `$ids`) still active and controlled; `room`, how many more of each
-/// queue's jobs may start, counted now; `heads`, the next job of each queue
-/// that runs one job at a time (a started job queued again for its retry
-/// first), whatever it is — `serves` then says whether this lease may take
-/// it — and `firsts`, the best jobs `serves` of each other queue, at most
-/// its room. `rank` is a job's place in its queue's order, so that queues
-/// take turns within a priority and each keeps its order. `max` bounds an
-/// unlimited queue's room.
+/// (`candidates`: `id`, `organization_id`, `delivery_type`, `handler`,
+/// `host`, `priority`, `run_at`, `key`, `rank`, best first):
+///
+/// - `q`, the locked queues (ids in `$ids`) still active and controlled;
+/// - `room`, how many more of each queue's jobs may start, counted now: its
+///   concurrency less what runs (at 1, none while the head is unfinished),
+///   and its rate limit less the starts of the window behind now;
+/// - `heads`, the next job of each queue that runs one job at a time (a
+///   started job queued again for its retry first), whatever it is — `serves`
+///   then says whether this lease may take it — unless its key's rate is
+///   spent;
+/// - `firsts`, the best jobs `serves` of each other queue without per-key
+///   limits, at most its room;
+/// - `key_room`, `per_key`, `keyless` and `keyed`: for a queue with per-key
+///   limits, each key with due jobs (found by skipping through
+///   `jobs_flow_keys`, one probe per key) and its room (its concurrency less
+///   what runs, at 1 none while its head is unfinished; its rate less its
+///   recent starts), its best jobs within that room, and the jobs without
+///   a key; the keys take turns (`rank` is a job's place within its key),
+///   at most the queue's room.
+///
+/// `rank` is a job's place in its queue's (or key's) order, so that queues
+/// and keys take turns within a priority and each keeps its order. `max`
+/// bounds an unlimited room.
 fn candidates(ids: &str, max: &str, serves: &str) -> String {
     candidates_of("true", ids, max, serves)
 }
 
 /// [`candidates`] of the queues that also pass `queue_test`.
 fn candidates_of(queue_test: &str, ids: &str, max: &str, serves: &str) -> String {
-    let columns =
-        "id, organization_id, delivery_type, handler, target_host AS host, priority, run_at";
+    let columns = "id, organization_id, delivery_type, handler, target_host AS host, priority, \
+                   run_at, concurrency_key AS key";
     let best = |flow: i16, limit: &str, served: bool| {
         format!(
             "(SELECT *, row_number() OVER () AS rank FROM (
@@ -76,15 +91,36 @@ fn candidates_of(queue_test: &str, ids: &str, max: &str, serves: &str) -> String
             order = order_of(flow),
         )
     };
+    // A keyed queue's jobs of the key `key` (`= k.key`, or `IS NULL`), in
+    // the queue's order, as `jobs_flow_keys` holds them.
+    let of_key = |key: &str, limit: &str, served: &str| {
+        [FIFO, LIFO]
+            .map(|flow| {
+                format!(
+                    "(SELECT {columns} FROM jobs
+                      WHERE organization_id = r.org AND queue = r.name
+                        AND concurrency_key {key} AND {queued} AND flow = {flow} {served}
+                      ORDER BY {order} LIMIT {limit})",
+                    queued = queued_controlled_any(),
+                    order = order_of(flow),
+                )
+            })
+            .join(" UNION ALL ")
+    };
+    let window = |period: &str| format!("now() - make_interval(secs => {period})");
+    let queued = queued_controlled_any();
     format!(
         "q AS (
-             SELECT organization_id AS org, name, coalesce(concurrency = 1, false) AS strict,
-                    concurrency
+             SELECT id AS qid, organization_id AS org, name,
+                    coalesce(concurrency = 1, false) AS strict, concurrency, rate_limit,
+                    rate_period_seconds, key_concurrency, key_rate_limit,
+                    key_rate_period_seconds,
+                    key_concurrency IS NOT NULL OR key_rate_limit IS NOT NULL AS keyed
              FROM queues
              WHERE {queue_test} AND id = ANY({ids}) AND flow <> 0 AND status = 'active'
                AND NOT blocked
          ), room AS (
-             SELECT org, name, strict, CASE
+             SELECT q.*, least(CASE
                  WHEN concurrency IS NULL THEN {max}::int8
                  WHEN strict THEN CASE WHEN EXISTS (
                           SELECT 1 FROM jobs WHERE organization_id = q.org
@@ -92,7 +128,12 @@ fn candidates_of(queue_test: &str, ids: &str, max: &str, serves: &str) -> String
                  ELSE greatest(concurrency - (
                           SELECT count(*) FROM jobs WHERE organization_id = q.org
                             AND queue = q.name AND {running}), 0)
-                 END AS room
+                 END, CASE
+                 WHEN rate_limit IS NULL THEN {max}::int8
+                 ELSE greatest(rate_limit - (
+                          SELECT count(*) FROM queue_starts s WHERE s.queue_id = q.qid
+                            AND s.started_at > {queue_window}), 0)
+                 END) AS room
              FROM q
          ), heads AS (
              SELECT h.* FROM room r CROSS JOIN LATERAL (
@@ -103,25 +144,135 @@ fn candidates_of(queue_test: &str, ids: &str, max: &str, serves: &str) -> String
                  LIMIT 1
              ) h
              WHERE r.strict AND r.room > 0
+               AND (r.key_rate_limit IS NULL OR h.key IS NULL
+                    OR (SELECT count(*) FROM queue_starts s
+                        WHERE s.queue_id = r.qid AND s.concurrency_key = h.key
+                          AND s.started_at > {key_window}) < r.key_rate_limit)
          ), firsts AS (
              SELECT f.* FROM room r CROSS JOIN LATERAL (
                  {fifo_room} UNION ALL {lifo_room}
              ) f
-             WHERE NOT r.strict AND r.room > 0
+             WHERE NOT r.strict AND NOT r.keyed AND r.room > 0
+         ), key_room AS (
+             SELECT r.qid, k.key, k.room FROM room r CROSS JOIN LATERAL (
+                 WITH RECURSIVE keys (key) AS (
+                     (SELECT concurrency_key FROM jobs
+                      WHERE organization_id = r.org AND queue = r.name AND {queued}
+                        AND concurrency_key IS NOT NULL
+                      ORDER BY concurrency_key LIMIT 1)
+                     UNION ALL
+                     SELECT (SELECT concurrency_key FROM jobs
+                             WHERE organization_id = r.org AND queue = r.name AND {queued}
+                               AND concurrency_key > keys.key
+                             ORDER BY concurrency_key LIMIT 1)
+                     FROM keys WHERE keys.key IS NOT NULL
+                 ), loads AS (
+                     SELECT concurrency_key AS key,
+                            count(*) FILTER (WHERE status {running_status}) AS running,
+                            count(*) FILTER (WHERE status {holding_status}) AS holding
+                     FROM jobs
+                     WHERE organization_id = r.org AND queue = r.name AND {started_any}
+                       AND concurrency_key IS NOT NULL
+                     GROUP BY concurrency_key
+                 ), recent AS (
+                     SELECT concurrency_key AS key, count(*) AS starts FROM queue_starts s
+                     WHERE r.key_rate_limit IS NOT NULL AND s.queue_id = r.qid
+                       AND s.concurrency_key IS NOT NULL AND s.started_at > {key_window}
+                     GROUP BY concurrency_key
+                 )
+                 SELECT keys.key, least(CASE
+                     WHEN r.key_concurrency IS NULL THEN {max}::int8
+                     WHEN r.key_concurrency = 1 THEN
+                         CASE WHEN coalesce(l.holding, 0) > 0 THEN 0 ELSE 1 END
+                     ELSE greatest(r.key_concurrency - coalesce(l.running, 0), 0)
+                     END, CASE
+                     WHEN r.key_rate_limit IS NULL THEN {max}::int8
+                     ELSE greatest(r.key_rate_limit - coalesce(n.starts, 0), 0)
+                     END) AS room
+                 FROM keys LEFT JOIN loads l ON l.key = keys.key
+                      LEFT JOIN recent n ON n.key = keys.key
+                 WHERE keys.key IS NOT NULL
+             ) k
+             WHERE r.keyed AND NOT r.strict AND r.room > 0 AND k.room > 0
+         ), per_key AS (
+             -- At key_concurrency 1 a key's head, whatever it is (a started
+             -- job queued for its retry first), or nothing of that key.
+             SELECT k.qid, j.* FROM key_room k JOIN room r ON r.qid = k.qid
+             CROSS JOIN LATERAL (
+                 SELECT *, row_number() OVER () AS rank FROM (
+                     (SELECT {columns} FROM jobs
+                      WHERE r.key_concurrency = 1 AND organization_id = r.org
+                        AND queue = r.name AND concurrency_key = k.key AND {retrying}
+                      ORDER BY priority DESC, run_at, id LIMIT 1)
+                     UNION ALL {key_jobs}
+                     LIMIT k.room
+                 ) u
+             ) j
+         ), keyless AS (
+             SELECT r.qid, j.* FROM room r CROSS JOIN LATERAL (
+                 SELECT *, row_number() OVER () AS rank FROM ({keyless_jobs}) u
+             ) j
+             WHERE r.keyed AND NOT r.strict AND r.room > 0
+         ), keyed AS (
+             SELECT c.* FROM room r CROSS JOIN LATERAL (
+                 SELECT id, organization_id, delivery_type, handler, host, priority, run_at, key,
+                        rank
+                 FROM (SELECT * FROM per_key WHERE qid = r.qid AND {serves}
+                       UNION ALL SELECT * FROM keyless WHERE qid = r.qid) x
+                 ORDER BY priority DESC, rank, run_at, id
+                 LIMIT r.room
+             ) c
+             WHERE r.keyed AND NOT r.strict AND r.room > 0
          ), candidates AS (
              SELECT * FROM heads WHERE {serves}
              UNION ALL
              SELECT * FROM firsts
+             UNION ALL
+             SELECT * FROM keyed
              ORDER BY priority DESC, rank, run_at, id
              LIMIT {max}
          )",
         holding_head = started(HOLDING_THE_HEAD),
         running = started(RUNNING),
         retrying = started(&[JobStatus::Queued]),
+        started_any = started(&[JobStatus::Scheduled, JobStatus::Queued, JobStatus::Running]),
+        running_status = crate::store::status_test(RUNNING),
+        holding_status = crate::store::status_test(HOLDING_THE_HEAD),
+        queue_window = window("q.rate_period_seconds"),
+        key_window = window("r.key_rate_period_seconds"),
         fifo_head = best(FIFO, "1", false),
         lifo_head = best(LIFO, "1", false),
         fifo_room = best(FIFO, "r.room", true),
         lifo_room = best(LIFO, "r.room", true),
+        key_jobs = of_key(
+            "= k.key",
+            "k.room",
+            &format!("AND (r.key_concurrency = 1 OR {serves})")
+        ),
+        keyless_jobs = of_key("IS NULL", "r.room", &format!("AND {serves}")),
+    )
+}
+
+/// Logs the starts of `leased` (jobs a lease just started) of queues with
+/// a rate limit, their own or per key, and deletes those queues' starts
+/// older than their longest window (CTEs `started`, `logged`, `pruned`).
+pub(super) fn log_starts(leased: &str) -> String {
+    format!(
+        "started AS (
+             SELECT q.id AS qid, l.concurrency_key,
+                    greatest(coalesce(q.rate_period_seconds, 0),
+                             coalesce(q.key_rate_period_seconds, 0)) AS period
+             FROM {leased} l JOIN queues q
+                  ON q.organization_id = l.organization_id AND q.name = l.queue
+             WHERE q.rate_limit IS NOT NULL OR q.key_rate_limit IS NOT NULL
+         ), logged AS (
+             INSERT INTO queue_starts (queue_id, concurrency_key, started_at)
+             SELECT qid, concurrency_key, now() FROM started
+         ), pruned AS (
+             DELETE FROM queue_starts s
+             USING (SELECT DISTINCT qid, period FROM started) p
+             WHERE s.queue_id = p.qid AND s.started_at <= now() - make_interval(secs => p.period)
+         )"
     )
 }
 
@@ -148,6 +299,7 @@ impl Sql {
             )
         };
         Sql {
+            rate_releases: clock.pg(rate_releases_sql()),
             slot_freed: format!(
                 "WITH ended AS (
                      SELECT NULL::uuid AS id, $1::uuid AS f_org, $2::text AS f_queue,
@@ -170,7 +322,7 @@ impl Sql {
             // A strict queue's head that needs a handler no worker of this
             // lease serves: nothing of that queue starts.
             lease_pull: clock.pg(format!(
-                "WITH {candidates}, {locked}, {tail}
+                "WITH {candidates}, {locked}, {tail}, {starts}
                  SELECT {JOB_COLUMNS}, lease_token, lease_expires_at, slot
                  FROM leased ORDER BY slot",
                 candidates = candidates_of(
@@ -184,6 +336,7 @@ impl Sql {
                      ($7::uuid[])[slot] AS token"
                 ),
                 tail = lease_tail("picked", "0"),
+                starts = log_starts("leased"),
             )),
             lock_push: format!(
                 "SELECT id FROM queues q
@@ -205,7 +358,7 @@ impl Sql {
                 "WITH candidates AS (
                      SELECT id, 0 AS priority, n AS rank, NULL::timestamptz AS run_at
                      FROM unnest($1::uuid[]) WITH ORDINALITY AS c (id, n)
-                 ), {locked}, {tail}
+                 ), {locked}, {tail}, {starts}
                  SELECT {JOB_COLUMNS}, lease_token, lease_expires_at, organization_id
                  FROM leased ORDER BY slot",
                 locked = lock_and_number(
@@ -213,9 +366,74 @@ impl Sql {
                      ($3::uuid[])[slot] AS token"
                 ),
                 tail = lease_tail("picked", "$4::float8"),
+                starts = log_starts("leased"),
             )),
         }
     }
+}
+
+/// The moments the windows of rate-limited queues let a start go (`$1`:
+/// since when, or `NULL`): a queue's when the `rate_limit`-th newest of its
+/// starts leaves it, a key's likewise (a window that isn't full lets a
+/// start go already). Returns the wake keys of the next jobs of queues let
+/// go since `$1`, now, and the seconds until the next moment.
+fn rate_releases_sql() -> String {
+    format!(
+        "WITH since AS (
+             SELECT coalesce($1, now() - interval '1 second') AS at
+         ), held AS (
+             SELECT q.organization_id AS org, q.name,
+                    s.started_at + make_interval(secs => q.rate_period_seconds) AS release_at
+             FROM since, queues q CROSS JOIN LATERAL (
+                 SELECT started_at FROM queue_starts
+                 WHERE queue_id = q.id AND started_at > since.at - make_interval(secs => q.rate_period_seconds)
+                 ORDER BY started_at DESC OFFSET q.rate_limit - 1 LIMIT 1
+             ) s
+             WHERE q.rate_limit IS NOT NULL AND q.status = 'active' AND NOT q.blocked
+             UNION ALL
+             SELECT q.organization_id, q.name,
+                    s.started_at + make_interval(secs => q.key_rate_period_seconds)
+             FROM since, queues q CROSS JOIN LATERAL (
+                 SELECT started_at, row_number() OVER (PARTITION BY concurrency_key
+                                                       ORDER BY started_at DESC) AS n
+                 FROM queue_starts
+                 WHERE queue_id = q.id AND concurrency_key IS NOT NULL
+                   AND started_at > since.at - make_interval(secs => q.key_rate_period_seconds)
+             ) s
+             WHERE q.key_rate_limit IS NOT NULL AND s.n = q.key_rate_limit
+               AND q.status = 'active' AND NOT q.blocked
+         ), due AS (
+             SELECT DISTINCT org, name FROM held, since
+             WHERE release_at > since.at AND release_at <= now()
+         )
+         SELECT (SELECT string_agg(DISTINCT n.key, ',')
+                 FROM due CROSS JOIN LATERAL (
+                     SELECT {WAKE_KEY_SQL} AS key FROM ({next}) next
+                 ) n) AS keys,
+                now() AS checked_at,
+                (SELECT extract(epoch FROM min(release_at) - now())::float8
+                 FROM held WHERE release_at > now()) AS next_in",
+        next = next_in_line("due.org", "due.name"),
+    )
+}
+
+/// See [`crate::store::LeaseStore::rate_releases`].
+pub(super) async fn rate_releases(
+    store: &PgStore,
+    since: Option<Timestamp>,
+) -> Result<RateReleases> {
+    let client = store.pool.get().await?;
+    let stmt = client.prepare_cached(&store.sql.flow.rate_releases).await?;
+    let since = since.map(|t| t.0);
+    let row = client.query_one(&stmt, &[&since]).await?;
+    let keys: Option<String> = row.try_get("keys")?;
+    Ok(RateReleases {
+        woken: keys
+            .and_then(|k| super::parse_wake_payload(&k))
+            .unwrap_or_default(),
+        checked_at: Timestamp(row.try_get("checked_at")?),
+        next_in: seconds_from_now(row.try_get("next_in")?),
+    })
 }
 
 /// A CTE `freed`: for each job of `ended` (a CTE with `id`, and its queue's

@@ -24,11 +24,11 @@ use crate::schedule::PlanFn;
 use crate::store::jobs::JOB_COLUMNS;
 use crate::store::{
     AttemptEnd, CancelOutcome, Clock, Expired, FREE_FLOW, Fired, Handoff, HttpResponse, Inserted,
-    LeaseOutcome, LeaseStore, Moved, Outcome, Promoted, PushSlots, Result, RetryOutcome,
-    StoreError, WakeKey, queued_push_test, status_literals, status_test,
+    LeaseOutcome, LeaseStore, Moved, Outcome, Promoted, PushSlots, RateReleases, Result,
+    RetryOutcome, StoreError, WakeKey, queued_push_test, status_literals, status_test,
 };
 use async_trait::async_trait;
-use chronos_proto::{ExecutionStatus, JobStatus, Lease, LeasedJob};
+use chronos_proto::{ExecutionStatus, JobStatus, Lease, LeasedJob, Timestamp};
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 use tokio_postgres::Row;
@@ -754,6 +754,10 @@ impl LeaseStore for PgStore {
                 .unwrap_or_default(),
             next_due_in: seconds_from_now(row.get(3)),
         })
+    }
+
+    async fn rate_releases(&self, since: Option<Timestamp>) -> Result<RateReleases> {
+        super::flow::rate_releases(self, since).await
     }
 
     async fn lease_batch(

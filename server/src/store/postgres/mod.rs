@@ -88,6 +88,7 @@ fn whole_job_columns(whole: &str) -> String {
     let columns = [
         "name",
         "queue",
+        "concurrency_key",
         "priority",
         "run_at",
         "max_retries",

@@ -24,11 +24,11 @@ use crate::schedule::PlanFn;
 use crate::store::jobs::JOB_COLUMNS;
 use crate::store::{
     AttemptEnd, CancelOutcome, Clock, Expired, FREE_FLOW, Fired, Handoff, HttpResponse, Inserted,
-    LeaseOutcome, LeaseStore, Moved, Outcome, Promoted, PushSlots, Result, RetryOutcome, WakeKey,
-    queued_push_test, status_test,
+    LeaseOutcome, LeaseStore, Moved, Outcome, Promoted, PushSlots, RateReleases, Result,
+    RetryOutcome, WakeKey, queued_push_test, status_test,
 };
 use async_trait::async_trait;
-use chronos_proto::{ExecutionStatus, Lease, LeasedJob};
+use chronos_proto::{ExecutionStatus, Lease, LeasedJob, Timestamp};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -511,6 +511,11 @@ impl LeaseStore for SqliteStore {
             })
         })
         .await
+    }
+
+    async fn rate_releases(&self, since: Option<Timestamp>) -> Result<RateReleases> {
+        self.call(move |conn, sql| super::flow::rate_releases(conn, &sql.flow, &sql.leases, since))
+            .await
     }
 
     async fn promote_due_jobs(&self) -> Result<Promoted> {

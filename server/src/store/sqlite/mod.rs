@@ -107,7 +107,7 @@ impl SqliteStore {
             accounts: accounts::Sql::new(c),
             signing_secrets: signing_secrets::Sql::new(c),
             jobs: jobs::Sql::new(c),
-            flow: flow::Sql::new(),
+            flow: flow::Sql::new(c),
             leases: leases::Sql::new(c),
             queues: queues::Sql::new(c),
             retention: retention::Sql::new(c),
