@@ -35,6 +35,17 @@ class Client {
   retryJob(id) { return call(this._native.retryJob(id)) }
   listExecutions(id, page) { return call(this._native.listExecutions(id, page)) }
   sendMessage(message) { return call(this._native.sendMessage(message)) }
+  createQueue(queue) { return call(this._native.createQueue(queue)) }
+  getQueue(name) { return call(this._native.getQueue(name)) }
+  listQueues() { return call(this._native.listQueues()) }
+  /** `null` in `patch` removes a limit or a default; `undefined` leaves it. */
+  updateQueue(name, patch) { return call(this._native.updateQueue(name, patch)) }
+  /** `{ force: true }` cancels the queue's unfinished jobs first. */
+  deleteQueue(name, options) { return call(this._native.deleteQueue(name, options)) }
+  pauseQueue(name) { return call(this._native.pauseQueue(name)) }
+  resumeQueue(name) { return call(this._native.resumeQueue(name)) }
+  unblockQueue(name) { return call(this._native.unblockQueue(name)) }
+  publish(queue, message) { return call(this._native.publish(queue, message)) }
   createSchedule(schedule) { return call(this._native.createSchedule(schedule)) }
   getSchedule(id) { return call(this._native.getSchedule(id)) }
   listSchedules(page) { return call(this._native.listSchedules(page)) }

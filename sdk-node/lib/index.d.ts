@@ -24,7 +24,10 @@ export interface CreateJob {
   idempotency_key?: string
   timeout?: number
   max_retries?: number
+  /** Must name one of the organization's queues (default `default`). */
   queue?: string
+  /** Groups the job with others of its queue for the queue's per-key limits: 1 to 255 characters. */
+  concurrency_key?: string
   priority?: number
   delivery?: Delivery
 }
@@ -36,6 +39,7 @@ export interface Job {
   payload: unknown
   status: JobStatus
   queue: string
+  concurrency_key: string | null
   priority: number
   delivery: Delivery
   run_at: string
@@ -106,6 +110,102 @@ export interface CreateMessage {
 
 export interface MessageAccepted {
   message_id: string
+  scheduled_at: string
+}
+
+export type QueueOrdering = 'fifo' | 'lifo'
+/** What a job that dies does to its queue. */
+export type FailureMode = 'continue' | 'block' | 'pause'
+export type QueueState = 'active' | 'paused'
+
+/** `POST /v1/queues` (see docs/queues.md): `name` and the settings to change from the defaults. */
+export interface CreateQueue {
+  /** 1 to 128 letters, digits, `-`, `_`, `.` or `:`; can't change. */
+  name: string
+  /** Jobs running at once, 1 to 100 (default 1: strictly in order); `null`: no limit. */
+  concurrency?: number | null
+  /** Retries of a job that doesn't set its own `max_retries` (default 3). */
+  retries?: number
+  ordering?: QueueOrdering
+  failure_mode?: FailureMode
+  rate_limit?: number
+  rate_period_seconds?: number
+  key_concurrency?: number
+  key_rate_limit?: number
+  key_rate_period_seconds?: number
+  signing_secret_id?: string
+  /** Where a message published without a `url` goes. */
+  default_target_url?: string
+  default_target_group_id?: string
+}
+
+/** `PATCH /v1/queues/{name}`: only the fields given change; `null` removes a limit or a default. */
+export interface UpdateQueue {
+  concurrency?: number | null
+  retries?: number
+  ordering?: QueueOrdering
+  failure_mode?: FailureMode
+  rate_limit?: number | null
+  rate_period_seconds?: number | null
+  key_concurrency?: number | null
+  key_rate_limit?: number | null
+  key_rate_period_seconds?: number | null
+  signing_secret_id?: string | null
+  default_target_url?: string | null
+  default_target_group_id?: string | null
+}
+
+/** What a queue holds now (`getQueue` only). */
+export interface QueueStats {
+  running: number
+  queued: number
+  scheduled: number
+  oldest_queued_at: string | null
+  /** A queue of one slot whose next job's handler no connected worker serves: that handler. */
+  waiting_for_handler: string | null
+}
+
+/** A queue, as every queue route answers it. */
+export interface Queue {
+  id: string
+  name: string
+  concurrency: number | null
+  max_retries: number
+  ordering: QueueOrdering
+  failure_mode: FailureMode
+  status: QueueState
+  rate_limit: number | null
+  rate_period_seconds: number | null
+  key_concurrency: number | null
+  key_rate_limit: number | null
+  key_rate_period_seconds: number | null
+  signing_secret_id: string | null
+  default_target_url: string | null
+  default_target_group_id: string | null
+  blocked: boolean
+  blocked_message_count: number
+  created_at: string
+  updated_at: string
+  /** `getQueue` only. */
+  stats?: QueueStats
+}
+
+/** `POST /v1/queues/{name}/messages`: `POST /v1/messages`'s fields but `retries` and `signing_secret_id`, which come from the queue. */
+export interface PublishMessage {
+  /** The queue's `default_target_url` when left out. */
+  url?: string
+  method?: HttpMethod
+  headers?: Record<string, string>
+  body?: string
+  delay?: number
+  scheduled_at?: string
+  deduplication_id?: string
+  callback_queue_id?: string
+}
+
+export interface QueueMessageAccepted {
+  message_id: string
+  queue: string
   scheduled_at: string
 }
 
@@ -249,6 +349,23 @@ export declare class Client {
   retryJob(id: string): Promise<Job>
   listExecutions(id: string, page?: PageQuery): Promise<List<Execution>>
   sendMessage(message: CreateMessage): Promise<MessageAccepted>
+  /** Creates a queue (a key with the `admin` scope). */
+  createQueue(queue: CreateQueue): Promise<Queue>
+  /** One queue, with what it holds now (`stats`). */
+  getQueue(name: string): Promise<Queue>
+  /** Every queue of the organization, by name. */
+  listQueues(): Promise<Queue[]>
+  /** Changes the settings `patch` gives; `null` removes a limit or a default. */
+  updateQueue(name: string, patch: UpdateQueue): Promise<Queue>
+  /** Deletes a queue that holds no unfinished job; `force: true` cancels them first. */
+  deleteQueue(name: string, options?: { force?: boolean }): Promise<void>
+  /** Nothing more of the queue starts; running jobs finish. */
+  pauseQueue(name: string): Promise<Queue>
+  resumeQueue(name: string): Promise<Queue>
+  /** Starts a queue a dead job blocked (`failure_mode: 'block'`) again. */
+  unblockQueue(name: string): Promise<Queue>
+  /** Publishes a message onto a queue: it inherits the queue's signing secret, retries and limits. */
+  publish(queue: string, message: PublishMessage): Promise<QueueMessageAccepted>
   createSchedule(schedule: CreateSchedule): Promise<Schedule>
   getSchedule(id: string): Promise<Schedule>
   listSchedules(page?: PageQuery & { status?: ScheduleStatus }): Promise<List<Schedule>>

@@ -52,6 +52,15 @@ pub struct PageQuery {
     pub status: Option<String>,
 }
 
+/// `deleteQueue` options.
+#[napi(object)]
+#[derive(Default)]
+pub struct DeleteQueueOptions {
+    /// Cancel the queue's unfinished jobs first (default false: a queue
+    /// that holds any is not deleted).
+    pub force: Option<bool>,
+}
+
 fn read<T: DeserializeOwned>(what: &str, value: Value) -> Result<T> {
     serde_json::from_value(value).map_err(|e| invalid(what, e))
 }
@@ -179,6 +188,74 @@ impl Client {
     pub async fn send_message(&self, message: Value) -> Result<Value> {
         let message = read("message", message)?;
         write(self.inner.send_message(&message).await.map_err(from_sdk)?)
+    }
+
+    #[napi]
+    pub async fn create_queue(&self, queue: Value) -> Result<Value> {
+        let queue = read("queue", queue)?;
+        write(self.inner.create_queue(&queue).await.map_err(from_sdk)?)
+    }
+
+    #[napi]
+    pub async fn get_queue(&self, name: String) -> Result<Value> {
+        write(self.inner.get_queue(&name).await.map_err(from_sdk)?)
+    }
+
+    #[napi]
+    pub async fn list_queues(&self) -> Result<Value> {
+        write(self.inner.list_queues().await.map_err(from_sdk)?)
+    }
+
+    /// `patch`'s fields change; `null` removes a limit (`undefined` is left
+    /// out, as if absent).
+    #[napi]
+    pub async fn update_queue(&self, name: String, patch: Value) -> Result<Value> {
+        let patch = read("patch", patch)?;
+        let queue = self
+            .inner
+            .update_queue(&name, &patch)
+            .await
+            .map_err(from_sdk)?;
+        write(queue)
+    }
+
+    #[napi]
+    pub async fn delete_queue(
+        &self,
+        name: String,
+        options: Option<DeleteQueueOptions>,
+    ) -> Result<()> {
+        let force = options.unwrap_or_default().force.unwrap_or(false);
+        self.inner
+            .delete_queue(&name, force)
+            .await
+            .map_err(from_sdk)
+    }
+
+    #[napi]
+    pub async fn pause_queue(&self, name: String) -> Result<Value> {
+        write(self.inner.pause_queue(&name).await.map_err(from_sdk)?)
+    }
+
+    #[napi]
+    pub async fn resume_queue(&self, name: String) -> Result<Value> {
+        write(self.inner.resume_queue(&name).await.map_err(from_sdk)?)
+    }
+
+    #[napi]
+    pub async fn unblock_queue(&self, name: String) -> Result<Value> {
+        write(self.inner.unblock_queue(&name).await.map_err(from_sdk)?)
+    }
+
+    #[napi]
+    pub async fn publish(&self, queue: String, message: Value) -> Result<Value> {
+        let message = read("message", message)?;
+        write(
+            self.inner
+                .publish(&queue, &message)
+                .await
+                .map_err(from_sdk)?,
+        )
     }
 
     #[napi]

@@ -137,6 +137,60 @@ test('messages are accepted and deduplicated', async () => {
   await assert.rejects(client.sendMessage(message), (e) => e.code === 'duplicate_message' && e.status === 409)
 })
 
+test('queues: create, list, update, pause, resume, unblock, publish, delete', async () => {
+  const created = await client.createQueue({ name: 'email-sends', concurrency: 5, default_target_url: 'https://api.example.com/send' })
+  assert.equal(created.name, 'email-sends')
+  assert.equal(created.concurrency, 5)
+  assert.equal(created.max_retries, 3)
+  assert.equal(created.ordering, 'fifo')
+  assert.equal(created.status, 'active')
+  assert.ok(!('stats' in created))
+  const names = (await client.listQueues()).map((q) => q.name)
+  assert.ok(names.includes('default') && names.includes('email-sends'), names.join())
+  await assert.rejects(client.createQueue({ name: 'email-sends' }), (e) => e.code === 'queue_exists' && e.status === 409)
+
+  // Only what the patch gives changes: undefined is left out, null removes a limit.
+  const changed = await client.updateQueue('email-sends', { retries: 7, concurrency: undefined })
+  assert.equal(changed.concurrency, 5)
+  assert.equal(changed.max_retries, 7)
+  assert.equal((await client.updateQueue('email-sends', { concurrency: null })).concurrency, null)
+  await assert.rejects(client.updateQueue('email-sends', { retires: 1 }), (e) => e.code === 'invalid_argument' && /retires/.test(e.message))
+  assert.equal((await client.pauseQueue('email-sends')).status, 'paused')
+  assert.equal((await client.resumeQueue('email-sends')).status, 'active')
+  assert.equal((await client.unblockQueue('email-sends')).blocked, false)
+
+  // A message goes to the queue's default target, with its retries.
+  const accepted = await client.publish('email-sends', { body: 'hello', delay: 3600 })
+  assert.equal(accepted.queue, 'email-sends')
+  const message = await client.getJob(accepted.message_id)
+  assert.equal(message.queue, 'email-sends')
+  assert.equal(message.max_retries, 7)
+  assert.equal(message.run_at, accepted.scheduled_at)
+
+  // A pull job in the queue, with a concurrency key.
+  const keyed = await client.createJob({ name: 'keyed', handler: 'send', queue: 'email-sends', concurrency_key: 'customer-42' })
+  assert.equal(keyed.queue, 'email-sends')
+  assert.equal(keyed.concurrency_key, 'customer-42')
+  assert.deepEqual(await client.getJob(keyed.id), keyed)
+  const plain = await client.createJob({ name: 'plain', handler: 'send' })
+  assert.equal(plain.concurrency_key, null)
+  await assert.rejects(client.createJob({ name: 'k', handler: 'h', concurrency_key: '' }), (e) => e.field === 'concurrency_key')
+
+  const got = await client.getQueue('email-sends')
+  assert.deepEqual(
+    [got.stats.queued, got.stats.running, got.stats.scheduled],
+    [1, 0, 1],
+  )
+  await assert.rejects(client.getQueue('typo'), (e) => e.code === 'queue_not_found' && e.status === 404)
+  await assert.rejects(client.createJob({ name: 'n', handler: 'h', queue: 'typo' }), (e) => e.code === 'queue_not_found' && e.field === 'queue')
+  await assert.rejects(client.pauseQueue('..'), (e) => e.code === 'invalid_argument')
+  await assert.rejects(client.deleteQueue('email-sends'), (e) => e.code === 'queue_not_empty' && e.status === 409)
+  await client.deleteQueue('email-sends', { force: true })
+  await assert.rejects(client.getQueue('email-sends'), (e) => e.code === 'queue_not_found')
+  assert.equal((await client.getJob(keyed.id)).status, 'cancelled')
+  await assert.rejects(client.deleteQueue('default', { force: true }), (e) => e.code === 'default_queue')
+})
+
 test('the error vectors come back from the server as ChronosError', async () => {
   const fs = require('node:fs')
   const path = require('node:path')

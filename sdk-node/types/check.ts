@@ -1,7 +1,7 @@
 // Compiled (not run) by `npm test`: the package's types read as the docs
 // show them, and refuse what they should.
 import { Client, Worker, PermanentError, RetryAfter, ChronosError, verifySignature } from '../lib/index.js'
-import type { Job, Schedule, JobContext } from '../lib/index.js'
+import type { Job, Schedule, JobContext, Queue, QueueMessageAccepted } from '../lib/index.js'
 
 async function main(): Promise<void> {
   const worker = new Worker({ url: 'http://127.0.0.1:7070', apiKey: 'k', concurrency: 8 })
@@ -34,6 +34,18 @@ async function main(): Promise<void> {
     }
   }
   const ok: boolean = verifySignature('whsec_x', { 'chronos-signature': 'v1=…' }, Buffer.from(''), { toleranceSeconds: 60 })
+  const queue: Queue = await client.createQueue({ name: 'email-sends', concurrency: 5, failure_mode: 'block' })
+  const limit: number | null = (await client.updateQueue(queue.name, { concurrency: null, retries: 7 })).concurrency
+  const waiting: number | undefined = (await client.getQueue(queue.name)).stats?.queued
+  const keyed: Job = await client.createJob({ name: 'n', handler: 'h', queue: queue.name, concurrency_key: 'customer-42' })
+  const key: string | null = keyed.concurrency_key
+  const accepted: QueueMessageAccepted = await client.publish(queue.name, { body: 'hi', delay: 60 })
+  await client.deleteQueue(queue.name, { force: true })
+  // @ts-expect-error: ordering is fifo or lifo
+  await client.createQueue({ name: 'q', ordering: 'random' })
+  // @ts-expect-error: a queue's retries come from the queue, not the message
+  await client.publish('q', { url: 'https://x.test', retries: 3 })
+  void limit, waiting, key, accepted
   // @ts-expect-error: delay units are second … week
   await client.createJob({ name: 'n', handler: 'h', delay: { value: 1, unit: 'fortnight' } })
   void status, next, runs, first, ok

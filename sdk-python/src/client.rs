@@ -172,6 +172,61 @@ impl Client {
         self.call(py, move |c| async move { c.send_message(&message).await })
     }
 
+    fn create_queue(&self, py: Python<'_>, queue: &Bound<'_, PyAny>) -> PyResult<Call> {
+        let queue: chronos::CreateQueue = read("queue", queue)?;
+        self.call(py, move |c| async move { c.create_queue(&queue).await })
+    }
+
+    fn get_queue(&self, py: Python<'_>, name: String) -> PyResult<Call> {
+        self.call(py, move |c| async move { c.get_queue(&name).await })
+    }
+
+    fn list_queues(&self, py: Python<'_>) -> PyResult<Call> {
+        self.call(py, move |c| async move { c.list_queues().await })
+    }
+
+    /// `None` in `patch` removes a limit or a default.
+    fn update_queue(
+        &self,
+        py: Python<'_>,
+        name: String,
+        patch: &Bound<'_, PyAny>,
+    ) -> PyResult<Call> {
+        let patch: chronos::UpdateQueue = read("patch", patch)?;
+        self.call(
+            py,
+            move |c| async move { c.update_queue(&name, &patch).await },
+        )
+    }
+
+    #[pyo3(signature = (name, *, force = false))]
+    fn delete_queue(&self, py: Python<'_>, name: String, force: bool) -> PyResult<Call> {
+        self.call(
+            py,
+            move |c| async move { c.delete_queue(&name, force).await },
+        )
+    }
+
+    fn pause_queue(&self, py: Python<'_>, name: String) -> PyResult<Call> {
+        self.call(py, move |c| async move { c.pause_queue(&name).await })
+    }
+
+    fn resume_queue(&self, py: Python<'_>, name: String) -> PyResult<Call> {
+        self.call(py, move |c| async move { c.resume_queue(&name).await })
+    }
+
+    fn unblock_queue(&self, py: Python<'_>, name: String) -> PyResult<Call> {
+        self.call(py, move |c| async move { c.unblock_queue(&name).await })
+    }
+
+    fn publish(&self, py: Python<'_>, queue: String, message: &Bound<'_, PyAny>) -> PyResult<Call> {
+        let message: chronos::PublishMessage = read("message", message)?;
+        self.call(
+            py,
+            move |c| async move { c.publish(&queue, &message).await },
+        )
+    }
+
     fn create_schedule(&self, py: Python<'_>, schedule: &Bound<'_, PyAny>) -> PyResult<Call> {
         let schedule: chronos::CreateSchedule = read("schedule", schedule)?;
         self.call(

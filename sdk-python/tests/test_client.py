@@ -120,6 +120,67 @@ def test_schedules(client: Client) -> None:
     assert caught.value.status == 404
 
 
+def test_queues(client: Client) -> None:
+    created = client.create_queue({"name": "py-sends", "concurrency": 5,
+                                   "default_target_url": "https://api.example.com/send"})
+    assert (created["name"], created["concurrency"], created["max_retries"]) == ("py-sends", 5, 3)
+    assert (created["ordering"], created["failure_mode"], created["status"]) == ("fifo", "continue", "active")
+    assert "stats" not in created
+    assert {"default", "py-sends"} <= {q["name"] for q in client.list_queues()}
+    with pytest.raises(ChronosError) as caught:
+        client.create_queue({"name": "py-sends"})
+    assert (caught.value.code, caught.value.status) == ("queue_exists", 409)
+
+    # Only what the patch gives changes; None removes a limit.
+    changed = client.update_queue("py-sends", {"retries": 7})
+    assert (changed["concurrency"], changed["max_retries"]) == (5, 7)
+    assert client.update_queue("py-sends", {"concurrency": None})["concurrency"] is None
+    with pytest.raises(ValueError, match="retires"):
+        client.update_queue("py-sends", {"retires": 1})  # type: ignore[typeddict-unknown-key]
+    assert client.pause_queue("py-sends")["status"] == "paused"
+    assert client.resume_queue("py-sends")["status"] == "active"
+    assert client.unblock_queue("py-sends")["blocked"] is False
+
+    # A message goes to the queue's default target, with its retries.
+    accepted = client.publish("py-sends", {"body": "hello", "delay": 3600})
+    assert accepted["queue"] == "py-sends"
+    message = client.get_job(accepted["message_id"])
+    assert (message["queue"], message["max_retries"]) == ("py-sends", 7)
+    assert message["run_at"] == accepted["scheduled_at"]
+
+    # A pull job in the queue, with a concurrency key.
+    keyed = client.create_job({"name": "keyed", "handler": "py-send", "queue": "py-sends",
+                               "concurrency_key": "customer-42"})
+    assert (keyed["queue"], keyed["concurrency_key"]) == ("py-sends", "customer-42")
+    assert client.get_job(keyed["id"]) == keyed
+    assert client.create_job({"name": "plain", "handler": "py-send"})["concurrency_key"] is None
+    with pytest.raises(ChronosError) as caught:
+        client.create_job({"name": "k", "handler": "h", "concurrency_key": ""})
+    assert caught.value.field == "concurrency_key"
+
+    stats = client.get_queue("py-sends")["stats"]
+    assert (stats["queued"], stats["running"], stats["scheduled"]) == (1, 0, 1)
+    with pytest.raises(ChronosError) as caught:
+        client.get_queue("typo")
+    assert (caught.value.code, caught.value.status) == ("queue_not_found", 404)
+    with pytest.raises(ChronosError) as caught:
+        client.create_job({"name": "n", "handler": "h", "queue": "typo"})
+    assert (caught.value.code, caught.value.field) == ("queue_not_found", "queue")
+    with pytest.raises(ValueError, match="queue name"):
+        client.pause_queue("..")
+    with pytest.raises(ChronosError) as caught:
+        client.delete_queue("py-sends")
+    assert (caught.value.code, caught.value.status) == ("queue_not_empty", 409)
+    client.delete_queue("py-sends", force=True)
+    with pytest.raises(ChronosError) as caught:
+        client.get_queue("py-sends")
+    assert caught.value.code == "queue_not_found"
+    assert client.get_job(keyed["id"])["status"] == "cancelled"
+    with pytest.raises(ChronosError) as caught:
+        client.delete_queue("default", force=True)
+    assert caught.value.code == "default_queue"
+
+
 def test_the_worker_endpoints_over_http(client: Client, server: Server, worker_key: str) -> None:
     http = Client(server.url, worker_key)
     a = client.create_job({"name": "a", "handler": "python-http", "max_retries": 0})
@@ -224,6 +285,24 @@ async def test_the_async_client(server: Server) -> None:
     assert (await client.list_schedule_executions(schedule["id"]))["data"] == []
     assert await client.list_workers() == []
     await client.delete_schedule(schedule["id"])
+
+    queue = await client.create_queue({"name": "py-async", "concurrency": 2})
+    assert queue["concurrency"] == 2
+    keyed = await client.create_job({"name": "k", "handler": "async-keyed", "queue": "py-async",
+                                     "concurrency_key": "customer-7"})
+    assert (keyed["queue"], keyed["concurrency_key"]) == ("py-async", "customer-7")
+    assert (await client.update_queue("py-async", {"ordering": "lifo"}))["ordering"] == "lifo"
+    assert (await client.pause_queue("py-async"))["status"] == "paused"
+    assert (await client.resume_queue("py-async"))["status"] == "active"
+    assert not (await client.unblock_queue("py-async"))["blocked"]
+    assert "py-async" in [q["name"] for q in await client.list_queues()]
+    accepted = await client.publish("py-async", {"url": "https://api.example.com/hook", "delay": 3600})
+    assert accepted["queue"] == "py-async"
+    assert (await client.get_queue("py-async"))["stats"]["scheduled"] == 1
+    await client.delete_queue("py-async", force=True)
+    with pytest.raises(ChronosError) as caught:
+        await client.get_queue("py-async")
+    assert caught.value.code == "queue_not_found"
 
 
 async def test_cancelling_an_await_drops_its_request(server: Server) -> None:

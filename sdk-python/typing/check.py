@@ -9,7 +9,7 @@ import asyncio
 from chronos import (AsyncClient, ChronosError, Client, Job, PermanentError, RetryAfter, Worker,
                      verify_signature)
 from chronos.types import Job as JobAnswer
-from chronos.types import Page, Schedule
+from chronos.types import Page, Queue, QueueMessageAccepted, Schedule
 
 
 def client_calls(client: Client) -> None:
@@ -41,10 +41,30 @@ def client_calls(client: Client) -> None:
     print(status, cursor, code, http)
 
 
+def queue_calls(client: Client) -> None:
+    queue: Queue = client.create_queue({"name": "email-sends", "concurrency": 5, "failure_mode": "block"})
+    limit: int | None = client.update_queue(queue["name"], {"concurrency": None, "retries": 7})["concurrency"]
+    stats = client.get_queue(queue["name"]).get("stats")
+    queued: int | None = stats["queued"] if stats else None
+    keyed: JobAnswer = client.create_job({"name": "n", "handler": "h", "queue": queue["name"],
+                                          "concurrency_key": "customer-42"})
+    key: str | None = keyed["concurrency_key"]
+    accepted: QueueMessageAccepted = client.publish(queue["name"], {"body": "hi", "delay": 60})
+    names: list[str] = [q["name"] for q in client.list_queues()]
+    client.pause_queue(queue["name"])
+    client.delete_queue(queue["name"], force=True)
+    client.create_queue({"name": "q", "ordering": "random"})  # type: ignore[typeddict-item]
+    client.publish("q", {"url": "https://x.test", "retries": 3})  # type: ignore[typeddict-unknown-key]
+    client.delete_queue("q", True)  # type: ignore[call-arg]
+    print(limit, queued, key, accepted, names)
+
+
 async def async_calls(client: AsyncClient) -> None:
     job: JobAnswer = await client.create_job({"name": "Greet", "handler": "hello"})
     jobs = await asyncio.gather(*(client.get_job(job["id"]) for _ in range(3)))
     first: JobAnswer = jobs[0]
+    queue: Queue = await client.resume_queue("email-sends")
+    await client.delete_queue(queue["name"], force=True)
     print(first["id"])
 
 

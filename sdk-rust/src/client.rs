@@ -4,9 +4,10 @@ use crate::error::{Error, snippet};
 use crate::job::{ListJobs, page_pairs};
 use chronos_proto::worker::ConnectedWorker;
 use chronos_proto::{
-    AckRequest, BatchCreated, BatchItem, CreateJob, CreateMessage, CreateSchedule, Execution,
-    ExtendRequest, FailRequest, Job, Lease, LeasedJob, List, MessageAccepted, NextRuns,
-    PollRequest, Schedule, ScheduleStatus, Timestamp,
+    AckRequest, BatchCreated, BatchItem, CreateJob, CreateMessage, CreateQueue, CreateSchedule,
+    Execution, ExtendRequest, FailRequest, Job, Lease, LeasedJob, List, MessageAccepted, NextRuns,
+    PollRequest, PublishMessage, Queue, QueueMessageAccepted, Schedule, ScheduleStatus, Timestamp,
+    UpdateQueue,
 };
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, USER_AGENT};
 use reqwest::{Method, RequestBuilder};
@@ -275,6 +276,80 @@ impl Client {
         .await
     }
 
+    /// Creates a queue (`POST /v1/queues`, `admin` scope): `name` is
+    /// required; the rest default as the server says (one job at a time,
+    /// 3 retries, fifo, `continue`).
+    pub async fn create_queue(&self, queue: &CreateQueue) -> Result<Queue, Error> {
+        self.send(self.request(Method::POST, "v1/queues", &[])?.json(queue))
+            .await
+    }
+
+    /// One queue, with what it holds now (`stats`; `GET /v1/queues/{name}`).
+    pub async fn get_queue(&self, name: &str) -> Result<Queue, Error> {
+        self.send(self.request(Method::GET, &queue_path(name, "")?, &[])?)
+            .await
+    }
+
+    /// Every queue of the organization, by name (`GET /v1/queues`).
+    pub async fn list_queues(&self) -> Result<Vec<Queue>, Error> {
+        let list: List<Queue> = self
+            .send(self.request(Method::GET, "v1/queues", &[])?)
+            .await?;
+        Ok(list.data)
+    }
+
+    /// Changes the settings `patch` gives (`PATCH /v1/queues/{name}`);
+    /// `Some(None)` removes a limit or a default.
+    pub async fn update_queue(&self, name: &str, patch: &UpdateQueue) -> Result<Queue, Error> {
+        let path = queue_path(name, "")?;
+        self.send(self.request(Method::PATCH, &path, &[])?.json(patch))
+            .await
+    }
+
+    /// Deletes a queue that holds no unfinished job (`DELETE
+    /// /v1/queues/{name}`); with `force`, cancels them first. A queue a
+    /// schedule names, and the `default` queue, are refused.
+    pub async fn delete_queue(&self, name: &str, force: bool) -> Result<(), Error> {
+        let pairs = [("force", force.to_string())];
+        let _: Value = self
+            .send(self.request(Method::DELETE, &queue_path(name, "")?, &pairs)?)
+            .await?;
+        Ok(())
+    }
+
+    /// Pauses a queue: nothing more starts; running jobs finish.
+    pub async fn pause_queue(&self, name: &str) -> Result<Queue, Error> {
+        self.queue_action(name, "pause").await
+    }
+
+    /// Resumes a paused queue.
+    pub async fn resume_queue(&self, name: &str) -> Result<Queue, Error> {
+        self.queue_action(name, "resume").await
+    }
+
+    /// Unblocks a queue a dead job blocked (`failure_mode: block`).
+    pub async fn unblock_queue(&self, name: &str) -> Result<Queue, Error> {
+        self.queue_action(name, "unblock").await
+    }
+
+    async fn queue_action(&self, name: &str, action: &str) -> Result<Queue, Error> {
+        let path = queue_path(name, &format!("/{action}"))?;
+        self.send(self.request(Method::POST, &path, &[])?).await
+    }
+
+    /// Publishes a message onto a queue (`POST /v1/queues/{name}/messages`):
+    /// it inherits the queue's signing secret, retries and limits, and its
+    /// `default_target_url` when `url` is absent. Durable when this returns.
+    pub async fn publish(
+        &self,
+        queue: &str,
+        message: &PublishMessage,
+    ) -> Result<QueueMessageAccepted, Error> {
+        let path = queue_path(queue, "/messages")?;
+        self.send(self.request(Method::POST, &path, &[])?.json(message))
+            .await
+    }
+
     /// Creates a schedule (`POST /v1/schedules`), in any of its three
     /// shapes: a `handler` with `interval` or `cron`, or a `url`. Its
     /// `next_run_at` says when it fires first.
@@ -459,6 +534,30 @@ impl Client {
     }
 }
 
+/// `v1/queues/{name}{rest}`, the name as one path segment: any character
+/// a queue name can't hold is percent-encoded (so `a/b` or `a?b` asks the
+/// server for that name, and is `queue_not_found`, not another route). A
+/// URL reads a segment `.` or `..` (encoded or not) as a step in the path,
+/// so no such queue can be named in one (the server refuses to make one):
+/// `invalid_argument`.
+fn queue_path(name: &str, rest: &str) -> Result<String, Error> {
+    if name == "." || name == ".." {
+        return Err(Error::invalid_argument(
+            "queue name",
+            format!("a queue named {name:?} can't be named in a URL"),
+        ));
+    }
+    let mut segment = String::with_capacity(name.len());
+    for byte in name.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b':' | b'~') {
+            segment.push(char::from(byte));
+        } else {
+            segment.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    Ok(format!("v1/queues/{segment}{rest}"))
+}
+
 /// `Job` rather than `chronos_proto::job::Job`, for messages.
 fn short_type_name<T>() -> &'static str {
     let full = std::any::type_name::<T>();
@@ -469,6 +568,22 @@ fn short_type_name<T>() -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A queue called `.` or `..` would name another path.
+    #[test]
+    fn queue_names_of_dots_are_refused() {
+        let base = parse_base_url("http://h:1").unwrap();
+        let url = |name: &str| base.join(&queue_path(name, "/pause").unwrap()).unwrap();
+        assert_eq!(url("a.b:c").as_str(), "http://h:1/v1/queues/a.b:c/pause");
+        assert_eq!(
+            url("a/b?c#d é").as_str(),
+            "http://h:1/v1/queues/a%2Fb%3Fc%23d%20%C3%A9/pause"
+        );
+        for name in [".", ".."] {
+            let err = queue_path(name, "").unwrap_err();
+            assert_eq!(err.code_or_kind(), "invalid_argument", "{err}");
+        }
+    }
 
     #[test]
     fn base_urls_are_checked_and_end_in_a_slash() {

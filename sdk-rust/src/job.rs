@@ -75,6 +75,14 @@ impl NewJob {
         self
     }
 
+    /// Groups the job with others of its queue for the queue's per-key
+    /// limits (e.g. a customer's id): 1 to 255 characters. A job without
+    /// one is not held by them.
+    pub fn concurrency_key(mut self, key: impl Into<String>) -> Self {
+        self.0.concurrency_key = Some(key.into());
+        self
+    }
+
     /// Higher runs first (server default 0).
     pub fn priority(mut self, priority: i32) -> Self {
         self.0.priority = Some(priority);
@@ -262,6 +270,14 @@ mod tests {
         assert_eq!(
             serde_json::to_value(&job).unwrap(),
             serde_json::json!({"name": "n", "handler": "h"})
+        );
+        let keyed = NewJob::new("n", "h")
+            .queue("q")
+            .concurrency_key("customer-42")
+            .build();
+        assert_eq!(
+            serde_json::to_value(&keyed).unwrap(),
+            serde_json::json!({"name": "n", "handler": "h", "queue": "q", "concurrency_key": "customer-42"})
         );
     }
 }

@@ -2,8 +2,9 @@
 //! which the Node and Python SDKs wrap.
 //!
 //! [`Client`] speaks the REST API: create, read, list, cancel and retry jobs,
-//! list their executions, and the worker endpoints over HTTP (poll, ack,
-//! fail, extend). Request and response bodies are the wire types of
+//! list their executions, schedules, queues (create, change, pause, publish
+//! onto one …), and the worker endpoints over HTTP (poll, ack, fail,
+//! extend). Request and response bodies are the wire types of
 //! `chronos-proto`, re-exported here (all of them under [`proto`]).
 //!
 //! ```no_run
@@ -92,8 +93,9 @@ pub use worker::{
 };
 
 pub use chronos_proto::{
-    BatchItem, CatchUp, CreateJob, CreateSchedule, Delay, Delivery, ErrorBody, ErrorDetail,
-    Execution, ExecutionStatus, FailRequest, HttpMethod, HttpTarget, Job, JobStatus, Lease,
-    LeasedJob, List, Overlap, PollRequest, Schedule, ScheduleStatus, ScheduleType, TimeUnit,
-    Timestamp,
+    BatchItem, CatchUp, CreateJob, CreateQueue, CreateSchedule, Delay, Delivery, ErrorBody,
+    ErrorDetail, Execution, ExecutionStatus, FailRequest, FailureMode, HttpMethod, HttpTarget, Job,
+    JobStatus, Lease, LeasedJob, List, Overlap, PollRequest, PublishMessage, Queue,
+    QueueMessageAccepted, QueueOrdering, QueueState, QueueStats, Schedule, ScheduleStatus,
+    ScheduleType, TimeUnit, Timestamp, UpdateQueue,
 };

@@ -26,6 +26,7 @@ both_stores!(
     maps_api_errors,
     a_worker_round_trip_over_http,
     long_polls_outlast_the_request_timeout,
+    manages_queues_and_publishes_onto_one,
 );
 
 fn poll_request(handler: &str) -> PollRequest {
@@ -93,6 +94,7 @@ async fn creates_and_gets_jobs(kind: StoreKind) {
                 })
                 .idempotency_key("follow-up-1")
                 .queue("mail")
+                .concurrency_key("customer-42")
                 .priority(5)
                 .timeout(60)
                 .max_retries(1)
@@ -105,6 +107,7 @@ async fn creates_and_gets_jobs(kind: StoreKind) {
     assert_eq!(job.payload, json!({"to": "ada@example.com"}));
     assert_eq!(job.status, JobStatus::Scheduled);
     assert_eq!(job.queue, "mail");
+    assert_eq!(job.concurrency_key.as_deref(), Some("customer-42"));
     assert_eq!(job.priority, 5);
     assert_eq!(job.timeout, 60);
     assert_eq!(job.max_retries, 1);
@@ -120,7 +123,15 @@ async fn creates_and_gets_jobs(kind: StoreKind) {
     let plain = c.create_job(&NewJob::new("n", "h").into()).await.unwrap();
     assert_eq!(plain.status, JobStatus::Queued);
     assert_eq!(plain.queue, "default");
+    assert_eq!(plain.concurrency_key, None);
     assert_eq!(plain.payload, json!(null));
+
+    // A key of 1 to 255 characters.
+    let err = c
+        .create_job(&NewJob::new("n", "h").concurrency_key("").build())
+        .await
+        .unwrap_err();
+    assert_eq!(err.field(), Some("concurrency_key"), "{err}");
 }
 
 async fn lists_jobs_by_filter(kind: StoreKind) {
@@ -577,4 +588,135 @@ async fn long_polls_outlast_the_request_timeout(kind: StoreKind) {
         .unwrap();
     let ids: HashSet<Uuid> = got.iter().map(|l| l.job.id).collect();
     assert_eq!(ids, HashSet::from([job.id]));
+}
+
+async fn manages_queues_and_publishes_onto_one(kind: StoreKind) {
+    use chronos::{CreateQueue, PublishMessage, QueueOrdering, QueueState, UpdateQueue};
+    let s = TestServer::start(kind).await;
+    let c = s.client();
+    let created = c
+        .create_queue(&CreateQueue {
+            name: Some("email-sends".into()),
+            concurrency: Some(Some(5)),
+            default_target_url: Some("https://api.example.com/send".into()),
+            ..CreateQueue::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(created.name, "email-sends");
+    assert_eq!(created.concurrency, Some(5));
+    assert_eq!(created.max_retries, 3);
+    assert_eq!(created.ordering, QueueOrdering::Fifo);
+    assert_eq!(created.status, QueueState::Active);
+    assert_eq!(created.stats, None);
+    let names: Vec<String> = c
+        .list_queues()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|q| q.name)
+        .collect();
+    assert_eq!(names, ["default", "email-sends"]);
+    let err = c
+        .create_queue(&CreateQueue {
+            name: Some("email-sends".into()),
+            ..CreateQueue::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("queue_exists"), "{err}");
+
+    // Only what a patch gives changes; `Some(None)` removes a limit.
+    let changed = c
+        .update_queue(
+            "email-sends",
+            &UpdateQueue {
+                retries: Some(7),
+                ..UpdateQueue::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((changed.concurrency, changed.max_retries), (Some(5), 7));
+    let unlimited = c
+        .update_queue(
+            "email-sends",
+            &UpdateQueue {
+                concurrency: Some(None),
+                ..UpdateQueue::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(unlimited.concurrency, None);
+    assert_eq!(unlimited.max_retries, 7);
+    assert_eq!(
+        c.pause_queue("email-sends").await.unwrap().status,
+        QueueState::Paused
+    );
+    assert_eq!(
+        c.resume_queue("email-sends").await.unwrap().status,
+        QueueState::Active
+    );
+    assert!(!c.unblock_queue("email-sends").await.unwrap().blocked);
+
+    // A message goes to the queue's default target, with its retries.
+    let accepted = c
+        .publish(
+            "email-sends",
+            &PublishMessage {
+                body: Some("hello".into()),
+                delay: Some(3600),
+                ..PublishMessage::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(accepted.queue, "email-sends");
+    let job = c.get_job(accepted.message_id).await.unwrap();
+    assert_eq!((job.queue.as_str(), job.max_retries), ("email-sends", 7));
+    assert_eq!(job.run_at, accepted.scheduled_at);
+    let got = c.get_queue("email-sends").await.unwrap();
+    let stats = got.stats.expect("GET one answers with stats");
+    assert_eq!((stats.queued, stats.running, stats.scheduled), (0, 0, 1));
+
+    // A pull job in the queue, with a concurrency key.
+    let keyed = c
+        .create_job(
+            &NewJob::new("keyed", "send")
+                .queue("email-sends")
+                .concurrency_key("customer-42")
+                .build(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(keyed.queue, "email-sends");
+    assert_eq!(keyed.concurrency_key.as_deref(), Some("customer-42"));
+    assert_eq!(c.get_job(keyed.id).await.unwrap(), keyed);
+
+    // Names that don't exist, or can't be in a URL.
+    let err = c
+        .create_job(&NewJob::new("n", "h").queue("typo").build())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("queue_not_found"), "{err}");
+    let err = c.get_queue("typo").await.unwrap_err();
+    assert_eq!(err.code(), Some("queue_not_found"), "{err}");
+    let err = c.pause_queue("a/b").await.unwrap_err();
+    assert_eq!(err.code(), Some("queue_not_found"), "{err}");
+    let err = c.get_queue("..").await.unwrap_err();
+    assert_eq!(err.code_or_kind(), "invalid_argument", "{err}");
+
+    // Delete: refused while it holds jobs, unless forced.
+    let err = c.delete_queue("email-sends", false).await.unwrap_err();
+    assert_eq!(err.code(), Some("queue_not_empty"), "{err}");
+    c.delete_queue("email-sends", true).await.unwrap();
+    let err = c.get_queue("email-sends").await.unwrap_err();
+    assert_eq!(err.code(), Some("queue_not_found"), "{err}");
+    assert_eq!(
+        c.get_job(keyed.id).await.unwrap().status,
+        JobStatus::Cancelled
+    );
+    let err = c.delete_queue("default", true).await.unwrap_err();
+    assert_eq!(err.code(), Some("default_queue"), "{err}");
 }

@@ -21,9 +21,14 @@ from .types import (
     MessageAccepted,
     NewJob,
     NewMessage,
+    NewQueue,
     NewSchedule,
     Page,
     PollRequest,
+    Queue,
+    QueueMessage,
+    QueueMessageAccepted,
+    QueuePatch,
     Schedule,
     ScheduleStatus,
 )
@@ -104,6 +109,43 @@ class Client:
     def send_message(self, message: NewMessage) -> MessageAccepted:
         """Sends a one-shot HTTP request, now or later (``POST /v1/messages``)."""
         return self._native.send_message(message).wait()
+
+    def create_queue(self, queue: NewQueue) -> Queue:
+        """Creates a queue (``POST /v1/queues``; a key with the ``admin`` scope)."""
+        return self._native.create_queue(queue).wait()
+
+    def get_queue(self, name: str) -> Queue:
+        """One queue, with what it holds now (``stats``)."""
+        return self._native.get_queue(name).wait()
+
+    def list_queues(self) -> List[Queue]:
+        """Every queue of the organization, by name."""
+        return self._native.list_queues().wait()
+
+    def update_queue(self, name: str, patch: QueuePatch) -> Queue:
+        """Changes the settings ``patch`` gives; ``None`` removes a limit or a default."""
+        return self._native.update_queue(name, patch).wait()
+
+    def delete_queue(self, name: str, *, force: bool = False) -> None:
+        """Deletes a queue that holds no unfinished job; ``force=True``
+        cancels them first."""
+        self._native.delete_queue(name, force=force).wait()
+
+    def pause_queue(self, name: str) -> Queue:
+        """Nothing more of the queue starts; running jobs finish."""
+        return self._native.pause_queue(name).wait()
+
+    def resume_queue(self, name: str) -> Queue:
+        return self._native.resume_queue(name).wait()
+
+    def unblock_queue(self, name: str) -> Queue:
+        """Starts a queue a dead job blocked (``failure_mode: block``) again."""
+        return self._native.unblock_queue(name).wait()
+
+    def publish(self, queue: str, message: QueueMessage) -> QueueMessageAccepted:
+        """Publishes a message onto a queue (``POST /v1/queues/{name}/messages``):
+        it inherits the queue's signing secret, retries and limits."""
+        return self._native.publish(queue, message).wait()
 
     def create_schedule(self, schedule: NewSchedule) -> Schedule:
         return self._native.create_schedule(schedule).wait()
@@ -269,6 +311,43 @@ class AsyncClient:
     async def send_message(self, message: NewMessage) -> MessageAccepted:
         """Sends a one-shot HTTP request, now or later (``POST /v1/messages``)."""
         return await _answer(self._native.send_message(message))
+
+    async def create_queue(self, queue: NewQueue) -> Queue:
+        """Creates a queue (``POST /v1/queues``; a key with the ``admin`` scope)."""
+        return await _answer(self._native.create_queue(queue))
+
+    async def get_queue(self, name: str) -> Queue:
+        """One queue, with what it holds now (``stats``)."""
+        return await _answer(self._native.get_queue(name))
+
+    async def list_queues(self) -> List[Queue]:
+        """Every queue of the organization, by name."""
+        return await _answer(self._native.list_queues())
+
+    async def update_queue(self, name: str, patch: QueuePatch) -> Queue:
+        """Changes the settings ``patch`` gives; ``None`` removes a limit or a default."""
+        return await _answer(self._native.update_queue(name, patch))
+
+    async def delete_queue(self, name: str, *, force: bool = False) -> None:
+        """Deletes a queue that holds no unfinished job; ``force=True``
+        cancels them first."""
+        await _answer(self._native.delete_queue(name, force=force))
+
+    async def pause_queue(self, name: str) -> Queue:
+        """Nothing more of the queue starts; running jobs finish."""
+        return await _answer(self._native.pause_queue(name))
+
+    async def resume_queue(self, name: str) -> Queue:
+        return await _answer(self._native.resume_queue(name))
+
+    async def unblock_queue(self, name: str) -> Queue:
+        """Starts a queue a dead job blocked (``failure_mode: block``) again."""
+        return await _answer(self._native.unblock_queue(name))
+
+    async def publish(self, queue: str, message: QueueMessage) -> QueueMessageAccepted:
+        """Publishes a message onto a queue (``POST /v1/queues/{name}/messages``):
+        it inherits the queue's signing secret, retries and limits."""
+        return await _answer(self._native.publish(queue, message))
 
     async def create_schedule(self, schedule: NewSchedule) -> Schedule:
         return await _answer(self._native.create_schedule(schedule))

@@ -20,6 +20,9 @@ ExecutionStatus: TypeAlias = Literal["running", "completed", "failed", "timed_ou
 ScheduleStatus: TypeAlias = Literal["active", "paused", "archived"]
 TimeUnit: TypeAlias = Literal["second", "minute", "hour", "day", "week"]
 HttpMethod: TypeAlias = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
+QueueOrdering: TypeAlias = Literal["fifo", "lifo"]
+FailureMode: TypeAlias = Literal["continue", "block", "pause"]
+QueueState: TypeAlias = Literal["active", "paused"]
 
 
 class Delay(TypedDict):
@@ -53,6 +56,7 @@ class NewJob(TypedDict):
     timeout: NotRequired[int]
     max_retries: NotRequired[int]
     queue: NotRequired[str]
+    concurrency_key: NotRequired[str]
     priority: NotRequired[int]
     delivery: NotRequired[Delivery]
 
@@ -64,6 +68,7 @@ class Job(TypedDict):
     payload: Any
     status: JobStatus
     queue: str
+    concurrency_key: Optional[str]
     priority: int
     delivery: Delivery
     run_at: str
@@ -124,6 +129,100 @@ class NewMessage(TypedDict):
 
 class MessageAccepted(TypedDict):
     message_id: str
+    scheduled_at: str
+
+
+class NewQueue(TypedDict):
+    """``POST /v1/queues`` (docs/queues.md): ``name``, and the settings to
+    change from the defaults (one job at a time, 3 retries, fifo,
+    ``continue``)."""
+
+    name: str
+    concurrency: NotRequired[Optional[int]]
+    retries: NotRequired[int]
+    ordering: NotRequired[QueueOrdering]
+    failure_mode: NotRequired[FailureMode]
+    rate_limit: NotRequired[int]
+    rate_period_seconds: NotRequired[int]
+    key_concurrency: NotRequired[int]
+    key_rate_limit: NotRequired[int]
+    key_rate_period_seconds: NotRequired[int]
+    signing_secret_id: NotRequired[str]
+    default_target_url: NotRequired[str]
+    default_target_group_id: NotRequired[str]
+
+
+class QueuePatch(TypedDict, total=False):
+    """``PATCH /v1/queues/{name}``: only the fields given change; ``None``
+    removes a limit or a default."""
+
+    concurrency: Optional[int]
+    retries: int
+    ordering: QueueOrdering
+    failure_mode: FailureMode
+    rate_limit: Optional[int]
+    rate_period_seconds: Optional[int]
+    key_concurrency: Optional[int]
+    key_rate_limit: Optional[int]
+    key_rate_period_seconds: Optional[int]
+    signing_secret_id: Optional[str]
+    default_target_url: Optional[str]
+    default_target_group_id: Optional[str]
+
+
+class QueueStats(TypedDict):
+    """What a queue holds now (``get_queue`` only)."""
+
+    running: int
+    queued: int
+    scheduled: int
+    oldest_queued_at: Optional[str]
+    waiting_for_handler: Optional[str]
+
+
+class Queue(TypedDict):
+    """A queue, as every queue route answers it."""
+
+    id: str
+    name: str
+    concurrency: Optional[int]
+    max_retries: int
+    ordering: QueueOrdering
+    failure_mode: FailureMode
+    status: QueueState
+    rate_limit: Optional[int]
+    rate_period_seconds: Optional[int]
+    key_concurrency: Optional[int]
+    key_rate_limit: Optional[int]
+    key_rate_period_seconds: Optional[int]
+    signing_secret_id: Optional[str]
+    default_target_url: Optional[str]
+    default_target_group_id: Optional[str]
+    blocked: bool
+    blocked_message_count: int
+    created_at: str
+    updated_at: str
+    stats: NotRequired[QueueStats]
+
+
+class QueueMessage(TypedDict, total=False):
+    """``POST /v1/queues/{name}/messages``: the fields of ``NewMessage`` but
+    ``retries`` and ``signing_secret_id``, which come from the queue;
+    ``url`` defaults to the queue's ``default_target_url``."""
+
+    url: str
+    method: HttpMethod
+    headers: Dict[str, str]
+    body: str
+    delay: int
+    scheduled_at: str
+    deduplication_id: str
+    callback_queue_id: str
+
+
+class QueueMessageAccepted(TypedDict):
+    message_id: str
+    queue: str
     scheduled_at: str
 
 
