@@ -44,7 +44,7 @@ pub use lease::{AckRequest, ExtendRequest, FailRequest, Lease, LeasedJob, PollRe
 pub use list::List;
 pub use message::{CreateMessage, Message, MessageAccepted};
 pub use queue::{
-    CreateQueue, FailureMode, PublishMessage, Queue, QueueMessageAccepted, QueueOrdering,
+    CreateQueue, FailureMode, PublishMessage, Queue, QueueKey, QueueMessageAccepted, QueueOrdering,
     QueueState, QueueStats, UpdateQueue,
 };
 pub use schedule::{

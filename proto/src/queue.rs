@@ -322,6 +322,17 @@ pub struct QueueStats {
     pub waiting_for_handler: Option<String>,
 }
 
+/// One concurrency key of a queue, as `GET /v1/queues/{name}/keys` shows
+/// it: its unfinished jobs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct QueueKey {
+    pub key: String,
+    pub running: u64,
+    /// Queued or scheduled (due later, or waiting for a retry).
+    pub waiting: u64,
+}
+
 /// `POST /v1/queues/{name}/messages`: a message onto a queue. It inherits
 /// the queue's signing secret, retries and limits.
 ///

@@ -21,6 +21,7 @@ both_stores!(
     jobs_batches_and_schedules_name_only_queues_that_exist,
     a_message_published_onto_a_queue_inherits_its_settings,
     a_job_without_max_retries_takes_its_queues_retries,
+    rate_and_per_key_limits_are_taken_and_keys_are_listed,
 );
 
 async fn create(s: &TestServer, body: Value) -> Value {
@@ -446,4 +447,83 @@ async fn a_job_without_max_retries_takes_its_queues_retries(kind: StoreKind) {
         )
         .await;
     assert_eq!(default["max_retries"], 3, "the default queue's retries");
+}
+
+async fn rate_and_per_key_limits_are_taken_and_keys_are_listed(kind: StoreKind) {
+    let s = TestServer::start(kind).await;
+    let queue = create(
+        &s,
+        json!({"name": "tenants", "concurrency": null, "rate_limit": 100,
+               "rate_period_seconds": 60, "key_concurrency": 1, "key_rate_limit": 10,
+               "key_rate_period_seconds": 60}),
+    )
+    .await;
+    for (field, value) in [
+        ("concurrency", Value::Null),
+        ("rate_limit", json!(100)),
+        ("rate_period_seconds", json!(60)),
+        ("key_concurrency", json!(1)),
+        ("key_rate_limit", json!(10)),
+        ("key_rate_period_seconds", json!(60)),
+    ] {
+        assert_eq!(queue[field], value, "{field} in {queue}");
+    }
+    for (key, n) in [("acme", 3), ("globex", 1)] {
+        for _ in 0..n {
+            let (status, job) = s
+                .post(
+                    &s.admin_key,
+                    "/v1/jobs",
+                    json!({"name": "n", "handler": "bill", "queue": "tenants",
+                           "concurrency_key": key}),
+                )
+                .await;
+            assert_eq!(status, 201, "{job}");
+            assert_eq!(job["concurrency_key"], key);
+        }
+    }
+    let (_, plain) = s
+        .post(
+            &s.admin_key,
+            "/v1/jobs",
+            json!({"name": "n", "handler": "bill", "queue": "tenants"}),
+        )
+        .await;
+    assert_eq!(plain["concurrency_key"], Value::Null);
+
+    // One of each key starts (key_concurrency 1), and the job without one.
+    let (status, leased) = s
+        .post(
+            &s.admin_key,
+            "/v1/workers/poll",
+            json!({"handlers": ["bill"], "max_jobs": 10}),
+        )
+        .await;
+    assert_eq!(status, 200, "{leased}");
+    assert_eq!(leased["data"].as_array().unwrap().len(), 3, "{leased}");
+
+    let (status, keys) = s.get(&s.admin_key, "/v1/queues/tenants/keys").await;
+    assert_eq!(status, 200, "{keys}");
+    assert_eq!(
+        keys["data"],
+        json!([{"key": "acme", "running": 1, "waiting": 2},
+               {"key": "globex", "running": 1, "waiting": 0}])
+    );
+    let (_, one) = s.get(&s.admin_key, "/v1/queues/tenants/keys?limit=1").await;
+    assert_eq!(one["data"].as_array().unwrap().len(), 1);
+    let bad = s.get(&s.admin_key, "/v1/queues/tenants/keys?limit=0").await;
+    assert_error(&bad, 400, "validation_failed", None);
+    let missing = s.get(&s.admin_key, "/v1/queues/nope/keys").await;
+    assert_error(&missing, 404, "queue_not_found", None);
+
+    // A longer key than the document allows is refused.
+    let long = "k".repeat(256);
+    let (status, _) = s
+        .post(
+            &s.admin_key,
+            "/v1/jobs",
+            json!({"name": "n", "handler": "bill", "queue": "tenants", "concurrency_key": long}),
+        )
+        .await;
+    assert_eq!(status, 400);
 }

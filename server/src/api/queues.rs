@@ -17,7 +17,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chronos_proto::{
-    CreateMessage, CreateQueue, ErrorBody, HttpTarget, List, PublishMessage, Queue,
+    CreateMessage, CreateQueue, ErrorBody, HttpTarget, List, PublishMessage, Queue, QueueKey,
     QueueMessageAccepted, QueueOrdering, QueueState, QueueStats, Scope, UpdateQueue,
 };
 use serde::{Deserialize, Serialize};
@@ -41,6 +41,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(pause_queue))
         .routes(routes!(resume_queue))
         .routes(routes!(unblock_queue))
+        .routes(routes!(queue_keys))
         .routes(routes!(publish_message))
 }
 
@@ -165,6 +166,49 @@ async fn get_queue(
         .await?
         .ok_or_else(|| not_found(&name))?;
     Ok(Json(to_wire(&state, &auth, &record, true).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct KeysQuery {
+    /// How many keys, 1 to 100. Default 50.
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<u32>,
+}
+
+/// The busiest concurrency keys of a queue's unfinished jobs: most running
+/// first, then most waiting. Jobs without a key are not listed.
+#[utoipa::path(
+    get, path = "/v1/queues/{name}/keys", tag = "queues",
+    params(("name" = String, Path, description = "The queue's name"), KeysQuery),
+    responses(
+        (status = 200, description = "`next_cursor` is always `null`: the busiest keys only", body = List<QueueKey>),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "The key lacks `jobs:read`", body = ErrorBody),
+        (status = 404, description = "`queue_not_found`", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+async fn queue_keys(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(name): Path<String>,
+    QueryParams(q): QueryParams<KeysQuery>,
+) -> Result<Json<List<QueueKey>>, ApiError> {
+    auth.require(Scope::JobsRead)?;
+    state
+        .store
+        .queue(auth.org, &name)
+        .await?
+        .ok_or_else(|| not_found(&name))?;
+    let limit = q.limit.unwrap_or(super::pagination::DEFAULT_LIMIT);
+    let data = state.store.queue_keys(auth.org, &name, limit).await?;
+    Ok(Json(List {
+        data,
+        next_cursor: None,
+    }))
 }
 
 /// Change a queue's settings: only the fields given change; `null` removes

@@ -4,7 +4,7 @@ use super::{Result, StoreError};
 use crate::account::OrgId;
 use crate::queue::{FailureMode, Ordering, QueueRecord, QueueSettings, QueueStatus, RateLimit};
 use async_trait::async_trait;
-use chronos_proto::Timestamp;
+use chronos_proto::{QueueKey, Timestamp};
 use uuid::Uuid;
 
 /// The columns both stores select for a queue.
@@ -88,9 +88,27 @@ pub trait QueueStore: Send + Sync + 'static {
     /// What a queue holds now: its unfinished jobs by status, the oldest
     /// queued job's due time, and the handler of the next job to start.
     async fn queue_counts(&self, org: OrgId, name: &str) -> Result<QueueCounts>;
+    /// The busiest `limit` concurrency keys of a queue's unfinished jobs:
+    /// most running first, then most waiting, then by key.
+    async fn queue_keys(&self, org: OrgId, name: &str, limit: u32) -> Result<Vec<QueueKey>>;
     /// Up to `limit` of a queue's unfinished jobs (to cancel, one by one,
     /// through the lease engine).
     async fn unfinished_in_queue(&self, org: OrgId, name: &str, limit: u32) -> Result<Vec<Uuid>>;
+}
+
+/// [`QueueStore::queue_keys`] as both stores write it, from the query of
+/// the queue's unfinished jobs and the placeholder of the limit.
+pub(crate) fn keys_sql(unfinished: &str, limit: &str) -> String {
+    let running = crate::store::status_test(crate::store::flow::RUNNING);
+    format!(
+        "SELECT concurrency_key AS key,
+                sum(CASE WHEN status {running} THEN 1 ELSE 0 END) AS running,
+                sum(CASE WHEN status {running} THEN 0 ELSE 1 END) AS waiting
+         FROM jobs WHERE id IN ({unfinished}) AND concurrency_key IS NOT NULL
+         GROUP BY concurrency_key
+         ORDER BY running DESC, waiting DESC, key
+         LIMIT {limit}"
+    )
 }
 
 /// What became of a request to delete a queue.

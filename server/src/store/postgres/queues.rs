@@ -5,13 +5,13 @@ use crate::account::OrgId;
 use crate::queue::{DEFAULT_QUEUE, FailureMode, QueueRecord, QueueSettings, QueueStatus};
 use crate::store::flow::{head_of_queue, unfinished_of_queue};
 use crate::store::queues::{
-    QUEUE_COLUMNS, QueueColumns, SETTINGS_COLUMNS, SettingValue, settings_placeholders,
+    QUEUE_COLUMNS, QueueColumns, SETTINGS_COLUMNS, SettingValue, keys_sql, settings_placeholders,
     settings_values,
 };
 use crate::store::{Clock, QueueStore, Result, StoreError};
 use crate::store::{DeleteQueue, QueueCounts};
 use async_trait::async_trait;
-use chronos_proto::{JobStatus, ScheduleStatus};
+use chronos_proto::{JobStatus, QueueKey, ScheduleStatus};
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
@@ -31,6 +31,7 @@ pub(super) struct Sql {
     counts: String,
     head: String,
     unfinished: String,
+    keys: String,
     failed: String,
 }
 
@@ -111,6 +112,7 @@ impl Sql {
                 "SELECT id FROM jobs WHERE id IN ({unfinished}) ORDER BY id LIMIT $3",
                 unfinished = unfinished_of_queue("organization_id = $1", "$2"),
             ),
+            keys: keys_sql(&unfinished_of_queue("organization_id = $1", "$2"), "$3"),
         }
     }
 }
@@ -299,6 +301,23 @@ impl QueueStore for PgStore {
             .await?
             .and_then(|r| r.get::<_, Option<String>>("handler"));
         Ok(counts)
+    }
+
+    async fn queue_keys(&self, org: OrgId, name: &str, limit: u32) -> Result<Vec<QueueKey>> {
+        let client = self.pool.get().await?;
+        let stmt = client.prepare_cached(&self.sql.queues.keys).await?;
+        let mut keys = Vec::new();
+        for row in client
+            .query(&stmt, &[&org.0, &name, &i64::from(limit)])
+            .await?
+        {
+            keys.push(QueueKey {
+                key: row.try_get("key")?,
+                running: row.try_get::<_, i64>("running")? as u64,
+                waiting: row.try_get::<_, i64>("waiting")? as u64,
+            });
+        }
+        Ok(keys)
     }
 
     async fn unfinished_in_queue(&self, org: OrgId, name: &str, limit: u32) -> Result<Vec<Uuid>> {

@@ -5,13 +5,13 @@ use crate::account::OrgId;
 use crate::queue::{DEFAULT_QUEUE, FailureMode, QueueRecord, QueueSettings, QueueStatus};
 use crate::store::flow::{head_of_queue, unfinished_of_queue};
 use crate::store::queues::{
-    QUEUE_COLUMNS, QueueColumns, SETTINGS_COLUMNS, SettingValue, settings_placeholders,
+    QUEUE_COLUMNS, QueueColumns, SETTINGS_COLUMNS, SettingValue, keys_sql, settings_placeholders,
     settings_values,
 };
 use crate::store::{Clock, QueueStore, Result};
 use crate::store::{DeleteQueue, QueueCounts, StoreError};
 use async_trait::async_trait;
-use chronos_proto::{JobStatus, ScheduleStatus};
+use chronos_proto::{JobStatus, QueueKey, ScheduleStatus};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use uuid::Uuid;
@@ -32,6 +32,7 @@ pub(super) struct Sql {
     counts: String,
     head: String,
     unfinished: String,
+    keys: String,
 }
 
 impl Sql {
@@ -100,6 +101,7 @@ impl Sql {
                 unfinished = unfinished_of_queue("+organization_id = ?1", "?2"),
             ),
             head: format!("{} LIMIT 1", head_of_queue("?1", "?2")),
+            keys: keys_sql(&unfinished_of_queue("+organization_id = ?1", "?2"), "?3"),
             unfinished: format!(
                 "SELECT id FROM jobs WHERE id IN ({unfinished}) ORDER BY id LIMIT ?3",
                 unfinished = unfinished_of_queue("+organization_id = ?1", "?2"),
@@ -329,6 +331,22 @@ impl QueueStore for SqliteStore {
                 .execute(params![org_id, name])?;
             tx.commit()?;
             Ok(DeleteQueue::Deleted)
+        })
+        .await
+    }
+
+    async fn queue_keys(&self, org: OrgId, name: &str, limit: u32) -> Result<Vec<QueueKey>> {
+        let name = name.to_string();
+        self.call(move |conn, sql| {
+            let mut stmt = conn.prepare_cached(&sql.queues.keys)?;
+            let rows = stmt.query_map(params![org.0.to_string(), name, limit], |row| {
+                Ok(QueueKey {
+                    key: row.get("key")?,
+                    running: row.get::<_, i64>("running")? as u64,
+                    waiting: row.get::<_, i64>("waiting")? as u64,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
         .await
     }
