@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::process::{Serve, cli_create_key, http};
+use common::process::{Serve, cli_create_key, get, http};
 use common::{Backing, TestDb};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
@@ -68,6 +68,18 @@ async fn run_workers(
     jobs: usize,
     workers: usize,
 ) -> Vec<Held> {
+    run_workers_waiting(bases, key, handler, jobs, workers, 1).await
+}
+
+/// [`run_workers`] whose polls wait up to `wait_seconds` for a job.
+async fn run_workers_waiting(
+    bases: Arc<[String; 2]>,
+    key: String,
+    handler: &'static str,
+    jobs: usize,
+    workers: usize,
+    wait_seconds: u32,
+) -> Vec<Held> {
     let held = Arc::new(Mutex::new(Vec::<Held>::new()));
     let deadline = Instant::now() + Duration::from_secs(90);
     let mut tasks = Vec::new();
@@ -79,7 +91,7 @@ async fn run_workers(
             while held.lock().unwrap().len() < jobs && Instant::now() < deadline {
                 round += 1;
                 let base = &bases[(w + round) % 2];
-                let poll = json!({"handlers": [handler], "max_jobs": 2, "wait_seconds": 1,
+                let poll = json!({"handlers": [handler], "max_jobs": 2, "wait_seconds": wait_seconds,
                                   "worker_id": format!("{handler}-{w}")});
                 let (status, answer) = post(&client, base, "/v1/workers/poll", &key, &poll).await;
                 assert_eq!(status, 200, "{answer}");
@@ -234,4 +246,164 @@ async fn a_lost_holder_of_the_only_slot_frees_it_at_its_deadline() {
         waited < Duration::from_secs(9),
         "woken when the slot came back, not at the poll's end"
     );
+}
+
+/// When each job's first attempt started, by the database's clock (its
+/// execution's `started_at`: the moment the lease that counted it
+/// committed), in order.
+async fn starts(serve: &Serve, key: &str, ids: &[String]) -> Vec<chrono::DateTime<chrono::Utc>> {
+    let client = http();
+    let mut starts = Vec::new();
+    for id in ids {
+        let (status, page) = get(&client, serve, key, &format!("/v1/jobs/{id}/executions")).await;
+        assert_eq!(status, 200, "{page}");
+        let data = page["data"].as_array().unwrap();
+        assert_eq!(data.len(), 1, "one attempt each: {page}");
+        let at = data[0]["started_at"].as_str().unwrap();
+        starts.push(chrono::DateTime::parse_from_rfc3339(at).unwrap().to_utc());
+    }
+    starts.sort();
+    starts
+}
+
+/// Creates `jobs` (request bodies) through `base` in batches of at most
+/// 1,000; their ids.
+async fn create_all(base: &str, key: &str, jobs: Vec<Value>) -> Vec<String> {
+    let client = http();
+    let mut ids = Vec::new();
+    for chunk in jobs.chunks(1000) {
+        let body = json!({"jobs": chunk});
+        let (status, answer) = post(&client, base, "/v1/jobs/batch", key, &body).await;
+        assert_eq!(status, 200, "{answer}");
+        for item in answer["data"].as_array().unwrap() {
+            ids.push(
+                item["job"]["id"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{item}"))
+                    .to_string(),
+            );
+        }
+    }
+    ids
+}
+
+/// A queue limited to 4 starts in any 2 seconds, leased by workers on two
+/// servers whose polls wait 10 s: the database's record of the starts has
+/// no window of 2 s with more than 4, and each start held by the limit came
+/// within moments of its window freeing (the servers' timers woke the
+/// polls: nothing else would before they ended).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_never_start_more_than_the_rate_in_any_window() {
+    let backing = Backing::Postgres(TestDb::create().await);
+    let a = Serve::start(&backing).await;
+    let admin = a.admin_key().await;
+    let b = Serve::start(&backing).await;
+    let worker = cli_create_key(&backing, "w", "worker").await;
+    let bases = Arc::new([a.base.clone(), b.base.clone()]);
+    let body = json!({"name": "mail", "concurrency": null, "rate_limit": 4,
+                      "rate_period_seconds": 2});
+    let (status, queue) = post(&http(), &a.base, "/v1/queues", &admin, &body).await;
+    assert_eq!(status, 201, "{queue}");
+    const JOBS: usize = 16;
+    let jobs = (0..JOBS)
+        .map(|i| json!({"name": format!("mail-{i}"), "handler": "send", "queue": "mail"}))
+        .collect();
+    let ids = create_all(&a.base, &admin, jobs).await;
+
+    let held = run_workers_waiting(bases, worker, "send", JOBS, 6, 10).await;
+    assert_eq!(held.len(), JOBS, "every job ran once");
+    let starts = starts(&a, &admin, &ids).await;
+    let period = chrono::Duration::seconds(2);
+    let mut late = chrono::Duration::zero();
+    for i in 4..starts.len() {
+        // Shown to the millisecond: a start exactly a period after another
+        // may read a millisecond short.
+        let apart = starts[i] - starts[i - 4];
+        assert!(
+            apart >= period - chrono::Duration::milliseconds(1),
+            "five starts within {apart} (starts {} to {i})",
+            i - 4
+        );
+        late = late.max(apart - period);
+    }
+    println!("the latest start held by the rate came {late} after its window freed");
+    assert!(
+        late < chrono::Duration::seconds(1),
+        "woken when the window freed, not at the poll's end ({late})"
+    );
+}
+
+/// 1,000 keys with one job each at `key_concurrency` 1, and a hot key whose
+/// ten jobs are older than all of them but may start only twice a minute:
+/// every other key's job runs at once, the hot key's two, and no more.
+async fn a_thousand_keys_progress_and_a_rate_held_key_delays_no_other(backing: Backing) {
+    let a = Serve::start(&backing).await;
+    let admin = a.admin_key().await;
+    let b = match &backing {
+        Backing::Sqlite(_) => None,
+        _ => Some(Serve::start(&backing).await),
+    };
+    let bases = Arc::new([
+        a.base.clone(),
+        b.as_ref().map_or(a.base.clone(), |b| b.base.clone()),
+    ]);
+    let body = json!({"name": "tenants", "concurrency": null, "key_concurrency": 1,
+                      "key_rate_limit": 2, "key_rate_period_seconds": 60});
+    let (status, queue) = post(&http(), &a.base, "/v1/queues", &admin, &body).await;
+    assert_eq!(status, 201, "{queue}");
+    let job = |key: String| {
+        json!({"name": key, "handler": "bill", "queue": "tenants",
+                                   "concurrency_key": key})
+    };
+    let hot = create_all(
+        &a.base,
+        &admin,
+        (0..10).map(|_| job("hot".into())).collect(),
+    )
+    .await;
+    let keys: Vec<Value> = (0..1000).map(|i| job(format!("k{i:04}"))).collect();
+    let others = create_all(&a.base, &admin, keys).await;
+
+    let held = run_workers(bases, admin.clone(), "bill", 1000 + 2, 6).await;
+    assert_eq!(held.len(), 1002, "every key's job and the hot key's two");
+    let ran: std::collections::HashSet<&str> = held.iter().map(|h| h.id.as_str()).collect();
+    assert_eq!(ran.len(), held.len(), "each job ran once");
+    assert!(
+        others.iter().all(|id| ran.contains(id.as_str())),
+        "every key progressed"
+    );
+    assert_eq!(hot.iter().filter(|id| ran.contains(id.as_str())).count(), 2);
+    let hot_in_order: Vec<&str> = held
+        .iter()
+        .filter(|h| hot.contains(&h.id))
+        .map(|h| h.id.as_str())
+        .collect();
+    assert_eq!(
+        hot_in_order,
+        [hot[0].as_str(), hot[1].as_str()],
+        "a key's jobs in order"
+    );
+
+    let (status, keys) = get(&http(), &a, &admin, "/v1/queues/tenants/keys?limit=2").await;
+    assert_eq!(status, 200, "{keys}");
+    assert_eq!(
+        keys["data"],
+        json!([{"key": "hot", "running": 0, "waiting": 8}])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_keys_progress_on_two_postgres_servers() {
+    a_thousand_keys_progress_and_a_rate_held_key_delays_no_other(Backing::Postgres(
+        TestDb::create().await,
+    ))
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_keys_progress_on_sqlite() {
+    a_thousand_keys_progress_and_a_rate_held_key_delays_no_other(
+        Backing::new(common::StoreKind::Sqlite).await,
+    )
+    .await;
 }

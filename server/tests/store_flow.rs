@@ -46,6 +46,7 @@ both_stores!(
     a_busy_key_never_starves_the_others,
     a_key_rate_limit_holds_only_its_key,
     a_rate_held_job_is_woken_the_moment_its_window_lets_it_start,
+    keys_take_turns_from_one_lease_to_the_next,
 );
 
 /// Makes a queue `name` with `settings`.
@@ -932,4 +933,29 @@ async fn a_rate_held_job_is_woken_the_moment_its_window_lets_it_start(kind: Stor
     let released = leases.rate_releases(Some(again.checked_at)).await.unwrap();
     assert_eq!(released.woken, [WakeKey::Pull(org, "bill".into())]);
     assert_eq!(lease(leases, org, &["send", "bill"], 10).await.len(), 2);
+}
+
+async fn keys_take_turns_from_one_lease_to_the_next(kind: StoreKind) {
+    let (t, org) = clocked(kind).await;
+    let leases = &t.leases;
+    let settings = QueueSettings {
+        key_concurrency: Some(5),
+        ..QueueSettings::unlimited()
+    };
+    queue(&t.store, org, "tenants", settings).await;
+    let mut keys = Vec::new();
+    for _ in 0..3 {
+        keys.extend(["a", "b", "c", "d", "e"].map(Some));
+    }
+    let jobs = create_keyed(leases, org, "tenants", &keys).await;
+    let key_of = |id: Uuid| keys[jobs.iter().position(|j| *j == id).unwrap()].unwrap();
+    let mut served = Vec::new();
+    for _ in 0..5 {
+        let got = lease(leases, org, &["call"], 2).await;
+        let mut names: Vec<&str> = got.iter().map(|l| key_of(l.job.id)).collect();
+        names.sort();
+        served.push(names.join(""));
+    }
+    // Each lease goes on from the key after the last one served, round.
+    assert_eq!(served, ["ab", "cd", "ae", "bc", "de"]);
 }

@@ -68,12 +68,12 @@ pub(super) fn any_controlled() -> String {
 /// `rank` is a job's place in its queue's (or key's) order, so that queues
 /// and keys take turns within a priority and each keeps its order. `max`
 /// bounds an unlimited room.
-fn candidates(ids: &str, max: &str, serves: &str) -> String {
-    candidates_of("true", ids, max, serves)
+fn candidates(ids: &str, cursors: &str, max: &str, serves: &str) -> String {
+    candidates_of("true", ids, cursors, max, serves)
 }
 
 /// [`candidates`] of the queues that also pass `queue_test`.
-fn candidates_of(queue_test: &str, ids: &str, max: &str, serves: &str) -> String {
+fn candidates_of(queue_test: &str, ids: &str, cursors: &str, max: &str, serves: &str) -> String {
     let columns = "id, organization_id, delivery_type, handler, target_host AS host, priority, \
                    run_at, concurrency_key AS key";
     let best = |flow: i16, limit: &str, served: bool| {
@@ -115,7 +115,9 @@ fn candidates_of(queue_test: &str, ids: &str, max: &str, serves: &str) -> String
                     coalesce(concurrency = 1, false) AS strict, concurrency, rate_limit,
                     rate_period_seconds, key_concurrency, key_rate_limit,
                     key_rate_period_seconds,
-                    key_concurrency IS NOT NULL OR key_rate_limit IS NOT NULL AS keyed
+                    key_concurrency IS NOT NULL OR key_rate_limit IS NOT NULL AS keyed,
+                    coalesce(({cursors}::text[])[array_position({ids}::uuid[], id)], '')
+                        AS cursor
              FROM queues
              WHERE {queue_test} AND id = ANY({ids}) AND flow <> 0 AND status = 'active'
                AND NOT blocked
@@ -155,17 +157,27 @@ fn candidates_of(queue_test: &str, ids: &str, max: &str, serves: &str) -> String
              WHERE NOT r.strict AND NOT r.keyed AND r.room > 0
          ), key_room AS (
              SELECT r.qid, k.key, k.room FROM room r CROSS JOIN LATERAL (
-                 WITH RECURSIVE keys (key) AS (
-                     (SELECT concurrency_key FROM jobs
-                      WHERE organization_id = r.org AND queue = r.name AND {queued}
-                        AND concurrency_key IS NOT NULL
-                      ORDER BY concurrency_key LIMIT 1)
+                 WITH RECURSIVE after (key) AS (
+                     SELECT r.cursor
                      UNION ALL
                      SELECT (SELECT concurrency_key FROM jobs
                              WHERE organization_id = r.org AND queue = r.name AND {queued}
-                               AND concurrency_key > keys.key
+                               AND concurrency_key > after.key
                              ORDER BY concurrency_key LIMIT 1)
-                     FROM keys WHERE keys.key IS NOT NULL
+                     FROM after WHERE after.key IS NOT NULL
+                 ), wrapped (key) AS (
+                     SELECT ''::text
+                     UNION ALL
+                     SELECT (SELECT concurrency_key FROM jobs
+                             WHERE organization_id = r.org AND queue = r.name AND {queued}
+                               AND concurrency_key > wrapped.key
+                               AND concurrency_key <= r.cursor
+                             ORDER BY concurrency_key LIMIT 1)
+                     FROM wrapped WHERE wrapped.key IS NOT NULL
+                 ), keys (key) AS (
+                     SELECT key FROM after WHERE key > r.cursor
+                     UNION ALL
+                     SELECT key FROM wrapped WHERE key > ''
                  ), loads AS (
                      SELECT concurrency_key AS key,
                             count(*) FILTER (WHERE status {running_status}) AS running,
@@ -180,7 +192,7 @@ fn candidates_of(queue_test: &str, ids: &str, max: &str, serves: &str) -> String
                        AND s.concurrency_key IS NOT NULL AND s.started_at > {key_window}
                      GROUP BY concurrency_key
                  )
-                 SELECT keys.key, least(CASE
+                 SELECT * FROM (SELECT keys.key, least(CASE
                      WHEN r.key_concurrency IS NULL THEN {max}::int8
                      WHEN r.key_concurrency = 1 THEN
                          CASE WHEN coalesce(l.holding, 0) > 0 THEN 0 ELSE 1 END
@@ -190,8 +202,10 @@ fn candidates_of(queue_test: &str, ids: &str, max: &str, serves: &str) -> String
                      ELSE greatest(r.key_rate_limit - coalesce(n.starts, 0), 0)
                      END) AS room
                  FROM keys LEFT JOIN loads l ON l.key = keys.key
-                      LEFT JOIN recent n ON n.key = keys.key
-                 WHERE keys.key IS NOT NULL
+                      LEFT JOIN recent n ON n.key = keys.key) x
+                 -- The first keys after the cursor that may start a job
+                 -- now: the keys take turns, one lease after the other.
+                 WHERE room > 0 LIMIT r.room
              ) k
              WHERE r.keyed AND NOT r.strict AND r.room > 0 AND k.room > 0
          ), per_key AS (
@@ -310,7 +324,7 @@ impl Sql {
                 notify = notify_freed(),
             ),
             lock_pull: format!(
-                "SELECT id FROM queues q
+                "SELECT id, organization_id, name FROM queues q
                  WHERE organization_id = $1 AND flow <> 0 AND status = 'active' AND NOT blocked
                    AND EXISTS (SELECT 1 FROM jobs
                                WHERE organization_id = $1 AND handler = ANY($2)
@@ -328,6 +342,7 @@ impl Sql {
                 candidates = candidates_of(
                     "organization_id = $1",
                     "$3",
+                    "$8",
                     "$4",
                     "delivery_type = 'pull' AND handler = ANY($2)"
                 ),
@@ -339,7 +354,7 @@ impl Sql {
                 starts = log_starts("leased"),
             )),
             lock_push: format!(
-                "SELECT id FROM queues q
+                "SELECT id, organization_id, name FROM queues q
                  WHERE flow <> 0 AND status = 'active' AND NOT blocked
                    AND EXISTS (SELECT 1 FROM jobs
                                WHERE organization_id = q.organization_id AND queue = q.name
@@ -351,7 +366,7 @@ impl Sql {
             candidates_push: format!(
                 "WITH {candidates}
                  SELECT id, coalesce(host, '') AS host FROM candidates",
-                candidates = candidates("$1", "$2", "delivery_type = 'push'"),
+                candidates = candidates("$1", "$3", "$2", "delivery_type = 'push'"),
             ),
             // The jobs the dispatcher chose, in its order.
             lease_push: clock.pg(format!(
@@ -499,20 +514,63 @@ impl Seen {
     }
 }
 
-/// Runs a locking statement (`lock_pull`, `lock_push`): the ids of the
-/// queues it locked, `None` if none.
+/// Where each queue with per-key limits goes on serving its keys: the last
+/// key a lease of this process served it from. Keys are served from the one
+/// after, in order, wrapping round, so every key takes its turn whatever
+/// its name, and a lease reads only as many keys as it may start jobs of.
+/// Each process keeps its own: any order is fair, and nothing is written.
+#[derive(Default)]
+pub(super) struct Cursors(Mutex<HashMap<(Uuid, String), String>>);
+
+impl Cursors {
+    /// The cursors of `queues` (as [`lock_queues`] returns them), in order.
+    fn of(&self, queues: &[(Uuid, Uuid, String)]) -> Vec<String> {
+        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        queues
+            .iter()
+            .map(|(_, org, name)| map.get(&(*org, name.clone())).cloned().unwrap_or_default())
+            .collect()
+    }
+
+    /// Moves each queue's cursor past the keys a lease served (`rows`:
+    /// leased jobs with `queue` and `concurrency_key`; `org_of` their
+    /// organization): to the last of them in the order they were served
+    /// in, from the old cursor round.
+    fn advance(&self, rows: &[Row], org_of: impl Fn(&Row) -> Result<Uuid>) -> Result<()> {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut last: HashMap<(Uuid, String), (bool, String)> = HashMap::new();
+        for row in rows {
+            let Some(key) = row.try_get::<_, Option<String>>("concurrency_key")? else {
+                continue;
+            };
+            let queue = (org_of(row)?, row.try_get::<_, String>("queue")?);
+            let cursor = map.get(&queue).map(String::as_str).unwrap_or("");
+            // Keys after the cursor were served before those at or before it.
+            let place = (key.as_str() <= cursor, key);
+            let entry = last.entry(queue).or_insert_with(|| place.clone());
+            if place > *entry {
+                *entry = place;
+            }
+        }
+        for (queue, (_, key)) in last {
+            map.insert(queue, key);
+        }
+        Ok(())
+    }
+}
+
+/// Runs a locking statement (`lock_pull`, `lock_push`): the queues it
+/// locked (id, organization, name), `None` if none.
 async fn lock_queues(
     tx: &deadpool_postgres::Transaction<'_>,
     lock: &str,
     params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-) -> Result<Option<Vec<Uuid>>> {
+) -> Result<Option<Vec<(Uuid, Uuid, String)>>> {
     let lock = tx.prepare_cached(lock).await?;
-    let queues: Vec<Uuid> = tx
-        .query(&lock, params)
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let mut queues = Vec::new();
+    for row in tx.query(&lock, params).await? {
+        queues.push((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?));
+    }
     Ok((!queues.is_empty()).then_some(queues))
 }
 
@@ -554,21 +612,25 @@ pub(super) async fn lease_pull(
         return Ok(Vec::new());
     };
     let lease = tx.prepare_cached(&store.sql.flow.lease_pull).await?;
+    let cursors = store.flow_cursors.of(&queues);
+    let ids: Vec<Uuid> = queues.iter().map(|q| q.0).collect();
     let rows = tx
         .query(
             &lease,
             &[
                 &org.0,
                 &handlers,
-                &queues,
+                &ids,
                 &(workers.len() as i64),
                 &workers,
                 &execution_ids,
                 &tokens,
+                &cursors,
             ],
         )
         .await?;
     tx.commit().await?;
+    store.flow_cursors.advance(&rows, |_| Ok(org.0))?;
     Ok(rows)
 }
 
@@ -600,8 +662,10 @@ pub(super) async fn lease_push(
     let candidates = tx.prepare_cached(&store.sql.flow.candidates_push).await?;
     // More than `max`: some may be for hosts that are full.
     let limit = (max * 4) as i64;
+    let cursors = store.flow_cursors.of(&queues);
+    let ids: Vec<Uuid> = queues.iter().map(|q| q.0).collect();
     let mut chosen = Vec::new();
-    for row in tx.query(&candidates, &[&queues, &limit]).await? {
+    for row in tx.query(&candidates, &[&ids, &limit, &cursors]).await? {
         if chosen.len() == max {
             break;
         }
@@ -621,5 +685,8 @@ pub(super) async fn lease_push(
         .query(&lease, &[&chosen, &execution_ids, &tokens, &margin])
         .await?;
     tx.commit().await?;
+    store
+        .flow_cursors
+        .advance(&rows, |row| Ok(row.try_get("organization_id")?))?;
     Ok(rows)
 }

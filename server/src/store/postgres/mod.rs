@@ -118,6 +118,7 @@ pub struct PgStore {
     sql: Statements,
     /// Which organizations' leases take controlled queues' jobs first.
     flow_seen: flow::Seen,
+    flow_cursors: flow::Cursors,
 }
 
 /// Every statement the store runs, built once for its clock.
@@ -176,6 +177,7 @@ impl PgStore {
             clock,
             sql,
             flow_seen: flow::Seen::default(),
+            flow_cursors: flow::Cursors::default(),
         })
     }
 }

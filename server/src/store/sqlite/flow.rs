@@ -42,6 +42,12 @@ pub(super) struct Sql {
     queue_release: String,
     key_releases: String,
     seconds_until: String,
+    /// Where each queue with per-key limits goes on serving its keys (by
+    /// queue id): the last key it served. Keys are served from the one
+    /// after, in order, wrapping round, so every key takes its turn
+    /// whatever its name, and a lease reads only as many keys as it may
+    /// start jobs of.
+    cursors: std::sync::Mutex<HashMap<String, String>>,
 }
 
 /// Whose jobs a controlled lease takes.
@@ -125,6 +131,9 @@ struct Candidate {
     key: Option<String>,
     /// The queue's id and longest window, when the queue logs its starts.
     logs: Option<(String, i64)>,
+    /// The queue's id, when it has per-key limits (whose cursor the
+    /// job's key moves).
+    keyed_queue: Option<String>,
 }
 
 impl Candidate {
@@ -142,6 +151,7 @@ impl Candidate {
             run_at: row.get("run_at")?,
             key: row.get("concurrency_key")?,
             logs: None,
+            keyed_queue: None,
         })
     }
 }
@@ -289,6 +299,7 @@ impl Sql {
                          AND started_at > {after})
                  WHERE n = ?3",
             ),
+            cursors: Default::default(),
             seconds_until: clock.sqlite(format!(
                 "SELECT (julianday(?1) - julianday({NOW})) * 86400.0"
             )),
@@ -353,6 +364,7 @@ fn candidates(
             continue;
         }
         let logs = queue.logged_period().map(|p| (queue.id.clone(), p));
+        let keyed_queue = queue.keyed().then(|| queue.id.clone());
         let mut found = Vec::new();
         if queue.concurrency == Some(1) {
             // The head, whatever it is: a started job queued again for its
@@ -399,6 +411,7 @@ fn candidates(
         }
         candidates.extend(found.into_iter().map(|c| Candidate {
             logs: logs.clone(),
+            keyed_queue: keyed_queue.clone(),
             ..c
         }));
     }
@@ -463,14 +476,34 @@ fn keyed(
         Serves::Pull(..) => &sql.key_pull,
         Serves::Push => &sql.key_push,
     };
+    let cursor = sql
+        .cursors
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&queue.id)
+        .cloned()
+        .unwrap_or_default();
     let mut found = Vec::new();
-    let mut after = String::new();
-    loop {
+    // The keys after the cursor, then from the first up to the cursor; no
+    // further than it takes to find as many keys with jobs to start as the
+    // queue has room for (each key's first comes before any key's second).
+    let mut after = cursor.clone();
+    let mut wrapped = false;
+    let mut keys_found = 0;
+    while keys_found < room {
         let key: Option<String> = conn
             .prepare_cached(&sql.next_key)?
             .query_row(params![org, name, after], |r| r.get(0))
             .optional()?;
-        let Some(key) = key else { break };
+        let key = match key {
+            Some(key) if !wrapped || key <= cursor => key,
+            _ if !wrapped && !cursor.is_empty() => {
+                wrapped = true;
+                after = String::new();
+                continue;
+            }
+            _ => break,
+        };
         let (running, holding) = loads.get(&key).copied().unwrap_or_default();
         let mut key_room = match queue.key_concurrency {
             None => room,
@@ -480,6 +513,7 @@ fn keyed(
         if let Some((limit, _)) = queue.key_rate {
             key_room = key_room.min((limit - recent.get(&key).copied().unwrap_or(0)).max(0));
         }
+        let before = found.len();
         if key_room > 0 {
             if queue.key_concurrency == Some(1) {
                 let mut head = conn
@@ -494,12 +528,37 @@ fn keyed(
                 found.extend(best(Some(&key), key_room, served)?);
             }
         }
+        keys_found += i64::from(found.len() > before);
         after = key;
     }
     found.extend(best(None, room, served)?);
     sort_best_first(&mut found);
     found.truncate(room as usize);
     Ok(found)
+}
+
+/// Moves each keyed queue's cursor past the keys `leased` served: to the
+/// last of them in the order they were served in, from the old cursor round.
+fn advance_cursors(sql: &Sql, leased: &[&Candidate]) {
+    let mut cursors = sql.cursors.lock().unwrap_or_else(|p| p.into_inner());
+    let mut last: HashMap<&str, (bool, &str)> = HashMap::new();
+    for c in leased {
+        let (Some(queue), Some(key)) = (&c.keyed_queue, &c.key) else {
+            continue;
+        };
+        let cursor = cursors.get(queue).map(String::as_str).unwrap_or("");
+        // Keys after the cursor were served before those at or before it.
+        let place = (key.as_str() <= cursor, key.as_str());
+        let entry = last.entry(queue.as_str()).or_insert(place);
+        if place > *entry {
+            *entry = place;
+        }
+    }
+    let moved: Vec<(String, String)> = last
+        .into_iter()
+        .map(|(q, (_, k))| (q.to_string(), k.to_string()))
+        .collect();
+    cursors.extend(moved);
 }
 
 /// Logs the start of a job a lease just started, if its queue counts
@@ -559,6 +618,7 @@ pub(super) fn lease_pull(
         }
     }
     prune_starts(conn, sql, &started)?;
+    advance_cursors(sql, &started);
     Ok(leased)
 }
 
@@ -604,6 +664,7 @@ pub(super) fn lease_push(
         }
     }
     prune_starts(conn, sql, &started)?;
+    advance_cursors(sql, &started);
     Ok(leased)
 }
 
