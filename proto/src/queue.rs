@@ -42,6 +42,24 @@ pub enum QueueState {
     Paused,
 }
 
+/// The words the API and the stores write these enums with.
+macro_rules! words {
+    ($ty:ident { $($variant:ident = $word:literal),+ $(,)? }) => {
+        impl $ty {
+            pub fn as_str(self) -> &'static str {
+                match self { $($ty::$variant => $word),+ }
+            }
+
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($word => Some($ty::$variant),)+ _ => None }
+            }
+        }
+    };
+}
+words!(QueueOrdering { Fifo = "fifo", Lifo = "lifo" });
+words!(FailureMode { Continue = "continue", Block = "block", Pause = "pause" });
+words!(QueueState { Active = "active", Paused = "paused" });
+
 /// `POST /v1/queues`.
 ///
 /// `rate_limit` and `rate_period_seconds` are set together, as are
@@ -399,4 +417,31 @@ pub struct QueueMessageAccepted {
     pub message_id: Uuid,
     pub queue: String,
     pub scheduled_at: Timestamp,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each word reads back, and is what serde writes.
+    #[test]
+    fn words_read_back_as_serde_writes_them() {
+        for o in [QueueOrdering::Fifo, QueueOrdering::Lifo] {
+            assert_eq!(QueueOrdering::parse(o.as_str()), Some(o));
+            assert_eq!(serde_json::to_value(o).unwrap(), o.as_str());
+        }
+        for f in [
+            FailureMode::Continue,
+            FailureMode::Block,
+            FailureMode::Pause,
+        ] {
+            assert_eq!(FailureMode::parse(f.as_str()), Some(f));
+            assert_eq!(serde_json::to_value(f).unwrap(), f.as_str());
+        }
+        for q in [QueueState::Active, QueueState::Paused] {
+            assert_eq!(QueueState::parse(q.as_str()), Some(q));
+            assert_eq!(serde_json::to_value(q).unwrap(), q.as_str());
+        }
+        assert_eq!(QueueOrdering::parse("random"), None);
+    }
 }

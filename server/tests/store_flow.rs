@@ -16,7 +16,7 @@ use chronos_proto::{JobStatus, LeasedJob};
 use chronos_server::account::OrgId;
 use chronos_server::job::NewJob;
 use chronos_server::job::slots::Taker;
-use chronos_server::queue::{FailureMode, Ordering, QueueSettings, QueueStatus, RateLimit};
+use chronos_server::queue::{FailureMode, QueueOrdering, QueueSettings, QueueState, RateLimit};
 use chronos_server::store::CancelOutcome;
 use chronos_server::store::{DynLeases, DynStore, Handoff, JobFilter, StoreError, WakeKey};
 use chronos_test_support::both_stores;
@@ -300,7 +300,7 @@ async fn a_lifo_queue_serves_the_newest_first(kind: StoreKind) {
     let (t, org) = clocked(kind).await;
     let leases = &t.leases;
     let lifo = QueueSettings {
-        ordering: Ordering::Lifo,
+        ordering: QueueOrdering::Lifo,
         ..QueueSettings::unlimited()
     };
     queue(&t.store, org, "stack", lifo.clone()).await;
@@ -348,11 +348,11 @@ async fn a_paused_queue_starts_nothing_and_resumes_in_order(kind: StoreKind) {
 
     let paused = t
         .store
-        .set_queue_status(org, "mail", QueueStatus::Paused)
+        .set_queue_status(org, "mail", QueueState::Paused)
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(paused.status, QueueStatus::Paused);
+    assert_eq!(paused.status, QueueState::Paused);
     let late = create(leases, org, "mail", "send", 1).await;
     assert!(lease(leases, org, &["send"], 10).await.is_empty(), "paused");
     // Pausing cancels nothing: the running job finishes.
@@ -364,7 +364,7 @@ async fn a_paused_queue_starts_nothing_and_resumes_in_order(kind: StoreKind) {
     );
 
     t.store
-        .set_queue_status(org, "mail", QueueStatus::Active)
+        .set_queue_status(org, "mail", QueueState::Active)
         .await
         .unwrap()
         .unwrap();
@@ -516,7 +516,7 @@ async fn a_dead_job_blocks_or_pauses_its_queue_as_its_failure_mode_says(kind: St
         );
         assert_eq!(again.status, JobStatus::Queued);
         let q = t.store.queue(org, name).await.unwrap().unwrap();
-        assert!(!q.blocked && q.status == QueueStatus::Active);
+        assert!(!q.blocked && q.status == QueueState::Active);
 
         // Due again now, it waits behind the others.
         let retry = lease(leases, org, &[name], 1).await;
@@ -534,7 +534,7 @@ async fn a_dead_job_blocks_or_pauses_its_queue_as_its_failure_mode_says(kind: St
         match mode {
             FailureMode::Block => {
                 assert!(q.blocked, "{name}");
-                assert_eq!(q.status, QueueStatus::Active);
+                assert_eq!(q.status, QueueState::Active);
                 assert!(left.is_empty(), "a blocked queue starts nothing");
                 let counts = t.store.queue_counts(org, name).await.unwrap();
                 assert_eq!(counts.queued, 2, "what waits");
@@ -543,17 +543,17 @@ async fn a_dead_job_blocks_or_pauses_its_queue_as_its_failure_mode_says(kind: St
             }
             FailureMode::Pause => {
                 assert!(!q.blocked);
-                assert_eq!(q.status, QueueStatus::Paused);
+                assert_eq!(q.status, QueueState::Paused);
                 assert!(left.is_empty(), "a paused queue starts nothing");
                 t.store
-                    .set_queue_status(org, name, QueueStatus::Active)
+                    .set_queue_status(org, name, QueueState::Active)
                     .await
                     .unwrap()
                     .unwrap();
                 assert_eq!(ids(&lease(leases, org, &[name], 10).await), rest);
             }
             FailureMode::Continue => {
-                assert!(!q.blocked && q.status == QueueStatus::Active);
+                assert!(!q.blocked && q.status == QueueState::Active);
                 assert_eq!(ids(&left), rest);
             }
         }

@@ -12,7 +12,7 @@ mod conformance;
 use chronos_server::account::OrgId;
 use chronos_server::config::StoreConfig;
 use chronos_server::queue::{
-    FailureMode, Ordering, QueueRecord, QueueSettings, QueueStatus, RateLimit,
+    FailureMode, QueueOrdering, QueueRecord, QueueSettings, QueueState, RateLimit,
 };
 use chronos_server::store::DynStore;
 use chronos_test_support::both_stores;
@@ -34,7 +34,7 @@ fn everything_set() -> QueueSettings {
     QueueSettings {
         concurrency: Some(5),
         retries: 7,
-        ordering: Ordering::Lifo,
+        ordering: QueueOrdering::Lifo,
         failure_mode: FailureMode::Block,
         rate: Some(RateLimit {
             limit: 100,
@@ -58,7 +58,7 @@ async fn names(store: &DynStore, org: OrgId) -> Vec<String> {
 fn assert_default(q: &QueueRecord) {
     assert_eq!(q.name, "default");
     assert_eq!(q.settings, QueueSettings::unlimited());
-    assert_eq!(q.status, QueueStatus::Active);
+    assert_eq!(q.status, QueueState::Active);
     assert!(!q.blocked);
     assert!(!q.limited(), "the default queue holds nothing back");
 }
@@ -85,7 +85,7 @@ async fn queues_keep_their_settings_and_names_are_unique_per_organization(kind: 
     assert_eq!(created.id, id);
     assert_eq!(created.name, "emails");
     assert_eq!(created.settings, settings);
-    assert_eq!(created.status, QueueStatus::Active);
+    assert_eq!(created.status, QueueState::Active);
     assert!(!created.blocked);
     assert_eq!(created.created_at, created.updated_at);
     assert_eq!(
@@ -162,7 +162,7 @@ async fn an_organization_never_reaches_another_organizations_queues(kind: StoreK
         None
     );
     assert_eq!(
-        s.set_queue_status(other, "emails", QueueStatus::Paused)
+        s.set_queue_status(other, "emails", QueueState::Paused)
             .await
             .unwrap(),
         None
@@ -189,24 +189,24 @@ async fn queues_pause_resume_and_unblock(kind: StoreKind) {
         .unwrap()
         .unwrap();
     let paused = s
-        .set_queue_status(org, "emails", QueueStatus::Paused)
+        .set_queue_status(org, "emails", QueueState::Paused)
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(paused.status, QueueStatus::Paused);
+    assert_eq!(paused.status, QueueState::Paused);
     assert!(paused.limited(), "a paused queue holds its jobs back");
     assert_eq!(paused.settings, QueueSettings::unlimited());
     let resumed = s
-        .set_queue_status(org, "emails", QueueStatus::Active)
+        .set_queue_status(org, "emails", QueueState::Active)
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(resumed.status, QueueStatus::Active);
+    assert_eq!(resumed.status, QueueState::Active);
     assert!(!resumed.limited());
     let unblocked = s.unblock_queue(org, "emails").await.unwrap().unwrap();
     assert!(!unblocked.blocked);
     assert_eq!(
-        s.set_queue_status(org, "nope", QueueStatus::Paused)
+        s.set_queue_status(org, "nope", QueueState::Paused)
             .await
             .unwrap(),
         None
@@ -310,7 +310,7 @@ async fn the_upgrade_makes_a_queue_for_every_name_already_used(kind: StoreKind) 
     assert_eq!(names(&store, org).await, ["default", "emails", "hooks"]);
     for q in store.list_queues(org).await.unwrap() {
         assert_eq!(q.settings, QueueSettings::unlimited(), "{}", q.name);
-        assert_eq!(q.status, QueueStatus::Active);
+        assert_eq!(q.status, QueueState::Active);
         assert!(!q.blocked && !q.limited());
         assert_eq!(q.id.get_version_num(), 7, "ids are UUIDv7: {}", q.id);
     }

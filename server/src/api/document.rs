@@ -352,6 +352,20 @@ const LINKS: &[(&str, &str, &str, &str, &str)] = &[
     (
         "create_queue",
         "201",
+        "queue_keys",
+        "name",
+        "$response.body#/name",
+    ),
+    (
+        "list_queues",
+        "200",
+        "queue_keys",
+        "name",
+        "$response.body#/data/0/name",
+    ),
+    (
+        "create_queue",
+        "201",
         "publish_message",
         "name",
         "$response.body#/name",

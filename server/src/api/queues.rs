@@ -9,16 +9,14 @@ use super::auth::Auth;
 use super::error::ApiError;
 use super::extract::{JsonBody, QueryParams};
 use super::jobs::{TargetFields, check_signing_secret, check_url, validate_target};
-use crate::queue::{
-    DEFAULT_QUEUE, FailureMode, Ordering, QueueRecord, QueueSettings, QueueStatus, RateLimit,
-};
+use crate::queue::{DEFAULT_QUEUE, QueueRecord, QueueSettings, RateLimit};
 use crate::store::DeleteQueue;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chronos_proto::{
     CreateMessage, CreateQueue, ErrorBody, HttpTarget, List, PublishMessage, Queue, QueueKey,
-    QueueMessageAccepted, QueueOrdering, QueueState, QueueStats, Scope, UpdateQueue,
+    QueueMessageAccepted, QueueState, QueueStats, Scope, UpdateQueue,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::IntoParams;
@@ -349,7 +347,7 @@ async fn pause_queue(
     auth: Auth,
     Path(name): Path<String>,
 ) -> Result<Json<Queue>, ApiError> {
-    set_status(state, auth, name, QueueStatus::Paused).await
+    set_status(state, auth, name, QueueState::Paused).await
 }
 
 /// Resume a paused queue.
@@ -369,14 +367,14 @@ async fn resume_queue(
     auth: Auth,
     Path(name): Path<String>,
 ) -> Result<Json<Queue>, ApiError> {
-    set_status(state, auth, name, QueueStatus::Active).await
+    set_status(state, auth, name, QueueState::Active).await
 }
 
 async fn set_status(
     state: AppState,
     auth: Auth,
     name: String,
-    status: QueueStatus,
+    status: QueueState,
 ) -> Result<Json<Queue>, ApiError> {
     auth.require(Scope::Admin)?;
     let record = state
@@ -384,7 +382,7 @@ async fn set_status(
         .set_queue_status(auth.org, &name, status)
         .await?
         .ok_or_else(|| not_found(&name))?;
-    if status == QueueStatus::Active {
+    if status == QueueState::Active {
         state.engine.wakers().wake_all();
     }
     Ok(Json(to_wire(&state, &auth, &record, false).await?))
@@ -511,17 +509,8 @@ fn merge(base: QueueSettings, patch: UpdateQueue) -> Result<QueueSettings, ApiEr
     Ok(QueueSettings {
         concurrency: pick(patch.concurrency, base.concurrency),
         retries: patch.retries.unwrap_or(base.retries),
-        ordering: match patch.ordering {
-            Some(QueueOrdering::Fifo) => Ordering::Fifo,
-            Some(QueueOrdering::Lifo) => Ordering::Lifo,
-            None => base.ordering,
-        },
-        failure_mode: match patch.failure_mode {
-            Some(chronos_proto::FailureMode::Continue) => FailureMode::Continue,
-            Some(chronos_proto::FailureMode::Block) => FailureMode::Block,
-            Some(chronos_proto::FailureMode::Pause) => FailureMode::Pause,
-            None => base.failure_mode,
-        },
+        ordering: patch.ordering.unwrap_or(base.ordering),
+        failure_mode: patch.failure_mode.unwrap_or(base.failure_mode),
         rate: rate(
             pick(patch.rate_limit, base.rate.map(|r| r.limit)),
             pick(
@@ -611,19 +600,9 @@ async fn to_wire(
         name: record.name.clone(),
         concurrency: s.concurrency,
         max_retries: s.retries,
-        ordering: match s.ordering {
-            Ordering::Fifo => QueueOrdering::Fifo,
-            Ordering::Lifo => QueueOrdering::Lifo,
-        },
-        failure_mode: match s.failure_mode {
-            FailureMode::Continue => chronos_proto::FailureMode::Continue,
-            FailureMode::Block => chronos_proto::FailureMode::Block,
-            FailureMode::Pause => chronos_proto::FailureMode::Pause,
-        },
-        status: match record.status {
-            QueueStatus::Active => QueueState::Active,
-            QueueStatus::Paused => QueueState::Paused,
-        },
+        ordering: s.ordering,
+        failure_mode: s.failure_mode,
+        status: record.status,
         rate_limit: s.rate.map(|r| r.limit),
         rate_period_seconds: s.rate.map(|r| r.period_seconds),
         key_concurrency: s.key_concurrency,

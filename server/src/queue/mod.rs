@@ -10,6 +10,7 @@
 //! lease path anything.
 
 use chronos_proto::Timestamp;
+pub use chronos_proto::{FailureMode, QueueOrdering, QueueState};
 use uuid::Uuid;
 
 /// The queue every organization has, which can't be deleted.
@@ -17,50 +18,6 @@ pub const DEFAULT_QUEUE: &str = "default";
 
 /// Retries a queue gives its jobs unless a job says otherwise.
 pub const DEFAULT_RETRIES: u32 = 3;
-
-/// The order a queue serves its due jobs in; priority comes first in both.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Ordering {
-    /// By due time, then creation: the oldest first.
-    Fifo,
-    /// By creation, newest first.
-    Lifo,
-}
-
-/// What a job that dies (fails for good) does to its queue.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FailureMode {
-    /// Nothing: the queue goes on.
-    Continue,
-    /// The queue stops starting jobs (`blocked`) until unblocked.
-    Block,
-    /// The queue is paused, as by `POST …/pause`.
-    Pause,
-}
-
-/// Whether a queue starts jobs at all.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum QueueStatus {
-    Active,
-    Paused,
-}
-
-macro_rules! words {
-    ($ty:ident { $($variant:ident = $word:literal),+ $(,)? }) => {
-        impl $ty {
-            pub fn as_str(self) -> &'static str {
-                match self { $($ty::$variant => $word),+ }
-            }
-
-            pub fn parse(s: &str) -> Option<Self> {
-                match s { $($word => Some($ty::$variant),)+ _ => None }
-            }
-        }
-    };
-}
-words!(Ordering { Fifo = "fifo", Lifo = "lifo" });
-words!(FailureMode { Continue = "continue", Block = "block", Pause = "pause" });
-words!(QueueStatus { Active = "active", Paused = "paused" });
 
 /// A limit of `limit` starts in any window of `period_seconds`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,7 +35,7 @@ pub struct QueueSettings {
     pub concurrency: Option<u32>,
     /// Retries of a job that doesn't set its own.
     pub retries: u32,
-    pub ordering: Ordering,
+    pub ordering: QueueOrdering,
     pub failure_mode: FailureMode,
     pub rate: Option<RateLimit>,
     /// Jobs of one `concurrency_key` running at once, at most.
@@ -106,7 +63,7 @@ impl QueueSettings {
         QueueSettings {
             concurrency: None,
             retries: DEFAULT_RETRIES,
-            ordering: Ordering::Fifo,
+            ordering: QueueOrdering::Fifo,
             failure_mode: FailureMode::Continue,
             rate: None,
             key_concurrency: None,
@@ -131,7 +88,7 @@ pub struct QueueRecord {
     pub id: Uuid,
     pub name: String,
     pub settings: QueueSettings,
-    pub status: QueueStatus,
+    pub status: QueueState,
     /// Set when a job died in a `block` queue; nothing starts until
     /// `POST …/unblock`.
     pub blocked: bool,
@@ -142,32 +99,13 @@ pub struct QueueRecord {
 impl QueueRecord {
     /// Whether anything can hold the queue's due jobs back now.
     pub fn limited(&self) -> bool {
-        self.settings.limits() || self.status == QueueStatus::Paused || self.blocked
+        self.settings.limits() || self.status == QueueState::Paused || self.blocked
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Each word is written and read back as the store keeps it.
-    #[test]
-    fn words_read_back() {
-        for o in [Ordering::Fifo, Ordering::Lifo] {
-            assert_eq!(Ordering::parse(o.as_str()), Some(o));
-        }
-        for f in [
-            FailureMode::Continue,
-            FailureMode::Block,
-            FailureMode::Pause,
-        ] {
-            assert_eq!(FailureMode::parse(f.as_str()), Some(f));
-        }
-        for s in [QueueStatus::Active, QueueStatus::Paused] {
-            assert_eq!(QueueStatus::parse(s.as_str()), Some(s));
-        }
-        assert_eq!(Ordering::parse("random"), None);
-    }
 
     /// Seed 004's defaults for a new queue; the `default` queue holds
     /// nothing back.
@@ -176,7 +114,7 @@ mod tests {
         let new = QueueSettings::new_queue();
         assert_eq!(new.concurrency, Some(1));
         assert_eq!(new.retries, 3);
-        assert_eq!(new.ordering, Ordering::Fifo);
+        assert_eq!(new.ordering, QueueOrdering::Fifo);
         assert_eq!(new.failure_mode, FailureMode::Continue);
         assert!(new.limits());
         assert!(!QueueSettings::unlimited().limits());

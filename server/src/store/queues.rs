@@ -2,7 +2,7 @@
 
 use super::{Result, StoreError};
 use crate::account::OrgId;
-use crate::queue::{FailureMode, Ordering, QueueRecord, QueueSettings, QueueStatus, RateLimit};
+use crate::queue::{FailureMode, QueueOrdering, QueueRecord, QueueSettings, QueueState, RateLimit};
 use async_trait::async_trait;
 use chronos_proto::{QueueKey, Timestamp};
 use uuid::Uuid;
@@ -78,7 +78,7 @@ pub trait QueueStore: Send + Sync + 'static {
         &self,
         org: OrgId,
         name: &str,
-        status: QueueStatus,
+        status: QueueState,
     ) -> Result<Option<QueueRecord>>;
     /// Clears `blocked`; `None` if there is no such queue.
     async fn unblock_queue(&self, org: OrgId, name: &str) -> Result<Option<QueueRecord>>;
@@ -191,7 +191,7 @@ impl QueueColumns {
             settings: QueueSettings {
                 concurrency: count("concurrency", self.concurrency)?,
                 retries: count("retries", Some(self.retries))?.unwrap_or_default(),
-                ordering: word("ordering", &self.ordering, Ordering::parse)?,
+                ordering: word("ordering", &self.ordering, QueueOrdering::parse)?,
                 failure_mode: word("failure_mode", &self.failure_mode, FailureMode::parse)?,
                 rate: rate(
                     ("rate_limit", self.rate_limit),
@@ -205,7 +205,7 @@ impl QueueColumns {
                 signing_secret_id: self.signing_secret_id,
                 default_target_url: self.default_target_url,
             },
-            status: word("status", &self.status, QueueStatus::parse)?,
+            status: word("status", &self.status, QueueState::parse)?,
             blocked: self.blocked,
             created_at: self.created_at,
             updated_at: self.updated_at,

@@ -2,7 +2,7 @@
 
 use super::{PgStore, ts};
 use crate::account::OrgId;
-use crate::queue::{DEFAULT_QUEUE, FailureMode, QueueRecord, QueueSettings, QueueStatus};
+use crate::queue::{DEFAULT_QUEUE, FailureMode, QueueRecord, QueueSettings, QueueState};
 use crate::store::flow::{head_of_queue, unfinished_of_queue};
 use crate::store::queues::{
     QUEUE_COLUMNS, QueueColumns, SETTINGS_COLUMNS, SettingValue, keys_sql, settings_placeholders,
@@ -45,7 +45,7 @@ impl Sql {
                  ON CONFLICT ON CONSTRAINT queues_name DO NOTHING
                  RETURNING {QUEUE_COLUMNS}",
                 settings = settings_placeholders('$', 4),
-                active = QueueStatus::Active.as_str(),
+                active = QueueState::Active.as_str(),
             )),
             get: format!(
                 "SELECT {QUEUE_COLUMNS} FROM queues WHERE organization_id = $1 AND name = $2"
@@ -105,7 +105,7 @@ impl Sql {
                  RETURNING q.organization_id, q.name, q.flow",
                 block = FailureMode::Block.as_str(),
                 pause = FailureMode::Pause.as_str(),
-                paused = QueueStatus::Paused.as_str(),
+                paused = QueueState::Paused.as_str(),
                 continue_ = FailureMode::Continue.as_str(),
             )),
             unfinished: format!(
@@ -130,7 +130,7 @@ pub(super) fn insert_default_queue(org: &str, id_param: &str) -> String {
         retries = s.retries,
         ordering = s.ordering.as_str(),
         failure = s.failure_mode.as_str(),
-        active = QueueStatus::Active.as_str(),
+        active = QueueState::Active.as_str(),
     )
 }
 
@@ -238,7 +238,7 @@ impl QueueStore for PgStore {
         &self,
         org: OrgId,
         name: &str,
-        status: QueueStatus,
+        status: QueueState,
     ) -> Result<Option<QueueRecord>> {
         let params: [&(dyn ToSql + Sync); 3] = [&org.0, &name, &status.as_str()];
         self.change_queue(org, name, &self.sql.queues.set_status, &params)

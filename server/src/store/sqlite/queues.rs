@@ -2,7 +2,7 @@
 
 use super::{NOW, SqliteStore, ts, uuid};
 use crate::account::OrgId;
-use crate::queue::{DEFAULT_QUEUE, FailureMode, QueueRecord, QueueSettings, QueueStatus};
+use crate::queue::{DEFAULT_QUEUE, FailureMode, QueueRecord, QueueSettings, QueueState};
 use crate::store::flow::{head_of_queue, unfinished_of_queue};
 use crate::store::queues::{
     QUEUE_COLUMNS, QueueColumns, SETTINGS_COLUMNS, SettingValue, keys_sql, settings_placeholders,
@@ -46,7 +46,7 @@ impl Sql {
                  ON CONFLICT (organization_id, name) DO NOTHING
                  RETURNING {QUEUE_COLUMNS}",
                 settings = settings_placeholders('?', 4),
-                active = QueueStatus::Active.as_str(),
+                active = QueueState::Active.as_str(),
             )),
             insert_default: clock.sqlite(format!(
                 "INSERT INTO queues (id, organization_id, name, retries, ordering, failure_mode,
@@ -56,7 +56,7 @@ impl Sql {
                 retries = unlimited.retries,
                 ordering = unlimited.ordering.as_str(),
                 failure = unlimited.failure_mode.as_str(),
-                active = QueueStatus::Active.as_str(),
+                active = QueueState::Active.as_str(),
             )),
             get: format!(
                 "SELECT {QUEUE_COLUMNS} FROM queues WHERE organization_id = ?1 AND name = ?2"
@@ -131,7 +131,7 @@ pub(super) fn failed_sql(clock: &Clock) -> String {
          RETURNING flow",
         block = FailureMode::Block.as_str(),
         pause = FailureMode::Pause.as_str(),
-        paused = QueueStatus::Paused.as_str(),
+        paused = QueueState::Paused.as_str(),
         continue_ = FailureMode::Continue.as_str(),
     ))
 }
@@ -283,7 +283,7 @@ impl QueueStore for SqliteStore {
         &self,
         org: OrgId,
         name: &str,
-        status: QueueStatus,
+        status: QueueState,
     ) -> Result<Option<QueueRecord>> {
         let name = name.to_string();
         self.call(move |conn, sql| {
