@@ -1,5 +1,5 @@
 //! `cargo run --release -p chronos-bench -- [--store sqlite|postgres|both]
-//! [--mode all|throughput|latency|memory|push|schedule|create|compare]
+//! [--mode all|throughput|latency|memory|push|schedule|create|compare|keys|strict]
 //! [--sdk rust|node|python|python-sync] [--history N [--expire-history]]`
 //!
 //! Starts a real Chronos server process on a fresh store (the embedded one
@@ -15,7 +15,13 @@
 //!   per second, and create → request received and due → request received
 //!   on an idle server;
 //! - schedule: schedule precision, due time → job created and → leased;
-//! - create: one producer process of an SDK creating jobs by batch.
+//! - create: one producer process of an SDK creating jobs by batch;
+//! - keys: the drain of a queue with per-key limits (`key_concurrency` 1
+//!   over 1,000 keys, no queue-wide limit) beside the unlimited drain;
+//! - strict: a queue of `concurrency` 1, previous job's end → next job's
+//!   start.
+//!
+//! `--mode all` makes every measurement but create, compare and keys.
 //!
 //! `--sdk` runs the workers (throughput, latency) in one process written
 //! with that SDK instead of this one (`sdk.rs`); `--history N` fills the
@@ -31,6 +37,7 @@ mod history;
 mod machine;
 mod measure;
 mod push;
+mod queues;
 mod role;
 mod schedule;
 mod sdk;
@@ -58,8 +65,8 @@ struct Args {
         default_value = "postgres://postgres@127.0.0.1:5432/postgres"
     )]
     database_url: String,
-    /// Jobs for each throughput run, and for push's deliveries run
-    /// [default: 50000; 10000 for push].
+    /// Jobs for each throughput run, push's deliveries run, and each of
+    /// keys' two drains [default: 50000; 10000 for push].
     #[arg(long)]
     jobs: Option<usize>,
     /// SDK workers, each with its own WebSocket connection.
@@ -74,9 +81,13 @@ struct Args {
     /// Jobs per `POST /v1/jobs/batch`.
     #[arg(long, default_value_t = 1000)]
     batch: usize,
-    /// Samples for each latency run (push: one at a time, and scheduled).
+    /// Samples for each latency run (push: one at a time, and scheduled;
+    /// strict: one job more than this).
     #[arg(long, default_value_t = 300)]
     samples: usize,
+    /// Concurrency keys the keys run spreads its jobs over.
+    #[arg(long, default_value_t = 1000)]
+    keys: usize,
     /// Idle workers for the memory run.
     #[arg(long, default_value_t = 1000)]
     idle_workers: usize,
@@ -147,6 +158,14 @@ enum Mode {
     /// the same --jobs, --batch and --samples: Graphile Worker, and BullMQ
     /// if Redis answers; prints Chronos's figure over each peer's.
     Compare,
+    /// --jobs drained from the `default` queue, then --jobs spread over
+    /// --keys keys of a queue with `key_concurrency` 1 and no queue-wide
+    /// limit, by the throughput run's workers; prints the ratio.
+    Keys,
+    /// --samples + 1 jobs in a queue of `concurrency` 1, run by one worker
+    /// of --concurrency slots: previous handler's end → next handler's
+    /// start.
+    Strict,
 }
 
 /// What a measurement hands back, for `--mode compare`.
@@ -204,6 +223,8 @@ async fn run(args: Args) -> Res<()> {
             Mode::Memory,
             Mode::Push,
             Mode::Schedule,
+            // Not `keys`: its keyed drain alone takes 20–40 s a store.
+            Mode::Strict,
         ],
         Mode::Throughput => &[Mode::Throughput],
         Mode::Latency => &[Mode::Latency],
@@ -211,6 +232,8 @@ async fn run(args: Args) -> Res<()> {
         Mode::Push => &[Mode::Push],
         Mode::Schedule => &[Mode::Schedule],
         Mode::Create => &[Mode::Create],
+        Mode::Keys => &[Mode::Keys],
+        Mode::Strict => &[Mode::Strict],
         Mode::Compare => unreachable!("handled above"),
     };
     for &choice in stores {
@@ -245,6 +268,8 @@ async fn measure(args: &Args, store: &Store, mode: Mode) -> Res<Outcome> {
         Mode::Push => "push delivery",
         Mode::Schedule => "schedule precision",
         Mode::Create => "batch create, one producer",
+        Mode::Keys => "per-key limits",
+        Mode::Strict => "strict order",
         Mode::All | Mode::Compare => unreachable!("expanded above"),
     };
     let sdk = match (mode, args.sdk) {
@@ -322,6 +347,20 @@ async fn run_mode(args: &Args, server: &Server, mode: Mode) -> Res<Outcome> {
             push::push(server, &p).await.map(|()| Outcome::Printed)
         }
         Mode::Schedule => schedule::schedule(server, args.samples)
+            .await
+            .map(|()| Outcome::Printed),
+        Mode::Keys => {
+            let k = queues::Keys {
+                jobs: args.jobs.unwrap_or(50_000),
+                keys: args.keys,
+                workers: args.workers,
+                concurrency: args.concurrency,
+                creators: args.creators,
+                batch: args.batch,
+            };
+            queues::keys(server, &k).await.map(|()| Outcome::Printed)
+        }
+        Mode::Strict => queues::strict(server, args.samples + 1, args.concurrency, args.batch)
             .await
             .map(|()| Outcome::Printed),
         Mode::All | Mode::Compare => unreachable!("expanded above"),

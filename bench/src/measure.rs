@@ -33,7 +33,7 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    fn record(&self, ctx: &JobContext) {
+    pub fn record(&self, ctx: &JobContext) {
         // Due (the store's clock, the same machine) → handler start.
         let late = (chrono::Utc::now() - ctx.run_at.0)
             .to_std()
@@ -91,7 +91,7 @@ impl Recorder {
 
 /// `workers` SDK workers, each its own WebSocket connection, running
 /// no-op handlers for `handler`.
-struct Pool {
+pub struct Pool {
     stops: Vec<chronos::ShutdownHandle>,
     runs: Vec<tokio::task::JoinHandle<Result<(), chronos::Error>>>,
 }
@@ -104,20 +104,35 @@ impl Pool {
         concurrency: u32,
         recorder: &Arc<Recorder>,
     ) -> Res<Pool> {
+        let recorder = recorder.clone();
+        Pool::start_with(server, handler, workers, concurrency, move |ctx| {
+            recorder.record(&ctx);
+            async { Ok::<_, JobError>(()) }
+        })
+    }
+
+    /// [`Pool::start`] with `run` as every worker's handler.
+    pub fn start_with<F, Fut>(
+        server: &Server,
+        handler: &str,
+        workers: usize,
+        concurrency: u32,
+        run: F,
+    ) -> Res<Pool>
+    where
+        F: Fn(JobContext) -> Fut + Clone + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<(), JobError>> + Send + 'static,
+    {
         let mut pool = Pool {
             stops: Vec::new(),
             runs: Vec::new(),
         };
         for i in 0..workers {
-            let recorder = recorder.clone();
             let worker = Worker::builder(&server.base, &server.admin_key)
                 .handle_signals(false)
                 .worker_id(format!("bench-{handler}-{i}"))
                 .concurrency(concurrency)
-                .handle(handler, move |ctx| {
-                    recorder.record(&ctx);
-                    async { Ok::<_, JobError>(()) }
-                })
+                .handle(handler, run.clone())
                 .build()?;
             pool.stops.push(worker.shutdown_handle());
             pool.runs.push(tokio::spawn(worker.run()));
@@ -125,7 +140,7 @@ impl Pool {
         Ok(pool)
     }
 
-    async fn stop(self) -> Res<()> {
+    pub async fn stop(self) -> Res<()> {
         for s in &self.stops {
             s.shutdown();
         }
@@ -145,18 +160,34 @@ pub async fn enqueue(
     creators: usize,
     batch: usize,
 ) -> Res<Duration> {
+    let job = job.clone();
+    enqueue_each(client, n, creators, batch, move |_| job.clone()).await
+}
+
+/// [`enqueue`] of `make(0)` … `make(n - 1)`.
+pub async fn enqueue_each<F>(
+    client: &Client,
+    n: usize,
+    creators: usize,
+    batch: usize,
+    make: F,
+) -> Res<Duration>
+where
+    F: Fn(usize) -> CreateJob + Send + Sync + 'static,
+{
     let started = Instant::now();
     let next = Arc::new(AtomicUsize::new(0));
+    let make = Arc::new(make);
     let mut tasks = Vec::new();
     for _ in 0..creators {
-        let (client, next, job) = (client.clone(), next.clone(), job.clone());
+        let (client, next, make) = (client.clone(), next.clone(), make.clone());
         tasks.push(tokio::spawn(async move {
             loop {
                 let from = next.fetch_add(batch, Ordering::Relaxed);
                 if from >= n {
                     return Ok::<_, chronos::Error>(());
                 }
-                let jobs = vec![job.clone(); (from + batch).min(n) - from];
+                let jobs: Vec<CreateJob> = (from..(from + batch).min(n)).map(|i| make(i)).collect();
                 let items = client.create_jobs(&jobs).await?;
                 if let Some(chronos::BatchItem::Error(e)) = items
                     .iter()

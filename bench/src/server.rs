@@ -159,6 +159,27 @@ impl Probe {
         }
     }
 
+    /// What the store holds of `handler`'s jobs: how many, how many
+    /// completed, and how many attempts (executions) they had — each job
+    /// run exactly once is `(n, n, n)`.
+    pub async fn finished(&self, handler: &str) -> Res<(i64, i64, i64)> {
+        const SQL: &str = "SELECT count(*), count(*) FILTER (WHERE status = 'completed'),
+                                  (SELECT count(*) FROM executions e JOIN jobs j ON j.id = e.job_id
+                                   WHERE j.handler = $1)
+                           FROM jobs WHERE handler = $1";
+        match self {
+            Probe::Postgres { client, .. } => {
+                let row = client.query_one(SQL, &[&handler]).await?;
+                Ok((row.get(0), row.get(1), row.get(2)))
+            }
+            Probe::Sqlite(conn) => {
+                let conn = conn.lock().unwrap();
+                let mut stmt = conn.prepare(&SQL.replace("$1", "?1"))?;
+                Ok(stmt.query_row([handler], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?)
+            }
+        }
+    }
+
     /// Due → leased of every job of `handler`: each first execution's
     /// `started_at` minus the job's `run_at`, both the store's clock.
     pub async fn leased_after_due(&self, handler: &str) -> Res<Vec<Duration>> {
