@@ -178,33 +178,30 @@ fn candidates_of(queue_test: &str, ids: &str, cursors: &str, max: &str, serves: 
                      SELECT key FROM after WHERE key > r.cursor
                      UNION ALL
                      SELECT key FROM wrapped WHERE key > ''
-                 ), loads AS (
-                     SELECT concurrency_key AS key,
-                            count(*) FILTER (WHERE status {running_status}) AS running,
-                            count(*) FILTER (WHERE status {holding_status}) AS holding
-                     FROM jobs
-                     WHERE organization_id = r.org AND queue = r.name AND {started_any}
-                       AND concurrency_key IS NOT NULL
-                     GROUP BY concurrency_key
-                 ), recent AS (
-                     SELECT concurrency_key AS key, count(*) AS starts FROM queue_starts s
-                     WHERE r.key_rate_limit IS NOT NULL AND s.queue_id = r.qid
-                       AND s.concurrency_key IS NOT NULL AND s.started_at > {key_window}
-                     GROUP BY concurrency_key
                  )
+                 -- Each key's room by probes of its own (jobs_flow_key_started,
+                 -- queue_starts_key), not joins: a join would read every key
+                 -- before the limit applies. The first keys after the cursor
+                 -- that may start a job now: the keys take turns, one lease
+                 -- after the other.
                  SELECT * FROM (SELECT keys.key, least(CASE
                      WHEN r.key_concurrency IS NULL THEN {max}::int8
-                     WHEN r.key_concurrency = 1 THEN
-                         CASE WHEN coalesce(l.holding, 0) > 0 THEN 0 ELSE 1 END
-                     ELSE greatest(r.key_concurrency - coalesce(l.running, 0), 0)
+                     WHEN r.key_concurrency = 1 THEN CASE WHEN EXISTS (
+                              SELECT 1 FROM jobs WHERE organization_id = r.org
+                                AND queue = r.name AND concurrency_key = keys.key
+                                AND {holding_head}) THEN 0 ELSE 1 END
+                     ELSE greatest(r.key_concurrency - (
+                              SELECT count(*) FROM jobs WHERE organization_id = r.org
+                                AND queue = r.name AND concurrency_key = keys.key
+                                AND {running}), 0)
                      END, CASE
                      WHEN r.key_rate_limit IS NULL THEN {max}::int8
-                     ELSE greatest(r.key_rate_limit - coalesce(n.starts, 0), 0)
+                     ELSE greatest(r.key_rate_limit - (
+                              SELECT count(*) FROM queue_starts s
+                              WHERE s.queue_id = r.qid AND s.concurrency_key = keys.key
+                                AND s.started_at > {key_window}), 0)
                      END) AS room
-                 FROM keys LEFT JOIN loads l ON l.key = keys.key
-                      LEFT JOIN recent n ON n.key = keys.key) x
-                 -- The first keys after the cursor that may start a job
-                 -- now: the keys take turns, one lease after the other.
+                 FROM keys) x
                  WHERE room > 0 LIMIT r.room
              ) k
              WHERE r.keyed AND NOT r.strict AND r.room > 0 AND k.room > 0
@@ -249,9 +246,6 @@ fn candidates_of(queue_test: &str, ids: &str, cursors: &str, max: &str, serves: 
         holding_head = started(HOLDING_THE_HEAD),
         running = started(RUNNING),
         retrying = started(&[JobStatus::Queued]),
-        started_any = started(&[JobStatus::Scheduled, JobStatus::Queued, JobStatus::Running]),
-        running_status = crate::store::status_test(RUNNING),
-        holding_status = crate::store::status_test(HOLDING_THE_HEAD),
         queue_window = window("q.rate_period_seconds"),
         key_window = window("r.key_rate_period_seconds"),
         fifo_head = best(FIFO, "1", false),
@@ -326,9 +320,11 @@ impl Sql {
             lock_pull: format!(
                 "SELECT id, organization_id, name FROM queues q
                  WHERE organization_id = $1 AND flow <> 0 AND status = 'active' AND NOT blocked
-                   AND EXISTS (SELECT 1 FROM jobs
-                               WHERE organization_id = $1 AND handler = ANY($2)
-                                 AND queue = q.name AND {controlled})
+                   -- A probe of jobs_flow_pull per queue (an EXISTS may be
+                   -- planned as a scan of every controlled job).
+                   AND (SELECT true FROM jobs
+                        WHERE organization_id = $1 AND handler = ANY($2)
+                          AND queue = q.name AND {controlled} LIMIT 1)
                  ORDER BY id
                  FOR NO KEY UPDATE",
                 controlled = queued_controlled("pull"),
@@ -356,9 +352,9 @@ impl Sql {
             lock_push: format!(
                 "SELECT id, organization_id, name FROM queues q
                  WHERE flow <> 0 AND status = 'active' AND NOT blocked
-                   AND EXISTS (SELECT 1 FROM jobs
-                               WHERE organization_id = q.organization_id AND queue = q.name
-                                 AND {controlled})
+                   AND (SELECT true FROM jobs
+                        WHERE organization_id = q.organization_id AND queue = q.name
+                          AND {controlled} LIMIT 1)
                  ORDER BY id
                  FOR NO KEY UPDATE",
                 controlled = queued_controlled("push"),

@@ -21,3 +21,7 @@ CREATE INDEX queue_starts_key ON queue_starts (queue_id, concurrency_key, starte
 -- key are found under the null key.
 CREATE INDEX jobs_flow_keys ON jobs (organization_id, queue, concurrency_key, priority DESC, run_at, id)
     WHERE status = 'queued' AND flow <> 0;
+-- And each key's room: its jobs that hold its slots, one probe per key.
+CREATE INDEX jobs_flow_key_started ON jobs (organization_id, queue, concurrency_key)
+    WHERE flow <> 0 AND status IN ('scheduled', 'queued', 'running') AND attempt > attempt_base
+      AND concurrency_key IS NOT NULL;
