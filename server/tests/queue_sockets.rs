@@ -11,12 +11,10 @@
 mod common;
 
 use chronos_test_support::both_stores;
+use common::socket::{Socket, connect, quiet, recv, send};
 use common::{StoreKind, TestServer};
-use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::time::Duration;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 both_stores!(
     a_dead_holder_of_a_strict_queue_frees_it_when_its_lease_ends,
@@ -24,17 +22,10 @@ both_stores!(
     jobs_handed_to_a_waiting_socket_keep_the_queues_limit,
 );
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
 /// A worker `id` for handler `h` with `max` slots, welcomed; `holding`:
 /// the lease tokens it names on a reconnect.
 async fn worker(s: &TestServer, key: &str, id: &str, max: u32, holding: Vec<Value>) -> Socket {
-    let url = s.url("/v1/workers/connect").replace("http://", "ws://");
-    let mut req = url.into_client_request().unwrap();
-    req.headers_mut()
-        .insert("authorization", format!("Bearer {key}").parse().unwrap());
-    let mut ws = tokio_tungstenite::connect_async(req).await.unwrap().0;
+    let mut ws = connect(s, key).await;
     send(
         &mut ws,
         json!({"type": "hello", "worker_id": id, "handlers": ["h"], "max_in_flight": max,
@@ -43,33 +34,6 @@ async fn worker(s: &TestServer, key: &str, id: &str, max: u32, holding: Vec<Valu
     .await;
     assert_eq!(recv(&mut ws).await["type"], "welcome");
     ws
-}
-
-async fn send(ws: &mut Socket, frame: Value) {
-    ws.send(Message::Text(frame.to_string().into()))
-        .await
-        .unwrap();
-}
-
-/// The next text frame, within 10 s.
-async fn recv(ws: &mut Socket) -> Value {
-    loop {
-        let message = tokio::time::timeout(Duration::from_secs(10), ws.next())
-            .await
-            .expect("no frame within 10 s")
-            .expect("connection closed")
-            .unwrap();
-        if let Message::Text(text) = message {
-            return serde_json::from_str(&text).unwrap();
-        }
-    }
-}
-
-/// Asserts no frame arrives for a while.
-async fn quiet(ws: &mut Socket, for_: Duration) {
-    if let Ok(Some(Ok(Message::Text(t)))) = tokio::time::timeout(for_, ws.next()).await {
-        panic!("unexpected frame: {t}");
-    }
 }
 
 async fn queue(s: &TestServer, name: &str, concurrency: u32) {

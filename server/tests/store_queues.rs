@@ -27,6 +27,7 @@ both_stores!(
     queues_pause_resume_and_unblock,
     the_upgrade_makes_a_queue_for_every_name_already_used,
     a_queue_is_deleted_only_when_nothing_depends_on_it,
+    a_queues_busiest_keys_are_listed,
 );
 
 /// Every setting away from its default.
@@ -400,4 +401,46 @@ async fn a_queue_is_deleted_only_when_nothing_depends_on_it(kind: StoreKind) {
         s.delete_queue(org, "work").await.unwrap(),
         DeleteQueue::NotFound
     );
+}
+
+async fn a_queues_busiest_keys_are_listed(kind: StoreKind) {
+    let (t, org) = clocked(kind).await;
+    let s = &t.store;
+    s.create_queue(org, Uuid::now_v7(), "tenants", &QueueSettings::unlimited())
+        .await
+        .unwrap()
+        .unwrap();
+    for key in [
+        Some("a"),
+        Some("b"),
+        Some("b"),
+        Some("c"),
+        Some("c"),
+        Some("c"),
+        None,
+    ] {
+        let job = chronos_server::job::NewJob {
+            queue: "tenants".into(),
+            concurrency_key: key.map(str::to_string),
+            ..pull("h")
+        };
+        t.leases.create_job(org, job).await.unwrap();
+    }
+    // The first two jobs (a's, and one of b's) run.
+    let leased = t
+        .leases
+        .lease_jobs(org, &["h".to_string()], 2, Some("w"))
+        .await
+        .unwrap();
+    assert_eq!(leased.len(), 2);
+    let keys = s.queue_keys(org, "tenants", 10).await.unwrap();
+    let seen: Vec<(&str, u64, u64)> = keys
+        .iter()
+        .map(|k| (k.key.as_str(), k.running, k.waiting))
+        .collect();
+    // Most running first, then most waiting, then by key; no keyless row.
+    assert_eq!(seen, [("b", 1, 1), ("a", 1, 0), ("c", 0, 3)]);
+    assert_eq!(s.queue_keys(org, "tenants", 1).await.unwrap().len(), 1);
+    let other = other_org(s).await;
+    assert!(s.queue_keys(other, "tenants", 10).await.unwrap().is_empty());
 }

@@ -7,6 +7,7 @@ mod common;
 
 use chronos_test_support::both_stores;
 
+use common::socket::{Socket, connect, quiet, recv, send};
 use common::{StoreKind, TestServer};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -22,44 +23,6 @@ both_stores!(
     hello_is_checked,
     a_reconnect_keeps_the_leases_it_names_and_ends_the_rest,
 );
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn connect(s: &TestServer, key: &str) -> Socket {
-    let url = s.url("/v1/workers/connect").replace("http://", "ws://");
-    let mut req = url.into_client_request().unwrap();
-    req.headers_mut()
-        .insert("authorization", format!("Bearer {key}").parse().unwrap());
-    tokio_tungstenite::connect_async(req).await.unwrap().0
-}
-
-async fn send(ws: &mut Socket, frame: Value) {
-    ws.send(Message::Text(frame.to_string().into()))
-        .await
-        .unwrap();
-}
-
-/// The next text frame, within 10 s.
-async fn recv(ws: &mut Socket) -> Value {
-    loop {
-        let message = tokio::time::timeout(Duration::from_secs(10), ws.next())
-            .await
-            .expect("no frame within 10 s")
-            .expect("connection closed")
-            .unwrap();
-        if let Message::Text(text) = message {
-            return serde_json::from_str(&text).unwrap();
-        }
-    }
-}
-
-/// Asserts nothing arrives for a while.
-async fn quiet(ws: &mut Socket, for_: Duration) {
-    if let Ok(Some(Ok(Message::Text(t)))) = tokio::time::timeout(for_, ws.next()).await {
-        panic!("unexpected frame: {t}");
-    }
-}
 
 async fn hello(s: &TestServer, handlers: &[&str], max: u32) -> Socket {
     let key = s.key(&["worker"]).await;

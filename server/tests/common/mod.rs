@@ -3,6 +3,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod process;
+pub mod socket;
 
 use chronos_server::config::StoreConfig;
 use chronos_server::store::Clock;
