@@ -407,3 +407,63 @@ async fn a_thousand_keys_progress_on_sqlite() {
     )
     .await;
 }
+
+/// A worker long-polling one server for a paused queue's job gets it as soon
+/// as the queue is resumed through the other server: the change wakes the
+/// polls of every server, not only its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resuming_a_queue_through_one_server_wakes_the_polls_of_another() {
+    let backing = Backing::Postgres(TestDb::create().await);
+    let a = Serve::start(&backing).await;
+    let admin = a.admin_key().await;
+    let b = Serve::start(&backing).await;
+    let worker = cli_create_key(&backing, "w", "worker").await;
+    let client = http();
+    let (status, _) = post(
+        &client,
+        &a.base,
+        "/v1/queues",
+        &admin,
+        &json!({"name": "held"}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, _) = post(
+        &client,
+        &a.base,
+        "/v1/queues/held/pause",
+        &admin,
+        &json!({}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let job = json!({"name": "waiting", "handler": "h", "queue": "held"});
+    let (status, _) = post(&client, &a.base, "/v1/jobs", &admin, &job).await;
+    assert_eq!(status, 201);
+
+    let base = b.base.clone();
+    let poll = tokio::spawn(async move {
+        let body = json!({"handlers": ["h"], "max_jobs": 1, "wait_seconds": 20, "worker_id": "b"});
+        let started = Instant::now();
+        let (status, answer) = post(&http(), &base, "/v1/workers/poll", &worker, &body).await;
+        (status, answer, started.elapsed())
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (status, _) = post(
+        &client,
+        &a.base,
+        "/v1/queues/held/resume",
+        &admin,
+        &json!({}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, answer, waited) = poll.await.unwrap();
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["data"].as_array().unwrap().len(), 1, "{answer}");
+    println!("leased {waited:?} after the poll began (resumed at 500 ms)");
+    assert!(
+        waited < Duration::from_secs(10),
+        "woken by the resume, not at the poll's end ({waited:?})"
+    );
+}

@@ -247,6 +247,9 @@ async fn update_queue(
         .update_queue(auth.org, &name, &settings)
         .await?
         .ok_or_else(|| not_found(&name))?;
+    // A limit raised or removed may let waiting jobs start (other servers
+    // hear of it from the store).
+    state.engine.wakers().wake_all();
     Ok(Json(to_wire(&state, &auth, &record, false).await?))
 }
 

@@ -1,5 +1,6 @@
 //! Queues: their settings and state (`queue/` says what they mean).
 
+use super::flow::unfinished_of_queue;
 use super::{Result, StoreError};
 use crate::account::OrgId;
 use crate::queue::{FailureMode, QueueOrdering, QueueRecord, QueueSettings, QueueState, RateLimit};
@@ -96,19 +97,44 @@ pub trait QueueStore: Send + Sync + 'static {
     async fn unfinished_in_queue(&self, org: OrgId, name: &str, limit: u32) -> Result<Vec<Uuid>>;
 }
 
-/// [`QueueStore::queue_keys`] as both stores write it, from the query of
-/// the queue's unfinished jobs and the placeholder of the limit.
-pub(crate) fn keys_sql(unfinished: &str, limit: &str) -> String {
-    let running = crate::store::status_test(crate::store::flow::RUNNING);
-    format!(
-        "SELECT concurrency_key AS key,
-                sum(CASE WHEN status {running} THEN 1 ELSE 0 END) AS running,
-                sum(CASE WHEN status {running} THEN 0 ELSE 1 END) AS waiting
-         FROM jobs WHERE id IN ({unfinished}) AND concurrency_key IS NOT NULL
-         GROUP BY concurrency_key
-         ORDER BY running DESC, waiting DESC, key
-         LIMIT {limit}"
-    )
+/// The statements both stores read a queue's unfinished jobs with, from
+/// the test of the organization (`org_test`, as [`unfinished_of_queue`]
+/// takes it), the queue's placeholder, and the placeholder of a limit.
+pub(crate) struct QueueJobsSql {
+    /// How many: a queue that holds any is not deleted.
+    pub holds: String,
+    /// By status, with the oldest queued job's due time.
+    pub counts: String,
+    /// Up to the limit of their ids.
+    pub unfinished: String,
+    /// [`QueueStore::queue_keys`].
+    pub keys: String,
+}
+
+impl QueueJobsSql {
+    pub(crate) fn new(org_test: &str, queue: &str, limit: &str) -> Self {
+        let unfinished = unfinished_of_queue(org_test, queue);
+        let running = crate::store::status_test(crate::store::flow::RUNNING);
+        QueueJobsSql {
+            holds: format!("SELECT count(*) FROM jobs WHERE id IN ({unfinished})"),
+            counts: format!(
+                "SELECT status, count(*) AS n, min(run_at) AS oldest FROM jobs
+                 WHERE id IN ({unfinished}) GROUP BY status"
+            ),
+            unfinished: format!(
+                "SELECT id FROM jobs WHERE id IN ({unfinished}) ORDER BY id LIMIT {limit}"
+            ),
+            keys: format!(
+                "SELECT concurrency_key AS key,
+                        sum(CASE WHEN status {running} THEN 1 ELSE 0 END) AS running,
+                        sum(CASE WHEN status {running} THEN 0 ELSE 1 END) AS waiting
+                 FROM jobs WHERE id IN ({unfinished}) AND concurrency_key IS NOT NULL
+                 GROUP BY concurrency_key
+                 ORDER BY running DESC, waiting DESC, key
+                 LIMIT {limit}"
+            ),
+        }
+    }
 }
 
 /// What became of a request to delete a queue.

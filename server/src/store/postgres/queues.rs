@@ -1,12 +1,12 @@
 //! Queues.
 
-use super::{PgStore, ts};
+use super::{NOTIFY_CHANNEL, PgStore, ts};
 use crate::account::OrgId;
 use crate::queue::{DEFAULT_QUEUE, FailureMode, QueueRecord, QueueSettings, QueueState};
 use crate::store::flow::{head_of_queue, unfinished_of_queue};
 use crate::store::queues::{
-    QUEUE_COLUMNS, QueueColumns, SETTINGS_COLUMNS, SettingValue, keys_sql, settings_placeholders,
-    settings_values,
+    QUEUE_COLUMNS, QueueColumns, QueueJobsSql, SETTINGS_COLUMNS, SettingValue,
+    settings_placeholders, settings_values,
 };
 use crate::store::{Clock, QueueStore, Result, StoreError};
 use crate::store::{DeleteQueue, QueueCounts};
@@ -17,6 +17,7 @@ use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 pub(super) struct Sql {
+    jobs: QueueJobsSql,
     insert: String,
     get: String,
     list: String,
@@ -25,19 +26,17 @@ pub(super) struct Sql {
     unblock: String,
     lock: String,
     reflow: String,
-    holds: String,
+    wake_everyone: String,
     named_by: String,
     delete: String,
-    counts: String,
     head: String,
-    unfinished: String,
-    keys: String,
     failed: String,
 }
 
 impl Sql {
     pub(super) fn new(clock: &Clock) -> Self {
         Sql {
+            jobs: QueueJobsSql::new("organization_id = $1", "$2", "$3"),
             insert: clock.pg(format!(
                 "INSERT INTO queues (id, organization_id, name, {SETTINGS_COLUMNS}, status,
                                      created_at, updated_at)
@@ -73,12 +72,9 @@ impl Sql {
             // Waits for the inserts into the queue that share-lock it, and
             // for its leases; they then see the change.
             lock: "SELECT 1 FROM queues WHERE organization_id = $1 AND name = $2 FOR UPDATE".into(),
+            wake_everyone: format!("SELECT pg_notify('{NOTIFY_CHANNEL}', '*')"),
             reflow: format!(
                 "UPDATE jobs SET flow = $3 WHERE id IN ({unfinished}) AND flow <> $3",
-                unfinished = unfinished_of_queue("organization_id = $1", "$2"),
-            ),
-            holds: format!(
-                "SELECT count(*) FROM jobs WHERE id IN ({unfinished})",
                 unfinished = unfinished_of_queue("organization_id = $1", "$2"),
             ),
             named_by: format!(
@@ -88,11 +84,6 @@ impl Sql {
                 archived = ScheduleStatus::Archived.as_str(),
             ),
             delete: "DELETE FROM queues WHERE organization_id = $1 AND name = $2".into(),
-            counts: format!(
-                "SELECT status, count(*) AS n, min(run_at) AS oldest FROM jobs
-                 WHERE id IN ({unfinished}) GROUP BY status",
-                unfinished = unfinished_of_queue("organization_id = $1", "$2"),
-            ),
             head: format!("{} LIMIT 1", head_of_queue("$1", "$2")),
             failed: clock.pg(format!(
                 "UPDATE queues q
@@ -108,11 +99,6 @@ impl Sql {
                 paused = QueueState::Paused.as_str(),
                 continue_ = FailureMode::Continue.as_str(),
             )),
-            unfinished: format!(
-                "SELECT id FROM jobs WHERE id IN ({unfinished}) ORDER BY id LIMIT $3",
-                unfinished = unfinished_of_queue("organization_id = $1", "$2"),
-            ),
-            keys: keys_sql(&unfinished_of_queue("organization_id = $1", "$2"), "$3"),
         }
     }
 }
@@ -259,7 +245,7 @@ impl QueueStore for PgStore {
             return Ok(DeleteQueue::NotFound);
         }
         let holds: i64 = tx
-            .query_one(&self.sql.queues.holds, &[&org.0, &name])
+            .query_one(&self.sql.queues.jobs.holds, &[&org.0, &name])
             .await?
             .get(0);
         if holds > 0 {
@@ -281,7 +267,7 @@ impl QueueStore for PgStore {
         let client = self.pool.get().await?;
         let mut counts = QueueCounts::default();
         for row in client
-            .query(&self.sql.queues.counts, &[&org.0, &name])
+            .query(&self.sql.queues.jobs.counts, &[&org.0, &name])
             .await?
         {
             let status: String = row.try_get("status")?;
@@ -305,7 +291,7 @@ impl QueueStore for PgStore {
 
     async fn queue_keys(&self, org: OrgId, name: &str, limit: u32) -> Result<Vec<QueueKey>> {
         let client = self.pool.get().await?;
-        let stmt = client.prepare_cached(&self.sql.queues.keys).await?;
+        let stmt = client.prepare_cached(&self.sql.queues.jobs.keys).await?;
         let mut keys = Vec::new();
         for row in client
             .query(&stmt, &[&org.0, &name, &i64::from(limit)])
@@ -324,7 +310,7 @@ impl QueueStore for PgStore {
         let client = self.pool.get().await?;
         Ok(client
             .query(
-                &self.sql.queues.unfinished,
+                &self.sql.queues.jobs.unfinished,
                 &[&org.0, &name, &i64::from(limit)],
             )
             .await?
@@ -379,6 +365,9 @@ impl PgStore {
                 let flow: i16 = row.try_get("flow")?;
                 tx.execute(&self.sql.queues.reflow, &[&org.0, &name, &flow])
                     .await?;
+                // The queue may start jobs it held (resumed, unblocked, a
+                // limit raised or removed): every server's polls look again.
+                tx.execute(&self.sql.queues.wake_everyone, &[]).await?;
                 tx.commit().await?;
                 queue_from_row(&row).map(Some)
             }

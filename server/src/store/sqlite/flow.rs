@@ -456,12 +456,19 @@ fn keyed(
         }
     }
     // The jobs of `key` (None: without one) `serves` takes, best first.
-    let best = |key: Option<&str>, limit: i64, texts: &[String; 2]| -> Result<Vec<Candidate>> {
+    // `served`: only the jobs `serves` takes (a pull worker's handlers, ?5);
+    // else whatever is next.
+    let best = |key: Option<&str>, limit: i64, served: bool| -> Result<Vec<Candidate>> {
+        let texts = match (served, serves) {
+            (false, _) => &sql.key_head,
+            (true, Serves::Pull(..)) => &sql.key_pull,
+            (true, Serves::Push) => &sql.key_push,
+        };
         let mut found = Vec::new();
         for text in texts {
             let mut stmt = conn.prepare_cached(text)?;
             let rows = match serves {
-                Serves::Pull(_, json) if texts != &sql.key_head => {
+                Serves::Pull(_, json) if served => {
                     stmt.query_map(params![org, name, key, limit, json], Candidate::read)?
                 }
                 _ => stmt.query_map(params![org, name, key, limit], Candidate::read)?,
@@ -471,10 +478,6 @@ fn keyed(
             }
         }
         Ok(found)
-    };
-    let served = match serves {
-        Serves::Pull(..) => &sql.key_pull,
-        Serves::Push => &sql.key_push,
     };
     let cursor = sql
         .cursors
@@ -521,17 +524,17 @@ fn keyed(
                     .query_row(params![org, name, key], Candidate::read)
                     .optional()?;
                 if head.is_none() {
-                    head = best(Some(&key), 1, &sql.key_head)?.into_iter().next();
+                    head = best(Some(&key), 1, false)?.into_iter().next();
                 }
                 found.extend(head.filter(|h| serves.takes(h)));
             } else {
-                found.extend(best(Some(&key), key_room, served)?);
+                found.extend(best(Some(&key), key_room, true)?);
             }
         }
         keys_found += i64::from(found.len() > before);
         after = key;
     }
-    found.extend(best(None, room, served)?);
+    found.extend(best(None, room, true)?);
     sort_best_first(&mut found);
     found.truncate(room as usize);
     Ok(found)

@@ -5,8 +5,8 @@ use crate::account::OrgId;
 use crate::queue::{DEFAULT_QUEUE, FailureMode, QueueRecord, QueueSettings, QueueState};
 use crate::store::flow::{head_of_queue, unfinished_of_queue};
 use crate::store::queues::{
-    QUEUE_COLUMNS, QueueColumns, SETTINGS_COLUMNS, SettingValue, keys_sql, settings_placeholders,
-    settings_values,
+    QUEUE_COLUMNS, QueueColumns, QueueJobsSql, SETTINGS_COLUMNS, SettingValue,
+    settings_placeholders, settings_values,
 };
 use crate::store::{Clock, QueueStore, Result};
 use crate::store::{DeleteQueue, QueueCounts, StoreError};
@@ -17,6 +17,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use uuid::Uuid;
 
 pub(super) struct Sql {
+    jobs: QueueJobsSql,
     insert: String,
     insert_default: String,
     get: String,
@@ -26,19 +27,16 @@ pub(super) struct Sql {
     unblock: String,
     reflow: String,
     exists: String,
-    holds: String,
     named_by: String,
     delete: String,
-    counts: String,
     head: String,
-    unfinished: String,
-    keys: String,
 }
 
 impl Sql {
     pub(super) fn new(clock: &Clock) -> Self {
         let unlimited = QueueSettings::unlimited();
         Sql {
+            jobs: QueueJobsSql::new("+organization_id = ?1", "?2", "?3"),
             insert: clock.sqlite(format!(
                 "INSERT INTO queues (id, organization_id, name, {SETTINGS_COLUMNS}, status,
                                      created_at, updated_at)
@@ -83,10 +81,6 @@ impl Sql {
             reflow: reflow_sql(),
             exists: "SELECT EXISTS (SELECT 1 FROM queues WHERE organization_id = ?1 AND name = ?2)"
                 .into(),
-            holds: format!(
-                "SELECT count(*) FROM jobs WHERE id IN ({unfinished})",
-                unfinished = unfinished_of_queue("+organization_id = ?1", "?2"),
-            ),
             named_by: format!(
                 "SELECT id FROM schedules
                  WHERE organization_id = ?1 AND json_extract(template, '$.queue') = ?2
@@ -95,17 +89,7 @@ impl Sql {
                 archived = ScheduleStatus::Archived.as_str(),
             ),
             delete: "DELETE FROM queues WHERE organization_id = ?1 AND name = ?2".into(),
-            counts: format!(
-                "SELECT status, count(*) AS n, min(run_at) AS oldest FROM jobs
-                 WHERE id IN ({unfinished}) GROUP BY status",
-                unfinished = unfinished_of_queue("+organization_id = ?1", "?2"),
-            ),
             head: format!("{} LIMIT 1", head_of_queue("?1", "?2")),
-            keys: keys_sql(&unfinished_of_queue("+organization_id = ?1", "?2"), "?3"),
-            unfinished: format!(
-                "SELECT id FROM jobs WHERE id IN ({unfinished}) ORDER BY id LIMIT ?3",
-                unfinished = unfinished_of_queue("+organization_id = ?1", "?2"),
-            ),
         }
     }
 }
@@ -315,7 +299,7 @@ impl QueueStore for SqliteStore {
                 return Ok(DeleteQueue::NotFound);
             }
             let holds: i64 = tx
-                .prepare_cached(&sql.holds)?
+                .prepare_cached(&sql.jobs.holds)?
                 .query_row(params![org_id, name], |r| r.get(0))?;
             if holds > 0 {
                 return Ok(DeleteQueue::HoldsJobs(holds as u64));
@@ -338,7 +322,7 @@ impl QueueStore for SqliteStore {
     async fn queue_keys(&self, org: OrgId, name: &str, limit: u32) -> Result<Vec<QueueKey>> {
         let name = name.to_string();
         self.call(move |conn, sql| {
-            let mut stmt = conn.prepare_cached(&sql.queues.keys)?;
+            let mut stmt = conn.prepare_cached(&sql.queues.jobs.keys)?;
             let rows = stmt.query_map(params![org.0.to_string(), name, limit], |row| {
                 Ok(QueueKey {
                     key: row.get("key")?,
@@ -357,7 +341,7 @@ impl QueueStore for SqliteStore {
             let sql = &sql.queues;
             let org_id = org.0.to_string();
             let mut counts = QueueCounts::default();
-            let mut stmt = conn.prepare_cached(&sql.counts)?;
+            let mut stmt = conn.prepare_cached(&sql.jobs.counts)?;
             let mut rows = stmt.query(params![org_id, name])?;
             while let Some(row) = rows.next()? {
                 let status: String = row.get("status")?;
@@ -388,7 +372,7 @@ impl QueueStore for SqliteStore {
     async fn unfinished_in_queue(&self, org: OrgId, name: &str, limit: u32) -> Result<Vec<Uuid>> {
         let name = name.to_string();
         self.call(move |conn, sql| {
-            let mut stmt = conn.prepare_cached(&sql.queues.unfinished)?;
+            let mut stmt = conn.prepare_cached(&sql.queues.jobs.unfinished)?;
             let ids = stmt
                 .query_map(params![org.0.to_string(), name, limit], |r| {
                     r.get::<_, String>(0)
