@@ -543,7 +543,7 @@ async fn cancel_of_a_running_job_fences_its_worker(kind: StoreKind) {
     let leases = &t.leases;
     leases.create_job(org, pull("h")).await.unwrap();
     let l = lease_one(leases, org, "h", None).await;
-    let CancelOutcome::Cancelled(c) = leases.cancel_job(org, l.job.id).await.unwrap() else {
+    let CancelOutcome::Cancelled(c, _) = leases.cancel_job(org, l.job.id).await.unwrap() else {
         panic!("running jobs can be cancelled");
     };
     assert_eq!(c.status, JobStatus::Cancelled);
@@ -574,7 +574,7 @@ async fn cancel_of_a_running_job_fences_its_worker(kind: StoreKind) {
     // another organization's job is not found.
     for new in [pull("q"), later("s", Duration::from_secs(60))] {
         let j = leases.create_job(org, new).await.unwrap();
-        let CancelOutcome::Cancelled(cancelled) = leases.cancel_job(org, j.id).await.unwrap()
+        let CancelOutcome::Cancelled(cancelled, _) = leases.cancel_job(org, j.id).await.unwrap()
         else {
             panic!("{:?} jobs can be cancelled", j.status);
         };

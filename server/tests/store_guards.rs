@@ -190,7 +190,7 @@ async fn reach(
         (JobStatus::Cancelled, _) => {
             let outcome = leases.cancel_job(org, id).await.unwrap();
             assert!(
-                matches!(outcome, CancelOutcome::Cancelled(_)),
+                matches!(outcome, CancelOutcome::Cancelled(..)),
                 "{outcome:?}"
             );
         }
@@ -371,7 +371,7 @@ async fn apply(
             only_subject(expired.ended.iter().map(|m| m.id).collect());
         }
         Method::Cancel => match leases.cancel_job(org, subject.id).await.unwrap() {
-            CancelOutcome::Cancelled(job) if allowed => assert_eq!(job.id, subject.id),
+            CancelOutcome::Cancelled(job, _) if allowed => assert_eq!(job.id, subject.id),
             CancelOutcome::AlreadyFinished(job) if !allowed => {
                 assert_eq!(job.id, subject.id, "{case}");
                 assert!(job.status.is_finished(), "{case}: {:?}", job.status);

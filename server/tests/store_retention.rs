@@ -149,7 +149,7 @@ async fn failed_and_cancelled_jobs_stay_thirty_days(kind: StoreKind) {
     let queued = t.leases.create_job(org, pull("cancelled")).await.unwrap();
     let cancelled = t.leases.cancel_job(org, queued.id).await.unwrap();
     assert!(
-        matches!(cancelled, CancelOutcome::Cancelled(_)),
+        matches!(cancelled, CancelOutcome::Cancelled(..)),
         "{cancelled:?}"
     );
     let done_id = completed(&t, org, "completed").await;

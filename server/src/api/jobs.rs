@@ -436,7 +436,7 @@ async fn cancel_job(
     auth.require(Scope::JobsWrite)?;
     let id = job_id(&id)?;
     match state.engine.cancel(auth.org, id).await? {
-        CancelOutcome::Cancelled(job) => Ok(Json(job)),
+        CancelOutcome::Cancelled(job, _) => Ok(Json(job)),
         CancelOutcome::AlreadyFinished(job) => Err(ApiError::JobFinished {
             id,
             status: job.status,

@@ -450,13 +450,13 @@ impl Engine {
     /// Cancels a job; if it was running, its worker's session is told.
     pub async fn cancel(&self, org: OrgId, id: Uuid) -> Result<CancelOutcome> {
         let outcome = self.leases.cancel_job(org, id).await?;
-        if let CancelOutcome::Cancelled(job) = &outcome {
+        if let CancelOutcome::Cancelled(job, freed) = &outcome {
             // Nobody listening is fine: no session holds it here.
             let _ = self.cancelled.send(id);
             self.announce(org, job);
             // A running job held a slot of its queue.
-            for key in self.leases.slot_freed(org, &job.queue).await? {
-                self.wakers.wake(&key);
+            for key in freed {
+                self.wakers.wake(key);
             }
         }
         Ok(outcome)

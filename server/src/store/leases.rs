@@ -154,7 +154,10 @@ impl<T> LeaseOutcome<T> {
 /// The result of asking to cancel a job.
 #[derive(Clone, Debug, PartialEq)]
 pub enum CancelOutcome {
-    Cancelled(Job),
+    /// Cancelled; with whose polls to wake for its queue's next jobs, when
+    /// it held (or was next for) a slot of a controlled queue. Other server
+    /// processes were told in the same transaction.
+    Cancelled(Job, Vec<WakeKey>),
     /// Already completed, failed or cancelled; unchanged.
     AlreadyFinished(Job),
     NotFound,
@@ -368,11 +371,6 @@ pub trait LeaseStore: Send + Sync + 'static {
 
     /// Queues a failed or cancelled job again, with a fresh retry budget.
     async fn retry_job(&self, org: OrgId, id: Uuid) -> Result<RetryOutcome>;
-
-    /// A slot of the queue may have come free (a job of it was cancelled):
-    /// whose polls to wake for its next jobs, if it is a controlled queue.
-    /// Other server processes are told too.
-    async fn slot_freed(&self, org: OrgId, queue: &str) -> Result<Vec<WakeKey>>;
 
     /// One scheduler pass: takes the active schedules that are due (by the
     /// store's clock) or hold a waiting fire whose last job has ended,

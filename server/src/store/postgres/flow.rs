@@ -29,7 +29,6 @@ pub(super) struct Sql {
     lock_push: String,
     candidates_push: String,
     lease_push: String,
-    pub(super) slot_freed: String,
     rate_releases: String,
 }
 
@@ -308,15 +307,6 @@ impl Sql {
         };
         Sql {
             rate_releases: clock.pg(rate_releases_sql()),
-            slot_freed: format!(
-                "WITH ended AS (
-                     SELECT NULL::uuid AS id, $1::uuid AS f_org, $2::text AS f_queue,
-                            1::int2 AS f_flow
-                 ), {freed}
-                 SELECT (SELECT f_keys FROM freed), {notify}",
-                freed = freed("ended"),
-                notify = notify_freed(),
-            ),
             lock_pull: format!(
                 "SELECT id, organization_id, name FROM queues q
                  WHERE organization_id = $1 AND flow <> 0 AND status = 'active' AND NOT blocked

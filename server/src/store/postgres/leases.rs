@@ -25,7 +25,7 @@ use crate::store::jobs::JOB_COLUMNS;
 use crate::store::{
     AttemptEnd, CancelOutcome, Clock, Expired, FREE_FLOW, Fired, Handoff, HttpResponse, Inserted,
     LeaseOutcome, LeaseStore, Moved, Outcome, Promoted, PushSlots, RateReleases, Result,
-    RetryOutcome, StoreError, WakeKey, queued_push_test, status_literals, status_test,
+    RetryOutcome, StoreError, queued_push_test, status_literals, status_test,
 };
 use async_trait::async_trait;
 use chronos_proto::{ExecutionStatus, JobStatus, Lease, LeasedJob, Timestamp};
@@ -491,16 +491,21 @@ impl Sql {
                          UPDATE jobs SET status = '{to}', finished_at = now(), updated_at = now(),
                                          lease_expires_at = NULL
                          WHERE organization_id = $1 AND id = $2 AND status {from}
-                         RETURNING {JOB_COLUMNS}
+                         RETURNING {JOB_COLUMNS}, {slot}
                      ), attempt AS (
                          UPDATE executions SET status = '{closed}', error = '{CANCELLED_ERROR}',
                                                finished_at = now()
                          WHERE job_id IN (SELECT id FROM job) AND status = '{running}'
-                     )
-                     SELECT *, pg_notify('{CANCEL_CHANNEL}', id::text) AS notified FROM job",
+                     ), {freed}
+                     SELECT job.*, pg_notify('{CANCEL_CHANNEL}', id::text) AS notified,
+                            f_keys AS freed, {notify_freed} AS notified_freed
+                     FROM job LEFT JOIN freed ON f_id = job.id",
                     to = t.to().as_str(),
                     from = status_test(t.from()),
                     closed = CANCELLED_EXECUTION.as_str(),
+                    slot = SLOT_COLUMNS,
+                    freed = super::flow::freed("job"),
+                    notify_freed = super::flow::notify_freed(),
                 )
             },
             lock_expired: format!(
@@ -1092,7 +1097,13 @@ impl LeaseStore for PgStore {
         let client = self.pool.get().await?;
         let stmt = client.prepare_cached(&self.sql.leases.cancel).await?;
         if let Some(row) = client.query_opt(&stmt, &[&org.0, &id]).await? {
-            return Ok(CancelOutcome::Cancelled(job_from_row(&row)?));
+            let freed: Option<String> = row.try_get("freed")?;
+            return Ok(CancelOutcome::Cancelled(
+                job_from_row(&row)?,
+                freed
+                    .and_then(|k| super::parse_wake_payload(&k))
+                    .unwrap_or_default(),
+            ));
         }
         drop(client);
         // Not cancellable: every status outside `from` is a finished one.
@@ -1117,14 +1128,5 @@ impl LeaseStore for PgStore {
 
     async fn fire_schedules(&self, plan: PlanFn) -> Result<Fired> {
         super::schedules::fire(self, plan).await
-    }
-
-    async fn slot_freed(&self, org: OrgId, queue: &str) -> Result<Vec<WakeKey>> {
-        let client = self.pool.get().await?;
-        let stmt = client.prepare_cached(&self.sql.flow.slot_freed).await?;
-        let keys: Option<String> = client.query_one(&stmt, &[&org.0, &queue]).await?.get(0);
-        Ok(keys
-            .and_then(|k| super::parse_wake_payload(&k))
-            .unwrap_or_default())
     }
 }

@@ -25,7 +25,7 @@ use crate::store::jobs::JOB_COLUMNS;
 use crate::store::{
     AttemptEnd, CancelOutcome, Clock, Expired, FREE_FLOW, Fired, Handoff, HttpResponse, Inserted,
     LeaseOutcome, LeaseStore, Moved, Outcome, Promoted, PushSlots, RateReleases, Result,
-    RetryOutcome, WakeKey, queued_push_test, status_test,
+    RetryOutcome, queued_push_test, status_test,
 };
 use async_trait::async_trait;
 use chronos_proto::{ExecutionStatus, Lease, LeasedJob, Timestamp};
@@ -606,12 +606,6 @@ impl LeaseStore for SqliteStore {
         .await
     }
 
-    async fn slot_freed(&self, org: OrgId, queue: &str) -> Result<Vec<WakeKey>> {
-        let queue = queue.to_string();
-        self.call(move |conn, sql| freed(conn, &sql.leases, Some((org.0.to_string(), queue))))
-            .await
-    }
-
     async fn lease_push(&self, slots: &PushSlots) -> Result<Vec<(OrgId, LeasedJob)>> {
         let slots = slots.clone();
         self.call(move |conn, sql_all| {
@@ -839,7 +833,9 @@ impl LeaseStore for SqliteStore {
                 Some(job) => {
                     tx.prepare_cached(&sql.leases.cancel_execution)?
                         .execute(params![id.to_string()])?;
-                    CancelOutcome::Cancelled(job)
+                    let slot = Some((org.0.to_string(), job.queue.clone()));
+                    let freed = freed(&tx, &sql.leases, slot)?;
+                    CancelOutcome::Cancelled(job, freed)
                 }
                 None => match job_by_id(&tx, &sql.jobs, org, id)? {
                     Some(job) => CancelOutcome::AlreadyFinished(job),
