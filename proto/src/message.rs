@@ -72,6 +72,13 @@ pub struct CreateMessage {
     /// The signing secret every request is signed with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signing_secret_id: Option<Uuid>,
+    /// Groups the message with others of its queue (`default`) for the
+    /// queue's per-key limits (`key_concurrency`, `key_rate_limit`), e.g. a
+    /// customer's id: 1 to 255 characters. A message without one is not
+    /// held by them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 255))]
+    pub concurrency_key: Option<String>,
     /// Not available yet (callbacks come with fan-out): refused if given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback_queue_id: Option<String>,
@@ -102,6 +109,9 @@ pub struct Message {
     pub attempt: u32,
     pub deduplication_id: Option<String>,
     pub signing_secret_id: Option<Uuid>,
+    /// The key of its queue's per-key limits, if it has one.
+    #[serde(default)]
+    pub concurrency_key: Option<String>,
     pub last_error: Option<String>,
     pub created_at: Timestamp,
     pub finished_at: Option<Timestamp>,

@@ -405,6 +405,12 @@ pub struct PublishMessage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 255))]
     pub deduplication_id: Option<String>,
+    /// Groups the message with the queue's others for its per-key limits
+    /// (`key_concurrency`, `key_rate_limit`), e.g. a customer's id: 1 to
+    /// 255 characters. A message without one is not held by them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 255))]
+    pub concurrency_key: Option<String>,
     /// Not available yet (fan-out and callbacks): refused if given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback_queue_id: Option<String>,

@@ -217,6 +217,14 @@ pub struct CreateSchedule {
         )
     )]
     pub queue: Option<String>,
+    /// The key each of its jobs (fired or triggered) carries for its
+    /// queue's per-key limits (`key_concurrency`, `key_rate_limit`), e.g. a
+    /// customer's id: 1 to 255 characters. Default none: the jobs are not
+    /// held by them. A `PATCH` reads null as absent: a `PUT` without it
+    /// removes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 255))]
+    pub concurrency_key: Option<String>,
     /// Default 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(
@@ -369,6 +377,10 @@ pub struct Schedule {
     /// Retries after a failed attempt.
     pub max_retries: u32,
     pub queue: String,
+    /// The key each of its jobs carries for its queue's per-key limits, if
+    /// it has one.
+    #[serde(default)]
+    pub concurrency_key: Option<String>,
     pub priority: i32,
     pub catch_up: CatchUp,
     pub overlap: Overlap,

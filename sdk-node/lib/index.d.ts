@@ -106,6 +106,8 @@ export interface CreateMessage {
   deduplication_id?: string
   retries?: number
   signing_secret_id?: string
+  /** Groups the message with others of the `default` queue for its per-key limits: 1 to 255 characters. */
+  concurrency_key?: string
 }
 
 export interface MessageAccepted {
@@ -200,6 +202,8 @@ export interface PublishMessage {
   delay?: number
   scheduled_at?: string
   deduplication_id?: string
+  /** Groups the message with the queue's others for its per-key limits: 1 to 255 characters. */
+  concurrency_key?: string
   callback_queue_id?: string
 }
 
@@ -230,6 +234,8 @@ export interface CreateSchedule {
   max_retries?: number
   retries?: number
   queue?: string
+  /** The key each fire's job carries for its queue's per-key limits: 1 to 255 characters. A PATCH can't remove it (`null` is absent); a PUT without it does. */
+  concurrency_key?: string
   priority?: number
   catch_up?: 'skip' | 'one' | 'all'
   overlap?: 'allow' | 'skip' | 'wait'
@@ -304,6 +310,7 @@ export interface Schedule {
   timeout: number
   max_retries: number
   queue: string
+  concurrency_key: string | null
   priority: number
   catch_up: 'skip' | 'one' | 'all'
   overlap: 'allow' | 'skip' | 'wait'

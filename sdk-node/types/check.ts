@@ -39,13 +39,15 @@ async function main(): Promise<void> {
   const waiting: number | undefined = (await client.getQueue(queue.name)).stats?.queued
   const keyed: Job = await client.createJob({ name: 'n', handler: 'h', queue: queue.name, concurrency_key: 'customer-42' })
   const key: string | null = keyed.concurrency_key
-  const accepted: QueueMessageAccepted = await client.publish(queue.name, { body: 'hi', delay: 60 })
+  const accepted: QueueMessageAccepted = await client.publish(queue.name, { body: 'hi', delay: 60, concurrency_key: 'customer-42' })
+  const keyedSchedule: Schedule = await client.createSchedule({ name: 's', handler: 'h', cron: '@daily', queue: queue.name, concurrency_key: 'customer-42' })
+  const scheduleKey: string | null = keyedSchedule.concurrency_key
   await client.deleteQueue(queue.name, { force: true })
   // @ts-expect-error: ordering is fifo or lifo
   await client.createQueue({ name: 'q', ordering: 'random' })
   // @ts-expect-error: a queue's retries come from the queue, not the message
   await client.publish('q', { url: 'https://x.test', retries: 3 })
-  void limit, waiting, key, accepted
+  void limit, waiting, key, accepted, scheduleKey
   // @ts-expect-error: delay units are second … week
   await client.createJob({ name: 'n', handler: 'h', delay: { value: 1, unit: 'fortnight' } })
   void status, next, runs, first, ok

@@ -49,14 +49,19 @@ def queue_calls(client: Client) -> None:
     keyed: JobAnswer = client.create_job({"name": "n", "handler": "h", "queue": queue["name"],
                                           "concurrency_key": "customer-42"})
     key: str | None = keyed["concurrency_key"]
-    accepted: QueueMessageAccepted = client.publish(queue["name"], {"body": "hi", "delay": 60})
+    accepted: QueueMessageAccepted = client.publish(queue["name"], {"body": "hi", "delay": 60,
+                                                                    "concurrency_key": "customer-42"})
+    keyed_schedule: Schedule = client.create_schedule({"name": "s", "handler": "h", "cron": "@daily",
+                                                       "queue": queue["name"],
+                                                       "concurrency_key": "customer-42"})
+    schedule_key: str | None = keyed_schedule["concurrency_key"]
     names: list[str] = [q["name"] for q in client.list_queues()]
     client.pause_queue(queue["name"])
     client.delete_queue(queue["name"], force=True)
     client.create_queue({"name": "q", "ordering": "random"})  # type: ignore[typeddict-item]
     client.publish("q", {"url": "https://x.test", "retries": 3})  # type: ignore[typeddict-unknown-key]
     client.delete_queue("q", True)  # type: ignore[call-arg]
-    print(limit, queued, key, accepted, names)
+    print(limit, queued, key, accepted, schedule_key, names)
 
 
 async def async_calls(client: AsyncClient) -> None:

@@ -667,6 +667,7 @@ async fn manages_queues_and_publishes_onto_one(kind: StoreKind) {
             &PublishMessage {
                 body: Some("hello".into()),
                 delay: Some(3600),
+                concurrency_key: Some("customer-7".into()),
                 ..PublishMessage::default()
             },
         )
@@ -675,6 +676,7 @@ async fn manages_queues_and_publishes_onto_one(kind: StoreKind) {
     assert_eq!(accepted.queue, "email-sends");
     let job = c.get_job(accepted.message_id).await.unwrap();
     assert_eq!((job.queue.as_str(), job.max_retries), ("email-sends", 7));
+    assert_eq!(job.concurrency_key.as_deref(), Some("customer-7"));
     assert_eq!(job.run_at, accepted.scheduled_at);
     let got = c.get_queue("email-sends").await.unwrap();
     let stats = got.stats.expect("GET one answers with stats");

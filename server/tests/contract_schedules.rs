@@ -2,7 +2,8 @@
 //! limits as the code that also needs them, and each rule once: the
 //! document is what the server enforces (`api::contract`), so a number
 //! that drifts from a constant is a bug these tests catch. (The limits only
-//! jobs' code knows are checked in `api::schedules`' unit tests.)
+//! jobs' code knows are checked in `api::schedules`' unit tests.) And a
+//! field taken by jobs, schedules and messages alike has one rule.
 
 use chronos_proto::message::MAX_MESSAGE_BODY_BYTES;
 use chronos_proto::schedule::MAX_NEXT_RUNS;
@@ -124,6 +125,33 @@ fn creation_requires_what_the_server_needs_and_a_change_nothing() {
         }
     }
     assert_eq!(krafter["url"]["format"], native["url"]["format"]);
+}
+
+/// A `concurrency_key` is held to a job's rules wherever it is taken: a
+/// schedule (and its change), a message, a message onto a queue.
+#[test]
+fn a_concurrency_key_has_a_jobs_rules_wherever_it_is_taken() {
+    let doc = document();
+    let job = &schema(&doc, "CreateJob")["properties"]["concurrency_key"];
+    assert_eq!(
+        (&job["minLength"], &job["maxLength"]),
+        (&json!(1), &json!(255))
+    );
+    for name in [
+        "CreateSchedule",
+        "SchedulePatch",
+        "CreateMessage",
+        "PublishMessage",
+    ] {
+        let key = &schema(&doc, name)["properties"]["concurrency_key"];
+        for keyword in ["type", "minLength", "maxLength", "pattern"] {
+            assert_eq!(key.get(keyword), job.get(keyword), "{name}.{keyword}");
+        }
+    }
+    for shown in ["Schedule", "Message", "Job"] {
+        let key = &schema(&doc, shown)["properties"]["concurrency_key"];
+        assert!(key.is_object(), "{shown} shows its concurrency_key");
+    }
 }
 
 #[test]

@@ -12,6 +12,7 @@ both_stores!(
     a_message_is_accepted_as_seed_004_shows,
     messages_are_checked,
     a_message_is_a_job,
+    a_message_carries_its_concurrency_key,
 );
 
 fn seconds_from_now(v: &Value) -> i64 {
@@ -166,4 +167,69 @@ async fn a_message_is_a_job(kind: StoreKind) {
     assert_error(&answer, 404, "not_found", None);
     let answer = s.get(&s.admin_key, "/v1/messages/nope").await;
     assert_error(&answer, 404, "not_found", None);
+}
+
+/// A message's `concurrency_key`, on either route, is its job's, and the
+/// message shows it; it is held to the same rules as a job's key.
+async fn a_message_carries_its_concurrency_key(kind: StoreKind) {
+    let s = TestServer::start(kind).await;
+    let key = &s.admin_key;
+    let (status, queue) = s
+        .post(
+            key,
+            "/v1/queues",
+            json!({"name": "tenants", "key_concurrency": 1,
+                   "default_target_url": "https://api.example.com/bill"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{queue}");
+    let published = [
+        (
+            "/v1/messages",
+            json!({"url": "https://api.example.com/hook", "delay": 3600,
+                   "concurrency_key": "acme"}),
+            "default",
+            "acme",
+        ),
+        (
+            "/v1/queues/tenants/messages",
+            json!({"delay": 3600, "concurrency_key": "globex"}),
+            "tenants",
+            "globex",
+        ),
+    ];
+    for (route, body, queue, concurrency_key) in published {
+        let (status, accepted) = s.post(key, route, body).await;
+        assert_eq!(status, 202, "{route}: {accepted}");
+        let id = accepted["message_id"].as_str().unwrap();
+        let (_, message) = s.get(key, &format!("/v1/messages/{id}")).await;
+        assert_eq!(message["concurrency_key"], concurrency_key, "{message}");
+        let (_, job) = s.get(key, &format!("/v1/jobs/{id}")).await;
+        assert_eq!(
+            (&job["queue"], &job["concurrency_key"]),
+            (&json!(queue), &json!(concurrency_key)),
+            "{job}"
+        );
+    }
+    for route in ["/v1/messages", "/v1/queues/tenants/messages"] {
+        let (_, accepted) = s
+            .post(
+                key,
+                route,
+                json!({"url": "https://api.example.com/x", "delay": 60}),
+            )
+            .await;
+        let id = accepted["message_id"].as_str().unwrap();
+        let (_, message) = s.get(key, &format!("/v1/messages/{id}")).await;
+        assert_eq!(
+            message["concurrency_key"],
+            Value::Null,
+            "{route}: {message}"
+        );
+        for bad in [String::new(), "k".repeat(256)] {
+            let body = json!({"url": "https://api.example.com/x", "concurrency_key": bad});
+            let answer = s.post(key, route, body).await;
+            assert_error(&answer, 400, "validation_failed", Some("concurrency_key"));
+        }
+    }
 }

@@ -27,6 +27,7 @@ both_stores!(
     pause_resume_trigger_archive_and_delete,
     next_runs_preview_the_timing,
     patch_and_put_change_a_schedule,
+    a_schedules_concurrency_key_goes_with_each_job,
     overlap_policies_hold_fires_back,
     one_job_per_due_time_across_restarts_and_processes,
     catch_up_policies_after_downtime,
@@ -247,7 +248,7 @@ async fn seed_002_shapes_are_accepted_as_written(kind: StoreKind) {
 }
 
 /// The fields of the native schedule answer, and no others.
-const NATIVE_FIELDS: [&str; 27] = [
+const NATIVE_FIELDS: [&str; 28] = [
     "id",
     "name",
     "status",
@@ -265,6 +266,7 @@ const NATIVE_FIELDS: [&str; 27] = [
     "timeout",
     "max_retries",
     "queue",
+    "concurrency_key",
     "priority",
     "catch_up",
     "overlap",
@@ -877,6 +879,107 @@ async fn patch_and_put_change_a_schedule(kind: StoreKind) {
     assert_eq!(put["created_at"], schedule["created_at"]);
 }
 
+/// A schedule's `concurrency_key` is taken as a job's is, shown, changed
+/// by `PATCH` and removed by `PUT` (a `PATCH` reads null as absent); each
+/// job it makes, by its timing or by a trigger, carries it, and the queue's
+/// per-key limit holds them.
+async fn a_schedules_concurrency_key_goes_with_each_job(kind: StoreKind) {
+    let s = TestServer::start_with_test_clock(kind, ServeOptions::default()).await;
+    let worker = s.key(&["worker"]).await;
+    let (status, queue) = s
+        .post(
+            &s.admin_key,
+            "/v1/queues",
+            json!({"name": "tenants", "concurrency": null, "key_concurrency": 1}),
+        )
+        .await;
+    assert_eq!(status, 201, "{queue}");
+    let schedule = create(
+        &s,
+        json!({"name": "bill acme", "handler": "bill", "queue": "tenants",
+               "concurrency_key": "acme", "interval": {"value": 1, "unit": "minute"}}),
+    )
+    .await;
+    assert_eq!(schedule["concurrency_key"], "acme");
+    let id = schedule["id"].as_str().unwrap();
+    let path = format!("/v1/schedules/{id}");
+    let (_, read) = s.get(&s.admin_key, &path).await;
+    assert_eq!(read["concurrency_key"], "acme");
+    let plain = create(
+        &s,
+        json!({"name": "plain", "handler": "h", "cron": "@daily"}),
+    )
+    .await;
+    assert_eq!(plain["concurrency_key"], Value::Null, "{plain}");
+
+    // A fire's job and a trigger's carry the key; the queue starts one of
+    // them at a time.
+    advance_to(&s, &schedule["next_run_at"]).await;
+    let (status, triggered) = s.post_empty(&s.admin_key, &format!("{path}/trigger")).await;
+    assert_eq!(status, 202, "{triggered}");
+    let jobs = jobs_of(&s, id).await;
+    assert_eq!(jobs.len(), 2, "{jobs:?}");
+    assert!(!jobs[0]["fire_at"].is_null(), "a due time's fire");
+    for job in &jobs {
+        assert_eq!(job["concurrency_key"], "acme", "{job}");
+        assert_eq!(job["queue"], "tenants", "{job}");
+    }
+    let (status, leased) = s
+        .post(
+            &worker,
+            "/v1/workers/poll",
+            json!({"handlers": ["bill"], "max_jobs": 10}),
+        )
+        .await;
+    assert_eq!(status, 200, "{leased}");
+    assert_eq!(leased["data"].as_array().unwrap().len(), 1, "{leased}");
+
+    let patch = |body: Value| s.send(Method::PATCH, &s.admin_key, &path, Some(body));
+    // Another field leaves it; a new key replaces it; null is absent.
+    let (status, renamed) = patch(json!({"name": "renamed"})).await;
+    assert_eq!(status, 200, "{renamed}");
+    assert_eq!(renamed["concurrency_key"], "acme");
+    let (_, changed) = patch(json!({"concurrency_key": "globex"})).await;
+    assert_eq!(changed["concurrency_key"], "globex");
+    let (_, kept) = patch(json!({"concurrency_key": null})).await;
+    assert_eq!(kept["concurrency_key"], "globex");
+    let (_, triggered) = s.post_empty(&s.admin_key, &format!("{path}/trigger")).await;
+    assert_eq!(triggered["concurrency_key"], "globex");
+    // PUT replaces the whole definition: without a key, it has none.
+    let (status, put) = s
+        .send(
+            Method::PUT,
+            &s.admin_key,
+            &path,
+            Some(
+                json!({"name": "bill", "handler": "bill", "queue": "tenants",
+                        "interval": {"value": 1, "unit": "minute"}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 200, "{put}");
+    assert_eq!(put["concurrency_key"], Value::Null);
+    let (_, read) = s.get(&s.admin_key, &path).await;
+    assert_eq!(read["concurrency_key"], Value::Null);
+    let (_, triggered) = s.post_empty(&s.admin_key, &format!("{path}/trigger")).await;
+    assert_eq!(triggered["concurrency_key"], Value::Null);
+
+    // Held to the same rules as a job's key: 1 to 255 characters (400).
+    for key in [String::new(), "k".repeat(256)] {
+        let body = json!({"name": "n", "handler": "h", "cron": "@daily", "concurrency_key": key});
+        let answer = s.post(&s.admin_key, "/v1/schedules", body).await;
+        assert_error(&answer, 400, "validation_failed", Some("concurrency_key"));
+        let answer = patch(json!({"concurrency_key": key})).await;
+        assert_error(&answer, 400, "validation_failed", Some("concurrency_key"));
+        let job = json!({"name": "n", "handler": "h", "concurrency_key": key});
+        let answer = s.post(&s.admin_key, "/v1/jobs", job).await;
+        assert_error(&answer, 400, "validation_failed", Some("concurrency_key"));
+    }
+    let (status, longest) = patch(json!({"concurrency_key": "k".repeat(255)})).await;
+    assert_eq!(status, 200, "{longest}");
+    assert_eq!(longest["concurrency_key"], "k".repeat(255));
+}
+
 async fn overlap_policies_hold_fires_back(kind: StoreKind) {
     let s = TestServer::start_with_test_clock(kind, ServeOptions::default()).await;
     let worker = s.key(&["worker"]).await;
@@ -1112,11 +1215,13 @@ async fn the_rust_client_manages_schedules(kind: StoreKind) {
                 unit: TimeUnit::Day,
             }),
             timezone: Some("Europe/London".into()),
+            concurrency_key: Some("customer-42".into()),
             ..CreateSchedule::default()
         })
         .await
         .unwrap();
     assert_eq!(created.status, ScheduleStatus::Active);
+    assert_eq!(created.concurrency_key.as_deref(), Some("customer-42"));
     let runs = client.next_runs(created.id, 3).await.unwrap();
     assert_eq!(runs.len(), 3);
     assert_eq!(Some(runs[0]), created.next_run_at);
@@ -1124,6 +1229,7 @@ async fn the_rust_client_manages_schedules(kind: StoreKind) {
     assert_eq!(paused.status, ScheduleStatus::Paused);
     let job = client.trigger_schedule(created.id).await.unwrap();
     assert_eq!(job.schedule_id, Some(created.id));
+    assert_eq!(job.concurrency_key.as_deref(), Some("customer-42"));
     let renamed = client
         .update_schedule(
             created.id,
@@ -1136,6 +1242,7 @@ async fn the_rust_client_manages_schedules(kind: StoreKind) {
         .unwrap();
     assert_eq!(renamed.name, "daily report");
     assert_eq!(renamed.status, ScheduleStatus::Paused);
+    assert_eq!(renamed.concurrency_key.as_deref(), Some("customer-42"));
     let resumed = client.resume_schedule(created.id).await.unwrap();
     assert_eq!(resumed.status, ScheduleStatus::Active);
     let listed = client

@@ -59,6 +59,7 @@ fn cron_push(name: &str, anchor: Timestamp) -> ScheduleRecord {
             }))
             .unwrap(),
             queue: "hooks".into(),
+            concurrency_key: Some("customer-42".into()),
             priority: -3,
             max_retries: 7,
             timeout_seconds: 90,
@@ -294,7 +295,8 @@ async fn deleting_a_schedule_keeps_its_jobs(kind: StoreKind) {
 /// next; the next pass makes nothing. Each pass says when the next is due.
 async fn a_due_schedule_fires_once_per_due_time(kind: StoreKind) {
     let (t, org) = clocked(kind).await;
-    let record = every_minute("tick", now(&t.store).await);
+    let mut record = every_minute("tick", now(&t.store).await);
+    record.template.concurrency_key = Some("customer-42".into());
     t.store.insert_schedule(org, &record).await.unwrap();
     let due = record.next_run_at.unwrap();
 
@@ -317,6 +319,7 @@ async fn a_due_schedule_fires_once_per_due_time(kind: StoreKind) {
         ("tick", Some("tick"), &json!({"from": "tick"}))
     );
     assert_eq!((made.max_retries, made.timeout), (0, 30));
+    assert_eq!(made.concurrency_key.as_deref(), Some("customer-42"));
     assert_eq!(job(&t.store, org, made.id).await, *made);
     let wait = fired.next_due_in.expect("due again");
     assert!(wait > Duration::from_secs(55) && wait < MINUTE, "{wait:?}");

@@ -125,6 +125,7 @@ class NewMessage(TypedDict):
     deduplication_id: NotRequired[str]
     retries: NotRequired[int]
     signing_secret_id: NotRequired[str]
+    concurrency_key: NotRequired[str]
 
 
 class MessageAccepted(TypedDict):
@@ -217,6 +218,7 @@ class QueueMessage(TypedDict, total=False):
     delay: int
     scheduled_at: str
     deduplication_id: str
+    concurrency_key: str
     callback_queue_id: str
 
 
@@ -249,6 +251,7 @@ class NewSchedule(TypedDict, total=False):
     max_retries: int
     retries: int
     queue: str
+    concurrency_key: str
     priority: int
     catch_up: Literal["skip", "one", "all"]
     overlap: Literal["allow", "skip", "wait"]
@@ -277,6 +280,7 @@ class Schedule(TypedDict):
     timeout: int
     max_retries: int
     queue: str
+    concurrency_key: Optional[str]
     priority: int
     catch_up: Literal["skip", "one", "all"]
     overlap: Literal["allow", "skip", "wait"]

@@ -136,7 +136,7 @@ pub(crate) fn validate(req: CreateMessage) -> Result<NewJob, ApiError> {
         handler: None,
         payload: req.body.map_or(Value::Null, Value::String),
         queue: DEFAULT_QUEUE.to_string(),
-        concurrency_key: None,
+        concurrency_key: req.concurrency_key,
         priority: 0,
         delivery: Delivery::Push {
             http,
@@ -222,6 +222,7 @@ fn message(job: Job) -> Option<Message> {
         attempt: job.attempt,
         deduplication_id: job.idempotency_key,
         signing_secret_id,
+        concurrency_key: job.concurrency_key,
         last_error: job.last_error,
         created_at: job.created_at,
         finished_at: job.finished_at,

@@ -466,6 +466,7 @@ async fn publish_message(
         deduplication_id: req.deduplication_id,
         retries: None,
         signing_secret_id: queue.settings.signing_secret_id,
+        concurrency_key: req.concurrency_key,
         callback_queue_id: req.callback_queue_id,
     };
     let mut job = super::messages::validate(message)?;

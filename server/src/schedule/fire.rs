@@ -136,6 +136,7 @@ mod tests {
                 payload: serde_json::Value::Null,
                 delivery: Delivery::Pull,
                 queue: "default".into(),
+                concurrency_key: None,
                 priority: 0,
                 max_retries: 0,
                 timeout_seconds: 30,

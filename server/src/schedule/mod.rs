@@ -61,6 +61,11 @@ pub struct JobTemplate {
     pub payload: Value,
     pub delivery: Delivery,
     pub queue: String,
+    /// The key of the queue's per-key limits each job carries. Stored in
+    /// its own column (`schedules.concurrency_key`), as jobs store theirs,
+    /// not in the template's JSON.
+    #[serde(skip)]
+    pub concurrency_key: Option<String>,
     pub priority: i32,
     pub max_retries: u32,
     pub timeout_seconds: u32,
@@ -75,7 +80,7 @@ impl JobTemplate {
             handler: self.handler.clone(),
             payload: self.payload.clone(),
             queue: self.queue.clone(),
-            concurrency_key: None,
+            concurrency_key: self.concurrency_key.clone(),
             priority: self.priority,
             delivery: self.delivery.clone(),
             run_at: RunAt::Now,

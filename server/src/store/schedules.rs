@@ -11,9 +11,9 @@ use uuid::Uuid;
 /// The columns both stores select for a schedule (`s`), with its last
 /// job's status (`lj`).
 pub(crate) const SCHEDULE_COLUMNS: &str = "s.id, s.name, s.status, s.timing, s.timezone, \
-     s.template, s.catch_up, s.overlap, s.failure_notify, s.anchor_at, s.next_run_at, \
-     s.waiting_fire_at, s.last_run_at, s.last_job_id, s.created_at, s.updated_at, \
-     lj.status AS last_status";
+     s.template, s.concurrency_key, s.catch_up, s.overlap, s.failure_notify, s.anchor_at, \
+     s.next_run_at, s.waiting_fire_at, s.last_run_at, s.last_job_id, s.created_at, \
+     s.updated_at, lj.status AS last_status";
 
 #[async_trait]
 pub trait ScheduleStore: Send + Sync + 'static {

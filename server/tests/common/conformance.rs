@@ -228,6 +228,7 @@ pub fn every_minute(name: &str, anchor: Timestamp) -> ScheduleRecord {
             payload: json!({"from": name}),
             delivery: Delivery::Pull,
             queue: "default".into(),
+            concurrency_key: None,
             priority: 0,
             max_retries: 0,
             timeout_seconds: 30,

@@ -58,6 +58,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (10, "queues", include_str!("migrations/0010_queues.sql")),
     (11, "flow", include_str!("migrations/0011_flow.sql")),
     (12, "rates", include_str!("migrations/0012_rates.sql")),
+    (
+        13,
+        "schedule keys",
+        include_str!("migrations/0013_schedule_keys.sql"),
+    ),
 ];
 
 /// The version that creates the retention settings.

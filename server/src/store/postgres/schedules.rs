@@ -6,7 +6,7 @@ use super::{NOTIFY_KEYS, PgStore, WAKE_KEY_SQL, opt_ts, seconds_from_now, ts};
 use crate::account::OrgId;
 use crate::job::state::{FINISHED, waiting_status};
 use crate::job::target_host;
-use crate::schedule::{PlanFn, ScheduleRecord};
+use crate::schedule::{JobTemplate, PlanFn, ScheduleRecord};
 use crate::store::jobs::JOB_COLUMNS;
 use crate::store::schedules::SCHEDULE_COLUMNS;
 use crate::store::{
@@ -44,8 +44,8 @@ impl Sql {
                 "WITH s AS (
                      INSERT INTO schedules (id, organization_id, name, status, timing, timezone,
                          template, catch_up, overlap, failure_notify, anchor_at, next_run_at,
-                         created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $11, $11)
+                         concurrency_key, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $11, $11)
                      RETURNING *
                  )
                  SELECT {SCHEDULE_COLUMNS} FROM s LEFT JOIN jobs lj ON lj.id = s.last_job_id"
@@ -67,7 +67,7 @@ impl Sql {
                      UPDATE schedules SET name = $3, status = $4, timing = $5, timezone = $6,
                          template = $7, catch_up = $8, overlap = $9, failure_notify = $10,
                          anchor_at = $11, next_run_at = $12, waiting_fire_at = $13,
-                         updated_at = now()
+                         concurrency_key = $14, updated_at = now()
                      WHERE organization_id = $1 AND id = $2
                      RETURNING *
                  )
@@ -98,12 +98,12 @@ impl Sql {
                      INSERT INTO jobs (id, organization_id, name, handler, payload, queue,
                          priority, status, delivery_type, delivery, run_at, max_retries,
                          timeout_seconds, schedule_id, target_host, fire_at, flow,
-                         created_at, updated_at)
+                         concurrency_key, created_at, updated_at)
                      SELECT in_id, $1, $4, $5, $6, $7, $8, '{queued}', $9, $10, now(), $11, $12,
                             $13, $14, in_fire_at,
                             -- A schedule's queue can't be deleted while it names it;
                             -- a fire is never lost for want of one.
-                            coalesce((SELECT flow FROM queues_used), 0), now(), now()
+                            coalesce((SELECT flow FROM queues_used), 0), $15, now(), now()
                      FROM input
                      ON CONFLICT DO NOTHING
                      RETURNING {JOB_COLUMNS}, organization_id, delivery_type
@@ -139,7 +139,10 @@ fn schedule_from_row(row: &Row) -> Result<ScheduleRecord> {
             .ok_or_else(|| StoreError::Corrupt(format!("schedule status {status}")))?,
         timing: json_parse("timing", row.try_get("timing")?)?,
         timezone: row.try_get("timezone")?,
-        template: json_parse("template", row.try_get("template")?)?,
+        template: JobTemplate {
+            concurrency_key: row.try_get("concurrency_key")?,
+            ..json_parse("template", row.try_get("template")?)?
+        },
         catch_up: enum_parse("catch_up", row.try_get("catch_up")?)?,
         overlap: enum_parse("overlap", row.try_get("overlap")?)?,
         failure_notify: row.try_get("failure_notify")?,
@@ -176,6 +179,7 @@ impl ScheduleStore for PgStore {
                     &s.failure_notify,
                     &s.anchor_at.0,
                     &s.next_run_at.map(|t| t.0),
+                    &s.template.concurrency_key,
                 ],
             )
             .await?;
@@ -239,6 +243,7 @@ impl ScheduleStore for PgStore {
                     &s.anchor_at.0,
                     &s.next_run_at.map(|t| t.0),
                     &s.waiting_fire_at.map(|t| t.0),
+                    &s.template.concurrency_key,
                 ],
             )
             .await?
@@ -305,6 +310,7 @@ pub(super) async fn fire(store: &PgStore, plan: PlanFn) -> Result<Fired> {
                         &(job.timeout_seconds as i32),
                         &schedule.id,
                         &target_host(&job.delivery),
+                        &job.concurrency_key,
                     ],
                 )
                 .await?;

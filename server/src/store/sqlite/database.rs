@@ -48,6 +48,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (8, "queues", include_str!("migrations/0008_queues.sql")),
     (9, "flow", include_str!("migrations/0009_flow.sql")),
     (10, "rates", include_str!("migrations/0010_rates.sql")),
+    (
+        11,
+        "schedule keys",
+        include_str!("migrations/0011_schedule_keys.sql"),
+    ),
 ];
 
 /// The version that creates the retention settings.

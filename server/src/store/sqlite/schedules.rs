@@ -6,7 +6,7 @@ use super::{NOW, Statements, corrupt, opt_ts, to_json, ts, uuid};
 use crate::account::OrgId;
 use crate::job::state::{FINISHED, waiting_status};
 use crate::job::{NewJob, target_host};
-use crate::schedule::{PlanFn, ScheduleRecord};
+use crate::schedule::{JobTemplate, PlanFn, ScheduleRecord};
 use crate::store::jobs::JOB_COLUMNS;
 use crate::store::schedules::SCHEDULE_COLUMNS;
 use crate::store::{
@@ -45,8 +45,8 @@ impl Sql {
         Sql {
             insert: "INSERT INTO schedules (id, organization_id, name, status, timing, timezone,
                      template, catch_up, overlap, failure_notify, anchor_at, next_run_at,
-                     created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?11, ?11)"
+                     concurrency_key, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?11, ?11)"
                 .into(),
             get: format!(
                 "SELECT {SCHEDULE_COLUMNS} FROM schedules s
@@ -64,7 +64,7 @@ impl Sql {
                 "UPDATE schedules SET name = ?3, status = ?4, timing = ?5, timezone = ?6,
                      template = ?7, catch_up = ?8, overlap = ?9, failure_notify = ?10,
                      anchor_at = ?11, next_run_at = ?12, waiting_fire_at = ?13,
-                     updated_at = {NOW}
+                     concurrency_key = ?14, updated_at = {NOW}
                  WHERE organization_id = ?1 AND id = ?2"
             )),
             delete: "DELETE FROM schedules WHERE organization_id = ?1 AND id = ?2".into(),
@@ -89,14 +89,15 @@ impl Sql {
             insert_fire: c(format!(
                 "INSERT INTO jobs (id, organization_id, name, handler, payload, queue, priority,
                      status, delivery_type, delivery, run_at, max_retries, timeout_seconds,
-                     schedule_id, target_host, fire_at, flow, created_at, updated_at)
+                     schedule_id, target_host, fire_at, flow, concurrency_key, created_at,
+                     updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, '{queued}', ?8, ?9, {NOW}, ?10, ?11, ?12,
                          ?13, ?14,
                          -- A schedule's queue can't be deleted while it names it; a
                          -- fire is never lost for want of one.
                          coalesce((SELECT flow FROM queues
                                    WHERE organization_id = ?2 AND name = ?6), 0),
-                         {NOW}, {NOW})
+                         ?15, {NOW}, {NOW})
                  ON CONFLICT DO NOTHING
                  RETURNING {JOB_COLUMNS}",
                 queued = waiting_status(true).as_str(),
@@ -124,7 +125,10 @@ fn schedule_from_row(row: &Row) -> Result<ScheduleRecord> {
             .ok_or_else(|| StoreError::Corrupt(format!("schedule status {status}")))?,
         timing: serde_json::from_str(&timing).map_err(|e| corrupt("timing", e))?,
         timezone: row.get("timezone")?,
-        template: serde_json::from_str(&template).map_err(|e| corrupt("template", e))?,
+        template: JobTemplate {
+            concurrency_key: row.get("concurrency_key")?,
+            ..serde_json::from_str(&template).map_err(|e| corrupt("template", e))?
+        },
         catch_up: enum_parse("catch_up", row.get("catch_up")?)?,
         overlap: enum_parse("overlap", row.get("overlap")?)?,
         failure_notify: row.get("failure_notify")?,
@@ -178,6 +182,7 @@ impl ScheduleStore for SqliteStore {
                 s.failure_notify,
                 s.anchor_at.to_string(),
                 s.next_run_at.map(|t| t.to_string()),
+                s.template.concurrency_key,
             ])?;
             let created = read_schedule(&tx, sql, org, s.id)?
                 .ok_or_else(|| StoreError::Other("an inserted schedule is gone".into()))?;
@@ -238,6 +243,7 @@ impl ScheduleStore for SqliteStore {
                 s.anchor_at.to_string(),
                 s.next_run_at.map(|t| t.to_string()),
                 s.waiting_fire_at.map(|t| t.to_string()),
+                s.template.concurrency_key,
             ])?;
             let updated = if n == 0 {
                 None
@@ -299,6 +305,7 @@ fn insert_fire(
                 job.schedule_id.map(|s| s.to_string()),
                 target_host(&job.delivery),
                 fire_at.to_string(),
+                job.concurrency_key,
             ],
             |row| Ok(job_from_row(row)),
         )
