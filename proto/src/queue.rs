@@ -335,8 +335,10 @@ pub struct QueueStats {
     pub scheduled: u64,
     /// When the longest-waiting queued job became due; `null` if none waits.
     pub oldest_queued_at: Option<Timestamp>,
-    /// A queue that runs one job at a time, whose next job needs a handler
-    /// no worker connected to this server serves: that handler.
+    /// A queue that runs one job at a time, idle, whose next job needs a
+    /// handler no worker serves (no WebSocket worker connected to any
+    /// server, no long-poll worker asking for it in the last 90 s): that
+    /// handler.
     pub waiting_for_handler: Option<String>,
 }
 

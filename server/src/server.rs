@@ -95,6 +95,7 @@ pub async fn run_with(
         store,
         engine,
         targets: options.targets,
+        polled: Default::default(),
     });
     // Small frames (a job, an answer to an ack) must leave at once: without
     // TCP_NODELAY, Nagle's algorithm held them for tens of milliseconds.

@@ -7,10 +7,13 @@
 
 mod common;
 
+use chronos_server::server::ServeOptions;
 use chronos_test_support::both_stores;
+use common::socket::{connect, recv, send};
 use common::{StoreKind, TestServer, assert_error};
 use reqwest::Method;
 use serde_json::{Value, json};
+use std::time::Duration;
 
 both_stores!(
     a_queue_is_created_as_seed_004_shows,
@@ -22,6 +25,7 @@ both_stores!(
     a_message_published_onto_a_queue_inherits_its_settings,
     a_job_without_max_retries_takes_its_queues_retries,
     rate_and_per_key_limits_are_taken_and_keys_are_listed,
+    a_strict_queue_shows_the_handler_no_worker_serves,
 );
 
 async fn create(s: &TestServer, body: Value) -> Value {
@@ -526,4 +530,88 @@ async fn rate_and_per_key_limits_are_taken_and_keys_are_listed(kind: StoreKind) 
         )
         .await;
     assert_eq!(status, 400);
+}
+
+/// `stats.waiting_for_handler`: a queue of one slot whose next job needs a
+/// handler no worker serves, whether workers connect over WebSocket or
+/// long-poll (which keeps no session: its last poll for the handler counts
+/// for 90 s, by the test clock).
+async fn a_strict_queue_shows_the_handler_no_worker_serves(kind: StoreKind) {
+    let s = TestServer::start_with_test_clock(kind, ServeOptions::default()).await;
+    create(&s, json!({"name": "serial", "concurrency": 1})).await;
+    assert_eq!(
+        waiting_for_handler(&s, "serial").await,
+        Value::Null,
+        "an empty queue waits for nothing"
+    );
+
+    let (status, job) = s
+        .post(
+            &s.admin_key,
+            "/v1/jobs",
+            json!({"name": "n", "handler": "send", "queue": "serial"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{job}");
+    assert_eq!(waiting_for_handler(&s, "serial").await, "send");
+
+    // Paused, so that polls for `send` take nothing and the job stays next.
+    let (status, _) = s
+        .post(&s.admin_key, "/v1/queues/serial/pause", json!({}))
+        .await;
+    assert_eq!(status, 200);
+    let poll = |handlers: Value| {
+        s.post(
+            &s.admin_key,
+            "/v1/workers/poll",
+            json!({"handlers": handlers}),
+        )
+    };
+    let (status, leased) = poll(json!(["other"])).await;
+    assert_eq!((status, leased["data"].clone()), (200, json!([])));
+    assert_eq!(
+        waiting_for_handler(&s, "serial").await,
+        "send",
+        "a poll for another handler"
+    );
+    let (status, leased) = poll(json!(["other", "send"])).await;
+    assert_eq!((status, leased["data"].clone()), (200, json!([])));
+    assert_eq!(
+        waiting_for_handler(&s, "serial").await,
+        Value::Null,
+        "a long-poll worker serves it"
+    );
+
+    // 90 s without a poll for it (this process records a handler at most
+    // every 10 s: its next poll is not recorded again, and doesn't count).
+    s.advance_clock(Duration::from_secs(85)).await;
+    assert_eq!(waiting_for_handler(&s, "serial").await, Value::Null);
+    s.advance_clock(Duration::from_secs(6)).await;
+    assert_eq!(
+        waiting_for_handler(&s, "serial").await,
+        "send",
+        "the poller is gone"
+    );
+
+    // A WebSocket worker that runs it, connected while the queue is paused.
+    let mut ws = connect(&s, &s.admin_key).await;
+    send(
+        &mut ws,
+        json!({"type": "hello", "worker_id": "w1", "handlers": ["send"], "max_in_flight": 1,
+               "sdk": "test/0", "protocol": 1}),
+    )
+    .await;
+    assert_eq!(recv(&mut ws).await["type"], "welcome");
+    assert_eq!(
+        waiting_for_handler(&s, "serial").await,
+        Value::Null,
+        "a WebSocket worker serves it"
+    );
+    drop(ws);
+}
+
+async fn waiting_for_handler(s: &TestServer, queue: &str) -> Value {
+    let (status, queue) = s.get(&s.admin_key, &format!("/v1/queues/{queue}")).await;
+    assert_eq!(status, 200, "{queue}");
+    queue["stats"]["waiting_for_handler"].clone()
 }

@@ -1,7 +1,8 @@
 //! Connected workers in the store ([`WorkerStore`]), on both stores: a
 //! session is listed while it is heard from, a reconnect replaces it and
 //! is told the leases it still holds, and a replaced session's heartbeats
-//! and disconnects change nothing. Time passes on the test clock. What
+//! and disconnects change nothing; a handler is served while a session or
+//! a recent long-poll asks for it. Time passes on the test clock. What
 //! becomes of a gone worker's leases is in `lease.rs`.
 //!
 //! [`WorkerStore`]: chronos_server::store::WorkerStore
@@ -24,6 +25,7 @@ both_stores!(
     a_reconnect_replaces_the_session_and_is_told_its_leases,
     a_replaced_sessions_heartbeats_and_disconnects_change_nothing,
     a_worker_first_seen_after_the_clock_moved_is_alive,
+    a_handler_is_served_by_a_live_session_or_a_recent_poll,
 );
 
 fn registration(worker_id: &str, handlers: &[&str]) -> WorkerRegistration {
@@ -286,4 +288,47 @@ async fn a_worker_first_seen_after_the_clock_moved_is_alive(kind: StoreKind) {
         job(store, org, held.job.id).await.status,
         chronos_proto::JobStatus::Running
     );
+}
+
+/// `handler_served`: by a registered session's handlers while it is heard
+/// from and connected, or by a long-poll for it within `polled`; in its own
+/// organization only.
+async fn a_handler_is_served_by_a_live_session_or_a_recent_poll(kind: StoreKind) {
+    let (t, org) = clocked(kind).await;
+    let store = &t.store;
+    let polled = Duration::from_secs(90);
+    let served = |handler: &'static str| async move {
+        store
+            .handler_served(org, handler, GRACE, polled)
+            .await
+            .unwrap()
+    };
+    assert!(!served("a").await, "nobody yet");
+
+    let w = registration("w", &["a", "b"]);
+    store.register_worker(org, &w).await.unwrap();
+    assert!(served("a").await && served("b").await && !served("c").await);
+    store
+        .disconnect_worker(org, "w", w.session_id)
+        .await
+        .unwrap();
+    assert!(!served("a").await, "disconnected");
+
+    let handlers = ["c".to_string(), "d".to_string()];
+    store.record_polls(org, &handlers).await.unwrap();
+    assert!(served("c").await && served("d").await && !served("a").await);
+    let other = other_org(store).await;
+    assert!(
+        !store
+            .handler_served(other, "c", GRACE, polled)
+            .await
+            .unwrap(),
+        "another organization's poll"
+    );
+    advance(store, Duration::from_secs(60)).await;
+    // Polled again for `c` only: recorded anew, not added twice.
+    store.record_polls(org, &handlers[..1]).await.unwrap();
+    advance(store, Duration::from_secs(31)).await;
+    assert!(served("c").await, "polled 31 s ago");
+    assert!(!served("d").await, "polled 91 s ago");
 }

@@ -53,6 +53,10 @@ async fn poll(
     // the document's limits before this runs.
     let max = req.max_jobs.unwrap_or(1);
     let wait = req.wait_seconds.unwrap_or(0);
+    state
+        .polled
+        .record(&state.store, auth.org, &req.handlers)
+        .await;
     let leased = state
         .engine
         .poll(

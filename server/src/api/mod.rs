@@ -45,6 +45,8 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     /// What push targets may be (the SSRF guard).
     pub targets: TargetPolicy,
+    /// The handlers long-poll workers asked for, recorded now and then.
+    pub polled: Arc<crate::worker::polls::PolledHandlers>,
 }
 
 #[derive(OpenApi)]

@@ -577,15 +577,21 @@ async fn to_wire(
     };
     let stats = match counts.filter(|_| stats) {
         Some(c) => {
-            // A queue of one slot, idle, whose next job no connected worker
-            // serves: it waits for one.
+            // A queue of one slot, idle, whose next job no worker serves
+            // (none connected over WebSocket, none long-polling for it
+            // lately): it waits for one.
             let waiting_for_handler = match (&c.head_handler, s.concurrency, c.running) {
                 (Some(handler), Some(1), 0) => {
-                    let workers = state
+                    let served = state
                         .store
-                        .list_workers(auth.org, crate::lease::liveness::WORKER_GRACE)
+                        .handler_served(
+                            auth.org,
+                            handler,
+                            crate::lease::liveness::WORKER_GRACE,
+                            crate::worker::polls::POLLED_ALIVE,
+                        )
                         .await?;
-                    (!workers.iter().any(|w| w.handlers.contains(handler))).then(|| handler.clone())
+                    (!served).then(|| handler.clone())
                 }
                 _ => None,
             };

@@ -1,4 +1,5 @@
-//! Workers connected over WebSocket, as every server process sees them.
+//! Workers connected over WebSocket, as every server process sees them, and
+//! the handlers long-poll workers ask for.
 
 use super::Result;
 use crate::account::OrgId;
@@ -42,4 +43,18 @@ pub trait WorkerStore: Send + Sync + 'static {
 
     /// Workers connected to any server process, heard from within `alive`.
     async fn list_workers(&self, org: OrgId, alive: Duration) -> Result<Vec<ConnectedWorker>>;
+
+    /// Long-poll workers asked for `handlers` just now.
+    async fn record_polls(&self, org: OrgId, handlers: &[String]) -> Result<()>;
+
+    /// Whether any worker serves `handler`: a WebSocket worker heard from
+    /// within `alive`, or a long-poll worker that asked for it within
+    /// `polled`.
+    async fn handler_served(
+        &self,
+        org: OrgId,
+        handler: &str,
+        alive: Duration,
+        polled: Duration,
+    ) -> Result<bool>;
 }

@@ -2,4 +2,5 @@
 //! into the lease engine like the HTTP endpoints, never a second state
 //! machine.
 
+pub mod polls;
 pub mod session;

@@ -63,6 +63,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "schedule keys",
         include_str!("migrations/0013_schedule_keys.sql"),
     ),
+    (
+        14,
+        "polled handlers",
+        include_str!("migrations/0014_polled_handlers.sql"),
+    ),
 ];
 
 /// The version that creates the retention settings.

@@ -16,6 +16,8 @@ pub(super) struct Sql {
     heartbeat: String,
     disconnect: String,
     list: String,
+    record_polls: String,
+    served: String,
 }
 
 impl Sql {
@@ -60,6 +62,23 @@ impl Sql {
                  ORDER BY w.connected_at, w.worker_id",
                 running = JobStatus::Running.as_str(),
             )),
+            // Sorted and distinct (by the caller): two servers upserting
+            // the same handlers lock their rows in one order.
+            record_polls: clock.pg(
+                "INSERT INTO polled_handlers (organization_id, handler, polled_at)
+                 SELECT $1, h, now() FROM unnest($2::text[]) AS h
+                 ON CONFLICT (organization_id, handler) DO UPDATE
+                 SET polled_at = EXCLUDED.polled_at"
+                    .into(),
+            ),
+            served: clock.pg("SELECT EXISTS (SELECT 1 FROM workers
+                                WHERE organization_id = $1 AND $2 = ANY(handlers)
+                                  AND disconnected_at IS NULL
+                                  AND last_heartbeat_at > now() - make_interval(secs => $3))
+                     OR EXISTS (SELECT 1 FROM polled_handlers
+                                WHERE organization_id = $1 AND handler = $2
+                                  AND polled_at > now() - make_interval(secs => $4))"
+                .into()),
         }
     }
 }
@@ -137,5 +156,36 @@ impl WorkerStore for PgStore {
                 })
             })
             .collect()
+    }
+
+    async fn record_polls(&self, org: OrgId, handlers: &[String]) -> Result<()> {
+        let client = self.pool.get().await?;
+        let stmt = client
+            .prepare_cached(&self.sql.workers.record_polls)
+            .await?;
+        client.execute(&stmt, &[&org.0, &handlers]).await?;
+        Ok(())
+    }
+
+    async fn handler_served(
+        &self,
+        org: OrgId,
+        handler: &str,
+        alive: Duration,
+        polled: Duration,
+    ) -> Result<bool> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_one(
+                &self.sql.workers.served,
+                &[
+                    &org.0,
+                    &handler,
+                    &alive.as_secs_f64(),
+                    &polled.as_secs_f64(),
+                ],
+            )
+            .await?;
+        Ok(row.try_get(0)?)
     }
 }

@@ -53,6 +53,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "schedule keys",
         include_str!("migrations/0011_schedule_keys.sql"),
     ),
+    (
+        12,
+        "polled handlers",
+        include_str!("migrations/0012_polled_handlers.sql"),
+    ),
 ];
 
 /// The version that creates the retention settings.

@@ -17,6 +17,8 @@ pub(super) struct Sql {
     heartbeat: String,
     disconnect: String,
     pub(super) list: String,
+    record_poll: String,
+    served: String,
 }
 
 impl Sql {
@@ -68,6 +70,23 @@ impl Sql {
                  ORDER BY w.connected_at, w.worker_id",
                 running = JobStatus::Running.as_str(),
             )),
+            record_poll: c(format!(
+                "INSERT INTO polled_handlers (organization_id, handler, polled_at)
+                 VALUES (?1, ?2, {NOW})
+                 ON CONFLICT (organization_id, handler) DO UPDATE
+                 SET polled_at = excluded.polled_at"
+            )),
+            served: c(
+                "SELECT EXISTS (SELECT 1 FROM workers w, json_each(w.handlers) h
+                                WHERE w.organization_id = ?1 AND h.value = ?2
+                                  AND w.disconnected_at IS NULL
+                                  AND w.last_heartbeat_at
+                                      > strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?3))
+                     OR EXISTS (SELECT 1 FROM polled_handlers
+                                WHERE organization_id = ?1 AND handler = ?2
+                                  AND polled_at > strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?4))"
+                    .into(),
+            ),
         }
     }
 }
@@ -163,6 +182,40 @@ impl WorkerStore for SqliteStore {
                 },
             )?;
             rows.map(|r| r?).collect()
+        })
+        .await
+    }
+
+    async fn record_polls(&self, org: OrgId, handlers: &[String]) -> Result<()> {
+        let handlers = handlers.to_vec();
+        self.call(move |conn, sql| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            {
+                let mut stmt = tx.prepare_cached(&sql.workers.record_poll)?;
+                for handler in &handlers {
+                    stmt.execute(params![org.0.to_string(), handler])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn handler_served(
+        &self,
+        org: OrgId,
+        handler: &str,
+        alive: Duration,
+        polled: Duration,
+    ) -> Result<bool> {
+        let handler = handler.to_string();
+        self.call(move |conn, sql| {
+            let ago = |d: Duration| format!("-{:.3} seconds", d.as_secs_f64());
+            Ok(conn.prepare_cached(&sql.workers.served)?.query_row(
+                params![org.0.to_string(), handler, ago(alive), ago(polled)],
+                |r| r.get(0),
+            )?)
         })
         .await
     }
