@@ -370,10 +370,11 @@ impl Sql {
                          WHERE executions.job_id = done.id AND executions.id = done.in_execution_id
                      )
                      SELECT done.*, f_keys AS freed, {notify_freed} AS notified_freed
-                     FROM done LEFT JOIN freed ON f_id = done.id",
+                     FROM done {freed_of}",
                     by_id = by_id_test(t.from()),
                     slot = SLOT_COLUMNS,
                     freed = super::flow::freed("done"),
+                    freed_of = super::flow::freed_of("done"),
                     notify_freed = super::flow::notify_freed(),
                     to = t.to().as_str(),
                     completed = ExecutionStatus::Completed.as_str(),
@@ -426,10 +427,11 @@ impl Sql {
                  ), {freed}
                  SELECT ended.*, (SELECT {NOTIFY_KEYS} FROM keys) AS notified,
                         f_keys AS freed, {notify_freed} AS notified_freed
-                 FROM ended LEFT JOIN freed ON f_id = ended.id",
+                 FROM ended {freed_of}",
                 by_id = by_id_test(fail.from()),
                 slot = SLOT_COLUMNS,
                 freed = super::flow::freed("ended"),
+                freed_of = super::flow::freed_of("ended"),
                 notify_freed = super::flow::notify_freed(),
                 whole = whole_job_columns("in_whole"),
             ),
@@ -499,12 +501,13 @@ impl Sql {
                      ), {freed}
                      SELECT job.*, pg_notify('{CANCEL_CHANNEL}', id::text) AS notified,
                             f_keys AS freed, {notify_freed} AS notified_freed
-                     FROM job LEFT JOIN freed ON f_id = job.id",
+                     FROM job {freed_of}",
                     to = t.to().as_str(),
                     from = status_test(t.from()),
                     closed = CANCELLED_EXECUTION.as_str(),
                     slot = SLOT_COLUMNS,
                     freed = super::flow::freed("job"),
+                    freed_of = super::flow::freed_of("job"),
                     notify_freed = super::flow::notify_freed(),
                 )
             },
