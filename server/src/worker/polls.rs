@@ -17,14 +17,16 @@ pub const RECORD_EVERY: Duration = Duration::from_secs(10);
 /// to 60 s, and a worker polls again after running what it got.
 pub const POLLED_ALIVE: Duration = Duration::from_secs(90);
 
-/// Past this many remembered handlers, the stale ones are forgotten (the
-/// names come from workers' requests).
+/// Past this many remembered handlers of one organization, its stale ones
+/// are forgotten (the names come from workers' requests).
 const REMEMBERED: usize = 10_000;
 
 /// When this process last recorded each (organization, handler).
 #[derive(Default)]
 pub struct PolledHandlers {
-    recorded: Mutex<HashMap<(OrgId, String), Instant>>,
+    /// By organization, then handler: a poll looks its handlers up by
+    /// `&str`, without copying them.
+    recorded: Mutex<HashMap<OrgId, HashMap<String, Instant>>>,
 }
 
 impl PolledHandlers {
@@ -40,8 +42,10 @@ impl PolledHandlers {
             tracing::warn!(error = %e, "could not record the handlers polled for");
             // Try again on the next poll.
             let mut recorded = self.recorded.lock().expect("not poisoned");
-            for handler in due {
-                recorded.remove(&(org, handler));
+            if let Some(of_org) = recorded.get_mut(&org) {
+                for handler in &due {
+                    of_org.remove(handler);
+                }
             }
         }
     }
@@ -50,14 +54,15 @@ impl PolledHandlers {
     /// `now`, sorted and distinct; marked recorded at `now`.
     fn due(&self, org: OrgId, handlers: &[String], now: Instant) -> Vec<String> {
         let mut recorded = self.recorded.lock().expect("not poisoned");
-        if recorded.len() > REMEMBERED {
-            recorded.retain(|_, at| now.duration_since(*at) < RECORD_EVERY);
+        let of_org = recorded.entry(org).or_default();
+        if of_org.len() > REMEMBERED {
+            of_org.retain(|_, at| now.duration_since(*at) < RECORD_EVERY);
         }
         let mut due: Vec<String> = handlers
             .iter()
             .filter(|h| {
-                recorded
-                    .get(&(org, (*h).clone()))
+                of_org
+                    .get(h.as_str())
                     .is_none_or(|at| now.duration_since(*at) >= RECORD_EVERY)
             })
             .cloned()
@@ -65,7 +70,7 @@ impl PolledHandlers {
         due.sort();
         due.dedup();
         for handler in &due {
-            recorded.insert((org, handler.clone()), now);
+            of_org.insert(handler.clone(), now);
         }
         due
     }
