@@ -11,7 +11,7 @@ use crate::store::flow::{
     queued_controlled_any, queued_in, started,
 };
 use crate::store::status_test;
-use crate::store::{RateReleases, Result, WakeKey, seconds_from_now};
+use crate::store::{Moved, RateReleases, Result, WakeKey, seconds_from_now};
 use chronos_proto::{JobStatus, LeasedJob, Timestamp};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use std::collections::HashMap;
@@ -740,10 +740,13 @@ pub(super) fn rate_releases(
     })
 }
 
-/// The controlled queue (organization, name) whose slot the job of `row`
-/// (an attempt's end, with `organization_id`, `queue` and `flow`) held;
+/// The controlled queue (organization, name) whose slot an ended job held;
 /// `None` for a free queue's job.
-pub(super) fn held_slot(row: &Row) -> rusqlite::Result<Option<(String, String)>> {
+pub(super) type Slot = Option<(String, String)>;
+
+/// The [`Slot`] the job of `row` (an attempt's end, with
+/// `organization_id`, `queue` and `flow`) held.
+pub(super) fn held_slot(row: &Row) -> rusqlite::Result<Slot> {
     let flow: i64 = row.get("flow")?;
     if flow == i64::from(FREE) {
         return Ok(None);
@@ -753,11 +756,7 @@ pub(super) fn held_slot(row: &Row) -> rusqlite::Result<Option<(String, String)>>
 
 /// Whose polls to wake now that a slot of the queue `slot` came free: the
 /// handlers of its next jobs.
-pub(super) fn freed(
-    conn: &Connection,
-    leases: &LeaseSql,
-    slot: Option<(String, String)>,
-) -> Result<Vec<WakeKey>> {
+pub(super) fn freed(conn: &Connection, leases: &LeaseSql, slot: Slot) -> Result<Vec<WakeKey>> {
     let Some((org, queue)) = slot else {
         return Ok(Vec::new());
     };
@@ -771,4 +770,28 @@ pub(super) fn freed(
         }
     }
     Ok(keys)
+}
+
+/// Sets each ended job's `freed` (`ended`: the jobs of a batch's ends, each
+/// with the [`Slot`] it held), reading each queue's next jobs once, after
+/// the batch's last end: a batch of acks is mostly of one queue, and its
+/// next jobs are the same for all of them.
+pub(super) fn fill_freed<'a>(
+    conn: &Connection,
+    leases: &LeaseSql,
+    ended: impl Iterator<Item = (&'a mut Moved, Slot)>,
+) -> Result<()> {
+    let mut read: Vec<((String, String), Vec<WakeKey>)> = Vec::new();
+    for (moved, slot) in ended {
+        let Some(queue) = slot else { continue };
+        moved.freed = match read.iter().find(|(q, _)| *q == queue) {
+            Some((_, keys)) => keys.clone(),
+            None => {
+                let keys = freed(conn, leases, Some(queue.clone()))?;
+                read.push((queue, keys.clone()));
+                keys
+            }
+        };
+    }
+    Ok(())
 }

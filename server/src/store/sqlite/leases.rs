@@ -7,7 +7,7 @@
 //! in one way only, [`lease_one`], whoever leases (a worker, a hand-off,
 //! push delivery).
 
-use super::flow::{freed, held_slot};
+use super::flow::{Slot, fill_freed, freed, held_slot};
 use super::jobs::{QueuesUsed, insert_job, job_by_id, job_from_row};
 use super::{
     ENDED_COLUMNS, MOVED_COLUMNS, NOW, SqliteStore, ended_from_row, lease_miss, modifier,
@@ -348,13 +348,14 @@ fn close_execution(
     Ok(())
 }
 
-/// Completes the attempt `token` holds, if it is still current.
+/// Completes the attempt `token` holds, if it is still current; with the
+/// controlled queue whose slot it held, for [`fill_freed`].
 fn ack(
     conn: &Connection,
     sql: &Sql,
     end: &AttemptEnd,
     result: Option<&serde_json::Value>,
-) -> Result<LeaseOutcome<Moved>> {
+) -> Result<LeaseOutcome<(Moved, Slot)>> {
     let (org, token) = (end.org, end.token);
     let done = conn
         .prepare_cached(&sql.ack)?
@@ -365,11 +366,9 @@ fn ack(
         .optional()?;
     match done {
         Some((moved, slot)) => {
-            let mut moved = moved?;
             let completed = ExecutionStatus::Completed;
             close_execution(conn, sql, token, completed, None, end.response.as_ref())?;
-            moved.freed = freed(conn, sql, slot)?;
-            Ok(LeaseOutcome::Done(moved))
+            Ok(LeaseOutcome::Done((moved?, slot)))
         }
         None => lease_miss(conn, org, token),
     }
@@ -384,13 +383,14 @@ fn running_attempt(row: &Row) -> Result<RunningAttempt> {
     })
 }
 
-/// Fails the attempt `token` holds, if it is still current.
+/// Fails the attempt `token` holds, if it is still current; with the
+/// controlled queue whose slot it held, for [`fill_freed`].
 fn fail(
     conn: &Connection,
     sql: &Sql,
     end: &AttemptEnd,
     failure: &crate::job::state::Failure,
-) -> Result<LeaseOutcome<Moved>> {
+) -> Result<LeaseOutcome<(Moved, Slot)>> {
     let (org, token) = (end.org, end.token);
     let running = conn
         .prepare_cached(&sql.find_running)?
@@ -416,7 +416,9 @@ fn fail(
 }
 
 /// Writes the ending the state machine decided for the attempt `token`
-/// of job `id`; the whole job in the answer when `whole_job`.
+/// of job `id`; the whole job in the answer when `whole_job`. Returns the
+/// controlled queue whose slot it held too: its next jobs are read once
+/// per queue after the last end of a batch ([`fill_freed`]), not per job.
 fn end_badly(
     conn: &Connection,
     sql: &Sql,
@@ -425,7 +427,7 @@ fn end_badly(
     ending: &Ending,
     response: Option<&HttpResponse>,
     whole_job: bool,
-) -> Result<Moved> {
+) -> Result<(Moved, Slot)> {
     close_execution(
         conn,
         sql,
@@ -444,7 +446,7 @@ fn end_badly(
             Ok((ended_from_row(row, whole_job), held_slot(row)?, queue))
         },
     )?;
-    let mut moved = moved?;
+    let moved = moved?;
     if moved.status == GIVEN_UP {
         // It died: its queue's failure mode applies, in this transaction,
         // so nothing starts in between.
@@ -458,8 +460,7 @@ fn end_badly(
                 .execute(params![org, name, flow])?;
         }
     }
-    moved.freed = freed(conn, sql, slot)?;
-    Ok(moved)
+    Ok((moved, slot))
 }
 
 #[async_trait]
@@ -710,15 +711,26 @@ impl LeaseStore for SqliteStore {
             // One transaction, one commit, for the whole batch; applied one
             // after the other, so a repeated token finds its lease gone.
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let outcomes = ends
+            let mut outcomes = ends
                 .iter()
                 .map(|e| match &e.outcome {
                     Outcome::Ack(result) => ack(&tx, sql, e, result.as_ref()),
                     Outcome::Fail(failure) => fail(&tx, sql, e, failure),
                 })
                 .collect::<Result<Vec<_>>>()?;
+            fill_freed(
+                &tx,
+                sql,
+                outcomes.iter_mut().filter_map(|o| match o {
+                    LeaseOutcome::Done((moved, slot)) => Some((moved, slot.take())),
+                    _ => None,
+                }),
+            )?;
             tx.commit()?;
-            Ok(outcomes)
+            Ok(outcomes
+                .into_iter()
+                .map(|o| o.map(|(moved, _)| moved))
+                .collect())
         })
         .await
     }
@@ -806,6 +818,8 @@ impl LeaseStore for SqliteStore {
                 let ending = attempt.end(cause);
                 ended.push(end_badly(&tx, sql, &id, token, &ending, None, false)?);
             }
+            fill_freed(&tx, sql, ended.iter_mut().map(|(m, s)| (m, s.take())))?;
+            let ended = ended.into_iter().map(|(moved, _)| moved).collect();
             tx.execute(&sql.forget_workers, [])?;
             let next: Option<f64> = tx
                 .prepare_cached(&sql.next_expiry)?
