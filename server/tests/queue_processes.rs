@@ -116,12 +116,19 @@ async fn run_workers_waiting(
     held.lock().unwrap().clone()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_servers_never_run_more_of_a_queue_than_its_concurrency() {
+/// Two server processes on one new PostgreSQL database, and the admin key
+/// the first one made. (Bind the database first: it outlives the servers.)
+async fn two_servers() -> (Backing, Serve, Serve, String) {
     let backing = Backing::Postgres(TestDb::create().await);
     let a = Serve::start(&backing).await;
     let admin = a.admin_key().await;
     let b = Serve::start(&backing).await;
+    (backing, a, b, admin)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_never_run_more_of_a_queue_than_its_concurrency() {
+    let (backing, a, b, admin) = two_servers().await;
     let worker = cli_create_key(&backing, "w", "worker").await;
     let bases = Arc::new([a.base.clone(), b.base.clone()]);
     let client = http();
@@ -198,10 +205,7 @@ async fn two_servers_never_run_more_of_a_queue_than_its_concurrency() {
 /// passes, and the queue moves on — through the other server.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_holder_of_the_only_slot_frees_it_at_its_deadline() {
-    let backing = Backing::Postgres(TestDb::create().await);
-    let a = Serve::start(&backing).await;
-    let admin = a.admin_key().await;
-    let b = Serve::start(&backing).await;
+    let (backing, a, b, admin) = two_servers().await;
     let worker = cli_create_key(&backing, "w", "worker").await;
     let client = http();
     let (status, _) = post(
@@ -294,10 +298,7 @@ async fn create_all(base: &str, key: &str, jobs: Vec<Value>) -> Vec<String> {
 /// polls: nothing else would before they ended).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_servers_never_start_more_than_the_rate_in_any_window() {
-    let backing = Backing::Postgres(TestDb::create().await);
-    let a = Serve::start(&backing).await;
-    let admin = a.admin_key().await;
-    let b = Serve::start(&backing).await;
+    let (backing, a, b, admin) = two_servers().await;
     let worker = cli_create_key(&backing, "w", "worker").await;
     let bases = Arc::new([a.base.clone(), b.base.clone()]);
     let body = json!({"name": "mail", "concurrency": null, "rate_limit": 4,
@@ -413,10 +414,7 @@ async fn a_thousand_keys_progress_on_sqlite() {
 /// polls of every server, not only its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resuming_a_queue_through_one_server_wakes_the_polls_of_another() {
-    let backing = Backing::Postgres(TestDb::create().await);
-    let a = Serve::start(&backing).await;
-    let admin = a.admin_key().await;
-    let b = Serve::start(&backing).await;
+    let (backing, a, b, admin) = two_servers().await;
     let worker = cli_create_key(&backing, "w", "worker").await;
     let client = http();
     let (status, _) = post(

@@ -65,7 +65,7 @@ fn not_found(name: &str) -> ApiError {
         (status = 409, description = "`queue_exists`: the organization has a queue of this name", body = ErrorBody),
         (status = 413, description = "Body over 1 MiB", body = ErrorBody),
         (status = 415, description = "A body that is not `application/json`", body = ErrorBody),
-        (status = 422, description = "`validation_failed`: a rule beyond the schema (a `name` of `.` or `..`, which no URL can name; a `default_target_url` that is not an http(s) URL, a `signing_secret_id` of another organization, a rate or per-key limit, which this server does not enforce yet), or `ssrf_blocked`: the SSRF guard refused `default_target_url`", body = ErrorBody),
+        (status = 422, description = "`validation_failed`: a rule beyond the schema (a `name` of `.` or `..`, which no URL can name; a `default_target_url` that is not an http(s) URL, a `signing_secret_id` of another organization), or `ssrf_blocked`: the SSRF guard refused `default_target_url`", body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -247,9 +247,7 @@ async fn update_queue(
         .update_queue(auth.org, &name, &settings)
         .await?
         .ok_or_else(|| not_found(&name))?;
-    // A limit raised or removed may let waiting jobs start (other servers
-    // hear of it from the store).
-    state.engine.wakers().wake_all();
+    state.engine.queue_opened();
     Ok(Json(to_wire(&state, &auth, &record, false).await?))
 }
 
@@ -386,7 +384,7 @@ async fn set_status(
         .await?
         .ok_or_else(|| not_found(&name))?;
     if status == QueueState::Active {
-        state.engine.wakers().wake_all();
+        state.engine.queue_opened();
     }
     Ok(Json(to_wire(&state, &auth, &record, false).await?))
 }
@@ -415,7 +413,7 @@ async fn unblock_queue(
         .unblock_queue(auth.org, &name)
         .await?
         .ok_or_else(|| not_found(&name))?;
-    state.engine.wakers().wake_all();
+    state.engine.queue_opened();
     Ok(Json(to_wire(&state, &auth, &record, false).await?))
 }
 

@@ -150,6 +150,14 @@ impl Engine {
         self.scheduler.notified()
     }
 
+    /// A queue may start jobs it held (resumed, unblocked, a limit raised
+    /// or removed): this server's polls look again at once. Other servers
+    /// hear of it from the store (PostgreSQL's `NOTIFY`), which on the
+    /// embedded store is this server alone.
+    pub fn queue_opened(&self) {
+        self.wakers.wake_all();
+    }
+
     /// A schedule was created or changed: the scheduler re-plans its sleep.
     pub fn schedule_changed(&self) {
         self.scheduler.notify_one();

@@ -974,37 +974,26 @@ impl LeaseStore for PgStore {
             // A job's death may block or pause its queue, which can meet a
             // change of the queue's settings in a deadlock: PostgreSQL
             // ends one transaction, which is tried again.
-            let mut tries = 0;
-            loop {
-                tries += 1;
+            let ended: HashMap<Uuid, Moved> = retry_deadlocks!(async {
                 // Read, decide (the state machine), write: one transaction.
-                let result: Result<HashMap<Uuid, Moved>> = async {
-                    let tx = client.transaction().await?;
-                    let stmt = tx.prepare_cached(&self.sql.leases.lock_failing).await?;
-                    let mut endings = Vec::new();
-                    for row in tx.query(&stmt, &[&orgs, &tokens]).await? {
-                        let locked = Locked::read(&row)?;
-                        let (failure, end) = fails[&locked.token];
-                        endings.push(BadEnd {
-                            ending: locked.attempt.end(Cause::Reported(failure.clone())),
-                            locked,
-                            response: end.response.as_ref(),
-                            whole_job: end.whole_job,
-                        });
-                    }
-                    let ended = end_badly(self, &tx, endings).await?;
-                    tx.commit().await?;
-                    Ok(ended)
+                let tx = client.transaction().await?;
+                let stmt = tx.prepare_cached(&self.sql.leases.lock_failing).await?;
+                let mut endings = Vec::new();
+                for row in tx.query(&stmt, &[&orgs, &tokens]).await? {
+                    let locked = Locked::read(&row)?;
+                    let (failure, end) = fails[&locked.token];
+                    endings.push(BadEnd {
+                        ending: locked.attempt.end(Cause::Reported(failure.clone())),
+                        locked,
+                        response: end.response.as_ref(),
+                        whole_job: end.whole_job,
+                    });
                 }
-                .await;
-                match result {
-                    Err(e) if tries < 3 && super::is_deadlock(&e) => continue,
-                    result => {
-                        done.extend(result?);
-                        break;
-                    }
-                }
-            }
+                let ended = end_badly(self, &tx, endings).await?;
+                tx.commit().await?;
+                Ok::<_, StoreError>(ended)
+            })?;
+            done.extend(ended);
         }
 
         // The rest matched no current lease: lost, or never this organization's?

@@ -8,6 +8,23 @@
 //! clock, `chronos_test_now()` ([`Clock`]); every "is it due yet" decision is
 //! made here, in SQL.
 
+/// Runs `$attempt`, an `async` block holding one transaction, again when
+/// PostgreSQL ended it to break a deadlock: three tries in all. A macro
+/// rather than a function taking an async closure: such a closure, borrowing
+/// the connection, leaves the store's futures unable to prove `Send`.
+macro_rules! retry_deadlocks {
+    ($attempt:expr) => {{
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match $attempt.await {
+                Err(e) if tries < 3 && super::is_deadlock(&e) => continue,
+                result => break result,
+            }
+        }
+    }};
+}
+
 mod accounts;
 mod database;
 mod flow;

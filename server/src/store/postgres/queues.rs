@@ -353,29 +353,20 @@ impl PgStore {
         let mut client = self.pool.get().await?;
         // A job dying in the queue meanwhile may meet this in a deadlock:
         // PostgreSQL ends one transaction, which is tried again.
-        let mut tries = 0;
-        loop {
-            tries += 1;
-            let result: Result<Option<QueueRecord>> = async {
-                let tx = client.transaction().await?;
-                tx.execute(&self.sql.queues.lock, &[&org.0, &name]).await?;
-                let Some(row) = tx.query_opt(update, params).await? else {
-                    return Ok(None);
-                };
-                let flow: i16 = row.try_get("flow")?;
-                tx.execute(&self.sql.queues.reflow, &[&org.0, &name, &flow])
-                    .await?;
-                // The queue may start jobs it held (resumed, unblocked, a
-                // limit raised or removed): every server's polls look again.
-                tx.execute(&self.sql.queues.wake_everyone, &[]).await?;
-                tx.commit().await?;
-                queue_from_row(&row).map(Some)
-            }
-            .await;
-            match result {
-                Err(e) if tries < 3 && super::is_deadlock(&e) => continue,
-                result => return result,
-            }
-        }
+        retry_deadlocks!(async {
+            let tx = client.transaction().await?;
+            tx.execute(&self.sql.queues.lock, &[&org.0, &name]).await?;
+            let Some(row) = tx.query_opt(update, params).await? else {
+                return Ok(None);
+            };
+            let flow: i16 = row.try_get("flow")?;
+            tx.execute(&self.sql.queues.reflow, &[&org.0, &name, &flow])
+                .await?;
+            // The queue may start jobs it held (resumed, unblocked, a limit
+            // raised or removed): every server's polls look again.
+            tx.execute(&self.sql.queues.wake_everyone, &[]).await?;
+            tx.commit().await?;
+            queue_from_row(&row).map(Some)
+        })
     }
 }
