@@ -47,6 +47,7 @@ both_stores!(
     a_key_rate_limit_holds_only_its_key,
     a_rate_held_job_is_woken_the_moment_its_window_lets_it_start,
     keys_take_turns_from_one_lease_to_the_next,
+    a_keyed_lifo_queue_serves_each_keys_newest_first_and_the_jobs_without_a_key,
 );
 
 /// Makes a queue `name` with `settings`.
@@ -962,4 +963,40 @@ async fn keys_take_turns_from_one_lease_to_the_next(kind: StoreKind) {
     }
     // Each lease goes on from the key after the last one served, round.
     assert_eq!(served, ["ab", "cd", "ae", "bc", "de"]);
+}
+
+async fn a_keyed_lifo_queue_serves_each_keys_newest_first_and_the_jobs_without_a_key(
+    kind: StoreKind,
+) {
+    let (t, org) = clocked(kind).await;
+    let leases = &t.leases;
+    let settings = QueueSettings {
+        ordering: QueueOrdering::Lifo,
+        key_concurrency: Some(2),
+        ..QueueSettings::unlimited()
+    };
+    queue(&t.store, org, "tenants", settings).await;
+    let (a, b) = (Some("a"), Some("b"));
+    let jobs = create_keyed(leases, org, "tenants", &[a, a, a, b, None, None]).await;
+    let hook = leases
+        .create_job(org, push_in("tenants", "https://a.test/x"))
+        .await
+        .unwrap()
+        .id;
+
+    let got = lease(leases, org, &["call"], 20).await;
+    let got_ids: HashSet<Uuid> = ids(&got).into_iter().collect();
+    let expected: HashSet<Uuid> = [jobs[1], jobs[2], jobs[3], jobs[4], jobs[5]].into();
+    assert_eq!(
+        got_ids, expected,
+        "a's two newest, b's one, and both jobs without a key"
+    );
+    let pushed = leases.lease_push(&slots(10, 10, &[])).await.unwrap();
+    assert_eq!(
+        pushed.iter().map(|(_, l)| l.job.id).collect::<Vec<_>>(),
+        [hook],
+        "push delivery takes the push job without a key"
+    );
+    ack_all(leases, org, &got).await;
+    assert_eq!(ids(&lease(leases, org, &["call"], 20).await), [jobs[0]]);
 }

@@ -67,19 +67,48 @@ pub(super) fn any_controlled() -> String {
 /// `rank` is a job's place in its queue's (or key's) order, so that queues
 /// and keys take turns within a priority and each keeps its order. `max`
 /// bounds an unlimited room.
-fn candidates(ids: &str, cursors: &str, max: &str, serves: &str) -> String {
+fn candidates(ids: &str, cursors: &str, max: &str, serves: Serves) -> String {
     candidates_of("true", ids, cursors, max, serves)
 }
 
+/// Which jobs a lease starts: those of one delivery (`pull`, `push`) that
+/// also pass `also` (` AND …`: a pull worker's handlers), as SQL.
+#[derive(Clone, Copy)]
+struct Serves<'a> {
+    delivery: &'a str,
+    also: &'a str,
+}
+
+impl Serves<'_> {
+    /// The test of a job, by its columns.
+    fn test(self) -> String {
+        format!("delivery_type = '{}'{}", self.delivery, self.also)
+    }
+
+    /// The same test, written so that it proves no partial index of a
+    /// delivery (`jobs_flow_pull`, `jobs_flow_push`) usable. A keyed
+    /// queue's jobs without a key are read under the null key of
+    /// `jobs_flow_keys`; with the delivery indexes usable, the planner,
+    /// estimating one row every way, read them through `jobs_flow_pull`,
+    /// passing every queued job of the queue to find none: half of a keyed
+    /// lease's time (auto_explain, docs/benchmarks.md).
+    fn test_by_keys(self) -> String {
+        format!("delivery_type || '' = '{}'{}", self.delivery, self.also)
+    }
+}
+
 /// [`candidates`] of the queues that also pass `queue_test`.
-fn candidates_of(queue_test: &str, ids: &str, cursors: &str, max: &str, serves: &str) -> String {
+fn candidates_of(queue_test: &str, ids: &str, cursors: &str, max: &str, serves: Serves) -> String {
+    let keyless_serves = serves.test_by_keys();
+    let serves = serves.test();
     let columns = "id, organization_id, delivery_type, handler, target_host AS host, priority, \
                    run_at, concurrency_key AS key";
     let best = |flow: i16, limit: &str, served: bool| {
         format!(
             "(SELECT *, row_number() OVER () AS rank FROM (
                   SELECT {columns} FROM jobs
-                  WHERE organization_id = r.org AND queue = r.name AND {queued} {served}
+                  WHERE r.qflow = {flow} AND organization_id = r.org AND queue = r.name
+                    AND {queued} {served}
                   ORDER BY {order} LIMIT {limit}) b)",
             queued = queued_in(flow),
             served = if served {
@@ -94,13 +123,15 @@ fn candidates_of(queue_test: &str, ids: &str, cursors: &str, max: &str, serves: 
     // the queue's order, as `jobs_flow_keys` holds them. `flow + 0`: not
     // `jobs_flow_fifo`, whose order the planner would take for free and
     // then read past every other key's jobs for each key (a third of a
-    // millisecond per key with 1,000 keys, most of the lease).
+    // millisecond per key with 1,000 keys, most of the lease). Here and in
+    // `best`, `r.qflow = {flow}` reads only the queue's own order (a queue's
+    // unfinished jobs have its flow): the other is never planned to run.
     let of_key = |key: &str, limit: &str, served: &str| {
         [FIFO, LIFO]
             .map(|flow| {
                 format!(
                     "(SELECT {columns} FROM jobs
-                      WHERE organization_id = r.org AND queue = r.name
+                      WHERE r.qflow = {flow} AND organization_id = r.org AND queue = r.name
                         AND concurrency_key {key} AND {queued} AND flow + 0 = {flow} {served}
                       ORDER BY {order} LIMIT {limit})",
                     queued = queued_controlled_any(),
@@ -113,7 +144,7 @@ fn candidates_of(queue_test: &str, ids: &str, cursors: &str, max: &str, serves: 
     let queued = queued_controlled_any();
     format!(
         "q AS (
-             SELECT id AS qid, organization_id AS org, name,
+             SELECT id AS qid, organization_id AS org, name, flow AS qflow,
                     coalesce(concurrency = 1, false) AS strict, concurrency, rate_limit,
                     rate_period_seconds, key_concurrency, key_rate_limit,
                     key_rate_period_seconds,
@@ -259,7 +290,7 @@ fn candidates_of(queue_test: &str, ids: &str, cursors: &str, max: &str, serves: 
             "k.room",
             &format!("AND (r.key_concurrency = 1 OR {serves})")
         ),
-        keyless_jobs = of_key("IS NULL", "r.room", &format!("AND {serves}")),
+        keyless_jobs = of_key("IS NULL", "r.room", &format!("AND {keyless_serves}")),
     )
 }
 
@@ -333,7 +364,10 @@ impl Sql {
                     "$3",
                     "$8",
                     "$4",
-                    "delivery_type = 'pull' AND handler = ANY($2)"
+                    Serves {
+                        delivery: "pull",
+                        also: " AND handler = ANY($2)",
+                    }
                 ),
                 locked = lock_and_number(
                     "($5::text[])[slot] AS worker, ($6::uuid[])[slot] AS execution_id,
@@ -355,7 +389,15 @@ impl Sql {
             candidates_push: format!(
                 "WITH {candidates}
                  SELECT id, coalesce(host, '') AS host FROM candidates",
-                candidates = candidates("$1", "$3", "$2", "delivery_type = 'push'"),
+                candidates = candidates(
+                    "$1",
+                    "$3",
+                    "$2",
+                    Serves {
+                        delivery: "push",
+                        also: "",
+                    }
+                ),
             ),
             // The jobs the dispatcher chose, in its order.
             lease_push: clock.pg(format!(
