@@ -32,6 +32,11 @@ pub(crate) fn started(statuses: &[JobStatus]) -> String {
     )
 }
 
+/// Every status of a started job, in the order the indexes of started
+/// jobs (`jobs_flow_started`, `jobs_flow_key_started`) list them.
+pub(crate) const STARTED: &[JobStatus] =
+    &[JobStatus::Scheduled, JobStatus::Queued, JobStatus::Running];
+
 /// The statuses of a started job that hold the only slot of a queue that
 /// runs one job at a time (its queued retry is the head instead).
 pub(crate) const HOLDING_THE_HEAD: &[JobStatus] = &[JobStatus::Scheduled, JobStatus::Running];
@@ -126,8 +131,13 @@ pub(crate) fn unfinished_of_queue(org_test: &str, queue: &str) -> String {
 /// A queue's (`{org}`, `{queue}`) next job to start, as a subquery of one
 /// row (`handler`, `delivery_type`): a started job waiting queued for its
 /// retry first, then the best by the queue's order (whichever index holds
-/// its jobs).
-pub(crate) fn head_of_queue(org: &str, queue: &str) -> String {
+/// its jobs). `started` writes the test of a started job as the store's
+/// planner needs it ([`started`], or SQLite's own).
+pub(crate) fn head_of_queue(
+    org: &str,
+    queue: &str,
+    started: impl Fn(&[JobStatus]) -> String,
+) -> String {
     let lease = Transition::Lease.from();
     let of = format!("organization_id = {org} AND queue = {queue}");
     let free_pull = format!(

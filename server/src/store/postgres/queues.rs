@@ -3,7 +3,7 @@
 use super::{NOTIFY_CHANNEL, PgStore, ts};
 use crate::account::OrgId;
 use crate::queue::{DEFAULT_QUEUE, FailureMode, QueueRecord, QueueSettings, QueueState};
-use crate::store::flow::{head_of_queue, unfinished_of_queue};
+use crate::store::flow::{head_of_queue, started, unfinished_of_queue};
 use crate::store::queues::{
     QUEUE_COLUMNS, QueueColumns, QueueJobsSql, SETTINGS_COLUMNS, SettingValue,
     settings_placeholders, settings_values,
@@ -84,7 +84,7 @@ impl Sql {
                 archived = ScheduleStatus::Archived.as_str(),
             ),
             delete: "DELETE FROM queues WHERE organization_id = $1 AND name = $2".into(),
-            head: format!("{} LIMIT 1", head_of_queue("$1", "$2")),
+            head: format!("{} LIMIT 1", head_of_queue("$1", "$2", started)),
             failed: clock.pg(format!(
                 "UPDATE queues q
                  SET blocked = blocked OR failure_mode = '{block}',

@@ -58,6 +58,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "polled handlers",
         include_str!("migrations/0012_polled_handlers.sql"),
     ),
+    (
+        13,
+        "key started",
+        include_str!("migrations/0013_key_started.sql"),
+    ),
 ];
 
 /// The version that creates the retention settings.

@@ -7,8 +7,8 @@ use super::leases::{Sql as LeaseSql, lease_one};
 use super::{NOW, wake_key};
 use crate::account::OrgId;
 use crate::store::flow::{
-    FIFO, FREE, HOLDING_THE_HEAD, LIFO, RUNNING, order_of, queued_controlled,
-    queued_controlled_any, queued_in, started,
+    FIFO, FREE, HOLDING_THE_HEAD, LIFO, RUNNING, STARTED, order_of, queued_controlled,
+    queued_controlled_any, queued_in,
 };
 use crate::store::status_test;
 use crate::store::{Moved, RateReleases, Result, WakeKey, seconds_from_now};
@@ -156,6 +156,24 @@ impl Candidate {
     }
 }
 
+/// A started job of one of `statuses` ([`crate::store::flow::started`]),
+/// written so that SQLite reads it through `jobs_flow_started` or
+/// `jobs_flow_key_started`. SQLite takes a partial index only when it finds
+/// each term of the index's predicate in the query as written: the index's
+/// own list of statuses comes first, then a narrower one with `+` (not an
+/// index term, or SQLite prefers `jobs_flow_keys` for `status = 'queued'`).
+/// Written as the statuses alone, a queue's running jobs were counted by
+/// reading every job of the organization (`jobs_by_org`), and a retrying
+/// head found by reading every queued job of the queue or key.
+pub(super) fn started(statuses: &[JobStatus]) -> String {
+    let all = crate::store::flow::started(STARTED);
+    if statuses == STARTED {
+        all
+    } else {
+        format!("{all} AND +status {}", status_test(statuses))
+    }
+}
+
 /// SQLite's time `?{n}` seconds before now.
 fn seconds_ago(n: u8) -> String {
     format!("strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-' || ?{n} || ' seconds')")
@@ -253,8 +271,7 @@ impl Sql {
                  GROUP BY concurrency_key",
                 running = status_test(RUNNING),
                 holding = status_test(HOLDING_THE_HEAD),
-                started_any =
-                    started(&[JobStatus::Scheduled, JobStatus::Queued, JobStatus::Running]),
+                started_any = started(STARTED),
             ),
             // One probe of `jobs_flow_keys` per key: the key after ?3.
             next_key: format!(

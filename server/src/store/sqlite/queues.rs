@@ -89,7 +89,10 @@ impl Sql {
                 archived = ScheduleStatus::Archived.as_str(),
             ),
             delete: "DELETE FROM queues WHERE organization_id = ?1 AND name = ?2".into(),
-            head: format!("{} LIMIT 1", head_of_queue("?1", "?2")),
+            head: format!(
+                "{} LIMIT 1",
+                head_of_queue("?1", "?2", super::flow::started)
+            ),
         }
     }
 }
