@@ -19,7 +19,8 @@
 //! - The domain, with no I/O: [`job`] (the job model, the state machine,
 //!   the rules), [`schedule`] (schedules, cron and interval timing, what a
 //!   scheduler pass fires), [`queue`] (queues' settings and their rules),
-//!   [`account`] (organizations, API keys, signing secrets).
+//!   [`account`] (organizations, API keys, signing secrets),
+//!   [`target_group`] (named sets of push endpoints).
 //! - [`config`]: which store to open.
 
 pub mod account;
@@ -34,4 +35,5 @@ pub mod retention;
 pub mod schedule;
 pub mod server;
 pub mod store;
+pub mod target_group;
 pub mod worker;

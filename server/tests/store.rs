@@ -13,6 +13,7 @@
 //! | `store_workers.rs` | [`WorkerStore`]: sessions, heartbeats, reconnects |
 //! | `store_retention.rs` | [`RetentionStore`]: which finished jobs are deleted and when, what never is, batches, the settings and what a migration gives them |
 //! | `store_queues.rs` | [`QueueStore`]: each organization's `default` queue, settings, names unique per organization, pause and unblock, the queues the upgrade makes |
+//! | `store_target_groups.rs` | [`TargetGroupStore`]: names unique per organization, renames, members as given, deletes, organizations apart |
 //!
 //! Time-dependent rules run on a store opened with the test clock, which the
 //! tests move (`advance_clock`) instead of sleeping.
@@ -26,6 +27,7 @@
 //! [`WorkerStore`]: chronos_server::store::WorkerStore
 //! [`RetentionStore`]: chronos_server::store::RetentionStore
 //! [`QueueStore`]: chronos_server::store::QueueStore
+//! [`TargetGroupStore`]: chronos_server::store::TargetGroupStore
 
 mod common;
 #[path = "common/conformance.rs"]
@@ -879,6 +881,7 @@ fn every_store_trait_method_is_called_by_the_suite() {
         include_str!("../src/store/workers.rs"),
         include_str!("../src/store/retention.rs"),
         include_str!("../src/store/queues.rs"),
+        include_str!("../src/store/target_groups.rs"),
     ];
     let suite = [
         include_str!("store.rs"),
@@ -889,6 +892,7 @@ fn every_store_trait_method_is_called_by_the_suite() {
         include_str!("store_retention.rs"),
         include_str!("store_queues.rs"),
         include_str!("store_flow.rs"),
+        include_str!("store_target_groups.rs"),
         include_str!("common/conformance.rs"),
     ]
     .concat();

@@ -13,6 +13,7 @@
 //! | schedules | [`ScheduleStore`] | anyone |
 //! | connected workers | [`WorkerStore`] | anyone |
 //! | how long finished jobs are kept, and deleting them after | [`RetentionStore`] | anyone; the retention service deletes |
+//! | target groups and their members | [`TargetGroupStore`] | anyone |
 //!
 //! [`Store`] is every trait but [`LeaseStore`]: it is what the API, worker
 //! sessions and push delivery hold. Opening a store ([`Opened`]) gives its
@@ -45,6 +46,7 @@ pub mod retention;
 pub mod schedules;
 pub mod signing_secrets;
 pub mod sqlite;
+pub mod target_groups;
 pub mod workers;
 
 pub use accounts::AccountStore;
@@ -59,6 +61,7 @@ pub use queues::{DeleteQueue, QueueCounts, QueueStore};
 pub use retention::{Cutoffs, RetentionPeriods, RetentionSettings, RetentionStore};
 pub use schedules::ScheduleStore;
 pub use signing_secrets::SigningSecretStore;
+pub use target_groups::{Renamed, TargetGroupStore};
 pub use workers::{HeldLease, WorkerRegistration, WorkerStore};
 
 use chronos_proto::JobStatus;
@@ -79,6 +82,7 @@ pub trait Store:
     + ScheduleStore
     + WorkerStore
     + RetentionStore
+    + TargetGroupStore
 {
 }
 
@@ -91,6 +95,7 @@ impl<T> Store for T where
         + ScheduleStore
         + WorkerStore
         + RetentionStore
+        + TargetGroupStore
         + ?Sized
 {
 }

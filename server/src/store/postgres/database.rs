@@ -68,6 +68,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "polled handlers",
         include_str!("migrations/0014_polled_handlers.sql"),
     ),
+    (
+        15,
+        "target groups",
+        include_str!("migrations/0015_target_groups.sql"),
+    ),
 ];
 
 /// The version that creates the retention settings.

@@ -35,6 +35,7 @@ mod queues;
 mod retention;
 mod schedules;
 mod signing_secrets;
+mod target_groups;
 mod workers;
 
 use super::{Clock, LeaseOutcome, Result, StoreError, WakeKey, seconds_from_now};
@@ -143,6 +144,7 @@ struct Statements {
     database: database::Sql,
     accounts: accounts::Sql,
     signing_secrets: signing_secrets::Sql,
+    target_groups: target_groups::Sql,
     jobs: jobs::Sql,
     flow: flow::Sql,
     leases: leases::Sql,
@@ -180,6 +182,7 @@ impl PgStore {
             database: database::Sql::new(c),
             accounts: accounts::Sql::new(c),
             signing_secrets: signing_secrets::Sql::new(c),
+            target_groups: target_groups::Sql::new(c),
             jobs: jobs::Sql::new(c),
             flow: flow::Sql::new(c),
             leases: leases::Sql::new(c),

@@ -63,6 +63,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "key started",
         include_str!("migrations/0013_key_started.sql"),
     ),
+    (
+        14,
+        "target groups",
+        include_str!("migrations/0014_target_groups.sql"),
+    ),
 ];
 
 /// The version that creates the retention settings.

@@ -24,6 +24,7 @@ mod queues;
 mod retention;
 mod schedules;
 mod signing_secrets;
+mod target_groups;
 mod workers;
 
 use super::{Clock, LeaseOutcome, Moved, Result, StoreError, WakeKey, seconds_from_now};
@@ -57,6 +58,7 @@ struct Statements {
     database: database::Sql,
     accounts: accounts::Sql,
     signing_secrets: signing_secrets::Sql,
+    target_groups: target_groups::Sql,
     jobs: jobs::Sql,
     flow: flow::Sql,
     leases: leases::Sql,
@@ -125,6 +127,7 @@ impl SqliteStore {
             database: database::Sql::new(c),
             accounts: accounts::Sql::new(c),
             signing_secrets: signing_secrets::Sql::new(c),
+            target_groups: target_groups::Sql::new(c),
             jobs: jobs::Sql::new(c),
             flow: flow::Sql::new(c),
             leases: leases::Sql::new(c),

@@ -1,0 +1,211 @@
+//! Target groups and their members.
+
+use super::{PgStore, ts};
+use crate::account::OrgId;
+use crate::store::target_groups::{MEMBER_COLUMNS, Renamed, TARGET_GROUP_COLUMNS};
+use crate::store::{Clock, Result, StoreError, TargetGroupStore};
+use crate::target_group::{MemberRecord, NewMember, TargetGroupRecord, parse_method};
+use async_trait::async_trait;
+use tokio_postgres::Row;
+use tokio_postgres::error::SqlState;
+use uuid::Uuid;
+
+pub(super) struct Sql {
+    insert: String,
+    get: String,
+    list: String,
+    rename: String,
+    delete: String,
+    add_member: String,
+    group_exists: String,
+    members: String,
+    remove_member: String,
+}
+
+impl Sql {
+    pub(super) fn new(clock: &Clock) -> Self {
+        // A member is the organization's through its group.
+        let of_group = "group_id = (SELECT id FROM target_groups
+                                    WHERE organization_id = $1 AND id = $2)";
+        Sql {
+            insert: clock.pg(format!(
+                "INSERT INTO target_groups (id, organization_id, name, created_at, updated_at)
+                 VALUES ($1, $2, $3, now(), now())
+                 ON CONFLICT (organization_id, name) DO NOTHING
+                 RETURNING {TARGET_GROUP_COLUMNS}"
+            )),
+            get: format!(
+                "SELECT {TARGET_GROUP_COLUMNS} FROM target_groups
+                 WHERE organization_id = $1 AND id = $2"
+            ),
+            list: format!(
+                "SELECT {TARGET_GROUP_COLUMNS} FROM target_groups
+                 WHERE organization_id = $1 ORDER BY created_at, id"
+            ),
+            rename: clock.pg(format!(
+                "UPDATE target_groups SET name = $3, updated_at = now()
+                 WHERE organization_id = $1 AND id = $2
+                 RETURNING {TARGET_GROUP_COLUMNS}"
+            )),
+            delete: "DELETE FROM target_groups WHERE organization_id = $1 AND id = $2".into(),
+            add_member: clock.pg(format!(
+                "INSERT INTO target_group_members
+                     (id, group_id, target_url, method, headers, created_at)
+                 SELECT $3, id, $4, $5, $6, now() FROM target_groups
+                 WHERE organization_id = $1 AND id = $2
+                 RETURNING {MEMBER_COLUMNS}"
+            )),
+            group_exists: "SELECT EXISTS (SELECT 1 FROM target_groups
+                                          WHERE organization_id = $1 AND id = $2)"
+                .into(),
+            members: format!(
+                "SELECT {MEMBER_COLUMNS} FROM target_group_members
+                 WHERE {of_group} ORDER BY created_at, id"
+            ),
+            remove_member: format!("DELETE FROM target_group_members WHERE {of_group} AND id = $3"),
+        }
+    }
+}
+
+fn group_from_row(row: &Row) -> Result<TargetGroupRecord> {
+    Ok(TargetGroupRecord {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        created_at: ts(row.try_get("created_at")?),
+        updated_at: ts(row.try_get("updated_at")?),
+    })
+}
+
+fn member_from_row(row: &Row) -> Result<MemberRecord> {
+    let method: String = row.try_get("method")?;
+    let headers: serde_json::Value = row.try_get("headers")?;
+    Ok(MemberRecord {
+        id: row.try_get("id")?,
+        group_id: row.try_get("group_id")?,
+        target_url: row.try_get("target_url")?,
+        method: parse_method(&method)
+            .ok_or_else(|| StoreError::Corrupt(format!("member method {method:?}")))?,
+        headers: serde_json::from_value(headers)
+            .map_err(|e| StoreError::Corrupt(format!("member headers: {e}")))?,
+        created_at: ts(row.try_get("created_at")?),
+    })
+}
+
+#[async_trait]
+impl TargetGroupStore for PgStore {
+    async fn create_target_group(
+        &self,
+        org: OrgId,
+        id: Uuid,
+        name: &str,
+    ) -> Result<Option<TargetGroupRecord>> {
+        let client = self.pool.get().await?;
+        let sql = &self.sql.target_groups;
+        client
+            .query_opt(&sql.insert, &[&id, &org.0, &name])
+            .await?
+            .as_ref()
+            .map(group_from_row)
+            .transpose()
+    }
+
+    async fn target_group(&self, org: OrgId, id: Uuid) -> Result<Option<TargetGroupRecord>> {
+        let client = self.pool.get().await?;
+        let stmt = client.prepare_cached(&self.sql.target_groups.get).await?;
+        client
+            .query_opt(&stmt, &[&org.0, &id])
+            .await?
+            .as_ref()
+            .map(group_from_row)
+            .transpose()
+    }
+
+    async fn list_target_groups(&self, org: OrgId) -> Result<Vec<TargetGroupRecord>> {
+        let client = self.pool.get().await?;
+        client
+            .query(&self.sql.target_groups.list, &[&org.0])
+            .await?
+            .iter()
+            .map(group_from_row)
+            .collect()
+    }
+
+    async fn rename_target_group(&self, org: OrgId, id: Uuid, name: &str) -> Result<Renamed> {
+        let client = self.pool.get().await?;
+        match client
+            .query_opt(&self.sql.target_groups.rename, &[&org.0, &id, &name])
+            .await
+        {
+            Ok(Some(row)) => Ok(Renamed::Done(group_from_row(&row)?)),
+            Ok(None) => Ok(Renamed::NotFound),
+            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => Ok(Renamed::NameTaken),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn delete_target_group(&self, org: OrgId, id: Uuid) -> Result<bool> {
+        let client = self.pool.get().await?;
+        let deleted = client
+            .execute(&self.sql.target_groups.delete, &[&org.0, &id])
+            .await?;
+        Ok(deleted > 0)
+    }
+
+    async fn add_member(
+        &self,
+        org: OrgId,
+        group: Uuid,
+        member: &NewMember,
+    ) -> Result<Option<MemberRecord>> {
+        let client = self.pool.get().await?;
+        let headers = serde_json::to_value(&member.headers)
+            .map_err(|e| StoreError::Other(format!("member headers: {e}")))?;
+        client
+            .query_opt(
+                &self.sql.target_groups.add_member,
+                &[
+                    &org.0,
+                    &group,
+                    &member.id,
+                    &member.target_url,
+                    &member.method.as_str(),
+                    &headers,
+                ],
+            )
+            .await?
+            .as_ref()
+            .map(member_from_row)
+            .transpose()
+    }
+
+    async fn members(&self, org: OrgId, group: Uuid) -> Result<Option<Vec<MemberRecord>>> {
+        let client = self.pool.get().await?;
+        let sql = &self.sql.target_groups;
+        // No rows: an empty group, or none at all.
+        let rows = client.query(&sql.members, &[&org.0, &group]).await?;
+        if rows.is_empty() {
+            let exists: bool = client
+                .query_one(&sql.group_exists, &[&org.0, &group])
+                .await?
+                .try_get(0)?;
+            if !exists {
+                return Ok(None);
+            }
+        }
+        rows.iter()
+            .map(member_from_row)
+            .collect::<Result<_>>()
+            .map(Some)
+    }
+
+    async fn remove_member(&self, org: OrgId, group: Uuid, member: Uuid) -> Result<bool> {
+        let client = self.pool.get().await?;
+        let removed = client
+            .execute(
+                &self.sql.target_groups.remove_member,
+                &[&org.0, &group, &member],
+            )
+            .await?;
+        Ok(removed > 0)
+    }
+}
