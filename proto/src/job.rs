@@ -176,17 +176,13 @@ pub enum HttpMethod {
     Delete,
 }
 
-impl HttpMethod {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HttpMethod::Get => "GET",
-            HttpMethod::Post => "POST",
-            HttpMethod::Put => "PUT",
-            HttpMethod::Patch => "PATCH",
-            HttpMethod::Delete => "DELETE",
-        }
-    }
-}
+words!(HttpMethod {
+    Get = "GET",
+    Post = "POST",
+    Put = "PUT",
+    Patch = "PATCH",
+    Delete = "DELETE",
+});
 
 /// The endpoint push delivery calls. Read on its own, it ignores unknown
 /// fields (it is in answers); requests refuse them (see [`crate::strict`]).

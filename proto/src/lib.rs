@@ -18,6 +18,23 @@
 //! - [`time`]: timestamps, always RFC 3339 UTC with milliseconds.
 //! - [`worker`]: the WebSocket worker protocol's frames.
 
+/// The words the API and the stores write an enum with:
+/// `words!(Enum { Variant = "word", … })` gives it `as_str` and `parse`.
+/// Defined before the modules, so that each may use it.
+macro_rules! words {
+    ($ty:ident { $($variant:ident = $word:literal),+ $(,)? }) => {
+        impl $ty {
+            pub fn as_str(self) -> &'static str {
+                match self { $($ty::$variant => $word),+ }
+            }
+
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($word => Some($ty::$variant),)+ _ => None }
+            }
+        }
+    };
+}
+
 pub mod error;
 pub mod job;
 pub mod keys;

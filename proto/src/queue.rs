@@ -42,20 +42,6 @@ pub enum QueueState {
     Paused,
 }
 
-/// The words the API and the stores write these enums with.
-macro_rules! words {
-    ($ty:ident { $($variant:ident = $word:literal),+ $(,)? }) => {
-        impl $ty {
-            pub fn as_str(self) -> &'static str {
-                match self { $($ty::$variant => $word),+ }
-            }
-
-            pub fn parse(s: &str) -> Option<Self> {
-                match s { $($word => Some($ty::$variant),)+ _ => None }
-            }
-        }
-    };
-}
 words!(QueueOrdering { Fifo = "fifo", Lifo = "lifo" });
 words!(FailureMode { Continue = "continue", Block = "block", Pause = "pause" });
 words!(QueueState { Active = "active", Paused = "paused" });

@@ -34,8 +34,3 @@ pub struct NewMember {
     pub method: HttpMethod,
     pub headers: BTreeMap<String, String>,
 }
-
-/// A stored method's word (`POST`…) read back.
-pub fn parse_method(word: &str) -> Option<HttpMethod> {
-    serde_json::from_value(serde_json::Value::String(word.to_string())).ok()
-}

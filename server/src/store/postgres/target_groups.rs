@@ -4,8 +4,9 @@ use super::{PgStore, ts};
 use crate::account::OrgId;
 use crate::store::target_groups::{MEMBER_COLUMNS, Renamed, TARGET_GROUP_COLUMNS};
 use crate::store::{Clock, Result, StoreError, TargetGroupStore};
-use crate::target_group::{MemberRecord, NewMember, TargetGroupRecord, parse_method};
+use crate::target_group::{MemberRecord, NewMember, TargetGroupRecord};
 use async_trait::async_trait;
+use chronos_proto::HttpMethod;
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
@@ -17,7 +18,6 @@ pub(super) struct Sql {
     rename: String,
     delete: String,
     add_member: String,
-    group_exists: String,
     members: String,
     remove_member: String,
 }
@@ -55,9 +55,6 @@ impl Sql {
                  WHERE organization_id = $1 AND id = $2
                  RETURNING {MEMBER_COLUMNS}"
             )),
-            group_exists: "SELECT EXISTS (SELECT 1 FROM target_groups
-                                          WHERE organization_id = $1 AND id = $2)"
-                .into(),
             members: format!(
                 "SELECT {MEMBER_COLUMNS} FROM target_group_members
                  WHERE {of_group} ORDER BY created_at, id"
@@ -83,7 +80,7 @@ fn member_from_row(row: &Row) -> Result<MemberRecord> {
         id: row.try_get("id")?,
         group_id: row.try_get("group_id")?,
         target_url: row.try_get("target_url")?,
-        method: parse_method(&method)
+        method: HttpMethod::parse(&method)
             .ok_or_else(|| StoreError::Corrupt(format!("member method {method:?}")))?,
         headers: serde_json::from_value(headers)
             .map_err(|e| StoreError::Corrupt(format!("member headers: {e}")))?,
@@ -183,14 +180,13 @@ impl TargetGroupStore for PgStore {
         let sql = &self.sql.target_groups;
         // No rows: an empty group, or none at all.
         let rows = client.query(&sql.members, &[&org.0, &group]).await?;
-        if rows.is_empty() {
-            let exists: bool = client
-                .query_one(&sql.group_exists, &[&org.0, &group])
+        if rows.is_empty()
+            && client
+                .query_opt(&sql.get, &[&org.0, &group])
                 .await?
-                .try_get(0)?;
-            if !exists {
-                return Ok(None);
-            }
+                .is_none()
+        {
+            return Ok(None);
         }
         rows.iter()
             .map(member_from_row)

@@ -4,8 +4,9 @@ use super::{NOW, SqliteStore, ts, uuid};
 use crate::account::OrgId;
 use crate::store::target_groups::{MEMBER_COLUMNS, Renamed, TARGET_GROUP_COLUMNS};
 use crate::store::{Clock, Result, StoreError, TargetGroupStore};
-use crate::target_group::{MemberRecord, NewMember, TargetGroupRecord, parse_method};
+use crate::target_group::{MemberRecord, NewMember, TargetGroupRecord};
 use async_trait::async_trait;
+use chronos_proto::HttpMethod;
 use rusqlite::{ErrorCode, OptionalExtension, Row, params};
 use uuid::Uuid;
 
@@ -22,6 +23,9 @@ pub(super) struct Sql {
 
 impl Sql {
     pub(super) fn new(clock: &Clock) -> Self {
+        // A member is the organization's through its group.
+        let of_group = "group_id = (SELECT id FROM target_groups
+                                    WHERE organization_id = ?1 AND id = ?2)";
         Sql {
             insert: clock.sqlite(format!(
                 "INSERT INTO target_groups (id, organization_id, name, created_at, updated_at)
@@ -52,13 +56,9 @@ impl Sql {
             )),
             members: format!(
                 "SELECT {MEMBER_COLUMNS} FROM target_group_members
-                 WHERE group_id = ?1 ORDER BY created_at, id"
+                 WHERE {of_group} ORDER BY created_at, id"
             ),
-            remove_member: "DELETE FROM target_group_members
-                            WHERE group_id = (SELECT id FROM target_groups
-                                              WHERE organization_id = ?1 AND id = ?2)
-                              AND id = ?3"
-                .into(),
+            remove_member: format!("DELETE FROM target_group_members WHERE {of_group} AND id = ?3"),
         }
     }
 }
@@ -79,7 +79,7 @@ fn member_from_row(row: &Row) -> Result<MemberRecord> {
         id: uuid(row.get("id")?)?,
         group_id: uuid(row.get("group_id")?)?,
         target_url: row.get("target_url")?,
-        method: parse_method(&method)
+        method: HttpMethod::parse(&method)
             .ok_or_else(|| StoreError::Corrupt(format!("member method {method:?}")))?,
         headers: serde_json::from_str(&headers)
             .map_err(|e| StoreError::Corrupt(format!("member headers: {e}")))?,
@@ -191,17 +191,24 @@ impl TargetGroupStore for SqliteStore {
 
     async fn members(&self, org: OrgId, group: Uuid) -> Result<Option<Vec<MemberRecord>>> {
         self.call(move |conn, sql| {
-            let found = conn
-                .prepare_cached(&sql.target_groups.get)?
-                .query_row(params![org.0.to_string(), group.to_string()], |_| Ok(()))
-                .optional()?;
-            if found.is_none() {
+            let sql = &sql.target_groups;
+            let ids = params![org.0.to_string(), group.to_string()];
+            let mut stmt = conn.prepare_cached(&sql.members)?;
+            let members: Vec<MemberRecord> = stmt
+                .query_map(ids, |row| Ok(member_from_row(row)))?
+                .map(|r| r?)
+                .collect::<Result<_>>()?;
+            // No rows: an empty group, or none at all.
+            if members.is_empty()
+                && conn
+                    .prepare_cached(&sql.get)?
+                    .query_row(ids, |_| Ok(()))
+                    .optional()?
+                    .is_none()
+            {
                 return Ok(None);
             }
-            let mut stmt = conn.prepare_cached(&sql.target_groups.members)?;
-            let rows =
-                stmt.query_map(params![group.to_string()], |row| Ok(member_from_row(row)))?;
-            rows.map(|r| r?).collect::<Result<_>>().map(Some)
+            Ok(Some(members))
         })
         .await
     }
