@@ -504,6 +504,9 @@ async fn a_dead_job_blocks_or_pauses_its_queue_as_its_failure_mode_says(kind: St
         let jobs = create(leases, org, name, name, 3).await;
         let first = lease(leases, org, &[name], 1).await;
         assert_eq!(ids(&first), [jobs[0]]);
+        // The retry must fall due after the others were made: within one
+        // millisecond the ids would break the tie the other way.
+        advance(&t.store, Duration::from_secs(1)).await;
         // A failure with retries left is not a death.
         let again = done(
             leases
