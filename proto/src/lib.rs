@@ -10,6 +10,7 @@
 //! - [`keys`]: API keys and scopes.
 //! - [`lease`]: what workers send and receive to run jobs.
 //! - [`error`]: the `{"error": {...}}` envelope every rejection uses.
+//! - [`headers`]: which request headers answers hide, and how.
 //! - [`queue`]: named queues and their flow control.
 //! - [`schedule`]: recurring jobs, by cron or interval, in three shapes.
 //! - [`list`]: the `{"data": [...], "next_cursor": ...}` envelope of every list.
@@ -36,6 +37,7 @@ macro_rules! words {
 }
 
 pub mod error;
+pub mod headers;
 pub mod job;
 pub mod keys;
 pub mod lease;
