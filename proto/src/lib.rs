@@ -16,6 +16,7 @@
 //! - [`list`]: the `{"data": [...], "next_cursor": ...}` envelope of every list.
 //! - [`strict`]: which types refuse unknown fields (what clients send) and
 //!   which ignore them (what the server sends).
+//! - [`target_group`]: named sets of endpoints a publish fans out to.
 //! - [`time`]: timestamps, always RFC 3339 UTC with milliseconds.
 //! - [`worker`]: the WebSocket worker protocol's frames.
 
@@ -50,6 +51,7 @@ pub mod schedule;
 pub mod signature;
 pub mod signing;
 pub mod strict;
+pub mod target_group;
 pub mod time;
 pub mod worker;
 
@@ -70,4 +72,5 @@ pub use schedule::{
     CatchUp, CreateSchedule, NextRuns, Overlap, Schedule, ScheduleStatus, ScheduleType,
 };
 pub use signing::{CreateSigningSecret, RevealedSigningSecret, RotateSigningSecret, SigningSecret};
+pub use target_group::{CreateMember, CreateTargetGroup, Member, TargetGroup};
 pub use time::Timestamp;

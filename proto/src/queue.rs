@@ -53,7 +53,9 @@ words!(QueueState { Active = "active", Paused = "paused" });
 /// Beyond the schema: `signing_secret_id` names one of the organization's
 /// (422); `default_target_url` is an `https` URL the SSRF guard allows
 /// (422 `ssrf_blocked`); `default_target_group_id` names one of the
-/// organization's target groups (404 `default_target_group_id not found`).
+/// organization's target groups (404 `default_target_group_id not found`);
+/// `callback_queue_id` names one of its queues (404) that has somewhere to
+/// deliver: a `default_target_url` or `default_target_group_id` (400).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
@@ -152,11 +154,16 @@ pub struct CreateQueue {
         schema(format = "uri", min_length = 1, max_length = 2048)
     )]
     pub default_target_url: Option<String>,
-    /// A target group to fan a publish out across (not available yet: every
-    /// id is answered 404).
+    /// The target group (its id) a message published without a `url`
+    /// fans out across: one delivery per member.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 255))]
     pub default_target_group_id: Option<String>,
+    /// The queue (its id or name) each delivery's outcome is published to,
+    /// for the queue's messages that name none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 255))]
+    pub callback_queue_id: Option<String>,
 }
 
 /// `PATCH /v1/queues/{name}`: the settings of [`CreateQueue`], each
@@ -268,6 +275,17 @@ pub struct UpdateQueue {
         schema(value_type = Option<String>, min_length = 1, max_length = 255)
     )]
     pub default_target_group_id: Option<Option<String>>,
+    /// A queue's id or name, or `null` for none.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = Option<String>, min_length = 1, max_length = 255)
+    )]
+    pub callback_queue_id: Option<Option<String>>,
 }
 
 /// A field that may be absent (`None`), `null` (`Some(None)`) or a value.
@@ -297,8 +315,11 @@ pub struct Queue {
     pub key_rate_period_seconds: Option<u32>,
     pub signing_secret_id: Option<Uuid>,
     pub default_target_url: Option<String>,
-    /// Always `null` until target groups exist.
-    pub default_target_group_id: Option<String>,
+    /// The target group a message published without a `url` fans out to.
+    pub default_target_group_id: Option<Uuid>,
+    /// The queue (its id) outcomes of the queue's messages are published to.
+    #[serde(default)]
+    pub callback_queue_id: Option<Uuid>,
     /// A job died in a `block` queue: nothing starts until `POST …/unblock`.
     pub blocked: bool,
     /// While blocked, how many jobs wait (queued or scheduled); 0 otherwise.

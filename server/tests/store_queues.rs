@@ -48,6 +48,9 @@ fn everything_set() -> QueueSettings {
         }),
         signing_secret_id: None,
         default_target_url: Some("https://example.com/hook".into()),
+        // Rows of their own: a group (store_target_groups.rs), a queue.
+        default_target_group_id: None,
+        callback_queue_id: None,
     }
 }
 

@@ -1,6 +1,7 @@
 //! Target groups and their members in the store ([`TargetGroupStore`]), on
 //! both stores: names unique per organization, renames, members kept with
-//! their method and headers as given, deletes that take the members along,
+//! their method and headers as given, deletes that take the members along
+//! (and are refused while a queue names the group),
 //! and nothing of one organization reached through another.
 //!
 //! [`TargetGroupStore`]: chronos_server::store::TargetGroupStore
@@ -10,7 +11,8 @@ mod common;
 mod conformance;
 
 use chronos_proto::HttpMethod;
-use chronos_server::store::Renamed;
+use chronos_server::queue::QueueSettings;
+use chronos_server::store::{DeleteGroup, Renamed};
 use chronos_server::target_group::NewMember;
 use chronos_test_support::both_stores;
 use common::StoreKind;
@@ -162,8 +164,30 @@ async fn members_keep_what_they_were_given_and_go_with_their_group(kind: StoreKi
         Some(vec![added_us])
     );
 
-    assert!(store.delete_target_group(org, group.id).await.unwrap());
-    assert!(!store.delete_target_group(org, group.id).await.unwrap());
+    // A queue naming the group as its default keeps it.
+    let settings = QueueSettings {
+        default_target_group_id: Some(group.id),
+        ..QueueSettings::unlimited()
+    };
+    store
+        .create_queue(org, Uuid::now_v7(), "fans", &settings)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store.delete_target_group(org, group.id).await.unwrap(),
+        DeleteGroup::NamedByQueue("fans".into())
+    );
+    let settings = QueueSettings::unlimited();
+    store.update_queue(org, "fans", &settings).await.unwrap();
+    assert_eq!(
+        store.delete_target_group(org, group.id).await.unwrap(),
+        DeleteGroup::Deleted
+    );
+    assert_eq!(
+        store.delete_target_group(org, group.id).await.unwrap(),
+        DeleteGroup::NotFound
+    );
     assert_eq!(store.target_group(org, group.id).await.unwrap(), None);
     assert_eq!(store.members(org, group.id).await.unwrap(), None);
     assert_eq!(
@@ -233,7 +257,10 @@ async fn another_organizations_groups_and_members_are_out_of_reach(kind: StoreKi
             .await
             .unwrap()
     );
-    assert!(!store.delete_target_group(org, theirs.id).await.unwrap());
+    assert_eq!(
+        store.delete_target_group(org, theirs.id).await.unwrap(),
+        DeleteGroup::NotFound
+    );
     assert_eq!(
         store
             .members(other, theirs.id)

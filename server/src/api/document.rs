@@ -494,6 +494,20 @@ fn rules() -> Vec<(&'static str, Value)> {
                 ]
             }),
         ),
+        // Seed 004's words for what a target group or member lacks, and for
+        // a method it doesn't know (its own, wherever a method is given).
+        (
+            "CreateTargetGroup",
+            json!({"x-messages": {"required": "name is required (max 200 chars)"}}),
+        ),
+        (
+            "CreateMember",
+            json!({"x-messages": {"required": "target_url is required"}}),
+        ),
+        (
+            "HttpMethod",
+            json!({"x-messages": {"enum": "method must be one of: GET, POST, PUT, PATCH, DELETE"}}),
+        ),
         (
             "CreateMessage",
             json!({

@@ -71,10 +71,11 @@ pub enum ApiError {
     /// 409: an archived schedule cannot be paused, resumed or changed.
     #[error("schedule {id} is archived; it never fires again (create a new one)")]
     ScheduleArchived { id: Uuid },
-    /// 409 with a queue's own code: `queue_exists`, `queue_not_empty`,
-    /// `queue_in_use`, `default_queue`.
+    /// 409 with the resource's own code: `queue_exists`, `queue_not_empty`,
+    /// `queue_in_use`, `default_queue`, `target_group_exists`,
+    /// `target_group_in_use`.
     #[error("{message}")]
-    QueueConflict { code: &'static str, message: String },
+    Conflict { code: &'static str, message: String },
     /// 409: the token is not the job's current lease any more.
     #[error(
         "this lease is no longer the job's current one: its deadline passed, or the job was cancelled, acked, failed or leased again; nothing was changed"
@@ -120,7 +121,7 @@ impl ApiError {
             | ApiError::JobFinished { .. }
             | ApiError::JobNotRetryable { .. }
             | ApiError::ScheduleArchived { .. }
-            | ApiError::QueueConflict { .. }
+            | ApiError::Conflict { .. }
             | ApiError::LeaseLost => StatusCode::CONFLICT,
             ApiError::TargetBlocked { .. } | ApiError::Rule { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
@@ -146,7 +147,7 @@ impl ApiError {
             ApiError::JobFinished { .. } => "job_finished",
             ApiError::JobNotRetryable { .. } => "job_not_retryable",
             ApiError::ScheduleArchived { .. } => "schedule_archived",
-            ApiError::QueueConflict { code, .. } => code,
+            ApiError::Conflict { code, .. } => code,
             ApiError::LeaseLost => "lease_lost",
             ApiError::TargetBlocked { .. } => "ssrf_blocked",
             ApiError::Internal(_) => "internal_error",

@@ -19,6 +19,7 @@ pub mod pagination;
 mod queues;
 mod schedules;
 mod signing_secrets;
+mod target_groups;
 mod workers;
 
 use crate::lease::Engine;
@@ -62,6 +63,7 @@ pub struct AppState {
         (name = "krafter", description = "Krafter's cron job routes and envelope (`{\"data\": …}`) over the same schedules (docs/krafter.md)"),
         (name = "messages", description = "One-shot HTTP requests, delivered now or later (push jobs without a handler)"),
         (name = "queues", description = "Named queues and their flow control: concurrency, order, pause, failure modes; publishing messages onto one"),
+        (name = "target-groups", description = "Named sets of push endpoints a publish fans out to (seed 004): managing them needs `admin`, reading them `jobs:read`"),
         (name = "workers", description = "Leasing jobs to workers over HTTP: poll, ack, fail, extend (worker scope)"),
         (name = "api-keys", description = "API keys (admin scope)"),
         (name = "signing-secrets", description = "The keys push requests are signed with (admin scope)"),
@@ -99,6 +101,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(signing_secrets::router())
         .merge(messages::router())
         .merge(queues::router())
+        .merge(target_groups::router())
         .merge(schedules::router())
         .merge(krafter::router())
         .split_for_parts()

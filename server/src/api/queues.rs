@@ -98,14 +98,14 @@ async fn create_queue(
         signing_secret_id: req.signing_secret_id.map(Some),
         default_target_url: req.default_target_url.map(Some),
         default_target_group_id: req.default_target_group_id.map(Some),
+        callback_queue_id: req.callback_queue_id.map(Some),
     };
-    let settings = merge(defaults, patch)?;
-    check_settings(&state, &auth, &settings).await?;
+    let settings = settings(&state, &auth, defaults, patch).await?;
     let record = state
         .store
         .create_queue(auth.org, Uuid::now_v7(), &name, &settings)
         .await?
-        .ok_or_else(|| ApiError::QueueConflict {
+        .ok_or_else(|| ApiError::Conflict {
             code: "queue_exists",
             message: format!("A queue with this name already exists: {name}"),
         })?;
@@ -240,8 +240,7 @@ async fn update_queue(
         .queue(auth.org, &name)
         .await?
         .ok_or_else(|| not_found(&name))?;
-    let settings = merge(current.settings, patch)?;
-    check_settings(&state, &auth, &settings).await?;
+    let settings = settings(&state, &auth, current.settings, patch).await?;
     let record = state
         .store
         .update_queue(auth.org, &name, &settings)
@@ -290,7 +289,7 @@ async fn delete_queue(
 ) -> Result<Json<QueueDeleted>, ApiError> {
     auth.require(Scope::Admin)?;
     if name == DEFAULT_QUEUE {
-        return Err(ApiError::QueueConflict {
+        return Err(ApiError::Conflict {
             code: "default_queue",
             message: "the default queue can't be deleted".into(),
         });
@@ -317,13 +316,13 @@ async fn delete_queue(
             deleted: true,
         })),
         DeleteQueue::NotFound => Err(not_found(&name)),
-        DeleteQueue::HoldsJobs(n) => Err(ApiError::QueueConflict {
+        DeleteQueue::HoldsJobs(n) => Err(ApiError::Conflict {
             code: "queue_not_empty",
             message: format!(
                 "queue {name:?} holds {n} unfinished jobs; wait for them, or delete with ?force=true to cancel them"
             ),
         }),
-        DeleteQueue::NamedBySchedule(id) => Err(ApiError::QueueConflict {
+        DeleteQueue::NamedBySchedule(id) => Err(ApiError::Conflict {
             code: "queue_in_use",
             message: format!("schedule {id} names queue {name:?}; change or archive it first"),
         }),
@@ -501,13 +500,6 @@ fn merge(base: QueueSettings, patch: UpdateQueue) -> Result<QueueSettings, ApiEr
             format!("{} and {} must be set together", names.0, names.1),
         )),
     };
-    if let Some(Some(group)) = patch.default_target_group_id {
-        // No target group exists until fan-out does: an id is never stored
-        // unchecked.
-        return Err(ApiError::NotFound(format!(
-            "default_target_group_id not found: {group}"
-        )));
-    }
     Ok(QueueSettings {
         concurrency: pick(patch.concurrency, base.concurrency),
         retries: patch.retries.unwrap_or(base.retries),
@@ -532,7 +524,82 @@ fn merge(base: QueueSettings, patch: UpdateQueue) -> Result<QueueSettings, ApiEr
         )?,
         signing_secret_id: patch.signing_secret_id.unwrap_or(base.signing_secret_id),
         default_target_url: patch.default_target_url.unwrap_or(base.default_target_url),
+        // Checked and set by `settings`, which reads the store.
+        default_target_group_id: base.default_target_group_id,
+        callback_queue_id: base.callback_queue_id,
     })
+}
+
+/// `patch` over `base`, checked: the settings a create or a `PATCH` asks
+/// for, with the target group and callback queue it names found in the
+/// organization.
+async fn settings(
+    state: &AppState,
+    auth: &Auth,
+    base: QueueSettings,
+    patch: UpdateQueue,
+) -> Result<QueueSettings, ApiError> {
+    let group = patch.default_target_group_id.clone();
+    let callback = patch.callback_queue_id.clone();
+    let mut settings = merge(base, patch)?;
+    if let Some(group) = group {
+        settings.default_target_group_id = match group {
+            Some(id) => Some(target_group_id(state, auth, &id).await?),
+            None => None,
+        };
+    }
+    if let Some(callback) = callback {
+        settings.callback_queue_id = match callback {
+            Some(queue) => Some(callback_queue(state, auth, &queue).await?.id),
+            None => None,
+        };
+    }
+    check_settings(state, auth, &settings).await?;
+    Ok(settings)
+}
+
+/// The id of the organization's target group `id` names (seed 004's 404
+/// otherwise).
+pub(crate) async fn target_group_id(
+    state: &AppState,
+    auth: &Auth,
+    id: &str,
+) -> Result<Uuid, ApiError> {
+    let not_found = || ApiError::NotFound(format!("default_target_group_id not found: {id}"));
+    let uuid = Uuid::parse_str(id).map_err(|_| not_found())?;
+    match state.store.target_group(auth.org, uuid).await? {
+        Some(group) => Ok(group.id),
+        None => Err(not_found()),
+    }
+}
+
+/// The queue a `callback_queue_id` names, by id or name: one of the
+/// organization's (404) with somewhere to deliver (400).
+pub(crate) async fn callback_queue(
+    state: &AppState,
+    auth: &Auth,
+    queue: &str,
+) -> Result<QueueRecord, ApiError> {
+    let found = match Uuid::parse_str(queue) {
+        Ok(id) => state.store.queue_by_id(auth.org, id).await?,
+        Err(_) => state.store.queue(auth.org, queue).await?,
+    };
+    let record = found.ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "callback_queue_id not found: no queue {queue:?} in this organization"
+        ))
+    })?;
+    let s = &record.settings;
+    if s.default_target_url.is_none() && s.default_target_group_id.is_none() {
+        return Err(ApiError::validation(
+            "callback_queue_id",
+            format!(
+                "queue {:?} has nowhere to deliver a callback: give it a default_target_url or default_target_group_id",
+                record.name
+            ),
+        ));
+    }
+    Ok(record)
 }
 
 /// The rules of a queue's settings beyond the schema (422).
@@ -618,7 +685,8 @@ async fn to_wire(
         key_rate_period_seconds: s.key_rate.map(|r| r.period_seconds),
         signing_secret_id: s.signing_secret_id,
         default_target_url: s.default_target_url.clone(),
-        default_target_group_id: None,
+        default_target_group_id: s.default_target_group_id,
+        callback_queue_id: s.callback_queue_id,
         blocked: record.blocked,
         blocked_message_count,
         created_at: record.created_at,

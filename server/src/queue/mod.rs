@@ -45,6 +45,11 @@ pub struct QueueSettings {
     pub signing_secret_id: Option<Uuid>,
     /// Where a message published without a `url` goes.
     pub default_target_url: Option<String>,
+    /// The target group a message published without a `url` fans out to.
+    pub default_target_group_id: Option<Uuid>,
+    /// The queue each delivery's outcome is published to, for messages that
+    /// name none.
+    pub callback_queue_id: Option<Uuid>,
 }
 
 impl QueueSettings {
@@ -70,6 +75,8 @@ impl QueueSettings {
             key_rate: None,
             signing_secret_id: None,
             default_target_url: None,
+            default_target_group_id: None,
+            callback_queue_id: None,
         }
     }
 

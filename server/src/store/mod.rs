@@ -61,7 +61,7 @@ pub use queues::{DeleteQueue, QueueCounts, QueueStore};
 pub use retention::{Cutoffs, RetentionPeriods, RetentionSettings, RetentionStore};
 pub use schedules::ScheduleStore;
 pub use signing_secrets::SigningSecretStore;
-pub use target_groups::{Renamed, TargetGroupStore};
+pub use target_groups::{DeleteGroup, Renamed, TargetGroupStore};
 pub use workers::{HeldLease, WorkerRegistration, WorkerStore};
 
 use chronos_proto::JobStatus;

@@ -11,12 +11,13 @@ use uuid::Uuid;
 /// The columns both stores select for a queue.
 pub(crate) const QUEUE_COLUMNS: &str = "id, name, concurrency, retries, ordering, failure_mode, \
      status, blocked, rate_limit, rate_period_seconds, key_concurrency, key_rate_limit, \
-     key_rate_period_seconds, signing_secret_id, default_target_url, created_at, updated_at";
+     key_rate_period_seconds, signing_secret_id, default_target_url, default_target_group_id, \
+     callback_queue_id, created_at, updated_at";
 
 /// The settings' columns, in the order of [`settings_values`].
 pub(crate) const SETTINGS_COLUMNS: &str = "concurrency, retries, ordering, failure_mode, \
      rate_limit, rate_period_seconds, key_concurrency, key_rate_limit, key_rate_period_seconds, \
-     signing_secret_id, default_target_url";
+     signing_secret_id, default_target_url, default_target_group_id, callback_queue_id";
 
 /// One settings column's value, for either store to bind as its own type.
 pub(crate) enum SettingValue {
@@ -40,6 +41,8 @@ pub(crate) fn settings_values(s: &QueueSettings) -> Vec<SettingValue> {
         Count(s.key_rate.map(|r| r.period_seconds)),
         Id(s.signing_secret_id),
         Text(s.default_target_url.clone()),
+        Id(s.default_target_group_id),
+        Id(s.callback_queue_id),
     ]
 }
 
@@ -65,6 +68,8 @@ pub trait QueueStore: Send + Sync + 'static {
         settings: &QueueSettings,
     ) -> Result<Option<QueueRecord>>;
     async fn queue(&self, org: OrgId, name: &str) -> Result<Option<QueueRecord>>;
+    /// The queue of this id, if it is the organization's.
+    async fn queue_by_id(&self, org: OrgId, id: Uuid) -> Result<Option<QueueRecord>>;
     /// Every queue of the organization, by name.
     async fn list_queues(&self, org: OrgId) -> Result<Vec<QueueRecord>>;
     /// Replaces the settings; `None` if there is no such queue.
@@ -178,6 +183,8 @@ pub(crate) struct QueueColumns {
     pub key_rate_period_seconds: Option<i64>,
     pub signing_secret_id: Option<Uuid>,
     pub default_target_url: Option<String>,
+    pub default_target_group_id: Option<Uuid>,
+    pub callback_queue_id: Option<Uuid>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -230,6 +237,8 @@ impl QueueColumns {
                 )?,
                 signing_secret_id: self.signing_secret_id,
                 default_target_url: self.default_target_url,
+                default_target_group_id: self.default_target_group_id,
+                callback_queue_id: self.callback_queue_id,
             },
             status: word("status", &self.status, QueueState::parse)?,
             blocked: self.blocked,

@@ -22,6 +22,16 @@ pub enum Renamed {
     NameTaken,
 }
 
+/// What a delete did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeleteGroup {
+    /// Gone, with its members.
+    Deleted,
+    NotFound,
+    /// Kept: this queue of the organization names it as its default.
+    NamedByQueue(String),
+}
+
 #[async_trait]
 pub trait TargetGroupStore: Send + Sync + 'static {
     /// Makes a group; `None` if the organization already has one of that
@@ -36,8 +46,9 @@ pub trait TargetGroupStore: Send + Sync + 'static {
     /// Oldest first.
     async fn list_target_groups(&self, org: OrgId) -> Result<Vec<TargetGroupRecord>>;
     async fn rename_target_group(&self, org: OrgId, id: Uuid, name: &str) -> Result<Renamed>;
-    /// Deletes the group and its members; `false` if there was none.
-    async fn delete_target_group(&self, org: OrgId, id: Uuid) -> Result<bool>;
+    /// Deletes the group and its members, unless a queue names it as its
+    /// default.
+    async fn delete_target_group(&self, org: OrgId, id: Uuid) -> Result<DeleteGroup>;
     /// Adds an endpoint to the group `group`; `None` if the organization has
     /// no such group.
     async fn add_member(

@@ -20,6 +20,7 @@ pub(super) struct Sql {
     jobs: QueueJobsSql,
     insert: String,
     get: String,
+    get_by_id: String,
     list: String,
     update: String,
     set_status: String,
@@ -48,6 +49,9 @@ impl Sql {
             )),
             get: format!(
                 "SELECT {QUEUE_COLUMNS} FROM queues WHERE organization_id = $1 AND name = $2"
+            ),
+            get_by_id: format!(
+                "SELECT {QUEUE_COLUMNS} FROM queues WHERE organization_id = $1 AND id = $2"
             ),
             list: format!(
                 "SELECT {QUEUE_COLUMNS} FROM queues WHERE organization_id = $1
@@ -158,6 +162,8 @@ fn queue_from_row(row: &Row) -> Result<QueueRecord> {
         key_rate_period_seconds: int("key_rate_period_seconds")?,
         signing_secret_id: row.try_get("signing_secret_id")?,
         default_target_url: row.try_get("default_target_url")?,
+        default_target_group_id: row.try_get("default_target_group_id")?,
+        callback_queue_id: row.try_get("callback_queue_id")?,
         created_at: ts(row.try_get("created_at")?),
         updated_at: ts(row.try_get("updated_at")?),
     }
@@ -190,6 +196,17 @@ impl QueueStore for PgStore {
         let stmt = client.prepare_cached(&self.sql.queues.get).await?;
         client
             .query_opt(&stmt, &[&org.0, &name])
+            .await?
+            .as_ref()
+            .map(queue_from_row)
+            .transpose()
+    }
+
+    async fn queue_by_id(&self, org: OrgId, id: Uuid) -> Result<Option<QueueRecord>> {
+        let client = self.pool.get().await?;
+        let stmt = client.prepare_cached(&self.sql.queues.get_by_id).await?;
+        client
+            .query_opt(&stmt, &[&org.0, &id])
             .await?
             .as_ref()
             .map(queue_from_row)

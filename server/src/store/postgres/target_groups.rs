@@ -2,7 +2,7 @@
 
 use super::{PgStore, ts};
 use crate::account::OrgId;
-use crate::store::target_groups::{MEMBER_COLUMNS, Renamed, TARGET_GROUP_COLUMNS};
+use crate::store::target_groups::{DeleteGroup, MEMBER_COLUMNS, Renamed, TARGET_GROUP_COLUMNS};
 use crate::store::{Clock, Result, StoreError, TargetGroupStore};
 use crate::target_group::{MemberRecord, NewMember, TargetGroupRecord};
 use async_trait::async_trait;
@@ -47,7 +47,18 @@ impl Sql {
                  WHERE organization_id = $1 AND id = $2
                  RETURNING {TARGET_GROUP_COLUMNS}"
             )),
-            delete: "DELETE FROM target_groups WHERE organization_id = $1 AND id = $2".into(),
+            // A queue naming the group keeps it (a queue changed meanwhile
+            // breaks the foreign key instead).
+            delete: "WITH named AS (SELECT name FROM queues
+                                    WHERE organization_id = $1 AND default_target_group_id = $2
+                                    ORDER BY name LIMIT 1),
+                          gone AS (DELETE FROM target_groups
+                                   WHERE organization_id = $1 AND id = $2
+                                     AND NOT EXISTS (SELECT 1 FROM named)
+                                   RETURNING id)
+                     SELECT (SELECT name FROM named) AS named_by,
+                            EXISTS (SELECT 1 FROM gone) AS deleted"
+                .into(),
             add_member: clock.pg(format!(
                 "INSERT INTO target_group_members
                      (id, group_id, target_url, method, headers, created_at)
@@ -140,12 +151,25 @@ impl TargetGroupStore for PgStore {
         }
     }
 
-    async fn delete_target_group(&self, org: OrgId, id: Uuid) -> Result<bool> {
+    async fn delete_target_group(&self, org: OrgId, id: Uuid) -> Result<DeleteGroup> {
         let client = self.pool.get().await?;
-        let deleted = client
-            .execute(&self.sql.target_groups.delete, &[&org.0, &id])
-            .await?;
-        Ok(deleted > 0)
+        let row = match client
+            .query_one(&self.sql.target_groups.delete, &[&org.0, &id])
+            .await
+        {
+            Ok(row) => row,
+            Err(e) if e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION) => {
+                return Ok(DeleteGroup::NamedByQueue(
+                    "a queue changed meanwhile".into(),
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok(match (row.try_get("named_by")?, row.try_get("deleted")?) {
+            (_, true) => DeleteGroup::Deleted,
+            (Some(queue), false) => DeleteGroup::NamedByQueue(queue),
+            (None, false) => DeleteGroup::NotFound,
+        })
     }
 
     async fn add_member(

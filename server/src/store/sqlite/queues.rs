@@ -21,6 +21,7 @@ pub(super) struct Sql {
     insert: String,
     insert_default: String,
     get: String,
+    get_by_id: String,
     list: String,
     update: String,
     set_status: String,
@@ -58,6 +59,9 @@ impl Sql {
             )),
             get: format!(
                 "SELECT {QUEUE_COLUMNS} FROM queues WHERE organization_id = ?1 AND name = ?2"
+            ),
+            get_by_id: format!(
+                "SELECT {QUEUE_COLUMNS} FROM queues WHERE organization_id = ?1 AND id = ?2"
             ),
             list: format!(
                 "SELECT {QUEUE_COLUMNS} FROM queues WHERE organization_id = ?1 ORDER BY name"
@@ -163,6 +167,14 @@ fn queue_from_row(row: &Row) -> Result<QueueRecord> {
             .map(uuid)
             .transpose()?,
         default_target_url: row.get("default_target_url")?,
+        default_target_group_id: row
+            .get::<_, Option<String>>("default_target_group_id")?
+            .map(uuid)
+            .transpose()?,
+        callback_queue_id: row
+            .get::<_, Option<String>>("callback_queue_id")?
+            .map(uuid)
+            .transpose()?,
         created_at: ts(row.get("created_at")?)?,
         updated_at: ts(row.get("updated_at")?)?,
     }
@@ -230,6 +242,14 @@ impl QueueStore for SqliteStore {
         let name = name.to_string();
         self.call(move |conn, sql| one(conn, &sql.queues.get, params![org.0.to_string(), name]))
             .await
+    }
+
+    async fn queue_by_id(&self, org: OrgId, id: Uuid) -> Result<Option<QueueRecord>> {
+        self.call(move |conn, sql| {
+            let ids = params![org.0.to_string(), id.to_string()];
+            one(conn, &sql.queues.get_by_id, ids)
+        })
+        .await
     }
 
     async fn list_queues(&self, org: OrgId) -> Result<Vec<QueueRecord>> {

@@ -2,7 +2,7 @@
 
 use super::{NOW, SqliteStore, ts, uuid};
 use crate::account::OrgId;
-use crate::store::target_groups::{MEMBER_COLUMNS, Renamed, TARGET_GROUP_COLUMNS};
+use crate::store::target_groups::{DeleteGroup, MEMBER_COLUMNS, Renamed, TARGET_GROUP_COLUMNS};
 use crate::store::{Clock, Result, StoreError, TargetGroupStore};
 use crate::target_group::{MemberRecord, NewMember, TargetGroupRecord};
 use async_trait::async_trait;
@@ -16,6 +16,7 @@ pub(super) struct Sql {
     list: String,
     rename: String,
     delete: String,
+    named_by: String,
     add_member: String,
     members: String,
     remove_member: String,
@@ -47,6 +48,10 @@ impl Sql {
                  RETURNING {TARGET_GROUP_COLUMNS}"
             )),
             delete: "DELETE FROM target_groups WHERE organization_id = ?1 AND id = ?2".into(),
+            named_by: "SELECT name FROM queues
+                       WHERE organization_id = ?1 AND default_target_group_id = ?2
+                       ORDER BY name LIMIT 1"
+                .into(),
             add_member: clock.sqlite(format!(
                 "INSERT INTO target_group_members
                      (id, group_id, target_url, method, headers, created_at)
@@ -151,12 +156,25 @@ impl TargetGroupStore for SqliteStore {
         .await
     }
 
-    async fn delete_target_group(&self, org: OrgId, id: Uuid) -> Result<bool> {
+    async fn delete_target_group(&self, org: OrgId, id: Uuid) -> Result<DeleteGroup> {
         self.call(move |conn, sql| {
+            let ids = params![org.0.to_string(), id.to_string()];
+            // One connection writes at a time: no queue can name the group
+            // between the look and the delete.
+            let named: Option<String> = conn
+                .prepare_cached(&sql.target_groups.named_by)?
+                .query_row(ids, |row| row.get(0))
+                .optional()?;
+            if let Some(queue) = named {
+                return Ok(DeleteGroup::NamedByQueue(queue));
+            }
             let deleted = conn
                 .prepare_cached(&sql.target_groups.delete)?
-                .execute(params![org.0.to_string(), id.to_string()])?;
-            Ok(deleted > 0)
+                .execute(ids)?;
+            Ok(match deleted {
+                0 => DeleteGroup::NotFound,
+                _ => DeleteGroup::Deleted,
+            })
         })
         .await
     }

@@ -18,3 +18,55 @@ CREATE TABLE target_group_members (
     created_at timestamptz NOT NULL
 );
 CREATE INDEX target_group_members_of_group ON target_group_members (group_id, id);
+
+-- A queue's defaults for what is published onto it: a group to fan out
+-- across when a message names no target, and a queue to publish each
+-- delivery's outcome to. A group a queue names can't be deleted.
+ALTER TABLE queues
+    ADD COLUMN default_target_group_id uuid REFERENCES target_groups (id),
+    ADD COLUMN callback_queue_id uuid REFERENCES queues (id) ON DELETE SET NULL;
+
+-- A delivery's place in a fan-out, and where its outcome is published
+-- (every attempt's, or only the last).
+ALTER TABLE jobs
+    ADD COLUMN fan_out_id uuid,
+    ADD COLUMN callback_queue_id uuid,
+    ADD COLUMN callback_every_attempt boolean NOT NULL DEFAULT false;
+CREATE INDEX jobs_of_fan_out ON jobs (fan_out_id, id) WHERE fan_out_id IS NOT NULL;
+
+-- One publish across a group: how many of its deliveries have yet to end.
+-- The group is not referenced: it may be deleted while they run.
+CREATE TABLE fan_outs (
+    id                uuid PRIMARY KEY,
+    organization_id   uuid NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+    group_id          uuid NOT NULL,
+    queue             text NOT NULL,
+    total             integer NOT NULL,
+    remaining         integer NOT NULL CHECK (remaining >= 0),
+    succeeded         integer NOT NULL DEFAULT 0,
+    failed            integer NOT NULL DEFAULT 0,
+    callback_queue_id uuid,
+    created_at        timestamptz NOT NULL,
+    finished_at       timestamptz
+);
+CREATE INDEX fan_outs_finished ON fan_outs (finished_at) WHERE finished_at IS NOT NULL;
+
+-- The members of a fan-out already counted down: a member retried by hand
+-- after it ended is not counted twice.
+CREATE TABLE fan_out_ended (
+    fan_out_id uuid NOT NULL REFERENCES fan_outs (id) ON DELETE CASCADE,
+    job_id     uuid NOT NULL,
+    PRIMARY KEY (fan_out_id, job_id)
+);
+
+-- Attempt ends whose callbacks (and fan-out count) are still to be
+-- published: written in the transaction that ends the attempt, taken by
+-- the callback service in the transaction that publishes them.
+CREATE TABLE push_outcomes (
+    job_id          uuid NOT NULL,
+    attempt         integer NOT NULL,
+    organization_id uuid NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+    final           boolean NOT NULL,
+    recorded_at     timestamptz NOT NULL,
+    PRIMARY KEY (job_id, attempt)
+);

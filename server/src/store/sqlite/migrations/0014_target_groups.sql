@@ -17,3 +17,43 @@ CREATE TABLE target_group_members (
     created_at TEXT NOT NULL
 );
 CREATE INDEX target_group_members_of_group ON target_group_members (group_id, id);
+
+-- A queue's defaults, a job's fan-out and callback, fan-outs and the
+-- outcomes still to publish: as postgres/migrations/0015_target_groups.sql.
+ALTER TABLE queues ADD COLUMN default_target_group_id TEXT REFERENCES target_groups (id);
+ALTER TABLE queues ADD COLUMN callback_queue_id TEXT REFERENCES queues (id) ON DELETE SET NULL;
+
+ALTER TABLE jobs ADD COLUMN fan_out_id TEXT;
+ALTER TABLE jobs ADD COLUMN callback_queue_id TEXT;
+ALTER TABLE jobs ADD COLUMN callback_every_attempt INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX jobs_of_fan_out ON jobs (fan_out_id, id) WHERE fan_out_id IS NOT NULL;
+
+CREATE TABLE fan_outs (
+    id                TEXT PRIMARY KEY,
+    organization_id   TEXT NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+    group_id          TEXT NOT NULL,
+    queue             TEXT NOT NULL,
+    total             INTEGER NOT NULL,
+    remaining         INTEGER NOT NULL CHECK (remaining >= 0),
+    succeeded         INTEGER NOT NULL DEFAULT 0,
+    failed            INTEGER NOT NULL DEFAULT 0,
+    callback_queue_id TEXT,
+    created_at        TEXT NOT NULL,
+    finished_at       TEXT
+);
+CREATE INDEX fan_outs_finished ON fan_outs (finished_at) WHERE finished_at IS NOT NULL;
+
+CREATE TABLE fan_out_ended (
+    fan_out_id TEXT NOT NULL REFERENCES fan_outs (id) ON DELETE CASCADE,
+    job_id     TEXT NOT NULL,
+    PRIMARY KEY (fan_out_id, job_id)
+);
+
+CREATE TABLE push_outcomes (
+    job_id          TEXT NOT NULL,
+    attempt         INTEGER NOT NULL,
+    organization_id TEXT NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+    final           INTEGER NOT NULL,
+    recorded_at     TEXT NOT NULL,
+    PRIMARY KEY (job_id, attempt)
+);
