@@ -87,8 +87,14 @@ mod tests {
         for name in ["Content-Type", "X-Request-Id", "Accept", "X-Tenant"] {
             assert!(!is_sensitive(name), "{name}");
         }
-        let shown = redacted(&map(&[("Authorization", "Bearer s3cr3t"), ("X-Tenant", "a")]));
-        assert_eq!(shown, map(&[("Authorization", REDACTED), ("X-Tenant", "a")]));
+        let shown = redacted(&map(&[
+            ("Authorization", "Bearer s3cr3t"),
+            ("X-Tenant", "a"),
+        ]));
+        assert_eq!(
+            shown,
+            map(&[("Authorization", REDACTED), ("X-Tenant", "a")])
+        );
     }
 
     #[test]
