@@ -204,6 +204,8 @@ pub struct HttpTarget {
     pub method: HttpMethod,
     /// Extra request headers, sent as given: at most 50, each an HTTP token
     /// for a name and a value without control characters (tab allowed).
+    /// Answers show a sensitive one's value as `***redacted***`
+    /// ([`crate::headers`]); no request may give it that value.
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::headers))]
     pub headers: BTreeMap<String, String>,
@@ -278,8 +280,9 @@ impl TryFrom<DeliveryFields> for Delivery {
 /// `delay` and `scheduled_for` exclude each other (the schema says so with
 /// `not`). Beyond its schema (422 `validation_failed`): `scheduled_for` is
 /// in the future and neither is more than ten years ahead; a push target is
-/// an http(s) URL the SSRF guard allows, and its `signing_secret_id` names
-/// one of the organization's.
+/// an http(s) URL the SSRF guard allows, no sensitive header of it has the
+/// value `***redacted***` (what answers show in its place), and its
+/// `signing_secret_id` names one of the organization's.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]

@@ -14,9 +14,11 @@ pub const MAX_MESSAGE_BODY_BYTES: usize = 102_400;
 /// `delay` and `scheduled_at` exclude each other (the schema says so with
 /// `not`). Beyond its schema (422 `validation_failed`): `scheduled_at` is at
 /// most ten years ahead; `url` is an `https` URL the SSRF guard allows
-/// (`ssrf_blocked` otherwise); `body` is at most 102,400 bytes (the schema
-/// counts characters); `signing_secret_id` names one of the organization's;
-/// `callback_queue_id` is refused until callbacks exist (fan-out).
+/// (`ssrf_blocked` otherwise); no sensitive header's value is
+/// `***redacted***` (what answers show in its place); `body` is at most
+/// 102,400 bytes (the schema counts characters); `signing_secret_id` names
+/// one of the organization's; `callback_queue_id` is refused until
+/// callbacks exist (fan-out).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
@@ -100,6 +102,9 @@ pub struct Message {
     pub message_id: Uuid,
     pub url: String,
     pub method: HttpMethod,
+    /// Sent as given, a sensitive one's value (`Authorization`, `Cookie`,
+    /// `Proxy-Authorization`, `X-Api-Key`, or a name containing `token` or
+    /// `secret`) shown as `***redacted***`.
     pub headers: BTreeMap<String, String>,
     pub body: Option<String>,
     pub status: JobStatus,

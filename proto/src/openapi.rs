@@ -126,8 +126,13 @@ pub fn handlers() -> Array {
         .build()
 }
 
+/// The headers whose values answers hide ([`crate::headers`]), in words.
+pub const SENSITIVE_HEADERS: &str = "`Authorization`, `Cookie`, `Proxy-Authorization`, `X-Api-Key`, and any header whose name contains `token` or `secret` (in any case)";
+
 /// Push request headers: at most 50, each name an HTTP token, each value
 /// without control characters but tab (what `http::HeaderValue` accepts).
+/// Sent as given; answers show a sensitive one's value redacted, and no
+/// request may give it that value (there is nothing stored to keep).
 pub fn headers() -> Object {
     headers_of(SchemaType::Type(Type::Object))
 }
@@ -153,8 +158,9 @@ fn headers_of(schema_type: SchemaType) -> Object {
                 .pattern(Some(r"^[^\x00-\x08\x0a-\x1f\x7f]*$"))
                 .build(),
         )))))
-        .description(Some(
-            "At most 50 headers; names are HTTP tokens, values hold no control characters but tab.",
-        ))
+        .description(Some(format!(
+            "At most 50 headers; names are HTTP tokens, values hold no control characters but tab. Sent as given, but answers show the value of a sensitive header as `{REDACTED}`: {SENSITIVE_HEADERS}. A request giving a sensitive header the value `{REDACTED}` is refused (422).",
+            REDACTED = crate::headers::REDACTED,
+        )))
         .build()
 }

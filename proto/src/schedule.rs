@@ -262,7 +262,8 @@ pub struct IntervalRequest {
 /// The schema of a push target's `headers` in a request (null: none): at
 /// most 50, each name an HTTP token and each value free of control
 /// characters but tab, as the server can send them (`http::HeaderName`,
-/// `HeaderValue`).
+/// `HeaderValue`). A sensitive one's value sent back redacted keeps the
+/// stored one ([`crate::headers::restored`]).
 #[cfg(feature = "openapi")]
 pub fn request_headers() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
     let mut headers = headers_schema();
@@ -274,7 +275,11 @@ pub fn request_headers() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Sche
 fn headers_schema() -> Value {
     serde_json::json!({
         "type": "object",
-        "description": "Sent with each request: at most 50 headers, each name an HTTP token (letters, digits and !#$%&'*+-.^_`|~), each value without control characters but tab. Default none.",
+        "description": format!(
+            "Sent with each request: at most 50 headers, each name an HTTP token (letters, digits and !#$%&'*+-.^_`|~), each value without control characters but tab. Default none. Answers show the value of a sensitive header as `{REDACTED}`: {}. A `PUT` or `PATCH` sending `{REDACTED}` back as a sensitive header's value keeps the value stored under that name; with none stored (and on `POST`), it is refused (422).",
+            crate::openapi::SENSITIVE_HEADERS,
+            REDACTED = crate::headers::REDACTED,
+        ),
         "maxProperties": 50,
         "propertyNames": {
             "type": "string",
@@ -368,6 +373,10 @@ pub struct Schedule {
     /// handler's `delivery.http`).
     pub url: Option<String>,
     pub method: Option<HttpMethod>,
+    /// The push target's headers, a sensitive one's value (`Authorization`,
+    /// `Cookie`, `Proxy-Authorization`, `X-Api-Key`, or a name containing
+    /// `token` or `secret`) shown as `***redacted***`; they are sent as
+    /// stored.
     pub headers: Option<BTreeMap<String, String>>,
     /// The body sent on each fire (`url` schedules).
     pub body: Option<String>,

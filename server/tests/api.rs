@@ -276,12 +276,13 @@ async fn push_delivery_is_accepted_and_stored(kind: StoreKind) {
         &s,
         json!({"name": "n", "handler": "h",
                "delivery": {"type": "push", "http": {"url": "https://x.test/h", "method": "PUT",
-                                                     "headers": {"X-Token": "abc"}}}}),
+                                                     "headers": {"X-Tenant": "abc", "X-Token": "t"}}}}),
     )
     .await;
+    // A credential's value is hidden (tests/redaction.rs).
     assert_eq!(
-        with_headers["delivery"]["http"]["headers"]["X-Token"],
-        "abc"
+        with_headers["delivery"]["http"]["headers"],
+        json!({"X-Tenant": "abc", "X-Token": "***redacted***"})
     );
     assert_eq!(with_headers["delivery"]["http"]["method"], "PUT");
 

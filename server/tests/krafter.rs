@@ -301,7 +301,8 @@ async fn routes_read_change_and_refuse_in_krafters_shape(kind: StoreKind) {
     assert_eq!(job["schedule_type"], "cron");
     assert_eq!(job["schedule"], "*/5 * * * *");
     assert_eq!(job["method"], "POST");
-    assert_eq!(job["headers"], json!({"X-Token": "t"}));
+    // A credential's value is hidden (tests/redaction.rs).
+    assert_eq!(job["headers"], json!({"X-Token": "***redacted***"}));
     assert_eq!(job["timeout_ms"], 2000, "whole seconds");
     assert_eq!(job["max_retries"], 1);
     assert_eq!(job["failure_notify"], true);
@@ -371,7 +372,11 @@ async fn routes_read_change_and_refuse_in_krafters_shape(kind: StoreKind) {
     assert_eq!(changed["timeout_ms"], 5000);
     assert_eq!(changed["name"], "Precise", "unchanged");
     assert_eq!(changed["max_retries"], 1, "unchanged");
-    assert_eq!(changed["headers"], json!({"X-Token": "t"}), "unchanged");
+    assert_eq!(
+        changed["headers"],
+        json!({"X-Token": "***redacted***"}),
+        "unchanged"
+    );
     let ahead = ts(&changed["next_run_at"]) - chrono::Utc::now();
     assert!(
         (3590..=3600).contains(&ahead.num_seconds()),

@@ -5,6 +5,7 @@ use super::auth::Auth;
 use super::error::ApiError;
 use super::extract::{JsonBody, MAX_BATCH_BODY_BYTES, QueryParams};
 use super::pagination::{Cursor, PageQuery, page_request};
+use super::redact;
 use crate::account::OrgId;
 use crate::job::{NewJob, RunAt};
 use crate::push::guard;
@@ -81,7 +82,7 @@ async fn create_job(
     let new = validate(req)?;
     check_target(&state, auth.org, &new, &JOB_TARGET).await?;
     let job = state.engine.create_job(auth.org, new).await?;
-    Ok((StatusCode::CREATED, Json(job)))
+    Ok((StatusCode::CREATED, Json(redact::job(job))))
 }
 
 /// Create up to 1,000 jobs in one request.
@@ -150,7 +151,7 @@ async fn create_jobs(
         let inserted = state.engine.create_jobs(auth.org, valid).await?;
         for (i, outcome) in positions.into_iter().zip(inserted) {
             items[i] = Some(match outcome {
-                Inserted::Created(job) => BatchItem::Job(job),
+                Inserted::Created(job) => BatchItem::Job(Box::new(redact::job(*job))),
                 Inserted::Conflict { existing } => {
                     BatchItem::Error(ApiError::IdempotencyConflict { existing }.detail().1)
                 }
@@ -289,9 +290,11 @@ pub(crate) async fn check_url(state: &AppState, url: &str, field: &str) -> Resul
 
 /// A push target's URL must be an http(s) URL with a host: a rule beyond
 /// the schema, which states only that it is an absolute URL (its headers
-/// the schema states in full). `prefix` is where it sits in the request
-/// (`delivery.http.` for a job, nothing for a message).
+/// the schema states in full, but for a sensitive one's value
+/// `***redacted***`, refused here). `prefix` is where it sits in the
+/// request (`delivery.http.` for a job, nothing for a message).
 pub(crate) fn validate_target(prefix: &str, http: &HttpTarget) -> Result<(), ApiError> {
+    redact::refuse_redacted(prefix, &http.headers)?;
     let url_field = format!("{prefix}url");
     let url = url::Url::parse(&http.url)
         .map_err(|e| ApiError::rule(&url_field, format!("{url_field} is not a URL: {e}")))?;
@@ -324,7 +327,8 @@ async fn get_job(
     auth.require(Scope::JobsRead)?;
     let id = job_id(&id)?;
     let job = state.store.job(auth.org, id).await?;
-    job.map(Json).ok_or_else(|| job_not_found(id))
+    job.map(|job| Json(redact::job(job)))
+        .ok_or_else(|| job_not_found(id))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -407,7 +411,7 @@ async fn list_jobs(
         )
         .await?;
     Ok(Json(List {
-        data: page.items,
+        data: page.items.into_iter().map(redact::job).collect(),
         next_cursor: page.next.map(|id| Cursor(id).encode()),
     }))
 }
@@ -436,7 +440,7 @@ async fn cancel_job(
     auth.require(Scope::JobsWrite)?;
     let id = job_id(&id)?;
     match state.engine.cancel(auth.org, id).await? {
-        CancelOutcome::Cancelled(job, _) => Ok(Json(job)),
+        CancelOutcome::Cancelled(job, _) => Ok(Json(redact::job(job))),
         CancelOutcome::AlreadyFinished(job) => Err(ApiError::JobFinished {
             id,
             status: job.status,
@@ -469,7 +473,7 @@ async fn retry_job(
     auth.require(Scope::JobsWrite)?;
     let id = job_id(&id)?;
     match state.engine.retry(auth.org, id).await? {
-        RetryOutcome::Retried(job) => Ok(Json(job)),
+        RetryOutcome::Retried(job) => Ok(Json(redact::job(job))),
         RetryOutcome::NotRetryable(job) => Err(ApiError::JobNotRetryable {
             id,
             status: job.status,

@@ -29,6 +29,7 @@ use crate::schedule::TimingSpec;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use chronos_proto::headers::redacted;
 use chronos_proto::{
     CreateSchedule, ErrorBody, Execution, ExecutionStatus, HttpMethod, JobStatus, List,
     ScheduleStatus, ScheduleType, Scope, Timestamp,
@@ -87,6 +88,9 @@ pub struct CronJob {
     /// The push target; null for a schedule delivered to workers (pull).
     pub url: Option<String>,
     pub method: Option<HttpMethod>,
+    /// Sent on every run, a sensitive one's value (`Authorization`,
+    /// `Cookie`, `Proxy-Authorization`, `X-Api-Key`, or a name containing
+    /// `token` or `secret`) shown as `***redacted***`.
     pub headers: Option<BTreeMap<String, String>>,
     /// Whole seconds, shown in milliseconds.
     pub timeout_ms: u64,
@@ -188,7 +192,7 @@ impl ToSchema for CronJobUpdate {
 }
 
 /// The rules of a Krafter request that no schema states.
-const RULES: &str = "A rule between fields or beyond the schema, `field` naming it. `validation_failed`: with `schedule_type` `interval`, `schedule` is a preset (`every_1m` … `every_1d`); with `cron`, a cron expression that parses and fires within ten years (a `PUT` that gives `schedule_type` gives `schedule` too); a known IANA `timezone`; a `url` that is an https URL with a host (plain http only where the server allows private targets). `ssrf_blocked`: the `url`'s host is not a public address";
+const RULES: &str = "A rule between fields or beyond the schema, `field` naming it. `validation_failed`: with `schedule_type` `interval`, `schedule` is a preset (`every_1m` … `every_1d`); with `cron`, a cron expression that parses and fires within ten years (a `PUT` that gives `schedule_type` gives `schedule` too); a known IANA `timezone`; a `url` that is an https URL with a host (plain http only where the server allows private targets); no sensitive header's value `***redacted***` but one a `PUT` sends back for a header the cron job has (it keeps the stored value). `ssrf_blocked`: the `url`'s host is not a public address";
 
 impl CronJobRequest {
     /// The same request in the native type, where only Krafter's names are set.
@@ -280,7 +284,8 @@ async fn get_cron_job(
 /// Change a cron job: the fields given change, the others stay.
 ///
 /// A new `schedule_type`/`schedule` replaces the timing and counts from
-/// now; `enabled` pauses or resumes it.
+/// now; `enabled` pauses or resumes it. A sensitive header sent back as
+/// `***redacted***` (as answers show it) keeps its stored value.
 #[utoipa::path(
     put, path = "/api/v1/cron/jobs/{id}", tag = "krafter",
     params(("id" = Uuid, Path, description = "Cron job (schedule) id")),
@@ -428,7 +433,7 @@ fn data<T>(data: T) -> Json<Data<T>> {
     Json(Data { data })
 }
 
-/// A schedule as Krafter shows it.
+/// A schedule as Krafter shows it, its push headers redacted.
 fn to_cron_job(s: &ScheduleRecord) -> CronJob {
     let (schedule_type, schedule) = match &s.timing {
         TimingSpec::Cron { expr } => (ScheduleType::Cron, Some(expr.clone())),
@@ -443,7 +448,7 @@ fn to_cron_job(s: &ScheduleRecord) -> CronJob {
         timezone: s.timezone.clone(),
         url: target.map(|http| http.url.clone()),
         method: target.map(|http| http.method),
-        headers: target.map(|http| http.headers.clone()),
+        headers: target.map(|http| redacted(&http.headers)),
         timeout_ms: u64::from(s.template.timeout_seconds) * 1000,
         max_retries: s.template.max_retries,
         enabled: s.status == ScheduleStatus::Active,

@@ -6,6 +6,7 @@ use super::AppState;
 use super::auth::Auth;
 use super::error::ApiError;
 use super::extract::JsonBody;
+use super::redact;
 use crate::job::rules;
 use crate::store::{LeaseOutcome, Moved};
 use axum::Json;
@@ -68,8 +69,16 @@ async fn poll(
             std::future::pending(),
         )
         .await?;
+    // Workers lease only pull jobs, which have no headers: redacted all the
+    // same, as in every answer showing a job.
     Ok(Json(List {
-        data: leased,
+        data: leased
+            .into_iter()
+            .map(|leased| LeasedJob {
+                job: redact::job(leased.job),
+                ..leased
+            })
+            .collect(),
         next_cursor: None,
     }))
 }
@@ -145,7 +154,7 @@ async fn fail(
 /// [`Moved`] says).
 fn whole_job(moved: Moved) -> Result<Json<Job>, ApiError> {
     match moved.job {
-        Some(job) => Ok(Json(*job)),
+        Some(job) => Ok(Json(redact::job(*job))),
         None => Err(ApiError::Internal(anyhow::anyhow!(
             "the end of job {}'s attempt came back without the job it asked for",
             moved.id

@@ -15,6 +15,7 @@ use crate::store::StoreError;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use chronos_proto::headers::redacted;
 use chronos_proto::message::MAX_MESSAGE_BODY_BYTES;
 use chronos_proto::{
     CreateMessage, Delivery, ErrorBody, HttpTarget, Job, Message, MessageAccepted, Scope, Timestamp,
@@ -51,7 +52,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         (status = 409, description = "`duplicate_message`: the deduplication_id was used before", body = ErrorBody),
         (status = 413, description = "Body over 1 MiB", body = ErrorBody),
         (status = 415, description = "A body that is not `application/json`", body = ErrorBody),
-        (status = 422, description = "`validation_failed`: a rule beyond the schema (see CreateMessage: a URL that is not http(s), both delay and scheduled_at, a body over 102,400 bytes…), or `ssrf_blocked`: the SSRF guard refused the target", body = ErrorBody),
+        (status = 422, description = "`validation_failed`: a rule beyond the schema (see CreateMessage: a URL that is not http(s), both delay and scheduled_at, a body over 102,400 bytes, `***redacted***` as a sensitive header's value…), or `ssrf_blocked`: the SSRF guard refused the target", body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -195,7 +196,7 @@ async fn get_message(
     message(job).map(Json).ok_or_else(not_found)
 }
 
-/// A job as a message, if it is one (push, no handler).
+/// A job as a message, if it is one (push, no handler), as answers show it.
 fn message(job: Job) -> Option<Message> {
     let Delivery::Push {
         http,
@@ -211,7 +212,7 @@ fn message(job: Job) -> Option<Message> {
         message_id: job.id,
         url: http.url,
         method: http.method,
-        headers: http.headers,
+        headers: redacted(&http.headers),
         body: match job.payload {
             Value::String(body) => Some(body),
             _ => None,

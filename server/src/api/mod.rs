@@ -17,6 +17,7 @@ pub(crate) mod leases;
 pub(crate) mod messages;
 pub mod pagination;
 mod queues;
+mod redact;
 mod schedules;
 mod signing_secrets;
 mod target_groups;

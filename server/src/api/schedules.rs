@@ -21,6 +21,7 @@ use super::jobs::{
     validate_target,
 };
 use super::pagination::{Cursor, PageQuery, page_request};
+use super::redact;
 use crate::schedule::timing::{TimingError, parse_timezone};
 use crate::schedule::{JobTemplate, ScheduleRecord, TimingSpec};
 use crate::store::{ExecutionsOf, Page, PageRequest};
@@ -28,6 +29,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::SubsecRound;
+use chronos_proto::headers::{redacted, restored};
 use chronos_proto::message::MAX_MESSAGE_BODY_BYTES;
 use chronos_proto::{
     CreateSchedule, Delivery, ErrorBody, Execution, HttpTarget, Job, List, NextRuns, Schedule,
@@ -72,7 +74,7 @@ pub(super) mod says {
         "`queue_not_found`: `queue` names a queue the organization doesn't have";
     pub const ARCHIVED: &str = "`schedule_archived`: the schedule is archived; it cannot be changed, paused, resumed or triggered";
     /// The rules of a schedule request that no schema states.
-    pub const RULES: &str = "A rule between fields or beyond the schema, `field` naming it. `validation_failed`: exactly one timing (`interval`, `cron`, or `schedule_type` with `schedule`), `schedule` a preset (`every_5m` …) for `schedule_type` `interval`; a cron expression that parses and fires within ten years; a known IANA `timezone`; an `interval` of at most 10 years; `handler` or `url`, not both and not neither, and only that target's fields (`method`, `headers`, `body`, `signing_secret_id` go with `url`; `delivery` and `payload` with `handler`); one request shape (Krafter's `schedule_type`, `schedule`, `timeout_ms` not with `cron`, `interval`, `timeout` or `retries`; `retries` not with `max_retries` or `handler`); a `body` of at most 102,400 bytes in UTF-8; a push URL that is an https URL with a host (plain http only where the server allows private targets); a `signing_secret_id` of this organization. `ssrf_blocked`: the push URL's host is not a public address";
+    pub const RULES: &str = "A rule between fields or beyond the schema, `field` naming it. `validation_failed`: exactly one timing (`interval`, `cron`, or `schedule_type` with `schedule`), `schedule` a preset (`every_5m` …) for `schedule_type` `interval`; a cron expression that parses and fires within ten years; a known IANA `timezone`; an `interval` of at most 10 years; `handler` or `url`, not both and not neither, and only that target's fields (`method`, `headers`, `body`, `signing_secret_id` go with `url`; `delivery` and `payload` with `handler`); one request shape (Krafter's `schedule_type`, `schedule`, `timeout_ms` not with `cron`, `interval`, `timeout` or `retries`; `retries` not with `max_retries` or `handler`); a `body` of at most 102,400 bytes in UTF-8; a push URL that is an https URL with a host (plain http only where the server allows private targets); a `signing_secret_id` of this organization; no sensitive header's value (in `headers` or `delivery.http.headers`) `***redacted***` but one a `PUT` or `PATCH` sends back for a header the schedule has (it keeps the stored value). `ssrf_blocked`: the push URL's host is not a public address";
 }
 
 /// `PATCH /v1/schedules/{id}`'s body: [`CreateSchedule`]'s fields and
@@ -256,7 +258,8 @@ async fn get_schedule(
 /// Only the fields given change. Giving a timing field (`interval`, `cron`,
 /// `schedule_type`, `schedule`) replaces the timing; giving `handler` to a
 /// `url` schedule (or `url` to a handler one) replaces the target. A new
-/// timing or timezone counts from now.
+/// timing or timezone counts from now. A sensitive header sent back as
+/// `***redacted***` (as answers show it) keeps its stored value.
 #[utoipa::path(
     patch, path = "/v1/schedules/{id}", tag = "schedules",
     params(("id" = Uuid, Path, description = "Schedule id")),
@@ -298,6 +301,9 @@ pub(super) async fn update(
 }
 
 /// Replace a schedule's definition.
+///
+/// A sensitive header sent back as `***redacted***` (as answers show it)
+/// keeps its stored value.
 #[utoipa::path(
     put, path = "/v1/schedules/{id}", tag = "schedules",
     params(("id" = Uuid, Path, description = "Schedule id")),
@@ -326,7 +332,8 @@ async fn put_schedule(
 }
 
 /// Writes `req` over `existing`, keeping its id, anchor and next run unless
-/// the timing changes.
+/// the timing changes, and the value of each sensitive header `req` sends
+/// back redacted.
 async fn replace(
     state: &AppState,
     auth: &Auth,
@@ -337,7 +344,7 @@ async fn replace(
     if existing.status == ScheduleStatus::Archived {
         return Err(ApiError::ScheduleArchived { id: existing.id });
     }
-    let def = resolve(req, dialect)?;
+    let def = resolve(kept_headers(req, &existing), dialect)?;
     check(state, auth, &def).await?;
     let now = store_now(state).await?;
     let retimed = def.timing != existing.timing || def.timezone != existing.timezone;
@@ -523,10 +530,8 @@ async fn trigger_schedule(
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<Job>), ApiError> {
     auth.require(Scope::JobsWrite)?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(trigger(&state, &auth, &id).await?),
-    ))
+    let job = trigger(&state, &auth, &id).await?;
+    Ok((StatusCode::ACCEPTED, Json(redact::job(job))))
 }
 
 /// Creates the schedule's job now, active or paused; the job.
@@ -1042,6 +1047,22 @@ fn merge(mut base: CreateSchedule, patch: CreateSchedule) -> CreateSchedule {
     base
 }
 
+/// `req` with each sensitive header it sends back as `***redacted***` (as
+/// answers show it) given the value `existing` stores under that name, so
+/// that a client may send back what it read. One with nothing stored stays
+/// redacted, for [`validate_target`] to refuse.
+fn kept_headers(mut req: CreateSchedule, existing: &ScheduleRecord) -> CreateSchedule {
+    let Some((stored, _)) = push_target(existing) else {
+        return req;
+    };
+    let stored = &stored.headers;
+    req.headers = req.headers.map(|sent| restored(sent, stored));
+    if let Some(Delivery::Push { http, .. }) = &mut req.delivery {
+        http.headers = restored(std::mem::take(&mut http.headers), stored);
+    }
+    req
+}
+
 /// The push target a schedule calls, and the secret that signs its
 /// requests; `None` for pull delivery.
 pub(super) fn push_target(s: &ScheduleRecord) -> Option<(&HttpTarget, Option<Uuid>)> {
@@ -1055,7 +1076,7 @@ pub(super) fn push_target(s: &ScheduleRecord) -> Option<(&HttpTarget, Option<Uui
 }
 
 /// A schedule as the native API shows it: one shape, whichever dialect
-/// created it.
+/// created it, its push headers redacted.
 fn to_wire(s: &ScheduleRecord) -> Schedule {
     let (cron, interval) = match &s.timing {
         TimingSpec::Cron { expr } => (Some(expr.clone()), None),
@@ -1075,10 +1096,10 @@ fn to_wire(s: &ScheduleRecord) -> Schedule {
         cron,
         interval,
         timezone: s.timezone.clone(),
-        delivery: s.template.delivery.clone(),
+        delivery: redact::delivery(&s.template.delivery),
         url: target.map(|(http, _)| http.url.clone()),
         method: target.map(|(http, _)| http.method),
-        headers: target.map(|(http, _)| http.headers.clone()),
+        headers: target.map(|(http, _)| redacted(&http.headers)),
         body,
         signing_secret_id: target.and_then(|(_, secret)| secret),
         timeout: s.template.timeout_seconds,
