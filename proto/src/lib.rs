@@ -63,14 +63,17 @@ pub use job::{
 pub use keys::{ApiKey, CreateApiKey, CreatedApiKey, Scope};
 pub use lease::{AckRequest, ExtendRequest, FailRequest, Lease, LeasedJob, PollRequest};
 pub use list::List;
-pub use message::{CreateMessage, Message, MessageAccepted};
+pub use message::{CreateMessage, Message, MessageAccepted, MessagePublished};
 pub use queue::{
     CreateQueue, FailureMode, PublishMessage, Queue, QueueKey, QueueMessageAccepted, QueueOrdering,
-    QueueState, QueueStats, UpdateQueue,
+    QueuePublished, QueueState, QueueStats, UpdateQueue,
 };
 pub use schedule::{
     CatchUp, CreateSchedule, NextRuns, Overlap, Schedule, ScheduleStatus, ScheduleType,
 };
 pub use signing::{CreateSigningSecret, RevealedSigningSecret, RotateSigningSecret, SigningSecret};
-pub use target_group::{CreateMember, CreateTargetGroup, Member, TargetGroup};
+pub use target_group::{
+    CallbackEvent, CallbackStatus, CreateMember, CreateTargetGroup, FanOut, FanOutAccepted,
+    FanOutResult, FanOutStatus, GroupCallbackEvent, Member, TargetGroup,
+};
 pub use time::Timestamp;

@@ -17,18 +17,18 @@ pub const MAX_MESSAGE_BODY_BYTES: usize = 102_400;
 /// (`ssrf_blocked` otherwise); no sensitive header's value is
 /// `***redacted***` (what answers show in its place); `body` is at most
 /// 102,400 bytes (the schema counts characters); `signing_secret_id` names
-/// one of the organization's; `callback_queue_id` is refused until
-/// callbacks exist (fan-out).
+/// one of the organization's. It names exactly one of `url` and
+/// `default_target_group_id` (the schema says so).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateMessage {
-    /// HTTPS endpoint to call, at most 2,048 characters. Required.
+    /// HTTPS endpoint to call, at most 2,048 characters. Required, unless
+    /// `default_target_group_id` is given instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(
         feature = "openapi",
         schema(
-            value_type = String,
-            required = true,
             format = "uri",
             min_length = 1,
             max_length = 2048,
@@ -81,9 +81,23 @@ pub struct CreateMessage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 255))]
     pub concurrency_key: Option<String>,
-    /// Not available yet (callbacks come with fan-out): refused if given.
+    /// The queue (its id or name) this delivery's outcome is published to
+    /// once it ends for good — one callback per outcome, not per retry —
+    /// as a [`CallbackEvent`](crate::CallbackEvent) body. It must have a
+    /// `default_target_url` or `default_target_group_id` (400 otherwise;
+    /// 404 for a queue the organization doesn't have). A fan-out also
+    /// publishes its [`GroupCallbackEvent`](crate::GroupCallbackEvent)
+    /// there when its last delivery ends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 255))]
     pub callback_queue_id: Option<String>,
+    /// A target group (its id) to fan out across instead of `url`: one
+    /// delivery per member, each retried on its own and sharing a
+    /// `fan_out_id` (404 for a group the organization doesn't have, 422 for
+    /// an empty one). Members added later don't receive this publish.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 255))]
+    pub default_target_group_id: Option<String>,
 }
 
 /// The answer to `POST /v1/messages` (202).
@@ -120,4 +134,14 @@ pub struct Message {
     pub last_error: Option<String>,
     pub created_at: Timestamp,
     pub finished_at: Option<Timestamp>,
+}
+
+/// The answer to a publish (202): one message, or a fan-out across a
+/// target group.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(untagged)]
+pub enum MessagePublished {
+    FanOut(crate::FanOutAccepted),
+    Message(MessageAccepted),
 }

@@ -420,12 +420,36 @@ pub struct PublishMessage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 255))]
     pub concurrency_key: Option<String>,
-    /// Not available yet (fan-out and callbacks): refused if given.
+    /// The queue (its id or name) this delivery's outcome is published to
+    /// once it ends for good — one callback per outcome, not per retry —
+    /// as a [`CallbackEvent`](crate::CallbackEvent) body. It must have a
+    /// `default_target_url` or `default_target_group_id` (400 otherwise;
+    /// 404 for a queue the organization doesn't have). A fan-out also
+    /// publishes its [`GroupCallbackEvent`](crate::GroupCallbackEvent)
+    /// there when its last delivery ends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 255))]
     pub callback_queue_id: Option<String>,
+    /// A target group (its id) to fan out across instead of `url` (and of the queue's defaults): one
+    /// delivery per member, each retried on its own and sharing a
+    /// `fan_out_id` (404 for a group the organization doesn't have, 422 for
+    /// an empty one). Members added later don't receive this publish.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 255))]
+    pub default_target_group_id: Option<String>,
 }
 
-/// The answer to `POST /v1/queues/{name}/messages` (202).
+/// The answer to `POST /v1/queues/{name}/messages` (202): one message, or
+/// a fan-out across a target group.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(untagged)]
+pub enum QueuePublished {
+    FanOut(crate::FanOutAccepted),
+    Message(QueueMessageAccepted),
+}
+
+/// One message published onto a queue.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QueueMessageAccepted {

@@ -97,3 +97,121 @@ pub struct Member {
     pub headers: BTreeMap<String, String>,
     pub created_at: Timestamp,
 }
+
+/// How a delivery ended, as its callback says it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum CallbackStatus {
+    /// The target answered 2xx.
+    Succeeded,
+    /// Dead: retries spent, or an answer that is not retried (4xx but 408
+    /// and 429, a redirect, `Chronos-Retry: stop`).
+    Failed,
+}
+
+/// The body of a callback message: one delivery's outcome, published once
+/// it ended for good (or after each attempt, when asked). Signed like any
+/// delivery when the callback queue has a signing secret.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CallbackEvent {
+    /// The delivery (its job id).
+    pub message_id: Uuid,
+    /// The fan-out it was one delivery of.
+    pub fan_out_id: Option<Uuid>,
+    pub status: CallbackStatus,
+    /// The target's answer to the last attempt; `null` if it got none.
+    pub http_status: Option<u16>,
+    /// That answer's body, at most 64 KiB.
+    pub response_body: Option<String>,
+    /// `utf-8`: the body as text (bytes that are not UTF-8 read U+FFFD).
+    pub response_body_encoding: String,
+    /// The body was cut to 64 KiB.
+    pub response_truncated: bool,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Why the last attempt failed; `null` when it succeeded.
+    pub error: Option<String>,
+    pub url: String,
+    pub method: HttpMethod,
+    pub created_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
+}
+
+/// A fan-out's overall outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum FanOutStatus {
+    /// Deliveries still to end.
+    Running,
+    AllSucceeded,
+    Partial,
+    AllFailed,
+}
+
+/// One delivery in a group callback or a fan-out's status.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FanOutResult {
+    pub message_id: Uuid,
+    pub target_url: String,
+    /// The delivery's job status: `succeeded`, `failed` or `cancelled` once
+    /// it ended; `scheduled`, `queued` or `running` before.
+    pub status: String,
+    pub http_status: Option<u16>,
+}
+
+/// The body of a group callback: published once, when the last delivery
+/// of a fan-out ends.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct GroupCallbackEvent {
+    pub fan_out_id: Uuid,
+    pub status: FanOutStatus,
+    pub results: Vec<FanOutResult>,
+}
+
+/// The answer to a publish that fanned out (202).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FanOutAccepted {
+    /// Always `true`.
+    pub fan_out: bool,
+    pub fan_out_id: Uuid,
+    /// One message per member, in the members' order.
+    pub message_ids: Vec<Uuid>,
+    pub count: u32,
+    pub queue: String,
+    pub scheduled_at: Timestamp,
+}
+
+/// `GET /v1/fan-outs/{id}`: a fan-out and each of its deliveries now.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FanOut {
+    pub id: Uuid,
+    pub target_group_id: Uuid,
+    pub queue: String,
+    pub status: FanOutStatus,
+    pub count: u32,
+    pub succeeded: u32,
+    pub failed: u32,
+    pub callback_queue_id: Option<Uuid>,
+    pub created_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
+    pub results: Vec<FanOutResult>,
+}
+
+impl FanOutStatus {
+    /// The overall status of a fan-out whose deliveries are all ended, from
+    /// how many succeeded of how many.
+    pub fn of(succeeded: u32, total: u32) -> Self {
+        match succeeded {
+            0 => FanOutStatus::AllFailed,
+            n if n == total => FanOutStatus::AllSucceeded,
+            _ => FanOutStatus::Partial,
+        }
+    }
+}

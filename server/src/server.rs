@@ -5,7 +5,7 @@ use crate::account::OrgId;
 use crate::account::keys::new_api_key;
 use crate::api::{self, AppState};
 use crate::config::StoreConfig;
-use crate::lease::{Engine, scheduler, sweeper};
+use crate::lease::{Engine, publisher, scheduler, sweeper};
 use crate::push::dispatcher::{self, PushConfig};
 use crate::push::guard::TargetPolicy;
 use crate::retention;
@@ -82,6 +82,7 @@ pub async fn run_with(
     let engine = Engine::new(opened, stop_rx.clone());
     let sweeper = tokio::spawn(sweeper::run(engine.clone()));
     let scheduler = tokio::spawn(scheduler::run(engine.clone()));
+    let publisher = tokio::spawn(publisher::run(engine.clone()));
     let dispatcher = tokio::spawn(dispatcher::run(
         engine.clone(),
         options.push,
@@ -113,6 +114,7 @@ pub async fn run_with(
         .await?;
     sweeper.await?;
     scheduler.await?;
+    publisher.await?;
     dispatcher.await?;
     retention.await?;
     if let Some(watcher) = watcher {

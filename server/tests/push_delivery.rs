@@ -509,6 +509,7 @@ async fn the_guard_refuses_private_targets_when_sending(kind: StoreKind) {
             timeout_seconds: 5,
             schedule_id: None,
             idempotency_key: None,
+            follow: Default::default(),
         };
         ids.push((url, s.engine.create_job(org, job).await.unwrap().id));
     }

@@ -421,7 +421,7 @@ async fn a_message_published_onto_a_queue_inherits_its_settings(kind: StoreKind)
             json!({"url": "https://api.example.com/x", "callback_queue_id": "q"}),
         )
         .await;
-    assert_eq!(answer.0, 422);
+    assert_error(&answer, 404, "not_found", None);
 }
 
 async fn a_job_without_max_retries_takes_its_queues_retries(kind: StoreKind) {

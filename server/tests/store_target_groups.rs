@@ -25,6 +25,7 @@ both_stores!(
     a_group_is_named_once_per_organization_and_renamed,
     members_keep_what_they_were_given_and_go_with_their_group,
     another_organizations_groups_and_members_are_out_of_reach,
+    a_fan_out_is_counted_down_once_and_its_outcomes_published_once,
 );
 
 fn member(url: &str, method: HttpMethod, headers: &[(&str, &str)]) -> NewMember {
@@ -269,5 +270,181 @@ async fn another_organizations_groups_and_members_are_out_of_reach(kind: StoreKi
             .map(|m| m.len()),
         Some(1),
         "theirs is untouched"
+    );
+}
+
+/// A fan-out of two deliveries with a callback queue: inserted all or
+/// nothing, each delivery's outcome published once (its callback message),
+/// the fan-out counted down once per delivery — a delivery retried by hand
+/// after it ended publishes its new outcome but is not counted again — and
+/// the group callback made by the pass that ends the last one.
+async fn a_fan_out_is_counted_down_once_and_its_outcomes_published_once(kind: StoreKind) {
+    use chronos_server::job::Follow;
+    use chronos_server::store::{AttemptEnd, FanOutCreated, HttpResponse, Outcome, RetryOutcome};
+    use chronos_server::target_group::NewFanOut;
+
+    let (t, org) = clocked(kind).await;
+    let (store, leases) = (&t.store, &t.leases);
+    let results = QueueSettings {
+        default_target_url: Some("https://hooks.example.test/results".into()),
+        ..QueueSettings::unlimited()
+    };
+    let callbacks = store
+        .create_queue(org, Uuid::now_v7(), "results", &results)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store.queue_by_id(org, callbacks.id).await.unwrap(),
+        Some(callbacks.clone())
+    );
+    let other = other_org(store).await;
+    assert_eq!(store.queue_by_id(other, callbacks.id).await.unwrap(), None);
+
+    let group = store
+        .create_target_group(org, Uuid::now_v7(), "pair")
+        .await
+        .unwrap()
+        .unwrap();
+    let fan_out = NewFanOut {
+        id: Uuid::now_v7(),
+        group_id: group.id,
+        queue: "default".into(),
+        callback_queue_id: Some(callbacks.id),
+    };
+    let follow = Follow {
+        fan_out_id: Some(fan_out.id),
+        callback_queue_id: Some(callbacks.id),
+    };
+    let delivery = |url: &str, key: Option<&str>| chronos_server::job::NewJob {
+        max_retries: Some(0),
+        idempotency_key: key.map(str::to_string),
+        follow,
+        ..push(url, url)
+    };
+    let jobs = vec![
+        delivery("https://eu.example.test/hook", Some("once")),
+        delivery("https://us.example.test/hook", None),
+    ];
+    let FanOutCreated::Created(created) = leases
+        .create_fan_out(org, fan_out.clone(), jobs)
+        .await
+        .unwrap()
+    else {
+        panic!("not created");
+    };
+    assert_eq!(created.len(), 2);
+    // All or nothing: a key held by another job inserts neither.
+    let again = NewFanOut {
+        id: Uuid::now_v7(),
+        ..fan_out.clone()
+    };
+    let jobs = vec![
+        delivery("https://ap.example.test/hook", None),
+        delivery("https://eu.example.test/hook", Some("once")),
+    ];
+    assert_eq!(
+        leases
+            .create_fan_out(org, again.clone(), jobs)
+            .await
+            .unwrap(),
+        FanOutCreated::Conflict {
+            existing: created[0].id
+        }
+    );
+    assert_eq!(store.fan_out(org, again.id).await.unwrap(), None);
+
+    let record = store.fan_out(org, fan_out.id).await.unwrap().unwrap();
+    assert_eq!((record.total, record.remaining), (2, 2));
+    assert_eq!(record.deliveries.len(), 2);
+    assert_eq!(
+        record.deliveries[0].target_url,
+        "https://eu.example.test/hook"
+    );
+    assert_eq!(store.fan_out(other, fan_out.id).await.unwrap(), None);
+    // Nothing ended: nothing to publish.
+    assert_eq!(leases.publish_outcomes(100).await.unwrap().taken, 0);
+
+    // One succeeds, one dies.
+    let leased = leases.lease_push(&slots(10, 10, &[])).await.unwrap();
+    assert_eq!(leased.len(), 2);
+    let ends = leased
+        .iter()
+        .map(|(org, l)| {
+            let eu = l.job.id == created[0].id;
+            AttemptEnd {
+                org: *org,
+                token: l.lease.token,
+                outcome: match eu {
+                    true => Outcome::Ack(None),
+                    false => Outcome::Fail(failure(true, None)),
+                },
+                response: Some(HttpResponse {
+                    status: if eu { 200 } else { 500 },
+                    body: if eu { "fine".into() } else { "down".into() },
+                    truncated: false,
+                }),
+                whole_job: false,
+            }
+        })
+        .collect();
+    leases.end_attempts(ends).await.unwrap();
+    let published = leases.publish_outcomes(100).await.unwrap();
+    assert_eq!(published.taken, 2);
+    // Two callbacks and the group callback, onto the callback queue.
+    assert_eq!(published.created.len(), 3);
+    let bodies: Vec<serde_json::Value> = published
+        .created
+        .iter()
+        .map(|(o, job)| {
+            assert_eq!((*o, job.queue.as_str()), (org, "results"));
+            serde_json::from_str(job.payload.as_str().unwrap()).unwrap()
+        })
+        .collect();
+    let of = |id: Uuid| {
+        bodies
+            .iter()
+            .find(|b| b["message_id"] == id.to_string())
+            .unwrap()
+    };
+    assert_eq!(of(created[0].id)["status"], "succeeded");
+    assert_eq!(of(created[0].id)["response_body"], "fine");
+    assert_eq!(of(created[1].id)["status"], "failed");
+    assert_eq!(of(created[1].id)["http_status"], 500);
+    let group_event = bodies.iter().find(|b| b.get("results").is_some()).unwrap();
+    assert_eq!(group_event["status"], "partial");
+    assert_eq!(group_event["fan_out_id"], fan_out.id.to_string());
+    // Published once.
+    assert_eq!(leases.publish_outcomes(100).await.unwrap().taken, 0);
+    let record = store.fan_out(org, fan_out.id).await.unwrap().unwrap();
+    assert_eq!(
+        (record.remaining, record.succeeded, record.failed),
+        (0, 1, 1)
+    );
+    assert!(record.finished_at.is_some());
+
+    // Retried by hand, it succeeds: its new outcome is published, the
+    // fan-out is not counted again and makes no second group callback.
+    let RetryOutcome::Retried(_) = leases.retry_job(org, created[1].id).await.unwrap() else {
+        panic!("not retried");
+    };
+    // (The callbacks are push deliveries too: leased alongside, left running.)
+    let leased = leases.lease_push(&slots(10, 10, &[])).await.unwrap();
+    let (_, retried) = leased
+        .iter()
+        .find(|(_, l)| l.job.id == created[1].id)
+        .expect("the retried delivery");
+    done(
+        leases
+            .ack_job(org, retried.lease.token, None)
+            .await
+            .unwrap(),
+    );
+    let published = leases.publish_outcomes(100).await.unwrap();
+    assert_eq!((published.taken, published.created.len()), (1, 1));
+    let record = store.fan_out(org, fan_out.id).await.unwrap().unwrap();
+    assert_eq!(
+        (record.remaining, record.succeeded, record.failed),
+        (0, 1, 1)
     );
 }

@@ -197,7 +197,7 @@ async fn bad_groups_and_members_get_the_seeds_errors(kind: StoreKind) {
         (
             json!({"target_url": "https://eu.example.com/hook",
                    "headers": {"Authorization": "***redacted***"}}),
-            400,
+            422,
             "validation_failed",
             "",
         ),

@@ -377,6 +377,84 @@ const LINKS: &[(&str, &str, &str, &str, &str)] = &[
         "name",
         "$response.body#/data/0/name",
     ),
+    // Target groups, their members, fan-outs
+    (
+        "create_group",
+        "201",
+        "get_group",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "list_groups",
+        "200",
+        "get_group",
+        "id",
+        "$response.body#/data/0/id",
+    ),
+    (
+        "create_group",
+        "201",
+        "rename_group",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "create_group",
+        "201",
+        "delete_group",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "create_group",
+        "201",
+        "add_member",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "list_groups",
+        "200",
+        "add_member",
+        "id",
+        "$response.body#/data/0/id",
+    ),
+    (
+        "create_group",
+        "201",
+        "list_members",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "add_member",
+        "201",
+        "remove_member",
+        "id",
+        "$request.path.id",
+    ),
+    (
+        "add_member",
+        "201",
+        "remove_member",
+        "member_id",
+        "$response.body#/id",
+    ),
+    (
+        "create_message",
+        "202",
+        "get_fan_out",
+        "id",
+        "$response.body#/fan_out_id",
+    ),
+    (
+        "publish_message",
+        "202",
+        "get_fan_out",
+        "id",
+        "$response.body#/fan_out_id",
+    ),
     // Signing secrets
     (
         "create_secret",
@@ -511,11 +589,31 @@ fn rules() -> Vec<(&'static str, Value)> {
         (
             "CreateMessage",
             json!({
-                "not": {
-                    "required": ["delay", "scheduled_at"],
-                    "properties": {"delay": {"type": "integer"}, "scheduled_at": {"type": "string"}}
-                },
-                "x-messages": {"not": "Provide either delay or scheduled_at, not both"}
+                "allOf": [
+                    {
+                        "not": {
+                            "required": ["delay", "scheduled_at"],
+                            "properties": {"delay": {"type": "integer"}, "scheduled_at": {"type": "string"}}
+                        },
+                        "x-messages": {"not": "Provide either delay or scheduled_at, not both"}
+                    },
+                    {
+                        "anyOf": [{"required": ["url"]}, {"required": ["default_target_group_id"]}],
+                        "x-messages": {"anyOf": "url is required"},
+                        "x-field": "url"
+                    },
+                    {
+                        "not": {"required": ["url", "default_target_group_id"]},
+                        "x-messages": {"not": "Provide either url or default_target_group_id, not both"}
+                    }
+                ]
+            }),
+        ),
+        (
+            "PublishMessage",
+            json!({
+                "not": {"required": ["url", "default_target_group_id"]},
+                "x-messages": {"not": "Provide either url or default_target_group_id, not both"}
             }),
         ),
     ]
@@ -662,13 +760,16 @@ pub fn complete(mut doc: Value) -> Value {
             .or_insert_with(|| json!({}))
             .as_object_mut()
             .expect("links is an object");
-        let link = if *parameter == BODY {
+        // Several entries for one link give it several parameters.
+        let link = links
+            .entry(to.to_string())
+            .or_insert_with(|| json!({"operationId": to}));
+        if *parameter == BODY {
             let body: Value = serde_json::from_str(expression).expect("a link's body is JSON");
-            json!({"operationId": to, "requestBody": body})
+            link["requestBody"] = body;
         } else {
-            json!({"operationId": to, "parameters": {*parameter: expression}})
-        };
-        links.insert(to.to_string(), link);
+            link["parameters"][*parameter] = json!(expression);
+        }
     }
     doc
 }

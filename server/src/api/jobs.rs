@@ -187,6 +187,7 @@ fn validate(req: CreateJob) -> Result<NewJob, ApiError> {
         timeout_seconds: req.timeout.unwrap_or(DEFAULT_TIMEOUT_SECONDS),
         schedule_id: None,
         idempotency_key: req.idempotency_key,
+        follow: Default::default(),
     })
 }
 

@@ -9,6 +9,7 @@ pub mod contract;
 mod document;
 pub mod error;
 pub mod extract;
+mod fan_outs;
 mod health;
 pub(crate) mod jobs;
 mod keys;
@@ -103,6 +104,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(messages::router())
         .merge(queues::router())
         .merge(target_groups::router())
+        .merge(fan_outs::router())
         .merge(schedules::router())
         .merge(krafter::router())
         .split_for_parts()

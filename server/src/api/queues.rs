@@ -8,7 +8,8 @@ use super::AppState;
 use super::auth::Auth;
 use super::error::ApiError;
 use super::extract::{JsonBody, QueryParams};
-use super::jobs::{TargetFields, check_signing_secret, check_url, validate_target};
+use super::jobs::{check_signing_secret, check_url, validate_target};
+use super::messages::{Publication, fan_out_accepted};
 use crate::queue::{DEFAULT_QUEUE, QueueRecord, QueueSettings, RateLimit};
 use crate::store::DeleteQueue;
 use axum::Json;
@@ -16,7 +17,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chronos_proto::{
     CreateMessage, CreateQueue, ErrorBody, HttpTarget, List, PublishMessage, Queue, QueueKey,
-    QueueMessageAccepted, QueueState, QueueStats, Scope, UpdateQueue,
+    QueueMessageAccepted, QueuePublished, QueueState, QueueStats, Scope, UpdateQueue,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::IntoParams;
@@ -26,11 +27,6 @@ use uuid::Uuid;
 
 /// How many unfinished jobs a forced delete cancels per pass.
 const CANCEL_BATCH: u32 = 500;
-
-const PUBLISH_TARGET: TargetFields = TargetFields {
-    url: "url",
-    signing_secret_id: "signing_secret_id",
-};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -417,7 +413,9 @@ async fn unblock_queue(
 }
 
 /// Publish a message onto a queue: a push job that inherits the queue's
-/// signing secret, retries and limits.
+/// signing secret, retries, limits and callback queue; fanned out to every
+/// member of a target group when it names one, or names no target and the
+/// queue's default is a group.
 ///
 /// Answers 202 once the message is committed.
 #[utoipa::path(
@@ -425,11 +423,11 @@ async fn unblock_queue(
     params(("name" = String, Path, description = "The queue's name")),
     request_body = PublishMessage,
     responses(
-        (status = 202, body = QueueMessageAccepted),
-        (status = 400, description = "The body breaks the schema", body = ErrorBody),
+        (status = 202, description = "`{message_id, queue, scheduled_at}`, or for a fan-out `{fan_out: true, fan_out_id, message_ids, count, queue, scheduled_at}`", body = QueuePublished),
+        (status = 400, description = "The body breaks the schema (`Provide either url or default_target_group_id, not both`…); or `callback_queue_id` names a queue with nowhere to deliver", body = ErrorBody),
         (status = 401, description = "Missing or invalid API key", body = ErrorBody),
         (status = 403, description = "The key lacks `jobs:write`", body = ErrorBody),
-        (status = 404, description = "`queue_not_found`: no queue of this name in the organization", body = ErrorBody),
+        (status = 404, description = "`queue_not_found`: no queue of this name in the organization; `not_found`: `default_target_group_id` or `callback_queue_id` names nothing of the organization's", body = ErrorBody),
         (status = 409, description = "`duplicate_message`: the deduplication_id was used before", body = ErrorBody),
         (status = 413, description = "Body over 1 MiB", body = ErrorBody),
         (status = 415, description = "A body that is not `application/json`", body = ErrorBody),
@@ -442,19 +440,30 @@ async fn publish_message(
     auth: Auth,
     Path(name): Path<String>,
     JsonBody(req): JsonBody<PublishMessage>,
-) -> Result<(StatusCode, Json<QueueMessageAccepted>), ApiError> {
+) -> Result<(StatusCode, Json<QueuePublished>), ApiError> {
     auth.require(Scope::JobsWrite)?;
     let queue = state
         .store
         .queue(auth.org, &name)
         .await?
         .ok_or_else(|| not_found(&name))?;
-    let url = req
-        .url
-        .or_else(|| queue.settings.default_target_url.clone())
-        .ok_or_else(|| ApiError::rule("url", "url is required"))?;
+    // The message's target, else the queue's (a URL, or a group to fan out
+    // to: a queue has one or the other).
+    let (url, group) = match (req.url, req.default_target_group_id) {
+        (None, None) => (
+            queue.settings.default_target_url.clone(),
+            queue
+                .settings
+                .default_target_group_id
+                .map(|g| g.to_string()),
+        ),
+        given => given,
+    };
+    if url.is_none() && group.is_none() {
+        return Err(ApiError::rule("url", "url is required"));
+    }
     let message = CreateMessage {
-        url: Some(url),
+        url,
         method: req.method,
         headers: req.headers,
         body: req.body,
@@ -465,20 +474,18 @@ async fn publish_message(
         signing_secret_id: queue.settings.signing_secret_id,
         concurrency_key: req.concurrency_key,
         callback_queue_id: req.callback_queue_id,
+        default_target_group_id: group,
     };
-    let mut job = super::messages::validate(message)?;
-    job.queue = queue.name.clone();
-    // The queue's retries, read by the insert with the queue's row.
-    job.max_retries = None;
-    let job = super::messages::accept(&state, auth.org, job, &PUBLISH_TARGET).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(QueueMessageAccepted {
+    // The queue's retries (`None`), read by the insert with the queue's row.
+    let answer = match super::messages::publish(&state, &auth, message, &queue, None).await? {
+        Publication::One(job) => QueuePublished::Message(QueueMessageAccepted {
             message_id: job.id,
             queue: job.queue,
             scheduled_at: job.run_at,
         }),
-    ))
+        Publication::FanOut(id, jobs) => QueuePublished::FanOut(fan_out_accepted(id, &jobs)),
+    };
+    Ok((StatusCode::ACCEPTED, Json(answer)))
 }
 
 /// `patch` over `base`: the settings a create or a `PATCH` asks for, or the
@@ -610,6 +617,12 @@ async fn check_settings(
 ) -> Result<(), ApiError> {
     if let Some(id) = settings.signing_secret_id {
         check_signing_secret(state, auth.org, id, "signing_secret_id").await?;
+    }
+    if settings.default_target_url.is_some() && settings.default_target_group_id.is_some() {
+        return Err(ApiError::rule(
+            "default_target_group_id",
+            "a queue delivers to a default_target_url or fans out to a default_target_group_id, not both",
+        ));
     }
     if let Some(url) = &settings.default_target_url {
         let http = HttpTarget {

@@ -13,7 +13,7 @@ use crate::target_group::{MemberRecord, NewMember, TargetGroupRecord};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use chronos_proto::headers::{REDACTED, is_sensitive, redacted};
+use chronos_proto::headers::redacted;
 use chronos_proto::{CreateMember, CreateTargetGroup, ErrorBody, List, Member, Scope, TargetGroup};
 use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
@@ -229,13 +229,13 @@ async fn delete_group(
     request_body = CreateMember,
     responses(
         (status = 201, description = "The member; sensitive headers read `***redacted***`", body = Member),
-        (status = 400, description = "`validation_failed`: `target_url is required`, `Invalid target_url`, `Only HTTPS target_urls are allowed` (plain http only where the server allows private targets), `method must be one of: GET, POST, PUT, PATCH, DELETE`, a sensitive header sent as `***redacted***`; or `unknown_field`", body = ErrorBody),
+        (status = 400, description = "`validation_failed`: `target_url is required`, `Invalid target_url`, `Only HTTPS target_urls are allowed` (plain http only where the server allows private targets), `method must be one of: GET, POST, PUT, PATCH, DELETE`; or `unknown_field`", body = ErrorBody),
         (status = 401, description = "Missing or invalid API key", body = ErrorBody),
         (status = 403, description = "The key lacks `admin`", body = ErrorBody),
         (status = 404, description = "No such group in this organization", body = ErrorBody),
         (status = 413, description = "Body over 1 MiB", body = ErrorBody),
         (status = 415, description = "A body that is not `application/json`", body = ErrorBody),
-        (status = 422, description = "`ssrf_blocked`: `target_url` is or resolves to a private, loopback or metadata address", body = ErrorBody),
+        (status = 422, description = "`ssrf_blocked`: `target_url` is or resolves to a private, loopback or metadata address; or `validation_failed`: a sensitive header's value is `***redacted***` (what answers show, not a credential)", body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -253,17 +253,7 @@ async fn add_member(
         method: req.method.unwrap_or_default(),
         headers: req.headers.unwrap_or_default(),
     };
-    if let Some(name) = member
-        .headers
-        .iter()
-        .find(|(name, value)| *value == REDACTED && is_sensitive(name))
-        .map(|(name, _)| name)
-    {
-        return Err(ApiError::validation(
-            &format!("headers.{name}"),
-            format!("`{REDACTED}` is what answers show for {name}; send its real value"),
-        ));
-    }
+    super::redact::refuse_redacted("", &member.headers)?;
     let member = state
         .store
         .add_member(auth.org, group.id, &member)

@@ -43,6 +43,23 @@ pub struct NewJob {
     pub timeout_seconds: u32,
     pub schedule_id: Option<Uuid>,
     pub idempotency_key: Option<String>,
+    /// What follows its end, for a push delivery.
+    pub follow: Follow,
+}
+
+/// What follows a push delivery's end: the fan-out it is one delivery of
+/// (counted down when it ends), and the queue its outcome is published to.
+/// Neither, for most jobs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Follow {
+    pub fan_out_id: Option<Uuid>,
+    pub callback_queue_id: Option<Uuid>,
+}
+
+impl Follow {
+    pub fn any(&self) -> bool {
+        self.fan_out_id.is_some() || self.callback_queue_id.is_some()
+    }
 }
 
 /// The host a push job calls, as its delivery slots are counted:

@@ -16,10 +16,11 @@ use crate::job::state::Failure;
 use crate::job::{NewJob, RunAt};
 use crate::schedule::PlanFn;
 use crate::store::{
-    AttemptEnd, CancelOutcome, Change, DynLeases, DynStore, Expired, Fired, Handoff, Inserted,
-    LeaseOutcome, Moved, Opened, Outcome, Promoted, PushSlots, Result, RetryOutcome, StoreError,
-    WakeKey,
+    AttemptEnd, CancelOutcome, Change, DynLeases, DynStore, Expired, FanOutCreated, Fired, Handoff,
+    Inserted, LeaseOutcome, Moved, Opened, Outcome, Promoted, Published, PushSlots, Result,
+    RetryOutcome, StoreError, WakeKey,
 };
+use crate::target_group::NewFanOut;
 use chronos_proto::{Delivery, Job, JobStatus, Lease, LeasedJob, Timestamp};
 use futures_util::future::{join_all, select_all};
 use serde_json::Value;
@@ -42,6 +43,8 @@ pub struct Engine {
     /// Tells the scheduler to look again: a schedule changed, or a job of
     /// one ended (a fire may wait for it).
     scheduler: Notify,
+    /// Tells the outcome publisher to look: a push delivery ended here.
+    publisher: Notify,
     /// Becomes true at shutdown; waiting polls then answer at once.
     shutdown: watch::Receiver<bool>,
     /// Cancelled job ids, for the worker sessions that may hold them.
@@ -122,6 +125,7 @@ impl Engine {
             wakers,
             sweeper: Notify::new(),
             scheduler: Notify::new(),
+            publisher: Notify::new(),
             shutdown,
             cancelled: broadcast::channel(1024).0,
             leaser,
@@ -148,6 +152,33 @@ impl Engine {
 
     pub(crate) fn scheduler_notified(&self) -> tokio::sync::futures::Notified<'_> {
         self.scheduler.notified()
+    }
+
+    pub(super) fn publisher_notified(&self) -> tokio::sync::futures::Notified<'_> {
+        self.publisher.notified()
+    }
+
+    /// One pass of the outcome publisher
+    /// ([`LeaseStore::publish_outcomes`](crate::store::LeaseStore::publish_outcomes)):
+    /// the callback messages it creates are announced like any other job.
+    pub async fn publish_outcomes(&self, limit: u32) -> Result<Published> {
+        let published = self.leases.publish_outcomes(limit).await?;
+        self.announce_all(published.created.iter().map(|(org, job)| (*org, job)));
+        Ok(published)
+    }
+
+    /// Creates a fan-out and its deliveries, all or nothing.
+    pub async fn create_fan_out(
+        &self,
+        org: OrgId,
+        fan_out: NewFanOut,
+        jobs: Vec<NewJob>,
+    ) -> Result<FanOutCreated> {
+        let created = self.leases.create_fan_out(org, fan_out, jobs).await?;
+        if let FanOutCreated::Created(jobs) = &created {
+            self.announce_all(jobs.iter().map(|job| (org, job)));
+        }
+        Ok(created)
     }
 
     /// A queue may start jobs it held (resumed, unblocked, a limit raised
@@ -240,22 +271,39 @@ impl Engine {
 
     /// Tells whoever waits for `job` that it changed ([`Engine::tell`]).
     fn announce(&self, org: OrgId, job: &Job) {
-        self.tell(job.status, job.schedule_id, || WakeKey::for_job(org, job));
+        // A job read whole doesn't say whether its outcome is followed: any
+        // push delivery may be.
+        let push = matches!(job.delivery, Delivery::Push { .. });
+        self.tell(job.status, job.schedule_id, push, || {
+            WakeKey::for_job(org, job)
+        });
     }
 
     /// [`Engine::announce`] for a job a lease statement moved.
     fn announce_moved(&self, moved: &Moved) {
-        self.tell(moved.status, moved.schedule_id, || moved.wake.clone());
+        self.tell(moved.status, moved.schedule_id, moved.followed, || {
+            moved.wake.clone()
+        });
         moved.freed.iter().for_each(|k| self.wakers.wake(k));
     }
 
     /// Whoever waits for a job now in `status`: its polls if it is queued,
-    /// the sweeper if it waits for its time, the scheduler if it is a
-    /// schedule's job that has ended (a fire may wait for it).
-    fn tell(&self, status: JobStatus, schedule_id: Option<Uuid>, wake: impl FnOnce() -> WakeKey) {
+    /// the sweeper if it waits for its time, the outcome publisher if it is
+    /// a push delivery with a fan-out or callback that has ended (`followed`),
+    /// the scheduler if it is a schedule's
+    /// job that has ended (a fire may wait for it).
+    fn tell(
+        &self,
+        status: JobStatus,
+        schedule_id: Option<Uuid>,
+        followed: bool,
+        wake: impl FnOnce() -> WakeKey,
+    ) {
         match status {
             JobStatus::Queued => self.wakers.wake(&wake()),
             JobStatus::Scheduled => self.sweeper.notify_one(),
+            // A callback or a fan-out's count to publish.
+            _ if status.is_finished() && followed => self.publisher.notify_one(),
             _ => {}
         }
         if schedule_id.is_some() && status.is_finished() {

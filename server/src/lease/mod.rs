@@ -3,7 +3,8 @@
 //! itself; the REST API, the worker sessions, push delivery and the engine's
 //! own services call it. Those services, one file each: the [`sweeper`]
 //! promotes due jobs and ends expired attempts, the [`scheduler`] fires due
-//! schedules. [`wake`] wakes the polls waiting for work; [`batch`] gathers
+//! schedules, the [`publisher`] publishes what an ended push delivery calls
+//! for (callbacks, a fan-out's count). [`wake`] wakes the polls waiting for work; [`batch`] gathers
 //! concurrent leases and acks into one statement each; [`handoff`] hands a
 //! job created here straight to a poll waiting for it; [`liveness`] says how
 //! long a worker may be silent. The rules the engine follows are in
@@ -13,6 +14,7 @@ pub mod batch;
 pub mod engine;
 pub mod handoff;
 pub mod liveness;
+pub mod publisher;
 pub mod scheduler;
 pub mod sweeper;
 pub mod wake;

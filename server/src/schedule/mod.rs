@@ -88,6 +88,7 @@ impl JobTemplate {
             timeout_seconds: self.timeout_seconds,
             schedule_id: Some(schedule_id),
             idempotency_key: None,
+            follow: Default::default(),
         }
     }
 }

@@ -10,6 +10,7 @@ use crate::job::NewJob;
 use crate::job::slots::Taker;
 use crate::job::state::Failure;
 use crate::schedule::PlanFn;
+use crate::target_group::NewFanOut;
 use async_trait::async_trait;
 use chronos_proto::{Job, JobStatus, Lease, LeasedJob, Timestamp};
 use serde_json::Value;
@@ -50,6 +51,9 @@ pub struct Moved {
     pub schedule_id: Option<Uuid>,
     /// Whose polls to wake if it is queued.
     pub wake: WakeKey,
+    /// A push delivery with a fan-out or a callback queue: its end has an
+    /// outcome to publish.
+    pub followed: bool,
     /// The whole job, read by the same statement, for an attempt end that
     /// asked for it ([`AttemptEnd::whole_job`]); `None` otherwise.
     pub job: Option<Box<Job>>,
@@ -214,6 +218,26 @@ pub struct Fired {
     pub schedules: usize,
 }
 
+/// What became of a fan-out's insert.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FanOutCreated {
+    /// The fan-out and every delivery, in the order given.
+    Created(Vec<Job>),
+    /// A delivery's idempotency key is held by this job: nothing was
+    /// inserted.
+    Conflict { existing: Uuid },
+}
+
+/// What one pass of the outcome publisher did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Published {
+    /// Ended deliveries whose outcome it published (a full batch: more may
+    /// wait).
+    pub taken: usize,
+    /// The callback messages it created, with their organizations.
+    pub created: Vec<(OrgId, Job)>,
+}
+
 /// The statements only the lease engine runs.
 #[async_trait]
 pub trait LeaseStore: Send + Sync + 'static {
@@ -221,6 +245,25 @@ pub trait LeaseStore: Send + Sync + 'static {
     /// depending on whether it is due, and returns, in order, what became of
     /// each once committed.
     async fn create_jobs(&self, org: OrgId, jobs: Vec<NewJob>) -> Result<Vec<Inserted>>;
+
+    /// Inserts a fan-out and its deliveries (`jobs`, each naming it in
+    /// `follow.fan_out_id`) in one transaction: all or nothing.
+    async fn create_fan_out(
+        &self,
+        org: OrgId,
+        fan_out: NewFanOut,
+        jobs: Vec<NewJob>,
+    ) -> Result<FanOutCreated>;
+
+    /// Publishes the outcomes of up to `limit` deliveries that ended
+    /// (completed, failed or cancelled) with a fan-out or a callback queue
+    /// and whose outcome is not yet published, each once, skipping those
+    /// another process is publishing. In one transaction per pass: creates
+    /// each one's callback messages ([`crate::target_group::callback`]),
+    /// counts its fan-out down under the fan-out's row lock — the last
+    /// delivery to end, whichever process publishes it, creates the group
+    /// callback — and marks it published.
+    async fn publish_outcomes(&self, limit: u32) -> Result<Published>;
 
     /// Inserts one job ([`LeaseStore::create_jobs`] with one).
     async fn create_job(&self, org: OrgId, job: NewJob) -> Result<Job> {

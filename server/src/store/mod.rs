@@ -54,8 +54,9 @@ pub use clock::Clock;
 pub use database::{Change, ChangeFn, Database};
 pub use jobs::{ExecutionsOf, JobFilter, JobStore, ScheduleFilter};
 pub use leases::{
-    AttemptEnd, CancelOutcome, Expired, Fired, Handoff, HttpResponse, Inserted, LeaseOutcome,
-    LeaseStore, Moved, Outcome, Promoted, PushSlots, RateReleases, RetryOutcome, WakeKey,
+    AttemptEnd, CancelOutcome, Expired, FanOutCreated, Fired, Handoff, HttpResponse, Inserted,
+    LeaseOutcome, LeaseStore, Moved, Outcome, Promoted, Published, PushSlots, RateReleases,
+    RetryOutcome, WakeKey,
 };
 pub use queues::{DeleteQueue, QueueCounts, QueueStore};
 pub use retention::{Cutoffs, RetentionPeriods, RetentionSettings, RetentionStore};

@@ -2,7 +2,7 @@
 
 use super::Result;
 use crate::account::OrgId;
-use crate::target_group::{MemberRecord, NewMember, TargetGroupRecord};
+use crate::target_group::{FanOutRecord, MemberRecord, NewMember, TargetGroupRecord};
 use async_trait::async_trait;
 use uuid::Uuid;
 
@@ -11,6 +11,42 @@ pub(crate) const TARGET_GROUP_COLUMNS: &str = "id, name, created_at, updated_at"
 
 /// The columns both stores select for a member.
 pub(crate) const MEMBER_COLUMNS: &str = "id, group_id, target_url, method, headers, created_at";
+
+/// The columns of a fan-out, both stores.
+pub(crate) const FAN_OUT_COLUMNS: &str = "id, group_id, queue, total, remaining, succeeded, failed, \
+     callback_queue_id, created_at, finished_at";
+
+/// A delivery's outcome, both stores: its job `j`, and its last attempt's
+/// answer.
+pub(crate) const DELIVERED_COLUMNS: &str = "j.id, j.organization_id, j.delivery, j.status, \
+     j.attempt, j.last_error, j.created_at, j.finished_at, j.fan_out_id, j.callback_queue_id, \
+     (SELECT x.http_status FROM executions x WHERE x.job_id = j.id ORDER BY x.id DESC LIMIT 1) \
+         AS http_status, \
+     (SELECT x.response_body FROM executions x WHERE x.job_id = j.id ORDER BY x.id DESC LIMIT 1) \
+         AS response_body, \
+     (SELECT x.response_truncated FROM executions x WHERE x.job_id = j.id \
+         ORDER BY x.id DESC LIMIT 1) AS response_truncated";
+
+/// The ended deliveries whose outcome is still to publish (the partial
+/// index `jobs_outcome_unpublished`), both stores.
+pub(crate) fn unpublished_test() -> String {
+    use chronos_proto::JobStatus::{Cancelled, Completed, Failed};
+    format!(
+        "j.status IN ('{}', '{}', '{}') AND NOT j.outcome_published
+         AND (j.fan_out_id IS NOT NULL OR j.callback_queue_id IS NOT NULL)",
+        Completed.as_str(),
+        Failed.as_str(),
+        Cancelled.as_str()
+    )
+}
+
+/// A delivery's target, from its job's delivery.
+pub(crate) fn target_of(delivery: &chronos_proto::Delivery) -> (String, chronos_proto::HttpMethod) {
+    match delivery {
+        chronos_proto::Delivery::Push { http, .. } => (http.url.clone(), http.method),
+        chronos_proto::Delivery::Pull => (String::new(), Default::default()),
+    }
+}
 
 /// What a rename did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,4 +99,7 @@ pub trait TargetGroupStore: Send + Sync + 'static {
     /// `false` if the group has no such member (or the organization no such
     /// group).
     async fn remove_member(&self, org: OrgId, group: Uuid, member: Uuid) -> Result<bool>;
+    /// A fan-out of the organization, with its deliveries in the members'
+    /// order.
+    async fn fan_out(&self, org: OrgId, id: Uuid) -> Result<Option<FanOutRecord>>;
 }

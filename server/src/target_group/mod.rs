@@ -1,8 +1,9 @@
 //! Target groups (seed 004): named sets of push endpoints. A publish naming
 //! a group fans out to every member, one delivery each, each retried on its
-//! own.
+//! own. What a delivery's end publishes (its callback, a fan-out's group
+//! callback) is [`callback`].
 
-use chronos_proto::{HttpMethod, Timestamp};
+use chronos_proto::{HttpMethod, JobStatus, Timestamp};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
@@ -34,3 +35,53 @@ pub struct NewMember {
     pub method: HttpMethod,
     pub headers: BTreeMap<String, String>,
 }
+
+/// A fan-out to insert with its deliveries: one publish across a group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewFanOut {
+    pub id: Uuid,
+    pub group_id: Uuid,
+    pub queue: String,
+    /// Where the group callback goes when the last delivery ends.
+    pub callback_queue_id: Option<Uuid>,
+}
+
+/// A fan-out as stored, with its deliveries as they are now.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FanOutRecord {
+    pub id: Uuid,
+    pub group_id: Uuid,
+    pub queue: String,
+    pub total: u32,
+    /// Deliveries not yet ended.
+    pub remaining: u32,
+    pub succeeded: u32,
+    pub failed: u32,
+    pub callback_queue_id: Option<Uuid>,
+    pub created_at: Timestamp,
+    /// When the last delivery ended.
+    pub finished_at: Option<Timestamp>,
+    pub deliveries: Vec<Delivered>,
+}
+
+/// One delivery of a fan-out (or an ended delivery whose outcome is
+/// published): its job, as far as its outcome goes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Delivered {
+    pub job_id: Uuid,
+    pub target_url: String,
+    pub method: HttpMethod,
+    pub status: JobStatus,
+    /// Attempts made.
+    pub attempts: u32,
+    /// The last attempt's answer, if it got one: its status and body (cut
+    /// to 64 KiB, `response_truncated` then).
+    pub http_status: Option<u16>,
+    pub response_body: Option<String>,
+    pub response_truncated: bool,
+    pub error: Option<String>,
+    pub created_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
+}
+
+pub mod callback;

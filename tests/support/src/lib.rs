@@ -198,6 +198,7 @@ pub fn pull_job(handler: &str) -> NewJob {
         timeout_seconds: 30,
         schedule_id: None,
         idempotency_key: None,
+        follow: Default::default(),
     }
 }
 

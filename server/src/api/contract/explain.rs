@@ -29,8 +29,13 @@ impl Checker {
         };
         if let Some(Value::String(message)) = holder.get("x-messages").and_then(|m| m.get(keyword))
         {
+            // A rule over the whole object may say which field it is about.
+            let field = match holder.get("x-field") {
+                Some(Value::String(field)) => Some(field.clone()),
+                _ => at,
+            };
             return ApiError::Validation {
-                field: at,
+                field,
                 message: message.clone(),
             };
         }

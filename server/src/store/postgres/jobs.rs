@@ -71,23 +71,23 @@ impl Sql {
                                           $6::text[], $7::int4[], $8::text[], $9::jsonb[],
                                           $10::timestamptz[], $11::float8[], $12::int4[],
                                           $13::int4[], $14::uuid[], $15::text[], $16::text[],
-                                          $17::text[])
+                                          $17::text[], $18::uuid[], $19::uuid[])
                          WITH ORDINALITY AS i (in_id, in_name, in_handler, in_payload, in_queue,
                              in_priority, in_delivery_type, in_delivery, in_at, in_delay,
                              in_max_retries, in_timeout, in_schedule_id, in_key, in_host,
-                             in_concurrency_key, in_n)
+                             in_concurrency_key, in_fan_out, in_callback_queue, in_n)
                  ), {queues}, created AS (
                      INSERT INTO jobs (id, organization_id, name, handler, payload, queue,
                          priority, status, delivery_type, delivery, run_at, max_retries,
                          timeout_seconds, schedule_id, idempotency_key, target_host, flow,
-                         concurrency_key, created_at, updated_at)
+                         concurrency_key, created_at, updated_at, fan_out_id, callback_queue_id)
                      SELECT in_id, $1, in_name, in_handler, in_payload, in_queue, in_priority,
                             CASE WHEN t.run_at <= now() THEN '{queued}' ELSE '{scheduled}' END,
                             in_delivery_type, in_delivery, t.run_at,
                             coalesce(in_max_retries, q.retries), in_timeout,
                             in_schedule_id, in_key, in_host,
                             coalesce(q.flow, chronos_queue_not_found(in_queue)),
-                            in_concurrency_key, now(), now()
+                            in_concurrency_key, now(), now(), in_fan_out, in_callback_queue
                      FROM input LEFT JOIN queues_used q ON q.name = in_queue CROSS JOIN LATERAL
                           (SELECT COALESCE(in_at, now() + make_interval(secs => in_delay))
                                AS run_at) t
@@ -263,6 +263,17 @@ pub(super) async fn insert(
     jobs: Vec<NewJob>,
 ) -> Result<Vec<Inserted>> {
     let client = store.pool.get().await?;
+    insert_on(store, &client, org, &jobs).await
+}
+
+/// [`insert`] on `client`: a pooled connection, or a transaction the
+/// caller commits.
+pub(super) async fn insert_on(
+    store: &PgStore,
+    client: &impl deadpool_postgres::GenericClient,
+    org: OrgId,
+    jobs: &[NewJob],
+) -> Result<Vec<Inserted>> {
     let insert = client.prepare_cached(&store.sql.jobs.insert).await?;
     let mut outcomes: Vec<Option<Inserted>> = vec![None; jobs.len()];
     let mut pending: Vec<usize> = (0..jobs.len()).collect();
@@ -295,6 +306,8 @@ pub(super) async fn insert(
                     &columns.idempotency_key,
                     &columns.target_host,
                     &columns.concurrency_key,
+                    &columns.fan_out_id,
+                    &columns.callback_queue_id,
                 ],
             )
             .await
@@ -309,7 +322,7 @@ pub(super) async fn insert(
             .filter(|&&i| !created.contains_key(&jobs[i].id))
             .filter_map(|&i| jobs[i].idempotency_key.as_deref())
             .collect();
-        let holders = key_holders(store, &client, org, &refused).await?;
+        let holders = key_holders(store, client, org, &refused).await?;
         pending.retain(|&i| {
             let job = &jobs[i];
             if let Some(created) = created.remove(&job.id) {
@@ -336,7 +349,7 @@ pub(super) async fn insert(
 /// The jobs holding these idempotency keys, by key.
 pub(super) async fn key_holders(
     store: &PgStore,
-    client: &deadpool_postgres::Client,
+    client: &impl deadpool_postgres::GenericClient,
     org: OrgId,
     keys: &[&str],
 ) -> Result<HashMap<String, Uuid>> {
@@ -372,6 +385,8 @@ struct JobColumns<'a> {
     idempotency_key: Vec<Option<&'a str>>,
     target_host: Vec<Option<String>>,
     concurrency_key: Vec<Option<&'a str>>,
+    fan_out_id: Vec<Option<Uuid>>,
+    callback_queue_id: Vec<Option<Uuid>>,
 }
 
 impl<'a> JobColumns<'a> {
@@ -394,6 +409,8 @@ impl<'a> JobColumns<'a> {
             idempotency_key: Vec::with_capacity(n),
             target_host: Vec::with_capacity(n),
             concurrency_key: Vec::with_capacity(n),
+            fan_out_id: Vec::with_capacity(n),
+            callback_queue_id: Vec::with_capacity(n),
         };
         for job in jobs {
             let (at, delay) = match job.run_at {
@@ -402,6 +419,8 @@ impl<'a> JobColumns<'a> {
                 RunAt::At(t) => (Some(t.0), 0.0),
             };
             c.id.push(job.id);
+            c.fan_out_id.push(job.follow.fan_out_id);
+            c.callback_queue_id.push(job.follow.callback_queue_id);
             c.name.push(&job.name);
             c.handler.push(job.handler.as_deref());
             c.payload.push(&job.payload);

@@ -27,6 +27,8 @@ use crate::store::{
     LeaseOutcome, LeaseStore, Moved, Outcome, Promoted, PushSlots, RateReleases, Result,
     RetryOutcome, StoreError, queued_push_test, status_literals, status_test,
 };
+use crate::store::{FanOutCreated, Published};
+use crate::target_group::NewFanOut;
 use async_trait::async_trait;
 use chronos_proto::{ExecutionStatus, JobStatus, Lease, LeasedJob, Timestamp};
 use std::collections::{HashMap, HashSet};
@@ -476,7 +478,7 @@ impl Sql {
                     "WITH again AS (
                          UPDATE jobs SET status = '{to}', run_at = now(), attempt_base = attempt,
                                          result = NULL, finished_at = NULL, lease_expires_at = NULL,
-                                         updated_at = now()
+                                         outcome_published = false, updated_at = now()
                          WHERE organization_id = $1 AND id = $2 AND status {from}
                          RETURNING {JOB_COLUMNS}, organization_id, delivery_type
                      )
@@ -691,6 +693,19 @@ async fn end_badly(
 impl LeaseStore for PgStore {
     async fn create_jobs(&self, org: OrgId, jobs: Vec<NewJob>) -> Result<Vec<Inserted>> {
         super::jobs::insert(self, org, jobs).await
+    }
+
+    async fn create_fan_out(
+        &self,
+        org: OrgId,
+        fan_out: NewFanOut,
+        jobs: Vec<NewJob>,
+    ) -> Result<FanOutCreated> {
+        super::fan_outs::create(self, org, fan_out, jobs).await
+    }
+
+    async fn publish_outcomes(&self, limit: u32) -> Result<Published> {
+        super::fan_outs::publish(self, limit).await
     }
 
     async fn create_leased_job(

@@ -27,6 +27,7 @@ macro_rules! retry_deadlocks {
 
 mod accounts;
 mod database;
+mod fan_outs;
 mod flow;
 mod jobs;
 mod leases;
@@ -94,8 +95,8 @@ const NOTIFY_KEYS: &str = "CASE WHEN count(*) = 0 THEN NULL \
      ELSE pg_notify('chronos_jobs', string_agg(key, ',')) END";
 
 /// The columns a status change returns for [`super::Moved`].
-const MOVED_COLUMNS: &str =
-    "id, status, attempt, schedule_id, organization_id, delivery_type, handler";
+const MOVED_COLUMNS: &str = "id, status, attempt, schedule_id, organization_id, delivery_type, \
+     handler, (fan_out_id IS NOT NULL OR callback_queue_id IS NOT NULL) AS followed";
 
 /// The rest of a job's columns, after [`MOVED_COLUMNS`], for an attempt's
 /// end that answers with the whole job: `whole` (an SQL boolean) says
@@ -145,6 +146,7 @@ struct Statements {
     accounts: accounts::Sql,
     signing_secrets: signing_secrets::Sql,
     target_groups: target_groups::Sql,
+    fan_outs: fan_outs::Sql,
     jobs: jobs::Sql,
     flow: flow::Sql,
     leases: leases::Sql,
@@ -183,6 +185,7 @@ impl PgStore {
             accounts: accounts::Sql::new(c),
             signing_secrets: signing_secrets::Sql::new(c),
             target_groups: target_groups::Sql::new(c),
+            fan_outs: fan_outs::Sql::new(c),
             jobs: jobs::Sql::new(c),
             flow: flow::Sql::new(c),
             leases: leases::Sql::new(c),
@@ -241,6 +244,7 @@ fn moved_from_row(row: &Row) -> Result<super::Moved> {
             &delivery_type,
             handler.as_deref(),
         ),
+        followed: row.try_get("followed")?,
         job: None,
         freed: Vec::new(),
     })

@@ -142,7 +142,7 @@ fn settings_params(s: &QueueSettings) -> Result<Vec<Box<dyn ToSql + Sync + Send>
         .collect()
 }
 
-fn queue_from_row(row: &Row) -> Result<QueueRecord> {
+pub(super) fn queue_from_row(row: &Row) -> Result<QueueRecord> {
     let int = |col: &str| -> Result<Option<i64>> {
         Ok(row.try_get::<_, Option<i32>>(col)?.map(i64::from))
     };

@@ -4,7 +4,7 @@ use super::{PgStore, ts};
 use crate::account::OrgId;
 use crate::store::target_groups::{DeleteGroup, MEMBER_COLUMNS, Renamed, TARGET_GROUP_COLUMNS};
 use crate::store::{Clock, Result, StoreError, TargetGroupStore};
-use crate::target_group::{MemberRecord, NewMember, TargetGroupRecord};
+use crate::target_group::{FanOutRecord, MemberRecord, NewMember, TargetGroupRecord};
 use async_trait::async_trait;
 use chronos_proto::HttpMethod;
 use tokio_postgres::Row;
@@ -84,7 +84,7 @@ fn group_from_row(row: &Row) -> Result<TargetGroupRecord> {
     })
 }
 
-fn member_from_row(row: &Row) -> Result<MemberRecord> {
+pub(super) fn member_from_row(row: &Row) -> Result<MemberRecord> {
     let method: String = row.try_get("method")?;
     let headers: serde_json::Value = row.try_get("headers")?;
     Ok(MemberRecord {
@@ -216,6 +216,10 @@ impl TargetGroupStore for PgStore {
             .map(member_from_row)
             .collect::<Result<_>>()
             .map(Some)
+    }
+
+    async fn fan_out(&self, org: OrgId, id: Uuid) -> Result<Option<FanOutRecord>> {
+        super::fan_outs::get(self, org, id).await
     }
 
     async fn remove_member(&self, org: OrgId, group: Uuid, member: Uuid) -> Result<bool> {

@@ -27,6 +27,8 @@ use crate::store::{
     LeaseOutcome, LeaseStore, Moved, Outcome, Promoted, PushSlots, RateReleases, Result,
     RetryOutcome, queued_push_test, status_test,
 };
+use crate::store::{FanOutCreated, Published};
+use crate::target_group::NewFanOut;
 use async_trait::async_trait;
 use chronos_proto::{ExecutionStatus, Lease, LeasedJob, Timestamp};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
@@ -227,7 +229,7 @@ impl Sql {
                 c(format!(
                     "UPDATE jobs SET status = '{to}', run_at = {NOW}, attempt_base = attempt,
                                      result = NULL, finished_at = NULL, lease_expires_at = NULL,
-                                     updated_at = {NOW}
+                                     outcome_published = 0, updated_at = {NOW}
                      WHERE organization_id = ?1 AND id = ?2 AND status {from}
                      RETURNING {JOB_COLUMNS}",
                     from = status_test(t.from()),
@@ -478,6 +480,21 @@ impl LeaseStore for SqliteStore {
             Ok(inserted)
         })
         .await
+    }
+
+    async fn create_fan_out(
+        &self,
+        org: OrgId,
+        fan_out: NewFanOut,
+        jobs: Vec<NewJob>,
+    ) -> Result<FanOutCreated> {
+        self.call(move |conn, sql| super::fan_outs::create(conn, sql, org, &fan_out, &jobs))
+            .await
+    }
+
+    async fn publish_outcomes(&self, limit: u32) -> Result<Published> {
+        self.call(move |conn, sql| super::fan_outs::publish(conn, sql, limit))
+            .await
     }
 
     async fn create_leased_job(

@@ -17,6 +17,7 @@
 
 mod accounts;
 mod database;
+mod fan_outs;
 mod flow;
 mod jobs;
 mod leases;
@@ -42,8 +43,8 @@ use uuid::Uuid;
 const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
 
 /// The columns a status change returns for [`Moved`].
-const MOVED_COLUMNS: &str =
-    "id, status, attempt, schedule_id, organization_id, delivery_type, handler";
+const MOVED_COLUMNS: &str = "id, status, attempt, schedule_id, organization_id, delivery_type, \
+     handler, (fan_out_id IS NOT NULL OR callback_queue_id IS NOT NULL) AS followed";
 
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
@@ -59,6 +60,7 @@ struct Statements {
     accounts: accounts::Sql,
     signing_secrets: signing_secrets::Sql,
     target_groups: target_groups::Sql,
+    fan_outs: fan_outs::Sql,
     jobs: jobs::Sql,
     flow: flow::Sql,
     leases: leases::Sql,
@@ -128,6 +130,7 @@ impl SqliteStore {
             accounts: accounts::Sql::new(c),
             signing_secrets: signing_secrets::Sql::new(c),
             target_groups: target_groups::Sql::new(c),
+            fan_outs: fan_outs::Sql::new(c),
             jobs: jobs::Sql::new(c),
             flow: flow::Sql::new(c),
             leases: leases::Sql::new(c),
@@ -261,6 +264,7 @@ fn moved_from_row(row: &Row) -> Result<Moved> {
             .map(uuid)
             .transpose()?,
         wake: wake_key(row)?,
+        followed: row.get("followed")?,
         job: None,
         freed: Vec::new(),
     })
@@ -272,7 +276,8 @@ fn moved_from_row(row: &Row) -> Result<Moved> {
 const ENDED_COLUMNS: &str = "id, name, handler, payload, status, queue, concurrency_key, priority, \
      delivery, run_at, attempt, max_retries, timeout_seconds, schedule_id, fire_at, \
      idempotency_key, result, last_error, created_at, updated_at, finished_at, \
-     organization_id, delivery_type, flow";
+     organization_id, delivery_type, flow, \
+     (fan_out_id IS NOT NULL OR callback_queue_id IS NOT NULL) AS followed";
 
 /// Reads [`ENDED_COLUMNS`]: the whole job too when `whole_job`.
 fn ended_from_row(row: &Row, whole_job: bool) -> Result<Moved> {

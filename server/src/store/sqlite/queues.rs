@@ -147,7 +147,7 @@ fn settings_params(s: &QueueSettings) -> Vec<Value> {
         .collect()
 }
 
-fn queue_from_row(row: &Row) -> Result<QueueRecord> {
+pub(super) fn queue_from_row(row: &Row) -> Result<QueueRecord> {
     QueueColumns {
         id: uuid(row.get("id")?)?,
         name: row.get("name")?,

@@ -4,7 +4,7 @@ use super::{NOW, SqliteStore, ts, uuid};
 use crate::account::OrgId;
 use crate::store::target_groups::{DeleteGroup, MEMBER_COLUMNS, Renamed, TARGET_GROUP_COLUMNS};
 use crate::store::{Clock, Result, StoreError, TargetGroupStore};
-use crate::target_group::{MemberRecord, NewMember, TargetGroupRecord};
+use crate::target_group::{FanOutRecord, MemberRecord, NewMember, TargetGroupRecord};
 use async_trait::async_trait;
 use chronos_proto::HttpMethod;
 use rusqlite::{ErrorCode, OptionalExtension, Row, params};
@@ -77,7 +77,7 @@ fn group_from_row(row: &Row) -> Result<TargetGroupRecord> {
     })
 }
 
-fn member_from_row(row: &Row) -> Result<MemberRecord> {
+pub(super) fn member_from_row(row: &Row) -> Result<MemberRecord> {
     let method: String = row.get("method")?;
     let headers: String = row.get("headers")?;
     Ok(MemberRecord {
@@ -229,6 +229,11 @@ impl TargetGroupStore for SqliteStore {
             Ok(Some(members))
         })
         .await
+    }
+
+    async fn fan_out(&self, org: OrgId, id: Uuid) -> Result<Option<FanOutRecord>> {
+        self.call(move |conn, sql| super::fan_outs::get(conn, &sql.fan_outs, org, id))
+            .await
     }
 
     async fn remove_member(&self, org: OrgId, group: Uuid, member: Uuid) -> Result<bool> {

@@ -26,13 +26,19 @@ ALTER TABLE queues
     ADD COLUMN default_target_group_id uuid REFERENCES target_groups (id),
     ADD COLUMN callback_queue_id uuid REFERENCES queues (id) ON DELETE SET NULL;
 
--- A delivery's place in a fan-out, and where its outcome is published
--- (every attempt's, or only the last).
+-- A delivery's place in a fan-out, where its outcome is published, and
+-- whether it has been. The end of the delivery (its status, in the
+-- transaction that ends it) is the record; the outcome publisher takes the
+-- ended ones not yet published from the partial index, and marks them in
+-- the transaction that publishes their callbacks and counts their fan-out.
 ALTER TABLE jobs
     ADD COLUMN fan_out_id uuid,
     ADD COLUMN callback_queue_id uuid,
-    ADD COLUMN callback_every_attempt boolean NOT NULL DEFAULT false;
+    ADD COLUMN outcome_published boolean NOT NULL DEFAULT false;
 CREATE INDEX jobs_of_fan_out ON jobs (fan_out_id, id) WHERE fan_out_id IS NOT NULL;
+CREATE INDEX jobs_outcome_unpublished ON jobs (id)
+    WHERE status IN ('completed', 'failed', 'cancelled') AND NOT outcome_published
+      AND (fan_out_id IS NOT NULL OR callback_queue_id IS NOT NULL);
 
 -- One publish across a group: how many of its deliveries have yet to end.
 -- The group is not referenced: it may be deleted while they run.
@@ -57,16 +63,4 @@ CREATE TABLE fan_out_ended (
     fan_out_id uuid NOT NULL REFERENCES fan_outs (id) ON DELETE CASCADE,
     job_id     uuid NOT NULL,
     PRIMARY KEY (fan_out_id, job_id)
-);
-
--- Attempt ends whose callbacks (and fan-out count) are still to be
--- published: written in the transaction that ends the attempt, taken by
--- the callback service in the transaction that publishes them.
-CREATE TABLE push_outcomes (
-    job_id          uuid NOT NULL,
-    attempt         integer NOT NULL,
-    organization_id uuid NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
-    final           boolean NOT NULL,
-    recorded_at     timestamptz NOT NULL,
-    PRIMARY KEY (job_id, attempt)
 );

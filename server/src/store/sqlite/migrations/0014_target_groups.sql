@@ -18,15 +18,18 @@ CREATE TABLE target_group_members (
 );
 CREATE INDEX target_group_members_of_group ON target_group_members (group_id, id);
 
--- A queue's defaults, a job's fan-out and callback, fan-outs and the
--- outcomes still to publish: as postgres/migrations/0015_target_groups.sql.
+-- A queue's defaults, a job's fan-out and callback, fan-outs: as
+-- postgres/migrations/0015_target_groups.sql.
 ALTER TABLE queues ADD COLUMN default_target_group_id TEXT REFERENCES target_groups (id);
 ALTER TABLE queues ADD COLUMN callback_queue_id TEXT REFERENCES queues (id) ON DELETE SET NULL;
 
 ALTER TABLE jobs ADD COLUMN fan_out_id TEXT;
 ALTER TABLE jobs ADD COLUMN callback_queue_id TEXT;
-ALTER TABLE jobs ADD COLUMN callback_every_attempt INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN outcome_published INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX jobs_of_fan_out ON jobs (fan_out_id, id) WHERE fan_out_id IS NOT NULL;
+CREATE INDEX jobs_outcome_unpublished ON jobs (id)
+    WHERE status IN ('completed', 'failed', 'cancelled') AND NOT outcome_published
+      AND (fan_out_id IS NOT NULL OR callback_queue_id IS NOT NULL);
 
 CREATE TABLE fan_outs (
     id                TEXT PRIMARY KEY,
@@ -47,13 +50,4 @@ CREATE TABLE fan_out_ended (
     fan_out_id TEXT NOT NULL REFERENCES fan_outs (id) ON DELETE CASCADE,
     job_id     TEXT NOT NULL,
     PRIMARY KEY (fan_out_id, job_id)
-);
-
-CREATE TABLE push_outcomes (
-    job_id          TEXT NOT NULL,
-    attempt         INTEGER NOT NULL,
-    organization_id TEXT NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
-    final           INTEGER NOT NULL,
-    recorded_at     TEXT NOT NULL,
-    PRIMARY KEY (job_id, attempt)
 );
