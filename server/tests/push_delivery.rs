@@ -233,6 +233,8 @@ async fn status_codes_decide_what_follows(kind: StoreKind) {
         push_job(&endpoint.url("/status/502"), json!({"max_retries": 1})),
     )
     .await;
+    // A 503 that says `Chronos-Retry: stop`: not retried.
+    let stopped = create(&s, push_job(&endpoint.url("/stop/503"), fast.clone())).await;
     // A redirect is not followed: the target behind it is never called.
     let redirect = create(&s, push_job(&endpoint.url("/redirect"), fast.clone())).await;
     // 2xx: completed; a text body is the result as a string; a large one is cut.
@@ -266,6 +268,7 @@ async fn status_codes_decide_what_follows(kind: StoreKind) {
         (&timeout, "failed", 2, Some(408)),
         (&server, "failed", 2, Some(502)),
         (&redirect, "failed", 1, Some(302)),
+        (&stopped, "failed", 1, Some(503)),
         (&text, "completed", 1, Some(200)),
         (&big, "completed", 1, Some(200)),
         (&closed, "failed", 2, None),

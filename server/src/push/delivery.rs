@@ -6,7 +6,9 @@
 //! fails for good, except 408 and 429; 5xx, 408, 429, connection errors
 //! and timeouts are retried with the engine's backoff, or after the
 //! target's `Retry-After` on 429 and 503. Redirects are never followed: a
-//! 3xx fails for good, naming where it pointed.
+//! 3xx fails for good, naming where it pointed. A target that answers with
+//! `Chronos-Retry: stop` fails the delivery for good, whatever the status
+//! (but a 2xx, which completes it).
 
 use super::guard::{self, GuardedResolver, TargetError, TargetPolicy};
 use crate::account::OrgId;
@@ -27,6 +29,8 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// `Chronos-Attempt`: which attempt this request is (1 for the first).
 pub const ATTEMPT_HEADER: &str = "Chronos-Attempt";
+/// `Chronos-Retry: stop` in an answer: no more attempts at this delivery.
+pub const RETRY_HEADER: &str = "Chronos-Retry";
 
 /// Sends push requests: one HTTP client (its connections pooled per host),
 /// whose DNS resolver is the SSRF guard.
@@ -103,6 +107,11 @@ impl Deliverer {
                 .get(reqwest::header::LOCATION)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
+            let stop = response
+                .headers()
+                .get(RETRY_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("stop"));
             let (body, truncated) = read_capped(response).await?;
             Ok::<_, reqwest::Error>(Answer {
                 status,
@@ -110,6 +119,7 @@ impl Deliverer {
                 truncated,
                 retry_after,
                 location,
+                stop,
             })
         };
         match tokio::time::timeout(timeout, sent).await {
@@ -171,6 +181,8 @@ struct Answer {
     truncated: bool,
     retry_after: Option<Duration>,
     location: Option<String>,
+    /// The target said `Chronos-Retry: stop`.
+    stop: bool,
 }
 
 /// How an answer ends the attempt.
@@ -188,6 +200,12 @@ fn judge(answer: Answer) -> (Outcome, Option<HttpResponse>) {
             retry_in: answer.retry_after.filter(|_| matches!(status, 429 | 503)),
         }),
         _ => Outcome::Fail(permanent(format!("the target answered {status}"))),
+    };
+    let outcome = match outcome {
+        Outcome::Fail(failure) if answer.stop && failure.retryable => Outcome::Fail(permanent(
+            format!("{} with Chronos-Retry: stop", failure.error),
+        )),
+        outcome => outcome,
     };
     let response = HttpResponse {
         status,
@@ -332,6 +350,7 @@ mod tests {
             truncated: false,
             retry_after: retry_after.map(Duration::from_secs),
             location: None,
+            stop: false,
         }
     }
 
@@ -353,6 +372,18 @@ mod tests {
         }
         assert_eq!(failure(429, Some(7)).retry_in, Some(Duration::from_secs(7)));
         assert_eq!(failure(503, Some(7)).retry_in, Some(Duration::from_secs(7)));
+        // The target may stop retries whatever the status, but not undo a 2xx.
+        let stopped = |status| Answer {
+            stop: true,
+            ..answer(status, None)
+        };
+        for status in [500, 503, 429, 408] {
+            match judge(stopped(status)).0 {
+                Outcome::Fail(f) => assert!(!f.retryable, "{status}"),
+                Outcome::Ack(_) => panic!("{status} completed"),
+            }
+        }
+        assert!(matches!(judge(stopped(200)).0, Outcome::Ack(_)));
         // Only 429 and 503 carry a Retry-After worth honouring.
         assert_eq!(failure(500, Some(7)).retry_in, None);
     }

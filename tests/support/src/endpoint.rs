@@ -3,6 +3,7 @@
 //!
 //! - `/ok` (or any other path): 200 with `{"ok":true}`
 //! - `/status/{code}`: that status
+//! - `/stop/{code}`: that status, with `Chronos-Retry: stop`
 //! - `/flaky/{n}`: 503 for the first `n` requests to that path, then 200
 //! - `/retry-after/{seconds}`: 429 with `Retry-After` the first time, then 200
 //! - `/slow`: answers after `slow_for` (default: never, within a test)
@@ -153,6 +154,11 @@ async fn answer(
     match parts[0] {
         "status" => StatusCode::from_u16(number(1) as u16)
             .unwrap_or(StatusCode::IM_A_TEAPOT)
+            .into_response(),
+        "stop" => (
+            StatusCode::from_u16(number(1) as u16).unwrap_or(StatusCode::IM_A_TEAPOT),
+            [("chronos-retry", "stop")],
+        )
             .into_response(),
         "flaky" if u64::from(seen) <= number(1) => {
             (StatusCode::SERVICE_UNAVAILABLE, "not yet").into_response()
