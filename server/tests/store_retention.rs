@@ -30,6 +30,7 @@ both_stores!(
     batches_delete_the_oldest_first_and_at_most_their_size,
     settings_round_trip_and_forever_keeps_everything,
     a_store_from_before_retention_keeps_everything_a_new_one_gets_the_defaults,
+    an_unpublished_outcome_stays_and_fan_outs_go_after_their_deliveries,
 );
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -322,4 +323,57 @@ async fn a_store_from_before_retention_keeps_everything_a_new_one_gets_the_defau
         assert_eq!(created.periods, RetentionPeriods::DEFAULT);
         assert_eq!(created.set_at, None);
     }
+}
+
+/// A delivery whose outcome (a callback, its fan-out's count) is still to
+/// publish stays past its period; published, it goes. A fan-out goes once
+/// the longest period has passed since its last delivery ended.
+async fn an_unpublished_outcome_stays_and_fan_outs_go_after_their_deliveries(kind: StoreKind) {
+    use chronos_server::job::Follow;
+    use chronos_server::store::FanOutCreated;
+    use chronos_server::target_group::NewFanOut;
+
+    let (t, org) = clocked(kind).await;
+    let fan_out = NewFanOut {
+        id: Uuid::now_v7(),
+        group_id: Uuid::now_v7(),
+        queue: "default".into(),
+        callback_queue_id: None,
+    };
+    let job = NewJob {
+        follow: Follow {
+            fan_out_id: Some(fan_out.id),
+            callback_queue_id: None,
+        },
+        ..push("member", "https://a.example.test/hook")
+    };
+    let FanOutCreated::Created(jobs) = t
+        .leases
+        .create_fan_out(org, fan_out.clone(), vec![job])
+        .await
+        .unwrap()
+    else {
+        panic!("not created");
+    };
+    let leased = t.leases.lease_push(&slots(10, 10, &[])).await.unwrap();
+    done(
+        t.leases
+            .ack_job(org, leased[0].1.lease.token, None)
+            .await
+            .unwrap(),
+    );
+    advance(&t.store, 8 * DAY).await;
+    assert_eq!(delete_expired(&t.store, 500).await, 0, "not yet published");
+    assert!(exists(&t, org, jobs[0].id).await);
+    assert_eq!(t.leases.publish_outcomes(100).await.unwrap().taken, 1);
+    assert_eq!(delete_expired(&t.store, 500).await, 1, "the delivery");
+    assert!(!exists(&t, org, jobs[0].id).await);
+    assert!(t.store.fan_out(org, fan_out.id).await.unwrap().is_some());
+    // Failed deliveries stay 30 days: so does the fan-out, from when it was
+    // counted to its end (when its outcome was published).
+    advance(&t.store, 29 * DAY).await;
+    assert_eq!(delete_expired(&t.store, 500).await, 0);
+    advance(&t.store, 2 * DAY).await;
+    assert_eq!(delete_expired(&t.store, 500).await, 1, "the fan-out");
+    assert!(t.store.fan_out(org, fan_out.id).await.unwrap().is_none());
 }

@@ -5,7 +5,9 @@
 //! deleted, with its executions, once it has been finished (completed,
 //! failed or cancelled) for longer than its status's period, by the store's
 //! clock — unless it is one of the last [`KEPT_PER_SCHEDULE`] jobs of its
-//! schedule, which a schedule's history and its overlap rule read.
+//! schedule, which a schedule's history and its overlap rule read, or a
+//! delivery whose outcome is still to publish. A fan-out goes once each of
+//! its deliveries is past its period.
 
 use super::{Result, StoreError};
 use async_trait::async_trait;
@@ -108,6 +110,22 @@ pub struct Cutoffs {
     /// never reads the recent part of the table.
     pub below_id: Uuid,
 }
+
+impl Cutoffs {
+    /// Fan-outs that finished before this are past their period: by then
+    /// every delivery of theirs is too, whatever its status. `None` while
+    /// any status is kept forever.
+    pub fn fan_outs(&self) -> Option<Timestamp> {
+        [self.completed?, self.failed?, self.cancelled?]
+            .into_iter()
+            .min()
+    }
+}
+
+/// What keeps a finished job whose outcome (callback, fan-out count) is not
+/// yet published from deletion, both stores (the job is `j`).
+pub(crate) const OUTCOME_PUBLISHED: &str = "NOT (NOT j.outcome_published \
+     AND (j.fan_out_id IS NOT NULL OR j.callback_queue_id IS NOT NULL))";
 
 impl Cutoffs {
     /// The cutoffs at `now` (the store's clock); `None` when every period is

@@ -2,7 +2,7 @@
 
 use super::{PgStore, opt_ts};
 use crate::job::state::FINISHED;
-use crate::store::retention::{Cutoffs, KEPT_PER_SCHEDULE};
+use crate::store::retention::{Cutoffs, KEPT_PER_SCHEDULE, OUTCOME_PUBLISHED};
 use crate::store::{
     Clock, Result, RetentionPeriods, RetentionSettings, RetentionStore, status_test,
 };
@@ -22,6 +22,7 @@ pub(super) struct Sql {
     read: String,
     write: String,
     delete: String,
+    delete_fan_outs: String,
 }
 
 impl Sql {
@@ -51,6 +52,7 @@ impl Sql {
                                WHEN '{completed}' THEN $2::timestamptz
                                WHEN '{failed}' THEN $3::timestamptz
                                WHEN '{cancelled}' THEN $4::timestamptz END
+                       AND {outcome_published}
                        AND (j.schedule_id IS NULL OR j.id < (
                                SELECT k.id FROM jobs k
                                WHERE k.organization_id = j.organization_id
@@ -66,7 +68,12 @@ impl Sql {
                 failed = JobStatus::Failed.as_str(),
                 cancelled = JobStatus::Cancelled.as_str(),
                 newest_kept = KEPT_PER_SCHEDULE - 1,
+                outcome_published = OUTCOME_PUBLISHED,
             ),
+            delete_fan_outs: "DELETE FROM fan_outs WHERE id IN (
+                                  SELECT id FROM fan_outs WHERE finished_at < $1
+                                  ORDER BY finished_at LIMIT $2)"
+                .into(),
         }
     }
 }
@@ -136,7 +143,17 @@ impl RetentionStore for PgStore {
                 ],
             )
             .await?;
+        let fan_outs = match cutoffs.fan_outs() {
+            Some(before) => {
+                tx.execute(
+                    &self.sql.retention.delete_fan_outs,
+                    &[&before.0, &i64::from(batch)],
+                )
+                .await?
+            }
+            None => 0,
+        };
         tx.commit().await?;
-        Ok(deleted)
+        Ok(deleted + fan_outs)
     }
 }

@@ -2,7 +2,7 @@
 
 use super::{NOW, SqliteStore, opt_ts};
 use crate::job::state::FINISHED;
-use crate::store::retention::{Cutoffs, KEPT_PER_SCHEDULE};
+use crate::store::retention::{Cutoffs, KEPT_PER_SCHEDULE, OUTCOME_PUBLISHED};
 use crate::store::{
     Clock, Result, RetentionPeriods, RetentionSettings, RetentionStore, status_test,
 };
@@ -16,6 +16,7 @@ pub(super) struct Sql {
     read: String,
     write: String,
     delete: String,
+    delete_fan_outs: String,
 }
 
 impl Sql {
@@ -38,6 +39,7 @@ impl Sql {
                                WHEN '{completed}' THEN ?2
                                WHEN '{failed}' THEN ?3
                                WHEN '{cancelled}' THEN ?4 END
+                       AND {outcome_published}
                        AND (j.schedule_id IS NULL OR j.id < (
                                SELECT k.id FROM jobs k
                                WHERE k.organization_id = j.organization_id
@@ -50,7 +52,12 @@ impl Sql {
                 failed = JobStatus::Failed.as_str(),
                 cancelled = JobStatus::Cancelled.as_str(),
                 newest_kept = KEPT_PER_SCHEDULE - 1,
+                outcome_published = OUTCOME_PUBLISHED,
             ),
+            delete_fan_outs: "DELETE FROM fan_outs WHERE id IN (
+                                  SELECT id FROM fan_outs WHERE finished_at < ?1
+                                  ORDER BY finished_at LIMIT ?2)"
+                .into(),
         }
     }
 }
@@ -118,7 +125,13 @@ impl RetentionStore for SqliteStore {
                     text(cutoffs.cancelled),
                     batch,
                 ])?;
-            Ok(deleted as u64)
+            let fan_outs = match cutoffs.fan_outs() {
+                Some(before) => conn
+                    .prepare_cached(&sql.retention.delete_fan_outs)?
+                    .execute(params![before.to_string(), batch])?,
+                None => 0,
+            };
+            Ok((deleted + fan_outs) as u64)
         })
         .await
     }
