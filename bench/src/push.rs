@@ -7,7 +7,10 @@
 //!   created, due → request received: how promptly the sweeper promotes
 //!   them and the dispatcher calls;
 //! - deliveries: N jobs created by batch while the dispatcher delivers
-//!   them, from the first create to the last request received.
+//!   them, from the first create to the last request received;
+//! - fan-out: N/10 messages published across a target group of 10
+//!   endpoints (each its own host), from the first publish to the last
+//!   request received: deliveries/s.
 //!
 //! Prints its figures; nothing is asserted, but a stall, a repeat or a
 //! retry is reported.
@@ -163,7 +166,99 @@ pub async fn push(server: &Server, p: &Push) -> Res<()> {
     );
     latency(&client, p.samples).await?;
     scheduled(&client, p).await?;
-    deliveries(&client, p).await
+    deliveries(&client, p).await?;
+    fan_out(server, p).await
+}
+
+/// Members of the fan-out run's target group.
+const FAN_OUT_MEMBERS: usize = 10;
+
+/// N/10 messages published across a group of 10 endpoints, each on its own
+/// port (its own host, as delivery counts hosts), by `creators` clients at
+/// once: from the first publish to the last request received. Plain HTTP
+/// requests: the SDKs' target-group methods are not in this tree yet.
+async fn fan_out(server: &Server, p: &Push) -> Res<()> {
+    let mut hooks = Vec::new();
+    for _ in 0..FAN_OUT_MEMBERS {
+        hooks.push(Hook::start().await?.0);
+    }
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: serde_json::Value| {
+        http.post(format!("{}{path}", server.base))
+            .bearer_auth(&server.admin_key)
+            .json(&body)
+            .send()
+    };
+    let group: serde_json::Value = post("/v1/target-groups", serde_json::json!({"name": "bench"}))
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let group = group["id"].as_str().ok_or("no group id")?.to_string();
+    for hook in &hooks {
+        post(
+            &format!("/v1/target-groups/{group}/members"),
+            serde_json::json!({"target_url": hook.url}),
+        )
+        .await?
+        .error_for_status()?;
+    }
+    let publishes = (p.jobs / FAN_OUT_MEMBERS).max(1);
+    let deliveries = publishes * FAN_OUT_MEMBERS;
+    let creators = p.creators.clamp(1, publishes);
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for c in 0..creators {
+        let (http, base, key) = (http.clone(), server.base.clone(), server.admin_key.clone());
+        let group = group.clone();
+        let share = publishes / creators + usize::from(c < publishes % creators);
+        tasks.spawn(async move {
+            for _ in 0..share {
+                http.post(format!("{base}/v1/messages"))
+                    .bearer_auth(&key)
+                    .json(&serde_json::json!({"default_target_group_id": group, "body": "{}"}))
+                    .send()
+                    .await?
+                    .error_for_status()?;
+            }
+            Ok::<_, reqwest::Error>(())
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done??;
+    }
+    let published = started.elapsed();
+    let received = || hooks.iter().map(Hook::count).sum::<usize>();
+    let mut last = (received(), Instant::now());
+    while received() < deliveries {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let now = received();
+        if now != last.0 {
+            last = (now, Instant::now());
+        } else if last.1.elapsed() > STALL {
+            return Err(format!("fan-out: {now} of {deliveries} deliveries, then a stall").into());
+        }
+    }
+    let delivered = started.elapsed();
+    let anomalies: Vec<String> = hooks
+        .iter()
+        .map(Hook::anomalies)
+        .filter(|a| a != "repeats 0  retries 0  without job id 0")
+        .collect();
+    println!(
+        "  {:<26}{}  {}",
+        "fan-out deliveries",
+        rate(deliveries, delivered),
+        match anomalies.is_empty() {
+            true => "repeats 0  retries 0".to_string(),
+            false => anomalies.join("; "),
+        }
+    );
+    println!(
+        "  {:<26}({publishes} publishes to a group of {FAN_OUT_MEMBERS} endpoints by {creators} clients, all published after {published:.2?})",
+        ""
+    );
+    Ok(())
 }
 
 /// One job at a time on the idle server: create request sent → request
