@@ -73,7 +73,7 @@ pub use schedule::{
 };
 pub use signing::{CreateSigningSecret, RevealedSigningSecret, RotateSigningSecret, SigningSecret};
 pub use target_group::{
-    CallbackEvent, CallbackStatus, CreateMember, CreateTargetGroup, FanOut, FanOutAccepted,
-    FanOutResult, FanOutStatus, GroupCallbackEvent, Member, TargetGroup,
+    Callback, CallbackEvent, CallbackStatus, CreateMember, CreateTargetGroup, FanOut,
+    FanOutAccepted, FanOutResult, FanOutStatus, GroupCallbackEvent, Member, TargetGroup,
 };
 pub use time::Timestamp;

@@ -73,7 +73,10 @@ pub(crate) fn delivery<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Deliver
 mod tests {
     use crate::List;
     use crate::worker::{ServerMessage, WorkerMessage};
-    use crate::{CreateJob, CreateMessage, CreateSchedule, ErrorBody, Execution, Job, LeasedJob};
+    use crate::{
+        CreateJob, CreateMember, CreateMessage, CreateSchedule, CreateTargetGroup, ErrorBody,
+        Execution, Job, LeasedJob,
+    };
     use serde::Serialize;
     use serde::de::DeserializeOwned;
     use serde_json::Value;
@@ -133,6 +136,10 @@ mod tests {
                 "/v1/jobs" => serde_json::from_value::<CreateJob>(body).err(),
                 "/v1/schedules" => serde_json::from_value::<CreateSchedule>(body).err(),
                 "/v1/messages" => serde_json::from_value::<CreateMessage>(body).err(),
+                "/v1/target-groups" => serde_json::from_value::<CreateTargetGroup>(body).err(),
+                p if p.starts_with("/v1/target-groups/") && p.ends_with("/members") => {
+                    serde_json::from_value::<CreateMember>(body).err()
+                }
                 other => panic!("no request type for {other}"),
             };
             let err = err.unwrap_or_else(|| panic!("accepted: {r}"));

@@ -3,7 +3,8 @@
 //! fans out: one delivery per member, each retried on its own.
 
 use crate::{HttpMethod, Timestamp};
-use serde::{Deserialize, Serialize};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
@@ -173,6 +174,31 @@ pub struct GroupCallbackEvent {
     pub results: Vec<FanOutResult>,
 }
 
+/// What a callback queue delivers: one delivery's outcome, or a fan-out's
+/// group callback. Read as every answer is, ignoring fields this version
+/// does not know; written back as the body it was read from, without them.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Callback {
+    Delivery(CallbackEvent),
+    Group(GroupCallbackEvent),
+}
+
+impl<'de> Deserialize<'de> for Callback {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // Told apart by `results`, which only a group callback has: an
+        // untagged read would answer a broken body with "did not match any
+        // variant" instead of naming the field at fault.
+        let body = serde_json::Value::deserialize(d)?;
+        if body.get("results").is_some() {
+            GroupCallbackEvent::deserialize(body).map(Callback::Group)
+        } else {
+            CallbackEvent::deserialize(body).map(Callback::Delivery)
+        }
+        .map_err(D::Error::custom)
+    }
+}
+
 /// The answer to a publish that fanned out (202).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -212,6 +238,121 @@ impl FanOutStatus {
             0 => FanOutStatus::AllFailed,
             n if n == total => FanOutStatus::AllSucceeded,
             _ => FanOutStatus::Partial,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{MessagePublished, QueuePublished, signature};
+    use serde_json::Value;
+
+    fn vectors() -> Value {
+        serde_json::from_str(include_str!("../vectors/callbacks.json")).unwrap()
+    }
+
+    /// `value` without its `added_later` fields, at every depth.
+    fn known(value: &Value) -> Value {
+        match value {
+            Value::Object(map) => map
+                .iter()
+                .filter(|(k, _)| *k != "added_later")
+                .map(|(k, v)| (k.clone(), known(v)))
+                .collect(),
+            Value::Array(items) => items.iter().map(known).collect(),
+            other => other.clone(),
+        }
+    }
+
+    fn verifies(case: &Value, secret: &str, window: i64) -> bool {
+        let (Some(sig), Some(ts)) = (case["signature"].as_str(), case["timestamp"].as_str()) else {
+            return false;
+        };
+        let body = case["body"].as_str().unwrap().as_bytes();
+        signature::verify_within(sig, ts, body, secret, case["now"].as_i64().unwrap(), window)
+    }
+
+    /// Each signed callback verifies and reads as its kind, without the
+    /// fields this version does not know.
+    #[test]
+    fn callback_vectors_read_as_their_kind() {
+        let v = vectors();
+        let (secret, window) = (
+            v["secret"].as_str().unwrap(),
+            v["window_seconds"].as_i64().unwrap(),
+        );
+        assert_eq!(window, signature::REPLAY_WINDOW_SECONDS);
+        let cases = v["callbacks"].as_array().unwrap();
+        assert!(cases.iter().any(|c| c["kind"] == "group"));
+        for case in cases {
+            let about = case["about"].as_str().unwrap();
+            assert!(verifies(case, secret, window), "{about}");
+            let body = case["body"].as_str().unwrap();
+            let callback: Callback =
+                serde_json::from_str(body).unwrap_or_else(|e| panic!("{about}: {e}"));
+            let kind = match &callback {
+                Callback::Delivery(_) => "delivery",
+                Callback::Group(_) => "group",
+            };
+            assert_eq!(kind, case["kind"], "{about}");
+            assert_eq!(
+                serde_json::to_value(&callback).unwrap(),
+                case["event"],
+                "{about}"
+            );
+            assert_eq!(
+                known(&serde_json::from_str(body).unwrap()),
+                case["event"],
+                "{about}"
+            );
+        }
+    }
+
+    /// Each refused case fails the check its error names: the signature,
+    /// or (signed well) the reading.
+    #[test]
+    fn refused_vectors_fail_where_they_say() {
+        let v = vectors();
+        let (secret, window) = (
+            v["secret"].as_str().unwrap(),
+            v["window_seconds"].as_i64().unwrap(),
+        );
+        for case in v["refused"].as_array().unwrap() {
+            let about = case["about"].as_str().unwrap();
+            let read = serde_json::from_str::<Callback>(case["body"].as_str().unwrap());
+            match case["error"].as_str().unwrap() {
+                "invalid_signature" => assert!(!verifies(case, secret, window), "{about}"),
+                "invalid_callback" => {
+                    assert!(verifies(case, secret, window), "{about}");
+                    assert!(read.is_err(), "{about}");
+                }
+                other => panic!("{about}: no such error {other}"),
+            }
+        }
+    }
+
+    /// A publish's answer reads as a fan-out or one message, as it says.
+    #[test]
+    fn published_vectors_read_as_their_shape() {
+        for case in vectors()["published"].as_array().unwrap() {
+            let about = case["about"].as_str().unwrap();
+            let answer = &case["answer"];
+            let (fan_out, written) = match case["route"].as_str().unwrap() {
+                "message" => {
+                    let read: MessagePublished = serde_json::from_value(answer.clone()).unwrap();
+                    let fan_out = matches!(read, MessagePublished::FanOut(_));
+                    (fan_out, serde_json::to_value(&read).unwrap())
+                }
+                "queue" => {
+                    let read: QueuePublished = serde_json::from_value(answer.clone()).unwrap();
+                    let fan_out = matches!(read, QueuePublished::FanOut(_));
+                    (fan_out, serde_json::to_value(&read).unwrap())
+                }
+                other => panic!("{about}: no such route {other}"),
+            };
+            assert_eq!(fan_out, case["fan_out"], "{about}");
+            assert_eq!(written, known(answer), "{about}");
         }
     }
 }

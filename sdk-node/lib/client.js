@@ -34,6 +34,7 @@ class Client {
   cancelJob(id) { return call(this._native.cancelJob(id)) }
   retryJob(id) { return call(this._native.retryJob(id)) }
   listExecutions(id, page) { return call(this._native.listExecutions(id, page)) }
+  /** Resolves to one message, or to a fan-out (`fan_out: true`) for a message naming a target group. */
   sendMessage(message) { return call(this._native.sendMessage(message)) }
   createQueue(queue) { return call(this._native.createQueue(queue)) }
   getQueue(name) { return call(this._native.getQueue(name)) }
@@ -45,7 +46,17 @@ class Client {
   pauseQueue(name) { return call(this._native.pauseQueue(name)) }
   resumeQueue(name) { return call(this._native.resumeQueue(name)) }
   unblockQueue(name) { return call(this._native.unblockQueue(name)) }
+  /** Resolves to one message, or to a fan-out (`fan_out: true`) for a message naming a target group. */
   publish(queue, message) { return call(this._native.publish(queue, message)) }
+  createTargetGroup(group) { return call(this._native.createTargetGroup(group)) }
+  getTargetGroup(id) { return call(this._native.getTargetGroup(id)) }
+  listTargetGroups() { return call(this._native.listTargetGroups()) }
+  renameTargetGroup(id, name) { return call(this._native.renameTargetGroup(id, name)) }
+  deleteTargetGroup(id) { return call(this._native.deleteTargetGroup(id)) }
+  addMember(groupId, member) { return call(this._native.addMember(groupId, member)) }
+  listMembers(groupId) { return call(this._native.listMembers(groupId)) }
+  removeMember(groupId, memberId) { return call(this._native.removeMember(groupId, memberId)) }
+  getFanOut(id) { return call(this._native.getFanOut(id)) }
   createSchedule(schedule) { return call(this._native.createSchedule(schedule)) }
   getSchedule(id) { return call(this._native.getSchedule(id)) }
   listSchedules(page) { return call(this._native.listSchedules(page)) }

@@ -95,9 +95,7 @@ export interface PageQuery {
   cursor?: string
 }
 
-/** `POST /v1/messages`: a one-shot HTTP request. */
-export interface CreateMessage {
-  url: string
+interface MessageFields {
   method?: HttpMethod
   headers?: Record<string, string>
   body?: string
@@ -108,12 +106,36 @@ export interface CreateMessage {
   signing_secret_id?: string
   /** Groups the message with others of the `default` queue for its per-key limits: 1 to 255 characters. */
   concurrency_key?: string
+  /** The queue (its id or name) each delivery's outcome is published to once it ends for good (see `Callback`). */
+  callback_queue_id?: string
 }
+
+/**
+ * `POST /v1/messages`: a one-shot HTTP request to `url`, or one to each
+ * member of the target group `default_target_group_id` (a fan-out).
+ */
+export type CreateMessage =
+  | (MessageFields & { url: string; default_target_group_id?: never })
+  | (MessageFields & { default_target_group_id: string; url?: never })
 
 export interface MessageAccepted {
   message_id: string
   scheduled_at: string
 }
+
+/** The answer to a publish that fanned out across a target group: one message per member. */
+export interface FanOutAccepted {
+  fan_out: true
+  fan_out_id: string
+  /** One per member, in the members' order. */
+  message_ids: string[]
+  count: number
+  queue: string
+  scheduled_at: string
+}
+
+/** What `sendMessage` resolves to: one message, or a fan-out (`'fan_out' in answer`). */
+export type MessagePublished = FanOutAccepted | MessageAccepted
 
 export type QueueOrdering = 'fifo' | 'lifo'
 /** What a job that dies does to its queue. */
@@ -138,7 +160,10 @@ export interface CreateQueue {
   signing_secret_id?: string
   /** Where a message published without a `url` goes. */
   default_target_url?: string
+  /** Or the target group (its id) such a message fans out across. */
   default_target_group_id?: string
+  /** The queue (its id or name) the outcomes of this queue's messages are published to. */
+  callback_queue_id?: string
 }
 
 /** `PATCH /v1/queues/{name}`: only the fields given change; `null` removes a limit or a default. */
@@ -155,6 +180,7 @@ export interface UpdateQueue {
   signing_secret_id?: string | null
   default_target_url?: string | null
   default_target_group_id?: string | null
+  callback_queue_id?: string | null
 }
 
 /** What a queue holds now (`getQueue` only). */
@@ -184,6 +210,7 @@ export interface Queue {
   signing_secret_id: string | null
   default_target_url: string | null
   default_target_group_id: string | null
+  callback_queue_id: string | null
   blocked: boolean
   blocked_message_count: number
   created_at: string
@@ -204,7 +231,10 @@ export interface PublishMessage {
   deduplication_id?: string
   /** Groups the message with the queue's others for its per-key limits: 1 to 255 characters. */
   concurrency_key?: string
+  /** The queue (its id or name) each delivery's outcome is published to; the queue's own when left out. */
   callback_queue_id?: string
+  /** A target group (its id) to fan out across instead of `url` and the queue's defaults. */
+  default_target_group_id?: string
 }
 
 export interface QueueMessageAccepted {
@@ -212,6 +242,100 @@ export interface QueueMessageAccepted {
   queue: string
   scheduled_at: string
 }
+
+/** What `publish` resolves to: one message, or a fan-out (`'fan_out' in answer`). */
+export type QueuePublished = FanOutAccepted | QueueMessageAccepted
+
+/** `createTargetGroup`: a named set of endpoints a publish fans out to. */
+export interface CreateTargetGroup {
+  /** Unique in the organization: 1 to 200 characters. */
+  name: string
+}
+
+export interface TargetGroup {
+  id: string
+  name: string
+  created_at: string
+  updated_at: string
+}
+
+/** `addMember`: an endpoint of a target group. */
+export interface CreateMember {
+  /** An `https` URL (plain `http` only where the server allows private targets). */
+  target_url: string
+  method?: HttpMethod
+  /** Sent with every delivery to this member; they win over the message's. */
+  headers?: Record<string, string>
+}
+
+export interface Member {
+  id: string
+  target_url: string
+  method: HttpMethod
+  /** Sensitive ones (`Authorization`, …) read `***redacted***`. */
+  headers: Record<string, string>
+  created_at: string
+}
+
+/** A fan-out's overall outcome: `running` until its last delivery ends. */
+export type FanOutStatus = 'running' | 'all_succeeded' | 'partial' | 'all_failed'
+
+/** One delivery of a fan-out. */
+export interface FanOutResult {
+  message_id: string
+  target_url: string
+  /** The delivery's status: `succeeded`, `failed` or `cancelled` once it ended; `scheduled`, `queued` or `running` before. */
+  status: string
+  http_status: number | null
+}
+
+/** `getFanOut`: a fan-out and each of its deliveries now. */
+export interface FanOut {
+  id: string
+  target_group_id: string
+  queue: string
+  status: FanOutStatus
+  count: number
+  succeeded: number
+  failed: number
+  callback_queue_id: string | null
+  created_at: string
+  finished_at: string | null
+  results: FanOutResult[]
+}
+
+export type CallbackStatus = 'succeeded' | 'failed'
+
+/** A callback: one delivery's outcome, once it ended for good. */
+export interface CallbackEvent {
+  /** The delivery (its job id). */
+  message_id: string
+  fan_out_id: string | null
+  status: CallbackStatus
+  /** The target's answer to the last attempt; `null` if it got none. */
+  http_status: number | null
+  /** That answer's body, at most 64 KiB. */
+  response_body: string | null
+  response_body_encoding: string
+  response_truncated: boolean
+  attempts: number
+  /** Why the last attempt failed; `null` when it succeeded. */
+  error: string | null
+  url: string
+  method: HttpMethod
+  created_at: string
+  finished_at: string | null
+}
+
+/** A fan-out's group callback, once its last delivery ended. */
+export interface GroupCallbackEvent {
+  fan_out_id: string
+  status: Exclude<FanOutStatus, 'running'>
+  results: FanOutResult[]
+}
+
+/** What a callback queue delivers: tell them apart with `'results' in callback`. */
+export type Callback = CallbackEvent | GroupCallbackEvent
 
 /** `POST /v1/schedules`, in any of its shapes (see docs/schedules.md). */
 export interface CreateSchedule {
@@ -355,7 +479,8 @@ export declare class Client {
   cancelJob(id: string): Promise<Job>
   retryJob(id: string): Promise<Job>
   listExecutions(id: string, page?: PageQuery): Promise<List<Execution>>
-  sendMessage(message: CreateMessage): Promise<MessageAccepted>
+  /** Sends a one-shot HTTP request, or fans one out across a target group. */
+  sendMessage(message: CreateMessage): Promise<MessagePublished>
   /** Creates a queue (a key with the `admin` scope). */
   createQueue(queue: CreateQueue): Promise<Queue>
   /** One queue, with what it holds now (`stats`). */
@@ -372,7 +497,21 @@ export declare class Client {
   /** Starts a queue a dead job blocked (`failure_mode: 'block'`) again. */
   unblockQueue(name: string): Promise<Queue>
   /** Publishes a message onto a queue: it inherits the queue's signing secret, retries and limits. */
-  publish(queue: string, message: PublishMessage): Promise<QueueMessageAccepted>
+  publish(queue: string, message: PublishMessage): Promise<QueuePublished>
+  /** Creates a target group (a key with the `admin` scope). */
+  createTargetGroup(group: CreateTargetGroup): Promise<TargetGroup>
+  getTargetGroup(id: string): Promise<TargetGroup>
+  /** Every target group of the organization, oldest first. */
+  listTargetGroups(): Promise<TargetGroup[]>
+  renameTargetGroup(id: string, name: string): Promise<TargetGroup>
+  /** Deletes a group and its members; refused (`target_group_in_use`) while a queue names it as its default. */
+  deleteTargetGroup(id: string): Promise<void>
+  /** Adds an endpoint to a group: it receives the publishes made from now on. */
+  addMember(groupId: string, member: CreateMember): Promise<Member>
+  listMembers(groupId: string): Promise<Member[]>
+  removeMember(groupId: string, memberId: string): Promise<void>
+  /** A fan-out (the `fan_out_id` of a publish) and each of its deliveries now. */
+  getFanOut(id: string): Promise<FanOut>
   createSchedule(schedule: CreateSchedule): Promise<Schedule>
   getSchedule(id: string): Promise<Schedule>
   listSchedules(page?: PageQuery & { status?: ScheduleStatus }): Promise<List<Schedule>>
@@ -410,6 +549,23 @@ export declare function verifySignature(
   rawBody: string | Buffer,
   options?: { toleranceSeconds?: number; now?: number },
 ): boolean
+
+/**
+ * A callback request, verified and read: signed with `secret` (or any of
+ * several) within `toleranceSeconds` (default 300) of now, its raw body
+ * read without the fields this version does not know. Throws a
+ * `ChronosError`: `invalid_signature`, or `invalid_callback` for a body
+ * that is not a callback.
+ */
+export declare function parseCallback(
+  secret: string | string[],
+  headers: Record<string, string | string[] | undefined>,
+  rawBody: string | Buffer,
+  options?: { toleranceSeconds?: number; now?: number },
+): Callback
+
+/** A callback's raw body, read without a signature check: for a callback queue without a signing secret. */
+export declare function parseUnsignedCallback(rawBody: string | Buffer): Callback
 
 /** The job a handler gets. */
 export interface JobContext {

@@ -259,6 +259,83 @@ impl Client {
     }
 
     #[napi]
+    pub async fn create_target_group(&self, group: Value) -> Result<Value> {
+        let group = read("group", group)?;
+        write(
+            self.inner
+                .create_target_group(&group)
+                .await
+                .map_err(from_sdk)?,
+        )
+    }
+
+    #[napi]
+    pub async fn get_target_group(&self, id_: String) -> Result<Value> {
+        write(
+            self.inner
+                .get_target_group(id(&id_)?)
+                .await
+                .map_err(from_sdk)?,
+        )
+    }
+
+    #[napi]
+    pub async fn list_target_groups(&self) -> Result<Value> {
+        write(self.inner.list_target_groups().await.map_err(from_sdk)?)
+    }
+
+    #[napi]
+    pub async fn rename_target_group(&self, id_: String, name: String) -> Result<Value> {
+        let group = self
+            .inner
+            .rename_target_group(id(&id_)?, &name)
+            .await
+            .map_err(from_sdk)?;
+        write(group)
+    }
+
+    #[napi]
+    pub async fn delete_target_group(&self, id_: String) -> Result<()> {
+        self.inner
+            .delete_target_group(id(&id_)?)
+            .await
+            .map_err(from_sdk)
+    }
+
+    #[napi]
+    pub async fn add_member(&self, group_id: String, member: Value) -> Result<Value> {
+        let group_id = uuid("groupId", &group_id)?;
+        let member = read("member", member)?;
+        write(
+            self.inner
+                .add_member(group_id, &member)
+                .await
+                .map_err(from_sdk)?,
+        )
+    }
+
+    #[napi]
+    pub async fn list_members(&self, group_id: String) -> Result<Value> {
+        let group_id = uuid("groupId", &group_id)?;
+        write(self.inner.list_members(group_id).await.map_err(from_sdk)?)
+    }
+
+    #[napi]
+    pub async fn remove_member(&self, group_id: String, member_id: String) -> Result<()> {
+        let group_id = uuid("groupId", &group_id)?;
+        let member_id = uuid("memberId", &member_id)?;
+        self.inner
+            .remove_member(group_id, member_id)
+            .await
+            .map_err(from_sdk)
+    }
+
+    #[napi]
+    pub async fn get_fan_out(&self, id_: String) -> Result<Value> {
+        write(self.inner.get_fan_out(id(&id_)?).await.map_err(from_sdk)?)
+    }
+
+    #[napi]
     pub async fn create_schedule(&self, schedule: Value) -> Result<Value> {
         let schedule = read("schedule", schedule)?;
         write(

@@ -5,10 +5,13 @@
 //! the binding's errors into `ChronosError` and reads well from TypeScript.
 //!
 //! - [`client`]: the REST client, every method a Promise.
+//! - [`callback`]: verifying and reading a callback a callback queue
+//!   delivered.
 //! - [`signature`]: checking a push request's signature.
 //! - [`worker`]: the worker, its handlers JavaScript functions.
 //! - [`error`]: how the Rust SDK's errors cross into JavaScript.
 
+pub mod callback;
 pub mod client;
 pub mod error;
 pub mod signature;

@@ -132,6 +132,7 @@ test('messages are accepted and deduplicated', async () => {
     deduplication_id: 'reminder-u_123',
   }
   const accepted = await client.sendMessage(message)
+  assert.ok(!('fan_out' in accepted)) // one message: a url, no target group
   assert.ok(accepted.message_id)
   assert.ok(accepted.scheduled_at)
   await assert.rejects(client.sendMessage(message), (e) => e.code === 'duplicate_message' && e.status === 409)

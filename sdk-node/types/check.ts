@@ -1,7 +1,7 @@
 // Compiled (not run) by `npm test`: the package's types read as the docs
 // show them, and refuse what they should.
-import { Client, Worker, PermanentError, RetryAfter, ChronosError, verifySignature } from '../lib/index.js'
-import type { Job, Schedule, JobContext, Queue, QueueMessageAccepted } from '../lib/index.js'
+import { Client, Worker, PermanentError, RetryAfter, ChronosError, verifySignature, parseCallback, parseUnsignedCallback } from '../lib/index.js'
+import type { Job, Schedule, JobContext, Queue, QueuePublished, FanOut, Callback, CallbackEvent } from '../lib/index.js'
 
 async function main(): Promise<void> {
   const worker = new Worker({ url: 'http://127.0.0.1:7070', apiKey: 'k', concurrency: 8 })
@@ -39,7 +39,8 @@ async function main(): Promise<void> {
   const waiting: number | undefined = (await client.getQueue(queue.name)).stats?.queued
   const keyed: Job = await client.createJob({ name: 'n', handler: 'h', queue: queue.name, concurrency_key: 'customer-42' })
   const key: string | null = keyed.concurrency_key
-  const accepted: QueueMessageAccepted = await client.publish(queue.name, { body: 'hi', delay: 60, concurrency_key: 'customer-42' })
+  const accepted: QueuePublished = await client.publish(queue.name, { body: 'hi', delay: 60, concurrency_key: 'customer-42' })
+  const acceptedId: string = 'fan_out' in accepted ? accepted.fan_out_id : accepted.message_id
   const keyedSchedule: Schedule = await client.createSchedule({ name: 's', handler: 'h', cron: '@daily', queue: queue.name, concurrency_key: 'customer-42' })
   const scheduleKey: string | null = keyedSchedule.concurrency_key
   await client.deleteQueue(queue.name, { force: true })
@@ -47,9 +48,48 @@ async function main(): Promise<void> {
   await client.createQueue({ name: 'q', ordering: 'random' })
   // @ts-expect-error: a queue's retries come from the queue, not the message
   await client.publish('q', { url: 'https://x.test', retries: 3 })
-  void limit, waiting, key, accepted, scheduleKey
+  void limit, waiting, key, accepted, acceptedId, scheduleKey
   // @ts-expect-error: delay units are second … week
   await client.createJob({ name: 'n', handler: 'h', delay: { value: 1, unit: 'fortnight' } })
   void status, next, runs, first, ok
 }
-void main
+
+async function fanOuts(client: Client): Promise<void> {
+  const group = await client.createTargetGroup({ name: 'regional-webhooks' })
+  const member = await client.addMember(group.id, { target_url: 'https://eu.example.com/hook', headers: { 'X-Region': 'eu' } })
+  const members: string[] = (await client.listMembers(group.id)).map((m) => m.target_url)
+  await client.renameTargetGroup(group.id, 'regions')
+  await client.removeMember(group.id, member.id)
+  const published = await client.sendMessage({ default_target_group_id: group.id, body: '{}', callback_queue_id: 'outcomes' })
+  if ('fan_out' in published) {
+    const fanOut: FanOut = await client.getFanOut(published.fan_out_id)
+    const done: boolean = fanOut.status !== 'running'
+    const codes: (number | null)[] = fanOut.results.map((r) => r.http_status)
+    void done, codes
+  } else {
+    const id: string = published.message_id
+    void id
+  }
+  await client.deleteTargetGroup(group.id)
+  // @ts-expect-error: a message has a url or a target group, not both
+  await client.sendMessage({ url: 'https://x.test', default_target_group_id: group.id })
+  // @ts-expect-error: a member's url is target_url
+  await client.addMember(group.id, { url: 'https://x.test' })
+  void members
+}
+
+function receiver(headers: Record<string, string>, raw: Buffer): void {
+  const callback: Callback = parseCallback(['whsec_new', 'whsec_old'], headers, raw, { toleranceSeconds: 60 })
+  if ('results' in callback) {
+    const failed: string[] = callback.results.filter((r) => r.status === 'failed').map((r) => r.target_url)
+    void failed
+  } else {
+    const event: CallbackEvent = callback
+    const code: number | null = event.http_status
+    // @ts-expect-error: a delivery's callback is succeeded or failed
+    const running: boolean = event.status === 'running'
+    void code, running
+  }
+  parseUnsignedCallback(raw.toString())
+}
+void main, fanOuts, receiver

@@ -227,6 +227,67 @@ impl Client {
         )
     }
 
+    fn create_target_group(&self, py: Python<'_>, group: &Bound<'_, PyAny>) -> PyResult<Call> {
+        let group: chronos::CreateTargetGroup = read("group", group)?;
+        self.call(
+            py,
+            move |c| async move { c.create_target_group(&group).await },
+        )
+    }
+
+    fn get_target_group(&self, py: Python<'_>, id: &str) -> PyResult<Call> {
+        let id = uuid("id", id)?;
+        self.call(py, move |c| async move { c.get_target_group(id).await })
+    }
+
+    fn list_target_groups(&self, py: Python<'_>) -> PyResult<Call> {
+        self.call(py, move |c| async move { c.list_target_groups().await })
+    }
+
+    fn rename_target_group(&self, py: Python<'_>, id: &str, name: String) -> PyResult<Call> {
+        let id = uuid("id", id)?;
+        self.call(py, move |c| async move {
+            c.rename_target_group(id, &name).await
+        })
+    }
+
+    fn delete_target_group(&self, py: Python<'_>, id: &str) -> PyResult<Call> {
+        let id = uuid("id", id)?;
+        self.call(py, move |c| async move { c.delete_target_group(id).await })
+    }
+
+    fn add_member(
+        &self,
+        py: Python<'_>,
+        group_id: &str,
+        member: &Bound<'_, PyAny>,
+    ) -> PyResult<Call> {
+        let group_id = uuid("group_id", group_id)?;
+        let member: chronos::CreateMember = read("member", member)?;
+        self.call(
+            py,
+            move |c| async move { c.add_member(group_id, &member).await },
+        )
+    }
+
+    fn list_members(&self, py: Python<'_>, group_id: &str) -> PyResult<Call> {
+        let group_id = uuid("group_id", group_id)?;
+        self.call(py, move |c| async move { c.list_members(group_id).await })
+    }
+
+    fn remove_member(&self, py: Python<'_>, group_id: &str, member_id: &str) -> PyResult<Call> {
+        let group_id = uuid("group_id", group_id)?;
+        let member_id = uuid("member_id", member_id)?;
+        self.call(py, move |c| async move {
+            c.remove_member(group_id, member_id).await
+        })
+    }
+
+    fn get_fan_out(&self, py: Python<'_>, id: &str) -> PyResult<Call> {
+        let id = uuid("id", id)?;
+        self.call(py, move |c| async move { c.get_fan_out(id).await })
+    }
+
     fn create_schedule(&self, py: Python<'_>, schedule: &Bound<'_, PyAny>) -> PyResult<Call> {
         let schedule: chronos::CreateSchedule = read("schedule", schedule)?;
         self.call(

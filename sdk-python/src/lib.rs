@@ -9,7 +9,8 @@
 //! - [`worker`]: the worker, its handlers Python functions (over the Rust
 //!   SDK's `chronos::hosted`, as the Node binding is).
 //! - [`convert`]: Python values to JSON and back.
-//! - [`signature`]: checking a push request's signature.
+//! - [`signature`]: checking a push request's signature, and reading a
+//!   callback.
 //! - [`runtime`]: the binding's tokio runtime, one per process.
 //! - [`error`]: how the Rust SDK's errors cross into Python.
 
@@ -29,6 +30,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<worker::Worker>()?;
     m.add_class::<worker::Settle>()?;
     m.add_function(wrap_pyfunction!(signature::verify, m)?)?;
+    m.add_function(wrap_pyfunction!(signature::parse_callback, m)?)?;
+    m.add_function(wrap_pyfunction!(signature::parse_unsigned_callback, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::_quiesce, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

@@ -1,12 +1,17 @@
-"""verify_signature against signatures made here with Python's own hmac."""
+"""verify_signature and parse_callback against signatures made here with
+Python's own hmac."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import time
 
-from chronos import REPLAY_WINDOW_SECONDS, verify_signature
+import pytest
+
+from chronos import (REPLAY_WINDOW_SECONDS, ChronosError, parse_callback, parse_unsigned_callback,
+                     verify_signature)
 
 SECRET = "whsec_test_secret"
 BODY = b'{"handler":"hello","payload":{"name":"Ada"},"job_id":"j1","attempt":1}'
@@ -51,3 +56,43 @@ def test_either_signature_of_a_rotation_verifies() -> None:
     assert verify_signature("whsec_new", headers(both, now), BODY)
     assert verify_signature("whsec_old", headers(both, now), BODY)
     assert not verify_signature("whsec_neither", headers(both, now), BODY)
+
+
+GROUP = {"fan_out_id": "01a20b10-0000-7000-8000-000000000010", "status": "all_failed",
+         "results": [{"message_id": "01a20b10-0000-7000-8000-000000000011",
+                      "target_url": "https://eu.example.com/hook", "status": "failed", "http_status": None}]}
+
+
+def test_parse_callback_reads_a_signed_callback_with_any_of_several_secrets() -> None:
+    now = int(time.time())
+    body = json.dumps({**GROUP, "added_later": True}).encode()
+    h = headers(sign(SECRET, now, body), now)
+    assert parse_callback(SECRET, h, body) == GROUP
+    assert parse_callback(["whsec_old", SECRET], list(h.items()), bytearray(body)) == GROUP
+    assert parse_unsigned_callback(body.decode()) == GROUP
+
+
+def test_parse_callback_refuses_what_does_not_verify_or_is_no_callback() -> None:
+    now = int(time.time())
+    body = json.dumps(GROUP).encode()
+
+    def code(secret: object, h: object, raw: bytes, **options: int) -> str:
+        with pytest.raises(ChronosError) as caught:
+            parse_callback(secret, h, raw, **options)  # type: ignore[arg-type]
+        return caught.value.code
+
+    h = headers(sign(SECRET, now, body), now)
+    assert code("whsec_other", h, body) == "invalid_signature"
+    assert code(SECRET, {}, body) == "invalid_signature"
+    assert code(SECRET, h, body.replace(b"all_failed", b"partial")) == "invalid_signature"
+    old = now - REPLAY_WINDOW_SECONDS - 1
+    assert code(SECRET, headers(sign(SECRET, old, body), old), body) == "invalid_signature"
+    assert parse_callback(SECRET, headers(sign(SECRET, old, body), old), body,
+                          REPLAY_WINDOW_SECONDS + 60) == GROUP
+    job = BODY
+    assert code(SECRET, headers(sign(SECRET, now, job), now), job) == "invalid_callback"
+    with pytest.raises(ValueError, match="secrets"):
+        parse_callback([], h, body)
+    with pytest.raises(ChronosError) as caught:
+        parse_unsigned_callback(b"not json")
+    assert caught.value.code == "invalid_callback"

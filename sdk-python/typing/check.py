@@ -7,9 +7,10 @@ from __future__ import annotations
 import asyncio
 
 from chronos import (AsyncClient, ChronosError, Client, Job, PermanentError, RetryAfter, Worker,
-                     verify_signature)
+                     parse_callback, parse_unsigned_callback, verify_signature)
+from chronos.types import Callback, CallbackEvent, FanOut
 from chronos.types import Job as JobAnswer
-from chronos.types import Page, Queue, QueueMessageAccepted, Schedule
+from chronos.types import Page, Queue, QueuePublished, Schedule
 
 
 def client_calls(client: Client) -> None:
@@ -49,8 +50,9 @@ def queue_calls(client: Client) -> None:
     keyed: JobAnswer = client.create_job({"name": "n", "handler": "h", "queue": queue["name"],
                                           "concurrency_key": "customer-42"})
     key: str | None = keyed["concurrency_key"]
-    accepted: QueueMessageAccepted = client.publish(queue["name"], {"body": "hi", "delay": 60,
-                                                                    "concurrency_key": "customer-42"})
+    accepted: QueuePublished = client.publish(queue["name"], {"body": "hi", "delay": 60,
+                                                              "concurrency_key": "customer-42"})
+    accepted_id: str = accepted["fan_out_id"] if "fan_out" in accepted else accepted["message_id"]
     keyed_schedule: Schedule = client.create_schedule({"name": "s", "handler": "h", "cron": "@daily",
                                                        "queue": queue["name"],
                                                        "concurrency_key": "customer-42"})
@@ -61,7 +63,28 @@ def queue_calls(client: Client) -> None:
     client.create_queue({"name": "q", "ordering": "random"})  # type: ignore[typeddict-item]
     client.publish("q", {"url": "https://x.test", "retries": 3})  # type: ignore[typeddict-unknown-key]
     client.delete_queue("q", True)  # type: ignore[call-arg]
-    print(limit, queued, key, accepted, schedule_key, names)
+    print(limit, queued, key, accepted, accepted_id, schedule_key, names)
+
+
+def fan_out_calls(client: Client) -> None:
+    group = client.create_target_group({"name": "regional-webhooks"})
+    member = client.add_member(group["id"], {"target_url": "https://eu.example.com/hook",
+                                             "headers": {"X-Region": "eu"}})
+    urls: list[str] = [m["target_url"] for m in client.list_members(group["id"])]
+    client.rename_target_group(group["id"], "regions")
+    client.remove_member(group["id"], member["id"])
+    published = client.send_message({"default_target_group_id": group["id"], "body": "{}",
+                                     "callback_queue_id": "outcomes"})
+    if "fan_out" in published:
+        fan_out: FanOut = client.get_fan_out(published["fan_out_id"])
+        codes: list[int | None] = [r["http_status"] for r in fan_out["results"]]
+        print(fan_out["status"] != "running", codes)
+    else:
+        print(published["message_id"])
+    client.delete_target_group(group["id"])
+    client.add_member(group["id"], {"url": "https://x.test"})  # type: ignore[typeddict-item, typeddict-unknown-key]
+    client.create_target_group({"name": "g", "members": []})  # type: ignore[typeddict-unknown-key]
+    print(urls)
 
 
 async def async_calls(client: AsyncClient) -> None:
@@ -96,3 +119,16 @@ def worker_code(worker: Worker) -> None:
 
 def receiver(secret: str, headers: dict[str, str], body: bytes) -> bool:
     return verify_signature(secret, headers, body, tolerance_seconds=60)
+
+
+def callback_receiver(headers: dict[str, str], body: bytes) -> None:
+    callback: Callback = parse_callback(["whsec_new", "whsec_old"], headers, body, tolerance_seconds=60)
+    if "results" in callback:
+        failed: list[str] = [r["target_url"] for r in callback["results"] if r["status"] == "failed"]
+        print(failed)
+    else:
+        event: CallbackEvent = callback
+        code: int | None = event["http_status"]
+        print(code, event["attempts"])
+    parse_unsigned_callback(body.decode())
+    parse_callback("whsec_x", headers, body, now="now")  # type: ignore[arg-type]

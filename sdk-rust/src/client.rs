@@ -4,10 +4,10 @@ use crate::error::{Error, snippet};
 use crate::job::{ListJobs, page_pairs};
 use chronos_proto::worker::ConnectedWorker;
 use chronos_proto::{
-    AckRequest, BatchCreated, BatchItem, CreateJob, CreateMessage, CreateQueue, CreateSchedule,
-    Execution, ExtendRequest, FailRequest, Job, Lease, LeasedJob, List, MessageAccepted, NextRuns,
-    PollRequest, PublishMessage, Queue, QueueMessageAccepted, Schedule, ScheduleStatus, Timestamp,
-    UpdateQueue,
+    AckRequest, BatchCreated, BatchItem, CreateJob, CreateMember, CreateMessage, CreateQueue,
+    CreateSchedule, CreateTargetGroup, Execution, ExtendRequest, FailRequest, FanOut, Job, Lease,
+    LeasedJob, List, Member, MessagePublished, NextRuns, PollRequest, PublishMessage, Queue,
+    QueuePublished, Schedule, ScheduleStatus, TargetGroup, Timestamp, UpdateQueue,
 };
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, USER_AGENT};
 use reqwest::{Method, RequestBuilder};
@@ -267,8 +267,11 @@ impl Client {
     }
 
     /// Sends a message: a one-shot HTTP request, now or later (`POST
-    /// /v1/messages`). It is durable when this returns.
-    pub async fn send_message(&self, message: &CreateMessage) -> Result<MessageAccepted, Error> {
+    /// /v1/messages`). It is durable when this returns. A message naming a
+    /// target group (`default_target_group_id`) instead of a `url` fans
+    /// out: [`MessagePublished::FanOut`], one delivery per member (see
+    /// [`Client::get_fan_out`]); otherwise [`MessagePublished::Message`].
+    pub async fn send_message(&self, message: &CreateMessage) -> Result<MessagePublished, Error> {
         self.send(
             self.request(Method::POST, "v1/messages", &[])?
                 .json(message),
@@ -340,14 +343,99 @@ impl Client {
     /// Publishes a message onto a queue (`POST /v1/queues/{name}/messages`):
     /// it inherits the queue's signing secret, retries and limits, and its
     /// `default_target_url` when `url` is absent. Durable when this returns.
+    /// A message naming a target group, or one without a `url` onto a queue
+    /// whose default is a group, fans out: [`QueuePublished::FanOut`].
     pub async fn publish(
         &self,
         queue: &str,
         message: &PublishMessage,
-    ) -> Result<QueueMessageAccepted, Error> {
+    ) -> Result<QueuePublished, Error> {
         let path = queue_path(queue, "/messages")?;
         self.send(self.request(Method::POST, &path, &[])?.json(message))
             .await
+    }
+
+    /// Creates a target group (`POST /v1/target-groups`, `admin` scope): a
+    /// named set of endpoints a publish fans out to. `target_group_exists`
+    /// if the organization has one of that name.
+    pub async fn create_target_group(
+        &self,
+        group: &CreateTargetGroup,
+    ) -> Result<TargetGroup, Error> {
+        self.send(
+            self.request(Method::POST, "v1/target-groups", &[])?
+                .json(group),
+        )
+        .await
+    }
+
+    /// One target group (`GET /v1/target-groups/{id}`).
+    pub async fn get_target_group(&self, id: Uuid) -> Result<TargetGroup, Error> {
+        let path = format!("v1/target-groups/{id}");
+        self.send(self.request(Method::GET, &path, &[])?).await
+    }
+
+    /// Every target group of the organization, oldest first (`GET
+    /// /v1/target-groups`).
+    pub async fn list_target_groups(&self) -> Result<Vec<TargetGroup>, Error> {
+        let list: List<TargetGroup> = self
+            .send(self.request(Method::GET, "v1/target-groups", &[])?)
+            .await?;
+        Ok(list.data)
+    }
+
+    /// Renames a target group (`PATCH /v1/target-groups/{id}`, `admin`).
+    pub async fn rename_target_group(&self, id: Uuid, name: &str) -> Result<TargetGroup, Error> {
+        let body = CreateTargetGroup {
+            name: Some(name.to_string()),
+        };
+        let path = format!("v1/target-groups/{id}");
+        self.send(self.request(Method::PATCH, &path, &[])?.json(&body))
+            .await
+    }
+
+    /// Deletes a target group and its members (`DELETE
+    /// /v1/target-groups/{id}`, `admin`); deliveries already fanned out go
+    /// on. `target_group_in_use` while a queue names it as its default.
+    pub async fn delete_target_group(&self, id: Uuid) -> Result<(), Error> {
+        let path = format!("v1/target-groups/{id}");
+        let _: Value = self.send(self.request(Method::DELETE, &path, &[])?).await?;
+        Ok(())
+    }
+
+    /// Adds an endpoint to a target group (`POST
+    /// /v1/target-groups/{id}/members`, `admin`): it receives the publishes
+    /// made from now on. Its sensitive headers read `***redacted***` in the
+    /// answer.
+    pub async fn add_member(&self, group_id: Uuid, member: &CreateMember) -> Result<Member, Error> {
+        let path = format!("v1/target-groups/{group_id}/members");
+        self.send(self.request(Method::POST, &path, &[])?.json(member))
+            .await
+    }
+
+    /// A target group's endpoints, oldest first (`GET
+    /// /v1/target-groups/{id}/members`).
+    pub async fn list_members(&self, group_id: Uuid) -> Result<Vec<Member>, Error> {
+        let path = format!("v1/target-groups/{group_id}/members");
+        let list: List<Member> = self.send(self.request(Method::GET, &path, &[])?).await?;
+        Ok(list.data)
+    }
+
+    /// Removes an endpoint from a target group (`DELETE
+    /// /v1/target-groups/{id}/members/{member_id}`, `admin`); deliveries
+    /// already fanned out to it go on.
+    pub async fn remove_member(&self, group_id: Uuid, member_id: Uuid) -> Result<(), Error> {
+        let path = format!("v1/target-groups/{group_id}/members/{member_id}");
+        let _: Value = self.send(self.request(Method::DELETE, &path, &[])?).await?;
+        Ok(())
+    }
+
+    /// A fan-out and each of its deliveries now (`GET /v1/fan-outs/{id}`,
+    /// the `fan_out_id` of a publish): `running` until its last delivery
+    /// ends, then `all_succeeded`, `partial` or `all_failed`.
+    pub async fn get_fan_out(&self, id: Uuid) -> Result<FanOut, Error> {
+        let path = format!("v1/fan-outs/{id}");
+        self.send(self.request(Method::GET, &path, &[])?).await
     }
 
     /// Creates a schedule (`POST /v1/schedules`), in any of its three

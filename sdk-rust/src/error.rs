@@ -3,7 +3,8 @@
 use chronos_proto::ErrorBody;
 use uuid::Uuid;
 
-/// Everything a [`Client`](crate::Client) call can fail with.
+/// Everything a [`Client`](crate::Client) call, or reading a callback
+/// ([`callback`](crate::callback)), can fail with.
 ///
 /// A refusal by the server is [`Error::Api`], carrying the server's stable
 /// `code` (see `docs/api.md`); the helpers below answer the common questions
@@ -83,6 +84,16 @@ pub enum Error {
         /// Why it was refused.
         reason: String,
     },
+    /// A request said to come from Chronos whose signature does not verify
+    /// with the secrets given: a header missing, another secret, a body
+    /// changed on the way, or a timestamp outside the window (a replay).
+    /// A receiver answers it 401 and acts on nothing.
+    #[error("the request's Chronos signature does not verify: {0}")]
+    InvalidSignature(String),
+    /// A body that is not a Chronos callback (neither a delivery's outcome
+    /// nor a fan-out's group callback).
+    #[error("not a Chronos callback: {0}")]
+    InvalidCallback(String),
 }
 
 impl Error {
@@ -96,13 +107,17 @@ impl Error {
 
     /// Always a code: the server's (see [`Error::code`]), or one naming the
     /// kind of failure on this side: `unreachable` (no answer came),
-    /// `invalid_argument` (see [`Error::InvalidArgument`]) or `client_error`
-    /// (anything else). The Node and Python SDKs put it on their errors.
+    /// `invalid_argument` (see [`Error::InvalidArgument`]),
+    /// `invalid_signature` and `invalid_callback` (a callback refused, see
+    /// [`callback`](crate::callback)) or `client_error` (anything else). The
+    /// Node and Python SDKs put it on their errors.
     pub fn code_or_kind(&self) -> &str {
         match self {
             Error::Api { code, .. } => code,
             Error::Http(_) => "unreachable",
             Error::InvalidArgument { .. } => "invalid_argument",
+            Error::InvalidSignature(_) => "invalid_signature",
+            Error::InvalidCallback(_) => "invalid_callback",
             _ => "client_error",
         }
     }
@@ -254,6 +269,12 @@ mod tests {
         assert_eq!(invalid.code_or_kind(), "invalid_argument");
         assert_eq!(invalid.to_string(), "id: not a UUID");
         assert_eq!(Error::Worker("x".into()).code_or_kind(), "client_error");
+        let refused = Error::InvalidSignature("no Chronos-Signature header".into());
+        assert_eq!(refused.code_or_kind(), "invalid_signature");
+        assert_eq!(
+            Error::InvalidCallback("x".into()).code_or_kind(),
+            "invalid_callback"
+        );
         assert_eq!(Error::from_answer(502, b"").code_or_kind(), "client_error");
     }
 

@@ -3,9 +3,10 @@
 //!
 //! [`Client`] speaks the REST API: create, read, list, cancel and retry jobs,
 //! list their executions, schedules, queues (create, change, pause, publish
-//! onto one …), and the worker endpoints over HTTP (poll, ack, fail,
-//! extend). Request and response bodies are the wire types of
-//! `chronos-proto`, re-exported here (all of them under [`proto`]).
+//! onto one …), target groups and their members, fan-outs, and the worker
+//! endpoints over HTTP (poll, ack, fail, extend). Request and response
+//! bodies are the wire types of `chronos-proto`, re-exported here (all of
+//! them under [`proto`]).
 //!
 //! ```no_run
 //! use chronos::{Client, Delay, JobStatus, ListJobs, NewJob, PollRequest, TimeUnit};
@@ -70,10 +71,13 @@
 //!   acks, fails and extends their leases, reconnects and drains itself.
 //! - [`hosted`]: [`hosted::HostedWorker`], the worker for a foreign runtime:
 //!   what the Node and Python SDKs are built on.
+//! - [`callback`]: for the endpoint a callback queue delivers to: verify a
+//!   callback's signature and read it as a [`Callback`].
 //!
 //! `sdk-rust/manifest.json` lists the client's methods and every SDK's
 //! defaults; the Node and Python SDKs' tests hold them to it.
 
+pub mod callback;
 pub mod client;
 pub mod error;
 pub mod hosted;
@@ -93,9 +97,12 @@ pub use worker::{
 };
 
 pub use chronos_proto::{
-    BatchItem, CatchUp, CreateJob, CreateQueue, CreateSchedule, Delay, Delivery, ErrorBody,
-    ErrorDetail, Execution, ExecutionStatus, FailRequest, FailureMode, HttpMethod, HttpTarget, Job,
-    JobStatus, Lease, LeasedJob, List, Overlap, PollRequest, PublishMessage, Queue,
-    QueueMessageAccepted, QueueOrdering, QueueState, QueueStats, Schedule, ScheduleStatus,
-    ScheduleType, TimeUnit, Timestamp, UpdateQueue,
+    BatchItem, Callback, CallbackEvent, CallbackStatus, CatchUp, CreateJob, CreateMember,
+    CreateMessage, CreateQueue, CreateSchedule, CreateTargetGroup, Delay, Delivery, ErrorBody,
+    ErrorDetail, Execution, ExecutionStatus, FailRequest, FailureMode, FanOut, FanOutAccepted,
+    FanOutResult, FanOutStatus, GroupCallbackEvent, HttpMethod, HttpTarget, Job, JobStatus, Lease,
+    LeasedJob, List, Member, MessageAccepted, MessagePublished, Overlap, PollRequest,
+    PublishMessage, Queue, QueueMessageAccepted, QueueOrdering, QueuePublished, QueueState,
+    QueueStats, Schedule, ScheduleStatus, ScheduleType, TargetGroup, TimeUnit, Timestamp,
+    UpdateQueue,
 };

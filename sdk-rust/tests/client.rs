@@ -1,20 +1,29 @@
 //! The REST client against a real server, on both stores: jobs, lists and
-//! their cursors, cancel and retry, executions, error mapping, and a worker's
-//! round trip over HTTP.
+//! their cursors, cancel and retry, executions, error mapping, a worker's
+//! round trip over HTTP, queues, target groups, and a fan-out whose signed
+//! callbacks a receiver verifies with the SDK's helper.
 
 mod common;
 
 use chronos_test_support::both_stores;
 
 use chronos::{
-    BatchItem, Client, CreateJob, Delay, Error, ExecutionStatus, FailRequest, JobStatus, ListJobs,
-    NewJob, PollRequest, ScheduleFilter, TimeUnit,
+    BatchItem, Callback, CallbackStatus, Client, CreateJob, CreateMember, CreateMessage,
+    CreateQueue, CreateTargetGroup, Delay, Error, ExecutionStatus, FailRequest, FanOutStatus,
+    HttpMethod, JobStatus, ListJobs, MessagePublished, NewJob, PollRequest, PublishMessage,
+    QueuePublished, ScheduleFilter, TimeUnit, callback, signature,
 };
-use common::{SdkClients, StoreKind, TestServer};
+use chronos_server::push::dispatcher::PushConfig;
+use chronos_server::push::guard::TargetPolicy;
+use chronos_server::server::ServeOptions;
+use common::{Endpoint, SdkClients, StoreKind, TestServer};
 use serde_json::json;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
+
+/// How long a push delivery or a callback may take to arrive.
+const WITHIN: Duration = Duration::from_secs(20);
 
 both_stores!(
     creates_and_gets_jobs,
@@ -27,6 +36,8 @@ both_stores!(
     a_worker_round_trip_over_http,
     long_polls_outlast_the_request_timeout,
     manages_queues_and_publishes_onto_one,
+    manages_target_groups_and_their_members,
+    a_fan_out_ends_in_signed_callbacks_the_receiver_verifies,
 );
 
 fn poll_request(handler: &str) -> PollRequest {
@@ -591,7 +602,7 @@ async fn long_polls_outlast_the_request_timeout(kind: StoreKind) {
 }
 
 async fn manages_queues_and_publishes_onto_one(kind: StoreKind) {
-    use chronos::{CreateQueue, PublishMessage, QueueOrdering, QueueState, UpdateQueue};
+    use chronos::{QueueOrdering, QueueState, UpdateQueue};
     let s = TestServer::start(kind).await;
     let c = s.client();
     let created = c
@@ -661,7 +672,7 @@ async fn manages_queues_and_publishes_onto_one(kind: StoreKind) {
     assert!(!c.unblock_queue("email-sends").await.unwrap().blocked);
 
     // A message goes to the queue's default target, with its retries.
-    let accepted = c
+    let published = c
         .publish(
             "email-sends",
             &PublishMessage {
@@ -673,6 +684,9 @@ async fn manages_queues_and_publishes_onto_one(kind: StoreKind) {
         )
         .await
         .unwrap();
+    let QueuePublished::Message(accepted) = published else {
+        panic!("one message, not a fan-out: {published:?}")
+    };
     assert_eq!(accepted.queue, "email-sends");
     let job = c.get_job(accepted.message_id).await.unwrap();
     assert_eq!((job.queue.as_str(), job.max_retries), ("email-sends", 7));
@@ -721,4 +735,239 @@ async fn manages_queues_and_publishes_onto_one(kind: StoreKind) {
     );
     let err = c.delete_queue("default", true).await.unwrap_err();
     assert_eq!(err.code(), Some("default_queue"), "{err}");
+}
+
+/// A server that may push to loopback, where the tests' endpoints listen.
+fn local() -> ServeOptions {
+    ServeOptions {
+        targets: TargetPolicy {
+            allow_private: true,
+        },
+        push: PushConfig::default(),
+    }
+}
+
+fn member(url: String) -> CreateMember {
+    CreateMember {
+        target_url: Some(url),
+        ..CreateMember::default()
+    }
+}
+
+async fn manages_target_groups_and_their_members(kind: StoreKind) {
+    let endpoint = Endpoint::start().await;
+    let s = TestServer::start_with(kind, local()).await;
+    let c = s.client();
+    let group = c
+        .create_target_group(&CreateTargetGroup {
+            name: Some("regional-webhooks".into()),
+        })
+        .await
+        .unwrap();
+    assert_eq!(group.name, "regional-webhooks");
+    assert_eq!(c.get_target_group(group.id).await.unwrap(), group);
+    let err = c
+        .create_target_group(&CreateTargetGroup {
+            name: Some("regional-webhooks".into()),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("target_group_exists"), "{err}");
+    let renamed = c.rename_target_group(group.id, "regions").await.unwrap();
+    assert_eq!((renamed.id, renamed.name.as_str()), (group.id, "regions"));
+    let other = c
+        .create_target_group(&CreateTargetGroup {
+            name: Some("other".into()),
+        })
+        .await
+        .unwrap();
+    let listed: Vec<_> = c
+        .list_target_groups()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|g| g.id)
+        .collect();
+    assert_eq!(listed, [group.id, other.id]);
+
+    // Members: their credentials are not shown back.
+    let eu = c
+        .add_member(
+            group.id,
+            &CreateMember {
+                target_url: Some(endpoint.url("/eu")),
+                method: Some(HttpMethod::Put),
+                headers: Some([("Authorization".to_string(), "Bearer eu".to_string())].into()),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(eu.method, HttpMethod::Put);
+    assert_eq!(eu.headers["Authorization"], "***redacted***");
+    let us = c
+        .add_member(group.id, &member(endpoint.url("/us")))
+        .await
+        .unwrap();
+    let members = c.list_members(group.id).await.unwrap();
+    assert_eq!(members, [eu.clone(), us.clone()]);
+    c.remove_member(group.id, us.id).await.unwrap();
+    assert_eq!(c.list_members(group.id).await.unwrap(), [eu]);
+    let err = c.remove_member(group.id, us.id).await.unwrap_err();
+    assert_eq!(err.status(), Some(404), "{err}");
+
+    // A queue whose default it is holds it; a publish there fans out.
+    c.create_queue(&CreateQueue {
+        name: Some("regional".into()),
+        concurrency: Some(None),
+        default_target_group_id: Some(group.id.to_string()),
+        ..CreateQueue::default()
+    })
+    .await
+    .unwrap();
+    let published = c
+        .publish("regional", &PublishMessage::default())
+        .await
+        .unwrap();
+    let QueuePublished::FanOut(fan_out) = published else {
+        panic!("a fan-out: {published:?}")
+    };
+    assert_eq!((fan_out.count, fan_out.queue.as_str()), (1, "regional"));
+    let got = endpoint.wait_for("/eu", 1, WITHIN).await;
+    assert_eq!(got[0].method, reqwest::Method::PUT);
+    assert_eq!(got[0].header("authorization"), Some("Bearer eu"));
+    let err = c.delete_target_group(group.id).await.unwrap_err();
+    assert_eq!(err.code(), Some("target_group_in_use"), "{err}");
+    c.delete_queue("regional", true).await.unwrap();
+    c.delete_target_group(group.id).await.unwrap();
+    let err = c.get_target_group(group.id).await.unwrap_err();
+    assert!(err.is_not_found(), "{err}");
+    let err = c.get_fan_out(Uuid::now_v7()).await.unwrap_err();
+    assert!(err.is_not_found(), "{err}");
+}
+
+async fn a_fan_out_ends_in_signed_callbacks_the_receiver_verifies(kind: StoreKind) {
+    let endpoint = Endpoint::start().await;
+    let receiver = Endpoint::start().await;
+    let s = TestServer::start_with(kind, local()).await;
+    let c = s.client();
+    // The callback queue signs what it delivers to the receiver.
+    let (status, secret) = s
+        .post(
+            &s.admin_key,
+            "/v1/signing-secrets",
+            json!({"name": "callbacks"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{secret}");
+    let value = secret["secret"].as_str().unwrap();
+    c.create_queue(&CreateQueue {
+        name: Some("outcomes".into()),
+        concurrency: Some(None),
+        signing_secret_id: Some(secret["id"].as_str().unwrap().parse().unwrap()),
+        default_target_url: Some(receiver.url("/callbacks")),
+        ..CreateQueue::default()
+    })
+    .await
+    .unwrap();
+    let group = c
+        .create_target_group(&CreateTargetGroup {
+            name: Some("pair".into()),
+        })
+        .await
+        .unwrap();
+    let ok = c
+        .add_member(group.id, &member(endpoint.url("/ok")))
+        .await
+        .unwrap();
+    let down = c
+        .add_member(group.id, &member(endpoint.url("/status/500")))
+        .await
+        .unwrap();
+
+    let published = c
+        .send_message(&CreateMessage {
+            default_target_group_id: Some(group.id.to_string()),
+            body: Some(r#"{"event":"price.changed"}"#.into()),
+            callback_queue_id: Some("outcomes".into()),
+            ..CreateMessage::default()
+        })
+        .await
+        .unwrap();
+    let MessagePublished::FanOut(accepted) = published else {
+        panic!("a fan-out: {published:?}")
+    };
+    assert!(accepted.fan_out);
+    assert_eq!((accepted.count, accepted.message_ids.len()), (2, 2));
+
+    // Its status, read until its last delivery ended.
+    let deadline = Instant::now() + WITHIN;
+    let fan_out = loop {
+        let fan_out = c.get_fan_out(accepted.fan_out_id).await.unwrap();
+        if fan_out.status != FanOutStatus::Running {
+            break fan_out;
+        }
+        assert!(Instant::now() < deadline, "still running: {fan_out:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(fan_out.status, FanOutStatus::Partial);
+    assert_eq!((fan_out.succeeded, fan_out.failed), (1, 1));
+    assert_eq!(fan_out.target_group_id, group.id);
+    let results: Vec<(&str, &str, Option<u16>)> = fan_out
+        .results
+        .iter()
+        .map(|r| (r.target_url.as_str(), r.status.as_str(), r.http_status))
+        .collect();
+    assert_eq!(
+        results,
+        [
+            (ok.target_url.as_str(), "succeeded", Some(200)),
+            (down.target_url.as_str(), "failed", Some(500)),
+        ]
+    );
+
+    // Two member callbacks and the group callback, each signed: the
+    // receiver verifies and reads them with the SDK's helper.
+    let got = receiver.wait_for("/callbacks", 3, WITHIN).await;
+    let mut deliveries = Vec::new();
+    let mut groups = Vec::new();
+    for request in &got {
+        assert!(request.header(signature::SIGNATURE_HEADER).is_some());
+        match callback::parse(&request.headers, &request.body, &[value]).unwrap() {
+            Callback::Delivery(event) => deliveries.push(event),
+            Callback::Group(event) => groups.push(event),
+        }
+        // Another secret's receiver, or a changed body, refuses it.
+        let err = callback::parse(&request.headers, &request.body, &["whsec_other"]).unwrap_err();
+        assert!(matches!(err, Error::InvalidSignature(_)), "{err}");
+        let mut changed = request.body.to_vec();
+        changed.push(b' ');
+        let err = callback::parse(&request.headers, &changed, &[value]).unwrap_err();
+        assert_eq!(err.code_or_kind(), "invalid_signature", "{err}");
+    }
+    assert_eq!(deliveries.len(), 2, "{deliveries:?}");
+    let to = |url: &str| {
+        deliveries
+            .iter()
+            .find(|e| e.url == url)
+            .unwrap_or_else(|| panic!("no callback for {url}: {deliveries:?}"))
+    };
+    let (succeeded, failed) = (to(&ok.target_url), to(&down.target_url));
+    assert_eq!(succeeded.status, CallbackStatus::Succeeded);
+    assert_eq!(succeeded.http_status, Some(200));
+    assert_eq!(succeeded.response_body.as_deref(), Some(r#"{"ok":true}"#));
+    assert_eq!(succeeded.fan_out_id, Some(accepted.fan_out_id));
+    assert_eq!(failed.status, CallbackStatus::Failed);
+    assert_eq!((failed.http_status, failed.attempts), (Some(500), 1));
+    assert!(failed.error.is_some(), "{failed:?}");
+    let mut ids = vec![succeeded.message_id, failed.message_id];
+    ids.sort();
+    let mut sent = accepted.message_ids.clone();
+    sent.sort();
+    assert_eq!(ids, sent);
+    let [group_event] = &groups[..] else {
+        panic!("one group callback: {groups:?}")
+    };
+    assert_eq!(group_event.fan_out_id, accepted.fan_out_id);
+    assert_eq!(group_event.status, FanOutStatus::Partial);
+    assert_eq!(group_event.results, fan_out.results);
 }

@@ -10,11 +10,10 @@
 mod common;
 
 use chronos::{Client, JobError, ListJobs, PollRequest, Worker};
-use common::{StoreKind, TestServer, assert_error};
+use common::{StoreKind, TestServer, assert_error, http_stand_in};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -120,60 +119,22 @@ async fn the_worker_runs_a_job_frame_holding_fields_it_does_not_know() {
         .unwrap();
 }
 
-/// An HTTP stand-in: answers each request with the vector its method and
-/// path name (404 with the error vector otherwise), one connection at a time.
-async fn answer_with_vectors(listener: TcpListener, answers: Value) {
-    loop {
-        let (tcp, _) = listener.accept().await.unwrap();
-        let mut tcp = BufReader::new(tcp);
-        let mut head = String::new();
-        let mut length = 0;
-        loop {
-            let mut line = String::new();
-            tcp.read_line(&mut line).await.unwrap();
-            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                length = v.trim().parse().unwrap();
-            }
-            if line == "\r\n" || line.is_empty() {
-                break;
-            }
-            head.push_str(&line);
-        }
-        let mut body = vec![0; length];
-        tcp.read_exact(&mut body).await.unwrap();
-        let request_line = head.lines().next().unwrap_or_default().to_string();
-        let (status, answer) = match request_line.split(' ').take(2).collect::<Vec<_>>()[..] {
-            ["GET", path] if path.starts_with("/v1/jobs?") => (200, &answers["jobs"]),
-            ["GET", path] if path.ends_with("/executions") => (200, &answers["executions"]),
-            ["GET", path]
-                if path == format!("/v1/jobs/{}", answers["job"]["id"].as_str().unwrap()) =>
-            {
-                (200, &answers["job"])
-            }
-            ["POST", "/v1/workers/poll"] => (200, &answers["leased"]),
-            _ => (404, &answers["error"]),
-        };
-        let body = answer.to_string();
-        let response = format!(
-            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        tcp.get_mut().write_all(response.as_bytes()).await.unwrap();
-        tcp.get_mut().shutdown().await.unwrap();
-    }
-}
-
 #[tokio::test]
 async fn the_client_reads_answers_holding_fields_it_does_not_know() {
     let v = vectors();
     let answers = v["answers"].clone();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let client = Client::new(
-        format!("http://{}", listener.local_addr().unwrap()),
-        "chrns_test",
-    )
-    .unwrap();
-    tokio::spawn(answer_with_vectors(listener, answers.clone()));
+    let routes = answers.clone();
+    let url = http_stand_in(move |method, path| match (method, path) {
+        ("GET", p) if p.starts_with("/v1/jobs?") => (200, routes["jobs"].clone()),
+        ("GET", p) if p.ends_with("/executions") => (200, routes["executions"].clone()),
+        ("GET", p) if p == format!("/v1/jobs/{}", routes["job"]["id"].as_str().unwrap()) => {
+            (200, routes["job"].clone())
+        }
+        ("POST", "/v1/workers/poll") => (200, routes["leased"].clone()),
+        _ => (404, routes["error"].clone()),
+    })
+    .await;
+    let client = Client::new(url, "chrns_test").unwrap();
 
     let id = answers["job"]["id"].as_str().unwrap().parse().unwrap();
     let job = client.get_job(id).await.unwrap();

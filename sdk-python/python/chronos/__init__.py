@@ -1,5 +1,5 @@
-"""Chronos for Python: run jobs in a worker, create them with a client, and
-check push signatures.
+"""Chronos for Python: run jobs in a worker, create them with a client,
+check push signatures, and read callbacks.
 
     from chronos import Worker
 
@@ -19,6 +19,7 @@ import atexit
 
 from . import _native
 from ._native import __version__
+from .callback import parse_callback, parse_unsigned_callback
 from .client import AsyncClient, Client
 from .errors import ChronosError, PermanentError, RetryAfter
 from .signature import REPLAY_WINDOW_SECONDS, verify_signature
@@ -40,5 +41,7 @@ __all__ = [
     "RetryAfter",
     "Worker",
     "__version__",
+    "parse_callback",
+    "parse_unsigned_callback",
     "verify_signature",
 ]

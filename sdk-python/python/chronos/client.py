@@ -14,23 +14,28 @@ from .types import (
     ConnectedWorker,
     Execution,
     FailRequest,
+    FanOut,
     Job,
     JobStatusFilter,
     Lease,
     LeasedJob,
-    MessageAccepted,
+    Member,
+    MessagePublished,
     NewJob,
+    NewMember,
     NewMessage,
     NewQueue,
     NewSchedule,
+    NewTargetGroup,
     Page,
     PollRequest,
     Queue,
     QueueMessage,
-    QueueMessageAccepted,
     QueuePatch,
+    QueuePublished,
     Schedule,
     ScheduleStatus,
+    TargetGroup,
 )
 
 #: How long one request may take unless ``timeout`` says otherwise, in
@@ -106,8 +111,10 @@ class Client:
         """A job's attempts, newest first."""
         return self._native.list_executions(id, limit=limit, cursor=cursor).wait()
 
-    def send_message(self, message: NewMessage) -> MessageAccepted:
-        """Sends a one-shot HTTP request, now or later (``POST /v1/messages``)."""
+    def send_message(self, message: NewMessage) -> MessagePublished:
+        """Sends a one-shot HTTP request, now or later (``POST /v1/messages``);
+        one per member for a message naming a target group, whose answer is
+        then a fan-out (``"fan_out" in answer``)."""
         return self._native.send_message(message).wait()
 
     def create_queue(self, queue: NewQueue) -> Queue:
@@ -142,10 +149,47 @@ class Client:
         """Starts a queue a dead job blocked (``failure_mode: block``) again."""
         return self._native.unblock_queue(name).wait()
 
-    def publish(self, queue: str, message: QueueMessage) -> QueueMessageAccepted:
+    def publish(self, queue: str, message: QueueMessage) -> QueuePublished:
         """Publishes a message onto a queue (``POST /v1/queues/{name}/messages``):
-        it inherits the queue's signing secret, retries and limits."""
+        it inherits the queue's signing secret, retries and limits. Naming a
+        target group (or onto a queue whose default is one), it fans out."""
         return self._native.publish(queue, message).wait()
+
+    def create_target_group(self, group: NewTargetGroup) -> TargetGroup:
+        """Creates a target group (``POST /v1/target-groups``; a key with the
+        ``admin`` scope): a named set of endpoints a publish fans out to."""
+        return self._native.create_target_group(group).wait()
+
+    def get_target_group(self, id: str) -> TargetGroup:
+        return self._native.get_target_group(id).wait()
+
+    def list_target_groups(self) -> List[TargetGroup]:
+        """Every target group of the organization, oldest first."""
+        return self._native.list_target_groups().wait()
+
+    def rename_target_group(self, id: str, name: str) -> TargetGroup:
+        return self._native.rename_target_group(id, name).wait()
+
+    def delete_target_group(self, id: str) -> None:
+        """Deletes a group and its members; refused (``target_group_in_use``)
+        while a queue names it as its default."""
+        self._native.delete_target_group(id).wait()
+
+    def add_member(self, group_id: str, member: NewMember) -> Member:
+        """Adds an endpoint to a group: it receives the publishes made from now on."""
+        return self._native.add_member(group_id, member).wait()
+
+    def list_members(self, group_id: str) -> List[Member]:
+        """A group's endpoints, oldest first."""
+        return self._native.list_members(group_id).wait()
+
+    def remove_member(self, group_id: str, member_id: str) -> None:
+        self._native.remove_member(group_id, member_id).wait()
+
+    def get_fan_out(self, id: str) -> FanOut:
+        """A fan-out (the ``fan_out_id`` of a publish) and each of its
+        deliveries now: ``running`` until the last one ends."""
+        return self._native.get_fan_out(id).wait()
 
     def create_schedule(self, schedule: NewSchedule) -> Schedule:
         return self._native.create_schedule(schedule).wait()
@@ -308,8 +352,10 @@ class AsyncClient:
         """A job's attempts, newest first."""
         return await _answer(self._native.list_executions(id, limit=limit, cursor=cursor))
 
-    async def send_message(self, message: NewMessage) -> MessageAccepted:
-        """Sends a one-shot HTTP request, now or later (``POST /v1/messages``)."""
+    async def send_message(self, message: NewMessage) -> MessagePublished:
+        """Sends a one-shot HTTP request, now or later (``POST /v1/messages``);
+        one per member for a message naming a target group, whose answer is
+        then a fan-out (``"fan_out" in answer``)."""
         return await _answer(self._native.send_message(message))
 
     async def create_queue(self, queue: NewQueue) -> Queue:
@@ -344,10 +390,47 @@ class AsyncClient:
         """Starts a queue a dead job blocked (``failure_mode: block``) again."""
         return await _answer(self._native.unblock_queue(name))
 
-    async def publish(self, queue: str, message: QueueMessage) -> QueueMessageAccepted:
+    async def publish(self, queue: str, message: QueueMessage) -> QueuePublished:
         """Publishes a message onto a queue (``POST /v1/queues/{name}/messages``):
-        it inherits the queue's signing secret, retries and limits."""
+        it inherits the queue's signing secret, retries and limits. Naming a
+        target group (or onto a queue whose default is one), it fans out."""
         return await _answer(self._native.publish(queue, message))
+
+    async def create_target_group(self, group: NewTargetGroup) -> TargetGroup:
+        """Creates a target group (``POST /v1/target-groups``; a key with the
+        ``admin`` scope): a named set of endpoints a publish fans out to."""
+        return await _answer(self._native.create_target_group(group))
+
+    async def get_target_group(self, id: str) -> TargetGroup:
+        return await _answer(self._native.get_target_group(id))
+
+    async def list_target_groups(self) -> List[TargetGroup]:
+        """Every target group of the organization, oldest first."""
+        return await _answer(self._native.list_target_groups())
+
+    async def rename_target_group(self, id: str, name: str) -> TargetGroup:
+        return await _answer(self._native.rename_target_group(id, name))
+
+    async def delete_target_group(self, id: str) -> None:
+        """Deletes a group and its members; refused (``target_group_in_use``)
+        while a queue names it as its default."""
+        await _answer(self._native.delete_target_group(id))
+
+    async def add_member(self, group_id: str, member: NewMember) -> Member:
+        """Adds an endpoint to a group: it receives the publishes made from now on."""
+        return await _answer(self._native.add_member(group_id, member))
+
+    async def list_members(self, group_id: str) -> List[Member]:
+        """A group's endpoints, oldest first."""
+        return await _answer(self._native.list_members(group_id))
+
+    async def remove_member(self, group_id: str, member_id: str) -> None:
+        await _answer(self._native.remove_member(group_id, member_id))
+
+    async def get_fan_out(self, id: str) -> FanOut:
+        """A fan-out (the ``fan_out_id`` of a publish) and each of its
+        deliveries now: ``running`` until the last one ends."""
+        return await _answer(self._native.get_fan_out(id))
 
     async def create_schedule(self, schedule: NewSchedule) -> Schedule:
         return await _answer(self._native.create_schedule(schedule))

@@ -8,7 +8,7 @@ Timestamps are RFC 3339 strings.
 from __future__ import annotations
 
 import sys
-from typing import Any, Dict, Generic, List, Literal, Optional, TypeVar, Union
+from typing import Any, Dict, Generic, List, Literal, Optional, TypeVar, Union, final
 
 if sys.version_info >= (3, 11):
     from typing import NotRequired, TypeAlias, TypedDict
@@ -23,6 +23,8 @@ HttpMethod: TypeAlias = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 QueueOrdering: TypeAlias = Literal["fifo", "lifo"]
 FailureMode: TypeAlias = Literal["continue", "block", "pause"]
 QueueState: TypeAlias = Literal["active", "paused"]
+FanOutStatus: TypeAlias = Literal["running", "all_succeeded", "partial", "all_failed"]
+CallbackStatus: TypeAlias = Literal["succeeded", "failed"]
 
 
 class Delay(TypedDict):
@@ -114,9 +116,12 @@ class Execution(TypedDict):
 
 
 class NewMessage(TypedDict):
-    """``POST /v1/messages``: a one-shot HTTP request, now or later."""
+    """``POST /v1/messages``: a one-shot HTTP request, now or later, to
+    ``url``; or one to each member of the target group
+    ``default_target_group_id`` (a fan-out). Give exactly one of the two."""
 
-    url: str
+    url: NotRequired[str]
+    default_target_group_id: NotRequired[str]
     method: NotRequired[HttpMethod]
     headers: NotRequired[Dict[str, str]]
     body: NotRequired[str]
@@ -126,10 +131,24 @@ class NewMessage(TypedDict):
     retries: NotRequired[int]
     signing_secret_id: NotRequired[str]
     concurrency_key: NotRequired[str]
+    callback_queue_id: NotRequired[str]
 
 
+@final  # so that `"fan_out" in answer` tells it from a FanOutAccepted
 class MessageAccepted(TypedDict):
     message_id: str
+    scheduled_at: str
+
+
+class FanOutAccepted(TypedDict):
+    """The answer to a publish that fanned out across a target group: one
+    message per member, in the members' order."""
+
+    fan_out: Literal[True]
+    fan_out_id: str
+    message_ids: List[str]
+    count: int
+    queue: str
     scheduled_at: str
 
 
@@ -151,6 +170,7 @@ class NewQueue(TypedDict):
     signing_secret_id: NotRequired[str]
     default_target_url: NotRequired[str]
     default_target_group_id: NotRequired[str]
+    callback_queue_id: NotRequired[str]
 
 
 class QueuePatch(TypedDict, total=False):
@@ -169,6 +189,7 @@ class QueuePatch(TypedDict, total=False):
     signing_secret_id: Optional[str]
     default_target_url: Optional[str]
     default_target_group_id: Optional[str]
+    callback_queue_id: Optional[str]
 
 
 class QueueStats(TypedDict):
@@ -199,6 +220,7 @@ class Queue(TypedDict):
     signing_secret_id: Optional[str]
     default_target_url: Optional[str]
     default_target_group_id: Optional[str]
+    callback_queue_id: Optional[str]
     blocked: bool
     blocked_message_count: int
     created_at: str
@@ -220,12 +242,101 @@ class QueueMessage(TypedDict, total=False):
     deduplication_id: str
     concurrency_key: str
     callback_queue_id: str
+    default_target_group_id: str
 
 
+@final  # so that `"fan_out" in answer` tells it from a FanOutAccepted
 class QueueMessageAccepted(TypedDict):
     message_id: str
     queue: str
     scheduled_at: str
+
+
+class NewTargetGroup(TypedDict):
+    """``POST /v1/target-groups``: a named set of endpoints a publish fans
+    out to; ``name`` unique in the organization, 1 to 200 characters."""
+
+    name: str
+
+
+class TargetGroup(TypedDict):
+    id: str
+    name: str
+    created_at: str
+    updated_at: str
+
+
+class NewMember(TypedDict):
+    """``POST /v1/target-groups/{id}/members``: an endpoint of a group. Its
+    ``headers`` go with every delivery to it, winning over the message's."""
+
+    target_url: str
+    method: NotRequired[HttpMethod]
+    headers: NotRequired[Dict[str, str]]
+
+
+class Member(TypedDict):
+    """An endpoint of a group; sensitive headers read ``***redacted***``."""
+
+    id: str
+    target_url: str
+    method: HttpMethod
+    headers: Dict[str, str]
+    created_at: str
+
+
+class FanOutResult(TypedDict):
+    """One delivery of a fan-out. ``status``: ``succeeded``, ``failed`` or
+    ``cancelled`` once it ended; ``scheduled``, ``queued`` or ``running``
+    before."""
+
+    message_id: str
+    target_url: str
+    status: str
+    http_status: Optional[int]
+
+
+class FanOut(TypedDict):
+    """``GET /v1/fan-outs/{id}``: a fan-out and each of its deliveries now."""
+
+    id: str
+    target_group_id: str
+    queue: str
+    status: FanOutStatus
+    count: int
+    succeeded: int
+    failed: int
+    callback_queue_id: Optional[str]
+    created_at: str
+    finished_at: Optional[str]
+    results: List[FanOutResult]
+
+
+@final  # so that `"results" in callback` tells it from a GroupCallbackEvent
+class CallbackEvent(TypedDict):
+    """A callback: one delivery's outcome, once it ended for good."""
+
+    message_id: str
+    fan_out_id: Optional[str]
+    status: CallbackStatus
+    http_status: Optional[int]
+    response_body: Optional[str]
+    response_body_encoding: str
+    response_truncated: bool
+    attempts: int
+    error: Optional[str]
+    url: str
+    method: HttpMethod
+    created_at: str
+    finished_at: Optional[str]
+
+
+class GroupCallbackEvent(TypedDict):
+    """A fan-out's group callback, once its last delivery ended."""
+
+    fan_out_id: str
+    status: FanOutStatus
+    results: List[FanOutResult]
 
 
 class NewSchedule(TypedDict, total=False):
@@ -349,3 +460,12 @@ class Page(TypedDict, Generic[T]):
 
 
 JobStatusFilter: TypeAlias = Union[JobStatus, List[JobStatus]]
+
+MessagePublished: TypeAlias = Union[FanOutAccepted, MessageAccepted]
+"""What ``send_message`` returns: one message, or a fan-out (``"fan_out" in answer``)."""
+
+QueuePublished: TypeAlias = Union[FanOutAccepted, QueueMessageAccepted]
+"""What ``publish`` returns: one message, or a fan-out (``"fan_out" in answer``)."""
+
+Callback: TypeAlias = Union[CallbackEvent, GroupCallbackEvent]
+"""What a callback queue delivers: a group callback is the one with ``"results"``."""
