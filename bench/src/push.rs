@@ -22,7 +22,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::serve::ListenerExt;
 use chrono::{DateTime, TimeDelta, Utc};
 use chronos::proto::signature::MESSAGE_ID_HEADER;
-use chronos::{BatchItem, Client, Delivery, HttpMethod, HttpTarget, JobStatus, ListJobs, NewJob};
+use chronos::{
+    BatchItem, Client, CreateMember, CreateMessage, CreateTargetGroup, Delivery, HttpMethod,
+    HttpTarget, JobStatus, ListJobs, NewJob,
+};
 use chronos_server::push::delivery::ATTEMPT_HEADER;
 use chronos_server::push::dispatcher::PushConfig;
 use std::collections::HashMap;
@@ -175,53 +178,44 @@ const FAN_OUT_MEMBERS: usize = 10;
 
 /// N/10 messages published across a group of 10 endpoints, each on its own
 /// port (its own host, as delivery counts hosts), by `creators` clients at
-/// once: from the first publish to the last request received. Plain HTTP
-/// requests: the SDKs' target-group methods are not in this tree yet.
+/// once: from the first publish to the last request received.
 async fn fan_out(server: &Server, p: &Push) -> Res<()> {
+    let client = Client::new(&server.base, &server.admin_key)?;
     let mut hooks = Vec::new();
     for _ in 0..FAN_OUT_MEMBERS {
         hooks.push(Hook::start().await?.0);
     }
-    let http = reqwest::Client::new();
-    let post = |path: &str, body: serde_json::Value| {
-        http.post(format!("{}{path}", server.base))
-            .bearer_auth(&server.admin_key)
-            .json(&body)
-            .send()
-    };
-    let group: serde_json::Value = post("/v1/target-groups", serde_json::json!({"name": "bench"}))
+    let group = client
+        .create_target_group(&CreateTargetGroup {
+            name: Some("bench".into()),
+        })
         .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    let group = group["id"].as_str().ok_or("no group id")?.to_string();
+        .id;
     for hook in &hooks {
-        post(
-            &format!("/v1/target-groups/{group}/members"),
-            serde_json::json!({"target_url": hook.url}),
-        )
-        .await?
-        .error_for_status()?;
+        let member = CreateMember {
+            target_url: Some(hook.url.clone()),
+            ..CreateMember::default()
+        };
+        client.add_member(group, &member).await?;
     }
     let publishes = (p.jobs / FAN_OUT_MEMBERS).max(1);
     let deliveries = publishes * FAN_OUT_MEMBERS;
     let creators = p.creators.clamp(1, publishes);
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
+    let message = CreateMessage {
+        default_target_group_id: Some(group.to_string()),
+        body: Some("{}".into()),
+        ..CreateMessage::default()
+    };
     for c in 0..creators {
-        let (http, base, key) = (http.clone(), server.base.clone(), server.admin_key.clone());
-        let group = group.clone();
+        let (client, message) = (client.clone(), message.clone());
         let share = publishes / creators + usize::from(c < publishes % creators);
         tasks.spawn(async move {
             for _ in 0..share {
-                http.post(format!("{base}/v1/messages"))
-                    .bearer_auth(&key)
-                    .json(&serde_json::json!({"default_target_group_id": group, "body": "{}"}))
-                    .send()
-                    .await?
-                    .error_for_status()?;
+                client.send_message(&message).await?;
             }
-            Ok::<_, reqwest::Error>(())
+            Ok::<_, chronos::Error>(())
         });
     }
     while let Some(done) = tasks.join_next().await {
