@@ -72,6 +72,7 @@ pub(crate) fn delivery<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Deliver
 #[cfg(test)]
 mod tests {
     use crate::List;
+    use crate::vectors::known;
     use crate::worker::{ServerMessage, WorkerMessage};
     use crate::{
         CreateJob, CreateMember, CreateMessage, CreateSchedule, CreateTargetGroup, ErrorBody,
@@ -83,19 +84,6 @@ mod tests {
 
     fn vectors() -> Value {
         serde_json::from_str(include_str!("../vectors/forward.json")).unwrap()
-    }
-
-    /// `value` without its `added_later` fields, at every depth.
-    fn known(value: &Value) -> Value {
-        match value {
-            Value::Object(map) => map
-                .iter()
-                .filter(|(k, _)| *k != "added_later")
-                .map(|(k, v)| (k.clone(), known(v)))
-                .collect(),
-            Value::Array(items) => items.iter().map(known).collect(),
-            other => other.clone(),
-        }
     }
 
     /// Reads `v` as `T` and checks that it kept every known field.

@@ -245,24 +245,12 @@ impl FanOutStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vectors::known;
     use crate::{MessagePublished, QueuePublished, signature};
     use serde_json::Value;
 
     fn vectors() -> Value {
         serde_json::from_str(include_str!("../vectors/callbacks.json")).unwrap()
-    }
-
-    /// `value` without its `added_later` fields, at every depth.
-    fn known(value: &Value) -> Value {
-        match value {
-            Value::Object(map) => map
-                .iter()
-                .filter(|(k, _)| *k != "added_later")
-                .map(|(k, v)| (k.clone(), known(v)))
-                .collect(),
-            Value::Array(items) => items.iter().map(known).collect(),
-            other => other.clone(),
-        }
     }
 
     fn verifies(case: &Value, secret: &str, window: i64) -> bool {

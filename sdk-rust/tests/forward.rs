@@ -10,7 +10,7 @@
 mod common;
 
 use chronos::{Client, JobError, ListJobs, PollRequest, Worker};
-use common::{StoreKind, TestServer, assert_error, http_stand_in};
+use common::{StoreKind, TestServer, assert_error, http_stand_in, known};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -19,19 +19,6 @@ use tokio_tungstenite::tungstenite::Message;
 
 fn vectors() -> Value {
     serde_json::from_str(include_str!("../../proto/vectors/forward.json")).unwrap()
-}
-
-/// `value` without its `added_later` fields, at every depth.
-fn known(value: &Value) -> Value {
-    match value {
-        Value::Object(map) => map
-            .iter()
-            .filter(|(k, _)| *k != "added_later")
-            .map(|(k, v)| (k.clone(), known(v)))
-            .collect(),
-        Value::Array(items) => items.iter().map(known).collect(),
-        other => other.clone(),
-    }
 }
 
 fn frame(v: &Value, kind: &str, action: Option<&str>) -> Value {

@@ -12,7 +12,7 @@ use chronos::proto::worker::{ServerMessage, WorkerMessage};
 use chronos::{
     Callback, Client, CreateMessage, MessagePublished, PublishMessage, QueuePublished, callback,
 };
-use common::http_stand_in;
+use common::{http_stand_in, known};
 use serde_json::Value;
 
 #[test]
@@ -40,19 +40,6 @@ fn every_frame_in_the_vectors_round_trips() {
 
 fn callback_vectors() -> Value {
     serde_json::from_str(include_str!("../../proto/vectors/callbacks.json")).unwrap()
-}
-
-/// `value` without its `added_later` fields, at every depth.
-fn known(value: &Value) -> Value {
-    match value {
-        Value::Object(map) => map
-            .iter()
-            .filter(|(k, _)| *k != "added_later")
-            .map(|(k, v)| (k.clone(), known(v)))
-            .collect(),
-        Value::Array(items) => items.iter().map(known).collect(),
-        other => other.clone(),
-    }
 }
 
 /// `callback::parse_signed` on a vector case.
