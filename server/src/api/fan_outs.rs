@@ -48,7 +48,7 @@ async fn get_fan_out(
 }
 
 fn to_wire(f: FanOutRecord) -> FanOut {
-    let status = match f.remaining {
+    let status = match f.remaining() {
         0 => FanOutStatus::of(f.succeeded, f.total),
         _ => FanOutStatus::Running,
     };

@@ -10,7 +10,7 @@ use super::jobs::{
     DEFAULT_QUEUE, DEFAULT_TIMEOUT_SECONDS, MAX_SCHEDULE_AHEAD_SECONDS, TargetFields,
     check_signing_secret, check_target, validate_target,
 };
-use super::queues::{callback_queue, target_group_id};
+use super::queues::callback_queue;
 use crate::job::{Follow, NewJob, RunAt};
 use crate::queue::QueueRecord;
 use crate::store::{FanOutCreated, StoreError};
@@ -120,8 +120,12 @@ pub(crate) async fn publish(
         Some(named) => Some(callback_queue(state, auth, named).await?.id),
         None => queue.settings.callback_queue_id,
     };
+    // Read with its members below: an id that is no group of the
+    // organization's finds none.
+    let group_not_found =
+        |id: &str| ApiError::NotFound(format!("default_target_group_id not found: {id}"));
     let group = match req.default_target_group_id.as_deref() {
-        Some(id) => Some(target_group_id(state, auth, id).await?),
+        Some(id) => Some(Uuid::parse_str(id).map_err(|_| group_not_found(id))?),
         None => None,
     };
     let mut job = validate(req)?;
@@ -150,10 +154,11 @@ pub(crate) async fn publish(
     }
     // Members were checked by the SSRF guard when added; every address is
     // checked again when a delivery connects.
-    let members =
-        state.store.members(auth.org, group).await?.ok_or_else(|| {
-            ApiError::NotFound(format!("default_target_group_id not found: {group}"))
-        })?;
+    let members = state
+        .store
+        .members(auth.org, group)
+        .await?
+        .ok_or_else(|| group_not_found(&group.to_string()))?;
     if members.is_empty() {
         return Err(ApiError::rule(
             "default_target_group_id",

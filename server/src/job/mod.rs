@@ -56,12 +56,6 @@ pub struct Follow {
     pub callback_queue_id: Option<Uuid>,
 }
 
-impl Follow {
-    pub fn any(&self) -> bool {
-        self.fan_out_id.is_some() || self.callback_queue_id.is_some()
-    }
-}
-
 /// The host a push job calls, as its delivery slots are counted:
 /// `host:port`, the port explicit. `None` for pull jobs (and unparsable
 /// URLs, which the API refuses).

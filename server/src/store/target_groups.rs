@@ -13,7 +13,7 @@ pub(crate) const TARGET_GROUP_COLUMNS: &str = "id, name, created_at, updated_at"
 pub(crate) const MEMBER_COLUMNS: &str = "id, group_id, target_url, method, headers, created_at";
 
 /// The columns of a fan-out, both stores.
-pub(crate) const FAN_OUT_COLUMNS: &str = "id, group_id, queue, total, remaining, succeeded, failed, \
+pub(crate) const FAN_OUT_COLUMNS: &str = "id, group_id, queue, total, succeeded, failed, \
      callback_queue_id, created_at, finished_at";
 
 /// A delivery's outcome, both stores: its job `j`, and its last attempt's

@@ -77,6 +77,15 @@ pub fn group_event(fan_out_id: Uuid, deliveries: &[Delivered]) -> GroupCallbackE
     }
 }
 
+/// The target group whose members a callback onto `queue` goes to: its
+/// default group, when it has no default URL (which [`messages`] prefers).
+pub fn group_of(queue: &QueueRecord) -> Option<Uuid> {
+    match queue.settings.default_target_url {
+        Some(_) => None,
+        None => queue.settings.default_target_group_id,
+    }
+}
+
 /// The messages that publish `body` onto the callback queue `queue`: one to
 /// its default target URL, or one per member of its default target group
 /// (`members`). None when it has neither any more.

@@ -53,8 +53,6 @@ pub struct FanOutRecord {
     pub group_id: Uuid,
     pub queue: String,
     pub total: u32,
-    /// Deliveries not yet ended.
-    pub remaining: u32,
     pub succeeded: u32,
     pub failed: u32,
     pub callback_queue_id: Option<Uuid>,
@@ -82,6 +80,13 @@ pub struct Delivered {
     pub error: Option<String>,
     pub created_at: Timestamp,
     pub finished_at: Option<Timestamp>,
+}
+
+impl FanOutRecord {
+    /// Deliveries not yet ended.
+    pub fn remaining(&self) -> u32 {
+        self.total.saturating_sub(self.succeeded + self.failed)
+    }
 }
 
 pub mod callback;

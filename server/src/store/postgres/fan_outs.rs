@@ -10,7 +10,6 @@ use super::target_groups::member_from_row;
 use super::{PgStore, opt_ts, ts, u32_col};
 use crate::account::OrgId;
 use crate::job::NewJob;
-use crate::store::queues::QUEUE_COLUMNS;
 use crate::store::target_groups::{
     DELIVERED_COLUMNS, FAN_OUT_COLUMNS, MEMBER_COLUMNS, target_of, unpublished_test,
 };
@@ -30,7 +29,6 @@ pub(super) struct Sql {
     count_down: String,
     deliveries: String,
     published: String,
-    callback_queue: String,
     members: String,
 }
 
@@ -38,9 +36,9 @@ impl Sql {
     pub(super) fn new(clock: &Clock) -> Self {
         Sql {
             insert: clock.pg(
-                "INSERT INTO fan_outs (id, organization_id, group_id, queue, total, remaining,
+                "INSERT INTO fan_outs (id, organization_id, group_id, queue, total,
                                        callback_queue_id, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $5, $6, now())"
+                 VALUES ($1, $2, $3, $4, $5, $6, now())"
                     .into(),
             ),
             get: format!(
@@ -55,14 +53,13 @@ impl Sql {
             ended: "INSERT INTO fan_out_ended (fan_out_id, job_id) VALUES ($1, $2)
                     ON CONFLICT DO NOTHING"
                 .into(),
-            // `remaining` on the right is the row's before this update.
+            // The counts on the right are the row's before this update.
             count_down: clock.pg(
-                "UPDATE fan_outs SET remaining = remaining - 1, succeeded = succeeded + $2,
-                                     failed = failed + $3,
-                                     finished_at = CASE WHEN remaining = 1 THEN now()
-                                                        ELSE finished_at END
+                "UPDATE fan_outs SET succeeded = succeeded + $2, failed = failed + $3,
+                                     finished_at = CASE WHEN succeeded + failed + 1 = total
+                                                        THEN now() ELSE finished_at END
                  WHERE id = $1
-                 RETURNING remaining, callback_queue_id"
+                 RETURNING total - succeeded - failed AS remaining, callback_queue_id"
                     .into(),
             ),
             deliveries: format!(
@@ -70,9 +67,6 @@ impl Sql {
                  WHERE j.organization_id = $1 AND j.fan_out_id = $2 ORDER BY j.id"
             ),
             published: "UPDATE jobs SET outcome_published = true WHERE id = ANY($1)".into(),
-            callback_queue: format!(
-                "SELECT {QUEUE_COLUMNS} FROM queues WHERE organization_id = $1 AND id = $2"
-            ),
             members: format!(
                 "SELECT {MEMBER_COLUMNS} FROM target_group_members
                  WHERE group_id = $1 ORDER BY created_at, id"
@@ -169,7 +163,6 @@ pub(super) async fn get(store: &PgStore, org: OrgId, id: Uuid) -> Result<Option<
         group_id: row.try_get("group_id")?,
         queue: row.try_get("queue")?,
         total: u32_col(&row, "total")?,
-        remaining: u32_col(&row, "remaining")?,
         succeeded: u32_col(&row, "succeeded")?,
         failed: u32_col(&row, "failed")?,
         callback_queue_id: row.try_get("callback_queue_id")?,
@@ -268,26 +261,20 @@ async fn callback_messages(
     name: &str,
     body: &impl serde::Serialize,
 ) -> Result<Vec<NewJob>> {
-    let sql = &store.sql.fan_outs;
-    let Some(row) = client
-        .query_opt(&sql.callback_queue, &[&org.0, &queue])
-        .await?
-    else {
+    let by_id = &store.sql.queues.get_by_id;
+    let Some(row) = client.query_opt(by_id, &[&org.0, &queue]).await? else {
         tracing::warn!(%queue, "{name}: the callback queue no longer exists; not published");
         return Ok(Vec::new());
     };
     let queue = queue_from_row(&row)?;
-    let members = match (
-        &queue.settings.default_target_url,
-        queue.settings.default_target_group_id,
-    ) {
-        (None, Some(group)) => client
-            .query(&sql.members, &[&group])
+    let members = match callback::group_of(&queue) {
+        Some(group) => client
+            .query(&store.sql.fan_outs.members, &[&group])
             .await?
             .iter()
             .map(member_from_row)
             .collect::<Result<Vec<_>>>()?,
-        _ => Vec::new(),
+        None => Vec::new(),
     };
     let jobs = callback::messages(&queue, &members, name, body);
     if jobs.is_empty() {

@@ -20,7 +20,8 @@ pub(super) struct Sql {
     jobs: QueueJobsSql,
     insert: String,
     get: String,
-    get_by_id: String,
+    /// Also the outcome publisher's, for a callback queue.
+    pub(super) get_by_id: String,
     list: String,
     update: String,
     set_status: String,

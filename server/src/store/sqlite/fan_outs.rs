@@ -8,7 +8,6 @@ use super::target_groups::member_from_row;
 use super::{NOW, Statements, opt_ts, ts, u32_col, uuid};
 use crate::account::OrgId;
 use crate::job::NewJob;
-use crate::store::queues::QUEUE_COLUMNS;
 use crate::store::target_groups::{
     DELIVERED_COLUMNS, FAN_OUT_COLUMNS, MEMBER_COLUMNS, target_of, unpublished_test,
 };
@@ -27,7 +26,6 @@ pub(super) struct Sql {
     count_down: String,
     deliveries: String,
     published: String,
-    callback_queue: String,
     members: String,
 }
 
@@ -35,9 +33,9 @@ impl Sql {
     pub(super) fn new(clock: &Clock) -> Self {
         Sql {
             insert: clock.sqlite(format!(
-                "INSERT INTO fan_outs (id, organization_id, group_id, queue, total, remaining,
+                "INSERT INTO fan_outs (id, organization_id, group_id, queue, total,
                                        callback_queue_id, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, {NOW})"
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, {NOW})"
             )),
             get: format!(
                 "SELECT {FAN_OUT_COLUMNS} FROM fan_outs WHERE organization_id = ?1 AND id = ?2"
@@ -51,21 +49,17 @@ impl Sql {
                     ON CONFLICT DO NOTHING"
                 .into(),
             count_down: clock.sqlite(format!(
-                "UPDATE fan_outs SET remaining = remaining - 1, succeeded = succeeded + ?2,
-                                     failed = failed + ?3,
-                                     finished_at = CASE WHEN remaining = 1 THEN {NOW}
-                                                        ELSE finished_at END
+                "UPDATE fan_outs SET succeeded = succeeded + ?2, failed = failed + ?3,
+                                     finished_at = CASE WHEN succeeded + failed + 1 = total
+                                                        THEN {NOW} ELSE finished_at END
                  WHERE id = ?1
-                 RETURNING remaining, callback_queue_id"
+                 RETURNING total - succeeded - failed AS remaining, callback_queue_id"
             )),
             deliveries: format!(
                 "SELECT {DELIVERED_COLUMNS} FROM jobs j
                  WHERE j.organization_id = ?1 AND j.fan_out_id = ?2 ORDER BY j.id"
             ),
             published: "UPDATE jobs SET outcome_published = 1 WHERE id = ?1".into(),
-            callback_queue: format!(
-                "SELECT {QUEUE_COLUMNS} FROM queues WHERE organization_id = ?1 AND id = ?2"
-            ),
             members: format!(
                 "SELECT {MEMBER_COLUMNS} FROM target_group_members
                  WHERE group_id = ?1 ORDER BY created_at, id"
@@ -165,7 +159,6 @@ pub(super) fn get(
                     group_id: uuid(row.get("group_id")?)?,
                     queue: row.get("queue")?,
                     total: u32_col(row, "total")?,
-                    remaining: u32_col(row, "remaining")?,
                     succeeded: u32_col(row, "succeeded")?,
                     failed: u32_col(row, "failed")?,
                     callback_queue_id: row
@@ -205,7 +198,7 @@ pub(super) fn publish(conn: &mut Connection, all: &Statements, limit: u32) -> Re
         if let (Some(queue), Some(event)) = (e.callback_queue_id, callback::event(d, e.fan_out_id))
         {
             let name = format!("callback of {}", d.job_id);
-            let jobs = callback_messages(&tx, sql, e.org, queue, &name, &event)?;
+            let jobs = callback_messages(&tx, all, e.org, queue, &name, &event)?;
             messages.entry(e.org.0).or_default().extend(jobs);
         }
         let Some(fan_out) = e.fan_out_id else {
@@ -227,7 +220,7 @@ pub(super) fn publish(conn: &mut Connection, all: &Statements, limit: u32) -> Re
         if let (0, Some(queue)) = (remaining, group_queue) {
             let event = callback::group_event(fan_out, &deliveries(&tx, sql, e.org, fan_out)?);
             let name = format!("group callback of fan-out {fan_out}");
-            let jobs = callback_messages(&tx, sql, e.org, uuid(queue)?, &name, &event)?;
+            let jobs = callback_messages(&tx, all, e.org, uuid(queue)?, &name, &event)?;
             messages.entry(e.org.0).or_default().extend(jobs);
         }
     }
@@ -259,14 +252,14 @@ pub(super) fn publish(conn: &mut Connection, all: &Statements, limit: u32) -> Re
 /// As `postgres/fan_outs.rs`'s.
 fn callback_messages(
     conn: &Connection,
-    sql: &Sql,
+    all: &Statements,
     org: OrgId,
     queue: Uuid,
     name: &str,
     body: &impl serde::Serialize,
 ) -> Result<Vec<NewJob>> {
     let found = conn
-        .prepare_cached(&sql.callback_queue)?
+        .prepare_cached(&all.queues.get_by_id)?
         .query_row(params![org.0.to_string(), queue.to_string()], |row| {
             Ok(queue_from_row(row))
         })
@@ -276,17 +269,14 @@ fn callback_messages(
         tracing::warn!(%queue, "{name}: the callback queue no longer exists; not published");
         return Ok(Vec::new());
     };
-    let members = match (
-        &queue.settings.default_target_url,
-        queue.settings.default_target_group_id,
-    ) {
-        (None, Some(group)) => {
-            let mut stmt = conn.prepare_cached(&sql.members)?;
+    let members = match callback::group_of(&queue) {
+        Some(group) => {
+            let mut stmt = conn.prepare_cached(&all.fan_outs.members)?;
             let rows =
                 stmt.query_map(params![group.to_string()], |row| Ok(member_from_row(row)))?;
             rows.map(|r| r?).collect::<Result<Vec<_>>>()?
         }
-        _ => Vec::new(),
+        None => Vec::new(),
     };
     let jobs = callback::messages(&queue, &members, name, body);
     if jobs.is_empty() {

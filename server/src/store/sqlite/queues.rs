@@ -21,7 +21,8 @@ pub(super) struct Sql {
     insert: String,
     insert_default: String,
     get: String,
-    get_by_id: String,
+    /// Also the outcome publisher's, for a callback queue.
+    pub(super) get_by_id: String,
     list: String,
     update: String,
     set_status: String,

@@ -40,7 +40,7 @@ CREATE INDEX jobs_outcome_unpublished ON jobs (id)
     WHERE status IN ('completed', 'failed', 'cancelled') AND NOT outcome_published
       AND (fan_out_id IS NOT NULL OR callback_queue_id IS NOT NULL);
 
--- One publish across a group: how many of its deliveries have yet to end.
+-- One publish across a group: how many of its deliveries ended, and how.
 -- The group is not referenced: it may be deleted while they run.
 CREATE TABLE fan_outs (
     id                uuid PRIMARY KEY,
@@ -48,9 +48,9 @@ CREATE TABLE fan_outs (
     group_id          uuid NOT NULL,
     queue             text NOT NULL,
     total             integer NOT NULL,
-    remaining         integer NOT NULL CHECK (remaining >= 0),
     succeeded         integer NOT NULL DEFAULT 0,
     failed            integer NOT NULL DEFAULT 0,
+    CHECK (succeeded + failed <= total),
     callback_queue_id uuid,
     created_at        timestamptz NOT NULL,
     finished_at       timestamptz

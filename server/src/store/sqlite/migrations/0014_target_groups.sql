@@ -37,12 +37,12 @@ CREATE TABLE fan_outs (
     group_id          TEXT NOT NULL,
     queue             TEXT NOT NULL,
     total             INTEGER NOT NULL,
-    remaining         INTEGER NOT NULL CHECK (remaining >= 0),
     succeeded         INTEGER NOT NULL DEFAULT 0,
     failed            INTEGER NOT NULL DEFAULT 0,
     callback_queue_id TEXT,
     created_at        TEXT NOT NULL,
-    finished_at       TEXT
+    finished_at       TEXT,
+    CHECK (succeeded + failed <= total)
 );
 CREATE INDEX fan_outs_finished ON fan_outs (finished_at) WHERE finished_at IS NOT NULL;
 
