@@ -393,6 +393,16 @@ pub struct Job {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fire_at: Option<Timestamp>,
     pub idempotency_key: Option<String>,
+    /// Why a `scheduled` job is held rather than due: `endpoint_disabled`
+    /// while its push endpoint is disabled (shown only then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_reason: Option<String>,
+    /// The fan-out a delivery is part of (shown only then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fan_out_id: Option<Uuid>,
+    /// The queue a delivery's outcome is published to (shown only then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_queue_id: Option<Uuid>,
     /// What the handler returned, once completed.
     #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::Json))]
     pub result: Option<Value>,

@@ -9,6 +9,7 @@
 //! - [`job`]: jobs, their statuses and executions.
 //! - [`keys`]: API keys and scopes.
 //! - [`lease`]: what workers send and receive to run jobs.
+//! - [`endpoint`]: push endpoints' health.
 //! - [`error`]: the `{"error": {...}}` envelope every rejection uses.
 //! - [`headers`]: which request headers answers hide, and how.
 //! - [`queue`]: named queues and their flow control.
@@ -37,6 +38,7 @@ macro_rules! words {
     };
 }
 
+pub mod endpoint;
 pub mod error;
 pub mod headers;
 pub mod job;
@@ -55,6 +57,7 @@ pub mod target_group;
 pub mod time;
 pub mod worker;
 
+pub use endpoint::{Endpoint, EndpointEnabled, EndpointStatus};
 pub use error::{ErrorBody, ErrorDetail};
 pub use job::{
     BatchCreated, BatchItem, CreateJob, CreateJobs, Delay, Delivery, Execution, ExecutionStatus,

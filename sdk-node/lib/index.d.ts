@@ -50,6 +50,12 @@ export interface Job {
   /** For a schedule's fire: the due time it was made for. */
   fire_at?: string
   idempotency_key: string | null
+  /** Why a `scheduled` job is held: `endpoint_disabled` while its push endpoint is disabled. */
+  held_reason?: string
+  /** The fan-out a delivery is part of. */
+  fan_out_id?: string
+  /** The queue a delivery's outcome is published to. */
+  callback_queue_id?: string
   result: unknown
   last_error: string | null
   created_at: string

@@ -80,6 +80,13 @@ enum Command {
         #[arg(long, env = "CHRONOS_PUSH_PER_HOST", default_value_t = PushConfig::default().per_host,
               value_parser = clap::value_parser!(u32).range(1..=10_000))]
         push_per_host: u32,
+        /// Disable a push endpoint (an organization's scheme, host and port)
+        /// that has failed this long with no success — timeouts, connection
+        /// errors, 5xx, 408, 429 — and hold its deliveries until it is
+        /// enabled (`POST /v1/endpoints/{id}/enable`): 30m, 24h, 7d, or never.
+        #[arg(long, env = "CHRONOS_ENDPOINT_DISABLE_AFTER", default_value = "24h",
+              value_parser = parse_disable_after)]
+        endpoint_disable_after: DisableAfter,
         /// For tests only: the store reads a clock the tests move
         /// (`chronos_test_clock`) instead of the database's.
         #[arg(long, hide = true)]
@@ -172,6 +179,14 @@ fn parse_scope(s: &str) -> Result<Scope, String> {
 struct Period(Option<Duration>);
 
 /// `90s`, `15m`, `12h`, `7d` or `forever` ([`crate::retention::parse_period`]).
+/// `--endpoint-disable-after`: a duration, or never (`None`).
+#[derive(Clone, Copy, Debug)]
+struct DisableAfter(Option<std::time::Duration>);
+
+fn parse_disable_after(s: &str) -> Result<DisableAfter, String> {
+    crate::endpoint::parse_disable_after(s).map(DisableAfter)
+}
+
 fn parse_period(s: &str) -> Result<Period, String> {
     crate::retention::parse_period(s).map(Period)
 }
@@ -213,6 +228,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             allow_private_targets,
             push_concurrency,
             push_per_host,
+            endpoint_disable_after,
             test_clock,
         } => {
             let options = crate::server::ServeOptions {
@@ -222,6 +238,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 push: PushConfig {
                     max_in_flight: push_concurrency,
                     per_host: push_per_host,
+                    endpoint_health: crate::endpoint::HealthPolicy {
+                        disable_after: endpoint_disable_after.0,
+                    },
                 },
             };
             let clock = if test_clock {

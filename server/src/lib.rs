@@ -20,13 +20,15 @@
 //!   the rules), [`schedule`] (schedules, cron and interval timing, what a
 //!   scheduler pass fires), [`queue`] (queues' settings and their rules),
 //!   [`account`] (organizations, API keys, signing secrets),
-//!   [`target_group`] (named sets of push endpoints).
+//!   [`target_group`] (named sets of push endpoints), [`endpoint`] (push
+//!   endpoints' health: when deliveries to one are held).
 //! - [`config`]: which store to open.
 
 pub mod account;
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod endpoint;
 pub mod job;
 pub mod lease;
 pub mod push;

@@ -546,6 +546,7 @@ async fn a_slow_endpoint_does_not_hold_up_the_others(kind: StoreKind) {
         local(PushConfig {
             max_in_flight: 16,
             per_host,
+            ..PushConfig::default()
         }),
     )
     .await;
@@ -593,6 +594,7 @@ async fn cancelling_a_job_stops_its_call(kind: StoreKind) {
         local(PushConfig {
             max_in_flight: 8,
             per_host: 1,
+            ..PushConfig::default()
         }),
     )
     .await;

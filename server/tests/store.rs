@@ -882,6 +882,7 @@ fn every_store_trait_method_is_called_by_the_suite() {
         include_str!("../src/store/retention.rs"),
         include_str!("../src/store/queues.rs"),
         include_str!("../src/store/target_groups.rs"),
+        include_str!("../src/store/endpoints.rs"),
     ];
     let suite = [
         include_str!("store.rs"),
@@ -893,6 +894,7 @@ fn every_store_trait_method_is_called_by_the_suite() {
         include_str!("store_queues.rs"),
         include_str!("store_flow.rs"),
         include_str!("store_target_groups.rs"),
+        include_str!("store_endpoints.rs"),
         include_str!("common/conformance.rs"),
     ]
     .concat();

@@ -15,6 +15,7 @@ mod conformance;
 
 use chronos_proto::{ExecutionStatus, JobStatus};
 use chronos_server::account::OrgId;
+use chronos_server::endpoint::{EndpointKey, HealthPolicy, Tally};
 use chronos_server::job::NewJob;
 use chronos_server::job::state::{
     CANCELLED_ERROR, CANCELLED_EXECUTION, Cause, LEASED, RunningAttempt, Transition,
@@ -52,10 +53,14 @@ enum Method {
     Expire,
     Cancel,
     Retry,
+    /// `hold_for_disabled_endpoints`, the subject's endpoint disabled.
+    Hold,
+    /// `hold_leased`, with the subject's last token.
+    HoldLeased,
 }
 
 /// Every transition of the state machine.
-const TRANSITIONS: [Transition; 7] = [
+const TRANSITIONS: [Transition; 9] = [
     Transition::Promote,
     Transition::Lease,
     Transition::Ack,
@@ -63,6 +68,8 @@ const TRANSITIONS: [Transition; 7] = [
     Transition::Cancel,
     Transition::Retry,
     Transition::Release,
+    Transition::Hold,
+    Transition::HoldLeased,
 ];
 
 /// The store methods that make a transition. No wildcard: a new transition
@@ -76,6 +83,8 @@ fn methods_of(transition: Transition) -> &'static [Method] {
         Transition::Cancel => &[Method::Cancel],
         Transition::Retry => &[Method::Retry],
         Transition::Release => &[Method::Release],
+        Transition::Hold => &[Method::Hold],
+        Transition::HoldLeased => &[Method::HoldLeased],
     }
 }
 
@@ -156,7 +165,10 @@ async fn reach(
     let mut token = None;
     if path == Path::AfterALease {
         let leased = if push_job {
-            let mut got = leases.lease_push(&slots(1, 1, &[])).await.unwrap();
+            // Earlier subjects' hosts count as full: only this one's job.
+            let others: Vec<String> = (1..n).map(|i| format!("h{i}.example:443")).collect();
+            let busy: Vec<(&str, u32)> = others.iter().map(|h| (h.as_str(), 1)).collect();
+            let mut got = leases.lease_push(&slots(n as u32, 1, &busy)).await.unwrap();
             assert_eq!(got.len(), 1, "one push job queued");
             got.remove(0).1
         } else {
@@ -254,7 +266,11 @@ async fn check_method(
         for &path in paths(status) {
             n += 1;
             let case = format!("{method:?} on a {status:?} job reached {path:?}");
-            let subject = reach(&t, org, n, method == Method::LeasePush, status, path).await;
+            let push_job = matches!(
+                method,
+                Method::LeasePush | Method::Hold | Method::HoldLeased
+            );
+            let subject = reach(&t, org, n, push_job, status, path).await;
             let job_before = job(&t.store, org, subject.id).await;
             let runs_before = executions(&t.store, org, subject.id).await;
             let allowed = from.contains(&status);
@@ -383,6 +399,44 @@ async fn apply(
             RetryOutcome::NotRetryable(job) if !allowed => assert_eq!(job.id, subject.id),
             other => panic!("{case}: {other:?}"),
         },
+        Method::HoldLeased => {
+            let outcome = leases.hold_leased(org, token).await.unwrap();
+            if allowed {
+                assert_eq!(outcome, LeaseOutcome::Done(subject.id), "{case}");
+                let job = job(&t.store, org, subject.id).await;
+                assert_eq!(job.held_reason.as_deref(), Some("endpoint_disabled"));
+                // The lease is undone: its attempt and its execution.
+                assert_eq!(job.attempt, 0, "{case}");
+                assert!(executions(&t.store, org, subject.id).await.is_empty());
+            } else {
+                assert_eq!(outcome, refusal(subject), "{case}");
+            }
+        }
+        Method::Hold => {
+            // Failing for a second, twice: disabled.
+            let key = EndpointKey::of(&format!("https://{}.example/", subject.handler)).unwrap();
+            let policy = HealthPolicy {
+                disable_after: Some(Duration::from_secs(1)),
+            };
+            for _ in 0..2 {
+                let tally = Tally {
+                    answered: false,
+                    failures: 1,
+                    last_error: Some("down".into()),
+                };
+                leases
+                    .record_endpoint_health(vec![((org, key.clone()), tally)], policy)
+                    .await
+                    .unwrap();
+                advance(&t.store, Duration::from_secs(2)).await;
+            }
+            let held = leases.hold_for_disabled_endpoints(10).await.unwrap();
+            assert_eq!(held, u64::from(allowed), "{case}");
+            if allowed {
+                let job = job(&t.store, org, subject.id).await;
+                assert_eq!(job.held_reason.as_deref(), Some("endpoint_disabled"));
+            }
+        }
     }
 }
 

@@ -80,6 +80,9 @@ class Job(TypedDict):
     schedule_id: Optional[str]
     fire_at: NotRequired[Optional[str]]
     idempotency_key: Optional[str]
+    held_reason: NotRequired[str]
+    fan_out_id: NotRequired[str]
+    callback_queue_id: NotRequired[str]
     result: NotRequired[Any]
     last_error: Optional[str]
     created_at: str

@@ -455,6 +455,28 @@ const LINKS: &[(&str, &str, &str, &str, &str)] = &[
         "id",
         "$response.body#/fan_out_id",
     ),
+    // Endpoints and their health
+    (
+        "list_endpoints",
+        "200",
+        "get_endpoint",
+        "id",
+        "$response.body#/data/0/id",
+    ),
+    (
+        "list_endpoints",
+        "200",
+        "enable_endpoint",
+        "id",
+        "$response.body#/data/0/id",
+    ),
+    (
+        "get_endpoint",
+        "200",
+        "enable_endpoint",
+        "id",
+        "$response.body#/id",
+    ),
     // Signing secrets
     (
         "create_secret",

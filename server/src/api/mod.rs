@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod contract;
 mod document;
+mod endpoints;
 pub mod error;
 pub mod extract;
 mod fan_outs;
@@ -66,6 +67,7 @@ pub struct AppState {
         (name = "messages", description = "One-shot HTTP requests, delivered now or later (push jobs without a handler)"),
         (name = "queues", description = "Named queues and their flow control: concurrency, order, pause, failure modes; publishing messages onto one"),
         (name = "target-groups", description = "Named sets of push endpoints a publish fans out to (seed 004): managing them needs `admin`, reading them `jobs:read`"),
+        (name = "endpoints", description = "Push endpoints' health: an endpoint failing longer than the server's threshold is disabled and its deliveries held until it is enabled (reading needs `jobs:read`, enabling `admin`)"),
         (name = "workers", description = "Leasing jobs to workers over HTTP: poll, ack, fail, extend (worker scope)"),
         (name = "api-keys", description = "API keys (admin scope)"),
         (name = "signing-secrets", description = "The keys push requests are signed with (admin scope)"),
@@ -105,6 +107,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(queues::router())
         .merge(target_groups::router())
         .merge(fan_outs::router())
+        .merge(endpoints::router())
         .merge(schedules::router())
         .merge(krafter::router())
         .split_for_parts()

@@ -20,7 +20,14 @@
 //!                                     │                 └─ fail / timeout ──► failed
 //!                      retry (by hand)┘  from failed | cancelled
 //! cancel: scheduled | queued | running ──► cancelled
+//! hold:   queued ──► scheduled, held (its push endpoint is disabled)
+//!         running ──► scheduled, held (leased before the hold, not yet called:
+//!                     the lease is undone, as if it had never been taken)
 //! ```
+//!
+//! A held job is `scheduled` with a `held_reason`: promotion passes over it
+//! (the stores' `NOT_HELD`) until its endpoint is enabled, which clears the
+//! reason; no attempt is made and none is spent.
 
 use chronos_proto::{ExecutionStatus, JobStatus};
 use std::time::Duration;
@@ -46,6 +53,13 @@ pub enum Transition {
     /// The worker handed the job back unstarted: queued again, and the
     /// attempt does not count against the retry budget.
     Release,
+    /// A queued push job's endpoint is disabled: back to `scheduled`, held
+    /// (`held_reason`) until the endpoint is enabled.
+    Hold,
+    /// Push delivery leased a job whose endpoint is disabled (it became
+    /// queued after the last hold) and made no request: held as
+    /// [`Transition::Hold`], its attempt and execution undone.
+    HoldLeased,
 }
 
 use JobStatus::{Cancelled, Completed, Failed, Queued, Running, Scheduled};
@@ -55,8 +69,10 @@ impl Transition {
     pub const fn from(self) -> &'static [JobStatus] {
         match self {
             Transition::Promote => &[Scheduled],
-            Transition::Lease => &[Queued],
-            Transition::Ack | Transition::Fail | Transition::Release => &[Running],
+            Transition::Lease | Transition::Hold => &[Queued],
+            Transition::Ack | Transition::Fail | Transition::Release | Transition::HoldLeased => {
+                &[Running]
+            }
             Transition::Cancel => &[Scheduled, Queued, Running],
             Transition::Retry => &[Failed, Cancelled],
         }
@@ -69,7 +85,7 @@ impl Transition {
             Transition::Promote | Transition::Retry | Transition::Release => Queued,
             Transition::Lease => Running,
             Transition::Ack => Completed,
-            Transition::Fail => Scheduled,
+            Transition::Fail | Transition::Hold | Transition::HoldLeased => Scheduled,
             Transition::Cancel => Cancelled,
         }
     }
@@ -258,6 +274,8 @@ mod tests {
             Transition::Fail,
             Transition::Cancel,
             Transition::Release,
+            Transition::Hold,
+            Transition::HoldLeased,
         ] {
             assert!(t.from().iter().all(|s| !s.is_finished()), "{t:?}");
         }

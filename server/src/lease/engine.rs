@@ -11,14 +11,15 @@ use super::batch::Batcher;
 use super::handoff::{HandBack, Waiting};
 use super::wake::Wakers;
 use crate::account::OrgId;
+use crate::endpoint::{Enabled, EndpointKey, HealthPolicy, Tally};
 use crate::job::slots::{MAX_LEASE_BATCH, Taker};
 use crate::job::state::Failure;
 use crate::job::{NewJob, RunAt};
 use crate::schedule::PlanFn;
 use crate::store::{
     AttemptEnd, CancelOutcome, Change, DynLeases, DynStore, Expired, FanOutCreated, Fired, Handoff,
-    Inserted, LeaseOutcome, Moved, Opened, Outcome, Promoted, Published, PushSlots, Result,
-    RetryOutcome, StoreError, WakeKey,
+    HealthRecorded, Inserted, LeaseOutcome, Moved, Opened, Outcome, Promoted, Published, PushSlots,
+    Result, RetryOutcome, StoreError, WakeKey,
 };
 use crate::target_group::NewFanOut;
 use chronos_proto::{Delivery, Job, JobStatus, Lease, LeasedJob, Timestamp};
@@ -165,6 +166,39 @@ impl Engine {
         let published = self.leases.publish_outcomes(limit).await?;
         self.announce_all(published.created.iter().map(|(org, job)| (*org, job)));
         Ok(published)
+    }
+
+    /// Writes push delivery's endpoint tallies. An endpoint that recovered
+    /// has its held deliveries released: the sweeper promotes them now.
+    pub async fn record_endpoint_health(
+        &self,
+        tallies: Vec<((OrgId, EndpointKey), Tally)>,
+        policy: HealthPolicy,
+    ) -> Result<HealthRecorded> {
+        let recorded = self.leases.record_endpoint_health(tallies, policy).await?;
+        if recorded.released > 0 {
+            self.sweeper.notify_one();
+        }
+        Ok(recorded)
+    }
+
+    /// Holds queued deliveries to disabled endpoints, up to `limit`.
+    pub async fn hold_for_disabled_endpoints(&self, limit: u32) -> Result<u64> {
+        self.leases.hold_for_disabled_endpoints(limit).await
+    }
+
+    /// Holds a push job leased for a disabled endpoint, its lease undone.
+    pub async fn hold_leased(&self, org: OrgId, token: Uuid) -> Result<LeaseOutcome<Uuid>> {
+        self.leases.hold_leased(org, token).await
+    }
+
+    /// Enables an endpoint; its held deliveries are promoted now.
+    pub async fn enable_endpoint(&self, org: OrgId, id: Uuid) -> Result<Enabled> {
+        let enabled = self.leases.enable_endpoint(org, id).await?;
+        if matches!(enabled, Enabled::Done(_, n) if n > 0) {
+            self.sweeper.notify_one();
+        }
+        Ok(enabled)
     }
 
     /// Creates a fan-out and its deliveries, all or nothing.

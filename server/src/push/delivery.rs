@@ -12,6 +12,7 @@
 
 use super::guard::{self, GuardedResolver, TargetError, TargetPolicy};
 use crate::account::OrgId;
+use crate::endpoint::{EndpointKey, Report, Verdict};
 use crate::job::state::Failure;
 use crate::store::{AttemptEnd, DynStore, HttpResponse, Outcome};
 use chronos_proto::signature::{MESSAGE_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, signature};
@@ -57,39 +58,66 @@ impl Deliverer {
         })
     }
 
-    /// Makes one attempt at `leased`, and says how it ended.
-    pub async fn deliver(&self, org: OrgId, leased: &LeasedJob) -> AttemptEnd {
-        let (outcome, response) = match self.attempt(org, leased).await {
-            Ok(answer) => judge(answer),
-            Err(failure) => (Outcome::Fail(failure), None),
+    /// Makes one attempt at `leased`, and says how it ended, and what that
+    /// says of its endpoint's health (nothing, if no request was sent).
+    pub async fn deliver(&self, org: OrgId, leased: &LeasedJob) -> (AttemptEnd, Option<Report>) {
+        let (outcome, response, verdict) = match self.attempt(org, leased).await {
+            Ok(answer) => {
+                let status = answer.status;
+                let verdict =
+                    Verdict::of_status(status, || format!("the target answered {status}"));
+                let (outcome, response) = judge(answer);
+                (outcome, response, Some(verdict))
+            }
+            Err(Unanswered::NotSent(failure)) => (Outcome::Fail(failure), None, None),
+            Err(Unanswered::NoAnswer(failure)) => {
+                let verdict = Verdict::Failed(failure.error.clone());
+                (Outcome::Fail(failure), None, Some(verdict))
+            }
         };
-        AttemptEnd {
+        let report = verdict.and_then(|verdict| {
+            let Delivery::Push { http, .. } = &leased.job.delivery else {
+                return None;
+            };
+            Some(Report {
+                org,
+                endpoint: EndpointKey::of(&http.url)?,
+                verdict,
+            })
+        });
+        let end = AttemptEnd {
             org,
             token: leased.lease.token,
             outcome,
             response,
             // Delivery logs the status; it never shows the job.
             whole_job: false,
-        }
+        };
+        (end, report)
     }
 
-    async fn attempt(&self, org: OrgId, leased: &LeasedJob) -> Result<Answer, Failure> {
+    async fn attempt(&self, org: OrgId, leased: &LeasedJob) -> Result<Answer, Unanswered> {
         let job = &leased.job;
+        let not_sent = Unanswered::NotSent;
         let Delivery::Push {
             http,
             signing_secret_id,
         } = &job.delivery
         else {
-            return Err(permanent("not a push job".into()));
+            return Err(not_sent(permanent("not a push job".into())));
         };
-        let url = Url::parse(&http.url).map_err(|e| permanent(format!("invalid URL: {e}")))?;
+        let url =
+            Url::parse(&http.url).map_err(|e| not_sent(permanent(format!("invalid URL: {e}"))))?;
         // The resolver checks host names; the scheme and IP literals here.
         guard::check_without_dns(&url, self.policy)
-            .map_err(|e| permanent(format!("ssrf_blocked: {e}")))?;
+            .map_err(|e| not_sent(permanent(format!("ssrf_blocked: {e}"))))?;
         let (body, content_type) = request_body(leased);
         let request = self.request(http, &url, job.id, job.attempt, content_type);
         let request = match signing_secret_id {
-            Some(id) => sign(request, &self.secret_values(org, *id).await?, &body),
+            Some(id) => {
+                let values = self.secret_values(org, *id).await.map_err(not_sent)?;
+                sign(request, &values, &body)
+            }
             None => request.header(TIMESTAMP_HEADER, Timestamp::now().0.timestamp()),
         };
         let timeout = Duration::from_secs(job.timeout.into());
@@ -125,10 +153,10 @@ impl Deliverer {
         match tokio::time::timeout(timeout, sent).await {
             Ok(Ok(answer)) => Ok(answer),
             Ok(Err(e)) => Err(transport_failure(&e)),
-            Err(_) => Err(retryable(format!(
+            Err(_) => Err(Unanswered::NoAnswer(retryable(format!(
                 "timed out: no complete answer within the job's timeout ({} s)",
                 started.elapsed().as_secs()
-            ))),
+            )))),
         }
     }
 
@@ -172,6 +200,16 @@ impl Deliverer {
             Err(e) => Err(retryable(format!("reading the signing secret: {e}"))),
         }
     }
+}
+
+/// Why an attempt got no answer.
+enum Unanswered {
+    /// No request went out (the target was refused, its secret is gone):
+    /// nothing is said of the endpoint.
+    NotSent(Failure),
+    /// The request went out and no answer came back (a timeout, a
+    /// connection error): the endpoint failed.
+    NoAnswer(Failure),
 }
 
 /// What a target answered.
@@ -302,12 +340,12 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
 
 /// A request that got no answer: refused by the guard (for good), or a
 /// connection error or timeout (retried).
-fn transport_failure(e: &reqwest::Error) -> Failure {
+fn transport_failure(e: &reqwest::Error) -> Unanswered {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     let mut chain = Vec::new();
     while let Some(err) = source {
         if let Some(blocked) = err.downcast_ref::<TargetError>() {
-            return permanent(format!("ssrf_blocked: {blocked}"));
+            return Unanswered::NotSent(permanent(format!("ssrf_blocked: {blocked}")));
         }
         chain.push(err.to_string());
         source = err.source();
@@ -320,7 +358,7 @@ fn transport_failure(e: &reqwest::Error) -> Failure {
     } else {
         "the request failed"
     };
-    retryable(format!("{what}: {}", chain.join(": ")))
+    Unanswered::NoAnswer(retryable(format!("{what}: {}", chain.join(": "))))
 }
 
 fn permanent(error: String) -> Failure {

@@ -9,12 +9,14 @@
 //! slots while deliveries to the others go on.
 
 use super::delivery::Deliverer;
+use super::endpoint_health::EndpointHealth;
 use super::guard::TargetPolicy;
 use crate::account::OrgId;
+use crate::endpoint::{EndpointKey, HealthPolicy};
 use crate::job::target_host;
 use crate::lease::Engine;
 use crate::store::{LeaseOutcome, PushSlots};
-use chronos_proto::LeasedJob;
+use chronos_proto::{Delivery, LeasedJob};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -29,6 +31,8 @@ pub struct PushConfig {
     pub max_in_flight: u32,
     /// Calls in flight at most to one host.
     pub per_host: u32,
+    /// When an endpoint is disabled (`crate::endpoint`).
+    pub endpoint_health: HealthPolicy,
 }
 
 impl Default for PushConfig {
@@ -36,6 +40,7 @@ impl Default for PushConfig {
         PushConfig {
             max_in_flight: 256,
             per_host: 64,
+            endpoint_health: HealthPolicy::default(),
         }
     }
 }
@@ -65,6 +70,8 @@ pub async fn run(engine: Arc<Engine>, config: PushConfig, policy: TargetPolicy) 
     };
     let slots = Arc::new(Slots::default());
     let canceller = tokio::spawn(cut_off_cancelled(engine.clone(), slots.clone()));
+    let health = Arc::new(EndpointHealth::default());
+    let recorder = tokio::spawn(health.clone().run(engine.clone(), config.endpoint_health));
     let wake = engine.wakers().push();
     let mut shutdown = engine.shutdown();
     let mut calls = JoinSet::new();
@@ -79,6 +86,9 @@ pub async fn run(engine: Arc<Engine>, config: PushConfig, policy: TargetPolicy) 
         let request = slots.request(config);
         let blocked = request.max == 0 || request.busy.iter().any(|(_, n)| *n >= config.per_host);
         let mut leased_some = false;
+        if request.max > 0 && health.any_disabled() {
+            health.hold(&engine).await;
+        }
         if request.max > 0 {
             match engine.lease_push(&request).await {
                 Ok(leased) => {
@@ -88,11 +98,26 @@ pub async fn run(engine: Arc<Engine>, config: PushConfig, policy: TargetPolicy) 
                         .map(|(_, job)| target_host(&job.job.delivery).unwrap_or_default())
                         .collect();
                     slots.served(request.after.as_deref(), &hosts);
+                    // The disabled endpoints read here may be stale (one was
+                    // enabled since): read them again before handing back.
+                    if leased.iter().any(|(org, job)| held(&health, *org, job)) {
+                        health.refresh(&engine).await;
+                    }
                     for ((org, job), host) in leased.into_iter().zip(hosts) {
-                        let call = slots.start(org, &job, host);
                         let token = job.lease.token;
+                        if held(&health, org, &job) {
+                            tokio::spawn(hand_back_held(
+                                engine.clone(),
+                                health.clone(),
+                                org,
+                                token,
+                            ));
+                            continue;
+                        }
+                        let call = slots.start(org, &job, host);
                         let (engine, deliverer) = (engine.clone(), deliverer.clone());
-                        let task = calls.spawn(deliver(engine, deliverer, org, job, call));
+                        let health = health.clone();
+                        let task = calls.spawn(deliver(engine, deliverer, health, org, job, call));
                         slots.running(token, task);
                     }
                 }
@@ -128,6 +153,28 @@ pub async fn run(engine: Arc<Engine>, config: PushConfig, policy: TargetPolicy) 
     }
     canceller.abort();
     drain(&engine, &slots, calls).await;
+    // The engine has shut down and the recorder stops: what the last calls
+    // reported is written here.
+    let _ = recorder.await;
+    health.flush(&engine, config.endpoint_health).await;
+}
+
+/// Whether `leased` goes to an endpoint this organization's deliveries to
+/// are held at (it was queued before the hold reached it).
+fn held(health: &EndpointHealth, org: OrgId, leased: &LeasedJob) -> bool {
+    let Delivery::Push { http, .. } = &leased.job.delivery else {
+        return false;
+    };
+    EndpointKey::of(&http.url).is_some_and(|key| health.is_disabled(org, &key))
+}
+
+/// Holds a delivery leased for a disabled endpoint, its lease undone (no
+/// request was made: no attempt counts), and has the queued ones held.
+async fn hand_back_held(engine: Arc<Engine>, health: Arc<EndpointHealth>, org: OrgId, token: Uuid) {
+    if let Err(e) = engine.hold_leased(org, token).await {
+        tracing::warn!(error = %e, "holding a leased delivery failed; its lease will expire");
+    }
+    health.held_one();
 }
 
 /// Cuts off the call of a job cancelled while it is in flight (through
@@ -147,11 +194,15 @@ async fn cut_off_cancelled(engine: Arc<Engine>, slots: Arc<Slots>) {
 async fn deliver(
     engine: Arc<Engine>,
     deliverer: Arc<Deliverer>,
+    health: Arc<EndpointHealth>,
     org: OrgId,
     leased: LeasedJob,
     call: Call,
 ) {
-    let end = deliverer.deliver(org, &leased).await;
+    let (end, report) = deliverer.deliver(org, &leased).await;
+    if let Some(report) = report {
+        health.report(report);
+    }
     let job_id = leased.job.id;
     match engine.finish(end).await {
         Ok(LeaseOutcome::Done(job)) => {

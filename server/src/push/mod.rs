@@ -2,7 +2,8 @@
 //! worker leasing it. The [`dispatcher`] is push delivery's worker: it
 //! leases push jobs through the lease engine within its per-host slots;
 //! [`delivery`] makes one attempt (request, signature, answer → outcome);
-//! [`guard`] keeps those calls off private networks;
+//! [`guard`] keeps those calls off private networks; [`endpoint_health`]
+//! tallies each endpoint's failures and holds deliveries to disabled ones;
 //! `chronos_proto::signature` is how they are signed.
 //!
 //! Push jobs are created through `/v1/jobs` (with a handler) and
@@ -10,4 +11,5 @@
 
 pub mod delivery;
 pub mod dispatcher;
+pub mod endpoint_health;
 pub mod guard;

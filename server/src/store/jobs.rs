@@ -11,7 +11,8 @@ use uuid::Uuid;
 /// readers look them up by name).
 pub(crate) const JOB_COLUMNS: &str = "id, name, handler, payload, status, queue, concurrency_key, priority, \
      delivery, run_at, attempt, max_retries, timeout_seconds, schedule_id, fire_at, \
-     idempotency_key, result, last_error, created_at, updated_at, finished_at";
+     idempotency_key, result, last_error, created_at, updated_at, finished_at, held_reason, \
+     fan_out_id, callback_queue_id";
 pub(crate) const EXECUTION_COLUMNS: &str = "id, job_id, attempt, status, worker_id, \
      http_status, response_body, response_truncated, error, started_at, finished_at";
 

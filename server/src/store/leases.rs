@@ -6,6 +6,7 @@
 
 use super::Result;
 use crate::account::OrgId;
+use crate::endpoint::{Enabled, EndpointKey, HealthPolicy, Tally};
 use crate::job::NewJob;
 use crate::job::slots::Taker;
 use crate::job::state::Failure;
@@ -238,6 +239,15 @@ pub struct Published {
     pub created: Vec<(OrgId, Job)>,
 }
 
+/// What writing the dispatcher's tallies did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HealthRecorded {
+    /// Endpoints disabled by these tallies.
+    pub disabled: Vec<(OrgId, EndpointKey)>,
+    /// Held deliveries released by endpoints that recovered.
+    pub released: u64,
+}
+
 /// The statements only the lease engine runs.
 #[async_trait]
 pub trait LeaseStore: Send + Sync + 'static {
@@ -264,6 +274,33 @@ pub trait LeaseStore: Send + Sync + 'static {
     /// delivery to end, whichever process publishes it, creates the group
     /// callback — and marks it published.
     async fn publish_outcomes(&self, limit: u32) -> Result<Published>;
+
+    /// Writes the push dispatcher's tallies (sorted by organization and
+    /// endpoint: rows are locked in that order) to their endpoints, in one
+    /// transaction: each endpoint's next health is
+    /// [`Health::after`](crate::endpoint::Health::after)'s, by
+    /// the store's clock. An endpoint that recovers has its held
+    /// deliveries released (no longer held; promotion makes them due).
+    async fn record_endpoint_health(
+        &self,
+        tallies: Vec<((OrgId, EndpointKey), Tally)>,
+        policy: HealthPolicy,
+    ) -> Result<HealthRecorded>;
+
+    /// Holds up to `limit` queued push jobs whose endpoint is disabled:
+    /// [`Transition::Hold`](crate::job::state::Transition::Hold), `held_reason`
+    /// [`HELD_ENDPOINT_DISABLED`](crate::endpoint::HELD_ENDPOINT_DISABLED).
+    /// Returns how many.
+    async fn hold_for_disabled_endpoints(&self, limit: u32) -> Result<u64>;
+
+    /// Holds a push job leased with `token` before any request was made
+    /// ([`Transition::HoldLeased`](crate::job::state::Transition::HoldLeased)):
+    /// its attempt is not counted and its execution is gone. Returns its id.
+    async fn hold_leased(&self, org: OrgId, token: Uuid) -> Result<LeaseOutcome<Uuid>>;
+
+    /// Enables an endpoint of the organization and releases its held
+    /// deliveries.
+    async fn enable_endpoint(&self, org: OrgId, id: Uuid) -> Result<Enabled>;
 
     /// Inserts one job ([`LeaseStore::create_jobs`] with one).
     async fn create_job(&self, org: OrgId, job: NewJob) -> Result<Job> {

@@ -14,6 +14,7 @@
 //! | connected workers | [`WorkerStore`] | anyone |
 //! | how long finished jobs are kept, and deleting them after | [`RetentionStore`] | anyone; the retention service deletes |
 //! | target groups and their members | [`TargetGroupStore`] | anyone |
+//! | push endpoints and their health | [`EndpointStore`] | anyone |
 //!
 //! [`Store`] is every trait but [`LeaseStore`]: it is what the API, worker
 //! sessions and push delivery hold. Opening a store ([`Opened`]) gives its
@@ -37,6 +38,7 @@
 pub mod accounts;
 pub mod clock;
 pub mod database;
+pub mod endpoints;
 pub(crate) mod flow;
 pub mod jobs;
 pub mod leases;
@@ -52,11 +54,12 @@ pub mod workers;
 pub use accounts::AccountStore;
 pub use clock::Clock;
 pub use database::{Change, ChangeFn, Database};
+pub use endpoints::EndpointStore;
 pub use jobs::{ExecutionsOf, JobFilter, JobStore, ScheduleFilter};
 pub use leases::{
-    AttemptEnd, CancelOutcome, Expired, FanOutCreated, Fired, Handoff, HttpResponse, Inserted,
-    LeaseOutcome, LeaseStore, Moved, Outcome, Promoted, Published, PushSlots, RateReleases,
-    RetryOutcome, WakeKey,
+    AttemptEnd, CancelOutcome, Expired, FanOutCreated, Fired, Handoff, HealthRecorded,
+    HttpResponse, Inserted, LeaseOutcome, LeaseStore, Moved, Outcome, Promoted, Published,
+    PushSlots, RateReleases, RetryOutcome, WakeKey,
 };
 pub use queues::{DeleteQueue, QueueCounts, QueueStore};
 pub use retention::{Cutoffs, RetentionPeriods, RetentionSettings, RetentionStore};
@@ -84,6 +87,7 @@ pub trait Store:
     + WorkerStore
     + RetentionStore
     + TargetGroupStore
+    + EndpointStore
 {
 }
 
@@ -97,6 +101,7 @@ impl<T> Store for T where
         + WorkerStore
         + RetentionStore
         + TargetGroupStore
+        + EndpointStore
         + ?Sized
 {
 }
@@ -240,6 +245,12 @@ pub(crate) fn queued_push_test() -> String {
         status_test(crate::job::state::Transition::Lease.from())
     )
 }
+
+/// Scheduled jobs that are not held (migrations: postgres 0016, sqlite
+/// 0015): promotion reads only these, through the partial index that holds
+/// only these. A held job waits for its endpoint to be enabled
+/// (`crate::endpoint`), however long past its `run_at`.
+pub(crate) const NOT_HELD: &str = "held_reason IS NULL";
 
 /// Jobs of queues that hold nothing back (migrations: postgres 0011,
 /// sqlite 0009): the fast path's indexes hold only these, and every

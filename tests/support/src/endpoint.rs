@@ -6,6 +6,7 @@
 //! - `/stop/{code}`: that status, with `Chronos-Retry: stop`
 //! - `/flaky/{n}`: 503 for the first `n` requests to that path, then 200
 //! - `/retry-after/{seconds}`: 429 with `Retry-After` the first time, then 200
+//! - `/unavailable/{seconds}`: 503 with `Retry-After`, always
 //! - `/slow`: answers after `slow_for` (default: never, within a test)
 //! - `/hang-once`: the first request never gets an answer; later ones 200
 //! - `/redirect`: 302 to this endpoint's `/secret`
@@ -167,6 +168,12 @@ async fn answer(
             StatusCode::TOO_MANY_REQUESTS,
             [(header::RETRY_AFTER, number(1).to_string())],
             "slow down",
+        )
+            .into_response(),
+        "unavailable" => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, number(1).to_string())],
+            "down",
         )
             .into_response(),
         "slow" => {

@@ -73,6 +73,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "target groups",
         include_str!("migrations/0015_target_groups.sql"),
     ),
+    (
+        16,
+        "endpoint health",
+        include_str!("migrations/0016_endpoint_health.sql"),
+    ),
 ];
 
 /// The version that creates the retention settings.

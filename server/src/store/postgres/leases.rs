@@ -14,6 +14,7 @@ use super::{
     ended_from_row, lease_miss, moved_from_row, seconds_from_now, ts, u32_col, whole_job_columns,
 };
 use crate::account::OrgId;
+use crate::endpoint::{Enabled, EndpointKey, HealthPolicy, Tally};
 use crate::job::NewJob;
 use crate::job::slots::{MAX_LEASE_BATCH, Taker, lease_slots};
 use crate::job::state::{
@@ -27,7 +28,7 @@ use crate::store::{
     LeaseOutcome, LeaseStore, Moved, Outcome, Promoted, PushSlots, RateReleases, Result,
     RetryOutcome, StoreError, queued_push_test, status_literals, status_test,
 };
-use crate::store::{FanOutCreated, Published};
+use crate::store::{FanOutCreated, HealthRecorded, NOT_HELD, Published};
 use crate::target_group::NewFanOut;
 use async_trait::async_trait;
 use chronos_proto::{ExecutionStatus, JobStatus, Lease, LeasedJob, Timestamp};
@@ -204,7 +205,7 @@ impl Sql {
                 format!(
                     "WITH due AS (
                          SELECT id FROM jobs
-                         WHERE status {from} AND run_at <= now()
+                         WHERE status {from} AND {NOT_HELD} AND run_at <= now()
                          ORDER BY run_at
                          LIMIT {PROMOTE_BATCH}
                          FOR UPDATE SKIP LOCKED
@@ -219,7 +220,7 @@ impl Sql {
                             (SELECT string_agg(key, ',') FROM keys),
                             (SELECT {NOTIFY_KEYS} FROM keys),
                             (SELECT EXTRACT(EPOCH FROM min(run_at) - now())::float8
-                             FROM jobs WHERE status {from} AND run_at > now())",
+                             FROM jobs WHERE status {from} AND {NOT_HELD} AND run_at > now())",
                     from = status_test(t.from()),
                     by_id = by_id_test(t.from()),
                     to = t.to().as_str(),
@@ -493,7 +494,7 @@ impl Sql {
                 format!(
                     "WITH job AS (
                          UPDATE jobs SET status = '{to}', finished_at = now(), updated_at = now(),
-                                         lease_expires_at = NULL
+                                         lease_expires_at = NULL, held_reason = NULL
                          WHERE organization_id = $1 AND id = $2 AND status {from}
                          RETURNING {JOB_COLUMNS}, {slot}
                      ), attempt AS (
@@ -706,6 +707,26 @@ impl LeaseStore for PgStore {
 
     async fn publish_outcomes(&self, limit: u32) -> Result<Published> {
         super::fan_outs::publish(self, limit).await
+    }
+
+    async fn record_endpoint_health(
+        &self,
+        tallies: Vec<((OrgId, EndpointKey), Tally)>,
+        policy: HealthPolicy,
+    ) -> Result<HealthRecorded> {
+        super::endpoints::record(self, tallies, policy).await
+    }
+
+    async fn hold_for_disabled_endpoints(&self, limit: u32) -> Result<u64> {
+        super::endpoints::hold(self, limit).await
+    }
+
+    async fn hold_leased(&self, org: OrgId, token: Uuid) -> Result<LeaseOutcome<Uuid>> {
+        super::endpoints::hold_leased(self, org, token).await
+    }
+
+    async fn enable_endpoint(&self, org: OrgId, id: Uuid) -> Result<Enabled> {
+        super::endpoints::enable(self, org, id).await
     }
 
     async fn create_leased_job(

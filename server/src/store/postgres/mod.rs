@@ -27,6 +27,7 @@ macro_rules! retry_deadlocks {
 
 mod accounts;
 mod database;
+mod endpoints;
 mod fan_outs;
 mod flow;
 mod jobs;
@@ -121,6 +122,9 @@ fn whole_job_columns(whole: &str) -> String {
         "payload",
         "delivery",
         "result",
+        "held_reason",
+        "fan_out_id",
+        "callback_queue_id",
     ];
     let cased: Vec<String> = columns
         .iter()
@@ -146,6 +150,7 @@ struct Statements {
     accounts: accounts::Sql,
     signing_secrets: signing_secrets::Sql,
     target_groups: target_groups::Sql,
+    endpoints: endpoints::Sql,
     fan_outs: fan_outs::Sql,
     jobs: jobs::Sql,
     flow: flow::Sql,
@@ -185,6 +190,7 @@ impl PgStore {
             accounts: accounts::Sql::new(c),
             signing_secrets: signing_secrets::Sql::new(c),
             target_groups: target_groups::Sql::new(c),
+            endpoints: endpoints::Sql::new(c),
             fan_outs: fan_outs::Sql::new(c),
             jobs: jobs::Sql::new(c),
             flow: flow::Sql::new(c),

@@ -68,6 +68,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "target groups",
         include_str!("migrations/0014_target_groups.sql"),
     ),
+    (
+        15,
+        "endpoint health",
+        include_str!("migrations/0015_endpoint_health.sql"),
+    ),
 ];
 
 /// The version that creates the retention settings.

@@ -109,6 +109,15 @@ pub(super) fn job_from_row(row: &Row) -> Result<Job> {
             .transpose()?,
         fire_at: opt_ts(row.get("fire_at")?)?,
         idempotency_key: row.get("idempotency_key")?,
+        held_reason: row.get("held_reason")?,
+        fan_out_id: row
+            .get::<_, Option<String>>("fan_out_id")?
+            .map(uuid)
+            .transpose()?,
+        callback_queue_id: row
+            .get::<_, Option<String>>("callback_queue_id")?
+            .map(uuid)
+            .transpose()?,
         concurrency_key: row.get("concurrency_key")?,
         result: row
             .get::<_, Option<String>>("result")?

@@ -14,6 +14,7 @@ use super::{
     moved_from_row, seconds_from_now, to_json, ts, u32_col, uuid, wake_key,
 };
 use crate::account::OrgId;
+use crate::endpoint::{Enabled, EndpointKey, HealthPolicy, Tally};
 use crate::job::NewJob;
 use crate::job::slots::{MAX_LEASE_BATCH, Taker, lease_slots};
 use crate::job::state::{
@@ -27,7 +28,7 @@ use crate::store::{
     LeaseOutcome, LeaseStore, Moved, Outcome, Promoted, PushSlots, RateReleases, Result,
     RetryOutcome, queued_push_test, status_test,
 };
-use crate::store::{FanOutCreated, Published};
+use crate::store::{FanOutCreated, HealthRecorded, NOT_HELD, Published};
 use crate::target_group::NewFanOut;
 use async_trait::async_trait;
 use chronos_proto::{ExecutionStatus, Lease, LeasedJob, Timestamp};
@@ -100,7 +101,7 @@ impl Sql {
                 c(format!(
                     "UPDATE jobs SET status = '{to}', updated_at = {NOW}
                      WHERE id IN (SELECT id FROM jobs
-                                  WHERE status {from} AND run_at <= {NOW}
+                                  WHERE status {from} AND {NOT_HELD} AND run_at <= {NOW}
                                   ORDER BY run_at LIMIT {PROMOTE_BATCH})
                        AND status {from}
                      RETURNING organization_id, handler, delivery_type",
@@ -110,7 +111,7 @@ impl Sql {
             },
             next_due: c(format!(
                 "SELECT (julianday(min(run_at)) - julianday('now')) * 86400.0 FROM jobs
-                 WHERE status {from} AND run_at > {NOW}",
+                 WHERE status {from} AND {NOT_HELD} AND run_at > {NOW}",
                 from = status_test(Transition::Promote.from()),
             )),
             // Each handler's best jobs from the head of its own index range,
@@ -240,7 +241,7 @@ impl Sql {
                 let t = Transition::Cancel;
                 c(format!(
                     "UPDATE jobs SET status = '{to}', finished_at = {NOW}, updated_at = {NOW},
-                                     lease_expires_at = NULL
+                                     lease_expires_at = NULL, held_reason = NULL
                      WHERE organization_id = ?1 AND id = ?2 AND status {from}
                      RETURNING {JOB_COLUMNS}",
                     to = t.to().as_str(),
@@ -494,6 +495,30 @@ impl LeaseStore for SqliteStore {
 
     async fn publish_outcomes(&self, limit: u32) -> Result<Published> {
         self.call(move |conn, sql| super::fan_outs::publish(conn, sql, limit))
+            .await
+    }
+
+    async fn record_endpoint_health(
+        &self,
+        tallies: Vec<((OrgId, EndpointKey), Tally)>,
+        policy: HealthPolicy,
+    ) -> Result<HealthRecorded> {
+        self.call(move |conn, sql| super::endpoints::record(conn, sql, tallies, policy))
+            .await
+    }
+
+    async fn hold_for_disabled_endpoints(&self, limit: u32) -> Result<u64> {
+        self.call(move |conn, sql| super::endpoints::hold(conn, sql, limit))
+            .await
+    }
+
+    async fn hold_leased(&self, org: OrgId, token: Uuid) -> Result<LeaseOutcome<Uuid>> {
+        self.call(move |conn, sql| super::endpoints::hold_leased(conn, sql, org, token))
+            .await
+    }
+
+    async fn enable_endpoint(&self, org: OrgId, id: Uuid) -> Result<Enabled> {
+        self.call(move |conn, sql| super::endpoints::enable(conn, sql, org, id))
             .await
     }
 

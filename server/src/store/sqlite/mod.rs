@@ -17,6 +17,7 @@
 
 mod accounts;
 mod database;
+mod endpoints;
 mod fan_outs;
 mod flow;
 mod jobs;
@@ -60,6 +61,7 @@ struct Statements {
     accounts: accounts::Sql,
     signing_secrets: signing_secrets::Sql,
     target_groups: target_groups::Sql,
+    endpoints: endpoints::Sql,
     fan_outs: fan_outs::Sql,
     jobs: jobs::Sql,
     flow: flow::Sql,
@@ -130,6 +132,7 @@ impl SqliteStore {
             accounts: accounts::Sql::new(c),
             signing_secrets: signing_secrets::Sql::new(c),
             target_groups: target_groups::Sql::new(c),
+            endpoints: endpoints::Sql::new(c),
             fan_outs: fan_outs::Sql::new(c),
             jobs: jobs::Sql::new(c),
             flow: flow::Sql::new(c),
@@ -275,8 +278,8 @@ fn moved_from_row(row: &Row) -> Result<Moved> {
 /// always returned, and the job is read only when asked for.)
 const ENDED_COLUMNS: &str = "id, name, handler, payload, status, queue, concurrency_key, priority, \
      delivery, run_at, attempt, max_retries, timeout_seconds, schedule_id, fire_at, \
-     idempotency_key, result, last_error, created_at, updated_at, finished_at, \
-     organization_id, delivery_type, flow, \
+     idempotency_key, result, last_error, created_at, updated_at, finished_at, held_reason, \
+     fan_out_id, callback_queue_id, organization_id, delivery_type, flow, \
      (fan_out_id IS NOT NULL OR callback_queue_id IS NOT NULL) AS followed";
 
 /// Reads [`ENDED_COLUMNS`]: the whole job too when `whole_job`.
