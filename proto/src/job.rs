@@ -412,6 +412,24 @@ pub struct Job {
     pub finished_at: Option<Timestamp>,
 }
 
+/// How a push target's answer is written in an execution or a callback:
+/// as the text it was, or, when it was not UTF-8, base64 (standard, with
+/// padding) of its bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum BodyEncoding {
+    #[default]
+    #[serde(rename = "utf-8")]
+    Utf8,
+    #[serde(rename = "base64")]
+    Base64,
+}
+
+words!(BodyEncoding {
+    Utf8 = "utf-8",
+    Base64 = "base64",
+});
+
 /// One attempt at running a job.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -427,6 +445,10 @@ pub struct Execution {
     pub response_body: Option<String>,
     /// True when `response_body` was cut to the size limit.
     pub response_truncated: bool,
+    /// How `response_body` is written, when there is one: `utf-8`, or
+    /// `base64` for an answer that is not UTF-8 text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_body_encoding: Option<BodyEncoding>,
     pub error: Option<String>,
     pub duration_ms: Option<u64>,
     pub started_at: Timestamp,

@@ -60,8 +60,8 @@ pub mod worker;
 pub use endpoint::{Endpoint, EndpointEnabled, EndpointStatus};
 pub use error::{ErrorBody, ErrorDetail};
 pub use job::{
-    BatchCreated, BatchItem, CreateJob, CreateJobs, Delay, Delivery, Execution, ExecutionStatus,
-    HttpMethod, HttpTarget, Job, JobStatus, TimeUnit,
+    BatchCreated, BatchItem, BodyEncoding, CreateJob, CreateJobs, Delay, Delivery, Execution,
+    ExecutionStatus, HttpMethod, HttpTarget, Job, JobStatus, TimeUnit,
 };
 pub use keys::{ApiKey, CreateApiKey, CreatedApiKey, Scope};
 pub use lease::{AckRequest, ExtendRequest, FailRequest, Lease, LeasedJob, PollRequest};

@@ -72,6 +72,8 @@ export interface Execution {
   http_status: number | null
   response_body: string | null
   response_truncated: boolean
+  /** `utf-8`, or `base64` for an answer that was not UTF-8; present with a body. */
+  response_body_encoding?: 'utf-8' | 'base64'
   error: string | null
   duration_ms: number | null
   started_at: string

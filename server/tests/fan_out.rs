@@ -20,6 +20,7 @@ both_stores!(
     each_member_gets_one_delivery_with_its_own_headers,
     a_failing_member_is_retried_alone,
     a_callback_comes_once_per_outcome_with_the_outcome,
+    an_answer_that_is_not_text_is_kept_as_base64,
     the_group_callback_comes_once_when_the_last_delivery_ends,
     two_servers_ending_the_last_deliveries_send_one_group_callback,
     a_queue_that_names_itself_for_callbacks_does_not_loop,
@@ -276,6 +277,60 @@ async fn a_callback_comes_once_per_outcome_with_the_outcome(kind: StoreKind) {
         "{:?}",
         got[0].headers
     );
+}
+
+/// Bytes that are not UTF-8 are kept as they came, base64-encoded: on the
+/// execution, in the job's result and in the callback.
+async fn an_answer_that_is_not_text_is_kept_as_base64(kind: StoreKind) {
+    let endpoint = Endpoint::start().await;
+    let hooks = Endpoint::start().await;
+    let s = TestServer::start_with(kind, local()).await;
+    queue(
+        &s,
+        json!({"name": "results", "concurrency": null, "default_target_url": hooks.url("/callbacks")}),
+    )
+    .await;
+    let sent = publish(
+        &s,
+        json!({"url": endpoint.url("/bytes"), "callback_queue_id": "results"}),
+    )
+    .await;
+    let got = hooks.wait_for("/callbacks", 1, WITHIN).await;
+    let event = got[0].json();
+    assert_eq!(event["message_id"], sent["message_id"]);
+    assert_eq!(event["response_body"], "/wCAYQ==");
+    assert_eq!(event["response_body_encoding"], "base64");
+    let id = sent["message_id"].as_str().unwrap();
+    let (status, runs) = s
+        .get(&s.admin_key, &format!("/v1/jobs/{id}/executions"))
+        .await;
+    assert_eq!(status, 200, "{runs}");
+    let run = &runs["data"][0];
+    assert_eq!(run["response_body"], "/wCAYQ==", "{run}");
+    assert_eq!(run["response_body_encoding"], "base64");
+    let (_, job) = s.get(&s.admin_key, &format!("/v1/jobs/{id}")).await;
+    assert_eq!(job["result"], "/wCAYQ==");
+    // Text stays text, and says so.
+    let text = publish(&s, json!({"url": endpoint.url("/text")})).await;
+    let id = text["message_id"].as_str().unwrap();
+    let runs = wait_for_execution(&s, id).await;
+    assert_eq!(runs["data"][0]["response_body"], "OK");
+    assert_eq!(runs["data"][0]["response_body_encoding"], "utf-8");
+}
+
+/// The executions of job `id` once its first has ended.
+async fn wait_for_execution(s: &TestServer, id: &str) -> Value {
+    let deadline = std::time::Instant::now() + WITHIN;
+    loop {
+        let (_, runs) = s
+            .get(&s.admin_key, &format!("/v1/jobs/{id}/executions"))
+            .await;
+        if runs["data"][0]["finished_at"].is_string() {
+            return runs;
+        }
+        assert!(std::time::Instant::now() < deadline, "{runs}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 async fn the_group_callback_comes_once_when_the_last_delivery_ends(kind: StoreKind) {

@@ -12,7 +12,7 @@ mod common;
 #[path = "common/conformance.rs"]
 mod conformance;
 
-use chronos_proto::{ExecutionStatus, JobStatus, Timestamp};
+use chronos_proto::{BodyEncoding, ExecutionStatus, JobStatus, Timestamp};
 use chronos_server::job::slots::Taker;
 use chronos_server::job::state::Failure;
 use chronos_server::job::{NewJob, RunAt};
@@ -1125,7 +1125,8 @@ async fn hosts_take_turns(kind: StoreKind) {
 }
 
 /// A push attempt's end keeps what the target answered on its execution,
-/// for a completion and for a failure, ended together in one batch.
+/// for a completion and for a failure, ended together in one batch; with
+/// how the body is written (text, or base64 of bytes that were not UTF-8).
 async fn push_attempts_record_the_answer(kind: StoreKind) {
     let (t, org) = clocked(kind).await;
     let jobs = vec![
@@ -1135,10 +1136,11 @@ async fn push_attempts_record_the_answer(kind: StoreKind) {
     t.leases.create_jobs(org, jobs).await.unwrap();
     let leased = t.leases.lease_push(&slots(10, 10, &[])).await.unwrap();
     assert_eq!(leased.len(), 2);
-    let answer = |status, body: &str, truncated| {
+    let answer = |status, body: &str, encoding, truncated| {
         Some(HttpResponse {
             status,
             body: body.into(),
+            encoding,
             truncated,
         })
     };
@@ -1149,7 +1151,7 @@ async fn push_attempts_record_the_answer(kind: StoreKind) {
                 org,
                 token: leased[0].1.lease.token,
                 outcome: Outcome::Ack(Some(json!({"ok": true}))),
-                response: answer(201, r#"{"ok":true}"#, false),
+                response: answer(201, r#"{"ok":true}"#, BodyEncoding::Utf8, false),
                 whole_job: false,
             },
             AttemptEnd {
@@ -1160,7 +1162,7 @@ async fn push_attempts_record_the_answer(kind: StoreKind) {
                     retryable: true,
                     retry_in: Some(Duration::from_secs(60)),
                 }),
-                response: answer(503, "xxxx", true),
+                response: answer(503, "/wCA", BodyEncoding::Base64, true),
                 whole_job: false,
             },
         ])
@@ -1174,9 +1176,21 @@ async fn push_attempts_record_the_answer(kind: StoreKind) {
         "retried after Retry-After"
     );
     assert!(moved.iter().all(|m| m.wake == WakeKey::Push));
-    for ((_, l), (status, http, body, truncated)) in leased.iter().zip([
-        (ExecutionStatus::Completed, 201, r#"{"ok":true}"#, false),
-        (ExecutionStatus::Failed, 503, "xxxx", true),
+    for ((_, l), (status, http, body, encoding, truncated)) in leased.iter().zip([
+        (
+            ExecutionStatus::Completed,
+            201,
+            r#"{"ok":true}"#,
+            BodyEncoding::Utf8,
+            false,
+        ),
+        (
+            ExecutionStatus::Failed,
+            503,
+            "/wCA",
+            BodyEncoding::Base64,
+            true,
+        ),
     ]) {
         let runs = executions(&t.store, org, l.job.id).await;
         assert_eq!(runs.len(), 1);
@@ -1184,6 +1198,7 @@ async fn push_attempts_record_the_answer(kind: StoreKind) {
         assert_eq!(run.status, status);
         assert_eq!(run.http_status, Some(http));
         assert_eq!(run.response_body.as_deref(), Some(body));
+        assert_eq!(run.response_body_encoding, Some(encoding));
         assert_eq!(run.response_truncated, truncated);
         assert!(run.finished_at.is_some());
     }

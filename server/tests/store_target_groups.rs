@@ -382,6 +382,7 @@ async fn a_fan_out_is_counted_down_once_and_its_outcomes_published_once(kind: St
                 response: Some(HttpResponse {
                     status: if eu { 200 } else { 500 },
                     body: if eu { "fine".into() } else { "down".into() },
+                    encoding: Default::default(),
                     truncated: false,
                 }),
                 whole_job: false,

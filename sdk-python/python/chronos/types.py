@@ -112,6 +112,7 @@ class Execution(TypedDict):
     http_status: Optional[int]
     response_body: Optional[str]
     response_truncated: bool
+    response_body_encoding: NotRequired[Literal["utf-8", "base64"]]
     error: Optional[str]
     duration_ms: Optional[int]
     started_at: str

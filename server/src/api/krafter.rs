@@ -514,6 +514,7 @@ mod tests {
             http_status: Some(503),
             response_body: Some("busy".into()),
             response_truncated: false,
+            response_body_encoding: None,
             error: Some("HTTP 503".into()),
             duration_ms: Some(12),
             started_at: Timestamp::now(),

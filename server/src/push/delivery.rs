@@ -15,8 +15,10 @@ use crate::account::OrgId;
 use crate::endpoint::{EndpointKey, Report, Verdict};
 use crate::job::state::Failure;
 use crate::store::{AttemptEnd, DynStore, HttpResponse, Outcome};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use chronos_proto::signature::{MESSAGE_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, signature};
-use chronos_proto::{Delivery, HttpTarget, LeasedJob, Timestamp};
+use chronos_proto::{BodyEncoding, Delivery, HttpTarget, LeasedJob, Timestamp};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use url::Url;
@@ -140,10 +142,12 @@ impl Deliverer {
                 .get(RETRY_HEADER)
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|v| v.trim().eq_ignore_ascii_case("stop"));
-            let (body, truncated) = read_capped(response).await?;
+            let (bytes, truncated) = read_capped(response).await?;
+            let (body, encoding) = written(bytes, truncated);
             Ok::<_, reqwest::Error>(Answer {
                 status,
                 body,
+                encoding,
                 truncated,
                 retry_after,
                 location,
@@ -215,7 +219,9 @@ enum Unanswered {
 /// What a target answered.
 struct Answer {
     status: u16,
+    /// The body as text, or base64 of its bytes (`encoding`).
     body: String,
+    encoding: BodyEncoding,
     truncated: bool,
     retry_after: Option<Duration>,
     location: Option<String>,
@@ -248,18 +254,21 @@ fn judge(answer: Answer) -> (Outcome, Option<HttpResponse>) {
     let response = HttpResponse {
         status,
         body: answer.body,
+        encoding: answer.encoding,
         truncated: answer.truncated,
     };
     (outcome, Some(response))
 }
 
-/// A 2xx body as the job's result: its JSON if it is JSON, else the text;
-/// nothing for an empty body.
+/// A 2xx body as the job's result: its JSON if it is JSON, else the text
+/// (base64 for a body that is not UTF-8, as on the execution); nothing for
+/// an empty body.
 fn result_of(answer: &Answer) -> Option<Value> {
     if answer.body.is_empty() {
         return None;
     }
     if !answer.truncated
+        && answer.encoding == BodyEncoding::Utf8
         && let Ok(value) = serde_json::from_str(&answer.body)
     {
         return Some(value);
@@ -307,8 +316,27 @@ fn sign(
         .header(SIGNATURE_HEADER, signature(&values, timestamp, body))
 }
 
+/// A body as executions and callbacks keep it: its text if it is UTF-8
+/// (a character cut at the size limit dropped), else base64 of its bytes.
+fn written(bytes: Vec<u8>, truncated: bool) -> (String, BodyEncoding) {
+    match String::from_utf8(bytes) {
+        Ok(text) => (text, BodyEncoding::Utf8),
+        Err(e) => {
+            let cut_mid_character = e.utf8_error().error_len().is_none();
+            let valid = e.utf8_error().valid_up_to();
+            let mut bytes = e.into_bytes();
+            if truncated && cut_mid_character {
+                bytes.truncate(valid);
+                let text = String::from_utf8(bytes).expect("valid up to here");
+                return (text, BodyEncoding::Utf8);
+            }
+            (BASE64.encode(&bytes), BodyEncoding::Base64)
+        }
+    }
+}
+
 /// Reads at most [`MAX_RESPONSE_BYTES`] of the body; the rest is not read.
-async fn read_capped(mut response: reqwest::Response) -> Result<(String, bool), reqwest::Error> {
+async fn read_capped(mut response: reqwest::Response) -> Result<(Vec<u8>, bool), reqwest::Error> {
     let mut body = Vec::new();
     let mut truncated = false;
     while let Some(chunk) = response.chunk().await? {
@@ -320,7 +348,7 @@ async fn read_capped(mut response: reqwest::Response) -> Result<(String, bool), 
         }
         body.extend_from_slice(&chunk);
     }
-    Ok((String::from_utf8_lossy(&body).into_owned(), truncated))
+    Ok((body, truncated))
 }
 
 /// `Retry-After`: seconds, or an HTTP date.
@@ -385,6 +413,7 @@ mod tests {
         Answer {
             status,
             body: String::new(),
+            encoding: BodyEncoding::Utf8,
             truncated: false,
             retry_after: retry_after.map(Duration::from_secs),
             location: None,
@@ -424,6 +453,26 @@ mod tests {
         assert!(matches!(judge(stopped(200)).0, Outcome::Ack(_)));
         // Only 429 and 503 carry a Retry-After worth honouring.
         assert_eq!(failure(500, Some(7)).retry_in, None);
+    }
+
+    #[test]
+    fn bodies_are_text_or_base64() {
+        assert_eq!(
+            written("héllo".into(), false),
+            ("héllo".to_string(), BodyEncoding::Utf8)
+        );
+        assert_eq!(
+            written(vec![0xff, 0x00, 0x80], false),
+            ("/wCA".to_string(), BodyEncoding::Base64)
+        );
+        // "é" is two bytes; the cap cut it after the first: text, without it.
+        let cut = "hé".as_bytes()[..2].to_vec();
+        assert_eq!(
+            written(cut.clone(), true),
+            ("h".to_string(), BodyEncoding::Utf8)
+        );
+        // Not cut by the cap: the bytes are what they are.
+        assert_eq!(written(cut, false).1, BodyEncoding::Base64);
     }
 
     #[test]

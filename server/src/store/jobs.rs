@@ -14,7 +14,8 @@ pub(crate) const JOB_COLUMNS: &str = "id, name, handler, payload, status, queue,
      idempotency_key, result, last_error, created_at, updated_at, finished_at, held_reason, \
      fan_out_id, callback_queue_id";
 pub(crate) const EXECUTION_COLUMNS: &str = "id, job_id, attempt, status, worker_id, \
-     http_status, response_body, response_truncated, error, started_at, finished_at";
+     http_status, response_body, response_truncated, response_body_encoding, error, started_at, \
+     finished_at";
 
 /// Which jobs a schedule filter selects.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]

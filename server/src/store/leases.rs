@@ -111,10 +111,23 @@ pub struct AttemptEnd {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HttpResponse {
     pub status: u16,
-    /// The body as text, cut to the size limit.
+    /// The body as text, cut to the size limit: the text it was, or, when
+    /// it was not UTF-8, base64 of its bytes (`encoding`).
     pub body: String,
+    pub encoding: chronos_proto::BodyEncoding,
     /// True when `body` was cut.
     pub truncated: bool,
+}
+
+impl HttpResponse {
+    /// What the stores write in `executions.response_body_encoding`: NULL
+    /// for UTF-8 text.
+    pub fn encoding_column(&self) -> Option<&'static str> {
+        match self.encoding {
+            chronos_proto::BodyEncoding::Utf8 => None,
+            other => Some(other.as_str()),
+        }
+    }
 }
 
 /// The push dispatcher's free slots, for [`LeaseStore::lease_push`].

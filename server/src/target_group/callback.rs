@@ -32,7 +32,7 @@ pub fn event(delivered: &Delivered, fan_out_id: Option<Uuid>) -> Option<Callback
         status,
         http_status: delivered.http_status,
         response_body: delivered.response_body.clone(),
-        response_body_encoding: "utf-8".into(),
+        response_body_encoding: delivered.response_body_encoding.as_str().into(),
         response_truncated: delivered.response_truncated,
         attempts: delivered.attempts,
         error: match status {

@@ -76,6 +76,7 @@ pub struct Delivered {
     /// to 64 KiB, `response_truncated` then).
     pub http_status: Option<u16>,
     pub response_body: Option<String>,
+    pub response_body_encoding: chronos_proto::BodyEncoding,
     pub response_truncated: bool,
     pub error: Option<String>,
     pub created_at: Timestamp,

@@ -12,6 +12,7 @@
 //! - `/redirect`: 302 to this endpoint's `/secret`
 //! - `/big/{bytes}`: 200 with a body of that many `x`
 //! - `/text`: 200 with `OK` as text
+//! - `/bytes`: 200 with the bytes `ff 00 80 61`, which are not UTF-8
 
 use axum::Router;
 use axum::body::Bytes;
@@ -196,6 +197,11 @@ async fn answer(
             .into_response(),
         "big" => "x".repeat(number(1) as usize).into_response(),
         "text" => "OK".into_response(),
+        "bytes" => (
+            [(header::CONTENT_TYPE, "application/octet-stream")],
+            vec![0xff_u8, 0x00, 0x80, b'a'],
+        )
+            .into_response(),
         _ => ok(),
     }
 }

@@ -11,7 +11,7 @@ use super::{PgStore, opt_ts, ts, u32_col};
 use crate::account::OrgId;
 use crate::job::NewJob;
 use crate::store::target_groups::{
-    DELIVERED_COLUMNS, FAN_OUT_COLUMNS, MEMBER_COLUMNS, target_of, unpublished_test,
+    DELIVERED_COLUMNS, FAN_OUT_COLUMNS, MEMBER_COLUMNS, body_encoding, target_of, unpublished_test,
 };
 use crate::store::{Clock, FanOutCreated, Inserted, Published, Result, StoreError};
 use crate::target_group::{Delivered, FanOutRecord, NewFanOut, callback};
@@ -103,6 +103,7 @@ fn ended_from_row(row: &Row) -> Result<Ended> {
                 .try_get::<_, Option<i32>>("http_status")?
                 .map(|s| s as u16),
             response_body: row.try_get("response_body")?,
+            response_body_encoding: body_encoding(row.try_get("response_body_encoding")?),
             response_truncated: row
                 .try_get::<_, Option<bool>>("response_truncated")?
                 .unwrap_or(false),

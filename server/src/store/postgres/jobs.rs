@@ -6,6 +6,7 @@ use crate::account::OrgId;
 use crate::job::state::waiting_status;
 use crate::job::{NewJob, RunAt, target_host};
 use crate::store::jobs::{EXECUTION_COLUMNS, JOB_COLUMNS};
+use crate::store::target_groups::body_encoding;
 use crate::store::{
     Clock, ExecutionsOf, Inserted, JobFilter, JobStore, Page, PageRequest, Result, ScheduleFilter,
     StoreError,
@@ -163,6 +164,8 @@ fn execution_from_row(row: &Row) -> Result<Execution> {
     let status: String = row.try_get("status")?;
     let started: DateTime<Utc> = row.try_get("started_at")?;
     let finished: Option<DateTime<Utc>> = row.try_get("finished_at")?;
+    let response_body: Option<String> = row.try_get("response_body")?;
+    let encoding: Option<&str> = row.try_get("response_body_encoding")?;
     Ok(Execution {
         id: row.try_get("id")?,
         job_id: row.try_get("job_id")?,
@@ -172,7 +175,8 @@ fn execution_from_row(row: &Row) -> Result<Execution> {
         http_status: row
             .try_get::<_, Option<i32>>("http_status")?
             .map(|s| s as u16),
-        response_body: row.try_get("response_body")?,
+        response_body_encoding: response_body.is_some().then(|| body_encoding(encoding)),
+        response_body,
         response_truncated: row.try_get("response_truncated")?,
         error: row.try_get("error")?,
         duration_ms: finished.map(|f| (f - started).num_milliseconds().max(0) as u64),

@@ -352,9 +352,11 @@ impl Sql {
                 format!(
                     "WITH input AS (
                          SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::jsonb[],
-                                              $4::int4[], $5::text[], $6::bool[], $7::bool[])
+                                              $4::int4[], $5::text[], $6::bool[], $7::bool[],
+                                              $8::text[])
                              AS i (in_org, in_token, in_result,
-                                   in_http_status, in_body, in_truncated, in_whole)
+                                   in_http_status, in_body, in_truncated, in_whole,
+                                   in_encoding)
                      ), found AS (
                          {find}
                      ), done AS (
@@ -364,11 +366,12 @@ impl Sql {
                          WHERE id = in_job AND lease_token = in_token AND organization_id = in_org
                            AND status {by_id} AND lease_expires_at > now()
                          RETURNING {MOVED_COLUMNS}, {whole}, lease_token, in_execution_id,
-                                   in_http_status, in_body, in_truncated, {slot}
+                                   in_http_status, in_body, in_truncated, in_encoding, {slot}
                      ), {freed}, closed AS (
                          UPDATE executions SET status = '{completed}', finished_at = now(),
                                                http_status = in_http_status, response_body = in_body,
-                                               response_truncated = coalesce(in_truncated, false)
+                                               response_truncated = coalesce(in_truncated, false),
+                                               response_body_encoding = in_encoding
                          FROM done
                          WHERE executions.job_id = done.id AND executions.id = done.in_execution_id
                      )
@@ -406,14 +409,15 @@ impl Sql {
                 "WITH input AS (
                      SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[],
                                           $5::text[], $6::float8[], $7::int4[], $8::text[],
-                                          $9::bool[], $10::bool[])
+                                          $9::bool[], $10::bool[], $11::text[])
                          AS i (in_id, in_token, in_execution, in_status, in_error, in_retry_in,
-                               in_http_status, in_body, in_truncated, in_whole)
+                               in_http_status, in_body, in_truncated, in_whole, in_encoding)
                  ), closed AS (
                      UPDATE executions SET status = in_execution, error = in_error,
                                            finished_at = now(),
                                            http_status = in_http_status, response_body = in_body,
-                                           response_truncated = coalesce(in_truncated, false)
+                                           response_truncated = coalesce(in_truncated, false),
+                                           response_body_encoding = in_encoding
                      FROM input WHERE lease_token = in_token
                  ), ended AS (
                      -- in_retry_in NULL: given up; otherwise due again that many seconds from now.
@@ -620,6 +624,7 @@ struct Answers<'a> {
     status: Vec<Option<i32>>,
     body: Vec<Option<&'a str>>,
     truncated: Vec<Option<bool>>,
+    encoding: Vec<Option<&'static str>>,
 }
 
 impl<'a> Answers<'a> {
@@ -627,6 +632,8 @@ impl<'a> Answers<'a> {
         self.status.push(r.map(|r| i32::from(r.status)));
         self.body.push(r.map(|r| r.body.as_str()));
         self.truncated.push(r.map(|r| r.truncated));
+        self.encoding
+            .push(r.and_then(HttpResponse::encoding_column));
     }
 }
 
@@ -672,6 +679,7 @@ async fn end_badly(
                 &answers.body,
                 &answers.truncated,
                 &whole,
+                &answers.encoding,
             ],
         )
         .await?;
@@ -982,7 +990,7 @@ impl LeaseStore for PgStore {
             for (e, _) in &acks {
                 answers.push(e.response.as_ref());
             }
-            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
                 &orgs,
                 &tokens,
                 &results,
@@ -990,6 +998,7 @@ impl LeaseStore for PgStore {
                 &answers.body,
                 &answers.truncated,
                 &whole,
+                &answers.encoding,
             ];
             for row in client.query(&stmt, &params).await? {
                 done.insert(row.try_get("lease_token")?, ended_from_row(&row)?);

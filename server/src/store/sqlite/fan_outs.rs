@@ -9,7 +9,7 @@ use super::{NOW, Statements, opt_ts, ts, u32_col, uuid};
 use crate::account::OrgId;
 use crate::job::NewJob;
 use crate::store::target_groups::{
-    DELIVERED_COLUMNS, FAN_OUT_COLUMNS, MEMBER_COLUMNS, target_of, unpublished_test,
+    DELIVERED_COLUMNS, FAN_OUT_COLUMNS, MEMBER_COLUMNS, body_encoding, target_of, unpublished_test,
 };
 use crate::store::{Clock, FanOutCreated, Inserted, Published, Result, StoreError};
 use crate::target_group::{Delivered, FanOutRecord, NewFanOut, callback};
@@ -97,6 +97,10 @@ fn ended_from_row(row: &Row) -> Result<Ended> {
             attempts: u32_col(row, "attempt")?,
             http_status: row.get::<_, Option<i64>>("http_status")?.map(|s| s as u16),
             response_body: row.get("response_body")?,
+            response_body_encoding: body_encoding(
+                row.get::<_, Option<String>>("response_body_encoding")?
+                    .as_deref(),
+            ),
             response_truncated: row
                 .get::<_, Option<bool>>("response_truncated")?
                 .unwrap_or(false),

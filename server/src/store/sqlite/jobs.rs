@@ -6,6 +6,7 @@ use crate::account::OrgId;
 use crate::job::state::waiting_status;
 use crate::job::{NewJob, RunAt, target_host};
 use crate::store::jobs::{EXECUTION_COLUMNS, JOB_COLUMNS};
+use crate::store::target_groups::body_encoding;
 use crate::store::{
     Clock, ExecutionsOf, Inserted, JobFilter, JobStore, Page, PageRequest, Result, ScheduleFilter,
     StoreError,
@@ -134,6 +135,8 @@ fn execution_from_row(row: &Row) -> Result<Execution> {
     let status: String = row.get("status")?;
     let started = ts(row.get("started_at")?)?;
     let finished = opt_ts(row.get("finished_at")?)?;
+    let response_body: Option<String> = row.get("response_body")?;
+    let encoding: Option<String> = row.get("response_body_encoding")?;
     Ok(Execution {
         id: uuid(row.get("id")?)?,
         job_id: uuid(row.get("job_id")?)?,
@@ -141,7 +144,10 @@ fn execution_from_row(row: &Row) -> Result<Execution> {
         status: status.parse().map_err(StoreError::Corrupt)?,
         worker_id: row.get("worker_id")?,
         http_status: row.get::<_, Option<i64>>("http_status")?.map(|s| s as u16),
-        response_body: row.get("response_body")?,
+        response_body_encoding: response_body
+            .is_some()
+            .then(|| body_encoding(encoding.as_deref())),
+        response_body,
         response_truncated: row.get("response_truncated")?,
         error: row.get("error")?,
         duration_ms: finished.map(|f| (f.0 - started.0).num_milliseconds().max(0) as u64),

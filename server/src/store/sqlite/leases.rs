@@ -189,7 +189,8 @@ impl Sql {
             )),
             close_execution: c(format!(
                 "UPDATE executions SET status = ?2, error = ?3, finished_at = {NOW},
-                                       http_status = ?4, response_body = ?5, response_truncated = ?6
+                                       http_status = ?4, response_body = ?5, response_truncated = ?6,
+                                       response_body_encoding = ?7
                  WHERE lease_token = ?1"
             )),
             // The state machine decided the ending (?2 the job's next
@@ -347,6 +348,7 @@ fn close_execution(
         response.map(|r| r.status),
         response.map(|r| r.body.as_str()),
         response.is_some_and(|r| r.truncated),
+        response.and_then(HttpResponse::encoding_column),
     ])?;
     Ok(())
 }
