@@ -76,7 +76,7 @@ pub use schedule::{
 };
 pub use signing::{CreateSigningSecret, RevealedSigningSecret, RotateSigningSecret, SigningSecret};
 pub use target_group::{
-    Callback, CallbackEvent, CallbackStatus, CreateMember, CreateTargetGroup, FanOut,
+    Callback, CallbackEvent, CallbackOn, CallbackStatus, CreateMember, CreateTargetGroup, FanOut,
     FanOutAccepted, FanOutResult, FanOutStatus, GroupCallbackEvent, Member, TargetGroup,
 };
 pub use time::Timestamp;

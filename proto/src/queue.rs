@@ -430,6 +430,13 @@ pub struct PublishMessage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 255))]
     pub callback_queue_id: Option<String>,
+    /// Which ends publish a callback to the callback queue: `outcome` (the
+    /// default: once, when the delivery ends for good) or `every_attempt`
+    /// (each failed attempt with retries to follow too, `final: false`).
+    /// `every_attempt` needs a callback queue, here or as the queue's
+    /// default (400 otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_on: Option<crate::CallbackOn>,
     /// A target group (its id) to fan out across instead of `url` (and of the queue's defaults): one
     /// delivery per member, each retried on its own and sharing a
     /// `fan_out_id` (404 for a group the organization doesn't have, 422 for

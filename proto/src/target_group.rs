@@ -126,7 +126,8 @@ pub struct CallbackEvent {
     pub http_status: Option<u16>,
     /// That answer's body, at most 64 KiB.
     pub response_body: Option<String>,
-    /// `utf-8`: the body as text (bytes that are not UTF-8 read U+FFFD).
+    /// `utf-8`: the body as text; `base64`: base64 of the bytes of an
+    /// answer that was not UTF-8.
     pub response_body_encoding: String,
     /// The body was cut to 64 KiB.
     pub response_truncated: bool,
@@ -138,6 +139,28 @@ pub struct CallbackEvent {
     pub method: HttpMethod,
     pub created_at: Timestamp,
     pub finished_at: Option<Timestamp>,
+    /// `true`: the delivery's outcome (the one callback it always has);
+    /// `false`: one failed attempt with retries to follow, published only
+    /// for `callback_on: "every_attempt"`. Absent from older servers'
+    /// callbacks, which were all outcomes.
+    #[serde(rename = "final", default = "outcome")]
+    pub is_final: bool,
+}
+
+fn outcome() -> bool {
+    true
+}
+
+/// Which ends of a delivery publish a callback: its outcome alone (the
+/// default), or every attempt — each failed attempt with retries to
+/// follow (`final: false`), then the outcome (`final: true`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum CallbackOn {
+    #[default]
+    Outcome,
+    EveryAttempt,
 }
 
 /// A fan-out's overall outcome.
@@ -289,11 +312,15 @@ mod tests {
                 case["event"],
                 "{about}"
             );
-            assert_eq!(
-                known(&serde_json::from_str(body).unwrap()),
-                case["event"],
-                "{about}"
-            );
+            // A delivery's body from a server before `final` reads as final.
+            let mut raw = known(&serde_json::from_str(body).unwrap());
+            if kind == "delivery" {
+                raw.as_object_mut()
+                    .unwrap()
+                    .entry("final")
+                    .or_insert(true.into());
+            }
+            assert_eq!(raw, case["event"], "{about}");
         }
     }
 

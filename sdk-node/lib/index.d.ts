@@ -116,6 +116,8 @@ interface MessageFields {
   concurrency_key?: string
   /** The queue (its id or name) each delivery's outcome is published to once it ends for good (see `Callback`). */
   callback_queue_id?: string
+  /** `every_attempt`: each failed attempt with retries to follow calls back too (`final: false`). Default `outcome`. */
+  callback_on?: CallbackOn
 }
 
 /**
@@ -241,6 +243,8 @@ export interface PublishMessage {
   concurrency_key?: string
   /** The queue (its id or name) each delivery's outcome is published to; the queue's own when left out. */
   callback_queue_id?: string
+  /** `every_attempt`: each failed attempt with retries to follow calls back too (`final: false`). Default `outcome`. */
+  callback_on?: CallbackOn
   /** A target group (its id) to fan out across instead of `url` and the queue's defaults. */
   default_target_group_id?: string
 }
@@ -315,6 +319,9 @@ export interface FanOut {
 export type CallbackStatus = 'succeeded' | 'failed'
 
 /** A callback: one delivery's outcome, once it ended for good. */
+/** Which ends of a delivery publish a callback. */
+export type CallbackOn = 'outcome' | 'every_attempt'
+
 export interface CallbackEvent {
   /** The delivery (its job id). */
   message_id: string
@@ -324,6 +331,7 @@ export interface CallbackEvent {
   http_status: number | null
   /** That answer's body, at most 64 KiB. */
   response_body: string | null
+  /** `utf-8`, or `base64` for an answer that was not UTF-8. */
   response_body_encoding: string
   response_truncated: boolean
   attempts: number
@@ -333,6 +341,8 @@ export interface CallbackEvent {
   method: HttpMethod
   created_at: string
   finished_at: string | null
+  /** `true`: the delivery's outcome; `false`: a failed attempt with retries to follow (`callback_on: 'every_attempt'`). */
+  final: boolean
 }
 
 /** A fan-out's group callback, once its last delivery ended. */

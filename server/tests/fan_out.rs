@@ -21,6 +21,7 @@ both_stores!(
     a_failing_member_is_retried_alone,
     a_callback_comes_once_per_outcome_with_the_outcome,
     an_answer_that_is_not_text_is_kept_as_base64,
+    every_attempt_calls_back_for_each_failed_attempt_then_the_outcome,
     the_group_callback_comes_once_when_the_last_delivery_ends,
     two_servers_ending_the_last_deliveries_send_one_group_callback,
     a_queue_that_names_itself_for_callbacks_does_not_loop,
@@ -316,6 +317,52 @@ async fn an_answer_that_is_not_text_is_kept_as_base64(kind: StoreKind) {
     let runs = wait_for_execution(&s, id).await;
     assert_eq!(runs["data"][0]["response_body"], "OK");
     assert_eq!(runs["data"][0]["response_body_encoding"], "utf-8");
+}
+
+/// `callback_on: "every_attempt"`: a callback for each failed attempt
+/// with retries to follow (`final: false`), then the outcome (`final:
+/// true`); and it needs a callback queue.
+async fn every_attempt_calls_back_for_each_failed_attempt_then_the_outcome(kind: StoreKind) {
+    let endpoint = Endpoint::start().await;
+    let hooks = Endpoint::start().await;
+    let s = TestServer::start_with_test_clock(kind, local()).await;
+    queue(
+        &s,
+        json!({"name": "results", "concurrency": null, "default_target_url": hooks.url("/callbacks")}),
+    )
+    .await;
+    let answer = s
+        .post(
+            &s.admin_key,
+            "/v1/messages",
+            json!({"url": endpoint.url("/ok"), "callback_on": "every_attempt"}),
+        )
+        .await;
+    assert_error(&answer, 400, "validation_failed", Some("callback_on"));
+    let sent = publish(
+        &s,
+        json!({"url": endpoint.url("/flaky/2"), "retries": 3, "callback_queue_id": "results",
+               "callback_on": "every_attempt"}),
+    )
+    .await;
+    for n in 1..=3 {
+        endpoint.wait_for("/flaky/2", n, WITHIN).await;
+        hooks.wait_for("/callbacks", n, WITHIN).await;
+        s.advance_clock_and_settle(Duration::from_secs(10)).await;
+    }
+    settle_outcomes(&[&s]).await;
+    let got = hooks.received_at("/callbacks");
+    assert_eq!(got.len(), 3, "two attempts and the outcome");
+    let events: Vec<Value> = got.iter().map(|r| r.json()).collect();
+    for (n, event) in events.iter().enumerate() {
+        assert_eq!(event["message_id"], sent["message_id"]);
+        assert_eq!(event["attempts"], n + 1);
+        assert_eq!(event["final"], n == 2, "{event}");
+    }
+    assert_eq!(events[0]["status"], "failed");
+    assert_eq!(events[0]["http_status"], 503);
+    assert_eq!(events[2]["status"], "succeeded");
+    assert_eq!(events[2]["http_status"], 200);
 }
 
 /// The executions of job `id` once its first has ended.

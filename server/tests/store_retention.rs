@@ -344,6 +344,7 @@ async fn an_unpublished_outcome_stays_and_fan_outs_go_after_their_deliveries(kin
         follow: Follow {
             fan_out_id: Some(fan_out.id),
             callback_queue_id: None,
+            every_attempt: false,
         },
         ..push("member", "https://a.example.test/hook")
     };

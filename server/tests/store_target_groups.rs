@@ -26,6 +26,7 @@ both_stores!(
     members_keep_what_they_were_given_and_go_with_their_group,
     another_organizations_groups_and_members_are_out_of_reach,
     a_fan_out_is_counted_down_once_and_its_outcomes_published_once,
+    every_attempt_publishes_each_failed_attempt_then_the_outcome,
 );
 
 fn member(url: &str, method: HttpMethod, headers: &[(&str, &str)]) -> NewMember {
@@ -315,6 +316,7 @@ async fn a_fan_out_is_counted_down_once_and_its_outcomes_published_once(kind: St
     let follow = Follow {
         fan_out_id: Some(fan_out.id),
         callback_queue_id: Some(callbacks.id),
+        every_attempt: false,
     };
     let delivery = |url: &str, key: Option<&str>| chronos_server::job::NewJob {
         max_retries: Some(0),
@@ -448,4 +450,113 @@ async fn a_fan_out_is_counted_down_once_and_its_outcomes_published_once(kind: St
         (record.remaining(), record.succeeded, record.failed),
         (0, 1, 1)
     );
+}
+
+/// A delivery that publishes every attempt: each failed attempt with
+/// retries to follow is a callback (`final: false`, in attempt order), a
+/// released attempt is none, and the outcome comes last (`final: true`),
+/// each once.
+async fn every_attempt_publishes_each_failed_attempt_then_the_outcome(kind: StoreKind) {
+    use chronos_server::job::Follow;
+
+    let (t, org) = clocked(kind).await;
+    let (store, leases) = (&t.store, &t.leases);
+    let results = QueueSettings {
+        default_target_url: Some("https://hooks.example.test/results".into()),
+        ..QueueSettings::unlimited()
+    };
+    let callbacks = store
+        .create_queue(org, Uuid::now_v7(), "results", &results)
+        .await
+        .unwrap()
+        .unwrap();
+    let job = chronos_server::job::NewJob {
+        max_retries: Some(5),
+        follow: Follow {
+            fan_out_id: None,
+            callback_queue_id: Some(callbacks.id),
+            every_attempt: true,
+        },
+        ..push("flaky", "https://a.example.test/hook")
+    };
+    let id = leases.create_job(org, job).await.unwrap().id;
+    let only_ours = [("hooks.example.test:443", 100)];
+    let lease = || async {
+        let leased = leases.lease_push(&slots(10, 10, &only_ours)).await.unwrap();
+        assert_eq!(leased.len(), 1);
+        assert_eq!(leased[0].1.job.id, id);
+        leased[0].1.lease.token
+    };
+    let bodies = |published: chronos_server::store::Published| -> Vec<serde_json::Value> {
+        published
+            .created
+            .iter()
+            .map(|(_, job)| serde_json::from_str(job.payload.as_str().unwrap()).unwrap())
+            .collect()
+    };
+    // Two failed attempts, published in one pass, in order.
+    for _ in 0..2 {
+        let token = lease().await;
+        let again_now = failure(true, Some(Duration::ZERO));
+        done(leases.fail_job(org, token, again_now).await.unwrap());
+    }
+    let events = bodies(leases.publish_outcomes(100).await.unwrap());
+    assert_eq!(events.len(), 2, "{events:?}");
+    for (n, event) in events.iter().enumerate() {
+        assert_eq!(event["final"], false);
+        assert_eq!(event["status"], "failed");
+        assert_eq!(event["attempts"], n as u64 + 1);
+        assert_eq!(event["error"], "it broke");
+    }
+    assert_eq!(leases.publish_outcomes(100).await.unwrap().taken, 0);
+    // Handed back unstarted: no callback. Then it succeeds: the outcome.
+    let token = lease().await;
+    done(leases.release_lease(org, token).await.unwrap());
+    assert_eq!(leases.publish_outcomes(100).await.unwrap().taken, 0);
+    let token = lease().await;
+    done(leases.ack_job(org, token, None).await.unwrap());
+    let events = bodies(leases.publish_outcomes(100).await.unwrap());
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["final"], true);
+    assert_eq!(events[0]["status"], "succeeded");
+    assert_eq!(events[0]["attempts"], 4);
+    assert_eq!(leases.publish_outcomes(100).await.unwrap().taken, 0);
+
+    // A delivery that dies with attempts unpublished: they come first.
+    let job = chronos_server::job::NewJob {
+        max_retries: Some(1),
+        follow: Follow {
+            fan_out_id: None,
+            callback_queue_id: Some(callbacks.id),
+            every_attempt: true,
+        },
+        ..push("dies", "https://b.example.test/hook")
+    };
+    let id = leases.create_job(org, job).await.unwrap().id;
+    for _ in 0..2 {
+        let leased = leases.lease_push(&slots(10, 10, &only_ours)).await.unwrap();
+        let token = leased
+            .iter()
+            .find(|(_, l)| l.job.id == id)
+            .unwrap()
+            .1
+            .lease
+            .token;
+        let again_now = failure(true, Some(Duration::ZERO));
+        done(leases.fail_job(org, token, again_now).await.unwrap());
+    }
+    // In one pass, in order: the attempt, then the outcome.
+    let events = bodies(leases.publish_outcomes(100).await.unwrap());
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(
+        (&events[0]["final"], &events[0]["attempts"]),
+        (&false.into(), &1.into())
+    );
+    assert_eq!(
+        (&events[1]["final"], &events[1]["status"]),
+        (&true.into(), &"failed".into())
+    );
+    assert_eq!(leases.publish_outcomes(100).await.unwrap().taken, 0);
+    let events = &events[1..];
+    assert_eq!(events[0]["attempts"], 2);
 }

@@ -17,6 +17,7 @@ else:  # pragma: no cover
 
 JobStatus: TypeAlias = Literal["scheduled", "queued", "running", "completed", "failed", "cancelled"]
 ExecutionStatus: TypeAlias = Literal["running", "completed", "failed", "timed_out", "released"]
+CallbackOn: TypeAlias = Literal["outcome", "every_attempt"]
 ScheduleStatus: TypeAlias = Literal["active", "paused", "archived"]
 TimeUnit: TypeAlias = Literal["second", "minute", "hour", "day", "week"]
 HttpMethod: TypeAlias = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
@@ -136,6 +137,7 @@ class NewMessage(TypedDict):
     signing_secret_id: NotRequired[str]
     concurrency_key: NotRequired[str]
     callback_queue_id: NotRequired[str]
+    callback_on: NotRequired[CallbackOn]
 
 
 @final  # so that `"fan_out" in answer` tells it from a FanOutAccepted
@@ -246,6 +248,7 @@ class QueueMessage(TypedDict, total=False):
     deduplication_id: str
     concurrency_key: str
     callback_queue_id: str
+    callback_on: CallbackOn
     default_target_group_id: str
 
 
@@ -333,6 +336,7 @@ class CallbackEvent(TypedDict):
     method: HttpMethod
     created_at: str
     finished_at: Optional[str]
+    final: bool
 
 
 class GroupCallbackEvent(TypedDict):

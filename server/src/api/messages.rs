@@ -120,6 +120,13 @@ pub(crate) async fn publish(
         Some(named) => Some(callback_queue(state, auth, named).await?.id),
         None => queue.settings.callback_queue_id,
     };
+    let every_attempt = req.callback_on == Some(chronos_proto::CallbackOn::EveryAttempt);
+    if every_attempt && callback.is_none() {
+        return Err(ApiError::validation(
+            "callback_on",
+            "callback_on every_attempt needs a callback_queue_id (on the message or as its queue's default)",
+        ));
+    }
     // Read with its members below: an id that is no group of the
     // organization's finds none.
     let group_not_found =
@@ -132,6 +139,7 @@ pub(crate) async fn publish(
     job.queue = queue.name.clone();
     job.max_retries = retries;
     job.follow.callback_queue_id = callback;
+    job.follow.every_attempt = every_attempt;
     let duplicate = |e: StoreError| match e {
         StoreError::IdempotencyConflict { existing } => ApiError::DuplicateMessage { existing },
         e => e.into(),

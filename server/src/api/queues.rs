@@ -474,6 +474,7 @@ async fn publish_message(
         signing_secret_id: queue.settings.signing_secret_id,
         concurrency_key: req.concurrency_key,
         callback_queue_id: req.callback_queue_id,
+        callback_on: req.callback_on,
         default_target_group_id: group,
     };
     // The queue's retries (`None`), read by the insert with the queue's row.

@@ -54,6 +54,9 @@ pub struct NewJob {
 pub struct Follow {
     pub fan_out_id: Option<Uuid>,
     pub callback_queue_id: Option<Uuid>,
+    /// Each failed attempt with retries to follow publishes a callback
+    /// too (`callback_on: "every_attempt"`), not the outcome alone.
+    pub every_attempt: bool,
 }
 
 /// The host a push job calls, as its delivery slots are counted:

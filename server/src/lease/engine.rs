@@ -318,6 +318,11 @@ impl Engine {
         self.tell(moved.status, moved.schedule_id, moved.followed, || {
             moved.wake.clone()
         });
+        // A followed delivery's failed attempt may have a callback to
+        // publish (`callback_on: "every_attempt"`).
+        if moved.followed && matches!(moved.status, JobStatus::Scheduled | JobStatus::Queued) {
+            self.publisher.notify_one();
+        }
         moved.freed.iter().for_each(|k| self.wakers.wake(k));
     }
 

@@ -37,15 +37,57 @@ pub(crate) fn body_encoding(column: Option<&str>) -> chronos_proto::BodyEncoding
 }
 
 /// The ended deliveries whose outcome is still to publish (the partial
-/// index `jobs_outcome_unpublished`), both stores.
+/// index `jobs_outcome_unpublished`), both stores. One that publishes every
+/// attempt waits until its earlier attempts are published: its outcome is
+/// its last callback.
 pub(crate) fn unpublished_test() -> String {
     use chronos_proto::JobStatus::{Cancelled, Completed, Failed};
     format!(
         "j.status IN ('{}', '{}', '{}') AND NOT j.outcome_published
-         AND (j.fan_out_id IS NOT NULL OR j.callback_queue_id IS NOT NULL)",
+         AND (j.fan_out_id IS NOT NULL OR j.callback_queue_id IS NOT NULL)
+         AND (NOT j.callback_every_attempt OR NOT EXISTS (
+             SELECT 1 FROM executions x WHERE x.job_id = j.id AND {attempt}
+               AND x.attempt < j.attempt))",
         Completed.as_str(),
         Failed.as_str(),
-        Cancelled.as_str()
+        Cancelled.as_str(),
+        attempt = unpublished_attempt_test(),
+    )
+}
+
+/// An execution `x` of job `j` whose per-attempt callback is still to
+/// publish: ended, not handed back, after the last published.
+fn unpublished_attempt_test() -> String {
+    format!(
+        "x.attempt > j.attempts_published AND x.finished_at IS NOT NULL AND x.status <> '{}'",
+        chronos_proto::ExecutionStatus::Released.as_str()
+    )
+}
+
+/// The failed attempts with retries to follow of deliveries that publish
+/// every attempt (`callback_on: "every_attempt"`; the partial index
+/// `jobs_attempts_unpublished`), each as [`DELIVERED_COLUMNS`] reads a
+/// delivery: the attempt's answer and error, `failed`. A finished
+/// delivery's last attempt is its outcome, published apart. Both stores;
+/// `limit` is the store's parameter.
+pub(crate) fn unpublished_attempts(limit: &str) -> String {
+    use chronos_proto::JobStatus::{Cancelled, Completed, Failed};
+    format!(
+        "SELECT j.id, j.organization_id, j.delivery, '{failed}' AS status, x.attempt,
+                x.error AS last_error, j.created_at, x.finished_at, j.fan_out_id,
+                j.callback_queue_id, x.http_status, x.response_body, x.response_truncated,
+                x.response_body_encoding
+         FROM jobs j JOIN executions x ON x.job_id = j.id
+         WHERE j.callback_every_attempt AND j.attempts_published < j.attempt
+           AND {attempt}
+           AND NOT (j.status IN ('{completed}', '{failed}', '{cancelled}')
+                    AND x.attempt = j.attempt)
+         ORDER BY j.id, x.attempt
+         LIMIT {limit}",
+        failed = Failed.as_str(),
+        completed = Completed.as_str(),
+        cancelled = Cancelled.as_str(),
+        attempt = unpublished_attempt_test(),
     )
 }
 

@@ -19,8 +19,14 @@ use uuid::Uuid;
 pub const CALLBACK_TIMEOUT_SECONDS: u32 = 30;
 
 /// The callback of a delivery that ended (completed or failed); `None` for
-/// one that was cancelled, which is no delivery outcome.
-pub fn event(delivered: &Delivered, fan_out_id: Option<Uuid>) -> Option<CallbackEvent> {
+/// one that was cancelled, which is no delivery outcome. For an attempt
+/// with retries to follow (`callback_on: "every_attempt"`), `delivered` is
+/// that attempt, `failed`, and the callback is not `final`.
+pub fn event(
+    delivered: &Delivered,
+    fan_out_id: Option<Uuid>,
+    is_final: bool,
+) -> Option<CallbackEvent> {
     let status = match delivered.status {
         JobStatus::Completed => CallbackStatus::Succeeded,
         JobStatus::Failed => CallbackStatus::Failed,
@@ -43,6 +49,7 @@ pub fn event(delivered: &Delivered, fan_out_id: Option<Uuid>) -> Option<Callback
         method: delivered.method,
         created_at: delivered.created_at,
         finished_at: delivered.finished_at,
+        is_final,
     })
 }
 

@@ -75,8 +75,8 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (
         16,
-        "endpoint health",
-        include_str!("migrations/0016_endpoint_health.sql"),
+        "endpoint health, callbacks per attempt",
+        include_str!("migrations/0016_endpoint_health_and_attempts.sql"),
     ),
 ];
 

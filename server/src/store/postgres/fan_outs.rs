@@ -11,7 +11,8 @@ use super::{PgStore, opt_ts, ts, u32_col};
 use crate::account::OrgId;
 use crate::job::NewJob;
 use crate::store::target_groups::{
-    DELIVERED_COLUMNS, FAN_OUT_COLUMNS, MEMBER_COLUMNS, body_encoding, target_of, unpublished_test,
+    DELIVERED_COLUMNS, FAN_OUT_COLUMNS, MEMBER_COLUMNS, body_encoding, target_of,
+    unpublished_attempts, unpublished_test,
 };
 use crate::store::{Clock, FanOutCreated, Inserted, Published, Result, StoreError};
 use crate::target_group::{Delivered, FanOutRecord, NewFanOut, callback};
@@ -23,6 +24,8 @@ use uuid::Uuid;
 
 pub(super) struct Sql {
     insert: String,
+    take_attempts: String,
+    attempts_published: String,
     get: String,
     take: String,
     ended: String,
@@ -44,6 +47,11 @@ impl Sql {
             get: format!(
                 "SELECT {FAN_OUT_COLUMNS} FROM fan_outs WHERE organization_id = $1 AND id = $2"
             ),
+            take_attempts: format!("{} FOR UPDATE OF j SKIP LOCKED", unpublished_attempts("$1")),
+            attempts_published: "UPDATE jobs SET attempts_published = p.attempt
+                 FROM unnest($1::uuid[], $2::int4[]) AS p (id, attempt)
+                 WHERE jobs.id = p.id AND jobs.attempts_published < p.attempt"
+                .into(),
             take: format!(
                 "SELECT {DELIVERED_COLUMNS} FROM jobs j WHERE {unpublished}
                  ORDER BY j.id LIMIT $1
@@ -66,7 +74,9 @@ impl Sql {
                 "SELECT {DELIVERED_COLUMNS} FROM jobs j
                  WHERE j.organization_id = $1 AND j.fan_out_id = $2 ORDER BY j.id"
             ),
-            published: "UPDATE jobs SET outcome_published = true WHERE id = ANY($1)".into(),
+            published: "UPDATE jobs SET outcome_published = true, attempts_published = attempt
+                        WHERE id = ANY($1)"
+                .into(),
             members: format!(
                 "SELECT {MEMBER_COLUMNS} FROM target_group_members
                  WHERE group_id = $1 ORDER BY created_at, id"
@@ -188,21 +198,46 @@ async fn publish_once(
 ) -> Result<Published> {
     let sql = &store.sql.fan_outs;
     let tx = client.transaction().await?;
+    let mut messages: BTreeMap<Uuid, Vec<NewJob>> = BTreeMap::new();
+    // Attempts first: a delivery's outcome is its last callback.
+    let attempts = tx
+        .query(&sql.take_attempts, &[&i64::from(limit)])
+        .await?
+        .iter()
+        .map(ended_from_row)
+        .collect::<Result<Vec<_>>>()?;
+    let mut last_published: BTreeMap<Uuid, i32> = BTreeMap::new();
+    for e in &attempts {
+        let d = &e.delivered;
+        if let (Some(queue), Some(event)) =
+            (e.callback_queue_id, callback::event(d, e.fan_out_id, false))
+        {
+            let name = format!("callback of {} attempt {}", d.job_id, d.attempts);
+            let jobs = callback_messages(store, &tx, e.org, queue, &name, &event).await?;
+            messages.entry(e.org.0).or_default().extend(jobs);
+        }
+        last_published.insert(d.job_id, d.attempts as i32);
+    }
+    if !last_published.is_empty() {
+        let (ids, attempts): (Vec<Uuid>, Vec<i32>) = last_published.into_iter().unzip();
+        tx.execute(&sql.attempts_published, &[&ids, &attempts])
+            .await?;
+    }
     let mut ended = tx
         .query(&sql.take, &[&i64::from(limit)])
         .await?
         .iter()
         .map(ended_from_row)
         .collect::<Result<Vec<_>>>()?;
-    if ended.is_empty() {
+    if ended.is_empty() && attempts.is_empty() {
         return Ok(Published::default());
     }
     // Fan-out rows are locked in one order by every process.
     ended.sort_by_key(|e| (e.fan_out_id, e.delivered.job_id));
-    let mut messages: BTreeMap<Uuid, Vec<NewJob>> = BTreeMap::new();
     for e in &ended {
         let d = &e.delivered;
-        if let (Some(queue), Some(event)) = (e.callback_queue_id, callback::event(d, e.fan_out_id))
+        if let (Some(queue), Some(event)) =
+            (e.callback_queue_id, callback::event(d, e.fan_out_id, true))
         {
             let name = format!("callback of {}", d.job_id);
             let jobs = callback_messages(store, &tx, e.org, queue, &name, &event).await?;
@@ -246,7 +281,7 @@ async fn publish_once(
     tx.execute(&sql.published, &[&ids]).await?;
     tx.commit().await?;
     Ok(Published {
-        taken: ended.len(),
+        taken: ended.len() + attempts.len(),
         created,
     })
 }

@@ -72,23 +72,26 @@ impl Sql {
                                           $6::text[], $7::int4[], $8::text[], $9::jsonb[],
                                           $10::timestamptz[], $11::float8[], $12::int4[],
                                           $13::int4[], $14::uuid[], $15::text[], $16::text[],
-                                          $17::text[], $18::uuid[], $19::uuid[])
+                                          $17::text[], $18::uuid[], $19::uuid[], $20::bool[])
                          WITH ORDINALITY AS i (in_id, in_name, in_handler, in_payload, in_queue,
                              in_priority, in_delivery_type, in_delivery, in_at, in_delay,
                              in_max_retries, in_timeout, in_schedule_id, in_key, in_host,
-                             in_concurrency_key, in_fan_out, in_callback_queue, in_n)
+                             in_concurrency_key, in_fan_out, in_callback_queue, in_every_attempt,
+                             in_n)
                  ), {queues}, created AS (
                      INSERT INTO jobs (id, organization_id, name, handler, payload, queue,
                          priority, status, delivery_type, delivery, run_at, max_retries,
                          timeout_seconds, schedule_id, idempotency_key, target_host, flow,
-                         concurrency_key, created_at, updated_at, fan_out_id, callback_queue_id)
+                         concurrency_key, created_at, updated_at, fan_out_id, callback_queue_id,
+                         callback_every_attempt)
                      SELECT in_id, $1, in_name, in_handler, in_payload, in_queue, in_priority,
                             CASE WHEN t.run_at <= now() THEN '{queued}' ELSE '{scheduled}' END,
                             in_delivery_type, in_delivery, t.run_at,
                             coalesce(in_max_retries, q.retries), in_timeout,
                             in_schedule_id, in_key, in_host,
                             coalesce(q.flow, chronos_queue_not_found(in_queue)),
-                            in_concurrency_key, now(), now(), in_fan_out, in_callback_queue
+                            in_concurrency_key, now(), now(), in_fan_out, in_callback_queue,
+                            in_every_attempt
                      FROM input LEFT JOIN queues_used q ON q.name = in_queue CROSS JOIN LATERAL
                           (SELECT COALESCE(in_at, now() + make_interval(secs => in_delay))
                                AS run_at) t
@@ -315,6 +318,7 @@ pub(super) async fn insert_on(
                     &columns.concurrency_key,
                     &columns.fan_out_id,
                     &columns.callback_queue_id,
+                    &columns.every_attempt,
                 ],
             )
             .await
@@ -394,6 +398,7 @@ struct JobColumns<'a> {
     concurrency_key: Vec<Option<&'a str>>,
     fan_out_id: Vec<Option<Uuid>>,
     callback_queue_id: Vec<Option<Uuid>>,
+    every_attempt: Vec<bool>,
 }
 
 impl<'a> JobColumns<'a> {
@@ -418,6 +423,7 @@ impl<'a> JobColumns<'a> {
             concurrency_key: Vec::with_capacity(n),
             fan_out_id: Vec::with_capacity(n),
             callback_queue_id: Vec::with_capacity(n),
+            every_attempt: Vec::with_capacity(n),
         };
         for job in jobs {
             let (at, delay) = match job.run_at {
@@ -428,6 +434,7 @@ impl<'a> JobColumns<'a> {
             c.id.push(job.id);
             c.fan_out_id.push(job.follow.fan_out_id);
             c.callback_queue_id.push(job.follow.callback_queue_id);
+            c.every_attempt.push(job.follow.every_attempt);
             c.name.push(&job.name);
             c.handler.push(job.handler.as_deref());
             c.payload.push(&job.payload);

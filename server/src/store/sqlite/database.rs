@@ -70,8 +70,8 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (
         15,
-        "endpoint health",
-        include_str!("migrations/0015_endpoint_health.sql"),
+        "endpoint health, callbacks per attempt",
+        include_str!("migrations/0015_endpoint_health_and_attempts.sql"),
     ),
 ];
 

@@ -9,7 +9,8 @@ use super::{NOW, Statements, opt_ts, ts, u32_col, uuid};
 use crate::account::OrgId;
 use crate::job::NewJob;
 use crate::store::target_groups::{
-    DELIVERED_COLUMNS, FAN_OUT_COLUMNS, MEMBER_COLUMNS, body_encoding, target_of, unpublished_test,
+    DELIVERED_COLUMNS, FAN_OUT_COLUMNS, MEMBER_COLUMNS, body_encoding, target_of,
+    unpublished_attempts, unpublished_test,
 };
 use crate::store::{Clock, FanOutCreated, Inserted, Published, Result, StoreError};
 use crate::target_group::{Delivered, FanOutRecord, NewFanOut, callback};
@@ -22,6 +23,8 @@ pub(super) struct Sql {
     insert: String,
     get: String,
     take: String,
+    take_attempts: String,
+    attempts_published: String,
     ended: String,
     count_down: String,
     deliveries: String,
@@ -45,6 +48,10 @@ impl Sql {
                  ORDER BY j.id LIMIT ?1",
                 unpublished = unpublished_test(),
             ),
+            take_attempts: unpublished_attempts("?1"),
+            attempts_published: "UPDATE jobs SET attempts_published = ?2
+                 WHERE id = ?1 AND attempts_published < ?2"
+                .into(),
             ended: "INSERT INTO fan_out_ended (fan_out_id, job_id) VALUES (?1, ?2)
                     ON CONFLICT DO NOTHING"
                 .into(),
@@ -59,7 +66,9 @@ impl Sql {
                 "SELECT {DELIVERED_COLUMNS} FROM jobs j
                  WHERE j.organization_id = ?1 AND j.fan_out_id = ?2 ORDER BY j.id"
             ),
-            published: "UPDATE jobs SET outcome_published = 1 WHERE id = ?1".into(),
+            published: "UPDATE jobs SET outcome_published = 1, attempts_published = attempt
+                        WHERE id = ?1"
+                .into(),
             members: format!(
                 "SELECT {MEMBER_COLUMNS} FROM target_group_members
                  WHERE group_id = ?1 ORDER BY created_at, id"
@@ -187,19 +196,42 @@ pub(super) fn get(
 pub(super) fn publish(conn: &mut Connection, all: &Statements, limit: u32) -> Result<Published> {
     let sql = &all.fan_outs;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut messages: BTreeMap<Uuid, Vec<NewJob>> = BTreeMap::new();
+    // Attempts first: a delivery's outcome is its last callback.
+    let attempts: Vec<Ended> = {
+        let mut stmt = tx.prepare_cached(&sql.take_attempts)?;
+        let rows = stmt.query_map(params![i64::from(limit)], |row| Ok(ended_from_row(row)))?;
+        rows.map(|r| r?).collect::<Result<_>>()?
+    };
+    let mut last_published: BTreeMap<Uuid, u32> = BTreeMap::new();
+    for e in &attempts {
+        let d = &e.delivered;
+        if let (Some(queue), Some(event)) =
+            (e.callback_queue_id, callback::event(d, e.fan_out_id, false))
+        {
+            let name = format!("callback of {} attempt {}", d.job_id, d.attempts);
+            let jobs = callback_messages(&tx, all, e.org, queue, &name, &event)?;
+            messages.entry(e.org.0).or_default().extend(jobs);
+        }
+        last_published.insert(d.job_id, d.attempts);
+    }
+    for (id, attempt) in &last_published {
+        tx.prepare_cached(&sql.attempts_published)?
+            .execute(params![id.to_string(), attempt])?;
+    }
     let mut ended: Vec<Ended> = {
         let mut stmt = tx.prepare_cached(&sql.take)?;
         let rows = stmt.query_map(params![i64::from(limit)], |row| Ok(ended_from_row(row)))?;
         rows.map(|r| r?).collect::<Result<_>>()?
     };
-    if ended.is_empty() {
+    if ended.is_empty() && attempts.is_empty() {
         return Ok(Published::default());
     }
     ended.sort_by_key(|e| (e.fan_out_id, e.delivered.job_id));
-    let mut messages: BTreeMap<Uuid, Vec<NewJob>> = BTreeMap::new();
     for e in &ended {
         let d = &e.delivered;
-        if let (Some(queue), Some(event)) = (e.callback_queue_id, callback::event(d, e.fan_out_id))
+        if let (Some(queue), Some(event)) =
+            (e.callback_queue_id, callback::event(d, e.fan_out_id, true))
         {
             let name = format!("callback of {}", d.job_id);
             let jobs = callback_messages(&tx, all, e.org, queue, &name, &event)?;
@@ -248,7 +280,7 @@ pub(super) fn publish(conn: &mut Connection, all: &Statements, limit: u32) -> Re
     }
     tx.commit()?;
     Ok(Published {
-        taken: ended.len(),
+        taken: ended.len() + attempts.len(),
         created,
     })
 }

@@ -72,11 +72,11 @@ impl Sql {
                 "INSERT INTO jobs (id, organization_id, name, handler, payload, queue, priority,
                      status, delivery_type, delivery, run_at, max_retries, timeout_seconds,
                      schedule_id, idempotency_key, target_host, flow, concurrency_key, created_at,
-                     updated_at, fan_out_id, callback_queue_id)
+                     updated_at, fan_out_id, callback_queue_id, callback_every_attempt)
                  SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7,
                         CASE WHEN t.run_at <= {NOW} THEN '{queued}' ELSE '{scheduled}' END,
                         ?8, ?9, t.run_at, coalesce(?10, ?18), ?11, ?12, ?13, ?16, ?17,
-                        ?19, {NOW}, {NOW}, ?20, ?21
+                        ?19, {NOW}, {NOW}, ?20, ?21, ?22
                  FROM (SELECT COALESCE(?14, strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?15))
                            AS run_at) t
                  RETURNING {JOB_COLUMNS}",
@@ -245,6 +245,7 @@ pub(super) fn insert_job(
             job.concurrency_key,
             job.follow.fan_out_id.map(|id| id.to_string()),
             job.follow.callback_queue_id.map(|id| id.to_string()),
+            job.follow.every_attempt,
         ],
         |row| Ok(job_from_row(row)),
     )??;

@@ -1,4 +1,4 @@
--- Endpoint health: as postgres/migrations/0016_endpoint_health.sql.
+-- Endpoint health: as postgres/migrations/0016_endpoint_health_and_attempts.sql.
 CREATE TABLE endpoints (
     id                   TEXT PRIMARY KEY,
     organization_id      TEXT NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
@@ -25,3 +25,8 @@ DROP INDEX jobs_scheduled_due;
 CREATE INDEX jobs_held ON jobs (organization_id, target_host) WHERE held_reason IS NOT NULL;
 
 ALTER TABLE executions ADD COLUMN response_body_encoding TEXT;
+
+ALTER TABLE jobs ADD COLUMN callback_every_attempt INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN attempts_published INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX jobs_attempts_unpublished ON jobs (id)
+    WHERE callback_every_attempt AND attempts_published < attempt;

@@ -31,3 +31,13 @@ CREATE INDEX jobs_held ON jobs (organization_id, target_host) WHERE held_reason 
 -- A response body that is not UTF-8 is kept as base64 ('base64'); NULL is
 -- UTF-8 text.
 ALTER TABLE executions ADD COLUMN response_body_encoding text;
+
+-- `callback_on: "every_attempt"`: each failed attempt with retries to
+-- follow publishes a callback too; `attempts_published` is the last attempt
+-- whose callback (or outcome) is published. The outcome publisher finds the
+-- rest through the partial index, which holds only such jobs with an
+-- attempt still to publish.
+ALTER TABLE jobs ADD COLUMN callback_every_attempt boolean NOT NULL DEFAULT false;
+ALTER TABLE jobs ADD COLUMN attempts_published integer NOT NULL DEFAULT 0;
+CREATE INDEX jobs_attempts_unpublished ON jobs (id)
+    WHERE callback_every_attempt AND attempts_published < attempt;
