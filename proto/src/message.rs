@@ -138,6 +138,16 @@ pub struct Message {
     /// The key of its queue's per-key limits, if it has one.
     #[serde(default)]
     pub concurrency_key: Option<String>,
+    /// `endpoint_disabled` while it is held: `scheduled`, waiting for its
+    /// endpoint to be enabled (shown only then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_reason: Option<String>,
+    /// The fan-out it is one delivery of (shown only then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fan_out_id: Option<Uuid>,
+    /// The queue its outcome is published to (shown only then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_queue_id: Option<Uuid>,
     pub last_error: Option<String>,
     pub created_at: Timestamp,
     pub finished_at: Option<Timestamp>,

@@ -65,6 +65,7 @@ test('parseCallback reads a signed callback, with any of several secrets', () =>
     method: 'POST',
     created_at: '2026-12-07T11:20:00.000Z',
     finished_at: '2026-12-07T11:20:00.250Z',
+    final: true,
   }
   const raw = JSON.stringify({ ...event, added_later: [1, 2] })
   const headers = { 'chronos-signature': sign(secret, ts, raw), 'chronos-timestamp': String(ts) }

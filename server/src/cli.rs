@@ -183,8 +183,17 @@ struct Period(Option<Duration>);
 #[derive(Clone, Copy, Debug)]
 struct DisableAfter(Option<std::time::Duration>);
 
+/// `30m`, `24h`, `7d`, or `never`.
 fn parse_disable_after(s: &str) -> Result<DisableAfter, String> {
-    crate::endpoint::parse_disable_after(s).map(DisableAfter)
+    if s == "never" {
+        return Ok(DisableAfter(None));
+    }
+    match crate::config::parse_duration(s) {
+        Ok(after) if !after.is_zero() => Ok(DisableAfter(Some(after))),
+        _ => Err(format!(
+            "`{s}` is not a duration: write 90s, 15m, 24h, 7d or never"
+        )),
+    }
 }
 
 fn parse_period(s: &str) -> Result<Period, String> {
@@ -435,4 +444,19 @@ async fn orgs(command: OrgsCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_thresholds_parse() {
+        let after = |s| parse_disable_after(s).map(|d| d.0);
+        assert_eq!(after("24h"), Ok(Some(Duration::from_secs(86_400))));
+        assert_eq!(after("never"), Ok(None));
+        for bad in ["0s", "soon", "-1h", "24", ""] {
+            assert!(after(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
 }

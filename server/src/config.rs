@@ -1,9 +1,47 @@
-//! Which store to use, from `--database-url` / `--data-dir`.
+//! Which store to use, from `--database-url` / `--data-dir`; and durations
+//! as operators write them on the command line.
 
 use crate::store::postgres::PgStore;
 use crate::store::sqlite::{OpenMode, SqliteStore};
 use crate::store::{Clock, Opened, StoreError};
 use std::path::{Path, PathBuf};
+
+/// Why a duration as operators write it was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BadDuration {
+    /// Not a whole number and a unit.
+    Malformed,
+    Negative,
+    /// More seconds than fit in an `i64`.
+    TooLong,
+}
+
+/// A duration as operators write it: a whole number and a unit, `90s`,
+/// `15m`, `12h` or `7d`. What it may be at least, and what word stands for
+/// "never", is the caller's.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, BadDuration> {
+    let unit = match s.chars().last() {
+        Some('s') => 1,
+        Some('m') => 60,
+        Some('h') => 3600,
+        Some('d') => 86_400,
+        _ => return Err(BadDuration::Malformed),
+    };
+    let number = &s[..s.len() - 1];
+    if number.starts_with('-') {
+        return Err(BadDuration::Negative);
+    }
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(BadDuration::Malformed);
+    }
+    number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit))
+        .filter(|&secs| i64::try_from(secs).is_ok())
+        .map(std::time::Duration::from_secs)
+        .ok_or(BadDuration::TooLong)
+}
 
 /// The embedded store's file inside the data directory.
 pub const SQLITE_FILE: &str = "chronos.db";

@@ -7,6 +7,7 @@
 //! Also how periods are written (`7d`, `forever`), for `chronos retention`
 //! and the log.
 
+use crate::config::BadDuration;
 use crate::store::{Cutoffs, DynStore, Result, RetentionPeriods};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -102,29 +103,21 @@ pub fn parse_period(s: &str) -> Result<Option<Duration>, String> {
     if s == "forever" {
         return Ok(None);
     }
-    let usage = || format!("`{s}` is not a period: write 90s, 15m, 12h, 7d or forever");
-    let unit = match s.chars().last() {
-        Some('s') => 1,
-        Some('m') => 60,
-        Some('h') => 3600,
-        Some('d') => 86_400,
-        _ => return Err(usage()),
-    };
-    let number = &s[..s.len() - 1];
     let too_short = || format!("a retention period is at least 1 minute (or forever), not `{s}`");
-    if number.starts_with('-') {
-        return Err(too_short());
-    }
-    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(usage());
-    }
-    let secs = number
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(unit))
-        .filter(|&secs| i64::try_from(secs).is_ok())
-        .ok_or_else(|| format!("`{s}` is too long a period; write forever to keep jobs"))?;
-    let period = Duration::from_secs(secs);
+    let period = match crate::config::parse_duration(s) {
+        Ok(period) => period,
+        Err(BadDuration::Malformed) => {
+            return Err(format!(
+                "`{s}` is not a period: write 90s, 15m, 12h, 7d or forever"
+            ));
+        }
+        Err(BadDuration::Negative) => return Err(too_short()),
+        Err(BadDuration::TooLong) => {
+            return Err(format!(
+                "`{s}` is too long a period; write forever to keep jobs"
+            ));
+        }
+    };
     if period < MIN_PERIOD {
         return Err(too_short());
     }

@@ -109,6 +109,8 @@ async fn a_disabled_endpoint_holds_only_its_own_organizations_deliveries(kind: S
     }
     let (_, job) = s.get(&ours, &format!("/v1/jobs/{failing}")).await;
     assert_eq!(job["attempt"], 2, "no attempt while held: {job}");
+    let (_, held) = s.get(&ours, &format!("/v1/messages/{new}")).await;
+    assert_eq!(held["held_reason"], "endpoint_disabled", "{held}");
 
     // Theirs to the same endpoint are delivered: health is per organization.
     let their_message = message(&s, &theirs, endpoint.url("/ok")).await;

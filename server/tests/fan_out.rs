@@ -64,6 +64,15 @@ async fn queue(s: &TestServer, body: Value) {
     assert_eq!(status, 201, "{queue}");
 }
 
+/// The queue `results`, which delivers to `hooks`' `/callbacks`.
+async fn results_queue(s: &TestServer, hooks: &Endpoint) {
+    queue(
+        s,
+        json!({"name": "results", "concurrency": null, "default_target_url": hooks.url("/callbacks")}),
+    )
+    .await;
+}
+
 async fn publish(s: &TestServer, body: Value) -> Value {
     let (status, answer) = s.post(&s.admin_key, "/v1/messages", body).await;
     assert_eq!(status, 202, "{answer}");
@@ -121,6 +130,13 @@ async fn each_member_gets_one_delivery_with_its_own_headers(kind: StoreKind) {
     let ids = answer["message_ids"].as_array().unwrap();
     assert_eq!(ids.len(), 3);
     let fan_out_id = answer["fan_out_id"].as_str().unwrap();
+    for id in ids {
+        let id = id.as_str().unwrap();
+        let (_, message) = s.get(&s.admin_key, &format!("/v1/messages/{id}")).await;
+        assert_eq!(message["fan_out_id"], fan_out_id, "{message}");
+        let (_, job) = s.get(&s.admin_key, &format!("/v1/jobs/{id}")).await;
+        assert_eq!(job["fan_out_id"], fan_out_id, "{job}");
+    }
 
     for (path, region) in [("/eu", "eu"), ("/us", "us"), ("/ap", "none")] {
         let got = endpoint.wait_for(path, 1, WITHIN).await;
@@ -219,11 +235,7 @@ async fn a_callback_comes_once_per_outcome_with_the_outcome(kind: StoreKind) {
     let endpoint = Endpoint::start().await;
     let hooks = Endpoint::start().await;
     let s = TestServer::start_with_test_clock(kind, local()).await;
-    queue(
-        &s,
-        json!({"name": "results", "concurrency": null, "default_target_url": hooks.url("/callbacks")}),
-    )
-    .await;
+    results_queue(&s, &hooks).await;
     // Succeeds on its second attempt: one callback, not two.
     let flaky = publish(
         &s,
@@ -286,11 +298,7 @@ async fn an_answer_that_is_not_text_is_kept_as_base64(kind: StoreKind) {
     let endpoint = Endpoint::start().await;
     let hooks = Endpoint::start().await;
     let s = TestServer::start_with(kind, local()).await;
-    queue(
-        &s,
-        json!({"name": "results", "concurrency": null, "default_target_url": hooks.url("/callbacks")}),
-    )
-    .await;
+    results_queue(&s, &hooks).await;
     let sent = publish(
         &s,
         json!({"url": endpoint.url("/bytes"), "callback_queue_id": "results"}),
@@ -311,6 +319,11 @@ async fn an_answer_that_is_not_text_is_kept_as_base64(kind: StoreKind) {
     assert_eq!(run["response_body_encoding"], "base64");
     let (_, job) = s.get(&s.admin_key, &format!("/v1/jobs/{id}")).await;
     assert_eq!(job["result"], "/wCAYQ==");
+    // Where its outcome went, on the job and the message.
+    let (_, message) = s.get(&s.admin_key, &format!("/v1/messages/{id}")).await;
+    assert_eq!(job["callback_queue_id"], message["callback_queue_id"]);
+    assert!(message["callback_queue_id"].is_string(), "{message}");
+    assert!(message.get("fan_out_id").is_none(), "{message}");
     // Text stays text, and says so.
     let text = publish(&s, json!({"url": endpoint.url("/text")})).await;
     let id = text["message_id"].as_str().unwrap();
@@ -326,11 +339,7 @@ async fn every_attempt_calls_back_for_each_failed_attempt_then_the_outcome(kind:
     let endpoint = Endpoint::start().await;
     let hooks = Endpoint::start().await;
     let s = TestServer::start_with_test_clock(kind, local()).await;
-    queue(
-        &s,
-        json!({"name": "results", "concurrency": null, "default_target_url": hooks.url("/callbacks")}),
-    )
-    .await;
+    results_queue(&s, &hooks).await;
     let answer = s
         .post(
             &s.admin_key,
@@ -384,11 +393,7 @@ async fn the_group_callback_comes_once_when_the_last_delivery_ends(kind: StoreKi
     let endpoint = Endpoint::start().await;
     let hooks = Endpoint::start().await;
     let s = TestServer::start_with(kind, local()).await;
-    queue(
-        &s,
-        json!({"name": "results", "concurrency": null, "default_target_url": hooks.url("/callbacks")}),
-    )
-    .await;
+    results_queue(&s, &hooks).await;
     let id = group(
         &s,
         "pair",

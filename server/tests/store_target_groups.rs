@@ -29,6 +29,22 @@ both_stores!(
     every_attempt_publishes_each_failed_attempt_then_the_outcome,
 );
 
+/// The queue `results`, which delivers callbacks somewhere.
+async fn results_queue(
+    store: &chronos_server::store::DynStore,
+    org: chronos_server::account::OrgId,
+) -> chronos_server::queue::QueueRecord {
+    let results = QueueSettings {
+        default_target_url: Some("https://hooks.example.test/results".into()),
+        ..QueueSettings::unlimited()
+    };
+    store
+        .create_queue(org, Uuid::now_v7(), "results", &results)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
 fn member(url: &str, method: HttpMethod, headers: &[(&str, &str)]) -> NewMember {
     NewMember {
         id: Uuid::now_v7(),
@@ -286,15 +302,7 @@ async fn a_fan_out_is_counted_down_once_and_its_outcomes_published_once(kind: St
 
     let (t, org) = clocked(kind).await;
     let (store, leases) = (&t.store, &t.leases);
-    let results = QueueSettings {
-        default_target_url: Some("https://hooks.example.test/results".into()),
-        ..QueueSettings::unlimited()
-    };
-    let callbacks = store
-        .create_queue(org, Uuid::now_v7(), "results", &results)
-        .await
-        .unwrap()
-        .unwrap();
+    let callbacks = results_queue(store, org).await;
     assert_eq!(
         store.queue_by_id(org, callbacks.id).await.unwrap(),
         Some(callbacks.clone())
@@ -461,15 +469,7 @@ async fn every_attempt_publishes_each_failed_attempt_then_the_outcome(kind: Stor
 
     let (t, org) = clocked(kind).await;
     let (store, leases) = (&t.store, &t.leases);
-    let results = QueueSettings {
-        default_target_url: Some("https://hooks.example.test/results".into()),
-        ..QueueSettings::unlimited()
-    };
-    let callbacks = store
-        .create_queue(org, Uuid::now_v7(), "results", &results)
-        .await
-        .unwrap()
-        .unwrap();
+    let callbacks = results_queue(store, org).await;
     let job = chronos_server::job::NewJob {
         max_retries: Some(5),
         follow: Follow {

@@ -292,32 +292,6 @@ pub enum Enabled {
     NotFound,
 }
 
-/// The threshold as operators write it: `30m`, `24h`, `7d`, or `never`.
-pub fn parse_disable_after(s: &str) -> Result<Option<Duration>, String> {
-    if s == "never" {
-        return Ok(None);
-    }
-    let usage = || format!("`{s}` is not a duration: write 90s, 15m, 24h, 7d or never");
-    let unit = match s.chars().last() {
-        Some('s') => 1,
-        Some('m') => 60,
-        Some('h') => 3600,
-        Some('d') => 86_400,
-        _ => return Err(usage()),
-    };
-    let number = &s[..s.len() - 1];
-    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(usage());
-    }
-    number
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(unit))
-        .filter(|&secs| secs > 0 && i64::try_from(secs).is_ok())
-        .map(|secs| Some(Duration::from_secs(secs)))
-        .ok_or_else(usage)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -438,13 +412,5 @@ mod tests {
             }
         );
         assert!(t.is_empty());
-    }
-
-    #[test]
-    fn thresholds_parse() {
-        assert_eq!(parse_disable_after("24h"), Ok(Some(DEFAULT_DISABLE_AFTER)));
-        assert_eq!(parse_disable_after("never"), Ok(None));
-        assert!(parse_disable_after("0s").is_err());
-        assert!(parse_disable_after("soon").is_err());
     }
 }
