@@ -5,7 +5,7 @@
 use super::jobs::{QueuesUsed, insert_job};
 use super::queues::queue_from_row;
 use super::target_groups::member_from_row;
-use super::{NOW, Statements, opt_ts, ts, u32_col, uuid};
+use super::{NOW, Statements, opt_ts, opt_uuid, ts, u32_col, uuid};
 use crate::account::OrgId;
 use crate::job::NewJob;
 use crate::store::target_groups::{
@@ -174,10 +174,7 @@ pub(super) fn get(
                     total: u32_col(row, "total")?,
                     succeeded: u32_col(row, "succeeded")?,
                     failed: u32_col(row, "failed")?,
-                    callback_queue_id: row
-                        .get::<_, Option<String>>("callback_queue_id")?
-                        .map(uuid)
-                        .transpose()?,
+                    callback_queue_id: opt_uuid(row.get("callback_queue_id")?)?,
                     created_at: ts(row.get("created_at")?)?,
                     finished_at: opt_ts(row.get("finished_at")?)?,
                     deliveries: Vec::new(),

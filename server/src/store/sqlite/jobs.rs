@@ -1,7 +1,9 @@
 //! Jobs: reading them and their executions, and inserting new ones (for
 //! the lease engine, through [`super::leases`]).
 
-use super::{NOW, SqliteStore, corrupt, json, modifier, opt_ts, to_json, ts, u32_col, uuid};
+use super::{
+    NOW, SqliteStore, corrupt, json, modifier, opt_ts, opt_uuid, to_json, ts, u32_col, uuid,
+};
 use crate::account::OrgId;
 use crate::job::state::waiting_status;
 use crate::job::{NewJob, RunAt, target_host};
@@ -104,21 +106,12 @@ pub(super) fn job_from_row(row: &Row) -> Result<Job> {
         attempt: u32_col(row, "attempt")?,
         max_retries: u32_col(row, "max_retries")?,
         timeout: u32_col(row, "timeout_seconds")?,
-        schedule_id: row
-            .get::<_, Option<String>>("schedule_id")?
-            .map(uuid)
-            .transpose()?,
+        schedule_id: opt_uuid(row.get("schedule_id")?)?,
         fire_at: opt_ts(row.get("fire_at")?)?,
         idempotency_key: row.get("idempotency_key")?,
         held_reason: row.get("held_reason")?,
-        fan_out_id: row
-            .get::<_, Option<String>>("fan_out_id")?
-            .map(uuid)
-            .transpose()?,
-        callback_queue_id: row
-            .get::<_, Option<String>>("callback_queue_id")?
-            .map(uuid)
-            .transpose()?,
+        fan_out_id: opt_uuid(row.get("fan_out_id")?)?,
+        callback_queue_id: opt_uuid(row.get("callback_queue_id")?)?,
         concurrency_key: row.get("concurrency_key")?,
         result: row
             .get::<_, Option<String>>("result")?

@@ -225,6 +225,10 @@ fn uuid(s: String) -> Result<Uuid> {
     Uuid::parse_str(&s).map_err(|e| corrupt("uuid", e))
 }
 
+fn opt_uuid(s: Option<String>) -> Result<Option<Uuid>> {
+    s.map(uuid).transpose()
+}
+
 fn json(s: String) -> Result<serde_json::Value> {
     serde_json::from_str(&s).map_err(|e| corrupt("json", e))
 }
@@ -262,10 +266,7 @@ fn moved_from_row(row: &Row) -> Result<Moved> {
         id: uuid(row.get("id")?)?,
         status: status.parse().map_err(StoreError::Corrupt)?,
         attempt: u32_col(row, "attempt")?,
-        schedule_id: row
-            .get::<_, Option<String>>("schedule_id")?
-            .map(uuid)
-            .transpose()?,
+        schedule_id: opt_uuid(row.get("schedule_id")?)?,
         wake: wake_key(row)?,
         followed: row.get("followed")?,
         job: None,

@@ -1,6 +1,6 @@
 //! Queues.
 
-use super::{NOW, SqliteStore, ts, uuid};
+use super::{NOW, SqliteStore, opt_uuid, ts, uuid};
 use crate::account::OrgId;
 use crate::queue::{DEFAULT_QUEUE, FailureMode, QueueRecord, QueueSettings, QueueState};
 use crate::store::flow::{head_of_queue, unfinished_of_queue};
@@ -163,19 +163,10 @@ pub(super) fn queue_from_row(row: &Row) -> Result<QueueRecord> {
         key_concurrency: row.get("key_concurrency")?,
         key_rate_limit: row.get("key_rate_limit")?,
         key_rate_period_seconds: row.get("key_rate_period_seconds")?,
-        signing_secret_id: row
-            .get::<_, Option<String>>("signing_secret_id")?
-            .map(uuid)
-            .transpose()?,
+        signing_secret_id: opt_uuid(row.get("signing_secret_id")?)?,
         default_target_url: row.get("default_target_url")?,
-        default_target_group_id: row
-            .get::<_, Option<String>>("default_target_group_id")?
-            .map(uuid)
-            .transpose()?,
-        callback_queue_id: row
-            .get::<_, Option<String>>("callback_queue_id")?
-            .map(uuid)
-            .transpose()?,
+        default_target_group_id: opt_uuid(row.get("default_target_group_id")?)?,
+        callback_queue_id: opt_uuid(row.get("callback_queue_id")?)?,
         created_at: ts(row.get("created_at")?)?,
         updated_at: ts(row.get("updated_at")?)?,
     }

@@ -2,7 +2,7 @@
 //! engine, through [`super::leases`]).
 
 use super::jobs::job_from_row;
-use super::{NOW, Statements, corrupt, opt_ts, to_json, ts, uuid};
+use super::{NOW, Statements, corrupt, opt_ts, opt_uuid, to_json, ts, uuid};
 use crate::account::OrgId;
 use crate::job::state::{FINISHED, waiting_status};
 use crate::job::{NewJob, target_host};
@@ -136,10 +136,7 @@ fn schedule_from_row(row: &Row) -> Result<ScheduleRecord> {
         next_run_at: opt_ts(row.get("next_run_at")?)?,
         waiting_fire_at: opt_ts(row.get("waiting_fire_at")?)?,
         last_run_at: opt_ts(row.get("last_run_at")?)?,
-        last_job_id: row
-            .get::<_, Option<String>>("last_job_id")?
-            .map(uuid)
-            .transpose()?,
+        last_job_id: opt_uuid(row.get("last_job_id")?)?,
         last_status: last_status
             .map(|s| s.parse().map_err(StoreError::Corrupt))
             .transpose()?,
