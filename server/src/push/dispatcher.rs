@@ -162,6 +162,10 @@ pub async fn run(engine: Arc<Engine>, config: PushConfig, policy: TargetPolicy) 
 /// Whether `leased` goes to an endpoint this organization's deliveries to
 /// are held at (it was queued before the hold reached it).
 fn held(health: &EndpointHealth, org: OrgId, leased: &LeasedJob) -> bool {
+    // Most of the time nothing is disabled: no URL to parse.
+    if !health.any_disabled() {
+        return false;
+    }
     let Delivery::Push { http, .. } = &leased.job.delivery else {
         return false;
     };

@@ -62,7 +62,7 @@ impl EndpointHealth {
     /// Whether deliveries of `org` to `endpoint` are held.
     pub fn is_disabled(&self, org: OrgId, endpoint: &EndpointKey) -> bool {
         let disabled = self.disabled.read().unwrap_or_else(|p| p.into_inner());
-        !disabled.is_empty() && disabled.contains(&(org, endpoint.clone()))
+        disabled.contains(&(org, endpoint.clone()))
     }
 
     /// A delivery to a disabled endpoint was leased (queued before this
