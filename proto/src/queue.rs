@@ -164,6 +164,11 @@ pub struct CreateQueue {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 255))]
     pub callback_queue_id: Option<String>,
+    /// Which ends of the queue's deliveries publish a callback, for
+    /// messages that don't say: `outcome` (the default) or `every_attempt`
+    /// (which needs a `callback_queue_id`, 400 otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_on: Option<crate::CallbackOn>,
 }
 
 /// `PATCH /v1/queues/{name}`: the settings of [`CreateQueue`], each
@@ -286,6 +291,9 @@ pub struct UpdateQueue {
         schema(value_type = Option<String>, min_length = 1, max_length = 255)
     )]
     pub callback_queue_id: Option<Option<String>>,
+    /// `outcome` or `every_attempt` (which needs a callback queue).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_on: Option<crate::CallbackOn>,
 }
 
 /// A field that may be absent (`None`), `null` (`Some(None)`) or a value.
@@ -320,6 +328,10 @@ pub struct Queue {
     /// The queue (its id) outcomes of the queue's messages are published to.
     #[serde(default)]
     pub callback_queue_id: Option<Uuid>,
+    /// Which ends of its messages' deliveries publish a callback, for
+    /// messages that don't say.
+    #[serde(default)]
+    pub callback_on: crate::CallbackOn,
     /// A job died in a `block` queue: nothing starts until `POST …/unblock`.
     pub blocked: bool,
     /// While blocked, how many jobs wait (queued or scheduled); 0 otherwise.

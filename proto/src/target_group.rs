@@ -163,6 +163,11 @@ pub enum CallbackOn {
     EveryAttempt,
 }
 
+words!(CallbackOn {
+    Outcome = "outcome",
+    EveryAttempt = "every_attempt",
+});
+
 /// A fan-out's overall outcome.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

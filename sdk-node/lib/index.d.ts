@@ -174,6 +174,8 @@ export interface CreateQueue {
   default_target_group_id?: string
   /** The queue (its id or name) the outcomes of this queue's messages are published to. */
   callback_queue_id?: string
+  /** `every_attempt`: this queue's messages call back after each failed attempt too, unless they say otherwise. */
+  callback_on?: CallbackOn
 }
 
 /** `PATCH /v1/queues/{name}`: only the fields given change; `null` removes a limit or a default. */
@@ -191,6 +193,7 @@ export interface UpdateQueue {
   default_target_url?: string | null
   default_target_group_id?: string | null
   callback_queue_id?: string | null
+  callback_on?: CallbackOn
 }
 
 /** What a queue holds now (`getQueue` only). */
@@ -221,6 +224,7 @@ export interface Queue {
   default_target_url: string | null
   default_target_group_id: string | null
   callback_queue_id: string | null
+  callback_on: CallbackOn
   blocked: boolean
   blocked_message_count: number
   created_at: string

@@ -372,6 +372,50 @@ async fn every_attempt_calls_back_for_each_failed_attempt_then_the_outcome(kind:
     assert_eq!(events[0]["http_status"], 503);
     assert_eq!(events[2]["status"], "succeeded");
     assert_eq!(events[2]["http_status"], 200);
+
+    // As a queue's default: its publishes call back on every attempt
+    // unless they say otherwise; it needs a callback queue.
+    let refused = s
+        .post(
+            &s.admin_key,
+            "/v1/queues",
+            json!({"name": "nowhere", "callback_on": "every_attempt"}),
+        )
+        .await;
+    assert_error(&refused, 400, "validation_failed", Some("callback_on"));
+    let (status, work) = s
+        .post(
+            &s.admin_key,
+            "/v1/queues",
+            json!({"name": "work", "concurrency": null, "default_target_url": endpoint.url("/flaky/1"),
+                   "retries": 1, "callback_queue_id": "results", "callback_on": "every_attempt"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{work}");
+    assert_eq!(work["callback_on"], "every_attempt");
+    let (status, sent) = s
+        .post(
+            &s.admin_key,
+            "/v1/queues/work/messages",
+            json!({"body": "{}"}),
+        )
+        .await;
+    assert_eq!(status, 202, "{sent}");
+    endpoint.wait_for("/flaky/1", 1, WITHIN).await;
+    hooks.wait_for("/callbacks", 4, WITHIN).await;
+    s.advance_clock_and_settle(Duration::from_secs(10)).await;
+    let got = hooks.wait_for("/callbacks", 5, WITHIN).await;
+    settle_outcomes(&[&s]).await;
+    let ours: Vec<Value> = got
+        .iter()
+        .map(|r| r.json())
+        .filter(|e| e["message_id"] == sent["message_id"])
+        .collect();
+    assert_eq!(ours.len(), 2, "{ours:?}");
+    assert_eq!(
+        (&ours[0]["final"], &ours[1]["final"]),
+        (&json!(false), &json!(true))
+    );
 }
 
 /// The executions of job `id` once its first has ended.

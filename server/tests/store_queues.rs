@@ -51,6 +51,7 @@ fn everything_set() -> QueueSettings {
         // Rows of their own: a group (store_target_groups.rs), a queue.
         default_target_group_id: None,
         callback_queue_id: None,
+        callback_on: chronos_proto::CallbackOn::EveryAttempt,
     }
 }
 

@@ -177,6 +177,7 @@ class NewQueue(TypedDict):
     default_target_url: NotRequired[str]
     default_target_group_id: NotRequired[str]
     callback_queue_id: NotRequired[str]
+    callback_on: NotRequired[CallbackOn]
 
 
 class QueuePatch(TypedDict, total=False):
@@ -196,6 +197,7 @@ class QueuePatch(TypedDict, total=False):
     default_target_url: Optional[str]
     default_target_group_id: Optional[str]
     callback_queue_id: Optional[str]
+    callback_on: CallbackOn
 
 
 class QueueStats(TypedDict):
@@ -227,6 +229,7 @@ class Queue(TypedDict):
     default_target_url: Optional[str]
     default_target_group_id: Optional[str]
     callback_queue_id: Optional[str]
+    callback_on: CallbackOn
     blocked: bool
     blocked_message_count: int
     created_at: str

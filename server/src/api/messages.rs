@@ -120,8 +120,13 @@ pub(crate) async fn publish(
         Some(named) => Some(callback_queue(state, auth, named).await?.id),
         None => queue.settings.callback_queue_id,
     };
-    let every_attempt = req.callback_on == Some(chronos_proto::CallbackOn::EveryAttempt);
-    if every_attempt && callback.is_none() {
+    // The message's own choice, else its queue's (which, without a
+    // callback queue, has no callbacks to make).
+    let every_attempt = match req.callback_on {
+        Some(on) => on == chronos_proto::CallbackOn::EveryAttempt,
+        None => queue.settings.callback_on == chronos_proto::CallbackOn::EveryAttempt,
+    };
+    if req.callback_on.is_some() && every_attempt && callback.is_none() {
         return Err(ApiError::validation(
             "callback_on",
             "callback_on every_attempt needs a callback_queue_id (on the message or as its queue's default)",

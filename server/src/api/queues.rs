@@ -16,8 +16,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chronos_proto::{
-    CreateMessage, CreateQueue, ErrorBody, HttpTarget, List, PublishMessage, Queue, QueueKey,
-    QueueMessageAccepted, QueuePublished, QueueState, QueueStats, Scope, UpdateQueue,
+    CallbackOn, CreateMessage, CreateQueue, ErrorBody, HttpTarget, List, PublishMessage, Queue,
+    QueueKey, QueueMessageAccepted, QueuePublished, QueueState, QueueStats, Scope, UpdateQueue,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::IntoParams;
@@ -95,6 +95,7 @@ async fn create_queue(
         default_target_url: req.default_target_url.map(Some),
         default_target_group_id: req.default_target_group_id.map(Some),
         callback_queue_id: req.callback_queue_id.map(Some),
+        callback_on: req.callback_on,
     };
     let settings = settings(&state, &auth, defaults, patch).await?;
     let record = state
@@ -535,6 +536,7 @@ fn merge(base: QueueSettings, patch: UpdateQueue) -> Result<QueueSettings, ApiEr
         // Checked and set by `settings`, which reads the store.
         default_target_group_id: base.default_target_group_id,
         callback_queue_id: base.callback_queue_id,
+        callback_on: patch.callback_on.unwrap_or(base.callback_on),
     })
 }
 
@@ -561,6 +563,12 @@ async fn settings(
             Some(queue) => Some(callback_queue(state, auth, &queue).await?.id),
             None => None,
         };
+    }
+    if settings.callback_on == CallbackOn::EveryAttempt && settings.callback_queue_id.is_none() {
+        return Err(ApiError::validation(
+            "callback_on",
+            "callback_on every_attempt needs a callback_queue_id",
+        ));
     }
     check_settings(state, auth, &settings).await?;
     Ok(settings)
@@ -701,6 +709,7 @@ async fn to_wire(
         default_target_url: s.default_target_url.clone(),
         default_target_group_id: s.default_target_group_id,
         callback_queue_id: s.callback_queue_id,
+        callback_on: s.callback_on,
         blocked: record.blocked,
         blocked_message_count,
         created_at: record.created_at,

@@ -50,6 +50,8 @@ pub struct QueueSettings {
     /// The queue each delivery's outcome is published to, for messages that
     /// name none.
     pub callback_queue_id: Option<Uuid>,
+    /// Which ends publish a callback, for messages that don't say.
+    pub callback_on: chronos_proto::CallbackOn,
 }
 
 impl QueueSettings {
@@ -77,6 +79,7 @@ impl QueueSettings {
             default_target_url: None,
             default_target_group_id: None,
             callback_queue_id: None,
+            callback_on: chronos_proto::CallbackOn::Outcome,
         }
     }
 

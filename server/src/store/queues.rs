@@ -5,19 +5,20 @@ use super::{Result, StoreError};
 use crate::account::OrgId;
 use crate::queue::{FailureMode, QueueOrdering, QueueRecord, QueueSettings, QueueState, RateLimit};
 use async_trait::async_trait;
-use chronos_proto::{QueueKey, Timestamp};
+use chronos_proto::{CallbackOn, QueueKey, Timestamp};
 use uuid::Uuid;
 
 /// The columns both stores select for a queue.
 pub(crate) const QUEUE_COLUMNS: &str = "id, name, concurrency, retries, ordering, failure_mode, \
      status, blocked, rate_limit, rate_period_seconds, key_concurrency, key_rate_limit, \
      key_rate_period_seconds, signing_secret_id, default_target_url, default_target_group_id, \
-     callback_queue_id, created_at, updated_at";
+     callback_queue_id, callback_on, created_at, updated_at";
 
 /// The settings' columns, in the order of [`settings_values`].
 pub(crate) const SETTINGS_COLUMNS: &str = "concurrency, retries, ordering, failure_mode, \
      rate_limit, rate_period_seconds, key_concurrency, key_rate_limit, key_rate_period_seconds, \
-     signing_secret_id, default_target_url, default_target_group_id, callback_queue_id";
+     signing_secret_id, default_target_url, default_target_group_id, callback_queue_id, \
+     callback_on";
 
 /// One settings column's value, for either store to bind as its own type.
 pub(crate) enum SettingValue {
@@ -43,6 +44,7 @@ pub(crate) fn settings_values(s: &QueueSettings) -> Vec<SettingValue> {
         Text(s.default_target_url.clone()),
         Id(s.default_target_group_id),
         Id(s.callback_queue_id),
+        Text(Some(s.callback_on.as_str().into())),
     ]
 }
 
@@ -185,6 +187,7 @@ pub(crate) struct QueueColumns {
     pub default_target_url: Option<String>,
     pub default_target_group_id: Option<Uuid>,
     pub callback_queue_id: Option<Uuid>,
+    pub callback_on: String,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -239,6 +242,7 @@ impl QueueColumns {
                 default_target_url: self.default_target_url,
                 default_target_group_id: self.default_target_group_id,
                 callback_queue_id: self.callback_queue_id,
+                callback_on: word("callback_on", &self.callback_on, CallbackOn::parse)?,
             },
             status: word("status", &self.status, QueueState::parse)?,
             blocked: self.blocked,

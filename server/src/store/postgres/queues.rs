@@ -165,6 +165,7 @@ pub(super) fn queue_from_row(row: &Row) -> Result<QueueRecord> {
         default_target_url: row.try_get("default_target_url")?,
         default_target_group_id: row.try_get("default_target_group_id")?,
         callback_queue_id: row.try_get("callback_queue_id")?,
+        callback_on: row.try_get("callback_on")?,
         created_at: ts(row.try_get("created_at")?),
         updated_at: ts(row.try_get("updated_at")?),
     }

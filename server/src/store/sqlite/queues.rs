@@ -167,6 +167,7 @@ pub(super) fn queue_from_row(row: &Row) -> Result<QueueRecord> {
         default_target_url: row.get("default_target_url")?,
         default_target_group_id: opt_uuid(row.get("default_target_group_id")?)?,
         callback_queue_id: opt_uuid(row.get("callback_queue_id")?)?,
+        callback_on: row.get("callback_on")?,
         created_at: ts(row.get("created_at")?)?,
         updated_at: ts(row.get("updated_at")?)?,
     }

@@ -30,3 +30,7 @@ ALTER TABLE jobs ADD COLUMN callback_every_attempt INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN attempts_published INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX jobs_attempts_unpublished ON jobs (id)
     WHERE callback_every_attempt AND attempts_published < attempt;
+
+-- A queue's default for its messages' `callback_on`.
+ALTER TABLE queues ADD COLUMN callback_on text NOT NULL DEFAULT 'outcome'
+    CHECK (callback_on IN ('outcome', 'every_attempt'));
