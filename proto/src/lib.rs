@@ -81,9 +81,10 @@ pub use target_group::{
 };
 pub use time::Timestamp;
 
-/// What the vector tests share.
-#[cfg(test)]
-mod vectors {
+/// What the vector tests share, in this crate and in the SDKs' (not part
+/// of the wire types).
+#[doc(hidden)]
+pub mod vectors {
     use serde_json::Value;
 
     /// A vector's value without its `added_later` fields, at every depth:

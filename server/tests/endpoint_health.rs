@@ -13,7 +13,7 @@ use chronos_server::server::ServeOptions;
 use chronos_test_support::both_stores;
 use common::{Endpoint, StoreKind, TestServer, assert_error};
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 both_stores!(
     a_disabled_endpoint_holds_only_its_own_organizations_deliveries,
@@ -46,26 +46,11 @@ async fn message(s: &TestServer, key: &str, url: String) -> String {
     answer["message_id"].as_str().unwrap().to_string()
 }
 
-/// Polls `path` with `key` until `ready` holds of its answer.
-async fn until(s: &TestServer, key: &str, path: &str, ready: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + WITHIN;
-    loop {
-        let (status, body) = s.get(key, path).await;
-        assert_eq!(status, 200, "{body}");
-        if ready(&body) {
-            return body;
-        }
-        assert!(Instant::now() < deadline, "{path} never got there: {body}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// The only endpoint `key`'s organization has.
 async fn the_endpoint(s: &TestServer, key: &str, status: &str) -> Value {
-    let list = until(s, key, "/v1/endpoints", |l| {
-        l["data"][0]["status"] == status
-    })
-    .await;
+    let list = s
+        .get_until(key, "/v1/endpoints", |l| l["data"][0]["status"] == status)
+        .await;
     assert_eq!(list["data"].as_array().unwrap().len(), 1, "{list}");
     list["data"][0].clone()
 }
@@ -101,10 +86,11 @@ async fn a_disabled_endpoint_holds_only_its_own_organizations_deliveries(kind: S
     let new = message(&s, &ours, endpoint.url("/ok")).await;
     s.advance_clock_and_settle(Duration::from_secs(3600)).await;
     for job in [&failing, &new] {
-        let held = until(&s, &ours, &format!("/v1/jobs/{job}"), |j| {
-            j["held_reason"] == "endpoint_disabled"
-        })
-        .await;
+        let held = s
+            .get_until(&ours, &format!("/v1/jobs/{job}"), |j| {
+                j["held_reason"] == "endpoint_disabled"
+            })
+            .await;
         assert_eq!(held["status"], "scheduled", "{held}");
     }
     let (_, job) = s.get(&ours, &format!("/v1/jobs/{failing}")).await;
@@ -115,7 +101,7 @@ async fn a_disabled_endpoint_holds_only_its_own_organizations_deliveries(kind: S
     // Theirs to the same endpoint are delivered: health is per organization.
     let their_message = message(&s, &theirs, endpoint.url("/ok")).await;
     endpoint.wait_for("/ok", 1, WITHIN).await;
-    until(&s, &theirs, &format!("/v1/jobs/{their_message}"), |j| {
+    s.get_until(&theirs, &format!("/v1/jobs/{their_message}"), |j| {
         j["status"] == "completed"
     })
     .await;
@@ -142,14 +128,15 @@ async fn a_disabled_endpoint_holds_only_its_own_organizations_deliveries(kind: S
     assert_eq!(enabled["endpoint"]["held_deliveries"], 0);
     endpoint.wait_for("/ok", 2, WITHIN).await;
     endpoint.wait_for(DOWN, 3, WITHIN).await;
-    until(&s, &ours, &format!("/v1/jobs/{new}"), |j| {
+    s.get_until(&ours, &format!("/v1/jobs/{new}"), |j| {
         j["status"] == "completed"
     })
     .await;
-    let job = until(&s, &ours, &format!("/v1/jobs/{failing}"), |j| {
-        j["attempt"] == 3 && j["status"] == "scheduled"
-    })
-    .await;
+    let job = s
+        .get_until(&ours, &format!("/v1/jobs/{failing}"), |j| {
+            j["attempt"] == 3 && j["status"] == "scheduled"
+        })
+        .await;
     assert!(job.get("held_reason").is_none(), "{job}");
 }
 
@@ -163,17 +150,18 @@ async fn endpoints_are_listed_with_their_health_and_scopes_hold(kind: StoreKind)
     assert_eq!(list, json!({"data": [], "next_cursor": null}));
 
     let ok = message(&s, &key, endpoint.url("/ok")).await;
-    until(&s, &key, &format!("/v1/jobs/{ok}"), |j| {
+    s.get_until(&key, &format!("/v1/jobs/{ok}"), |j| {
         j["status"] == "completed"
     })
     .await;
     message(&s, &key, other.url("/status/500")).await;
     other.wait_for("/status/500", 1, WITHIN).await;
-    let list = until(&s, &key, "/v1/endpoints", |l| {
-        let data = l["data"].as_array().unwrap();
-        data.len() == 2 && data.iter().any(|e| e["status"] == "failing")
-    })
-    .await;
+    let list = s
+        .get_until(&key, "/v1/endpoints", |l| {
+            let data = l["data"].as_array().unwrap();
+            data.len() == 2 && data.iter().any(|e| e["status"] == "failing")
+        })
+        .await;
     let data = list["data"].as_array().unwrap();
     let failing = data
         .iter()

@@ -81,20 +81,10 @@ async fn publish(s: &TestServer, body: Value) -> Value {
 
 /// Waits until the fan-out is no longer running; its status.
 async fn fan_out_done(s: &TestServer, id: &str) -> Value {
-    let path = format!("/v1/fan-outs/{id}");
-    let deadline = std::time::Instant::now() + WITHIN;
-    loop {
-        let (status, fan_out) = s.get(&s.admin_key, &path).await;
-        assert_eq!(status, 200, "{fan_out}");
-        if fan_out["status"] != "running" {
-            return fan_out;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "still running: {fan_out}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    s.get_until(&s.admin_key, &format!("/v1/fan-outs/{id}"), |f| {
+        f["status"] != "running"
+    })
+    .await
 }
 
 /// Publishes every outcome still waiting (on each server given), so that
@@ -327,7 +317,11 @@ async fn an_answer_that_is_not_text_is_kept_as_base64(kind: StoreKind) {
     // Text stays text, and says so.
     let text = publish(&s, json!({"url": endpoint.url("/text")})).await;
     let id = text["message_id"].as_str().unwrap();
-    let runs = wait_for_execution(&s, id).await;
+    let runs = s
+        .get_until(&s.admin_key, &format!("/v1/jobs/{id}/executions"), |r| {
+            r["data"][0]["finished_at"].is_string()
+        })
+        .await;
     assert_eq!(runs["data"][0]["response_body"], "OK");
     assert_eq!(runs["data"][0]["response_body_encoding"], "utf-8");
 }
@@ -416,21 +410,6 @@ async fn every_attempt_calls_back_for_each_failed_attempt_then_the_outcome(kind:
         (&ours[0]["final"], &ours[1]["final"]),
         (&json!(false), &json!(true))
     );
-}
-
-/// The executions of job `id` once its first has ended.
-async fn wait_for_execution(s: &TestServer, id: &str) -> Value {
-    let deadline = std::time::Instant::now() + WITHIN;
-    loop {
-        let (_, runs) = s
-            .get(&s.admin_key, &format!("/v1/jobs/{id}/executions"))
-            .await;
-        if runs["data"][0]["finished_at"].is_string() {
-            return runs;
-        }
-        assert!(std::time::Instant::now() < deadline, "{runs}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 async fn the_group_callback_comes_once_when_the_last_delivery_ends(kind: StoreKind) {

@@ -67,7 +67,7 @@ async fn failures_disable_an_endpoint_for_its_organization_alone(kind: StoreKind
     let store = &t.store;
     assert!(record(&t, org, failed(2)).await.disabled.is_empty());
     assert!(record(&t, other, failed(1)).await.disabled.is_empty());
-    let ours = store.endpoints(org, page()).await.unwrap();
+    let ours = store.endpoints(org, page()).await.unwrap().items;
     assert_eq!(ours.len(), 1);
     assert_eq!(ours[0].endpoint, key());
     assert_eq!(ours[0].health.failures, 2);
@@ -80,7 +80,7 @@ async fn failures_disable_an_endpoint_for_its_organization_alone(kind: StoreKind
         store.disabled_endpoints().await.unwrap(),
         vec![(org, key())]
     );
-    let theirs = store.endpoints(other, page()).await.unwrap();
+    let theirs = store.endpoints(other, page()).await.unwrap().items;
     assert_eq!(theirs[0].health.disabled_at, None, "theirs is not disabled");
 
     let mine = t.leases.create_job(org, push("mine", URL)).await.unwrap();
@@ -157,7 +157,7 @@ async fn an_answer_releases_what_an_endpoint_held(kind: StoreKind) {
     assert!(store.disabled_endpoints().await.unwrap().is_empty());
     t.leases.promote_due_jobs().await.unwrap();
     assert_eq!(job(store, org, mine.id).await.status, JobStatus::Queued);
-    let endpoint = &store.endpoints(org, page()).await.unwrap()[0];
+    let endpoint = &store.endpoints(org, page()).await.unwrap().items[0];
     assert_eq!(endpoint.health.failures, 0);
     assert!(endpoint.health.healthy_since.is_some());
 }

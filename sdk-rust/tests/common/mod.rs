@@ -70,16 +70,5 @@ pub async fn http_stand_in(
 
 /// A vector's value without its `added_later` fields, at every depth: what
 /// a type that ignores unknown fields writes back.
-#[allow(dead_code)]
-pub fn known(value: &serde_json::Value) -> serde_json::Value {
-    use serde_json::Value;
-    match value {
-        Value::Object(map) => map
-            .iter()
-            .filter(|(k, _)| *k != "added_later")
-            .map(|(k, v)| (k.clone(), known(v)))
-            .collect(),
-        Value::Array(items) => items.iter().map(known).collect(),
-        other => other.clone(),
-    }
-}
+#[allow(unused_imports)]
+pub use chronos_proto::vectors::known;

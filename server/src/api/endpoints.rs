@@ -42,18 +42,13 @@ async fn list_endpoints(
     QueryParams(q): QueryParams<PageQuery>,
 ) -> Result<Json<List<Endpoint>>, ApiError> {
     auth.require(Scope::JobsRead)?;
-    let mut page = page_request(q.limit, q.cursor.as_deref())?;
-    let limit = page.limit as usize;
-    // One more than the page: is there a next?
-    page.limit += 1;
-    let mut records = state.store.endpoints(auth.org, page).await?;
-    let next_cursor = (records.len() > limit).then(|| {
-        records.truncate(limit);
-        Cursor(records[limit - 1].id).encode()
-    });
+    let page = state
+        .store
+        .endpoints(auth.org, page_request(q.limit, q.cursor.as_deref())?)
+        .await?;
     Ok(Json(List {
-        data: records.into_iter().map(to_wire).collect(),
-        next_cursor,
+        data: page.items.into_iter().map(to_wire).collect(),
+        next_cursor: page.next.map(|id| Cursor(id).encode()),
     }))
 }
 

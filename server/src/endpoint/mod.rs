@@ -37,14 +37,14 @@ pub struct EndpointKey {
 impl EndpointKey {
     /// The endpoint of a target URL; `None` for one without a host.
     pub fn of(url: &str) -> Option<Self> {
-        let url = url::Url::parse(url).ok()?;
+        Self::of_url(&url::Url::parse(url).ok()?)
+    }
+
+    /// [`EndpointKey::of`] a URL already parsed.
+    pub fn of_url(url: &url::Url) -> Option<Self> {
         Some(EndpointKey {
             scheme: url.scheme().to_ascii_lowercase(),
-            target_host: format!(
-                "{}:{}",
-                url.host_str()?.to_ascii_lowercase(),
-                url.port_or_known_default()?
-            ),
+            target_host: crate::job::host_port(url)?,
         })
     }
 

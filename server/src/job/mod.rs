@@ -66,7 +66,12 @@ pub fn target_host(delivery: &Delivery) -> Option<String> {
     let Delivery::Push { http, .. } = delivery else {
         return None;
     };
-    let url = url::Url::parse(&http.url).ok()?;
+    host_port(&url::Url::parse(&http.url).ok()?)
+}
+
+/// `host:port` of a URL, the host lowercased and the port explicit: how
+/// push delivery keys a target host (and an endpoint, with its scheme).
+pub fn host_port(url: &url::Url) -> Option<String> {
     Some(format!(
         "{}:{}",
         url.host_str()?.to_ascii_lowercase(),

@@ -63,7 +63,18 @@ impl Deliverer {
     /// Makes one attempt at `leased`, and says how it ended, and what that
     /// says of its endpoint's health (nothing, if no request was sent).
     pub async fn deliver(&self, org: OrgId, leased: &LeasedJob) -> (AttemptEnd, Option<Report>) {
-        let (outcome, response, verdict) = match self.attempt(org, leased).await {
+        // Parsed once: for the request, and for the endpoint it reports on.
+        let url = match &leased.job.delivery {
+            Delivery::Push { http, .. } => {
+                Url::parse(&http.url).map_err(|e| format!("invalid URL: {e}"))
+            }
+            Delivery::Pull => Err("not a push job".to_string()),
+        };
+        let tried = match &url {
+            Ok(url) => self.attempt(org, leased, url).await,
+            Err(e) => Err(Unanswered::NotSent(permanent(e.clone()))),
+        };
+        let (outcome, response, verdict) = match tried {
             Ok(answer) => {
                 let status = answer.status;
                 let verdict =
@@ -77,16 +88,14 @@ impl Deliverer {
                 (Outcome::Fail(failure), None, Some(verdict))
             }
         };
-        let report = verdict.and_then(|verdict| {
-            let Delivery::Push { http, .. } = &leased.job.delivery else {
-                return None;
-            };
-            Some(Report {
+        let report = match (verdict, url.as_ref().ok().and_then(EndpointKey::of_url)) {
+            (Some(verdict), Some(endpoint)) => Some(Report {
                 org,
-                endpoint: EndpointKey::of(&http.url)?,
+                endpoint,
                 verdict,
-            })
-        });
+            }),
+            _ => None,
+        };
         let end = AttemptEnd {
             org,
             token: leased.lease.token,
@@ -98,7 +107,13 @@ impl Deliverer {
         (end, report)
     }
 
-    async fn attempt(&self, org: OrgId, leased: &LeasedJob) -> Result<Answer, Unanswered> {
+    /// One request to `url`, the push job's parsed target.
+    async fn attempt(
+        &self,
+        org: OrgId,
+        leased: &LeasedJob,
+        url: &Url,
+    ) -> Result<Answer, Unanswered> {
         let job = &leased.job;
         let not_sent = Unanswered::NotSent;
         let Delivery::Push {
@@ -108,13 +123,11 @@ impl Deliverer {
         else {
             return Err(not_sent(permanent("not a push job".into())));
         };
-        let url =
-            Url::parse(&http.url).map_err(|e| not_sent(permanent(format!("invalid URL: {e}"))))?;
         // The resolver checks host names; the scheme and IP literals here.
-        guard::check_without_dns(&url, self.policy)
+        guard::check_without_dns(url, self.policy)
             .map_err(|e| not_sent(permanent(format!("ssrf_blocked: {e}"))))?;
         let (body, content_type) = request_body(leased);
-        let request = self.request(http, &url, job.id, job.attempt, content_type);
+        let request = self.request(http, url, job.id, job.attempt, content_type);
         let request = match signing_secret_id {
             Some(id) => {
                 let values = self.secret_values(org, *id).await.map_err(not_sent)?;

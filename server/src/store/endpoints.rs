@@ -3,7 +3,7 @@
 //! jobs are held, and so is the lease engine's
 //! ([`LeaseStore`](super::LeaseStore)).
 
-use super::{PageRequest, Result};
+use super::{Page, PageRequest, Result};
 use crate::account::OrgId;
 use crate::endpoint::{EndpointKey, EndpointRecord};
 use async_trait::async_trait;
@@ -34,7 +34,7 @@ pub(crate) fn scheme_test(url: &str, scheme: &str) -> String {
 #[async_trait]
 pub trait EndpointStore: Send + Sync {
     /// The organization's endpoints, newest first, one page.
-    async fn endpoints(&self, org: OrgId, page: PageRequest) -> Result<Vec<EndpointRecord>>;
+    async fn endpoints(&self, org: OrgId, page: PageRequest) -> Result<Page<EndpointRecord>>;
 
     /// One endpoint of the organization.
     async fn endpoint(&self, org: OrgId, id: Uuid) -> Result<Option<EndpointRecord>>;

@@ -17,6 +17,13 @@ pub(crate) const EXECUTION_COLUMNS: &str = "id, job_id, attempt, status, worker_
      http_status, response_body, response_truncated, response_body_encoding, error, started_at, \
      finished_at";
 
+/// A stored `response_body_encoding`, both stores: NULL is UTF-8.
+pub(crate) fn body_encoding(column: Option<&str>) -> chronos_proto::BodyEncoding {
+    column
+        .and_then(chronos_proto::BodyEncoding::parse)
+        .unwrap_or_default()
+}
+
 /// Which jobs a schedule filter selects.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub enum ScheduleFilter {

@@ -29,13 +29,6 @@ pub(crate) const DELIVERED_COLUMNS: &str = "j.id, j.organization_id, j.delivery,
      (SELECT x.response_body_encoding FROM executions x WHERE x.job_id = j.id \
          ORDER BY x.id DESC LIMIT 1) AS response_body_encoding";
 
-/// A stored `response_body_encoding`, both stores: NULL is UTF-8.
-pub(crate) fn body_encoding(column: Option<&str>) -> chronos_proto::BodyEncoding {
-    column
-        .and_then(chronos_proto::BodyEncoding::parse)
-        .unwrap_or_default()
-}
-
 /// The ended deliveries whose outcome is still to publish (the partial
 /// index `jobs_outcome_unpublished`), both stores. One that publishes every
 /// attempt waits until its earlier attempts are published: its outcome is

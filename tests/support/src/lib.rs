@@ -530,6 +530,24 @@ impl TestServer {
             .unwrap();
         decode(resp).await
     }
+
+    /// GETs `path` (a 200) until `ready` holds of its body, for at most 20
+    /// seconds; the body. For what a test can only observe by asking.
+    pub async fn get_until(&self, key: &str, path: &str, ready: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let (status, body) = self.get(key, path).await;
+            assert_eq!(status, 200, "{path}: {body}");
+            if ready(&body) {
+                return body;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{path} never got there: {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
 impl Drop for TestServer {

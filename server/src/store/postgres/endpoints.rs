@@ -11,8 +11,8 @@ use crate::endpoint::{
 use crate::job::state::Transition;
 use crate::store::endpoints::{endpoint_columns, scheme_test};
 use crate::store::{
-    Clock, EndpointStore, FREE_FLOW, HealthRecorded, LeaseOutcome, PageRequest, Result, StoreError,
-    queued_push_test, status_test,
+    Clock, EndpointStore, FREE_FLOW, HealthRecorded, LeaseOutcome, Page, PageRequest, Result,
+    StoreError, queued_push_test, status_test,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -195,16 +195,17 @@ fn health_from_row(row: &Row, failures: i64) -> Result<Health> {
 
 #[async_trait]
 impl EndpointStore for PgStore {
-    async fn endpoints(&self, org: OrgId, page: PageRequest) -> Result<Vec<EndpointRecord>> {
+    async fn endpoints(&self, org: OrgId, page: PageRequest) -> Result<Page<EndpointRecord>> {
         let client = self.pool.get().await?;
         let stmt = client.prepare_cached(&self.sql.endpoints.list).await?;
-        let limit = i64::from(page.limit);
-        client
+        let limit = i64::from(page.limit) + 1;
+        let rows = client
             .query(&stmt, &[&org.0, &page.before, &limit])
             .await?
             .iter()
             .map(record_from_row)
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Page::from_rows(rows, page.limit, |e| e.id))
     }
 
     async fn endpoint(&self, org: OrgId, id: Uuid) -> Result<Option<EndpointRecord>> {

@@ -10,9 +10,10 @@ use super::target_groups::member_from_row;
 use super::{PgStore, opt_ts, ts, u32_col};
 use crate::account::OrgId;
 use crate::job::NewJob;
+use crate::store::jobs::body_encoding;
 use crate::store::target_groups::{
-    DELIVERED_COLUMNS, FAN_OUT_COLUMNS, MEMBER_COLUMNS, body_encoding, target_of,
-    unpublished_attempts, unpublished_test,
+    DELIVERED_COLUMNS, FAN_OUT_COLUMNS, MEMBER_COLUMNS, target_of, unpublished_attempts,
+    unpublished_test,
 };
 use crate::store::{Clock, FanOutCreated, Inserted, Published, Result, StoreError};
 use crate::target_group::{Delivered, FanOutRecord, NewFanOut, callback};

@@ -10,7 +10,7 @@ use crate::endpoint::{
 use crate::job::state::Transition;
 use crate::store::endpoints::{endpoint_columns, scheme_test};
 use crate::store::{
-    Clock, EndpointStore, FREE_FLOW, HealthRecorded, LeaseOutcome, PageRequest, Result,
+    Clock, EndpointStore, FREE_FLOW, HealthRecorded, LeaseOutcome, Page, PageRequest, Result,
     queued_push_test, status_test,
 };
 use async_trait::async_trait;
@@ -168,18 +168,19 @@ fn get(conn: &Connection, sql: &Sql, org: OrgId, id: Uuid) -> Result<Option<Endp
 
 #[async_trait]
 impl EndpointStore for SqliteStore {
-    async fn endpoints(&self, org: OrgId, page: PageRequest) -> Result<Vec<EndpointRecord>> {
+    async fn endpoints(&self, org: OrgId, page: PageRequest) -> Result<Page<EndpointRecord>> {
         self.call(move |conn, sql| {
             let mut stmt = conn.prepare_cached(&sql.endpoints.list)?;
             let rows = stmt.query_map(
                 params![
                     org.0.to_string(),
                     page.before.map(|id| id.to_string()),
-                    i64::from(page.limit)
+                    i64::from(page.limit) + 1
                 ],
                 |row| Ok(record_from_row(row)),
             )?;
-            rows.map(|r| r?).collect()
+            let rows = rows.map(|r| r?).collect::<Result<Vec<_>>>()?;
+            Ok(Page::from_rows(rows, page.limit, |e| e.id))
         })
         .await
     }

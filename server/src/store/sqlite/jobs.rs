@@ -7,8 +7,8 @@ use super::{
 use crate::account::OrgId;
 use crate::job::state::waiting_status;
 use crate::job::{NewJob, RunAt, target_host};
+use crate::store::jobs::body_encoding;
 use crate::store::jobs::{EXECUTION_COLUMNS, JOB_COLUMNS};
-use crate::store::target_groups::body_encoding;
 use crate::store::{
     Clock, ExecutionsOf, Inserted, JobFilter, JobStore, Page, PageRequest, Result, ScheduleFilter,
     StoreError,
