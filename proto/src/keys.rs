@@ -5,8 +5,12 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-/// What a key may do. `admin` may do everything; `jobs:write` includes
-/// `jobs:read`; `worker` reaches only the worker endpoints.
+/// What a key (or a person's role) may do in its organization. `admin` may
+/// do everything there; `jobs:write` includes `jobs:read`; `worker`
+/// reaches only the worker endpoints; `monitors:write` signals and manages
+/// monitors. `instance:admin` is apart: it reaches no organization's data,
+/// but may create organizations on a server whose signup is closed, and
+/// manage any organization itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Scope {
@@ -18,14 +22,20 @@ pub enum Scope {
     JobsWrite,
     #[serde(rename = "worker")]
     Worker,
+    #[serde(rename = "monitors:write")]
+    MonitorsWrite,
+    #[serde(rename = "instance:admin")]
+    InstanceAdmin,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 4] = [
+    pub const ALL: [Scope; 6] = [
         Scope::Admin,
         Scope::JobsRead,
         Scope::JobsWrite,
         Scope::Worker,
+        Scope::MonitorsWrite,
+        Scope::InstanceAdmin,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -34,13 +44,15 @@ impl Scope {
             Scope::JobsRead => "jobs:read",
             Scope::JobsWrite => "jobs:write",
             Scope::Worker => "worker",
+            Scope::MonitorsWrite => "monitors:write",
+            Scope::InstanceAdmin => "instance:admin",
         }
     }
 
     /// Whether a key holding `self` may do what `needed` allows.
     pub fn grants(self, needed: Scope) -> bool {
         self == needed
-            || self == Scope::Admin
+            || (self == Scope::Admin && needed != Scope::InstanceAdmin)
             || (self == Scope::JobsWrite && needed == Scope::JobsRead)
     }
 }
@@ -58,7 +70,7 @@ impl FromStr for Scope {
             .into_iter()
             .find(|sc| sc.as_str() == s)
             .ok_or_else(|| {
-                format!("unknown scope `{s}`; expected one of admin, jobs:read, jobs:write, worker")
+                format!("unknown scope `{s}`; expected one of admin, jobs:read, jobs:write, worker, monitors:write, instance:admin")
             })
     }
 }
@@ -72,9 +84,24 @@ pub struct CreateApiKey {
     /// characters.
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::label))]
     pub name: String,
-    /// At least one.
-    #[cfg_attr(feature = "openapi", schema(min_items = 1))]
+    /// At least one; `["admin"]` unless given. `instance:admin` only from
+    /// a key that holds it.
+    #[serde(default = "admin_only")]
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, default = json!(["admin"])))]
     pub scopes: Vec<Scope>,
+    /// When the key stops working; never unless given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime, nullable = false))]
+    pub expires_at: Option<Timestamp>,
+    /// The only queues the key may use (jobs, messages, schedules and
+    /// queue routes naming another are refused); every queue unless given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<String>>, min_items = 1, max_items = 100, nullable = false))]
+    pub queues: Option<Vec<String>>,
+}
+
+fn admin_only() -> Vec<Scope> {
+    vec![Scope::Admin]
 }
 
 /// A key as listed: never its secret.
@@ -87,6 +114,14 @@ pub struct ApiKey {
     pub scopes: Vec<Scope>,
     pub created_at: Timestamp,
     pub revoked_at: Option<Timestamp>,
+    #[serde(default)]
+    pub expires_at: Option<Timestamp>,
+    /// When a request last used it (updated at most once a minute).
+    #[serde(default)]
+    pub last_used_at: Option<Timestamp>,
+    /// The only queues it may use; every queue when `null`.
+    #[serde(default)]
+    pub queues: Option<Vec<String>>,
 }
 
 /// The answer to creating a key: the only time `key` is shown.

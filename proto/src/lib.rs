@@ -9,6 +9,7 @@
 //! - [`job`]: jobs, their statuses and executions.
 //! - [`keys`]: API keys and scopes.
 //! - [`lease`]: what workers send and receive to run jobs.
+//! - [`accounts`]: organizations, people, roles, invites and sessions.
 //! - [`endpoint`]: push endpoints' health.
 //! - [`error`]: the `{"error": {...}}` envelope every rejection uses.
 //! - [`headers`]: which request headers answers hide, and how.
@@ -38,6 +39,7 @@ macro_rules! words {
     };
 }
 
+pub mod accounts;
 pub mod endpoint;
 pub mod error;
 pub mod headers;
@@ -57,6 +59,11 @@ pub mod target_group;
 pub mod time;
 pub mod worker;
 
+pub use accounts::{
+    AcceptInvite, ChangePassword, CreateInvite, CreateOrganization, CreatedInvite,
+    CreatedOrganization, Invite, InviteAccepted, InviteStatus, Login, Membership, Organization,
+    Role, Session, UpdateMembership, UpdateOrganization, User,
+};
 pub use endpoint::{Endpoint, EndpointEnabled, EndpointStatus};
 pub use error::{ErrorBody, ErrorDetail};
 pub use job::{

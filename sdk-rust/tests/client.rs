@@ -744,6 +744,7 @@ fn local() -> ServeOptions {
             allow_private: true,
         },
         push: PushConfig::default(),
+        ..Default::default()
     }
 }
 

@@ -1,15 +1,19 @@
 //! The `chronos` command line: `serve`, `migrate`, `retention`, `keys`,
-//! `orgs`.
+//! `orgs`, `users`.
 
 use crate::account::Organization;
 use crate::account::keys::new_api_key;
+use crate::account::passwords;
+use crate::account::people::{NewUser, email_key, valid_email};
+use crate::api::auth::Signup;
+use crate::api::client::TrustedProxies;
 use crate::config::StoreConfig;
 use crate::push::dispatcher::PushConfig;
 use crate::retention::format_period;
 use crate::store::sqlite::OpenMode;
 use crate::store::{Clock, DynStore, Opened, RetentionPeriods};
 use anyhow::{Context, anyhow, bail};
-use chronos_proto::Scope;
+use chronos_proto::{Role, Scope};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -87,6 +91,27 @@ enum Command {
         #[arg(long, env = "CHRONOS_ENDPOINT_DISABLE_AFTER", default_value = "24h",
               value_parser = parse_disable_after)]
         endpoint_disable_after: DisableAfter,
+        /// The address users reach this server at (https://chronos.example.com):
+        /// invite links derive from it, and cookies are `Secure` when it is https.
+        #[arg(long, env = "CHRONOS_PUBLIC_URL", value_parser = parse_public_url)]
+        public_url: Option<url::Url>,
+        /// Proxies (addresses or CIDRs, comma-separated) whose
+        /// X-Forwarded-For and X-Forwarded-Proto are believed: rate limits
+        /// per address then use the client address they report.
+        #[arg(long, env = "CHRONOS_TRUSTED_PROXIES", value_delimiter = ',')]
+        trusted_proxies: Vec<String>,
+        /// Who may create organizations: `closed` (the instance
+        /// administrator's key, or `chronos orgs create`) or `open` (anyone,
+        /// rate-limited per address).
+        #[arg(long, env = "CHRONOS_SIGNUP", value_enum, default_value = "closed")]
+        signup: Signup,
+        /// An SMTP server to e-mail invites through: smtp://user:pass@host:587?tls=required
+        /// (STARTTLS), smtps://host:465, or smtp://host:25 (plain, for a local relay).
+        #[arg(long, env = "CHRONOS_SMTP_URL")]
+        smtp_url: Option<String>,
+        /// The From address of invite mails (default: chronos@ the public URL's host).
+        #[arg(long, env = "CHRONOS_SMTP_FROM")]
+        smtp_from: Option<String>,
         /// For tests only: the store reads a clock the tests move
         /// (`chronos_test_clock`) instead of the database's.
         #[arg(long, hide = true)]
@@ -123,6 +148,48 @@ enum Command {
         #[command(subcommand)]
         command: OrgsCommand,
     },
+    /// Manage people.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UsersCommand {
+    /// Create a person (or add an existing one) as a member of an
+    /// organization: the first owner of a closed server, for one.
+    Create {
+        #[arg(long)]
+        email: String,
+        /// The organization's slug.
+        #[arg(long, default_value = "default")]
+        org: String,
+        /// viewer, member, admin or owner.
+        #[arg(long, default_value = "member", value_parser = parse_role)]
+        role: Role,
+        #[arg(long)]
+        name: Option<String>,
+        /// Read the password from standard input (one line); otherwise one
+        /// is generated and printed once.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s)
+        .ok_or_else(|| format!("unknown role `{s}`; expected viewer, member, admin or owner"))
+}
+
+fn parse_public_url(s: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(s).map_err(|e| format!("`{s}` is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(format!("`{s}` must be an http or https URL with a host"));
+    }
+    Ok(url)
 }
 
 #[derive(Debug, Subcommand)]
@@ -132,9 +199,14 @@ enum KeysCommand {
         /// A label for people.
         #[arg(long)]
         name: String,
-        /// Scopes: admin, jobs:read, jobs:write, worker. Repeat for several.
-        #[arg(long = "scope", required = true, value_parser = parse_scope)]
+        /// Scopes: admin, jobs:read, jobs:write, worker, monitors:write.
+        /// Repeat for several.
+        #[arg(long = "scope", value_parser = parse_scope, required_unless_present = "instance_admin")]
         scopes: Vec<Scope>,
+        /// Also `instance:admin`: the key may create organizations on a
+        /// server whose signup is closed, and manage any organization.
+        #[arg(long)]
+        instance_admin: bool,
         /// The organization's slug.
         #[arg(long, default_value = "default")]
         org: String,
@@ -238,8 +310,22 @@ async fn run(command: Command) -> anyhow::Result<()> {
             push_concurrency,
             push_per_host,
             endpoint_disable_after,
+            public_url,
+            trusted_proxies,
+            signup,
+            smtp_url,
+            smtp_from,
             test_clock,
         } => {
+            let trusted_proxies = TrustedProxies::parse(&trusted_proxies)
+                .map_err(|e| anyhow!("--trusted-proxies: {e}"))?;
+            let smtp = smtp_url.map(|url| {
+                let host = public_url
+                    .as_ref()
+                    .and_then(|u| u.host_str().map(str::to_string))
+                    .unwrap_or_else(|| "localhost".into());
+                (url, smtp_from.unwrap_or_else(|| format!("chronos@{host}")))
+            });
             let options = crate::server::ServeOptions {
                 targets: crate::push::guard::TargetPolicy {
                     allow_private: allow_private_targets,
@@ -250,6 +336,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     endpoint_health: crate::endpoint::HealthPolicy {
                         disable_after: endpoint_disable_after.0,
                     },
+                },
+                accounts: crate::server::AccountOptions {
+                    public_url,
+                    trusted_proxies,
+                    signup,
+                    smtp,
                 },
             };
             let clock = if test_clock {
@@ -273,6 +365,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         } => retention(completed, failed, cancelled, &store).await,
         Command::Keys { command } => keys(command).await,
         Command::Orgs { command } => orgs(command).await,
+        Command::Users { command } => users(command).await,
     }
 }
 
@@ -367,11 +460,15 @@ async fn keys(command: KeysCommand) -> anyhow::Result<()> {
         KeysCommand::Create {
             name,
             mut scopes,
+            instance_admin,
             org: slug,
             store,
         } => {
             let store = command_store(&store).await?;
             let org = org(&store, &slug).await?;
+            if instance_admin {
+                scopes.push(Scope::InstanceAdmin);
+            }
             scopes.sort();
             scopes.dedup();
             let (record, key) = new_api_key(org.id, &name, scopes);
@@ -427,12 +524,10 @@ async fn keys(command: KeysCommand) -> anyhow::Result<()> {
 async fn orgs(command: OrgsCommand) -> anyhow::Result<()> {
     match command {
         OrgsCommand::Create { slug, name, store } => {
-            if slug.is_empty()
-                || !slug
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            {
-                bail!("an organization slug is lowercase letters, digits and '-'");
+            if !valid_slug(&slug) {
+                bail!(
+                    "an organization slug is 2 to 63 lowercase letters, digits and '-', not starting with '-'"
+                );
             }
             let store = command_store(&store).await?;
             if store.organization_by_slug(&slug).await?.is_some() {
@@ -446,9 +541,84 @@ async fn orgs(command: OrgsCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `^[a-z0-9][a-z0-9-]{1,62}$` ([`chronos_proto::accounts::SLUG_PATTERN`]).
+fn valid_slug(slug: &str) -> bool {
+    (2..=63).contains(&slug.len())
+        && !slug.starts_with('-')
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+async fn users(command: UsersCommand) -> anyhow::Result<()> {
+    match command {
+        UsersCommand::Create {
+            email,
+            org: slug,
+            role,
+            name,
+            password_stdin,
+            store,
+        } => {
+            if !valid_email(&email) {
+                bail!("`{email}` is not an e-mail address");
+            }
+            let store = command_store(&store).await?;
+            let org = org(&store, &slug).await?;
+            let user = match store.user_by_email(&email_key(&email)).await? {
+                Some(user) => {
+                    eprintln!("{email} has an account already; adding it to `{slug}`");
+                    user
+                }
+                None => {
+                    let (password, generated) = if password_stdin {
+                        let mut line = String::new();
+                        std::io::stdin().read_line(&mut line)?;
+                        (line.trim_end_matches(['\r', '\n']).to_string(), false)
+                    } else {
+                        (crate::account::people::Token::generate().text, true)
+                    };
+                    passwords::check_policy(&password, &email).map_err(|e| anyhow!("{e}"))?;
+                    let password_hash = passwords::hash_async(password.clone())
+                        .await
+                        .map_err(|e| anyhow!("hashing the password: {e}"))?;
+                    let user = store
+                        .create_user(NewUser {
+                            id: uuid::Uuid::now_v7(),
+                            email: email.clone(),
+                            name,
+                            password_hash,
+                        })
+                        .await?
+                        .ok_or_else(|| anyhow!("{email} has an account already"))?;
+                    if generated {
+                        eprintln!("Created {email} with this password, shown only this once:");
+                        println!("{password}");
+                    }
+                    user
+                }
+            };
+            store.add_membership(org.id, user.id, role).await?;
+            let role = store.membership(org.id, user.id).await?.unwrap_or(role);
+            eprintln!("{email} is {} of `{slug}`", role.as_str());
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slugs() {
+        for good in ["mon-org", "default", "a1", "0-0"] {
+            assert!(valid_slug(good), "{good}");
+        }
+        for bad in ["a", "-ab", "Ab", "a_b", "", &"a".repeat(64)] {
+            assert!(!valid_slug(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn endpoint_thresholds_parse() {

@@ -3,6 +3,10 @@
 
 use crate::account::OrgId;
 use crate::account::keys::new_api_key;
+use crate::account::mail::Mailer;
+use crate::api::auth::{Accounts, Signup};
+use crate::api::client::TrustedProxies;
+use crate::api::rate_limit::RateLimits;
 use crate::api::{self, AppState};
 use crate::config::StoreConfig;
 use crate::lease::{Engine, publisher, scheduler, sweeper};
@@ -38,18 +42,55 @@ pub async fn prepare_store(
         tracing::info!(versions = ?applied, "applied migrations");
     }
     let org_id = OrgId(uuid::Uuid::now_v7());
-    let (admin, key) = new_api_key(org_id, "admin (created on first start)", vec![Scope::Admin]);
+    // The first key is also the instance administrator's: it may create
+    // organizations on a server whose signup is closed.
+    let (admin, key) = new_api_key(
+        org_id,
+        "admin (created on first start)",
+        vec![Scope::Admin, Scope::InstanceAdmin],
+    );
     let created = store.bootstrap(admin).await?.is_some();
     Ok((opened, created.then_some(key)))
 }
 
 /// How a server behaves, beyond its store and address.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct ServeOptions {
     /// Whether push targets may be private addresses or plain HTTP.
     pub targets: TargetPolicy,
     /// How many push calls may be in flight, in all and per host.
     pub push: PushConfig,
+    /// People and organizations: public URL, proxies, signup, mail.
+    pub accounts: AccountOptions,
+}
+
+/// The settings of people and organizations (`--public-url`,
+/// `--trusted-proxies`, `--signup`, `--smtp-url`, `--smtp-from`).
+#[derive(Clone, Debug, Default)]
+pub struct AccountOptions {
+    pub public_url: Option<url::Url>,
+    pub trusted_proxies: TrustedProxies,
+    pub signup: Signup,
+    /// An SMTP URL (`smtp://`, `smtps://`) and the From address; invites
+    /// are e-mailed when set.
+    pub smtp: Option<(String, String)>,
+}
+
+impl AccountOptions {
+    fn accounts(&self) -> anyhow::Result<Accounts> {
+        let mailer = match &self.smtp {
+            Some((url, from)) => Some(Mailer::new(url, from).context("--smtp-url")?),
+            None => None,
+        };
+        Ok(Accounts {
+            public_url: self.public_url.clone(),
+            trusted_proxies: self.trusted_proxies.clone(),
+            signup: self.signup,
+            mailer,
+            limits: RateLimits::new(&Default::default())
+                .map_err(|e| anyhow::anyhow!("rate limits: {e}"))?,
+        })
+    }
 }
 
 /// Serves on `listener` until `shutdown` completes. In-flight requests finish
@@ -77,6 +118,7 @@ pub async fn run_with(
             "--allow-private-targets is on: push targets may be private addresses and plain http; use it for local development only"
         );
     }
+    let accounts = Arc::new(options.accounts.accounts()?);
     let (stop_tx, stop_rx) = watch::channel(false);
     let store = opened.store.clone();
     let engine = Engine::new(opened, stop_rx.clone());
@@ -89,6 +131,7 @@ pub async fn run_with(
         options.targets,
     ));
     let retention = tokio::spawn(retention::run(store.clone(), stop_rx.clone()));
+    let pruner = tokio::spawn(prune_rate_limits(accounts.clone(), stop_rx.clone()));
     let heard = engine.clone();
     let watcher = store.watch_changes(Arc::new(move |change| heard.heard(change)), stop_rx);
     started(engine.clone());
@@ -97,6 +140,7 @@ pub async fn run_with(
         engine,
         targets: options.targets,
         polled: Default::default(),
+        accounts,
     });
     // Small frames (a job, an answer to an ack) must leave at once: without
     // TCP_NODELAY, Nagle's algorithm held them for tens of milliseconds.
@@ -105,22 +149,37 @@ pub async fn run_with(
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
     });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down: finishing requests in flight");
-            let _ = stop_tx.send(true);
-        })
-        .await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        tracing::info!("shutting down: finishing requests in flight");
+        let _ = stop_tx.send(true);
+    })
+    .await?;
     sweeper.await?;
     scheduler.await?;
     publisher.await?;
     dispatcher.await?;
     retention.await?;
+    pruner.await?;
     if let Some(watcher) = watcher {
         watcher.await?;
     }
     Ok(())
+}
+
+/// Forgets, every minute, the rate-limit counts of clients and accounts
+/// that have gone quiet, so the limits' memory stays bounded.
+async fn prune_rate_limits(accounts: Arc<Accounts>, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => accounts.limits.prune(),
+            _ = stop.wait_for(|stopped| *stopped) => return,
+        }
+    }
 }
 
 /// Completes on SIGINT or SIGTERM. The handlers are installed by this call,

@@ -31,6 +31,7 @@ fn local() -> ServeOptions {
             allow_private: true,
         },
         push: PushConfig::default(),
+        ..Default::default()
     }
 }
 

@@ -90,6 +90,7 @@ fn local() -> ServeOptions {
             allow_private: true,
         },
         push: PushConfig::default(),
+        ..Default::default()
     }
 }
 
@@ -663,7 +664,16 @@ async fn openapi_describes_the_krafter_routes(kind: StoreKind) {
         let op = &doc["paths"][path][method];
         assert!(op.is_object(), "{method} {path} missing");
         assert_eq!(op["tags"], json!(["krafter"]), "{method} {path}");
-        assert_eq!(op["security"], json!([{"api_key": []}]), "{method} {path}");
+        let scope = if method == "get" {
+            "jobs:read"
+        } else {
+            "jobs:write"
+        };
+        assert_eq!(
+            op["security"],
+            json!([{"api_key": [scope]}, {"session": [scope]}]),
+            "{method} {path}"
+        );
         let mut got: Vec<&str> = op["responses"]
             .as_object()
             .unwrap()

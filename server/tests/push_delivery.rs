@@ -36,6 +36,7 @@ fn local(push: PushConfig) -> ServeOptions {
             allow_private: true,
         },
         push,
+        ..Default::default()
     }
 }
 

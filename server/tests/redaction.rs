@@ -51,6 +51,7 @@ async fn start(kind: StoreKind) -> TestServer {
             allow_private: true,
         },
         push: PushConfig::default(),
+        ..Default::default()
     };
     TestServer::start_with(kind, options).await
 }

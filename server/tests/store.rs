@@ -874,6 +874,7 @@ fn every_store_trait_method_is_called_by_the_suite() {
     let traits = [
         include_str!("../src/store/database.rs"),
         include_str!("../src/store/accounts.rs"),
+        include_str!("../src/store/people.rs"),
         include_str!("../src/store/signing_secrets.rs"),
         include_str!("../src/store/jobs.rs"),
         include_str!("../src/store/leases.rs"),
@@ -895,6 +896,7 @@ fn every_store_trait_method_is_called_by_the_suite() {
         include_str!("store_flow.rs"),
         include_str!("store_target_groups.rs"),
         include_str!("store_endpoints.rs"),
+        include_str!("store_accounts.rs"),
         include_str!("common/conformance.rs"),
     ]
     .concat();

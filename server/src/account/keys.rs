@@ -19,6 +19,10 @@ pub struct ApiKeyRecord {
     pub scopes: Vec<Scope>,
     pub created_at: Timestamp,
     pub revoked_at: Option<Timestamp>,
+    pub expires_at: Option<Timestamp>,
+    pub last_used_at: Option<Timestamp>,
+    /// The only queues it may use; all when `None`.
+    pub queues: Option<Vec<String>>,
 }
 
 impl ApiKeyRecord {
@@ -30,6 +34,9 @@ impl ApiKeyRecord {
             scopes: self.scopes.clone(),
             created_at: self.created_at,
             revoked_at: self.revoked_at,
+            expires_at: self.expires_at,
+            last_used_at: self.last_used_at,
+            queues: self.queues.clone(),
         }
     }
 }
@@ -42,6 +49,8 @@ pub struct NewApiKey {
     pub name: String,
     pub secret_sha256: Vec<u8>,
     pub scopes: Vec<Scope>,
+    pub expires_at: Option<Timestamp>,
+    pub queues: Option<Vec<String>>,
 }
 
 pub const PREFIX: &str = "chrns_";
@@ -74,6 +83,8 @@ pub fn new_api_key(org: OrgId, name: &str, scopes: Vec<Scope>) -> (NewApiKey, St
         name: name.to_string(),
         secret_sha256: key.secret_sha256,
         scopes,
+        expires_at: None,
+        queues: None,
     };
     (record, key.full)
 }

@@ -1,8 +1,13 @@
 //! Accounts: organizations and what they own to act and to sign — API keys
-//! ([`keys`]) and push signing secrets ([`signing_secrets`]). Every query the
-//! store answers about an organization's rows takes its [`OrgId`].
+//! ([`keys`]) and push signing secrets ([`signing_secrets`]) — and the
+//! people in them ([`people`]) with their [`roles`]. Every query the store
+//! answers about an organization's rows takes its [`OrgId`].
 
 pub mod keys;
+pub mod mail;
+pub mod passwords;
+pub mod people;
+pub mod roles;
 pub mod signing_secrets;
 
 use chronos_proto::Timestamp;
@@ -19,4 +24,17 @@ pub struct Organization {
     pub slug: String,
     pub name: String,
     pub created_at: Timestamp,
+}
+
+impl Organization {
+    /// As the API shows it; `role` is the caller's, when a person.
+    pub fn to_wire(&self, role: Option<chronos_proto::Role>) -> chronos_proto::Organization {
+        chronos_proto::Organization {
+            id: self.id.0,
+            slug: self.slug.clone(),
+            name: self.name.clone(),
+            created_at: self.created_at,
+            role,
+        }
+    }
 }

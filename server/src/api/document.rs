@@ -543,6 +543,224 @@ const LINKS: &[(&str, &str, &str, &str, &str)] = &[
         BODY,
         r#"{"token": "$response.body#/data/0/lease/token", "seconds": 60}"#,
     ),
+    // Organizations, members, invites (and seed 003's aliases)
+    (
+        "create_org",
+        "201",
+        "get_org",
+        "slug",
+        "$response.body#/slug",
+    ),
+    (
+        "create_org",
+        "201",
+        "update_org",
+        "slug",
+        "$response.body#/slug",
+    ),
+    (
+        "create_org",
+        "201",
+        "delete_org",
+        "slug",
+        "$response.body#/slug",
+    ),
+    (
+        "create_org",
+        "201",
+        "list_org_members",
+        "slug",
+        "$response.body#/slug",
+    ),
+    (
+        "create_org",
+        "201",
+        "create_org_key",
+        "slug",
+        "$response.body#/slug",
+    ),
+    (
+        "create_org",
+        "201",
+        "list_org_keys",
+        "slug",
+        "$response.body#/slug",
+    ),
+    (
+        "create_org_alias",
+        "201",
+        "get_org_alias",
+        "slug",
+        "$response.body#/slug",
+    ),
+    (
+        "create_org_alias",
+        "201",
+        "update_org_alias",
+        "slug",
+        "$response.body#/slug",
+    ),
+    (
+        "create_org_alias",
+        "201",
+        "delete_org_alias",
+        "slug",
+        "$response.body#/slug",
+    ),
+    (
+        "create_org_alias",
+        "201",
+        "list_org_members_alias",
+        "slug",
+        "$response.body#/slug",
+    ),
+    (
+        "create_org_alias",
+        "201",
+        "create_org_key_alias",
+        "slug",
+        "$response.body#/slug",
+    ),
+    (
+        "create_org_alias",
+        "201",
+        "list_org_keys_alias",
+        "slug",
+        "$response.body#/slug",
+    ),
+    (
+        "create_org",
+        "201",
+        "create_invite",
+        "slug",
+        "$response.body#/slug",
+    ),
+    (
+        "create_org",
+        "201",
+        "list_invites",
+        "slug",
+        "$response.body#/slug",
+    ),
+    (
+        "create_org_alias",
+        "201",
+        "create_invite_alias",
+        "slug",
+        "$response.body#/slug",
+    ),
+    (
+        "list_org_members",
+        "200",
+        "update_org_member",
+        "slug",
+        "$request.path.slug",
+    ),
+    (
+        "list_org_members",
+        "200",
+        "update_org_member",
+        "user_id",
+        "$response.body#/data/0/user_id",
+    ),
+    (
+        "list_org_members",
+        "200",
+        "remove_org_member",
+        "slug",
+        "$request.path.slug",
+    ),
+    (
+        "list_org_members",
+        "200",
+        "remove_org_member",
+        "user_id",
+        "$response.body#/data/0/user_id",
+    ),
+    (
+        "create_invite",
+        "201",
+        "revoke_invite",
+        "slug",
+        "$request.path.slug",
+    ),
+    (
+        "create_invite",
+        "201",
+        "revoke_invite",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "create_invite_alias",
+        "201",
+        "revoke_invite",
+        "slug",
+        "$request.path.slug",
+    ),
+    (
+        "create_invite_alias",
+        "201",
+        "revoke_invite",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "list_invites",
+        "200",
+        "revoke_invite",
+        "slug",
+        "$request.path.slug",
+    ),
+    (
+        "list_invites",
+        "200",
+        "revoke_invite",
+        "id",
+        "$response.body#/data/0/id",
+    ),
+    (
+        "create_invite",
+        "201",
+        "resend_invite",
+        "slug",
+        "$request.path.slug",
+    ),
+    (
+        "create_invite",
+        "201",
+        "resend_invite",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "create_invite_alias",
+        "201",
+        "resend_invite",
+        "slug",
+        "$request.path.slug",
+    ),
+    (
+        "create_invite_alias",
+        "201",
+        "resend_invite",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "list_invites",
+        "200",
+        "resend_invite",
+        "slug",
+        "$request.path.slug",
+    ),
+    (
+        "list_invites",
+        "200",
+        "resend_invite",
+        "id",
+        "$response.body#/data/0/id",
+    ),
 ];
 
 /// Rules between fields of a request, which the derive cannot state: the
@@ -660,6 +878,16 @@ pub fn complete(mut doc: Value) -> Value {
                 if let Some(id) = op.get("operationId").and_then(Value::as_str) {
                     operation_ids.insert(id.to_string(), json!([path, method]));
                 }
+                // A person's session serves where a key does, under the
+                // same scope (their role grants it).
+                if let Some(Value::Array(reqs)) = op.get_mut("security") {
+                    let sessions: Vec<Value> = reqs
+                        .iter()
+                        .filter_map(|r| r.get("api_key"))
+                        .map(|scopes| json!({"session": scopes}))
+                        .collect();
+                    reqs.extend(sessions);
+                }
                 let has_body = op.contains_key("requestBody");
                 let has_query = op
                     .get("parameters")
@@ -688,6 +916,12 @@ pub fn complete(mut doc: Value) -> Value {
                         } else {
                             "`unknown_field`: a query parameter (this route takes none)"
                         },
+                    );
+                }
+                if has_body && !authenticated {
+                    add(
+                        "400",
+                        "`validation_failed`, `unknown_field` or `invalid_json`: the body breaks the schema; `field` names the culprit",
                     );
                 }
                 if has_body {

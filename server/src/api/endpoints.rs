@@ -34,7 +34,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         (status = 401, body = ErrorBody),
         (status = 403, description = "The key lacks `jobs:read`", body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["jobs:read"]))
 )]
 async fn list_endpoints(
     State(state): State<AppState>,
@@ -62,7 +62,7 @@ async fn list_endpoints(
         (status = 403, description = "The key lacks `jobs:read`", body = ErrorBody),
         (status = 404, description = "No such endpoint in this organization", body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["jobs:read"]))
 )]
 async fn get_endpoint(
     State(state): State<AppState>,
@@ -91,7 +91,7 @@ async fn get_endpoint(
         (status = 403, description = "The key lacks `admin`", body = ErrorBody),
         (status = 404, description = "No such endpoint in this organization", body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["admin"]))
 )]
 async fn enable_endpoint(
     State(state): State<AppState>,

@@ -42,9 +42,24 @@ pub enum ApiError {
     /// 401: no usable key.
     #[error("{0}")]
     Unauthorized(String),
-    /// 403: a valid key without the scope this route needs.
+    /// 403: a valid key without the scope this route needs (a person's role
+    /// without it is [`ApiError::Denied`] `forbidden`, naming the role).
     #[error("this API key lacks the `{0}` scope this request needs")]
     Forbidden(Scope),
+    /// 403 for a refusal that is not a missing scope: `csrf_failed`,
+    /// `owner_only`, `signup_closed`, `role_not_allowed`.
+    #[error("{message}")]
+    Denied { code: &'static str, message: String },
+    /// 400 `organization_required`: a person in several organizations did
+    /// not say which one (`Chronos-Organization: <slug>`).
+    #[error("{0}")]
+    OrganizationRequired(String),
+    /// 429 `rate_limited`, with `Retry-After`.
+    #[error("{message}")]
+    TooManyRequests {
+        message: String,
+        retry_after: std::time::Duration,
+    },
     /// 404 for a resource; other organizations' resources are not found either.
     #[error("{0}")]
     NotFound(String),
@@ -109,7 +124,10 @@ impl ApiError {
         match self {
             ApiError::Validation { .. }
             | ApiError::InvalidJson(_)
-            | ApiError::UnknownField { .. } => StatusCode::BAD_REQUEST,
+            | ApiError::UnknownField { .. }
+            | ApiError::OrganizationRequired(_) => StatusCode::BAD_REQUEST,
+            ApiError::Denied { .. } => StatusCode::FORBIDDEN,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
@@ -139,6 +157,9 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
+            ApiError::Denied { code, .. } => code,
+            ApiError::OrganizationRequired(_) => "organization_required",
+            ApiError::TooManyRequests { .. } => "rate_limited",
             ApiError::NotFound(_) => "not_found",
             ApiError::QueueNotFound { .. } => "queue_not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
@@ -224,7 +245,17 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let retry_after = match &self {
+            ApiError::TooManyRequests { retry_after, .. } => Some(retry_after.as_secs().max(1)),
+            _ => None,
+        };
         let (status, error) = self.detail();
-        (status, Json(ErrorBody { error })).into_response()
+        let mut response = (status, Json(ErrorBody { error })).into_response();
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }

@@ -29,7 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         (status = 403, description = "The key lacks `jobs:read`", body = ErrorBody),
         (status = 404, description = "No such fan-out in this organization", body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["jobs:read"]))
 )]
 async fn get_fan_out(
     State(state): State<AppState>,

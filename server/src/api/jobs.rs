@@ -71,7 +71,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         (status = 415, description = "A body that is not `application/json`", body = ErrorBody),
         (status = 422, description = "`validation_failed`: a rule beyond the schema (see CreateJob), or `ssrf_blocked`: a push target the SSRF guard refuses", body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["jobs:write"]))
 )]
 async fn create_job(
     State(state): State<AppState>,
@@ -80,6 +80,7 @@ async fn create_job(
 ) -> Result<(StatusCode, Json<Job>), ApiError> {
     auth.require(Scope::JobsWrite)?;
     let new = validate(req)?;
+    auth.require_queue(&new.queue)?;
     check_target(&state, auth.org, &new, &JOB_TARGET).await?;
     let job = state.engine.create_job(auth.org, new).await?;
     Ok((StatusCode::CREATED, Json(redact::job(job))))
@@ -108,7 +109,7 @@ async fn create_job(
         (status = 413, description = "Body over 16 MiB", body = ErrorBody),
         (status = 415, description = "A body that is not `application/json`", body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["jobs:write"]))
 )]
 async fn create_jobs(
     State(state): State<AppState>,
@@ -133,9 +134,12 @@ async fn create_jobs(
             Ok(job) if !queues.contains(&job.queue) => {
                 Err(ApiError::QueueNotFound { name: job.queue })
             }
-            Ok(job) => check_target(&state, auth.org, &job, &JOB_TARGET)
-                .await
-                .map(|()| job),
+            Ok(job) => match auth.require_queue(&job.queue) {
+                Ok(()) => check_target(&state, auth.org, &job, &JOB_TARGET)
+                    .await
+                    .map(|()| job),
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
         };
         match job {
@@ -318,7 +322,7 @@ pub(crate) fn validate_target(prefix: &str, http: &HttpTarget) -> Result<(), Api
         (status = 403, body = ErrorBody),
         (status = 404, description = "No such job in this organization", body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["jobs:read"]))
 )]
 async fn get_job(
     State(state): State<AppState>,
@@ -370,7 +374,7 @@ struct ListJobsQuery {
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["jobs:read"]))
 )]
 async fn list_jobs(
     State(state): State<AppState>,
@@ -431,7 +435,7 @@ async fn list_jobs(
         (status = 404, body = ErrorBody),
         (status = 409, description = "`job_finished`: already completed, failed or cancelled", body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["jobs:write"]))
 )]
 async fn cancel_job(
     State(state): State<AppState>,
@@ -464,7 +468,7 @@ async fn cancel_job(
         (status = 404, body = ErrorBody),
         (status = 409, description = "`job_not_retryable`: neither failed nor cancelled", body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["jobs:write"]))
 )]
 async fn retry_job(
     State(state): State<AppState>,
@@ -493,7 +497,7 @@ async fn retry_job(
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["jobs:read"]))
 )]
 async fn list_executions(
     State(state): State<AppState>,

@@ -1,10 +1,10 @@
-//! `/v1/api-keys`: an organization's keys, for `admin` keys only.
+//! `/v1/api-keys`: the calling organization's keys, for `admin` only
+//! (`/v1/orgs/{slug}/api-keys` names the organization instead).
 
 use super::AppState;
 use super::auth::Auth;
 use super::error::ApiError;
 use super::extract::JsonBody;
-use crate::account::keys::new_api_key;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -28,7 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["admin"]))
 )]
 async fn create_key(
     State(state): State<AppState>,
@@ -36,18 +36,9 @@ async fn create_key(
     JsonBody(req): JsonBody<CreateApiKey>,
 ) -> Result<(StatusCode, Json<CreatedApiKey>), ApiError> {
     auth.require(Scope::Admin)?;
-    let mut scopes = req.scopes;
-    scopes.sort();
-    scopes.dedup();
-    let (record, key) = new_api_key(auth.org, &req.name, scopes);
-    let stored = state.store.insert_api_key(record).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(CreatedApiKey {
-            api_key: stored.to_wire(),
-            key,
-        }),
-    ))
+    let may_instance = auth.scopes.contains(&Scope::InstanceAdmin);
+    let created = super::orgs::create_key(&state, auth.org, req, may_instance).await?;
+    Ok((StatusCode::CREATED, Json(created)))
 }
 
 /// List the organization's API keys (never their secrets).
@@ -58,7 +49,7 @@ async fn create_key(
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["admin"]))
 )]
 async fn list_keys(
     State(state): State<AppState>,
@@ -82,7 +73,7 @@ async fn list_keys(
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["admin"]))
 )]
 async fn revoke_key(
     State(state): State<AppState>,

@@ -223,7 +223,7 @@ impl CronJobRequest {
         (status = 403, description = says::WRITE, body = ErrorBody),
         (status = 422, description = RULES, body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["jobs:write"]))
 )]
 async fn create_cron_job(
     State(state): State<AppState>,
@@ -243,7 +243,7 @@ async fn create_cron_job(
         (status = 200, description = "`{\"data\": [cron job], \"next_cursor\": …}`", body = List<CronJob>),
         (status = 403, description = says::READ, body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["jobs:read"]))
 )]
 async fn list_cron_jobs(
     State(state): State<AppState>,
@@ -268,7 +268,7 @@ async fn list_cron_jobs(
         (status = 403, description = says::READ, body = ErrorBody),
         (status = 404, description = says::NOT_FOUND, body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["jobs:read"]))
 )]
 async fn get_cron_job(
     State(state): State<AppState>,
@@ -297,7 +297,7 @@ async fn get_cron_job(
         (status = 409, description = says::ARCHIVED, body = ErrorBody),
         (status = 422, description = RULES, body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["jobs:write"]))
 )]
 async fn put_cron_job(
     State(state): State<AppState>,
@@ -319,7 +319,7 @@ async fn put_cron_job(
         (status = 403, description = says::WRITE, body = ErrorBody),
         (status = 404, description = says::NOT_FOUND, body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["jobs:write"]))
 )]
 async fn delete_cron_job(
     State(state): State<AppState>,
@@ -344,7 +344,7 @@ async fn delete_cron_job(
         (status = 403, description = says::READ, body = ErrorBody),
         (status = 404, description = says::NOT_FOUND, body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["jobs:read"]))
 )]
 async fn cron_job_executions(
     State(state): State<AppState>,
@@ -371,7 +371,7 @@ async fn cron_job_executions(
         (status = 404, description = says::NOT_FOUND, body = ErrorBody),
         (status = 409, description = says::ARCHIVED, body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["jobs:write"]))
 )]
 async fn trigger_cron_job(
     State(state): State<AppState>,
@@ -394,7 +394,7 @@ async fn trigger_cron_job(
         (status = 404, description = says::NOT_FOUND, body = ErrorBody),
         (status = 409, description = says::ARCHIVED, body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["jobs:write"]))
 )]
 async fn pause_cron_job(
     State(state): State<AppState>,
@@ -417,7 +417,7 @@ async fn pause_cron_job(
         (status = 404, description = says::NOT_FOUND, body = ErrorBody),
         (status = 409, description = says::ARCHIVED, body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["jobs:write"]))
 )]
 async fn resume_cron_job(
     State(state): State<AppState>,

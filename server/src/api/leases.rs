@@ -42,7 +42,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         (status = 413, description = "Body over 1 MiB", body = ErrorBody),
         (status = 415, description = "A body that is not `application/json`", body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["worker"]))
 )]
 async fn poll(
     State(state): State<AppState>,
@@ -105,7 +105,7 @@ fn lease_outcome<T>(outcome: LeaseOutcome<T>) -> Result<T, ApiError> {
         (status = 404, description = "No lease ever had this token", body = ErrorBody),
         (status = 409, description = "`lease_lost`: the lease expired, was replaced, or its job was cancelled; nothing changed", body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["worker"]))
 )]
 async fn ack(
     State(state): State<AppState>,
@@ -133,7 +133,7 @@ async fn ack(
         (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["worker"]))
 )]
 async fn fail(
     State(state): State<AppState>,
@@ -174,7 +174,7 @@ fn whole_job(moved: Moved) -> Result<Json<Job>, ApiError> {
         (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["worker"]))
 )]
 async fn extend(
     State(state): State<AppState>,

@@ -60,7 +60,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         (status = 415, description = "A body that is not `application/json`", body = ErrorBody),
         (status = 422, description = "`validation_failed`: a rule beyond the schema (see CreateMessage: a URL that is not http(s), both delay and scheduled_at, a body over 102,400 bytes, `***redacted***` as a sensitive header's value, a target group without members…), or `ssrf_blocked`: the SSRF guard refused the target", body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["jobs:write"]))
 )]
 async fn create_message(
     State(state): State<AppState>,
@@ -116,6 +116,7 @@ pub(crate) async fn publish(
     queue: &QueueRecord,
     retries: Option<u32>,
 ) -> Result<Publication, ApiError> {
+    auth.require_queue(&queue.name)?;
     let callback = match req.callback_queue_id.as_deref() {
         Some(named) => Some(callback_queue(state, auth, named).await?.id),
         None => queue.settings.callback_queue_id,
@@ -325,7 +326,7 @@ pub(crate) fn validate_body(body: Option<&str>) -> Result<(), ApiError> {
         (status = 403, body = ErrorBody),
         (status = 404, description = "No such message in this organization", body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["jobs:read"]))
 )]
 async fn get_message(
     State(state): State<AppState>,

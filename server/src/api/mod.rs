@@ -5,6 +5,7 @@
 //! wire types, and served at `/v1/openapi.json`.
 
 pub mod auth;
+pub mod client;
 pub mod contract;
 mod document;
 mod endpoints;
@@ -12,15 +13,19 @@ pub mod error;
 pub mod extract;
 mod fan_outs;
 mod health;
+mod invites;
 pub(crate) mod jobs;
 mod keys;
 mod krafter;
 pub(crate) mod leases;
 pub(crate) mod messages;
+mod orgs;
 pub mod pagination;
 mod queues;
+pub mod rate_limit;
 mod redact;
 mod schedules;
+mod sessions;
 mod signing_secrets;
 mod target_groups;
 mod workers;
@@ -37,9 +42,9 @@ use error::ApiError;
 use std::sync::Arc;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
-use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 
 /// What every handler can reach. Reads go to the store; every change of a
 /// job's status goes through the engine.
@@ -51,13 +56,15 @@ pub struct AppState {
     pub targets: TargetPolicy,
     /// The handlers long-poll workers asked for, recorded now and then.
     pub polled: Arc<crate::worker::polls::PolledHandlers>,
+    /// People and organizations: settings, rate limits, mail.
+    pub accounts: Arc<auth::Accounts>,
 }
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Chronos API",
-        description = "Jobs, schedules and workers. Every /v1 and /api/v1 route but this document needs `Authorization: Bearer chrns_…`.",
+        description = "Jobs, schedules and workers. A route's `security` names the scope it needs; callers send `Authorization: Bearer chrns_…` (an API key) or a session cookie from `POST /v1/auth/login` (a person, whose role grants scopes; writes then carry `X-CSRF-Token`, and a person in several organizations names one with `Chronos-Organization`).",
     ),
     modifiers(&BearerAuth),
     tags(
@@ -70,6 +77,8 @@ pub struct AppState {
         (name = "endpoints", description = "Push endpoints' health: an endpoint failing longer than the server's threshold is disabled and its deliveries held until it is enabled (reading needs `jobs:read`, enabling `admin`)"),
         (name = "workers", description = "Leasing jobs to workers over HTTP: poll, ack, fail, extend (worker scope)"),
         (name = "api-keys", description = "API keys (admin scope)"),
+        (name = "organizations", description = "Organizations, their members, keys and invites (seed 003's `/api/orgs…` paths are aliases); a caller reaches an organization it belongs to, by slug"),
+        (name = "auth", description = "People sign in with e-mail and password (a session cookie), accept invites, change their password"),
         (name = "signing-secrets", description = "The keys push requests are signed with (admin scope)"),
     )
 )]
@@ -84,7 +93,37 @@ impl Modify for BearerAuth {
             "api_key",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(auth::SESSION_COOKIE))),
+        );
     }
+}
+
+/// `routes` again at `path` (seed 003's `/api/…` paths): the same handlers
+/// and operations, each operation id suffixed `_alias`, so the document
+/// lists the alias and the contract holds requests to it alike.
+fn alias(
+    path: &str,
+    (schemas, paths, router): UtoipaMethodRouter<AppState>,
+) -> UtoipaMethodRouter<AppState> {
+    let mut renamed = utoipa::openapi::path::Paths::new();
+    for (_, mut item) in paths.paths {
+        for op in [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            op.operation_id = op.operation_id.take().map(|id| format!("{id}_alias"));
+        }
+        renamed.paths.insert(path.to_string(), item);
+    }
+    (schemas, renamed, router)
 }
 
 /// The OpenAPI document, as `/v1/openapi.json` serves it.
@@ -110,6 +149,11 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(endpoints::router())
         .merge(schedules::router())
         .merge(krafter::router())
+        .merge(orgs::router())
+        .merge(orgs::aliases())
+        .merge(invites::router())
+        .merge(invites::aliases())
+        .merge(sessions::router())
         .split_for_parts()
 }
 

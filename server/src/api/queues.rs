@@ -63,7 +63,7 @@ fn not_found(name: &str) -> ApiError {
         (status = 415, description = "A body that is not `application/json`", body = ErrorBody),
         (status = 422, description = "`validation_failed`: a rule beyond the schema (a `name` of `.` or `..`, which no URL can name; a `default_target_url` that is not an http(s) URL, a `signing_secret_id` of another organization), or `ssrf_blocked`: the SSRF guard refused `default_target_url`", body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["admin"]))
 )]
 async fn create_queue(
     State(state): State<AppState>,
@@ -120,7 +120,7 @@ async fn create_queue(
         (status = 401, body = ErrorBody),
         (status = 403, description = "The key lacks `jobs:read`", body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["jobs:read"]))
 )]
 async fn list_queues(
     State(state): State<AppState>,
@@ -147,7 +147,7 @@ async fn list_queues(
         (status = 403, description = "The key lacks `jobs:read`", body = ErrorBody),
         (status = 404, description = "`queue_not_found`", body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["jobs:read"]))
 )]
 async fn get_queue(
     State(state): State<AppState>,
@@ -155,6 +155,7 @@ async fn get_queue(
     Path(name): Path<String>,
 ) -> Result<Json<Queue>, ApiError> {
     auth.require(Scope::JobsRead)?;
+    auth.require_queue(&name)?;
     let record = state
         .store
         .queue(auth.org, &name)
@@ -184,7 +185,7 @@ struct KeysQuery {
         (status = 403, description = "The key lacks `jobs:read`", body = ErrorBody),
         (status = 404, description = "`queue_not_found`", body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["jobs:read"]))
 )]
 async fn queue_keys(
     State(state): State<AppState>,
@@ -193,6 +194,7 @@ async fn queue_keys(
     QueryParams(q): QueryParams<KeysQuery>,
 ) -> Result<Json<List<QueueKey>>, ApiError> {
     auth.require(Scope::JobsRead)?;
+    auth.require_queue(&name)?;
     state
         .store
         .queue(auth.org, &name)
@@ -223,7 +225,7 @@ async fn queue_keys(
         (status = 415, description = "A body that is not `application/json`", body = ErrorBody),
         (status = 422, description = "As for `POST /v1/queues`; and `validation_failed` when the change leaves a rate limit without its period or the other way round (`rate_limit and rate_period_seconds must be set together`)", body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["admin"]))
 )]
 async fn update_queue(
     State(state): State<AppState>,
@@ -232,6 +234,7 @@ async fn update_queue(
     JsonBody(patch): JsonBody<UpdateQueue>,
 ) -> Result<Json<Queue>, ApiError> {
     auth.require(Scope::Admin)?;
+    auth.require_queue(&name)?;
     let current = state
         .store
         .queue(auth.org, &name)
@@ -276,7 +279,7 @@ struct DeleteQueueQuery {
         (status = 404, description = "`queue_not_found`", body = ErrorBody),
         (status = 409, description = "`queue_not_empty` (it holds unfinished jobs; `force=true` cancels them), `queue_in_use` (a schedule names it) or `default_queue` (every organization keeps its `default` queue)", body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["admin"]))
 )]
 async fn delete_queue(
     State(state): State<AppState>,
@@ -285,6 +288,7 @@ async fn delete_queue(
     QueryParams(q): QueryParams<DeleteQueueQuery>,
 ) -> Result<Json<QueueDeleted>, ApiError> {
     auth.require(Scope::Admin)?;
+    auth.require_queue(&name)?;
     if name == DEFAULT_QUEUE {
         return Err(ApiError::Conflict {
             code: "default_queue",
@@ -337,7 +341,7 @@ async fn delete_queue(
         (status = 403, description = "The key lacks `admin`", body = ErrorBody),
         (status = 404, description = "`queue_not_found`", body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["admin"]))
 )]
 async fn pause_queue(
     State(state): State<AppState>,
@@ -357,7 +361,7 @@ async fn pause_queue(
         (status = 403, description = "The key lacks `admin`", body = ErrorBody),
         (status = 404, description = "`queue_not_found`", body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["admin"]))
 )]
 async fn resume_queue(
     State(state): State<AppState>,
@@ -374,6 +378,7 @@ async fn set_status(
     status: QueueState,
 ) -> Result<Json<Queue>, ApiError> {
     auth.require(Scope::Admin)?;
+    auth.require_queue(&name)?;
     let record = state
         .store
         .set_queue_status(auth.org, &name, status)
@@ -396,7 +401,7 @@ async fn set_status(
         (status = 403, description = "The key lacks `admin`", body = ErrorBody),
         (status = 404, description = "`queue_not_found`", body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["admin"]))
 )]
 async fn unblock_queue(
     State(state): State<AppState>,
@@ -404,6 +409,7 @@ async fn unblock_queue(
     Path(name): Path<String>,
 ) -> Result<Json<Queue>, ApiError> {
     auth.require(Scope::Admin)?;
+    auth.require_queue(&name)?;
     let record = state
         .store
         .unblock_queue(auth.org, &name)
@@ -434,7 +440,7 @@ async fn unblock_queue(
         (status = 415, description = "A body that is not `application/json`", body = ErrorBody),
         (status = 422, description = "`validation_failed`: a rule beyond the schema (as for `POST /v1/messages`; `url is required` for a queue without a `default_target_url`), or `ssrf_blocked`", body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["jobs:write"]))
 )]
 async fn publish_message(
     State(state): State<AppState>,
@@ -443,6 +449,7 @@ async fn publish_message(
     JsonBody(req): JsonBody<PublishMessage>,
 ) -> Result<(StatusCode, Json<QueuePublished>), ApiError> {
     auth.require(Scope::JobsWrite)?;
+    auth.require_queue(&name)?;
     let queue = state
         .store
         .queue(auth.org, &name)

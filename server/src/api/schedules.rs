@@ -125,7 +125,7 @@ struct Definition {
         (status = 404, description = says::QUEUE_NOT_FOUND, body = ErrorBody),
         (status = 422, description = says::RULES, body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["jobs:write"]))
 )]
 async fn create_schedule(
     State(state): State<AppState>,
@@ -202,7 +202,7 @@ struct ListSchedulesQuery {
         (status = 200, body = List<Schedule>),
         (status = 403, description = says::READ, body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["jobs:read"]))
 )]
 async fn list_schedules(
     State(state): State<AppState>,
@@ -242,7 +242,7 @@ pub(super) async fn list(
         (status = 403, description = says::READ, body = ErrorBody),
         (status = 404, description = says::NOT_FOUND, body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["jobs:read"]))
 )]
 async fn get_schedule(
     State(state): State<AppState>,
@@ -271,7 +271,7 @@ async fn get_schedule(
         (status = 409, description = says::ARCHIVED, body = ErrorBody),
         (status = 422, description = says::RULES, body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["jobs:write"]))
 )]
 async fn patch_schedule(
     State(state): State<AppState>,
@@ -315,7 +315,7 @@ pub(super) async fn update(
         (status = 409, description = says::ARCHIVED, body = ErrorBody),
         (status = 422, description = says::RULES, body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["jobs:write"]))
 )]
 async fn put_schedule(
     State(state): State<AppState>,
@@ -389,7 +389,7 @@ struct Deleted {
         (status = 403, description = says::WRITE, body = ErrorBody),
         (status = 404, description = says::NOT_FOUND, body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["jobs:write"]))
 )]
 async fn delete_schedule(
     State(state): State<AppState>,
@@ -424,7 +424,7 @@ pub(super) async fn delete(state: &AppState, auth: &Auth, id: &str) -> Result<Uu
         (status = 404, description = says::NOT_FOUND, body = ErrorBody),
         (status = 409, description = says::ARCHIVED, body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["jobs:write"]))
 )]
 async fn pause_schedule(
     State(state): State<AppState>,
@@ -447,7 +447,7 @@ async fn pause_schedule(
         (status = 404, description = says::NOT_FOUND, body = ErrorBody),
         (status = 409, description = says::ARCHIVED, body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["jobs:write"]))
 )]
 async fn resume_schedule(
     State(state): State<AppState>,
@@ -468,7 +468,7 @@ async fn resume_schedule(
         (status = 403, description = says::WRITE, body = ErrorBody),
         (status = 404, description = says::NOT_FOUND, body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["jobs:write"]))
 )]
 async fn archive_schedule(
     State(state): State<AppState>,
@@ -522,7 +522,7 @@ pub(super) async fn set_status(
         (status = 404, description = says::NOT_FOUND, body = ErrorBody),
         (status = 409, description = says::ARCHIVED, body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["jobs:write"]))
 )]
 async fn trigger_schedule(
     State(state): State<AppState>,
@@ -570,7 +570,7 @@ struct NextRunsQuery {
         (status = 403, description = says::READ, body = ErrorBody),
         (status = 404, description = says::NOT_FOUND, body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["jobs:read"]))
 )]
 async fn next_runs(
     State(state): State<AppState>,
@@ -606,7 +606,7 @@ async fn next_runs(
         (status = 403, description = says::READ, body = ErrorBody),
         (status = 404, description = says::NOT_FOUND, body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["jobs:read"]))
 )]
 async fn schedule_executions(
     State(state): State<AppState>,
@@ -703,6 +703,7 @@ fn next_run(schedule: &ScheduleRecord, now: Timestamp) -> Result<Option<Timestam
 /// pass the SSRF guard (422 either way).
 async fn check(state: &AppState, auth: &Auth, def: &Definition) -> Result<(), ApiError> {
     let job = def.template.job(&def.name, Uuid::nil());
+    auth.require_queue(&job.queue)?;
     // Its jobs will name the queue: it must exist (a queue a schedule
     // names can't be deleted).
     if state.store.queue(auth.org, &job.queue).await?.is_none() {

@@ -55,7 +55,7 @@ fn not_found(id: &str) -> ApiError {
         (status = 401, body = ErrorBody),
         (status = 403, description = "The key lacks `admin`", body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["admin"]))
 )]
 async fn create_secret(
     State(state): State<AppState>,
@@ -86,7 +86,7 @@ async fn create_secret(
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["admin"]))
 )]
 async fn list_secrets(
     State(state): State<AppState>,
@@ -110,7 +110,7 @@ async fn list_secrets(
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["admin"]))
 )]
 async fn get_secret(
     State(state): State<AppState>,
@@ -141,7 +141,7 @@ async fn get_secret(
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["admin"]))
 )]
 async fn rotate_secret(
     State(state): State<AppState>,

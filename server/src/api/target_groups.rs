@@ -82,7 +82,7 @@ fn name_taken() -> ApiError {
         (status = 413, description = "Body over 1 MiB", body = ErrorBody),
         (status = 415, description = "A body that is not `application/json`", body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["admin"]))
 )]
 async fn create_group(
     State(state): State<AppState>,
@@ -107,7 +107,7 @@ async fn create_group(
         (status = 401, body = ErrorBody),
         (status = 403, description = "The key lacks `jobs:read`", body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["jobs:read"]))
 )]
 async fn list_groups(
     State(state): State<AppState>,
@@ -131,7 +131,7 @@ async fn list_groups(
         (status = 403, description = "The key lacks `jobs:read`", body = ErrorBody),
         (status = 404, description = "No such group in this organization", body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["jobs:read"]))
 )]
 async fn get_group(
     State(state): State<AppState>,
@@ -157,7 +157,7 @@ async fn get_group(
         (status = 413, description = "Body over 1 MiB", body = ErrorBody),
         (status = 415, description = "A body that is not `application/json`", body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["admin"]))
 )]
 async fn rename_group(
     State(state): State<AppState>,
@@ -197,7 +197,7 @@ struct GroupDeleted {
         (status = 404, description = "No such group in this organization", body = ErrorBody),
         (status = 409, description = "`target_group_in_use`: a queue names it as its default", body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["admin"]))
 )]
 async fn delete_group(
     State(state): State<AppState>,
@@ -237,7 +237,7 @@ async fn delete_group(
         (status = 415, description = "A body that is not `application/json`", body = ErrorBody),
         (status = 422, description = "`ssrf_blocked`: `target_url` is or resolves to a private, loopback or metadata address; or `validation_failed`: a sensitive header's value is `***redacted***` (what answers show, not a credential)", body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["admin"]))
 )]
 async fn add_member(
     State(state): State<AppState>,
@@ -293,7 +293,7 @@ async fn check_member_url(state: &AppState, url: String) -> Result<String, ApiEr
         (status = 403, description = "The key lacks `jobs:read`", body = ErrorBody),
         (status = 404, description = "No such group in this organization", body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["jobs:read"]))
 )]
 async fn list_members(
     State(state): State<AppState>,
@@ -333,7 +333,7 @@ struct MemberRemoved {
         (status = 403, description = "The key lacks `admin`", body = ErrorBody),
         (status = 404, description = "No such group in this organization, or no such member in it", body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["admin"]))
 )]
 async fn remove_member(
     State(state): State<AppState>,

@@ -30,7 +30,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         (status = 401, body = ErrorBody),
         (status = 403, description = "The key lacks `jobs:read`", body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["jobs:read"]))
 )]
 async fn list_workers(
     State(state): State<AppState>,
@@ -65,7 +65,7 @@ async fn list_workers(
         (status = 401, body = ErrorBody),
         (status = 403, description = "The key lacks `worker`", body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["worker"]))
 )]
 async fn connect(
     State(state): State<AppState>,

@@ -6,6 +6,7 @@
 //! |---|---|---|
 //! | the database itself: migrations, readiness, changes from other processes, the clock | [`Database`] | anyone |
 //! | organizations and API keys | [`AccountStore`] | anyone |
+//! | people: users, memberships, sessions, invites | [`PeopleStore`] | anyone |
 //! | signing secrets | [`SigningSecretStore`] | anyone |
 //! | reading jobs and their executions | [`JobStore`] | anyone |
 //! | creating jobs and changing their status | [`LeaseStore`] | **the lease engine only** |
@@ -42,6 +43,7 @@ pub mod endpoints;
 pub(crate) mod flow;
 pub mod jobs;
 pub mod leases;
+pub mod people;
 pub mod postgres;
 pub mod queues;
 pub mod retention;
@@ -51,7 +53,7 @@ pub mod sqlite;
 pub mod target_groups;
 pub mod workers;
 
-pub use accounts::AccountStore;
+pub use accounts::{AccountStore, NewOrganization, OrgUpdate};
 pub use clock::Clock;
 pub use database::{Change, ChangeFn, Database};
 pub use endpoints::EndpointStore;
@@ -61,6 +63,7 @@ pub use leases::{
     HttpResponse, Inserted, LeaseOutcome, LeaseStore, Moved, Outcome, Promoted, Published,
     PushSlots, RateReleases, RetryOutcome, WakeKey,
 };
+pub use people::PeopleStore;
 pub use queues::{DeleteQueue, QueueCounts, QueueStore};
 pub use retention::{Cutoffs, RetentionPeriods, RetentionSettings, RetentionStore};
 pub use schedules::ScheduleStore;
@@ -80,6 +83,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub trait Store:
     Database
     + AccountStore
+    + PeopleStore
     + SigningSecretStore
     + JobStore
     + QueueStore
@@ -94,6 +98,7 @@ pub trait Store:
 impl<T> Store for T where
     T: Database
         + AccountStore
+        + PeopleStore
         + SigningSecretStore
         + JobStore
         + QueueStore

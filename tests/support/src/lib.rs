@@ -7,8 +7,12 @@
 //! no skipping: without PostgreSQL these tests fail and say why.
 
 pub mod endpoint;
+pub mod people;
+pub mod smtp;
 
 pub use endpoint::Endpoint;
+pub use people::{Answer, Person};
+pub use smtp::SmtpServer;
 
 use chronos_server::account::OrgId;
 use chronos_server::config::StoreConfig;
@@ -341,6 +345,7 @@ impl TestServer {
         let (stop, stopped) = oneshot::channel::<()>();
         let (started, engine) = oneshot::channel();
         let store = opened.store.clone();
+        let kept = options.clone();
         let task = tokio::spawn(async move {
             let shutdown = async {
                 let _ = stopped.await;
@@ -358,7 +363,7 @@ impl TestServer {
             engine: engine.await.expect("the server started its engine"),
             http: reqwest::Client::new(),
             addr,
-            options,
+            options: kept,
             clock,
             stop: Some(stop),
             task: Some(task),
@@ -377,7 +382,7 @@ impl TestServer {
             opened,
             self.admin_key.clone(),
             self.backing.clone(),
-            self.options,
+            self.options.clone(),
             self.clock,
         )
         .await
@@ -447,7 +452,7 @@ impl TestServer {
             opened,
             self.admin_key.clone(),
             self.backing.clone(),
-            self.options,
+            self.options.clone(),
             self.clock,
         )
         .await;

@@ -39,6 +39,9 @@ pub struct Operation {
     body: Option<Arc<Checker>>,
     /// Query parameters by name.
     query: BTreeMap<String, Param>,
+    /// The scope the route needs, as its `security` requirement names it
+    /// (`["jobs:read"]`); `None` when it names none.
+    pub scope: Option<String>,
 }
 
 struct Param {
@@ -109,10 +112,14 @@ impl Contract {
                         },
                     );
                 }
+                let scope = op
+                    .pointer("/security/0/api_key/0")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
                 operations
                     .entry(path.to_string())
                     .or_default()
-                    .push((method, Arc::new(Operation { body, query })));
+                    .push((method, Arc::new(Operation { body, query, scope })));
             }
         }
         Ok(Contract { operations })

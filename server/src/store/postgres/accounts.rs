@@ -4,17 +4,24 @@ use super::queues::insert_default_queue;
 use super::{PgStore, ts};
 use crate::account::keys::{ApiKeyRecord, NewApiKey};
 use crate::account::{OrgId, Organization};
-use crate::store::accounts::API_KEY_COLUMNS;
+use crate::store::accounts::{API_KEY_COLUMNS, NewOrganization, OrgUpdate};
 use crate::store::{AccountStore, Clock, Result, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use chronos_proto::Scope;
 use tokio_postgres::Row;
+use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
 pub(super) struct Sql {
     pub(super) insert_organization: String,
+    insert_organization_unless_taken: String,
     organization_by_slug: String,
+    organization: String,
+    update_organization: String,
+    delete_organization: String,
+    add_owner: String,
+    touch_key: String,
     insert_key: String,
     key: String,
     list_keys: String,
@@ -35,11 +42,42 @@ impl Sql {
                  SELECT * FROM org",
                 queue = insert_default_queue("org", "$4"),
             )),
+            insert_organization_unless_taken: clock.pg(format!(
+                "WITH org AS (
+                     INSERT INTO organizations (id, slug, name, created_at)
+                     VALUES ($1, $2, $3, now()) ON CONFLICT (slug) DO NOTHING
+                     RETURNING id, slug, name, created_at
+                 ), queue AS (
+                     {queue}
+                 )
+                 SELECT * FROM org",
+                queue = insert_default_queue("org", "$4"),
+            )),
             organization_by_slug:
                 "SELECT id, slug, name, created_at FROM organizations WHERE slug = $1".into(),
+            organization: "SELECT id, slug, name, created_at FROM organizations WHERE id = $1"
+                .into(),
+            update_organization: "UPDATE organizations \
+                 SET name = COALESCE($2, name), slug = COALESCE($3, slug) \
+                 WHERE id = $1 RETURNING id, slug, name, created_at"
+                .into(),
+            delete_organization: "DELETE FROM organizations WHERE id = $1".into(),
+            add_owner: clock.pg(
+                "INSERT INTO memberships (organization_id, user_id, role, created_at) \
+                 VALUES ($1, $2, 'owner', now())"
+                    .into(),
+            ),
+            // At most once a minute per key: a busy worker's requests must
+            // not each write a row.
+            touch_key: clock.pg(
+                "UPDATE api_keys SET last_used_at = now() WHERE id = $1 \
+                 AND (last_used_at IS NULL OR last_used_at < now() - interval '60 seconds')"
+                    .into(),
+            ),
             insert_key: clock.pg(format!(
-                "INSERT INTO api_keys (id, organization_id, name, secret_sha256, scopes, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, now()) RETURNING {API_KEY_COLUMNS}"
+                "INSERT INTO api_keys \
+                 (id, organization_id, name, secret_sha256, scopes, created_at, expires_at, queues) \
+                 VALUES ($1, $2, $3, $4, $5, now(), $6, $7) RETURNING {API_KEY_COLUMNS}"
             )),
             key: format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = $1"),
             list_keys: format!(
@@ -51,6 +89,12 @@ impl Sql {
                  WHERE organization_id = $1 AND id = $2 RETURNING {API_KEY_COLUMNS}"
             )),
         }
+    }
+}
+
+impl Sql {
+    pub(super) fn organization_sql(&self) -> &str {
+        &self.organization
     }
 }
 
@@ -78,6 +122,13 @@ fn api_key_from_row(row: &Row) -> Result<ApiKeyRecord> {
         revoked_at: row
             .try_get::<_, Option<DateTime<Utc>>>("revoked_at")?
             .map(ts),
+        expires_at: row
+            .try_get::<_, Option<DateTime<Utc>>>("expires_at")?
+            .map(ts),
+        last_used_at: row
+            .try_get::<_, Option<DateTime<Utc>>>("last_used_at")?
+            .map(ts),
+        queues: row.try_get("queues")?,
     })
 }
 
@@ -96,6 +147,8 @@ pub(super) async fn insert_key(
                 &key.name,
                 &key.secret_sha256,
                 &scopes,
+                &key.expires_at.map(|t| t.0),
+                &key.queues,
             ],
         )
         .await?)
@@ -112,6 +165,76 @@ impl AccountStore for PgStore {
             )
             .await?;
         org_from_row(&row)
+    }
+
+    async fn create_organization_with(
+        &self,
+        org: NewOrganization,
+    ) -> Result<Option<(Organization, ApiKeyRecord)>> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let Some(row) = tx
+            .query_opt(
+                &self.sql.accounts.insert_organization_unless_taken,
+                &[&org.id.0, &org.slug, &org.name, &Uuid::now_v7()],
+            )
+            .await?
+        else {
+            return Ok(None);
+        };
+        let created = org_from_row(&row)?;
+        let key = api_key_from_row(&insert_key(&tx, &self.sql.accounts, &org.admin_key).await?)?;
+        if let Some(owner) = org.owner {
+            tx.execute(&self.sql.accounts.add_owner, &[&org.id.0, &owner])
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(Some((created, key)))
+    }
+
+    async fn organization(&self, id: OrgId) -> Result<Option<Organization>> {
+        let client = self.pool.get().await?;
+        client
+            .query_opt(&self.sql.accounts.organization, &[&id.0])
+            .await?
+            .as_ref()
+            .map(org_from_row)
+            .transpose()
+    }
+
+    async fn update_organization(
+        &self,
+        id: OrgId,
+        name: Option<&str>,
+        slug: Option<&str>,
+    ) -> Result<OrgUpdate> {
+        let client = self.pool.get().await?;
+        match client
+            .query_opt(
+                &self.sql.accounts.update_organization,
+                &[&id.0, &name, &slug],
+            )
+            .await
+        {
+            Ok(Some(row)) => Ok(OrgUpdate::Updated(org_from_row(&row)?)),
+            Ok(None) => Ok(OrgUpdate::NotFound),
+            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => Ok(OrgUpdate::SlugTaken),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn delete_organization(&self, id: OrgId) -> Result<bool> {
+        let client = self.pool.get().await?;
+        Ok(client
+            .execute(&self.sql.accounts.delete_organization, &[&id.0])
+            .await?
+            > 0)
+    }
+
+    async fn touch_api_key(&self, id: &str) -> Result<()> {
+        let client = self.pool.get().await?;
+        client.execute(&self.sql.accounts.touch_key, &[&id]).await?;
+        Ok(())
     }
 
     async fn organization_by_slug(&self, slug: &str) -> Result<Option<Organization>> {

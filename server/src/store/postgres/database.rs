@@ -78,6 +78,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "endpoint health, callbacks per attempt",
         include_str!("migrations/0016_endpoint_health_and_attempts.sql"),
     ),
+    (
+        17,
+        "people, memberships, sessions, invites; key expiry and queues",
+        include_str!("migrations/0017_accounts.sql"),
+    ),
 ];
 
 /// The version that creates the retention settings.

@@ -33,6 +33,7 @@ mod flow;
 mod jobs;
 mod leases;
 mod listen;
+mod people;
 mod queues;
 mod retention;
 mod schedules;
@@ -148,6 +149,7 @@ pub struct PgStore {
 struct Statements {
     database: database::Sql,
     accounts: accounts::Sql,
+    people: people::Sql,
     signing_secrets: signing_secrets::Sql,
     target_groups: target_groups::Sql,
     endpoints: endpoints::Sql,
@@ -188,6 +190,7 @@ impl PgStore {
         let sql = Statements {
             database: database::Sql::new(c),
             accounts: accounts::Sql::new(c),
+            people: people::Sql::new(c),
             signing_secrets: signing_secrets::Sql::new(c),
             target_groups: target_groups::Sql::new(c),
             endpoints: endpoints::Sql::new(c),

@@ -4,7 +4,7 @@ use super::queues::insert_default_queue;
 use super::{NOW, SqliteStore, corrupt, opt_ts, to_json, ts, uuid};
 use crate::account::keys::{ApiKeyRecord, NewApiKey};
 use crate::account::{OrgId, Organization};
-use crate::store::accounts::API_KEY_COLUMNS;
+use crate::store::accounts::{API_KEY_COLUMNS, NewOrganization, OrgUpdate};
 use crate::store::{AccountStore, Clock, Result, StoreError};
 use async_trait::async_trait;
 use chronos_proto::Scope;
@@ -13,7 +13,13 @@ use uuid::Uuid;
 
 pub(super) struct Sql {
     pub(super) insert_organization: String,
+    insert_organization_unless_taken: String,
     organization_by_slug: String,
+    pub(super) organization: String,
+    update_organization: String,
+    delete_organization: String,
+    add_owner: String,
+    touch_key: String,
     insert_key: String,
     key: String,
     list_keys: String,
@@ -27,11 +33,35 @@ impl Sql {
                 "INSERT INTO organizations (id, slug, name, created_at) \
                  VALUES (?1, ?2, ?3, {NOW}) RETURNING id, slug, name, created_at"
             )),
+            insert_organization_unless_taken: clock.sqlite(format!(
+                "INSERT INTO organizations (id, slug, name, created_at) \
+                 VALUES (?1, ?2, ?3, {NOW}) ON CONFLICT (slug) DO NOTHING \
+                 RETURNING id, slug, name, created_at"
+            )),
             organization_by_slug:
                 "SELECT id, slug, name, created_at FROM organizations WHERE slug = ?1".into(),
+            organization: "SELECT id, slug, name, created_at FROM organizations WHERE id = ?1"
+                .into(),
+            update_organization: "UPDATE organizations \
+                 SET name = COALESCE(?2, name), slug = COALESCE(?3, slug) \
+                 WHERE id = ?1 RETURNING id, slug, name, created_at"
+                .into(),
+            delete_organization: "DELETE FROM organizations WHERE id = ?1".into(),
+            add_owner: clock.sqlite(format!(
+                "INSERT INTO memberships (organization_id, user_id, role, created_at) \
+                 VALUES (?1, ?2, 'owner', {NOW})"
+            )),
+            // At most once a minute per key: a busy worker's requests must
+            // not each write a row.
+            touch_key: clock.sqlite(format!(
+                "UPDATE api_keys SET last_used_at = {NOW} WHERE id = ?1 \
+                 AND (last_used_at IS NULL \
+                      OR last_used_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-60 seconds'))"
+            )),
             insert_key: clock.sqlite(format!(
-                "INSERT INTO api_keys (id, organization_id, name, secret_sha256, scopes, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, {NOW}) RETURNING {API_KEY_COLUMNS}"
+                "INSERT INTO api_keys \
+                 (id, organization_id, name, secret_sha256, scopes, created_at, expires_at, queues) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, {NOW}, ?6, ?7) RETURNING {API_KEY_COLUMNS}"
             )),
             key: format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = ?1"),
             // Oldest first. `rowid` (insertion order) breaks ties: the
@@ -71,6 +101,12 @@ fn api_key_from_row(row: &Row) -> Result<ApiKeyRecord> {
             .collect::<Result<_>>()?,
         created_at: ts(row.get("created_at")?)?,
         revoked_at: opt_ts(row.get("revoked_at")?)?,
+        expires_at: opt_ts(row.get("expires_at")?)?,
+        last_used_at: opt_ts(row.get("last_used_at")?)?,
+        queues: row
+            .get::<_, Option<String>>("queues")?
+            .map(|q| serde_json::from_str(&q).map_err(|e| corrupt("queues", e)))
+            .transpose()?,
     })
 }
 
@@ -83,7 +119,9 @@ pub(super) fn insert_key(conn: &Connection, sql: &Sql, key: &NewApiKey) -> Resul
             key.organization_id.0.to_string(),
             key.name,
             key.secret_sha256,
-            to_json(&scopes)
+            to_json(&scopes),
+            key.expires_at.map(|t| t.to_string()),
+            key.queues.as_ref().map(to_json),
         ],
         |row| Ok(api_key_from_row(row)),
     )?
@@ -103,6 +141,96 @@ impl AccountStore for SqliteStore {
             insert_default_queue(&tx, &sql.queues, org.id.0)?;
             tx.commit()?;
             Ok(org)
+        })
+        .await
+    }
+
+    async fn create_organization_with(
+        &self,
+        org: NewOrganization,
+    ) -> Result<Option<(Organization, ApiKeyRecord)>> {
+        self.call(move |conn, sql| {
+            let tx = conn.transaction()?;
+            let Some(created) = tx
+                .query_row(
+                    &sql.accounts.insert_organization_unless_taken,
+                    params![org.id.0.to_string(), org.slug, org.name],
+                    |row| Ok(org_from_row(row)),
+                )
+                .optional()?
+                .transpose()?
+            else {
+                return Ok(None);
+            };
+            insert_default_queue(&tx, &sql.queues, created.id.0)?;
+            let key = insert_key(&tx, &sql.accounts, &org.admin_key)?;
+            if let Some(owner) = org.owner {
+                tx.execute(
+                    &sql.accounts.add_owner,
+                    params![created.id.0.to_string(), owner.to_string()],
+                )?;
+            }
+            tx.commit()?;
+            Ok(Some((created, key)))
+        })
+        .await
+    }
+
+    async fn organization(&self, id: OrgId) -> Result<Option<Organization>> {
+        self.call(move |conn, sql| {
+            conn.query_row(
+                &sql.accounts.organization,
+                params![id.0.to_string()],
+                |row| Ok(org_from_row(row)),
+            )
+            .optional()?
+            .transpose()
+        })
+        .await
+    }
+
+    async fn update_organization(
+        &self,
+        id: OrgId,
+        name: Option<&str>,
+        slug: Option<&str>,
+    ) -> Result<OrgUpdate> {
+        let (name, slug) = (name.map(str::to_string), slug.map(str::to_string));
+        self.call(move |conn, sql| {
+            match conn
+                .query_row(
+                    &sql.accounts.update_organization,
+                    params![id.0.to_string(), name, slug],
+                    |row| Ok(org_from_row(row)),
+                )
+                .optional()
+            {
+                Ok(Some(org)) => Ok(OrgUpdate::Updated(org?)),
+                Ok(None) => Ok(OrgUpdate::NotFound),
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    Ok(OrgUpdate::SlugTaken)
+                }
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await
+    }
+
+    async fn delete_organization(&self, id: OrgId) -> Result<bool> {
+        self.call(move |conn, sql| {
+            Ok(conn.execute(&sql.accounts.delete_organization, params![id.0.to_string()])? > 0)
+        })
+        .await
+    }
+
+    async fn touch_api_key(&self, id: &str) -> Result<()> {
+        let id = id.to_string();
+        self.call(move |conn, sql| {
+            conn.prepare_cached(&sql.accounts.touch_key)?
+                .execute(params![id])?;
+            Ok(())
         })
         .await
     }

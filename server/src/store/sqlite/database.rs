@@ -73,6 +73,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "endpoint health, callbacks per attempt",
         include_str!("migrations/0015_endpoint_health_and_attempts.sql"),
     ),
+    (
+        16,
+        "people, memberships, sessions, invites; key expiry and queues",
+        include_str!("migrations/0016_accounts.sql"),
+    ),
 ];
 
 /// The version that creates the retention settings.

@@ -22,6 +22,7 @@ mod fan_outs;
 mod flow;
 mod jobs;
 mod leases;
+mod people;
 mod queues;
 mod retention;
 mod schedules;
@@ -59,6 +60,7 @@ pub struct SqliteStore {
 struct Statements {
     database: database::Sql,
     accounts: accounts::Sql,
+    people: people::Sql,
     signing_secrets: signing_secrets::Sql,
     target_groups: target_groups::Sql,
     endpoints: endpoints::Sql,
@@ -130,6 +132,7 @@ impl SqliteStore {
         let sql = Statements {
             database: database::Sql::new(c),
             accounts: accounts::Sql::new(c),
+            people: people::Sql::new(c),
             signing_secrets: signing_secrets::Sql::new(c),
             target_groups: target_groups::Sql::new(c),
             endpoints: endpoints::Sql::new(c),
