@@ -23,6 +23,7 @@ both_stores!(
     invites_by_link_and_by_mail,
     deleting_an_organization_takes_everything,
     keys_expire_and_keep_to_their_queues,
+    open_signup_is_limited_per_client_address,
 );
 
 fn open_signup() -> ServeOptions {
@@ -642,4 +643,50 @@ async fn keys_expire_and_keep_to_their_queues(kind: StoreKind) {
         })
         .await;
     assert!(keys["data"].is_array() && used["data"].is_array());
+}
+
+/// Ten organizations an hour per client address; behind a trusted proxy,
+/// the address it reports — and from anyone else, `X-Forwarded-For` is
+/// ignored.
+async fn open_signup_is_limited_per_client_address(kind: StoreKind) {
+    let mut options = open_signup();
+    options.accounts.trusted_proxies =
+        chronos_server::api::client::TrustedProxies::parse(&["127.0.0.1".into()]).unwrap();
+    let s = TestServer::start_with(kind, options).await;
+    let create = |n: usize, from: &'static str| {
+        let request = s
+            .http
+            .post(s.url("/v1/orgs"))
+            .header("x-forwarded-for", from)
+            .json(&json!({"name": "n", "slug": format!("org-{from}-{n}").replace('.', "-")}));
+        async move { chronos_test_support::people::answer(request.send().await.unwrap()).await }
+    };
+    for n in 0..10 {
+        assert_eq!(create(n, "203.0.113.7").await.status, 201);
+    }
+    let limited = create(10, "203.0.113.7").await;
+    assert_error(&limited.pair(), 429, "rate_limited", None);
+    assert!(limited.headers.contains_key("retry-after"));
+    // Another client behind the same proxy is another address.
+    assert_eq!(create(0, "198.51.100.1").await.status, 201);
+
+    // Without trusting the proxy, every request is the socket's address.
+    let untrusting = TestServer::start_with(kind, open_signup()).await;
+    let mut statuses = Vec::new();
+    for n in 0..11 {
+        let a = untrusting
+            .anonymous(
+                Method::POST,
+                "/v1/orgs",
+                Some(json!({"name": "n", "slug": format!("plain-{n}")})),
+            )
+            .await;
+        statuses.push(a.status);
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        10,
+        "{statuses:?}"
+    );
+    assert_eq!(statuses[10], 429);
 }

@@ -154,19 +154,7 @@ pub struct Auth {
 impl Auth {
     /// 403 unless one of the caller's scopes grants `needed`.
     pub fn require(&self, needed: Scope) -> Result<(), ApiError> {
-        if self.scopes.iter().any(|s| s.grants(needed)) {
-            return Ok(());
-        }
-        Err(match self.role {
-            Some(role) => ApiError::Denied {
-                code: "forbidden",
-                message: format!(
-                    "your role in this organization ({}) lacks the `{needed}` scope this request needs",
-                    role.as_str()
-                ),
-            },
-            None => ApiError::Forbidden(needed),
-        })
+        require(&self.scopes, self.role, needed)
     }
 
     /// 403 unless the key may use `queue`.
@@ -325,6 +313,24 @@ impl FromRequestParts<AppState> for Auth {
         check_query(parts)?;
         Ok(auth)
     }
+}
+
+/// 403 unless one of `scopes` grants `needed`; the answer names the
+/// person's role, or the key's missing scope.
+pub fn require(scopes: &[Scope], role: Option<Role>, needed: Scope) -> Result<(), ApiError> {
+    if scopes.iter().any(|s| s.grants(needed)) {
+        return Ok(());
+    }
+    Err(match role {
+        Some(role) => ApiError::Denied {
+            code: "forbidden",
+            message: format!(
+                "your role in this organization ({}) lacks the `{needed}` scope this request needs",
+                role.as_str()
+            ),
+        },
+        None => ApiError::Forbidden(needed),
+    })
 }
 
 /// A person's organization: the one the header names, or their only one.

@@ -78,6 +78,14 @@ async fn hand_out(
     }
 }
 
+/// Signed in as someone the invite is not for.
+fn wrong_account(email: &str) -> ApiError {
+    ApiError::Denied {
+        code: "wrong_account",
+        message: format!("this invite is for {email}; sign out first"),
+    }
+}
+
 fn inviter(principal: &Principal) -> Option<String> {
     match principal {
         Principal::Person(s) => Some(s.user.name.clone().unwrap_or_else(|| s.user.email.clone())),
@@ -298,13 +306,8 @@ async fn accept_invite(
     };
     let who = match existing {
         Some(user) => {
-            if let Some(me) = signed_in
-                && me != user.id
-            {
-                return Err(ApiError::Denied {
-                    code: "wrong_account",
-                    message: format!("this invite is for {}; sign out first", invite.email),
-                });
+            if signed_in.is_some_and(|me| me != user.id) {
+                return Err(wrong_account(&invite.email));
             }
             if signed_in.is_none() {
                 limit(
@@ -327,10 +330,7 @@ async fn accept_invite(
         }
         None => {
             if signed_in.is_some() {
-                return Err(ApiError::Denied {
-                    code: "wrong_account",
-                    message: format!("this invite is for {}; sign out first", invite.email),
-                });
+                return Err(wrong_account(&invite.email));
             }
             let password = req.password.ok_or_else(|| {
                 ApiError::rule(

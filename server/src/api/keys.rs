@@ -27,6 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),
+        (status = 422, description = "`expires_at` is not in the future", body = ErrorBody),
     ),
     security(("api_key" = ["admin"]))
 )]

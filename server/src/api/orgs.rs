@@ -93,20 +93,7 @@ impl OrgAccess {
     }
 
     pub fn require(&self, needed: Scope) -> Result<(), ApiError> {
-        if self.scopes.iter().any(|s| s.grants(needed)) {
-            return Ok(());
-        }
-        Err(match self.role {
-            Some(role) => ApiError::Denied {
-                code: "forbidden",
-                message: format!(
-                    "your role in {} ({}) lacks the `{needed}` scope this request needs",
-                    self.org.slug,
-                    role.as_str()
-                ),
-            },
-            None => ApiError::Forbidden(needed),
-        })
+        super::auth::require(&self.scopes, self.role, needed)
     }
 
     /// May this caller give (or take away) `role`?
@@ -475,6 +462,7 @@ async fn remove_org_member(
         (status = 201, body = CreatedApiKey),
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
+        (status = 422, description = "`expires_at` is not in the future", body = ErrorBody),
     ),
     security(("api_key" = ["admin"]))
 )]
