@@ -104,6 +104,31 @@ fn admin_only() -> Vec<Scope> {
     vec![Scope::Admin]
 }
 
+impl CreateApiKey {
+    /// A key named `name` as the server makes one from `{"name": …}`:
+    /// `admin`, never expiring, every queue. Change the rest with struct
+    /// update syntax:
+    ///
+    /// ```
+    /// use chronos_proto::{CreateApiKey, Scope};
+    ///
+    /// let worker = CreateApiKey {
+    ///     scopes: vec![Scope::Worker],
+    ///     queues: Some(vec!["emails".into()]),
+    ///     ..CreateApiKey::new("emails worker")
+    /// };
+    /// # let _ = worker;
+    /// ```
+    pub fn new(name: impl Into<String>) -> Self {
+        CreateApiKey {
+            name: name.into(),
+            scopes: admin_only(),
+            expires_at: None,
+            queues: None,
+        }
+    }
+}
+
 /// A key as listed: never its secret.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -132,4 +157,20 @@ pub struct CreatedApiKey {
     pub api_key: ApiKey,
     /// The full key. Store it now: the server keeps only a hash.
     pub key: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `new` is what the server reads from a body holding only the name.
+    #[test]
+    fn a_new_key_has_the_servers_defaults() {
+        let read: CreateApiKey = serde_json::from_str(r#"{"name":"ci"}"#).unwrap();
+        assert_eq!(CreateApiKey::new("ci"), read);
+        assert_eq!(
+            serde_json::to_value(CreateApiKey::new("ci")).unwrap(),
+            serde_json::json!({"name": "ci", "scopes": ["admin"]})
+        );
+    }
 }

@@ -57,6 +57,27 @@ class Client {
   listMembers(groupId) { return call(this._native.listMembers(groupId)) }
   removeMember(groupId, memberId) { return call(this._native.removeMember(groupId, memberId)) }
   getFanOut(id) { return call(this._native.getFanOut(id)) }
+  /** Resolves to the organization and its first admin key (`api_key.key`, shown this once). */
+  createOrg(org) { return call(this._native.createOrg(org)) }
+  listOrgs() { return call(this._native.listOrgs()) }
+  getOrg(slug) { return call(this._native.getOrg(slug)) }
+  updateOrg(slug, patch) { return call(this._native.updateOrg(slug, patch)) }
+  deleteOrg(slug) { return call(this._native.deleteOrg(slug)) }
+  /** A key in the client key's own organization; `scopes` default to `['admin']`. */
+  createApiKey(key) { return call(this._native.createApiKey(key)) }
+  listApiKeys() { return call(this._native.listApiKeys()) }
+  revokeApiKey(id) { return call(this._native.revokeApiKey(id)) }
+  createOrgApiKey(slug, key) { return call(this._native.createOrgApiKey(slug, key)) }
+  listOrgApiKeys(slug) { return call(this._native.listOrgApiKeys(slug)) }
+  listOrgMembers(slug) { return call(this._native.listOrgMembers(slug)) }
+  updateOrgMember(slug, userId, role) { return call(this._native.updateOrgMember(slug, userId, role)) }
+  removeOrgMember(slug, userId) { return call(this._native.removeOrgMember(slug, userId)) }
+  /** Resolves to the invite with its single-use `url` (`…/invite#<token>`) and `token`. */
+  createInvite(slug, invite) { return call(this._native.createInvite(slug, invite)) }
+  listInvites(slug) { return call(this._native.listInvites(slug)) }
+  revokeInvite(slug, id) { return call(this._native.revokeInvite(slug, id)) }
+  resendInvite(slug, id) { return call(this._native.resendInvite(slug, id)) }
+  acceptInvite(accept) { return call(this._native.acceptInvite(accept)) }
   createSchedule(schedule) { return call(this._native.createSchedule(schedule)) }
   getSchedule(id) { return call(this._native.getSchedule(id)) }
   listSchedules(page) { return call(this._native.listSchedules(page)) }

@@ -469,6 +469,142 @@ export interface Schedule {
   updated_at: string
 }
 
+/**
+ * What a key (or a person's role) may do in its organization. `admin` may
+ * do everything there; `jobs:write` includes `jobs:read`; `worker` reaches
+ * only the worker routes; `monitors:write` signals and manages monitors.
+ * `instance:admin` reaches no organization's data, but creates
+ * organizations on a server whose signup is closed and manages any.
+ */
+export type Scope = 'admin' | 'jobs:read' | 'jobs:write' | 'worker' | 'monitors:write' | 'instance:admin'
+
+/** A person's role in an organization: `viewer` reads, `member` also writes jobs and monitors, `admin` holds `admin`, `owner` also makes owners and deletes the organization. */
+export type Role = 'viewer' | 'member' | 'admin' | 'owner'
+
+/** `createOrg`. */
+export interface CreateOrganization {
+  name: string
+  /** 2 to 63 lowercase letters, digits and hyphens, not starting with a hyphen; names it in URLs. */
+  slug: string
+}
+
+/** `updateOrg`: only the fields given change. */
+export interface UpdateOrganization {
+  name?: string
+  slug?: string
+}
+
+export interface Organization {
+  id: string
+  slug: string
+  name: string
+  created_at: string
+  /** The caller's role in it, when the caller is a person (never for a key). */
+  role?: Role
+}
+
+/** `createApiKey`, `createOrgApiKey`. */
+export interface CreateApiKey {
+  /** A label for people: 1 to 255 characters. */
+  name: string
+  /** At least one (default `['admin']`); `instance:admin` only from a key that holds it. */
+  scopes?: Scope[]
+  /** When the key stops working (RFC 3339, in the future); never when left out. */
+  expires_at?: string
+  /** The only queues the key may use (1 to 100); every queue when left out. */
+  queues?: string[]
+}
+
+/** An API key as listed: never its secret. */
+export interface ApiKey {
+  /** The public part of the key: `chrns_<id>_…`. */
+  id: string
+  name: string
+  scopes: Scope[]
+  created_at: string
+  revoked_at: string | null
+  expires_at: string | null
+  /** When a request last used it (updated at most once a minute). */
+  last_used_at: string | null
+  /** The only queues it may use; every queue when `null`. */
+  queues: string[] | null
+}
+
+/** The answer to creating a key: the only time `key` is shown. */
+export interface CreatedApiKey extends ApiKey {
+  /** The full key (`chrns_…`). Store it now: the server keeps only a hash. */
+  key: string
+}
+
+/** The answer to `createOrg`: the organization and its first admin key, shown this once. */
+export interface CreatedOrganization extends Organization {
+  api_key: CreatedApiKey
+}
+
+/** A person. */
+export interface User {
+  id: string
+  email: string
+  name: string | null
+  created_at: string
+}
+
+/** A person's membership of an organization. */
+export interface Membership {
+  user_id: string
+  email: string
+  name: string | null
+  role: Role
+  joined_at: string
+}
+
+/** `createInvite`. */
+export interface CreateInvite {
+  email: string
+  /** Default `member`; only an owner invites owners. */
+  role?: Role
+}
+
+export type InviteStatus = 'pending' | 'accepted' | 'revoked' | 'expired'
+
+/** An invite; its token is never shown again after the answer that created (or resent) it. */
+export interface Invite {
+  id: string
+  email: string
+  role: Role
+  status: InviteStatus
+  created_at: string
+  expires_at: string
+  accepted_at: string | null
+  revoked_at: string | null
+}
+
+/** The answer to `createInvite` and `resendInvite`. */
+export interface CreatedInvite extends Invite {
+  /** The single-use link to hand over: `{public-url}/invite#<token>`. */
+  url: string
+  /** The token the link carries, for `acceptInvite`. */
+  token: string
+  /** Whether the server also e-mailed the link (it has a mail server, and the mail went). */
+  mailed: boolean
+}
+
+/** `acceptInvite`: someone new gives a password (at least 10 characters, not a common one) and may give a name; someone with an account gives theirs. */
+export interface AcceptInvite {
+  token: string
+  name?: string
+  password?: string
+}
+
+/** The answer to `acceptInvite`. */
+export interface InviteAccepted {
+  user: User
+  /** The organization, with the person's `role` in it. */
+  organization: Organization
+  /** The session's CSRF token (the session cookie is not kept by this client). */
+  csrf_token: string
+}
+
 /** An error from the server (or the SDK), with the server's code. */
 export declare class ChronosError extends Error {
   readonly name: 'ChronosError'
@@ -534,6 +670,39 @@ export declare class Client {
   removeMember(groupId: string, memberId: string): Promise<void>
   /** A fan-out (the `fan_out_id` of a publish) and each of its deliveries now. */
   getFanOut(id: string): Promise<FanOut>
+  /** Creates an organization, with its first admin key (signup closed: a key with `instance:admin`). */
+  createOrg(org: CreateOrganization): Promise<CreatedOrganization>
+  /** The caller's organizations: a key's own. */
+  listOrgs(): Promise<Organization[]>
+  getOrg(slug: string): Promise<Organization>
+  /** Renames an organization or changes its slug (`admin`). */
+  updateOrg(slug: string, patch: UpdateOrganization): Promise<Organization>
+  /** Deletes an organization and everything it owns: an owner, or a key with `instance:admin`. */
+  deleteOrg(slug: string): Promise<void>
+  /** Creates a key in the client key's own organization (`admin`); `key` is shown this once. */
+  createApiKey(key: CreateApiKey): Promise<CreatedApiKey>
+  /** The keys of the client key's own organization, never their secrets. */
+  listApiKeys(): Promise<ApiKey[]>
+  /** Revokes a key (its `id`): requests with it are refused from now on. */
+  revokeApiKey(id: string): Promise<ApiKey>
+  /** Creates a key in the organization `slug` names (`admin` there, or `instance:admin`). */
+  createOrgApiKey(slug: string, key: CreateApiKey): Promise<CreatedApiKey>
+  listOrgApiKeys(slug: string): Promise<ApiKey[]>
+  /** An organization's members and their roles. */
+  listOrgMembers(slug: string): Promise<Membership[]>
+  /** Changes a member's role (`admin`; only an owner makes owners; the last owner stays one). */
+  updateOrgMember(slug: string, userId: string, role: Role): Promise<Membership>
+  removeOrgMember(slug: string, userId: string): Promise<void>
+  /** Invites someone by e-mail: hand over the answer's `url`, single-use for 7 days. */
+  createInvite(slug: string, invite: CreateInvite): Promise<CreatedInvite>
+  /** An organization's invites, newest first, with their `status`. */
+  listInvites(slug: string): Promise<Invite[]>
+  /** Withdraws a pending invite: its link stops working. */
+  revokeInvite(slug: string, id: string): Promise<Invite>
+  /** A new link for a pending invite (the old one stops working), valid 7 days more. */
+  resendInvite(slug: string, id: string): Promise<CreatedInvite>
+  /** Accepts an invite with its token; someone new gives a password. */
+  acceptInvite(accept: AcceptInvite): Promise<InviteAccepted>
   createSchedule(schedule: CreateSchedule): Promise<Schedule>
   getSchedule(id: string): Promise<Schedule>
   listSchedules(page?: PageQuery & { status?: ScheduleStatus }): Promise<List<Schedule>>

@@ -336,6 +336,148 @@ impl Client {
     }
 
     #[napi]
+    pub async fn create_org(&self, org: Value) -> Result<Value> {
+        let org = read("org", org)?;
+        write(self.inner.create_org(&org).await.map_err(from_sdk)?)
+    }
+
+    #[napi]
+    pub async fn list_orgs(&self) -> Result<Value> {
+        write(self.inner.list_orgs().await.map_err(from_sdk)?)
+    }
+
+    #[napi]
+    pub async fn get_org(&self, slug: String) -> Result<Value> {
+        write(self.inner.get_org(&slug).await.map_err(from_sdk)?)
+    }
+
+    #[napi]
+    pub async fn update_org(&self, slug: String, patch: Value) -> Result<Value> {
+        let patch = read("patch", patch)?;
+        let org = self
+            .inner
+            .update_org(&slug, &patch)
+            .await
+            .map_err(from_sdk)?;
+        write(org)
+    }
+
+    #[napi]
+    pub async fn delete_org(&self, slug: String) -> Result<()> {
+        self.inner.delete_org(&slug).await.map_err(from_sdk)
+    }
+
+    #[napi]
+    pub async fn create_api_key(&self, key: Value) -> Result<Value> {
+        let key = read("key", key)?;
+        write(self.inner.create_api_key(&key).await.map_err(from_sdk)?)
+    }
+
+    #[napi]
+    pub async fn list_api_keys(&self) -> Result<Value> {
+        write(self.inner.list_api_keys().await.map_err(from_sdk)?)
+    }
+
+    #[napi]
+    pub async fn revoke_api_key(&self, id_: String) -> Result<Value> {
+        write(self.inner.revoke_api_key(&id_).await.map_err(from_sdk)?)
+    }
+
+    #[napi]
+    pub async fn create_org_api_key(&self, slug: String, key: Value) -> Result<Value> {
+        let key = read("key", key)?;
+        let created = self
+            .inner
+            .create_org_api_key(&slug, &key)
+            .await
+            .map_err(from_sdk)?;
+        write(created)
+    }
+
+    #[napi]
+    pub async fn list_org_api_keys(&self, slug: String) -> Result<Value> {
+        write(
+            self.inner
+                .list_org_api_keys(&slug)
+                .await
+                .map_err(from_sdk)?,
+        )
+    }
+
+    #[napi]
+    pub async fn list_org_members(&self, slug: String) -> Result<Value> {
+        write(self.inner.list_org_members(&slug).await.map_err(from_sdk)?)
+    }
+
+    #[napi]
+    pub async fn update_org_member(
+        &self,
+        slug: String,
+        user_id: String,
+        role: String,
+    ) -> Result<Value> {
+        let user_id = uuid("userId", &user_id)?;
+        let role: chronos::Role = read("role", Value::String(role))?;
+        let member = self
+            .inner
+            .update_org_member(&slug, user_id, role)
+            .await
+            .map_err(from_sdk)?;
+        write(member)
+    }
+
+    #[napi]
+    pub async fn remove_org_member(&self, slug: String, user_id: String) -> Result<()> {
+        let user_id = uuid("userId", &user_id)?;
+        self.inner
+            .remove_org_member(&slug, user_id)
+            .await
+            .map_err(from_sdk)
+    }
+
+    #[napi]
+    pub async fn create_invite(&self, slug: String, invite: Value) -> Result<Value> {
+        let invite = read("invite", invite)?;
+        let created = self
+            .inner
+            .create_invite(&slug, &invite)
+            .await
+            .map_err(from_sdk)?;
+        write(created)
+    }
+
+    #[napi]
+    pub async fn list_invites(&self, slug: String) -> Result<Value> {
+        write(self.inner.list_invites(&slug).await.map_err(from_sdk)?)
+    }
+
+    #[napi]
+    pub async fn revoke_invite(&self, slug: String, id_: String) -> Result<Value> {
+        let invite = self
+            .inner
+            .revoke_invite(&slug, id(&id_)?)
+            .await
+            .map_err(from_sdk)?;
+        write(invite)
+    }
+
+    #[napi]
+    pub async fn resend_invite(&self, slug: String, id_: String) -> Result<Value> {
+        let invite = self
+            .inner
+            .resend_invite(&slug, id(&id_)?)
+            .await
+            .map_err(from_sdk)?;
+        write(invite)
+    }
+
+    #[napi]
+    pub async fn accept_invite(&self, accept: Value) -> Result<Value> {
+        let accept = read("accept", accept)?;
+        write(self.inner.accept_invite(&accept).await.map_err(from_sdk)?)
+    }
+
+    #[napi]
     pub async fn create_schedule(&self, schedule: Value) -> Result<Value> {
         let schedule = read("schedule", schedule)?;
         write(

@@ -2,6 +2,7 @@
 // show them, and refuse what they should.
 import { Client, Worker, PermanentError, RetryAfter, ChronosError, verifySignature, parseCallback, parseUnsignedCallback } from '../lib/index.js'
 import type { Job, Schedule, JobContext, Queue, QueuePublished, FanOut, Callback, CallbackEvent } from '../lib/index.js'
+import type { ApiKey, CreatedInvite, CreatedOrganization, Membership, Organization, Role, Scope } from '../lib/index.js'
 
 async function main(): Promise<void> {
   const worker = new Worker({ url: 'http://127.0.0.1:7070', apiKey: 'k', concurrency: 8 })
@@ -78,6 +79,33 @@ async function fanOuts(client: Client): Promise<void> {
   void members
 }
 
+async function accounts(admin: Client): Promise<void> {
+  const created: CreatedOrganization = await admin.createOrg({ name: 'Mon Org', slug: 'mon-org' })
+  const orgKey: string = created.api_key.key
+  const org: Organization = await admin.updateOrg(created.slug, { name: 'Our Org' })
+  const role: Role | undefined = org.role
+  const scopes: Scope[] = ['jobs:write', 'monitors:write', 'instance:admin']
+  const key = await admin.createOrgApiKey(org.slug, { name: 'emails', scopes, expires_at: '2030-01-01T00:00:00Z', queues: ['emails'] })
+  const keys: ApiKey[] = await admin.listOrgApiKeys(org.slug)
+  const revokedAt: string | null = (await admin.revokeApiKey(key.id)).revoked_at
+  await admin.createApiKey({ name: 'ci' })
+  const invite: CreatedInvite = await admin.createInvite(org.slug, { email: 'dev@example.com', role: 'admin' })
+  const accepted = await admin.acceptInvite({ token: invite.token, name: 'Dev', password: 'correct horse battery staple' })
+  const members: Membership[] = await admin.listOrgMembers(org.slug)
+  await admin.updateOrgMember(org.slug, accepted.user.id, 'viewer')
+  await admin.removeOrgMember(org.slug, accepted.user.id)
+  const pending: boolean = (await admin.listInvites(org.slug)).some((i) => i.status === 'pending')
+  await admin.revokeInvite(org.slug, (await admin.resendInvite(org.slug, invite.id)).id)
+  await admin.deleteOrg(org.slug)
+  // @ts-expect-error: roles are viewer, member, admin and owner
+  await admin.updateOrgMember(org.slug, accepted.user.id, 'superuser')
+  // @ts-expect-error: scopes are the API's
+  await admin.createApiKey({ name: 'x', scopes: ['jobs:delete'] })
+  // @ts-expect-error: an organization has a slug
+  await admin.createOrg({ name: 'No slug' })
+  void orgKey, role, keys, revokedAt, members, pending
+}
+
 function receiver(headers: Record<string, string>, raw: Buffer): void {
   const callback: Callback = parseCallback(['whsec_new', 'whsec_old'], headers, raw, { toleranceSeconds: 60 })
   if ('results' in callback) {
@@ -92,4 +120,4 @@ function receiver(headers: Record<string, string>, raw: Buffer): void {
   }
   parseUnsignedCallback(raw.toString())
 }
-void main, fanOuts, receiver
+void main, fanOuts, accounts, receiver

@@ -288,6 +288,118 @@ impl Client {
         self.call(py, move |c| async move { c.get_fan_out(id).await })
     }
 
+    fn create_org(&self, py: Python<'_>, org: &Bound<'_, PyAny>) -> PyResult<Call> {
+        let org: chronos::CreateOrganization = read("org", org)?;
+        self.call(py, move |c| async move { c.create_org(&org).await })
+    }
+
+    fn list_orgs(&self, py: Python<'_>) -> PyResult<Call> {
+        self.call(py, move |c| async move { c.list_orgs().await })
+    }
+
+    fn get_org(&self, py: Python<'_>, slug: String) -> PyResult<Call> {
+        self.call(py, move |c| async move { c.get_org(&slug).await })
+    }
+
+    fn update_org(&self, py: Python<'_>, slug: String, patch: &Bound<'_, PyAny>) -> PyResult<Call> {
+        let patch: chronos::UpdateOrganization = read("patch", patch)?;
+        self.call(
+            py,
+            move |c| async move { c.update_org(&slug, &patch).await },
+        )
+    }
+
+    fn delete_org(&self, py: Python<'_>, slug: String) -> PyResult<Call> {
+        self.call(py, move |c| async move { c.delete_org(&slug).await })
+    }
+
+    fn create_api_key(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Call> {
+        let key: chronos::CreateApiKey = read("key", key)?;
+        self.call(py, move |c| async move { c.create_api_key(&key).await })
+    }
+
+    fn list_api_keys(&self, py: Python<'_>) -> PyResult<Call> {
+        self.call(py, move |c| async move { c.list_api_keys().await })
+    }
+
+    fn revoke_api_key(&self, py: Python<'_>, id: String) -> PyResult<Call> {
+        self.call(py, move |c| async move { c.revoke_api_key(&id).await })
+    }
+
+    fn create_org_api_key(
+        &self,
+        py: Python<'_>,
+        slug: String,
+        key: &Bound<'_, PyAny>,
+    ) -> PyResult<Call> {
+        let key: chronos::CreateApiKey = read("key", key)?;
+        self.call(py, move |c| async move {
+            c.create_org_api_key(&slug, &key).await
+        })
+    }
+
+    fn list_org_api_keys(&self, py: Python<'_>, slug: String) -> PyResult<Call> {
+        self.call(py, move |c| async move { c.list_org_api_keys(&slug).await })
+    }
+
+    fn list_org_members(&self, py: Python<'_>, slug: String) -> PyResult<Call> {
+        self.call(py, move |c| async move { c.list_org_members(&slug).await })
+    }
+
+    fn update_org_member(
+        &self,
+        py: Python<'_>,
+        slug: String,
+        user_id: &str,
+        role: String,
+    ) -> PyResult<Call> {
+        let user_id = uuid("user_id", user_id)?;
+        let role: chronos::Role =
+            serde_json::from_value(Value::String(role)).map_err(|e| invalid("role", e))?;
+        self.call(py, move |c| async move {
+            c.update_org_member(&slug, user_id, role).await
+        })
+    }
+
+    fn remove_org_member(&self, py: Python<'_>, slug: String, user_id: &str) -> PyResult<Call> {
+        let user_id = uuid("user_id", user_id)?;
+        self.call(py, move |c| async move {
+            c.remove_org_member(&slug, user_id).await
+        })
+    }
+
+    fn create_invite(
+        &self,
+        py: Python<'_>,
+        slug: String,
+        invite: &Bound<'_, PyAny>,
+    ) -> PyResult<Call> {
+        let invite: chronos::CreateInvite = read("invite", invite)?;
+        self.call(
+            py,
+            move |c| async move { c.create_invite(&slug, &invite).await },
+        )
+    }
+
+    fn list_invites(&self, py: Python<'_>, slug: String) -> PyResult<Call> {
+        self.call(py, move |c| async move { c.list_invites(&slug).await })
+    }
+
+    fn revoke_invite(&self, py: Python<'_>, slug: String, id: &str) -> PyResult<Call> {
+        let id = uuid("id", id)?;
+        self.call(py, move |c| async move { c.revoke_invite(&slug, id).await })
+    }
+
+    fn resend_invite(&self, py: Python<'_>, slug: String, id: &str) -> PyResult<Call> {
+        let id = uuid("id", id)?;
+        self.call(py, move |c| async move { c.resend_invite(&slug, id).await })
+    }
+
+    fn accept_invite(&self, py: Python<'_>, accept: &Bound<'_, PyAny>) -> PyResult<Call> {
+        let accept: chronos::AcceptInvite = read("accept", accept)?;
+        self.call(py, move |c| async move { c.accept_invite(&accept).await })
+    }
+
     fn create_schedule(&self, py: Python<'_>, schedule: &Bound<'_, PyAny>) -> PyResult<Call> {
         let schedule: chronos::CreateSchedule = read("schedule", schedule)?;
         self.call(

@@ -10,7 +10,8 @@ from chronos import (AsyncClient, ChronosError, Client, Job, PermanentError, Ret
                      parse_callback, parse_unsigned_callback, verify_signature)
 from chronos.types import Callback, CallbackEvent, FanOut
 from chronos.types import Job as JobAnswer
-from chronos.types import Page, Queue, QueuePublished, Schedule
+from chronos.types import (ApiKey, CreatedInvite, CreatedOrganization, Membership, Organization, Page, Queue,
+                            QueuePublished, Role, Schedule, Scope)
 
 
 def client_calls(client: Client) -> None:
@@ -87,12 +88,40 @@ def fan_out_calls(client: Client) -> None:
     print(urls)
 
 
+def account_calls(admin: Client) -> None:
+    created: CreatedOrganization = admin.create_org({"name": "Mon Org", "slug": "mon-org"})
+    org_key: str = created["api_key"]["key"]
+    org: Organization = admin.update_org(created["slug"], {"name": "Our Org"})
+    role: Role | None = org.get("role")
+    scopes: list[Scope] = ["jobs:write", "monitors:write", "instance:admin"]
+    key = admin.create_org_api_key(org["slug"], {"name": "emails", "scopes": scopes,
+                                                 "expires_at": "2030-01-01T00:00:00Z", "queues": ["emails"]})
+    keys: list[ApiKey] = admin.list_org_api_keys(org["slug"])
+    revoked_at: str | None = admin.revoke_api_key(key["id"])["revoked_at"]
+    admin.create_api_key({"name": "ci"})
+    invite: CreatedInvite = admin.create_invite(org["slug"], {"email": "dev@example.com", "role": "admin"})
+    accepted = admin.accept_invite({"token": invite["token"], "name": "Dev",
+                                    "password": "correct horse battery staple"})
+    members: list[Membership] = admin.list_org_members(org["slug"])
+    admin.update_org_member(org["slug"], accepted["user"]["id"], "viewer")
+    admin.remove_org_member(org["slug"], accepted["user"]["id"])
+    pending: bool = any(i["status"] == "pending" for i in admin.list_invites(org["slug"]))
+    admin.revoke_invite(org["slug"], admin.resend_invite(org["slug"], invite["id"])["id"])
+    admin.delete_org(org["slug"])
+    admin.update_org_member(org["slug"], accepted["user"]["id"], "superuser")  # type: ignore[arg-type]
+    admin.create_api_key({"name": "x", "scopes": ["jobs:delete"]})  # type: ignore[list-item]
+    admin.create_org({"name": "No slug"})  # type: ignore[typeddict-item]
+    print(org_key, role, keys, revoked_at, members, pending)
+
+
 async def async_calls(client: AsyncClient) -> None:
     job: JobAnswer = await client.create_job({"name": "Greet", "handler": "hello"})
     jobs = await asyncio.gather(*(client.get_job(job["id"]) for _ in range(3)))
     first: JobAnswer = jobs[0]
     queue: Queue = await client.resume_queue("email-sends")
     await client.delete_queue(queue["name"], force=True)
+    orgs: list[Organization] = await client.list_orgs()
+    await client.delete_org(orgs[0]["slug"])
     print(first["id"])
 
 

@@ -4,10 +4,13 @@ use crate::error::{Error, snippet};
 use crate::job::{ListJobs, page_pairs};
 use chronos_proto::worker::ConnectedWorker;
 use chronos_proto::{
-    AckRequest, BatchCreated, BatchItem, CreateJob, CreateMember, CreateMessage, CreateQueue,
-    CreateSchedule, CreateTargetGroup, Execution, ExtendRequest, FailRequest, FanOut, Job, Lease,
-    LeasedJob, List, Member, MessagePublished, NextRuns, PollRequest, PublishMessage, Queue,
-    QueuePublished, Schedule, ScheduleStatus, TargetGroup, Timestamp, UpdateQueue,
+    AcceptInvite, AckRequest, ApiKey, BatchCreated, BatchItem, CreateApiKey, CreateInvite,
+    CreateJob, CreateMember, CreateMessage, CreateOrganization, CreateQueue, CreateSchedule,
+    CreateTargetGroup, CreatedApiKey, CreatedInvite, CreatedOrganization, Execution, ExtendRequest,
+    FailRequest, FanOut, Invite, InviteAccepted, Job, Lease, LeasedJob, List, Member, Membership,
+    MessagePublished, NextRuns, Organization, PollRequest, PublishMessage, Queue, QueuePublished,
+    Role, Schedule, ScheduleStatus, TargetGroup, Timestamp, UpdateMembership, UpdateOrganization,
+    UpdateQueue,
 };
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, USER_AGENT};
 use reqwest::{Method, RequestBuilder};
@@ -438,6 +441,182 @@ impl Client {
         self.send(self.request(Method::GET, &path, &[])?).await
     }
 
+    /// Creates an organization (`POST /v1/orgs`), with its first admin API
+    /// key, shown this once (`api_key.key`). On a server whose signup is
+    /// closed (the default) only a key with `instance:admin` may:
+    /// `signup_closed` otherwise; `slug_taken` if another has the slug.
+    pub async fn create_org(&self, org: &CreateOrganization) -> Result<CreatedOrganization, Error> {
+        self.send(self.request(Method::POST, "v1/orgs", &[])?.json(org))
+            .await
+    }
+
+    /// The caller's organizations (`GET /v1/orgs`): a key's own.
+    pub async fn list_orgs(&self) -> Result<Vec<Organization>, Error> {
+        let list: List<Organization> = self
+            .send(self.request(Method::GET, "v1/orgs", &[])?)
+            .await?;
+        Ok(list.data)
+    }
+
+    /// One organization, by slug (`GET /v1/orgs/{slug}`): the key's own,
+    /// or any for a key with `instance:admin`; `not_found` otherwise.
+    pub async fn get_org(&self, slug: &str) -> Result<Organization, Error> {
+        self.send(self.request(Method::GET, &org_path(slug, "")?, &[])?)
+            .await
+    }
+
+    /// Renames an organization or changes its slug (`PATCH
+    /// /v1/orgs/{slug}`, `admin`): only the fields given change.
+    /// `slug_taken` if another has the new slug.
+    pub async fn update_org(
+        &self,
+        slug: &str,
+        patch: &UpdateOrganization,
+    ) -> Result<Organization, Error> {
+        let path = org_path(slug, "")?;
+        self.send(self.request(Method::PATCH, &path, &[])?.json(patch))
+            .await
+    }
+
+    /// Deletes an organization and everything it owns (`DELETE
+    /// /v1/orgs/{slug}`): an owner, or a key with `instance:admin`
+    /// (`owner_only` otherwise). The organization holding the instance
+    /// administrator's key is refused (`instance_admin_org`).
+    pub async fn delete_org(&self, slug: &str) -> Result<(), Error> {
+        let path = org_path(slug, "")?;
+        self.send_no_content(self.request(Method::DELETE, &path, &[])?)
+            .await
+    }
+
+    /// Creates an API key in the key's own organization (`POST
+    /// /v1/api-keys`, `admin`). The full key is in this answer only
+    /// (`key`); `instance:admin` only from a key that holds it.
+    pub async fn create_api_key(&self, key: &CreateApiKey) -> Result<CreatedApiKey, Error> {
+        self.send(self.request(Method::POST, "v1/api-keys", &[])?.json(key))
+            .await
+    }
+
+    /// The API keys of the key's own organization, never their secrets
+    /// (`GET /v1/api-keys`, `admin`).
+    pub async fn list_api_keys(&self) -> Result<Vec<ApiKey>, Error> {
+        let list: List<ApiKey> = self
+            .send(self.request(Method::GET, "v1/api-keys", &[])?)
+            .await?;
+        Ok(list.data)
+    }
+
+    /// Revokes an API key of the key's own organization (`POST
+    /// /v1/api-keys/{id}/revoke`, `admin`): requests with it are refused
+    /// from now on. `id` is the key's `id`.
+    pub async fn revoke_api_key(&self, id: &str) -> Result<ApiKey, Error> {
+        let path = format!("v1/api-keys/{}/revoke", segment("API key id", id)?);
+        self.send(self.request(Method::POST, &path, &[])?).await
+    }
+
+    /// Creates an API key in the organization `slug` names (`POST
+    /// /v1/orgs/{slug}/api-keys`, `admin` there, or `instance:admin`).
+    pub async fn create_org_api_key(
+        &self,
+        slug: &str,
+        key: &CreateApiKey,
+    ) -> Result<CreatedApiKey, Error> {
+        let path = org_path(slug, "/api-keys")?;
+        self.send(self.request(Method::POST, &path, &[])?.json(key))
+            .await
+    }
+
+    /// The API keys of the organization `slug` names, never their secrets
+    /// (`GET /v1/orgs/{slug}/api-keys`, `admin`).
+    pub async fn list_org_api_keys(&self, slug: &str) -> Result<Vec<ApiKey>, Error> {
+        let path = org_path(slug, "/api-keys")?;
+        let list: List<ApiKey> = self.send(self.request(Method::GET, &path, &[])?).await?;
+        Ok(list.data)
+    }
+
+    /// An organization's members and their roles (`GET
+    /// /v1/orgs/{slug}/members`, `jobs:read`).
+    pub async fn list_org_members(&self, slug: &str) -> Result<Vec<Membership>, Error> {
+        let path = org_path(slug, "/members")?;
+        let list: List<Membership> = self.send(self.request(Method::GET, &path, &[])?).await?;
+        Ok(list.data)
+    }
+
+    /// Changes a member's role (`PATCH /v1/orgs/{slug}/members/{user_id}`,
+    /// `admin`): only an owner makes, changes or removes owners
+    /// (`owner_only`), and the last owner stays one (`last_owner`).
+    pub async fn update_org_member(
+        &self,
+        slug: &str,
+        user_id: Uuid,
+        role: Role,
+    ) -> Result<Membership, Error> {
+        let path = org_path(slug, &format!("/members/{user_id}"))?;
+        let body = UpdateMembership { role };
+        self.send(self.request(Method::PATCH, &path, &[])?.json(&body))
+            .await
+    }
+
+    /// Removes a member from an organization (`DELETE
+    /// /v1/orgs/{slug}/members/{user_id}`, `admin`); the last owner stays
+    /// (`last_owner`).
+    pub async fn remove_org_member(&self, slug: &str, user_id: Uuid) -> Result<(), Error> {
+        let path = org_path(slug, &format!("/members/{user_id}"))?;
+        self.send_no_content(self.request(Method::DELETE, &path, &[])?)
+            .await
+    }
+
+    /// Invites someone by e-mail with a role (`POST
+    /// /v1/orgs/{slug}/invites`, `admin`; only an owner invites owners,
+    /// unless the organization has none yet). Hand over the answer's `url`
+    /// (`…/invite#<token>`): single-use, for 7 days; `mailed` says whether
+    /// the server also e-mailed it.
+    pub async fn create_invite(
+        &self,
+        slug: &str,
+        invite: &CreateInvite,
+    ) -> Result<CreatedInvite, Error> {
+        let path = org_path(slug, "/invites")?;
+        self.send(self.request(Method::POST, &path, &[])?.json(invite))
+            .await
+    }
+
+    /// An organization's invites, newest first, with their `status`
+    /// (`GET /v1/orgs/{slug}/invites`, `admin`).
+    pub async fn list_invites(&self, slug: &str) -> Result<Vec<Invite>, Error> {
+        let path = org_path(slug, "/invites")?;
+        let list: List<Invite> = self.send(self.request(Method::GET, &path, &[])?).await?;
+        Ok(list.data)
+    }
+
+    /// Revokes a pending invite: its link stops working (`POST
+    /// /v1/orgs/{slug}/invites/{id}/revoke`, `admin`).
+    pub async fn revoke_invite(&self, slug: &str, id: Uuid) -> Result<Invite, Error> {
+        let path = org_path(slug, &format!("/invites/{id}/revoke"))?;
+        self.send(self.request(Method::POST, &path, &[])?).await
+    }
+
+    /// Gives a pending invite a new link, valid 7 days more (`POST
+    /// /v1/orgs/{slug}/invites/{id}/resend`, `admin`): the old link stops
+    /// working; e-mailed again if the server has a mail server.
+    pub async fn resend_invite(&self, slug: &str, id: Uuid) -> Result<CreatedInvite, Error> {
+        let path = org_path(slug, &format!("/invites/{id}/resend"))?;
+        self.send(self.request(Method::POST, &path, &[])?).await
+    }
+
+    /// Accepts an invite (`POST /v1/invites/accept`) with the `token` of
+    /// its link: someone new gives a password (at least 10 characters, not
+    /// a common one) and may give a name; someone with an account on the
+    /// server gives theirs. An unknown, used, revoked or expired token is
+    /// `not_found`. The server also starts a session (a cookie), which this
+    /// client does not keep.
+    pub async fn accept_invite(&self, accept: &AcceptInvite) -> Result<InviteAccepted, Error> {
+        self.send(
+            self.request(Method::POST, "v1/invites/accept", &[])?
+                .json(accept),
+        )
+        .await
+    }
+
     /// Creates a schedule (`POST /v1/schedules`), in any of its three
     /// shapes: a `handler` with `interval` or `cron`, or a `url`. Its
     /// `next_run_at` says when it fires first.
@@ -620,30 +799,55 @@ impl Client {
             ),
         })
     }
+
+    /// Sends a request whose 2xx answer has no body to read (`204 No
+    /// Content`), or decodes the error envelope.
+    async fn send_no_content(&self, request: RequestBuilder) -> Result<(), Error> {
+        let response = request.send().await.map_err(Error::Http)?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(Error::Http)?;
+        if !status.is_success() {
+            return Err(Error::from_answer(status.as_u16(), &body));
+        }
+        Ok(())
+    }
 }
 
-/// `v1/queues/{name}{rest}`, the name as one path segment: any character
-/// a queue name can't hold is percent-encoded (so `a/b` or `a?b` asks the
-/// server for that name, and is `queue_not_found`, not another route). A
-/// URL reads a segment `.` or `..` (encoded or not) as a step in the path,
-/// so no such queue can be named in one (the server refuses to make one):
-/// `invalid_argument`.
+/// `v1/queues/{name}{rest}`, the name as one path segment (see [`segment`]).
 fn queue_path(name: &str, rest: &str) -> Result<String, Error> {
-    if name == "." || name == ".." {
+    Ok(format!("v1/queues/{}{rest}", segment("queue name", name)?))
+}
+
+/// `v1/orgs/{slug}{rest}`, the slug as one path segment (see [`segment`]).
+fn org_path(slug: &str, rest: &str) -> Result<String, Error> {
+    Ok(format!(
+        "v1/orgs/{}{rest}",
+        segment("organization slug", slug)?
+    ))
+}
+
+/// `value` (a queue's name, an organization's slug, a key's id) as one path
+/// segment: any character such a name can't hold is percent-encoded (so
+/// `a/b` or `a?b` asks the server for that name, and is not found, not
+/// another route). A URL reads a segment `.` or `..` (encoded or not) as a
+/// step in the path, so nothing can be named so in one (the server refuses
+/// to make such names): `invalid_argument`, naming `what`.
+fn segment(what: &str, value: &str) -> Result<String, Error> {
+    if value == "." || value == ".." {
         return Err(Error::invalid_argument(
-            "queue name",
-            format!("a queue named {name:?} can't be named in a URL"),
+            what,
+            format!("{value:?} can't be named in a URL"),
         ));
     }
-    let mut segment = String::with_capacity(name.len());
-    for byte in name.bytes() {
+    let mut segment = String::with_capacity(value.len());
+    for byte in value.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b':' | b'~') {
             segment.push(char::from(byte));
         } else {
             segment.push_str(&format!("%{byte:02X}"));
         }
     }
-    Ok(format!("v1/queues/{segment}{rest}"))
+    Ok(segment)
 }
 
 /// `Job` rather than `chronos_proto::job::Job`, for messages.
@@ -670,7 +874,30 @@ mod tests {
         for name in [".", ".."] {
             let err = queue_path(name, "").unwrap_err();
             assert_eq!(err.code_or_kind(), "invalid_argument", "{err}");
+            assert!(err.to_string().starts_with("queue name: "), "{err}");
         }
+    }
+
+    /// Slugs and key ids travel the same way as queue names.
+    #[test]
+    fn slugs_and_key_ids_are_one_segment() {
+        let base = parse_base_url("http://h:1").unwrap();
+        let url = |slug: &str| base.join(&org_path(slug, "/members").unwrap()).unwrap();
+        assert_eq!(
+            url("mon-org").as_str(),
+            "http://h:1/v1/orgs/mon-org/members"
+        );
+        assert_eq!(
+            url("a/b?c").as_str(),
+            "http://h:1/v1/orgs/a%2Fb%3Fc/members"
+        );
+        for slug in [".", ".."] {
+            let err = org_path(slug, "").unwrap_err();
+            assert_eq!(err.code_or_kind(), "invalid_argument", "{err}");
+            assert!(err.to_string().starts_with("organization slug: "), "{err}");
+        }
+        assert_eq!(segment("API key id", "ab12#x").unwrap(), "ab12%23x");
+        assert!(segment("API key id", "..").is_err());
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //!
 //! [`Client`] speaks the REST API: create, read, list, cancel and retry jobs,
 //! list their executions, schedules, queues (create, change, pause, publish
-//! onto one …), target groups and their members, fan-outs, and the worker
-//! endpoints over HTTP (poll, ack, fail, extend). Request and response
+//! onto one …), target groups and their members, fan-outs, the worker
+//! endpoints over HTTP (poll, ack, fail, extend), and what admin tooling
+//! needs: organizations, API keys, members and invites. Request and response
 //! bodies are the wire types of `chronos-proto`, re-exported here (all of
 //! them under [`proto`]).
 //!
@@ -97,12 +98,14 @@ pub use worker::{
 };
 
 pub use chronos_proto::{
-    BatchItem, Callback, CallbackEvent, CallbackStatus, CatchUp, CreateJob, CreateMember,
-    CreateMessage, CreateQueue, CreateSchedule, CreateTargetGroup, Delay, Delivery, ErrorBody,
-    ErrorDetail, Execution, ExecutionStatus, FailRequest, FailureMode, FanOut, FanOutAccepted,
-    FanOutResult, FanOutStatus, GroupCallbackEvent, HttpMethod, HttpTarget, Job, JobStatus, Lease,
-    LeasedJob, List, Member, MessageAccepted, MessagePublished, Overlap, PollRequest,
-    PublishMessage, Queue, QueueMessageAccepted, QueueOrdering, QueuePublished, QueueState,
-    QueueStats, Schedule, ScheduleStatus, ScheduleType, TargetGroup, TimeUnit, Timestamp,
-    UpdateQueue,
+    AcceptInvite, ApiKey, BatchItem, Callback, CallbackEvent, CallbackStatus, CatchUp,
+    CreateApiKey, CreateInvite, CreateJob, CreateMember, CreateMessage, CreateOrganization,
+    CreateQueue, CreateSchedule, CreateTargetGroup, CreatedApiKey, CreatedInvite,
+    CreatedOrganization, Delay, Delivery, ErrorBody, ErrorDetail, Execution, ExecutionStatus,
+    FailRequest, FailureMode, FanOut, FanOutAccepted, FanOutResult, FanOutStatus,
+    GroupCallbackEvent, HttpMethod, HttpTarget, Invite, InviteAccepted, InviteStatus, Job,
+    JobStatus, Lease, LeasedJob, List, Member, Membership, MessageAccepted, MessagePublished,
+    Organization, Overlap, PollRequest, PublishMessage, Queue, QueueMessageAccepted, QueueOrdering,
+    QueuePublished, QueueState, QueueStats, Role, Schedule, ScheduleStatus, ScheduleType, Scope,
+    TargetGroup, TimeUnit, Timestamp, UpdateOrganization, UpdateQueue, User,
 };

@@ -10,29 +10,43 @@ from typing import Any, Callable, List, Optional, Sequence
 
 from . import _native
 from .types import (
+    AcceptInvite,
+    ApiKey,
     BatchItem,
     ConnectedWorker,
+    CreatedApiKey,
+    CreatedInvite,
+    CreatedOrganization,
     Execution,
     FailRequest,
     FanOut,
+    Invite,
+    InviteAccepted,
     Job,
     JobStatusFilter,
     Lease,
     LeasedJob,
     Member,
+    Membership,
     MessagePublished,
+    NewApiKey,
+    NewInvite,
     NewJob,
     NewMember,
     NewMessage,
+    NewOrganization,
     NewQueue,
     NewSchedule,
     NewTargetGroup,
+    Organization,
+    OrganizationPatch,
     Page,
     PollRequest,
     Queue,
     QueueMessage,
     QueuePatch,
     QueuePublished,
+    Role,
     Schedule,
     ScheduleStatus,
     TargetGroup,
@@ -190,6 +204,84 @@ class Client:
         """A fan-out (the ``fan_out_id`` of a publish) and each of its
         deliveries now: ``running`` until the last one ends."""
         return self._native.get_fan_out(id).wait()
+
+    def create_org(self, org: NewOrganization) -> CreatedOrganization:
+        """Creates an organization (``POST /v1/orgs``) with its first admin key,
+        shown this once (``api_key["key"]``). On a server whose signup is
+        closed (the default), only a key with ``instance:admin`` may."""
+        return self._native.create_org(org).wait()
+
+    def list_orgs(self) -> List[Organization]:
+        """The caller's organizations: a key's own."""
+        return self._native.list_orgs().wait()
+
+    def get_org(self, slug: str) -> Organization:
+        return self._native.get_org(slug).wait()
+
+    def update_org(self, slug: str, patch: OrganizationPatch) -> Organization:
+        """Renames an organization or changes its slug (``admin``)."""
+        return self._native.update_org(slug, patch).wait()
+
+    def delete_org(self, slug: str) -> None:
+        """Deletes an organization and everything it owns: an owner, or a key
+        with ``instance:admin``."""
+        self._native.delete_org(slug).wait()
+
+    def create_api_key(self, key: NewApiKey) -> CreatedApiKey:
+        """Creates a key in the client key's own organization (``POST
+        /v1/api-keys``, ``admin``); the full key (``key``) is shown this once."""
+        return self._native.create_api_key(key).wait()
+
+    def list_api_keys(self) -> List[ApiKey]:
+        """The keys of the client key's own organization, never their secrets."""
+        return self._native.list_api_keys().wait()
+
+    def revoke_api_key(self, id: str) -> ApiKey:
+        """Revokes a key (its ``id``): requests with it are refused from now on."""
+        return self._native.revoke_api_key(id).wait()
+
+    def create_org_api_key(self, slug: str, key: NewApiKey) -> CreatedApiKey:
+        """Creates a key in the organization ``slug`` names (``admin`` there, or
+        ``instance:admin``)."""
+        return self._native.create_org_api_key(slug, key).wait()
+
+    def list_org_api_keys(self, slug: str) -> List[ApiKey]:
+        return self._native.list_org_api_keys(slug).wait()
+
+    def list_org_members(self, slug: str) -> List[Membership]:
+        """An organization's members and their roles."""
+        return self._native.list_org_members(slug).wait()
+
+    def update_org_member(self, slug: str, user_id: str, role: Role) -> Membership:
+        """Changes a member's role (``admin``; only an owner makes owners; the
+        last owner stays one)."""
+        return self._native.update_org_member(slug, user_id, role).wait()
+
+    def remove_org_member(self, slug: str, user_id: str) -> None:
+        self._native.remove_org_member(slug, user_id).wait()
+
+    def create_invite(self, slug: str, invite: NewInvite) -> CreatedInvite:
+        """Invites someone by e-mail: hand over the answer's ``url``
+        (``…/invite#<token>``), single-use for 7 days."""
+        return self._native.create_invite(slug, invite).wait()
+
+    def list_invites(self, slug: str) -> List[Invite]:
+        """An organization's invites, newest first, with their ``status``."""
+        return self._native.list_invites(slug).wait()
+
+    def revoke_invite(self, slug: str, id: str) -> Invite:
+        """Withdraws a pending invite: its link stops working."""
+        return self._native.revoke_invite(slug, id).wait()
+
+    def resend_invite(self, slug: str, id: str) -> CreatedInvite:
+        """A new link for a pending invite (the old one stops working), valid 7
+        days more."""
+        return self._native.resend_invite(slug, id).wait()
+
+    def accept_invite(self, accept: AcceptInvite) -> InviteAccepted:
+        """Accepts an invite with the token of its link; someone new gives a
+        ``password`` (at least 10 characters, not a common one)."""
+        return self._native.accept_invite(accept).wait()
 
     def create_schedule(self, schedule: NewSchedule) -> Schedule:
         return self._native.create_schedule(schedule).wait()
@@ -431,6 +523,84 @@ class AsyncClient:
         """A fan-out (the ``fan_out_id`` of a publish) and each of its
         deliveries now: ``running`` until the last one ends."""
         return await _answer(self._native.get_fan_out(id))
+
+    async def create_org(self, org: NewOrganization) -> CreatedOrganization:
+        """Creates an organization (``POST /v1/orgs``) with its first admin key,
+        shown this once (``api_key["key"]``). On a server whose signup is
+        closed (the default), only a key with ``instance:admin`` may."""
+        return await _answer(self._native.create_org(org))
+
+    async def list_orgs(self) -> List[Organization]:
+        """The caller's organizations: a key's own."""
+        return await _answer(self._native.list_orgs())
+
+    async def get_org(self, slug: str) -> Organization:
+        return await _answer(self._native.get_org(slug))
+
+    async def update_org(self, slug: str, patch: OrganizationPatch) -> Organization:
+        """Renames an organization or changes its slug (``admin``)."""
+        return await _answer(self._native.update_org(slug, patch))
+
+    async def delete_org(self, slug: str) -> None:
+        """Deletes an organization and everything it owns: an owner, or a key
+        with ``instance:admin``."""
+        await _answer(self._native.delete_org(slug))
+
+    async def create_api_key(self, key: NewApiKey) -> CreatedApiKey:
+        """Creates a key in the client key's own organization (``POST
+        /v1/api-keys``, ``admin``); the full key (``key``) is shown this once."""
+        return await _answer(self._native.create_api_key(key))
+
+    async def list_api_keys(self) -> List[ApiKey]:
+        """The keys of the client key's own organization, never their secrets."""
+        return await _answer(self._native.list_api_keys())
+
+    async def revoke_api_key(self, id: str) -> ApiKey:
+        """Revokes a key (its ``id``): requests with it are refused from now on."""
+        return await _answer(self._native.revoke_api_key(id))
+
+    async def create_org_api_key(self, slug: str, key: NewApiKey) -> CreatedApiKey:
+        """Creates a key in the organization ``slug`` names (``admin`` there, or
+        ``instance:admin``)."""
+        return await _answer(self._native.create_org_api_key(slug, key))
+
+    async def list_org_api_keys(self, slug: str) -> List[ApiKey]:
+        return await _answer(self._native.list_org_api_keys(slug))
+
+    async def list_org_members(self, slug: str) -> List[Membership]:
+        """An organization's members and their roles."""
+        return await _answer(self._native.list_org_members(slug))
+
+    async def update_org_member(self, slug: str, user_id: str, role: Role) -> Membership:
+        """Changes a member's role (``admin``; only an owner makes owners; the
+        last owner stays one)."""
+        return await _answer(self._native.update_org_member(slug, user_id, role))
+
+    async def remove_org_member(self, slug: str, user_id: str) -> None:
+        await _answer(self._native.remove_org_member(slug, user_id))
+
+    async def create_invite(self, slug: str, invite: NewInvite) -> CreatedInvite:
+        """Invites someone by e-mail: hand over the answer's ``url``
+        (``…/invite#<token>``), single-use for 7 days."""
+        return await _answer(self._native.create_invite(slug, invite))
+
+    async def list_invites(self, slug: str) -> List[Invite]:
+        """An organization's invites, newest first, with their ``status``."""
+        return await _answer(self._native.list_invites(slug))
+
+    async def revoke_invite(self, slug: str, id: str) -> Invite:
+        """Withdraws a pending invite: its link stops working."""
+        return await _answer(self._native.revoke_invite(slug, id))
+
+    async def resend_invite(self, slug: str, id: str) -> CreatedInvite:
+        """A new link for a pending invite (the old one stops working), valid 7
+        days more."""
+        return await _answer(self._native.resend_invite(slug, id))
+
+    async def accept_invite(self, accept: AcceptInvite) -> InviteAccepted:
+        """Accepts an invite with the token of its link; someone new gives a
+        ``password`` (at least 10 characters, not a common one)."""
+        return await _answer(self._native.accept_invite(accept))
 
     async def create_schedule(self, schedule: NewSchedule) -> Schedule:
         return await _answer(self._native.create_schedule(schedule))

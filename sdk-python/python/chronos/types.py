@@ -26,6 +26,17 @@ FailureMode: TypeAlias = Literal["continue", "block", "pause"]
 QueueState: TypeAlias = Literal["active", "paused"]
 FanOutStatus: TypeAlias = Literal["running", "all_succeeded", "partial", "all_failed"]
 CallbackStatus: TypeAlias = Literal["succeeded", "failed"]
+Scope: TypeAlias = Literal["admin", "jobs:read", "jobs:write", "worker", "monitors:write", "instance:admin"]
+"""What a key (or a person's role) may do in its organization: ``admin``
+everything there; ``jobs:write`` includes ``jobs:read``; ``worker`` only the
+worker routes; ``monitors:write`` signals and manages monitors.
+``instance:admin`` reaches no organization's data, but creates
+organizations on a server whose signup is closed and manages any."""
+Role: TypeAlias = Literal["viewer", "member", "admin", "owner"]
+"""A person's role in an organization: ``viewer`` reads, ``member`` also
+writes jobs and monitors, ``admin`` holds ``admin``, ``owner`` also makes
+owners and deletes the organization."""
+InviteStatus: TypeAlias = Literal["pending", "accepted", "revoked", "expired"]
 
 
 class Delay(TypedDict):
@@ -458,6 +469,144 @@ class FailRequest(TypedDict):
     error: NotRequired[str]
     retryable: NotRequired[bool]
     retry_in: NotRequired[int]
+
+
+class NewOrganization(TypedDict):
+    """``POST /v1/orgs``: ``slug`` is 2 to 63 lowercase letters, digits and
+    hyphens, not starting with a hyphen; it names the organization in URLs."""
+
+    name: str
+    slug: str
+
+
+class OrganizationPatch(TypedDict, total=False):
+    """``PATCH /v1/orgs/{slug}``: only the fields given change."""
+
+    name: str
+    slug: str
+
+
+class Organization(TypedDict):
+    """An organization; ``role`` is the caller's in it, when the caller is a
+    person (never for a key)."""
+
+    id: str
+    slug: str
+    name: str
+    created_at: str
+    role: NotRequired[Role]
+
+
+class NewApiKey(TypedDict):
+    """``POST /v1/api-keys`` and ``POST /v1/orgs/{slug}/api-keys``:
+    ``scopes`` default to ``["admin"]`` (``instance:admin`` only from a key
+    that holds it); ``expires_at`` (RFC 3339, in the future) never when left
+    out; ``queues``, the only queues the key may use, every queue when left
+    out."""
+
+    name: str
+    scopes: NotRequired[List[Scope]]
+    expires_at: NotRequired[str]
+    queues: NotRequired[List[str]]
+
+
+class ApiKey(TypedDict):
+    """An API key as listed: never its secret. ``id`` is the public part of
+    the key (``chrns_<id>_…``)."""
+
+    id: str
+    name: str
+    scopes: List[Scope]
+    created_at: str
+    revoked_at: Optional[str]
+    expires_at: Optional[str]
+    last_used_at: Optional[str]
+    queues: Optional[List[str]]
+
+
+class CreatedApiKey(ApiKey):
+    """The answer to creating a key: the only time ``key`` (the full key)
+    is shown; the server keeps only a hash."""
+
+    key: str
+
+
+class CreatedOrganization(Organization):
+    """The answer to ``create_org``: the organization and its first admin
+    key, shown this once."""
+
+    api_key: CreatedApiKey
+
+
+class User(TypedDict):
+    """A person."""
+
+    id: str
+    email: str
+    name: Optional[str]
+    created_at: str
+
+
+class Membership(TypedDict):
+    """A person's membership of an organization."""
+
+    user_id: str
+    email: str
+    name: Optional[str]
+    role: Role
+    joined_at: str
+
+
+class NewInvite(TypedDict):
+    """``POST /v1/orgs/{slug}/invites``: ``role`` defaults to ``member``;
+    only an owner invites owners."""
+
+    email: str
+    role: NotRequired[Role]
+
+
+class Invite(TypedDict):
+    """An invite; its token is never shown again after the answer that
+    created (or resent) it."""
+
+    id: str
+    email: str
+    role: Role
+    status: InviteStatus
+    created_at: str
+    expires_at: str
+    accepted_at: Optional[str]
+    revoked_at: Optional[str]
+
+
+class CreatedInvite(Invite):
+    """The answer to ``create_invite`` and ``resend_invite``: ``url`` is the
+    single-use link to hand over (``{public-url}/invite#<token>``), ``token``
+    the token it carries, ``mailed`` whether the server also e-mailed it."""
+
+    url: str
+    token: str
+    mailed: bool
+
+
+class AcceptInvite(TypedDict):
+    """``POST /v1/invites/accept``: someone new gives a ``password`` (at
+    least 10 characters, not a common one) and may give a ``name``; someone
+    with an account gives theirs."""
+
+    token: str
+    name: NotRequired[str]
+    password: NotRequired[str]
+
+
+class InviteAccepted(TypedDict):
+    """The answer to ``accept_invite``: the person, the organization with
+    their ``role``, and the session's CSRF token (the session cookie is not
+    kept by the client)."""
+
+    user: User
+    organization: Organization
+    csrf_token: str
 
 
 T = TypeVar("T")
