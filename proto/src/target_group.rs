@@ -17,7 +17,7 @@ pub const MAX_GROUP_NAME_CHARS: usize = 200;
 #[serde(deny_unknown_fields)]
 pub struct CreateTargetGroup {
     /// Unique in the organization: 1 to 200 characters, not only white
-    /// space.
+    /// space, no NUL (PostgreSQL's text can't hold one).
     #[cfg_attr(
         feature = "openapi",
         schema(
@@ -25,7 +25,7 @@ pub struct CreateTargetGroup {
             required = true,
             min_length = 1,
             max_length = 200,
-            pattern = r"\S",
+            pattern = r"^[^\x00]*[^\x00\s][^\x00]*$",
             example = "regional-webhooks",
             extensions(("x-messages" = json!({
                 "minLength": "name is required (max 200 chars)",
