@@ -541,13 +541,13 @@ async fn orgs(command: OrgsCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `^[a-z0-9][a-z0-9-]{1,62}$` ([`chronos_proto::accounts::SLUG_PATTERN`]).
+/// Does `slug` match [`chronos_proto::accounts::SLUG_PATTERN`], the
+/// pattern the API's schema holds slugs to?
 fn valid_slug(slug: &str) -> bool {
-    (2..=63).contains(&slug.len())
-        && !slug.starts_with('-')
-        && slug
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    jsonschema::is_valid(
+        &serde_json::json!({"type": "string", "pattern": chronos_proto::accounts::SLUG_PATTERN}),
+        &serde_json::json!(slug),
+    )
 }
 
 async fn users(command: UsersCommand) -> anyhow::Result<()> {

@@ -11,7 +11,12 @@ pub mod roles;
 pub mod signing_secrets;
 
 use chronos_proto::Timestamp;
+use std::time::Duration;
 use uuid::Uuid;
+
+/// A key's or a session's last use is written at most this often: a busy
+/// worker's requests must not each write a row.
+pub const USE_RECORDED_EVERY: Duration = Duration::from_secs(60);
 
 /// An organization's id. Every query about jobs, keys and the rest takes one,
 /// so a key can only ever reach its own organization's rows.

@@ -14,8 +14,6 @@ use uuid::Uuid;
 /// How long a session lives unused, and at most.
 pub const SESSION_IDLE: Duration = Duration::from_secs(7 * 24 * 3600);
 pub const SESSION_ABSOLUTE: Duration = Duration::from_secs(30 * 24 * 3600);
-/// A session's last use is written at most this often.
-pub const SESSION_TOUCH_EVERY: Duration = Duration::from_secs(60);
 /// How long an invite may be accepted.
 pub const INVITE_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
@@ -85,6 +83,13 @@ pub struct Belonging {
     pub role: Role,
 }
 
+impl Belonging {
+    /// The organization as the API shows it to this person.
+    pub fn to_wire(&self) -> chronos_proto::Organization {
+        self.organization.to_wire(Some(self.role))
+    }
+}
+
 /// A live session, as a request finds it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionRecord {
@@ -92,7 +97,7 @@ pub struct SessionRecord {
     pub user: UserRecord,
     pub csrf_token: String,
     pub expires_at: Timestamp,
-    /// Its last use is older than [`SESSION_TOUCH_EVERY`]: write it.
+    /// Its last use is older than [`super::USE_RECORDED_EVERY`]: write it.
     pub stale: bool,
 }
 

@@ -19,12 +19,13 @@ use super::client::{Client, TrustedProxies};
 use super::contract::Operation;
 use super::error::ApiError;
 use super::rate_limit::RateLimits;
-use crate::account::OrgId;
 use crate::account::keys::{ApiKeyRecord, PresentedKey};
 use crate::account::mail::Mailer;
 use crate::account::people::{SESSION_IDLE, SessionRecord, Token};
 use crate::account::roles;
+use crate::account::{OrgId, USE_RECORDED_EVERY};
 use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::HeaderMap;
 use axum::http::header::{AUTHORIZATION, COOKIE, HOST, ORIGIN};
 use axum::http::request::Parts;
 use chronos_proto::{Role, Scope, Timestamp};
@@ -214,27 +215,25 @@ impl FromRequestParts<AppState> for RequestHost {
 
 /// The `Set-Cookie` value that starts a session.
 pub fn session_cookie_header(accounts: &Accounts, token: &str) -> String {
-    format!(
-        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
+    cookie_header(
+        accounts,
+        token,
         crate::account::people::SESSION_ABSOLUTE.as_secs(),
-        if accounts.secure_cookies() {
-            "; Secure"
-        } else {
-            ""
-        }
     )
 }
 
 /// The `Set-Cookie` value that ends one.
 pub fn cleared_cookie_header(accounts: &Accounts) -> String {
-    format!(
-        "{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}",
-        if accounts.secure_cookies() {
-            "; Secure"
-        } else {
-            ""
-        }
-    )
+    cookie_header(accounts, "", 0)
+}
+
+fn cookie_header(accounts: &Accounts, value: &str, max_age: u64) -> String {
+    let secure = if accounts.secure_cookies() {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!("{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
 }
 
 /// A request from the server's own origin ([`check_origin`]); sign-in
@@ -305,8 +304,7 @@ impl FromRequestParts<AppState> for Auth {
         if let Some(needed) = parts
             .extensions
             .get::<Arc<Operation>>()
-            .and_then(|op| op.scope.as_deref())
-            .and_then(|s| s.parse::<Scope>().ok())
+            .and_then(|op| op.scope)
         {
             auth.require(needed)?;
         }
@@ -384,7 +382,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<Principa
             .await
             .map(|k| Some(Principal::Key(k)));
     }
-    let Some(token) = session_cookie(parts) else {
+    let Some(token) = session_cookie(&parts.headers) else {
         return Ok(None);
     };
     let session = state
@@ -411,9 +409,8 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<Principa
 }
 
 /// The session cookie's value, if the request carries one.
-pub fn session_cookie(parts: &Parts) -> Option<String> {
-    parts
-        .headers
+pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -511,9 +508,11 @@ async fn key(header: &str, state: &AppState) -> Result<ApiKeyRecord, ApiError> {
             record.id
         )));
     }
-    let stale = record
-        .last_used_at
-        .is_none_or(|t| Timestamp::now().0 - t.0 > chrono::Duration::seconds(60));
+    let stale = record.last_used_at.is_none_or(|t| {
+        (Timestamp::now().0 - t.0)
+            .to_std()
+            .is_ok_and(|ago| ago > USE_RECORDED_EVERY)
+    });
     if stale {
         // Off the request's path: a worker's poll must not wait for it.
         let (store, id) = (state.store.clone(), record.id.clone());

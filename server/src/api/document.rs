@@ -1233,6 +1233,14 @@ mod tests {
     }
 
     #[test]
+    fn slugs_are_held_to_one_pattern() {
+        let d = doc();
+        let pattern = chronos_proto::accounts::SLUG_PATTERN;
+        assert_eq!(field(&d, "CreateOrganization", "slug")["pattern"], pattern);
+        assert_eq!(field(&d, "UpdateOrganization", "slug")["pattern"], pattern);
+    }
+
+    #[test]
     fn every_error_answer_has_the_error_body() {
         let d = doc();
         for (path, item) in d["paths"].as_object().unwrap() {

@@ -58,7 +58,7 @@ pub enum ApiError {
     #[error("{message}")]
     TooManyRequests {
         message: String,
-        retry_after: std::time::Duration,
+        retry_after: super::rate_limit::RetryAfter,
     },
     /// 404 for a resource; other organizations' resources are not found either.
     #[error("{0}")]
@@ -246,7 +246,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let retry_after = match &self {
-            ApiError::TooManyRequests { retry_after, .. } => Some(retry_after.as_secs().max(1)),
+            ApiError::TooManyRequests { retry_after, .. } => Some(retry_after.as_secs()),
             _ => None,
         };
         let (status, error) = self.detail();

@@ -9,7 +9,7 @@ use super::error::ApiError;
 use super::extract::JsonBody;
 use super::orgs::OrgAccess;
 use super::rate_limit::Limit;
-use super::sessions::{limit, start_session};
+use super::sessions::start_session;
 use super::{AppState, alias};
 use crate::account::mail::InviteMail;
 use crate::account::passwords;
@@ -286,8 +286,7 @@ async fn accept_invite(
     headers: HeaderMap,
     JsonBody(req): JsonBody<AcceptInvite>,
 ) -> Result<Response, ApiError> {
-    limit(
-        &state,
+    state.accounts.limits.enforce(
         Limit::LoginPerAddress,
         &client.ip.to_string(),
         "attempts from this address",
@@ -310,8 +309,7 @@ async fn accept_invite(
                 return Err(wrong_account(&invite.email));
             }
             if signed_in.is_none() {
-                limit(
-                    &state,
+                state.accounts.limits.enforce(
                     Limit::LoginPerAccount,
                     &email_key(&user.email),
                     "sign-in attempts for this account",

@@ -98,7 +98,13 @@ impl OrgAccess {
 
     /// May this caller give (or take away) `role`?
     pub async fn may_assign(&self, state: &AppState, role: Role) -> Result<(), ApiError> {
-        let has_owner = state.store.has_owner(self.org.id).await?;
+        // Whether the organization has an owner decides only a key's
+        // invite of an owner: ask the store then alone.
+        let has_owner = if role == Role::Owner && self.role.is_none() {
+            state.store.has_owner(self.org.id).await?
+        } else {
+            true
+        };
         may_assign(self.role, role, has_owner).map_err(role_denied)
     }
 }
@@ -152,17 +158,11 @@ async fn create_org(
     }
     if !instance_admin {
         let ip = client.ip.to_string();
+        let what = format!("organizations created from {ip}");
         state
             .accounts
             .limits
-            .check(Limit::SignupPerAddress, &ip)
-            .map_err(|wait| ApiError::TooManyRequests {
-                message: format!(
-                    "too many organizations created from {ip}; try again in {} s",
-                    wait.0.as_secs().max(1)
-                ),
-                retry_after: wait.0,
-            })?;
+            .enforce(Limit::SignupPerAddress, &ip, &what)?;
     }
     let id = OrgId(Uuid::now_v7());
     let (admin_key, key) = new_api_key(
@@ -224,7 +224,7 @@ async fn list_orgs(
             .belongings(s.user.id)
             .await?
             .into_iter()
-            .map(|b| b.organization.to_wire(Some(b.role)))
+            .map(|b| b.to_wire())
             .collect(),
     };
     Ok(Json(List {

@@ -12,6 +12,7 @@
 //! drops those whose bucket is full again; the server calls it every minute
 //! so memory stays bounded by the keys seen within about a quota's period.
 
+use super::error::ApiError;
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::NoOpMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
@@ -154,6 +155,16 @@ impl<C: Clock> RateLimits<C> {
         self.limiter(limit)
             .check_key(&key.to_string())
             .map_err(|not_until| RetryAfter::rounded_up(not_until.wait_time_from(self.clock.now())))
+    }
+
+    /// [`RateLimits::check`], refused as the API answers it: 429
+    /// `rate_limited` saying `too many {what}`, with `Retry-After`.
+    pub fn enforce(&self, limit: Limit, key: &str, what: &str) -> Result<(), ApiError> {
+        self.check(limit, key)
+            .map_err(|wait| ApiError::TooManyRequests {
+                message: format!("too many {what}; try again in {} s", wait.as_secs()),
+                retry_after: wait,
+            })
     }
 
     /// Forgets keys whose buckets have refilled (they would act as new

@@ -36,21 +36,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(change_password))
 }
 
-/// Applies a rate limit, or answers 429 saying when to come back.
-pub(super) fn limit(state: &AppState, which: Limit, key: &str, what: &str) -> Result<(), ApiError> {
-    state
-        .accounts
-        .limits
-        .check(which, key)
-        .map_err(|wait| ApiError::TooManyRequests {
-            message: format!(
-                "too many {what}; try again in {} s",
-                wait.0.as_secs().max(1)
-            ),
-            retry_after: wait.0,
-        })
-}
-
 /// Starts a session for `user` (ending the one the request came with, if
 /// any): its record, and the `Set-Cookie` header that carries it.
 pub(super) async fn start_session(
@@ -58,7 +43,7 @@ pub(super) async fn start_session(
     headers: &HeaderMap,
     user: Uuid,
 ) -> Result<(SessionRecord, String), ApiError> {
-    if let Some(old) = cookie_of(headers) {
+    if let Some(old) = session_cookie(headers) {
         state.store.delete_session(&Token::hash(&old)).await?;
     }
     let token = Token::generate();
@@ -73,12 +58,6 @@ pub(super) async fn start_session(
     Ok((session, session_cookie_header(&state.accounts, &token.text)))
 }
 
-fn cookie_of(headers: &HeaderMap) -> Option<String> {
-    let (mut parts, ()) = axum::http::Request::new(()).into_parts();
-    parts.headers = headers.clone();
-    session_cookie(&parts)
-}
-
 /// The session as the API shows it.
 pub(super) async fn session_wire(
     state: &AppState,
@@ -89,7 +68,7 @@ pub(super) async fn session_wire(
         .belongings(session.user.id)
         .await?
         .into_iter()
-        .map(|b| b.organization.to_wire(Some(b.role)))
+        .map(|b| b.to_wire())
         .collect();
     Ok(Session {
         user: session.user.to_wire(),
@@ -119,14 +98,12 @@ async fn login(
     JsonBody(req): JsonBody<Login>,
 ) -> Result<Response, ApiError> {
     let account = email_key(&req.email);
-    limit(
-        &state,
+    state.accounts.limits.enforce(
         Limit::LoginPerAddress,
         &client.ip.to_string(),
         "sign-in attempts from this address",
     )?;
-    limit(
-        &state,
+    state.accounts.limits.enforce(
         Limit::LoginPerAccount,
         &account,
         "sign-in attempts for this account",
@@ -213,8 +190,7 @@ async fn change_password(
 ) -> Result<StatusCode, ApiError> {
     let session = person(caller)?;
     let user = session.user;
-    limit(
-        &state,
+    state.accounts.limits.enforce(
         Limit::LoginPerAccount,
         &email_key(&user.email),
         "password attempts for this account",

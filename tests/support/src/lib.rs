@@ -579,21 +579,23 @@ pub async fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
 
 /// Status and JSON body. Every answer of ours is JSON, errors included.
 pub async fn decode(resp: reqwest::Response) -> (u16, Value) {
-    let status = resp.status().as_u16();
-    let ct = resp
-        .headers()
+    let answer = people::answer(resp).await;
+    let ct = answer
+        .headers
         .get("content-type")
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let text = resp.text().await.unwrap();
-    let body: Value = serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("answer {status} is not JSON ({e}): {text:?}"));
+        .unwrap_or("");
     assert!(
         ct.starts_with("application/json"),
-        "content-type {ct:?} for {text}"
+        "content-type {ct:?} for {}",
+        answer.body
     );
-    (status, body)
+    assert!(
+        !answer.body.is_null(),
+        "answer {} has no body",
+        answer.status
+    );
+    answer.pair()
 }
 
 /// Asserts an error answer's status, code and (if given) field.

@@ -40,8 +40,10 @@ pub struct Operation {
     /// Query parameters by name.
     query: BTreeMap<String, Param>,
     /// The scope the route needs, as its `security` requirement names it
-    /// (`["jobs:read"]`); `None` when it names none.
-    pub scope: Option<String>,
+    /// (`["jobs:read"]`), read once here rather than on each request;
+    /// `None` when it names none, or names `owner` (which its handler
+    /// checks: it is a role, not a scope).
+    pub scope: Option<chronos_proto::Scope>,
 }
 
 struct Param {
@@ -115,7 +117,7 @@ impl Contract {
                 let scope = op
                     .pointer("/security/0/api_key/0")
                     .and_then(Value::as_str)
-                    .map(str::to_string);
+                    .and_then(|s| s.parse().ok());
                 operations
                     .entry(path.to_string())
                     .or_default()

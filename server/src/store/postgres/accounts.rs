@@ -1,9 +1,9 @@
 //! Organizations and API keys.
 
 use super::queues::insert_default_queue;
-use super::{PgStore, ts};
+use super::{PgStore, interval, ts};
 use crate::account::keys::{ApiKeyRecord, NewApiKey};
-use crate::account::{OrgId, Organization};
+use crate::account::{OrgId, Organization, USE_RECORDED_EVERY};
 use crate::store::accounts::{API_KEY_COLUMNS, NewOrganization, OrgUpdate};
 use crate::store::{AccountStore, Clock, Result, StoreError};
 use async_trait::async_trait;
@@ -15,7 +15,6 @@ use uuid::Uuid;
 
 pub(super) struct Sql {
     pub(super) insert_organization: String,
-    insert_organization_unless_taken: String,
     organization_by_slug: String,
     organization: String,
     update_organization: String,
@@ -31,18 +30,9 @@ pub(super) struct Sql {
 impl Sql {
     pub(super) fn new(clock: &Clock) -> Self {
         Sql {
-            // With its `default` queue (id `$4`), in the same statement.
+            // With its `default` queue (id `$4`), in the same statement;
+            // no row when the slug is taken.
             insert_organization: clock.pg(format!(
-                "WITH org AS (
-                     INSERT INTO organizations (id, slug, name, created_at)
-                     VALUES ($1, $2, $3, now()) RETURNING id, slug, name, created_at
-                 ), queue AS (
-                     {queue}
-                 )
-                 SELECT * FROM org",
-                queue = insert_default_queue("org", "$4"),
-            )),
-            insert_organization_unless_taken: clock.pg(format!(
                 "WITH org AS (
                      INSERT INTO organizations (id, slug, name, created_at)
                      VALUES ($1, $2, $3, now()) ON CONFLICT (slug) DO NOTHING
@@ -69,11 +59,12 @@ impl Sql {
             ),
             // At most once a minute per key: a busy worker's requests must
             // not each write a row.
-            touch_key: clock.pg(
+            touch_key: clock.pg(format!(
                 "UPDATE api_keys SET last_used_at = now() WHERE id = $1 \
-                 AND (last_used_at IS NULL OR last_used_at < now() - interval '60 seconds')"
-                    .into(),
-            ),
+                 AND (last_used_at IS NULL \
+                      OR last_used_at < now() - {every})",
+                every = interval(USE_RECORDED_EVERY),
+            )),
             insert_key: clock.pg(format!(
                 "INSERT INTO api_keys \
                  (id, organization_id, name, secret_sha256, scopes, created_at, expires_at, queues) \
@@ -159,11 +150,12 @@ impl AccountStore for PgStore {
     async fn create_organization(&self, slug: &str, name: &str) -> Result<Organization> {
         let client = self.pool.get().await?;
         let row = client
-            .query_one(
+            .query_opt(
                 &self.sql.accounts.insert_organization,
                 &[&Uuid::now_v7(), &slug, &name, &Uuid::now_v7()],
             )
-            .await?;
+            .await?
+            .ok_or_else(|| StoreError::Other(format!("organization `{slug}` already exists")))?;
         org_from_row(&row)
     }
 
@@ -175,7 +167,7 @@ impl AccountStore for PgStore {
         let tx = client.transaction().await?;
         let Some(row) = tx
             .query_opt(
-                &self.sql.accounts.insert_organization_unless_taken,
+                &self.sql.accounts.insert_organization,
                 &[&org.id.0, &org.slug, &org.name, &Uuid::now_v7()],
             )
             .await?

@@ -238,6 +238,11 @@ fn u32_col(row: &Row, col: &str) -> Result<u32> {
     u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("{col} = {v}")))
 }
 
+/// An interval literal PostgreSQL reads.
+pub(super) fn interval(d: Duration) -> String {
+    format!("interval '{} seconds'", d.as_secs())
+}
+
 /// Reads [`MOVED_COLUMNS`].
 fn moved_from_row(row: &Row) -> Result<super::Moved> {
     let status: String = row.try_get("status")?;

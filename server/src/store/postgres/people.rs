@@ -1,13 +1,12 @@
 //! Users, memberships, sessions and invites.
 
 use super::accounts::org_from_row;
-use super::{PgStore, opt_ts, ts};
-use crate::account::OrgId;
+use super::{PgStore, interval, opt_ts, ts};
 use crate::account::people::{
     Accepted, Acceptor, Belonging, INVITE_TTL, InviteRecord, MemberChange, MemberRecord, NewInvite,
-    NewSession, NewUser, SESSION_ABSOLUTE, SESSION_TOUCH_EVERY, SessionRecord, UserRecord,
-    email_key,
+    NewSession, NewUser, SESSION_ABSOLUTE, SessionRecord, UserRecord, email_key,
 };
+use crate::account::{OrgId, USE_RECORDED_EVERY};
 use crate::store::people::{INVITE_COLUMNS, USER_COLUMNS};
 use crate::store::{Clock, PeopleStore, Result, StoreError};
 use async_trait::async_trait;
@@ -44,11 +43,6 @@ pub(super) struct Sql {
     renew_invite: String,
     pending_invite: String,
     accept_invite: String,
-}
-
-/// An interval literal PostgreSQL reads.
-fn interval(d: Duration) -> String {
-    format!("interval '{} seconds'", d.as_secs())
 }
 
 impl Sql {
@@ -122,7 +116,7 @@ impl Sql {
                  FROM sessions s JOIN users u ON u.id = s.user_id \
                  WHERE s.token_sha256 = $1 AND s.expires_at > now() \
                    AND s.last_seen_at > now() - make_interval(secs => $2)",
-                touch = interval(SESSION_TOUCH_EVERY),
+                touch = interval(USE_RECORDED_EVERY),
             )),
             touch_session: clock
                 .pg("UPDATE sessions SET last_seen_at = now() WHERE token_sha256 = $1".into()),

@@ -1,9 +1,9 @@
 //! Organizations and API keys.
 
 use super::queues::insert_default_queue;
-use super::{NOW, SqliteStore, corrupt, opt_ts, to_json, ts, uuid};
+use super::{NOW, SqliteStore, corrupt, now_minus, opt_ts, to_json, ts, uuid};
 use crate::account::keys::{ApiKeyRecord, NewApiKey};
-use crate::account::{OrgId, Organization};
+use crate::account::{OrgId, Organization, USE_RECORDED_EVERY};
 use crate::store::accounts::{API_KEY_COLUMNS, NewOrganization, OrgUpdate};
 use crate::store::{AccountStore, Clock, Result, StoreError};
 use async_trait::async_trait;
@@ -13,7 +13,6 @@ use uuid::Uuid;
 
 pub(super) struct Sql {
     pub(super) insert_organization: String,
-    insert_organization_unless_taken: String,
     organization_by_slug: String,
     pub(super) organization: String,
     update_organization: String,
@@ -29,11 +28,8 @@ pub(super) struct Sql {
 impl Sql {
     pub(super) fn new(clock: &Clock) -> Self {
         Sql {
+            // No row when the slug is taken.
             insert_organization: clock.sqlite(format!(
-                "INSERT INTO organizations (id, slug, name, created_at) \
-                 VALUES (?1, ?2, ?3, {NOW}) RETURNING id, slug, name, created_at"
-            )),
-            insert_organization_unless_taken: clock.sqlite(format!(
                 "INSERT INTO organizations (id, slug, name, created_at) \
                  VALUES (?1, ?2, ?3, {NOW}) ON CONFLICT (slug) DO NOTHING \
                  RETURNING id, slug, name, created_at"
@@ -56,7 +52,8 @@ impl Sql {
             touch_key: clock.sqlite(format!(
                 "UPDATE api_keys SET last_used_at = {NOW} WHERE id = ?1 \
                  AND (last_used_at IS NULL \
-                      OR last_used_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-60 seconds'))"
+                      OR last_used_at < {recent})",
+                recent = now_minus(USE_RECORDED_EVERY),
             )),
             insert_key: clock.sqlite(format!(
                 "INSERT INTO api_keys \
@@ -133,11 +130,16 @@ impl AccountStore for SqliteStore {
         let (slug, name) = (slug.to_string(), name.to_string());
         self.call(move |conn, sql| {
             let tx = conn.transaction()?;
-            let org = tx.query_row(
-                &sql.accounts.insert_organization,
-                params![Uuid::now_v7().to_string(), slug, name],
-                |row| Ok(org_from_row(row)),
-            )??;
+            let org = tx
+                .query_row(
+                    &sql.accounts.insert_organization,
+                    params![Uuid::now_v7().to_string(), slug, name],
+                    |row| Ok(org_from_row(row)),
+                )
+                .optional()?
+                .ok_or_else(|| {
+                    StoreError::Other(format!("organization `{slug}` already exists"))
+                })??;
             insert_default_queue(&tx, &sql.queues, org.id.0)?;
             tx.commit()?;
             Ok(org)
@@ -153,7 +155,7 @@ impl AccountStore for SqliteStore {
             let tx = conn.transaction()?;
             let Some(created) = tx
                 .query_row(
-                    &sql.accounts.insert_organization_unless_taken,
+                    &sql.accounts.insert_organization,
                     params![org.id.0.to_string(), org.slug, org.name],
                     |row| Ok(org_from_row(row)),
                 )

@@ -250,6 +250,18 @@ fn modifier(d: Duration) -> String {
     format!("+{:.3} seconds", d.as_secs_f64())
 }
 
+/// SQLite's clock moved by `d` (a text timestamp).
+pub(super) fn now_plus(d: Duration) -> String {
+    format!("strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '{}')", modifier(d))
+}
+
+pub(super) fn now_minus(d: Duration) -> String {
+    format!(
+        "strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-{} seconds')",
+        d.as_secs()
+    )
+}
+
 /// A row's wake key, from its `organization_id`, `delivery_type` and
 /// `handler`.
 fn wake_key(row: &Row) -> Result<WakeKey> {

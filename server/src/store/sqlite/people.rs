@@ -1,13 +1,12 @@
 //! Users, memberships, sessions and invites.
 
 use super::accounts::org_from_row;
-use super::{NOW, SqliteStore, corrupt, modifier, opt_ts, opt_uuid, ts, uuid};
-use crate::account::OrgId;
+use super::{NOW, SqliteStore, corrupt, now_minus, now_plus, opt_ts, opt_uuid, ts, uuid};
 use crate::account::people::{
     Accepted, Acceptor, Belonging, INVITE_TTL, InviteRecord, MemberChange, MemberRecord, NewInvite,
-    NewSession, NewUser, SESSION_ABSOLUTE, SESSION_TOUCH_EVERY, SessionRecord, UserRecord,
-    email_key,
+    NewSession, NewUser, SESSION_ABSOLUTE, SessionRecord, UserRecord, email_key,
 };
+use crate::account::{OrgId, USE_RECORDED_EVERY};
 use crate::store::people::{INVITE_COLUMNS, USER_COLUMNS};
 use crate::store::{Clock, PeopleStore, Result};
 use async_trait::async_trait;
@@ -45,21 +44,6 @@ pub(super) struct Sql {
     accept_invite: String,
 }
 
-/// SQLite's clock moved by `d` (a text timestamp).
-fn now_plus(d: Duration) -> String {
-    format!("strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '{}')", modifier(d))
-}
-
-fn now_minus(d: Duration) -> String {
-    format!(
-        "strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-{} seconds')",
-        d.as_secs()
-    )
-}
-
-const RANK: &str =
-    "CASE ?3 WHEN 'viewer' THEN 0 WHEN 'member' THEN 1 WHEN 'admin' THEN 2 ELSE 3 END";
-
 impl Sql {
     pub(super) fn new(clock: &Clock) -> Self {
         let member_columns = "m.user_id, u.email, u.name, m.role, m.created_at AS joined_at";
@@ -87,8 +71,9 @@ impl Sql {
                 "INSERT INTO memberships (organization_id, user_id, role, created_at) \
                  VALUES (?1, ?2, ?3, {NOW}) \
                  ON CONFLICT (organization_id, user_id) DO UPDATE SET role = excluded.role \
-                 WHERE {current} < {RANK}",
+                 WHERE {current} < {new}",
                 current = rank_of("memberships.role"),
+                new = rank_of("excluded.role"),
             )),
             membership: "SELECT role FROM memberships WHERE organization_id = ?1 AND user_id = ?2"
                 .into(),
@@ -131,7 +116,7 @@ impl Sql {
                  FROM sessions s JOIN users u ON u.id = s.user_id \
                  WHERE s.token_sha256 = ?1 AND s.expires_at > {NOW} \
                    AND s.last_seen_at > strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?2)",
-                touch = now_minus(SESSION_TOUCH_EVERY),
+                touch = now_minus(USE_RECORDED_EVERY),
             )),
             touch_session: clock.sqlite(format!(
                 "UPDATE sessions SET last_seen_at = {NOW} WHERE token_sha256 = ?1"
