@@ -94,7 +94,8 @@ pub struct CreateApiKey {
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime, nullable = false))]
     pub expires_at: Option<Timestamp>,
     /// The only queues the key may use (jobs, messages, schedules and
-    /// queue routes naming another are refused); every queue unless given.
+    /// queue routes naming another are refused, and a worker leases only
+    /// their jobs); every queue unless given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<String>>, min_items = 1, max_items = 100, nullable = false))]
     pub queues: Option<Vec<String>>,

@@ -243,6 +243,7 @@ async fn a_batched_lease_deals_jobs_over_the_takers(kind: StoreKind) {
         .lease_batch(
             org,
             &handlers,
+            None,
             &[taker("w1", 10), taker("w2", 1), taker("w3", 10)],
         )
         .await
@@ -277,7 +278,7 @@ async fn a_batched_lease_deals_jobs_over_the_takers(kind: StoreKind) {
     assert_eq!(tokens.len(), 5);
     // Nothing left: every taker gets an empty list, in place.
     let again = leases
-        .lease_batch(org, &handlers, &[taker("w1", 3), taker("w2", 3)])
+        .lease_batch(org, &handlers, None, &[taker("w1", 3), taker("w2", 3)])
         .await
         .unwrap();
     assert_eq!(again, vec![vec![], vec![]]);

@@ -960,7 +960,7 @@ async fn a_batched_lease_deals_jobs_round_robin_over_the_takers(kind: StoreKind)
     let takers = [taker("w1", 2), taker("w2", 2), taker("w3", 0)];
     let dealt = t
         .leases
-        .lease_batch(org, &["h".into()], &takers)
+        .lease_batch(org, &["h".into()], None, &takers)
         .await
         .unwrap();
     let got: Vec<Vec<Uuid>> = dealt
@@ -976,7 +976,7 @@ async fn a_batched_lease_deals_jobs_round_robin_over_the_takers(kind: StoreKind)
     }
     let none = t
         .leases
-        .lease_batch(org, &["h".into()], &takers)
+        .lease_batch(org, &["h".into()], None, &takers)
         .await
         .unwrap();
     assert_eq!(none, vec![vec![], vec![], vec![]], "one answer per taker");

@@ -3,7 +3,8 @@
 //! one holds it until its lease ends, then the queue moves on; a worker
 //! that reconnects keeps the slot it names, and a lease it doesn't name is
 //! ended and comes back first; jobs handed to a waiting worker as they are
-//! created keep the queue's limit.
+//! created keep the queue's limit; a key limited to some queues leases
+//! only their jobs, by socket, by poll and by hand-off.
 //!
 //! A connection dropped without a close frame is what the server sees of a
 //! SIGKILLed worker: the kernel closes the process's socket.
@@ -20,6 +21,7 @@ both_stores!(
     a_dead_holder_of_a_strict_queue_frees_it_when_its_lease_ends,
     a_reconnecting_worker_keeps_a_strict_queues_order,
     jobs_handed_to_a_waiting_socket_keep_the_queues_limit,
+    a_worker_key_limited_to_queues_leases_only_their_jobs,
 );
 
 /// A worker `id` for handler `h` with `max` slots, welcomed; `holding`:
@@ -162,4 +164,79 @@ async fn jobs_handed_to_a_waiting_socket_keep_the_queues_limit(kind: StoreKind) 
     let three = recv(&mut ws).await;
     assert_eq!(three["job"]["name"], "j2", "{three}");
     quiet(&mut ws, Duration::from_millis(200)).await;
+}
+
+async fn a_worker_key_limited_to_queues_leases_only_their_jobs(kind: StoreKind) {
+    let s = TestServer::start(kind).await;
+    queue(&s, "emails", 10).await;
+    let (status, body) = s
+        .post(
+            &s.admin_key,
+            "/v1/api-keys",
+            json!({"name": "emails worker", "scopes": ["worker"], "queues": ["emails"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let limited = body["key"].as_str().unwrap().to_string();
+    let poll = |wait: u32| {
+        let (s, limited) = (&s, &limited);
+        async move {
+            let (status, body) = s
+                .post(
+                    limited,
+                    "/v1/workers/poll",
+                    json!({"handlers": ["h"], "max_jobs": 10, "wait_seconds": wait}),
+                )
+                .await;
+            assert_eq!(status, 200, "{body}");
+            let ids: Vec<String> = body["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l["job"]["id"].as_str().unwrap().to_string())
+                .collect();
+            ids
+        }
+    };
+
+    // By poll: of what is queued, the emails job only.
+    let mut theirs = vec![create(&s, json!({"name": "a", "handler": "h", "priority": 9})).await];
+    let email = create(&s, json!({"name": "b", "handler": "h", "queue": "emails"})).await;
+    assert_eq!(poll(0).await, [email]);
+
+    // By hand-off: a job of another queue, created while the poll waits,
+    // is not handed to it; the next emails job is.
+    let others = async {
+        s.polls_waiting(1).await;
+        let theirs = create(&s, json!({"name": "c", "handler": "h"})).await;
+        let email = create(&s, json!({"name": "d", "handler": "h", "queue": "emails"})).await;
+        (theirs, email)
+    };
+    let (handed, (other, email)) = tokio::join!(poll(20), others);
+    theirs.push(other);
+    assert_eq!(handed, [email.as_str()]);
+
+    // By socket.
+    let mut ws = worker(&s, &limited, "emails-1", 5, vec![]).await;
+    theirs.push(create(&s, json!({"name": "e", "handler": "h"})).await);
+    let email = create(&s, json!({"name": "f", "handler": "h", "queue": "emails"})).await;
+    let got = recv(&mut ws).await;
+    assert_eq!(got["job"]["id"], email.as_str(), "{got}");
+    quiet(&mut ws, Duration::from_millis(300)).await;
+
+    // Every other job is still there for an unlimited key.
+    let (status, body) = s
+        .post(
+            &s.admin_key,
+            "/v1/workers/poll",
+            json!({"handlers": ["h"], "max_jobs": 10}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let mut rest: Vec<String> = (body["data"].as_array().unwrap().iter())
+        .map(|l| l["job"]["id"].as_str().unwrap().to_string())
+        .collect();
+    rest.sort();
+    theirs.sort();
+    assert_eq!(rest, theirs);
 }

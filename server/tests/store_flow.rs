@@ -48,6 +48,7 @@ both_stores!(
     a_rate_held_job_is_woken_the_moment_its_window_lets_it_start,
     keys_take_turns_from_one_lease_to_the_next,
     a_keyed_lifo_queue_serves_each_keys_newest_first_and_the_jobs_without_a_key,
+    a_lease_limited_to_some_queues_takes_jobs_of_those_only,
 );
 
 /// Makes a queue `name` with `settings`.
@@ -200,7 +201,7 @@ async fn a_queue_never_runs_more_than_its_concurrency(kind: StoreKind) {
         },
     ];
     let dealt = leases
-        .lease_batch(org, &["call".into()], &takers)
+        .lease_batch(org, &["call".into()], None, &takers)
         .await
         .unwrap();
     assert_eq!(dealt.iter().map(Vec::len).sum::<usize>(), 0);
@@ -217,7 +218,7 @@ async fn a_queue_never_runs_more_than_its_concurrency(kind: StoreKind) {
             .all(|m| m.freed == [WakeKey::Pull(org, "call".into())])
     );
     let dealt = leases
-        .lease_batch(org, &["call".into()], &takers)
+        .lease_batch(org, &["call".into()], None, &takers)
         .await
         .unwrap();
     let dealt: Vec<Uuid> = dealt.iter().flat_map(|d| ids(d)).collect();
@@ -1002,4 +1003,55 @@ async fn a_keyed_lifo_queue_serves_each_keys_newest_first_and_the_jobs_without_a
     );
     ack_all(leases, org, &got).await;
     assert_eq!(ids(&lease(leases, org, &["call"], 20).await), [jobs[0]]);
+}
+
+/// A key limited to some queues leases their jobs only, from free and
+/// controlled queues alike, however good the others' jobs are.
+async fn a_lease_limited_to_some_queues_takes_jobs_of_those_only(kind: StoreKind) {
+    let (t, org) = clocked(kind).await;
+    let leases = &t.leases;
+    queue(&t.store, org, "mine", QueueSettings::unlimited()).await;
+    queue(&t.store, org, "theirs", QueueSettings::unlimited()).await;
+    queue(&t.store, org, "mine-limited", limited(1)).await;
+    queue(&t.store, org, "theirs-limited", limited(1)).await;
+    // Theirs first and better: a lease that ignored the limit would take
+    // them.
+    let mut theirs = Vec::new();
+    for q in ["default", "theirs", "theirs-limited"] {
+        let job = NewJob {
+            priority: 9,
+            ..in_queue(q, "h")
+        };
+        theirs.push(leases.create_job(org, job).await.unwrap().id);
+    }
+    let mine = create(leases, org, "mine", "h", 2).await;
+    let mine_limited = create(leases, org, "mine-limited", "h", 2).await;
+
+    let limit: Vec<String> = vec!["mine".into(), "mine-limited".into()];
+    let takers = [Taker {
+        worker_id: Some("w1".into()),
+        max: 10,
+    }];
+    let dealt = leases
+        .lease_batch(org, &["h".into()], Some(&limit), &takers)
+        .await
+        .unwrap();
+    let mut got = ids(&dealt[0]);
+    got.sort();
+    // The limited queue's concurrency still holds: one of its two.
+    let mut expected = vec![mine[0], mine[1], mine_limited[0]];
+    expected.sort();
+    assert_eq!(got, expected);
+
+    // Nothing else of theirs is taken by a limited lease; an unlimited one
+    // takes them.
+    let dealt = leases
+        .lease_batch(org, &["h".into()], Some(&limit), &takers)
+        .await
+        .unwrap();
+    assert!(dealt[0].is_empty(), "{:?}", ids(&dealt[0]));
+    let mut rest = ids(&lease(leases, org, &["h"], 10).await);
+    rest.sort();
+    theirs.sort();
+    assert_eq!(rest, theirs);
 }

@@ -41,6 +41,12 @@ impl ApiKeyRecord {
     }
 }
 
+/// Whether a key limited to the queues `limit` (`None`: not limited) may
+/// use `queue`.
+pub fn may_use_queue(limit: Option<&[String]>, queue: &str) -> bool {
+    limit.is_none_or(|queues| queues.iter().any(|q| q == queue))
+}
+
 /// A key to insert.
 #[derive(Clone, Debug)]
 pub struct NewApiKey {

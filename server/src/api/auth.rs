@@ -19,7 +19,7 @@ use super::client::{Client, TrustedProxies};
 use super::contract::Operation;
 use super::error::ApiError;
 use super::rate_limit::RateLimits;
-use crate::account::keys::{ApiKeyRecord, PresentedKey};
+use crate::account::keys::{ApiKeyRecord, PresentedKey, may_use_queue};
 use crate::account::mail::Mailer;
 use crate::account::people::{SESSION_IDLE, SessionRecord, Token};
 use crate::account::roles;
@@ -161,7 +161,7 @@ impl Auth {
     /// 403 unless the key may use `queue`.
     pub fn require_queue(&self, queue: &str) -> Result<(), ApiError> {
         match &self.queues {
-            Some(allowed) if !allowed.iter().any(|q| q == queue) => Err(ApiError::Denied {
+            Some(allowed) if !may_use_queue(Some(allowed), queue) => Err(ApiError::Denied {
                 code: "queue_not_allowed",
                 message: format!(
                     "this API key may only use the queues {}; not {queue:?}",

@@ -8,6 +8,7 @@ use super::error::ApiError;
 use super::extract::JsonBody;
 use super::redact;
 use crate::job::rules;
+use crate::lease::Wanted;
 use crate::store::{LeaseOutcome, Moved};
 use axum::Json;
 use axum::extract::State;
@@ -58,11 +59,15 @@ async fn poll(
         .polled
         .record(&state.store, auth.org, &req.handlers)
         .await;
+    let wants = Wanted {
+        handlers: req.handlers,
+        queues: auth.queues,
+    };
     let leased = state
         .engine
         .poll(
             auth.org,
-            &req.handlers,
+            &wants,
             max,
             Duration::from_secs(wait.into()),
             req.worker_id.as_deref(),

@@ -93,12 +93,12 @@ async fn connect(
             "Sec-WebSocket-Key must be 16 bytes in base64",
         ));
     }
-    let (engine, org) = (state.engine, auth.org);
+    let (engine, org, queues) = (state.engine, auth.org, auth.queues);
     Ok(upgrade
         // Worker frames are small; tungstenite's default 128 KiB read buffer,
         // allocated up front, would be most of an idle session's memory.
         .read_buffer_size(session::READ_BUFFER_BYTES)
         .write_buffer_size(session::WRITE_BUFFER_BYTES)
         .max_message_size(session::MAX_FRAME_BYTES)
-        .on_upgrade(move |socket| session::run(socket, engine, org)))
+        .on_upgrade(move |socket| session::run(socket, engine, org, queues)))
 }

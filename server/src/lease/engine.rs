@@ -7,6 +7,7 @@
 //! The engine is the only holder of the store's [`LeaseStore`](crate::store::LeaseStore): it takes it
 //! in [`Engine::new`] and never hands it out.
 
+use super::Wanted;
 use super::batch::Batcher;
 use super::handoff::{HandBack, Waiting};
 use super::wake::Wakers;
@@ -75,7 +76,7 @@ struct Passes {
 /// One poll's share of a batched lease.
 struct LeaseRequest {
     org: OrgId,
-    handlers: Vec<String>,
+    wants: Wanted,
     taker: Taker,
 }
 
@@ -365,7 +366,9 @@ impl Engine {
         // Due now, and a poll here waits for its handler: lease it to that
         // poll as it is inserted.
         let claim = match (&job.delivery, &job.handler, job.run_at) {
-            (Delivery::Pull, Some(handler), RunAt::Now) => self.waiting.claim(org, handler),
+            (Delivery::Pull, Some(handler), RunAt::Now) => {
+                self.waiting.claim(org, handler, &job.queue)
+            }
             _ => None,
         };
         let Some(claim) = claim else {
@@ -411,7 +414,7 @@ impl Engine {
         Ok(inserted)
     }
 
-    /// Leases up to `max` jobs of `handlers`, waiting up to `wait` for one to
+    /// Leases up to `max` jobs it `wants`, waiting up to `wait` for one to
     /// be queued if none is. Returns as soon as a job is leased, within
     /// moments of it becoming due; empty when the wait ends, `stop`
     /// completes, or the server shuts down. `stop` only cuts the waiting: a
@@ -419,7 +422,7 @@ impl Engine {
     pub async fn poll(
         &self,
         org: OrgId,
-        handlers: &[String],
+        wants: &Wanted,
         max: u32,
         wait: Duration,
         worker_id: Option<&str>,
@@ -427,8 +430,9 @@ impl Engine {
     ) -> Result<Vec<LeasedJob>> {
         tokio::pin!(stop);
         let deadline = Instant::now() + wait;
-        let notifiers: Vec<Arc<Notify>> =
-            handlers.iter().map(|h| self.wakers.pull(org, h)).collect();
+        let notifiers: Vec<Arc<Notify>> = (wants.handlers.iter())
+            .map(|h| self.wakers.pull(org, h))
+            .collect();
         let mut shutdown = self.shutdown.clone();
         loop {
             // Listen before looking, so a job queued in between still wakes us.
@@ -440,7 +444,7 @@ impl Engine {
                 .leaser
                 .call(LeaseRequest {
                     org,
-                    handlers: handlers.to_vec(),
+                    wants: wants.clone(),
                     taker: Taker {
                         worker_id: worker_id.map(str::to_string),
                         max,
@@ -452,9 +456,9 @@ impl Engine {
                 return Ok(leased);
             }
             // While it waits, a job created here may be handed to it directly.
-            let mut waiting =
-                self.waiting
-                    .register(org, handlers, worker_id, self.hand_back.clone());
+            let mut waiting = self
+                .waiting
+                .register(org, wants, worker_id, self.hand_back.clone());
             let (handed, ended) = tokio::select! {
                 handed = waiting.handed() => (handed, false),
                 _ = select_all(woken) => (None, false),
@@ -584,8 +588,8 @@ impl Engine {
     }
 }
 
-/// Leases for a batch of polls: one statement per organization and set of
-/// handlers (those run side by side), the jobs dealt out over the polls'
+/// Leases for a batch of polls: one statement per organization and what
+/// the polls want (those run side by side), the jobs dealt out over the polls'
 /// free slots by the store. A statement that fails fails only its own
 /// requests: the others' leases are taken and must reach them.
 async fn lease_together(
@@ -599,7 +603,7 @@ async fn lease_together(
             let first = &requests[g[0]];
             let room: u32 = g.iter().map(|&j| requests[j].taker.max).sum();
             first.org == r.org
-                && first.handlers == r.handlers
+                && first.wants == r.wants
                 && (room + r.taker.max) as usize <= MAX_LEASE_BATCH
         });
         match fits {
@@ -613,7 +617,12 @@ async fn lease_together(
         let leases = leases.clone();
         async move {
             leases
-                .lease_batch(first.org, &first.handlers, &takers)
+                .lease_batch(
+                    first.org,
+                    &first.wants.handlers,
+                    first.wants.queues.as_deref(),
+                    &takers,
+                )
                 .await
         }
     });

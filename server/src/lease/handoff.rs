@@ -6,12 +6,15 @@
 //! A waiting poll registers a one-shot slot for each of its handlers; a
 //! create claims the longest-waiting slot, and gives it back if the job
 //! could not be leased at once (a job of the handler was already queued
-//! ahead of it, or the insert failed). A poll registers only while it
+//! ahead of it, or the insert failed); a poll whose key is limited to
+//! other queues is passed over. A poll registers only while it
 //! waits with nothing in hand, so a handed job never exceeds what it asked
 //! for; when it stops waiting it waits for a create that claimed it. A job
 //! handed to a poll that was cancelled goes back to the queue, never lost.
 
+use super::Wanted;
 use crate::account::OrgId;
+use crate::account::keys::may_use_queue;
 use chronos_proto::LeasedJob;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -32,6 +35,8 @@ pub struct Waiting {
 
 struct Waiter {
     worker_id: Option<String>,
+    /// The queues its key is limited to; `None`: every queue.
+    queues: Option<Vec<String>>,
     slot: Mutex<Slot>,
 }
 
@@ -69,24 +74,25 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Waiting {
-    /// Registers a poll waiting for any of `handlers`.
+    /// Registers a poll waiting for any job it `wants`.
     pub fn register<'a>(
         &'a self,
         org: OrgId,
-        handlers: &[String],
+        wants: &Wanted,
         worker_id: Option<&str>,
         hand_back: HandBack,
     ) -> Registration<'a> {
         let (sender, handed) = oneshot::channel();
         let waiter = Arc::new(Waiter {
             worker_id: worker_id.map(str::to_string),
+            queues: wants.queues.clone(),
             slot: Mutex::new(Slot {
                 sender: Some(sender),
                 closing: false,
             }),
         });
         let mut polls = lock(&self.polls);
-        for h in handlers {
+        for h in &wants.handlers {
             polls
                 .entry((org, h.clone()))
                 .or_default()
@@ -96,7 +102,7 @@ impl Waiting {
         Registration {
             waiting: self,
             org,
-            handlers: handlers.to_vec(),
+            handlers: wants.handlers.clone(),
             waiter,
             handed,
             received: false,
@@ -110,33 +116,39 @@ impl Waiting {
         self.count.load(Ordering::SeqCst)
     }
 
-    /// The longest-waiting poll for `handler`, if any, reserved.
-    pub fn claim(&self, org: OrgId, handler: &str) -> Option<Claim> {
+    /// The longest-waiting poll for `handler` that may take a job of
+    /// `queue`, if any, reserved.
+    pub fn claim(&self, org: OrgId, handler: &str, queue: &str) -> Option<Claim> {
         let key = (org, handler.to_string());
         let mut polls = lock(&self.polls);
-        let queue = polls.get_mut(&key)?;
-        while let Some(waiter) = queue.pop_front() {
-            let sender = {
-                let mut slot = lock(&waiter.slot);
-                if slot.closing {
-                    None
-                } else {
-                    slot.sender.take()
-                }
-            };
-            if let Some(sender) = sender.filter(|s| !s.is_closed()) {
-                if queue.is_empty() {
-                    polls.remove(&key);
-                }
-                return Some(Claim {
-                    key,
-                    waiter,
-                    sender,
-                });
+        let line = polls.get_mut(&key)?;
+        let mut claimed = None;
+        // Polls that have stopped are dropped on the way; one limited to
+        // other queues keeps its place.
+        line.retain(|waiter| {
+            if claimed.is_some() {
+                return true;
             }
+            let allowed = may_use_queue(waiter.queues.as_deref(), queue);
+            let mut slot = lock(&waiter.slot);
+            if slot.closing || slot.sender.as_ref().is_none_or(|s| s.is_closed()) {
+                return false;
+            }
+            if !allowed {
+                return true;
+            }
+            claimed = slot.sender.take().map(|sender| (waiter.clone(), sender));
+            false
+        });
+        if line.is_empty() {
+            polls.remove(&key);
         }
-        polls.remove(&key);
-        None
+        let (waiter, sender) = claimed?;
+        Some(Claim {
+            key,
+            waiter,
+            sender,
+        })
     }
 
     /// Gives a claim back unused: the poll waits on, first in line.

@@ -20,3 +20,11 @@ pub mod sweeper;
 pub mod wake;
 
 pub use engine::Engine;
+
+/// What a poll may lease: jobs of its handlers, from the queues its API key
+/// is limited to (`None`: every queue).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wanted {
+    pub handlers: Vec<String>,
+    pub queues: Option<Vec<String>>,
+}

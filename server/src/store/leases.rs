@@ -356,11 +356,13 @@ pub trait LeaseStore: Send + Sync + 'static {
     /// dealt out as [`crate::job::slots::lease_slots`] says: each becomes
     /// `running` with a new attempt, a new token, a deadline `timeout`
     /// seconds from now, and an open execution. Returns each taker's jobs,
-    /// in the takers' order.
+    /// in the takers' order. With `queues`, only jobs of those queues (a
+    /// key limited to them).
     async fn lease_batch(
         &self,
         org: OrgId,
         handlers: &[String],
+        queues: Option<&[String]>,
         takers: &[Taker],
     ) -> Result<Vec<Vec<LeasedJob>>>;
 
@@ -377,7 +379,7 @@ pub trait LeaseStore: Send + Sync + 'static {
             max,
         };
         Ok(self
-            .lease_batch(org, handlers, &[taker])
+            .lease_batch(org, handlers, None, &[taker])
             .await?
             .pop()
             .unwrap_or_default())

@@ -17,8 +17,8 @@
 use crate::account::OrgId;
 use crate::job::rules::{self, Invalid};
 use crate::job::state::Failure;
-use crate::lease::Engine;
 use crate::lease::liveness::{HEARTBEAT_INTERVAL, WORKER_GRACE};
+use crate::lease::{Engine, Wanted};
 use crate::store::{LeaseOutcome, WorkerRegistration};
 use axum::extract::ws::{Message, WebSocket};
 use chronos_proto::worker::{LeaseAction, PROTOCOL_VERSION, ServerMessage, WorkerMessage};
@@ -54,8 +54,9 @@ struct Hello {
     holding: Vec<Uuid>,
 }
 
-/// Runs one session to its end.
-pub async fn run(socket: WebSocket, engine: Arc<Engine>, org: OrgId) {
+/// Runs one session to its end; with `queues`, it leases only jobs of those
+/// (its key is limited to them).
+pub async fn run(socket: WebSocket, engine: Arc<Engine>, org: OrgId, queues: Option<Vec<String>>) {
     let (mut sink, mut stream) = socket.split();
     let hello = match tokio::time::timeout(HELLO_TIMEOUT, stream.next()).await {
         Ok(Some(Ok(Message::Text(text)))) => parse_hello(&text),
@@ -156,7 +157,10 @@ pub async fn run(socket: WebSocket, engine: Arc<Engine>, org: OrgId) {
         engine.clone(),
         org,
         hello.worker_id.clone(),
-        hello.handlers.clone(),
+        Wanted {
+            handlers: hello.handlers.clone(),
+            queues,
+        },
         held.clone(),
         slots.clone(),
         out.clone(),
@@ -460,7 +464,7 @@ async fn dispatch(
     engine: Arc<Engine>,
     org: OrgId,
     worker_id: String,
-    handlers: Vec<String>,
+    wants: Wanted,
     held: Held,
     slots: Arc<Semaphore>,
     out: mpsc::Sender<ServerMessage>,
@@ -486,7 +490,7 @@ async fn dispatch(
         let leased = engine
             .poll(
                 org,
-                &handlers,
+                &wants,
                 free.min(MAX_LEASE_PER_POLL),
                 POLL_WAIT,
                 Some(&worker_id),

@@ -25,6 +25,8 @@ use uuid::Uuid;
 
 pub(super) struct Sql {
     lock_pull: String,
+    /// `lock_pull` for a key limited to the queues `$3`.
+    lock_pull_in_queues: String,
     lease_pull: String,
     lock_push: String,
     candidates_push: String,
@@ -341,18 +343,8 @@ impl Sql {
         };
         Sql {
             rate_releases: clock.pg(rate_releases_sql()),
-            lock_pull: format!(
-                "SELECT id, organization_id, name FROM queues q
-                 WHERE organization_id = $1 AND flow <> 0 AND status = 'active' AND NOT blocked
-                   -- A probe of jobs_flow_pull per queue (an EXISTS may be
-                   -- planned as a scan of every controlled job).
-                   AND (SELECT true FROM jobs
-                        WHERE organization_id = $1 AND handler = ANY($2)
-                          AND queue = q.name AND {controlled} LIMIT 1)
-                 ORDER BY id
-                 FOR NO KEY UPDATE",
-                controlled = queued_controlled("pull"),
-            ),
+            lock_pull: lock_pull(""),
+            lock_pull_in_queues: lock_pull(" AND q.name = ANY($3)"),
             // A strict queue's head that needs a handler no worker of this
             // lease serves: nothing of that queue starts.
             lease_pull: clock.pg(format!(
@@ -605,6 +597,23 @@ impl Cursors {
     }
 }
 
+/// Locks the organization `$1`'s active controlled queues with queued jobs
+/// of the handlers `$2`, `in_queues` added (a key limited to some queues).
+fn lock_pull(in_queues: &str) -> String {
+    format!(
+        "SELECT id, organization_id, name FROM queues q
+         WHERE organization_id = $1 AND flow <> 0 AND status = 'active' AND NOT blocked{in_queues}
+           -- A probe of jobs_flow_pull per queue (an EXISTS may be
+           -- planned as a scan of every controlled job).
+           AND (SELECT true FROM jobs
+                WHERE organization_id = $1 AND handler = ANY($2)
+                  AND queue = q.name AND {controlled} LIMIT 1)
+         ORDER BY id
+         FOR NO KEY UPDATE",
+        controlled = queued_controlled("pull"),
+    )
+}
+
 /// Runs a locking statement (`lock_pull`, `lock_push`): the queues it
 /// locked (id, organization, name), `None` if none.
 async fn lock_queues(
@@ -639,21 +648,45 @@ pub(super) fn fast_lease_rows(rows: Vec<Row>) -> Result<(bool, Vec<Row>)> {
     Ok((controlled, leased))
 }
 
-/// Leases queued jobs of controlled queues for the slots `workers` (with
-/// their execution ids and lease tokens), in one transaction. Returns the
-/// leased rows, each with its `slot` (1-based, into `workers`).
+/// The free slots a worker lease fills, in order: each one's worker, and
+/// the execution id and lease token its job gets.
+pub(super) struct Slots<'a> {
+    pub workers: &'a [Option<&'a str>],
+    pub execution_ids: &'a [Uuid],
+    pub tokens: &'a [Uuid],
+}
+
+impl<'a> Slots<'a> {
+    /// The slots from the `n`-th on.
+    pub fn from(&self, n: usize) -> Slots<'a> {
+        Slots {
+            workers: &self.workers[n..],
+            execution_ids: &self.execution_ids[n..],
+            tokens: &self.tokens[n..],
+        }
+    }
+}
+
+/// Leases queued jobs of controlled queues (only of `limited_to` when
+/// given) for the `slots`, in one transaction. Returns the leased rows,
+/// each with its `slot` (1-based, into `slots`).
 pub(super) async fn lease_pull(
     store: &PgStore,
     client: &mut deadpool_postgres::Client,
     org: OrgId,
     handlers: &[String],
-    workers: &[Option<&str>],
-    execution_ids: &[Uuid],
-    tokens: &[Uuid],
+    limited_to: Option<&[String]>,
+    slots: Slots<'_>,
 ) -> Result<Vec<Row>> {
     let tx = client.transaction().await?;
-    let lock = &store.sql.flow.lock_pull;
-    let Some(queues) = lock_queues(&tx, lock, &[&org.0, &handlers]).await? else {
+    let locked = match limited_to {
+        None => lock_queues(&tx, &store.sql.flow.lock_pull, &[&org.0, &handlers]).await?,
+        Some(names) => {
+            let lock = &store.sql.flow.lock_pull_in_queues;
+            lock_queues(&tx, lock, &[&org.0, &handlers, &names]).await?
+        }
+    };
+    let Some(queues) = locked else {
         tx.commit().await?;
         return Ok(Vec::new());
     };
@@ -667,10 +700,10 @@ pub(super) async fn lease_pull(
                 &org.0,
                 &handlers,
                 &ids,
-                &(workers.len() as i64),
-                &workers,
-                &execution_ids,
-                &tokens,
+                &(slots.workers.len() as i64),
+                &slots.workers,
+                &slots.execution_ids,
+                &slots.tokens,
                 &cursors,
             ],
         )

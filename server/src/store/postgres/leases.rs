@@ -8,6 +8,7 @@
 //! lease (the hand-off, which inserts a job already running, opens its
 //! execution with the same [`open_execution`]).
 
+use super::flow::Slots;
 use super::jobs::{job_from_row, key_holders};
 use super::{
     CANCEL_CHANNEL, MOVED_COLUMNS, NOTIFY_CHANNEL, NOTIFY_KEYS, PgStore, WAKE_KEY_SQL,
@@ -35,6 +36,7 @@ use chronos_proto::{ExecutionStatus, JobStatus, Lease, LeasedJob, Timestamp};
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 /// How many attempts one sweeper pass ends at most.
@@ -130,6 +132,9 @@ pub(super) struct Sql {
     create_leased: String,
     promote: String,
     lease_batch: String,
+    /// `lease_batch` for a key limited to the queues `$7`: a statement of
+    /// its own, so the unlimited one stays as it was.
+    lease_batch_in_queues: String,
     lease_push: String,
     ack: String,
     lock_failing: String,
@@ -226,48 +231,8 @@ impl Sql {
                     to = t.to().as_str(),
                 )
             },
-            // One statement: pick the best queued jobs, skipping rows another
-            // lease holds; number them best first; give the n-th to the n-th
-            // slot's worker (execution ids made here, UUIDv7, so they sort
-            // by time). Jobs are picked per handler, so each pick reads the
-            // head of its own range of the queued index in order:
-            // `handler = ANY($2)` would sort every queued job of the handlers
-            // on each lease.
-            lease_batch: format!(
-                "WITH next AS (
-                     SELECT j.id, j.priority, j.run_at
-                     FROM unnest($2::text[]) AS h (name) CROSS JOIN LATERAL (
-                         SELECT id, priority, run_at FROM jobs
-                         WHERE organization_id = $1 AND status {from}
-                           AND delivery_type = 'pull' AND handler = h.name AND {free}
-                         ORDER BY priority DESC, run_at, id
-                         LIMIT $3
-                         FOR UPDATE SKIP LOCKED
-                     ) j
-                     ORDER BY j.priority DESC, j.run_at, j.id
-                     LIMIT $3
-                 ), numbered AS (
-                     SELECT id, row_number() OVER (ORDER BY priority DESC, run_at, id) AS n
-                     FROM next
-                 ), slots AS (
-                     SELECT * FROM unnest($4::text[], $5::uuid[], $6::uuid[])
-                         WITH ORDINALITY AS s (worker, execution_id, token, slot)
-                 ), picked AS (
-                     SELECT numbered.id, slots.slot, slots.worker, slots.execution_id, slots.token
-                     FROM numbered JOIN slots ON slots.slot = numbered.n
-                 ), {tail}
-                 -- One row even when nothing was leased, to say whether
-                 -- jobs of controlled queues wait for these handlers.
-                 SELECT l.*, ({any_controlled}) AS controlled
-                 FROM (SELECT 1) one LEFT JOIN (
-                     SELECT {JOB_COLUMNS}, lease_token, lease_expires_at, slot FROM leased
-                 ) l ON true
-                 ORDER BY slot",
-                from = status_test(lease.from()),
-                free = FREE_FLOW,
-                tail = lease_tail("picked", "0"),
-                any_controlled = super::flow::any_controlled(),
-            ),
+            lease_batch: lease_batch(""),
+            lease_batch_in_queues: lease_batch(" AND queue = ANY($7)"),
             // Walk the hosts that have queued push jobs through the index that
             // leads with the host (one probe per host, never a host's
             // backlog), starting after `$4` (the last host served: hosts take
@@ -560,6 +525,7 @@ impl Sql {
             create_leased: c(self.create_leased),
             promote: c(self.promote),
             lease_batch: c(self.lease_batch),
+            lease_batch_in_queues: c(self.lease_batch_in_queues),
             lease_push: c(self.lease_push),
             ack: c(self.ack),
             lock_failing: c(self.lock_failing),
@@ -574,6 +540,51 @@ impl Sql {
             next_expiry: c(self.next_expiry),
         }
     }
+}
+
+/// The fast worker lease, `in_queues` added to each pick (a key limited to
+/// some queues). One statement: pick the best queued jobs, skipping rows
+/// another lease holds; number them best first; give the n-th to the n-th
+/// slot's worker (execution ids made here, UUIDv7, so they sort by time).
+/// Jobs are picked per handler, so each pick reads the head of its own
+/// range of the queued index in order: `handler = ANY($2)` would sort every
+/// queued job of the handlers on each lease.
+fn lease_batch(in_queues: &str) -> String {
+    format!(
+        "WITH next AS (
+             SELECT j.id, j.priority, j.run_at
+             FROM unnest($2::text[]) AS h (name) CROSS JOIN LATERAL (
+                 SELECT id, priority, run_at FROM jobs
+                 WHERE organization_id = $1 AND status {from}
+                   AND delivery_type = 'pull' AND handler = h.name AND {free}{in_queues}
+                 ORDER BY priority DESC, run_at, id
+                 LIMIT $3
+                 FOR UPDATE SKIP LOCKED
+             ) j
+             ORDER BY j.priority DESC, j.run_at, j.id
+             LIMIT $3
+         ), numbered AS (
+             SELECT id, row_number() OVER (ORDER BY priority DESC, run_at, id) AS n
+             FROM next
+         ), slots AS (
+             SELECT * FROM unnest($4::text[], $5::uuid[], $6::uuid[])
+                 WITH ORDINALITY AS s (worker, execution_id, token, slot)
+         ), picked AS (
+             SELECT numbered.id, slots.slot, slots.worker, slots.execution_id, slots.token
+             FROM numbered JOIN slots ON slots.slot = numbered.n
+         ), {tail}
+         -- One row even when nothing was leased, to say whether
+         -- jobs of controlled queues wait for these handlers.
+         SELECT l.*, ({any_controlled}) AS controlled
+         FROM (SELECT 1) one LEFT JOIN (
+             SELECT {JOB_COLUMNS}, lease_token, lease_expires_at, slot FROM leased
+         ) l ON true
+         ORDER BY slot",
+        from = status_test(Transition::Lease.from()),
+        free = FREE_FLOW,
+        tail = lease_tail("picked", "0"),
+        any_controlled = super::flow::any_controlled(),
+    )
 }
 
 fn leased_from_row(row: &Row) -> Result<LeasedJob> {
@@ -816,6 +827,7 @@ impl LeaseStore for PgStore {
         &self,
         org: OrgId,
         handlers: &[String],
+        queues: Option<&[String]>,
         takers: &[Taker],
     ) -> Result<Vec<Vec<LeasedJob>>> {
         let slots = lease_slots(takers, MAX_LEASE_BATCH);
@@ -830,6 +842,11 @@ impl LeaseStore for PgStore {
             .collect();
         let (execution_ids, tokens): (Vec<Uuid>, Vec<Uuid>) =
             slots.iter().map(|_| attempt_ids()).unzip();
+        let free = Slots {
+            workers: &workers,
+            execution_ids: &execution_ids,
+            tokens: &tokens,
+        };
         // Slots are filled in order: `taken` so far. Rows name their slot
         // counting from the first they were offered.
         let mut taken = 0;
@@ -843,34 +860,32 @@ impl LeaseStore for PgStore {
         };
         let controlled_first = self.flow_seen.get(org);
         if controlled_first {
-            let rows = super::flow::lease_pull(
-                self,
-                &mut client,
-                org,
-                handlers,
-                &workers,
-                &execution_ids,
-                &tokens,
-            )
-            .await?;
+            let rows =
+                super::flow::lease_pull(self, &mut client, org, handlers, queues, free.from(0))
+                    .await?;
             fill(rows, 0, &mut taken)?;
         }
         if taken < slots.len() {
-            let stmt = client.prepare_cached(&self.sql.leases.lease_batch).await?;
             let from = taken;
-            let rows = client
-                .query(
-                    &stmt,
-                    &[
-                        &org.0,
-                        &handlers,
-                        &((slots.len() - from) as i64),
-                        &&workers[from..],
-                        &&execution_ids[from..],
-                        &&tokens[from..],
-                    ],
-                )
-                .await?;
+            let room = (slots.len() - from) as i64;
+            let rest = free.from(from);
+            let mut params: Vec<&(dyn ToSql + Sync)> = vec![
+                &org.0,
+                &handlers,
+                &room,
+                &rest.workers,
+                &rest.execution_ids,
+                &rest.tokens,
+            ];
+            let sql = match &queues {
+                None => &self.sql.leases.lease_batch,
+                Some(queues) => {
+                    params.push(queues);
+                    &self.sql.leases.lease_batch_in_queues
+                }
+            };
+            let stmt = client.prepare_cached(sql).await?;
+            let rows = client.query(&stmt, &params).await?;
             let (controlled, rows) = super::flow::fast_lease_rows(rows)?;
             fill(rows, from, &mut taken)?;
             self.flow_seen.set(org, controlled);
@@ -881,9 +896,8 @@ impl LeaseStore for PgStore {
                     &mut client,
                     org,
                     handlers,
-                    &workers[from..],
-                    &execution_ids[from..],
-                    &tokens[from..],
+                    queues,
+                    free.from(from),
                 )
                 .await?;
                 fill(rows, from, &mut taken)?;

@@ -604,25 +604,30 @@ fn prune_starts(conn: &Connection, sql: &Sql, leased: &[&Candidate]) -> Result<(
     Ok(())
 }
 
-/// Leases queued pull jobs of controlled queues, at most `workers.len()`,
-/// in the caller's transaction: the n-th job leased goes to `workers[n]`.
-/// Returns each with the index of its worker.
+/// Leases queued pull jobs of controlled queues (only of `limited_to` when
+/// given), at most `workers.len()`, in the caller's transaction: the n-th
+/// job leased goes to `workers[n]`. Returns each with the index of its
+/// worker.
 pub(super) fn lease_pull(
     conn: &Connection,
     sql: &Sql,
     leases: &LeaseSql,
     org: OrgId,
     handlers: &[String],
+    limited_to: Option<&[String]>,
     workers: &[Option<&str>],
 ) -> Result<Vec<(usize, LeasedJob)>> {
     if workers.is_empty() {
         return Ok(Vec::new());
     }
     let served = serde_json::to_string(handlers).expect("strings serialize");
-    let queues: Vec<Limits> = conn
+    let mut queues: Vec<Limits> = conn
         .prepare_cached(&sql.pull_queues)?
         .query_map(params![org.0.to_string(), served], Limits::read)?
         .collect::<rusqlite::Result<_>>()?;
+    if let Some(names) = limited_to {
+        queues.retain(|q| names.contains(&q.name));
+    }
     let serves = Serves::Pull(handlers, &served);
     let candidates = candidates(conn, sql, queues, workers.len(), &serves)?;
     let mut leased = Vec::new();

@@ -58,6 +58,8 @@ pub(super) struct Sql {
     promote: String,
     next_due: String,
     pick: String,
+    /// `pick` for a key limited to the queues `?4` (a JSON array).
+    pick_in_queues: String,
     push_first_host: String,
     push_next_host: String,
     push_head: String,
@@ -117,14 +119,8 @@ impl Sql {
             // Each handler's best jobs from the head of its own index range,
             // then the best of those (in Rust): `handler IN (…)` would sort
             // them all.
-            pick: format!(
-                "SELECT priority, run_at, id FROM jobs
-                 WHERE organization_id = ?1 AND status {from} AND delivery_type = 'pull'
-                   AND handler = ?2 AND {FREE_FLOW}
-                 ORDER BY priority DESC, run_at, id
-                 LIMIT ?3",
-                from = status_test(lease.from()),
-            ),
+            pick: pick(""),
+            pick_in_queues: pick(" AND queue IN (SELECT value FROM json_each(?4))"),
             // The first host with queued push jobs, and the next after ?1,
             // through the index that leads with the host: one probe each,
             // never a host's backlog.
@@ -290,6 +286,19 @@ impl Sql {
             )),
         }
     }
+}
+
+/// The best queued pull jobs of the handler `?2`, at most `?3`,
+/// `in_queues` added (a key limited to some queues).
+fn pick(in_queues: &str) -> String {
+    format!(
+        "SELECT priority, run_at, id FROM jobs
+         WHERE organization_id = ?1 AND status {from} AND delivery_type = 'pull'
+           AND handler = ?2 AND {FREE_FLOW}{in_queues}
+         ORDER BY priority DESC, run_at, id
+         LIMIT ?3",
+        from = status_test(Transition::Lease.from()),
+    )
 }
 
 /// Leases the queued job `id` (in the caller's transaction): running, a
@@ -596,10 +605,16 @@ impl LeaseStore for SqliteStore {
         &self,
         org: OrgId,
         handlers: &[String],
+        queues: Option<&[String]>,
         takers: &[Taker],
     ) -> Result<Vec<Vec<LeasedJob>>> {
         let handlers = handlers.to_vec();
         let takers = takers.to_vec();
+        let queues = queues.map(<[String]>::to_vec);
+        // A JSON array for `json_each`, as a queue limit is bound.
+        let limited_to = queues
+            .as_ref()
+            .map(|q| serde_json::to_string(q).expect("strings serialize"));
         self.call(move |conn, sql_all| {
             let sql = &sql_all.leases;
             let slots = lease_slots(&takers, MAX_LEASE_BATCH);
@@ -614,8 +629,15 @@ impl LeaseStore for SqliteStore {
                 .iter()
                 .map(|&i| takers[i].worker_id.as_deref())
                 .collect();
-            let controlled =
-                super::flow::lease_pull(&tx, &sql_all.flow, sql, org, &handlers, &workers)?;
+            let controlled = super::flow::lease_pull(
+                &tx,
+                &sql_all.flow,
+                sql,
+                org,
+                &handlers,
+                queues.as_deref(),
+                &workers,
+            )?;
             let taken = controlled.len();
             for (n, job) in controlled {
                 leased[slots[n]].push(job);
@@ -626,12 +648,18 @@ impl LeaseStore for SqliteStore {
                 return Ok(leased);
             }
             let mut best: Vec<(i64, String, String)> = Vec::new();
+            let org_id = org.0.to_string();
+            let room = slots.len() as i64;
             for handler in &handlers {
-                let mut pick = tx.prepare_cached(&sql.pick)?;
-                let rows = pick.query_map(
-                    params![org.0.to_string(), handler, slots.len() as i64],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )?;
+                let mut pick = match &limited_to {
+                    None => tx.prepare_cached(&sql.pick)?,
+                    Some(_) => tx.prepare_cached(&sql.pick_in_queues)?,
+                };
+                let read = |r: &rusqlite::Row| Ok((r.get(0)?, r.get(1)?, r.get(2)?));
+                let rows = match &limited_to {
+                    None => pick.query_map(params![org_id, handler, room], read)?,
+                    Some(q) => pick.query_map(params![org_id, handler, room, q], read)?,
+                };
                 for row in rows {
                     best.push(row?);
                 }
