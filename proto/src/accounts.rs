@@ -56,6 +56,10 @@ pub struct UpdateOrganization {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, pattern = "^[a-z0-9][a-z0-9-]{1,62}$", nullable = false))]
     pub slug: Option<String>,
+    /// The plan to put it on: the instance administrator's alone to change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, min_length = 1, max_length = 63, nullable = false))]
+    pub plan: Option<String>,
 }
 
 /// An organization.
@@ -66,6 +70,10 @@ pub struct Organization {
     pub slug: String,
     pub name: String,
     pub created_at: Timestamp,
+    /// Its plan: what it may use (`unlimited` until the operator gives it
+    /// another).
+    #[serde(default)]
+    pub plan: String,
     /// The caller's role in it, when the caller is a person.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<Role>,

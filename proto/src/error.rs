@@ -27,6 +27,19 @@ pub struct ErrorDetail {
     /// For internal errors: the id under which the server logged the cause.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_id: Option<String>,
+    /// For `quota_exceeded`: the window spent, `day` (UTC) or `month`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<String>,
+    /// For `quota_exceeded`: the window's limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
+    /// For `quota_exceeded`: what the window has used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub used: Option<u64>,
+    /// For `quota_exceeded`: when the window ends and the next begins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime, nullable = false))]
+    pub resets_at: Option<crate::Timestamp>,
 }
 
 #[cfg(test)]

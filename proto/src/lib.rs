@@ -50,6 +50,7 @@ pub mod list;
 pub mod message;
 #[cfg(feature = "openapi")]
 pub mod openapi;
+pub mod plans;
 pub mod queue;
 pub mod schedule;
 pub mod signature;
@@ -74,6 +75,7 @@ pub use keys::{ApiKey, CreateApiKey, CreatedApiKey, Scope};
 pub use lease::{AckRequest, ExtendRequest, FailRequest, Lease, LeasedJob, PollRequest};
 pub use list::List;
 pub use message::{CreateMessage, Message, MessageAccepted, MessagePublished};
+pub use plans::{Plan, Usage, UsageWindow};
 pub use queue::{
     CreateQueue, FailureMode, PublishMessage, Queue, QueueKey, QueueMessageAccepted, QueueOrdering,
     QueuePublished, QueueState, QueueStats, UpdateQueue,

@@ -65,6 +65,7 @@ class Client {
   deleteOrg(slug) { return call(this._native.deleteOrg(slug)) }
   /** A key in the client key's own organization; `scopes` default to `['admin']`. */
   createApiKey(key) { return call(this._native.createApiKey(key)) }
+  usage() { return call(this._native.usage()) }
   listApiKeys() { return call(this._native.listApiKeys()) }
   revokeApiKey(id) { return call(this._native.revokeApiKey(id)) }
   createOrgApiKey(slug, key) { return call(this._native.createOrgApiKey(slug, key)) }

@@ -492,6 +492,32 @@ export interface CreateOrganization {
 export interface UpdateOrganization {
   name?: string
   slug?: string
+  /** A plan's name: the instance administrator's alone to change. */
+  plan?: string
+}
+
+/** A plan's limits; `null` limits nothing. */
+export interface Plan {
+  name: string
+  messages_per_day: number | null
+  messages_per_month: number | null
+  min_interval_seconds: number | null
+  max_retries: number | null
+  verify_domains: boolean
+}
+
+/** One window's count. */
+export interface UsageWindow {
+  used: number
+  limit: number | null
+  resets_at: string
+}
+
+/** `usage()`: the plan, and the UTC day's and month's counts. */
+export interface Usage {
+  plan: Plan
+  day: UsageWindow
+  month: UsageWindow
 }
 
 export interface Organization {
@@ -499,6 +525,8 @@ export interface Organization {
   slug: string
   name: string
   created_at: string
+  /** What it may use: `unlimited` until the operator gives it another. */
+  plan: string
   /** The caller's role in it, when the caller is a person (never for a key). */
   role?: Role
 }
@@ -681,6 +709,8 @@ export declare class Client {
   deleteOrg(slug: string): Promise<void>
   /** Creates a key in the client key's own organization (`admin`); `key` is shown this once. */
   createApiKey(key: CreateApiKey): Promise<CreatedApiKey>
+  /** The organization's plan, and the jobs it has created this UTC day and month (`GET /v1/usage`). */
+  usage(): Promise<Usage>
   /** The keys of the client key's own organization, never their secrets. */
   listApiKeys(): Promise<ApiKey[]>
   /** Revokes a key (its `id`): requests with it are refused from now on. */

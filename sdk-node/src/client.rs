@@ -374,6 +374,11 @@ impl Client {
     }
 
     #[napi]
+    pub async fn usage(&self) -> Result<Value> {
+        write(self.inner.usage().await.map_err(from_sdk)?)
+    }
+
+    #[napi]
     pub async fn list_api_keys(&self) -> Result<Value> {
         write(self.inner.list_api_keys().await.map_err(from_sdk)?)
     }

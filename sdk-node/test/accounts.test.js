@@ -69,6 +69,11 @@ test('organizations, their keys, members and invites', async () => {
   assert.deepEqual(workers.scopes, ['worker', 'monitors:write'])
   assert.deepEqual([workers.expires_at, workers.queues], [null, null])
 
+  // A new organization is on the plan that limits nothing.
+  const usage = await own.usage()
+  assert.deepEqual([usage.plan.name, usage.day.used, usage.day.limit, usage.month.limit], ['unlimited', 0, null, null])
+  assert.equal(typeof usage.day.resets_at, 'string')
+
   const keys = await own.listApiKeys()
   const ids = (list) => list.map((k) => k.id).sort()
   assert.deepEqual(ids(keys), [created.api_key.id, limited.id, workers.id].sort())

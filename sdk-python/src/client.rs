@@ -318,6 +318,10 @@ impl Client {
         self.call(py, move |c| async move { c.create_api_key(&key).await })
     }
 
+    fn usage(&self, py: Python<'_>) -> PyResult<Call> {
+        self.call(py, move |c| async move { c.usage().await })
+    }
+
     fn list_api_keys(&self, py: Python<'_>) -> PyResult<Call> {
         self.call(py, move |c| async move { c.list_api_keys().await })
     }

@@ -60,6 +60,11 @@ def test_organizations_their_keys_members_and_invites(server: Server) -> None:
     assert workers["scopes"] == ["worker", "monitors:write"]
     assert (workers["expires_at"], workers["queues"]) == (None, None)
 
+    # A new organization is on the plan that limits nothing.
+    usage = own.usage()
+    assert (usage["plan"]["name"], usage["day"]["used"], usage["day"]["limit"]) == ("unlimited", 0, None)
+    assert usage["month"]["resets_at"] >= usage["day"]["resets_at"]
+
     keys = own.list_api_keys()
     assert sorted(k["id"] for k in keys) == sorted([first_key["id"], limited["id"], workers["id"]])
     assert sorted(k["id"] for k in admin.list_org_api_keys(slug)) == sorted(k["id"] for k in keys)
@@ -164,6 +169,7 @@ async def test_the_async_client_manages_an_organization(server: Server) -> None:
     assert {k["id"] for k in await admin.list_org_api_keys("py-async")} == {created["api_key"]["id"], key["id"]}
     own = AsyncClient(server.url, created["api_key"]["key"])
     assert [k["id"] for k in await own.list_api_keys()] != []
+    assert (await own.usage())["plan"]["name"] == "unlimited"
     assert (await own.revoke_api_key(key["id"]))["revoked_at"]
     made = await own.create_api_key({"name": "more"})
     assert made["scopes"] == ["admin"]

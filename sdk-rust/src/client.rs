@@ -10,7 +10,7 @@ use chronos_proto::{
     FailRequest, FanOut, Invite, InviteAccepted, Job, Lease, LeasedJob, List, Member, Membership,
     MessagePublished, NextRuns, Organization, PollRequest, PublishMessage, Queue, QueuePublished,
     Role, Schedule, ScheduleStatus, TargetGroup, Timestamp, UpdateMembership, UpdateOrganization,
-    UpdateQueue,
+    UpdateQueue, Usage,
 };
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, USER_AGENT};
 use reqwest::{Method, RequestBuilder};
@@ -494,6 +494,13 @@ impl Client {
     pub async fn create_api_key(&self, key: &CreateApiKey) -> Result<CreatedApiKey, Error> {
         self.send(self.request(Method::POST, "v1/api-keys", &[])?.json(key))
             .await
+    }
+
+    /// The organization's plan, and the jobs it has created this UTC day
+    /// and calendar month against the plan's limits (`GET /v1/usage`,
+    /// `jobs:read`).
+    pub async fn usage(&self) -> Result<Usage, Error> {
+        self.send(self.request(Method::GET, "v1/usage", &[])?).await
     }
 
     /// The API keys of the key's own organization, never their secrets

@@ -105,7 +105,8 @@ pub use chronos_proto::{
     FailRequest, FailureMode, FanOut, FanOutAccepted, FanOutResult, FanOutStatus,
     GroupCallbackEvent, HttpMethod, HttpTarget, Invite, InviteAccepted, InviteStatus, Job,
     JobStatus, Lease, LeasedJob, List, Member, Membership, MessageAccepted, MessagePublished,
-    Organization, Overlap, PollRequest, PublishMessage, Queue, QueueMessageAccepted, QueueOrdering,
-    QueuePublished, QueueState, QueueStats, Role, Schedule, ScheduleStatus, ScheduleType, Scope,
-    TargetGroup, TimeUnit, Timestamp, UpdateOrganization, UpdateQueue, User,
+    Organization, Overlap, Plan, PollRequest, PublishMessage, Queue, QueueMessageAccepted,
+    QueueOrdering, QueuePublished, QueueState, QueueStats, Role, Schedule, ScheduleStatus,
+    ScheduleType, Scope, TargetGroup, TimeUnit, Timestamp, UpdateOrganization, UpdateQueue, Usage,
+    UsageWindow, User,
 };

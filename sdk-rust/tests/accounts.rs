@@ -91,6 +91,7 @@ async fn manages_organizations_keys_members_and_invites(kind: StoreKind) {
             &UpdateOrganization {
                 name: Some("Our Org".into()),
                 slug: Some("our-org".into()),
+                plan: None,
             },
         )
         .await
@@ -149,6 +150,14 @@ async fn manages_organizations_keys_members_and_invites(kind: StoreKind) {
         (workers.api_key.expires_at, workers.api_key.queues.as_ref()),
         (None, None)
     );
+
+    // A new organization is on the plan that limits nothing.
+    let usage = own.usage().await.unwrap();
+    assert_eq!(
+        (usage.plan.name.as_str(), usage.day.used, usage.day.limit),
+        ("unlimited", 0, None)
+    );
+    assert!(usage.month.resets_at.0 >= usage.day.resets_at.0);
 
     // Both lists show the three, never their secrets.
     let keys = own.list_api_keys().await.unwrap();

@@ -5,13 +5,14 @@ use crate::account::Organization;
 use crate::account::keys::new_api_key;
 use crate::account::passwords;
 use crate::account::people::{NewUser, email_key, valid_email};
+use crate::account::plans::{Plan, UNLIMITED};
 use crate::api::auth::Signup;
 use crate::api::client::TrustedProxies;
 use crate::config::StoreConfig;
 use crate::push::dispatcher::PushConfig;
 use crate::retention::format_period;
 use crate::store::sqlite::OpenMode;
-use crate::store::{Clock, DynStore, Opened, RetentionPeriods};
+use crate::store::{Clock, DynStore, Opened, PlanDeleted, RetentionPeriods};
 use anyhow::{Context, anyhow, bail};
 use chronos_proto::{Role, Scope};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -153,6 +154,48 @@ enum Command {
         #[command(subcommand)]
         command: UsersCommand,
     },
+    /// Manage plans: what an organization may use.
+    Plans {
+        #[command(subcommand)]
+        command: PlansCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PlansCommand {
+    /// List the plans and their limits.
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Create a plan, or replace a plan's limits (a limit not given is no
+    /// limit). `unlimited` can't be changed.
+    Set {
+        name: String,
+        /// Jobs an organization may create a UTC day.
+        #[arg(long)]
+        per_day: Option<u64>,
+        /// Jobs an organization may create a calendar month.
+        #[arg(long)]
+        per_month: Option<u64>,
+        /// The shortest interval a schedule may fire at: `90s`, `15m`, `1h`.
+        #[arg(long, value_parser = parse_interval)]
+        min_interval: Option<u32>,
+        /// The most retries a job may have.
+        #[arg(long)]
+        max_retries: Option<u32>,
+        /// Push targets' domains must be verified.
+        #[arg(long)]
+        verify_domains: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Delete a plan no organization is on.
+    Delete {
+        name: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -240,6 +283,31 @@ enum OrgsCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Put an organization on a plan (`chronos plans list`). Other servers
+    /// on the same database apply it to the next job they create.
+    SetPlan {
+        slug: String,
+        plan: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+/// `90s`, `15m`, `1h`: whole seconds, at least 1.
+fn parse_interval(s: &str) -> Result<u32, String> {
+    let (number, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u32 = number
+        .parse()
+        .map_err(|_| format!("{s:?}: give a number and a unit, as in 90s, 15m or 1h"))?;
+    let seconds = match unit {
+        "s" => Some(n),
+        "m" => n.checked_mul(60),
+        "h" => n.checked_mul(3600),
+        _ => return Err(format!("{s:?}: the unit is s, m or h")),
+    };
+    seconds
+        .filter(|&s| s > 0)
+        .ok_or_else(|| format!("{s:?}: at least 1s, at most {} s", u32::MAX))
 }
 
 fn parse_scope(s: &str) -> Result<Scope, String> {
@@ -366,6 +434,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Keys { command } => keys(command).await,
         Command::Orgs { command } => orgs(command).await,
         Command::Users { command } => users(command).await,
+        Command::Plans { command } => plans(command).await,
     }
 }
 
@@ -536,6 +605,85 @@ async fn orgs(command: OrgsCommand) -> anyhow::Result<()> {
             let name = name.unwrap_or_else(|| slug.clone());
             let org = store.create_organization(&slug, &name).await?;
             println!("created organization `{}` ({})", org.slug, org.id.0);
+        }
+        OrgsCommand::SetPlan { slug, plan, store } => {
+            let store = command_store(&store).await?;
+            let org = org(&store, &slug).await?;
+            if !store.set_organization_plan(org.id, &plan).await? {
+                bail!("there is no plan `{plan}` (chronos plans list)");
+            }
+            println!("organization `{slug}` is on the plan `{plan}`");
+        }
+    }
+    Ok(())
+}
+
+async fn plans(command: PlansCommand) -> anyhow::Result<()> {
+    let limit = |n: Option<u64>| n.map_or("no limit".to_string(), |n| n.to_string());
+    match command {
+        PlansCommand::List { store } => {
+            let store = command_store(&store).await?;
+            for p in store.list_plans().await? {
+                println!(
+                    "{}: {} a day, {} a month, schedules every {} at least, {} retries at most{}",
+                    p.name,
+                    limit(p.messages_per_day),
+                    limit(p.messages_per_month),
+                    p.min_interval_seconds
+                        .map_or("any interval".to_string(), |s| format!("{s} s")),
+                    limit(p.max_retries.map(u64::from)),
+                    if p.verify_domains {
+                        "; push domains must be verified"
+                    } else {
+                        ""
+                    },
+                );
+            }
+        }
+        PlansCommand::Set {
+            name,
+            per_day,
+            per_month,
+            min_interval,
+            max_retries,
+            verify_domains,
+            store,
+        } => {
+            if name == UNLIMITED {
+                bail!(
+                    "`{UNLIMITED}` limits nothing and can't be changed; make a plan of another name"
+                );
+            }
+            if !valid_slug(&name) {
+                bail!(
+                    "a plan's name is 2 to 63 lowercase letters, digits and '-', not starting with '-'"
+                );
+            }
+            let store = command_store(&store).await?;
+            store
+                .put_plan(&Plan {
+                    name: name.clone(),
+                    messages_per_day: per_day,
+                    messages_per_month: per_month,
+                    min_interval_seconds: min_interval,
+                    max_retries,
+                    verify_domains,
+                })
+                .await?;
+            println!("plan `{name}` saved");
+        }
+        PlansCommand::Delete { name, store } => {
+            let store = command_store(&store).await?;
+            match store.delete_plan(&name).await? {
+                PlanDeleted::Deleted => println!("plan `{name}` deleted"),
+                PlanDeleted::NotFound => bail!("there is no plan `{name}`"),
+                PlanDeleted::InUse(_) if name == UNLIMITED => {
+                    bail!("`{UNLIMITED}` is every new organization's plan and can't be deleted")
+                }
+                PlanDeleted::InUse(n) => bail!(
+                    "{n} organization(s) are on `{name}`: put them on another plan first (chronos orgs set-plan)"
+                ),
+            }
         }
     }
     Ok(())

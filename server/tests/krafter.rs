@@ -648,7 +648,7 @@ async fn openapi_describes_the_krafter_routes(kind: StoreKind) {
         (
             trigger,
             "post",
-            &["200", "400", "401", "403", "404", "409"][..],
+            &["200", "400", "401", "403", "404", "409", "429"][..],
         ),
         (
             pause,

@@ -25,6 +25,7 @@ both_stores!(
     jobs_survive_graceful_restart,
     acknowledged_jobs_survive_sigkill,
     keys_revoked_from_cli_are_refused,
+    plans_set_from_cli_apply_to_a_running_server,
 );
 
 fn job_id(job: &Value) -> String {
@@ -293,6 +294,53 @@ async fn keys_revoked_from_cli_are_refused(kind: StoreKind) {
     assert!(!out.status.success(), "revoking an unknown key succeeded");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("no key"), "{stderr}");
+}
+
+/// `chronos plans set` and `chronos orgs set-plan` beside a running server:
+/// its next job is counted against the plan.
+async fn plans_set_from_cli_apply_to_a_running_server(kind: StoreKind) {
+    let backing = Backing::new(kind).await;
+    let serve = Serve::start(&backing).await;
+    let http = http();
+    let key = cli_create_key(&backing, "quota", "jobs:write").await;
+    cli_ok(
+        &[
+            "plans",
+            "set",
+            "tiny",
+            "--per-day",
+            "1",
+            "--max-retries",
+            "2",
+        ],
+        &backing,
+    )
+    .await;
+    let listed = cli_ok(&["plans", "list"], &backing).await;
+    assert!(
+        listed.contains("tiny: 1 a day, no limit a month"),
+        "{listed}"
+    );
+    cli_ok(&["orgs", "set-plan", "default", "tiny"], &backing).await;
+
+    let job = json!({"name": "counted", "handler": "h", "max_retries": 10});
+    let (status, body) = post_job(&http, &serve, &key, &job).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["max_retries"], 2);
+    let answer = post_job(&http, &serve, &key, &job).await;
+    assert_error(&answer, 429, "quota_exceeded", None);
+
+    let out = cli(&["plans", "delete", "tiny"], &backing).await;
+    assert!(!out.status.success(), "deleted a plan in use");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("1 organization(s) are on `tiny`"),
+        "{stderr}"
+    );
+    let out = cli(&["orgs", "set-plan", "default", "gold"], &backing).await;
+    assert!(!out.status.success(), "put on a plan that doesn't exist");
+    let out = cli(&["plans", "set", "unlimited", "--per-day", "5"], &backing).await;
+    assert!(!out.status.success(), "changed the unlimited plan");
 }
 
 /// The embedded store takes one server: a second `chronos serve` on the same

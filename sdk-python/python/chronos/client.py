@@ -50,6 +50,7 @@ from .types import (
     Schedule,
     ScheduleStatus,
     TargetGroup,
+    Usage,
 )
 
 #: How long one request may take unless ``timeout`` says otherwise, in
@@ -231,6 +232,11 @@ class Client:
         """Creates a key in the client key's own organization (``POST
         /v1/api-keys``, ``admin``); the full key (``key``) is shown this once."""
         return self._native.create_api_key(key).wait()
+
+    def usage(self) -> Usage:
+        """The organization's plan, and the jobs it has created this UTC day
+        and calendar month (``GET /v1/usage``, ``jobs:read``)."""
+        return self._native.usage().wait()
 
     def list_api_keys(self) -> List[ApiKey]:
         """The keys of the client key's own organization, never their secrets."""
@@ -550,6 +556,11 @@ class AsyncClient:
         """Creates a key in the client key's own organization (``POST
         /v1/api-keys``, ``admin``); the full key (``key``) is shown this once."""
         return await _answer(self._native.create_api_key(key))
+
+    async def usage(self) -> Usage:
+        """The organization's plan, and the jobs it has created this UTC day
+        and calendar month (``GET /v1/usage``, ``jobs:read``)."""
+        return await _answer(self._native.usage())
 
     async def list_api_keys(self) -> List[ApiKey]:
         """The keys of the client key's own organization, never their secrets."""

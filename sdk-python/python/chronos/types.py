@@ -484,6 +484,35 @@ class OrganizationPatch(TypedDict, total=False):
 
     name: str
     slug: str
+    plan: str
+    """The instance administrator's alone to change."""
+
+
+class Plan(TypedDict):
+    """A plan's limits; ``None`` limits nothing."""
+
+    name: str
+    messages_per_day: Optional[int]
+    messages_per_month: Optional[int]
+    min_interval_seconds: Optional[int]
+    max_retries: Optional[int]
+    verify_domains: bool
+
+
+class UsageWindow(TypedDict):
+    """One window's count."""
+
+    used: int
+    limit: Optional[int]
+    resets_at: str
+
+
+class Usage(TypedDict):
+    """``usage()``: the plan, and the UTC day's and month's counts."""
+
+    plan: Plan
+    day: UsageWindow
+    month: UsageWindow
 
 
 class Organization(TypedDict):
@@ -494,6 +523,8 @@ class Organization(TypedDict):
     slug: str
     name: str
     created_at: str
+    plan: str
+    """What it may use: ``unlimited`` until the operator gives it another."""
     role: NotRequired[Role]
 
 

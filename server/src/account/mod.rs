@@ -7,6 +7,7 @@ pub mod keys;
 pub mod mail;
 pub mod passwords;
 pub mod people;
+pub mod plans;
 pub mod roles;
 pub mod signing_secrets;
 
@@ -29,6 +30,8 @@ pub struct Organization {
     pub slug: String,
     pub name: String,
     pub created_at: Timestamp,
+    /// The name of its plan ([`plans`]).
+    pub plan: String,
 }
 
 impl Organization {
@@ -39,6 +42,7 @@ impl Organization {
             slug: self.slug.clone(),
             name: self.name.clone(),
             created_at: self.created_at,
+            plan: self.plan.clone(),
             role,
         }
     }

@@ -170,7 +170,7 @@ pub enum Acceptor {
 pub enum Accepted {
     Joined {
         user: UserRecord,
-        organization: Organization,
+        organization: Box<Organization>,
         role: Role,
     },
     /// No pending invite has this token (unknown, used, revoked, expired).

@@ -4,6 +4,7 @@
 //! on, and not logged. Internal errors are logged once, with an id, and the
 //! client sees only "internal error" and that id.
 
+use crate::account::plans::QuotaExceeded;
 use crate::job::rules::Invalid;
 use crate::push::guard::TargetError;
 use crate::store::StoreError;
@@ -60,6 +61,10 @@ pub enum ApiError {
         message: String,
         retry_after: super::rate_limit::RetryAfter,
     },
+    /// 429 `quota_exceeded`: the organization's plan allows no more jobs
+    /// in this window (`window`, `limit`, `used`, `resets_at` in the body).
+    #[error("{}", .0.message())]
+    QuotaExceeded(QuotaExceeded),
     /// 404 for a resource; other organizations' resources are not found either.
     #[error("{0}")]
     NotFound(String),
@@ -127,7 +132,9 @@ impl ApiError {
             | ApiError::UnknownField { .. }
             | ApiError::OrganizationRequired(_) => StatusCode::BAD_REQUEST,
             ApiError::Denied { .. } => StatusCode::FORBIDDEN,
-            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyRequests { .. } | ApiError::QuotaExceeded(_) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
@@ -160,6 +167,7 @@ impl ApiError {
             ApiError::Denied { code, .. } => code,
             ApiError::OrganizationRequired(_) => "organization_required",
             ApiError::TooManyRequests { .. } => "rate_limited",
+            ApiError::QuotaExceeded(_) => "quota_exceeded",
             ApiError::NotFound(_) => "not_found",
             ApiError::QueueNotFound { .. } => "queue_not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
@@ -205,6 +213,7 @@ impl From<StoreError> for ApiError {
                 ApiError::IdempotencyConflict { existing }
             }
             StoreError::QueueNotFound { name } => ApiError::QueueNotFound { name },
+            StoreError::QuotaExceeded(q) => ApiError::QuotaExceeded(q),
             other => ApiError::Internal(other.into()),
         }
     }
@@ -221,6 +230,10 @@ impl ApiError {
             field: None,
             job_id: None,
             error_id: None,
+            window: None,
+            limit: None,
+            used: None,
+            resets_at: None,
         };
         match self {
             ApiError::Validation { field, .. } => detail.field = field,
@@ -231,6 +244,12 @@ impl ApiError {
             ApiError::IdempotencyConflict { existing }
             | ApiError::DuplicateMessage { existing } => detail.job_id = Some(existing),
             ApiError::QueueNotFound { .. } => detail.field = Some("queue".into()),
+            ApiError::QuotaExceeded(q) => {
+                detail.window = Some(q.window.as_str().into());
+                detail.limit = Some(q.limit);
+                detail.used = Some(q.used);
+                detail.resets_at = Some(q.resets_at);
+            }
             ApiError::Internal(cause) => {
                 let id = Uuid::now_v7().to_string();
                 tracing::error!(error_id = %id, error = format!("{cause:#}"), "internal error");
@@ -247,14 +266,27 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let retry_after = match &self {
             ApiError::TooManyRequests { retry_after, .. } => Some(retry_after.as_secs()),
+            ApiError::QuotaExceeded(q) => Some(q.seconds_left),
+            _ => None,
+        };
+        let quota = match &self {
+            ApiError::QuotaExceeded(q) => Some(*q),
             _ => None,
         };
         let (status, error) = self.detail();
         let mut response = (status, Json(ErrorBody { error })).into_response();
+        let headers = response.headers_mut();
         if let Some(secs) = retry_after {
-            response
-                .headers_mut()
-                .insert(axum::http::header::RETRY_AFTER, secs.into());
+            headers.insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        if let Some(q) = quota {
+            // The IETF's RateLimit fields (draft-ietf-httpapi-ratelimit-headers):
+            // the policy, and what is left of it and for how long.
+            for (name, value) in q.rate_limit_headers() {
+                if let Ok(value) = value.parse() {
+                    headers.insert(name, value);
+                }
+            }
         }
         response
     }

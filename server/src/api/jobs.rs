@@ -70,6 +70,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         (status = 413, description = "Body over 1 MiB", body = ErrorBody),
         (status = 415, description = "A body that is not `application/json`", body = ErrorBody),
         (status = 422, description = "`validation_failed`: a rule beyond the schema (see CreateJob), or `ssrf_blocked`: a push target the SSRF guard refuses", body = ErrorBody),
+        (status = 429, description = "`quota_exceeded`: the organization's plan allows no more jobs this day or month (`window`, `limit`, `used`, `resets_at`; `Retry-After`, `RateLimit-Policy`, `RateLimit`)", body = ErrorBody),
     ),
     security(("api_key" = ["jobs:write"]))
 )]
@@ -158,6 +159,9 @@ async fn create_jobs(
                 Inserted::Created(job) => BatchItem::Job(Box::new(redact::job(*job))),
                 Inserted::Conflict { existing } => {
                     BatchItem::Error(ApiError::IdempotencyConflict { existing }.detail().1)
+                }
+                Inserted::OverQuota(refusal) => {
+                    BatchItem::Error(ApiError::QuotaExceeded(refusal).detail().1)
                 }
             });
         }

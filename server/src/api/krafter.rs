@@ -370,6 +370,7 @@ async fn cron_job_executions(
         (status = 403, description = says::WRITE, body = ErrorBody),
         (status = 404, description = says::NOT_FOUND, body = ErrorBody),
         (status = 409, description = says::ARCHIVED, body = ErrorBody),
+        (status = 429, description = "`quota_exceeded`: the organization's plan allows no more jobs this day or month (`window`, `limit`, `used`, `resets_at`; `Retry-After`, `RateLimit-Policy`, `RateLimit`)", body = ErrorBody),
     ),
     security(("api_key" = ["jobs:write"]))
 )]

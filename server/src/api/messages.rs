@@ -59,6 +59,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         (status = 413, description = "Body over 1 MiB", body = ErrorBody),
         (status = 415, description = "A body that is not `application/json`", body = ErrorBody),
         (status = 422, description = "`validation_failed`: a rule beyond the schema (see CreateMessage: a URL that is not http(s), both delay and scheduled_at, a body over 102,400 bytes, `***redacted***` as a sensitive header's value, a target group without members…), or `ssrf_blocked`: the SSRF guard refused the target", body = ErrorBody),
+        (status = 429, description = "`quota_exceeded`: the organization's plan allows no more jobs this day or month (`window`, `limit`, `used`, `resets_at`; `Retry-After`, `RateLimit-Policy`, `RateLimit`)", body = ErrorBody),
     ),
     security(("api_key" = ["jobs:write"]))
 )]
@@ -199,6 +200,7 @@ pub(crate) async fn publish(
     {
         FanOutCreated::Created(jobs) => Ok(Publication::FanOut(id, jobs)),
         FanOutCreated::Conflict { existing } => Err(ApiError::DuplicateMessage { existing }),
+        FanOutCreated::OverQuota(refusal) => Err(ApiError::QuotaExceeded(refusal)),
     }
 }
 

@@ -28,6 +28,7 @@ mod schedules;
 mod sessions;
 mod signing_secrets;
 mod target_groups;
+mod usage;
 mod workers;
 
 use crate::lease::Engine;
@@ -154,6 +155,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(invites::router())
         .merge(invites::aliases())
         .merge(sessions::router())
+        .merge(usage::router())
         .split_for_parts()
 }
 

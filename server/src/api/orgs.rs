@@ -252,14 +252,16 @@ async fn get_org(
     Ok(Json(access.org.to_wire(access.role)))
 }
 
-/// Rename an organization, or change its slug (`admin`).
+/// Rename an organization, or change its slug (`admin`); put it on
+/// another plan (the instance administrator only).
 #[utoipa::path(
     patch, path = "/v1/orgs/{slug}", tag = "organizations",
     params(("slug" = String, Path, description = "The organization's slug")),
     request_body = UpdateOrganization,
     responses(
         (status = 200, body = chronos_proto::Organization),
-        (status = 403, body = ErrorBody),
+        (status = 400, description = "`validation_failed`: no plan of that name", body = ErrorBody),
+        (status = 403, description = "`instance_admin_only` for `plan`", body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "`slug_taken`", body = ErrorBody),
     ),
@@ -271,8 +273,27 @@ async fn update_org(
     Path(slug): Path<String>,
     JsonBody(req): JsonBody<UpdateOrganization>,
 ) -> Result<Json<chronos_proto::Organization>, ApiError> {
+    let instance_admin = caller.is_instance_admin();
     let access = OrgAccess::of(&state, caller, &slug).await?;
     access.require(Scope::Admin)?;
+    if let Some(plan) = &req.plan {
+        if !instance_admin {
+            return Err(ApiError::Denied {
+                code: "instance_admin_only",
+                message: "only the instance administrator puts an organization on a plan".into(),
+            });
+        }
+        if !state
+            .store
+            .set_organization_plan(access.org.id, plan)
+            .await?
+        {
+            return Err(ApiError::validation(
+                "plan",
+                format!("there is no plan named {plan:?} (chronos plans list)"),
+            ));
+        }
+    }
     let name = req.name.as_deref().map(str::trim);
     match state
         .store

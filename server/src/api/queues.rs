@@ -439,6 +439,7 @@ async fn unblock_queue(
         (status = 413, description = "Body over 1 MiB", body = ErrorBody),
         (status = 415, description = "A body that is not `application/json`", body = ErrorBody),
         (status = 422, description = "`validation_failed`: a rule beyond the schema (as for `POST /v1/messages`; `url is required` for a queue without a `default_target_url`), or `ssrf_blocked`", body = ErrorBody),
+        (status = 429, description = "`quota_exceeded`: the organization's plan allows no more jobs this day or month (`window`, `limit`, `used`, `resets_at`; `Retry-After`, `RateLimit-Policy`, `RateLimit`)", body = ErrorBody),
     ),
     security(("api_key" = ["jobs:write"]))
 )]

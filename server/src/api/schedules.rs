@@ -145,7 +145,8 @@ pub(super) async fn create(
     req: CreateSchedule,
     dialect: Dialect,
 ) -> Result<ScheduleRecord, ApiError> {
-    let def = resolve(req, dialect)?;
+    let mut def = resolve(req, dialect)?;
+    fit_plan(state, auth, &mut def).await?;
     check(state, auth, &def).await?;
     // Intervals count from here.
     let now = store_now(state).await?;
@@ -344,7 +345,8 @@ async fn replace(
     if existing.status == ScheduleStatus::Archived {
         return Err(ApiError::ScheduleArchived { id: existing.id });
     }
-    let def = resolve(kept_headers(req, &existing), dialect)?;
+    let mut def = resolve(kept_headers(req, &existing), dialect)?;
+    fit_plan(state, auth, &mut def).await?;
     check(state, auth, &def).await?;
     let now = store_now(state).await?;
     let retimed = def.timing != existing.timing || def.timezone != existing.timezone;
@@ -521,6 +523,7 @@ pub(super) async fn set_status(
         (status = 403, description = says::WRITE, body = ErrorBody),
         (status = 404, description = says::NOT_FOUND, body = ErrorBody),
         (status = 409, description = says::ARCHIVED, body = ErrorBody),
+        (status = 429, description = "`quota_exceeded`: the organization's plan allows no more jobs this day or month (`window`, `limit`, `used`, `resets_at`; `Retry-After`, `RateLimit-Policy`, `RateLimit`)", body = ErrorBody),
     ),
     security(("api_key" = ["jobs:write"]))
 )]
@@ -697,6 +700,44 @@ fn next_run(schedule: &ScheduleRecord, now: Timestamp) -> Result<Option<Timestam
         return Ok(None);
     }
     Ok(timing_of(schedule)?.next_after(now.0).map(Timestamp))
+}
+
+/// Holds a schedule to its organization's plan: it may fire no more often
+/// than the plan's shortest interval (400, seed 004's message), and its
+/// jobs' retries are capped to the plan's most (the answer shows the value
+/// used).
+async fn fit_plan(state: &AppState, auth: &Auth, def: &mut Definition) -> Result<(), ApiError> {
+    let plan = state.store.organization_plan(auth.org).await?;
+    def.template.max_retries = plan.cap_retries(def.template.max_retries);
+    let Some(min) = plan.min_interval_seconds else {
+        return Ok(());
+    };
+    let timing = def
+        .timing
+        .timing(&def.timezone, Timestamp::now())
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("a resolved schedule's timing: {e}")))?;
+    let gap = timing.shortest_gap(Timestamp::now().0, 500);
+    if gap.is_some_and(|gap| gap.num_seconds() < i64::from(min)) {
+        let field = match def.timing {
+            TimingSpec::Cron { .. } => "cron",
+            TimingSpec::Interval { .. } => "interval",
+        };
+        return Err(ApiError::validation(
+            field,
+            format!("minimum interval is {} on this plan", plan_interval(min)),
+        ));
+    }
+    Ok(())
+}
+
+/// `900` → `15 minutes`, `60` → `1 minute`, `7200` → `2 hours`.
+fn plan_interval(seconds: u32) -> String {
+    let (n, unit) = match seconds {
+        s if s % 3600 == 0 => (s / 3600, "hour"),
+        s if s % 60 == 0 => (s / 60, "minute"),
+        s => (s, "second"),
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }
 
 /// The organization must own the signing secret, and a push target must

@@ -397,6 +397,10 @@ impl Engine {
                 self.waiting.unclaim(claim);
                 Err(StoreError::IdempotencyConflict { existing })
             }
+            Ok(Handoff::OverQuota(refusal)) => {
+                self.waiting.unclaim(claim);
+                Err(StoreError::QuotaExceeded(refusal))
+            }
             Err(e) => {
                 self.waiting.unclaim(claim);
                 Err(e)
@@ -409,7 +413,7 @@ impl Engine {
         let inserted = self.leases.create_jobs(org, jobs).await?;
         self.announce_all(inserted.iter().filter_map(|item| match item {
             Inserted::Created(job) => Some((org, &**job)),
-            Inserted::Conflict { .. } => None,
+            Inserted::Conflict { .. } | Inserted::OverQuota(_) => None,
         }));
         Ok(inserted)
     }

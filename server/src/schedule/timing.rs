@@ -215,6 +215,15 @@ impl Timing {
         due
     }
 
+    /// The shortest time between two of the first `samples` due times
+    /// after `after`; `None` if it is due fewer than twice. A cron
+    /// expression's fields repeat within each hour they match, so a few
+    /// hundred samples see its shortest gap.
+    pub fn shortest_gap(&self, after: DateTime<Utc>, samples: usize) -> Option<TimeDelta> {
+        let due = self.upcoming(after, samples);
+        due.windows(2).map(|w| w[1] - w[0]).min()
+    }
+
     /// The due times in (from, to], oldest first, at most `limit`: the most
     /// recent ones if there are more (for catch-up after downtime).
     pub fn between(

@@ -6,6 +6,7 @@
 
 use super::Result;
 use crate::account::OrgId;
+use crate::account::plans::QuotaExceeded;
 use crate::endpoint::{Enabled, EndpointKey, HealthPolicy, Tally};
 use crate::job::NewJob;
 use crate::job::slots::Taker;
@@ -72,6 +73,9 @@ pub enum Inserted {
     Conflict {
         existing: Uuid,
     },
+    /// Its organization's plan allows no more jobs now; nothing was
+    /// inserted.
+    OverQuota(QuotaExceeded),
 }
 
 /// What became of a job created for a poll waiting for its handler.
@@ -83,6 +87,9 @@ pub enum Handoff {
     Queued(Box<Job>),
     /// Its idempotency key is held by this job; nothing was inserted.
     Conflict { existing: Uuid },
+    /// Its organization's plan allows no more jobs now; nothing was
+    /// inserted.
+    OverQuota(QuotaExceeded),
 }
 
 /// How a worker says an attempt ended.
@@ -240,6 +247,9 @@ pub enum FanOutCreated {
     /// A delivery's idempotency key is held by this job: nothing was
     /// inserted.
     Conflict { existing: Uuid },
+    /// Not every delivery fits in the organization's quota: nothing was
+    /// inserted.
+    OverQuota(QuotaExceeded),
 }
 
 /// What one pass of the outcome publisher did.
@@ -322,6 +332,7 @@ pub trait LeaseStore: Send + Sync + 'static {
             Some(Inserted::Conflict { existing }) => {
                 Err(super::StoreError::IdempotencyConflict { existing })
             }
+            Some(Inserted::OverQuota(refusal)) => Err(super::StoreError::QuotaExceeded(refusal)),
             None => Err(super::StoreError::Other(
                 "an insert of one job answered nothing".into(),
             )),
@@ -333,7 +344,8 @@ pub trait LeaseStore: Send + Sync + 'static {
     /// process): running, attempt 1, a new token and deadline, an open
     /// execution. If a job of its handler is already queued, it would jump
     /// that queue: it is then inserted `queued`, as [`LeaseStore::create_jobs`]
-    /// would.
+    /// would; and so it is for an organization on a plan other than
+    /// `unlimited` (its jobs are counted).
     async fn create_leased_job(
         &self,
         org: OrgId,

@@ -7,6 +7,7 @@
 //! | the database itself: migrations, readiness, changes from other processes, the clock | [`Database`] | anyone |
 //! | organizations and API keys | [`AccountStore`] | anyone |
 //! | people: users, memberships, sessions, invites | [`PeopleStore`] | anyone |
+//! | plans, the organizations on them, and what they have used | [`PlanStore`] | anyone |
 //! | signing secrets | [`SigningSecretStore`] | anyone |
 //! | reading jobs and their executions | [`JobStore`] | anyone |
 //! | creating jobs and changing their status | [`LeaseStore`] | **the lease engine only** |
@@ -44,6 +45,7 @@ pub(crate) mod flow;
 pub mod jobs;
 pub mod leases;
 pub mod people;
+pub mod plans;
 pub mod postgres;
 pub mod queues;
 pub mod retention;
@@ -64,6 +66,7 @@ pub use leases::{
     PushSlots, RateReleases, RetryOutcome, WakeKey,
 };
 pub use people::PeopleStore;
+pub use plans::{PlanDeleted, PlanStore};
 pub use queues::{DeleteQueue, QueueCounts, QueueStore};
 pub use retention::{Cutoffs, RetentionPeriods, RetentionSettings, RetentionStore};
 pub use schedules::ScheduleStore;
@@ -84,6 +87,7 @@ pub trait Store:
     Database
     + AccountStore
     + PeopleStore
+    + PlanStore
     + SigningSecretStore
     + JobStore
     + QueueStore
@@ -99,6 +103,7 @@ impl<T> Store for T where
     T: Database
         + AccountStore
         + PeopleStore
+        + PlanStore
         + SigningSecretStore
         + JobStore
         + QueueStore
@@ -148,6 +153,9 @@ pub enum StoreError {
     /// batch was inserted.
     #[error("queue {name:?} does not exist")]
     QueueNotFound { name: String },
+    /// The organization's plan allows no more jobs in this window.
+    #[error("{}", .0.message())]
+    QuotaExceeded(crate::account::plans::QuotaExceeded),
     /// Another `chronos serve` holds the embedded store's file.
     #[error(
         "another `chronos serve` is already using {path} (lock file {lock}); stop it, or give this one its own --data-dir"

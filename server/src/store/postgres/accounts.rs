@@ -36,7 +36,7 @@ impl Sql {
                 "WITH org AS (
                      INSERT INTO organizations (id, slug, name, created_at)
                      VALUES ($1, $2, $3, now()) ON CONFLICT (slug) DO NOTHING
-                     RETURNING id, slug, name, created_at
+                     RETURNING id, slug, name, created_at, plan
                  ), queue AS (
                      {queue}
                  )
@@ -44,12 +44,12 @@ impl Sql {
                 queue = insert_default_queue("org", "$4"),
             )),
             organization_by_slug:
-                "SELECT id, slug, name, created_at FROM organizations WHERE slug = $1".into(),
-            organization: "SELECT id, slug, name, created_at FROM organizations WHERE id = $1"
+                "SELECT id, slug, name, created_at, plan FROM organizations WHERE slug = $1".into(),
+            organization: "SELECT id, slug, name, created_at, plan FROM organizations WHERE id = $1"
                 .into(),
             update_organization: "UPDATE organizations \
                  SET name = COALESCE($2, name), slug = COALESCE($3, slug) \
-                 WHERE id = $1 RETURNING id, slug, name, created_at"
+                 WHERE id = $1 RETURNING id, slug, name, created_at, plan"
                 .into(),
             delete_organization: "DELETE FROM organizations WHERE id = $1".into(),
             add_owner: clock.pg(
@@ -95,6 +95,7 @@ pub(super) fn org_from_row(row: &Row) -> Result<Organization> {
         slug: row.try_get("slug")?,
         name: row.try_get("name")?,
         created_at: ts(row.try_get("created_at")?),
+        plan: row.try_get("plan")?,
     })
 }
 

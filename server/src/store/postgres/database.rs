@@ -83,6 +83,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "people, memberships, sessions, invites; key expiry and queues",
         include_str!("migrations/0017_accounts.sql"),
     ),
+    (
+        18,
+        "plans and usage counts",
+        include_str!("migrations/0018_plans.sql"),
+    ),
 ];
 
 /// The version that creates the retention settings.

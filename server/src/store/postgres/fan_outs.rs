@@ -4,7 +4,7 @@
 //! For the lease engine, through `leases.rs` (and `target_groups.rs`, for
 //! the read).
 
-use super::jobs::insert_on;
+use super::jobs::{PastQuota, insert_on};
 use super::queues::queue_from_row;
 use super::target_groups::member_from_row;
 use super::{PgStore, opt_ts, ts, u32_col};
@@ -147,11 +147,12 @@ pub(super) async fn create(
     )
     .await?;
     let mut created = Vec::with_capacity(jobs.len());
-    for inserted in insert_on(store, &tx, org, &jobs).await? {
+    for inserted in insert_on(store, &tx, org, &jobs, PastQuota::Refuse).await? {
         match inserted {
             Inserted::Created(job) => created.push(*job),
             // All or nothing: the transaction is dropped, rolled back.
             Inserted::Conflict { existing } => return Ok(FanOutCreated::Conflict { existing }),
+            Inserted::OverQuota(refusal) => return Ok(FanOutCreated::OverQuota(refusal)),
         }
     }
     tx.commit().await?;
@@ -272,7 +273,9 @@ async fn publish_once(
     }
     let mut created = Vec::new();
     for (org, jobs) in messages {
-        for inserted in insert_on(store, &tx, OrgId(org), &jobs).await? {
+        // A callback tells of a message already accepted: counted, never
+        // refused.
+        for inserted in insert_on(store, &tx, OrgId(org), &jobs, PastQuota::Count).await? {
             if let Inserted::Created(job) = inserted {
                 created.push((OrgId(org), *job));
             }

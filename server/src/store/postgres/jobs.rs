@@ -3,6 +3,7 @@
 
 use super::{NOTIFY_KEYS, PgStore, WAKE_KEY_SQL, opt_ts, ts, u32_col};
 use crate::account::OrgId;
+use crate::account::plans::UNLIMITED;
 use crate::job::state::waiting_status;
 use crate::job::{NewJob, RunAt, target_host};
 use crate::store::jobs::body_encoding;
@@ -16,6 +17,7 @@ use chrono::{DateTime, Utc};
 use chronos_proto::{Delivery, Execution, Job};
 use std::collections::HashMap;
 use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 pub(super) struct Sql {
@@ -25,7 +27,12 @@ pub(super) struct Sql {
     schedule_exists: String,
     executions_of_job: String,
     executions_of_schedule: String,
+    /// Inserts for an organization on the `unlimited` plan only (one probe
+    /// of its row); for another, inserts nothing.
     insert: String,
+    /// Inserts whatever the plan, retries capped at `$21`: the caller
+    /// counts (`insert_counted`).
+    insert_counted: String,
     key_holders: String,
 }
 
@@ -64,50 +71,8 @@ impl Sql {
             executions_of_schedule: executions(
                 "job_id IN (SELECT id FROM jobs WHERE organization_id = $1 AND schedule_id = $2)",
             ),
-            // One statement for the whole batch: columns as arrays, one NOTIFY
-            // naming whose polls to wake.
-            insert: clock.pg(format!(
-                "WITH input AS (
-                     SELECT * FROM unnest($2::uuid[], $3::text[], $4::text[], $5::jsonb[],
-                                          $6::text[], $7::int4[], $8::text[], $9::jsonb[],
-                                          $10::timestamptz[], $11::float8[], $12::int4[],
-                                          $13::int4[], $14::uuid[], $15::text[], $16::text[],
-                                          $17::text[], $18::uuid[], $19::uuid[], $20::bool[])
-                         WITH ORDINALITY AS i (in_id, in_name, in_handler, in_payload, in_queue,
-                             in_priority, in_delivery_type, in_delivery, in_at, in_delay,
-                             in_max_retries, in_timeout, in_schedule_id, in_key, in_host,
-                             in_concurrency_key, in_fan_out, in_callback_queue, in_every_attempt,
-                             in_n)
-                 ), {queues}, created AS (
-                     INSERT INTO jobs (id, organization_id, name, handler, payload, queue,
-                         priority, status, delivery_type, delivery, run_at, max_retries,
-                         timeout_seconds, schedule_id, idempotency_key, target_host, flow,
-                         concurrency_key, created_at, updated_at, fan_out_id, callback_queue_id,
-                         callback_every_attempt)
-                     SELECT in_id, $1, in_name, in_handler, in_payload, in_queue, in_priority,
-                            CASE WHEN t.run_at <= now() THEN '{queued}' ELSE '{scheduled}' END,
-                            in_delivery_type, in_delivery, t.run_at,
-                            coalesce(in_max_retries, q.retries), in_timeout,
-                            in_schedule_id, in_key, in_host,
-                            coalesce(q.flow, chronos_queue_not_found(in_queue)),
-                            in_concurrency_key, now(), now(), in_fan_out, in_callback_queue,
-                            in_every_attempt
-                     FROM input LEFT JOIN queues_used q ON q.name = in_queue CROSS JOIN LATERAL
-                          (SELECT COALESCE(in_at, now() + make_interval(secs => in_delay))
-                               AS run_at) t
-                     -- Request order, so a key used twice in a batch stays with the first.
-                     ORDER BY in_n
-                     ON CONFLICT (organization_id, idempotency_key)
-                         WHERE idempotency_key IS NOT NULL DO NOTHING
-                     RETURNING {JOB_COLUMNS}, organization_id, delivery_type
-                 ), keys AS (
-                     SELECT DISTINCT {WAKE_KEY_SQL} AS key FROM created WHERE status = '{queued}'
-                 )
-                 SELECT created.*, (SELECT {NOTIFY_KEYS} FROM keys) AS notified FROM created",
-                queued = waiting_status(true).as_str(),
-                scheduled = waiting_status(false).as_str(),
-                queues = queues_used("SELECT in_queue FROM input"),
-            )),
+            insert: clock.pg(insert_statement(true)),
+            insert_counted: clock.pg(insert_statement(false)),
             key_holders: "SELECT idempotency_key, id FROM jobs
                  WHERE organization_id = $1 AND idempotency_key = ANY($2)"
                 .into(),
@@ -128,6 +93,69 @@ pub(super) fn queues_used(names: &str) -> String {
              ORDER BY id
              FOR KEY SHARE
          )"
+    )
+}
+
+/// The batch insert: one statement for the whole batch, columns as arrays,
+/// one NOTIFY naming whose polls to wake. `unlimited_only`: for an
+/// organization on the `unlimited` plan, and nothing for another (whose
+/// jobs are counted: `insert_counted`, retries capped at `$21`).
+fn insert_statement(unlimited_only: bool) -> String {
+    format!(
+        "WITH input AS (
+             SELECT * FROM unnest($2::uuid[], $3::text[], $4::text[], $5::jsonb[],
+                                  $6::text[], $7::int4[], $8::text[], $9::jsonb[],
+                                  $10::timestamptz[], $11::float8[], $12::int4[],
+                                  $13::int4[], $14::uuid[], $15::text[], $16::text[],
+                                  $17::text[], $18::uuid[], $19::uuid[], $20::bool[])
+                 WITH ORDINALITY AS i (in_id, in_name, in_handler, in_payload, in_queue,
+                     in_priority, in_delivery_type, in_delivery, in_at, in_delay,
+                     in_max_retries, in_timeout, in_schedule_id, in_key, in_host,
+                     in_concurrency_key, in_fan_out, in_callback_queue, in_every_attempt,
+                     in_n)
+         ), {queues}, created AS (
+             INSERT INTO jobs (id, organization_id, name, handler, payload, queue,
+                 priority, status, delivery_type, delivery, run_at, max_retries,
+                 timeout_seconds, schedule_id, idempotency_key, target_host, flow,
+                 concurrency_key, created_at, updated_at, fan_out_id, callback_queue_id,
+                 callback_every_attempt)
+             SELECT in_id, $1, in_name, in_handler, in_payload, in_queue, in_priority,
+                    CASE WHEN t.run_at <= now() THEN '{queued}' ELSE '{scheduled}' END,
+                    in_delivery_type, in_delivery, t.run_at,
+                    {retries}, in_timeout,
+                    in_schedule_id, in_key, in_host,
+                    coalesce(q.flow, chronos_queue_not_found(in_queue)),
+                    in_concurrency_key, now(), now(), in_fan_out, in_callback_queue,
+                    in_every_attempt
+             FROM input LEFT JOIN queues_used q ON q.name = in_queue CROSS JOIN LATERAL
+                  (SELECT COALESCE(in_at, now() + make_interval(secs => in_delay))
+                       AS run_at) t
+             {guard}
+             -- Request order, so a key used twice in a batch stays with the first.
+             ORDER BY in_n
+             ON CONFLICT (organization_id, idempotency_key)
+                 WHERE idempotency_key IS NOT NULL DO NOTHING
+             RETURNING {JOB_COLUMNS}, organization_id, delivery_type
+         ), keys AS (
+             SELECT DISTINCT {WAKE_KEY_SQL} AS key FROM created WHERE status = '{queued}'
+         )
+         SELECT created.*, (SELECT {NOTIFY_KEYS} FROM keys) AS notified FROM created",
+        queued = waiting_status(true).as_str(),
+        scheduled = waiting_status(false).as_str(),
+        queues = queues_used("SELECT in_queue FROM input"),
+        guard = if unlimited_only {
+            format!(
+                "WHERE NOT EXISTS (SELECT 1 FROM organizations
+                                       WHERE id = $1 AND plan <> '{UNLIMITED}')"
+            )
+        } else {
+            String::new()
+        },
+        retries = if unlimited_only {
+            "coalesce(in_max_retries, q.retries)"
+        } else {
+            "least(coalesce(in_max_retries, q.retries), $21::int4)"
+        },
     )
 }
 
@@ -266,63 +294,178 @@ impl JobStore for PgStore {
     }
 }
 
-/// Inserts jobs in one statement ([`crate::store::LeaseStore::create_jobs`]).
+/// What becomes of jobs past their organization's quota.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum PastQuota {
+    /// Refused, each with the window that ran out (API requests).
+    Refuse,
+    /// Inserted and counted all the same: what an accepted job gives rise
+    /// to (a callback) is never lost to a quota.
+    Count,
+}
+
+/// Inserts jobs in one statement ([`crate::store::LeaseStore::create_jobs`]);
+/// for an organization on a limited plan, in a transaction that counts
+/// them ([`insert_counted`]).
 pub(super) async fn insert(
     store: &PgStore,
     org: OrgId,
     jobs: Vec<NewJob>,
 ) -> Result<Vec<Inserted>> {
-    let client = store.pool.get().await?;
-    insert_on(store, &client, org, &jobs).await
+    let mut client = store.pool.get().await?;
+    if let Some(done) = insert_rows(store, &client, org, &jobs, None).await? {
+        return Ok(done);
+    }
+    let tx = client.transaction().await?;
+    let done = insert_counted(store, &tx, org, &jobs, PastQuota::Refuse).await?;
+    tx.commit().await?;
+    Ok(done)
 }
 
-/// [`insert`] on `client`: a pooled connection, or a transaction the
-/// caller commits.
+/// [`insert`] in a transaction the caller commits.
 pub(super) async fn insert_on(
+    store: &PgStore,
+    tx: &deadpool_postgres::Transaction<'_>,
+    org: OrgId,
+    jobs: &[NewJob],
+    past: PastQuota,
+) -> Result<Vec<Inserted>> {
+    match insert_rows(store, tx, org, jobs, None).await? {
+        Some(done) => Ok(done),
+        None => insert_counted(store, tx, org, jobs, past).await,
+    }
+}
+
+/// Inserts jobs for an organization on a plan other than `unlimited`, in
+/// the caller's transaction: its retries capped by the plan, and, if the
+/// plan limits jobs, as many as its quota has room for (all with
+/// [`PastQuota::Count`]), counted. The counts stay locked until the
+/// transaction ends, so two servers can't both spend the last of them.
+pub(super) async fn insert_counted(
     store: &PgStore,
     client: &impl deadpool_postgres::GenericClient,
     org: OrgId,
     jobs: &[NewJob],
+    past: PastQuota,
 ) -> Result<Vec<Inserted>> {
-    let insert = client.prepare_cached(&store.sql.jobs.insert).await?;
+    let plan = super::plans::plan_on(store, client, org).await?;
+    let cap = Some(plan.max_retries.map(|m| m.min(i32::MAX as u32) as i32));
+    if !plan.counts() {
+        let done = insert_rows(store, client, org, jobs, cap).await?;
+        return Ok(done.unwrap_or_default());
+    }
+    let locked = super::plans::lock_usage(store, client, org).await?;
+    let mut usage = locked.usage;
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    let mut created = 0;
+    let mut next = 0;
+    // A job whose key is held inserts nothing and takes no room: the room
+    // it leaves goes to the next ones.
+    while next < jobs.len() {
+        let left = jobs.len() - next;
+        let (room, refusal) = plan.room(&usage, left as u64);
+        let room = match past {
+            PastQuota::Refuse => room as usize,
+            PastQuota::Count => left,
+        };
+        let Some(refusal) = refusal.filter(|_| room == 0) else {
+            let batch = &jobs[next..next + room];
+            let done = insert_rows(store, client, org, batch, cap).await?;
+            let done = done.unwrap_or_default();
+            let n = done
+                .iter()
+                .filter(|d| matches!(d, Inserted::Created(_)))
+                .count() as u64;
+            (created, usage.day, usage.month) = (created + n, usage.day + n, usage.month + n);
+            outcomes.extend(done);
+            next += room;
+            continue;
+        };
+        // The rest are refused; one whose key is held answers with that job.
+        let rest = &jobs[next..];
+        let keys: Vec<&str> = rest
+            .iter()
+            .filter_map(|j| j.idempotency_key.as_deref())
+            .collect();
+        let holders = key_holders(store, client, org, &keys).await?;
+        outcomes.extend(rest.iter().map(|job| {
+            match job.idempotency_key.as_ref().and_then(|k| holders.get(k)) {
+                Some(&existing) => Inserted::Conflict { existing },
+                None => Inserted::OverQuota(refusal),
+            }
+        }));
+        break;
+    }
+    super::plans::add_usage(store, client, org, &locked, created).await?;
+    Ok(outcomes)
+}
+
+/// Inserts jobs on `client`. `capped`: `None` for the statement of
+/// organizations on the `unlimited` plan, which answers `None` when the
+/// organization is on another (nothing was inserted); `Some(cap)` for the
+/// statement that inserts whatever the plan, retries capped at `cap`.
+async fn insert_rows(
+    store: &PgStore,
+    client: &impl deadpool_postgres::GenericClient,
+    org: OrgId,
+    jobs: &[NewJob],
+    capped: Option<Option<i32>>,
+) -> Result<Option<Vec<Inserted>>> {
+    let sql = match capped {
+        None => &store.sql.jobs.insert,
+        Some(_) => &store.sql.jobs.insert_counted,
+    };
+    let insert = client.prepare_cached(sql).await?;
     let mut outcomes: Vec<Option<Inserted>> = vec![None; jobs.len()];
     let mut pending: Vec<usize> = (0..jobs.len()).collect();
     // A key held by another job: report that job. Looped because the
     // holder may disappear between the insert and the look-up.
-    for _ in 0..3 {
+    for round in 0..3 {
         if pending.is_empty() {
             break;
         }
         let batch: Vec<&NewJob> = pending.iter().map(|&i| &jobs[i]).collect();
         let columns = JobColumns::of(&batch)?;
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![
+            &org.0,
+            &columns.id,
+            &columns.name,
+            &columns.handler,
+            &columns.payload,
+            &columns.queue,
+            &columns.priority,
+            &columns.delivery_type,
+            &columns.delivery,
+            &columns.at,
+            &columns.delay,
+            &columns.max_retries,
+            &columns.timeout,
+            &columns.schedule_id,
+            &columns.idempotency_key,
+            &columns.target_host,
+            &columns.concurrency_key,
+            &columns.fan_out_id,
+            &columns.callback_queue_id,
+            &columns.every_attempt,
+        ];
+        if let Some(cap) = &capped {
+            params.push(cap);
+        }
         let rows = client
-            .query(
-                &insert,
-                &[
-                    &org.0,
-                    &columns.id,
-                    &columns.name,
-                    &columns.handler,
-                    &columns.payload,
-                    &columns.queue,
-                    &columns.priority,
-                    &columns.delivery_type,
-                    &columns.delivery,
-                    &columns.at,
-                    &columns.delay,
-                    &columns.max_retries,
-                    &columns.timeout,
-                    &columns.schedule_id,
-                    &columns.idempotency_key,
-                    &columns.target_host,
-                    &columns.concurrency_key,
-                    &columns.fan_out_id,
-                    &columns.callback_queue_id,
-                    &columns.every_attempt,
-                ],
-            )
+            .query(&insert, &params)
             .await
             .map_err(super::insert_error)?;
+        // Nothing inserted by the first statement: perhaps the organization
+        // is on a limited plan (asked only then, so it costs nothing when
+        // jobs are inserted).
+        if round == 0
+            && rows.is_empty()
+            && capped.is_none()
+            && !jobs.is_empty()
+            && super::plans::limited(store, client, org).await?
+        {
+            return Ok(None);
+        }
         let mut created = HashMap::with_capacity(rows.len());
         for row in &rows {
             let job = job_from_row(row)?;
@@ -354,7 +497,7 @@ pub(super) async fn insert_on(
             "idempotency key kept changing hands; try again".into(),
         ));
     }
-    Ok(outcomes.into_iter().flatten().collect())
+    Ok(Some(outcomes.into_iter().flatten().collect()))
 }
 
 /// The jobs holding these idempotency keys, by key.

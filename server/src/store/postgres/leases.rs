@@ -15,6 +15,7 @@ use super::{
     ended_from_row, lease_miss, moved_from_row, seconds_from_now, ts, u32_col, whole_job_columns,
 };
 use crate::account::OrgId;
+use crate::account::plans::UNLIMITED;
 use crate::endpoint::{Enabled, EndpointKey, HealthPolicy, Tally};
 use crate::job::NewJob;
 use crate::job::slots::{MAX_LEASE_BATCH, Taker, lease_slots};
@@ -187,6 +188,10 @@ impl Sql {
                                  ELSE now() + make_interval(secs => $10::int4) END,
                             CASE WHEN busy THEN NULL ELSE $12 END, now(), now()
                      FROM decided
+                     -- Another plan's jobs are counted: create_leased_job
+                     -- inserts them as create_jobs does.
+                     WHERE NOT EXISTS (SELECT 1 FROM organizations
+                                       WHERE id = $2 AND plan <> '{UNLIMITED}')
                      ON CONFLICT (organization_id, idempotency_key)
                          WHERE idempotency_key IS NOT NULL DO NOTHING
                      RETURNING {JOB_COLUMNS}, lease_token, lease_expires_at, worker_id,
@@ -785,7 +790,25 @@ impl LeaseStore for PgStore {
             .await
             .map_err(super::insert_error)?;
         let Some(row) = row else {
-            // Only an idempotency key held by another job inserts nothing.
+            // An organization on another plan: inserted and counted as
+            // create_jobs does, not handed off.
+            if super::plans::limited(self, &client, org).await? {
+                drop(client);
+                return Ok(
+                    match super::jobs::insert(self, org, vec![job]).await?.pop() {
+                        Some(Inserted::Created(job)) => Handoff::Queued(job),
+                        Some(Inserted::Conflict { existing }) => Handoff::Conflict { existing },
+                        Some(Inserted::OverQuota(refusal)) => Handoff::OverQuota(refusal),
+                        None => {
+                            return Err(StoreError::Other(
+                                "an insert of one job answered nothing".into(),
+                            ));
+                        }
+                    },
+                );
+            }
+            // Otherwise only an idempotency key held by another job inserts
+            // nothing.
             let keys: Vec<&str> = job.idempotency_key.as_deref().into_iter().collect();
             return match key_holders(self, &client, org, &keys)
                 .await?

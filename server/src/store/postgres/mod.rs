@@ -34,6 +34,7 @@ mod jobs;
 mod leases;
 mod listen;
 mod people;
+mod plans;
 mod queues;
 mod retention;
 mod schedules;
@@ -150,6 +151,7 @@ struct Statements {
     database: database::Sql,
     accounts: accounts::Sql,
     people: people::Sql,
+    plans: plans::Sql,
     signing_secrets: signing_secrets::Sql,
     target_groups: target_groups::Sql,
     endpoints: endpoints::Sql,
@@ -191,6 +193,7 @@ impl PgStore {
             database: database::Sql::new(c),
             accounts: accounts::Sql::new(c),
             people: people::Sql::new(c),
+            plans: plans::Sql::new(c),
             signing_secrets: signing_secrets::Sql::new(c),
             target_groups: target_groups::Sql::new(c),
             endpoints: endpoints::Sql::new(c),

@@ -73,7 +73,7 @@ impl Sql {
             ),
             membership: "SELECT role FROM memberships WHERE organization_id = $1 AND user_id = $2"
                 .into(),
-            belongings: "SELECT o.id, o.slug, o.name, o.created_at, m.role \
+            belongings: "SELECT o.id, o.slug, o.name, o.created_at, o.plan, m.role \
                  FROM memberships m JOIN organizations o ON o.id = m.organization_id \
                  WHERE m.user_id = $1 ORDER BY o.slug"
                 .into(),
@@ -524,7 +524,7 @@ impl PeopleStore for PgStore {
         tx.commit().await?;
         Ok(Accepted::Joined {
             user,
-            organization,
+            organization: Box::new(organization),
             role,
         })
     }

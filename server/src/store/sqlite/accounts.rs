@@ -32,15 +32,15 @@ impl Sql {
             insert_organization: clock.sqlite(format!(
                 "INSERT INTO organizations (id, slug, name, created_at) \
                  VALUES (?1, ?2, ?3, {NOW}) ON CONFLICT (slug) DO NOTHING \
-                 RETURNING id, slug, name, created_at"
+                 RETURNING id, slug, name, created_at, plan"
             )),
             organization_by_slug:
-                "SELECT id, slug, name, created_at FROM organizations WHERE slug = ?1".into(),
-            organization: "SELECT id, slug, name, created_at FROM organizations WHERE id = ?1"
+                "SELECT id, slug, name, created_at, plan FROM organizations WHERE slug = ?1".into(),
+            organization: "SELECT id, slug, name, created_at, plan FROM organizations WHERE id = ?1"
                 .into(),
             update_organization: "UPDATE organizations \
                  SET name = COALESCE(?2, name), slug = COALESCE(?3, slug) \
-                 WHERE id = ?1 RETURNING id, slug, name, created_at"
+                 WHERE id = ?1 RETURNING id, slug, name, created_at, plan"
                 .into(),
             delete_organization: "DELETE FROM organizations WHERE id = ?1".into(),
             add_owner: clock.sqlite(format!(
@@ -81,6 +81,7 @@ pub(super) fn org_from_row(row: &Row) -> Result<Organization> {
         slug: row.get("slug")?,
         name: row.get("name")?,
         created_at: ts(row.get("created_at")?)?,
+        plan: row.get("plan")?,
     })
 }
 

@@ -78,6 +78,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "people, memberships, sessions, invites; key expiry and queues",
         include_str!("migrations/0016_accounts.sql"),
     ),
+    (
+        17,
+        "plans and usage counts",
+        include_str!("migrations/0017_plans.sql"),
+    ),
 ];
 
 /// The version that creates the retention settings.

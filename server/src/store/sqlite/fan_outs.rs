@@ -2,7 +2,8 @@
 //! connection writes at a time, so a pass needs no row locks: its
 //! transaction alone takes the ended deliveries and counts their fan-outs.
 
-use super::jobs::{QueuesUsed, insert_job};
+use super::jobs::{Inserting, insert_job};
+use super::plans::PastQuota;
 use super::queues::queue_from_row;
 use super::target_groups::member_from_row;
 use super::{NOW, Statements, opt_ts, opt_uuid, ts, u32_col, uuid};
@@ -145,15 +146,17 @@ pub(super) fn create(
         jobs.len() as i64,
         fan_out.callback_queue_id.map(|q| q.to_string()),
     ])?;
-    let mut queues = QueuesUsed::default();
+    let mut inserting = Inserting::new(PastQuota::Refuse);
     let mut created = Vec::with_capacity(jobs.len());
     for job in jobs {
-        match insert_job(&tx, &sql.jobs, &mut queues, org, job)? {
+        match insert_job(&tx, sql, &mut inserting, org, job)? {
             Inserted::Created(job) => created.push(*job),
             // All or nothing: the transaction is dropped, rolled back.
             Inserted::Conflict { existing } => return Ok(FanOutCreated::Conflict { existing }),
+            Inserted::OverQuota(refusal) => return Ok(FanOutCreated::OverQuota(refusal)),
         }
     }
+    inserting.finish(&tx, sql, org)?;
     tx.commit()?;
     Ok(FanOutCreated::Created(created))
 }
@@ -260,15 +263,16 @@ pub(super) fn publish(conn: &mut Connection, all: &Statements, limit: u32) -> Re
     }
     let mut created = Vec::new();
     for (org, jobs) in messages {
-        // Queues are cached by name: one cache per organization.
-        let mut queues = QueuesUsed::default();
+        // Queues are cached by name: one cache per organization. A
+        // callback tells of a message already accepted: counted, never
+        // refused.
+        let mut inserting = Inserting::new(PastQuota::Count);
         for job in &jobs {
-            if let Inserted::Created(job) =
-                insert_job(&tx, &all.jobs, &mut queues, OrgId(org), job)?
-            {
+            if let Inserted::Created(job) = insert_job(&tx, all, &mut inserting, OrgId(org), job)? {
                 created.push((OrgId(org), *job));
             }
         }
+        inserting.finish(&tx, all, OrgId(org))?;
     }
     {
         let mut published = tx.prepare_cached(&sql.published)?;

@@ -1,8 +1,10 @@
 //! Jobs: reading them and their executions, and inserting new ones (for
 //! the lease engine, through [`super::leases`]).
 
+use super::plans::{PastQuota, Spending};
 use super::{
-    NOW, SqliteStore, corrupt, json, modifier, opt_ts, opt_uuid, to_json, ts, u32_col, uuid,
+    NOW, SqliteStore, Statements, corrupt, json, modifier, opt_ts, opt_uuid, to_json, ts, u32_col,
+    uuid,
 };
 use crate::account::OrgId;
 use crate::job::state::waiting_status;
@@ -159,19 +161,35 @@ pub(super) fn job_by_id(conn: &Connection, sql: &Sql, org: OrgId, id: Uuid) -> R
         .transpose()
 }
 
-/// The flow and retries of the queues a transaction's inserts name, each
-/// read once, in the transaction (SQLite's one writer keeps the queue from
-/// changing under it). Read apart from the insert, whose plan SQLite would
-/// otherwise make again on every row: a parameter compared with a column
-/// in the insert's own `WHERE` ties its plan to the value.
-#[derive(Default)]
-pub(super) struct QueuesUsed(HashMap<String, (i64, i64)>);
+/// What one transaction's inserts of one organization's jobs have read
+/// and spent: its plan's quota, and the flow and retries of the queues they
+/// name, each read once, in the transaction (SQLite's one writer keeps the
+/// queue from changing under it). Read apart from the insert, whose plan
+/// SQLite would otherwise make again on every row: a parameter compared
+/// with a column in the insert's own `WHERE` ties its plan to the value.
+pub(super) struct Inserting {
+    queues: HashMap<String, (i64, i64)>,
+    spending: Spending,
+}
 
-impl QueuesUsed {
+impl Inserting {
+    pub fn new(past: PastQuota) -> Self {
+        Inserting {
+            queues: HashMap::new(),
+            spending: Spending::new(past),
+        }
+    }
+
     /// The queue `name`'s (flow, retries); `QueueNotFound` if the
     /// organization has no such queue.
-    fn get(&mut self, conn: &Connection, sql: &Sql, org: OrgId, name: &str) -> Result<(i64, i64)> {
-        if let Some(&known) = self.0.get(name) {
+    fn queue(
+        &mut self,
+        conn: &Connection,
+        sql: &Sql,
+        org: OrgId,
+        name: &str,
+    ) -> Result<(i64, i64)> {
+        if let Some(&known) = self.queues.get(name) {
             return Ok(known);
         }
         let found = conn
@@ -183,22 +201,30 @@ impl QueuesUsed {
             .ok_or_else(|| StoreError::QueueNotFound {
                 name: name.to_string(),
             })?;
-        self.0.insert(name.to_string(), found);
+        self.queues.insert(name.to_string(), found);
         Ok(found)
+    }
+
+    /// Writes what was spent to the organization's counters; call before
+    /// the transaction commits.
+    pub fn finish(self, conn: &Connection, sql: &Statements, org: OrgId) -> Result<()> {
+        self.spending.finish(conn, &sql.plans, org)
     }
 }
 
 /// Inserts one job of a batch (in the caller's transaction), or finds the
-/// job holding its idempotency key. A queue that does not exist fails the
-/// whole transaction (`QueueNotFound`).
+/// job holding its idempotency key, or refuses it for its organization's
+/// quota; its retries capped by the plan. A queue that does not exist
+/// fails the whole transaction (`QueueNotFound`).
 pub(super) fn insert_job(
     conn: &Connection,
-    sql: &Sql,
-    queues: &mut QueuesUsed,
+    sql_all: &Statements,
+    inserting: &mut Inserting,
     org: OrgId,
     job: &NewJob,
 ) -> Result<Inserted> {
-    let (flow, retries) = queues.get(conn, sql, org, &job.queue)?;
+    let sql = &sql_all.jobs;
+    let (flow, retries) = inserting.queue(conn, sql, org, &job.queue)?;
     if let Some(key) = &job.idempotency_key {
         let existing: Option<String> = conn
             .prepare_cached(&sql.key_holder)?
@@ -210,6 +236,12 @@ pub(super) fn insert_job(
             });
         }
     }
+    let plan = match inserting.spending.take(conn, &sql_all.plans, org)? {
+        Ok(plan) => plan,
+        Err(refusal) => return Ok(Inserted::OverQuota(refusal)),
+    };
+    let max_retries = job.max_retries.map(|r| plan.cap_retries(r));
+    let retries = plan.cap_retries(retries.clamp(0, u32::MAX as i64) as u32);
     let (at, after) = match job.run_at {
         RunAt::Now => (None, modifier(Duration::ZERO)),
         RunAt::After(d) => (None, modifier(d)),
@@ -226,7 +258,7 @@ pub(super) fn insert_job(
             job.priority,
             job.delivery.kind(),
             to_json(&job.delivery),
-            job.max_retries,
+            max_retries,
             job.timeout_seconds,
             job.schedule_id.map(|s| s.to_string()),
             job.idempotency_key,
@@ -242,6 +274,7 @@ pub(super) fn insert_job(
         ],
         |row| Ok(job_from_row(row)),
     )??;
+    inserting.spending.spent();
     Ok(Inserted::Created(Box::new(created)))
 }
 

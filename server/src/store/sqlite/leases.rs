@@ -8,7 +8,8 @@
 //! push delivery).
 
 use super::flow::{Slot, fill_freed, freed, held_slot};
-use super::jobs::{QueuesUsed, insert_job, job_by_id, job_from_row};
+use super::jobs::{Inserting, insert_job, job_by_id, job_from_row};
+use super::plans::PastQuota;
 use super::{
     ENDED_COLUMNS, MOVED_COLUMNS, NOW, SqliteStore, ended_from_row, lease_miss, modifier,
     moved_from_row, seconds_from_now, to_json, ts, u32_col, uuid, wake_key,
@@ -483,11 +484,12 @@ impl LeaseStore for SqliteStore {
         self.call(move |conn, sql| {
             // One transaction, one commit, for the whole batch.
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let mut queues = QueuesUsed::default();
+            let mut inserting = Inserting::new(PastQuota::Refuse);
             let inserted = jobs
                 .iter()
-                .map(|job| insert_job(&tx, &sql.jobs, &mut queues, org, job))
+                .map(|job| insert_job(&tx, sql, &mut inserting, org, job))
                 .collect::<Result<Vec<_>>>()?;
+            inserting.finish(&tx, sql, org)?;
             tx.commit()?;
             Ok(inserted)
         })
@@ -542,11 +544,13 @@ impl LeaseStore for SqliteStore {
         let worker_id = worker_id.map(str::to_string);
         self.call(move |conn, sql| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let mut queues = QueuesUsed::default();
-            let created = match insert_job(&tx, &sql.jobs, &mut queues, org, &job)? {
+            let mut inserting = Inserting::new(PastQuota::Refuse);
+            let created = match insert_job(&tx, sql, &mut inserting, org, &job)? {
                 Inserted::Conflict { existing } => return Ok(Handoff::Conflict { existing }),
+                Inserted::OverQuota(refusal) => return Ok(Handoff::OverQuota(refusal)),
                 Inserted::Created(created) => created,
             };
+            inserting.finish(&tx, sql, org)?;
             // A job of this handler already queued: this one queues behind it.
             let busy: bool = tx.prepare_cached(&sql.leases.queued_ahead)?.query_row(
                 params![org.0.to_string(), job.handler, job.id.to_string()],

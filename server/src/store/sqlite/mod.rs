@@ -23,6 +23,7 @@ mod flow;
 mod jobs;
 mod leases;
 mod people;
+mod plans;
 mod queues;
 mod retention;
 mod schedules;
@@ -61,6 +62,7 @@ struct Statements {
     database: database::Sql,
     accounts: accounts::Sql,
     people: people::Sql,
+    plans: plans::Sql,
     signing_secrets: signing_secrets::Sql,
     target_groups: target_groups::Sql,
     endpoints: endpoints::Sql,
@@ -133,6 +135,7 @@ impl SqliteStore {
             database: database::Sql::new(c),
             accounts: accounts::Sql::new(c),
             people: people::Sql::new(c),
+            plans: plans::Sql::new(c),
             signing_secrets: signing_secrets::Sql::new(c),
             target_groups: target_groups::Sql::new(c),
             endpoints: endpoints::Sql::new(c),
@@ -324,7 +327,7 @@ fn lease_miss<T>(conn: &Connection, org: OrgId, token: Uuid) -> Result<LeaseOutc
 }
 
 #[cfg(test)]
-mod plans {
+mod query_plans {
     use super::{OpenMode, SqliteStore};
     use crate::store::{Clock, Database};
 

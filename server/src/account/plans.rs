@@ -1,0 +1,185 @@
+//! Plans: what an organization may use — jobs created a day and a month,
+//! the shortest interval a schedule may fire at, the most retries a job may
+//! have, whether the domains it pushes to must be verified. Every
+//! organization is on [`UNLIMITED`] until the operator gives it another;
+//! that plan limits nothing and its jobs touch no counter.
+//!
+//! Counts are per UTC day and calendar month, kept by the store in rows of
+//! their own, raised in the transaction that creates the jobs, so two
+//! servers can't both spend the last of a quota and a crash can't lose a
+//! count.
+
+use chrono::{Datelike, NaiveDate, TimeZone, Utc};
+use chronos_proto::Timestamp;
+
+/// The plan every organization has until told otherwise.
+pub const UNLIMITED: &str = "unlimited";
+
+/// A plan's limits; `None` limits nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    pub name: String,
+    pub messages_per_day: Option<u64>,
+    pub messages_per_month: Option<u64>,
+    pub min_interval_seconds: Option<u32>,
+    pub max_retries: Option<u32>,
+    pub verify_domains: bool,
+}
+
+impl Plan {
+    /// The plan that limits nothing.
+    pub fn unlimited() -> Self {
+        Plan {
+            name: UNLIMITED.into(),
+            messages_per_day: None,
+            messages_per_month: None,
+            min_interval_seconds: None,
+            max_retries: None,
+            verify_domains: false,
+        }
+    }
+
+    /// As the API shows it.
+    pub fn to_wire(&self) -> chronos_proto::Plan {
+        chronos_proto::Plan {
+            name: self.name.clone(),
+            messages_per_day: self.messages_per_day,
+            messages_per_month: self.messages_per_month,
+            min_interval_seconds: self.min_interval_seconds,
+            max_retries: self.max_retries,
+            verify_domains: self.verify_domains,
+        }
+    }
+
+    /// Whether creating jobs counts against a quota.
+    pub fn counts(&self) -> bool {
+        self.messages_per_day.is_some() || self.messages_per_month.is_some()
+    }
+
+    /// `retries` as this plan allows them.
+    pub fn cap_retries(&self, retries: u32) -> u32 {
+        self.max_retries.map_or(retries, |max| retries.min(max))
+    }
+
+    /// How many of `n` new jobs fit in the room `used` leaves, and, when
+    /// not all do, what refuses the rest (the window that runs out first).
+    pub fn room(&self, usage: &Usage, n: u64) -> (u64, Option<QuotaExceeded>) {
+        let mut fits = n;
+        let mut refused = None;
+        for (window, limit, used) in [
+            (Window::Day, self.messages_per_day, usage.day),
+            (Window::Month, self.messages_per_month, usage.month),
+        ] {
+            let Some(limit) = limit else { continue };
+            let left = limit.saturating_sub(used);
+            if left < fits {
+                fits = left;
+                let resets_at = window.resets_at(usage.at);
+                let left = (resets_at.0 - usage.at.0).num_milliseconds().max(0) as u64;
+                refused = Some(QuotaExceeded {
+                    window,
+                    limit,
+                    used: used.min(limit),
+                    resets_at,
+                    seconds_left: left.div_ceil(1000).max(1),
+                });
+            }
+        }
+        (fits, refused)
+    }
+}
+
+/// Jobs counted in the windows that hold `at`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Usage {
+    pub day: u64,
+    pub month: u64,
+    /// The moment the counts were read (the store's clock).
+    pub at: Timestamp,
+}
+
+/// A quota's window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Window {
+    /// The UTC day.
+    Day,
+    /// The calendar month, in UTC.
+    Month,
+}
+
+impl Window {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Window::Day => "day",
+            Window::Month => "month",
+        }
+    }
+
+    /// The first day of the window that holds `at`: the key of its counter.
+    pub fn starts_on(self, at: Timestamp) -> NaiveDate {
+        let day = at.0.date_naive();
+        match self {
+            Window::Day => day,
+            Window::Month => day.with_day(1).expect("every month has a first"),
+        }
+    }
+
+    /// When the window that holds `at` ends and the next begins.
+    pub fn resets_at(self, at: Timestamp) -> Timestamp {
+        let start = self.starts_on(at);
+        let next = match self {
+            Window::Day => start.succ_opt(),
+            Window::Month => start
+                .checked_add_months(chrono::Months::new(1))
+                .map(|d| d.with_day(1).expect("every month has a first")),
+        }
+        .expect("a date after this one");
+        Timestamp(Utc.from_utc_datetime(&next.and_hms_opt(0, 0, 0).expect("midnight")))
+    }
+}
+
+/// A quota spent: the window, its limit, what is used, when it resets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QuotaExceeded {
+    pub window: Window,
+    pub limit: u64,
+    pub used: u64,
+    pub resets_at: Timestamp,
+    /// Whole seconds from the refusal until `resets_at` (at least 1), by
+    /// the store's clock: `Retry-After`.
+    pub seconds_left: u64,
+}
+
+impl QuotaExceeded {
+    /// Seed 004's message.
+    pub fn message(&self) -> &'static str {
+        match self.window {
+            Window::Day => "Daily message limit reached",
+            Window::Month => "Monthly message limit reached",
+        }
+    }
+
+    /// `RateLimit-Policy` and `RateLimit` (the IETF's structured fields):
+    /// the window's quota and length, and nothing left until it resets.
+    pub fn rate_limit_headers(&self) -> [(&'static str, String); 2] {
+        let name = self.window.as_str();
+        let length = match self.window {
+            Window::Day => 86_400,
+            // The month that ends at `resets_at`.
+            Window::Month => {
+                let last_day = Timestamp(self.resets_at.0 - chrono::Duration::days(1));
+                (self.resets_at.0.date_naive() - self.window.starts_on(last_day)).num_seconds()
+            }
+        };
+        [
+            (
+                "ratelimit-policy",
+                format!("\"{name}\";q={};w={length}", self.limit),
+            ),
+            (
+                "ratelimit",
+                format!("\"{name}\";r=0;t={}", self.seconds_left),
+            ),
+        ]
+    }
+}
