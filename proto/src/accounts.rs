@@ -58,7 +58,7 @@ pub struct UpdateOrganization {
     pub slug: Option<String>,
     /// The plan to put it on: the instance administrator's alone to change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, min_length = 1, max_length = 63, nullable = false))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, pattern = "^[a-z0-9][a-z0-9-]{1,62}$", nullable = false))]
     pub plan: Option<String>,
 }
 

@@ -50,7 +50,7 @@ async fn the_instance_administrator_assigns_plans(kind: StoreKind) {
     let answer = set_plan(&s, &admin, "business").await;
     assert_error(&answer, 403, "instance_admin_only", None);
     let answer = set_plan(&s, &s.admin_key, "platinum").await;
-    assert_error(&answer, 400, "validation_failed", Some("plan"));
+    assert_error(&answer, 422, "validation_failed", Some("plan"));
     let (status, org) = set_plan(&s, &s.admin_key, "free").await;
     assert_eq!(status, 200, "{org}");
     assert_eq!(org["plan"], "free");

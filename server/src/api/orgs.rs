@@ -260,7 +260,7 @@ async fn get_org(
     request_body = UpdateOrganization,
     responses(
         (status = 200, body = chronos_proto::Organization),
-        (status = 400, description = "`validation_failed`: no plan of that name", body = ErrorBody),
+        (status = 422, description = "`validation_failed`: no plan of that name", body = ErrorBody),
         (status = 403, description = "`instance_admin_only` for `plan`", body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "`slug_taken`", body = ErrorBody),
@@ -288,7 +288,7 @@ async fn update_org(
             .set_organization_plan(access.org.id, plan)
             .await?
         {
-            return Err(ApiError::validation(
+            return Err(ApiError::rule(
                 "plan",
                 format!("there is no plan named {plan:?} (chronos plans list)"),
             ));
