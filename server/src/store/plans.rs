@@ -20,6 +20,17 @@ pub enum PlanDeleted {
     InUse(u64),
 }
 
+/// What becomes of jobs past their organization's quota, where a store
+/// inserts them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PastQuota {
+    /// Refused, each with the window that ran out (API requests).
+    Refuse,
+    /// Inserted and counted all the same: what an accepted job gives rise
+    /// to (a callback) is never lost to a quota.
+    Count,
+}
+
 #[async_trait]
 pub trait PlanStore: Send + Sync + 'static {
     /// Every plan, by name.

@@ -4,13 +4,14 @@
 //! For the lease engine, through `leases.rs` (and `target_groups.rs`, for
 //! the read).
 
-use super::jobs::{PastQuota, insert_on};
+use super::jobs::insert_on;
 use super::queues::queue_from_row;
 use super::target_groups::member_from_row;
 use super::{PgStore, opt_ts, ts, u32_col};
 use crate::account::OrgId;
 use crate::job::NewJob;
 use crate::store::jobs::body_encoding;
+use crate::store::plans::PastQuota;
 use crate::store::target_groups::{
     DELIVERED_COLUMNS, FAN_OUT_COLUMNS, MEMBER_COLUMNS, target_of, unpublished_attempts,
     unpublished_test,

@@ -8,6 +8,7 @@ use crate::job::state::waiting_status;
 use crate::job::{NewJob, RunAt, target_host};
 use crate::store::jobs::body_encoding;
 use crate::store::jobs::{EXECUTION_COLUMNS, JOB_COLUMNS};
+use crate::store::plans::PastQuota;
 use crate::store::{
     Clock, ExecutionsOf, Inserted, JobFilter, JobStore, Page, PageRequest, Result, ScheduleFilter,
     StoreError,
@@ -292,16 +293,6 @@ impl JobStore for PgStore {
             .collect::<Result<Vec<_>>>()?;
         Ok(Some(Page::from_rows(items, page.limit, |e| e.id)))
     }
-}
-
-/// What becomes of jobs past their organization's quota.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum PastQuota {
-    /// Refused, each with the window that ran out (API requests).
-    Refuse,
-    /// Inserted and counted all the same: what an accepted job gives rise
-    /// to (a callback) is never lost to a quota.
-    Count,
 }
 
 /// Inserts jobs in one statement ([`crate::store::LeaseStore::create_jobs`]);

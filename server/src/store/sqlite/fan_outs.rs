@@ -3,13 +3,13 @@
 //! transaction alone takes the ended deliveries and counts their fan-outs.
 
 use super::jobs::{Inserting, insert_job};
-use super::plans::PastQuota;
 use super::queues::queue_from_row;
 use super::target_groups::member_from_row;
 use super::{NOW, Statements, opt_ts, opt_uuid, ts, u32_col, uuid};
 use crate::account::OrgId;
 use crate::job::NewJob;
 use crate::store::jobs::body_encoding;
+use crate::store::plans::PastQuota;
 use crate::store::target_groups::{
     DELIVERED_COLUMNS, FAN_OUT_COLUMNS, MEMBER_COLUMNS, target_of, unpublished_attempts,
     unpublished_test,

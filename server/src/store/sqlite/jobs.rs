@@ -1,7 +1,7 @@
 //! Jobs: reading them and their executions, and inserting new ones (for
 //! the lease engine, through [`super::leases`]).
 
-use super::plans::{PastQuota, Spending};
+use super::plans::Spending;
 use super::{
     NOW, SqliteStore, Statements, corrupt, json, modifier, opt_ts, opt_uuid, to_json, ts, u32_col,
     uuid,
@@ -11,6 +11,7 @@ use crate::job::state::waiting_status;
 use crate::job::{NewJob, RunAt, target_host};
 use crate::store::jobs::body_encoding;
 use crate::store::jobs::{EXECUTION_COLUMNS, JOB_COLUMNS};
+use crate::store::plans::PastQuota;
 use crate::store::{
     Clock, ExecutionsOf, Inserted, JobFilter, JobStore, Page, PageRequest, Result, ScheduleFilter,
     StoreError,

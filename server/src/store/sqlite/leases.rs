@@ -9,7 +9,6 @@
 
 use super::flow::{Slot, fill_freed, freed, held_slot};
 use super::jobs::{Inserting, insert_job, job_by_id, job_from_row};
-use super::plans::PastQuota;
 use super::{
     ENDED_COLUMNS, MOVED_COLUMNS, NOW, SqliteStore, ended_from_row, lease_miss, modifier,
     moved_from_row, seconds_from_now, to_json, ts, u32_col, uuid, wake_key,
@@ -24,6 +23,7 @@ use crate::job::state::{
 };
 use crate::schedule::PlanFn;
 use crate::store::jobs::JOB_COLUMNS;
+use crate::store::plans::PastQuota;
 use crate::store::{
     AttemptEnd, CancelOutcome, Clock, Expired, FREE_FLOW, Fired, Handoff, HttpResponse, Inserted,
     LeaseOutcome, LeaseStore, Moved, Outcome, Promoted, PushSlots, RateReleases, Result,

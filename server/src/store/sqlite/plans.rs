@@ -3,7 +3,7 @@
 use super::{NOW, SqliteStore, ts};
 use crate::account::OrgId;
 use crate::account::plans::{Plan, QuotaExceeded, UNLIMITED, Usage, Window};
-use crate::store::plans::PLAN_COLUMNS;
+use crate::store::plans::{PLAN_COLUMNS, PastQuota};
 use crate::store::{Clock, PlanDeleted, PlanStore, Result, StoreError};
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -119,16 +119,6 @@ fn windows(at: chronos_proto::Timestamp) -> (String, String) {
         Window::Day.starts_on(at).to_string(),
         Window::Month.starts_on(at).to_string(),
     )
-}
-
-/// What becomes of jobs past their organization's quota.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum PastQuota {
-    /// Refused, each with the window that ran out (API requests).
-    Refuse,
-    /// Inserted and counted all the same: what an accepted job gives rise
-    /// to (a callback) is never lost to a quota.
-    Count,
 }
 
 /// One transaction's spending of one organization's plan: read at its
