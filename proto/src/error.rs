@@ -10,7 +10,7 @@ pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorDetail {
     /// A stable machine code in snake_case, e.g. `validation_failed`.
@@ -40,6 +40,21 @@ pub struct ErrorDetail {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime, nullable = false))]
     pub resets_at: Option<crate::Timestamp>,
+    /// For `unverified_domain_limit`: the domain whose daily limit is
+    /// spent (its registrable domain, which verifying lifts the limit of).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+}
+
+impl ErrorDetail {
+    /// An error with only a code and a message.
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        ErrorDetail {
+            code: code.into(),
+            message: message.into(),
+            ..ErrorDetail::default()
+        }
+    }
 }
 
 #[cfg(test)]

@@ -40,6 +40,7 @@ macro_rules! words {
 }
 
 pub mod accounts;
+pub mod domains;
 pub mod endpoint;
 pub mod error;
 pub mod headers;
@@ -65,6 +66,9 @@ pub use accounts::{
     CreatedOrganization, Invite, InviteAccepted, InviteStatus, Login, Membership, Organization,
     Role, Session, UpdateMembership, UpdateOrganization, User,
 };
+pub use domains::{
+    DnsTxtChallenge, Domain, DomainRequest, DomainStatus, DomainVerification, WellKnownChallenge,
+};
 pub use endpoint::{Endpoint, EndpointEnabled, EndpointStatus};
 pub use error::{ErrorBody, ErrorDetail};
 pub use job::{
@@ -81,7 +85,7 @@ pub use queue::{
     QueuePublished, QueueState, QueueStats, UpdateQueue,
 };
 pub use schedule::{
-    CatchUp, CreateSchedule, NextRuns, Overlap, Schedule, ScheduleStatus, ScheduleType,
+    CatchUp, CreateSchedule, NextRuns, Overlap, Schedule, ScheduleStatus, ScheduleType, SkippedRun,
 };
 pub use signing::{CreateSigningSecret, RevealedSigningSecret, RotateSigningSecret, SigningSecret};
 pub use target_group::{

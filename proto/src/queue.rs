@@ -341,6 +341,11 @@ pub struct Queue {
     /// `GET /v1/queues/{name}` only: what the queue holds now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stats: Option<QueueStats>,
+    /// On create, when `default_target_url`'s domain is unverified and the
+    /// organization's plan requires verification: that target takes ten
+    /// jobs a day until the domain is verified (seed 004).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
 }
 
 /// What a queue holds now.

@@ -403,6 +403,27 @@ pub struct Schedule {
     pub next_fire_at: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// On create, when its push target's domain is unverified and the
+    /// organization's plan requires verification: that target takes ten
+    /// jobs a day until the domain is verified (seed 004).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+}
+
+/// A fire of a schedule that made no job, and why: its organization's
+/// quota was spent (`GET /v1/schedules/{id}/skipped-runs`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SkippedRun {
+    pub id: Uuid,
+    pub schedule_id: Uuid,
+    /// The due time that was skipped.
+    pub fire_at: Timestamp,
+    /// What a create at that moment would have answered: `quota_exceeded`
+    /// (with `window`, `limit`, `used`, `resets_at`) or
+    /// `unverified_domain_limit` (with `domain` too).
+    pub error: crate::ErrorDetail,
+    pub created_at: Timestamp,
 }
 
 /// `GET /v1/schedules/{id}/next-runs`.

@@ -113,6 +113,11 @@ enum Command {
         /// The From address of invite mails (default: chronos@ the public URL's host).
         #[arg(long, env = "CHRONOS_SMTP_FROM")]
         smtp_from: Option<String>,
+        /// A DNS server to verify domains with (their TXT records, and the
+        /// address of the host serving the well-known file): IP or IP:PORT,
+        /// repeatable or comma-separated. Default: the system's resolvers.
+        #[arg(long = "dns-server", env = "CHRONOS_DNS_SERVERS", value_delimiter = ',', value_parser = parse_dns_server)]
+        dns_servers: Vec<std::net::SocketAddr>,
         /// For tests only: the store reads a clock the tests move
         /// (`chronos_test_clock`) instead of the database's.
         #[arg(long, hide = true)]
@@ -383,6 +388,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             signup,
             smtp_url,
             smtp_from,
+            dns_servers,
             test_clock,
         } => {
             let trusted_proxies = TrustedProxies::parse(&trusted_proxies)
@@ -410,6 +416,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     trusted_proxies,
                     signup,
                     smtp,
+                },
+                domains: crate::server::DomainOptions {
+                    dns_servers,
+                    ..Default::default()
                 },
             };
             let clock = if test_clock {
@@ -752,6 +762,16 @@ async fn users(command: UsersCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `--dns-server`: an IP address, with a port or on 53.
+fn parse_dns_server(s: &str) -> Result<std::net::SocketAddr, String> {
+    if let Ok(addr) = s.parse::<std::net::SocketAddr>() {
+        return Ok(addr);
+    }
+    s.parse::<std::net::IpAddr>()
+        .map(|ip| std::net::SocketAddr::new(ip, 53))
+        .map_err(|_| format!("`{s}` is not an IP address or IP:PORT"))
 }
 
 #[cfg(test)]

@@ -12,6 +12,8 @@ use crate::config::StoreConfig;
 use crate::lease::{Engine, publisher, scheduler, sweeper};
 use crate::push::dispatcher::{self, PushConfig};
 use crate::push::guard::TargetPolicy;
+use crate::push::rechecker;
+use crate::push::verifier::{Verifier, VerifierConfig};
 use crate::retention;
 use crate::store::sqlite::OpenMode;
 use crate::store::{Clock, Opened};
@@ -62,6 +64,35 @@ pub struct ServeOptions {
     pub push: PushConfig,
     /// People and organizations: public URL, proxies, signup, mail.
     pub accounts: AccountOptions,
+    /// How domains are verified.
+    pub domains: DomainOptions,
+}
+
+/// How domains' challenges are checked (`--dns-server`). Tests add a root
+/// certificate and a port for their own HTTPS server.
+#[derive(Clone, Debug)]
+pub struct DomainOptions {
+    /// The DNS servers TXT records (and the well-known file's host) are
+    /// looked up with; empty: the system's.
+    pub dns_servers: Vec<std::net::SocketAddr>,
+    /// PEM certificates trusted besides the web's roots (tests).
+    pub extra_root_certs: Vec<Vec<u8>>,
+    /// The port the well-known file is fetched from: 443 (tests move it).
+    pub https_port: u16,
+    /// Whether this server re-checks verified domains daily (tests that
+    /// run the passes themselves turn it off).
+    pub recheck: bool,
+}
+
+impl Default for DomainOptions {
+    fn default() -> Self {
+        DomainOptions {
+            dns_servers: Vec::new(),
+            extra_root_certs: Vec::new(),
+            https_port: 443,
+            recheck: true,
+        }
+    }
 }
 
 /// The settings of people and organizations (`--public-url`,
@@ -119,6 +150,15 @@ pub async fn run_with(
         );
     }
     let accounts = Arc::new(options.accounts.accounts()?);
+    let verifier = Arc::new(
+        Verifier::new(VerifierConfig {
+            dns_servers: options.domains.dns_servers.clone(),
+            policy: options.targets,
+            extra_root_certs: options.domains.extra_root_certs.clone(),
+            https_port: options.domains.https_port,
+        })
+        .context("the domain verifier (--dns-server)")?,
+    );
     let (stop_tx, stop_rx) = watch::channel(false);
     let store = opened.store.clone();
     let engine = Engine::new(opened, stop_rx.clone());
@@ -132,6 +172,13 @@ pub async fn run_with(
     ));
     let retention = tokio::spawn(retention::run(store.clone(), stop_rx.clone()));
     let pruner = tokio::spawn(prune_rate_limits(accounts.clone(), stop_rx.clone()));
+    let rechecker = options.domains.recheck.then(|| {
+        tokio::spawn(rechecker::run(
+            store.clone(),
+            verifier.clone(),
+            stop_rx.clone(),
+        ))
+    });
     let heard = engine.clone();
     let watcher = store.watch_changes(Arc::new(move |change| heard.heard(change)), stop_rx);
     started(engine.clone());
@@ -141,6 +188,7 @@ pub async fn run_with(
         targets: options.targets,
         polled: Default::default(),
         accounts,
+        verifier,
     });
     // Small frames (a job, an answer to an ack) must leave at once: without
     // TCP_NODELAY, Nagle's algorithm held them for tens of milliseconds.
@@ -165,6 +213,9 @@ pub async fn run_with(
     dispatcher.await?;
     retention.await?;
     pruner.await?;
+    if let Some(rechecker) = rechecker {
+        rechecker.await?;
+    }
     if let Some(watcher) = watcher {
         watcher.await?;
     }

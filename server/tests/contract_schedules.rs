@@ -32,7 +32,7 @@ fn operations(doc: &Value) -> Vec<(String, String, &Value)> {
             }
         }
     }
-    assert_eq!(ops.len(), 21, "the schedules and krafter operations");
+    assert_eq!(ops.len(), 22, "the schedules and krafter operations");
     ops
 }
 

@@ -713,6 +713,6 @@ async fn openapi_describes_the_krafter_routes(kind: StoreKind) {
         .map(String::as_str)
         .collect();
     fields.sort_unstable();
-    assert_eq!(fields.len(), 28, "{fields:?}");
+    assert_eq!(fields.len(), 29, "{fields:?}");
     assert!(!fields.contains(&"enabled") && !fields.contains(&"timeout_ms"));
 }

@@ -6,15 +6,18 @@
 //! the counts; the default plan limits nothing.
 
 use chronos_server::account::plans::Plan;
+use chronos_server::server::ServeOptions;
 use chronos_test_support::{StoreKind, TestServer, assert_error, both_stores};
 use reqwest::Method;
 use serde_json::{Value, json};
+use std::time::Duration;
 
 both_stores!(
     the_instance_administrator_assigns_plans,
     past_the_quota_creation_is_a_429_with_its_window,
     nothing_is_limited_on_the_default_plan,
     schedules_keep_to_the_plans_interval_and_retries,
+    a_fire_past_the_quota_is_a_skipped_run,
 );
 
 /// `PATCH /v1/orgs/default` `{"plan": plan}` with `key`.
@@ -203,4 +206,80 @@ async fn schedules_keep_to_the_plans_interval_and_retries(kind: StoreKind) {
         schedule["max_retries"], 1,
         "capped, and the answer shows it"
     );
+}
+
+async fn a_fire_past_the_quota_is_a_skipped_run(kind: StoreKind) {
+    let s = TestServer::start_with_test_clock(kind, ServeOptions::default()).await;
+    put_on(&s, small(2, 1)).await;
+    let (status, schedule) = s
+        .post(
+            &s.admin_key,
+            "/v1/schedules",
+            json!({"name": "tick", "handler": "h", "max_retries": 4,
+                   "interval": {"value": 1, "unit": "minute"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{schedule}");
+    let id = schedule["id"].as_str().unwrap();
+    async fn jobs_of(s: &TestServer, schedule: &str) -> Vec<Value> {
+        let path = format!("/v1/jobs?schedule_id={schedule}&limit=100");
+        s.get(&s.admin_key, &path).await.1["data"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+    let skipped_path = format!("/v1/schedules/{id}/skipped-runs");
+    // One job of the day's two by hand, the second by the first fire.
+    let (status, _) = s
+        .post(
+            &s.admin_key,
+            "/v1/jobs",
+            json!({"name": "a", "handler": "h"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    s.advance_clock_and_settle(Duration::from_secs(61)).await;
+    let fired = jobs_of(&s, id).await;
+    assert_eq!(fired.len(), 1);
+    assert_eq!(fired[0]["max_retries"], 1, "capped to the plan");
+    let (_, none) = s.get(&s.admin_key, &skipped_path).await;
+    assert_eq!(none["data"], json!([]));
+
+    // The next fire finds the day spent: no job, a skipped run saying why.
+    s.advance_clock_and_settle(Duration::from_secs(60)).await;
+    assert_eq!(jobs_of(&s, id).await.len(), 1);
+    let (status, skipped) = s.get(&s.admin_key, &skipped_path).await;
+    assert_eq!(status, 200, "{skipped}");
+    let runs = skipped["data"].as_array().unwrap();
+    assert_eq!(runs.len(), 1, "{skipped}");
+    assert_eq!(runs[0]["schedule_id"], id);
+    let error = &runs[0]["error"];
+    assert_eq!(error["code"], "quota_exceeded");
+    assert_eq!(error["message"], "Daily message limit reached");
+    assert_eq!(
+        (&error["window"], &error["limit"], &error["used"]),
+        (&json!("day"), &json!(2), &json!(2))
+    );
+    let (_, usage) = s.get(&s.admin_key, "/v1/usage").await;
+    assert_eq!(usage["day"]["used"], 2, "a skipped fire counts nothing");
+
+    // A new day has room again: the schedule fires (its runs missed
+    // meanwhile are skipped, as its `catch_up` says).
+    s.advance_clock_and_settle(Duration::from_secs(86_400))
+        .await;
+    s.advance_clock_and_settle(Duration::from_secs(61)).await;
+    assert_eq!(jobs_of(&s, id).await.len(), 2);
+    let (_, usage) = s.get(&s.admin_key, "/v1/usage").await;
+    assert!(
+        matches!(usage["day"]["used"].as_u64(), Some(1..=2)),
+        "{usage}"
+    );
+
+    let missing = s
+        .get(
+            &s.admin_key,
+            "/v1/schedules/0190a6e0-0000-7000-8000-000000000000/skipped-runs",
+        )
+        .await;
+    assert_error(&missing, 404, "not_found", None);
 }

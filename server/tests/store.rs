@@ -884,6 +884,8 @@ fn every_store_trait_method_is_called_by_the_suite() {
         include_str!("../src/store/queues.rs"),
         include_str!("../src/store/target_groups.rs"),
         include_str!("../src/store/endpoints.rs"),
+        include_str!("../src/store/plans.rs"),
+        include_str!("../src/store/domains.rs"),
     ];
     let suite = [
         include_str!("store.rs"),
@@ -897,6 +899,8 @@ fn every_store_trait_method_is_called_by_the_suite() {
         include_str!("store_target_groups.rs"),
         include_str!("store_endpoints.rs"),
         include_str!("store_accounts.rs"),
+        include_str!("store_plans.rs"),
+        include_str!("store_domains.rs"),
         include_str!("common/conformance.rs"),
     ]
     .concat();

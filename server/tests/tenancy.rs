@@ -134,6 +134,7 @@ async fn setup_a(s: &TestServer) -> OrgA {
     )
     .await;
     let secret = made("/v1/signing-secrets", json!({"name": "secret-of-a"})).await;
+    let domain = made("/v1/domains", json!({"domain": "domain-of-a.example.com"})).await;
     let api_key = made(
         "/v1/api-keys",
         json!({"name": "key-of-a", "scopes": ["jobs:read"]}),
@@ -186,6 +187,7 @@ async fn setup_a(s: &TestServer) -> OrgA {
     ids.insert("fan-outs", id(&fan_out, "fan_out_id"));
     ids.insert("messages", id(&message, "message_id"));
     ids.insert("signing-secrets", id(&secret, "id"));
+    ids.insert("domains", id(&domain, "id"));
     ids.insert("api-keys", id(&api_key, "id"));
     ids.insert("invites", id(&invite, "id"));
     ids.insert("orgs", "default".into());
@@ -207,6 +209,7 @@ async fn setup_a(s: &TestServer) -> OrgA {
             "member-of-a",
             "message-of-a",
             "secret-of-a",
+            "domain-of-a",
             "key-of-a",
             "@a.example",
             "h-of-a",

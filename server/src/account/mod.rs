@@ -3,6 +3,7 @@
 //! people in them ([`people`]) with their [`roles`]. Every query the store
 //! answers about an organization's rows takes its [`OrgId`].
 
+pub mod domains;
 pub mod keys;
 pub mod mail;
 pub mod passwords;

@@ -79,9 +79,12 @@ impl Plan {
                 refused = Some(QuotaExceeded {
                     window,
                     limit,
-                    used: used.min(limit),
+                    // What the refused see: the window full, once those
+                    // that fit are made.
+                    used: limit,
                     resets_at,
                     seconds_left: left.div_ceil(1000).max(1),
+                    domain: None,
                 });
             }
         }
@@ -139,7 +142,7 @@ impl Window {
 }
 
 /// A quota spent: the window, its limit, what is used, when it resets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QuotaExceeded {
     pub window: Window,
     pub limit: u64,
@@ -148,14 +151,57 @@ pub struct QuotaExceeded {
     /// Whole seconds from the refusal until `resets_at` (at least 1), by
     /// the store's clock: `Retry-After`.
     pub seconds_left: u64,
+    /// The unverified domain whose daily limit is spent, when that is the
+    /// quota (its registrable name); `None` for the plan's own.
+    pub domain: Option<String>,
 }
 
 impl QuotaExceeded {
+    /// The refusal of a job for `domain`, unverified, whose day's `limit`
+    /// is spent (`used`), at `at` by the store's clock.
+    pub fn unverified_domain(domain: &str, limit: u64, used: u64, at: Timestamp) -> Self {
+        let resets_at = Window::Day.resets_at(at);
+        let left = (resets_at.0 - at.0).num_milliseconds().max(0) as u64;
+        QuotaExceeded {
+            window: Window::Day,
+            limit,
+            used: used.min(limit),
+            resets_at,
+            seconds_left: left.div_ceil(1000).max(1),
+            domain: Some(domain.to_string()),
+        }
+    }
+
+    /// The error's code: `quota_exceeded`, or `unverified_domain_limit`.
+    pub fn code(&self) -> &'static str {
+        match self.domain {
+            None => "quota_exceeded",
+            Some(_) => "unverified_domain_limit",
+        }
+    }
+
     /// Seed 004's message.
-    pub fn message(&self) -> &'static str {
-        match self.window {
-            Window::Day => "Daily message limit reached",
-            Window::Month => "Monthly message limit reached",
+    pub fn message(&self) -> String {
+        match (&self.domain, self.window) {
+            (Some(domain), _) => format!(
+                "Daily limit for unverified domain {domain} reached ({} a day): verify it with POST /v1/domains to send more",
+                self.limit
+            ),
+            (None, Window::Day) => "Daily message limit reached".into(),
+            (None, Window::Month) => "Monthly message limit reached".into(),
+        }
+    }
+
+    /// The error a refused create answers with and a skipped schedule fire
+    /// records: `quota_exceeded`, with the window's figures.
+    pub fn to_detail(&self) -> chronos_proto::ErrorDetail {
+        chronos_proto::ErrorDetail {
+            window: Some(self.window.as_str().into()),
+            limit: Some(self.limit),
+            used: Some(self.used),
+            resets_at: Some(self.resets_at),
+            domain: self.domain.clone(),
+            ..chronos_proto::ErrorDetail::new(self.code(), self.message())
         }
     }
 

@@ -166,6 +166,13 @@ const LINKS: &[(&str, &str, &str, &str, &str)] = &[
         "$response.body#/id",
     ),
     (
+        "create_schedule",
+        "201",
+        "skipped_runs",
+        "id",
+        "$response.body#/id",
+    ),
+    (
         "list_schedules",
         "200",
         "get_schedule",
@@ -476,6 +483,28 @@ const LINKS: &[(&str, &str, &str, &str, &str)] = &[
         "enable_endpoint",
         "id",
         "$response.body#/id",
+    ),
+    // Domains
+    (
+        "add_domain",
+        "201",
+        "get_domain",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "add_domain",
+        "201",
+        "delete_domain",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "list_domains",
+        "200",
+        "get_domain",
+        "id",
+        "$response.body#/data/0/id",
     ),
     // Signing secrets
     (

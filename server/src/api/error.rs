@@ -28,6 +28,10 @@ pub enum ApiError {
     /// that can answer it says the rule in its description.
     #[error("{message}")]
     Rule { field: String, message: String },
+    /// 422 `verification_failed`: neither of a domain's challenges holds
+    /// its token (the message says what each found).
+    #[error("{0}")]
+    VerificationFailed(String),
     /// The body is not JSON (400 `invalid_json`).
     #[error("{0}")]
     InvalidJson(String),
@@ -62,7 +66,9 @@ pub enum ApiError {
         retry_after: super::rate_limit::RetryAfter,
     },
     /// 429 `quota_exceeded`: the organization's plan allows no more jobs
-    /// in this window (`window`, `limit`, `used`, `resets_at` in the body).
+    /// in this window (`window`, `limit`, `used`, `resets_at` in the body);
+    /// or `unverified_domain_limit`: a push target's domain, unverified,
+    /// took its ten of the day (with `domain`).
     #[error("{}", .0.message())]
     QuotaExceeded(QuotaExceeded),
     /// 404 for a resource; other organizations' resources are not found either.
@@ -148,9 +154,9 @@ impl ApiError {
             | ApiError::ScheduleArchived { .. }
             | ApiError::Conflict { .. }
             | ApiError::LeaseLost => StatusCode::CONFLICT,
-            ApiError::TargetBlocked { .. } | ApiError::Rule { .. } => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            ApiError::TargetBlocked { .. }
+            | ApiError::Rule { .. }
+            | ApiError::VerificationFailed(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -159,6 +165,7 @@ impl ApiError {
         match self {
             ApiError::Validation { .. } | ApiError::Rule { .. } => "validation_failed",
             ApiError::InvalidJson(_) => "invalid_json",
+            ApiError::VerificationFailed(_) => "verification_failed",
             ApiError::UnknownField { .. } => "unknown_field",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
@@ -167,7 +174,7 @@ impl ApiError {
             ApiError::Denied { code, .. } => code,
             ApiError::OrganizationRequired(_) => "organization_required",
             ApiError::TooManyRequests { .. } => "rate_limited",
-            ApiError::QuotaExceeded(_) => "quota_exceeded",
+            ApiError::QuotaExceeded(q) => q.code(),
             ApiError::NotFound(_) => "not_found",
             ApiError::QueueNotFound { .. } => "queue_not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
@@ -224,17 +231,7 @@ impl ApiError {
     /// here, once, under the id the client is given.
     pub fn detail(self) -> (StatusCode, ErrorDetail) {
         let status = self.status();
-        let mut detail = ErrorDetail {
-            code: self.code().to_string(),
-            message: self.to_string(),
-            field: None,
-            job_id: None,
-            error_id: None,
-            window: None,
-            limit: None,
-            used: None,
-            resets_at: None,
-        };
+        let mut detail = ErrorDetail::new(self.code(), self.to_string());
         match self {
             ApiError::Validation { field, .. } => detail.field = field,
             ApiError::UnknownField { field, .. } => detail.field = Some(field),
@@ -244,12 +241,7 @@ impl ApiError {
             ApiError::IdempotencyConflict { existing }
             | ApiError::DuplicateMessage { existing } => detail.job_id = Some(existing),
             ApiError::QueueNotFound { .. } => detail.field = Some("queue".into()),
-            ApiError::QuotaExceeded(q) => {
-                detail.window = Some(q.window.as_str().into());
-                detail.limit = Some(q.limit);
-                detail.used = Some(q.used);
-                detail.resets_at = Some(q.resets_at);
-            }
+            ApiError::QuotaExceeded(q) => detail = q.to_detail(),
             ApiError::Internal(cause) => {
                 let id = Uuid::now_v7().to_string();
                 tracing::error!(error_id = %id, error = format!("{cause:#}"), "internal error");
@@ -270,7 +262,7 @@ impl IntoResponse for ApiError {
             _ => None,
         };
         let quota = match &self {
-            ApiError::QuotaExceeded(q) => Some(*q),
+            ApiError::QuotaExceeded(q) => Some(q.clone()),
             _ => None,
         };
         let (status, error) = self.detail();

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod client;
 pub mod contract;
 mod document;
+mod domains;
 mod endpoints;
 pub mod error;
 pub mod extract;
@@ -59,6 +60,8 @@ pub struct AppState {
     pub polled: Arc<crate::worker::polls::PolledHandlers>,
     /// People and organizations: settings, rate limits, mail.
     pub accounts: Arc<auth::Accounts>,
+    /// Checks domains' challenges (HTTPS and DNS).
+    pub verifier: Arc<crate::push::verifier::Verifier>,
 }
 
 #[derive(OpenApi)]
@@ -81,6 +84,7 @@ pub struct AppState {
         (name = "organizations", description = "Organizations, their members, keys and invites (seed 003's `/api/orgs…` paths are aliases); a caller reaches an organization it belongs to, by slug"),
         (name = "auth", description = "People sign in with e-mail and password (a session cookie), accept invites, change their password"),
         (name = "signing-secrets", description = "The keys push requests are signed with (admin scope)"),
+        (name = "domains", description = "Domains the organization proves it owns (seed 004): where its plan requires it, a push target on an unverified domain takes ten jobs a day. Managing them needs `admin`, reading them `jobs:read`"),
     )
 )]
 struct ApiDoc;
@@ -143,6 +147,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(leases::router())
         .merge(workers::router())
         .merge(signing_secrets::router())
+        .merge(domains::router())
         .merge(messages::router())
         .merge(queues::router())
         .merge(target_groups::router())

@@ -106,10 +106,14 @@ async fn create_queue(
             code: "queue_exists",
             message: format!("A queue with this name already exists: {name}"),
         })?;
-    Ok((
-        StatusCode::CREATED,
-        Json(to_wire(&state, &auth, &record, false).await?),
-    ))
+    let mut wire = to_wire(&state, &auth, &record, false).await?;
+    let host = settings
+        .default_target_url
+        .as_deref()
+        .and_then(|u| url::Url::parse(u).ok())
+        .and_then(|u| u.host_str().map(str::to_string));
+    wire.warning = super::domains::unverified_warning(&state, &auth, host.as_deref()).await?;
+    Ok((StatusCode::CREATED, Json(wire)))
 }
 
 /// List the organization's queues, by name.
@@ -723,5 +727,6 @@ async fn to_wire(
         created_at: record.created_at,
         updated_at: record.updated_at,
         stats,
+        warning: None,
     })
 }

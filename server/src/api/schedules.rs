@@ -33,7 +33,7 @@ use chronos_proto::headers::{redacted, restored};
 use chronos_proto::message::MAX_MESSAGE_BODY_BYTES;
 use chronos_proto::{
     CreateSchedule, Delivery, ErrorBody, Execution, HttpTarget, Job, List, NextRuns, Schedule,
-    ScheduleStatus, ScheduleType, Scope, Timestamp,
+    ScheduleStatus, ScheduleType, Scope, SkippedRun, Timestamp,
 };
 pub use dialect::Dialect;
 use serde::{Deserialize, Serialize};
@@ -60,6 +60,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(trigger_schedule))
         .routes(routes!(next_runs))
         .routes(routes!(schedule_executions))
+        .routes(routes!(skipped_runs))
 }
 
 /// What each status of these routes (and Krafter's) means, for the
@@ -135,7 +136,15 @@ async fn create_schedule(
     auth.require(Scope::JobsWrite)?;
     let dialect = Dialect::of(&req)?;
     let created = create(&state, &auth, req, dialect).await?;
-    Ok((StatusCode::CREATED, Json(to_wire(&created))))
+    let mut wire = to_wire(&created);
+    let job = created.template.job(&created.name, Uuid::nil());
+    wire.warning = super::domains::unverified_warning(
+        &state,
+        &auth,
+        crate::job::target_host(&job.delivery).as_deref(),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(wire)))
 }
 
 /// Creates a schedule from `req`, read as `dialect`.
@@ -625,6 +634,40 @@ async fn schedule_executions(
         page_request(q.limit, q.cursor.as_deref())?,
     )
     .await?;
+    Ok(Json(List {
+        data: page.items,
+        next_cursor: page.next.map(|id| Cursor(id).encode()),
+    }))
+}
+
+/// The fires of a schedule that made no job because the organization's
+/// quota was spent, newest first (the newest 100 are kept).
+#[utoipa::path(
+    get, path = "/v1/schedules/{id}/skipped-runs", tag = "schedules",
+    params(("id" = Uuid, Path, description = "Schedule id"), PageQuery),
+    responses(
+        (status = 200, body = List<SkippedRun>),
+        (status = 403, description = says::READ, body = ErrorBody),
+        (status = 404, description = says::NOT_FOUND, body = ErrorBody),
+    ),
+    security(("api_key" = ["jobs:read"]))
+)]
+async fn skipped_runs(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    QueryParams(q): QueryParams<PageQuery>,
+) -> Result<Json<List<SkippedRun>>, ApiError> {
+    auth.require(Scope::JobsRead)?;
+    let page = state
+        .store
+        .skipped_runs(
+            auth.org,
+            parse_id(&id)?,
+            page_request(q.limit, q.cursor.as_deref())?,
+        )
+        .await?
+        .ok_or_else(|| not_found(&id))?;
     Ok(Json(List {
         data: page.items,
         next_cursor: page.next.map(|id| Cursor(id).encode()),
@@ -1156,6 +1199,7 @@ fn to_wire(s: &ScheduleRecord) -> Schedule {
         last_run_at: s.last_run_at,
         next_run_at: s.next_run_at,
         next_fire_at: s.next_run_at,
+        warning: None,
         created_at: s.created_at,
         updated_at: s.updated_at,
     }

@@ -233,6 +233,12 @@ impl Engine {
     /// creates are announced like any other.
     pub async fn fire_schedules(&self, plan: PlanFn) -> Result<Fired> {
         let fired = self.leases.fire_schedules(plan).await?;
+        if fired.skipped > 0 {
+            tracing::info!(
+                skipped = fired.skipped,
+                "schedule fires skipped: their organizations' quotas are spent"
+            );
+        }
         self.announce_all(fired.jobs.iter().map(|(org, job)| (*org, job)));
         self.passes.scheduler.fetch_add(1, Ordering::SeqCst);
         Ok(fired)

@@ -47,7 +47,7 @@ impl Deliverer {
     pub fn new(store: DynStore, policy: TargetPolicy) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .dns_resolver(std::sync::Arc::new(GuardedResolver { policy }))
+            .dns_resolver(std::sync::Arc::new(GuardedResolver::new(policy)))
             .connect_timeout(CONNECT_TIMEOUT)
             .tcp_nodelay(true)
             .pool_idle_timeout(Duration::from_secs(60))

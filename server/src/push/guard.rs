@@ -12,7 +12,10 @@
 //! are never followed. `chronos serve --allow-private-targets` lifts the
 //! guard and the HTTPS rule, for local development only.
 
+use hickory_resolver::TokioResolver;
+use hickory_resolver::net::{DnsError, NetError};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 use url::{Host, Url};
 
@@ -159,18 +162,86 @@ pub fn check_without_dns(url: &Url, policy: TargetPolicy) -> Result<Option<&str>
 /// The push HTTP client's DNS resolver: resolves as the system does, then
 /// drops every forbidden address, so a connection can only be made to a
 /// public one (unless the policy allows private targets).
-#[derive(Clone, Debug)]
+///
+/// Domain checks resolve through their own name servers instead
+/// ([`GuardedResolver::through`]), and may send every connection to one
+/// port ([`GuardedResolver::on_port`]): the HTTP client keeps a non-zero
+/// port a resolver returns when the URL names none.
+#[derive(Clone)]
 pub struct GuardedResolver {
-    pub policy: TargetPolicy,
+    policy: TargetPolicy,
+    dns: Option<Arc<TokioResolver>>,
+    port: u16,
 }
+
+impl std::fmt::Debug for GuardedResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GuardedResolver")
+            .field("policy", &self.policy)
+            .field("own_dns", &self.dns.is_some())
+            .field("port", &self.port)
+            .finish()
+    }
+}
+
+impl GuardedResolver {
+    /// Resolves as the system does; ports from the URL (push delivery).
+    pub fn new(policy: TargetPolicy) -> Self {
+        GuardedResolver {
+            policy,
+            dns: None,
+            port: 0,
+        }
+    }
+
+    /// Resolves through `resolver` rather than the system.
+    pub fn through(mut self, resolver: Arc<TokioResolver>) -> Self {
+        self.dns = Some(resolver);
+        self
+    }
+
+    /// Connects to `port` when the URL names none (0: the scheme's).
+    pub fn on_port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    async fn lookup(&self, host: &str) -> Result<Vec<SocketAddr>, BoxError> {
+        let addrs = match &self.dns {
+            None => tokio::net::lookup_host((host, self.port)).await?.collect(),
+            Some(resolver) => {
+                // Fully qualified: no search domains.
+                let fqdn = format!("{}.", host.trim_end_matches('.'));
+                let ips = resolver.lookup_ip(fqdn).await.map_err(|e| match e {
+                    NetError::Dns(DnsError::NoRecordsFound(_)) => {
+                        Box::new(NoAddress(host.to_string())) as BoxError
+                    }
+                    other => Box::new(other),
+                })?;
+                ips.iter()
+                    .map(|ip| SocketAddr::new(ip, self.port))
+                    .collect()
+            }
+        };
+        Ok(addrs)
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A name without addresses, said plainly (the resolver's own message
+/// spells out its query).
+#[derive(Debug, thiserror::Error)]
+#[error("`{0}` has no address")]
+struct NoAddress(String);
 
 impl reqwest::dns::Resolve for GuardedResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let policy = self.policy;
+        let this = self.clone();
         Box::pin(async move {
+            let policy = this.policy;
             let host = name.as_str().to_string();
-            let addrs: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let addrs = this.lookup(&host).await?;
             let allowed: Vec<SocketAddr> = addrs
                 .iter()
                 .copied()
@@ -185,7 +256,7 @@ impl reqwest::dns::Resolve for GuardedResolver {
                     addr: first.ip(),
                     why,
                 };
-                return Err(Box::new(blocked) as Box<dyn std::error::Error + Send + Sync>);
+                return Err(Box::new(blocked) as BoxError);
             }
             Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
         })
@@ -293,17 +364,19 @@ mod tests {
         use reqwest::dns::Resolve;
         use std::str::FromStr;
         let name = || reqwest::dns::Name::from_str("localhost").unwrap();
-        let guarded = GuardedResolver {
-            policy: TargetPolicy::default(),
-        };
+        let guarded = GuardedResolver::new(TargetPolicy::default());
         let refused = guarded.resolve(name()).await.err().expect("refused");
         assert!(refused.to_string().contains("loopback"), "{refused}");
-        let open = GuardedResolver {
-            policy: TargetPolicy {
-                allow_private: true,
-            },
-        };
+        let open = GuardedResolver::new(TargetPolicy {
+            allow_private: true,
+        });
         let addrs: Vec<SocketAddr> = open.resolve(name()).await.unwrap().collect();
         assert!(addrs.iter().any(|a| a.ip().is_loopback()), "{addrs:?}");
+        // Push delivery's ports come from the URL; a domain check's may be
+        // set here.
+        assert!(addrs.iter().all(|a| a.port() == 0), "{addrs:?}");
+        let on_port = open.on_port(8443);
+        let addrs: Vec<SocketAddr> = on_port.resolve(name()).await.unwrap().collect();
+        assert!(addrs.iter().all(|a| a.port() == 8443), "{addrs:?}");
     }
 }

@@ -237,6 +237,9 @@ pub struct Fired {
     pub next_due_in: Option<Duration>,
     /// Schedules looked at; a full batch means more may be due.
     pub schedules: usize,
+    /// Fires that made no job because their organization's quota was
+    /// spent (recorded as skipped runs).
+    pub skipped: usize,
 }
 
 /// What became of a fan-out's insert.

@@ -8,6 +8,7 @@
 //! | organizations and API keys | [`AccountStore`] | anyone |
 //! | people: users, memberships, sessions, invites | [`PeopleStore`] | anyone |
 //! | plans, the organizations on them, and what they have used | [`PlanStore`] | anyone |
+//! | domains organizations prove they own, and their checks | [`DomainStore`] | anyone |
 //! | signing secrets | [`SigningSecretStore`] | anyone |
 //! | reading jobs and their executions | [`JobStore`] | anyone |
 //! | creating jobs and changing their status | [`LeaseStore`] | **the lease engine only** |
@@ -40,6 +41,7 @@
 pub mod accounts;
 pub mod clock;
 pub mod database;
+pub mod domains;
 pub mod endpoints;
 pub(crate) mod flow;
 pub mod jobs;
@@ -58,6 +60,7 @@ pub mod workers;
 pub use accounts::{AccountStore, NewOrganization, OrgUpdate};
 pub use clock::Clock;
 pub use database::{Change, ChangeFn, Database};
+pub use domains::DomainStore;
 pub use endpoints::EndpointStore;
 pub use jobs::{ExecutionsOf, JobFilter, JobStore, ScheduleFilter};
 pub use leases::{
@@ -88,6 +91,7 @@ pub trait Store:
     + AccountStore
     + PeopleStore
     + PlanStore
+    + DomainStore
     + SigningSecretStore
     + JobStore
     + QueueStore
@@ -104,6 +108,7 @@ impl<T> Store for T where
         + AccountStore
         + PeopleStore
         + PlanStore
+        + DomainStore
         + SigningSecretStore
         + JobStore
         + QueueStore

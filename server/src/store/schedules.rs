@@ -5,7 +5,7 @@ use super::{Page, PageRequest, Result};
 use crate::account::OrgId;
 use crate::schedule::ScheduleRecord;
 use async_trait::async_trait;
-use chronos_proto::ScheduleStatus;
+use chronos_proto::{ScheduleStatus, SkippedRun};
 use uuid::Uuid;
 
 /// The columns both stores select for a schedule (`s`), with its last
@@ -42,4 +42,15 @@ pub trait ScheduleStore: Send + Sync + 'static {
     /// Records a job made for the schedule outside its timing (`trigger`)
     /// as its last run.
     async fn record_schedule_run(&self, org: OrgId, id: Uuid, job_id: Uuid) -> Result<()>;
+    /// The fires of schedule `id` that made no job (its organization's
+    /// quota was spent), newest first; `None` if there is no such schedule.
+    async fn skipped_runs(
+        &self,
+        org: OrgId,
+        id: Uuid,
+        page: PageRequest,
+    ) -> Result<Option<Page<SkippedRun>>>;
 }
+
+/// The skipped runs kept per schedule: the newest.
+pub const SKIPPED_RUNS_KEPT: u32 = 100;

@@ -6,13 +6,17 @@
 //! database, dropped when the test ends, so tests run in parallel. There is
 //! no skipping: without PostgreSQL these tests fail and say why.
 
+pub mod dns;
 pub mod endpoint;
 pub mod people;
 pub mod smtp;
+pub mod tls;
 
+pub use dns::DnsServer;
 pub use endpoint::Endpoint;
 pub use people::{Answer, Person};
 pub use smtp::SmtpServer;
+pub use tls::{HttpsServer, TestCa};
 
 use chronos_server::account::OrgId;
 use chronos_server::config::StoreConfig;

@@ -88,6 +88,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "plans and usage counts",
         include_str!("migrations/0018_plans.sql"),
     ),
+    (
+        19,
+        "skipped runs of schedules",
+        include_str!("migrations/0019_skipped_runs.sql"),
+    ),
+    (
+        20,
+        "domains and their usage",
+        include_str!("migrations/0020_domains.sql"),
+    ),
 ];
 
 /// The version that creates the retention settings.

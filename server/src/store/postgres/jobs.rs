@@ -1,6 +1,7 @@
 //! Jobs: reading them and their executions, and inserting new ones (for
 //! the lease engine, through [`super::leases`]).
 
+use super::plans::Budget;
 use super::{NOTIFY_KEYS, PgStore, WAKE_KEY_SQL, opt_ts, ts, u32_col};
 use crate::account::OrgId;
 use crate::account::plans::UNLIMITED;
@@ -16,6 +17,7 @@ use crate::store::{
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use chronos_proto::{Delivery, Execution, Job};
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
@@ -339,67 +341,88 @@ pub(super) async fn insert_counted(
     jobs: &[NewJob],
     past: PastQuota,
 ) -> Result<Vec<Inserted>> {
-    let plan = super::plans::plan_on(store, client, org).await?;
-    let cap = Some(plan.max_retries.map(|m| m.min(i32::MAX as u32) as i32));
-    if !plan.counts() {
-        let done = insert_rows(store, client, org, jobs, cap).await?;
-        return Ok(done.unwrap_or_default());
-    }
-    let locked = super::plans::lock_usage(store, client, org).await?;
-    let mut usage = locked.usage;
-    let mut outcomes = Vec::with_capacity(jobs.len());
-    let mut created = 0;
-    let mut next = 0;
-    // A job whose key is held inserts nothing and takes no room: the room
-    // it leaves goes to the next ones.
-    while next < jobs.len() {
-        let left = jobs.len() - next;
-        let (room, refusal) = plan.room(&usage, left as u64);
-        let room = match past {
-            PastQuota::Refuse => room as usize,
-            PastQuota::Count => left,
-        };
-        let Some(refusal) = refusal.filter(|_| room == 0) else {
-            let batch = &jobs[next..next + room];
-            let done = insert_rows(store, client, org, batch, cap).await?;
-            let done = done.unwrap_or_default();
-            let n = done
-                .iter()
-                .filter(|d| matches!(d, Inserted::Created(_)))
-                .count() as u64;
-            (created, usage.day, usage.month) = (created + n, usage.day + n, usage.month + n);
-            outcomes.extend(done);
-            next += room;
-            continue;
-        };
-        // The rest are refused; one whose key is held answers with that job.
-        let rest = &jobs[next..];
-        let keys: Vec<&str> = rest
-            .iter()
-            .filter_map(|j| j.idempotency_key.as_deref())
-            .collect();
-        let holders = key_holders(store, client, org, &keys).await?;
-        outcomes.extend(rest.iter().map(|job| {
-            match job.idempotency_key.as_ref().and_then(|k| holders.get(k)) {
-                Some(&existing) => Inserted::Conflict { existing },
-                None => Inserted::OverQuota(refusal),
+    let mut budget = Budget::open(store, client, org).await?;
+    let cap = Some(
+        budget
+            .plan
+            .max_retries
+            .map(|m| m.min(i32::MAX as u32) as i32),
+    );
+    let hosts: Vec<Option<String>> = jobs.iter().map(|j| target_host(&j.delivery)).collect();
+    let mut outcomes: Vec<Option<Inserted>> = vec![None; jobs.len()];
+    let mut pending: Vec<usize> = (0..jobs.len()).collect();
+    // Room is given job by job (a job's domain may have its own limit),
+    // then the jobs given it are inserted together. One whose key is held
+    // inserts nothing and gives its room back: the jobs refused for want
+    // of it try again.
+    loop {
+        let (mut given, mut refused) = (Vec::new(), Vec::new());
+        for &i in &pending {
+            let host = hosts[i].as_deref();
+            match budget.room(store, client, host, 1).await? {
+                (0, Some(refusal)) if past == PastQuota::Refuse => {
+                    outcomes[i] = Some(Inserted::OverQuota(refusal));
+                    refused.push(i);
+                }
+                _ => {
+                    budget.spend(host, 1);
+                    given.push(i);
+                }
             }
-        }));
-        break;
+        }
+        if given.is_empty() {
+            break;
+        }
+        let batch: Vec<&NewJob> = given.iter().map(|&i| &jobs[i]).collect();
+        let done = insert_rows(store, client, org, &batch, cap).await?;
+        let mut returned = false;
+        for (&i, done) in given.iter().zip(done.unwrap_or_default()) {
+            if !matches!(done, Inserted::Created(_)) {
+                budget.spend(hosts[i].as_deref(), -1);
+                returned = true;
+            }
+            outcomes[i] = Some(done);
+        }
+        if !returned || refused.is_empty() {
+            break;
+        }
+        pending = refused;
     }
-    super::plans::add_usage(store, client, org, &locked, created).await?;
-    Ok(outcomes)
+    // A refused job whose key is held answers with that job.
+    let keys: Vec<&str> = jobs
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, o)| matches!(o, Some(Inserted::OverQuota(_))))
+        .filter_map(|(job, _)| job.idempotency_key.as_deref())
+        .collect();
+    let holders = key_holders(store, client, org, &keys).await?;
+    budget.close(store, client).await?;
+    jobs.iter()
+        .zip(outcomes)
+        .map(|(job, outcome)| {
+            let held = job.idempotency_key.as_ref().and_then(|k| holders.get(k));
+            match (outcome, held) {
+                (Some(Inserted::OverQuota(_)), Some(&existing)) => {
+                    Ok(Inserted::Conflict { existing })
+                }
+                (Some(outcome), _) => Ok(outcome),
+                (None, _) => Err(StoreError::Other(
+                    "a job was neither inserted nor refused".into(),
+                )),
+            }
+        })
+        .collect()
 }
 
 /// Inserts jobs on `client`. `capped`: `None` for the statement of
 /// organizations on the `unlimited` plan, which answers `None` when the
 /// organization is on another (nothing was inserted); `Some(cap)` for the
 /// statement that inserts whatever the plan, retries capped at `cap`.
-async fn insert_rows(
+async fn insert_rows<J: Borrow<NewJob> + Sync>(
     store: &PgStore,
     client: &impl deadpool_postgres::GenericClient,
     org: OrgId,
-    jobs: &[NewJob],
+    jobs: &[J],
     capped: Option<Option<i32>>,
 ) -> Result<Option<Vec<Inserted>>> {
     let sql = match capped {
@@ -415,7 +438,7 @@ async fn insert_rows(
         if pending.is_empty() {
             break;
         }
-        let batch: Vec<&NewJob> = pending.iter().map(|&i| &jobs[i]).collect();
+        let batch: Vec<&NewJob> = pending.iter().map(|&i| jobs[i].borrow()).collect();
         let columns = JobColumns::of(&batch)?;
         let mut params: Vec<&(dyn ToSql + Sync)> = vec![
             &org.0,
@@ -464,12 +487,13 @@ async fn insert_rows(
         }
         let refused: Vec<&str> = pending
             .iter()
-            .filter(|&&i| !created.contains_key(&jobs[i].id))
-            .filter_map(|&i| jobs[i].idempotency_key.as_deref())
+            .map(|&i| jobs[i].borrow())
+            .filter(|job| !created.contains_key(&job.id))
+            .filter_map(|job| job.idempotency_key.as_deref())
             .collect();
         let holders = key_holders(store, client, org, &refused).await?;
         pending.retain(|&i| {
-            let job = &jobs[i];
+            let job: &NewJob = jobs[i].borrow();
             if let Some(created) = created.remove(&job.id) {
                 outcomes[i] = Some(Inserted::Created(Box::new(created)));
                 return false;

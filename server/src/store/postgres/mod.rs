@@ -27,6 +27,7 @@ macro_rules! retry_deadlocks {
 
 mod accounts;
 mod database;
+mod domains;
 mod endpoints;
 mod fan_outs;
 mod flow;
@@ -151,6 +152,7 @@ struct Statements {
     database: database::Sql,
     accounts: accounts::Sql,
     people: people::Sql,
+    domains: domains::Sql,
     plans: plans::Sql,
     signing_secrets: signing_secrets::Sql,
     target_groups: target_groups::Sql,
@@ -193,6 +195,7 @@ impl PgStore {
             database: database::Sql::new(c),
             accounts: accounts::Sql::new(c),
             people: people::Sql::new(c),
+            domains: domains::Sql::new(c),
             plans: plans::Sql::new(c),
             signing_secrets: signing_secrets::Sql::new(c),
             target_groups: target_groups::Sql::new(c),

@@ -2,20 +2,22 @@
 //! engine, through [`super::leases`]).
 
 use super::jobs::job_from_row;
+use super::plans::Budget;
 use super::{NOTIFY_KEYS, PgStore, WAKE_KEY_SQL, opt_ts, seconds_from_now, ts};
 use crate::account::OrgId;
+use crate::account::plans::UNLIMITED;
 use crate::job::state::{FINISHED, waiting_status};
 use crate::job::target_host;
 use crate::schedule::{JobTemplate, PlanFn, ScheduleRecord};
 use crate::store::jobs::JOB_COLUMNS;
-use crate::store::schedules::SCHEDULE_COLUMNS;
+use crate::store::schedules::{SCHEDULE_COLUMNS, SKIPPED_RUNS_KEPT};
 use crate::store::{
     Clock, Fired, Page, PageRequest, Result, ScheduleStore, StoreError, enum_parse, enum_text,
     json_parse, json_value, status_test,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use chronos_proto::ScheduleStatus;
+use chronos_proto::{ScheduleStatus, SkippedRun};
 use tokio_postgres::Row;
 use uuid::Uuid;
 
@@ -31,6 +33,10 @@ pub(super) struct Sql {
     record_run: String,
     due: String,
     insert_fires: String,
+    skip: String,
+    trim_skipped: String,
+    skipped: String,
+    exists: String,
     advance: String,
     next_due: String,
 }
@@ -80,7 +86,9 @@ impl Sql {
             // Due, or holding a fire for a last job that has ended; another
             // process firing one holds its row, and this pass skips it.
             due: c(format!(
-                "SELECT {SCHEDULE_COLUMNS}, s.organization_id, now() AS db_now
+                "SELECT {SCHEDULE_COLUMNS}, s.organization_id, now() AS db_now,
+                        (SELECT o.plan <> '{UNLIMITED}' FROM organizations o
+                         WHERE o.id = s.organization_id) AS limited
                  FROM schedules s LEFT JOIN jobs lj ON lj.id = s.last_job_id
                  WHERE s.status = '{active}'
                    AND (s.next_run_at <= now()
@@ -114,6 +122,27 @@ impl Sql {
                 queued = waiting_status(true).as_str(),
                 queues = super::jobs::queues_used("$7"),
             )),
+            skip: c(
+                "INSERT INTO skipped_runs (id, organization_id, schedule_id, fire_at, error,
+                          created_at)
+                      SELECT id, $1, $2, fire_at, $5, now()
+                      FROM unnest($3::uuid[], $4::timestamptz[]) AS i (id, fire_at)"
+                    .into(),
+            ),
+            trim_skipped: format!(
+                "DELETE FROM skipped_runs WHERE schedule_id = $1 AND id < (
+                     SELECT id FROM skipped_runs WHERE schedule_id = $1
+                     ORDER BY id DESC OFFSET {} LIMIT 1)",
+                SKIPPED_RUNS_KEPT - 1
+            ),
+            skipped: "SELECT id, schedule_id, fire_at, error, created_at FROM skipped_runs
+                      WHERE organization_id = $1 AND schedule_id = $2
+                        AND ($3::uuid IS NULL OR id < $3)
+                      ORDER BY id DESC LIMIT $4"
+                .into(),
+            exists:
+                "SELECT EXISTS (SELECT 1 FROM schedules WHERE organization_id = $1 AND id = $2)"
+                    .into(),
             advance: c(
                 "UPDATE schedules SET next_run_at = $2, waiting_fire_at = $3,
                      last_run_at = CASE WHEN $4::uuid IS NULL THEN last_run_at ELSE now() END,
@@ -266,6 +295,43 @@ impl ScheduleStore for PgStore {
             .await?;
         Ok(())
     }
+
+    async fn skipped_runs(
+        &self,
+        org: OrgId,
+        id: Uuid,
+        page: PageRequest,
+    ) -> Result<Option<Page<SkippedRun>>> {
+        let sql = &self.sql.schedules;
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                &sql.skipped,
+                &[&org.0, &id, &page.before, &(i64::from(page.limit) + 1)],
+            )
+            .await?;
+        if rows.is_empty()
+            && !client
+                .query_one(&sql.exists, &[&org.0, &id])
+                .await?
+                .get::<_, bool>(0)
+        {
+            return Ok(None);
+        }
+        let items = rows
+            .iter()
+            .map(|row| {
+                Ok(SkippedRun {
+                    id: row.try_get("id")?,
+                    schedule_id: row.try_get("schedule_id")?,
+                    fire_at: ts(row.try_get("fire_at")?),
+                    error: json_parse("error", row.try_get("error")?)?,
+                    created_at: ts(row.try_get("created_at")?),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some(Page::from_rows(items, page.limit, |r| r.id)))
+    }
 }
 
 /// One scheduler pass ([`crate::store::LeaseStore::fire_schedules`]).
@@ -276,22 +342,48 @@ pub(super) async fn fire(store: &PgStore, plan: PlanFn) -> Result<Fired> {
     let due = tx.prepare_cached(&sql.due).await?;
     let insert = tx.prepare_cached(&sql.insert_fires).await?;
     let advance = tx.prepare_cached(&sql.advance).await?;
-    let rows = tx.query(&due, &[]).await?;
+    let mut rows = tx.query(&due, &[]).await?;
+    // Organizations' counts are locked in one order, so two servers'
+    // passes can't each hold one the other waits for.
+    rows.sort_by_cached_key(|row| row.get::<_, Uuid>("organization_id"));
     let mut fired = Fired {
         schedules: rows.len(),
         ..Fired::default()
     };
+    let mut budgets: Vec<(OrgId, Budget)> = Vec::new();
     for row in &rows {
         let schedule = schedule_from_row(row)?;
         let org = OrgId(row.try_get("organization_id")?);
         let now = ts(row.try_get("db_now")?);
+        let limited: Option<bool> = row.try_get("limited")?;
         let outcome = plan(&schedule, now);
         let mut last_job = None;
-        if let Some(first) = outcome.fires.first() {
+        let mut fires = &outcome.fires[..];
+        let mut cap = None;
+        if limited == Some(true) && !fires.is_empty() {
+            if budgets.last().is_none_or(|(o, _)| *o != org) {
+                budgets.push((org, Budget::open(store, &tx, org).await?));
+            }
+            let (_, budget) = budgets.last_mut().expect("pushed above");
+            cap = budget.plan.max_retries;
+            let host = target_host(&fires[0].job.delivery);
+            let (room, refusal) = budget
+                .room(store, &tx, host.as_deref(), fires.len() as u64)
+                .await?;
+            if let Some(refusal) = refusal {
+                let (kept, skipped) = fires.split_at(room as usize);
+                skip(store, &tx, org, schedule.id, skipped, &refusal.to_detail()).await?;
+                fired.skipped += skipped.len();
+                fires = kept;
+            }
+        }
+        if let Some(first) = fires.first() {
             // Every fire of a pass is the same template.
             let job = &first.job;
-            let ids: Vec<Uuid> = outcome.fires.iter().map(|f| f.job.id).collect();
-            let at: Vec<DateTime<Utc>> = outcome.fires.iter().map(|f| f.fire_at.0).collect();
+            let retries = job.max_retries.unwrap_or(crate::queue::DEFAULT_RETRIES);
+            let retries = cap.map_or(retries, |cap| retries.min(cap));
+            let ids: Vec<Uuid> = fires.iter().map(|f| f.job.id).collect();
+            let at: Vec<DateTime<Utc>> = fires.iter().map(|f| f.fire_at.0).collect();
             let created = tx
                 .query(
                     &insert,
@@ -306,7 +398,7 @@ pub(super) async fn fire(store: &PgStore, plan: PlanFn) -> Result<Fired> {
                         &job.priority,
                         &job.delivery.kind(),
                         &json_value("delivery", &job.delivery)?,
-                        &(job.max_retries.unwrap_or(crate::queue::DEFAULT_RETRIES) as i32),
+                        &(retries.min(i32::MAX as u32) as i32),
                         &(job.timeout_seconds as i32),
                         &schedule.id,
                         &target_host(&job.delivery),
@@ -314,6 +406,10 @@ pub(super) async fn fire(store: &PgStore, plan: PlanFn) -> Result<Fired> {
                     ],
                 )
                 .await?;
+            if let Some((_, budget)) = budgets.last_mut().filter(|(o, _)| *o == org) {
+                let host = target_host(&job.delivery);
+                budget.spend(host.as_deref(), created.len() as i64);
+            }
             for row in &created {
                 let job = job_from_row(row)?;
                 last_job = Some(job.id);
@@ -331,8 +427,34 @@ pub(super) async fn fire(store: &PgStore, plan: PlanFn) -> Result<Fired> {
         )
         .await?;
     }
+    for (_, budget) in budgets {
+        budget.close(store, &tx).await?;
+    }
     let next: Option<f64> = tx.query_one(&sql.next_due, &[]).await?.get(0);
     tx.commit().await?;
     fired.next_due_in = seconds_from_now(next);
     Ok(fired)
+}
+
+/// Records fires that made no job, and why; keeps the schedule's newest.
+async fn skip(
+    store: &PgStore,
+    tx: &deadpool_postgres::Transaction<'_>,
+    org: OrgId,
+    schedule: Uuid,
+    fires: &[crate::schedule::Fire],
+    why: &chronos_proto::ErrorDetail,
+) -> Result<()> {
+    let sql = &store.sql.schedules;
+    let ids: Vec<Uuid> = fires.iter().map(|_| Uuid::now_v7()).collect();
+    let at: Vec<DateTime<Utc>> = fires.iter().map(|f| f.fire_at.0).collect();
+    let stmt = tx.prepare_cached(&sql.skip).await?;
+    tx.execute(
+        &stmt,
+        &[&org.0, &schedule, &ids, &at, &json_value("error", why)?],
+    )
+    .await?;
+    let stmt = tx.prepare_cached(&sql.trim_skipped).await?;
+    tx.execute(&stmt, &[&schedule]).await?;
+    Ok(())
 }

@@ -83,6 +83,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "plans and usage counts",
         include_str!("migrations/0017_plans.sql"),
     ),
+    (
+        18,
+        "skipped runs of schedules",
+        include_str!("migrations/0018_skipped_runs.sql"),
+    ),
+    (
+        19,
+        "domains and their usage",
+        include_str!("migrations/0019_domains.sql"),
+    ),
 ];
 
 /// The version that creates the retention settings.

@@ -209,7 +209,7 @@ impl Inserting {
     /// Writes what was spent to the organization's counters; call before
     /// the transaction commits.
     pub fn finish(self, conn: &Connection, sql: &Statements, org: OrgId) -> Result<()> {
-        self.spending.finish(conn, &sql.plans, org)
+        self.spending.finish(conn, sql, org)
     }
 }
 
@@ -237,7 +237,11 @@ pub(super) fn insert_job(
             });
         }
     }
-    let plan = match inserting.spending.take(conn, &sql_all.plans, org)? {
+    let host = target_host(&job.delivery);
+    let plan = match inserting
+        .spending
+        .take(conn, sql_all, org, host.as_deref())?
+    {
         Ok(plan) => plan,
         Err(refusal) => return Ok(Inserted::OverQuota(refusal)),
     };
@@ -265,7 +269,7 @@ pub(super) fn insert_job(
             job.idempotency_key,
             at,
             after,
-            target_host(&job.delivery),
+            host,
             flow,
             retries,
             job.concurrency_key,
@@ -275,7 +279,7 @@ pub(super) fn insert_job(
         ],
         |row| Ok(job_from_row(row)),
     )??;
-    inserting.spending.spent();
+    inserting.spending.spent(host.as_deref());
     Ok(Inserted::Created(Box::new(created)))
 }
 

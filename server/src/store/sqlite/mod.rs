@@ -17,6 +17,7 @@
 
 mod accounts;
 mod database;
+mod domains;
 mod endpoints;
 mod fan_outs;
 mod flow;
@@ -62,6 +63,7 @@ struct Statements {
     database: database::Sql,
     accounts: accounts::Sql,
     people: people::Sql,
+    domains: domains::Sql,
     plans: plans::Sql,
     signing_secrets: signing_secrets::Sql,
     target_groups: target_groups::Sql,
@@ -135,6 +137,7 @@ impl SqliteStore {
             database: database::Sql::new(c),
             accounts: accounts::Sql::new(c),
             people: people::Sql::new(c),
+            domains: domains::Sql::new(c),
             plans: plans::Sql::new(c),
             signing_secrets: signing_secrets::Sql::new(c),
             target_groups: target_groups::Sql::new(c),

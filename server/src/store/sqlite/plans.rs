@@ -1,12 +1,15 @@
 //! Plans, the organizations on them, and the usage counts jobs raise.
 
-use super::{NOW, SqliteStore, ts};
+use super::{NOW, SqliteStore, Statements, ts};
 use crate::account::OrgId;
+use crate::account::domains;
 use crate::account::plans::{Plan, QuotaExceeded, UNLIMITED, Usage, Window};
+use crate::store::domains::UNVERIFIED_PER_DAY;
 use crate::store::plans::{PLAN_COLUMNS, PastQuota};
 use crate::store::{Clock, PlanDeleted, PlanStore, Result, StoreError};
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
+use std::collections::HashMap;
 
 pub(super) struct Sql {
     list: String,
@@ -130,6 +133,11 @@ pub(super) struct Spending {
     /// The plan and the counts before this transaction; `None` until read.
     read: Option<(Plan, Usage)>,
     created: u64,
+    /// Where the plan requires verified domains: the organization's
+    /// verified ones, and the unverified ones met (today's count before
+    /// this transaction, what it added).
+    verified: Vec<String>,
+    unverified: HashMap<String, (u64, u64)>,
 }
 
 impl Spending {
@@ -138,22 +146,25 @@ impl Spending {
             past,
             read: None,
             created: 0,
+            verified: Vec::new(),
+            unverified: HashMap::new(),
         }
     }
 
-    /// Takes room for one job of `org`: the plan it is created under, or
-    /// why it may not be.
+    /// Takes room for one job of `org`, pushing to `host` if it pushes:
+    /// the plan it is created under, or why it may not be.
     pub fn take(
         &mut self,
         conn: &Connection,
-        sql: &Sql,
+        sql: &Statements,
         org: OrgId,
+        host: Option<&str>,
     ) -> Result<std::result::Result<&Plan, QuotaExceeded>> {
         if self.read.is_none() {
-            let plan = plan_of(conn, sql, org)?;
+            let plan = plan_of(conn, &sql.plans, org)?;
             // An unlimited plan reads no counter.
-            let usage = if plan.counts() {
-                usage_of(conn, sql, org)?
+            let usage = if plan.counts() || plan.verify_domains {
+                usage_of(conn, &sql.plans, org)?
             } else {
                 Usage {
                     day: 0,
@@ -161,44 +172,89 @@ impl Spending {
                     at: chronos_proto::Timestamp::now(),
                 }
             };
+            if plan.verify_domains {
+                self.verified = super::domains::verified_on(conn, &sql.domains, org)?;
+            }
             self.read = Some((plan, usage));
         }
+        let key = self.unverified_key(host);
+        if self.past == PastQuota::Count {
+            return Ok(Ok(&self.read.as_ref().expect("read above").0));
+        }
         let (plan, usage) = self.read.as_ref().expect("read above");
+        let usage = *usage;
         if plan.counts() {
             let spent = Usage {
                 day: usage.day + self.created,
                 month: usage.month + self.created,
                 at: usage.at,
             };
-            if let (0, Some(refusal)) = plan.room(&spent, 1)
-                && self.past == PastQuota::Refuse
-            {
+            if let (0, Some(refusal)) = plan.room(&spent, 1) {
                 return Ok(Err(refusal));
             }
         }
-        Ok(Ok(plan))
+        if let Some(key) = key {
+            let (used, added) = match self.unverified.get(&key) {
+                Some(&count) => count,
+                None => {
+                    let day = Window::Day.starts_on(usage.at).to_string();
+                    let used = super::domains::usage_on(conn, &sql.domains, org, &key, &day)?;
+                    self.unverified.insert(key.clone(), (used, 0));
+                    (used, 0)
+                }
+            };
+            if used + added >= UNVERIFIED_PER_DAY {
+                return Ok(Err(QuotaExceeded::unverified_domain(
+                    &key,
+                    UNVERIFIED_PER_DAY,
+                    used + added,
+                    usage.at,
+                )));
+            }
+        }
+        Ok(Ok(&self.read.as_ref().expect("read above").0))
     }
 
-    /// One job was inserted under the room [`Spending::take`] gave.
-    pub fn spent(&mut self) {
+    /// The registrable name `host` is counted under, if the plan requires
+    /// verified domains and the organization has not verified it.
+    fn unverified_key(&self, host: Option<&str>) -> Option<String> {
+        let (plan, _) = self.read.as_ref()?;
+        let host = domains::without_port(host.filter(|_| plan.verify_domains)?);
+        match self.verified.iter().any(|v| domains::covers(v, host)) {
+            true => None,
+            false => Some(domains::limit_key(host)),
+        }
+    }
+
+    /// One job (pushing to `host`, if it pushes) was inserted under the
+    /// room [`Spending::take`] gave.
+    pub fn spent(&mut self, host: Option<&str>) {
         self.created += 1;
+        if let Some(key) = self.unverified_key(host) {
+            self.unverified.entry(key).or_insert((0, 0)).1 += 1;
+        }
     }
 
     /// Writes what was spent to the organization's counters.
-    pub fn finish(self, conn: &Connection, sql: &Sql, org: OrgId) -> Result<()> {
+    pub fn finish(self, conn: &Connection, sql: &Statements, org: OrgId) -> Result<()> {
         let Some((plan, usage)) = self.read else {
             return Ok(());
         };
-        if !plan.counts() || self.created == 0 {
+        if !(plan.counts() || plan.verify_domains) || self.created == 0 {
             return Ok(());
         }
         let (day, month) = windows(usage.at);
-        conn.prepare_cached(&sql.add_usage)?.execute(params![
+        conn.prepare_cached(&sql.plans.add_usage)?.execute(params![
             org.0.to_string(),
             day,
             month,
             self.created as i64
         ])?;
+        for (key, (_, added)) in &self.unverified {
+            if *added > 0 {
+                super::domains::add_usage(conn, &sql.domains, org, key, &day, *added)?;
+            }
+        }
         Ok(())
     }
 }

@@ -2,20 +2,23 @@
 //! engine, through [`super::leases`]).
 
 use super::jobs::job_from_row;
+use super::plans::Spending;
 use super::{NOW, Statements, corrupt, opt_ts, opt_uuid, to_json, ts, uuid};
 use crate::account::OrgId;
 use crate::job::state::{FINISHED, waiting_status};
 use crate::job::{NewJob, target_host};
 use crate::schedule::{JobTemplate, PlanFn, ScheduleRecord};
 use crate::store::jobs::JOB_COLUMNS;
-use crate::store::schedules::SCHEDULE_COLUMNS;
+use crate::store::plans::PastQuota;
+use crate::store::schedules::{SCHEDULE_COLUMNS, SKIPPED_RUNS_KEPT};
 use crate::store::{
     Clock, Fired, Page, PageRequest, Result, ScheduleStore, StoreError, enum_parse, enum_text,
     status_test,
 };
 use async_trait::async_trait;
-use chronos_proto::{Job, ScheduleStatus, Timestamp};
+use chronos_proto::{ErrorDetail, Job, ScheduleStatus, SkippedRun, Timestamp};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use std::collections::HashMap;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -34,6 +37,10 @@ pub(super) struct Sql {
     now: String,
     due: String,
     insert_fire: String,
+    skip: String,
+    trim_skipped: String,
+    skipped: String,
+    exists: String,
     advance: String,
     next_due: String,
 }
@@ -102,6 +109,25 @@ impl Sql {
                  RETURNING {JOB_COLUMNS}",
                 queued = waiting_status(true).as_str(),
             )),
+            skip: c(format!(
+                "INSERT INTO skipped_runs (id, organization_id, schedule_id, fire_at, error,
+                     created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, {NOW})"
+            )),
+            trim_skipped: format!(
+                "DELETE FROM skipped_runs WHERE schedule_id = ?1 AND id < (
+                     SELECT id FROM skipped_runs WHERE schedule_id = ?1
+                     ORDER BY id DESC LIMIT 1 OFFSET {})",
+                SKIPPED_RUNS_KEPT - 1
+            ),
+            skipped: "SELECT id, schedule_id, fire_at, error, created_at FROM skipped_runs
+                      WHERE organization_id = ?1 AND schedule_id = ?2
+                        AND (?3 IS NULL OR id < ?3)
+                      ORDER BY id DESC LIMIT ?4"
+                .into(),
+            exists:
+                "SELECT EXISTS (SELECT 1 FROM schedules WHERE organization_id = ?1 AND id = ?2)"
+                    .into(),
             advance: c(format!(
                 "UPDATE schedules SET next_run_at = ?2, waiting_fire_at = ?3,
                      last_run_at = CASE WHEN ?4 IS NULL THEN last_run_at ELSE {NOW} END,
@@ -274,6 +300,76 @@ impl ScheduleStore for SqliteStore {
         })
         .await
     }
+
+    async fn skipped_runs(
+        &self,
+        org: OrgId,
+        id: Uuid,
+        page: PageRequest,
+    ) -> Result<Option<Page<SkippedRun>>> {
+        self.call(move |conn, sql| {
+            let sql = &sql.schedules;
+            let (org, id) = (org.0.to_string(), id.to_string());
+            let exists: bool = conn
+                .prepare_cached(&sql.exists)?
+                .query_row(params![org, id], |r| r.get(0))?;
+            if !exists {
+                return Ok(None);
+            }
+            let mut stmt = conn.prepare_cached(&sql.skipped)?;
+            let rows = stmt.query_map(
+                params![
+                    org,
+                    id,
+                    page.before.map(|b| b.to_string()),
+                    i64::from(page.limit) + 1
+                ],
+                |row| {
+                    Ok((
+                        row.get::<_, String>("id")?,
+                        row.get::<_, String>("schedule_id")?,
+                        row.get::<_, String>("fire_at")?,
+                        row.get::<_, String>("error")?,
+                        row.get::<_, String>("created_at")?,
+                    ))
+                },
+            )?;
+            let mut items = Vec::new();
+            for row in rows {
+                let (id, schedule_id, fire_at, error, created_at) = row?;
+                items.push(SkippedRun {
+                    id: uuid(id)?,
+                    schedule_id: uuid(schedule_id)?,
+                    fire_at: ts(fire_at)?,
+                    error: serde_json::from_str(&error).map_err(|e| corrupt("error", e))?,
+                    created_at: ts(created_at)?,
+                });
+            }
+            Ok(Some(Page::from_rows(items, page.limit, |r| r.id)))
+        })
+        .await
+    }
+}
+
+/// Records a fire that made no job, and why; keeps the schedule's newest.
+fn skip(
+    conn: &Connection,
+    sql: &Sql,
+    org: OrgId,
+    schedule: Uuid,
+    fire_at: Timestamp,
+    why: &ErrorDetail,
+) -> Result<()> {
+    conn.prepare_cached(&sql.skip)?.execute(params![
+        Uuid::now_v7().to_string(),
+        org.0.to_string(),
+        schedule.to_string(),
+        fire_at.to_string(),
+        to_json(why),
+    ])?;
+    conn.prepare_cached(&sql.trim_skipped)?
+        .execute(params![schedule.to_string()])?;
+    Ok(())
 }
 
 /// Inserts a schedule's job for the due time `fire_at`, due now; `None` if
@@ -284,6 +380,7 @@ fn insert_fire(
     org: OrgId,
     job: &NewJob,
     fire_at: Timestamp,
+    max_retries: Option<u32>,
 ) -> Result<Option<Job>> {
     conn.prepare_cached(&sql.insert_fire)?
         .query_row(
@@ -297,7 +394,7 @@ fn insert_fire(
                 job.priority,
                 job.delivery.kind(),
                 to_json(&job.delivery),
-                job.max_retries,
+                max_retries,
                 job.timeout_seconds,
                 job.schedule_id.map(|s| s.to_string()),
                 target_host(&job.delivery),
@@ -311,8 +408,8 @@ fn insert_fire(
 }
 
 /// One scheduler pass ([`crate::store::LeaseStore::fire_schedules`]).
-pub(super) fn fire(conn: &mut Connection, sql: &Statements, plan: PlanFn) -> Result<Fired> {
-    let sql = &sql.schedules;
+pub(super) fn fire(conn: &mut Connection, statements: &Statements, plan: PlanFn) -> Result<Fired> {
+    let sql = &statements.schedules;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let now = ts(tx.query_row(&sql.now, [], |r| r.get(0))?)?;
     let due: Vec<(ScheduleRecord, String)> = tx
@@ -329,12 +426,38 @@ pub(super) fn fire(conn: &mut Connection, sql: &Statements, plan: PlanFn) -> Res
         schedules: due.len(),
         ..Fired::default()
     };
+    // Each organization's plan, read once and spent fire by fire.
+    let mut spending: HashMap<OrgId, Spending> = HashMap::new();
     for (schedule, org) in due {
         let org = OrgId(uuid(org)?);
         let outcome = plan(&schedule, now);
         let mut last_job = None;
         for fire in &outcome.fires {
-            if let Some(job) = insert_fire(&tx, sql, org, &fire.job, fire.fire_at)? {
+            let spend = spending
+                .entry(org)
+                .or_insert_with(|| Spending::new(PastQuota::Refuse));
+            let host = target_host(&fire.job.delivery);
+            let cap = match spend.take(&tx, statements, org, host.as_deref())? {
+                Ok(plan) => plan.max_retries,
+                Err(refusal) => {
+                    skip(
+                        &tx,
+                        sql,
+                        org,
+                        schedule.id,
+                        fire.fire_at,
+                        &refusal.to_detail(),
+                    )?;
+                    fired.skipped += 1;
+                    continue;
+                }
+            };
+            let retries = fire
+                .job
+                .max_retries
+                .map(|r| cap.map_or(r, |cap| r.min(cap)));
+            if let Some(job) = insert_fire(&tx, sql, org, &fire.job, fire.fire_at, retries)? {
+                spend.spent(host.as_deref());
                 last_job = Some(job.id);
                 fired.jobs.push((org, job));
             }
@@ -345,6 +468,9 @@ pub(super) fn fire(conn: &mut Connection, sql: &Statements, plan: PlanFn) -> Res
             outcome.waiting_fire_at.map(|t| t.to_string()),
             last_job.map(|id: Uuid| id.to_string()),
         ])?;
+    }
+    for (org, spend) in spending {
+        spend.finish(&tx, statements, org)?;
     }
     let next: Option<String> = tx.query_row(&sql.next_due, [], |r| r.get(0))?;
     tx.commit()?;
