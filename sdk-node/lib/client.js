@@ -66,6 +66,13 @@ class Client {
   /** A key in the client key's own organization; `scopes` default to `['admin']`. */
   createApiKey(key) { return call(this._native.createApiKey(key)) }
   usage() { return call(this._native.usage()) }
+  /** Resolves to the domain with its challenges (`verification`): `pending`, or `verified` if it already is. */
+  addDomain(domain) { return call(this._native.addDomain(domain)) }
+  verifyDomain(domain) { return call(this._native.verifyDomain(domain)) }
+  /** Every domain of the organization, newest first (all pages). */
+  listDomains() { return call(this._native.listDomains()) }
+  getDomain(id) { return call(this._native.getDomain(id)) }
+  deleteDomain(id) { return call(this._native.deleteDomain(id)) }
   listApiKeys() { return call(this._native.listApiKeys()) }
   revokeApiKey(id) { return call(this._native.revokeApiKey(id)) }
   createOrgApiKey(slug, key) { return call(this._native.createOrgApiKey(slug, key)) }
@@ -91,6 +98,7 @@ class Client {
   /** `count` defaults to the Rust SDK's (10). */
   nextRuns(id, count) { return call(this._native.nextRuns(id, count)) }
   listScheduleExecutions(id, page) { return call(this._native.listScheduleExecutions(id, page)) }
+  listSkippedRuns(id, page) { return call(this._native.listSkippedRuns(id, page)) }
   listWorkers() { return call(this._native.listWorkers()) }
   poll(request) { return call(this._native.poll(request)) }
   ack(token, result) { return call(this._native.ack(token, result)) }

@@ -231,6 +231,8 @@ export interface Queue {
   updated_at: string
   /** `getQueue` only. */
   stats?: QueueStats
+  /** On create, when `default_target_url`'s domain is not verified and the plan requires it: that target takes ten jobs a day until it is. */
+  warning?: string
 }
 
 /** `POST /v1/queues/{name}/messages`: `POST /v1/messages`'s fields but `retries` and `signing_secret_id`, which come from the queue. */
@@ -467,6 +469,33 @@ export interface Schedule {
   next_fire_at: string | null
   created_at: string
   updated_at: string
+  /** On create, when its push target's domain is not verified and the plan requires it: that target takes ten jobs a day until it is. */
+  warning?: string
+}
+
+/** An error as the server sends it, e.g. in a skipped run. */
+export interface ErrorDetail {
+  code: string
+  message: string
+  field?: string
+  /** `quota_exceeded` and `unverified_domain_limit`: the window spent, `day` or `month`. */
+  window?: 'day' | 'month'
+  limit?: number
+  used?: number
+  resets_at?: string
+  /** `unverified_domain_limit`: the (registrable) domain whose daily ten are spent. */
+  domain?: string
+}
+
+/** A fire of a schedule that made no job: its organization's quota was spent. */
+export interface SkippedRun {
+  id: string
+  schedule_id: string
+  /** The due time that was skipped. */
+  fire_at: string
+  /** What a create would have answered: `quota_exceeded` or `unverified_domain_limit`. */
+  error: ErrorDetail
+  created_at: string
 }
 
 /**
@@ -567,6 +596,31 @@ export interface CreatedApiKey extends ApiKey {
 /** The answer to `createOrg`: the organization and its first admin key, shown this once. */
 export interface CreatedOrganization extends Organization {
   api_key: CreatedApiKey
+}
+
+/** Where a domain's proof stands: `lapsed` once its daily checks failed for a week. */
+export type DomainStatus = 'pending' | 'verified' | 'lapsed'
+
+/** A domain of the organization, with the two ways to prove it (either will do). */
+export interface Domain {
+  id: string
+  /** The host name; verifying a registrable domain (`example.com`) covers its subdomains. */
+  domain: string
+  status: DomainStatus
+  verification: {
+    /** Serve `content` at `url` (`https://{domain}/.well-known/chronos-verification.txt`). */
+    well_known: { url: string; content: string }
+    /** Or publish a TXT record `name` (`_chronos-verification.{domain}`) holding `value`. */
+    dns_txt: { name: string; type: 'TXT'; value: string }
+  }
+  /** The challenge the last passing check found. */
+  method: 'well_known' | 'dns_txt' | null
+  verified_at: string | null
+  /** The last check, by `verifyDomain` or the daily one. */
+  checked_at: string | null
+  /** Why the last check failed, if it did. */
+  last_error: string | null
+  created_at: string
 }
 
 /** A person. */
@@ -711,6 +765,15 @@ export declare class Client {
   createApiKey(key: CreateApiKey): Promise<CreatedApiKey>
   /** The organization's plan, and the jobs it has created this UTC day and month (`GET /v1/usage`). */
   usage(): Promise<Usage>
+  /** Begins verifying a domain (a host name or a URL; `admin`): resolves to its challenges, `pending`, or `verified` if it already is. */
+  addDomain(domain: string): Promise<Domain>
+  /** Checks a domain's challenges now (`admin`); rejects with `verification_failed` saying what each found. */
+  verifyDomain(domain: string): Promise<Domain>
+  /** Every domain of the organization, newest first. */
+  listDomains(): Promise<Domain[]>
+  getDomain(id: string): Promise<Domain>
+  /** Forgets a domain (`admin`): where the plan requires it, its push targets are limited again. */
+  deleteDomain(id: string): Promise<void>
   /** The keys of the client key's own organization, never their secrets. */
   listApiKeys(): Promise<ApiKey[]>
   /** Revokes a key (its `id`): requests with it are refused from now on. */
@@ -747,6 +810,8 @@ export declare class Client {
   nextRuns(id: string, count?: number): Promise<string[]>
   /** The executions of the jobs a schedule created, newest first. */
   listScheduleExecutions(id: string, page?: PageQuery): Promise<List<Execution>>
+  /** The fires of a schedule that made no job because the quota was spent, newest first (the newest 100 are kept). */
+  listSkippedRuns(id: string, page?: PageQuery): Promise<List<SkippedRun>>
   /** The workers connected over WebSocket (`GET /v1/workers`). */
   listWorkers(): Promise<ConnectedWorker[]>
   /** Leases due jobs of the given handlers (a key with the `worker` scope). */

@@ -379,6 +379,31 @@ impl Client {
     }
 
     #[napi]
+    pub async fn add_domain(&self, domain: String) -> Result<Value> {
+        write(self.inner.add_domain(&domain).await.map_err(from_sdk)?)
+    }
+
+    #[napi]
+    pub async fn verify_domain(&self, domain: String) -> Result<Value> {
+        write(self.inner.verify_domain(&domain).await.map_err(from_sdk)?)
+    }
+
+    #[napi]
+    pub async fn list_domains(&self) -> Result<Value> {
+        write(self.inner.list_domains().await.map_err(from_sdk)?)
+    }
+
+    #[napi]
+    pub async fn get_domain(&self, id_: String) -> Result<Value> {
+        write(self.inner.get_domain(id(&id_)?).await.map_err(from_sdk)?)
+    }
+
+    #[napi]
+    pub async fn delete_domain(&self, id_: String) -> Result<()> {
+        self.inner.delete_domain(id(&id_)?).await.map_err(from_sdk)
+    }
+
+    #[napi]
     pub async fn list_api_keys(&self) -> Result<Value> {
         write(self.inner.list_api_keys().await.map_err(from_sdk)?)
     }
@@ -593,6 +618,17 @@ impl Client {
         let list = self
             .inner
             .list_schedule_executions(id(&id_)?, page.limit, page.cursor.as_deref())
+            .await
+            .map_err(from_sdk)?;
+        write(list)
+    }
+
+    #[napi]
+    pub async fn list_skipped_runs(&self, id_: String, page: Option<PageQuery>) -> Result<Value> {
+        let page = page.unwrap_or_default();
+        let list = self
+            .inner
+            .list_skipped_runs(id(&id_)?, page.limit, page.cursor.as_deref())
             .await
             .map_err(from_sdk)?;
         write(list)

@@ -3,6 +3,7 @@
 import { Client, Worker, PermanentError, RetryAfter, ChronosError, verifySignature, parseCallback, parseUnsignedCallback } from '../lib/index.js'
 import type { Job, Schedule, JobContext, Queue, QueuePublished, FanOut, Callback, CallbackEvent } from '../lib/index.js'
 import type { ApiKey, CreatedInvite, CreatedOrganization, Membership, Organization, Role, Scope } from '../lib/index.js'
+import type { Domain, DomainStatus, SkippedRun } from '../lib/index.js'
 
 async function main(): Promise<void> {
   const worker = new Worker({ url: 'http://127.0.0.1:7070', apiKey: 'k', concurrency: 8 })
@@ -106,6 +107,21 @@ async function accounts(admin: Client): Promise<void> {
   void orgKey, role, keys, revokedAt, members, pending
 }
 
+async function domains(admin: Client, scheduleId: string): Promise<void> {
+  const added: Domain = await admin.addDomain('https://api.example.com/hook')
+  const txt: string = added.verification.dns_txt.value
+  const status: DomainStatus = (await admin.verifyDomain(added.domain)).status
+  const ids: string[] = (await admin.listDomains()).map((d) => d.id)
+  const verifiedAt: string | null = (await admin.getDomain(added.id)).verified_at
+  await admin.deleteDomain(added.id)
+  const skipped: SkippedRun[] = (await admin.listSkippedRuns(scheduleId, { limit: 10 })).data
+  const spent: string | undefined = skipped[0]?.error.domain
+  const warning: string | undefined = (await admin.getSchedule(scheduleId)).warning
+  // @ts-expect-error: a domain is pending, verified or lapsed
+  const unknown: boolean = status === 'expired'
+  void txt, ids, verifiedAt, spent, warning, unknown
+}
+
 function receiver(headers: Record<string, string>, raw: Buffer): void {
   const callback: Callback = parseCallback(['whsec_new', 'whsec_old'], headers, raw, { toleranceSeconds: 60 })
   if ('results' in callback) {
@@ -120,4 +136,4 @@ function receiver(headers: Record<string, string>, raw: Buffer): void {
   }
   parseUnsignedCallback(raw.toString())
 }
-void main, fanOuts, accounts, receiver
+void main, fanOuts, accounts, domains, receiver

@@ -322,6 +322,28 @@ impl Client {
         self.call(py, move |c| async move { c.usage().await })
     }
 
+    fn add_domain(&self, py: Python<'_>, domain: String) -> PyResult<Call> {
+        self.call(py, move |c| async move { c.add_domain(&domain).await })
+    }
+
+    fn verify_domain(&self, py: Python<'_>, domain: String) -> PyResult<Call> {
+        self.call(py, move |c| async move { c.verify_domain(&domain).await })
+    }
+
+    fn list_domains(&self, py: Python<'_>) -> PyResult<Call> {
+        self.call(py, move |c| async move { c.list_domains().await })
+    }
+
+    fn get_domain(&self, py: Python<'_>, id: &str) -> PyResult<Call> {
+        let id = uuid("id", id)?;
+        self.call(py, move |c| async move { c.get_domain(id).await })
+    }
+
+    fn delete_domain(&self, py: Python<'_>, id: &str) -> PyResult<Call> {
+        let id = uuid("id", id)?;
+        self.call(py, move |c| async move { c.delete_domain(id).await })
+    }
+
     fn list_api_keys(&self, py: Python<'_>) -> PyResult<Call> {
         self.call(py, move |c| async move { c.list_api_keys().await })
     }
@@ -490,6 +512,20 @@ impl Client {
         self.call(py, move |c| async move {
             c.list_schedule_executions(id, limit, cursor.as_deref())
                 .await
+        })
+    }
+
+    #[pyo3(signature = (id, *, limit = None, cursor = None))]
+    fn list_skipped_runs(
+        &self,
+        py: Python<'_>,
+        id: &str,
+        limit: Option<u32>,
+        cursor: Option<String>,
+    ) -> PyResult<Call> {
+        let id = uuid("id", id)?;
+        self.call(py, move |c| async move {
+            c.list_skipped_runs(id, limit, cursor.as_deref()).await
         })
     }
 

@@ -10,8 +10,8 @@ from chronos import (AsyncClient, ChronosError, Client, Job, PermanentError, Ret
                      parse_callback, parse_unsigned_callback, verify_signature)
 from chronos.types import Callback, CallbackEvent, FanOut
 from chronos.types import Job as JobAnswer
-from chronos.types import (ApiKey, CreatedInvite, CreatedOrganization, Membership, Organization, Page, Queue,
-                            QueuePublished, Role, Schedule, Scope)
+from chronos.types import (ApiKey, CreatedInvite, CreatedOrganization, Domain, DomainStatus, Membership,
+                            Organization, Page, Queue, QueuePublished, Role, Schedule, Scope, SkippedRun)
 
 
 def client_calls(client: Client) -> None:
@@ -114,6 +114,21 @@ def account_calls(admin: Client) -> None:
     print(org_key, role, keys, revoked_at, members, pending)
 
 
+def domain_calls(admin: Client, schedule_id: str) -> None:
+    added: Domain = admin.add_domain("https://api.example.com/hook")
+    txt: str = added["verification"]["dns_txt"]["value"]
+    status: DomainStatus = admin.verify_domain(added["domain"])["status"]
+    ids: list[str] = [d["id"] for d in admin.list_domains()]
+    verified_at: str | None = admin.get_domain(added["id"])["verified_at"]
+    admin.delete_domain(added["id"])
+    skipped: Page[SkippedRun] = admin.list_skipped_runs(schedule_id, limit=10)
+    spent: str | None = skipped["data"][0]["error"].get("domain")
+    warning: str | None = admin.get_schedule(schedule_id).get("warning")
+    admin.add_domain({"domain": "api.example.com"})  # type: ignore[arg-type]
+    admin.list_skipped_runs(schedule_id, 10)  # type: ignore[call-arg]
+    print(txt, status, ids, verified_at, spent, warning)
+
+
 async def async_calls(client: AsyncClient) -> None:
     job: JobAnswer = await client.create_job({"name": "Greet", "handler": "hello"})
     jobs = await asyncio.gather(*(client.get_job(job["id"]) for _ in range(3)))
@@ -122,7 +137,10 @@ async def async_calls(client: AsyncClient) -> None:
     await client.delete_queue(queue["name"], force=True)
     orgs: list[Organization] = await client.list_orgs()
     await client.delete_org(orgs[0]["slug"])
-    print(first["id"])
+    domains: list[Domain] = await client.list_domains()
+    await client.delete_domain(domains[0]["id"])
+    skipped: Page[SkippedRun] = await client.list_skipped_runs(first["id"])
+    print(first["id"], skipped["next_cursor"])
 
 
 def worker_code(worker: Worker) -> None:

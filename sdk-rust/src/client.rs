@@ -6,11 +6,11 @@ use chronos_proto::worker::ConnectedWorker;
 use chronos_proto::{
     AcceptInvite, AckRequest, ApiKey, BatchCreated, BatchItem, CreateApiKey, CreateInvite,
     CreateJob, CreateMember, CreateMessage, CreateOrganization, CreateQueue, CreateSchedule,
-    CreateTargetGroup, CreatedApiKey, CreatedInvite, CreatedOrganization, Execution, ExtendRequest,
-    FailRequest, FanOut, Invite, InviteAccepted, Job, Lease, LeasedJob, List, Member, Membership,
-    MessagePublished, NextRuns, Organization, PollRequest, PublishMessage, Queue, QueuePublished,
-    Role, Schedule, ScheduleStatus, TargetGroup, Timestamp, UpdateMembership, UpdateOrganization,
-    UpdateQueue, Usage,
+    CreateTargetGroup, CreatedApiKey, CreatedInvite, CreatedOrganization, Domain, DomainRequest,
+    Execution, ExtendRequest, FailRequest, FanOut, Invite, InviteAccepted, Job, Lease, LeasedJob,
+    List, Member, Membership, MessagePublished, NextRuns, Organization, PollRequest,
+    PublishMessage, Queue, QueuePublished, Role, Schedule, ScheduleStatus, SkippedRun, TargetGroup,
+    Timestamp, UpdateMembership, UpdateOrganization, UpdateQueue, Usage,
 };
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, USER_AGENT};
 use reqwest::{Method, RequestBuilder};
@@ -31,6 +31,10 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How many due times [`Client::next_runs`] asks for when the caller does
 /// not say (the Node and Python SDKs' default `count`; the server's too).
 pub const DEFAULT_NEXT_RUNS: usize = 10;
+
+/// The page size of a list the client follows to its end
+/// ([`Client::list_domains`]): the server's largest.
+const LIST_ALL_PAGE: u32 = 100;
 
 /// The user agent sent unless the builder sets another.
 pub const DEFAULT_USER_AGENT: &str = concat!("chronos-sdk-rust/", env!("CARGO_PKG_VERSION"));
@@ -503,6 +507,67 @@ impl Client {
         self.send(self.request(Method::GET, "v1/usage", &[])?).await
     }
 
+    /// Begins verifying a domain the organization's push jobs call (`POST
+    /// /v1/domains`, `admin`): a host name, or a URL, normalized to its
+    /// host. The answer holds both challenges (`verification`): serve the
+    /// file or publish the TXT record, then [`Client::verify_domain`]. A
+    /// domain pending answers its challenge again; one already verified
+    /// answers with `status` `verified`.
+    pub async fn add_domain(&self, domain: &str) -> Result<Domain, Error> {
+        let body = DomainRequest {
+            domain: Some(domain.to_string()),
+        };
+        self.send(self.request(Method::POST, "v1/domains", &[])?.json(&body))
+            .await
+    }
+
+    /// Checks a domain's challenges now (`POST /v1/domains/verify`,
+    /// `admin`): either one verifies it. `verification_failed` (422) says
+    /// what each challenge found; `not_found` if the domain was never added.
+    pub async fn verify_domain(&self, domain: &str) -> Result<Domain, Error> {
+        let body = DomainRequest {
+            domain: Some(domain.to_string()),
+        };
+        self.send(
+            self.request(Method::POST, "v1/domains/verify", &[])?
+                .json(&body),
+        )
+        .await
+    }
+
+    /// Every domain of the organization, newest first (`GET /v1/domains`,
+    /// `jobs:read`), all pages followed.
+    pub async fn list_domains(&self) -> Result<Vec<Domain>, Error> {
+        let mut domains = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut pairs = Vec::new();
+            page_pairs(&mut pairs, Some(LIST_ALL_PAGE), cursor.as_deref());
+            let page: List<Domain> = self
+                .send(self.request(Method::GET, "v1/domains", &pairs)?)
+                .await?;
+            domains.extend(page.data);
+            match page.next_cursor {
+                Some(next) if Some(&next) != cursor.as_ref() => cursor = Some(next),
+                _ => return Ok(domains),
+            }
+        }
+    }
+
+    /// One domain (`GET /v1/domains/{id}`, `jobs:read`).
+    pub async fn get_domain(&self, id: Uuid) -> Result<Domain, Error> {
+        let path = format!("v1/domains/{id}");
+        self.send(self.request(Method::GET, &path, &[])?).await
+    }
+
+    /// Forgets a domain (`DELETE /v1/domains/{id}`, `admin`): where the
+    /// plan requires verification, its push targets are limited again.
+    pub async fn delete_domain(&self, id: Uuid) -> Result<(), Error> {
+        let path = format!("v1/domains/{id}");
+        let _: Value = self.send(self.request(Method::DELETE, &path, &[])?).await?;
+        Ok(())
+    }
+
     /// The API keys of the key's own organization, never their secrets
     /// (`GET /v1/api-keys`, `admin`).
     pub async fn list_api_keys(&self) -> Result<Vec<ApiKey>, Error> {
@@ -717,6 +782,23 @@ impl Client {
         let mut pairs = Vec::new();
         page_pairs(&mut pairs, limit, cursor);
         let path = format!("v1/schedules/{id}/executions");
+        self.send(self.request(Method::GET, &path, &pairs)?).await
+    }
+
+    /// A page of a schedule's skipped runs, newest first (`GET
+    /// /v1/schedules/{id}/skipped-runs`): the fires that made no job because
+    /// the organization's quota was spent, each with the error a create
+    /// would have had (`quota_exceeded` or `unverified_domain_limit`). The
+    /// newest 100 are kept.
+    pub async fn list_skipped_runs(
+        &self,
+        id: Uuid,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<List<SkippedRun>, Error> {
+        let mut pairs = Vec::new();
+        page_pairs(&mut pairs, limit, cursor);
+        let path = format!("v1/schedules/{id}/skipped-runs");
         self.send(self.request(Method::GET, &path, &pairs)?).await
     }
 

@@ -5,9 +5,9 @@
 //! list their executions, schedules, queues (create, change, pause, publish
 //! onto one …), target groups and their members, fan-outs, the worker
 //! endpoints over HTTP (poll, ack, fail, extend), and what admin tooling
-//! needs: organizations, API keys, members and invites. Request and response
-//! bodies are the wire types of `chronos-proto`, re-exported here (all of
-//! them under [`proto`]).
+//! needs: organizations, API keys, members, invites and verified domains.
+//! Request and response bodies are the wire types of `chronos-proto`,
+//! re-exported here (all of them under [`proto`]).
 //!
 //! ```no_run
 //! use chronos::{Client, Delay, JobStatus, ListJobs, NewJob, PollRequest, TimeUnit};
@@ -101,12 +101,13 @@ pub use chronos_proto::{
     AcceptInvite, ApiKey, BatchItem, Callback, CallbackEvent, CallbackStatus, CatchUp,
     CreateApiKey, CreateInvite, CreateJob, CreateMember, CreateMessage, CreateOrganization,
     CreateQueue, CreateSchedule, CreateTargetGroup, CreatedApiKey, CreatedInvite,
-    CreatedOrganization, Delay, Delivery, ErrorBody, ErrorDetail, Execution, ExecutionStatus,
-    FailRequest, FailureMode, FanOut, FanOutAccepted, FanOutResult, FanOutStatus,
-    GroupCallbackEvent, HttpMethod, HttpTarget, Invite, InviteAccepted, InviteStatus, Job,
-    JobStatus, Lease, LeasedJob, List, Member, Membership, MessageAccepted, MessagePublished,
-    Organization, Overlap, Plan, PollRequest, PublishMessage, Queue, QueueMessageAccepted,
-    QueueOrdering, QueuePublished, QueueState, QueueStats, Role, Schedule, ScheduleStatus,
-    ScheduleType, Scope, TargetGroup, TimeUnit, Timestamp, UpdateOrganization, UpdateQueue, Usage,
-    UsageWindow, User,
+    CreatedOrganization, Delay, Delivery, DnsTxtChallenge, Domain, DomainRequest, DomainStatus,
+    DomainVerification, ErrorBody, ErrorDetail, Execution, ExecutionStatus, FailRequest,
+    FailureMode, FanOut, FanOutAccepted, FanOutResult, FanOutStatus, GroupCallbackEvent,
+    HttpMethod, HttpTarget, Invite, InviteAccepted, InviteStatus, Job, JobStatus, Lease, LeasedJob,
+    List, Member, Membership, MessageAccepted, MessagePublished, Organization, Overlap, Plan,
+    PollRequest, PublishMessage, Queue, QueueMessageAccepted, QueueOrdering, QueuePublished,
+    QueueState, QueueStats, Role, Schedule, ScheduleStatus, ScheduleType, Scope, SkippedRun,
+    TargetGroup, TimeUnit, Timestamp, UpdateOrganization, UpdateQueue, Usage, UsageWindow, User,
+    WellKnownChallenge,
 };

@@ -17,6 +17,7 @@ from .types import (
     CreatedApiKey,
     CreatedInvite,
     CreatedOrganization,
+    Domain,
     Execution,
     FailRequest,
     FanOut,
@@ -49,6 +50,7 @@ from .types import (
     Role,
     Schedule,
     ScheduleStatus,
+    SkippedRun,
     TargetGroup,
     Usage,
 )
@@ -238,6 +240,29 @@ class Client:
         and calendar month (``GET /v1/usage``, ``jobs:read``)."""
         return self._native.usage().wait()
 
+    def add_domain(self, domain: str) -> Domain:
+        """Begins verifying a domain (a host name, or a URL: its host;
+        ``admin``): the answer holds both challenges (``verification``),
+        ``pending``, or ``verified`` if it already is."""
+        return self._native.add_domain(domain).wait()
+
+    def verify_domain(self, domain: str) -> Domain:
+        """Checks a domain's challenges now (``admin``); either verifies it.
+        Raises ``verification_failed`` saying what each found."""
+        return self._native.verify_domain(domain).wait()
+
+    def list_domains(self) -> List[Domain]:
+        """Every domain of the organization, newest first (all pages)."""
+        return self._native.list_domains().wait()
+
+    def get_domain(self, id: str) -> Domain:
+        return self._native.get_domain(id).wait()
+
+    def delete_domain(self, id: str) -> None:
+        """Forgets a domain (``admin``): where the plan requires verification,
+        its push targets are limited again."""
+        self._native.delete_domain(id).wait()
+
     def list_api_keys(self) -> List[ApiKey]:
         """The keys of the client key's own organization, never their secrets."""
         return self._native.list_api_keys().wait()
@@ -334,6 +359,13 @@ class Client:
     ) -> Page[Execution]:
         """The attempts of the jobs a schedule made, newest first."""
         return self._native.list_schedule_executions(id, limit=limit, cursor=cursor).wait()
+
+    def list_skipped_runs(
+        self, id: str, *, limit: Optional[int] = None, cursor: Optional[str] = None
+    ) -> Page[SkippedRun]:
+        """The fires of a schedule that made no job because the quota was
+        spent, newest first (the newest 100 are kept)."""
+        return self._native.list_skipped_runs(id, limit=limit, cursor=cursor).wait()
 
     def list_workers(self) -> List[ConnectedWorker]:
         """The workers connected over WebSocket (``GET /v1/workers``)."""
@@ -562,6 +594,29 @@ class AsyncClient:
         and calendar month (``GET /v1/usage``, ``jobs:read``)."""
         return await _answer(self._native.usage())
 
+    async def add_domain(self, domain: str) -> Domain:
+        """Begins verifying a domain (a host name, or a URL: its host;
+        ``admin``): the answer holds both challenges (``verification``),
+        ``pending``, or ``verified`` if it already is."""
+        return await _answer(self._native.add_domain(domain))
+
+    async def verify_domain(self, domain: str) -> Domain:
+        """Checks a domain's challenges now (``admin``); either verifies it.
+        Raises ``verification_failed`` saying what each found."""
+        return await _answer(self._native.verify_domain(domain))
+
+    async def list_domains(self) -> List[Domain]:
+        """Every domain of the organization, newest first (all pages)."""
+        return await _answer(self._native.list_domains())
+
+    async def get_domain(self, id: str) -> Domain:
+        return await _answer(self._native.get_domain(id))
+
+    async def delete_domain(self, id: str) -> None:
+        """Forgets a domain (``admin``): where the plan requires verification,
+        its push targets are limited again."""
+        await _answer(self._native.delete_domain(id))
+
     async def list_api_keys(self) -> List[ApiKey]:
         """The keys of the client key's own organization, never their secrets."""
         return await _answer(self._native.list_api_keys())
@@ -658,6 +713,13 @@ class AsyncClient:
     ) -> Page[Execution]:
         """The attempts of the jobs a schedule made, newest first."""
         return await _answer(self._native.list_schedule_executions(id, limit=limit, cursor=cursor))
+
+    async def list_skipped_runs(
+        self, id: str, *, limit: Optional[int] = None, cursor: Optional[str] = None
+    ) -> Page[SkippedRun]:
+        """The fires of a schedule that made no job because the quota was
+        spent, newest first (the newest 100 are kept)."""
+        return await _answer(self._native.list_skipped_runs(id, limit=limit, cursor=cursor))
 
     async def list_workers(self) -> List[ConnectedWorker]:
         """The workers connected over WebSocket (``GET /v1/workers``)."""

@@ -37,6 +37,9 @@ Role: TypeAlias = Literal["viewer", "member", "admin", "owner"]
 writes jobs and monitors, ``admin`` holds ``admin``, ``owner`` also makes
 owners and deletes the organization."""
 InviteStatus: TypeAlias = Literal["pending", "accepted", "revoked", "expired"]
+DomainStatus: TypeAlias = Literal["pending", "verified", "lapsed"]
+"""Where a domain's proof stands: ``lapsed`` once its daily checks failed
+for a week (verify it again)."""
 
 
 class Delay(TypedDict):
@@ -106,6 +109,14 @@ class ErrorDetail(TypedDict):
     code: str
     message: str
     field: NotRequired[str]
+    window: NotRequired[Literal["day", "month"]]
+    """``quota_exceeded`` and ``unverified_domain_limit``: the window spent."""
+    limit: NotRequired[int]
+    used: NotRequired[int]
+    resets_at: NotRequired[str]
+    domain: NotRequired[str]
+    """``unverified_domain_limit``: the (registrable) domain whose daily ten
+    are spent."""
 
 
 class BatchItem(TypedDict, total=False):
@@ -246,6 +257,9 @@ class Queue(TypedDict):
     created_at: str
     updated_at: str
     stats: NotRequired[QueueStats]
+    warning: NotRequired[str]
+    """On create, when ``default_target_url``'s domain is not verified and
+    the plan requires it: that target takes ten jobs a day until it is."""
 
 
 class QueueMessage(TypedDict, total=False):
@@ -424,6 +438,23 @@ class Schedule(TypedDict):
     next_fire_at: Optional[str]
     created_at: str
     updated_at: str
+    warning: NotRequired[str]
+    """On create, when its push target's domain is not verified and the
+    plan requires it: that target takes ten jobs a day until it is."""
+
+
+class SkippedRun(TypedDict):
+    """A fire of a schedule that made no job: its organization's quota was
+    spent."""
+
+    id: str
+    schedule_id: str
+    fire_at: str
+    """The due time that was skipped."""
+    error: ErrorDetail
+    """What a create would have answered: ``quota_exceeded`` or
+    ``unverified_domain_limit``."""
+    created_at: str
 
 
 class ConnectedWorker(TypedDict):
@@ -526,6 +557,48 @@ class Organization(TypedDict):
     plan: str
     """What it may use: ``unlimited`` until the operator gives it another."""
     role: NotRequired[Role]
+
+
+class WellKnownChallenge(TypedDict):
+    """A file to serve over HTTPS: ``content`` at ``url``
+    (``https://{domain}/.well-known/chronos-verification.txt``)."""
+
+    url: str
+    content: str
+
+
+class DnsTxtChallenge(TypedDict):
+    """A TXT record to publish: ``name`` (``_chronos-verification.{domain}``)
+    holding ``value``."""
+
+    name: str
+    type: Literal["TXT"]
+    value: str
+
+
+class DomainVerification(TypedDict):
+    """The two ways to prove a domain: either will do."""
+
+    well_known: WellKnownChallenge
+    dns_txt: DnsTxtChallenge
+
+
+class Domain(TypedDict):
+    """A domain of the organization. Verifying a registrable domain
+    (``example.com``) covers its subdomains."""
+
+    id: str
+    domain: str
+    status: DomainStatus
+    verification: DomainVerification
+    method: Optional[Literal["well_known", "dns_txt"]]
+    """The challenge the last passing check found."""
+    verified_at: Optional[str]
+    checked_at: Optional[str]
+    """The last check, by ``verify_domain`` or the daily one."""
+    last_error: Optional[str]
+    """Why the last check failed, if it did."""
+    created_at: str
 
 
 class NewApiKey(TypedDict):
