@@ -3,7 +3,8 @@
 //! is a 429 with seed 004's structured fields and the rate-limit headers,
 //! a batch refuses only the items past it, retries are capped to the plan
 //! and the answer shows the value used; `GET /v1/usage` shows the plan and
-//! the counts; the default plan limits nothing.
+//! the counts; two servers creating at once never overshoot a quota;
+//! schedule runs past it are skipped runs; the default plan limits nothing.
 
 use chronos_server::account::plans::Plan;
 use chronos_server::server::ServeOptions;
@@ -18,6 +19,7 @@ both_stores!(
     nothing_is_limited_on_the_default_plan,
     schedules_keep_to_the_plans_interval_and_retries,
     a_fire_past_the_quota_is_a_skipped_run,
+    two_servers_creating_at_once_never_overshoot,
 );
 
 /// `PATCH /v1/orgs/default` `{"plan": plan}` with `key`.
@@ -282,4 +284,25 @@ async fn a_fire_past_the_quota_is_a_skipped_run(kind: StoreKind) {
         )
         .await;
     assert_error(&missing, 404, "not_found", None);
+}
+
+/// Two servers on one store, 40 creates at once for a quota of 25: exactly
+/// 25 are made, the rest refused, and the count says 25.
+async fn two_servers_creating_at_once_never_overshoot(kind: StoreKind) {
+    let s = TestServer::start(kind).await;
+    put_on(&s, small(25, 1)).await;
+    let t = s.another().await;
+    let creates = (0..40).map(|i| {
+        let server = if i % 2 == 0 { &s } else { &t };
+        let body = json!({"name": format!("j{i}"), "handler": "h"});
+        async move { server.post(&server.admin_key, "/v1/jobs", body).await.0 }
+    });
+    let statuses = futures_util::future::join_all(creates).await;
+    let made = statuses.iter().filter(|&&s| s == 201).count();
+    let refused = statuses.iter().filter(|&&s| s == 429).count();
+    assert_eq!((made, refused), (25, 15), "{statuses:?}");
+    let (_, usage) = t.get(&t.admin_key, "/v1/usage").await;
+    assert_eq!(usage["day"]["used"], 25);
+    let (_, jobs) = s.get(&s.admin_key, "/v1/jobs?limit=100").await;
+    assert_eq!(jobs["data"].as_array().unwrap().len(), 25);
 }
