@@ -258,32 +258,44 @@ async fn delete_domain(
     }
 }
 
-/// What a schedule or queue answers when it pushes to `host` on a domain
-/// the organization has not verified and its plan requires it to: seed
-/// 004's `warning`. It is created all the same.
+/// What a schedule or queue answers when it pushes to `hosts` and some
+/// are on domains the organization has not verified while its plan
+/// requires it to: seed 004's `warning`. It is created all the same.
 pub(super) async fn unverified_warning(
     state: &AppState,
     auth: &Auth,
-    host: Option<&str>,
+    hosts: &[&str],
 ) -> Result<Option<String>, ApiError> {
-    let Some(host) = host.map(domains::without_port) else {
-        return Ok(None);
-    };
-    if !state
-        .store
-        .organization_plan(auth.org)
-        .await?
-        .verify_domains
+    if hosts.is_empty()
+        || !state
+            .store
+            .organization_plan(auth.org)
+            .await?
+            .verify_domains
     {
         return Ok(None);
     }
     let verified = state.store.verified_domains(auth.org).await?;
-    if verified.iter().any(|v| domains::covers(v, host)) {
+    let mut unverified: Vec<String> = hosts
+        .iter()
+        .map(|h| domains::without_port(h))
+        .filter(|h| !verified.iter().any(|v| domains::covers(v, h)))
+        .map(domains::limit_key)
+        .collect();
+    unverified.sort();
+    unverified.dedup();
+    let Some(first) = unverified.first() else {
         return Ok(None);
-    }
-    let key = domains::limit_key(host);
+    };
+    let (names, verb) = match unverified.len() {
+        1 => (format!("the domain {first} is"), "its push targets take"),
+        _ => (
+            format!("the domains {} are", unverified.join(", ")),
+            "their push targets take",
+        ),
+    };
     Ok(Some(format!(
-        "the domain {key} is not verified: its push targets take at most {} jobs a day until it is (POST /v1/domains)",
+        "{names} not verified: {verb} at most {} jobs a day until verified (POST /v1/domains)",
         crate::store::domains::UNVERIFIED_PER_DAY
     )))
 }

@@ -107,12 +107,19 @@ async fn create_queue(
             message: format!("A queue with this name already exists: {name}"),
         })?;
     let mut wire = to_wire(&state, &auth, &record, false).await?;
-    let host = settings
-        .default_target_url
-        .as_deref()
-        .and_then(|u| url::Url::parse(u).ok())
-        .and_then(|u| u.host_str().map(str::to_string));
-    wire.warning = super::domains::unverified_warning(&state, &auth, host.as_deref()).await?;
+    // Where its messages go without a `url`: the default target, or each
+    // member of the default group.
+    let mut urls: Vec<String> = settings.default_target_url.iter().cloned().collect();
+    if let Some(group) = settings.default_target_group_id {
+        let members = state.store.members(auth.org, group).await?;
+        urls.extend(members.into_iter().flatten().map(|m| m.target_url));
+    }
+    let hosts: Vec<String> = urls
+        .iter()
+        .filter_map(|u| url::Url::parse(u).ok()?.host_str().map(str::to_string))
+        .collect();
+    let hosts: Vec<&str> = hosts.iter().map(String::as_str).collect();
+    wire.warning = super::domains::unverified_warning(&state, &auth, &hosts).await?;
     Ok((StatusCode::CREATED, Json(wire)))
 }
 

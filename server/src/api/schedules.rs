@@ -138,12 +138,9 @@ async fn create_schedule(
     let created = create(&state, &auth, req, dialect).await?;
     let mut wire = to_wire(&created);
     let job = created.template.job(&created.name, Uuid::nil());
-    wire.warning = super::domains::unverified_warning(
-        &state,
-        &auth,
-        crate::job::target_host(&job.delivery).as_deref(),
-    )
-    .await?;
+    let hosts: Vec<String> = crate::job::target_host(&job.delivery).into_iter().collect();
+    let hosts: Vec<&str> = hosts.iter().map(String::as_str).collect();
+    wire.warning = super::domains::unverified_warning(&state, &auth, &hosts).await?;
     Ok((StatusCode::CREATED, Json(wire)))
 }
 
