@@ -331,7 +331,8 @@ pub(super) async fn insert_on(
 
 /// Inserts jobs for an organization on a plan other than `unlimited`, in
 /// the caller's transaction: its retries capped by the plan, and, if the
-/// plan limits jobs, as many as its quota has room for (all with
+/// plan limits jobs or the domains they push to, as many as its quota and
+/// each unverified domain's day have room for (all with
 /// [`PastQuota::Count`]), counted. The counts stay locked until the
 /// transaction ends, so two servers can't both spend the last of them.
 pub(super) async fn insert_counted(
