@@ -11,10 +11,12 @@ mod common;
 #[path = "common/conformance.rs"]
 mod conformance;
 
+use chronos_proto::DomainStatus;
 use chronos_server::account::OrgId;
+use chronos_server::account::domains::UNVERIFIED_PER_DAY;
 use chronos_server::account::plans::Plan;
 use chronos_server::schedule::fire;
-use chronos_server::store::domains::{CheckResult, DomainStatus, UNVERIFIED_PER_DAY};
+use chronos_server::store::domains::CheckResult;
 use chronos_server::store::{DynStore, Inserted};
 use chronos_test_support::both_stores;
 use common::StoreKind;

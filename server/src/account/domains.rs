@@ -92,6 +92,20 @@ fn is_ip(host: &str) -> bool {
     bare.parse::<IpAddr>().is_ok()
 }
 
+/// The jobs a day a push target on an unverified domain takes, where the
+/// organization's plan requires verification (seed 004).
+pub const UNVERIFIED_PER_DAY: u64 = 10;
+
+/// What a push target's `host` (or `host:port`) is counted under for the
+/// daily limit, if none of the organization's `verified` domains covers it.
+pub fn unverified_key(verified: &[String], host: &str) -> Option<String> {
+    let host = without_port(host);
+    match verified.iter().any(|v| covers(v, host)) {
+        true => None,
+        false => Some(limit_key(host)),
+    }
+}
+
 /// The host of a push target's `host:port` (as jobs keep it, for the
 /// per-host slots); a bare host as it is.
 pub fn without_port(target: &str) -> &str {

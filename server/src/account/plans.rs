@@ -9,8 +9,10 @@
 //! servers can't both spend the last of a quota and a crash can't lose a
 //! count.
 
+use super::domains;
 use chrono::{Datelike, NaiveDate, TimeZone, Utc};
 use chronos_proto::Timestamp;
+use std::collections::HashMap;
 
 /// The plan every organization has until told otherwise.
 pub const UNLIMITED: &str = "unlimited";
@@ -51,9 +53,10 @@ impl Plan {
         }
     }
 
-    /// Whether creating jobs counts against a quota.
+    /// Whether creating jobs is counted: the plan limits them, or the
+    /// domains they push to.
     pub fn counts(&self) -> bool {
-        self.messages_per_day.is_some() || self.messages_per_month.is_some()
+        self.messages_per_day.is_some() || self.messages_per_month.is_some() || self.verify_domains
     }
 
     /// `retries` as this plan allows them.
@@ -158,14 +161,14 @@ pub struct QuotaExceeded {
 
 impl QuotaExceeded {
     /// The refusal of a job for `domain`, unverified, whose day's `limit`
-    /// is spent (`used`), at `at` by the store's clock.
-    pub fn unverified_domain(domain: &str, limit: u64, used: u64, at: Timestamp) -> Self {
+    /// is spent, at `at` by the store's clock.
+    pub fn unverified_domain(domain: &str, limit: u64, at: Timestamp) -> Self {
         let resets_at = Window::Day.resets_at(at);
         let left = (resets_at.0 - at.0).num_milliseconds().max(0) as u64;
         QuotaExceeded {
             window: Window::Day,
             limit,
-            used: used.min(limit),
+            used: limit,
             resets_at,
             seconds_left: left.div_ceil(1000).max(1),
             domain: Some(domain.to_string()),
@@ -227,5 +230,179 @@ impl QuotaExceeded {
                 format!("\"{name}\";r=0;t={}", self.seconds_left),
             ),
         ]
+    }
+}
+
+/// What one transaction spends of an organization's plan: the counts it
+/// read (and locked, on PostgreSQL), what it has added, and the days of
+/// the unverified domains it pushed to. The stores read and write the
+/// counts; this decides what fits, the same way for both.
+#[derive(Clone, Debug)]
+pub struct Tally {
+    pub plan: Plan,
+    usage: Usage,
+    spent: u64,
+    /// The organization's verified domains (read when the plan requires
+    /// verification).
+    verified: Vec<String>,
+    /// By registrable name: today's count as read, and what was added.
+    unverified: HashMap<String, (u64, u64)>,
+}
+
+impl Tally {
+    /// A plan that counts nothing ([`Plan::counts`]): no counts were read.
+    pub fn uncounted(plan: Plan) -> Self {
+        let usage = Usage {
+            day: 0,
+            month: 0,
+            at: Timestamp::now(),
+        };
+        Tally::new(plan, usage, Vec::new())
+    }
+
+    pub fn new(plan: Plan, usage: Usage, verified: Vec<String>) -> Self {
+        Tally {
+            plan,
+            usage,
+            spent: 0,
+            verified,
+            unverified: HashMap::new(),
+        }
+    }
+
+    /// The unverified domain a job pushing to `host` counts against, when
+    /// the plan requires verification.
+    fn domain_of(&self, host: Option<&str>) -> Option<String> {
+        let host = host.filter(|_| self.plan.verify_domains)?;
+        domains::unverified_key(&self.verified, host)
+    }
+
+    /// The domain whose day must be read before [`Tally::room`] can answer
+    /// for `host`, if it has not been read yet.
+    pub fn unread_domain(&self, host: Option<&str>) -> Option<String> {
+        self.domain_of(host)
+            .filter(|key| !self.unverified.contains_key(key))
+    }
+
+    /// Today's count of `key`, as read.
+    pub fn read_domain(&mut self, key: String, used: u64) {
+        self.unverified.entry(key).or_insert((used, 0));
+    }
+
+    /// How many of `n` more jobs, pushing to `host` if they push, fit, and
+    /// what refuses the rest if not all do. The host's domain must have
+    /// been read ([`Tally::unread_domain`]).
+    pub fn room(&self, host: Option<&str>, n: u64) -> (u64, Option<QuotaExceeded>) {
+        if !self.plan.counts() {
+            return (n, None);
+        }
+        let usage = Usage {
+            day: self.usage.day + self.spent,
+            month: self.usage.month + self.spent,
+            at: self.usage.at,
+        };
+        let (mut fits, mut refusal) = self.plan.room(&usage, n);
+        if let Some(key) = self.domain_of(host) {
+            let (used, spent) = self.unverified.get(&key).copied().unwrap_or_default();
+            let left = domains::UNVERIFIED_PER_DAY.saturating_sub(used + spent);
+            if left < fits {
+                fits = left;
+                refusal = Some(QuotaExceeded::unverified_domain(
+                    &key,
+                    domains::UNVERIFIED_PER_DAY,
+                    usage.at,
+                ));
+            }
+        }
+        (fits, refusal)
+    }
+
+    /// `n` jobs pushing to `host` (if they push) were made; negative gives
+    /// back room taken and not used.
+    pub fn spend(&mut self, host: Option<&str>, n: i64) {
+        self.spent = self.spent.saturating_add_signed(n);
+        if let Some(key) = self.domain_of(host) {
+            let count = self.unverified.entry(key).or_default();
+            count.1 = count.1.saturating_add_signed(n);
+        }
+    }
+
+    /// Jobs made, to add to the day's and the month's counts.
+    pub fn spent(&self) -> u64 {
+        self.spent
+    }
+
+    /// The unverified domains jobs were made for, and how many each.
+    pub fn domains_spent(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.unverified
+            .iter()
+            .filter(|(_, (_, spent))| *spent > 0)
+            .map(|(key, (_, spent))| (key.as_str(), *spent))
+    }
+
+    /// When the counts were read, by the store's clock: what day and
+    /// month they are of.
+    pub fn at(&self) -> Timestamp {
+        self.usage.at
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(per_day: Option<u64>, verify_domains: bool) -> Plan {
+        Plan {
+            name: "p".into(),
+            messages_per_day: per_day,
+            messages_per_month: None,
+            min_interval_seconds: None,
+            max_retries: None,
+            verify_domains,
+        }
+    }
+
+    fn at() -> Timestamp {
+        Timestamp("2026-12-07T12:00:00Z".parse().unwrap())
+    }
+
+    #[test]
+    fn a_tally_gives_the_room_of_the_plan_and_of_each_unverified_domain() {
+        let usage = Usage {
+            day: 3,
+            month: 3,
+            at: at(),
+        };
+        let mut tally = Tally::new(plan(Some(20), true), usage, vec!["example.com".into()]);
+        // A verified domain and a pull job count against the plan only.
+        assert_eq!(tally.unread_domain(Some("a.example.com:443")), None);
+        assert_eq!(tally.room(None, 30).0, 17);
+        // An unverified one must be read first, then has its ten.
+        let host = Some("hooks.other.net:443");
+        assert_eq!(tally.unread_domain(host).as_deref(), Some("other.net"));
+        tally.read_domain("other.net".into(), 8);
+        assert_eq!(tally.unread_domain(host), None);
+        let (fits, refusal) = tally.room(host, 5);
+        assert_eq!(fits, 2);
+        let refusal = refusal.unwrap();
+        assert_eq!(refusal.domain.as_deref(), Some("other.net"));
+        assert_eq!((refusal.limit, refusal.used), (10, 10));
+        tally.spend(host, 2);
+        assert_eq!(tally.room(host, 1).0, 0);
+        // Room taken and not used is given back.
+        tally.spend(host, -1);
+        assert_eq!(tally.room(host, 1).0, 1);
+        assert_eq!(tally.spent(), 1);
+        assert_eq!(
+            tally.domains_spent().collect::<Vec<_>>(),
+            [("other.net", 1)]
+        );
+    }
+
+    #[test]
+    fn an_uncounted_plan_gives_all_room() {
+        let tally = Tally::uncounted(plan(None, false));
+        assert_eq!(tally.room(Some("x.example.com"), 1000), (1000, None));
+        assert_eq!(tally.unread_domain(Some("x.example.com")), None);
     }
 }

@@ -10,13 +10,13 @@ use super::error::ApiError;
 use super::extract::{JsonBody, QueryParams};
 use super::pagination::{Cursor, PageQuery, page_request};
 use crate::account::domains::{self, Challenge, DomainError};
-use crate::store::domains::{CheckResult, DomainRecord, DomainStatus};
+use crate::store::domains::{CheckResult, DomainRecord};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chronos_proto::{
-    DnsTxtChallenge, Domain, DomainRequest, DomainVerification, ErrorBody, List, Scope,
-    WellKnownChallenge,
+    DnsTxtChallenge, Domain, DomainRequest, DomainStatus, DomainVerification, ErrorBody, List,
+    Scope, WellKnownChallenge,
 };
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -35,11 +35,7 @@ pub fn to_wire(record: &DomainRecord) -> Domain {
     Domain {
         id: record.id,
         domain: record.domain.clone(),
-        status: match record.status {
-            DomainStatus::Pending => chronos_proto::DomainStatus::Pending,
-            DomainStatus::Verified => chronos_proto::DomainStatus::Verified,
-            DomainStatus::Lapsed => chronos_proto::DomainStatus::Lapsed,
-        },
+        status: record.status,
         verification: DomainVerification {
             well_known: WellKnownChallenge {
                 url: challenge.well_known_url(),
@@ -264,7 +260,7 @@ async fn delete_domain(
 pub(super) async fn unverified_warning(
     state: &AppState,
     auth: &Auth,
-    hosts: &[&str],
+    hosts: &[String],
 ) -> Result<Option<String>, ApiError> {
     if hosts.is_empty()
         || !state
@@ -278,9 +274,7 @@ pub(super) async fn unverified_warning(
     let verified = state.store.verified_domains(auth.org).await?;
     let mut unverified: Vec<String> = hosts
         .iter()
-        .map(|h| domains::without_port(h))
-        .filter(|h| !verified.iter().any(|v| domains::covers(v, h)))
-        .map(domains::limit_key)
+        .filter_map(|h| domains::unverified_key(&verified, h))
         .collect();
     unverified.sort();
     unverified.dedup();
@@ -296,6 +290,6 @@ pub(super) async fn unverified_warning(
     };
     Ok(Some(format!(
         "{names} not verified: {verb} at most {} jobs a day until verified (POST /v1/domains)",
-        crate::store::domains::UNVERIFIED_PER_DAY
+        domains::UNVERIFIED_PER_DAY
     )))
 }

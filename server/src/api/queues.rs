@@ -118,7 +118,6 @@ async fn create_queue(
         .iter()
         .filter_map(|u| url::Url::parse(u).ok()?.host_str().map(str::to_string))
         .collect();
-    let hosts: Vec<&str> = hosts.iter().map(String::as_str).collect();
     wire.warning = super::domains::unverified_warning(&state, &auth, &hosts).await?;
     Ok((StatusCode::CREATED, Json(wire)))
 }

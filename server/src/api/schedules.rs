@@ -137,9 +137,9 @@ async fn create_schedule(
     let dialect = Dialect::of(&req)?;
     let created = create(&state, &auth, req, dialect).await?;
     let mut wire = to_wire(&created);
-    let job = created.template.job(&created.name, Uuid::nil());
-    let hosts: Vec<String> = crate::job::target_host(&job.delivery).into_iter().collect();
-    let hosts: Vec<&str> = hosts.iter().map(String::as_str).collect();
+    let hosts: Vec<String> = crate::job::target_host(&created.template.delivery)
+        .into_iter()
+        .collect();
     wire.warning = super::domains::unverified_warning(&state, &auth, &hosts).await?;
     Ok((StatusCode::CREATED, Json(wire)))
 }

@@ -5,7 +5,7 @@
 use super::{Page, PageRequest, Result};
 use crate::account::OrgId;
 use async_trait::async_trait;
-use chronos_proto::Timestamp;
+use chronos_proto::{DomainStatus, Timestamp};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -18,41 +18,6 @@ pub const RECHECK_EVERY: Duration = Duration::from_secs(86_400);
 
 /// How long a verified domain may fail its checks before it lapses.
 pub const LAPSE_AFTER: Duration = Duration::from_secs(7 * 86_400);
-
-/// The jobs a day a push target on an unverified domain takes, where the
-/// organization's plan requires verification (seed 004).
-pub const UNVERIFIED_PER_DAY: u64 = 10;
-
-/// Where a domain's proof stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DomainStatus {
-    /// Asked for, never proven.
-    Pending,
-    /// Proven, and its daily checks have not failed for a week.
-    Verified,
-    /// Was verified; its checks failed for a week. A passing check (daily,
-    /// or `POST /v1/domains/verify`) verifies it again.
-    Lapsed,
-}
-
-impl DomainStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DomainStatus::Pending => "pending",
-            DomainStatus::Verified => "verified",
-            DomainStatus::Lapsed => "lapsed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "pending" => DomainStatus::Pending,
-            "verified" => DomainStatus::Verified,
-            "lapsed" => DomainStatus::Lapsed,
-            _ => return None,
-        })
-    }
-}
 
 /// A domain as the store holds it.
 #[derive(Clone, Debug, PartialEq)]

@@ -4,9 +4,9 @@
 use super::{PgStore, opt_ts, ts};
 use crate::account::OrgId;
 use crate::store::domains::{
-    CheckResult, DOMAIN_COLUMNS, DomainRecord, DomainStatus, LAPSE_AFTER, RECHECK_EVERY,
+    CheckResult, DOMAIN_COLUMNS, DomainRecord, LAPSE_AFTER, RECHECK_EVERY,
 };
-use crate::store::{Clock, DomainStore, Page, PageRequest, Result, StoreError};
+use crate::store::{Clock, DomainStore, Page, PageRequest, Result, enum_parse};
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
@@ -95,13 +95,12 @@ impl Sql {
             // Made if new and locked till commit (the organization's counts
             // are locked first, so two transactions never wait on each
             // other's domain rows).
-            lock_usage: c(format!(
-                "INSERT INTO domain_usage (organization_id, domain, starts_on, used)
-                 VALUES ($1, $2, {today}, 0)
-                 ON CONFLICT (organization_id, domain, starts_on)
-                     DO UPDATE SET used = domain_usage.used
-                 RETURNING used, starts_on"
-            )),
+            lock_usage: "INSERT INTO domain_usage (organization_id, domain, starts_on, used)
+                          VALUES ($1, $2, $3, 0)
+                          ON CONFLICT (organization_id, domain, starts_on)
+                              DO UPDATE SET used = domain_usage.used
+                          RETURNING used"
+                .into(),
             add_usage: "UPDATE domain_usage SET used = used + $4
                         WHERE organization_id = $1 AND domain = $2 AND starts_on = $3"
                 .into(),
@@ -110,13 +109,11 @@ impl Sql {
 }
 
 fn domain_from_row(row: &Row) -> Result<DomainRecord> {
-    let status: String = row.try_get("status")?;
     Ok(DomainRecord {
         id: row.try_get("id")?,
         domain: row.try_get("domain")?,
         token: row.try_get("token")?,
-        status: DomainStatus::parse(&status)
-            .ok_or_else(|| StoreError::Corrupt(format!("domain status {status}")))?,
+        status: enum_parse("status", row.try_get("status")?)?,
         method: row.try_get("method")?,
         verified_at: opt_ts(row, "verified_at")?,
         checked_at: opt_ts(row, "checked_at")?,
@@ -139,20 +136,19 @@ pub(super) async fn verified_on(
         .collect::<Result<Vec<String>>>()
 }
 
-/// Today's count for the unverified domain `key`, locked in the caller's
-/// transaction until it ends; with the day it counts.
+/// The count of the unverified domain `key` on `day` (the day of the
+/// organization's locked counts), locked in the caller's transaction until
+/// it ends.
 pub(super) async fn lock_usage(
     store: &PgStore,
     client: &impl GenericClient,
     org: OrgId,
     key: &str,
-) -> Result<(u64, chrono::NaiveDate)> {
+    day: chrono::NaiveDate,
+) -> Result<u64> {
     let stmt = client.prepare_cached(&store.sql.domains.lock_usage).await?;
-    let row = client.query_one(&stmt, &[&org.0, &key]).await?;
-    Ok((
-        row.try_get::<_, i64>("used")?.max(0) as u64,
-        row.try_get("starts_on")?,
-    ))
+    let row = client.query_one(&stmt, &[&org.0, &key, &day]).await?;
+    Ok(row.try_get::<_, i64>("used")?.max(0) as u64)
 }
 
 /// Adds `n` to the count [`lock_usage`] locked.

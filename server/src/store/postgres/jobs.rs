@@ -345,6 +345,7 @@ pub(super) async fn insert_counted(
     let mut budget = Budget::open(store, client, org).await?;
     let cap = Some(
         budget
+            .tally
             .plan
             .max_retries
             .map(|m| m.min(i32::MAX as u32) as i32),

@@ -2,15 +2,12 @@
 
 use super::PgStore;
 use crate::account::OrgId;
-use crate::account::domains;
-use crate::account::plans::{Plan, QuotaExceeded, UNLIMITED, Usage};
-use crate::store::domains::UNVERIFIED_PER_DAY;
+use crate::account::plans::{Plan, QuotaExceeded, Tally, UNLIMITED, Usage};
 use crate::store::plans::PLAN_COLUMNS;
 use crate::store::{Clock, PlanDeleted, PlanStore, Result, StoreError};
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use deadpool_postgres::GenericClient;
-use std::collections::HashMap;
 use tokio_postgres::Row;
 
 pub(super) struct Sql {
@@ -138,8 +135,8 @@ fn usage_from_row(row: &Row) -> Result<Usage> {
 
 /// An organization's counts, locked in the caller's transaction until it
 /// commits, with the windows they belong to.
-pub(super) struct Locked {
-    pub usage: Usage,
+struct Locked {
+    usage: Usage,
     day: NaiveDate,
     month: NaiveDate,
 }
@@ -172,11 +169,7 @@ pub(super) async fn limited(
 
 /// Locks the organization's counts for the windows of now (in the caller's
 /// transaction).
-pub(super) async fn lock_usage(
-    store: &PgStore,
-    client: &impl GenericClient,
-    org: OrgId,
-) -> Result<Locked> {
+async fn lock_usage(store: &PgStore, client: &impl GenericClient, org: OrgId) -> Result<Locked> {
     let stmt = client.prepare_cached(&store.sql.plans.lock_usage).await?;
     let row = client.query_one(&stmt, &[&org.0]).await?;
     Ok(Locked {
@@ -186,12 +179,14 @@ pub(super) async fn lock_usage(
     })
 }
 
-/// Adds `n` jobs to the counts `locked` holds.
-pub(super) async fn add_usage(
+/// Adds `n` jobs to the counts of `day` and `month`, locked by
+/// [`lock_usage`].
+async fn add_usage(
     store: &PgStore,
     client: &impl GenericClient,
     org: OrgId,
-    locked: &Locked,
+    day: NaiveDate,
+    month: NaiveDate,
     n: u64,
 ) -> Result<()> {
     if n == 0 {
@@ -199,60 +194,53 @@ pub(super) async fn add_usage(
     }
     let stmt = client.prepare_cached(&store.sql.plans.add_usage).await?;
     client
-        .execute(&stmt, &[&org.0, &locked.day, &locked.month, &(n as i64)])
+        .execute(&stmt, &[&org.0, &day, &month, &(n as i64)])
         .await?;
     Ok(())
 }
 
-/// One transaction's spending of one organization's plan: its plan, and
-/// its counts locked until the transaction ends (when the plan limits
-/// jobs or requires verified domains), raised by [`Budget::spend`] and
-/// written by [`Budget::close`].
+/// One transaction's spending of one organization's plan: a [`Tally`] of
+/// counts locked until the transaction ends (when the plan counts), taken
+/// by [`Budget::room`] and written by [`Budget::close`]. The organization's
+/// row of counts is the lock every count of it is taken under, its
+/// domains' included.
 pub(super) struct Budget {
     org: OrgId,
-    pub plan: Plan,
-    locked: Option<Locked>,
-    spent: u64,
-    /// Where the plan requires verified domains: the organization's, and
-    /// the counts of the unverified ones met so far.
-    domains: Option<Domains>,
-}
-
-struct Domains {
-    verified: Vec<String>,
-    /// By registrable name: today's count when locked, what this
-    /// transaction added, the day.
-    unverified: HashMap<String, (u64, u64, NaiveDate)>,
+    pub tally: Tally,
+    /// The windows the locked counts are of.
+    locked: Option<(NaiveDate, NaiveDate)>,
 }
 
 impl Budget {
-    /// Reads the organization's plan and, if it limits anything, locks
-    /// its counts: the organization's row of counts is the lock every
-    /// count of it is taken under (its domains' included).
+    /// Reads the organization's plan and, if it counts, locks its counts.
     pub async fn open(store: &PgStore, client: &impl GenericClient, org: OrgId) -> Result<Self> {
         let plan = plan_on(store, client, org).await?;
-        let locked = match plan.counts() || plan.verify_domains {
-            true => Some(lock_usage(store, client, org).await?),
-            false => None,
-        };
-        let domains = match plan.verify_domains {
-            true => Some(Domains {
-                verified: super::domains::verified_on(store, client, org).await?,
-                unverified: HashMap::new(),
-            }),
-            false => None,
+        if !plan.counts() {
+            return Ok(Budget {
+                org,
+                tally: Tally::uncounted(plan),
+                locked: None,
+            });
+        }
+        let locked = lock_usage(store, client, org).await?;
+        let verified = match plan.verify_domains {
+            true => super::domains::verified_on(store, client, org).await?,
+            false => Vec::new(),
         };
         Ok(Budget {
             org,
-            plan,
-            locked,
-            spent: 0,
-            domains,
+            tally: Tally::new(plan, locked.usage, verified),
+            locked: Some((locked.day, locked.month)),
         })
     }
 
+    pub fn org(&self) -> OrgId {
+        self.org
+    }
+
     /// How many of `n` more jobs, pushing to `host` if they push, fit, and
-    /// what refuses the rest if not all do.
+    /// what refuses the rest if not all do; locks the day of the host's
+    /// domain first if it counts and is not locked yet.
     pub async fn room(
         &mut self,
         store: &PgStore,
@@ -260,71 +248,27 @@ impl Budget {
         host: Option<&str>,
         n: u64,
     ) -> Result<(u64, Option<QuotaExceeded>)> {
-        let Some(locked) = &self.locked else {
-            return Ok((n, None));
-        };
-        let usage = Usage {
-            day: locked.usage.day + self.spent,
-            month: locked.usage.month + self.spent,
-            at: locked.usage.at,
-        };
-        let (mut fits, mut refusal) = self.plan.room(&usage, n);
-        if let Some(key) = self.unverified_key(host) {
-            let domains = self.domains.as_mut().expect("a key means domains");
-            if !domains.unverified.contains_key(&key) {
-                let (used, day) = super::domains::lock_usage(store, client, self.org, &key).await?;
-                domains.unverified.insert(key.clone(), (used, 0, day));
-            }
-            let (used, spent, _) = domains.unverified[&key];
-            let left = UNVERIFIED_PER_DAY.saturating_sub(used + spent);
-            if left < fits {
-                fits = left;
-                // Once those that fit are made, the day is full.
-                refusal = Some(QuotaExceeded::unverified_domain(
-                    &key,
-                    UNVERIFIED_PER_DAY,
-                    UNVERIFIED_PER_DAY,
-                    usage.at,
-                ));
-            }
+        if let (Some(key), Some((day, _))) = (self.tally.unread_domain(host), self.locked) {
+            let used = super::domains::lock_usage(store, client, self.org, &key, day).await?;
+            self.tally.read_domain(key, used);
         }
-        Ok((fits, refusal))
-    }
-
-    /// The registrable name `host` is counted under, if the plan requires
-    /// verified domains and the organization has not verified it.
-    fn unverified_key(&self, host: Option<&str>) -> Option<String> {
-        let (domains, host) = (self.domains.as_ref()?, domains::without_port(host?));
-        match domains.verified.iter().any(|v| domains::covers(v, host)) {
-            true => None,
-            false => Some(domains::limit_key(host)),
-        }
+        Ok(self.tally.room(host, n))
     }
 
     /// `n` jobs (pushing to `host`, if they push) were created; negative
-    /// takes back what [`Budget::room`] gave and was not used.
+    /// gives back room [`Budget::room`] gave and was not used.
     pub fn spend(&mut self, host: Option<&str>, n: i64) {
-        self.spent = self.spent.saturating_add_signed(n);
-        if let Some(key) = self.unverified_key(host)
-            && let Some(count) = self
-                .domains
-                .as_mut()
-                .and_then(|d| d.unverified.get_mut(&key))
-        {
-            count.1 = count.1.saturating_add_signed(n);
-        }
+        self.tally.spend(host, n);
     }
 
     /// Writes what was spent to the counts.
     pub async fn close(self, store: &PgStore, client: &impl GenericClient) -> Result<()> {
-        let Some(locked) = &self.locked else {
+        let Some((day, month)) = self.locked else {
             return Ok(());
         };
-        add_usage(store, client, self.org, locked, self.spent).await?;
-        for (key, (_, spent, day)) in self.domains.iter().flat_map(|d| &d.unverified) {
-            if *spent > 0 {
-                super::domains::add_usage(store, client, self.org, key, *day, *spent).await?;
-            }
+        add_usage(store, client, self.org, day, month, self.tally.spent()).await?;
+        for (key, spent) in self.tally.domains_spent() {
+            super::domains::add_usage(store, client, self.org, key, day, spent).await?;
         }
         Ok(())
     }

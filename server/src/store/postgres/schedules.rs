@@ -350,7 +350,7 @@ pub(super) async fn fire(store: &PgStore, plan: PlanFn) -> Result<Fired> {
         schedules: rows.len(),
         ..Fired::default()
     };
-    let mut budgets: Vec<(OrgId, Budget)> = Vec::new();
+    let mut budgets: Vec<Budget> = Vec::new();
     for row in &rows {
         let schedule = schedule_from_row(row)?;
         let org = OrgId(row.try_get("organization_id")?);
@@ -361,11 +361,11 @@ pub(super) async fn fire(store: &PgStore, plan: PlanFn) -> Result<Fired> {
         let mut fires = &outcome.fires[..];
         let mut cap = None;
         if limited == Some(true) && !fires.is_empty() {
-            if budgets.last().is_none_or(|(o, _)| *o != org) {
-                budgets.push((org, Budget::open(store, &tx, org).await?));
+            if budgets.last().is_none_or(|b| b.org() != org) {
+                budgets.push(Budget::open(store, &tx, org).await?);
             }
-            let (_, budget) = budgets.last_mut().expect("pushed above");
-            cap = budget.plan.max_retries;
+            let budget = budgets.last_mut().expect("pushed above");
+            cap = budget.tally.plan.max_retries;
             let host = target_host(&fires[0].job.delivery);
             let (room, refusal) = budget
                 .room(store, &tx, host.as_deref(), fires.len() as u64)
@@ -406,7 +406,7 @@ pub(super) async fn fire(store: &PgStore, plan: PlanFn) -> Result<Fired> {
                     ],
                 )
                 .await?;
-            if let Some((_, budget)) = budgets.last_mut().filter(|(o, _)| *o == org) {
+            if let Some(budget) = budgets.last_mut().filter(|b| b.org() == org) {
                 let host = target_host(&job.delivery);
                 budget.spend(host.as_deref(), created.len() as i64);
             }
@@ -427,7 +427,7 @@ pub(super) async fn fire(store: &PgStore, plan: PlanFn) -> Result<Fired> {
         )
         .await?;
     }
-    for (_, budget) in budgets {
+    for budget in budgets {
         budget.close(store, &tx).await?;
     }
     let next: Option<f64> = tx.query_one(&sql.next_due, &[]).await?.get(0);

@@ -4,9 +4,9 @@
 use super::{NOW, SqliteStore, now_minus, opt_ts, ts, uuid};
 use crate::account::OrgId;
 use crate::store::domains::{
-    CheckResult, DOMAIN_COLUMNS, DomainRecord, DomainStatus, LAPSE_AFTER, RECHECK_EVERY,
+    CheckResult, DOMAIN_COLUMNS, DomainRecord, LAPSE_AFTER, RECHECK_EVERY,
 };
-use crate::store::{Clock, DomainStore, Page, PageRequest, Result, StoreError};
+use crate::store::{Clock, DomainStore, Page, PageRequest, Result, StoreError, enum_parse};
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use uuid::Uuid;
@@ -95,13 +95,11 @@ impl Sql {
 }
 
 fn domain_from_row(row: &Row) -> Result<DomainRecord> {
-    let status: String = row.get("status")?;
     Ok(DomainRecord {
         id: uuid(row.get("id")?)?,
         domain: row.get("domain")?,
         token: row.get("token")?,
-        status: DomainStatus::parse(&status)
-            .ok_or_else(|| StoreError::Corrupt(format!("domain status {status}")))?,
+        status: enum_parse("status", row.get("status")?)?,
         method: row.get("method")?,
         verified_at: opt_ts(row.get("verified_at")?)?,
         checked_at: opt_ts(row.get("checked_at")?)?,

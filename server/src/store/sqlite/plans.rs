@@ -2,14 +2,11 @@
 
 use super::{NOW, SqliteStore, Statements, ts};
 use crate::account::OrgId;
-use crate::account::domains;
-use crate::account::plans::{Plan, QuotaExceeded, UNLIMITED, Usage, Window};
-use crate::store::domains::UNVERIFIED_PER_DAY;
+use crate::account::plans::{Plan, QuotaExceeded, Tally, UNLIMITED, Usage, Window};
 use crate::store::plans::{PLAN_COLUMNS, PastQuota};
 use crate::store::{Clock, PlanDeleted, PlanStore, Result, StoreError};
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
-use std::collections::HashMap;
 
 pub(super) struct Sql {
     list: String,
@@ -124,31 +121,19 @@ fn windows(at: chronos_proto::Timestamp) -> (String, String) {
     )
 }
 
-/// One transaction's spending of one organization's plan: read at its
-/// first job, raised job by job, written by [`Spending::finish`] before the
-/// transaction commits. SQLite runs one writing transaction at a time, so
-/// nothing else counts meanwhile.
+/// One transaction's spending of one organization's plan: a [`Tally`] read
+/// at its first job, taken job by job, written by [`Spending::finish`]
+/// before the transaction commits. SQLite runs one writing transaction at
+/// a time, so nothing else counts meanwhile.
 pub(super) struct Spending {
     past: PastQuota,
-    /// The plan and the counts before this transaction; `None` until read.
-    read: Option<(Plan, Usage)>,
-    created: u64,
-    /// Where the plan requires verified domains: the organization's
-    /// verified ones, and the unverified ones met (today's count before
-    /// this transaction, what it added).
-    verified: Vec<String>,
-    unverified: HashMap<String, (u64, u64)>,
+    /// `None` until read.
+    tally: Option<Tally>,
 }
 
 impl Spending {
     pub fn new(past: PastQuota) -> Self {
-        Spending {
-            past,
-            read: None,
-            created: 0,
-            verified: Vec::new(),
-            unverified: HashMap::new(),
-        }
+        Spending { past, tally: None }
     }
 
     /// Takes room for one job of `org`, pushing to `host` if it pushes:
@@ -160,103 +145,63 @@ impl Spending {
         org: OrgId,
         host: Option<&str>,
     ) -> Result<std::result::Result<&Plan, QuotaExceeded>> {
-        if self.read.is_none() {
-            let plan = plan_of(conn, &sql.plans, org)?;
-            // An unlimited plan reads no counter.
-            let usage = if plan.counts() || plan.verify_domains {
-                usage_of(conn, &sql.plans, org)?
-            } else {
-                Usage {
-                    day: 0,
-                    month: 0,
-                    at: chronos_proto::Timestamp::now(),
-                }
-            };
-            if plan.verify_domains {
-                self.verified = super::domains::verified_on(conn, &sql.domains, org)?;
-            }
-            self.read = Some((plan, usage));
+        let tally = match &mut self.tally {
+            Some(tally) => tally,
+            unread => unread.insert(read(conn, sql, org)?),
+        };
+        if let Some(key) = tally.unread_domain(host) {
+            let day = Window::Day.starts_on(tally.at()).to_string();
+            let used = super::domains::usage_on(conn, &sql.domains, org, &key, &day)?;
+            tally.read_domain(key, used);
         }
-        let key = self.unverified_key(host);
-        if self.past == PastQuota::Count {
-            return Ok(Ok(&self.read.as_ref().expect("read above").0));
+        if let (0, Some(refusal)) = tally.room(host, 1)
+            && self.past == PastQuota::Refuse
+        {
+            return Ok(Err(refusal));
         }
-        let (plan, usage) = self.read.as_ref().expect("read above");
-        let usage = *usage;
-        if plan.counts() {
-            let spent = Usage {
-                day: usage.day + self.created,
-                month: usage.month + self.created,
-                at: usage.at,
-            };
-            if let (0, Some(refusal)) = plan.room(&spent, 1) {
-                return Ok(Err(refusal));
-            }
-        }
-        if let Some(key) = key {
-            let (used, added) = match self.unverified.get(&key) {
-                Some(&count) => count,
-                None => {
-                    let day = Window::Day.starts_on(usage.at).to_string();
-                    let used = super::domains::usage_on(conn, &sql.domains, org, &key, &day)?;
-                    self.unverified.insert(key.clone(), (used, 0));
-                    (used, 0)
-                }
-            };
-            if used + added >= UNVERIFIED_PER_DAY {
-                return Ok(Err(QuotaExceeded::unverified_domain(
-                    &key,
-                    UNVERIFIED_PER_DAY,
-                    used + added,
-                    usage.at,
-                )));
-            }
-        }
-        Ok(Ok(&self.read.as_ref().expect("read above").0))
-    }
-
-    /// The registrable name `host` is counted under, if the plan requires
-    /// verified domains and the organization has not verified it.
-    fn unverified_key(&self, host: Option<&str>) -> Option<String> {
-        let (plan, _) = self.read.as_ref()?;
-        let host = domains::without_port(host.filter(|_| plan.verify_domains)?);
-        match self.verified.iter().any(|v| domains::covers(v, host)) {
-            true => None,
-            false => Some(domains::limit_key(host)),
-        }
+        Ok(Ok(&tally.plan))
     }
 
     /// One job (pushing to `host`, if it pushes) was inserted under the
     /// room [`Spending::take`] gave.
     pub fn spent(&mut self, host: Option<&str>) {
-        self.created += 1;
-        if let Some(key) = self.unverified_key(host) {
-            self.unverified.entry(key).or_insert((0, 0)).1 += 1;
+        if let Some(tally) = &mut self.tally {
+            tally.spend(host, 1);
         }
     }
 
     /// Writes what was spent to the organization's counters.
     pub fn finish(self, conn: &Connection, sql: &Statements, org: OrgId) -> Result<()> {
-        let Some((plan, usage)) = self.read else {
+        let Some(tally) = self.tally.filter(|t| t.plan.counts() && t.spent() > 0) else {
             return Ok(());
         };
-        if !(plan.counts() || plan.verify_domains) || self.created == 0 {
-            return Ok(());
-        }
-        let (day, month) = windows(usage.at);
+        let (day, month) = windows(tally.at());
         conn.prepare_cached(&sql.plans.add_usage)?.execute(params![
             org.0.to_string(),
             day,
             month,
-            self.created as i64
+            tally.spent() as i64
         ])?;
-        for (key, (_, added)) in &self.unverified {
-            if *added > 0 {
-                super::domains::add_usage(conn, &sql.domains, org, key, &day, *added)?;
-            }
+        for (key, spent) in tally.domains_spent() {
+            super::domains::add_usage(conn, &sql.domains, org, key, &day, spent)?;
         }
         Ok(())
     }
+}
+
+/// The organization's plan and, if it counts, its counts and verified
+/// domains.
+fn read(conn: &Connection, sql: &Statements, org: OrgId) -> Result<Tally> {
+    let plan = plan_of(conn, &sql.plans, org)?;
+    if !plan.counts() {
+        return Ok(Tally::uncounted(plan));
+    }
+    let usage = usage_of(conn, &sql.plans, org)?;
+    let verified = match plan.verify_domains {
+        true => super::domains::verified_on(conn, &sql.domains, org)?,
+        false => Vec::new(),
+    };
+    Ok(Tally::new(plan, usage, verified))
 }
 
 #[async_trait]
